@@ -1,0 +1,108 @@
+/*
+ * whr: handlers
+ *
+ * A handler is a C callback registered for one Action ("CourseCompleted")
+ * or for every Action ("*"). For each notification of a verified delivery,
+ * whr calls the handlers registered for its Action, then the catch-all
+ * ones, each in registration order, each once. Actions are compared
+ * case-insensitively.
+ *
+ * Rules a handler must follow:
+ * - Everything it is handed is borrowed until it returns (see event.h).
+ * - It may be called on any thread, and several handlers (or the same one,
+ *   for other notifications) may run at the same time; guard shared state.
+ * - It may block (on a database, on a remote API). It never talks HTTP:
+ *   it returns a result and whr acts on it.
+ * - Delivery to a handler is at least once: a handler may see the same
+ *   notification again (after a retry, a crash or a replay), so it should
+ *   be idempotent.
+ */
+#ifndef WHR_HANDLER_H
+#define WHR_HANDLER_H
+
+#include <whr/event.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct whr_receiver;
+
+/** What a handler made of a notification. */
+enum whr_result {
+	/** Handled; final. */
+	WHR_DONE = 0,
+	/** A transient failure: call this handler again later, with backoff. */
+	WHR_RETRY = 1,
+	/** A permanent failure: never call this handler for it again; the
+	 *  notification is kept as dead, with the reason given through
+	 *  whr_event_set_reason(). */
+	WHR_REJECT = 2
+};
+
+/**
+ * A handler callback.
+ *
+ * @param ev the notification; borrowed until the callback returns
+ * @param userdata the pointer given at registration
+ * @return WHR_DONE, WHR_RETRY or WHR_REJECT
+ */
+typedef enum whr_result (*whr_handler_fn)(struct whr_event *ev,
+					  void *userdata);
+
+/**
+ * Frees a handler's userdata when the receiver is freed.
+ *
+ * @param userdata the pointer given at registration
+ */
+typedef void (*whr_destroy_fn)(void *userdata);
+
+/**
+ * A handler's full description, filled in by the caller and copied by
+ * whr_receiver_add_handler(). Its layout is part of the ABI.
+ */
+struct whr_handler {
+	/** A short stable name for logs and for the record of outcomes
+	 *  (copied); NULL gives "handler-N", N its registration position. */
+	const char *name;
+	/** The Action it handles, or "*" for all (copied). */
+	const char *action;
+	/** The callback; required. */
+	whr_handler_fn fn;
+	/** Passed to @ref fn and to @ref destroy. */
+	void *userdata;
+	/** Called once with @ref userdata when the receiver is freed; may be
+	 *  NULL. It is called also when registration fails. */
+	whr_destroy_fn destroy;
+};
+
+/**
+ * Register a handler described by @p handler. Handlers can be added only
+ * before whr_receiver_run().
+ *
+ * @param r the receiver
+ * @param handler the description; copied, so it may live on the stack
+ * @return 0 on success, -EINVAL for a missing callback or Action, a
+ *         duplicate name, or a receiver already running; -ENOMEM
+ */
+int whr_receiver_add_handler(struct whr_receiver *r,
+			     const struct whr_handler *handler);
+
+/**
+ * Register @p fn for @p action: the short form of
+ * whr_receiver_add_handler() without a name or destructor.
+ *
+ * @param r the receiver
+ * @param action an Action, or "*" for all
+ * @param fn the callback
+ * @param userdata passed to @p fn
+ * @return as whr_receiver_add_handler()
+ */
+int whr_on(struct whr_receiver *r, const char *action, whr_handler_fn fn,
+	   void *userdata);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WHR_HANDLER_H */

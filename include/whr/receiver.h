@@ -1,0 +1,101 @@
+/*
+ * whr: the receiver
+ *
+ * A receiver is the whole webhook server: it listens for HTTP, answers the
+ * registration echo, verifies each delivery's signature, decodes it and
+ * calls the handlers registered for its notifications. Create one, register
+ * handlers, configure it and run it:
+ *
+ *	struct whr_receiver *r = whr_receiver_new();
+ *	whr_on(r, "CourseCompleted", on_completed, NULL);
+ *	if (whr_receiver_configure(r, argc, argv) == 0)
+ *		rc = whr_receiver_run(r);
+ *	whr_receiver_free(r);
+ *
+ * Settings have one name each, used in three places: the key for
+ * whr_receiver_set() ("max-body"), the command-line flag ("--max-body"),
+ * and, for most, an environment variable ("WHR_MAX_BODY"). The README's
+ * configuration reference lists them all with their defaults.
+ */
+#ifndef WHR_RECEIVER_H
+#define WHR_RECEIVER_H
+
+#include <whr/handler.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct whr_receiver;
+
+/**
+ * Create a receiver with every setting at its default and no handler.
+ *
+ * @return the receiver, to be freed with whr_receiver_free(); NULL when
+ *         out of memory
+ */
+struct whr_receiver *whr_receiver_new(void);
+
+/**
+ * Free a receiver, its handlers (calling their destroy callbacks) and its
+ * sockets. Not while whr_receiver_run() is running. NULL is a no-op.
+ *
+ * @param r the receiver, or NULL
+ */
+void whr_receiver_free(struct whr_receiver *r);
+
+/**
+ * Change one setting. Values are parsed and checked now; the error is
+ * logged with the setting's name (never with a secret's value). Settings
+ * that hold a list ("listen", "secrets") are replaced by each call except
+ * "listen", which appends.
+ *
+ * @param r the receiver, not running
+ * @param key a setting's name, e.g. "max-body"
+ * @param value its value as text, e.g. "2MiB"; copied
+ * @return 0 on success, -ENOENT for an unknown key, -EINVAL for a bad
+ *         value or a running receiver, -ENOMEM
+ */
+int whr_receiver_set(struct whr_receiver *r, const char *key,
+		     const char *value);
+
+/**
+ * Read the settings from the environment, then from the command line,
+ * which wins. Flags take the forms `--name value` and `--name=value`.
+ * `--help` prints the options to standard output and `--version` the
+ * version; both then return 1 and the caller should exit with status 0.
+ *
+ * @param r the receiver, not running
+ * @param argc number of arguments in @p argv
+ * @param argv the arguments, without the program name
+ * @return 0 on success, 1 after --help or --version, -EINVAL (logged) for
+ *         an unknown flag or a bad value, -ENOMEM
+ */
+int whr_receiver_configure(struct whr_receiver *r, int argc, char **argv);
+
+/**
+ * Open the listening sockets, serve until whr_receiver_stop(), SIGINT or
+ * SIGTERM, then shut down gracefully: stop accepting, let requests in
+ * progress finish (up to the "shutdown-timeout" setting), and return.
+ * SIGPIPE is ignored while it runs.
+ *
+ * @param r the receiver
+ * @return 0 after a clean stop; -EINVAL (logged) when the configuration is
+ *         incomplete, e.g. no secret; -EADDRINUSE or another negative errno
+ *         when a socket cannot be opened
+ */
+int whr_receiver_run(struct whr_receiver *r);
+
+/**
+ * Ask a running receiver to shut down gracefully. Safe to call from any
+ * thread, including a handler; whr_receiver_run() returns once it is done.
+ *
+ * @param r the receiver
+ */
+void whr_receiver_stop(struct whr_receiver *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WHR_RECEIVER_H */

@@ -1,0 +1,13 @@
+/*
+ * The subcommands of the whr command. Each returns the process's exit
+ * status: 0 success, 1 failure at run time, 2 a usage or configuration
+ * error.
+ */
+#ifndef WHR_COMMANDS_H
+#define WHR_COMMANDS_H
+
+#define EXIT_USAGE 2
+
+int cmd_serve(int argc, char **argv);
+
+#endif /* WHR_COMMANDS_H */

@@ -1,0 +1,607 @@
+/*
+ * Receiver settings. Every option is a row of one table: its name (the
+ * key for whr_receiver_set() and the flag --name), its environment
+ * variable, its default and its parser. An unknown name is an error.
+ */
+#include "config-private.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "log-private.h"
+#include "whr-private.h"
+
+#define MAX_BODY_LIMIT ((size_t)64 * 1024 * 1024)
+#define DAY_US ((int64_t)24 * 3600 * 1000000)
+
+struct option_spec {
+	const char *name;
+	const char *env;	/* NULL: no variable */
+	bool flag;		/* accepted on the command line */
+	const char *default_text;
+	const char *help;
+	int (*parse)(struct config *c, const struct option_spec *o,
+		     const char *value, const char *origin);
+};
+
+/* ---- value parsers --------------------------------------------------- */
+
+int
+parse_size(const char *s, size_t *out)
+{
+	static const struct {
+		const char *suffix;
+		unsigned long long factor;
+	} units[] = {
+		{ "", 1 },	{ "b", 1 },
+		{ "k", 1ULL << 10 }, { "kb", 1ULL << 10 }, { "kib", 1ULL << 10 },
+		{ "m", 1ULL << 20 }, { "mb", 1ULL << 20 }, { "mib", 1ULL << 20 },
+		{ "g", 1ULL << 30 }, { "gb", 1ULL << 30 }, { "gib", 1ULL << 30 },
+	};
+	unsigned long long v;
+	char *end;
+	size_t i;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_LENGTH(units); i++) {
+		if (ascii_equal_nocase(end, units[i].suffix)) {
+			if (v > SIZE_MAX / units[i].factor)
+				return -EINVAL;
+			*out = (size_t)(v * units[i].factor);
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int
+parse_duration_us(const char *s, int64_t *out)
+{
+	static const struct {
+		const char *suffix;
+		int64_t factor;
+	} units[] = {
+		{ "", 1000000 },	{ "s", 1000000 },
+		{ "ms", 1000 },		{ "m", 60 * 1000000LL },
+		{ "h", 3600 * 1000000LL },
+	};
+	unsigned long long v;
+	char *end;
+	size_t i;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_LENGTH(units); i++) {
+		if (ascii_equal_nocase(end, units[i].suffix)) {
+			if (v > (unsigned long long)(INT64_MAX /
+						     units[i].factor))
+				return -EINVAL;
+			*out = (int64_t)v * units[i].factor;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int
+bad_value(const struct option_spec *o, const char *origin, const char *value,
+	  const char *expected)
+{
+	whr_log(WHR_LOG_ERROR, "%s: invalid value '%.80s': expected %s",
+		origin, value, expected);
+	return -EINVAL;
+}
+
+/* ---- option parsers ------------------------------------------------- */
+
+/* HOST:PORT with HOST a name, an IPv4 address or a bracketed IPv6 one. */
+static bool
+listen_address_valid(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	long port;
+
+	if (colon == NULL || colon == s || colon[1] == '\0')
+		return false;
+	if (s[0] == '[' && colon[-1] != ']')
+		return false;
+	if (s[0] != '[' && memchr(s, ':', (size_t)(colon - s)) != NULL)
+		return false;	/* a bare IPv6 address needs brackets */
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	return errno == 0 && *end == '\0' && port >= 0 && port <= 65535 &&
+	       colon[1] >= '0' && colon[1] <= '9';
+}
+
+static int
+add_listen(struct config *c, const char *addr, size_t len,
+	   const struct option_spec *o, const char *origin)
+{
+	char *copy = xstrndup(addr, len);
+	char **grown;
+
+	if (copy == NULL)
+		return -ENOMEM;
+	if (!listen_address_valid(copy)) {
+		int rc = bad_value(o, origin, copy,
+				   "HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080");
+
+		free(copy);
+		return rc;
+	}
+	grown = realloc(c->listen, (c->n_listen + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		free(copy);
+		return -ENOMEM;
+	}
+	c->listen = grown;
+	c->listen[c->n_listen++] = copy;
+	return 0;
+}
+
+/* One address per call; a list (commas or spaces) from the variable. */
+static int
+parse_listen(struct config *c, const struct option_spec *o, const char *value,
+	     const char *origin)
+{
+	const char *s = value;
+	bool any = false;
+
+	while (*s != '\0') {
+		size_t len = strcspn(s, ", \t\n");
+		int rc;
+
+		if (len > 0) {
+			rc = add_listen(c, s, len, o, origin);
+			if (rc < 0)
+				return rc;
+			any = true;
+		}
+		s += len;
+		if (*s != '\0')
+			s++;
+	}
+	if (!any)
+		return bad_value(o, origin, value, "HOST:PORT");
+	return 0;
+}
+
+static int
+parse_string(char **field, const struct option_spec *o, const char *value,
+	     const char *origin)
+{
+	char *copy;
+
+	if (*value == '\0')
+		return bad_value(o, origin, value, "a non-empty path");
+	copy = strdup(value);
+	if (copy == NULL)
+		return -ENOMEM;
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+static int
+parse_data_dir(struct config *c, const struct option_spec *o,
+	       const char *value, const char *origin)
+{
+	return parse_string(&c->data_dir, o, value, origin);
+}
+
+static int
+parse_secret_text(struct secret_list *list, const char *text,
+		  bool newlines_separate, const char *origin)
+{
+	struct secret_list parsed;
+	int rc;
+
+	rc = secret_list_parse(text, newlines_separate, origin, &parsed);
+	if (rc < 0)
+		return rc;
+	secret_list_finish(list);
+	*list = parsed;
+	return 0;
+}
+
+static int
+parse_secrets(struct config *c, const struct option_spec *o,
+	      const char *value, const char *origin)
+{
+	return parse_secret_text(&c->secrets, value, false, origin);
+}
+
+static int
+parse_previous(struct config *c, const struct option_spec *o,
+	       const char *value, const char *origin)
+{
+	return parse_secret_text(&c->previous, value, false, origin);
+}
+
+/* A file is read and checked when it is named, so that a mistake stops
+ * start-up with the file's name in the message. */
+static int
+parse_secret_file(char **path_field, struct secret_list *list,
+		  const struct option_spec *o, const char *value,
+		  const char *origin)
+{
+	char source[PATH_MAX + 32];
+	char *text = NULL;
+	int rc;
+
+	if (*value == '\0')
+		return bad_value(o, origin, value, "a file name");
+	rc = secret_file_read(value, &text);
+	if (rc < 0)
+		return -EINVAL;
+	snprintf(source, sizeof(source), "secrets file %s", value);
+	rc = parse_secret_text(list, text, true, source);
+	OPENSSL_cleanse(text, strlen(text));
+	free(text);
+	if (rc < 0)
+		return rc;
+	if (list->n == 0) {
+		whr_log(WHR_LOG_ERROR, "%s: the file holds no secret", source);
+		return -EINVAL;
+	}
+	return parse_string(path_field, o, value, origin);
+}
+
+static int
+parse_secrets_file(struct config *c, const struct option_spec *o,
+		   const char *value, const char *origin)
+{
+	return parse_secret_file(&c->secrets_file, &c->secrets_from_file, o,
+				 value, origin);
+}
+
+static int
+parse_previous_file(struct config *c, const struct option_spec *o,
+		    const char *value, const char *origin)
+{
+	return parse_secret_file(&c->previous_file, &c->previous_from_file, o,
+				 value, origin);
+}
+
+static int
+parse_max_body(struct config *c, const struct option_spec *o,
+	       const char *value, const char *origin)
+{
+	size_t v;
+
+	if (parse_size(value, &v) < 0 || v == 0 || v > MAX_BODY_LIMIT)
+		return bad_value(o, origin, value,
+				 "a size from 1 byte to 64MiB, e.g. 1MiB");
+	c->max_body = v;
+	return 0;
+}
+
+static int
+parse_max_header_size(struct config *c, const struct option_spec *o,
+		      const char *value, const char *origin)
+{
+	size_t v;
+
+	if (parse_size(value, &v) < 0 || v < 1024 || v > 1024 * 1024)
+		return bad_value(o, origin, value,
+				 "a size from 1KiB to 1MiB, e.g. 16KiB");
+	c->max_header_size = v;
+	return 0;
+}
+
+static int
+parse_timeout(int64_t *field, const struct option_spec *o, const char *value,
+	      const char *origin)
+{
+	int64_t v;
+
+	if (parse_duration_us(value, &v) < 0 || v < 1000 || v > DAY_US)
+		return bad_value(o, origin, value,
+				 "a duration from 1ms to 24h, e.g. 30s, 500ms, 2m");
+	*field = v;
+	return 0;
+}
+
+static int
+parse_read_timeout(struct config *c, const struct option_spec *o,
+		   const char *value, const char *origin)
+{
+	return parse_timeout(&c->read_timeout_us, o, value, origin);
+}
+
+static int
+parse_idle_timeout(struct config *c, const struct option_spec *o,
+		   const char *value, const char *origin)
+{
+	return parse_timeout(&c->idle_timeout_us, o, value, origin);
+}
+
+static int
+parse_shutdown_timeout(struct config *c, const struct option_spec *o,
+		       const char *value, const char *origin)
+{
+	return parse_timeout(&c->shutdown_timeout_us, o, value, origin);
+}
+
+static int
+parse_max_connections(struct config *c, const struct option_spec *o,
+		      const char *value, const char *origin)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (value[0] < '0' || value[0] > '9' || errno != 0 || *end != '\0' ||
+	    v < 1 || v > 1000000)
+		return bad_value(o, origin, value, "a number from 1 to 1000000");
+	c->max_connections = (unsigned)v;
+	return 0;
+}
+
+static int
+parse_log_level(struct config *c, const struct option_spec *o,
+		const char *value, const char *origin)
+{
+	enum whr_log_level level;
+
+	if (log_level_from_string(value, &level) < 0)
+		return bad_value(o, origin, value,
+				 "error, warn, info or debug");
+	whr_log_set_level(level);
+	return 0;
+}
+
+static int
+parse_log_format(struct config *c, const struct option_spec *o,
+		 const char *value, const char *origin)
+{
+	enum whr_log_format format;
+
+	if (log_format_from_string(value, &format) < 0)
+		return bad_value(o, origin, value, "text or json");
+	whr_log_set_format(format);
+	return 0;
+}
+
+static const struct option_spec options[] = {
+	{ "listen", "WHR_LISTEN", true, CONFIG_DEFAULT_LISTEN,
+	  "address to listen on, HOST:PORT or [IPv6]:PORT; repeatable (the "
+	  "variable takes a comma-separated list); port 0 picks a free port",
+	  parse_listen },
+	{ "data-dir", "WHR_DATA_DIR", true, "./whr-data",
+	  "folder for whr's data (the durable inbox)", parse_data_dir },
+	{ "secrets", "MS_WebHookReceiverSecret_Custom", false, "(none)",
+	  "receiver secrets: `secret` or `id=secret`, comma-separated, 32 to "
+	  "128 characters each (environment only: never on a command line)",
+	  parse_secrets },
+	{ "secrets-file", "WHR_SECRETS_FILE", true, "(none)",
+	  "read the secrets from this file instead (same format, newlines "
+	  "also separate entries)", parse_secrets_file },
+	{ "previous-secrets", "WHR_PREVIOUS_SECRETS", false, "(none)",
+	  "one previous secret per id, still accepted during a rotation "
+	  "(same format; environment only)", parse_previous },
+	{ "previous-secrets-file", "WHR_PREVIOUS_SECRETS_FILE", true, "(none)",
+	  "read the previous secrets from this file instead",
+	  parse_previous_file },
+	{ "max-body", "WHR_MAX_BODY", true, "1MiB",
+	  "largest request body; larger ones get 413 before they are read",
+	  parse_max_body },
+	{ "max-header-size", "WHR_MAX_HEADER_SIZE", true, "16KiB",
+	  "largest request line and headers together", parse_max_header_size },
+	{ "read-timeout", "WHR_READ_TIMEOUT", true, "30s",
+	  "longest time to receive one whole request, from its first byte",
+	  parse_read_timeout },
+	{ "idle-timeout", "WHR_IDLE_TIMEOUT", true, "60s",
+	  "how long a kept-alive connection may wait for its next request",
+	  parse_idle_timeout },
+	{ "shutdown-timeout", "WHR_SHUTDOWN_TIMEOUT", true, "10s",
+	  "on SIGTERM, how long requests in progress may take to finish",
+	  parse_shutdown_timeout },
+	{ "max-connections", "WHR_MAX_CONNECTIONS", true, "1000",
+	  "most connections open at once; more wait in the listen queue",
+	  parse_max_connections },
+	{ "log-level", "WHR_LOG_LEVEL", true, "info",
+	  "error, warn, info or debug", parse_log_level },
+	{ "log-format", "WHR_LOG_FORMAT", true, "text",
+	  "text or json (one object per line)", parse_log_format },
+};
+
+void
+config_init(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->max_body = 1024 * 1024;
+	c->max_header_size = 16 * 1024;
+	c->read_timeout_us = 30 * 1000000LL;
+	c->idle_timeout_us = 60 * 1000000LL;
+	c->shutdown_timeout_us = 10 * 1000000LL;
+	c->max_connections = 1000;
+}
+
+static void
+clear_listen(struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_listen; i++)
+		free(c->listen[i]);
+	free(c->listen);
+	c->listen = NULL;
+	c->n_listen = 0;
+}
+
+void
+config_finish(struct config *c)
+{
+	clear_listen(c);
+	free(c->data_dir);
+	free(c->secrets_file);
+	free(c->previous_file);
+	secret_list_finish(&c->secrets);
+	secret_list_finish(&c->secrets_from_file);
+	secret_list_finish(&c->previous);
+	secret_list_finish(&c->previous_from_file);
+	memset(c, 0, sizeof(*c));
+}
+
+static const struct option_spec *
+find_option(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LENGTH(options); i++) {
+		if (strlen(options[i].name) == len &&
+		    memcmp(options[i].name, name, len) == 0)
+			return &options[i];
+	}
+	return NULL;
+}
+
+int
+config_set(struct config *c, const char *name, const char *value,
+	   const char *origin)
+{
+	const struct option_spec *o = find_option(name, strlen(name));
+
+	if (o == NULL) {
+		whr_log(WHR_LOG_ERROR, "unknown setting '%.64s'", name);
+		return -ENOENT;
+	}
+	return o->parse(c, o, value, origin != NULL ? origin : o->name);
+}
+
+int
+config_from_environment(struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LENGTH(options); i++) {
+		const char *value;
+		int rc;
+
+		if (options[i].env == NULL)
+			continue;
+		value = getenv(options[i].env);
+		if (value == NULL)
+			continue;
+		/* An empty variable counts as unset, as in most shells' use. */
+		if (*value == '\0')
+			continue;
+		if (options[i].parse == parse_listen)
+			clear_listen(c);
+		rc = options[i].parse(c, &options[i], value, options[i].env);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+config_from_arguments(struct config *c, int argc, char **argv)
+{
+	bool listen_seen = false;
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		const char *arg = argv[i];
+		const struct option_spec *o;
+		const char *value;
+		const char *eq;
+		char origin[80];
+		int rc;
+
+		if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+			whr_log(WHR_LOG_ERROR,
+				"unexpected argument '%.64s' (options start with --)",
+				arg);
+			return -EINVAL;
+		}
+		eq = strchr(arg, '=');
+		o = find_option(arg + 2, eq != NULL ? (size_t)(eq - arg - 2)
+						    : strlen(arg + 2));
+		if (o == NULL || !o->flag) {
+			whr_log(WHR_LOG_ERROR,
+				o == NULL ? "unknown option '%.*s' (see --help)"
+					  : "'%.*s' cannot be given on the command line; use its environment variable",
+				(int)(eq != NULL ? eq - arg : 64), arg);
+			return -EINVAL;
+		}
+		if (eq != NULL) {
+			value = eq + 1;
+		} else if (i + 1 < argc) {
+			value = argv[++i];
+		} else {
+			whr_log(WHR_LOG_ERROR, "option --%s needs a value",
+				o->name);
+			return -EINVAL;
+		}
+		/* Flags replace the variable's list of addresses. */
+		if (o->parse == parse_listen && !listen_seen) {
+			clear_listen(c);
+			listen_seen = true;
+		}
+		snprintf(origin, sizeof(origin), "--%s", o->name);
+		rc = o->parse(c, o, value, origin);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+const struct secret_list *
+config_secrets(const struct config *c, const char **source)
+{
+	if (c->secrets_file != NULL) {
+		*source = c->secrets_file;
+		return &c->secrets_from_file;
+	}
+	*source = "MS_WebHookReceiverSecret_Custom";
+	return &c->secrets;
+}
+
+const struct secret_list *
+config_previous(const struct config *c, const char **source)
+{
+	if (c->previous_file != NULL) {
+		*source = c->previous_file;
+		return &c->previous_from_file;
+	}
+	*source = "WHR_PREVIOUS_SECRETS";
+	return &c->previous;
+}
+
+void
+config_print_usage(FILE *out)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LENGTH(options); i++) {
+		const struct option_spec *o = &options[i];
+		char flag[48];
+
+		if (o->flag)
+			snprintf(flag, sizeof(flag), "--%s VALUE", o->name);
+		else
+			snprintf(flag, sizeof(flag), "(no flag)");
+		fprintf(out, "  %-30s %s\n", flag, o->help);
+		fprintf(out, "  %-30s default %s", "", o->default_text);
+		if (o->env != NULL)
+			fprintf(out, "; environment %s", o->env);
+		fprintf(out, "\n");
+	}
+}

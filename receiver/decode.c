@@ -1,0 +1,430 @@
+/*
+ * Body decoding with yajl's streaming parser: one pass, no tree. The
+ * parser's byte offsets give each notification's exact JSON text, so
+ * handlers later see it as the sender wrote it.
+ */
+#include "decode-private.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_parse.h>
+
+#include "whr-private.h"
+
+enum top_key {
+	TOP_OTHER,
+	TOP_ID,
+	TOP_ATTEMPT,
+	TOP_PROPERTIES,
+	TOP_NOTIFICATIONS,
+};
+
+struct decoder {
+	yajl_handle yajl;
+	struct envelope *env;
+	size_t base;		/* offset of the parsed text in the body */
+	size_t capacity;	/* of env->notifications */
+	unsigned depth;		/* containers open before the next value */
+	enum top_key top_key;
+	bool in_properties;
+	bool in_notifications;	/* inside the Notifications array */
+	bool in_notification;	/* inside one of its objects */
+	bool key_is_action;
+	bool no_memory;
+	char *err;
+	size_t err_size;
+};
+
+static int
+fail(struct decoder *d, const char *fmt, ...) WHR_PRINTF(2, 3);
+
+static int
+fail(struct decoder *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(d->err, d->err_size, fmt, ap);
+	va_end(ap);
+	return 0;	/* tells yajl to stop */
+}
+
+static size_t
+offset(const struct decoder *d)
+{
+	return d->base + yajl_get_bytes_consumed(d->yajl);
+}
+
+static struct notification *
+current_notification(struct decoder *d)
+{
+	return &d->env->notifications[d->env->n_notifications - 1];
+}
+
+static void
+drop_notifications(struct envelope *env)
+{
+	size_t i;
+
+	for (i = 0; i < env->n_notifications; i++)
+		free(env->notifications[i].action);
+	env->n_notifications = 0;
+}
+
+static int
+set_action(struct decoder *d, const char *text, size_t len)
+{
+	struct notification *n = current_notification(d);
+
+	free(n->action);
+	n->action = text != NULL ? xstrndup(text, len) : NULL;
+	if (text != NULL && n->action == NULL) {
+		d->no_memory = true;
+		return 0;
+	}
+	return 1;
+}
+
+/* A scalar (or null) value: what it means depends on where it is. */
+static int
+on_scalar(struct decoder *d, const char *text, size_t len, bool is_string,
+	  bool is_number)
+{
+	if (d->depth == 0)
+		return fail(d, "body is not a JSON object");
+
+	if (d->depth == 1) {
+		switch (d->top_key) {
+		case TOP_ID:
+			/* Last one wins, as with Newtonsoft's JObject. */
+			free(d->env->id);
+			d->env->id = NULL;
+			if (is_string || is_number) {
+				d->env->id = xstrndup(text, len);
+				if (d->env->id == NULL) {
+					d->no_memory = true;
+					return 0;
+				}
+			}
+			break;
+		case TOP_ATTEMPT: {
+			char buf[32];
+			char *end;
+			long long v;
+
+			d->env->attempt = 0;
+			if (!is_number || len >= sizeof(buf))
+				break;
+			memcpy(buf, text, len);
+			buf[len] = '\0';
+			errno = 0;
+			v = strtoll(buf, &end, 10);
+			if (errno == 0 && *end == '\0')
+				d->env->attempt = v;
+			break;
+		}
+		case TOP_PROPERTIES:
+			d->env->has_properties = false;
+			break;
+		case TOP_NOTIFICATIONS:
+			if (text == NULL && !is_string && !is_number) {
+				/* null: no notifications */
+				drop_notifications(d->env);
+				break;
+			}
+			return fail(d, "Notifications must be an array of objects");
+		case TOP_OTHER:
+			break;
+		}
+		return 1;
+	}
+
+	if (d->depth == 2 && d->in_notifications)
+		return fail(d, "Notifications[%zu] is not an object",
+			    d->env->n_notifications);
+
+	if (d->depth == 3 && d->in_notification && d->key_is_action)
+		return set_action(d, text, len);
+	return 1;
+}
+
+static int
+cb_null(void *ctx)
+{
+	return on_scalar(ctx, NULL, 0, false, false);
+}
+
+static int
+cb_boolean(void *ctx, int value)
+{
+	/* A boolean Action is matched as "true"/"false", in any case. */
+	return on_scalar(ctx, value ? "true" : "false", value ? 4 : 5, false,
+			 false);
+}
+
+static int
+cb_number(void *ctx, const char *text, size_t len)
+{
+	return on_scalar(ctx, text, len, false, true);
+}
+
+static int
+cb_string(void *ctx, const unsigned char *text, size_t len)
+{
+	return on_scalar(ctx, (const char *)text, len, true, false);
+}
+
+static bool
+key_is(const unsigned char *key, size_t len, const char *name)
+{
+	return len == strlen(name) && memcmp(key, name, len) == 0;
+}
+
+static int
+cb_map_key(void *ctx, const unsigned char *key, size_t len)
+{
+	struct decoder *d = ctx;
+
+	/* Member names are case-sensitive, as in Newtonsoft's JObject. */
+	if (d->depth == 1) {
+		if (key_is(key, len, "Id"))
+			d->top_key = TOP_ID;
+		else if (key_is(key, len, "Attempt"))
+			d->top_key = TOP_ATTEMPT;
+		else if (key_is(key, len, "Properties"))
+			d->top_key = TOP_PROPERTIES;
+		else if (key_is(key, len, "Notifications"))
+			d->top_key = TOP_NOTIFICATIONS;
+		else
+			d->top_key = TOP_OTHER;
+	} else if (d->depth == 3 && d->in_notification) {
+		d->key_is_action = key_is(key, len, "Action");
+	}
+	return 1;
+}
+
+/* An object or array where Id or Attempt was expected: as if absent. */
+static void
+reset_top_value(struct decoder *d)
+{
+	if (d->top_key == TOP_ID) {
+		free(d->env->id);
+		d->env->id = NULL;
+	} else if (d->top_key == TOP_ATTEMPT) {
+		d->env->attempt = 0;
+	}
+}
+
+static int
+open_container(struct decoder *d)
+{
+	if (d->depth >= DECODE_MAX_DEPTH)
+		return fail(d, "JSON nested deeper than %d levels",
+			    DECODE_MAX_DEPTH);
+	d->depth++;
+	return 1;
+}
+
+static int
+cb_start_map(void *ctx)
+{
+	struct decoder *d = ctx;
+
+	if (d->depth == 1 && d->top_key == TOP_PROPERTIES) {
+		d->in_properties = true;
+		d->env->has_properties = true;
+		d->env->properties_start = offset(d) - 1;
+	} else if (d->depth == 1 && d->top_key == TOP_NOTIFICATIONS) {
+		return fail(d, "Notifications must be an array of objects");
+	} else if (d->depth == 1) {
+		reset_top_value(d);
+	} else if (d->depth == 2 && d->in_notifications) {
+		struct envelope *env = d->env;
+
+		if (env->n_notifications == d->capacity) {
+			size_t cap = d->capacity ? 2 * d->capacity : 4;
+			struct notification *grown =
+				realloc(env->notifications,
+					cap * sizeof(*grown));
+
+			if (grown == NULL) {
+				d->no_memory = true;
+				return 0;
+			}
+			env->notifications = grown;
+			d->capacity = cap;
+		}
+		env->notifications[env->n_notifications++] =
+			(struct notification){ .start = offset(d) - 1 };
+		d->in_notification = true;
+		d->key_is_action = false;
+	} else if (d->depth == 3 && d->in_notification && d->key_is_action) {
+		return fail(d,
+			    "Notifications[%zu].Action must be a string, number or boolean",
+			    d->env->n_notifications - 1);
+	}
+	return open_container(d);
+}
+
+static int
+cb_end_map(void *ctx)
+{
+	struct decoder *d = ctx;
+
+	d->depth--;
+	if (d->depth == 1 && d->in_properties) {
+		d->in_properties = false;
+		d->env->properties_end = offset(d);
+	} else if (d->depth == 2 && d->in_notification) {
+		d->in_notification = false;
+		current_notification(d)->end = offset(d);
+	}
+	return 1;
+}
+
+static int
+cb_start_array(void *ctx)
+{
+	struct decoder *d = ctx;
+
+	if (d->depth == 0)
+		return fail(d, "body is not a JSON object");
+	if (d->depth == 1) {
+		if (d->top_key == TOP_NOTIFICATIONS) {
+			drop_notifications(d->env);
+			d->in_notifications = true;
+		} else if (d->top_key == TOP_PROPERTIES) {
+			d->env->has_properties = false;
+		} else {
+			reset_top_value(d);
+		}
+	} else if (d->depth == 2 && d->in_notifications) {
+		return fail(d, "Notifications[%zu] is not an object",
+			    d->env->n_notifications);
+	} else if (d->depth == 3 && d->in_notification && d->key_is_action) {
+		return fail(d,
+			    "Notifications[%zu].Action must be a string, number or boolean",
+			    d->env->n_notifications - 1);
+	}
+	return open_container(d);
+}
+
+static int
+cb_end_array(void *ctx)
+{
+	struct decoder *d = ctx;
+
+	d->depth--;
+	if (d->depth == 1)
+		d->in_notifications = false;
+	return 1;
+}
+
+static const yajl_callbacks callbacks = {
+	.yajl_null = cb_null,
+	.yajl_boolean = cb_boolean,
+	.yajl_number = cb_number,
+	.yajl_string = cb_string,
+	.yajl_start_map = cb_start_map,
+	.yajl_map_key = cb_map_key,
+	.yajl_end_map = cb_end_map,
+	.yajl_start_array = cb_start_array,
+	.yajl_end_array = cb_end_array,
+};
+
+void
+envelope_finish(struct envelope *env)
+{
+	drop_notifications(env);
+	free(env->notifications);
+	free(env->id);
+	memset(env, 0, sizeof(*env));
+}
+
+int
+envelope_decode(const char *body, size_t len, struct envelope *env,
+		char *err, size_t err_size)
+{
+	struct decoder d = {
+		.env = env,
+		.err = err,
+		.err_size = err_size,
+	};
+	yajl_status status;
+	int rc = 0;
+
+	memset(env, 0, sizeof(*env));
+	err[0] = '\0';
+
+	/* .NET's reader skips a UTF-8 byte order mark; so do we. */
+	if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0)
+		d.base = 3;
+	env->json_start = d.base;
+	if (len == d.base) {
+		snprintf(err, err_size, "body is empty");
+		return -EBADMSG;
+	}
+
+	d.yajl = yajl_alloc(&callbacks, NULL, &d);
+	if (d.yajl == NULL)
+		return -ENOMEM;
+	status = yajl_parse(d.yajl, (const unsigned char *)body + d.base,
+			    len - d.base);
+	if (status == yajl_status_ok)
+		status = yajl_complete_parse(d.yajl);
+
+	if (d.no_memory) {
+		rc = -ENOMEM;
+	} else if (status == yajl_status_client_canceled) {
+		rc = -EBADMSG;
+	} else if (status != yajl_status_ok) {
+		unsigned char *msg = yajl_get_error(d.yajl, 0, NULL, 0);
+
+		snprintf(err, err_size, "body is not valid JSON: %s",
+			 msg != NULL ? (const char *)msg : "parse error");
+		yajl_free_error(d.yajl, msg);
+		rc = -EBADMSG;
+	}
+	yajl_free(d.yajl);
+	if (rc < 0)
+		envelope_finish(env);
+	return rc;
+}
+
+/* The span of the media type before parameters, trimmed. */
+bool
+media_type_is_json(const char *content_type)
+{
+	const char *type = content_type;
+	const char *slash;
+	const char *sub;
+	size_t type_len;
+	size_t sub_len;
+	size_t len;
+
+	if (content_type == NULL)
+		return false;
+	len = strcspn(content_type, ";");
+	trim_span(&type, &len);
+	slash = memchr(type, '/', len);
+	if (slash == NULL)
+		return false;
+	type_len = (size_t)(slash - type);
+	sub = slash + 1;
+	sub_len = len - type_len - 1;
+	if (sub_len == 0 || memchr(sub, ' ', sub_len) != NULL ||
+	    memchr(sub, '/', sub_len) != NULL)
+		return false;
+	if (!ascii_equal_nocase_n(type, type_len, "application", 11) &&
+	    !ascii_equal_nocase_n(type, type_len, "text", 4))
+		return false;
+	if (ascii_equal_nocase_n(sub, sub_len, "json", 4))
+		return true;
+	return sub_len >= 5 &&
+	       ascii_equal_nocase_n(sub + sub_len - 5, 5, "+json", 5);
+}

@@ -1,0 +1,42 @@
+/*
+ * The event handed to handlers: a view of one notification plus its
+ * delivery's envelope. Every pointer in it is borrowed from whoever built
+ * it; the JSON trees for field paths are parsed on first use.
+ */
+#ifndef WHR_EVENT_PRIVATE_H
+#define WHR_EVENT_PRIVATE_H
+
+#include <whr/event.h>
+
+#include <yajl/yajl_tree.h>
+
+struct event_fields {
+	const char *receiver_id;
+	const char *delivery_id;	/* may be NULL */
+	const char *action;		/* may be NULL */
+	int64_t attempt;
+	int64_t received_at;		/* microseconds since the epoch */
+	size_t index;
+	size_t count;
+	const char *json;		/* NUL-terminated */
+	size_t json_len;
+	const char *properties;		/* NUL-terminated; NULL for "{}" */
+	size_t properties_len;
+};
+
+struct whr_event {
+	struct event_fields f;
+	yajl_val tree;			/* of f.json, on first use */
+	yajl_val properties_tree;
+	bool tree_tried;
+	bool properties_tried;
+	char *reason;			/* from whr_event_set_reason() */
+};
+
+void event_init(struct whr_event *ev, const struct event_fields *fields);
+void event_finish(struct whr_event *ev);
+
+/* The reason the handler gave, or NULL. Borrowed from the event. */
+const char *event_reason(const struct whr_event *ev);
+
+#endif /* WHR_EVENT_PRIVATE_H */

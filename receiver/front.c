@@ -1,0 +1,540 @@
+/*
+ * The HTTP front on libevent's evhttp.
+ *
+ * Routes:
+ *   GET|POST /api/webhooks/incoming/custom[/{id}][/]  the webhook (any case)
+ *   GET|HEAD /healthz                                 liveness
+ * Anything else on the webhook path is 405 with Allow; other paths 404.
+ */
+#include "front-private.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+
+#include "connections-private.h"
+#include "log-private.h"
+#include "receiver-private.h"
+#include "webhook-private.h"
+#include "whr-private.h"
+
+#define WEBHOOK_PREFIX "/api/webhooks/incoming/custom"
+#define RECEIVER_ID_MAX 256
+#define LISTEN_BACKLOG 1024
+
+struct front {
+	struct whr_receiver *r;
+	struct event_base *base;
+	struct evhttp *http;
+	struct conn_tracker *conns;
+	struct evhttp_bound_socket **bound;
+	size_t n_bound;
+	bool stopping;
+};
+
+enum route {
+	ROUTE_NONE,
+	ROUTE_WEBHOOK,
+	ROUTE_HEALTH,
+};
+
+/* ---- routing --------------------------------------------------------- */
+
+/* Match the webhook path; on success the id's raw (still encoded) span. */
+static enum route
+route_of(const char *path, const char **id, size_t *id_len)
+{
+	size_t prefix_len = strlen(WEBHOOK_PREFIX);
+	const char *rest;
+	size_t seg;
+
+	*id = "";
+	*id_len = 0;
+	if (path == NULL)
+		return ROUTE_NONE;
+	if (strcmp(path, "/healthz") == 0)
+		return ROUTE_HEALTH;
+	if (strlen(path) < prefix_len ||
+	    !ascii_equal_nocase_n(path, prefix_len, WEBHOOK_PREFIX,
+				  prefix_len))
+		return ROUTE_NONE;
+	rest = path + prefix_len;
+	if (rest[0] == '\0' || strcmp(rest, "/") == 0)
+		return ROUTE_WEBHOOK;
+	if (rest[0] != '/')
+		return ROUTE_NONE;
+	rest++;
+	seg = strcspn(rest, "/");
+	if (seg == 0 || (rest[seg] != '\0' && strcmp(rest + seg, "/") != 0))
+		return ROUTE_NONE;
+	*id = rest;
+	*id_len = seg;
+	return ROUTE_WEBHOOK;
+}
+
+static const char *
+method_name(enum evhttp_cmd_type method)
+{
+	switch (method) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
+	case EVHTTP_REQ_TRACE:
+		return "TRACE";
+	case EVHTTP_REQ_CONNECT:
+		return "CONNECT";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	}
+	return "OTHER";
+}
+
+static const char *
+reason_phrase(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	}
+	return "Status";
+}
+
+/* ---- one request ----------------------------------------------------- */
+
+struct exchange {
+	struct evhttp_request *req;
+	enum evhttp_cmd_type method;
+	const char *path;
+	char *receiver_id;		/* decoded; NULL off the webhook path */
+	struct webhook_reply reply;
+	const char *body;		/* NULL: reply.message, if any */
+	size_t body_len;
+	const char *allow;
+	size_t request_bytes;
+};
+
+static void
+count_signatures(struct evkeyvalq *headers, struct webhook_request *in)
+{
+	struct evkeyval *h;
+
+	TAILQ_FOREACH(h, headers, next) {
+		if (ascii_equal_nocase(h->key, "ms-signature")) {
+			if (in->n_signatures++ == 0)
+				in->signature = h->value;
+		}
+	}
+}
+
+static void
+handle_webhook(struct front *f, struct exchange *x, const char *query)
+{
+	struct whr_receiver *r = f->r;
+
+	if (x->method == EVHTTP_REQ_GET) {
+		char *echo = NULL;
+
+		webhook_echo(r, x->receiver_id, strlen(x->receiver_id), query,
+			     &x->reply, &echo);
+		if (echo != NULL) {
+			/* The echo body is exactly the value: no newline. */
+			evbuffer_add(evhttp_request_get_output_buffer(x->req),
+				     echo, strlen(echo));
+			x->body = "";
+			free(echo);
+		}
+	} else if (x->method == EVHTTP_REQ_POST) {
+		struct evkeyvalq *headers =
+			evhttp_request_get_input_headers(x->req);
+		struct evbuffer *buf = evhttp_request_get_input_buffer(x->req);
+		struct webhook_request in = {
+			.receiver_id = x->receiver_id,
+			.receiver_id_len = strlen(x->receiver_id),
+			.content_type = evhttp_find_header(headers,
+							   "Content-Type"),
+			.body_len = evbuffer_get_length(buf),
+			.received_at = now_realtime_us(),
+		};
+
+		count_signatures(headers, &in);
+		/* One contiguous copy of the body, hashed as received. */
+		in.body = in.body_len > 0
+				  ? (const char *)evbuffer_pullup(buf, -1)
+				  : "";
+		x->request_bytes = in.body_len;
+		if (in.body == NULL) {
+			x->reply.status = 503;
+			x->reply.message = "out of memory";
+			return;
+		}
+		webhook_post(r, &in, &x->reply);
+		x->body = "";	/* 200 has an empty body */
+	} else {
+		x->reply.status = 405;
+		x->reply.message = "use GET (echo) or POST (deliveries)";
+		x->allow = "GET, POST";
+	}
+}
+
+static void
+send_answer(struct front *f, struct exchange *x)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(x->req);
+	struct evbuffer *buf = evhttp_request_get_output_buffer(x->req);
+
+	if (x->reply.status != 200 && x->reply.message != NULL) {
+		evbuffer_add_printf(buf, "%s\n", x->reply.message);
+		evhttp_add_header(out, "Content-Type",
+				  "text/plain; charset=utf-8");
+	} else if (evbuffer_get_length(buf) > 0) {
+		evhttp_add_header(out, "Content-Type",
+				  "text/plain; charset=utf-8");
+	}
+	if (x->allow != NULL)
+		evhttp_add_header(out, "Allow", x->allow);
+	if (f->stopping)
+		evhttp_add_header(out, "Connection", "close");
+	evhttp_send_reply(x->req, x->reply.status,
+			  reason_phrase(x->reply.status), NULL);
+}
+
+static void
+log_exchange(struct exchange *x, int64_t start_us)
+{
+	struct evhttp_connection *evcon =
+		evhttp_request_get_connection(x->req);
+	char *peer_host = NULL;
+	ev_uint16_t peer_port = 0;
+	char peer[80] = "";
+	struct log_field fields[12];
+	size_t n = 0;
+
+	if (evcon != NULL) {
+		evhttp_connection_get_peer(evcon, &peer_host, &peer_port);
+		if (peer_host != NULL)
+			snprintf(peer, sizeof(peer),
+				 strchr(peer_host, ':') ? "[%s]:%u" : "%s:%u",
+				 peer_host, peer_port);
+	}
+	fields[n++] = (struct log_field)LOG_STR("method",
+						method_name(x->method));
+	fields[n++] = (struct log_field)LOG_STR("path", x->path);
+	fields[n++] = (struct log_field)LOG_STR("receiver", x->receiver_id);
+	fields[n++] = (struct log_field)LOG_INT("status", x->reply.status);
+	fields[n++] = (struct log_field)LOG_MILLIS(
+		"duration_ms", now_monotonic_us() - start_us);
+	if (x->reply.delivery_id != NULL)
+		fields[n++] = (struct log_field)LOG_STR("delivery",
+							x->reply.delivery_id);
+	if (x->reply.attempt != 0)
+		fields[n++] = (struct log_field)LOG_INT("attempt",
+							x->reply.attempt);
+	if (x->reply.notifications != 0)
+		fields[n++] = (struct log_field)LOG_INT(
+			"notifications", (int64_t)x->reply.notifications);
+	if (x->reply.previous_secret)
+		fields[n++] = (struct log_field)LOG_STR("secret", "previous");
+	if (x->method == EVHTTP_REQ_POST)
+		fields[n++] = (struct log_field)LOG_INT(
+			"bytes", (int64_t)x->request_bytes);
+	if (x->reply.status != 200 && x->reply.message != NULL)
+		fields[n++] = (struct log_field)LOG_STR("error",
+							x->reply.message);
+	if (peer[0] != '\0')
+		fields[n++] = (struct log_field)LOG_STR("remote", peer);
+	log_fields(x->reply.status >= 500 ? WHR_LOG_WARN : WHR_LOG_INFO,
+		   "request", fields, n);
+}
+
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	struct front *f = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	struct conn_ticket ticket;
+	struct exchange x = {
+		.req = req,
+		.method = evhttp_request_get_command(req),
+		.path = uri != NULL ? evhttp_uri_get_path(uri) : NULL,
+	};
+	int64_t start_us = conn_request_received(f->conns, req, &ticket);
+	const char *id;
+	size_t id_len;
+
+	switch (route_of(x.path, &id, &id_len)) {
+	case ROUTE_HEALTH:
+		if (x.method == EVHTTP_REQ_GET || x.method == EVHTTP_REQ_HEAD) {
+			x.reply.status = 200;
+			evbuffer_add(evhttp_request_get_output_buffer(req),
+				     "ok\n", 3);
+		} else {
+			x.reply.status = 405;
+			x.reply.message = "use GET";
+			x.allow = "GET, HEAD";
+		}
+		break;
+	case ROUTE_WEBHOOK:
+		x.receiver_id = percent_decode(id, id_len, false);
+		if (x.receiver_id == NULL) {
+			x.reply.status = 503;
+			x.reply.message = "out of memory";
+		} else if (strlen(x.receiver_id) > RECEIVER_ID_MAX) {
+			x.reply.status = 404;
+			x.reply.message = "receiver id too long";
+		} else {
+			handle_webhook(f, &x, evhttp_uri_get_query(uri));
+		}
+		break;
+	case ROUTE_NONE:
+		x.reply.status = 404;
+		x.reply.message = "not found";
+		break;
+	}
+
+	send_answer(f, &x);
+	conn_reply_sent(f->conns, &ticket);
+	log_exchange(&x, start_us);
+	webhook_reply_finish(&x.reply);
+	free(x.receiver_id);
+}
+
+/* ---- listening ------------------------------------------------------- */
+
+static void
+format_address(const struct sockaddr *sa, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		snprintf(buf, size, "[%s]:%u", host, port);
+	} else {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+		snprintf(buf, size, "%s:%u", host, port);
+	}
+}
+
+static int
+bind_one(struct front *f, const struct addrinfo *ai, const char *spec)
+{
+	unsigned flags = LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
+			 LEV_OPT_CLOSE_ON_FREE;
+	struct evconnlistener *l;
+	struct evhttp_bound_socket *bound;
+	struct evhttp_bound_socket **grown;
+	struct sockaddr_storage ss;
+	socklen_t ss_len = sizeof(ss);
+	char where[INET6_ADDRSTRLEN + 16];
+	int rc;
+
+	/* An IPv6 address means just that, so [::] and 0.0.0.0 can both be
+	 * given on one port. */
+	if (ai->ai_family == AF_INET6)
+		flags |= LEV_OPT_BIND_IPV6ONLY;
+	l = evconnlistener_new_bind(f->base, NULL, NULL, flags, LISTEN_BACKLOG,
+				    ai->ai_addr, (int)ai->ai_addrlen);
+	if (l == NULL) {
+		rc = -errno;
+		whr_log_errno(WHR_LOG_ERROR, "cannot listen on %s", spec);
+		return rc != 0 ? rc : -EADDRNOTAVAIL;
+	}
+	grown = realloc(f->bound, (f->n_bound + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		evconnlistener_free(l);
+		return -ENOMEM;
+	}
+	f->bound = grown;
+	bound = evhttp_bind_listener(f->http, l);
+	if (bound == NULL) {
+		evconnlistener_free(l);
+		return -ENOMEM;
+	}
+	f->bound[f->n_bound++] = bound;
+	rc = conn_tracker_add_listener(f->conns, l);
+	if (rc < 0)
+		return rc;
+
+	if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss,
+			&ss_len) == 0)
+		format_address((struct sockaddr *)&ss, where, sizeof(where));
+	else
+		snprintf(where, sizeof(where), "%s", spec);
+	whr_log(WHR_LOG_INFO, "listening on %s", where);
+	return 0;
+}
+
+static int
+listen_spec(struct front *f, const char *spec)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+	};
+	struct addrinfo *res = NULL;
+	const struct addrinfo *ai;
+	const char *colon = strrchr(spec, ':');
+	char host[256];
+	size_t host_len = (size_t)(colon - spec);
+	const char *host_start = spec;
+	int rc;
+
+	/* config.c checked the form: HOST:PORT or [V6]:PORT. */
+	if (spec[0] == '[') {
+		host_start++;
+		host_len -= 2;
+	}
+	if (host_len >= sizeof(host)) {
+		whr_log(WHR_LOG_ERROR, "listen address too long: %.64s", spec);
+		return -EINVAL;
+	}
+	memcpy(host, host_start, host_len);
+	host[host_len] = '\0';
+
+	rc = getaddrinfo(host, colon + 1, &hints, &res);
+	if (rc != 0) {
+		whr_log(WHR_LOG_ERROR, "cannot resolve listen address %s: %s",
+			spec, gai_strerror(rc));
+		return -EADDRNOTAVAIL;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		rc = bind_one(f, ai, spec);
+		if (rc < 0)
+			break;
+	}
+	freeaddrinfo(res);
+	return rc;
+}
+
+int
+front_listen(struct front *f)
+{
+	const struct config *c = &f->r->config;
+	size_t i;
+	int rc;
+
+	if (c->n_listen == 0)
+		return listen_spec(f, CONFIG_DEFAULT_LISTEN);
+	for (i = 0; i < c->n_listen; i++) {
+		rc = listen_spec(f, c->listen[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+void
+front_stop_accepting(struct front *f)
+{
+	size_t i;
+
+	f->stopping = true;
+	conn_tracker_forget_listeners(f->conns);
+	for (i = 0; i < f->n_bound; i++)
+		evhttp_del_accept_socket(f->http, f->bound[i]);
+	f->n_bound = 0;
+}
+
+size_t
+front_busy(const struct front *f)
+{
+	return conn_tracker_busy(f->conns);
+}
+
+struct front *
+front_new(struct whr_receiver *r, struct event_base *base)
+{
+	const struct config *c = &r->config;
+	struct conn_limits limits = {
+		.max_connections = c->max_connections,
+		.read_timeout_us = c->read_timeout_us,
+		.idle_timeout_us = c->idle_timeout_us,
+	};
+	struct front *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return NULL;
+	f->r = r;
+	f->base = base;
+	f->http = evhttp_new(base);
+	if (f->http == NULL)
+		goto err;
+	f->conns = conn_tracker_new(base, f->http, &limits);
+	if (f->conns == NULL)
+		goto err;
+
+	evhttp_set_max_body_size(f->http, (ev_ssize_t)c->max_body);
+	evhttp_set_max_headers_size(f->http, (ev_ssize_t)c->max_header_size);
+	/* Every method reaches us, so that the webhook path can answer 405
+	 * with an Allow header instead of evhttp's bare 405. */
+	evhttp_set_allowed_methods(f->http,
+				   EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+					   EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+					   EVHTTP_REQ_DELETE |
+					   EVHTTP_REQ_OPTIONS |
+					   EVHTTP_REQ_TRACE |
+					   EVHTTP_REQ_CONNECT |
+					   EVHTTP_REQ_PATCH);
+	/* No Content-Type unless a body has one (evhttp adds text/html). */
+	evhttp_set_default_content_type(f->http, NULL);
+	evhttp_set_gencb(f->http, on_request, f);
+	return f;
+
+err:
+	front_free(f);
+	return NULL;
+}
+
+void
+front_free(struct front *f)
+{
+	if (f == NULL)
+		return;
+	if (f->http != NULL)
+		evhttp_free(f->http);
+	conn_tracker_free(f->conns);
+	free(f->bound);
+	free(f);
+}

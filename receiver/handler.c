@@ -1,0 +1,120 @@
+/*
+ * The handler registry: registration, selection by Action, teardown.
+ */
+#include "handler-private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log-private.h"
+#include "whr-private.h"
+
+int
+handler_registry_add(struct handler_registry *reg,
+		     const struct whr_handler *handler)
+{
+	struct handler_entry *grown;
+	struct handler_entry e = { 0 };
+	char fallback[32];
+	size_t i;
+
+	if (handler->fn == NULL || handler->action == NULL ||
+	    handler->action[0] == '\0') {
+		log_bug("a handler needs a callback and an Action (or \"*\")");
+		return -EINVAL;
+	}
+	if (handler->name == NULL)
+		snprintf(fallback, sizeof(fallback), "handler-%zu", reg->n + 1);
+	for (i = 0; i < reg->n; i++) {
+		if (strcmp(reg->entries[i].name, handler->name != NULL
+							 ? handler->name
+							 : fallback) == 0) {
+			log_bug("two handlers are named '%s'",
+				reg->entries[i].name);
+			return -EINVAL;
+		}
+	}
+
+	e.name = strdup(handler->name != NULL ? handler->name : fallback);
+	if (strcmp(handler->action, "*") != 0)
+		e.action = strdup(handler->action);
+	grown = realloc(reg->entries, (reg->n + 1) * sizeof(*grown));
+	if (e.name == NULL || (strcmp(handler->action, "*") != 0 &&
+			       e.action == NULL) || grown == NULL) {
+		free(e.name);
+		free(e.action);
+		if (grown != NULL)
+			reg->entries = grown;
+		return -ENOMEM;
+	}
+	e.fn = handler->fn;
+	e.userdata = handler->userdata;
+	e.destroy = handler->destroy;
+	reg->entries = grown;
+	reg->entries[reg->n++] = e;
+	return 0;
+}
+
+void
+handler_registry_finish(struct handler_registry *reg)
+{
+	size_t i;
+
+	for (i = 0; i < reg->n; i++) {
+		struct handler_entry *e = &reg->entries[i];
+
+		if (e->destroy != NULL)
+			e->destroy(e->userdata);
+		free(e->name);
+		free(e->action);
+	}
+	free(reg->entries);
+	reg->entries = NULL;
+	reg->n = 0;
+}
+
+size_t
+handler_registry_select(const struct handler_registry *reg,
+			const char *action, const struct handler_entry **out,
+			size_t max)
+{
+	size_t n = 0;
+	size_t i;
+
+	if (action != NULL) {
+		for (i = 0; i < reg->n; i++) {
+			const struct handler_entry *e = &reg->entries[i];
+
+			if (e->action != NULL &&
+			    ascii_equal_nocase(e->action, action)) {
+				if (n < max)
+					out[n] = e;
+				n++;
+			}
+		}
+	}
+	for (i = 0; i < reg->n; i++) {
+		if (reg->entries[i].action == NULL) {
+			if (n < max)
+				out[n] = &reg->entries[i];
+			n++;
+		}
+	}
+	return n;
+}
+
+const char *
+handler_result_name(enum whr_result result)
+{
+	switch (result) {
+	case WHR_DONE:
+		return "done";
+	case WHR_RETRY:
+		return "retry";
+	case WHR_REJECT:
+		return "reject";
+	}
+	return "invalid";
+}

@@ -1,0 +1,342 @@
+/*
+ * The public receiver object: settings, handlers, and the run loop with
+ * its graceful shutdown.
+ */
+#include "receiver-private.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include <whr/version.h>
+
+#include "front-private.h"
+#include "log-private.h"
+#include "whr-private.h"
+
+#define DRAIN_POLL_US 20000
+
+static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
+static int threads_status;
+
+/* whr_receiver_stop() may come from any thread: libevent must lock. */
+static void
+enable_libevent_threads(void)
+{
+	threads_status = evthread_use_pthreads();
+}
+
+WHR_EXPORT const char *
+whr_version(void)
+{
+	return WHR_VERSION_STRING;
+}
+
+WHR_EXPORT struct whr_receiver *
+whr_receiver_new(void)
+{
+	struct whr_receiver *r;
+
+	pthread_once(&threads_once, enable_libevent_threads);
+	if (threads_status != 0) {
+		whr_log(WHR_LOG_ERROR, "libevent has no thread support");
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	config_init(&r->config);
+	pthread_mutex_init(&r->stop_lock, NULL);
+	return r;
+}
+
+WHR_EXPORT void
+whr_receiver_free(struct whr_receiver *r)
+{
+	if (r == NULL)
+		return;
+	if (r->running) {
+		log_bug("whr_receiver_free() while the receiver runs");
+		return;
+	}
+	handler_registry_finish(&r->handlers);
+	config_finish(&r->config);
+	pthread_mutex_destroy(&r->stop_lock);
+	free(r);
+}
+
+WHR_EXPORT int
+whr_receiver_set(struct whr_receiver *r, const char *key, const char *value)
+{
+	if (r == NULL || key == NULL || value == NULL) {
+		log_bug("whr_receiver_set() needs a receiver, a key and a value");
+		return -EINVAL;
+	}
+	if (r->running) {
+		log_bug("settings cannot change while the receiver runs");
+		return -EINVAL;
+	}
+	return config_set(&r->config, key, value, NULL);
+}
+
+WHR_EXPORT int
+whr_receiver_configure(struct whr_receiver *r, int argc, char **argv)
+{
+	int i;
+	int rc;
+
+	if (r == NULL || argc < 0 || (argc > 0 && argv == NULL)) {
+		log_bug("whr_receiver_configure() needs a receiver and arguments");
+		return -EINVAL;
+	}
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			printf("Options (each also a whr_receiver_set() key):\n");
+			config_print_usage(stdout);
+			return 1;
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("whr %s\n", WHR_VERSION_STRING);
+			return 1;
+		}
+	}
+	rc = config_from_environment(&r->config);
+	if (rc < 0)
+		return rc == -ENOMEM ? rc : -EINVAL;
+	rc = config_from_arguments(&r->config, argc, argv);
+	if (rc < 0)
+		return rc == -ENOMEM ? rc : -EINVAL;
+	return 0;
+}
+
+WHR_EXPORT int
+whr_receiver_add_handler(struct whr_receiver *r,
+			 const struct whr_handler *handler)
+{
+	const struct handler_entry **scratch;
+	int rc;
+
+	if (r == NULL || handler == NULL) {
+		log_bug("whr_receiver_add_handler() needs a receiver and a handler");
+		rc = -EINVAL;
+		goto err;
+	}
+	if (r->running) {
+		log_bug("handlers cannot be added while the receiver runs");
+		rc = -EINVAL;
+		goto err;
+	}
+	scratch = realloc(r->handler_scratch,
+			  (r->handlers.n + 1) * sizeof(*scratch));
+	if (scratch == NULL) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	r->handler_scratch = scratch;
+	rc = handler_registry_add(&r->handlers, handler);
+	if (rc < 0)
+		goto err;
+	return 0;
+
+err:
+	if (handler != NULL && handler->destroy != NULL)
+		handler->destroy(handler->userdata);
+	return rc;
+}
+
+WHR_EXPORT int
+whr_on(struct whr_receiver *r, const char *action, whr_handler_fn fn,
+       void *userdata)
+{
+	struct whr_handler h = {
+		.action = action,
+		.fn = fn,
+		.userdata = userdata,
+	};
+
+	return whr_receiver_add_handler(r, &h);
+}
+
+/* ---- running --------------------------------------------------------- */
+
+static void
+on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct whr_receiver *r = arg;
+	size_t busy = front_busy(r->front);
+
+	if (busy == 0) {
+		event_base_loopexit(r->base, NULL);
+		return;
+	}
+	if (now_monotonic_us() >= r->drain_deadline_us) {
+		whr_log(WHR_LOG_WARN,
+			"shutdown-timeout reached with %zu request(s) in progress; closing them",
+			busy);
+		event_base_loopexit(r->base, NULL);
+	}
+}
+
+static void
+begin_shutdown(struct whr_receiver *r, const char *why)
+{
+	struct timeval tick = { 0, DRAIN_POLL_US };
+
+	if (r->stopping)
+		return;
+	r->stopping = true;
+	whr_log(WHR_LOG_INFO,
+		"%s: shutting down (no new connections; finishing requests in progress)",
+		why);
+	front_stop_accepting(r->front);
+	r->drain_deadline_us = now_monotonic_us() +
+			       r->config.shutdown_timeout_us;
+	r->drain_timer = event_new(r->base, -1, EV_PERSIST, on_drain_tick, r);
+	if (r->drain_timer == NULL || event_add(r->drain_timer, &tick) < 0)
+		event_base_loopexit(r->base, NULL);
+	else
+		on_drain_tick(-1, 0, r);
+}
+
+static void
+on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	begin_shutdown(arg, "stop requested");
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	begin_shutdown(arg, sig == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+WHR_EXPORT void
+whr_receiver_stop(struct whr_receiver *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->stop_lock);
+	r->stop_requested = true;
+	if (r->stop_event != NULL)
+		event_active(r->stop_event, EV_TIMEOUT, 0);
+	pthread_mutex_unlock(&r->stop_lock);
+}
+
+static int
+build_secrets(struct whr_receiver *r)
+{
+	const char *source;
+	const char *previous_source;
+	const struct secret_list *current =
+		config_secrets(&r->config, &source);
+	const struct secret_list *previous =
+		config_previous(&r->config, &previous_source);
+
+	if (current->n == 0) {
+		whr_log(WHR_LOG_ERROR,
+			"no receiver secret is configured: set MS_WebHookReceiverSecret_Custom "
+			"(32 to 128 characters, or id=secret entries) or give --secrets-file");
+		return -EINVAL;
+	}
+	if (r->config.secrets_file != NULL && r->config.secrets.n > 0)
+		whr_log(WHR_LOG_WARN,
+			"MS_WebHookReceiverSecret_Custom is ignored: the secrets file %s replaces it",
+			r->config.secrets_file);
+	r->secrets = secret_store_new(current, previous, previous_source);
+	return r->secrets != NULL ? 0 : -EINVAL;
+}
+
+static void
+release_run_state(struct whr_receiver *r)
+{
+	pthread_mutex_lock(&r->stop_lock);
+	if (r->stop_event != NULL)
+		event_free(r->stop_event);
+	r->stop_event = NULL;
+	pthread_mutex_unlock(&r->stop_lock);
+
+	front_free(r->front);
+	r->front = NULL;
+	if (r->sigint_event != NULL)
+		event_free(r->sigint_event);
+	if (r->sigterm_event != NULL)
+		event_free(r->sigterm_event);
+	if (r->drain_timer != NULL)
+		event_free(r->drain_timer);
+	r->sigint_event = r->sigterm_event = r->drain_timer = NULL;
+	if (r->base != NULL)
+		event_base_free(r->base);
+	r->base = NULL;
+	secret_store_free(r->secrets);
+	r->secrets = NULL;
+	r->stopping = false;
+	r->running = false;
+}
+
+WHR_EXPORT int
+whr_receiver_run(struct whr_receiver *r)
+{
+	struct sigaction ignore = { .sa_handler = SIG_IGN };
+	struct sigaction old_pipe;
+	int rc;
+
+	if (r == NULL || r->running) {
+		log_bug("whr_receiver_run() needs a receiver that is not running");
+		return -EINVAL;
+	}
+	rc = build_secrets(r);
+	if (rc < 0)
+		return rc;
+	r->running = true;
+
+	r->base = event_base_new();
+	if (r->base == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	r->front = front_new(r, r->base);
+	r->sigint_event = evsignal_new(r->base, SIGINT, on_signal, r);
+	r->sigterm_event = evsignal_new(r->base, SIGTERM, on_signal, r);
+	if (r->front == NULL || r->sigint_event == NULL ||
+	    r->sigterm_event == NULL || event_add(r->sigint_event, NULL) < 0 ||
+	    event_add(r->sigterm_event, NULL) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = front_listen(r->front);
+	if (rc < 0)
+		goto out;
+
+	pthread_mutex_lock(&r->stop_lock);
+	r->stop_event = event_new(r->base, -1, 0, on_stop, r);
+	if (r->stop_event != NULL && r->stop_requested)
+		event_active(r->stop_event, EV_TIMEOUT, 0);
+	pthread_mutex_unlock(&r->stop_lock);
+	if (r->stop_event == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+
+	sigaction(SIGPIPE, &ignore, &old_pipe);
+	whr_log(WHR_LOG_INFO, "whr %s ready: %zu receiver id(s), %zu handler(s)",
+		WHR_VERSION_STRING, secret_store_count(r->secrets),
+		r->handlers.n);
+	if (event_base_dispatch(r->base) < 0)
+		rc = -EIO;
+	sigaction(SIGPIPE, &old_pipe, NULL);
+	if (rc == 0)
+		whr_log(WHR_LOG_INFO, "stopped");
+
+out:
+	release_run_state(r);
+	pthread_mutex_lock(&r->stop_lock);
+	r->stop_requested = false;
+	pthread_mutex_unlock(&r->stop_lock);
+	return rc;
+}

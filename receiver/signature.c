@@ -1,0 +1,129 @@
+/*
+ * ms-signature parsing and verification (PROTOCOL.md §3, checks 3 to 5).
+ */
+#include "signature-private.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "whr-private.h"
+
+enum signature_status
+signature_parse(const char *value, struct signature *sig)
+{
+	const char *part[2] = { NULL, NULL };
+	size_t plen[2] = { 0, 0 };
+	size_t n = 0;
+	const char *s = value;
+	size_t i;
+
+	/* Split on '=', trim each part, drop the empty ones. */
+	for (;;) {
+		const char *end = strchr(s, '=');
+		const char *p = s;
+		size_t len = end != NULL ? (size_t)(end - s) : strlen(s);
+
+		trim_span(&p, &len);
+		if (len > 0) {
+			if (n < 2) {
+				part[n] = p;
+				plen[n] = len;
+			}
+			n++;
+		}
+		if (end == NULL)
+			break;
+		s = end + 1;
+	}
+	if (n != 2 || !ascii_equal_nocase_n(part[0], plen[0], "sha256", 6))
+		return SIGNATURE_MALFORMED;
+
+	if (plen[1] % 2 != 0)
+		return SIGNATURE_NOT_HEX;
+	for (i = 0; i < plen[1]; i++) {
+		char c = part[1][i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+		      (c >= 'A' && c <= 'F')))
+			return SIGNATURE_NOT_HEX;
+	}
+	sig->decoded_len = plen[1] / 2;
+	if (sig->decoded_len == SIGNATURE_BYTES)
+		hex_decode(part[1], plen[1], sig->mac, sizeof(sig->mac));
+	else
+		memset(sig->mac, 0, sizeof(sig->mac));
+	return SIGNATURE_OK;
+}
+
+int
+signature_compute(EVP_MAC_CTX *ctx, const void *body, size_t len,
+		  unsigned char mac[SIGNATURE_BYTES])
+{
+	size_t out_len = 0;
+
+	/* A NULL key re-initialises the context with the key it already
+	 * holds: the key's pads are not recomputed per request. */
+	if (!EVP_MAC_init(ctx, NULL, 0, NULL) ||
+	    !EVP_MAC_update(ctx, body, len) ||
+	    !EVP_MAC_final(ctx, mac, &out_len, SIGNATURE_BYTES) ||
+	    out_len != SIGNATURE_BYTES)
+		return -1;
+	return 0;
+}
+
+static bool
+matches(EVP_MAC_CTX *ctx, const struct signature *sig, const void *body,
+	size_t len, bool *error)
+{
+	unsigned char expected[SIGNATURE_BYTES];
+	bool equal;
+
+	if (signature_compute(ctx, body, len, expected) < 0) {
+		*error = true;
+		return false;
+	}
+	/* A wrong length is a mismatch; the comparison itself is constant
+	 * time over the 32 bytes. */
+	equal = sig->decoded_len == SIGNATURE_BYTES &&
+		CRYPTO_memcmp(expected, sig->mac, SIGNATURE_BYTES) == 0;
+	OPENSSL_cleanse(expected, sizeof(expected));
+	return equal;
+}
+
+enum signature_status
+signature_verify(const struct receiver_keys *keys, const struct signature *sig,
+		 const void *body, size_t len)
+{
+	bool error = false;
+
+	if (matches(keys->current, sig, body, len, &error))
+		return SIGNATURE_OK;
+	if (keys->previous != NULL &&
+	    matches(keys->previous, sig, body, len, &error))
+		return SIGNATURE_OK_PREVIOUS;
+	return error ? SIGNATURE_ERROR : SIGNATURE_MISMATCH;
+}
+
+const char *
+signature_status_message(enum signature_status status)
+{
+	switch (status) {
+	case SIGNATURE_OK:
+	case SIGNATURE_OK_PREVIOUS:
+		return "signature verified";
+	case SIGNATURE_MISSING:
+		return "missing ms-signature header";
+	case SIGNATURE_DUPLICATE:
+		return "more than one ms-signature header";
+	case SIGNATURE_MALFORMED:
+		return "ms-signature header must have the form sha256=<hex>";
+	case SIGNATURE_NOT_HEX:
+		return "ms-signature value is not an even number of hex digits";
+	case SIGNATURE_MISMATCH:
+		return "ms-signature does not match the body";
+	case SIGNATURE_ERROR:
+		return "signature could not be computed";
+	}
+	return "bad signature";
+}

@@ -1,0 +1,59 @@
+/*
+ * One webhook request, from its parts to its answer: the echo GET and the
+ * signed POST (PROTOCOL.md §3). No HTTP library here: the front hands in
+ * the parts and sends back what this decides.
+ */
+#ifndef WHR_WEBHOOK_PRIVATE_H
+#define WHR_WEBHOOK_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct whr_receiver;
+
+struct webhook_request {
+	const char *receiver_id;	/* from the path, percent-decoded */
+	size_t receiver_id_len;
+	size_t n_signatures;		/* ms-signature header fields */
+	const char *signature;		/* the first one's value */
+	const char *content_type;	/* NULL when absent */
+	const char *body;
+	size_t body_len;
+	int64_t received_at;		/* microseconds since the epoch */
+};
+
+struct webhook_reply {
+	int status;
+	const char *message;		/* short text for the body and the
+					 * log; never a secret or a MAC */
+	char message_buf[192];
+	char *delivery_id;		/* for the log; owned */
+	int64_t attempt;
+	size_t notifications;
+	bool previous_secret;		/* matched the previous secret */
+};
+
+/* Checks 1 to 9 of a POST, then the handlers (until the inbox exists). */
+void webhook_post(struct whr_receiver *r, const struct webhook_request *req,
+		  struct webhook_reply *reply);
+
+/* The echo GET: 404 for an id without a secret, 400 without a non-empty
+ * `echo` query parameter, else 200 with @p *echo (malloc'd; the caller
+ * frees it) as the exact body. @p query may be NULL. */
+void webhook_echo(struct whr_receiver *r, const char *receiver_id,
+		  size_t receiver_id_len, const char *query,
+		  struct webhook_reply *reply, char **echo);
+
+void webhook_reply_finish(struct webhook_reply *reply);
+
+/* The value of the query parameter @p name as ASP.NET's
+ * ParseQueryString() gives it: names compared case-insensitively, '+' and
+ * %XX decoded, several values joined with ','. NULL when absent; -ENOMEM
+ * in @p rc. Exposed for tests. */
+char *query_parameter(const char *query, const char *name, int *rc);
+
+/* Percent-decode @p len bytes (no '+' rule); NULL when out of memory. */
+char *percent_decode(const char *s, size_t len, bool plus_is_space);
+
+#endif /* WHR_WEBHOOK_PRIVATE_H */

@@ -1,0 +1,334 @@
+/*
+ * The webhook endpoint's logic, free of any HTTP library: checks 1 to 9 of
+ * PROTOCOL.md §3 for a POST, and the registration echo for a GET.
+ */
+#include "webhook-private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode-private.h"
+#include "dispatch-private.h"
+#include "event-private.h"
+#include "log-private.h"
+#include "receiver-private.h"
+#include "signature-private.h"
+#include "whr-private.h"
+
+static void
+reply_set(struct webhook_reply *reply, int status, const char *message)
+{
+	reply->status = status;
+	reply->message = message;
+}
+
+void
+webhook_reply_finish(struct webhook_reply *reply)
+{
+	free(reply->delivery_id);
+	reply->delivery_id = NULL;
+}
+
+static const struct receiver_keys *
+find_keys(struct whr_receiver *r, const char *id, size_t len,
+	  struct webhook_reply *reply)
+{
+	const struct receiver_keys *keys =
+		secret_store_find(r->secrets, id, len);
+
+	if (keys == NULL)
+		reply_set(reply, 404, "no secret is configured for this receiver id");
+	return keys;
+}
+
+/* Run the handlers of every notification now. The reply waits for them:
+ * any retry makes it 500, so that the sender tries again. */
+static void
+run_handlers(struct whr_receiver *r, const struct webhook_request *req,
+	     const char *receiver_id, const struct envelope *env,
+	     struct webhook_reply *reply)
+{
+	struct dispatch_outcome outcome = { 0 };
+	char *json = NULL;
+	size_t json_cap = 0;
+	char *properties = NULL;
+	size_t i;
+
+	if (r->handlers.n == 0 || env->n_notifications == 0)
+		return;
+	if (env->has_properties) {
+		properties = xstrndup(req->body + env->properties_start,
+				      env->properties_end -
+					      env->properties_start);
+		if (properties == NULL)
+			goto err_memory;
+	}
+	for (i = 0; i < env->n_notifications; i++) {
+		const struct notification *n = &env->notifications[i];
+		size_t len = n->end - n->start;
+		struct event_fields f = {
+			.receiver_id = receiver_id,
+			.delivery_id = env->id,
+			.action = n->action,
+			.attempt = env->attempt,
+			.received_at = req->received_at,
+			.index = i,
+			.count = env->n_notifications,
+			.json_len = len,
+			.properties = properties,
+			.properties_len = properties != NULL
+						  ? strlen(properties) : 0,
+		};
+		struct whr_event ev;
+
+		if (len + 1 > json_cap) {
+			char *grown = realloc(json, len + 1);
+
+			if (grown == NULL)
+				goto err_memory;
+			json = grown;
+			json_cap = len + 1;
+		}
+		memcpy(json, req->body + n->start, len);
+		json[len] = '\0';
+		f.json = json;
+
+		event_init(&ev, &f);
+		dispatch_event(&r->handlers, r->handler_scratch, &ev,
+			       &outcome);
+		event_finish(&ev);
+	}
+	if (outcome.retry > 0)
+		reply_set(reply, 500, "a handler asked for this delivery to be retried");
+	free(json);
+	free(properties);
+	return;
+
+err_memory:
+	free(json);
+	free(properties);
+	reply_set(reply, 503, "out of memory");
+}
+
+void
+webhook_post(struct whr_receiver *r, const struct webhook_request *req,
+	     struct webhook_reply *reply)
+{
+	const struct receiver_keys *keys;
+	struct signature sig;
+	enum signature_status status;
+	struct envelope env;
+	int rc;
+
+	/* 1: a secret for this id. */
+	keys = find_keys(r, req->receiver_id, req->receiver_id_len, reply);
+	if (keys == NULL)
+		return;
+
+	/* 2 to 5: exactly one ms-signature field, well formed, matching. */
+	if (req->n_signatures == 0)
+		status = SIGNATURE_MISSING;
+	else if (req->n_signatures > 1)
+		status = SIGNATURE_DUPLICATE;
+	else
+		status = signature_parse(req->signature, &sig);
+	if (status == SIGNATURE_OK)
+		status = signature_verify(keys, &sig, req->body,
+					  req->body_len);
+	if (status != SIGNATURE_OK && status != SIGNATURE_OK_PREVIOUS) {
+		reply_set(reply, status == SIGNATURE_ERROR ? 500 : 400,
+			  signature_status_message(status));
+		return;
+	}
+	reply->previous_secret = status == SIGNATURE_OK_PREVIOUS;
+
+	/* 6: a JSON media type. */
+	if (!media_type_is_json(req->content_type)) {
+		reply_set(reply, 415,
+			  "Content-Type must be application/json");
+		return;
+	}
+
+	/* 7 and 8: a JSON object with well-formed Notifications. */
+	rc = envelope_decode(req->body, req->body_len, &env,
+			     reply->message_buf, sizeof(reply->message_buf));
+	if (rc == -ENOMEM) {
+		reply_set(reply, 503, "out of memory");
+		return;
+	}
+	if (rc < 0) {
+		reply_set(reply, 400, reply->message_buf);
+		return;
+	}
+	if (env.id != NULL) {
+		reply->delivery_id = strdup(env.id);
+	} else {
+		whr_log(WHR_LOG_WARN,
+			"delivery without an Id accepted; it cannot be recognised if it is sent again");
+	}
+	reply->attempt = env.attempt;
+	reply->notifications = env.n_notifications;
+
+	/* 9: handled. */
+	reply_set(reply, 200, NULL);
+	run_handlers(r, req, keys->id, &env, reply);
+	envelope_finish(&env);
+}
+
+/* ---- the echo GET ---------------------------------------------------- */
+
+/* Append code point @p cp as UTF-8 (a lone surrogate becomes U+FFFD, as
+ * .NET's decoder makes it). */
+static size_t
+put_utf8(char *out, unsigned cp)
+{
+	if (cp >= 0xd800 && cp <= 0xdfff)
+		cp = 0xfffd;
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	out[0] = (char)(0xe0 | cp >> 12);
+	out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[2] = (char)(0x80 | (cp & 0x3f));
+	return 3;
+}
+
+/* HttpUtility.UrlDecode: %XX, %uXXXX and (in queries) '+' for a space;
+ * malformed escapes are kept as they are. */
+char *
+percent_decode(const char *s, size_t len, bool plus_is_space)
+{
+	char *out = malloc(len + 1);	/* decoding never grows the text */
+	size_t i = 0;
+	size_t o = 0;
+
+	if (out == NULL)
+		return NULL;
+	while (i < len) {
+		if (s[i] == '%' && i + 2 < len && hex_digit_value(s[i + 1]) >= 0 &&
+		    hex_digit_value(s[i + 2]) >= 0) {
+			out[o++] = (char)(hex_digit_value(s[i + 1]) << 4 |
+					  hex_digit_value(s[i + 2]));
+			i += 3;
+		} else if (s[i] == '%' && i + 5 < len &&
+			   (s[i + 1] == 'u' || s[i + 1] == 'U') &&
+			   hex_digit_value(s[i + 2]) >= 0 &&
+			   hex_digit_value(s[i + 3]) >= 0 &&
+			   hex_digit_value(s[i + 4]) >= 0 &&
+			   hex_digit_value(s[i + 5]) >= 0) {
+			unsigned cp = (unsigned)(hex_digit_value(s[i + 2]) << 12 |
+						 hex_digit_value(s[i + 3]) << 8 |
+						 hex_digit_value(s[i + 4]) << 4 |
+						 hex_digit_value(s[i + 5]));
+
+			o += put_utf8(out + o, cp);
+			i += 6;
+		} else if (s[i] == '+' && plus_is_space) {
+			out[o++] = ' ';
+			i++;
+		} else {
+			out[o++] = s[i++];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+char *
+query_parameter(const char *query, const char *name, int *rc)
+{
+	char *result = NULL;
+	size_t result_len = 0;
+	size_t values = 0;
+	const char *s = query;
+
+	*rc = 0;
+	if (query == NULL)
+		return NULL;
+	if (*s == '?')
+		s++;
+	while (*s != '\0') {
+		size_t seg = strcspn(s, "&");
+		const char *eq = memchr(s, '=', seg);
+		char *key;
+		char *value;
+		bool match;
+
+		/* A segment without '=' is a value without a name. */
+		if (eq != NULL) {
+			key = percent_decode(s, (size_t)(eq - s), true);
+			if (key == NULL)
+				goto err_memory;
+			match = ascii_equal_nocase(key, name);
+			free(key);
+			if (match) {
+				size_t vlen;
+				char *grown;
+
+				value = percent_decode(eq + 1,
+						       seg - (size_t)(eq - s) - 1,
+						       true);
+				if (value == NULL)
+					goto err_memory;
+				vlen = strlen(value);
+				grown = realloc(result,
+						result_len + vlen + 2);
+				if (grown == NULL) {
+					free(value);
+					goto err_memory;
+				}
+				result = grown;
+				/* Several values are joined with ',', empty
+				 * ones included, as NameValueCollection does. */
+				if (values++ > 0)
+					result[result_len++] = ',';
+				memcpy(result + result_len, value, vlen + 1);
+				result_len += vlen;
+				free(value);
+			}
+		}
+		s += seg;
+		if (*s == '&')
+			s++;
+	}
+	return result;
+
+err_memory:
+	free(result);
+	*rc = -ENOMEM;
+	return NULL;
+}
+
+void
+webhook_echo(struct whr_receiver *r, const char *receiver_id,
+	     size_t receiver_id_len, const char *query,
+	     struct webhook_reply *reply, char **echo)
+{
+	char *value;
+	int rc;
+
+	*echo = NULL;
+	if (find_keys(r, receiver_id, receiver_id_len, reply) == NULL)
+		return;
+	value = query_parameter(query, "echo", &rc);
+	if (rc < 0) {
+		reply_set(reply, 503, "out of memory");
+		return;
+	}
+	if (value == NULL || value[0] == '\0') {
+		free(value);
+		reply_set(reply, 400,
+			  "the echo query parameter is missing or empty");
+		return;
+	}
+	*echo = value;
+	reply_set(reply, 200, NULL);
+}
