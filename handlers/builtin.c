@@ -14,10 +14,10 @@ struct builtin {
 };
 
 static const struct builtin builtins[] = {
-	{ "noop", "noop    accept every notification and do nothing "
-		  "(benchmarks, smoke tests)", noop_handler_add },
-	{ "log", "log     log one line per notification (Action, delivery, "
-		 "index; the JSON at debug level)", log_handler_add },
+	{ "noop", "accept every notification and do nothing (benchmarks, "
+		  "smoke tests)", noop_handler_add },
+	{ "log", "log one line per notification (Action, delivery, index; "
+		 "its JSON too at --log-level debug)", log_handler_add },
 };
 
 int
@@ -43,5 +43,6 @@ builtin_handler_print_usage(FILE *out)
 	size_t i;
 
 	for (i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)
-		fprintf(out, "  %s\n", builtins[i].usage);
+		fprintf(out, "  --handler %s\n        %s\n", builtins[i].name,
+			builtins[i].usage);
 }

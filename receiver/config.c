@@ -22,6 +22,7 @@ struct option_spec {
 	const char *name;
 	const char *env;	/* NULL: no variable */
 	bool flag;		/* accepted on the command line */
+	const char *metavar;	/* the value's name in --help */
 	const char *default_text;
 	const char *help;
 	int (*parse)(struct config *c, const struct option_spec *o,
@@ -379,45 +380,45 @@ parse_log_format(struct config *c, const struct option_spec *o,
 }
 
 static const struct option_spec options[] = {
-	{ "listen", "WHR_LISTEN", true, CONFIG_DEFAULT_LISTEN,
+	{ "listen", "WHR_LISTEN", true, "HOST:PORT", CONFIG_DEFAULT_LISTEN,
 	  "address to listen on, HOST:PORT or [IPv6]:PORT; repeatable (the "
 	  "variable takes a comma-separated list); port 0 picks a free port",
 	  parse_listen },
-	{ "data-dir", "WHR_DATA_DIR", true, "./whr-data",
+	{ "data-dir", "WHR_DATA_DIR", true, "DIR", "./whr-data",
 	  "folder for whr's data (the durable inbox)", parse_data_dir },
-	{ "secrets", "MS_WebHookReceiverSecret_Custom", false, "(none)",
+	{ "secrets", "MS_WebHookReceiverSecret_Custom", false, "LIST", "(none)",
 	  "receiver secrets: `secret` or `id=secret`, comma-separated, 32 to "
 	  "128 characters each (environment only: never on a command line)",
 	  parse_secrets },
-	{ "secrets-file", "WHR_SECRETS_FILE", true, "(none)",
+	{ "secrets-file", "WHR_SECRETS_FILE", true, "FILE", "(none)",
 	  "read the secrets from this file instead (same format, newlines "
 	  "also separate entries)", parse_secrets_file },
-	{ "previous-secrets", "WHR_PREVIOUS_SECRETS", false, "(none)",
+	{ "previous-secrets", "WHR_PREVIOUS_SECRETS", false, "LIST", "(none)",
 	  "one previous secret per id, still accepted during a rotation "
 	  "(same format; environment only)", parse_previous },
-	{ "previous-secrets-file", "WHR_PREVIOUS_SECRETS_FILE", true, "(none)",
+	{ "previous-secrets-file", "WHR_PREVIOUS_SECRETS_FILE", true, "FILE", "(none)",
 	  "read the previous secrets from this file instead",
 	  parse_previous_file },
-	{ "max-body", "WHR_MAX_BODY", true, "1MiB",
+	{ "max-body", "WHR_MAX_BODY", true, "SIZE", "1MiB",
 	  "largest request body; larger ones get 413 before they are read",
 	  parse_max_body },
-	{ "max-header-size", "WHR_MAX_HEADER_SIZE", true, "16KiB",
+	{ "max-header-size", "WHR_MAX_HEADER_SIZE", true, "SIZE", "16KiB",
 	  "largest request line and headers together", parse_max_header_size },
-	{ "read-timeout", "WHR_READ_TIMEOUT", true, "30s",
+	{ "read-timeout", "WHR_READ_TIMEOUT", true, "DURATION", "30s",
 	  "longest time to receive one whole request, from its first byte",
 	  parse_read_timeout },
-	{ "idle-timeout", "WHR_IDLE_TIMEOUT", true, "60s",
+	{ "idle-timeout", "WHR_IDLE_TIMEOUT", true, "DURATION", "60s",
 	  "how long a kept-alive connection may wait for its next request",
 	  parse_idle_timeout },
-	{ "shutdown-timeout", "WHR_SHUTDOWN_TIMEOUT", true, "10s",
+	{ "shutdown-timeout", "WHR_SHUTDOWN_TIMEOUT", true, "DURATION", "10s",
 	  "on SIGTERM, how long requests in progress may take to finish",
 	  parse_shutdown_timeout },
-	{ "max-connections", "WHR_MAX_CONNECTIONS", true, "1000",
+	{ "max-connections", "WHR_MAX_CONNECTIONS", true, "N", "1000",
 	  "most connections open at once; more wait in the listen queue",
 	  parse_max_connections },
-	{ "log-level", "WHR_LOG_LEVEL", true, "info",
+	{ "log-level", "WHR_LOG_LEVEL", true, "LEVEL", "info",
 	  "error, warn, info or debug", parse_log_level },
-	{ "log-format", "WHR_LOG_FORMAT", true, "text",
+	{ "log-format", "WHR_LOG_FORMAT", true, "FORMAT", "text",
 	  "text or json (one object per line)", parse_log_format },
 };
 
@@ -585,6 +586,31 @@ config_previous(const struct config *c, const char **source)
 	return &c->previous;
 }
 
+/* Print @p text wrapped to 78 columns, each line indented by @p indent. */
+static void
+print_wrapped(FILE *out, const char *text, int indent)
+{
+	const int width = 78 - indent;
+	const char *s = text;
+
+	while (*s != '\0') {
+		int len = (int)strlen(s);
+		int cut = len;
+
+		if (len > width) {
+			cut = width;
+			while (cut > 0 && s[cut] != ' ')
+				cut--;
+			if (cut == 0)
+				cut = width;
+		}
+		fprintf(out, "%*s%.*s\n", indent, "", cut, s);
+		s += cut;
+		while (*s == ' ')
+			s++;
+	}
+}
+
 void
 config_print_usage(FILE *out)
 {
@@ -592,16 +618,21 @@ config_print_usage(FILE *out)
 
 	for (i = 0; i < ARRAY_LENGTH(options); i++) {
 		const struct option_spec *o = &options[i];
-		char flag[48];
+		char line[256];
 
 		if (o->flag)
-			snprintf(flag, sizeof(flag), "--%s VALUE", o->name);
+			fprintf(out, "  --%s %s\n", o->name, o->metavar);
 		else
-			snprintf(flag, sizeof(flag), "(no flag)");
-		fprintf(out, "  %-30s %s\n", flag, o->help);
-		fprintf(out, "  %-30s default %s", "", o->default_text);
-		if (o->env != NULL)
-			fprintf(out, "; environment %s", o->env);
-		fprintf(out, "\n");
+			fprintf(out, "  (environment only) %s %s\n", o->env,
+				o->metavar);
+		print_wrapped(out, o->help, 8);
+		if (o->flag && o->env != NULL)
+			snprintf(line, sizeof(line),
+				 "Default: %s. Environment: %s.",
+				 o->default_text, o->env);
+		else
+			snprintf(line, sizeof(line), "Default: %s.",
+				 o->default_text);
+		print_wrapped(out, line, 8);
 	}
 }

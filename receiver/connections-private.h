@@ -22,13 +22,6 @@ struct conn_limits {
 	int64_t idle_timeout_us;	/* no bytes between requests */
 };
 
-/* Names one request's connection across an asynchronous reply: the
- * connection may close meanwhile, and its fd be reused. */
-struct conn_ticket {
-	int fd;
-	uint64_t serial;
-};
-
 struct conn_tracker;
 
 /* Installs itself as @p http's bufferevent factory. */
@@ -45,14 +38,11 @@ int conn_tracker_add_listener(struct conn_tracker *t,
  * again. */
 void conn_tracker_forget_listeners(struct conn_tracker *t);
 
-/* A complete request arrived: stop its read deadline. Returns when its
- * first byte arrived (monotonic microseconds), for the request's
- * duration. */
+/* A complete request arrived: it is busy until its reply is written out
+ * (whenever that is). Returns when its first byte arrived (monotonic
+ * microseconds), for the request's duration. */
 int64_t conn_request_received(struct conn_tracker *t,
-			      struct evhttp_request *req,
-			      struct conn_ticket *ticket);
-/* Its reply went out: the connection is idle again. */
-void conn_reply_sent(struct conn_tracker *t, const struct conn_ticket *ticket);
+			      struct evhttp_request *req);
 
 /* Connections open, and those reading or processing a request. */
 size_t conn_tracker_open(const struct conn_tracker *t);

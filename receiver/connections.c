@@ -10,8 +10,12 @@
  * if the connection died in between: freeing clears its callbacks.
  *
  * Timeouts: the bufferevent's own inactivity timeouts give the idle
- * timeout; a timer started by the first byte of a request gives the read
- * deadline, which a slow sender dripping bytes cannot extend.
+ * timeout. The read deadline starts at a request's first byte, seen by a
+ * callback on the input buffer that is installed only while the
+ * connection is idle (evhttp drains that buffer line by line, and a
+ * callback costs something on every drain). One sweeper timer, ticking at
+ * a quarter of the read timeout, closes connections past their deadline:
+ * no timer per request, and a sender dripping bytes cannot extend it.
  */
 #include "connections-private.h"
 
@@ -38,9 +42,9 @@ struct conn {
 	struct conn_tracker *t;
 	struct bufferevent *bev;
 	struct evhttp_connection *evcon;	/* once registered */
-	struct evbuffer_cb_entry *input_cb;
-	struct event *deadline;
+	struct evbuffer_cb_entry *input_cb;	/* while idle */
 	struct conn *next_pending;
+	struct conn *prev, *next;		/* registered ones */
 	uint64_t serial;
 	int fd;
 	enum conn_state state;
@@ -50,8 +54,12 @@ struct conn {
 struct conn_tracker {
 	struct event_base *base;
 	struct conn_limits limits;
+	struct timeval idle_tv;		/* bufferevent inactivity timeouts */
+	struct timeval write_tv;
 	struct event *register_event;
+	struct event *sweeper;
 	struct conn *pending;		/* accepted, not yet registered */
+	struct conn *registered;	/* list head */
 	struct conn **by_fd;		/* registered, indexed by socket */
 	size_t by_fd_len;
 	struct evconnlistener **listeners;
@@ -59,6 +67,7 @@ struct conn_tracker {
 	size_t open;
 	size_t busy;
 	uint64_t next_serial;
+	int64_t limit_warned_us;
 	bool paused;
 	bool stopped;
 };
@@ -100,20 +109,40 @@ set_state(struct conn *c, enum conn_state state)
 	c->state = state;
 }
 
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+		     void *arg);
+
+/* The first-byte callback, present only while the connection is idle. */
+static void
+watch_input(struct conn *c, bool on)
+{
+	struct evbuffer *input = bufferevent_get_input(c->bev);
+
+	if (on && c->input_cb == NULL) {
+		c->input_cb = evbuffer_add_cb(input, on_input, c);
+	} else if (!on && c->input_cb != NULL) {
+		evbuffer_remove_cb_entry(input, c->input_cb);
+		c->input_cb = NULL;
+	}
+}
+
 static void
 conn_free(struct conn *c)
 {
 	struct conn_tracker *t = c->t;
 
 	set_state(c, CONN_IDLE);
-	if (c->input_cb != NULL)
-		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev),
-					 c->input_cb);
-	if (c->deadline != NULL)
-		event_free(c->deadline);
+	watch_input(c, false);
 	if (c->fd >= 0 && (size_t)c->fd < t->by_fd_len &&
-	    t->by_fd[c->fd] == c)
+	    t->by_fd[c->fd] == c) {
 		t->by_fd[c->fd] = NULL;
+		if (c->prev != NULL)
+			c->prev->next = c->next;
+		else
+			t->registered = c->next;
+		if (c->next != NULL)
+			c->next->prev = c->prev;
+	}
 	free(c);
 
 	t->open--;
@@ -145,30 +174,43 @@ on_close(struct evhttp_connection *evcon, void *arg)
 	conn_free(c);
 }
 
+/* Close connections whose request has taken longer than read-timeout. */
 static void
-on_deadline(evutil_socket_t fd, short what, void *arg)
+on_sweep(evutil_socket_t fd, short what, void *arg)
 {
-	struct conn *c = arg;
-	struct log_field fields[] = {
-		LOG_INT("connection", (int64_t)c->serial),
-		LOG_MILLIS("timeout_ms", c->t->limits.read_timeout_us),
-	};
+	struct conn_tracker *t = arg;
+	int64_t now = now_monotonic_us();
+	struct conn *c = t->registered;
 
-	log_fields(WHR_LOG_INFO,
-		   "request not received in time (read-timeout); closing the connection",
-		   fields, ARRAY_LENGTH(fields));
-	/* Calls on_close, which frees @p c. */
-	evhttp_connection_free(c->evcon);
+	while (c != NULL) {
+		struct conn *next = c->next;
+
+		if (c->state == CONN_READING &&
+		    now - c->request_start_us >= t->limits.read_timeout_us) {
+			struct log_field fields[] = {
+				LOG_INT("connection", (int64_t)c->serial),
+				LOG_MILLIS("timeout_ms",
+					   t->limits.read_timeout_us),
+			};
+
+			log_fields(WHR_LOG_INFO,
+				   "request not received in time (read-timeout); closing the connection",
+				   fields, ARRAY_LENGTH(fields));
+			/* Skip on_close's own line: this one says why. */
+			set_state(c, CONN_IDLE);
+			/* Calls on_close, which frees c. */
+			evhttp_connection_free(c->evcon);
+		}
+		c = next;
+	}
 }
 
 static void
 start_request(struct conn *c)
 {
-	struct timeval tv = to_timeval(c->t->limits.read_timeout_us);
-
+	watch_input(c, false);
 	set_state(c, CONN_READING);
 	c->request_start_us = now_monotonic_us();
-	event_add(c->deadline, &tv);
 }
 
 static void register_pending(struct conn_tracker *t);
@@ -180,10 +222,7 @@ on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 
 	if (info->n_added == 0 || c->state != CONN_IDLE)
 		return;
-	if (c->evcon == NULL)
-		register_pending(c->t);
-	if (c->evcon != NULL)
-		start_request(c);
+	start_request(c);
 }
 
 static int
@@ -220,11 +259,8 @@ register_one(struct conn *c)
 		return;
 	}
 	c->evcon = arg;
-	c->deadline = evtimer_new(t->base, on_deadline, c);
-	c->input_cb = evbuffer_add_cb(bufferevent_get_input(c->bev),
-				      on_input, c);
-	if (c->deadline == NULL || c->input_cb == NULL ||
-	    index_by_fd(t, c) < 0) {
+	watch_input(c, true);
+	if (c->input_cb == NULL || index_by_fd(t, c) < 0) {
 		/* Without its hooks the connection cannot be governed. */
 		whr_log(WHR_LOG_ERROR, "out of memory: closing a new connection");
 		bufferevent_decref(c->bev);
@@ -232,6 +268,10 @@ register_one(struct conn *c)
 		evhttp_connection_free(c->evcon);
 		return;
 	}
+	c->next = t->registered;
+	if (c->next != NULL)
+		c->next->prev = c;
+	t->registered = c;
 	evhttp_connection_set_closecb(c->evcon, on_close, c);
 	bufferevent_decref(c->bev);
 	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
@@ -260,8 +300,6 @@ static struct bufferevent *
 make_bufferevent(struct event_base *base, void *arg)
 {
 	struct conn_tracker *t = arg;
-	struct timeval idle = to_timeval(t->limits.idle_timeout_us);
-	struct timeval write_tv = to_timeval(t->limits.read_timeout_us);
 	struct bufferevent *bev;
 	struct conn *c;
 
@@ -274,7 +312,7 @@ make_bufferevent(struct event_base *base, void *arg)
 	}
 	/* Inactivity timeouts: reading (between requests and within one)
 	 * and writing the reply to a client that does not read it. */
-	bufferevent_set_timeouts(bev, &idle, &write_tv);
+	bufferevent_set_timeouts(bev, &t->idle_tv, &t->write_tv);
 	bufferevent_incref(bev);
 
 	c->t = t;
@@ -287,11 +325,19 @@ make_bufferevent(struct event_base *base, void *arg)
 
 	t->open++;
 	if (t->open >= t->limits.max_connections && !t->paused) {
+		int64_t now = now_monotonic_us();
+
 		t->paused = true;
 		set_listeners(t, false);
-		whr_log(WHR_LOG_WARN,
-			"max-connections (%u) reached: not accepting until one closes",
-			t->limits.max_connections);
+		/* Once a minute at most: at the limit this happens with every
+		 * connection that closes and is replaced. */
+		if (t->limit_warned_us == 0 ||
+		    now - t->limit_warned_us >= 60 * 1000000LL) {
+			t->limit_warned_us = now;
+			whr_log(WHR_LOG_WARN,
+				"max-connections (%u) reached: not accepting until one closes",
+				t->limits.max_connections);
+		}
 	}
 	return bev;
 }
@@ -301,14 +347,28 @@ conn_tracker_new(struct event_base *base, struct evhttp *http,
 		 const struct conn_limits *limits)
 {
 	struct conn_tracker *t = calloc(1, sizeof(*t));
+	struct timeval tick;
 
 	if (t == NULL)
 		return NULL;
 	t->base = base;
 	t->limits = *limits;
+	t->idle_tv = to_timeval(limits->idle_timeout_us);
+	t->write_tv = to_timeval(limits->read_timeout_us);
+
 	t->register_event = event_new(base, -1, 0, on_register, t);
-	if (t->register_event == NULL) {
-		free(t);
+	t->sweeper = event_new(base, -1, EV_PERSIST, on_sweep, t);
+	if (t->register_event == NULL || t->sweeper == NULL) {
+		conn_tracker_free(t);
+		return NULL;
+	}
+	/* A quarter of the timeout: requests are cut between 1 and 1.25
+	 * times read-timeout after their first byte. */
+	tick = to_timeval(limits->read_timeout_us / 4 > 1000000
+				  ? 1000000
+				  : limits->read_timeout_us / 4);
+	if (event_add(t->sweeper, &tick) < 0) {
+		conn_tracker_free(t);
 		return NULL;
 	}
 	evhttp_set_bevcb(http, make_bufferevent, t);
@@ -328,7 +388,10 @@ conn_tracker_free(struct conn_tracker *t)
 		bufferevent_decref(c->bev);
 		free(c);
 	}
-	event_free(t->register_event);
+	if (t->register_event != NULL)
+		event_free(t->register_event);
+	if (t->sweeper != NULL)
+		event_free(t->sweeper);
 	free(t->by_fd);
 	free(t->listeners);
 	free(t);
@@ -373,40 +436,36 @@ conn_of_request(struct conn_tracker *t, struct evhttp_request *req)
 	return t->by_fd[fd];
 }
 
-int64_t
-conn_request_received(struct conn_tracker *t, struct evhttp_request *req,
-		      struct conn_ticket *ticket)
+/* The reply has been written out (evhttp calls this only while the
+ * connection lives; a connection that dies first is freed by on_close). */
+static void
+on_reply_written(struct evhttp_request *req, void *arg)
 {
-	struct conn *c = conn_of_request(t, req);
-	int64_t start;
+	struct conn *c = arg;
 
-	ticket->fd = -1;
-	ticket->serial = 0;
-	if (c == NULL)
-		return now_monotonic_us();
-	event_del(c->deadline);
-	start = c->state == CONN_READING ? c->request_start_us
-					 : now_monotonic_us();
-	set_state(c, CONN_BUSY);
-	ticket->fd = c->fd;
-	ticket->serial = c->serial;
-	return start;
-}
-
-void
-conn_reply_sent(struct conn_tracker *t, const struct conn_ticket *ticket)
-{
-	struct conn *c;
-
-	if (ticket->fd < 0 || (size_t)ticket->fd >= t->by_fd_len)
-		return;
-	c = t->by_fd[ticket->fd];
-	if (c == NULL || c->serial != ticket->serial)
-		return;
 	set_state(c, CONN_IDLE);
 	/* A pipelined next request may already be waiting. */
 	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
 		start_request(c);
+	else
+		watch_input(c, true);
+}
+
+int64_t
+conn_request_received(struct conn_tracker *t, struct evhttp_request *req)
+{
+	struct conn *c = conn_of_request(t, req);
+	int64_t start;
+
+	if (c == NULL)
+		return now_monotonic_us();
+	watch_input(c, false);
+	start = c->state == CONN_READING ? c->request_start_us
+					 : now_monotonic_us();
+	/* Busy until the reply is written: a graceful shutdown waits. */
+	set_state(c, CONN_BUSY);
+	evhttp_request_set_on_complete_cb(req, on_reply_written, c);
+	return start;
 }
 
 size_t

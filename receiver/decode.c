@@ -76,13 +76,41 @@ drop_notifications(struct envelope *env)
 	env->n_notifications = 0;
 }
 
+/* A copy of an Action in which U+0000 (allowed in JSON, fatal to a C
+ * string) becomes U+FFFD: "a1\u0000x" must not read as "a1". */
+static char *
+action_copy(const char *text, size_t len)
+{
+	size_t nuls = 0;
+	size_t i, o = 0;
+	char *copy;
+
+	for (i = 0; i < len; i++)
+		nuls += text[i] == '\0';
+	if (nuls == 0)
+		return xstrndup(text, len);
+	copy = malloc(len + 2 * nuls + 1);
+	if (copy == NULL)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		if (text[i] == '\0') {
+			memcpy(copy + o, "\xef\xbf\xbd", 3);
+			o += 3;
+		} else {
+			copy[o++] = text[i];
+		}
+	}
+	copy[o] = '\0';
+	return copy;
+}
+
 static int
 set_action(struct decoder *d, const char *text, size_t len)
 {
 	struct notification *n = current_notification(d);
 
 	free(n->action);
-	n->action = text != NULL ? xstrndup(text, len) : NULL;
+	n->action = text != NULL ? action_copy(text, len) : NULL;
 	if (text != NULL && n->action == NULL) {
 		d->no_memory = true;
 		return 0;

@@ -128,6 +128,28 @@ missing(const struct whr_event *ev)
 	return lazy_tree(ev, false) == NULL ? -ENOMEM : -ENOENT;
 }
 
+/* yajl's tree misses INT64_MIN (it overflows negating); any integer that
+ * fits counts, as event.h promises. */
+static bool
+integer_value(yajl_val v, int64_t *out)
+{
+	char *end;
+	long long n;
+
+	if (YAJL_IS_INTEGER(v)) {
+		*out = v->u.number.i;
+		return true;
+	}
+	if (!YAJL_IS_NUMBER(v) || v->u.number.r == NULL)
+		return false;
+	errno = 0;
+	n = strtoll(v->u.number.r, &end, 10);
+	if (errno != 0 || *end != '\0' || end == v->u.number.r)
+		return false;
+	*out = n;
+	return true;
+}
+
 static enum whr_value_type
 value_type(yajl_val v)
 {
@@ -136,9 +158,12 @@ value_type(yajl_val v)
 	switch (v->type) {
 	case yajl_t_string:
 		return WHR_VALUE_STRING;
-	case yajl_t_number:
-		return YAJL_IS_INTEGER(v) ? WHR_VALUE_INTEGER
-					  : WHR_VALUE_NUMBER;
+	case yajl_t_number: {
+		int64_t ignored;
+
+		return integer_value(v, &ignored) ? WHR_VALUE_INTEGER
+						  : WHR_VALUE_NUMBER;
+	}
 	case yajl_t_object:
 		return WHR_VALUE_OBJECT;
 	case yajl_t_array:
@@ -239,9 +264,8 @@ whr_event_integer(const struct whr_event *ev, const char *path,
 
 	if (v == NULL)
 		return missing(ev);
-	if (!YAJL_IS_INTEGER(v))
+	if (!integer_value(v, value))
 		return -EINVAL;
-	*value = v->u.number.i;
 	return 0;
 }
 

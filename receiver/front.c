@@ -141,10 +141,9 @@ struct exchange {
 	enum evhttp_cmd_type method;
 	const char *path;
 	char *receiver_id;		/* decoded; NULL off the webhook path */
+	bool receiver_id_owned;
 	struct webhook_reply reply;
-	const char *body;		/* NULL: reply.message, if any */
-	size_t body_len;
-	const char *allow;
+	const char *allow;		/* for a 405 */
 	size_t request_bytes;
 };
 
@@ -154,7 +153,9 @@ count_signatures(struct evkeyvalq *headers, struct webhook_request *in)
 	struct evkeyval *h;
 
 	TAILQ_FOREACH(h, headers, next) {
-		if (ascii_equal_nocase(h->key, "ms-signature")) {
+		/* Cheap first-letter test: this runs for every header. */
+		if ((h->key[0] | 0x20) == 'm' &&
+		    ascii_equal_nocase(h->key, "ms-signature")) {
 			if (in->n_signatures++ == 0)
 				in->signature = h->value;
 		}
@@ -168,14 +169,14 @@ handle_webhook(struct front *f, struct exchange *x, const char *query)
 
 	if (x->method == EVHTTP_REQ_GET) {
 		char *echo = NULL;
+		size_t echo_len = 0;
 
 		webhook_echo(r, x->receiver_id, strlen(x->receiver_id), query,
-			     &x->reply, &echo);
+			     &x->reply, &echo, &echo_len);
 		if (echo != NULL) {
 			/* The echo body is exactly the value: no newline. */
 			evbuffer_add(evhttp_request_get_output_buffer(x->req),
-				     echo, strlen(echo));
-			x->body = "";
+				     echo, echo_len);
 			free(echo);
 		}
 	} else if (x->method == EVHTTP_REQ_POST) {
@@ -203,7 +204,6 @@ handle_webhook(struct front *f, struct exchange *x, const char *query)
 			return;
 		}
 		webhook_post(r, &in, &x->reply);
-		x->body = "";	/* 200 has an empty body */
 	} else {
 		x->reply.status = 405;
 		x->reply.message = "use GET (echo) or POST (deliveries)";
@@ -244,6 +244,9 @@ log_exchange(struct exchange *x, int64_t start_us)
 	struct log_field fields[12];
 	size_t n = 0;
 
+	if (!log_enabled(WHR_LOG_INFO) &&
+	    !(x->reply.status >= 500 && log_enabled(WHR_LOG_WARN)))
+		return;
 	if (evcon != NULL) {
 		evhttp_connection_get_peer(evcon, &peer_host, &peer_port);
 		if (peer_host != NULL)
@@ -286,13 +289,12 @@ on_request(struct evhttp_request *req, void *arg)
 {
 	struct front *f = arg;
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	struct conn_ticket ticket;
 	struct exchange x = {
 		.req = req,
 		.method = evhttp_request_get_command(req),
 		.path = uri != NULL ? evhttp_uri_get_path(uri) : NULL,
 	};
-	int64_t start_us = conn_request_received(f->conns, req, &ticket);
+	int64_t start_us = conn_request_received(f->conns, req);
 	const char *id;
 	size_t id_len;
 
@@ -309,13 +311,24 @@ on_request(struct evhttp_request *req, void *arg)
 		}
 		break;
 	case ROUTE_WEBHOOK:
-		x.receiver_id = percent_decode(id, id_len, false);
+		/* Most deliveries go to the default id: no copy to make. */
+		if (id_len == 0) {
+			x.receiver_id = (char *)"";
+		} else {
+			x.receiver_id = percent_decode(id, id_len, false,
+						       &id_len);
+			x.receiver_id_owned = true;
+		}
 		if (x.receiver_id == NULL) {
 			x.reply.status = 503;
 			x.reply.message = "out of memory";
-		} else if (strlen(x.receiver_id) > RECEIVER_ID_MAX) {
+		} else if (id_len > RECEIVER_ID_MAX) {
 			x.reply.status = 404;
 			x.reply.message = "receiver id too long";
+		} else if (strlen(x.receiver_id) != id_len) {
+			/* %00 would make "tenant%00x" read as "tenant". */
+			x.reply.status = 404;
+			x.reply.message = "receiver id contains a NUL byte";
 		} else {
 			handle_webhook(f, &x, evhttp_uri_get_query(uri));
 		}
@@ -326,11 +339,11 @@ on_request(struct evhttp_request *req, void *arg)
 		break;
 	}
 
-	send_answer(f, &x);
-	conn_reply_sent(f->conns, &ticket);
 	log_exchange(&x, start_us);
+	send_answer(f, &x);
 	webhook_reply_finish(&x.reply);
-	free(x.receiver_id);
+	if (x.receiver_id_owned)
+		free(x.receiver_id);
 }
 
 /* ---- listening ------------------------------------------------------- */

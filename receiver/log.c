@@ -81,13 +81,29 @@ static void
 line_append_json_max(struct line *l, const char *s, size_t max)
 {
 	const char *start = s;
+	size_t left = strlen(s);
 
-	for (; *s != '\0'; s++) {
+	for (; *s != '\0'; s++, left--) {
+		unsigned char c = (unsigned char)*s;
+
 		if ((size_t)(s - start) >= max) {
 			line_append(l, "...", 3);
 			break;
 		}
-		unsigned char c = (unsigned char)*s;
+		/* Lines must be UTF-8 whatever a client sent: whole
+		 * characters are copied, any other byte becomes U+FFFD. */
+		if (c >= 0x80) {
+			size_t n = utf8_char_length(s, left);
+
+			if (n == 0) {
+				line_append(l, "\xef\xbf\xbd", 3);
+			} else {
+				line_append(l, s, n);
+				s += n - 1;
+				left -= n - 1;
+			}
+			continue;
+		}
 
 		if (c == '"' || c == '\\') {
 			char esc[2] = { '\\', (char)c };
@@ -121,7 +137,7 @@ line_append_text_value(struct line *l, const char *s)
 		unsigned char c = (unsigned char)*p;
 
 		if (c <= ' ' || c == '"' || c == '\\' || c == '=' ||
-		    c == 0x7f) {
+		    c >= 0x7f) {
 			plain = false;
 			break;
 		}
@@ -135,26 +151,12 @@ line_append_text_value(struct line *l, const char *s)
 	line_append(l, "\"", 1);
 }
 
-/* Control bytes in a free-text message would break the one-line rule. */
+/* A free-text message: escaped as a JSON string's contents, so control
+ * bytes cannot break the one-line rule and the line stays UTF-8. */
 static void
 line_append_message(struct line *l, const char *s)
 {
-	const char *start = s;
-
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((size_t)(s - start) >= MESSAGE_MAX_BYTES) {
-			line_append(l, "...", 3);
-			break;
-		}
-		if (c == '\n')
-			line_append(l, "\\n", 2);
-		else if (c < 0x20 || c == 0x7f)
-			line_printf(l, "\\x%02x", c);
-		else
-			line_append(l, s, 1);
-	}
+	line_append_json_max(l, s, MESSAGE_MAX_BYTES);
 }
 
 static void
@@ -228,6 +230,14 @@ line_finish(struct line *l, enum whr_log_level level)
 		line_append_str(l, level_names[level]);
 		line_append_str(l, "\",\"msg\":\"log line too long\"");
 	} else if (l->truncated) {
+		/* Do not leave half a UTF-8 character before the "...". */
+		size_t end = l->len;
+
+		while (end > 0 && ((unsigned char)l->buf[end - 1] & 0xc0) == 0x80)
+			end--;
+		if (end > 0 && (unsigned char)l->buf[end - 1] >= 0xc0 &&
+		    utf8_char_length(l->buf + end - 1, l->len - end + 1) == 0)
+			l->len = end - 1;
 		memcpy(l->buf + l->len, "...", 3);
 		l->len += 3;
 	}

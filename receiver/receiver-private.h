@@ -5,7 +5,6 @@
 #ifndef WHR_RECEIVER_PRIVATE_H
 #define WHR_RECEIVER_PRIVATE_H
 
-#include <pthread.h>
 #include <stdbool.h>
 
 #include <whr/receiver.h>
@@ -18,17 +17,26 @@ struct event;
 struct event_base;
 struct front;
 
+/* A buffer kept across requests. */
+struct scratch {
+	char *data;
+	size_t cap;
+};
+
 struct whr_receiver {
 	struct config config;
 	struct handler_registry handlers;
 	/* room to select handlers for one notification (handlers.n) */
 	const struct handler_entry **handler_scratch;
+	/* NUL-terminated copies handed to handlers (event loop only) */
+	struct scratch json_buf;
+	struct scratch properties_buf;
 
 	/* Set while whr_receiver_run() runs. */
 	struct secret_store *secrets;
 	struct event_base *base;
 	struct front *front;
-	struct event *stop_event;	/* whr_receiver_stop(), any thread */
+	struct event *stop_event;	/* reads stop_fd */
 	struct event *sigint_event;
 	struct event *sigterm_event;
 	struct event *drain_timer;	/* graceful shutdown progress */
@@ -36,9 +44,9 @@ struct whr_receiver {
 	bool running;
 	bool stopping;
 
-	/* Guards base and stop_requested against whr_receiver_stop(). */
-	pthread_mutex_t stop_lock;
-	bool stop_requested;
+	/* An eventfd: whr_receiver_stop() adds to it, from any thread or a
+	 * signal handler; the loop reads it. */
+	int stop_fd;
 };
 
 #endif /* WHR_RECEIVER_PRIVATE_H */

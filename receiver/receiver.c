@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <event2/event.h>
-#include <event2/thread.h>
 
 #include <whr/version.h>
 
@@ -20,16 +22,6 @@
 #include "whr-private.h"
 
 #define DRAIN_POLL_US 20000
-
-static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
-static int threads_status;
-
-/* whr_receiver_stop() may come from any thread: libevent must lock. */
-static void
-enable_libevent_threads(void)
-{
-	threads_status = evthread_use_pthreads();
-}
 
 WHR_EXPORT const char *
 whr_version(void)
@@ -40,18 +32,19 @@ whr_version(void)
 WHR_EXPORT struct whr_receiver *
 whr_receiver_new(void)
 {
-	struct whr_receiver *r;
+	struct whr_receiver *r = calloc(1, sizeof(*r));
 
-	pthread_once(&threads_once, enable_libevent_threads);
-	if (threads_status != 0) {
-		whr_log(WHR_LOG_ERROR, "libevent has no thread support");
-		return NULL;
-	}
-	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return NULL;
+	/* whr_receiver_stop() writes here: safe from any thread and from a
+	 * signal handler, and it needs no locking inside libevent. */
+	r->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->stop_fd < 0) {
+		whr_log_errno(WHR_LOG_ERROR, "eventfd");
+		free(r);
+		return NULL;
+	}
 	config_init(&r->config);
-	pthread_mutex_init(&r->stop_lock, NULL);
 	return r;
 }
 
@@ -65,8 +58,11 @@ whr_receiver_free(struct whr_receiver *r)
 		return;
 	}
 	handler_registry_finish(&r->handlers);
+	free(r->handler_scratch);
+	free(r->json_buf.data);
+	free(r->properties_buf.data);
 	config_finish(&r->config);
-	pthread_mutex_destroy(&r->stop_lock);
+	close(r->stop_fd);
 	free(r);
 }
 
@@ -207,7 +203,10 @@ begin_shutdown(struct whr_receiver *r, const char *why)
 static void
 on_stop(evutil_socket_t fd, short what, void *arg)
 {
-	begin_shutdown(arg, "stop requested");
+	uint64_t count;
+
+	if (read(fd, &count, sizeof(count)) == sizeof(count))
+		begin_shutdown(arg, "stop requested");
 }
 
 static void
@@ -219,13 +218,13 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 WHR_EXPORT void
 whr_receiver_stop(struct whr_receiver *r)
 {
+	uint64_t one = 1;
+	ssize_t n;
+
 	if (r == NULL)
 		return;
-	pthread_mutex_lock(&r->stop_lock);
-	r->stop_requested = true;
-	if (r->stop_event != NULL)
-		event_active(r->stop_event, EV_TIMEOUT, 0);
-	pthread_mutex_unlock(&r->stop_lock);
+	n = write(r->stop_fd, &one, sizeof(one));
+	(void)n;	/* only fails when already signalled 2^64-2 times */
 }
 
 static int
@@ -255,12 +254,9 @@ build_secrets(struct whr_receiver *r)
 static void
 release_run_state(struct whr_receiver *r)
 {
-	pthread_mutex_lock(&r->stop_lock);
 	if (r->stop_event != NULL)
 		event_free(r->stop_event);
 	r->stop_event = NULL;
-	pthread_mutex_unlock(&r->stop_lock);
-
 	front_free(r->front);
 	r->front = NULL;
 	if (r->sigint_event != NULL)
@@ -313,12 +309,10 @@ whr_receiver_run(struct whr_receiver *r)
 	if (rc < 0)
 		goto out;
 
-	pthread_mutex_lock(&r->stop_lock);
-	r->stop_event = event_new(r->base, -1, 0, on_stop, r);
-	if (r->stop_event != NULL && r->stop_requested)
-		event_active(r->stop_event, EV_TIMEOUT, 0);
-	pthread_mutex_unlock(&r->stop_lock);
-	if (r->stop_event == NULL) {
+	/* A stop requested before the run ends it at once. */
+	r->stop_event = event_new(r->base, r->stop_fd, EV_READ | EV_PERSIST,
+				  on_stop, r);
+	if (r->stop_event == NULL || event_add(r->stop_event, NULL) < 0) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -335,8 +329,5 @@ whr_receiver_run(struct whr_receiver *r)
 
 out:
 	release_run_state(r);
-	pthread_mutex_lock(&r->stop_lock);
-	r->stop_requested = false;
-	pthread_mutex_unlock(&r->stop_lock);
 	return rc;
 }

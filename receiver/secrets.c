@@ -32,14 +32,34 @@ struct secret_store {
 	EVP_MAC *mac;
 };
 
+/* An id that could be a secret put in the wrong place (long enough, or
+ * holding spaces or control characters) is not printed. */
+static bool
+id_printable(const char *id)
+{
+	const char *p;
+
+	if (strlen(id) >= SECRET_MIN_CHARS)
+		return false;
+	for (p = id; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return false;
+	}
+	return true;
+}
+
 /* Describe an entry for an error message: position, then id. */
 static void
 entry_name(char *buf, size_t size, size_t position, const char *id)
 {
 	if (id == NULL || *id == '\0')
 		snprintf(buf, size, "entry %zu (default id)", position);
+	else if (!id_printable(id))
+		snprintf(buf, size,
+			 "entry %zu (an id of %zu bytes, not shown in case it is a secret)",
+			 position, strlen(id));
 	else
-		snprintf(buf, size, "entry %zu (id '%.64s')", position, id);
+		snprintf(buf, size, "entry %zu (id '%s')", position, id);
 }
 
 void

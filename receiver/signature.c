@@ -41,18 +41,19 @@ signature_parse(const char *value, struct signature *sig)
 
 	if (plen[1] % 2 != 0)
 		return SIGNATURE_NOT_HEX;
-	for (i = 0; i < plen[1]; i++) {
-		char c = part[1][i];
-
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-		      (c >= 'A' && c <= 'F')))
-			return SIGNATURE_NOT_HEX;
-	}
+	memset(sig->mac, 0, sizeof(sig->mac));
 	sig->decoded_len = plen[1] / 2;
-	if (sig->decoded_len == SIGNATURE_BYTES)
-		hex_decode(part[1], plen[1], sig->mac, sizeof(sig->mac));
-	else
-		memset(sig->mac, 0, sizeof(sig->mac));
+	/* Check every digit; decode only what fits (a longer value can only
+	 * be a mismatch). */
+	for (i = 0; i < plen[1]; i += 2) {
+		int hi = hex_digit_value(part[1][i]);
+		int lo = hex_digit_value(part[1][i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return SIGNATURE_NOT_HEX;
+		if (i / 2 < SIGNATURE_BYTES)
+			sig->mac[i / 2] = (unsigned char)(hi << 4 | lo);
+	}
 	return SIGNATURE_OK;
 }
 

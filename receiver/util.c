@@ -14,6 +14,9 @@ ascii_equal_nocase_n(const char *a, size_t alen, const char *b, size_t blen)
 
 	if (alen != blen)
 		return false;
+	/* Senders mostly use the canonical case: try the cheap test first. */
+	if (memcmp(a, b, alen) == 0)
+		return true;
 	for (i = 0; i < alen; i++) {
 		if (ascii_lower(a[i]) != ascii_lower(b[i]))
 			return false;
@@ -50,35 +53,14 @@ trim_span(const char **start, size_t *len)
 	*len = n;
 }
 
-int
-hex_digit_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-long
-hex_decode(const char *hex, size_t len, unsigned char *out, size_t out_size)
-{
-	size_t i;
-
-	if (len % 2 != 0 || len / 2 > out_size)
-		return -1;
-	for (i = 0; i < len; i += 2) {
-		int hi = hex_digit_value(hex[i]);
-		int lo = hex_digit_value(hex[i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i / 2] = (unsigned char)(hi << 4 | lo);
-	}
-	return (long)(len / 2);
-}
+/* Each byte's hex value plus one; 0 for a byte that is not a digit. */
+const signed char hex_digit_table[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
+	['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15,
+	['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14,
+	['E'] = 15, ['F'] = 16,
+};
 
 void
 hex_encode_upper(const unsigned char *in, size_t len, char *out)
@@ -93,48 +75,59 @@ hex_encode_upper(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
+size_t
+utf8_char_length(const char *s, size_t avail)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned char c;
+	size_t extra;
+	uint32_t cp;
+	size_t k;
+
+	if (avail == 0)
+		return 0;
+	c = p[0];
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		extra = 1;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		extra = 2;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		extra = 3;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (avail <= extra)
+		return 0;
+	for (k = 1; k <= extra; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[k] & 0x3f);
+	}
+	/* Reject overlong forms, surrogates and values past U+10FFFF. */
+	if ((extra == 2 && cp < 0x800) ||
+	    (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return extra + 1;
+}
+
 long
 utf8_code_points(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s;
 	long count = 0;
 	size_t i = 0;
 
 	while (i < len) {
-		unsigned char c = p[i];
-		size_t extra;
-		uint32_t cp;
-		size_t k;
+		size_t n = utf8_char_length(s + i, len - i);
 
-		if (c < 0x80) {
-			i++;
-			count++;
-			continue;
-		} else if (c >= 0xc2 && c <= 0xdf) {
-			extra = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			extra = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			extra = 3;
-			cp = c & 0x07;
-		} else {
+		if (n == 0)
 			return -1;
-		}
-		if (len - i <= extra)
-			return -1;
-		for (k = 1; k <= extra; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return -1;
-			cp = cp << 6 | (p[i + k] & 0x3f);
-		}
-		/* Reject overlong forms, surrogates and values past U+10FFFF. */
-		if ((extra == 2 && cp < 0x800) ||
-		    (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return -1;
-		i += extra + 1;
+		i += n;
 		count++;
 	}
 	return count;

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decode-private.h"
+
 struct whr_receiver;
 
 struct webhook_request {
@@ -28,7 +30,8 @@ struct webhook_reply {
 	const char *message;		/* short text for the body and the
 					 * log; never a secret or a MAC */
 	char message_buf[192];
-	char *delivery_id;		/* for the log; owned */
+	struct envelope envelope;	/* of an accepted POST */
+	const char *delivery_id;	/* for the log; in envelope */
 	int64_t attempt;
 	size_t notifications;
 	bool previous_secret;		/* matched the previous secret */
@@ -40,20 +43,25 @@ void webhook_post(struct whr_receiver *r, const struct webhook_request *req,
 
 /* The echo GET: 404 for an id without a secret, 400 without a non-empty
  * `echo` query parameter, else 200 with @p *echo (malloc'd; the caller
- * frees it) as the exact body. @p query may be NULL. */
+ * frees it; @p *echo_len bytes, which may include NULs) as the exact
+ * body. @p query may be NULL. */
 void webhook_echo(struct whr_receiver *r, const char *receiver_id,
 		  size_t receiver_id_len, const char *query,
-		  struct webhook_reply *reply, char **echo);
+		  struct webhook_reply *reply, char **echo, size_t *echo_len);
 
 void webhook_reply_finish(struct webhook_reply *reply);
 
 /* The value of the query parameter @p name as ASP.NET's
  * ParseQueryString() gives it: names compared case-insensitively, '+' and
- * %XX decoded, several values joined with ','. NULL when absent; -ENOMEM
- * in @p rc. Exposed for tests. */
-char *query_parameter(const char *query, const char *name, int *rc);
+ * %XX decoded, several values joined with ','. NULL when absent; its
+ * length in @p len (it may hold NULs); -ENOMEM in @p rc. */
+char *query_parameter(const char *query, const char *name, size_t *len,
+		      int *rc);
 
-/* Percent-decode @p len bytes (no '+' rule); NULL when out of memory. */
-char *percent_decode(const char *s, size_t len, bool plus_is_space);
+/* Decode %XX and %uXXXX (and '+' when @p plus_is_space) in @p len bytes:
+ * a malloc'd NUL-terminated copy, its length (which may count NULs) in
+ * @p out_len if not NULL; NULL when out of memory. */
+char *percent_decode(const char *s, size_t len, bool plus_is_space,
+		     size_t *out_len);
 
 #endif /* WHR_WEBHOOK_PRIVATE_H */

@@ -27,7 +27,7 @@ reply_set(struct webhook_reply *reply, int status, const char *message)
 void
 webhook_reply_finish(struct webhook_reply *reply)
 {
-	free(reply->delivery_id);
+	envelope_finish(&reply->envelope);
 	reply->delivery_id = NULL;
 }
 
@@ -43,6 +43,23 @@ find_keys(struct whr_receiver *r, const char *id, size_t len,
 	return keys;
 }
 
+/* Copy @p len bytes into a reusable buffer, NUL-terminated. */
+static int
+scratch_copy(struct scratch *buf, const char *s, size_t len)
+{
+	if (len + 1 > buf->cap) {
+		char *grown = realloc(buf->data, len + 1);
+
+		if (grown == NULL)
+			return -ENOMEM;
+		buf->data = grown;
+		buf->cap = len + 1;
+	}
+	memcpy(buf->data, s, len);
+	buf->data[len] = '\0';
+	return 0;
+}
+
 /* Run the handlers of every notification now. The reply waits for them:
  * any retry makes it 500, so that the sender tries again. */
 static void
@@ -51,19 +68,21 @@ run_handlers(struct whr_receiver *r, const struct webhook_request *req,
 	     struct webhook_reply *reply)
 {
 	struct dispatch_outcome outcome = { 0 };
-	char *json = NULL;
-	size_t json_cap = 0;
-	char *properties = NULL;
+	const char *properties = NULL;
+	size_t properties_len = 0;
 	size_t i;
 
 	if (r->handlers.n == 0 || env->n_notifications == 0)
 		return;
+	/* Handlers get NUL-terminated copies; the buffers are kept from one
+	 * request to the next. */
 	if (env->has_properties) {
-		properties = xstrndup(req->body + env->properties_start,
-				      env->properties_end -
-					      env->properties_start);
-		if (properties == NULL)
+		properties_len = env->properties_end - env->properties_start;
+		if (scratch_copy(&r->properties_buf,
+				 req->body + env->properties_start,
+				 properties_len) < 0)
 			goto err_memory;
+		properties = r->properties_buf.data;
 	}
 	for (i = 0; i < env->n_notifications; i++) {
 		const struct notification *n = &env->notifications[i];
@@ -78,22 +97,13 @@ run_handlers(struct whr_receiver *r, const struct webhook_request *req,
 			.count = env->n_notifications,
 			.json_len = len,
 			.properties = properties,
-			.properties_len = properties != NULL
-						  ? strlen(properties) : 0,
+			.properties_len = properties_len,
 		};
 		struct whr_event ev;
 
-		if (len + 1 > json_cap) {
-			char *grown = realloc(json, len + 1);
-
-			if (grown == NULL)
-				goto err_memory;
-			json = grown;
-			json_cap = len + 1;
-		}
-		memcpy(json, req->body + n->start, len);
-		json[len] = '\0';
-		f.json = json;
+		if (scratch_copy(&r->json_buf, req->body + n->start, len) < 0)
+			goto err_memory;
+		f.json = r->json_buf.data;
 
 		event_init(&ev, &f);
 		dispatch_event(&r->handlers, r->handler_scratch, &ev,
@@ -102,13 +112,9 @@ run_handlers(struct whr_receiver *r, const struct webhook_request *req,
 	}
 	if (outcome.retry > 0)
 		reply_set(reply, 500, "a handler asked for this delivery to be retried");
-	free(json);
-	free(properties);
 	return;
 
 err_memory:
-	free(json);
-	free(properties);
 	reply_set(reply, 503, "out of memory");
 }
 
@@ -119,7 +125,7 @@ webhook_post(struct whr_receiver *r, const struct webhook_request *req,
 	const struct receiver_keys *keys;
 	struct signature sig;
 	enum signature_status status;
-	struct envelope env;
+	struct envelope *env = &reply->envelope;
 	int rc;
 
 	/* 1: a secret for this id. */
@@ -152,7 +158,7 @@ webhook_post(struct whr_receiver *r, const struct webhook_request *req,
 	}
 
 	/* 7 and 8: a JSON object with well-formed Notifications. */
-	rc = envelope_decode(req->body, req->body_len, &env,
+	rc = envelope_decode(req->body, req->body_len, env,
 			     reply->message_buf, sizeof(reply->message_buf));
 	if (rc == -ENOMEM) {
 		reply_set(reply, 503, "out of memory");
@@ -162,19 +168,16 @@ webhook_post(struct whr_receiver *r, const struct webhook_request *req,
 		reply_set(reply, 400, reply->message_buf);
 		return;
 	}
-	if (env.id != NULL) {
-		reply->delivery_id = strdup(env.id);
-	} else {
+	reply->delivery_id = env->id;
+	if (env->id == NULL)
 		whr_log(WHR_LOG_WARN,
 			"delivery without an Id accepted; it cannot be recognised if it is sent again");
-	}
-	reply->attempt = env.attempt;
-	reply->notifications = env.n_notifications;
+	reply->attempt = env->attempt;
+	reply->notifications = env->n_notifications;
 
 	/* 9: handled. */
 	reply_set(reply, 200, NULL);
-	run_handlers(r, req, keys->id, &env, reply);
-	envelope_finish(&env);
+	run_handlers(r, req, keys->id, env, reply);
 }
 
 /* ---- the echo GET ---------------------------------------------------- */
@@ -204,7 +207,8 @@ put_utf8(char *out, unsigned cp)
 /* HttpUtility.UrlDecode: %XX, %uXXXX and (in queries) '+' for a space;
  * malformed escapes are kept as they are. */
 char *
-percent_decode(const char *s, size_t len, bool plus_is_space)
+percent_decode(const char *s, size_t len, bool plus_is_space,
+	       size_t *out_len)
 {
 	char *out = malloc(len + 1);	/* decoding never grows the text */
 	size_t i = 0;
@@ -239,11 +243,13 @@ percent_decode(const char *s, size_t len, bool plus_is_space)
 		}
 	}
 	out[o] = '\0';
+	if (out_len != NULL)
+		*out_len = o;
 	return out;
 }
 
 char *
-query_parameter(const char *query, const char *name, int *rc)
+query_parameter(const char *query, const char *name, size_t *len, int *rc)
 {
 	char *result = NULL;
 	size_t result_len = 0;
@@ -251,6 +257,7 @@ query_parameter(const char *query, const char *name, int *rc)
 	const char *s = query;
 
 	*rc = 0;
+	*len = 0;
 	if (query == NULL)
 		return NULL;
 	if (*s == '?')
@@ -259,15 +266,19 @@ query_parameter(const char *query, const char *name, int *rc)
 		size_t seg = strcspn(s, "&");
 		const char *eq = memchr(s, '=', seg);
 		char *key;
+		size_t key_len;
 		char *value;
 		bool match;
 
 		/* A segment without '=' is a value without a name. */
 		if (eq != NULL) {
-			key = percent_decode(s, (size_t)(eq - s), true);
+			key = percent_decode(s, (size_t)(eq - s), true,
+					     &key_len);
 			if (key == NULL)
 				goto err_memory;
-			match = ascii_equal_nocase(key, name);
+			/* By length: "echo%00x" is not "echo". */
+			match = ascii_equal_nocase_n(key, key_len, name,
+						     strlen(name));
 			free(key);
 			if (match) {
 				size_t vlen;
@@ -275,10 +286,9 @@ query_parameter(const char *query, const char *name, int *rc)
 
 				value = percent_decode(eq + 1,
 						       seg - (size_t)(eq - s) - 1,
-						       true);
+						       true, &vlen);
 				if (value == NULL)
 					goto err_memory;
-				vlen = strlen(value);
 				grown = realloc(result,
 						result_len + vlen + 2);
 				if (grown == NULL) {
@@ -299,6 +309,7 @@ query_parameter(const char *query, const char *name, int *rc)
 		if (*s == '&')
 			s++;
 	}
+	*len = result_len;
 	return result;
 
 err_memory:
@@ -310,7 +321,7 @@ err_memory:
 void
 webhook_echo(struct whr_receiver *r, const char *receiver_id,
 	     size_t receiver_id_len, const char *query,
-	     struct webhook_reply *reply, char **echo)
+	     struct webhook_reply *reply, char **echo, size_t *echo_len)
 {
 	char *value;
 	int rc;
@@ -318,12 +329,12 @@ webhook_echo(struct whr_receiver *r, const char *receiver_id,
 	*echo = NULL;
 	if (find_keys(r, receiver_id, receiver_id_len, reply) == NULL)
 		return;
-	value = query_parameter(query, "echo", &rc);
+	value = query_parameter(query, "echo", echo_len, &rc);
 	if (rc < 0) {
 		reply_set(reply, 503, "out of memory");
 		return;
 	}
-	if (value == NULL || value[0] == '\0') {
+	if (value == NULL || *echo_len == 0) {
 		free(value);
 		reply_set(reply, 400,
 			  "the echo query parameter is missing or empty");

@@ -41,16 +41,21 @@ is_trim_space(char c)
 /* Narrow [*start, *start + *len) so it has no leading or trailing space. */
 void trim_span(const char **start, size_t *len);
 
-/* The value of one hex digit (either case), or -1. */
-int hex_digit_value(char c);
+extern const signed char hex_digit_table[256];
 
-/* Decode hex (either case). Returns the number of bytes written, or -1 when
- * the text is not hex digits only, has an odd length, or does not fit. */
-long hex_decode(const char *hex, size_t len, unsigned char *out,
-		size_t out_size);
+/* The value of one hex digit (either case), or -1. */
+static inline int
+hex_digit_value(char c)
+{
+	return hex_digit_table[(unsigned char)c] - 1;
+}
 
 /* Encode @p len bytes as uppercase hex into @p out (2 * len + 1 bytes). */
 void hex_encode_upper(const unsigned char *in, size_t len, char *out);
+
+/* The length of the valid UTF-8 character at @p s (1 to 4 bytes), or 0
+ * when the bytes there are not one. */
+size_t utf8_char_length(const char *s, size_t avail);
 
 /* Count the Unicode code points of UTF-8 text; -1 when it is not UTF-8. */
 long utf8_code_points(const char *s, size_t len);

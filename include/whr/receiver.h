@@ -87,8 +87,10 @@ int whr_receiver_configure(struct whr_receiver *r, int argc, char **argv);
 int whr_receiver_run(struct whr_receiver *r);
 
 /**
- * Ask a running receiver to shut down gracefully. Safe to call from any
- * thread, including a handler; whr_receiver_run() returns once it is done.
+ * Ask the receiver to shut down gracefully. Safe to call from any thread,
+ * including a handler, and from a signal handler; whr_receiver_run()
+ * returns once it is done. Called before whr_receiver_run(), it makes the
+ * next run stop as soon as it has started.
  *
  * @param r the receiver
  */

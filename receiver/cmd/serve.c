@@ -21,8 +21,7 @@ usage(void)
 	       "  /api/webhooks/incoming/custom[/{id}]\n"
 	       "and hand each notification to the handlers.\n"
 	       "\n"
-	       "Handlers (repeatable; called in the order given):\n"
-	       "  --handler NAME\n");
+	       "Handlers (repeatable; called in the order given):\n");
 	builtin_handler_print_usage(stdout);
 	printf("\n");
 }
