@@ -1,0 +1,44 @@
+/*
+ * Shared by the Check unit tests: each test-<unit>.c ends with
+ * TEST_SUITE(<unit>) { ... } listing its cases, and test-main.c runs the
+ * one suite linked into the executable.
+ */
+#ifndef WHR_TEST_COMMON_H
+#define WHR_TEST_COMMON_H
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stddef.h>
+
+Suite *test_suite(void);
+
+/* Add @p fn to a TCase named after the behaviour it checks. */
+#define ADD_TEST(suite, tcase_name, fn)                                      \
+	do {                                                                 \
+		TCase *tc_ = tcase_create(tcase_name);                       \
+		tcase_add_test(tc_, fn);                                     \
+		suite_add_tcase((suite), tc_);                               \
+	} while (0)
+
+#define TEST_SUITE(name)                                                     \
+	static void test_suite_fill_(Suite *s);                              \
+	Suite *test_suite(void)                                              \
+	{                                                                    \
+		Suite *s = suite_create(#name);                              \
+		test_suite_fill_(s);                                         \
+		return s;                                                    \
+	}                                                                    \
+	static void test_suite_fill_(Suite *s)
+
+/* Read a fixture under tests/data (WHR_TEST_DATA is set by meson). The
+ * caller frees the result; the test fails when the file is missing. */
+char *test_read_file(const char *relative, size_t *len);
+
+/* Every log line written since the test started (or the last clear),
+ * newline-separated; borrowed until the next log line or clear. */
+const char *test_log_text(void);
+void test_log_clear(void);
+
+#endif /* WHR_TEST_COMMON_H */

@@ -1,0 +1,248 @@
+/*
+ * Settings: value parsers, the option table, environment and flags.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "config-private.h"
+#include "test-common.h"
+
+#define S32 "0123456789abcdef0123456789abcdef"
+
+START_TEST(config_sizes)
+{
+	static const struct {
+		const char *text;
+		size_t value;
+	} good[] = {
+		{ "0", 0 }, { "1", 1 }, { "2048", 2048 }, { "1b", 1 },
+		{ "1k", 1024 }, { "1KiB", 1024 }, { "16kb", 16384 },
+		{ "1MiB", 1048576 }, { "2m", 2097152 }, { "1GiB", 1073741824 },
+	};
+	static const char *bad[] = {
+		"", "k", "-1", "1.5MiB", "1 MiB", "1TiB", "1MiBs", "0x10",
+		"99999999999999999999", "18446744073709551615k",
+	};
+	size_t i, v;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ck_assert_msg(parse_size(good[i].text, &v) == 0, "%s",
+			      good[i].text);
+		ck_assert_uint_eq(v, good[i].value);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(parse_size(bad[i], &v) == -EINVAL, "%s", bad[i]);
+}
+END_TEST
+
+START_TEST(config_durations)
+{
+	static const struct {
+		const char *text;
+		int64_t us;
+	} good[] = {
+		{ "30", 30000000 }, { "30s", 30000000 }, { "500ms", 500000 },
+		{ "2m", 120000000 }, { "1h", 3600000000LL }, { "0", 0 },
+	};
+	static const char *bad[] = { "", "s", "-1s", "1.5s", "1 s", "1d",
+				     "10us", "99999999999999999999h" };
+	size_t i;
+	int64_t v;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ck_assert_msg(parse_duration_us(good[i].text, &v) == 0, "%s",
+			      good[i].text);
+		ck_assert_int_eq(v, good[i].us);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(parse_duration_us(bad[i], &v) == -EINVAL, "%s",
+			      bad[i]);
+}
+END_TEST
+
+START_TEST(config_defaults)
+{
+	struct config c;
+
+	config_init(&c);
+	ck_assert_uint_eq(c.max_body, 1048576);
+	ck_assert_uint_eq(c.max_header_size, 16384);
+	ck_assert_int_eq(c.read_timeout_us, 30000000);
+	ck_assert_int_eq(c.idle_timeout_us, 60000000);
+	ck_assert_int_eq(c.shutdown_timeout_us, 10000000);
+	ck_assert_uint_eq(c.max_connections, 1000);
+	ck_assert_uint_eq(c.n_listen, 0);
+	config_finish(&c);
+}
+END_TEST
+
+START_TEST(config_set_values)
+{
+	static const struct {
+		const char *key;
+		const char *value;
+		int rc;
+	} cases[] = {
+		{ "max-body", "2KiB", 0 },
+		{ "max-body", "0", -EINVAL },
+		{ "max-body", "65MiB", -EINVAL },
+		{ "max-header-size", "512", -EINVAL },
+		{ "max-header-size", "64KiB", 0 },
+		{ "read-timeout", "250ms", 0 },
+		{ "read-timeout", "0", -EINVAL },
+		{ "idle-timeout", "25h", -EINVAL },
+		{ "max-connections", "0", -EINVAL },
+		{ "max-connections", "12", 0 },
+		{ "max-connections", "12x", -EINVAL },
+		{ "log-level", "bogus", -EINVAL },
+		{ "log-format", "xml", -EINVAL },
+		{ "listen", "127.0.0.1:80", 0 },
+		{ "listen", "[::1]:0", 0 },
+		{ "listen", "localhost:65535", 0 },
+		{ "listen", "::1:80", -EINVAL },
+		{ "listen", "127.0.0.1", -EINVAL },
+		{ "listen", "127.0.0.1:65536", -EINVAL },
+		{ "listen", "127.0.0.1:-1", -EINVAL },
+		{ "listen", ":80", -EINVAL },
+		{ "listen", "[::1:80", -EINVAL },
+		{ "data-dir", "", -EINVAL },
+		{ "secrets", "short", -EINVAL },
+		{ "secrets", S32, 0 },
+		{ "no-such-key", "1", -ENOENT },
+	};
+	struct config c;
+	size_t i;
+
+	config_init(&c);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = config_set(&c, cases[i].key, cases[i].value, NULL);
+
+		ck_assert_msg(rc == cases[i].rc, "%s=%s: %d", cases[i].key,
+			      cases[i].value, rc);
+	}
+	ck_assert_uint_eq(c.max_body, 2048);
+	ck_assert_uint_eq(c.max_header_size, 65536);
+	ck_assert_int_eq(c.read_timeout_us, 250000);
+	ck_assert_uint_eq(c.max_connections, 12);
+	ck_assert_uint_eq(c.n_listen, 3);
+	ck_assert_str_eq(c.listen[1], "[::1]:0");
+	config_finish(&c);
+}
+END_TEST
+
+START_TEST(config_environment_then_flags)
+{
+	char *argv[] = { "--max-body", "4KiB", "--listen=127.0.0.1:1",
+			 "--listen", "127.0.0.1:2" };
+	struct config c;
+
+	setenv("WHR_MAX_BODY", "3KiB", 1);
+	setenv("WHR_IDLE_TIMEOUT", "5s", 1);
+	setenv("WHR_LISTEN", "127.0.0.1:7, [::1]:8", 1);
+	setenv("MS_WebHookReceiverSecret_Custom", S32, 1);
+	setenv("WHR_READ_TIMEOUT", "", 1);	/* empty: unset */
+	config_init(&c);
+	ck_assert_int_eq(config_from_environment(&c), 0);
+	ck_assert_uint_eq(c.max_body, 3072);
+	ck_assert_int_eq(c.idle_timeout_us, 5000000);
+	ck_assert_int_eq(c.read_timeout_us, 30000000);
+	ck_assert_uint_eq(c.n_listen, 2);
+	ck_assert_str_eq(c.listen[1], "[::1]:8");
+	ck_assert_uint_eq(c.secrets.n, 1);
+
+	/* Flags win; the first --listen replaces the variable's list. */
+	ck_assert_int_eq(config_from_arguments(&c, 5, argv), 0);
+	ck_assert_uint_eq(c.max_body, 4096);
+	ck_assert_uint_eq(c.n_listen, 2);
+	ck_assert_str_eq(c.listen[0], "127.0.0.1:1");
+	ck_assert_str_eq(c.listen[1], "127.0.0.1:2");
+	config_finish(&c);
+
+	setenv("WHR_MAX_BODY", "lots", 1);
+	config_init(&c);
+	test_log_clear();
+	ck_assert_int_eq(config_from_environment(&c), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(test_log_text(), "WHR_MAX_BODY"));
+	config_finish(&c);
+}
+END_TEST
+
+START_TEST(config_bad_flags)
+{
+	static struct {
+		int argc;
+		char *argv[2];
+		const char *message;
+	} cases[] = {
+		{ 1, { "--nope" }, "unknown option '--nope'" },
+		{ 1, { "--nope=1" }, "unknown option '--nope'" },
+		{ 1, { "serve" }, "unexpected argument 'serve'" },
+		{ 1, { "--max-body" }, "--max-body needs a value" },
+		{ 2, { "--max-body", "big" }, "--max-body: invalid value 'big'" },
+		{ 1, { "--secrets=" S32 }, "cannot be given on the command line" },
+		{ 1, { "--" }, "unexpected argument" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config c;
+
+		config_init(&c);
+		test_log_clear();
+		ck_assert_int_ne(config_from_arguments(&c, cases[i].argc,
+						       cases[i].argv), 0);
+		ck_assert_msg(strstr(test_log_text(), cases[i].message) != NULL,
+			      "case %zu: '%s' lacks '%s'", i, test_log_text(),
+			      cases[i].message);
+		ck_assert_ptr_null(strstr(test_log_text(), S32));
+		config_finish(&c);
+	}
+}
+END_TEST
+
+START_TEST(config_secrets_file_wins)
+{
+	char path[] = "/tmp/whr-config-XXXXXX";
+	int fd = mkstemp(path);
+	const char *text = "tenant=" S32 "\n" S32 "\n";
+	const struct secret_list *l;
+	const char *source;
+	struct config c;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	config_init(&c);
+	ck_assert_int_eq(config_set(&c, "secrets", S32, NULL), 0);
+	l = config_secrets(&c, &source);
+	ck_assert_uint_eq(l->n, 1);
+	ck_assert_str_eq(source, "MS_WebHookReceiverSecret_Custom");
+	ck_assert_int_eq(config_set(&c, "secrets-file", path, NULL), 0);
+	l = config_secrets(&c, &source);
+	ck_assert_uint_eq(l->n, 2);
+	ck_assert_str_eq(source, path);
+	config_finish(&c);
+
+	/* A file without any secret is an error. */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	ck_assert_int_eq(write(fd, "\n\n", 2), 2);
+	close(fd);
+	config_init(&c);
+	ck_assert_int_eq(config_set(&c, "secrets-file", path, NULL), -EINVAL);
+	config_finish(&c);
+	unlink(path);
+}
+END_TEST
+
+TEST_SUITE(config)
+{
+	ADD_TEST(s, "sizes", config_sizes);
+	ADD_TEST(s, "durations", config_durations);
+	ADD_TEST(s, "defaults", config_defaults);
+	ADD_TEST(s, "set_values", config_set_values);
+	ADD_TEST(s, "environment_then_flags", config_environment_then_flags);
+	ADD_TEST(s, "bad_flags", config_bad_flags);
+	ADD_TEST(s, "secrets_file_wins", config_secrets_file_wins);
+}

@@ -1,0 +1,261 @@
+/*
+ * Body decoding: media types, the JSON object rule, Notifications rules,
+ * envelope members, and each notification's exact bytes.
+ */
+#include <string.h>
+
+#include "decode-private.h"
+#include "test-common.h"
+
+static int
+decode(const char *body, struct envelope *env, char *err)
+{
+	return envelope_decode(body, strlen(body), env, err, 200);
+}
+
+static void
+assert_slice(const char *body, const struct notification *n,
+	     const char *expected)
+{
+	ck_assert_uint_eq(n->end - n->start, strlen(expected));
+	ck_assert_mem_eq(body + n->start, expected, strlen(expected));
+}
+
+START_TEST(decode_media_types)
+{
+	static const char *json[] = {
+		"application/json", "application/json; charset=utf-8",
+		"APPLICATION/JSON", "text/json", " text/json ; x=y",
+		"application/vnd.learn365+json", "text/x+json",
+		"application/+json", "Application/Problem+JSON;charset=UTF-8",
+	};
+	static const char *not_json[] = {
+		"", "text/plain", "application/xml", "application/jsonx",
+		"application/json+x", "json", "application/", "/json",
+		"image/json", "application/x json", "multipart/form-data",
+		"application/json/x",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(json) / sizeof(json[0]); i++)
+		ck_assert_msg(media_type_is_json(json[i]), "%s", json[i]);
+	for (i = 0; i < sizeof(not_json) / sizeof(not_json[0]); i++)
+		ck_assert_msg(!media_type_is_json(not_json[i]), "%s",
+			      not_json[i]);
+	ck_assert(!media_type_is_json(NULL));
+}
+END_TEST
+
+START_TEST(decode_vector_v0)
+{
+	size_t len;
+	char *body = test_read_file("vectors/v0.body.bin", &len);
+	struct envelope env;
+	char err[200];
+
+	ck_assert_int_eq(envelope_decode(body, len, &env, err, sizeof(err)), 0);
+	ck_assert_str_eq(env.id, "1234567890");
+	ck_assert_int_eq(env.attempt, 1);
+	ck_assert(env.has_properties);
+	ck_assert_uint_eq(env.n_notifications, 2);
+	ck_assert_str_eq(env.notifications[0].action, "a1");
+	ck_assert_str_eq(env.notifications[1].action, "a1");
+	/* Slices are the objects as written, CRLF and indentation kept. */
+	ck_assert_int_eq(body[env.notifications[0].start], '{');
+	ck_assert_int_eq(body[env.notifications[0].end - 1], '}');
+	ck_assert_int_eq(body[env.properties_start], '{');
+	ck_assert_int_eq(body[env.properties_end - 1], '}');
+	ck_assert_ptr_nonnull(memmem(body + env.properties_start,
+				     env.properties_end - env.properties_start,
+				     "\"p1\": \"pv1\"", 11));
+	envelope_finish(&env);
+	free(body);
+}
+END_TEST
+
+START_TEST(decode_members)
+{
+	const char *body =
+		"{\"Id\":\"abc\",\"Attempt\":3,\"Properties\":{\"p\":[1,{\"q\":2}]},"
+		"\"Extra\":{\"Notifications\":5},"
+		"\"Notifications\":[{\"Action\":\"A\",\"x\":{\"Action\":[]}},"
+		"{\"x\":1},{\"Action\":null},{\"Action\":7.5},"
+		"{\"Action\":true},{\"Action\":false, \"Action\":\"Last\"}]}";
+	struct envelope env;
+	char err[200];
+
+	ck_assert_int_eq(decode(body, &env, err), 0);
+	ck_assert_str_eq(env.id, "abc");
+	ck_assert_int_eq(env.attempt, 3);
+	ck_assert_uint_eq(env.n_notifications, 6);
+	ck_assert_str_eq(env.notifications[0].action, "A");
+	ck_assert_ptr_null(env.notifications[1].action);
+	ck_assert_ptr_null(env.notifications[2].action);
+	ck_assert_str_eq(env.notifications[3].action, "7.5");
+	ck_assert_str_eq(env.notifications[4].action, "true");
+	ck_assert_str_eq(env.notifications[5].action, "Last");
+	assert_slice(body, &env.notifications[0],
+		     "{\"Action\":\"A\",\"x\":{\"Action\":[]}}");
+	assert_slice(body, &env.notifications[5],
+		     "{\"Action\":false, \"Action\":\"Last\"}");
+	ck_assert_uint_eq(env.properties_end - env.properties_start,
+			  strlen("{\"p\":[1,{\"q\":2}]}"));
+	envelope_finish(&env);
+}
+END_TEST
+
+START_TEST(decode_optional_members)
+{
+	struct envelope env;
+	char err[200];
+
+	/* Nothing required: no Id, Attempt, Properties or Notifications. */
+	ck_assert_int_eq(decode("{}", &env, err), 0);
+	ck_assert_ptr_null(env.id);
+	ck_assert_int_eq(env.attempt, 0);
+	ck_assert(!env.has_properties);
+	ck_assert_uint_eq(env.n_notifications, 0);
+	envelope_finish(&env);
+
+	ck_assert_int_eq(decode("{\"Notifications\":null,\"Id\":12}", &env, err), 0);
+	ck_assert_str_eq(env.id, "12");
+	envelope_finish(&env);
+
+	/* Members are case-sensitive: these are unknown, hence ignored. */
+	ck_assert_int_eq(decode("{\"notifications\":5,\"id\":\"x\"}", &env, err), 0);
+	ck_assert_ptr_null(env.id);
+	envelope_finish(&env);
+
+	/* Wrong types of Id/Attempt/Properties read as absent. */
+	ck_assert_int_eq(decode("{\"Id\":{\"a\":1},\"Attempt\":\"2\","
+				"\"Properties\":[1]}", &env, err), 0);
+	ck_assert_ptr_null(env.id);
+	ck_assert_int_eq(env.attempt, 0);
+	ck_assert(!env.has_properties);
+	envelope_finish(&env);
+
+	/* The last of two Notifications counts. */
+	ck_assert_int_eq(decode("{\"Notifications\":[{},{}],"
+				"\"Notifications\":[{\"Action\":\"b\"}]}",
+				&env, err), 0);
+	ck_assert_uint_eq(env.n_notifications, 1);
+	ck_assert_str_eq(env.notifications[0].action, "b");
+	envelope_finish(&env);
+}
+END_TEST
+
+START_TEST(decode_bom)
+{
+	const char *body = "\xef\xbb\xbf{\"Notifications\":[{\"Action\":\"a\"}]}";
+	struct envelope env;
+	char err[200];
+
+	ck_assert_int_eq(decode(body, &env, err), 0);
+	ck_assert_uint_eq(env.json_start, 3);
+	assert_slice(body, &env.notifications[0], "{\"Action\":\"a\"}");
+	envelope_finish(&env);
+	ck_assert_int_eq(decode("\xef\xbb\xbf", &env, err), -EBADMSG);
+}
+END_TEST
+
+START_TEST(decode_bad_bodies)
+{
+	static const struct {
+		const char *body;
+		const char *message;
+	} cases[] = {
+		{ "", "body is empty" },
+		{ " ", "not valid JSON" },
+		{ "[]", "not a JSON object" },
+		{ "\"x\"", "not a JSON object" },
+		{ "42", "not a JSON object" },
+		{ "null", "not a JSON object" },
+		{ "{", "not valid JSON" },
+		{ "{}x", "not valid JSON" },
+		{ "{} {}", "not valid JSON" },
+		{ "{\"a\":1,}", "not valid JSON" },
+		{ "{'a':1}", "not valid JSON" },
+		{ "{\"a\":\"\xff\"}", "not valid JSON" },
+		{ "{\"Notifications\":{}}", "Notifications must be an array" },
+		{ "{\"Notifications\":\"x\"}", "Notifications must be an array" },
+		{ "{\"Notifications\":1}", "Notifications must be an array" },
+		{ "{\"Notifications\":true}", "Notifications must be an array" },
+		{ "{\"Notifications\":[{},1]}", "Notifications[1] is not an object" },
+		{ "{\"Notifications\":[null]}", "Notifications[0] is not an object" },
+		{ "{\"Notifications\":[[]]}", "Notifications[0] is not an object" },
+		{ "{\"Notifications\":[\"a\"]}", "Notifications[0] is not an object" },
+		{ "{\"Notifications\":[{\"Action\":{}}]}", "Notifications[0].Action must be" },
+		{ "{\"Notifications\":[{},{\"Action\":[\"a\"]}]}", "Notifications[1].Action must be" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct envelope env;
+		char err[200];
+
+		ck_assert_msg(decode(cases[i].body, &env, err) == -EBADMSG,
+			      "case %zu accepted", i);
+		ck_assert_msg(strstr(err, cases[i].message) != NULL,
+			      "case %zu: '%s' lacks '%s'", i, err,
+			      cases[i].message);
+		ck_assert_ptr_null(env.notifications);
+	}
+}
+END_TEST
+
+START_TEST(decode_depth)
+{
+	char body[400];
+	struct envelope env;
+	char err[200];
+	int depth;
+
+	/* DECODE_MAX_DEPTH levels pass; one more does not. */
+	for (depth = DECODE_MAX_DEPTH; depth <= DECODE_MAX_DEPTH + 1; depth++) {
+		size_t n = 0;
+		int i;
+
+		body[n++] = '{';
+		memcpy(body + n, "\"a\":", 4);
+		n += 4;
+		for (i = 1; i < depth; i++)
+			body[n++] = '[';
+		for (i = 1; i < depth; i++)
+			body[n++] = ']';
+		body[n++] = '}';
+		body[n] = '\0';
+		if (depth == DECODE_MAX_DEPTH) {
+			ck_assert_int_eq(decode(body, &env, err), 0);
+			envelope_finish(&env);
+		} else {
+			ck_assert_int_eq(decode(body, &env, err), -EBADMSG);
+			ck_assert_ptr_nonnull(strstr(err, "nested deeper"));
+		}
+	}
+}
+END_TEST
+
+/* A NUL inside an Action must not shorten it to another Action. */
+START_TEST(decode_action_with_nul)
+{
+	const char *body = "{\"Notifications\":[{\"Action\":\"a1\\u0000x\"}]}";
+	struct envelope env;
+	char err[200];
+
+	ck_assert_int_eq(decode(body, &env, err), 0);
+	ck_assert_str_eq(env.notifications[0].action, "a1\xef\xbf\xbdx");
+	envelope_finish(&env);
+}
+END_TEST
+
+TEST_SUITE(decode)
+{
+	ADD_TEST(s, "action_with_nul", decode_action_with_nul);
+	ADD_TEST(s, "media_types", decode_media_types);
+	ADD_TEST(s, "vector_v0", decode_vector_v0);
+	ADD_TEST(s, "members", decode_members);
+	ADD_TEST(s, "optional_members", decode_optional_members);
+	ADD_TEST(s, "bom", decode_bom);
+	ADD_TEST(s, "bad_bodies", decode_bad_bodies);
+	ADD_TEST(s, "depth", decode_depth);
+}

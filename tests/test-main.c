@@ -1,0 +1,88 @@
+/*
+ * Runs the suite of one test executable. Exit status is EXIT_SUCCESS or
+ * EXIT_FAILURE, never the failure count (a count of 256 would read as 0).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <whr/log.h>
+
+#include "test-common.h"
+
+char *
+test_read_file(const char *relative, size_t *len)
+{
+	const char *dir = getenv("WHR_TEST_DATA");
+	char path[4096];
+	FILE *f;
+	char *buf;
+	long size;
+
+	ck_assert_msg(dir != NULL, "WHR_TEST_DATA is not set");
+	snprintf(path, sizeof(path), "%s/%s", dir, relative);
+	f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "missing fixture %s", path);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	size = ftell(f);
+	ck_assert_int_ge(size, 0);
+	rewind(f);
+	buf = malloc((size_t)size + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
+	buf[size] = '\0';
+	fclose(f);
+	if (len != NULL)
+		*len = (size_t)size;
+	return buf;
+}
+
+static char *log_text;
+static size_t log_len;
+
+const char *
+test_log_text(void)
+{
+	return log_text != NULL ? log_text : "";
+}
+
+void
+test_log_clear(void)
+{
+	free(log_text);
+	log_text = NULL;
+	log_len = 0;
+}
+
+/* Keep expected error messages out of the test output unless asked, and
+ * keep them for tests that check what was logged. */
+static void
+capture_log(enum whr_log_level level, const char *line, void *userdata)
+{
+	size_t n = strlen(line);
+	char *grown = realloc(log_text, log_len + n + 2);
+
+	if (grown != NULL) {
+		memcpy(grown + log_len, line, n);
+		grown[log_len + n] = '\n';
+		grown[log_len + n + 1] = '\0';
+		log_text = grown;
+		log_len += n + 1;
+	}
+	if (getenv("WHR_TEST_VERBOSE") != NULL)
+		fprintf(stderr, "%s\n", line);
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(test_suite());
+	int failed;
+
+	whr_log_set_handler(capture_log, NULL);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	test_log_clear();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

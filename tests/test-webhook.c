@@ -1,0 +1,279 @@
+/*
+ * The webhook logic without HTTP: the POST checks in order, the echo
+ * query, and handler dispatch before the reply.
+ */
+#include <string.h>
+
+#include "receiver-private.h"
+#include "signature-private.h"
+#include "whr-private.h"
+#include "test-common.h"
+#include "webhook-private.h"
+
+#define S1 "0123456789abcdef0123456789abcdef"
+#define V1_HEADER "sha256=11BDD3E02E9853644DE5CAF0415E089C871445D509B31388F5A7E5CB705BA8B5"
+
+START_TEST(webhook_query_parameter)
+{
+	static const struct {
+		const char *query;
+		const char *value;	/* NULL: absent */
+	} cases[] = {
+		{ "echo=abc", "abc" },
+		{ "?echo=abc", "abc" },
+		{ "ECHO=abc", "abc" },
+		{ "x=1&echo=a%20b+c", "a b c" },
+		{ "echo=%41%zz%4", "A%zz%4" },
+		{ "echo=%u0041%u00e9", "A\xc3\xa9" },
+		{ "echo=a&echo=b", "a,b" },
+		{ "echo=&echo=b", ",b" },
+		{ "echo=", "" },
+		{ "echo", NULL },
+		{ "echoes=1", NULL },
+		{ "", NULL },
+		{ "e%63ho=x", "x" },
+		{ "echo=a=b", "a=b" },
+		{ "&&echo=1&", "1" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc;
+		size_t len;
+		char *v = query_parameter(cases[i].query, "echo", &len, &rc);
+
+		ck_assert_int_eq(rc, 0);
+		if (cases[i].value == NULL)
+			ck_assert_msg(v == NULL, "'%s' gave '%s'",
+				      cases[i].query, v);
+		else
+			ck_assert_msg(v != NULL && strcmp(v, cases[i].value) == 0 &&
+				      len == strlen(v),
+				      "'%s' gave '%s'", cases[i].query,
+				      v != NULL ? v : "(null)");
+		free(v);
+	}
+}
+END_TEST
+
+/* NULs survive decoding, and a name with one is another name. */
+START_TEST(webhook_query_nul)
+{
+	size_t len;
+	int rc;
+	char *v = query_parameter("echo=a%00b", "echo", &len, &rc);
+
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(len, 3);
+	ck_assert_mem_eq(v, "a\0b", 3);
+	free(v);
+	ck_assert_ptr_null(query_parameter("echo%00x=1", "echo", &len, &rc));
+}
+END_TEST
+
+START_TEST(webhook_percent_decode)
+{
+	size_t len;
+	char *s = percent_decode("Tenant%202+x%2F", 15, false, &len);
+
+	ck_assert_str_eq(s, "Tenant 2+x/");
+	ck_assert_uint_eq(len, 11);
+	free(s);
+	s = percent_decode("%", 1, true, NULL);
+	ck_assert_str_eq(s, "%");
+	free(s);
+	s = percent_decode("%ud800", 6, true, &len);	/* lone surrogate */
+	ck_assert_str_eq(s, "\xef\xbf\xbd");
+	free(s);
+	s = percent_decode("a%00b", 5, false, &len);
+	ck_assert_uint_eq(len, 3);
+	free(s);
+}
+END_TEST
+
+struct record {
+	char calls[512];
+};
+
+static enum whr_result
+record_call(struct whr_event *ev, void *userdata)
+{
+	struct record *rec = userdata;
+	const char *action = whr_event_action(ev);
+	char line[64];
+
+	snprintf(line, sizeof(line), "%s:%zu;", action ? action : "-",
+		 whr_event_index(ev));
+	strcat(rec->calls, line);
+	if (action != NULL && strcmp(action, "RetryMe") == 0)
+		return WHR_RETRY;
+	return WHR_DONE;
+}
+
+static struct whr_receiver *
+receiver_with(const char *secrets)
+{
+	struct whr_receiver *r = whr_receiver_new();
+	struct secret_list list = { 0 };
+	struct secret_list none = { 0 };
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(secret_list_parse(secrets, false, "test", &list), 0);
+	r->secrets = secret_store_new(&list, &none, "test");
+	ck_assert_ptr_nonnull(r->secrets);
+	secret_list_finish(&list);
+	return r;
+}
+
+static void
+receiver_done(struct whr_receiver *r)
+{
+	secret_store_free(r->secrets);
+	r->secrets = NULL;
+	whr_receiver_free(r);
+}
+
+static struct webhook_reply
+post(struct whr_receiver *r, const char *id, const char *signature,
+     size_t n_signatures, const char *content_type, const char *body,
+     size_t len)
+{
+	struct webhook_request in = {
+		.receiver_id = id,
+		.receiver_id_len = strlen(id),
+		.n_signatures = n_signatures,
+		.signature = signature,
+		.content_type = content_type,
+		.body = body,
+		.body_len = len,
+	};
+	struct webhook_reply reply = { 0 };
+
+	webhook_post(r, &in, &reply);
+	return reply;
+}
+
+START_TEST(webhook_post_checks_in_order)
+{
+	struct whr_receiver *r = receiver_with(S1);
+	size_t len;
+	char *v1 = test_read_file("vectors/v1.body.bin", &len);
+	struct webhook_reply reply;
+
+	reply = post(r, "", V1_HEADER, 1, "application/json", v1, len);
+	ck_assert_int_eq(reply.status, 200);
+	ck_assert_str_eq(reply.delivery_id, "5f0c2a9e8b7d4c3e9a1b2c3d4e5f6071");
+	ck_assert_int_eq(reply.attempt, 1);
+	ck_assert_uint_eq(reply.notifications, 1);
+	ck_assert(!reply.previous_secret);
+	webhook_reply_finish(&reply);
+
+	/* 1: unknown id first, whatever else is wrong. */
+	reply = post(r, "nobody", NULL, 0, NULL, "", 0);
+	ck_assert_int_eq(reply.status, 404);
+	/* 2 before 6: a missing signature beats a bad media type. */
+	reply = post(r, "", NULL, 0, "text/plain", v1, len);
+	ck_assert_int_eq(reply.status, 400);
+	ck_assert_str_eq(reply.message, "missing ms-signature header");
+	reply = post(r, "", V1_HEADER, 2, "application/json", v1, len);
+	ck_assert_int_eq(reply.status, 400);
+	ck_assert_str_eq(reply.message, "more than one ms-signature header");
+	/* 5 before 6. */
+	reply = post(r, "", "sha256=00", 1, "text/plain", v1, len);
+	ck_assert_int_eq(reply.status, 400);
+	/* 6 before 7: a good signature on a non-JSON type. */
+	reply = post(r, "", V1_HEADER, 1, "text/plain", v1, len);
+	ck_assert_int_eq(reply.status, 415);
+	reply = post(r, "", V1_HEADER, 1, NULL, v1, len);
+	ck_assert_int_eq(reply.status, 415);
+	free(v1);
+	receiver_done(r);
+}
+END_TEST
+
+static char *
+signed_header(const struct receiver_keys *keys, const char *body)
+{
+	unsigned char mac[32];
+	static char header[80];
+
+	ck_assert_int_eq(signature_compute(keys->current, body, strlen(body),
+					   mac), 0);
+	strcpy(header, "sha256=");
+	hex_encode_upper(mac, 32, header + 7);
+	return header;
+}
+
+START_TEST(webhook_post_body_rules)
+{
+	struct whr_receiver *r = receiver_with("tenant=" S1);
+	const struct receiver_keys *keys = secret_store_find(r->secrets,
+							     "tenant", 6);
+	static const struct {
+		const char *body;
+		int status;
+	} cases[] = {
+		{ "", 400 },
+		{ "[]", 400 },
+		{ "{\"Notifications\":{}}", 400 },
+		{ "{\"Notifications\":[1]}", 400 },
+		{ "{}", 200 },
+		{ "{\"Notifications\":[{\"Action\":1}]}", 200 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct webhook_reply reply =
+			post(r, "TENANT", signed_header(keys, cases[i].body), 1,
+			     "application/json", cases[i].body,
+			     strlen(cases[i].body));
+
+		ck_assert_msg(reply.status == cases[i].status,
+			      "'%s': %d", cases[i].body, reply.status);
+		webhook_reply_finish(&reply);
+	}
+	receiver_done(r);
+}
+END_TEST
+
+START_TEST(webhook_dispatch_order)
+{
+	struct whr_receiver *r = receiver_with(S1);
+	const struct receiver_keys *keys = secret_store_find(r->secrets, "", 0);
+	struct record rec = { "" };
+	struct record all = { "" };
+	const char *body =
+		"{\"Id\":\"d\",\"Notifications\":[{\"Action\":\"B\"},"
+		"{\"Action\":\"a\"},{},{\"Action\":\"A\"}]}";
+	struct webhook_reply reply;
+
+	ck_assert_int_eq(whr_on(r, "*", record_call, &all), 0);
+	ck_assert_int_eq(whr_on(r, "a", record_call, &rec), 0);
+	ck_assert_int_eq(whr_on(r, "b", record_call, &rec), 0);
+	reply = post(r, "", signed_header(keys, body), 1, "text/json", body,
+		     strlen(body));
+	ck_assert_int_eq(reply.status, 200);
+	/* Per-Action handlers (case-insensitive), then catch-all. */
+	ck_assert_str_eq(rec.calls, "B:0;a:1;A:3;");
+	ck_assert_str_eq(all.calls, "B:0;a:1;-:2;A:3;");
+	webhook_reply_finish(&reply);
+
+	/* A retry makes the reply 500 until the inbox takes over. */
+	body = "{\"Notifications\":[{\"Action\":\"RetryMe\"}]}";
+	reply = post(r, "", signed_header(keys, body), 1, "application/json",
+		     body, strlen(body));
+	ck_assert_int_eq(reply.status, 500);
+	webhook_reply_finish(&reply);
+	receiver_done(r);
+}
+END_TEST
+
+TEST_SUITE(webhook)
+{
+	ADD_TEST(s, "query_parameter", webhook_query_parameter);
+	ADD_TEST(s, "query_nul", webhook_query_nul);
+	ADD_TEST(s, "percent_decode", webhook_percent_decode);
+	ADD_TEST(s, "post_checks_in_order", webhook_post_checks_in_order);
+	ADD_TEST(s, "post_body_rules", webhook_post_body_rules);
+	ADD_TEST(s, "dispatch_order", webhook_dispatch_order);
+}
