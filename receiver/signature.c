@@ -3,9 +3,14 @@
  */
 #include "signature-private.h"
 
+#include <errno.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/params.h>
+
+#include <whr/signature.h>
 
 #include "whr-private.h"
 
@@ -127,4 +132,99 @@ signature_status_message(enum signature_status status)
 		return "signature could not be computed";
 	}
 	return "bad signature";
+}
+
+/* ---- the public, one-off form (whr/signature.h) ------------------------ */
+
+static EVP_MAC_CTX *
+one_off_context(const char *secret)
+{
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+						 (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+
+	EVP_MAC_free(mac);	/* the context keeps its own reference */
+	if (ctx != NULL &&
+	    !EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret),
+			  params)) {
+		EVP_MAC_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+WHR_EXPORT int
+whr_signature_compute(const char *secret, const void *body, size_t len,
+		      char header[WHR_SIGNATURE_HEADER_SIZE])
+{
+	unsigned char mac[SIGNATURE_BYTES];
+	EVP_MAC_CTX *ctx;
+	int rc;
+
+	if (secret == NULL || (body == NULL && len > 0) || header == NULL)
+		return -EINVAL;
+	ctx = one_off_context(secret);
+	if (ctx == NULL)
+		return -EIO;
+	rc = signature_compute(ctx, body, len, mac) < 0 ? -EIO : 0;
+	EVP_MAC_CTX_free(ctx);
+	if (rc == 0) {
+		memcpy(header, "sha256=", 7);
+		hex_encode_upper(mac, sizeof(mac), header + 7);
+	}
+	OPENSSL_cleanse(mac, sizeof(mac));
+	return rc;
+}
+
+WHR_EXPORT enum whr_signature_status
+whr_signature_check(const char *secret, const void *body, size_t len,
+		    const char *header)
+{
+	struct receiver_keys keys = { 0 };
+	struct signature sig;
+	enum signature_status status;
+
+	if (secret == NULL || header == NULL || (body == NULL && len > 0))
+		return WHR_SIGNATURE_ERROR;
+	status = signature_parse(header, &sig);
+	if (status == SIGNATURE_MALFORMED)
+		return WHR_SIGNATURE_MALFORMED;
+	if (status == SIGNATURE_NOT_HEX)
+		return WHR_SIGNATURE_NOT_HEX;
+	keys.current = one_off_context(secret);
+	if (keys.current == NULL)
+		return WHR_SIGNATURE_ERROR;
+	status = signature_verify(&keys, &sig, body != NULL ? body : "", len);
+	EVP_MAC_CTX_free(keys.current);
+	switch (status) {
+	case SIGNATURE_OK:
+	case SIGNATURE_OK_PREVIOUS:
+		return WHR_SIGNATURE_OK;
+	case SIGNATURE_MISMATCH:
+		return WHR_SIGNATURE_MISMATCH;
+	default:
+		return WHR_SIGNATURE_ERROR;
+	}
+}
+
+WHR_EXPORT const char *
+whr_signature_status_message(enum whr_signature_status status)
+{
+	switch (status) {
+	case WHR_SIGNATURE_OK:
+		return signature_status_message(SIGNATURE_OK);
+	case WHR_SIGNATURE_MALFORMED:
+		return signature_status_message(SIGNATURE_MALFORMED);
+	case WHR_SIGNATURE_NOT_HEX:
+		return signature_status_message(SIGNATURE_NOT_HEX);
+	case WHR_SIGNATURE_MISMATCH:
+		return signature_status_message(SIGNATURE_MISMATCH);
+	case WHR_SIGNATURE_ERROR:
+		break;
+	}
+	return signature_status_message(SIGNATURE_ERROR);
 }

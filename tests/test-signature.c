@@ -8,6 +8,8 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 
+#include <whr/signature.h>
+
 #include "secrets-private.h"
 #include "signature-private.h"
 #include "test-common.h"
@@ -235,8 +237,46 @@ START_TEST(signature_messages_have_no_mac)
 }
 END_TEST
 
+/* The public one-off API agrees with the vectors and the receiver. */
+START_TEST(signature_public_api)
+{
+	size_t l0, l1;
+	char *v0 = test_read_file("vectors/v0.body.bin", &l0);
+	char *v1 = test_read_file("vectors/v1.body.bin", &l1);
+	char header[WHR_SIGNATURE_HEADER_SIZE];
+
+	ck_assert_int_eq(whr_signature_compute(V0_SECRET, v0, l0, header), 0);
+	ck_assert_str_eq(header, V0_HEADER);
+	ck_assert_int_eq(whr_signature_compute(V1_SECRET, v1, l1, header), 0);
+	ck_assert_str_eq(header, "sha256=" V1_HEX);
+	ck_assert_int_eq(whr_signature_compute(NULL, v1, l1, header), -EINVAL);
+
+	ck_assert_int_eq(whr_signature_check(V1_SECRET, v1, l1, " SHA256 = " V1_HEX),
+			 WHR_SIGNATURE_OK);
+	ck_assert_int_eq(whr_signature_check(V1_SECRET, v1, l1 - 1, header),
+			 WHR_SIGNATURE_MISMATCH);
+	ck_assert_int_eq(whr_signature_check(V0_SECRET, v1, l1, header),
+			 WHR_SIGNATURE_MISMATCH);
+	ck_assert_int_eq(whr_signature_check(V1_SECRET, v1, l1, "sha1=" V1_HEX),
+			 WHR_SIGNATURE_MALFORMED);
+	ck_assert_int_eq(whr_signature_check(V1_SECRET, v1, l1, "sha256=ABC"),
+			 WHR_SIGNATURE_NOT_HEX);
+	ck_assert_int_eq(whr_signature_check(V1_SECRET, NULL, 0, NULL),
+			 WHR_SIGNATURE_ERROR);
+	/* An empty body has a MAC too. */
+	ck_assert_int_eq(whr_signature_compute(V1_SECRET, "", 0, header), 0);
+	ck_assert_int_eq(whr_signature_check(V1_SECRET, "", 0, header),
+			 WHR_SIGNATURE_OK);
+	ck_assert_str_eq(whr_signature_status_message(WHR_SIGNATURE_MISMATCH),
+			 "ms-signature does not match the body");
+	free(v0);
+	free(v1);
+}
+END_TEST
+
 TEST_SUITE(signature)
 {
+	ADD_TEST(s, "public_api", signature_public_api);
 	ADD_TEST(s, "vectors", signature_vectors);
 	ADD_TEST(s, "header_forms", signature_header_forms);
 	ADD_TEST(s, "body_changed", signature_body_changed);

@@ -10,5 +10,6 @@
 #include <whr/event.h>
 #include <whr/handler.h>
 #include <whr/receiver.h>
+#include <whr/signature.h>
 
 #endif /* WHR_WHR_H */
