@@ -154,31 +154,33 @@ add_listen(struct config *c, const char *addr, size_t len,
 	return 0;
 }
 
-/* One address per call; a list (commas or spaces) from the variable. */
+/* One address per call; a list (commas or spaces) from the variable.
+ * All or nothing: a bad entry leaves the list as it was. */
 static int
 parse_listen(struct config *c, const struct option_spec *o, const char *value,
 	     const char *origin)
 {
+	size_t before = c->n_listen;
 	const char *s = value;
-	bool any = false;
+	int rc = 0;
 
 	while (*s != '\0') {
 		size_t len = strcspn(s, ", \t\n");
-		int rc;
 
 		if (len > 0) {
 			rc = add_listen(c, s, len, o, origin);
 			if (rc < 0)
-				return rc;
-			any = true;
+				break;
 		}
 		s += len;
 		if (*s != '\0')
 			s++;
 	}
-	if (!any)
-		return bad_value(o, origin, value, "HOST:PORT");
-	return 0;
+	if (rc == 0 && c->n_listen == before)
+		rc = bad_value(o, origin, value, "HOST:PORT");
+	while (rc < 0 && c->n_listen > before)
+		free(c->listen[--c->n_listen]);
+	return rc;
 }
 
 static int
@@ -241,6 +243,7 @@ parse_secret_file(char **path_field, struct secret_list *list,
 		  const char *origin)
 {
 	char source[PATH_MAX + 32];
+	struct secret_list parsed;
 	char *text = NULL;
 	int rc;
 
@@ -250,16 +253,24 @@ parse_secret_file(char **path_field, struct secret_list *list,
 	if (rc < 0)
 		return -EINVAL;
 	snprintf(source, sizeof(source), "secrets file %s", value);
-	rc = parse_secret_text(list, text, true, source);
+	/* Into a list of our own: a failed setting leaves the old one. */
+	rc = secret_list_parse(text, true, source, &parsed);
 	OPENSSL_cleanse(text, strlen(text));
 	free(text);
 	if (rc < 0)
 		return rc;
-	if (list->n == 0) {
+	if (parsed.n == 0) {
 		whr_log(WHR_LOG_ERROR, "%s: the file holds no secret", source);
 		return -EINVAL;
 	}
-	return parse_string(path_field, o, value, origin);
+	rc = parse_string(path_field, o, value, origin);
+	if (rc < 0) {
+		secret_list_finish(&parsed);
+		return rc;
+	}
+	secret_list_finish(list);
+	*list = parsed;
+	return 0;
 }
 
 static int

@@ -76,10 +76,11 @@ drop_notifications(struct envelope *env)
 	env->n_notifications = 0;
 }
 
-/* A copy of an Action in which U+0000 (allowed in JSON, fatal to a C
- * string) becomes U+FFFD: "a1\u0000x" must not read as "a1". */
+/* A copy in which U+0000 (allowed in JSON, fatal to a C string) becomes
+ * U+FFFD: an Action "a1\u0000x" must not read as "a1", nor an Id
+ * "a\u0000x" as "a". */
 static char *
-action_copy(const char *text, size_t len)
+nul_safe_copy(const char *text, size_t len)
 {
 	size_t nuls = 0;
 	size_t i, o = 0;
@@ -110,7 +111,7 @@ set_action(struct decoder *d, const char *text, size_t len)
 	struct notification *n = current_notification(d);
 
 	free(n->action);
-	n->action = text != NULL ? action_copy(text, len) : NULL;
+	n->action = text != NULL ? nul_safe_copy(text, len) : NULL;
 	if (text != NULL && n->action == NULL) {
 		d->no_memory = true;
 		return 0;
@@ -133,7 +134,7 @@ on_scalar(struct decoder *d, const char *text, size_t len, bool is_string,
 			free(d->env->id);
 			d->env->id = NULL;
 			if (is_string || is_number) {
-				d->env->id = xstrndup(text, len);
+				d->env->id = nul_safe_copy(text, len);
 				if (d->env->id == NULL) {
 					d->no_memory = true;
 					return 0;
@@ -217,6 +218,13 @@ static int
 cb_map_key(void *ctx, const unsigned char *key, size_t len)
 {
 	struct decoder *d = ctx;
+
+	/* Handlers read members through yajl's tree (event.c), which keeps
+	 * names as C strings: "Action\u0000x" would read as "Action" there
+	 * while this decoder saw another name. No sender writes U+0000 in a
+	 * name: refuse the body rather than disagree about it. */
+	if (memchr(key, '\0', len) != NULL)
+		return fail(d, "a member name contains U+0000");
 
 	/* Member names are case-sensitive, as in Newtonsoft's JObject. */
 	if (d->depth == 1) {

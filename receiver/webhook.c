@@ -182,6 +182,18 @@ webhook_post(struct whr_receiver *r, const struct webhook_request *req,
 
 /* ---- the echo GET ---------------------------------------------------- */
 
+/* The value of "%uXXXX" at @p s[i], or -1 when there is none. */
+static int
+percent_u(const char *s, size_t len, size_t i)
+{
+	if (i + 5 >= len || s[i] != '%' || (s[i + 1] != 'u' && s[i + 1] != 'U') ||
+	    hex_digit_value(s[i + 2]) < 0 || hex_digit_value(s[i + 3]) < 0 ||
+	    hex_digit_value(s[i + 4]) < 0 || hex_digit_value(s[i + 5]) < 0)
+		return -1;
+	return hex_digit_value(s[i + 2]) << 12 | hex_digit_value(s[i + 3]) << 8 |
+	       hex_digit_value(s[i + 4]) << 4 | hex_digit_value(s[i + 5]);
+}
+
 /* Append code point @p cp as UTF-8 (a lone surrogate becomes U+FFFD, as
  * .NET's decoder makes it). */
 static size_t
@@ -189,6 +201,13 @@ put_utf8(char *out, unsigned cp)
 {
 	if (cp >= 0xd800 && cp <= 0xdfff)
 		cp = 0xfffd;
+	if (cp >= 0x10000) {
+		out[0] = (char)(0xf0 | cp >> 18);
+		out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[3] = (char)(0x80 | (cp & 0x3f));
+		return 4;
+	}
 	if (cp < 0x80) {
 		out[0] = (char)cp;
 		return 1;
@@ -210,7 +229,9 @@ char *
 percent_decode(const char *s, size_t len, bool plus_is_space,
 	       size_t *out_len)
 {
-	char *out = malloc(len + 1);	/* decoding never grows the text */
+	/* Decoding never grows the text: %uXXXX (6 bytes) is at most 3
+	 * bytes of UTF-8, a pair (12) 4. */
+	char *out = malloc(len + 1);
 	size_t i = 0;
 	size_t o = 0;
 
@@ -222,19 +243,19 @@ percent_decode(const char *s, size_t len, bool plus_is_space,
 			out[o++] = (char)(hex_digit_value(s[i + 1]) << 4 |
 					  hex_digit_value(s[i + 2]));
 			i += 3;
-		} else if (s[i] == '%' && i + 5 < len &&
-			   (s[i + 1] == 'u' || s[i + 1] == 'U') &&
-			   hex_digit_value(s[i + 2]) >= 0 &&
-			   hex_digit_value(s[i + 3]) >= 0 &&
-			   hex_digit_value(s[i + 4]) >= 0 &&
-			   hex_digit_value(s[i + 5]) >= 0) {
-			unsigned cp = (unsigned)(hex_digit_value(s[i + 2]) << 12 |
-						 hex_digit_value(s[i + 3]) << 8 |
-						 hex_digit_value(s[i + 4]) << 4 |
-						 hex_digit_value(s[i + 5]));
+		} else if (percent_u(s, len, i) >= 0) {
+			unsigned cp = (unsigned)percent_u(s, len, i);
+			int low = percent_u(s, len, i + 6);
 
-			o += put_utf8(out + o, cp);
 			i += 6;
+			/* A surrogate pair is one character, as in .NET. */
+			if (cp >= 0xd800 && cp <= 0xdbff && low >= 0xdc00 &&
+			    low <= 0xdfff) {
+				cp = 0x10000 + ((cp - 0xd800) << 10) +
+				     ((unsigned)low - 0xdc00);
+				i += 6;
+			}
+			o += put_utf8(out + o, cp);
 		} else if (s[i] == '+' && plus_is_space) {
 			out[o++] = ' ';
 			i++;

@@ -128,6 +128,10 @@ START_TEST(config_set_values)
 	ck_assert_uint_eq(c.max_connections, 12);
 	ck_assert_uint_eq(c.n_listen, 3);
 	ck_assert_str_eq(c.listen[1], "[::1]:0");
+	/* A list with a bad entry adds nothing. */
+	ck_assert_int_eq(config_set(&c, "listen", "127.0.0.1:9,bad", NULL),
+			 -EINVAL);
+	ck_assert_uint_eq(c.n_listen, 3);
 	config_finish(&c);
 }
 END_TEST
@@ -225,12 +229,16 @@ START_TEST(config_secrets_file_wins)
 	ck_assert_str_eq(source, path);
 	config_finish(&c);
 
-	/* A file without any secret is an error. */
+	/* A file without any secret is an error, and a failed second
+	 * setting keeps the first one whole (found by fuzz-config). */
+	config_init(&c);
+	ck_assert_int_eq(config_set(&c, "secrets-file", path, NULL), 0);
 	fd = open(path, O_WRONLY | O_TRUNC);
 	ck_assert_int_eq(write(fd, "\n\n", 2), 2);
 	close(fd);
-	config_init(&c);
 	ck_assert_int_eq(config_set(&c, "secrets-file", path, NULL), -EINVAL);
+	l = config_secrets(&c, &source);
+	ck_assert_uint_eq(l->n, 2);
 	config_finish(&c);
 	unlink(path);
 }

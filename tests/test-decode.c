@@ -245,6 +245,17 @@ START_TEST(decode_action_with_nul)
 	ck_assert_int_eq(decode(body, &env, err), 0);
 	ck_assert_str_eq(env.notifications[0].action, "a1\xef\xbf\xbdx");
 	envelope_finish(&env);
+
+	/* The same for an Id, which deduplication will compare. */
+	ck_assert_int_eq(decode("{\"Id\":\"a\\u0000x\"}", &env, err), 0);
+	ck_assert_str_eq(env.id, "a\xef\xbf\xbdx");
+	envelope_finish(&env);
+
+	/* A member name with U+0000 would read as another name in the
+	 * handlers' view: refused (found by fuzz-decode). */
+	ck_assert_int_eq(decode("{\"Notifications\":[{\"Action\\u0000\":0}]}",
+				&env, err), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(err, "U+0000"));
 }
 END_TEST
 

@@ -85,6 +85,9 @@ START_TEST(webhook_percent_decode)
 	s = percent_decode("%ud800", 6, true, &len);	/* lone surrogate */
 	ck_assert_str_eq(s, "\xef\xbf\xbd");
 	free(s);
+	s = percent_decode("%uD83D%uDE00|%uDE00", 19, false, &len);
+	ck_assert_str_eq(s, "\xf0\x9f\x98\x80|\xef\xbf\xbd");
+	free(s);
 	s = percent_decode("a%00b", 5, false, &len);
 	ck_assert_uint_eq(len, 3);
 	free(s);
