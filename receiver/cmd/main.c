@@ -1,6 +1,6 @@
 /*
- * whr: the command. `whr serve` runs the receiver; later subcommands
- * (send, probe, verify, inbox) are tools around it.
+ * whr: the command. `whr serve` runs the receiver; send, probe and
+ * verify are the tools to test an endpoint without the real sender.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +19,12 @@ struct command {
 static const struct command commands[] = {
 	{ "serve", "receive webhooks (whr serve --help for its options)",
 	  cmd_serve },
+	{ "send", "send a signed delivery as the ASP.NET sender does",
+	  cmd_send },
+	{ "probe", "check a URL the way the sender checks it at registration",
+	  cmd_probe },
+	{ "verify", "check an ms-signature and say why it does not match",
+	  cmd_verify },
 };
 
 static void

@@ -1,0 +1,4 @@
+/*
+ * The tools' HTTP client. PLACEHOLDER: issue 3 fills it in.
+ */
+#include "http-client.h"
