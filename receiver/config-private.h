@@ -27,6 +27,14 @@ struct config {
 	int64_t shutdown_timeout_us;
 	unsigned max_connections;
 
+	/* The inbox and its workers. */
+	unsigned workers;		/* 0: one per core */
+	int64_t retry_delay_us;
+	int64_t retry_max_delay_us;
+	int64_t retry_max_age_us;
+	int64_t handler_timeout_us;
+	int64_t retain_us;
+
 	/* Secrets: a file, when given, replaces the variable. */
 	struct secret_list secrets;		/* from the variable */
 	struct secret_list secrets_from_file;

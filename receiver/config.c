@@ -73,7 +73,7 @@ parse_duration_us(const char *s, int64_t *out)
 	} units[] = {
 		{ "", 1000000 },	{ "s", 1000000 },
 		{ "ms", 1000 },		{ "m", 60 * 1000000LL },
-		{ "h", 3600 * 1000000LL },
+		{ "h", 3600 * 1000000LL }, { "d", 86400 * 1000000LL },
 	};
 	unsigned long long v;
 	char *end;
@@ -366,6 +366,71 @@ parse_max_connections(struct config *c, const struct option_spec *o,
 }
 
 static int
+parse_workers(struct config *c, const struct option_spec *o,
+	      const char *value, const char *origin)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (value[0] < '0' || value[0] > '9' || errno != 0 || *end != '\0' ||
+	    v < 1 || v > 256)
+		return bad_value(o, origin, value, "a number from 1 to 256");
+	c->workers = (unsigned)v;
+	return 0;
+}
+
+/* Durations of the inbox: from 1 ms to a year. */
+static int
+parse_long_duration(int64_t *field, const struct option_spec *o,
+		    const char *value, const char *origin)
+{
+	int64_t v;
+
+	if (parse_duration_us(value, &v) < 0 || v < 1000 || v > 366 * DAY_US)
+		return bad_value(o, origin, value,
+				 "a duration from 1ms to 366d, e.g. 24h, 7d");
+	*field = v;
+	return 0;
+}
+
+static int
+parse_retry_delay(struct config *c, const struct option_spec *o,
+		  const char *value, const char *origin)
+{
+	return parse_long_duration(&c->retry_delay_us, o, value, origin);
+}
+
+static int
+parse_retry_max_delay(struct config *c, const struct option_spec *o,
+		      const char *value, const char *origin)
+{
+	return parse_long_duration(&c->retry_max_delay_us, o, value, origin);
+}
+
+static int
+parse_retry_max_age(struct config *c, const struct option_spec *o,
+		    const char *value, const char *origin)
+{
+	return parse_long_duration(&c->retry_max_age_us, o, value, origin);
+}
+
+static int
+parse_handler_timeout(struct config *c, const struct option_spec *o,
+		      const char *value, const char *origin)
+{
+	return parse_long_duration(&c->handler_timeout_us, o, value, origin);
+}
+
+static int
+parse_retain(struct config *c, const struct option_spec *o,
+	     const char *value, const char *origin)
+{
+	return parse_long_duration(&c->retain_us, o, value, origin);
+}
+
+static int
 parse_log_level(struct config *c, const struct option_spec *o,
 		const char *value, const char *origin)
 {
@@ -427,6 +492,21 @@ static const struct option_spec options[] = {
 	{ "max-connections", "WHR_MAX_CONNECTIONS", true, "N", "1000",
 	  "most connections open at once; more wait in the listen queue",
 	  parse_max_connections },
+	{ "workers", "WHR_WORKERS", true, "N", "one per core",
+	  "threads that call the handlers", parse_workers },
+	{ "retry-delay", "WHR_RETRY_DELAY", true, "DURATION", "1s",
+	  "wait before a handler that asked for a retry runs again; doubled "
+	  "each time, with jitter", parse_retry_delay },
+	{ "retry-max-delay", "WHR_RETRY_MAX_DELAY", true, "DURATION", "1h",
+	  "the longest wait between two retries", parse_retry_max_delay },
+	{ "retry-max-age", "WHR_RETRY_MAX_AGE", true, "DURATION", "24h",
+	  "how long after its arrival a notification is retried; then it is "
+	  "dead", parse_retry_max_age },
+	{ "handler-timeout", "WHR_HANDLER_TIMEOUT", true, "DURATION", "60s",
+	  "a handler running longer is reported in the log", parse_handler_timeout },
+	{ "retain", "WHR_RETAIN", true, "DURATION", "7d",
+	  "how long finished deliveries are kept (to recognise resends and "
+	  "to inspect them); then they are purged", parse_retain },
 	{ "log-level", "WHR_LOG_LEVEL", true, "LEVEL", "info",
 	  "error, warn, info or debug", parse_log_level },
 	{ "log-format", "WHR_LOG_FORMAT", true, "FORMAT", "text",
@@ -443,6 +523,11 @@ config_init(struct config *c)
 	c->idle_timeout_us = 60 * 1000000LL;
 	c->shutdown_timeout_us = 10 * 1000000LL;
 	c->max_connections = 1000;
+	c->retry_delay_us = 1000000LL;
+	c->retry_max_delay_us = 3600 * 1000000LL;
+	c->retry_max_age_us = DAY_US;
+	c->handler_timeout_us = 60 * 1000000LL;
+	c->retain_us = 7 * DAY_US;
 }
 
 static void

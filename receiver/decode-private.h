@@ -14,11 +14,16 @@
  * (the sender's serialiser) refuses past 64 too. */
 #define DECODE_MAX_DEPTH 64
 
-/* One notification: its bytes in the body and its Action as text. */
+/* One notification: its bytes in the body, its Action as text, and what
+ * orders it: Course.Id and each Users[k].Id (strings only). */
 struct notification {
-	size_t start;	/* offset of its '{' in the body */
-	size_t end;	/* offset just past its '}' */
-	char *action;	/* NULL when absent or null */
+	size_t start;		/* offset of its '{' in the body */
+	size_t end;		/* offset just past its '}' */
+	char *action;		/* NULL when absent or null */
+	char *course_id;	/* NULL when absent or not a string */
+	char **user_ids;	/* one per user object; NULL for a user
+				 * without a string Id */
+	size_t n_users;
 };
 
 struct envelope {

@@ -24,6 +24,14 @@ enum top_key {
 	TOP_NOTIFICATIONS,
 };
 
+/* The members of a notification that whr reads while decoding. */
+enum member {
+	MEMBER_OTHER,
+	MEMBER_ACTION,
+	MEMBER_COURSE,
+	MEMBER_USERS,
+};
+
 struct decoder {
 	yajl_handle yajl;
 	struct envelope *env;
@@ -34,7 +42,12 @@ struct decoder {
 	bool in_properties;
 	bool in_notifications;	/* inside the Notifications array */
 	bool in_notification;	/* inside one of its objects */
-	bool key_is_action;
+	enum member member;	/* its member being read (depth 3) */
+	/* The ordering keys: Course.Id and Users[*].Id. */
+	bool in_course;		/* inside its Course object */
+	bool in_users;		/* inside its Users array */
+	bool in_user;		/* inside one of Users' objects */
+	bool key_is_id;		/* the Course/User member being read */
 	bool no_memory;
 	char *err;
 	size_t err_size;
@@ -67,12 +80,27 @@ current_notification(struct decoder *d)
 }
 
 static void
+drop_users(struct notification *n)
+{
+	size_t i;
+
+	for (i = 0; i < n->n_users; i++)
+		free(n->user_ids[i]);
+	free(n->user_ids);
+	n->user_ids = NULL;
+	n->n_users = 0;
+}
+
+static void
 drop_notifications(struct envelope *env)
 {
 	size_t i;
 
-	for (i = 0; i < env->n_notifications; i++)
+	for (i = 0; i < env->n_notifications; i++) {
 		free(env->notifications[i].action);
+		free(env->notifications[i].course_id);
+		drop_users(&env->notifications[i]);
+	}
 	env->n_notifications = 0;
 }
 
@@ -116,6 +144,53 @@ set_action(struct decoder *d, const char *text, size_t len)
 		d->no_memory = true;
 		return 0;
 	}
+	return 1;
+}
+
+/* Course.Id, a string; anything else leaves the notification without. */
+static int
+set_course(struct decoder *d, const char *text, size_t len)
+{
+	struct notification *n = current_notification(d);
+
+	free(n->course_id);
+	n->course_id = text != NULL ? nul_safe_copy(text, len) : NULL;
+	if (text != NULL && n->course_id == NULL) {
+		d->no_memory = true;
+		return 0;
+	}
+	return 1;
+}
+
+/* Users[k].Id for the user object being read (the last one opened). */
+static int
+set_user(struct decoder *d, const char *text, size_t len)
+{
+	struct notification *n = current_notification(d);
+	char **slot = &n->user_ids[n->n_users - 1];
+
+	free(*slot);
+	*slot = text != NULL ? nul_safe_copy(text, len) : NULL;
+	if (text != NULL && *slot == NULL) {
+		d->no_memory = true;
+		return 0;
+	}
+	return 1;
+}
+
+/* A user object opens: room for its Id (NULL until read). */
+static int
+add_user(struct decoder *d)
+{
+	struct notification *n = current_notification(d);
+	char **grown = realloc(n->user_ids, (n->n_users + 1) * sizeof(*grown));
+
+	if (grown == NULL) {
+		d->no_memory = true;
+		return 0;
+	}
+	n->user_ids = grown;
+	n->user_ids[n->n_users++] = NULL;
 	return 1;
 }
 
@@ -177,8 +252,12 @@ on_scalar(struct decoder *d, const char *text, size_t len, bool is_string,
 		return fail(d, "Notifications[%zu] is not an object",
 			    d->env->n_notifications);
 
-	if (d->depth == 3 && d->in_notification && d->key_is_action)
+	if (d->depth == 3 && d->in_notification && d->member == MEMBER_ACTION)
 		return set_action(d, text, len);
+	if (d->depth == 4 && d->in_course && d->key_is_id)
+		return set_course(d, is_string ? text : NULL, len);
+	if (d->depth == 5 && d->in_user && d->key_is_id)
+		return set_user(d, is_string ? text : NULL, len);
 	return 1;
 }
 
@@ -239,7 +318,17 @@ cb_map_key(void *ctx, const unsigned char *key, size_t len)
 		else
 			d->top_key = TOP_OTHER;
 	} else if (d->depth == 3 && d->in_notification) {
-		d->key_is_action = key_is(key, len, "Action");
+		if (key_is(key, len, "Action"))
+			d->member = MEMBER_ACTION;
+		else if (key_is(key, len, "Course"))
+			d->member = MEMBER_COURSE;
+		else if (key_is(key, len, "Users"))
+			d->member = MEMBER_USERS;
+		else
+			d->member = MEMBER_OTHER;
+	} else if ((d->depth == 4 && d->in_course) ||
+		   (d->depth == 5 && d->in_user)) {
+		d->key_is_id = key_is(key, len, "Id");
 	}
 	return 1;
 }
@@ -298,11 +387,21 @@ cb_start_map(void *ctx)
 		env->notifications[env->n_notifications++] =
 			(struct notification){ .start = offset(d) - 1 };
 		d->in_notification = true;
-		d->key_is_action = false;
-	} else if (d->depth == 3 && d->in_notification && d->key_is_action) {
+		d->member = MEMBER_OTHER;
+	} else if (d->depth == 3 && d->in_notification &&
+		   d->member == MEMBER_ACTION) {
 		return fail(d,
 			    "Notifications[%zu].Action must be a string, number or boolean",
 			    d->env->n_notifications - 1);
+	} else if (d->depth == 3 && d->in_notification &&
+		   d->member == MEMBER_COURSE) {
+		d->in_course = true;
+		d->key_is_id = false;
+	} else if (d->depth == 4 && d->in_users) {
+		if (!add_user(d))
+			return 0;
+		d->in_user = true;
+		d->key_is_id = false;
 	}
 	return open_container(d);
 }
@@ -319,6 +418,10 @@ cb_end_map(void *ctx)
 	} else if (d->depth == 2 && d->in_notification) {
 		d->in_notification = false;
 		current_notification(d)->end = offset(d);
+	} else if (d->depth == 3 && d->in_course) {
+		d->in_course = false;
+	} else if (d->depth == 4 && d->in_user) {
+		d->in_user = false;
 	}
 	return 1;
 }
@@ -342,10 +445,16 @@ cb_start_array(void *ctx)
 	} else if (d->depth == 2 && d->in_notifications) {
 		return fail(d, "Notifications[%zu] is not an object",
 			    d->env->n_notifications);
-	} else if (d->depth == 3 && d->in_notification && d->key_is_action) {
+	} else if (d->depth == 3 && d->in_notification &&
+		   d->member == MEMBER_ACTION) {
 		return fail(d,
 			    "Notifications[%zu].Action must be a string, number or boolean",
 			    d->env->n_notifications - 1);
+	} else if (d->depth == 3 && d->in_notification &&
+		   d->member == MEMBER_USERS) {
+		/* The last Users member counts. */
+		drop_users(current_notification(d));
+		d->in_users = true;
 	}
 	return open_container(d);
 }
@@ -358,6 +467,8 @@ cb_end_array(void *ctx)
 	d->depth--;
 	if (d->depth == 1)
 		d->in_notifications = false;
+	else if (d->depth == 3 && d->in_users)
+		d->in_users = false;
 	return 1;
 }
 

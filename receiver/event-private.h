@@ -22,6 +22,7 @@ struct event_fields {
 	size_t json_len;
 	const char *properties;		/* NUL-terminated; NULL for "{}" */
 	size_t properties_len;
+	struct sqlite3 *db;		/* transactional handlers only */
 };
 
 struct whr_event {

@@ -298,6 +298,12 @@ whr_event_property(const struct whr_event *ev, const char *path)
 	return YAJL_IS_STRING(v) ? v->u.string : NULL;
 }
 
+WHR_EXPORT struct sqlite3 *
+whr_event_db(const struct whr_event *ev)
+{
+	return ev->f.db;
+}
+
 WHR_EXPORT void
 whr_event_set_reason(struct whr_event *ev, const char *fmt, ...)
 {

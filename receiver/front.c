@@ -4,6 +4,7 @@
  * Routes:
  *   GET|POST /api/webhooks/incoming/custom[/{id}][/]  the webhook (any case)
  *   GET|HEAD /healthz                                 liveness
+ *   GET|HEAD /readyz                                  ready to store
  * Anything else on the webhook path is 405 with Allow; other paths 404.
  */
 #include "front-private.h"
@@ -25,6 +26,7 @@
 #include <event2/listener.h>
 
 #include "connections-private.h"
+#include "inbox-private.h"
 #include "log-private.h"
 #include "receiver-private.h"
 #include "webhook-private.h"
@@ -48,6 +50,7 @@ enum route {
 	ROUTE_NONE,
 	ROUTE_WEBHOOK,
 	ROUTE_HEALTH,
+	ROUTE_READY,
 };
 
 /* ---- routing --------------------------------------------------------- */
@@ -66,6 +69,8 @@ route_of(const char *path, const char **id, size_t *id_len)
 		return ROUTE_NONE;
 	if (strcmp(path, "/healthz") == 0)
 		return ROUTE_HEALTH;
+	if (strcmp(path, "/readyz") == 0)
+		return ROUTE_READY;
 	if (strlen(path) < prefix_len ||
 	    !ascii_equal_nocase_n(path, prefix_len, WEBHOOK_PREFIX,
 				  prefix_len))
@@ -137,6 +142,7 @@ reason_phrase(int status)
 /* ---- one request ----------------------------------------------------- */
 
 struct exchange {
+	struct front *f;
 	struct evhttp_request *req;
 	enum evhttp_cmd_type method;
 	const char *path;
@@ -144,7 +150,10 @@ struct exchange {
 	bool receiver_id_owned;
 	struct webhook_reply reply;
 	const char *allow;		/* for a 405 */
+	bool retry_after;		/* for a 503 */
+	bool duplicate;			/* stored before */
 	size_t request_bytes;
+	int64_t start_us;
 };
 
 static void
@@ -160,6 +169,85 @@ count_signatures(struct evkeyvalq *headers, struct webhook_request *in)
 				in->signature = h->value;
 		}
 	}
+}
+
+/* Headers not worth keeping with a delivery: credentials (the signature
+ * among them), and what only the hop or the framing needed. */
+static bool
+header_kept(const char *name)
+{
+	static const char *const dropped[] = {
+		"ms-signature", "authorization", "proxy-authorization",
+		"cookie", "content-length", "connection", "keep-alive",
+		"transfer-encoding", "te", "upgrade", "expect",
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LENGTH(dropped); i++) {
+		if (ascii_equal_nocase(name, dropped[i]))
+			return false;
+	}
+	return true;
+}
+
+static void
+json_string(FILE *out, const char *s)
+{
+	size_t left = strlen(s);
+
+	fputc('"', out);
+	while (*s != '\0') {
+		unsigned char c = (unsigned char)*s;
+		size_t n = 1;
+
+		if (c == '"' || c == '\\') {
+			fputc('\\', out);
+			fputc(c, out);
+		} else if (c < 0x20 || c == 0x7f) {
+			fprintf(out, "\\u%04x", c);
+		} else if (c < 0x80) {
+			fputc(c, out);
+		} else if ((n = utf8_char_length(s, left)) > 0) {
+			fwrite(s, 1, n, out);
+		} else {
+			fputs("\xef\xbf\xbd", out);	/* not UTF-8 */
+			n = 1;
+		}
+		s += n;
+		left -= n;
+	}
+	fputc('"', out);
+}
+
+/* The request's headers as [[name, value], ...], in their order. */
+static char *
+headers_json(struct evkeyvalq *headers)
+{
+	struct evkeyval *h;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	bool first = true;
+
+	if (out == NULL)
+		return NULL;
+	fputc('[', out);
+	TAILQ_FOREACH(h, headers, next) {
+		if (!header_kept(h->key))
+			continue;
+		fputs(first ? "[" : ",[", out);
+		json_string(out, h->key);
+		fputc(',', out);
+		json_string(out, h->value);
+		fputc(']', out);
+		first = false;
+	}
+	fputc(']', out);
+	if (fclose(out) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
 }
 
 static void
@@ -204,6 +292,17 @@ handle_webhook(struct front *f, struct exchange *x, const char *query)
 			return;
 		}
 		webhook_post(r, &in, &x->reply);
+		if (x->reply.job != NULL) {
+			x->reply.job->headers_json = headers_json(headers);
+			x->reply.job->ingest.d.headers_json =
+				x->reply.job->headers_json;
+			if (x->reply.job->headers_json == NULL) {
+				webhook_job_free(x->reply.job);
+				x->reply.job = NULL;
+				x->reply.status = 503;
+				x->reply.message = "out of memory";
+			}
+		}
 	} else {
 		x->reply.status = 405;
 		x->reply.message = "use GET (echo) or POST (deliveries)";
@@ -227,6 +326,9 @@ send_answer(struct front *f, struct exchange *x)
 	}
 	if (x->allow != NULL)
 		evhttp_add_header(out, "Allow", x->allow);
+	/* The sender ignores it; a proxy or a person may not. */
+	if (x->retry_after)
+		evhttp_add_header(out, "Retry-After", "30");
 	if (f->stopping)
 		evhttp_add_header(out, "Connection", "close");
 	evhttp_send_reply(x->req, x->reply.status,
@@ -234,14 +336,14 @@ send_answer(struct front *f, struct exchange *x)
 }
 
 static void
-log_exchange(struct exchange *x, int64_t start_us)
+log_exchange(struct exchange *x)
 {
 	struct evhttp_connection *evcon =
 		evhttp_request_get_connection(x->req);
 	char *peer_host = NULL;
 	ev_uint16_t peer_port = 0;
 	char peer[80] = "";
-	struct log_field fields[12];
+	struct log_field fields[13];
 	size_t n = 0;
 
 	if (!log_enabled(WHR_LOG_INFO) &&
@@ -260,7 +362,7 @@ log_exchange(struct exchange *x, int64_t start_us)
 	fields[n++] = (struct log_field)LOG_STR("receiver", x->receiver_id);
 	fields[n++] = (struct log_field)LOG_INT("status", x->reply.status);
 	fields[n++] = (struct log_field)LOG_MILLIS(
-		"duration_ms", now_monotonic_us() - start_us);
+		"duration_ms", now_monotonic_us() - x->start_us);
 	if (x->reply.delivery_id != NULL)
 		fields[n++] = (struct log_field)LOG_STR("delivery",
 							x->reply.delivery_id);
@@ -270,6 +372,8 @@ log_exchange(struct exchange *x, int64_t start_us)
 	if (x->reply.notifications != 0)
 		fields[n++] = (struct log_field)LOG_INT(
 			"notifications", (int64_t)x->reply.notifications);
+	if (x->duplicate)
+		fields[n++] = (struct log_field)LOG_STR("duplicate", "true");
 	if (x->reply.previous_secret)
 		fields[n++] = (struct log_field)LOG_STR("secret", "previous");
 	if (x->method == EVHTTP_REQ_POST)
@@ -285,65 +389,142 @@ log_exchange(struct exchange *x, int64_t start_us)
 }
 
 static void
+finish_exchange(struct exchange *x)
+{
+	log_exchange(x);
+	send_answer(x->f, x);
+	webhook_reply_finish(&x->reply);
+	if (x->receiver_id_owned)
+		free(x->receiver_id);
+	free(x);
+}
+
+/* The inbox has the delivery (or cannot take it): now answer. */
+static void
+on_stored(struct ingest_job *job, void *arg)
+{
+	struct exchange *x = arg;
+
+	switch (job->result) {
+	case INGEST_DUPLICATE:
+		/* A resend is acknowledged like the first copy. */
+		x->duplicate = true;
+		x->reply.status = 200;
+		break;
+	case INGEST_STORED:
+		x->reply.status = 200;
+		break;
+	case INGEST_FAILED:
+		x->reply.status = 503;
+		x->retry_after = true;
+		snprintf(x->reply.message_buf, sizeof(x->reply.message_buf),
+			 "the inbox cannot store deliveries now: %.120s",
+			 job->error);
+		x->reply.message = x->reply.message_buf;
+		break;
+	}
+	webhook_job_free(x->reply.job);
+	x->reply.job = NULL;
+	finish_exchange(x);
+}
+
+static void
+answer_ready(struct front *f, struct exchange *x)
+{
+	const char *why = "";
+
+	if (x->method != EVHTTP_REQ_GET && x->method != EVHTTP_REQ_HEAD) {
+		x->reply.status = 405;
+		x->reply.message = "use GET";
+		x->allow = "GET, HEAD";
+		return;
+	}
+	if (f->stopping) {
+		why = "shutting down";
+	} else if (f->r->inbox != NULL && inbox_ready(f->r->inbox, &why)) {
+		x->reply.status = 200;
+		evbuffer_add(evhttp_request_get_output_buffer(x->req),
+			     "ready\n", 6);
+		return;
+	}
+	x->reply.status = 503;
+	x->retry_after = true;
+	snprintf(x->reply.message_buf, sizeof(x->reply.message_buf),
+		 "not ready: %s", why);
+	x->reply.message = x->reply.message_buf;
+}
+
+static void
 on_request(struct evhttp_request *req, void *arg)
 {
 	struct front *f = arg;
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	struct exchange x = {
-		.req = req,
-		.method = evhttp_request_get_command(req),
-		.path = uri != NULL ? evhttp_uri_get_path(uri) : NULL,
-	};
-	int64_t start_us = conn_request_received(f->conns, req);
+	struct exchange *x = calloc(1, sizeof(*x));
 	const char *id;
 	size_t id_len;
 
-	switch (route_of(x.path, &id, &id_len)) {
+	if (x == NULL) {
+		evhttp_send_error(req, 503, "out of memory");
+		return;
+	}
+	x->f = f;
+	x->req = req;
+	x->method = evhttp_request_get_command(req);
+	x->path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	x->start_us = conn_request_received(f->conns, req);
+
+	switch (route_of(x->path, &id, &id_len)) {
 	case ROUTE_HEALTH:
-		if (x.method == EVHTTP_REQ_GET || x.method == EVHTTP_REQ_HEAD) {
-			x.reply.status = 200;
+		if (x->method == EVHTTP_REQ_GET || x->method == EVHTTP_REQ_HEAD) {
+			x->reply.status = 200;
 			evbuffer_add(evhttp_request_get_output_buffer(req),
 				     "ok\n", 3);
 		} else {
-			x.reply.status = 405;
-			x.reply.message = "use GET";
-			x.allow = "GET, HEAD";
+			x->reply.status = 405;
+			x->reply.message = "use GET";
+			x->allow = "GET, HEAD";
 		}
+		break;
+	case ROUTE_READY:
+		answer_ready(f, x);
 		break;
 	case ROUTE_WEBHOOK:
 		/* Most deliveries go to the default id: no copy to make. */
 		if (id_len == 0) {
-			x.receiver_id = (char *)"";
+			x->receiver_id = (char *)"";
 		} else {
-			x.receiver_id = percent_decode(id, id_len, false,
-						       &id_len);
-			x.receiver_id_owned = true;
+			x->receiver_id = percent_decode(id, id_len, false,
+							&id_len);
+			x->receiver_id_owned = true;
 		}
-		if (x.receiver_id == NULL) {
-			x.reply.status = 503;
-			x.reply.message = "out of memory";
+		if (x->receiver_id == NULL) {
+			x->reply.status = 503;
+			x->reply.message = "out of memory";
 		} else if (id_len > RECEIVER_ID_MAX) {
-			x.reply.status = 404;
-			x.reply.message = "receiver id too long";
-		} else if (strlen(x.receiver_id) != id_len) {
+			x->reply.status = 404;
+			x->reply.message = "receiver id too long";
+		} else if (strlen(x->receiver_id) != id_len) {
 			/* %00 would make "tenant%00x" read as "tenant". */
-			x.reply.status = 404;
-			x.reply.message = "receiver id contains a NUL byte";
+			x->reply.status = 404;
+			x->reply.message = "receiver id contains a NUL byte";
 		} else {
-			handle_webhook(f, &x, evhttp_uri_get_query(uri));
+			handle_webhook(f, x, evhttp_uri_get_query(uri));
 		}
 		break;
 	case ROUTE_NONE:
-		x.reply.status = 404;
-		x.reply.message = "not found";
+		x->reply.status = 404;
+		x->reply.message = "not found";
 		break;
 	}
 
-	log_exchange(&x, start_us);
-	send_answer(f, &x);
-	webhook_reply_finish(&x.reply);
-	if (x.receiver_id_owned)
-		free(x.receiver_id);
+	if (x->reply.job != NULL) {
+		/* Answered once it is on disk (on_stored). */
+		x->reply.job->ingest.done = on_stored;
+		x->reply.job->ingest.done_arg = x;
+		inbox_submit(f->r->inbox, &x->reply.job->ingest);
+		return;
+	}
+	finish_exchange(x);
 }
 
 /* ---- listening ------------------------------------------------------- */

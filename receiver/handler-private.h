@@ -13,6 +13,8 @@ struct handler_entry {
 	whr_handler_fn fn;
 	void *userdata;
 	whr_destroy_fn destroy;
+	unsigned int flags;	/* enum whr_handler_flags */
+	whr_db_setup_fn db_setup;
 };
 
 struct handler_registry {

@@ -25,6 +25,10 @@ handler_registry_add(struct handler_registry *reg,
 		log_bug("a handler needs a callback and an Action (or \"*\")");
 		return -EINVAL;
 	}
+	if ((handler->flags & ~(unsigned)WHR_HANDLER_TRANSACTIONAL) != 0) {
+		log_bug("unknown handler flags 0x%x", handler->flags);
+		return -EINVAL;
+	}
 	if (handler->name == NULL)
 		snprintf(fallback, sizeof(fallback), "handler-%zu", reg->n + 1);
 	for (i = 0; i < reg->n; i++) {
@@ -52,6 +56,8 @@ handler_registry_add(struct handler_registry *reg,
 	e.fn = handler->fn;
 	e.userdata = handler->userdata;
 	e.destroy = handler->destroy;
+	e.flags = handler->flags;
+	e.db_setup = handler->db_setup;
 	reg->entries = grown;
 	reg->entries[reg->n++] = e;
 	return 0;

@@ -16,26 +16,17 @@
 struct event;
 struct event_base;
 struct front;
-
-/* A buffer kept across requests. */
-struct scratch {
-	char *data;
-	size_t cap;
-};
+struct inbox;
 
 struct whr_receiver {
 	struct config config;
 	struct handler_registry handlers;
-	/* room to select handlers for one notification (handlers.n) */
-	const struct handler_entry **handler_scratch;
-	/* NUL-terminated copies handed to handlers (event loop only) */
-	struct scratch json_buf;
-	struct scratch properties_buf;
 
 	/* Set while whr_receiver_run() runs. */
 	struct secret_store *secrets;
 	struct event_base *base;
 	struct front *front;
+	struct inbox *inbox;
 	struct event *stop_event;	/* reads stop_fd */
 	struct event *sigint_event;
 	struct event *sigterm_event;

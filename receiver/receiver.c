@@ -18,6 +18,7 @@
 #include <whr/version.h>
 
 #include "front-private.h"
+#include "inbox-private.h"
 #include "log-private.h"
 #include "whr-private.h"
 
@@ -58,9 +59,6 @@ whr_receiver_free(struct whr_receiver *r)
 		return;
 	}
 	handler_registry_finish(&r->handlers);
-	free(r->handler_scratch);
-	free(r->json_buf.data);
-	free(r->properties_buf.data);
 	config_finish(&r->config);
 	close(r->stop_fd);
 	free(r);
@@ -115,7 +113,6 @@ WHR_EXPORT int
 whr_receiver_add_handler(struct whr_receiver *r,
 			 const struct whr_handler *handler)
 {
-	const struct handler_entry **scratch;
 	int rc;
 
 	if (r == NULL || handler == NULL) {
@@ -128,13 +125,6 @@ whr_receiver_add_handler(struct whr_receiver *r,
 		rc = -EINVAL;
 		goto err;
 	}
-	scratch = realloc(r->handler_scratch,
-			  (r->handlers.n + 1) * sizeof(*scratch));
-	if (scratch == NULL) {
-		rc = -ENOMEM;
-		goto err;
-	}
-	r->handler_scratch = scratch;
 	rc = handler_registry_add(&r->handlers, handler);
 	if (rc < 0)
 		goto err;
@@ -251,12 +241,35 @@ build_secrets(struct whr_receiver *r)
 	return r->secrets != NULL ? 0 : -EINVAL;
 }
 
+static int
+start_inbox(struct whr_receiver *r)
+{
+	const struct config *c = &r->config;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	struct inbox_config ic = {
+		.data_dir = c->data_dir != NULL ? c->data_dir : "./whr-data",
+		.workers = c->workers != 0 ? c->workers
+					   : (unsigned)(cores > 0 ? cores : 1),
+		.retry_delay_us = c->retry_delay_us,
+		.retry_max_delay_us = c->retry_max_delay_us,
+		.retry_max_age_us = c->retry_max_age_us,
+		.handler_timeout_us = c->handler_timeout_us,
+		.retain_us = c->retain_us,
+	};
+
+	r->inbox = inbox_start(&ic, &r->handlers, r->base);
+	return r->inbox != NULL ? 0 : -EIO;
+}
+
 static void
 release_run_state(struct whr_receiver *r)
 {
 	if (r->stop_event != NULL)
 		event_free(r->stop_event);
 	r->stop_event = NULL;
+	/* The inbox first: its last answers go out through the front. */
+	inbox_stop(r->inbox, r->config.shutdown_timeout_us);
+	r->inbox = NULL;
 	front_free(r->front);
 	r->front = NULL;
 	if (r->sigint_event != NULL)
@@ -305,6 +318,9 @@ whr_receiver_run(struct whr_receiver *r)
 		rc = -ENOMEM;
 		goto out;
 	}
+	rc = start_inbox(r);
+	if (rc < 0)
+		goto out;
 	rc = front_listen(r->front);
 	if (rc < 0)
 		goto out;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "decode-private.h"
+#include "inbox-private.h"
 
 struct whr_receiver;
 
@@ -35,11 +36,27 @@ struct webhook_reply {
 	int64_t attempt;
 	size_t notifications;
 	bool previous_secret;		/* matched the previous secret */
+	struct webhook_job *job;	/* status 0: store this, then answer */
 };
 
-/* Checks 1 to 9 of a POST, then the handlers (until the inbox exists). */
+/* A verified delivery on its way to the inbox, with copies of all it
+ * needs: it outlives the request's buffers. */
+struct webhook_job {
+	struct ingest_job ingest;
+	char *receiver_id;
+	char *delivery_id;
+	char *body;
+	char *headers_json;		/* set by the front */
+	struct ingest_notification *notifications;
+};
+
+/* Checks 1 to 8 of a POST. When they pass, reply->status is 0 and
+ * reply->job holds the delivery to store: the answer (200, or 503 when
+ * it cannot be stored) comes once the inbox has it. */
 void webhook_post(struct whr_receiver *r, const struct webhook_request *req,
 		  struct webhook_reply *reply);
+
+void webhook_job_free(struct webhook_job *job);
 
 /* The echo GET: 404 for an id without a secret, 400 without a non-empty
  * `echo` query parameter, else 200 with @p *echo (malloc'd; the caller

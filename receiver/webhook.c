@@ -10,8 +10,6 @@
 #include <string.h>
 
 #include "decode-private.h"
-#include "dispatch-private.h"
-#include "event-private.h"
 #include "log-private.h"
 #include "receiver-private.h"
 #include "signature-private.h"
@@ -43,79 +41,106 @@ find_keys(struct whr_receiver *r, const char *id, size_t len,
 	return keys;
 }
 
-/* Copy @p len bytes into a reusable buffer, NUL-terminated. */
-static int
-scratch_copy(struct scratch *buf, const char *s, size_t len)
+void
+webhook_job_free(struct webhook_job *job)
 {
-	if (len + 1 > buf->cap) {
-		char *grown = realloc(buf->data, len + 1);
+	size_t i, k;
 
-		if (grown == NULL)
-			return -ENOMEM;
-		buf->data = grown;
-		buf->cap = len + 1;
+	if (job == NULL)
+		return;
+	for (i = 0; i < job->ingest.d.n_notifications; i++) {
+		struct ingest_notification *n = &job->notifications[i];
+
+		free((char *)n->action);
+		for (k = 0; k < n->n_keys; k++)
+			free(n->keys[k]);
+		free(n->keys);
 	}
-	memcpy(buf->data, s, len);
-	buf->data[len] = '\0';
+	free(job->notifications);
+	free(job->receiver_id);
+	free(job->delivery_id);
+	free(job->body);
+	free(job->headers_json);
+	free(job);
+}
+
+/* The ordering keys of a notification: one per learner of its course
+ * ("lc:" course, U+001F, user). None when it names no course and learner:
+ * the inbox then orders it within its delivery. */
+static int
+learner_keys(const struct notification *n, struct ingest_notification *out)
+{
+	size_t i;
+
+	if (n->course_id == NULL || n->n_users == 0)
+		return 0;
+	out->keys = calloc(n->n_users, sizeof(*out->keys));
+	if (out->keys == NULL)
+		return -ENOMEM;
+	for (i = 0; i < n->n_users; i++) {
+		char *key;
+
+		if (n->user_ids[i] == NULL)
+			continue;
+		if (asprintf(&key, "lc:%s\x1f%s", n->course_id,
+			     n->user_ids[i]) < 0)
+			return -ENOMEM;
+		out->keys[out->n_keys++] = key;
+	}
 	return 0;
 }
 
-/* Run the handlers of every notification now. The reply waits for them:
- * any retry makes it 500, so that the sender tries again. */
-static void
-run_handlers(struct whr_receiver *r, const struct webhook_request *req,
-	     const char *receiver_id, const struct envelope *env,
-	     struct webhook_reply *reply)
+static struct webhook_job *
+make_job(const struct webhook_request *req, const char *receiver_id,
+	 const struct envelope *env)
 {
-	struct dispatch_outcome outcome = { 0 };
-	const char *properties = NULL;
-	size_t properties_len = 0;
+	struct webhook_job *job = calloc(1, sizeof(*job));
+	struct ingest_delivery *d;
 	size_t i;
 
-	if (r->handlers.n == 0 || env->n_notifications == 0)
-		return;
-	/* Handlers get NUL-terminated copies; the buffers are kept from one
-	 * request to the next. */
-	if (env->has_properties) {
-		properties_len = env->properties_end - env->properties_start;
-		if (scratch_copy(&r->properties_buf,
-				 req->body + env->properties_start,
-				 properties_len) < 0)
-			goto err_memory;
-		properties = r->properties_buf.data;
-	}
+	if (job == NULL)
+		return NULL;
+	d = &job->ingest.d;
+	job->receiver_id = strdup(receiver_id);
+	job->delivery_id = env->id != NULL ? strdup(env->id) : NULL;
+	job->body = xstrndup(req->body, req->body_len);
+	job->notifications = calloc(env->n_notifications ? env->n_notifications
+							  : 1,
+				    sizeof(*job->notifications));
+	if (job->receiver_id == NULL || job->body == NULL ||
+	    job->notifications == NULL ||
+	    (env->id != NULL && job->delivery_id == NULL))
+		goto err;
+	d->receiver_id = job->receiver_id;
+	d->delivery_id = job->delivery_id;
+	d->attempt = env->attempt;
+	d->received_at = req->received_at;
+	d->body = job->body;
+	d->body_len = req->body_len;
+	d->has_properties = env->has_properties;
+	d->properties_start = env->properties_start;
+	d->properties_end = env->properties_end;
+	d->notifications = job->notifications;
 	for (i = 0; i < env->n_notifications; i++) {
 		const struct notification *n = &env->notifications[i];
-		size_t len = n->end - n->start;
-		struct event_fields f = {
-			.receiver_id = receiver_id,
-			.delivery_id = env->id,
-			.action = n->action,
-			.attempt = env->attempt,
-			.received_at = req->received_at,
-			.index = i,
-			.count = env->n_notifications,
-			.json_len = len,
-			.properties = properties,
-			.properties_len = properties_len,
-		};
-		struct whr_event ev;
+		struct ingest_notification *out = &job->notifications[i];
 
-		if (scratch_copy(&r->json_buf, req->body + n->start, len) < 0)
-			goto err_memory;
-		f.json = r->json_buf.data;
-
-		event_init(&ev, &f);
-		dispatch_event(&r->handlers, r->handler_scratch, &ev,
-			       &outcome);
-		event_finish(&ev);
+		d->n_notifications++;
+		out->index = i;
+		out->json_start = n->start;
+		out->json_end = n->end;
+		if (n->action != NULL) {
+			out->action = strdup(n->action);
+			if (out->action == NULL)
+				goto err;
+		}
+		if (learner_keys(n, out) < 0)
+			goto err;
 	}
-	if (outcome.retry > 0)
-		reply_set(reply, 500, "a handler asked for this delivery to be retried");
-	return;
-
-err_memory:
-	reply_set(reply, 503, "out of memory");
+	return job;
+err:
+	webhook_job_free(job);
+	return NULL;
 }
 
 void
@@ -175,9 +200,13 @@ webhook_post(struct whr_receiver *r, const struct webhook_request *req,
 	reply->attempt = env->attempt;
 	reply->notifications = env->n_notifications;
 
-	/* 9: handled. */
-	reply_set(reply, 200, NULL);
-	run_handlers(r, req, keys->id, env, reply);
+	/* 9: stored durably, then answered; handled from the store. */
+	reply->job = make_job(req, keys->id, env);
+	if (reply->job == NULL) {
+		reply_set(reply, 503, "out of memory");
+		return;
+	}
+	reply_set(reply, 0, NULL);
 }
 
 /* ---- the echo GET ---------------------------------------------------- */

@@ -259,8 +259,45 @@ START_TEST(decode_action_with_nul)
 }
 END_TEST
 
+/* What orders a notification: Course.Id and each Users[k].Id. */
+START_TEST(decode_ordering_members)
+{
+	const char *body =
+		"{\"Notifications\":["
+		"{\"Action\":\"a\",\"Course\":{\"Id\":\"c1\",\"Title\":\"t\","
+		"\"Sub\":{\"Id\":\"no\"}},\"Users\":[{\"Id\":\"u1\"},"
+		"{\"Email\":\"e\"},{\"Id\":5},{\"Id\":\"u4\",\"X\":{\"Id\":\"no\"}}]},"
+		"{\"Id\":\"flat\",\"Users\":[[{\"Id\":\"no\"}]],\"Course\":\"str\"},"
+		"{\"Users\":[{\"Id\":\"a\"}],\"Users\":[{\"Id\":\"b\"}],"
+		"\"Course\":{\"Id\":\"x\"},\"Course\":{\"Id\":\"y\"}}]}";
+	struct envelope env;
+	char err[200];
+	const struct notification *n;
+
+	ck_assert_int_eq(decode(body, &env, err), 0);
+	ck_assert_uint_eq(env.n_notifications, 3);
+	n = &env.notifications[0];
+	ck_assert_str_eq(n->course_id, "c1");
+	ck_assert_uint_eq(n->n_users, 4);
+	ck_assert_str_eq(n->user_ids[0], "u1");
+	ck_assert_ptr_null(n->user_ids[1]);
+	ck_assert_ptr_null(n->user_ids[2]);	/* not a string */
+	ck_assert_str_eq(n->user_ids[3], "u4");
+	n = &env.notifications[1];
+	ck_assert_ptr_null(n->course_id);
+	ck_assert_uint_eq(n->n_users, 0);
+	/* The last of a repeated member counts, as elsewhere. */
+	n = &env.notifications[2];
+	ck_assert_str_eq(n->course_id, "y");
+	ck_assert_uint_eq(n->n_users, 1);
+	ck_assert_str_eq(n->user_ids[0], "b");
+	envelope_finish(&env);
+}
+END_TEST
+
 TEST_SUITE(decode)
 {
+	ADD_TEST(s, "ordering_members", decode_ordering_members);
 	ADD_TEST(s, "action_with_nul", decode_action_with_nul);
 	ADD_TEST(s, "media_types", decode_media_types);
 	ADD_TEST(s, "vector_v0", decode_vector_v0);

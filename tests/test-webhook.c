@@ -94,25 +94,6 @@ START_TEST(webhook_percent_decode)
 }
 END_TEST
 
-struct record {
-	char calls[512];
-};
-
-static enum whr_result
-record_call(struct whr_event *ev, void *userdata)
-{
-	struct record *rec = userdata;
-	const char *action = whr_event_action(ev);
-	char line[64];
-
-	snprintf(line, sizeof(line), "%s:%zu;", action ? action : "-",
-		 whr_event_index(ev));
-	strcat(rec->calls, line);
-	if (action != NULL && strcmp(action, "RetryMe") == 0)
-		return WHR_RETRY;
-	return WHR_DONE;
-}
-
 static struct whr_receiver *
 receiver_with(const char *secrets)
 {
@@ -164,7 +145,8 @@ START_TEST(webhook_post_checks_in_order)
 	struct webhook_reply reply;
 
 	reply = post(r, "", V1_HEADER, 1, "application/json", v1, len);
-	ck_assert_int_eq(reply.status, 200);
+	ck_assert_int_eq(reply.status, 0);	/* to be stored */
+	webhook_job_free(reply.job);
 	ck_assert_str_eq(reply.delivery_id, "5f0c2a9e8b7d4c3e9a1b2c3d4e5f6071");
 	ck_assert_int_eq(reply.attempt, 1);
 	ck_assert_uint_eq(reply.notifications, 1);
@@ -220,8 +202,8 @@ START_TEST(webhook_post_body_rules)
 		{ "[]", 400 },
 		{ "{\"Notifications\":{}}", 400 },
 		{ "{\"Notifications\":[1]}", 400 },
-		{ "{}", 200 },
-		{ "{\"Notifications\":[{\"Action\":1}]}", 200 },
+		{ "{}", 0 },
+		{ "{\"Notifications\":[{\"Action\":1}]}", 0 },
 	};
 	size_t i;
 
@@ -233,39 +215,48 @@ START_TEST(webhook_post_body_rules)
 
 		ck_assert_msg(reply.status == cases[i].status,
 			      "'%s': %d", cases[i].body, reply.status);
+		webhook_job_free(reply.job);
 		webhook_reply_finish(&reply);
 	}
 	receiver_done(r);
 }
 END_TEST
 
-START_TEST(webhook_dispatch_order)
+/* An accepted delivery becomes a job for the inbox, with its own
+ * copies and each notification's ordering keys. */
+START_TEST(webhook_post_builds_job)
 {
-	struct whr_receiver *r = receiver_with(S1);
-	const struct receiver_keys *keys = secret_store_find(r->secrets, "", 0);
-	struct record rec = { "" };
-	struct record all = { "" };
+	struct whr_receiver *r = receiver_with("Tenant=" S1);
+	const struct receiver_keys *keys = secret_store_find(r->secrets,
+							     "tenant", 6);
 	const char *body =
-		"{\"Id\":\"d\",\"Notifications\":[{\"Action\":\"B\"},"
-		"{\"Action\":\"a\"},{},{\"Action\":\"A\"}]}";
+		"{\"Id\":\"d1\",\"Attempt\":2,\"Properties\":{\"p\":1},"
+		"\"Notifications\":[{\"Action\":\"B\"},"
+		"{\"Action\":\"CourseEnrollment\",\"Course\":{\"Id\":\"c\"},"
+		"\"Users\":[{\"Id\":\"u1\"},{\"Email\":\"x\"},{\"Id\":\"u2\"}]}]}";
 	struct webhook_reply reply;
+	struct ingest_delivery *d;
 
-	ck_assert_int_eq(whr_on(r, "*", record_call, &all), 0);
-	ck_assert_int_eq(whr_on(r, "a", record_call, &rec), 0);
-	ck_assert_int_eq(whr_on(r, "b", record_call, &rec), 0);
-	reply = post(r, "", signed_header(keys, body), 1, "text/json", body,
-		     strlen(body));
-	ck_assert_int_eq(reply.status, 200);
-	/* Per-Action handlers (case-insensitive), then catch-all. */
-	ck_assert_str_eq(rec.calls, "B:0;a:1;A:3;");
-	ck_assert_str_eq(all.calls, "B:0;a:1;-:2;A:3;");
-	webhook_reply_finish(&reply);
-
-	/* A retry makes the reply 500 until the inbox takes over. */
-	body = "{\"Notifications\":[{\"Action\":\"RetryMe\"}]}";
-	reply = post(r, "", signed_header(keys, body), 1, "application/json",
-		     body, strlen(body));
-	ck_assert_int_eq(reply.status, 500);
+	reply = post(r, "TENANT", signed_header(keys, body), 1,
+		     "application/json", body, strlen(body));
+	ck_assert_int_eq(reply.status, 0);
+	ck_assert_ptr_nonnull(reply.job);
+	d = &reply.job->ingest.d;
+	ck_assert_str_eq(d->receiver_id, "tenant");
+	ck_assert_str_eq(d->delivery_id, "d1");
+	ck_assert_int_eq(d->attempt, 2);
+	ck_assert_uint_eq(d->body_len, strlen(body));
+	ck_assert_mem_eq(d->body, body, d->body_len);
+	ck_assert(d->has_properties);
+	ck_assert_uint_eq(d->n_notifications, 2);
+	ck_assert_str_eq(d->notifications[0].action, "B");
+	/* No course and learner: ordered within the delivery (no keys). */
+	ck_assert_uint_eq(d->notifications[0].n_keys, 0);
+	/* One key per learner with an Id. */
+	ck_assert_uint_eq(d->notifications[1].n_keys, 2);
+	ck_assert_str_eq(d->notifications[1].keys[0], "lc:c\x1fu1");
+	ck_assert_str_eq(d->notifications[1].keys[1], "lc:c\x1fu2");
+	webhook_job_free(reply.job);
 	webhook_reply_finish(&reply);
 	receiver_done(r);
 }
@@ -278,5 +269,5 @@ TEST_SUITE(webhook)
 	ADD_TEST(s, "percent_decode", webhook_percent_decode);
 	ADD_TEST(s, "post_checks_in_order", webhook_post_checks_in_order);
 	ADD_TEST(s, "post_body_rules", webhook_post_body_rules);
-	ADD_TEST(s, "dispatch_order", webhook_dispatch_order);
+	ADD_TEST(s, "post_builds_job", webhook_post_builds_job);
 }

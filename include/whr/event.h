@@ -163,6 +163,21 @@ size_t whr_event_array_length(const struct whr_event *ev, const char *path);
  */
 const char *whr_event_property(const struct whr_event *ev, const char *path);
 
+struct sqlite3;
+
+/**
+ * The inbox's database connection, for a handler registered with
+ * WHR_HANDLER_TRANSACTIONAL (see handler.h): it is inside the transaction
+ * that will also record this handler's done mark. Use it for your own
+ * tables; never commit, roll back or close it. If the handler returns
+ * WHR_RETRY or WHR_REJECT, its writes are rolled back.
+ *
+ * @param ev the event
+ * @return the connection, borrowed until the handler returns; NULL for a
+ *         handler that is not transactional
+ */
+struct sqlite3 *whr_event_db(const struct whr_event *ev);
+
 /**
  * Give the reason for a WHR_REJECT or WHR_RETRY result. The reason is kept
  * with the handler's outcome and logged. Calling it again replaces it.

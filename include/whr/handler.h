@@ -16,6 +16,16 @@
  * - Delivery to a handler is at least once: a handler may see the same
  *   notification again (after a retry, a crash or a replay), so it should
  *   be idempotent.
+ *
+ * Exactly once, for handlers that keep their state in the inbox's own
+ * SQLite database: register with WHR_HANDLER_TRANSACTIONAL, and
+ * whr_event_db() hands the handler the inbox's connection inside the very
+ * transaction that records its "done". Its writes and its done mark are
+ * committed together or not at all, so its effect happens exactly once,
+ * whatever crashes. Such a handler runs on the inbox's own thread, with
+ * others in one transaction: it must only use that connection, be quick,
+ * and never commit, roll back or close it (SAVEPOINTs are fine). Its
+ * tables are created by its db_setup callback.
  */
 #ifndef WHR_HANDLER_H
 #define WHR_HANDLER_H
@@ -57,6 +67,27 @@ typedef enum whr_result (*whr_handler_fn)(struct whr_event *ev,
  */
 typedef void (*whr_destroy_fn)(void *userdata);
 
+struct sqlite3;
+
+/**
+ * Prepares a transactional handler's tables in the inbox database: called
+ * once when the receiver starts, inside a transaction (create tables and
+ * indexes with IF NOT EXISTS, migrate them).
+ *
+ * @param db the inbox's connection; borrowed until the callback returns
+ * @param userdata the handler's userdata
+ * @return 0, or a negative errno to stop the receiver from starting (log
+ *         why with whr_log())
+ */
+typedef int (*whr_db_setup_fn)(struct sqlite3 *db, void *userdata);
+
+/** Flags of struct whr_handler. */
+enum whr_handler_flags {
+	/** Runs inside the inbox transaction that records its done mark;
+	 *  see the top of this header and whr_event_db(). */
+	WHR_HANDLER_TRANSACTIONAL = 1 << 0
+};
+
 /**
  * A handler's full description, filled in by the caller and copied by
  * whr_receiver_add_handler(). Its layout is part of the ABI.
@@ -74,6 +105,10 @@ struct whr_handler {
 	/** Called once with @ref userdata when the receiver is freed; may be
 	 *  NULL. It is called also when registration fails. */
 	whr_destroy_fn destroy;
+	/** enum whr_handler_flags, or 0. */
+	unsigned int flags;
+	/** For a transactional handler: creates its tables; may be NULL. */
+	whr_db_setup_fn db_setup;
 };
 
 /**

@@ -25,6 +25,8 @@ static const struct command commands[] = {
 	  cmd_probe },
 	{ "verify", "check an ms-signature and say why it does not match",
 	  cmd_verify },
+	{ "inbox", "list, show and replay stored deliveries (whr inbox --help)",
+	  cmd_inbox },
 };
 
 static void

@@ -53,7 +53,11 @@
  *
  * When $WHR_RECORD_STOP_ACTION is set, handler "all" calls
  * whr_receiver_stop() (from the handler, as the API allows) for a
- * notification with that Action.
+ * notification with that Action. $WHR_RECORD_RETRIES=N makes handler
+ * "retry" ask for N retries of a notification, then say done (without it,
+ * it always asks). $WHR_RECORD_SLEEP_MS makes handler "all" sleep that
+ * long. $WHR_RECORD_TX=1 adds a transactional catch-all handler "tx"
+ * (see on_tx) after the others.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,13 +70,27 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include <whr/whr.h>
 
 #define MAX_PATHS 32
+#define MAX_RETRY_COUNTS 4096
+
+/* How many times the retry handler saw one notification. */
+struct retry_count {
+	char key[96];
+	int runs;
+};
 
 struct recorder {
 	struct whr_receiver *r;
 	const char *stop_action;	/* $WHR_RECORD_STOP_ACTION, or NULL */
+	int retries;		/* $WHR_RECORD_RETRIES: retry, then done; -1
+				 * for always */
+	int sleep_ms;		/* $WHR_RECORD_SLEEP_MS, in handler "all" */
+	struct retry_count counts[MAX_RETRY_COUNTS];
+	size_t n_counts;
 	int fd;			/* -1: record nothing */
 	pthread_mutex_t lock;
 	char *paths_text;	/* a copy of $WHR_RECORD_PATHS, split */
@@ -349,6 +367,88 @@ record_event(struct recorder *rec, const char *name,
 
 /* ---- handlers -------------------------------------------------------- */
 
+/* Count this run of the retry handler on this notification. */
+static int
+runs_of(struct recorder *rec, struct whr_event *ev)
+{
+	const char *delivery = whr_event_delivery_id(ev);
+	char key[96];
+	size_t i;
+	int runs = 0;
+
+	snprintf(key, sizeof(key), "%.80s#%zu",
+		 delivery != NULL ? delivery : "", whr_event_index(ev));
+	pthread_mutex_lock(&rec->lock);
+	for (i = 0; i < rec->n_counts; i++) {
+		if (strcmp(rec->counts[i].key, key) == 0)
+			break;
+	}
+	if (i == rec->n_counts && i < MAX_RETRY_COUNTS) {
+		snprintf(rec->counts[i].key, sizeof(rec->counts[i].key), "%s",
+			 key);
+		rec->n_counts++;
+	}
+	if (i < rec->n_counts)
+		runs = ++rec->counts[i].runs;
+	pthread_mutex_unlock(&rec->lock);
+	return runs;
+}
+
+/* ---- the transactional handler (WHR_RECORD_TX=1) ------------------------
+ * Counts each notification it applies in the inbox's own database, in
+ * the transaction of its done mark: every count must end at exactly 1,
+ * whatever crashes. For Action "TxRetry" it writes, then asks for a retry
+ * on its first run: that write must be rolled back. */
+
+static int
+tx_setup(struct sqlite3 *db, void *userdata)
+{
+	return sqlite3_exec(db,
+			    "CREATE TABLE IF NOT EXISTS recorder_applied ("
+			    " delivery TEXT NOT NULL, idx INTEGER NOT NULL,"
+			    " applied INTEGER NOT NULL,"
+			    " PRIMARY KEY (delivery, idx))",
+			    NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+static enum whr_result
+on_tx(struct whr_event *ev, void *userdata)
+{
+	struct recorder *rec = userdata;
+	struct sqlite3 *db = whr_event_db(ev);
+	const char *delivery = whr_event_delivery_id(ev);
+	const char *action = whr_event_action(ev);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (db == NULL) {
+		whr_event_set_reason(ev, "no database: not transactional?");
+		return WHR_REJECT;
+	}
+	rc = sqlite3_prepare_v2(db,
+				"INSERT INTO recorder_applied VALUES (?1, ?2, 1)"
+				" ON CONFLICT (delivery, idx) DO UPDATE SET"
+				" applied = applied + 1",
+				-1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, delivery != NULL ? delivery : "",
+				  -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)whr_event_index(ev));
+		rc = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		whr_event_set_reason(ev, "sqlite: %s", sqlite3_errmsg(db));
+		return WHR_RETRY;
+	}
+	if (action != NULL && strcmp(action, "TxRetry") == 0 &&
+	    runs_of(rec, ev) == 1) {
+		whr_event_set_reason(ev, "first run of TxRetry");
+		return WHR_RETRY;
+	}
+	return WHR_DONE;
+}
+
 static enum whr_result
 on_event(struct whr_event *ev, void *userdata)
 {
@@ -356,6 +456,11 @@ on_event(struct whr_event *ev, void *userdata)
 	const char *delivery = whr_event_delivery_id(ev);
 
 	record_event(s->rec, s->spec->name, ev);
+	if (s->rec->sleep_ms > 0 && strcmp(s->spec->name, "all") == 0)
+		usleep((useconds_t)s->rec->sleep_ms * 1000);
+	if (s->spec->result == WHR_RETRY && s->rec->retries >= 0 &&
+	    runs_of(s->rec, ev) > s->rec->retries)
+		return WHR_DONE;
 	if (s->rec->stop_action != NULL && strcmp(s->spec->name, "all") == 0 &&
 	    whr_event_action(ev) != NULL &&
 	    strcmp(whr_event_action(ev), s->rec->stop_action) == 0)
@@ -401,6 +506,12 @@ recorder_open(struct recorder *rec)
 
 	rec->fd = -1;
 	rec->stop_action = getenv("WHR_RECORD_STOP_ACTION");
+	rec->retries = getenv("WHR_RECORD_RETRIES") != NULL
+			       ? atoi(getenv("WHR_RECORD_RETRIES"))
+			       : -1;
+	rec->sleep_ms = getenv("WHR_RECORD_SLEEP_MS") != NULL
+				? atoi(getenv("WHR_RECORD_SLEEP_MS"))
+				: 0;
 	pthread_mutex_init(&rec->lock, NULL);
 	if (path != NULL && *path != '\0') {
 		rec->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
@@ -473,6 +584,23 @@ main(int argc, char **argv)
 		if (whr_receiver_add_handler(r, &h) < 0) {
 			fprintf(stderr, "recorder: cannot add handler %s\n",
 				specs[i].name);
+			status = 1;
+			goto out;
+		}
+	}
+
+	if (getenv("WHR_RECORD_TX") != NULL) {
+		struct whr_handler tx = {
+			.name = "tx",
+			.action = "*",
+			.fn = on_tx,
+			.userdata = &rec,
+			.flags = WHR_HANDLER_TRANSACTIONAL,
+			.db_setup = tx_setup,
+		};
+
+		if (whr_receiver_add_handler(r, &tx) < 0) {
+			fprintf(stderr, "recorder: cannot add handler tx\n");
 			status = 1;
 			goto out;
 		}

@@ -144,12 +144,19 @@ def to_json_text(obj):
     return json.dumps(obj, indent=2, ensure_ascii=False)
 
 
-def delivery(id='0f1e2d3c4b5a69788796a5b4c3d2e1f0', attempt=1,
-             notifications=None, properties=None, crlf=True):
+RANDOM = object()
+
+
+def delivery(id=RANDOM, attempt=1, notifications=None, properties=None,
+             crlf=True):
     """A delivery body as the ASP.NET sender writes it: members Id,
     Attempt, Properties, Notifications in that order, indented with 2
-    spaces, CRLF line ends (crlf=False: LF). id=None leaves Id out."""
+    spaces, CRLF line ends (crlf=False: LF). The Id is 32 random hex
+    digits unless given (the inbox drops a delivery whose Id it has
+    seen); id=None leaves Id out."""
     obj = {}
+    if id is RANDOM:
+        id = os.urandom(16).hex()
     if id is not None:
         obj['Id'] = id
     obj['Attempt'] = attempt
@@ -371,6 +378,7 @@ class Server:
         if record or program == 'recorder':
             self.record_path = os.path.join(self.tmp.name, 'record.txt')
             self.env.setdefault('WHR_RECORD', self.record_path)
+            self.record_path = self.env['WHR_RECORD']
         self.ready_timeout = ready_timeout
         self.returncode = None
         self.checked = False
@@ -552,14 +560,32 @@ class Server:
 
     # -- recorder --
 
-    def records(self):
-        """The recorder's lines, parsed (see Record)."""
+    def _read_records(self):
         try:
             with open(self.record_path, 'rb') as f:
                 data = f.read()
         except FileNotFoundError:
             return []
         return [Record.parse(l) for l in data.split(b'\n') if l]
+
+    def records(self, expect=None, timeout=10):
+        """The recorder's lines, parsed (see Record). Handlers run from
+        the inbox after the answer: with @expect, wait until there are at
+        least that many, then a moment more, so that an extra call the
+        test does not expect shows up too."""
+        deadline = time.monotonic() + slow(timeout)
+        recs = self._read_records()
+        if expect is None:
+            return recs
+        while len(recs) < expect:
+            if time.monotonic() > deadline:
+                raise AssertionError('%d recorder lines, expected %d, '
+                                     'within %.1f s' % (len(recs), expect,
+                                                        slow(timeout)))
+            time.sleep(0.01)
+            recs = self._read_records()
+        time.sleep(0.1)
+        return self._read_records()
 
 
 # ---- the recorder's lines -------------------------------------------------

@@ -1,0 +1,643 @@
+/*
+ * whr inbox: look into a data folder's inbox, and put work back.
+ *
+ * It opens the same SQLite file as the server, safely while the server
+ * runs: reads see a consistent snapshot (WAL), and the few writes
+ * (replay, purge) wait for the server's write lock; the server notices
+ * them within a second and takes the replayed work. JSON output is built
+ * by SQLite's own JSON functions.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "commands.h"
+#include "inbox-table.h"
+#include "store-private.h"	/* STORE_FILE, STORE_SCHEMA_VERSION */
+#include "store-sql.h"
+
+#define DEFAULT_LIMIT 100
+
+struct tool {
+	sqlite3 *db;
+	const char *dir;
+	char path[4096];
+	bool json;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: whr inbox [--data-dir DIR] [--format table|json] COMMAND\n"
+		"\n"
+		"Look into the inbox of a data folder (safe while whr serve runs).\n"
+		"\n"
+		"Commands:\n"
+		"  list [--state STATE] [--action A] [--since T] [--until T] [--limit N]\n"
+		"        notifications, newest first; STATE is pending, retrying,\n"
+		"        dead or done; T is a UTC time (2026-11-29T08:00:00Z) or an\n"
+		"        age (90m, 2h, 7d); N defaults to %d (0: no limit)\n"
+		"  show ID [--receiver R]\n"
+		"        a delivery: headers, body, and each handler's outcomes; ID\n"
+		"        is the body's Id, or #SEQ for the stored sequence number\n"
+		"  replay ID [--receiver R] [--all-handlers]\n"
+		"        run a delivery's handlers again: those that did not finish\n"
+		"        well, or all of them with --all-handlers\n"
+		"  replay --dead [--action A]\n"
+		"        run every dead notification's unfinished handlers again\n"
+		"  purge --older-than AGE\n"
+		"        delete deliveries finished longer ago than AGE\n"
+		"  stats\n"
+		"        counts by state and Action, the oldest open work, the size\n"
+		"\n"
+		"Options:\n"
+		"  --data-dir DIR   the data folder (default: WHR_DATA_DIR, else ./whr-data)\n"
+		"  --format FORMAT  table (for people, the default) or json\n"
+		"\n"
+		"Exit status: 0 success, 1 not found or the inbox cannot be read,\n"
+		"2 usage error.\n",
+		DEFAULT_LIMIT);
+}
+
+static int
+fail_usage(const char *fmt, ...) WHR_PRINTF(1, 2);
+
+static int
+fail_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "whr inbox: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see whr inbox --help)\n");
+	return EXIT_USAGE;
+}
+
+static bool
+state_name_valid(const char *name)
+{
+	static const char *const states[] = {
+		"pending", "retrying", "dead", "done",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		if (strcmp(name, states[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int
+sql_error(struct tool *t, const char *what)
+{
+	fprintf(stderr, "whr inbox: %s: %s\n", what, sqlite3_errmsg(t->db));
+	return 1;
+}
+
+/* ---- opening ----------------------------------------------------------- */
+
+static int
+open_inbox(struct tool *t, bool write)
+{
+	sqlite3_stmt *st = NULL;
+	struct stat sb;
+	int version = -1;
+
+	snprintf(t->path, sizeof(t->path), "%s/%s", t->dir, STORE_FILE);
+	if (stat(t->path, &sb) < 0) {
+		fprintf(stderr, "whr inbox: no inbox at %s: %s\n", t->path,
+			strerror(errno));
+		return 1;
+	}
+	if (sqlite3_open_v2(t->path, &t->db,
+			    write ? SQLITE_OPEN_READWRITE
+				  : SQLITE_OPEN_READONLY,
+			    NULL) != SQLITE_OK)
+		return sql_error(t, "cannot open the inbox");
+	sqlite3_busy_timeout(t->db, 10000);
+	if (sqlite3_prepare_v2(t->db, "PRAGMA user_version", -1, &st, NULL) ==
+		    SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version != STORE_SCHEMA_VERSION) {
+		fprintf(stderr,
+			"whr inbox: %s has schema version %d; this whr reads %d\n",
+			t->path, version, STORE_SCHEMA_VERSION);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- times ------------------------------------------------------------- */
+
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* "2026-11-29T08:00:00Z" (a UTC time) or an age ("2h", "7d", "90m",
+ * "30s") counted back from now; microseconds since the epoch. */
+static int
+parse_time(const char *text, int64_t *out)
+{
+	struct tm tm = { 0 };
+	const char *end;
+	char *unit;
+	double n;
+
+	end = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end != NULL && (*end == 'Z' || *end == '\0')) {
+		*out = (int64_t)timegm(&tm) * 1000000;
+		return 0;
+	}
+	n = strtod(text, &unit);
+	if (unit == text || n < 0)
+		return -EINVAL;
+	if (strcmp(unit, "s") == 0)
+		;
+	else if (strcmp(unit, "m") == 0)
+		n *= 60;
+	else if (strcmp(unit, "h") == 0)
+		n *= 3600;
+	else if (strcmp(unit, "d") == 0)
+		n *= 86400;
+	else
+		return -EINVAL;
+	*out = now_us() - (int64_t)(n * 1e6);
+	return 0;
+}
+
+#define ISO(col) \
+	"strftime('%Y-%m-%dT%H:%M:%fZ', " col " / 1000000.0, 'unixepoch')"
+
+/* ---- list -------------------------------------------------------------- */
+
+static int
+cmd_list(struct tool *t, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "state", required_argument, NULL, 's' },
+		{ "action", required_argument, NULL, 'a' },
+		{ "since", required_argument, NULL, 'S' },
+		{ "until", required_argument, NULL, 'U' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *state = NULL, *action = NULL;
+	int64_t since = 0, until = 0;
+	bool has_since = false, has_until = false;
+	long limit = DEFAULT_LIMIT;
+	sqlite3_stmt *st = NULL;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (!state_name_valid(optarg))
+				return fail_usage("unknown state '%s': use "
+						  "pending, retrying, dead or done",
+						  optarg);
+			state = optarg;
+			break;
+		case 'a':
+			action = optarg;
+			break;
+		case 'S':
+			if (parse_time(optarg, &since) < 0)
+				return fail_usage("bad --since '%s'", optarg);
+			has_since = true;
+			break;
+		case 'U':
+			if (parse_time(optarg, &until) < 0)
+				return fail_usage("bad --until '%s'", optarg);
+			has_until = true;
+			break;
+		case 'l':
+			limit = strtol(optarg, NULL, 10);
+			if (limit < 0)
+				return fail_usage("bad --limit '%s'", optarg);
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc)
+		return fail_usage("unexpected argument '%s'", argv[optind]);
+	rc = open_inbox(t, false);
+	if (rc != 0)
+		return rc;
+
+#define LIST_FROM \
+	" FROM notifications n JOIN deliveries d ON d.seq = n.delivery_seq" \
+	" WHERE (?1 IS NULL OR n.state = ?1)" \
+	" AND (?2 IS NULL OR n.action = ?2 COLLATE NOCASE)" \
+	" AND (?3 IS NULL OR d.received_at >= ?3)" \
+	" AND (?4 IS NULL OR d.received_at < ?4)" \
+	" ORDER BY n.id DESC LIMIT ?5"
+	if (t->json)
+		rc = sqlite3_prepare_v2(t->db,
+			"SELECT json_group_array(json(o)) FROM (SELECT json_object("
+			"'notification', n.id, 'seq', d.seq,"
+			" 'received', " ISO("d.received_at") ","
+			" 'receiver', d.receiver_id, 'id', d.delivery_id,"
+			" 'attempt', d.attempt, 'index', n.idx,"
+			" 'action', n.action, 'state', n.state, 'runs', n.runs,"
+			" 'error', n.error) AS o" LIST_FROM ")",
+			-1, &st, NULL);
+	else
+		rc = sqlite3_prepare_v2(t->db,
+			"SELECT n.id, d.seq, " ISO("d.received_at") ","
+			" d.receiver_id, d.delivery_id, d.attempt, n.idx,"
+			" n.action, n.state, n.runs, n.error" LIST_FROM,
+			-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_error(t, "cannot list");
+	if (state != NULL)
+		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+	if (action != NULL)
+		sqlite3_bind_text(st, 2, action, -1, SQLITE_STATIC);
+	if (has_since)
+		sqlite3_bind_int64(st, 3, since);
+	if (has_until)
+		sqlite3_bind_int64(st, 4, until);
+	sqlite3_bind_int64(st, 5, limit == 0 ? -1 : limit);
+	if (t->json)
+		rc = print_json_result(st);
+	else
+		rc = print_table(st, (const char *const[]){
+			"NOTIF", "SEQ", "RECEIVED (UTC)", "RECEIVER", "ID",
+			"ATTEMPT", "IDX", "ACTION", "STATE", "RUNS", "ERROR",
+			NULL });
+	sqlite3_finalize(st);
+	return rc < 0 ? sql_error(t, "cannot list") : 0;
+}
+
+/* ---- finding a delivery -------------------------------------------------- */
+
+/* The seq of delivery ID ("#SEQ" or the body's Id, with an optional
+ * receiver id). 0 on success, 1 (and a message) when not found or
+ * ambiguous. */
+static int
+find_delivery(struct tool *t, const char *id, const char *receiver,
+	      int64_t *seq)
+{
+	sqlite3_stmt *st = NULL;
+	int found = 0;
+
+	if (id[0] == '#') {
+		if (sqlite3_prepare_v2(t->db,
+				       "SELECT seq FROM deliveries WHERE seq = ?1",
+				       -1, &st, NULL) != SQLITE_OK)
+			return sql_error(t, "cannot look up");
+		sqlite3_bind_int64(st, 1, strtoll(id + 1, NULL, 10));
+	} else {
+		if (sqlite3_prepare_v2(t->db,
+				       "SELECT seq FROM deliveries WHERE delivery_id = ?1"
+				       " AND (?2 IS NULL OR receiver_id = lower(?2))",
+				       -1, &st, NULL) != SQLITE_OK)
+			return sql_error(t, "cannot look up");
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		if (receiver != NULL)
+			sqlite3_bind_text(st, 2, receiver, -1, SQLITE_STATIC);
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		*seq = sqlite3_column_int64(st, 0);
+		found++;
+	}
+	sqlite3_finalize(st);
+	if (found == 0) {
+		fprintf(stderr, "whr inbox: no delivery %s%s%s in %s\n", id,
+			receiver != NULL ? " for receiver " : "",
+			receiver != NULL ? receiver : "", t->path);
+		return 1;
+	}
+	if (found > 1) {
+		fprintf(stderr,
+			"whr inbox: %d deliveries have Id %s (one per receiver id): "
+			"give --receiver, or #SEQ\n", found, id);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- show -------------------------------------------------------------- */
+
+static int
+cmd_show(struct tool *t, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "receiver", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *receiver = NULL;
+	int64_t seq = 0;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'r')
+			return EXIT_USAGE;
+		receiver = optarg;
+	}
+	if (optind + 1 != argc)
+		return fail_usage("show needs one ID");
+	rc = open_inbox(t, false);
+	if (rc == 0)
+		rc = find_delivery(t, argv[optind], receiver, &seq);
+	if (rc != 0)
+		return rc;
+	rc = t->json ? show_json(t->db, seq) : show_text(t->db, seq);
+	return rc < 0 ? sql_error(t, "cannot show") : 0;
+}
+
+/* ---- replay and purge --------------------------------------------------- */
+
+static int
+replay_notifications(struct tool *t, sqlite3_stmt *select, bool all_handlers,
+		     int *count)
+{
+	static const char *const steps[] = {
+		SQL_REPLAY_OUTCOMES, SQL_REPLAY_NOTIFICATION,
+	};
+	int64_t now = now_us();
+	sqlite3_stmt *st[2] = { NULL, NULL };
+	int rc = -1;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		if (sqlite3_prepare_v2(t->db, steps[i], -1, &st[i], NULL) !=
+		    SQLITE_OK)
+			goto out;
+	}
+	*count = 0;
+	while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(select, 0);
+
+		for (i = 0; i < 2; i++) {
+			sqlite3_bind_int64(st[i], 1, id);
+			if (i == 0)
+				sqlite3_bind_int(st[i], 2, all_handlers);
+			if (i == 1)
+				sqlite3_bind_int64(st[i], 3, now);
+			if (sqlite3_step(st[i]) != SQLITE_DONE)
+				goto out;
+			sqlite3_reset(st[i]);
+		}
+		(*count)++;
+	}
+	rc = rc == SQLITE_DONE ? 0 : -1;
+out:
+	for (i = 0; i < 2; i++)
+		sqlite3_finalize(st[i]);
+	return rc == 0 ? 0 : -1;
+}
+
+static int
+cmd_replay(struct tool *t, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "receiver", required_argument, NULL, 'r' },
+		{ "all-handlers", no_argument, NULL, 'A' },
+		{ "dead", no_argument, NULL, 'D' },
+		{ "action", required_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *receiver = NULL, *action = NULL;
+	bool all_handlers = false, dead = false;
+	sqlite3_stmt *select = NULL;
+	int64_t seq = 0;
+	int count = 0;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			receiver = optarg;
+			break;
+		case 'A':
+			all_handlers = true;
+			break;
+		case 'D':
+			dead = true;
+			break;
+		case 'a':
+			action = optarg;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (dead ? optind != argc : optind + 1 != argc)
+		return fail_usage("replay needs one ID, or --dead");
+	rc = open_inbox(t, true);
+	if (rc != 0)
+		return rc;
+	if (sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return sql_error(t, "cannot lock the inbox");
+	if (dead) {
+		rc = sqlite3_prepare_v2(t->db,
+			"SELECT id FROM notifications WHERE state = 'dead'"
+			" AND (?1 IS NULL OR action = ?1 COLLATE NOCASE)"
+			" ORDER BY id", -1, &select, NULL);
+		if (rc == SQLITE_OK && action != NULL)
+			sqlite3_bind_text(select, 1, action, -1, SQLITE_STATIC);
+	} else {
+		rc = find_delivery(t, argv[optind], receiver, &seq);
+		if (rc != 0) {
+			sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+			return rc;
+		}
+		/* Not the ones done already, unless all handlers run again. */
+		rc = sqlite3_prepare_v2(t->db,
+			"SELECT id FROM notifications WHERE delivery_seq = ?1"
+			" AND (?2 = 1 OR state <> 'done') ORDER BY id",
+			-1, &select, NULL);
+		sqlite3_bind_int64(select, 1, seq);
+		sqlite3_bind_int(select, 2, all_handlers);
+	}
+	if (rc != SQLITE_OK ||
+	    replay_notifications(t, select, all_handlers, &count) < 0 ||
+	    sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = sql_error(t, "cannot replay");
+		sqlite3_finalize(select);
+		sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	sqlite3_finalize(select);
+	if (t->json)
+		printf("{\"replayed\":%d}\n", count);
+	else if (count == 0 && !dead)
+		printf("nothing to replay: every handler of %s is done "
+		       "(--all-handlers runs them again)\n", argv[optind]);
+	else
+		printf("replayed %d notification(s); a running whr serve "
+		       "takes them within a second\n", count);
+	return 0;
+}
+
+static int
+cmd_purge(struct tool *t, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "older-than", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const steps[] = {
+		SQL_PURGE_OUTCOMES, SQL_PURGE_NOTIFICATIONS, SQL_PURGE_DELIVERY,
+	};
+	sqlite3_stmt *select = NULL;
+	sqlite3_stmt *st[3] = { NULL, NULL, NULL };
+	int64_t before = 0;
+	bool given = false;
+	int count = 0;
+	size_t i;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'o' || parse_time(optarg, &before) < 0 ||
+		    strchr(optarg, 'T') != NULL)
+			return fail_usage("purge needs --older-than AGE, e.g. 30d");
+		given = true;
+	}
+	if (!given || optind != argc)
+		return fail_usage("purge needs --older-than AGE, e.g. 30d");
+	rc = open_inbox(t, true);
+	if (rc != 0)
+		return rc;
+	if (sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return sql_error(t, "cannot lock the inbox");
+	rc = sqlite3_prepare_v2(t->db, SQL_FINISHED_BEFORE, -1, &select, NULL);
+	for (i = 0; rc == SQLITE_OK && i < 3; i++)
+		rc = sqlite3_prepare_v2(t->db, steps[i], -1, &st[i], NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(select, 1, before);
+		while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
+			for (i = 0; i < 3; i++) {
+				sqlite3_bind_int64(st[i], 1,
+						   sqlite3_column_int64(select, 0));
+				if (sqlite3_step(st[i]) != SQLITE_DONE)
+					break;
+				sqlite3_reset(st[i]);
+			}
+			if (i < 3)
+				break;
+			count++;
+		}
+		rc = rc == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	}
+	sqlite3_finalize(select);
+	for (i = 0; i < 3; i++)
+		sqlite3_finalize(st[i]);
+	if (rc != SQLITE_OK ||
+	    sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = sql_error(t, "cannot purge");
+		sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	if (t->json)
+		printf("{\"purged\":%d}\n", count);
+	else
+		printf("purged %d finished deliveries\n", count);
+	return 0;
+}
+
+/* ---- stats ------------------------------------------------------------- */
+
+static int
+cmd_stats(struct tool *t, int argc, char **argv)
+{
+	int rc;
+
+	if (argc > 1)
+		return fail_usage("unexpected argument '%s'", argv[1]);
+	rc = open_inbox(t, false);
+	if (rc != 0)
+		return rc;
+	rc = t->json ? stats_json(t->db, t->path) : stats_text(t->db, t->path);
+	return rc < 0 ? sql_error(t, "cannot count") : 0;
+}
+
+/* ---- the command ------------------------------------------------------- */
+
+int
+cmd_inbox(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct tool t = { .dir = getenv("WHR_DATA_DIR") };
+	const char *sub;
+	int c, rc;
+
+	if (t.dir == NULL || *t.dir == '\0')
+		t.dir = "./whr-data";
+	/* Global options come before the subcommand ("+": stop there);
+	 * optind 0 makes glibc's getopt start afresh. */
+	optind = 0;
+	while ((c = getopt_long(argc + 1, argv - 1, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			t.dir = optarg;
+			break;
+		case 'f':
+			if (strcmp(optarg, "json") == 0)
+				t.json = true;
+			else if (strcmp(optarg, "table") != 0)
+				return fail_usage("unknown format '%s': use "
+						  "table or json", optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind > argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	argc -= optind - 1;
+	argv += optind - 1;
+	if (argc == 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	sub = argv[0];
+	optind = 0;	/* subcommands parse argv[1...] */
+	if (strcmp(sub, "list") == 0)
+		rc = cmd_list(&t, argc, argv);
+	else if (strcmp(sub, "show") == 0)
+		rc = cmd_show(&t, argc, argv);
+	else if (strcmp(sub, "replay") == 0)
+		rc = cmd_replay(&t, argc, argv);
+	else if (strcmp(sub, "purge") == 0)
+		rc = cmd_purge(&t, argc, argv);
+	else if (strcmp(sub, "stats") == 0)
+		rc = cmd_stats(&t, argc, argv);
+	else
+		rc = fail_usage("unknown command '%s'", sub);
+	sqlite3_close(t.db);
+	return rc;
+}

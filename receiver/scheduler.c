@@ -1,0 +1,708 @@
+/*
+ * The scheduler (see scheduler-private.h).
+ *
+ * Each key is a group: a list of its notifications in id order. A
+ * notification is eligible when it heads every group it belongs to. An
+ * eligible one waits in a heap by time until next_at, then in a heap by
+ * id until a worker takes it. Taken ones stay at the head of their groups
+ * until they finish, which keeps the others of their keys waiting.
+ */
+#include "scheduler-private.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "whr-private.h"
+
+enum entry_state {
+	ENTRY_WAITING,		/* behind an older one of a key */
+	ENTRY_TIMED,		/* eligible, later */
+	ENTRY_READY,		/* eligible now */
+	ENTRY_RUNNING,		/* taken by a worker */
+	ENTRY_RELEASED,		/* done, its outcome not yet on disk */
+};
+
+struct group;
+struct entry;
+
+struct membership {
+	struct entry *entry;
+	struct group *group;
+	struct membership *prev, *next;	/* in the group, by id */
+};
+
+struct group {
+	char *key;
+	size_t hash;
+	struct group *next_in_bucket;
+	struct membership *head, *tail;
+};
+
+struct entry {
+	int64_t id;
+	int64_t next_at;
+	void *payload;
+	enum entry_state state;
+	size_t heap_pos;
+	struct entry *next_in_bucket;
+	struct membership *members;
+	size_t n_members;
+};
+
+struct heap {
+	struct entry **v;
+	size_t n, cap;
+	bool by_time;		/* (next_at, id), else id */
+};
+
+struct table {
+	void **buckets;		/* struct group * or struct entry * */
+	size_t n_buckets;
+	size_t n;
+};
+
+struct sched {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	sched_clock_fn clock;
+	void *clock_arg;
+	struct table groups;
+	struct table entries;
+	struct heap timed;
+	struct heap ready;
+	bool closed;
+};
+
+/* ---- heaps ----------------------------------------------------------- */
+
+static bool
+before(const struct heap *h, const struct entry *a, const struct entry *b)
+{
+	if (h->by_time && a->next_at != b->next_at)
+		return a->next_at < b->next_at;
+	return a->id < b->id;
+}
+
+static void
+heap_set(struct heap *h, size_t i, struct entry *e)
+{
+	h->v[i] = e;
+	e->heap_pos = i;
+}
+
+static void
+heap_up(struct heap *h, size_t i)
+{
+	struct entry *e = h->v[i];
+
+	while (i > 0 && before(h, e, h->v[(i - 1) / 2])) {
+		heap_set(h, i, h->v[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	heap_set(h, i, e);
+}
+
+static void
+heap_down(struct heap *h, size_t i)
+{
+	struct entry *e = h->v[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && before(h, h->v[c + 1], h->v[c]))
+			c++;
+		if (!before(h, h->v[c], e))
+			break;
+		heap_set(h, i, h->v[c]);
+		i = c;
+	}
+	heap_set(h, i, e);
+}
+
+static int
+heap_push(struct heap *h, struct entry *e)
+{
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? 2 * h->cap : 64;
+		struct entry **grown = realloc(h->v, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return -ENOMEM;
+		h->v = grown;
+		h->cap = cap;
+	}
+	heap_set(h, h->n++, e);
+	heap_up(h, h->n - 1);
+	return 0;
+}
+
+static void
+heap_remove(struct heap *h, struct entry *e)
+{
+	size_t i = e->heap_pos;
+	struct entry *last = h->v[--h->n];
+
+	if (i == h->n)
+		return;
+	heap_set(h, i, last);
+	heap_up(h, i);
+	heap_down(h, last->heap_pos);
+}
+
+/* ---- hash tables ------------------------------------------------------ */
+
+static size_t
+hash_key(const char *key)
+{
+	size_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+	for (; *key != '\0'; key++)
+		h = (h ^ (unsigned char)*key) * 1099511628211ULL;
+	return h;
+}
+
+static size_t
+hash_id(int64_t id)
+{
+	uint64_t x = (uint64_t)id * 0x9e3779b97f4a7c15ULL;
+
+	return (size_t)(x ^ (x >> 32));
+}
+
+static void **
+bucket(struct table *t, size_t hash)
+{
+	return &t->buckets[hash & (t->n_buckets - 1)];
+}
+
+/* Keep at most one item per bucket on average. Items carry their hash
+ * (groups) or id (entries); @p next_of gives the chain link. */
+static int
+table_grow(struct table *t, bool groups)
+{
+	size_t n = t->n_buckets ? 2 * t->n_buckets : 64;
+	void **old = t->buckets;
+	size_t old_n = t->n_buckets;
+	size_t i;
+
+	if (t->n < t->n_buckets)
+		return 0;
+	t->buckets = calloc(n, sizeof(*t->buckets));
+	if (t->buckets == NULL) {
+		t->buckets = old;
+		return old != NULL ? 0 : -ENOMEM;	/* keep working, slower */
+	}
+	t->n_buckets = n;
+	for (i = 0; i < old_n; i++) {
+		void *item = old[i];
+
+		while (item != NULL) {
+			void *next;
+			void **b;
+
+			if (groups) {
+				struct group *g = item;
+
+				next = g->next_in_bucket;
+				b = bucket(t, g->hash);
+				g->next_in_bucket = *b;
+			} else {
+				struct entry *e = item;
+
+				next = e->next_in_bucket;
+				b = bucket(t, hash_id(e->id));
+				e->next_in_bucket = *b;
+			}
+			*b = item;
+			item = next;
+		}
+	}
+	free(old);
+	return 0;
+}
+
+static struct entry *
+find_entry(struct sched *s, int64_t id)
+{
+	struct entry *e;
+
+	if (s->entries.n_buckets == 0)
+		return NULL;
+	e = *bucket(&s->entries, hash_id(id));
+	while (e != NULL && e->id != id)
+		e = e->next_in_bucket;
+	return e;
+}
+
+static void
+unlink_entry(struct sched *s, struct entry *e)
+{
+	struct entry **p = (struct entry **)bucket(&s->entries, hash_id(e->id));
+
+	while (*p != e)
+		p = &(*p)->next_in_bucket;
+	*p = e->next_in_bucket;
+	s->entries.n--;
+}
+
+static struct group *
+find_group(struct sched *s, const char *key, size_t hash, bool create)
+{
+	struct group *g = NULL;
+	void **b;
+
+	if (s->groups.n_buckets > 0) {
+		g = *bucket(&s->groups, hash);
+		while (g != NULL && (g->hash != hash || strcmp(g->key, key) != 0))
+			g = g->next_in_bucket;
+	}
+	if (g != NULL || !create)
+		return g;
+	if (table_grow(&s->groups, true) < 0)
+		return NULL;
+	g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		return NULL;
+	g->key = strdup(key);
+	if (g->key == NULL) {
+		free(g);
+		return NULL;
+	}
+	g->hash = hash;
+	b = bucket(&s->groups, hash);
+	g->next_in_bucket = *b;
+	*b = g;
+	s->groups.n++;
+	return g;
+}
+
+static void
+drop_group(struct sched *s, struct group *g)
+{
+	struct group **p = (struct group **)bucket(&s->groups, g->hash);
+
+	while (*p != g)
+		p = &(*p)->next_in_bucket;
+	*p = g->next_in_bucket;
+	s->groups.n--;
+	free(g->key);
+	free(g);
+}
+
+/* ---- eligibility ------------------------------------------------------ */
+
+static int64_t
+now(struct sched *s)
+{
+	return s->clock(s->clock_arg);
+}
+
+static bool
+eligible(const struct entry *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->n_members; i++) {
+		if (e->members[i].group->head != &e->members[i])
+			return false;
+	}
+	return true;
+}
+
+/* Put @p e where its eligibility and time say (it is not running). */
+static void
+place(struct sched *s, struct entry *e)
+{
+	enum entry_state want;
+
+	if (!eligible(e))
+		want = ENTRY_WAITING;
+	else if (e->next_at <= now(s))
+		want = ENTRY_READY;
+	else
+		want = ENTRY_TIMED;
+	if (want == e->state)
+		return;
+	if (e->state == ENTRY_TIMED)
+		heap_remove(&s->timed, e);
+	else if (e->state == ENTRY_READY)
+		heap_remove(&s->ready, e);
+	e->state = ENTRY_WAITING;
+	/* A failed push leaves it waiting; it is placed again when the
+	 * one ahead of it finishes. */
+	if (want == ENTRY_READY && heap_push(&s->ready, e) == 0)
+		e->state = ENTRY_READY;
+	else if (want == ENTRY_TIMED && heap_push(&s->timed, e) == 0)
+		e->state = ENTRY_TIMED;
+	if (e->state != ENTRY_WAITING)
+		pthread_cond_broadcast(&s->cond);
+}
+
+/* Insert by id, but never ahead of a running one (a replayed old
+ * notification goes behind the one in progress). */
+static void
+insert_member(struct group *g, struct membership *m)
+{
+	struct membership *after = g->tail;
+
+	while (after != NULL && after->entry->id > m->entry->id &&
+	       !(after == g->head && after->entry->state == ENTRY_RUNNING))
+		after = after->prev;
+	m->prev = after;
+	m->next = after != NULL ? after->next : g->head;
+	if (m->next != NULL)
+		m->next->prev = m;
+	else
+		g->tail = m;
+	if (after != NULL)
+		after->next = m;
+	else
+		g->head = m;
+}
+
+/* ---- public ----------------------------------------------------------- */
+
+static int64_t
+realtime_clock(void *arg)
+{
+	return now_realtime_us();
+}
+
+struct sched *
+sched_new(sched_clock_fn clock, void *clock_arg)
+{
+	struct sched *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	s->clock = clock != NULL ? clock : realtime_clock;
+	s->clock_arg = clock_arg;
+	s->timed.by_time = true;
+	return s;
+}
+
+static void
+free_entry(struct entry *e)
+{
+	free(e->members);
+	free(e);
+}
+
+void
+sched_free(struct sched *s, void (*free_payload)(void *payload))
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->entries.n_buckets; i++) {
+		struct entry *e = s->entries.buckets[i];
+
+		while (e != NULL) {
+			struct entry *next = e->next_in_bucket;
+
+			if (free_payload != NULL && e->payload != NULL)
+				free_payload(e->payload);
+			free_entry(e);
+			e = next;
+		}
+	}
+	for (i = 0; i < s->groups.n_buckets; i++) {
+		struct group *g = s->groups.buckets[i];
+
+		while (g != NULL) {
+			struct group *next = g->next_in_bucket;
+
+			free(g->key);
+			free(g);
+			g = next;
+		}
+	}
+	free(s->entries.buckets);
+	free(s->groups.buckets);
+	free(s->timed.v);
+	free(s->ready.v);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+int
+sched_add(struct sched *s, int64_t id, char *const *keys, size_t n_keys,
+	  int64_t next_at, void *payload, bool *taken)
+{
+	struct entry *e;
+	size_t i;
+	void **b;
+	int rc = -ENOMEM;
+
+	*taken = false;
+	pthread_mutex_lock(&s->lock);
+	if (find_entry(s, id) != NULL) {
+		rc = 0;
+		goto out;
+	}
+	if (table_grow(&s->entries, false) < 0)
+		goto out;
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		goto out;
+	e->members = calloc(n_keys ? n_keys : 1, sizeof(*e->members));
+	if (e->members == NULL) {
+		free(e);
+		goto out;
+	}
+	e->id = id;
+	e->next_at = next_at;
+	e->payload = payload;
+	e->state = ENTRY_WAITING;
+	for (i = 0; i < n_keys; i++) {
+		struct group *g = find_group(s, keys[i], hash_key(keys[i]),
+					     true);
+		struct membership *m = &e->members[e->n_members];
+		size_t k;
+
+		if (g == NULL)
+			goto err_members;
+		for (k = 0; k < e->n_members; k++) {
+			if (e->members[k].group == g)
+				break;	/* a key given twice counts once */
+		}
+		if (k < e->n_members)
+			continue;
+		m->entry = e;
+		m->group = g;
+		insert_member(g, m);
+		e->n_members++;
+		/* The one it displaced at the head (if any) must wait. */
+		if (m->next != NULL && g->head == m &&
+		    m->next->entry->state != ENTRY_RUNNING)
+			place(s, m->next->entry);
+	}
+	b = bucket(&s->entries, hash_id(id));
+	e->next_in_bucket = *b;
+	*b = e;
+	s->entries.n++;
+	place(s, e);
+	*taken = true;
+	rc = 0;
+	goto out;
+
+err_members:
+	/* Undo the memberships made so far. */
+	while (e->n_members > 0) {
+		struct membership *m = &e->members[--e->n_members];
+		struct group *g = m->group;
+
+		if (m->prev != NULL)
+			m->prev->next = m->next;
+		else
+			g->head = m->next;
+		if (m->next != NULL)
+			m->next->prev = m->prev;
+		else
+			g->tail = m->prev;
+		if (g->head == NULL)
+			drop_group(s, g);
+		else if (g->head->entry->state != ENTRY_RUNNING)
+			place(s, g->head->entry);
+	}
+	free_entry(e);
+out:
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* With the lock held: move due timers to ready, take the oldest ready. */
+static bool
+take_locked(struct sched *s, int64_t *id, void **payload)
+{
+	int64_t t = now(s);
+	struct entry *e;
+
+	while (s->timed.n > 0 && s->timed.v[0]->next_at <= t) {
+		e = s->timed.v[0];
+		heap_remove(&s->timed, e);
+		e->state = ENTRY_WAITING;
+		if (heap_push(&s->ready, e) == 0)
+			e->state = ENTRY_READY;
+	}
+	if (s->ready.n == 0)
+		return false;
+	e = s->ready.v[0];
+	heap_remove(&s->ready, e);
+	e->state = ENTRY_RUNNING;
+	*id = e->id;
+	*payload = e->payload;
+	e->payload = NULL;
+	return true;
+}
+
+int
+sched_try_take(struct sched *s, int64_t *id, void **payload)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->closed)
+		rc = -ESHUTDOWN;
+	else
+		rc = take_locked(s, id, payload) ? 0 : -EAGAIN;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int
+sched_take(struct sched *s, int64_t timeout_us, int64_t *id, void **payload)
+{
+	int64_t deadline = now(s) + timeout_us;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		int64_t t, wait_us;
+		struct timespec ts;
+		int64_t until;
+
+		if (s->closed) {
+			rc = -ESHUTDOWN;
+			break;
+		}
+		if (take_locked(s, id, payload))
+			break;
+		t = now(s);
+		if (t >= deadline) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		wait_us = deadline - t;
+		if (s->timed.n > 0 && s->timed.v[0]->next_at - t < wait_us)
+			wait_us = s->timed.v[0]->next_at - t;
+		until = now_realtime_us() + (wait_us > 0 ? wait_us : 0);
+		ts.tv_sec = (time_t)(until / 1000000);
+		ts.tv_nsec = (long)(until % 1000000) * 1000;
+		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+void
+sched_requeue(struct sched *s, int64_t id, int64_t next_at, void *payload)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&s->lock);
+	e = find_entry(s, id);
+	if (e != NULL && e->state == ENTRY_RUNNING) {
+		e->next_at = next_at;
+		e->payload = payload;
+		e->state = ENTRY_WAITING;
+		place(s, e);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Leave every group, waking who is then at the head. */
+static void
+leave_groups(struct sched *s, struct entry *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->n_members; i++) {
+		struct membership *m = &e->members[i];
+		struct group *g = m->group;
+
+		if (m->prev != NULL)
+			m->prev->next = m->next;
+		else
+			g->head = m->next;
+		if (m->next != NULL)
+			m->next->prev = m->prev;
+		else
+			g->tail = m->prev;
+	}
+	/* Then wake who is now at the head, once every link is gone. */
+	for (i = 0; i < e->n_members; i++) {
+		struct group *g = e->members[i].group;
+
+		if (g->head == NULL)
+			drop_group(s, g);
+		else if (g->head->entry->state != ENTRY_RUNNING)
+			place(s, g->head->entry);
+	}
+	e->n_members = 0;
+}
+
+void
+sched_release(struct sched *s, int64_t id)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&s->lock);
+	e = find_entry(s, id);
+	if (e != NULL && e->state == ENTRY_RUNNING) {
+		leave_groups(s, e);
+		e->state = ENTRY_RELEASED;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+sched_finish(struct sched *s, int64_t id)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&s->lock);
+	e = find_entry(s, id);
+	if (e == NULL)
+		goto out;
+	if (e->state == ENTRY_TIMED)
+		heap_remove(&s->timed, e);
+	else if (e->state == ENTRY_READY)
+		heap_remove(&s->ready, e);
+	leave_groups(s, e);
+	unlink_entry(s, e);
+	free_entry(e);
+out:
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool
+sched_known(struct sched *s, int64_t id)
+{
+	bool known;
+
+	pthread_mutex_lock(&s->lock);
+	known = find_entry(s, id) != NULL;
+	pthread_mutex_unlock(&s->lock);
+	return known;
+}
+
+size_t
+sched_count(struct sched *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->entries.n;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+void
+sched_close(struct sched *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->closed = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}

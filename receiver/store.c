@@ -1,0 +1,817 @@
+/*
+ * The inbox database (SQLite, WAL). Schema, migrations and every
+ * statement whr runs on it. Writes are made by one connection at a time
+ * inside explicit transactions; synchronous=FULL makes a commit durable
+ * (the WAL is synced) before it returns.
+ */
+#include "store-private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "log-private.h"
+#include "store-sql.h"
+#include "whr-private.h"
+
+#define BUSY_TIMEOUT_MS 10000
+
+enum statement {
+	ST_INSERT_DELIVERY,
+	ST_COUNT_DUPLICATE,
+	ST_INSERT_NOTIFICATION,
+	ST_LOAD_WORK,
+	ST_LOAD_OUTCOMES,
+	ST_EACH_PENDING,
+	ST_RECORD_HANDLER,
+	ST_RECORD_STATE,
+	ST_PURGE_SELECT,
+	ST_PURGE_OUTCOMES,
+	ST_PURGE_NOTIFICATIONS,
+	ST_PURGE_DELIVERY,
+	ST_COUNT,
+};
+
+static const char *const statement_sql[ST_COUNT] = {
+	[ST_INSERT_DELIVERY] =
+		"INSERT INTO deliveries (receiver_id, delivery_id, attempt,"
+		" received_at, headers, body, properties_start,"
+		" properties_end, notifications)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+		" ON CONFLICT (receiver_id, delivery_id)"
+		" WHERE delivery_id IS NOT NULL DO NOTHING",
+	[ST_COUNT_DUPLICATE] =
+		"UPDATE deliveries SET duplicates = duplicates + 1,"
+		" last_attempt = max(coalesce(last_attempt, attempt), ?3),"
+		" last_duplicate_at = ?4"
+		" WHERE receiver_id = ?1 AND delivery_id = ?2 RETURNING seq",
+	[ST_INSERT_NOTIFICATION] =
+		"INSERT INTO notifications (delivery_seq, idx, action,"
+		" json_start, json_end, keys, state, next_at, updated_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7)",
+	[ST_LOAD_WORK] =
+		"SELECT n.delivery_seq, n.idx, d.notifications, d.receiver_id,"
+		" d.delivery_id, n.action, d.attempt, d.received_at,"
+		" substr(d.body, n.json_start + 1, n.json_end - n.json_start),"
+		" CASE WHEN d.properties_start IS NULL THEN NULL ELSE"
+		"  substr(d.body, d.properties_start + 1,"
+		"  d.properties_end - d.properties_start) END,"
+		" n.state, n.runs, n.keys, n.next_at"
+		" FROM notifications n JOIN deliveries d"
+		" ON d.seq = n.delivery_seq WHERE n.id = ?1",
+	[ST_LOAD_OUTCOMES] =
+		"SELECT handler, result, runs, reason FROM outcomes"
+		" WHERE notification_id = ?1",
+	[ST_EACH_PENDING] =
+		"SELECT id, keys, next_at FROM notifications"
+		" WHERE state IN ('pending', 'retrying') ORDER BY id",
+	[ST_RECORD_HANDLER] =
+		"INSERT INTO outcomes (notification_id, handler, result, runs,"
+		" reason, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?5)"
+		" ON CONFLICT (notification_id, handler) DO UPDATE SET"
+		" result = excluded.result, runs = runs + 1,"
+		" reason = excluded.reason, updated_at = excluded.updated_at",
+	[ST_RECORD_STATE] =
+		"UPDATE notifications SET state = ?2, runs = runs + 1,"
+		" next_at = ?3, error = ?4, updated_at = ?5 WHERE id = ?1",
+	[ST_PURGE_SELECT] = SQL_FINISHED_BEFORE " LIMIT ?2",
+	[ST_PURGE_OUTCOMES] = SQL_PURGE_OUTCOMES,
+	[ST_PURGE_NOTIFICATIONS] = SQL_PURGE_NOTIFICATIONS,
+	[ST_PURGE_DELIVERY] = SQL_PURGE_DELIVERY,
+};
+
+/* Version 1. Times are microseconds since the Unix epoch; offsets index
+ * the stored body, so every notification is kept exactly as received. */
+static const char schema_v1[] =
+	"CREATE TABLE deliveries ("
+	" seq INTEGER PRIMARY KEY,"		/* arrival order */
+	" receiver_id TEXT NOT NULL,"
+	" delivery_id TEXT,"			/* NULL: the body had no Id */
+	" attempt INTEGER NOT NULL,"
+	" received_at INTEGER NOT NULL,"
+	" headers TEXT NOT NULL,"		/* [[name, value], ...] */
+	" body BLOB NOT NULL,"
+	" properties_start INTEGER, properties_end INTEGER,"
+	" notifications INTEGER NOT NULL,"
+	" duplicates INTEGER NOT NULL DEFAULT 0,"
+	" last_attempt INTEGER,"
+	" last_duplicate_at INTEGER);"
+	"CREATE UNIQUE INDEX deliveries_key ON deliveries"
+	" (receiver_id, delivery_id) WHERE delivery_id IS NOT NULL;"
+	"CREATE INDEX deliveries_received ON deliveries (received_at);"
+	"CREATE TABLE notifications ("
+	" id INTEGER PRIMARY KEY,"		/* arrival order too */
+	" delivery_seq INTEGER NOT NULL,"
+	" idx INTEGER NOT NULL,"
+	" action TEXT,"
+	" json_start INTEGER NOT NULL, json_end INTEGER NOT NULL,"
+	" keys TEXT NOT NULL,"			/* ordering keys, one a line */
+	" state TEXT NOT NULL,"			/* pending retrying done dead */
+	" runs INTEGER NOT NULL DEFAULT 0,"
+	" next_at INTEGER NOT NULL,"
+	" error TEXT,"
+	" updated_at INTEGER NOT NULL);"
+	"CREATE INDEX notifications_delivery ON notifications (delivery_seq);"
+	/* No index on state: every commit would write its pages, for a scan
+	 * made only at start and after whr inbox replay. */
+
+	"CREATE TABLE outcomes ("
+	" notification_id INTEGER NOT NULL,"
+	" handler TEXT NOT NULL,"
+	" result TEXT NOT NULL,"		/* done retry reject */
+	" runs INTEGER NOT NULL,"
+	" reason TEXT,"
+	" updated_at INTEGER NOT NULL,"
+	" PRIMARY KEY (notification_id, handler)) WITHOUT ROWID;";
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];
+	int wal_fd;		/* STORE_SERVER: to sync commits */
+	char path[4096];
+	char error[256];
+};
+
+static const char *const state_names[] = {
+	[WORK_PENDING] = "pending",
+	[WORK_RETRYING] = "retrying",
+	[WORK_DONE] = "done",
+	[WORK_DEAD] = "dead",
+};
+
+const char *
+work_state_name(enum work_state state)
+{
+	return state <= WORK_DEAD ? state_names[state] : "unknown";
+}
+
+int
+work_state_from_name(const char *name, enum work_state *state)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LENGTH(state_names); i++) {
+		if (name != NULL && strcmp(name, state_names[i]) == 0) {
+			*state = (enum work_state)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static const char *
+result_name(enum whr_result result)
+{
+	switch (result) {
+	case WHR_DONE:
+		return "done";
+	case WHR_RETRY:
+		return "retry";
+	case WHR_REJECT:
+		return "reject";
+	}
+	return "reject";
+}
+
+static enum whr_result
+result_from_name(const char *name)
+{
+	if (name != NULL && strcmp(name, "done") == 0)
+		return WHR_DONE;
+	if (name != NULL && strcmp(name, "retry") == 0)
+		return WHR_RETRY;
+	return WHR_REJECT;
+}
+
+/* Keep the error's text and map it to an errno: EIO for "this store
+ * cannot take writes now", which the front answers with 503. */
+static int
+fail(struct store *s, const char *what)
+{
+	int code = sqlite3_extended_errcode(s->db);
+
+	snprintf(s->error, sizeof(s->error), "%s: %s (%s)", what,
+		 sqlite3_errmsg(s->db), sqlite3_errstr(code));
+	switch (code & 0xff) {
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_READONLY:
+		return -EROFS;
+	default:
+		return -EIO;
+	}
+}
+
+const char *
+store_error(struct store *s)
+{
+	return s->error[0] != '\0' ? s->error : "no error";
+}
+
+struct sqlite3 *
+store_db(struct store *s)
+{
+	return s->db;
+}
+
+static int
+exec(struct store *s, const char *sql, const char *what)
+{
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return fail(s, what);
+	return 0;
+}
+
+static int64_t
+pragma_int(struct store *s, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Create or check the schema, in one transaction. */
+static int
+migrate(struct store *s)
+{
+	int64_t version;
+	char sql[64];
+	int rc;
+
+	rc = exec(s, "BEGIN IMMEDIATE", "cannot lock the inbox");
+	if (rc < 0)
+		return rc;
+	version = pragma_int(s, "PRAGMA user_version");
+	if (version > STORE_SCHEMA_VERSION) {
+		snprintf(s->error, sizeof(s->error),
+			 "schema version %lld, newer than this whr knows (%d): "
+			 "run a newer whr, or give another --data-dir",
+			 (long long)version, STORE_SCHEMA_VERSION);
+		store_rollback(s);
+		return -EPROTO;
+	}
+	if (version == 0) {
+		rc = exec(s, schema_v1, "cannot create the inbox tables");
+		if (rc < 0)
+			goto err;
+		whr_log(WHR_LOG_INFO, "created inbox %s (schema version %d)",
+			s->path, STORE_SCHEMA_VERSION);
+	}
+	/* Later versions migrate here, one step at a time. */
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+		 STORE_SCHEMA_VERSION);
+	rc = exec(s, sql, "cannot record the schema version");
+	if (rc < 0)
+		goto err;
+	rc = exec(s, "COMMIT", "cannot commit the inbox schema");
+	if (rc < 0)
+		goto err;
+	return 0;
+err:
+	store_rollback(s);
+	return rc;
+}
+
+static int
+prepare_all(struct store *s)
+{
+	size_t i;
+
+	for (i = 0; i < ST_COUNT; i++) {
+		if (sqlite3_prepare_v3(s->db, statement_sql[i], -1,
+				       SQLITE_PREPARE_PERSISTENT, &s->st[i],
+				       NULL) != SQLITE_OK)
+			return fail(s, "cannot prepare a statement");
+	}
+	return 0;
+}
+
+struct store *
+store_open(const char *dir, enum store_mode mode, char *why, size_t why_size)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	int flags = SQLITE_OPEN_NOMUTEX;
+	int error = EIO;
+	char wal[4200];
+	int rc;
+
+	if (s == NULL)
+		return NULL;
+	s->wal_fd = -1;
+	snprintf(s->path, sizeof(s->path), "%s/%s", dir, STORE_FILE);
+	if (mode == STORE_SERVER && mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(s->error, sizeof(s->error),
+			 "cannot create the data folder: %s", strerror(errno));
+		goto err;
+	}
+	if (mode == STORE_SERVER)
+		flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	else if (mode == STORE_WRITER)
+		flags |= SQLITE_OPEN_READWRITE;
+	else
+		flags |= SQLITE_OPEN_READONLY;
+	rc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(s->error, sizeof(s->error), "cannot open: %s",
+			 s->db != NULL ? sqlite3_errmsg(s->db)
+				       : sqlite3_errstr(rc));
+		goto err;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	if (mode == STORE_SERVER) {
+		/* WAL lets readers (workers, whr inbox) run beside the
+		 * writer. NORMAL leaves the WAL's sync to the inbox, which
+		 * syncs it after each commit on a thread of its own, and
+		 * answers only then (inbox.c): durable as FULL, but the next
+		 * batch is written while the disk syncs the last one. */
+		if (exec(s, "PRAGMA journal_mode = WAL", "cannot use WAL") < 0 ||
+		    exec(s, "PRAGMA synchronous = NORMAL", "cannot set sync") < 0 ||
+		    exec(s, "PRAGMA wal_autocheckpoint = 0",
+			 "cannot set checkpoints") < 0)
+			goto err;
+		rc = migrate(s);
+		if (rc < 0) {
+			error = rc == -EPROTO ? EPROTO : EIO;
+			goto err;
+		}
+		/* The migration wrote: the WAL file exists now, and stays
+		 * while this connection is open. */
+		snprintf(wal, sizeof(wal), "%s-wal", s->path);
+		s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
+		if (s->wal_fd < 0 || store_sync(s) < 0) {
+			snprintf(s->error, sizeof(s->error),
+				 "cannot sync its WAL: %s", strerror(errno));
+			goto err;
+		}
+	} else {
+		int64_t version = pragma_int(s, "PRAGMA user_version");
+
+		if (version != STORE_SCHEMA_VERSION) {
+			snprintf(s->error, sizeof(s->error),
+				 "schema version %lld, this whr reads %d%s",
+				 (long long)version, STORE_SCHEMA_VERSION,
+				 version == 0 ? " (is it a whr inbox?)" : "");
+			error = version > STORE_SCHEMA_VERSION ? EPROTO : EIO;
+			goto err;
+		}
+		exec(s, "PRAGMA synchronous = FULL", "cannot set sync");
+	}
+	if (prepare_all(s) < 0)
+		goto err;
+	return s;
+err:
+	snprintf(why, why_size, "inbox %s: %s", s->path, s->error);
+	store_close(s);
+	errno = error;
+	return NULL;
+}
+
+void
+store_close(struct store *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(s->st[i]);
+	sqlite3_close(s->db);
+	if (s->wal_fd >= 0)
+		close(s->wal_fd);
+	free(s);
+}
+
+int
+store_sync(struct store *s)
+{
+	if (s->wal_fd < 0)
+		return 0;
+	/* Not s->error: another thread may be using this connection. */
+	return fdatasync(s->wal_fd) < 0 ? -errno : 0;
+}
+
+int
+store_begin(struct store *s)
+{
+	return exec(s, "BEGIN IMMEDIATE", "cannot begin a transaction");
+}
+
+int
+store_commit(struct store *s)
+{
+	return exec(s, "COMMIT", "cannot commit");
+}
+
+void
+store_rollback(struct store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Run a statement that returns no row (or one row we ignore). */
+static int
+step_done(struct store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return fail(s, what);
+	return 0;
+}
+
+static void
+bind_text_or_null(sqlite3_stmt *st, int i, const char *text)
+{
+	if (text != NULL)
+		sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* The keys column: one key a line (a newline inside an id becomes a
+ * space: keys only group work, so a merge only costs parallelism). */
+static char *
+join_keys(char **keys, size_t n, int64_t seq)
+{
+	size_t len = 0;
+	size_t i;
+	char *out;
+	char *p;
+
+	if (n == 0) {
+		out = malloc(32);
+		if (out != NULL)
+			snprintf(out, 32, "d:%lld", (long long)seq);
+		return out;
+	}
+	for (i = 0; i < n; i++)
+		len += strlen(keys[i]) + 1;
+	out = malloc(len);
+	if (out == NULL)
+		return NULL;
+	p = out;
+	for (i = 0; i < n; i++) {
+		size_t k = strlen(keys[i]);
+		size_t j;
+
+		for (j = 0; j < k; j++)
+			*p++ = keys[i][j] == '\n' ? ' ' : keys[i][j];
+		*p++ = i + 1 < n ? '\n' : '\0';
+	}
+	return out;
+}
+
+int
+store_ingest(struct store *s, struct ingest_delivery *d)
+{
+	sqlite3_stmt *st = s->st[ST_INSERT_DELIVERY];
+	size_t i;
+	int rc;
+
+	sqlite3_bind_text(st, 1, d->receiver_id, -1, SQLITE_STATIC);
+	bind_text_or_null(st, 2, d->delivery_id);
+	sqlite3_bind_int64(st, 3, d->attempt);
+	sqlite3_bind_int64(st, 4, d->received_at);
+	sqlite3_bind_text(st, 5, d->headers_json, -1, SQLITE_STATIC);
+	sqlite3_bind_blob64(st, 6, d->body, d->body_len, SQLITE_STATIC);
+	if (d->has_properties) {
+		sqlite3_bind_int64(st, 7, (int64_t)d->properties_start);
+		sqlite3_bind_int64(st, 8, (int64_t)d->properties_end);
+	}
+	sqlite3_bind_int64(st, 9, (int64_t)d->n_notifications);
+	rc = step_done(s, st, "cannot store a delivery");
+	if (rc < 0)
+		return rc;
+
+	d->duplicate = sqlite3_changes(s->db) == 0;
+	if (d->duplicate) {
+		st = s->st[ST_COUNT_DUPLICATE];
+		sqlite3_bind_text(st, 1, d->receiver_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, d->delivery_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, d->attempt);
+		sqlite3_bind_int64(st, 4, d->received_at);
+		rc = sqlite3_step(st);
+		d->seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (rc != SQLITE_ROW)
+			return fail(s, "cannot count a duplicate");
+		return 0;
+	}
+
+	d->seq = sqlite3_last_insert_rowid(s->db);
+	st = s->st[ST_INSERT_NOTIFICATION];
+	for (i = 0; i < d->n_notifications; i++) {
+		struct ingest_notification *n = &d->notifications[i];
+		char *keys = join_keys(n->keys, n->n_keys, d->seq);
+
+		if (keys == NULL)
+			return -ENOMEM;
+		sqlite3_bind_int64(st, 1, d->seq);
+		sqlite3_bind_int64(st, 2, (int64_t)n->index);
+		bind_text_or_null(st, 3, n->action);
+		sqlite3_bind_int64(st, 4, (int64_t)n->json_start);
+		sqlite3_bind_int64(st, 5, (int64_t)n->json_end);
+		sqlite3_bind_text(st, 6, keys, -1, free);
+		sqlite3_bind_int64(st, 7, d->received_at);
+		rc = step_done(s, st, "cannot store a notification");
+		if (rc < 0)
+			return rc;
+		n->id = sqlite3_last_insert_rowid(s->db);
+	}
+	return 0;
+}
+
+/* ---- dispatch -------------------------------------------------------- */
+
+static char *
+column_copy(sqlite3_stmt *st, int i, size_t *len)
+{
+	const void *p = sqlite3_column_blob(st, i);
+	int n = sqlite3_column_bytes(st, i);
+	char *out;
+
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return NULL;
+	out = malloc((size_t)n + 1);
+	if (out == NULL)
+		return NULL;
+	if (n > 0)
+		memcpy(out, p, (size_t)n);
+	out[n] = '\0';
+	if (len != NULL)
+		*len = (size_t)n;
+	return out;
+}
+
+static int
+split_keys(const char *text, char ***keys, size_t *n)
+{
+	const char *p = text;
+	size_t count = 1;
+	size_t i;
+
+	for (; *p != '\0'; p++)
+		count += *p == '\n';
+	*keys = calloc(count, sizeof(**keys));
+	if (*keys == NULL)
+		return -ENOMEM;
+	p = text;
+	for (i = 0; i < count; i++) {
+		size_t len = strcspn(p, "\n");
+
+		(*keys)[i] = xstrndup(p, len);
+		if ((*keys)[i] == NULL) {
+			*n = i;
+			return -ENOMEM;
+		}
+		p += len + (p[len] == '\n');
+	}
+	*n = count;
+	return 0;
+}
+
+void
+stored_work_free(struct stored_work *w)
+{
+	size_t i;
+
+	if (w == NULL)
+		return;
+	free(w->receiver_id);
+	free(w->delivery_id);
+	free(w->action);
+	free(w->json);
+	free(w->properties);
+	for (i = 0; i < w->n_outcomes; i++) {
+		free(w->outcomes[i].handler);
+		free(w->outcomes[i].reason);
+	}
+	free(w->outcomes);
+	for (i = 0; i < w->n_keys; i++)
+		free(w->keys[i]);
+	free(w->keys);
+	free(w);
+}
+
+static int
+load_outcomes(struct store *s, struct stored_work *w)
+{
+	sqlite3_stmt *st = s->st[ST_LOAD_OUTCOMES];
+	int rc;
+
+	sqlite3_bind_int64(st, 1, w->id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct stored_outcome *grown =
+			realloc(w->outcomes,
+				(w->n_outcomes + 1) * sizeof(*grown));
+		struct stored_outcome *o;
+
+		if (grown == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		w->outcomes = grown;
+		o = &w->outcomes[w->n_outcomes++];
+		o->handler = column_copy(st, 0, NULL);
+		o->result = result_from_name(
+			(const char *)sqlite3_column_text(st, 1));
+		o->runs = sqlite3_column_int64(st, 2);
+		o->reason = column_copy(st, 3, NULL);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : fail(s, "cannot load outcomes");
+}
+
+int
+store_load_work(struct store *s, int64_t id, struct stored_work **out)
+{
+	sqlite3_stmt *st = s->st[ST_LOAD_WORK];
+	struct stored_work *w;
+	int rc;
+
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return -ENOMEM;
+	w->id = id;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		enum work_state state = WORK_PENDING;
+
+		w->delivery_seq = sqlite3_column_int64(st, 0);
+		w->index = (size_t)sqlite3_column_int64(st, 1);
+		w->count = (size_t)sqlite3_column_int64(st, 2);
+		w->receiver_id = column_copy(st, 3, NULL);
+		w->delivery_id = column_copy(st, 4, NULL);
+		w->action = column_copy(st, 5, NULL);
+		w->attempt = sqlite3_column_int64(st, 6);
+		w->received_at = sqlite3_column_int64(st, 7);
+		w->json = column_copy(st, 8, &w->json_len);
+		w->properties = column_copy(st, 9, &w->properties_len);
+		work_state_from_name((const char *)sqlite3_column_text(st, 10),
+				     &state);
+		w->state = state;
+		w->runs = sqlite3_column_int64(st, 11);
+		rc = split_keys((const char *)sqlite3_column_text(st, 12),
+				&w->keys, &w->n_keys) < 0
+			     ? SQLITE_NOMEM
+			     : SQLITE_ROW;
+		w->next_at = sqlite3_column_int64(st, 13);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_DONE) {
+		stored_work_free(w);
+		return -ENOENT;
+	}
+	if (rc != SQLITE_ROW || w->receiver_id == NULL || w->json == NULL) {
+		rc = rc == SQLITE_ROW ? -ENOMEM : fail(s, "cannot load work");
+		stored_work_free(w);
+		return rc;
+	}
+	rc = load_outcomes(s, w);
+	if (rc < 0) {
+		stored_work_free(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+int
+store_each_pending(struct store *s,
+		   int (*fn)(int64_t id, char **keys, size_t n_keys,
+			     int64_t next_at, void *arg),
+		   void *arg)
+{
+	sqlite3_stmt *st = s->st[ST_EACH_PENDING];
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char **keys = NULL;
+		size_t n = 0;
+		int r = split_keys((const char *)sqlite3_column_text(st, 1),
+				   &keys, &n);
+
+		if (r == 0)
+			r = fn(sqlite3_column_int64(st, 0), keys, n,
+			       sqlite3_column_int64(st, 2), arg);
+		while (n > 0)
+			free(keys[--n]);
+		free(keys);
+		if (r < 0) {
+			sqlite3_reset(st);
+			return r;
+		}
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail(s, "cannot list pending work");
+}
+
+int
+store_record_handler(struct store *s, int64_t id, const char *handler,
+		     enum whr_result result, const char *reason, int64_t now)
+{
+	sqlite3_stmt *st = s->st[ST_RECORD_HANDLER];
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, handler, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, result_name(result), -1, SQLITE_STATIC);
+	bind_text_or_null(st, 4, reason);
+	sqlite3_bind_int64(st, 5, now);
+	return step_done(s, st, "cannot record an outcome");
+}
+
+int
+store_record_state(struct store *s, int64_t id, enum work_state state,
+		   int64_t next_at, const char *error, int64_t now)
+{
+	sqlite3_stmt *st = s->st[ST_RECORD_STATE];
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, work_state_name(state), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, next_at);
+	bind_text_or_null(st, 4, error);
+	sqlite3_bind_int64(st, 5, now);
+	return step_done(s, st, "cannot record a state");
+}
+
+/* ---- retention and change detection ---------------------------------- */
+
+int
+store_purge(struct store *s, int64_t before, int limit)
+{
+	sqlite3_stmt *sel = s->st[ST_PURGE_SELECT];
+	int64_t seqs[256];
+	int n = 0;
+	int rc;
+	int i;
+
+	if (limit > (int)ARRAY_LENGTH(seqs))
+		limit = (int)ARRAY_LENGTH(seqs);
+	sqlite3_bind_int64(sel, 1, before);
+	sqlite3_bind_int(sel, 2, limit);
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW && n < limit)
+		seqs[n++] = sqlite3_column_int64(sel, 0);
+	sqlite3_reset(sel);
+	sqlite3_clear_bindings(sel);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return fail(s, "cannot list finished deliveries");
+	for (i = 0; i < n; i++) {
+		static const enum statement steps[] = {
+			ST_PURGE_OUTCOMES, ST_PURGE_NOTIFICATIONS,
+			ST_PURGE_DELIVERY,
+		};
+		size_t k;
+
+		for (k = 0; k < ARRAY_LENGTH(steps); k++) {
+			sqlite3_bind_int64(s->st[steps[k]], 1, seqs[i]);
+			rc = step_done(s, s->st[steps[k]], "cannot purge");
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return n;
+}
+
+int64_t
+store_data_version(struct store *s)
+{
+	return pragma_int(s, "PRAGMA data_version");
+}
+
+int
+store_checkpoint(struct store *s)
+{
+	int log = 0;
+	int done = 0;
+	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL,
+					   SQLITE_CHECKPOINT_PASSIVE, &log,
+					   &done);
+
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		return fail(s, "cannot checkpoint");
+	return log;
+}

@@ -1,0 +1,34 @@
+/*
+ * The worker threads: each takes a runnable notification from the
+ * scheduler, loads it when it was not handed over in memory, calls its
+ * handlers in order until a transactional one (which the store thread
+ * runs) or the end, and hands the run back.
+ */
+#ifndef WHR_WORKERS_PRIVATE_H
+#define WHR_WORKERS_PRIVATE_H
+
+#include <stdint.h>
+
+#include "handler-private.h"
+#include "run-private.h"
+#include "scheduler-private.h"
+
+struct workers;
+
+/* @p hand_back is called on the worker's thread with each run it stops
+ * with (it owns the run then). */
+struct workers *workers_start(unsigned n, struct sched *sched,
+			      const struct handler_registry *reg,
+			      const char *data_dir,
+			      void (*hand_back)(struct run *run, void *arg),
+			      void *arg);
+
+/* Log handlers running longer than @p timeout_us (once per call). */
+void workers_watch(struct workers *w, int64_t timeout_us);
+
+/* After sched_close(): wait up to @p grace_us for the workers to return;
+ * returns false if some are still in a handler (they are left running,
+ * and the workers cannot be freed). */
+bool workers_stop(struct workers *w, int64_t grace_us);
+
+#endif /* WHR_WORKERS_PRIVATE_H */

@@ -1,0 +1,249 @@
+/*
+ * Worker threads (see workers-private.h).
+ */
+#include "workers-private.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log-private.h"
+#include "store-private.h"
+#include "whr-private.h"
+
+#define TAKE_TIMEOUT_US 1000000
+#define LOAD_RETRY_US 1000000
+
+struct worker {
+	struct workers *pool;
+	pthread_t thread;
+	unsigned number;
+	bool started;
+	bool finished;		/* the thread returned */
+	/* What it is doing, for the handler-timeout report. */
+	const char *handler;	/* NULL between handlers */
+	int64_t notification;
+	int64_t since_us;
+	bool reported;
+};
+
+struct workers {
+	struct sched *sched;
+	const struct handler_registry *reg;
+	char *data_dir;
+	void (*hand_back)(struct run *run, void *arg);
+	void *arg;
+	pthread_mutex_t lock;	/* guards the workers' status fields */
+	pthread_cond_t finished_cond;
+	struct worker *w;
+	unsigned n;
+};
+
+static void
+set_status(struct worker *w, const char *handler, int64_t notification)
+{
+	pthread_mutex_lock(&w->pool->lock);
+	w->handler = handler;
+	w->notification = notification;
+	w->since_us = now_monotonic_us();
+	w->reported = false;
+	pthread_mutex_unlock(&w->pool->lock);
+}
+
+/* Build the run for a notification taken without its data (after a
+ * restart, or a replay by whr inbox). NULL with *gone when it was purged
+ * meanwhile; NULL alone when it could not be read now. */
+static struct run *
+load_run(struct workers *pool, struct store **reader, int64_t id, bool *gone)
+{
+	struct stored_work *work = NULL;
+	int rc;
+
+	*gone = false;
+	if (*reader == NULL) {
+		char why[512];
+
+		*reader = store_open(pool->data_dir, STORE_READER, why,
+				     sizeof(why));
+		if (*reader == NULL) {
+			whr_log(WHR_LOG_ERROR, "worker: %s", why);
+			return NULL;
+		}
+	}
+	rc = store_load_work(*reader, id, &work);
+	if (rc == -ENOENT) {
+		*gone = true;
+		return NULL;
+	}
+	if (rc < 0) {
+		whr_log(WHR_LOG_ERROR, "cannot load notification %lld: %s",
+			(long long)id, store_error(*reader));
+		return NULL;
+	}
+	return run_new(pool->reg, work);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct workers *pool = w->pool;
+	struct store *reader = NULL;
+
+	for (;;) {
+		void *payload = NULL;
+		struct run *run;
+		bool gone;
+		int64_t id;
+		int rc = sched_take(pool->sched, TAKE_TIMEOUT_US, &id, &payload);
+
+		if (rc == -ESHUTDOWN)
+			break;
+		if (rc < 0)
+			continue;
+		run = payload;
+		if (run == NULL)
+			run = load_run(pool, &reader, id, &gone);
+		if (run == NULL && gone) {
+			sched_finish(pool->sched, id);
+			continue;
+		}
+		if (run == NULL) {
+			/* Unreadable now: try again in a second. */
+			sched_requeue(pool->sched, id,
+				      now_realtime_us() + LOAD_RETRY_US, NULL);
+			continue;
+		}
+		while (run_has_next(run) && !run_next_is_transactional(run)) {
+			set_status(w, run->h[run->next].entry->name, id);
+			run_call_next(run, NULL);
+			set_status(w, NULL, 0);
+		}
+		/* Finished for good (no retry): the next of its keys may go
+		 * now, while its outcome is being written. Outcomes are
+		 * written in the order the runs come back, so a crash can
+		 * only run both again, in order. */
+		if (!run_has_next(run) && !run_wants_retry(run))
+			sched_release(pool->sched, id);
+		pool->hand_back(run, pool->arg);
+	}
+	store_close(reader);
+	pthread_mutex_lock(&pool->lock);
+	w->finished = true;
+	pthread_cond_broadcast(&pool->finished_cond);
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+struct workers *
+workers_start(unsigned n, struct sched *sched,
+	      const struct handler_registry *reg, const char *data_dir,
+	      void (*hand_back)(struct run *run, void *arg), void *arg)
+{
+	struct workers *pool = calloc(1, sizeof(*pool));
+	unsigned i;
+
+	if (pool == NULL)
+		return NULL;
+	pool->w = calloc(n, sizeof(*pool->w));
+	pool->data_dir = strdup(data_dir);
+	if (pool->w == NULL || pool->data_dir == NULL) {
+		free(pool->w);
+		free(pool->data_dir);
+		free(pool);
+		return NULL;
+	}
+	pool->sched = sched;
+	pool->reg = reg;
+	pool->hand_back = hand_back;
+	pool->arg = arg;
+	pool->n = n;
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->finished_cond, NULL);
+	for (i = 0; i < n; i++) {
+		struct worker *w = &pool->w[i];
+
+		w->pool = pool;
+		w->number = i + 1;
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			whr_log(WHR_LOG_ERROR, "cannot start worker %u", i + 1);
+			sched_close(sched);
+			workers_stop(pool, INT64_MAX / 2);
+			return NULL;
+		}
+		w->started = true;
+	}
+	return pool;
+}
+
+void
+workers_watch(struct workers *pool, int64_t timeout_us)
+{
+	int64_t now = now_monotonic_us();
+	unsigned i;
+
+	pthread_mutex_lock(&pool->lock);
+	for (i = 0; i < pool->n; i++) {
+		struct worker *w = &pool->w[i];
+
+		if (w->handler == NULL || w->reported ||
+		    now - w->since_us < timeout_us)
+			continue;
+		w->reported = true;
+		whr_log(WHR_LOG_WARN,
+			"handler %s has been running for %lld s on notification %lld "
+			"(handler-timeout %lld ms); its worker is blocked",
+			w->handler, (long long)((now - w->since_us) / 1000000),
+			(long long)w->notification,
+			(long long)(timeout_us / 1000));
+	}
+	pthread_mutex_unlock(&pool->lock);
+}
+
+bool
+workers_stop(struct workers *pool, int64_t grace_us)
+{
+	int64_t deadline = now_realtime_us() + grace_us;
+	bool all = true;
+	unsigned i;
+
+	if (pool == NULL)
+		return true;
+	pthread_mutex_lock(&pool->lock);
+	for (i = 0; i < pool->n; i++) {
+		struct worker *w = &pool->w[i];
+
+		while (w->started && !w->finished) {
+			struct timespec ts = {
+				.tv_sec = (time_t)(deadline / 1000000),
+				.tv_nsec = (long)(deadline % 1000000) * 1000,
+			};
+
+			if (pthread_cond_timedwait(&pool->finished_cond,
+						   &pool->lock, &ts) == ETIMEDOUT)
+				break;
+		}
+		if (w->started && !w->finished) {
+			whr_log(WHR_LOG_ERROR,
+				"worker %u is still in handler %s after the shutdown timeout; "
+				"leaving it (its notification runs again at the next start)",
+				w->number, w->handler != NULL ? w->handler : "?");
+			all = false;
+		}
+	}
+	pthread_mutex_unlock(&pool->lock);
+	if (!all)
+		return false;
+	for (i = 0; i < pool->n; i++) {
+		if (pool->w[i].started)
+			pthread_join(pool->w[i].thread, NULL);
+	}
+	pthread_cond_destroy(&pool->finished_cond);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool->w);
+	free(pool->data_dir);
+	free(pool);
+	return true;
+}

@@ -1,0 +1,247 @@
+"""What "acknowledged" means, tested the hard way: kill -9 under load, a
+read-only data folder and a full disk. A 200 is only ever given for a
+delivery that is on disk; after any crash every acknowledged delivery is
+there and handled, and the transactional handler applied it exactly
+once."""
+
+import os
+import random
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import whrtest as w  # noqa: E402
+from whrtest import WEBHOOK, V1_SECRET  # noqa: E402
+
+ENV = {'MS_WebHookReceiverSecret_Custom': V1_SECRET}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def can_mount():
+    return os.geteuid() == 0 and shutil.which('mount') is not None
+
+
+class Sender(threading.Thread):
+    """Sends its deliveries until each got a 200, as the real sender
+    would retry them (same Id, Attempt + 1), and now and then resends
+    one already acknowledged."""
+
+    def __init__(self, port, ids, acked, lock, stop):
+        super().__init__(daemon=True)
+        self.port, self.ids, self.acked = port, ids, acked
+        self.lock, self.stop_flag = lock, stop
+        self.rng = random.Random(ids[0])
+        self.attempts = {}
+        self.error = None
+
+    def post(self, did):
+        attempt = self.attempts.get(did, 0) + 1
+        self.attempts[did] = attempt
+        body = w.delivery(id=did, attempt=attempt,
+                          notifications=[{'Action': 'a1', 'Id': did}])
+        try:
+            return w.post(self.port, body, V1_SECRET).status
+        except (OSError, w.Closed):
+            return None     # the server was killed: send it again
+
+    def run(self):
+        try:
+            pending = list(self.ids)
+            while pending and not self.stop_flag.is_set():
+                did = pending.pop(0)
+                status = self.post(did)
+                if status == 200:
+                    with self.lock:
+                        self.acked.add(did)
+                    if self.rng.random() < 0.2:
+                        # A resend of something acknowledged: a duplicate.
+                        with self.lock:
+                            old = self.rng.choice(sorted(self.acked))
+                        self.post(old)
+                else:
+                    self.assertion(status in (None, 503), status)
+                    pending.append(did)
+                    time.sleep(0.01)
+        except Exception as e:      # reported by the test
+            self.error = e
+
+    @staticmethod
+    def assertion(ok, status):
+        if not ok:
+            raise AssertionError('unexpected status %r' % status)
+
+
+class KillNine(unittest.TestCase):
+    def test_kill_9_under_load_loses_nothing_acknowledged(self):
+        total = 150 if w.wrapped() else 3000
+        tmp = tempfile.TemporaryDirectory(prefix='whr-kill-')
+        self.addCleanup(tmp.cleanup)
+        data = os.path.join(tmp.name, 'data')
+        record = os.path.join(tmp.name, 'record.txt')
+        port = free_port()
+        args = ['--data-dir', data, '--workers', '2']
+        env = dict(ENV, WHR_RECORD=record, WHR_RECORD_TX='1')
+        ids = ['%032x' % (i + 1) for i in range(total)]
+        acked, lock, stop = set(), threading.Lock(), threading.Event()
+        senders = [Sender(port, ids[k::4], acked, lock, stop)
+                   for k in range(4)]
+
+        def start():
+            return w.Server(args, program='recorder', env=env,
+                            listen=['127.0.0.1:%d' % port])
+
+        srv = start()
+        kills = 0
+        deadline = time.monotonic() + w.slow(60)
+        try:
+            for s in senders:
+                s.start()
+            rng = random.Random(42)
+            while any(s.is_alive() for s in senders):
+                self.assertLess(time.monotonic(), deadline, 'too slow')
+                time.sleep(rng.uniform(0.05, 0.3) * w.slow(1) ** 0.5)
+                if not any(s.is_alive() for s in senders):
+                    break
+                srv.kill()          # SIGKILL, at whatever point
+                srv.cleanup()
+                kills += 1
+                srv = start()
+            for s in senders:
+                s.join()
+                if s.error is not None:
+                    raise s.error
+            # Let the last server finish the work, then stop it.
+            db_path = os.path.join(data, 'inbox.sqlite')
+            while True:
+                with sqlite3.connect('file:%s?mode=ro' % db_path,
+                                     uri=True, timeout=10) as db:
+                    (open_,), = db.execute(
+                        "SELECT count(*) FROM notifications WHERE state "
+                        "<> 'done'").fetchall()
+                if open_ == 0:
+                    break
+                self.assertLess(time.monotonic(), deadline, 'not handled')
+                time.sleep(0.05)
+            srv.stop()
+        finally:
+            stop.set()
+            if srv.running():
+                srv.kill()
+            srv.cleanup()
+        self.assertGreaterEqual(kills, 5, 'too few kills to mean much')
+        self.assertEqual(acked, set(ids))
+        with sqlite3.connect(os.path.join(data, 'inbox.sqlite')) as db:
+            stored = {r[0] for r in db.execute(
+                'SELECT delivery_id FROM deliveries')}
+            (n_deliveries,), = db.execute(
+                'SELECT count(*) FROM deliveries').fetchall()
+            states = dict(db.execute('SELECT state, count(*) FROM '
+                                     'notifications GROUP BY state'))
+            applied = dict(db.execute('SELECT delivery, applied FROM '
+                                      'recorder_applied'))
+        # Every acknowledged delivery is stored, once, and handled.
+        self.assertEqual(stored, acked)
+        self.assertEqual(n_deliveries, total)
+        self.assertEqual(states, {'done': total})
+        # The transactional handler applied each exactly once.
+        self.assertEqual(set(applied), acked)
+        self.assertEqual({d: n for d, n in applied.items() if n != 1}, {})
+
+
+@unittest.skipUnless(can_mount(), 'needs root to mount a small tmpfs')
+class BrokenDisk(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix='whr-disk-')
+        self.mnt = os.path.join(self.tmp.name, 'mnt')
+        os.mkdir(self.mnt)
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=4m', 'tmpfs',
+                        self.mnt], check=True)
+        self.addCleanup(self.tmp.cleanup)
+        self.addCleanup(subprocess.run, ['umount', '-l', self.mnt])
+        self.data = os.path.join(self.mnt, 'data')
+
+    def post(self, srv):
+        return w.post(srv.port, w.delivery(notifications=[{'Action': 'a1'}]),
+                      V1_SECRET)
+
+    def ready(self, srv):
+        return w.request('GET', '/readyz', port=srv.port).status
+
+    def assert_refused(self, srv):
+        for _ in range(3):
+            r = self.post(srv)
+            self.assertEqual(r.status, 503, r)
+            self.assertEqual(r.header('Retry-After'), '30')
+            self.assertIn(b'the inbox cannot store deliveries now', r.body)
+        self.assertEqual(self.ready(srv), 503)
+
+    def assert_recovers(self, srv):
+        deadline = time.monotonic() + w.slow(10)
+        while True:
+            r = self.post(srv)
+            if r.status == 200:
+                break
+            self.assertEqual(r.status, 503, r)
+            self.assertLess(time.monotonic(), deadline, 'never recovered')
+            time.sleep(0.1)
+        self.assertEqual(self.ready(srv), 200)
+
+    def test_read_only_data_folder(self):
+        # A file system cannot turn read-only under a file open for
+        # writing, so whr starts on one that is (a mount not writable yet,
+        # say): it runs, answers 503, and opens the inbox once it can.
+        with w.Server(['--data-dir', self.data], env=ENV) as srv:
+            self.assertEqual(self.post(srv).status, 200)
+        subprocess.run(['mount', '-o', 'remount,ro', self.mnt], check=True)
+        try:
+            with w.Server(['--data-dir', self.data], env=ENV) as srv:
+                srv.wait_log(r'error +inbox \S+: cannot')
+                self.assert_refused(srv)
+                subprocess.run(['mount', '-o', 'remount,rw', self.mnt],
+                               check=True)
+                self.assert_recovers(srv)
+                srv.wait_log(r'info +inbox \S+ opened: ')
+                srv.wait_log(r'info +the inbox takes writes again')
+        finally:
+            subprocess.run(['mount', '-o', 'remount,rw', self.mnt])
+        with sqlite3.connect(os.path.join(self.data, 'inbox.sqlite')) as db:
+            (n,), = db.execute('SELECT count(*) FROM deliveries').fetchall()
+        self.assertEqual(n, 2)
+
+    def test_full_disk(self):
+        with w.Server(['--data-dir', self.data], env=ENV) as srv:
+            self.assertEqual(self.post(srv).status, 200)
+            filler = os.path.join(self.mnt, 'filler')
+            with open(filler, 'wb') as f:
+                try:
+                    while True:
+                        f.write(b'\0' * 65536)
+                        f.flush()
+                except OSError:
+                    pass
+            try:
+                self.assert_refused(srv)
+                srv.wait_log(r'full')
+            finally:
+                os.unlink(filler)
+            self.assert_recovers(srv)
+        # Everything acknowledged is there.
+        with sqlite3.connect(os.path.join(self.data, 'inbox.sqlite')) as db:
+            (n,), = db.execute('SELECT count(*) FROM deliveries').fetchall()
+        self.assertEqual(n, 2)
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)

@@ -1,0 +1,490 @@
+"""The durable inbox seen from outside: duplicates, retries, dead work and
+replay, retention, ordering, the exactly-once facility, and the `whr
+inbox` tool, against the real server (the recorder program) and the real
+SQLite file."""
+
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import whrtest as w  # noqa: E402
+from whrtest import WEBHOOK, V1_SECRET  # noqa: E402
+
+S_TENANT = w.secret('inbox-tenant')
+ENV = {'MS_WebHookReceiverSecret_Custom':
+       '%s, tenant=%s' % (V1_SECRET, S_TENANT)}
+
+
+def enrollment(course, *users, action='CourseEnrollment', n=0):
+    return {'Action': action, 'n': n, 'Course': {'Id': course},
+            'Users': [{'Id': u} for u in users]}
+
+
+class DataDir:
+    """A data folder that outlives one server, for restarts."""
+
+    def __init__(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix='whr-inbox-')
+        self.path = os.path.join(self.tmp.name, 'data')
+        self.record = os.path.join(self.tmp.name, 'record.txt')
+
+    def args(self, *more):
+        return ['--data-dir', self.path, *more]
+
+    def env(self, **more):
+        return dict(ENV, WHR_RECORD=self.record, **more)
+
+    def db(self):
+        return sqlite3.connect('file:%s/inbox.sqlite?mode=ro'
+                               % self.path, uri=True, timeout=10)
+
+    def query(self, sql, *args):
+        with self.db() as db:
+            return db.execute(sql, args).fetchall()
+
+    def inbox(self, *args, expect=0):
+        rc, out, err = w.run_whr(['inbox', '--data-dir', self.path, *args])
+        if rc != expect:
+            raise AssertionError('whr inbox %s: exit %d, expected %d\n%s%s'
+                                 % (' '.join(args), rc, expect, out, err))
+        return out, err
+
+    def wait_states(self, done=None, dead=None, timeout=10):
+        """Wait until every notification is done or dead, and the counts
+        are as given."""
+        deadline = time.monotonic() + w.slow(timeout)
+        while True:
+            rows = dict(self.query('SELECT state, count(*) FROM '
+                                   'notifications GROUP BY state'))
+            open_ = rows.get('pending', 0) + rows.get('retrying', 0)
+            if (open_ == 0 and (done is None or rows.get('done', 0) == done)
+                    and (dead is None or rows.get('dead', 0) == dead)):
+                return rows
+            if time.monotonic() > deadline:
+                raise AssertionError('states %r after %.1f s' %
+                                     (rows, w.slow(timeout)))
+            time.sleep(0.02)
+
+    def cleanup(self):
+        self.tmp.cleanup()
+
+
+def calls(records):
+    return [(r.handler, r.delivery, int(r.index)) for r in records
+            if r.handler != 'destroy']
+
+
+class Duplicates(unittest.TestCase):
+    def setUp(self):
+        self.data = DataDir()
+        self.addCleanup(self.data.cleanup)
+
+    def test_resend_is_acknowledged_and_not_handled_again(self):
+        # vectors/README.md: v2 is v1 sent again (same Id, Attempt 2).
+        with w.Server(self.data.args(), program='recorder',
+                      env=self.data.env()) as srv:
+            mark = srv.mark()
+            r = w.post(srv.port, w.vector('v1'), signature=w.V1_SIGNATURE)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(len(srv.records(3)), 3)
+            r = w.post(srv.port, w.vector('v2'), signature=w.V2_SIGNATURE)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.body, b'')
+            line = srv.request_line(mark,
+                                    pattern=r'request method=POST.*attempt=2')
+            self.assertIn('duplicate=true', line)
+            # The same Id for another receiver id is another delivery.
+            r = w.post(srv.port, w.vector('v1'), S_TENANT,
+                       path=WEBHOOK + '/TENANT')
+            self.assertEqual(r.status, 200, r)
+            recs = srv.records(6)
+        self.assertEqual([(r.handler, r.attempt, r.receiver) for r in recs], [
+            ('enroll', '1', ''), ('all', '1', ''), ('all2', '1', ''),
+            ('enroll', '1', 'tenant'), ('all', '1', 'tenant'),
+            ('all2', '1', 'tenant')])
+        rows = self.data.query('SELECT receiver_id, delivery_id, attempt, '
+                               'duplicates, last_attempt FROM deliveries '
+                               'ORDER BY seq')
+        self.assertEqual(rows, [
+            ('', '5f0c2a9e8b7d4c3e9a1b2c3d4e5f6071', 1, 1, 2),
+            ('tenant', '5f0c2a9e8b7d4c3e9a1b2c3d4e5f6071', 1, 0, None)])
+
+    def test_same_delivery_at_once_on_many_connections(self):
+        body = w.delivery(notifications=[{'Action': 'a1'}])
+        with w.Server(self.data.args(), program='recorder',
+                      env=self.data.env()) as srv:
+            conns = [w.Connection(srv.port) for _ in range(32)]
+            request = w.build_request(
+                'POST', WEBHOOK, body,
+                [('Content-Type', w.JSON_TYPE),
+                 ('ms-signature', w.sign(V1_SECRET, body))])
+            barrier = threading.Barrier(len(conns))
+            statuses = []
+
+            def send(c):
+                barrier.wait()
+                c.send(request)
+                statuses.append(c.read_response('POST').status)
+
+            threads = [threading.Thread(target=send, args=(c,))
+                       for c in conns]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            for c in conns:
+                c.close()
+            self.assertEqual(statuses, [200] * len(conns))
+            self.assertEqual(len(srv.records(3)), 3)
+        self.assertEqual(self.data.query(
+            'SELECT count(*), sum(duplicates) FROM deliveries'),
+            [(1, len(conns) - 1)])
+
+    def test_survives_a_restart(self):
+        body = w.delivery(notifications=[{'Action': 'a1'}])
+        with w.Server(self.data.args(), program='recorder',
+                      env=self.data.env()) as srv:
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            srv.records(3)
+        with w.Server(self.data.args(), program='recorder',
+                      env=self.data.env()) as srv:
+            mark = srv.mark()
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            self.assertIn('duplicate=true', srv.request_line(mark))
+            self.assertEqual(len(calls(srv.records(3))), 3)
+
+    def test_deliveries_without_id_are_all_kept(self):
+        body = w.delivery(id=None, notifications=[{'Action': 'a1'}])
+        with w.Server(self.data.args(), program='recorder',
+                      env=self.data.env()) as srv:
+            for _ in range(2):
+                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
+                                 200)
+            self.assertEqual(len(srv.records(6)), 6)
+
+
+class RetriesAndDeadWork(unittest.TestCase):
+    def setUp(self):
+        self.data = DataDir()
+        self.addCleanup(self.data.cleanup)
+
+    def test_retries_are_recorded(self):
+        env = self.data.env(WHR_RECORD_RETRIES='2')
+        with w.Server(self.data.args('--retry-delay', '20ms'),
+                      program='recorder', env=env) as srv:
+            body = w.delivery(id='ab' * 16,
+                              notifications=[{'Action': 'RetryMe'}])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            self.data.wait_states(done=1)
+            out, _ = self.data.inbox('--format', 'json', 'show', 'ab' * 16)
+        shown = json.loads(out)
+        note, = shown['notifications']
+        self.assertEqual(note['state'], 'done')
+        self.assertEqual(note['runs'], 3)
+        outcomes = {o['handler']: (o['result'], o['runs'])
+                    for o in note['outcomes']}
+        self.assertEqual(outcomes, {'retry': ('done', 3),
+                                    'all': ('done', 1),
+                                    'all2': ('done', 1)})
+
+    def test_retries_run_out(self):
+        with w.Server(self.data.args('--retry-delay', '20ms',
+                                     '--retry-max-age', '200ms'),
+                      program='recorder', env=self.data.env()) as srv:
+            body = w.delivery(id='cd' * 16,
+                              notifications=[{'Action': 'RetryMe'}])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            self.data.wait_states(dead=1)
+            srv.wait_log(r'notification is dead .*retries ran out')
+        (error,), = self.data.query('SELECT error FROM notifications')
+        self.assertRegex(error, r'^retries ran out .*retry: recorder asks')
+
+    def test_dead_then_replayed(self):
+        with w.Server(self.data.args(), program='recorder',
+                      env=self.data.env()) as srv:
+            body = w.delivery(id='ef' * 16, notifications=[
+                {'Action': 'a1'}, {'Action': 'RejectMe'}])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            self.data.wait_states(done=1, dead=1)
+            out, _ = self.data.inbox('list', '--state', 'dead')
+            self.assertIn('RejectMe', out)
+            self.assertIn('reject: recorder rejects delivery', out)
+            self.assertNotIn('a1 ', out.split('\n', 1)[1])
+            before = len(srv.records(6))
+            # Only the handler that did not finish runs again.
+            out, _ = self.data.inbox('replay', 'ef' * 16)
+            self.assertIn('replayed 1 notification', out)
+            recs = srv.records(before + 1)
+            self.assertEqual(calls(recs[before:]), [('reject', 'ef' * 16, 1)])
+            self.data.wait_states(done=1, dead=1)
+            # --dead: every dead one; --all-handlers: all of them.
+            self.data.inbox('replay', '--dead', '--action', 'rejectme')
+            recs = srv.records(before + 2)
+            self.assertEqual(calls(recs[before + 1:]),
+                             [('reject', 'ef' * 16, 1)])
+            self.data.wait_states(done=1, dead=1)
+            self.data.inbox('replay', 'ef' * 16, '--all-handlers')
+            recs = srv.records(before + 8)
+            self.assertEqual(sorted(calls(recs[before + 2:])), sorted([
+                ('a1', 'ef' * 16, 0), ('all', 'ef' * 16, 0),
+                ('all2', 'ef' * 16, 0), ('reject', 'ef' * 16, 1),
+                ('all', 'ef' * 16, 1), ('all2', 'ef' * 16, 1)]))
+
+    def test_work_taken_but_not_finished_runs_again(self):
+        # kill -9 while a handler is in the middle of a notification.
+        env = self.data.env(WHR_RECORD_SLEEP_MS='3000')
+        body = w.delivery(id='99' * 16, notifications=[{'Action': 'a1'}])
+        srv = w.Server(self.data.args(), program='recorder', env=env)
+        try:
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            srv.records(2)          # a1, then "all" sleeps
+            srv.kill()
+        finally:
+            srv.cleanup()
+        with w.Server(self.data.args(), program='recorder',
+                      env=self.data.env()) as srv:
+            self.data.wait_states(done=1)
+            recs = srv.records(5)
+        # a1 ran twice (its outcome was not written), then all, all2.
+        self.assertEqual([r.handler for r in recs],
+                         ['a1', 'all', 'a1', 'all', 'all2'])
+
+    def test_handler_timeout_is_reported(self):
+        env = self.data.env(WHR_RECORD_SLEEP_MS='1500')
+        with w.Server(self.data.args('--handler-timeout', '200ms'),
+                      program='recorder', env=env) as srv:
+            body = w.delivery(notifications=[{'Action': 'a1'}])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            srv.wait_log(r'warn +handler all has been running for \d+ s on '
+                         r'notification 1 \(handler-timeout 200 ms\)')
+            self.data.wait_states(done=1)
+
+
+class Ordering(unittest.TestCase):
+    def setUp(self):
+        self.data = DataDir()
+        self.addCleanup(self.data.cleanup)
+
+    def test_one_learner_and_course_in_order_under_parallel_workers(self):
+        # 4 workers, handlers that take a while: the notifications about
+        # one learner in one course come out in arrival order, one at a
+        # time; other learners' go on in parallel.
+        env = self.data.env(WHR_RECORD_SLEEP_MS='20')
+        bodies = []
+        for i in range(12):
+            notes = [enrollment('course-1', 'ana', n=i),
+                     enrollment('course-1', 'bo', n=i),
+                     enrollment('course-2', 'ana', 'bo', n=i)]
+            bodies.append(w.delivery(id='%032x' % (i + 1),
+                                     notifications=notes))
+        with w.Server(self.data.args('--workers', '4'), program='recorder',
+                      env=env) as srv:
+            start = time.monotonic()
+            for body in bodies:
+                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
+                                 200)
+            recs = srv.records(12 * 3 * 3, timeout=30)
+            elapsed = time.monotonic() - start
+        by_key = {}
+        for rec in recs:
+            d, i = int(rec.delivery, 16), int(rec.index)
+            key = {0: 'c1-ana', 1: 'c1-bo', 2: 'c2'}[i]
+            by_key.setdefault(key, []).append((d, rec.handler))
+        for key, seq in by_key.items():
+            with self.subTest(key=key):
+                # Each notification's 3 handlers together, deliveries in
+                # order: no overlap, no reordering.
+                self.assertEqual(seq, [(d, h) for d in range(1, 13)
+                                       for h in ('enroll', 'all', 'all2')])
+        # 36 notifications of 20 ms each one after the other would take
+        # 0.72 s; three independent keys overlap.
+        self.assertLess(elapsed, w.timing_bound(0.72))
+
+    def test_other_events_in_order_within_their_delivery(self):
+        env = self.data.env(WHR_RECORD_SLEEP_MS='10')
+        notes = [{'Action': 'CoursePublished', 'Id': 'c', 'n': i}
+                 for i in range(6)]
+        with w.Server(self.data.args('--workers', '4'), program='recorder',
+                      env=env) as srv:
+            body = w.delivery(notifications=notes)
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            recs = srv.records(12)
+        self.assertEqual([(r.handler, int(r.index)) for r in recs],
+                         [(h, i) for i in range(6) for h in ('all', 'all2')])
+
+
+class ExactlyOnce(unittest.TestCase):
+    def setUp(self):
+        self.data = DataDir()
+        self.addCleanup(self.data.cleanup)
+
+    def test_transactional_handler_applies_once(self):
+        env = self.data.env(WHR_RECORD_TX='1')
+        with w.Server(self.data.args('--retry-delay', '20ms'),
+                      program='recorder', env=env) as srv:
+            body = w.delivery(id='7' * 32, notifications=[
+                {'Action': 'a1'}, {'Action': 'TxRetry'}])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            self.data.wait_states(done=2)
+            # Sent again: a duplicate, not applied again.
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+        rows = self.data.query('SELECT delivery, idx, applied FROM '
+                               'recorder_applied ORDER BY idx')
+        # TxRetry's first write was rolled back with its retry.
+        self.assertEqual(rows, [('7' * 32, 0, 1), ('7' * 32, 1, 1)])
+        outcomes = dict(self.data.query(
+            "SELECT n.idx, o.runs FROM outcomes o JOIN notifications n"
+            " ON n.id = o.notification_id WHERE o.handler = 'tx'"))
+        self.assertEqual(outcomes, {0: 1, 1: 2})
+
+
+class Retention(unittest.TestCase):
+    def test_finished_deliveries_are_purged(self):
+        data = DataDir()
+        self.addCleanup(data.cleanup)
+        with w.Server(data.args('--retain', '1s'), program='recorder',
+                      env=data.env()) as srv:
+            body = w.delivery(notifications=[{'Action': 'a1'}])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            data.wait_states(done=1)
+            deadline = time.monotonic() + w.slow(10)
+            while data.query('SELECT count(*) FROM deliveries') != [(0,)]:
+                self.assertLess(time.monotonic(), deadline, 'not purged')
+                time.sleep(0.1)
+            self.assertEqual(data.query('SELECT count(*) FROM outcomes'),
+                             [(0,)])
+
+
+class InboxTool(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.data = DataDir()
+        with w.Server(cls.data.args(), program='recorder',
+                      env=cls.data.env()) as srv:
+            for i, action in enumerate(['a1', 'RejectMe', 'CourseEnrollment']):
+                body = w.delivery(id='%032d' % i,
+                                  notifications=[{'Action': action}])
+                assert w.post(srv.port, body, V1_SECRET).status == 200
+            cls.data.wait_states(done=2, dead=1)
+            assert w.post(srv.port, w.delivery(
+                id='%032d' % 0, attempt=2,
+                notifications=[{'Action': 'a1'}]), V1_SECRET).status == 200
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.data.cleanup()
+
+    def test_list(self):
+        out, _ = self.data.inbox('list')
+        lines = out.strip().split('\n')
+        self.assertRegex(lines[0], r'^NOTIF +SEQ +RECEIVED \(UTC\) +RECEIVER '
+                                   r'+ID +ATTEMPT +IDX +ACTION +STATE +RUNS '
+                                   r'+ERROR$')
+        self.assertEqual(len(lines), 4)
+        self.assertIn('CourseEnrollment', lines[1])   # newest first
+        out, _ = self.data.inbox('list', '--state', 'done', '--action', 'A1')
+        self.assertEqual(len(out.strip().split('\n')), 2)
+        out, _ = self.data.inbox('list', '--since', '1h', '--limit', '1')
+        self.assertEqual(len(out.strip().split('\n')), 2)
+        out, _ = self.data.inbox('list', '--until', '2000-01-01T00:00:00Z')
+        self.assertEqual(out.strip().split('\n')[1], '(none)')
+        out, _ = self.data.inbox('--format', 'json', 'list', '--state',
+                                 'dead')
+        dead, = json.loads(out)
+        self.assertEqual((dead['action'], dead['state'], dead['id']),
+                         ('RejectMe', 'dead', '%032d' % 1))
+        self.assertRegex(dead['received'], r'^\d{4}-\d\d-\d\dT[\d:.]+Z$')
+
+    def test_show(self):
+        out, _ = self.data.inbox('show', '%032d' % 0)
+        self.assertRegex(out, r'(?m)^duplicates 1 \(last with attempt 2, ')
+        self.assertRegex(out, r'(?m)^headers +Host: 127\.0\.0\.1')
+        self.assertNotIn('ms-signature', out.lower())
+        self.assertRegex(out, r'(?m)^  handler a1 +done +runs 1$')
+        out, _ = self.data.inbox('--format', 'json', 'show', '#2')
+        shown = json.loads(out)
+        self.assertEqual(shown['id'], '%032d' % 1)
+        self.assertIn('"RejectMe"', shown['body'])
+        self.assertEqual(shown['notifications'][0]['state'], 'dead')
+        reasons = {o['handler']: o['reason']
+                   for o in shown['notifications'][0]['outcomes']}
+        self.assertEqual(reasons['reject'],
+                         'recorder rejects delivery %032d index 0' % 1)
+        headers = dict(shown['headers'])
+        self.assertEqual(headers['Content-Type'], w.JSON_TYPE)
+        self.assertNotIn('ms-signature', [h.lower() for h in headers])
+
+    def test_stats(self):
+        out, _ = self.data.inbox('stats')
+        self.assertRegex(out, r'deliveries +3 \(duplicates received: 1\)')
+        self.assertRegex(out, r'pending 0, retrying 0, dead 1, done 2')
+        out, _ = self.data.inbox('--format', 'json', 'stats')
+        stats = json.loads(out)
+        self.assertEqual(stats['notifications'],
+                         {'pending': 0, 'retrying': 0, 'dead': 1, 'done': 2})
+        self.assertEqual(stats['deliveries'], 3)
+
+    def test_errors(self):
+        self.data.inbox('show', 'nosuch', expect=1)
+        self.data.inbox('list', '--state', 'weird', expect=2)
+        self.data.inbox('bogus', expect=2)
+        self.data.inbox('purge', expect=2)
+        self.data.inbox('replay', expect=2)
+        rc, out, err = w.run_whr(['inbox', '--data-dir', '/nonexistent',
+                                  'list'])
+        self.assertEqual(rc, 1)
+        self.assertIn('no inbox at /nonexistent/inbox.sqlite', err)
+
+
+class InboxPurge(unittest.TestCase):
+    def test_purge_finished_only(self):
+        data = DataDir()
+        self.addCleanup(data.cleanup)
+        with w.Server(data.args('--retry-delay', '1h'), program='recorder',
+                      env=data.env()) as srv:
+            for action in ('a1', 'RetryMe'):
+                body = w.delivery(notifications=[{'Action': action}])
+                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
+                                 200)
+            srv.records(6)
+            time.sleep(0.05)
+            out, _ = data.inbox('purge', '--older-than', '0s')
+            self.assertIn('purged 1 finished deliveries', out)
+            self.assertEqual(data.query('SELECT n.action, n.state FROM '
+                                        'notifications n'),
+                             [('RetryMe', 'retrying')])
+
+
+class SchemaVersion(unittest.TestCase):
+    def test_newer_schema_stops_start_up(self):
+        data = DataDir()
+        self.addCleanup(data.cleanup)
+        with w.Server(data.args(), program='recorder', env=data.env()):
+            pass
+        with sqlite3.connect(os.path.join(data.path, 'inbox.sqlite')) as db:
+            db.execute('PRAGMA user_version = 99')
+        rc, out, err = w.run_whr(['serve', '--listen', '127.0.0.1:0',
+                                  *data.args()], ENV)
+        self.assertEqual(rc, 1, err)
+        self.assertIn('schema version 99, newer than this whr knows (1)', err)
+
+
+class Readiness(unittest.TestCase):
+    def test_readyz(self):
+        data = DataDir()
+        self.addCleanup(data.cleanup)
+        with w.Server(data.args(), env=ENV) as srv:
+            r = w.request('GET', '/readyz', port=srv.port)
+            self.assertEqual((r.status, r.body), (200, b'ready\n'))
+            r = w.request('POST', '/readyz', port=srv.port)
+            self.assertEqual(r.status, 405)
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)

@@ -1,0 +1,246 @@
+/*
+ * The inbox database: schema and versions, storing deliveries and their
+ * duplicates, work rows, outcomes and states, purging.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store-private.h"
+#include "test-common.h"
+
+static char dir[64];
+static char why[512];
+
+static struct store *
+fresh_store(void)
+{
+	struct store *s;
+
+	snprintf(dir, sizeof(dir), "/tmp/whr-store-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	s = store_open(dir, STORE_SERVER, why, sizeof(why));
+	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+static void
+remove_store(struct store *s)
+{
+	char cmd[128];
+
+	store_close(s);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static const char body[] =
+	"{\"Id\":\"d1\",\"Attempt\":1,\"Properties\":{\"p\":1},"
+	"\"Notifications\":[{\"Action\":\"A\"},{\"Action\":\"B\"}]}";
+
+static void
+delivery(struct ingest_delivery *d, struct ingest_notification n[2],
+	 const char *id, int64_t attempt)
+{
+	static char *keys[] = { (char *)"lc:c\x1fu1", (char *)"lc:c\x1fu2" };
+	const char *a = strstr(body, "{\"Action\":\"A\"}");
+	const char *b = strstr(body, "{\"Action\":\"B\"}");
+
+	memset(n, 0, 2 * sizeof(*n));
+	n[0] = (struct ingest_notification){
+		.index = 0, .action = "A",
+		.json_start = (size_t)(a - body),
+		.json_end = (size_t)(a - body) + 14,
+		.keys = keys, .n_keys = 2,
+	};
+	n[1] = (struct ingest_notification){
+		.index = 1, .action = "B",
+		.json_start = (size_t)(b - body),
+		.json_end = (size_t)(b - body) + 14,
+	};
+	*d = (struct ingest_delivery){
+		.receiver_id = "tenant",
+		.delivery_id = id,
+		.attempt = attempt,
+		.received_at = 1,
+		.headers_json = "[[\"Host\",\"x\"]]",
+		.body = body,
+		.body_len = strlen(body),
+		.has_properties = true,
+		.properties_start = (size_t)(strstr(body, "{\"p\"") - body),
+		.properties_end = (size_t)(strstr(body, "{\"p\"") - body) + 7,
+		.notifications = n,
+		.n_notifications = 2,
+	};
+}
+
+static int
+collect(int64_t id, char **keys, size_t n_keys, int64_t next_at, void *arg)
+{
+	char *seen = arg;
+	char item[64];
+
+	snprintf(item, sizeof(item), "%lld:%zu:%s;", (long long)id, n_keys,
+		 keys[0]);
+	strcat(seen, item);
+	return 0;
+}
+
+START_TEST(store_ingest_and_duplicates)
+{
+	struct store *s = fresh_store();
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+	struct stored_work *w = NULL;
+	char seen[256] = "";
+
+	ck_assert_int_eq(store_begin(s), 0);
+	delivery(&d, n, "d1", 1);
+	ck_assert_int_eq(store_ingest(s, &d), 0);
+	ck_assert(!d.duplicate);
+	ck_assert_int_eq(d.seq, 1);
+	ck_assert_int_eq(n[0].id, 1);
+	ck_assert_int_eq(n[1].id, 2);
+	/* Same receiver and Id, in the same transaction: a duplicate. */
+	delivery(&d, n, "d1", 3);
+	ck_assert_int_eq(store_ingest(s, &d), 0);
+	ck_assert(d.duplicate);
+	ck_assert_int_eq(d.seq, 1);
+	/* Without an Id: never a duplicate. */
+	delivery(&d, n, NULL, 1);
+	ck_assert_int_eq(store_ingest(s, &d), 0);
+	ck_assert(!d.duplicate);
+	delivery(&d, n, NULL, 1);
+	ck_assert_int_eq(store_ingest(s, &d), 0);
+	ck_assert(!d.duplicate);
+	ck_assert_int_eq(store_commit(s), 0);
+
+	/* The duplicate is counted on the original, with its Attempt. */
+	{
+		sqlite3_stmt *st;
+
+		ck_assert_int_eq(sqlite3_prepare_v2(store_db(s),
+			"SELECT duplicates, last_attempt FROM deliveries WHERE seq = 1",
+			-1, &st, NULL), SQLITE_OK);
+		ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+		ck_assert_int_eq(sqlite3_column_int(st, 0), 1);
+		ck_assert_int_eq(sqlite3_column_int(st, 1), 3);
+		sqlite3_finalize(st);
+	}
+
+	ck_assert_int_eq(store_load_work(s, 1, &w), 0);
+	ck_assert_str_eq(w->receiver_id, "tenant");
+	ck_assert_str_eq(w->delivery_id, "d1");
+	ck_assert_str_eq(w->action, "A");
+	ck_assert_str_eq(w->json, "{\"Action\":\"A\"}");
+	ck_assert_str_eq(w->properties, "{\"p\":1}");
+	ck_assert_uint_eq(w->count, 2);
+	ck_assert_uint_eq(w->n_keys, 2);
+	ck_assert_str_eq(w->keys[1], "lc:c\x1fu2");
+	ck_assert_int_eq(w->state, WORK_PENDING);
+	stored_work_free(w);
+	/* A notification without keys is ordered within its delivery. */
+	ck_assert_int_eq(store_load_work(s, 2, &w), 0);
+	ck_assert_uint_eq(w->n_keys, 1);
+	ck_assert_str_eq(w->keys[0], "d:1");
+	stored_work_free(w);
+	ck_assert_int_eq(store_load_work(s, 99, &w), -ENOENT);
+
+	ck_assert_int_eq(store_each_pending(s, collect, seen), 0);
+	ck_assert_str_eq(seen, "1:2:lc:c\x1fu1;2:1:d:1;3:2:lc:c\x1fu1;"
+			       "4:1:d:2;5:2:lc:c\x1fu1;6:1:d:3;");
+	remove_store(s);
+}
+END_TEST
+
+START_TEST(store_outcomes_and_finish)
+{
+	struct store *s = fresh_store();
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+	struct stored_work *w = NULL;
+	sqlite3_stmt *st;
+
+	ck_assert_int_eq(store_begin(s), 0);
+	delivery(&d, n, "d1", 1);
+	ck_assert_int_eq(store_ingest(s, &d), 0);
+	ck_assert_int_eq(store_record_handler(s, 1, "h1", WHR_DONE, NULL, 5), 0);
+	ck_assert_int_eq(store_record_handler(s, 1, "h2", WHR_RETRY, "later", 5), 0);
+	ck_assert_int_eq(store_record_state(s, 1, WORK_RETRYING, 99, "h2: later", 5), 0);
+	ck_assert_int_eq(store_commit(s), 0);
+
+	ck_assert_int_eq(store_load_work(s, 1, &w), 0);
+	ck_assert_int_eq(w->state, WORK_RETRYING);
+	ck_assert_int_eq(w->runs, 1);
+	ck_assert_int_eq(w->next_at, 99);
+	ck_assert_uint_eq(w->n_outcomes, 2);
+	stored_work_free(w);
+
+	/* The delivery is finished when its last notification is: purged
+	 * only then, and once that is older than the limit. */
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_record_handler(s, 1, "h2", WHR_DONE, NULL, 6), 0);
+	ck_assert_int_eq(store_record_state(s, 1, WORK_DONE, 6, NULL, 6), 0);
+	ck_assert_int_eq(store_record_state(s, 2, WORK_DEAD, 7, "h: no", 7), 0);
+	ck_assert_int_eq(store_commit(s), 0);
+	ck_assert_int_eq(store_load_work(s, 1, &w), 0);
+	ck_assert_int_eq(w->runs, 2);
+	ck_assert_uint_eq(w->n_outcomes, 2);
+	stored_work_free(w);
+
+	/* Purged once older than the limit, with its rows. */
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_purge(s, 7, 100), 0);
+	ck_assert_int_eq(store_purge(s, 8, 100), 1);
+	ck_assert_int_eq(store_purge(s, 8, 100), 0);
+	ck_assert_int_eq(store_commit(s), 0);
+	ck_assert_int_eq(store_load_work(s, 1, &w), -ENOENT);
+	ck_assert_int_eq(sqlite3_prepare_v2(store_db(s),
+		"SELECT (SELECT count(*) FROM outcomes) + (SELECT count(*) FROM"
+		" notifications) + (SELECT count(*) FROM deliveries)", -1, &st,
+		NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_int_eq(sqlite3_column_int(st, 0), 0);
+	sqlite3_finalize(st);
+	remove_store(s);
+}
+END_TEST
+
+START_TEST(store_versions)
+{
+	struct store *s = fresh_store();
+	struct store *r;
+
+	/* Readers and tools open it; a second server open is fine too. */
+	r = store_open(dir, STORE_READER, why, sizeof(why));
+	ck_assert_ptr_nonnull(r);
+	store_close(r);
+	r = store_open(dir, STORE_SERVER, why, sizeof(why));
+	ck_assert_ptr_nonnull(r);
+	store_close(r);
+	/* A newer schema is refused, saying so. */
+	ck_assert_int_eq(sqlite3_exec(store_db(s), "PRAGMA user_version = 9",
+				      NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_ptr_null(store_open(dir, STORE_SERVER, why, sizeof(why)));
+	ck_assert_int_eq(errno, EPROTO);
+	ck_assert_ptr_nonnull(strstr(why, "schema version 9, newer than this whr knows (1)"));
+	ck_assert_ptr_null(store_open(dir, STORE_READER, why, sizeof(why)));
+	ck_assert_int_eq(errno, EPROTO);
+	remove_store(s);
+
+	/* No inbox at all: a reader says so. */
+	ck_assert_ptr_null(store_open("/nonexistent/whr", STORE_READER, why,
+				      sizeof(why)));
+	ck_assert_int_eq(errno, EIO);
+	ck_assert_ptr_nonnull(strstr(why, "/nonexistent/whr/inbox.sqlite: cannot open"));
+}
+END_TEST
+
+TEST_SUITE(store)
+{
+	ADD_TEST(s, "ingest_and_duplicates", store_ingest_and_duplicates);
+	ADD_TEST(s, "outcomes_and_finish", store_outcomes_and_finish);
+	ADD_TEST(s, "versions", store_versions);
+}
