@@ -59,6 +59,23 @@ class AgainstWhrServe(w.ServerTestCase):
         self.assertEqual(rc, 0, out + err)
         self.assertIn('3 notifications', out)
 
+    def test_same_id_sent_again_is_a_duplicate(self):
+        # The inbox recognises a resend by its Id: acknowledged, counted,
+        # not stored or handled again.
+        did = os.urandom(16).hex()
+        for attempt in (1, 2):
+            mark = self.srv.mark()
+            rc, out, err = run_tool(['send', self.url(), '--secret', SECRET,
+                                     '--sample', 'CourseCompleted',
+                                     '--id', did])
+            self.assertEqual(rc, 0, out + err)
+            line = self.srv.request_line(mark)
+            self.assertIn('delivery=%s' % did, line)
+            if attempt == 1:
+                self.assertNotIn('duplicate=true', line)
+            else:
+                self.assertIn('duplicate=true', line)
+
     def test_vector_v0_delivered(self):
         rc, out, err = run_tool(['send', self.url(w.WEBHOOK + '/v0'),
                                  '--file', w.data_path('vectors',

@@ -263,6 +263,25 @@ def secrets_of(env, args):
                 files.append(args[i + 1])
             elif a.startswith(flag + '='):
                 files.append(a[len(flag) + 1:])
+    # The tools' own: whr send/probe/verify --secret, --secret-file and
+    # WHR_SECRET hold one secret each, used as is.
+    tool_secrets = []
+    if env.get('WHR_SECRET'):
+        tool_secrets.append(env['WHR_SECRET'])
+    for i, a in enumerate(args):
+        if a == '--secret' and i + 1 < len(args):
+            tool_secrets.append(args[i + 1])
+        elif a.startswith('--secret='):
+            tool_secrets.append(a[len('--secret='):])
+        elif a == '--secret-file' and i + 1 < len(args):
+            try:
+                with open(args[i + 1], 'rb') as f:
+                    tool_secrets.append(f.read().decode('utf-8', 'replace')
+                                        .rstrip('\r\n'))
+            except OSError:
+                pass
+    # Only secrets long enough to be unmistakable in a log.
+    found |= {t for t in tool_secrets if len(t.strip()) >= 8}
     for path in files:
         try:
             with open(path, 'rb') as f:
