@@ -109,7 +109,7 @@ set_health(struct inbox *ib, bool ready, const char *why)
 	pthread_mutex_lock(&ib->lock);
 	changed = ib->ready != ready;
 	ib->ready = ready;
-	snprintf(ib->why, sizeof(ib->why), "%s", why != NULL ? why : "");
+	snprintf(ib->why, sizeof(ib->why), "%.250s", why != NULL ? why : "");
 	pthread_mutex_unlock(&ib->lock);
 	if (changed && !ready)
 		whr_log(WHR_LOG_ERROR,

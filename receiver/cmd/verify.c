@@ -235,7 +235,7 @@ static void
 report(const struct header_report *hr, const struct match *m, size_t lead,
        size_t trail)
 {
-	const char *fixes[3];
+	const char *fixes[3] = { "", "", "" };
 	size_t n_fixes = 0;
 	char num[8];
 	int cause = 0;
