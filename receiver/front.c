@@ -190,63 +190,72 @@ header_kept(const char *name)
 	return true;
 }
 
-static void
-json_string(FILE *out, const char *s)
+/* Append @p s as a JSON string at @p out; returns the end. Room for six
+ * bytes per input byte is enough (\u00XX, or U+FFFD's three). */
+static char *
+json_string(char *out, const char *s)
 {
 	size_t left = strlen(s);
 
-	fputc('"', out);
+	*out++ = '"';
 	while (*s != '\0') {
 		unsigned char c = (unsigned char)*s;
 		size_t n = 1;
 
 		if (c == '"' || c == '\\') {
-			fputc('\\', out);
-			fputc(c, out);
+			*out++ = '\\';
+			*out++ = (char)c;
 		} else if (c < 0x20 || c == 0x7f) {
-			fprintf(out, "\\u%04x", c);
+			out += sprintf(out, "\\u%04x", c);
 		} else if (c < 0x80) {
-			fputc(c, out);
+			*out++ = (char)c;
 		} else if ((n = utf8_char_length(s, left)) > 0) {
-			fwrite(s, 1, n, out);
+			memcpy(out, s, n);
+			out += n;
 		} else {
-			fputs("\xef\xbf\xbd", out);	/* not UTF-8 */
+			memcpy(out, "\xef\xbf\xbd", 3);	/* not UTF-8 */
+			out += 3;
 			n = 1;
 		}
 		s += n;
 		left -= n;
 	}
-	fputc('"', out);
+	*out++ = '"';
+	return out;
 }
 
-/* The request's headers as [[name, value], ...], in their order. */
+/* The request's headers as [[name, value], ...], in their order: one
+ * allocation, sized for the worst case. */
 static char *
 headers_json(struct evkeyvalq *headers)
 {
 	struct evkeyval *h;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *out = open_memstream(&text, &len);
-	bool first = true;
+	size_t size = 3;
+	char *text;
+	char *p;
 
-	if (out == NULL)
+	TAILQ_FOREACH(h, headers, next) {
+		if (header_kept(h->key))
+			size += 6 * (strlen(h->key) + strlen(h->value)) + 8;
+	}
+	text = malloc(size);
+	if (text == NULL)
 		return NULL;
-	fputc('[', out);
+	p = text;
+	*p++ = '[';
 	TAILQ_FOREACH(h, headers, next) {
 		if (!header_kept(h->key))
 			continue;
-		fputs(first ? "[" : ",[", out);
-		json_string(out, h->key);
-		fputc(',', out);
-		json_string(out, h->value);
-		fputc(']', out);
-		first = false;
+		if (p != text + 1)
+			*p++ = ',';
+		*p++ = '[';
+		p = json_string(p, h->key);
+		*p++ = ',';
+		p = json_string(p, h->value);
+		*p++ = ']';
 	}
-	fputc(']', out);
-	if (fclose(out) != 0) {
-		free(text);
-		return NULL;
-	}
+	*p++ = ']';
+	*p = '\0';
 	return text;
 }
 

@@ -2,8 +2,9 @@
  * The durable inbox (see inbox-private.h): the store thread and its
  * hand-offs. One transaction per batch holds new deliveries, the outcomes
  * of finished runs and the work of transactional handlers, and one sync
- * makes all of it durable (group commit). Only then does the loop answer
- * 200 and the scheduler see the new work.
+ * makes all of it durable (group commit): what arrives during a commit
+ * goes in the next. Only then does the loop answer 200 and the scheduler
+ * see the new work.
  */
 #include "inbox-private.h"
 
@@ -14,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,8 +31,6 @@
 #define TICK_US 1000000			/* periodic work */
 #define PURGE_EVERY_US (10 * 1000000LL)
 #define PURGE_BATCH 200
-#define CHECKPOINT_EVERY_US 200000
-#define CHECKPOINT_WAL_BYTES (64 * 1024 * 1024)
 
 struct inbox {
 	struct inbox_config c;
@@ -44,11 +42,8 @@ struct inbox {
 
 	pthread_t thread;
 	bool thread_started;
-	pthread_t checkpointer;
-	bool checkpointer_started;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	pthread_cond_t checkpoint_cond;
 	struct ingest_job *in_head, *in_tail;	/* from the loop */
 	struct run *runs_head, *runs_tail;	/* from the workers */
 	bool stopping;
@@ -58,13 +53,6 @@ struct inbox {
 	int done_fd;
 	struct event *done_event;
 	struct ingest_job *done_head, *done_tail;
-
-	/* Committed batches waiting for the WAL sync (the syncer's). */
-	struct committed *sync_head, *sync_tail;
-	pthread_cond_t sync_cond;
-	pthread_t syncer;
-	bool syncer_started;
-	bool syncer_stopping;
 
 	/* Health, for /readyz and 503s. */
 	bool ready;
@@ -77,15 +65,6 @@ struct inbox {
 	int64_t last_tick_us;
 	int64_t last_purge_us;
 	uint64_t rng;
-};
-
-/* A batch committed but not yet synced: its answers and hand-offs wait
- * for the sync (syncer_main). */
-struct committed {
-	struct committed *next;
-	struct ingest_job *jobs;
-	struct run *runs;
-	int64_t now;
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -216,46 +195,34 @@ hand_back(struct run *run, void *arg)
 	pthread_mutex_unlock(&ib->lock);
 }
 
-/* ---- after the sync ------------------------------------------------------ */
+/* ---- after the commit --------------------------------------------------- */
 
 static void schedule_stored(struct inbox *ib, struct ingest_job *job);
-static void fail_jobs(struct ingest_job *jobs, const char *why);
 static int open_store(struct inbox *ib);
 
-/* A committed batch is on disk (@p rc 0): answer its deliveries, give
- * the new work to the workers, and settle the runs it recorded. */
+/* A batch is on disk: answer its deliveries, give the new work to the
+ * workers, and settle the runs it recorded. */
 static void
-after_sync(struct inbox *ib, struct committed *c, int rc)
+after_commit(struct inbox *ib, struct ingest_job *jobs, struct run *runs,
+	     int64_t now)
 {
 	struct ingest_job *job;
-	struct run *runs = c->runs;
 
-	if (rc < 0) {
-		char why[96];
-
-		/* Committed, but perhaps not durable: no 200. The sender
-		 * sends it again; it is then a duplicate, and acknowledged. */
-		snprintf(why, sizeof(why), "cannot sync the inbox: %s",
-			 strerror(-rc));
-		set_health(ib, false, why);
-		fail_jobs(c->jobs, why);
-	} else {
-		set_health(ib, true, NULL);
-		for (job = c->jobs; job != NULL; job = job->next) {
-			job->result = job->d.duplicate ? INGEST_DUPLICATE
-						       : INGEST_STORED;
-			if (!job->d.duplicate)
-				schedule_stored(ib, job);
-		}
+	set_health(ib, true, NULL);
+	for (job = jobs; job != NULL; job = job->next) {
+		job->result = job->d.duplicate ? INGEST_DUPLICATE
+					       : INGEST_STORED;
+		if (!job->d.duplicate)
+			schedule_stored(ib, job);
 	}
-	post_done(ib, c->jobs);
+	post_done(ib, jobs);
 	while (runs != NULL) {
 		struct run *next = runs->next_queued;
 		int64_t id = runs->w->id;
 
 		if (run_has_next(runs)) {
 			/* The next handler is a worker's. */
-			sched_requeue(ib->sched, id, c->now, runs);
+			sched_requeue(ib->sched, id, now, runs);
 		} else if (runs->w->state == WORK_RETRYING) {
 			/* A retry reads its outcomes back from the store. */
 			sched_requeue(ib->sched, id, runs->w->next_at, NULL);
@@ -268,89 +235,72 @@ after_sync(struct inbox *ib, struct committed *c, int rc)
 	}
 }
 
-/* Group commit's second half: one sync for every batch committed since
- * the last one, while the store thread writes the next. */
-static void *
-syncer_main(void *arg)
-{
-	struct inbox *ib = arg;
-
-	for (;;) {
-		struct committed *list;
-		int rc;
-
-		pthread_mutex_lock(&ib->lock);
-		while (ib->sync_head == NULL && !ib->syncer_stopping)
-			pthread_cond_wait(&ib->sync_cond, &ib->lock);
-		list = ib->sync_head;
-		ib->sync_head = ib->sync_tail = NULL;
-		pthread_mutex_unlock(&ib->lock);
-		if (list == NULL)
-			break;	/* stopping, and nothing left */
-		rc = store_sync(ib->store);
-		while (list != NULL) {
-			struct committed *next = list->next;
-
-			after_sync(ib, list, rc);
-			free(list);
-			list = next;
-		}
-	}
-	return NULL;
-}
-
 /* ---- one batch --------------------------------------------------------- */
 
+static char *
+block_copy(char **p, const char *s, size_t n)
+{
+	char *here = *p;
+
+	memcpy(here, s, n);
+	here[n] = '\0';
+	*p += n + 1;
+	return here;
+}
+
 /* The fresh work of a stored notification, so that a worker need not
- * read it back from the database. NULL when out of memory: the worker
- * then loads it. */
+ * read it back from the database: its strings in one block. NULL when
+ * out of memory: the worker then loads it. */
 static struct run *
 fresh_run(struct inbox *ib, const struct ingest_delivery *d, size_t i,
 	  char **keys, size_t n_keys)
 {
 	const struct ingest_notification *n = &d->notifications[i];
+	size_t json_len = n->json_end - n->json_start;
+	size_t props_len = d->has_properties
+				   ? d->properties_end - d->properties_start
+				   : 0;
+	size_t size = n_keys * sizeof(char *) + strlen(d->receiver_id) + 1 +
+		      json_len + 1 + props_len + 1;
 	struct stored_work *w = calloc(1, sizeof(*w));
+	char *p;
 	size_t k;
 
-	if (w == NULL)
+	for (k = 0; k < n_keys; k++)
+		size += strlen(keys[k]) + 1;
+	size += d->delivery_id != NULL ? strlen(d->delivery_id) + 1 : 0;
+	size += n->action != NULL ? strlen(n->action) + 1 : 0;
+	if (w == NULL || (w->block = malloc(size)) == NULL) {
+		free(w);
 		return NULL;
+	}
+	/* The pointers first: the block is aligned for them. */
+	w->keys = w->block;
+	p = (char *)(w->keys + n_keys);
+	for (k = 0; k < n_keys; k++)
+		w->keys[k] = block_copy(&p, keys[k], strlen(keys[k]));
+	w->n_keys = n_keys;
 	w->id = n->id;
 	w->delivery_seq = d->seq;
 	w->index = n->index;
 	w->count = d->n_notifications;
-	w->receiver_id = strdup(d->receiver_id);
-	w->delivery_id = d->delivery_id != NULL ? strdup(d->delivery_id)
-						: NULL;
-	w->action = n->action != NULL ? strdup(n->action) : NULL;
+	w->receiver_id = block_copy(&p, d->receiver_id, strlen(d->receiver_id));
+	if (d->delivery_id != NULL)
+		w->delivery_id = block_copy(&p, d->delivery_id,
+					    strlen(d->delivery_id));
+	if (n->action != NULL)
+		w->action = block_copy(&p, n->action, strlen(n->action));
 	w->attempt = d->attempt;
 	w->received_at = d->received_at;
-	w->json_len = n->json_end - n->json_start;
-	w->json = xstrndup(d->body + n->json_start, w->json_len);
+	w->json_len = json_len;
+	w->json = block_copy(&p, d->body + n->json_start, json_len);
 	if (d->has_properties) {
-		w->properties_len = d->properties_end - d->properties_start;
-		w->properties = xstrndup(d->body + d->properties_start,
-					 w->properties_len);
+		w->properties_len = props_len;
+		w->properties = block_copy(&p, d->body + d->properties_start,
+					   props_len);
 	}
 	w->state = WORK_PENDING;
 	w->next_at = d->received_at;
-	w->keys = calloc(n_keys, sizeof(*w->keys));
-	if (w->keys != NULL) {
-		for (k = 0; k < n_keys; k++)
-			w->keys[w->n_keys++] = strdup(keys[k]);
-	}
-	if (w->receiver_id == NULL || w->json == NULL || w->keys == NULL ||
-	    (d->delivery_id != NULL && w->delivery_id == NULL) ||
-	    (n->action != NULL && w->action == NULL) ||
-	    (d->has_properties && w->properties == NULL)) {
-		stored_work_free(w);
-		return NULL;
-	}
-	for (k = 0; k < w->n_keys; k++) {
-		if (w->keys[k] == NULL) {
-			stored_work_free(w);
-			return NULL;
-		}
-	}
 	return run_new(ib->handlers, w);
 }
 
@@ -501,101 +451,130 @@ defer_runs(struct inbox *ib, struct run *runs)
 	}
 }
 
+/* One transaction being filled: the deliveries and runs in it, in
+ * order, and where each run's transactional handlers started (to undo
+ * them in memory if the transaction fails). */
+struct batch {
+	struct ingest_job *jobs, *jobs_tail;
+	struct run *runs, *runs_tail;
+	struct tx_mark *marks;
+	size_t n_marks, cap_marks;
+	size_t size;		/* deliveries and runs */
+	int64_t now;
+	int rc;			/* the first failure; the rest only waits */
+};
+
 static void
-hand_to_syncer(struct inbox *ib, struct ingest_job *jobs, struct run *runs,
-	       int64_t now)
+batch_start(struct inbox *ib, struct batch *b)
 {
-	struct committed *c = malloc(sizeof(*c));
+	memset(b, 0, sizeof(*b));
+	b->now = now_realtime_us();
+	b->rc = ib->store != NULL ? store_begin(ib->store) : -ENODEV;
+}
 
-	if (c == NULL) {
-		/* Sync here, then: slower, not wrong. */
-		struct committed local = { .jobs = jobs, .runs = runs,
-					   .now = now };
+static int
+batch_mark(struct batch *b, struct run *run)
+{
+	if (b->n_marks == b->cap_marks) {
+		size_t cap = b->cap_marks ? 2 * b->cap_marks : 64;
+		struct tx_mark *grown = realloc(b->marks, cap * sizeof(*grown));
 
-		after_sync(ib, &local, store_sync(ib->store));
+		if (grown == NULL)
+			return -ENOMEM;
+		b->marks = grown;
+		b->cap_marks = cap;
+	}
+	b->marks[b->n_marks].run = run;
+	b->marks[b->n_marks++].from = run->next;
+	return 0;
+}
+
+/* Write deliveries and finished runs into the open transaction. */
+static void
+batch_add(struct inbox *ib, struct batch *b, struct ingest_job *jobs,
+	  struct run *runs)
+{
+	while (jobs != NULL) {
+		struct ingest_job *job = jobs;
+
+		jobs = job->next;
+		job->next = NULL;
+		if (b->jobs_tail != NULL)
+			b->jobs_tail->next = job;
+		else
+			b->jobs = job;
+		b->jobs_tail = job;
+		b->size++;
+		if (b->rc == 0)
+			b->rc = store_ingest(ib->store, &job->d);
+	}
+	while (runs != NULL) {
+		struct run *run = runs;
+
+		runs = run->next_queued;
+		run->next_queued = NULL;
+		if (b->runs_tail != NULL)
+			b->runs_tail->next_queued = run;
+		else
+			b->runs = run;
+		b->runs_tail = run;
+		b->size++;
+		if (b->rc == 0)
+			b->rc = batch_mark(b, run);
+		if (b->rc == 0)
+			b->rc = run_transactional(ib, run, b->now);
+		if (b->rc == 0 && !run_has_next(run)) {
+			enum work_state state = WORK_PENDING;
+			int64_t next_at = b->now;
+
+			b->rc = record_final(ib, run, b->now, &state, &next_at);
+			run->w->state = state;
+			run->w->next_at = next_at;
+		}
+	}
+}
+
+/* Commit, durably (the WAL is synced); or fail the batch whole. */
+static void
+batch_finish(struct inbox *ib, struct batch *b)
+{
+	char closed[sizeof(ib->why)];
+	const char *why;
+
+	if (b->rc == 0)
+		b->rc = store_commit(ib->store);
+	if (b->rc == 0) {
+		free(b->marks);
+		after_commit(ib, b->jobs, b->runs, b->now);
 		return;
 	}
-	*c = (struct committed){ .jobs = jobs, .runs = runs, .now = now };
-	pthread_mutex_lock(&ib->lock);
-	if (ib->sync_tail != NULL)
-		ib->sync_tail->next = c;
-	else
-		ib->sync_head = c;
-	ib->sync_tail = c;
-	pthread_cond_signal(&ib->sync_cond);
-	pthread_mutex_unlock(&ib->lock);
+	if (b->rc == -ENODEV) {
+		/* The inbox is not open: say why it could not be. */
+		pthread_mutex_lock(&ib->lock);
+		memcpy(closed, ib->why, sizeof(closed));
+		pthread_mutex_unlock(&ib->lock);
+		why = closed;
+	} else {
+		store_rollback(ib->store);
+		why = b->rc == -ENOMEM ? "out of memory"
+				       : store_error(ib->store);
+		set_health(ib, false, why);
+	}
+	undo_transactional(b->marks, b->n_marks);
+	free(b->marks);
+	fail_jobs(b->jobs, why);
+	post_done(ib, b->jobs);
+	defer_runs(ib, b->runs);
 }
 
 static void
 batch(struct inbox *ib, struct ingest_job *jobs, struct run *runs)
 {
-	int64_t now = now_realtime_us();
-	struct tx_mark *marks = NULL;
-	size_t n_marks = 0;
-	struct ingest_job *job;
-	const char *why;
-	struct run *run;
-	size_t n_runs = 0;
-	int rc;
+	struct batch b;
 
-	if (ib->store == NULL) {
-		char closed[sizeof(ib->why)];
-
-		pthread_mutex_lock(&ib->lock);
-		memcpy(closed, ib->why, sizeof(closed));
-		pthread_mutex_unlock(&ib->lock);
-		fail_jobs(jobs, closed);
-		post_done(ib, jobs);
-		defer_runs(ib, runs);
-		return;
-	}
-	for (run = runs; run != NULL; run = run->next_queued)
-		n_runs++;
-	marks = calloc(n_runs ? n_runs : 1, sizeof(*marks));
-	if (marks == NULL) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	rc = store_begin(ib->store);
-	if (rc < 0)
-		goto fail;
-	for (job = jobs; job != NULL; job = job->next) {
-		rc = store_ingest(ib->store, &job->d);
-		if (rc < 0)
-			goto fail_rollback;
-	}
-	for (run = runs; run != NULL; run = run->next_queued) {
-		marks[n_marks].run = run;
-		marks[n_marks++].from = run->next;
-		rc = run_transactional(ib, run, now);
-		if (rc == 0 && !run_has_next(run)) {
-			enum work_state state = WORK_PENDING;
-			int64_t next_at = now;
-
-			rc = record_final(ib, run, now, &state, &next_at);
-			run->w->state = state;
-			run->w->next_at = next_at;
-		}
-		if (rc < 0)
-			goto fail_rollback;
-	}
-	rc = store_commit(ib->store);
-	if (rc < 0)
-		goto fail_rollback;
-	free(marks);
-	hand_to_syncer(ib, jobs, runs, now);
-	return;
-
-fail_rollback:
-	store_rollback(ib->store);
-fail:
-	undo_transactional(marks, n_marks);
-	free(marks);
-	why = rc == -ENOMEM ? "out of memory" : store_error(ib->store);
-	set_health(ib, false, why);
-	fail_jobs(jobs, why);
-	post_done(ib, jobs);
-	defer_runs(ib, runs);
+	batch_start(ib, &b);
+	batch_add(ib, &b, jobs, runs);
+	batch_finish(ib, &b);
 }
 
 /* ---- periodic work ----------------------------------------------------- */
@@ -676,6 +655,8 @@ store_main(void *arg)
 {
 	struct inbox *ib = arg;
 
+	thread_background();
+
 	for (;;) {
 		struct ingest_job *jobs;
 		struct run *runs;
@@ -700,6 +681,8 @@ store_main(void *arg)
 		stopping = ib->stopping;
 		pthread_mutex_unlock(&ib->lock);
 
+		/* Group commit: what arrived while the last commit was being
+		 * synced goes in the next one, all at once. */
 		if (jobs != NULL || runs != NULL)
 			batch(ib, jobs, runs);
 		if (now_monotonic_us() - ib->last_tick_us >= TICK_US)
@@ -715,54 +698,6 @@ store_main(void *arg)
 		run_free(ib->deferred);
 		ib->deferred = next;
 	}
-	return NULL;
-}
-
-static int64_t
-wal_size(const char *path)
-{
-	struct stat sb;
-
-	return stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
-}
-
-/* The WAL's frames go into the database file here, off the store thread,
- * so that commits (and so answers) never wait for a checkpoint. */
-static void *
-checkpoint_main(void *arg)
-{
-	struct inbox *ib = arg;
-	struct store *s = NULL;
-	bool stopping = false;
-	char why[512];
-	char wal[4200];
-
-	snprintf(wal, sizeof(wal), "%s/%s-wal", ib->data_dir, STORE_FILE);
-	while (!stopping) {
-		int64_t until = now_realtime_us() + CHECKPOINT_EVERY_US;
-		struct timespec ts = {
-			.tv_sec = (time_t)(until / 1000000),
-			.tv_nsec = (long)(until % 1000000) * 1000,
-		};
-
-		pthread_mutex_lock(&ib->lock);
-		if (!ib->stopping)
-			pthread_cond_timedwait(&ib->checkpoint_cond, &ib->lock,
-					       &ts);
-		stopping = ib->stopping;
-		pthread_mutex_unlock(&ib->lock);
-		/* A checkpoint syncs the database file, which slows the
-		 * writer's own syncs: only once the WAL has grown. */
-		if (!stopping && wal_size(wal) < CHECKPOINT_WAL_BYTES)
-			continue;
-		if (s == NULL)
-			s = store_open(ib->data_dir, STORE_WRITER, why,
-				       sizeof(why));
-		if (s != NULL && store_checkpoint(s) < 0)
-			whr_log(WHR_LOG_WARN, "inbox checkpoint: %s",
-				store_error(s));
-	}
-	store_close(s);
 	return NULL;
 }
 
@@ -867,8 +802,6 @@ inbox_start(const struct inbox_config *config,
 	ib->rng = (uint64_t)now_realtime_us() | 1;
 	pthread_mutex_init(&ib->lock, NULL);
 	pthread_cond_init(&ib->cond, NULL);
-	pthread_cond_init(&ib->checkpoint_cond, NULL);
-	pthread_cond_init(&ib->sync_cond, NULL);
 	ib->data_dir = strdup(config->data_dir);
 	if (ib->data_dir == NULL)
 		goto err;
@@ -895,15 +828,9 @@ inbox_start(const struct inbox_config *config,
 	if (ib->workers == NULL)
 		goto err;
 	ib->last_tick_us = now_monotonic_us();
-	if (pthread_create(&ib->syncer, NULL, syncer_main, ib) != 0)
-		goto err;
-	ib->syncer_started = true;
 	if (pthread_create(&ib->thread, NULL, store_main, ib) != 0)
 		goto err;
 	ib->thread_started = true;
-	if (pthread_create(&ib->checkpointer, NULL, checkpoint_main, ib) != 0)
-		goto err;
-	ib->checkpointer_started = true;
 	if (ib->store != NULL)
 		whr_log(WHR_LOG_INFO,
 			"inbox %s/%s: %zu notification(s) to handle, %u worker(s)",
@@ -929,19 +856,9 @@ inbox_stop(struct inbox *ib, int64_t grace_us)
 	pthread_mutex_lock(&ib->lock);
 	ib->stopping = true;
 	pthread_cond_signal(&ib->cond);
-	pthread_cond_signal(&ib->checkpoint_cond);
 	pthread_mutex_unlock(&ib->lock);
 	if (ib->thread_started)
 		pthread_join(ib->thread, NULL);
-	/* The store thread has committed its last batch: sync it. */
-	pthread_mutex_lock(&ib->lock);
-	ib->syncer_stopping = true;
-	pthread_cond_signal(&ib->sync_cond);
-	pthread_mutex_unlock(&ib->lock);
-	if (ib->syncer_started)
-		pthread_join(ib->syncer, NULL);
-	if (ib->checkpointer_started)
-		pthread_join(ib->checkpointer, NULL);
 	/* Answers the loop has not seen yet. */
 	run_done_callbacks(ib);
 	if (!workers_gone) {
@@ -957,8 +874,6 @@ inbox_stop(struct inbox *ib, int64_t grace_us)
 	sched_free(ib->sched, (void (*)(void *))run_free);
 	store_close(ib->store);
 	pthread_cond_destroy(&ib->cond);
-	pthread_cond_destroy(&ib->checkpoint_cond);
-	pthread_cond_destroy(&ib->sync_cond);
 	pthread_mutex_destroy(&ib->lock);
 	free(ib->data_dir);
 	free(ib);

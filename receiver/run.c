@@ -14,16 +14,20 @@
 struct run *
 run_new(const struct handler_registry *reg, struct stored_work *w)
 {
-	struct run *r = calloc(1, sizeof(*r));
-	const struct handler_entry **selected = NULL;
+	/* The run and its handlers in one allocation. */
+	struct run *r = calloc(1, sizeof(*r) + (reg->n ? reg->n : 1) *
+					      sizeof(*r->h));
+	const struct handler_entry *on_stack[16];
+	const struct handler_entry **selected = on_stack;
 	size_t i, k;
 
 	if (r == NULL)
 		goto err;
 	r->w = w;
-	selected = calloc(reg->n ? reg->n : 1, sizeof(*selected));
-	r->h = calloc(reg->n ? reg->n : 1, sizeof(*r->h));
-	if (selected == NULL || r->h == NULL)
+	r->h = (struct run_handler *)(r + 1);
+	if (reg->n > ARRAY_LENGTH(on_stack))
+		selected = calloc(reg->n, sizeof(*selected));
+	if (selected == NULL)
 		goto err;
 	r->n = handler_registry_select(reg, w->action, selected, reg->n);
 	for (i = 0; i < r->n; i++) {
@@ -42,12 +46,12 @@ run_new(const struct handler_registry *reg, struct stored_work *w)
 			}
 		}
 	}
-	free(selected);
+	if (selected != on_stack)
+		free(selected);
 	return r;
 err:
-	free(selected);
-	if (r != NULL)
-		free(r->h);
+	if (selected != on_stack)
+		free(selected);
 	free(r);
 	stored_work_free(w);
 	return NULL;
@@ -62,7 +66,6 @@ run_free(struct run *r)
 		return;
 	for (i = 0; i < r->n; i++)
 		free(r->h[i].reason);
-	free(r->h);
 	stored_work_free(r->w);
 	free(r);
 }

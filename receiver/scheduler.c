@@ -340,8 +340,9 @@ place(struct sched *s, struct entry *e)
 		e->state = ENTRY_READY;
 	else if (want == ENTRY_TIMED && heap_push(&s->timed, e) == 0)
 		e->state = ENTRY_TIMED;
+	/* One worker is enough for one notification. */
 	if (e->state != ENTRY_WAITING)
-		pthread_cond_broadcast(&s->cond);
+		pthread_cond_signal(&s->cond);
 }
 
 /* Insert by id, but never ahead of a running one (a replayed old

@@ -39,17 +39,12 @@ int work_state_from_name(const char *name, enum work_state *state);
 /* Open (creating the folder and file in STORE_SERVER mode). On failure
  * returns NULL with @p why saying why (nothing is logged) and errno
  * EPROTO for a schema newer than this binary's (a lasting problem), else
- * EIO (perhaps passing: a read-only or full disk).
- * A STORE_SERVER connection does not sync its commits: whoever commits
- * must make them durable (store_sync) before relying on them. */
+ * EIO (perhaps passing: a read-only or full disk). A commit returns once
+ * it is on disk (synchronous=FULL). */
 struct store *store_open(const char *dir, enum store_mode mode, char *why,
 			  size_t why_size);
 void store_close(struct store *s);
 struct sqlite3 *store_db(struct store *s);
-
-/* Sync the WAL, making every commit so far durable. 0 or -errno. Safe on
- * another thread than the connection's (it only syncs a file). */
-int store_sync(struct store *s);
 
 /* Transactions. begin takes the write lock at once (BEGIN IMMEDIATE). */
 int store_begin(struct store *s);
@@ -124,6 +119,9 @@ struct stored_work {
 	char **keys;
 	size_t n_keys;
 	int64_t next_at;
+	/* When not NULL, the strings and keys above live in this one block
+	 * (work handed over in memory), and are not freed one by one. */
+	void *block;
 };
 
 void stored_work_free(struct stored_work *w);
@@ -156,12 +154,5 @@ int store_purge(struct store *s, int64_t before, int limit);
 
 /* A number that changes when another connection commits a change. */
 int64_t store_data_version(struct store *s);
-
-/* Copy committed WAL frames into the database file without blocking the
- * writer (PASSIVE); for a connection of its own, on a thread of its own.
- * The server's writer never checkpoints itself (wal_autocheckpoint 0), so
- * that no commit waits for one. Returns the WAL's size in frames, or a
- * negative errno. */
-int store_checkpoint(struct store *s);
 
 #endif /* WHR_STORE_PRIVATE_H */

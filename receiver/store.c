@@ -133,7 +133,6 @@ static const char schema_v1[] =
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
-	int wal_fd;		/* STORE_SERVER: to sync commits */
 	char path[4096];
 	char error[256];
 };
@@ -308,12 +307,10 @@ store_open(const char *dir, enum store_mode mode, char *why, size_t why_size)
 	struct store *s = calloc(1, sizeof(*s));
 	int flags = SQLITE_OPEN_NOMUTEX;
 	int error = EIO;
-	char wal[4200];
 	int rc;
 
 	if (s == NULL)
 		return NULL;
-	s->wal_fd = -1;
 	snprintf(s->path, sizeof(s->path), "%s/%s", dir, STORE_FILE);
 	if (mode == STORE_SERVER && mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		snprintf(s->error, sizeof(s->error),
@@ -337,27 +334,17 @@ store_open(const char *dir, enum store_mode mode, char *why, size_t why_size)
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
 	if (mode == STORE_SERVER) {
 		/* WAL lets readers (workers, whr inbox) run beside the
-		 * writer. NORMAL leaves the WAL's sync to the inbox, which
-		 * syncs it after each commit on a thread of its own, and
-		 * answers only then (inbox.c): durable as FULL, but the next
-		 * batch is written while the disk syncs the last one. */
+		 * writer; FULL syncs the WAL at each commit, which is what
+		 * makes an acknowledged delivery survive a power loss. */
+		/* Checkpoints stay SQLite's own (every 1000 pages, on the
+		 * writer): a checkpointer beside a busy writer never catches
+		 * up, so the WAL would only grow, and every sync with it. */
 		if (exec(s, "PRAGMA journal_mode = WAL", "cannot use WAL") < 0 ||
-		    exec(s, "PRAGMA synchronous = NORMAL", "cannot set sync") < 0 ||
-		    exec(s, "PRAGMA wal_autocheckpoint = 0",
-			 "cannot set checkpoints") < 0)
+		    exec(s, "PRAGMA synchronous = FULL", "cannot set sync") < 0)
 			goto err;
 		rc = migrate(s);
 		if (rc < 0) {
 			error = rc == -EPROTO ? EPROTO : EIO;
-			goto err;
-		}
-		/* The migration wrote: the WAL file exists now, and stays
-		 * while this connection is open. */
-		snprintf(wal, sizeof(wal), "%s-wal", s->path);
-		s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
-		if (s->wal_fd < 0 || store_sync(s) < 0) {
-			snprintf(s->error, sizeof(s->error),
-				 "cannot sync its WAL: %s", strerror(errno));
 			goto err;
 		}
 	} else {
@@ -393,18 +380,7 @@ store_close(struct store *s)
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
-	if (s->wal_fd >= 0)
-		close(s->wal_fd);
 	free(s);
-}
-
-int
-store_sync(struct store *s)
-{
-	if (s->wal_fd < 0)
-		return 0;
-	/* Not s->error: another thread may be using this connection. */
-	return fdatasync(s->wal_fd) < 0 ? -errno : 0;
 }
 
 int
@@ -598,16 +574,21 @@ stored_work_free(struct stored_work *w)
 
 	if (w == NULL)
 		return;
-	free(w->receiver_id);
-	free(w->delivery_id);
-	free(w->action);
-	free(w->json);
-	free(w->properties);
 	for (i = 0; i < w->n_outcomes; i++) {
 		free(w->outcomes[i].handler);
 		free(w->outcomes[i].reason);
 	}
 	free(w->outcomes);
+	if (w->block != NULL) {
+		free(w->block);
+		free(w);
+		return;
+	}
+	free(w->receiver_id);
+	free(w->delivery_id);
+	free(w->action);
+	free(w->json);
+	free(w->properties);
 	for (i = 0; i < w->n_keys; i++)
 		free(w->keys[i]);
 	free(w->keys);
@@ -802,16 +783,3 @@ store_data_version(struct store *s)
 	return pragma_int(s, "PRAGMA data_version");
 }
 
-int
-store_checkpoint(struct store *s)
-{
-	int log = 0;
-	int done = 0;
-	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL,
-					   SQLITE_CHECKPOINT_PASSIVE, &log,
-					   &done);
-
-	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-		return fail(s, "cannot checkpoint");
-	return log;
-}

@@ -3,6 +3,8 @@
  */
 #include "whr-private.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -144,6 +146,17 @@ xstrndup(const char *s, size_t len)
 		memcpy(copy, s, len);
 	copy[len] = '\0';
 	return copy;
+}
+
+void
+thread_background(void)
+{
+#ifdef SCHED_BATCH
+	struct sched_param param = { .sched_priority = 0 };
+
+	/* Best effort: a refusal only costs some context switches. */
+	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
+#endif
 }
 
 int64_t

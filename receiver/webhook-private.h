@@ -39,15 +39,12 @@ struct webhook_reply {
 	struct webhook_job *job;	/* status 0: store this, then answer */
 };
 
-/* A verified delivery on its way to the inbox, with copies of all it
- * needs: it outlives the request's buffers. */
+/* A verified delivery on its way to the inbox: one allocation with
+ * copies of its strings; the body is the request's own, which lives
+ * until the answer. */
 struct webhook_job {
 	struct ingest_job ingest;
-	char *receiver_id;
-	char *delivery_id;
-	char *body;
 	char *headers_json;		/* set by the front */
-	struct ingest_notification *notifications;
 };
 
 /* Checks 1 to 8 of a POST. When they pass, reply->status is 0 and

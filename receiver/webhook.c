@@ -44,103 +44,112 @@ find_keys(struct whr_receiver *r, const char *id, size_t len,
 void
 webhook_job_free(struct webhook_job *job)
 {
-	size_t i, k;
-
 	if (job == NULL)
 		return;
-	for (i = 0; i < job->ingest.d.n_notifications; i++) {
-		struct ingest_notification *n = &job->notifications[i];
-
-		free((char *)n->action);
-		for (k = 0; k < n->n_keys; k++)
-			free(n->keys[k]);
-		free(n->keys);
-	}
-	free(job->notifications);
-	free(job->receiver_id);
-	free(job->delivery_id);
-	free(job->body);
 	free(job->headers_json);
-	free(job);
+	free(job);	/* everything else is in the same block */
 }
 
-/* The ordering keys of a notification: one per learner of its course
- * ("lc:" course, U+001F, user). None when it names no course and learner:
- * the inbox then orders it within its delivery. */
-static int
-learner_keys(const struct notification *n, struct ingest_notification *out)
+/* Bytes a job needs after its struct: the notifications, and every
+ * string (ids, Actions, ordering keys) with its NUL. */
+static size_t
+job_size(const char *receiver_id, const struct envelope *env)
 {
-	size_t i;
+	size_t size = env->n_notifications * sizeof(struct ingest_notification);
+	size_t i, k;
 
-	if (n->course_id == NULL || n->n_users == 0)
-		return 0;
-	out->keys = calloc(n->n_users, sizeof(*out->keys));
-	if (out->keys == NULL)
-		return -ENOMEM;
-	for (i = 0; i < n->n_users; i++) {
-		char *key;
+	size += strlen(receiver_id) + 1;
+	size += env->id != NULL ? strlen(env->id) + 1 : 0;
+	for (i = 0; i < env->n_notifications; i++) {
+		const struct notification *n = &env->notifications[i];
 
-		if (n->user_ids[i] == NULL)
+		size += n->action != NULL ? strlen(n->action) + 1 : 0;
+		if (n->course_id == NULL)
 			continue;
-		if (asprintf(&key, "lc:%s\x1f%s", n->course_id,
-			     n->user_ids[i]) < 0)
-			return -ENOMEM;
-		out->keys[out->n_keys++] = key;
+		/* The pointers, aligned. */
+		size += n->n_users * sizeof(char *) + sizeof(char *);
+		for (k = 0; k < n->n_users; k++) {
+			if (n->user_ids[k] != NULL)
+				size += 3 + strlen(n->course_id) + 1 +
+					strlen(n->user_ids[k]) + 1;
+		}
 	}
-	return 0;
+	return size;
 }
 
+/* Bump allocation inside the job's block (job_size() made room). */
+static char *
+take(char **p, size_t n)
+{
+	char *here = *p;
+
+	*p += n;
+	return here;
+}
+
+static char *
+copy(char **p, const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(take(p, n), s, n);
+}
+
+/* A verified delivery as a job for the inbox: one allocation holding
+ * every string it needs, with each notification's ordering keys (one
+ * per learner of its course, "lc:" course U+001F user; none when it
+ * names no course and learner, and the inbox orders it within its
+ * delivery). The body is borrowed from the request, which lives until
+ * the answer, that is until the inbox is done with the job. */
 static struct webhook_job *
 make_job(const struct webhook_request *req, const char *receiver_id,
 	 const struct envelope *env)
 {
-	struct webhook_job *job = calloc(1, sizeof(*job));
+	size_t extra = job_size(receiver_id, env);
+	struct webhook_job *job = calloc(1, sizeof(*job) + extra);
 	struct ingest_delivery *d;
-	size_t i;
+	char *p;
+	size_t i, k;
 
 	if (job == NULL)
 		return NULL;
+	p = (char *)(job + 1);
 	d = &job->ingest.d;
-	job->receiver_id = strdup(receiver_id);
-	job->delivery_id = env->id != NULL ? strdup(env->id) : NULL;
-	job->body = xstrndup(req->body, req->body_len);
-	job->notifications = calloc(env->n_notifications ? env->n_notifications
-							  : 1,
-				    sizeof(*job->notifications));
-	if (job->receiver_id == NULL || job->body == NULL ||
-	    job->notifications == NULL ||
-	    (env->id != NULL && job->delivery_id == NULL))
-		goto err;
-	d->receiver_id = job->receiver_id;
-	d->delivery_id = job->delivery_id;
+	d->notifications = (struct ingest_notification *)(void *)take(
+		&p, env->n_notifications * sizeof(*d->notifications));
+	d->receiver_id = copy(&p, receiver_id);
+	d->delivery_id = env->id != NULL ? copy(&p, env->id) : NULL;
 	d->attempt = env->attempt;
 	d->received_at = req->received_at;
-	d->body = job->body;
+	d->body = req->body;
 	d->body_len = req->body_len;
 	d->has_properties = env->has_properties;
 	d->properties_start = env->properties_start;
 	d->properties_end = env->properties_end;
-	d->notifications = job->notifications;
+	d->n_notifications = env->n_notifications;
 	for (i = 0; i < env->n_notifications; i++) {
 		const struct notification *n = &env->notifications[i];
-		struct ingest_notification *out = &job->notifications[i];
+		struct ingest_notification *out = &d->notifications[i];
 
-		d->n_notifications++;
 		out->index = i;
 		out->json_start = n->start;
 		out->json_end = n->end;
-		if (n->action != NULL) {
-			out->action = strdup(n->action);
-			if (out->action == NULL)
-				goto err;
+		out->action = n->action != NULL ? copy(&p, n->action) : NULL;
+		if (n->course_id == NULL || n->n_users == 0)
+			continue;
+		p += (sizeof(char *) - (uintptr_t)p % sizeof(char *)) %
+		     sizeof(char *);
+		out->keys = (char **)(void *)take(&p, n->n_users * sizeof(char *));
+		for (k = 0; k < n->n_users; k++) {
+			if (n->user_ids[k] == NULL)
+				continue;
+			out->keys[out->n_keys] = p;
+			p += sprintf(p, "lc:%s\x1f%s", n->course_id,
+				     n->user_ids[k]) + 1;
+			out->n_keys++;
 		}
-		if (learner_keys(n, out) < 0)
-			goto err;
 	}
 	return job;
-err:
-	webhook_job_free(job);
-	return NULL;
 }
 
 void

@@ -63,6 +63,11 @@ long utf8_code_points(const char *s, size_t len);
 /* strndup that reports failure through NULL and accepts len == 0. */
 char *xstrndup(const char *s, size_t len);
 
+/* Mark the calling thread as a background one (Linux SCHED_BATCH): it
+ * no longer preempts the event loop when woken, so the loop finishes
+ * what it is doing (and hands over more at once). */
+void thread_background(void);
+
 /* Microseconds since the Unix epoch, and on a monotonic clock. */
 int64_t now_realtime_us(void);
 int64_t now_monotonic_us(void);

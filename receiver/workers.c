@@ -92,6 +92,8 @@ worker_main(void *arg)
 	struct workers *pool = w->pool;
 	struct store *reader = NULL;
 
+	thread_background();
+
 	for (;;) {
 		void *payload = NULL;
 		struct run *run;
