@@ -627,11 +627,24 @@ purge(struct inbox *ib, int64_t now)
 		ib->last_purge_us = 0;	/* more to do: again next tick */
 }
 
+/* Not ready after a failed write: with no traffic (a load balancer that
+ * follows /readyz sends none), nothing else would find out that the disk
+ * takes writes again. */
+static void
+probe(struct inbox *ib)
+{
+	if (store_probe(ib->store) == 0)
+		set_health(ib, true, NULL);
+	else
+		set_health(ib, false, store_error(ib->store));
+}
+
 static void
 tick(struct inbox *ib)
 {
 	int64_t now = now_realtime_us();
 	struct run *deferred = ib->deferred;
+	const char *why;
 
 	ib->last_tick_us = now_monotonic_us();
 	if (ib->store == NULL) {
@@ -646,6 +659,8 @@ tick(struct inbox *ib)
 	ib->deferred = NULL;
 	if (deferred != NULL)
 		batch(ib, NULL, deferred);
+	else if (!inbox_ready(ib, &why))
+		probe(ib);
 	pick_up_changes(ib);
 	purge(ib, now);
 }

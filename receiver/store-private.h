@@ -49,6 +49,9 @@ struct sqlite3 *store_db(struct store *s);
 /* Transactions. begin takes the write lock at once (BEGIN IMMEDIATE). */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
+/* Commit one small write, to learn whether writes reach the disk again:
+ * 0, or a negative errno with store_error() saying why. */
+int store_probe(struct store *s);
 void store_rollback(struct store *s);
 
 /* The last error as a short text, and whether it means "the disk or the

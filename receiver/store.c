@@ -395,6 +395,27 @@ store_commit(struct store *s)
 	return exec(s, "COMMIT", "cannot commit");
 }
 
+/* A write that reaches the disk, to learn whether the store takes writes
+ * again: it rewrites the schema version, so one page is committed and
+ * synced. */
+int
+store_probe(struct store *s)
+{
+	char sql[64];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+		 STORE_SCHEMA_VERSION);
+	rc = store_begin(s);
+	if (rc == 0)
+		rc = exec(s, sql, "cannot write");
+	if (rc == 0)
+		rc = store_commit(s);
+	if (rc < 0)
+		store_rollback(s);
+	return rc;
+}
+
 void
 store_rollback(struct store *s)
 {

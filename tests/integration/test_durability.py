@@ -236,6 +236,13 @@ class BrokenDisk(unittest.TestCase):
                 srv.wait_log(r'full')
             finally:
                 os.unlink(filler)
+            # Ready again without a delivery to find out: a load balancer
+            # that follows /readyz sends none while it says 503.
+            deadline = time.monotonic() + w.slow(10)
+            while self.ready(srv) != 200:
+                self.assertLess(time.monotonic(), deadline, 'never ready')
+                time.sleep(0.1)
+            srv.wait_log(r'info +the inbox takes writes again')
             self.assert_recovers(srv)
         # Everything acknowledged is there.
         with sqlite3.connect(os.path.join(self.data, 'inbox.sqlite')) as db:
