@@ -323,11 +323,14 @@ def program_path(program):
 
 
 def command(program, args):
-    """The command line: whr serve ARGS, or recorder ARGS."""
+    """The command line: whr serve ARGS, recorder ARGS, or the example
+    program of docs/inbox.md (doc-inbox) with ARGS."""
     if program == 'recorder':
         return [*WRAPPER, recorder_bin(), *args]
     if program == 'whr-raw':
         return [*WRAPPER, whr_bin(), *args]
+    if program == 'doc-inbox':
+        return [*WRAPPER, _required_env('WHR_TEST_DOC_INBOX'), *args]
     return [*WRAPPER, whr_bin(), 'serve', *args]
 
 
