@@ -866,6 +866,8 @@ inbox_stop(struct inbox *ib, int64_t grace_us)
 		return;
 	if (ib->sched != NULL)
 		sched_close(ib->sched);
+	/* The store thread runs until the workers are gone: it commits their
+	 * last outcomes, and its tick watches them. */
 	if (ib->workers != NULL)
 		workers_gone = workers_stop(ib->workers, grace_us);
 	pthread_mutex_lock(&ib->lock);
@@ -882,6 +884,7 @@ inbox_stop(struct inbox *ib, int64_t grace_us)
 		store_close(ib->store);
 		return;
 	}
+	workers_free(ib->workers);
 	if (ib->done_event != NULL)
 		event_free(ib->done_event);
 	if (ib->done_fd >= 0)

@@ -177,10 +177,11 @@ begin_shutdown(struct whr_receiver *r, const char *why)
 	if (r->stopping)
 		return;
 	r->stopping = true;
+	/* First, so that the log line is true when it appears. */
+	front_stop_accepting(r->front);
 	whr_log(WHR_LOG_INFO,
 		"%s: shutting down (no new connections; finishing requests in progress)",
 		why);
-	front_stop_accepting(r->front);
 	r->drain_deadline_us = now_monotonic_us() +
 			       r->config.shutdown_timeout_us;
 	r->drain_timer = event_new(r->base, -1, EV_PERSIST, on_drain_tick, r);

@@ -26,9 +26,13 @@ struct workers *workers_start(unsigned n, struct sched *sched,
 /* Log handlers running longer than @p timeout_us (once per call). */
 void workers_watch(struct workers *w, int64_t timeout_us);
 
-/* After sched_close(): wait up to @p grace_us for the workers to return;
- * returns false if some are still in a handler (they are left running,
- * and the workers cannot be freed). */
+/* After sched_close(): wait up to @p grace_us for the workers to return
+ * and join them; returns false if some are still in a handler (they are
+ * left running, and the workers must not be freed). */
 bool workers_stop(struct workers *w, int64_t grace_us);
+
+/* Free the workers after workers_stop() returned true, once nothing calls
+ * workers_watch() any more. */
+void workers_free(struct workers *w);
 
 #endif /* WHR_WORKERS_PRIVATE_H */

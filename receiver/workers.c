@@ -172,7 +172,8 @@ workers_start(unsigned n, struct sched *sched,
 		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
 			whr_log(WHR_LOG_ERROR, "cannot start worker %u", i + 1);
 			sched_close(sched);
-			workers_stop(pool, INT64_MAX / 2);
+			if (workers_stop(pool, INT64_MAX / 2))
+				workers_free(pool);
 			return NULL;
 		}
 		w->started = true;
@@ -241,11 +242,19 @@ workers_stop(struct workers *pool, int64_t grace_us)
 	for (i = 0; i < pool->n; i++) {
 		if (pool->w[i].started)
 			pthread_join(pool->w[i].thread, NULL);
+		pool->w[i].started = false;
 	}
+	return true;
+}
+
+void
+workers_free(struct workers *pool)
+{
+	if (pool == NULL)
+		return;
 	pthread_cond_destroy(&pool->finished_cond);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool->w);
 	free(pool->data_dir);
 	free(pool);
-	return true;
 }

@@ -1,0 +1,36 @@
+"""Assertions shared by the tests: log fields, error bodies."""
+
+import json
+import re
+
+from .bodies import mac_hex
+from .secrecy import SENT_MACS
+
+
+def log_fields(line):
+    """key=value fields of a text log line (values may be quoted)."""
+    out = {}
+    for m in re.finditer(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)', line):
+        v = m.group(2)
+        if v.startswith('"'):
+            v = json.loads(v)
+        out[m.group(1)] = v
+    return out
+
+
+def assert_error_body(test, r, secrets=(), body=b''):
+    """An error answer: short plain text that holds no secret and no MAC
+    (neither the one sent nor the one expected for @body)."""
+    test.assertLess(len(r.body), 200, r)
+    if r.body:
+        test.assertTrue((r.header('Content-Type') or '')
+                        .startswith('text/plain'), r)
+    text = r.body.decode('utf-8', 'replace')
+    low = text.lower()
+    for s in secrets:
+        test.assertNotIn(s, text)
+        test.assertNotIn(mac_hex(s, body).lower(), low)
+    for m in SENT_MACS:
+        test.assertNotIn(m, low)
+    test.assertIsNone(re.search(r'[0-9a-f]{40,}', low),
+                      'a long hex string in an error body: %r' % text)
