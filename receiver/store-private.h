@@ -49,8 +49,15 @@ struct sqlite3 *store_db(struct store *s);
 /* Transactions. begin takes the write lock at once (BEGIN IMMEDIATE). */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
-/* Commit one small write, to learn whether writes reach the disk again:
- * 0, or a negative errno with store_error() saying why. */
+/* Whether the next commits wait for the disk (the default), or only reach
+ * the WAL file, to be synced with the next commit that waits: for writes
+ * nobody is answered for (handler outcomes), which a crash may lose, but
+ * never out of order, as the WAL is synced as a whole. Outside a
+ * transaction only. */
+int store_sync_commits(struct store *s, bool synced);
+/* Commit one small write, synced: to learn whether writes reach the disk
+ * again, or to sync unsynced commits before the end. 0, or a negative
+ * errno with store_error() saying why. */
 int store_probe(struct store *s);
 void store_rollback(struct store *s);
 

@@ -133,6 +133,7 @@ static const char schema_v1[] =
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
+	bool synced;		/* synchronous = FULL now */
 	char path[4096];
 	char error[256];
 };
@@ -342,6 +343,7 @@ store_open(const char *dir, enum store_mode mode, char *why, size_t why_size)
 		if (exec(s, "PRAGMA journal_mode = WAL", "cannot use WAL") < 0 ||
 		    exec(s, "PRAGMA synchronous = FULL", "cannot set sync") < 0)
 			goto err;
+		s->synced = true;
 		rc = migrate(s);
 		if (rc < 0) {
 			error = rc == -EPROTO ? EPROTO : EIO;
@@ -395,9 +397,24 @@ store_commit(struct store *s)
 	return exec(s, "COMMIT", "cannot commit");
 }
 
+int
+store_sync_commits(struct store *s, bool synced)
+{
+	int rc;
+
+	if (s->synced == synced)
+		return 0;
+	rc = exec(s, synced ? "PRAGMA synchronous = FULL"
+			    : "PRAGMA synchronous = NORMAL",
+		  "cannot set sync");
+	if (rc == 0)
+		s->synced = synced;
+	return rc;
+}
+
 /* A write that reaches the disk, to learn whether the store takes writes
- * again: it rewrites the schema version, so one page is committed and
- * synced. */
+ * again, or to sync what unsynced commits left in the WAL: it rewrites
+ * the schema version, so one page is committed and synced. */
 int
 store_probe(struct store *s)
 {
@@ -406,7 +423,9 @@ store_probe(struct store *s)
 
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
 		 STORE_SCHEMA_VERSION);
-	rc = store_begin(s);
+	rc = store_sync_commits(s, true);
+	if (rc == 0)
+		rc = store_begin(s);
 	if (rc == 0)
 		rc = exec(s, sql, "cannot write");
 	if (rc == 0)
