@@ -10,10 +10,21 @@
 struct builtin {
 	const char *name;
 	const char *usage;
-	int (*add)(struct whr_receiver *r, const char *args);
+	int (*add)(struct whr_receiver *r, const char *args,
+		   const struct builtin_settings *settings);
 };
 
 static const struct builtin builtins[] = {
+	{ "enrollments", "the enrollment tracker: courses, learners and "
+			 "enrollments in the inbox database, exactly once (on by "
+			 "default; see whr enrollments)", enrollments_handler_add },
+	{ "jsonl:PATH", "append one JSON object per notification to PATH "
+			"(- for standard output); reopened on SIGHUP",
+	  jsonl_handler_add },
+	{ "exec:ACTION=COMMAND", "run COMMAND (no shell) per notification of "
+				 "ACTION (* for all), its JSON on standard "
+				 "input; exit 0 done, 75 retry, else reject",
+	  exec_handler_add },
 	{ "noop", "accept every notification and do nothing (benchmarks, "
 		  "smoke tests)", noop_handler_add },
 	{ "log", "log one line per notification (Action, delivery, index; "
@@ -21,16 +32,20 @@ static const struct builtin builtins[] = {
 };
 
 int
-builtin_handler_add(struct whr_receiver *r, const char *spec)
+builtin_handler_add(struct whr_receiver *r, const char *spec,
+		    const struct builtin_settings *settings)
 {
 	size_t name_len = strcspn(spec, ":");
 	const char *args = spec[name_len] == ':' ? spec + name_len + 1 : NULL;
 	size_t i;
 
 	for (i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
-		if (strlen(builtins[i].name) == name_len &&
+		/* The table's name may show its arguments ("jsonl:PATH"). */
+		size_t len = strcspn(builtins[i].name, ":");
+
+		if (len == name_len &&
 		    strncmp(builtins[i].name, spec, name_len) == 0)
-			return builtins[i].add(r, args);
+			return builtins[i].add(r, args, settings);
 	}
 	whr_log(WHR_LOG_ERROR, "unknown handler '%.*s' (see whr serve --help)",
 		(int)(name_len > 64 ? 64 : name_len), spec);

@@ -8,16 +8,35 @@
 
 #include <whr/whr.h>
 
-/* Register the built-in handler named by @p spec ("noop", "log").
- * Returns 0, -ENOENT for an unknown name (logged), or another negative
- * errno. */
-int builtin_handler_add(struct whr_receiver *r, const char *spec);
+/* Settings of the built-in handlers, from whr serve's own options. */
+struct builtin_settings {
+	double exec_timeout_s;		/* --exec-timeout: a command's limit */
+	unsigned int exec_max_running;	/* --exec-max-running */
+};
+
+#define BUILTIN_EXEC_TIMEOUT_DEFAULT 60.0
+#define BUILTIN_EXEC_MAX_RUNNING_DEFAULT 4
+
+/* Register the built-in handler named by @p spec ("noop", "log",
+ * "jsonl:PATH", "exec:ACTION=COMMAND", "enrollments"). Returns 0, -ENOENT
+ * for an unknown name (logged), or another negative errno (logged). */
+int builtin_handler_add(struct whr_receiver *r, const char *spec,
+			const struct builtin_settings *settings);
 
 /* One line per built-in handler, for --help. */
 void builtin_handler_print_usage(FILE *out);
 
-/* Each handler's registration, one per file. */
-int noop_handler_add(struct whr_receiver *r, const char *args);
-int log_handler_add(struct whr_receiver *r, const char *args);
+/* Each handler's registration, one per file. @p args is what follows
+ * "NAME:" in the spec, or NULL. */
+int noop_handler_add(struct whr_receiver *r, const char *args,
+		     const struct builtin_settings *settings);
+int log_handler_add(struct whr_receiver *r, const char *args,
+		    const struct builtin_settings *settings);
+int enrollments_handler_add(struct whr_receiver *r, const char *args,
+			    const struct builtin_settings *settings);
+int jsonl_handler_add(struct whr_receiver *r, const char *args,
+		      const struct builtin_settings *settings);
+int exec_handler_add(struct whr_receiver *r, const char *args,
+		     const struct builtin_settings *settings);
 
 #endif /* WHR_HANDLERS_BUILTIN_H */

@@ -27,7 +27,8 @@ on_any(struct whr_event *ev, void *userdata)
 }
 
 int
-log_handler_add(struct whr_receiver *r, const char *args)
+log_handler_add(struct whr_receiver *r, const char *args,
+		const struct builtin_settings *settings)
 {
 	struct whr_handler h = {
 		.name = "log",

@@ -13,7 +13,8 @@ on_any(struct whr_event *ev, void *userdata)
 }
 
 int
-noop_handler_add(struct whr_receiver *r, const char *args)
+noop_handler_add(struct whr_receiver *r, const char *args,
+		 const struct builtin_settings *settings)
 {
 	struct whr_handler h = {
 		.name = "noop",

@@ -348,3 +348,11 @@ out:
 	release_run_state(r);
 	return rc;
 }
+
+/* Stub until the SIGHUP hook is implemented. */
+WHR_EXPORT int
+whr_receiver_on_hangup(struct whr_receiver *r, void (*fn)(void *userdata),
+		       void *userdata)
+{
+	return -ENOSYS;
+}

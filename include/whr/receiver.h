@@ -96,6 +96,22 @@ int whr_receiver_run(struct whr_receiver *r);
  */
 void whr_receiver_stop(struct whr_receiver *r);
 
+/**
+ * Call @p fn on the receiver's event-loop thread whenever the process gets
+ * SIGHUP while whr_receiver_run() runs: the conventional "reopen your
+ * files" after log rotation. Callbacks run in registration order; they
+ * must be quick and must not block. Without any, SIGHUP is logged and
+ * otherwise ignored (it no longer ends the process while the receiver
+ * runs).
+ *
+ * @param r the receiver, not yet running
+ * @param fn the callback
+ * @param userdata passed to @p fn
+ * @return 0, -EINVAL when the receiver runs already, -ENOMEM
+ */
+int whr_receiver_on_hangup(struct whr_receiver *r, void (*fn)(void *userdata),
+			   void *userdata);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,5 +11,6 @@
 #include <whr/handler.h>
 #include <whr/receiver.h>
 #include <whr/signature.h>
+#include <whr/lms365.h>
 
 #endif /* WHR_WHR_H */

@@ -13,5 +13,6 @@ int cmd_send(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_inbox(int argc, char **argv);
+int cmd_enrollments(int argc, char **argv);
 
 #endif /* WHR_COMMANDS_H */

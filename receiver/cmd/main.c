@@ -27,6 +27,8 @@ static const struct command commands[] = {
 	  cmd_verify },
 	{ "inbox", "list, show and replay stored deliveries (whr inbox --help)",
 	  cmd_inbox },
+	{ "enrollments", "who enrolled in, started and completed which course "
+			 "(whr enrollments --help)", cmd_enrollments },
 };
 
 static void

@@ -1,8 +1,14 @@
 /*
- * whr serve: the stock receiver. Options of its own (--handler) are taken
- * here; every other option is a receiver setting (whr_receiver_configure).
+ * whr serve: the stock receiver. Options of its own (--handler, --plugin,
+ * --no-enrollments, the built-in handlers' settings) are taken here; every
+ * other option is a receiver setting (whr_receiver_configure).
+ *
+ * Handlers are registered in the order given on the command line,
+ * --handler and --plugin alike. The enrollment tracker comes first unless
+ * --no-enrollments is given, or `--handler enrollments` puts it elsewhere.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +17,7 @@
 
 #include "builtin.h"
 #include "commands.h"
+#include "plugin.h"
 
 static void
 usage(void)
@@ -21,38 +28,173 @@ usage(void)
 	       "  /api/webhooks/incoming/custom[/{id}]\n"
 	       "and hand each notification to the handlers.\n"
 	       "\n"
-	       "Handlers (repeatable; called in the order given):\n");
+	       "Handlers (repeatable; called in the order given; the enrollment\n"
+	       "tracker first unless placed or turned off):\n");
 	builtin_handler_print_usage(stdout);
-	printf("\n");
+	printf("  --plugin PATH.so\n"
+	       "        load a plugin that registers its own handlers (see "
+	       "docs/handlers.md)\n"
+	       "  --no-enrollments\n"
+	       "        do not run the enrollment tracker\n"
+	       "\n"
+	       "Settings of the built-in handlers:\n"
+	       "  --exec-timeout SECONDS\n"
+	       "        kill a command of an exec handler after this long "
+	       "(retry) [%g]\n"
+	       "  --exec-max-running N\n"
+	       "        at most N commands of exec handlers at once [%d]\n"
+	       "\n",
+	       BUILTIN_EXEC_TIMEOUT_DEFAULT, BUILTIN_EXEC_MAX_RUNNING_DEFAULT);
 }
 
-/* Pull out `--handler X` / `--handler=X`, registering each, and compact
- * the rest of argv for the receiver. Returns the remaining count or -1. */
+/* One of our options: `--name VALUE`, `--name=VALUE` or a bare flag.
+ * Sets *value and advances *i past it; NULL *value for a bare flag. */
+static bool
+take_option(int argc, char **argv, int *i, const char *name, bool has_value,
+	    const char **value, bool *missing)
+{
+	size_t len = strlen(name);
+	const char *arg = argv[*i];
+
+	*missing = false;
+	if (strncmp(arg, name, len) != 0)
+		return false;
+	if (arg[len] == '=' && has_value) {
+		*value = arg + len + 1;
+		return true;
+	}
+	if (arg[len] != '\0')
+		return false;
+	if (!has_value) {
+		*value = NULL;
+		return true;
+	}
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return true;
+	}
+	*value = argv[++*i];
+	return true;
+}
+
 static int
-take_handlers(struct whr_receiver *r, int argc, char **argv)
+parse_seconds(const char *text, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno != 0 || end == text || *end != '\0' || !(v > 0) ||
+	    v > 86400.0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+parse_count(const char *text, unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' ||
+	    v == 0 || v > 4096)
+		return -1;
+	*out = (unsigned int)v;
+	return 0;
+}
+
+struct serve_options {
+	struct builtin_settings settings;
+	bool enrollments;	/* the default tracker */
+};
+
+/* First pass: the settings and --no-enrollments, wherever they are, so
+ * that handlers given before them see them; they leave argv. Also notes
+ * an explicit `--handler enrollments`. */
+static int
+take_settings(struct serve_options *o, int argc, char **argv)
 {
 	int kept = 0;
 	int i;
 
 	for (i = 0; i < argc; i++) {
-		const char *spec = NULL;
+		const char *value;
+		bool missing;
 
-		if (strcmp(argv[i], "--handler") == 0) {
-			if (i + 1 >= argc) {
+		if (take_option(argc, argv, &i, "--exec-timeout", true, &value,
+				&missing)) {
+			if (missing || parse_seconds(value,
+					&o->settings.exec_timeout_s) < 0) {
+				fprintf(stderr, "whr serve: --exec-timeout needs "
+						"seconds, more than 0 and at "
+						"most 86400\n");
+				return -1;
+			}
+		} else if (take_option(argc, argv, &i, "--exec-max-running",
+				       true, &value, &missing)) {
+			if (missing || parse_count(value,
+					&o->settings.exec_max_running) < 0) {
+				fprintf(stderr, "whr serve: --exec-max-running "
+						"needs a count from 1 to 4096\n");
+				return -1;
+			}
+		} else if (take_option(argc, argv, &i, "--no-enrollments",
+				       false, &value, &missing)) {
+			o->enrollments = false;
+		} else {
+			if (strcmp(argv[i], "--handler=enrollments") == 0 ||
+			    (strcmp(argv[i], "--handler") == 0 &&
+			     i + 1 < argc &&
+			     strcmp(argv[i + 1], "enrollments") == 0))
+				o->enrollments = false;	/* placed by hand */
+			argv[kept++] = argv[i];
+		}
+	}
+	return kept;
+}
+
+/* Second pass: `--handler X` and `--plugin P`, registered in the order
+ * given; the rest of argv is compacted for the receiver. Returns the
+ * remaining count or -1. */
+static int
+take_handlers(struct whr_receiver *r, const struct serve_options *o,
+	      int argc, char **argv)
+{
+	int kept = 0;
+	int i;
+
+	if (o->enrollments &&
+	    builtin_handler_add(r, "enrollments", &o->settings) < 0)
+		return -1;
+	for (i = 0; i < argc; i++) {
+		const char *value;
+		bool missing;
+
+		if (take_option(argc, argv, &i, "--handler", true, &value,
+				&missing)) {
+			if (missing) {
 				fprintf(stderr,
 					"whr serve: --handler needs a value\n");
 				return -1;
 			}
-			spec = argv[++i];
-		} else if (strncmp(argv[i], "--handler=", 10) == 0) {
-			spec = argv[i] + 10;
-		}
-		if (spec == NULL) {
+			if (builtin_handler_add(r, value, &o->settings) < 0)
+				return -1;
+		} else if (take_option(argc, argv, &i, "--plugin", true,
+				       &value, &missing)) {
+			if (missing) {
+				fprintf(stderr,
+					"whr serve: --plugin needs a path\n");
+				return -1;
+			}
+			if (plugin_load(r, value) < 0)
+				return -1;
+		} else {
 			argv[kept++] = argv[i];
-			continue;
 		}
-		if (builtin_handler_add(r, spec) < 0)
-			return -1;
 	}
 	return kept;
 }
@@ -60,6 +202,13 @@ take_handlers(struct whr_receiver *r, int argc, char **argv)
 int
 cmd_serve(int argc, char **argv)
 {
+	struct serve_options o = {
+		.settings = {
+			.exec_timeout_s = BUILTIN_EXEC_TIMEOUT_DEFAULT,
+			.exec_max_running = BUILTIN_EXEC_MAX_RUNNING_DEFAULT,
+		},
+		.enrollments = true,
+	};
 	struct whr_receiver *r;
 	int status = 0;
 	int rest;
@@ -78,7 +227,13 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "whr serve: out of memory\n");
 		return 1;
 	}
-	rest = i < argc ? argc : take_handlers(r, argc, argv);
+	if (i < argc) {
+		rest = argc;	/* --help: the receiver prints the rest */
+	} else {
+		rest = take_settings(&o, argc, argv);
+		if (rest >= 0)
+			rest = take_handlers(r, &o, rest, argv);
+	}
 	if (rest < 0) {
 		status = EXIT_USAGE;
 		goto out;
@@ -99,5 +254,6 @@ cmd_serve(int argc, char **argv)
 		status = 1;
 out:
 	whr_receiver_free(r);
+	plugin_unload_all();
 	return status;
 }

@@ -1,0 +1,1 @@
+/* Spawning a command for the exec handler: stub. */

@@ -1,0 +1,12 @@
+/* The jsonl handler: stub until implemented. */
+#include "builtin.h"
+
+#include <errno.h>
+
+int
+jsonl_handler_add(struct whr_receiver *r, const char *args,
+		  const struct builtin_settings *settings)
+{
+	whr_log(WHR_LOG_ERROR, "handler jsonl: not implemented yet");
+	return -ENOSYS;
+}

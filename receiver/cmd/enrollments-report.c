@@ -1,0 +1,1 @@
+/* whr enrollments: reports (stub). */
