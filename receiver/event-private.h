@@ -32,6 +32,7 @@ struct whr_event {
 	bool tree_tried;
 	bool properties_tried;
 	char *reason;			/* from whr_event_set_reason() */
+	struct event_scratch *scratch;	/* event_alloc()'s blocks */
 };
 
 void event_init(struct whr_event *ev, const struct event_fields *fields);
@@ -39,5 +40,16 @@ void event_finish(struct whr_event *ev);
 
 /* The reason the handler gave, or NULL. Borrowed from the event. */
 const char *event_reason(const struct whr_event *ev);
+
+/* The notification's JSON tree, parsed on first use; NULL when it cannot
+ * be parsed (out of memory: the notification was validated when it
+ * arrived). Borrowed from the event. */
+yajl_val event_tree(const struct whr_event *ev);
+
+/* Per-event scratch memory for what is handed out borrowed from the event
+ * (lms365.c's users arrays): @p n zeroed elements of @p size bytes,
+ * aligned for any type, freed by event_finish(). NULL when out of memory
+ * or when n * size overflows. */
+void *event_alloc(struct whr_event *ev, size_t n, size_t size);
 
 #endif /* WHR_EVENT_PRIVATE_H */

@@ -5,11 +5,20 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "whr-private.h"
+
+/* One block of scratch memory; the caller's bytes follow the header,
+ * aligned for any type. */
+struct event_scratch {
+	struct event_scratch *next;
+	_Alignas(max_align_t) unsigned char data[];
+};
 
 void
 event_init(struct whr_event *ev, const struct event_fields *fields)
@@ -21,6 +30,12 @@ event_init(struct whr_event *ev, const struct event_fields *fields)
 void
 event_finish(struct whr_event *ev)
 {
+	while (ev->scratch != NULL) {
+		struct event_scratch *next = ev->scratch->next;
+
+		free(ev->scratch);
+		ev->scratch = next;
+	}
 	yajl_tree_free(ev->tree);
 	yajl_tree_free(ev->properties_tree);
 	free(ev->reason);
@@ -48,6 +63,27 @@ lazy_tree(const struct whr_event *cev, bool properties)
 		*tree = yajl_tree_parse(json, NULL, 0);
 	}
 	return *tree;
+}
+
+yajl_val
+event_tree(const struct whr_event *ev)
+{
+	return lazy_tree(ev, false);
+}
+
+void *
+event_alloc(struct whr_event *ev, size_t n, size_t size)
+{
+	struct event_scratch *block;
+
+	if (size != 0 && n > (SIZE_MAX - sizeof(*block)) / size)
+		return NULL;
+	block = calloc(1, sizeof(*block) + n * size);
+	if (block == NULL)
+		return NULL;
+	block->next = ev->scratch;
+	ev->scratch = block;
+	return block->data;
 }
 
 static yajl_val

@@ -12,13 +12,19 @@
  * The decoders read a handler's event into a struct. A member that is
  * missing (or JSON null) is NULL, or has its `has_` flag false; a member of
  * the wrong type (a number where text belongs, a `Users` that is not an
- * array) fails the decoding with -EINVAL and a reason already set on the
- * event (whr_event_set_reason()), so a handler can simply return
- * WHR_REJECT; unknown members are ignored.
+ * array, an element of `Users` that is not an object, an
+ * `EnrollmentStatus` with a fraction) fails the decoding with -EINVAL and
+ * a reason already set on the event (whr_event_set_reason()) that names
+ * the member and both types, e.g. `Course.Title: expected a string, got a
+ * number` or `Users[2]: expected an object, got a string`, so a handler
+ * can simply return WHR_REJECT; unknown members are ignored. Member names
+ * are compared exactly; of a member given twice, the last counts (as for
+ * field paths).
  *
  * Lifetime: like everything read from an event, the strings and the users
  * array are borrowed from it until the handler returns (see event.h).
- * Nothing needs freeing.
+ * Nothing needs freeing. An event may be decoded more than once; each
+ * result stays valid until the handler returns.
  */
 #ifndef WHR_LMS365_H
 #define WHR_LMS365_H
@@ -48,8 +54,8 @@ enum whr_lms365_action {
 };
 
 /**
- * @param action an Action as sent (compared case-insensitively); may be
- *        NULL
+ * @param action an Action as sent (compared case-insensitively, ASCII
+ *        only, nothing trimmed); may be NULL
  * @return its enum value, or WHR_LMS365_UNKNOWN
  */
 enum whr_lms365_action whr_lms365_action_parse(const char *action);
@@ -97,9 +103,11 @@ struct whr_lms365_user {
 	const char *enrollment_id;
 };
 
-/** The `TimeStamp` of an event. */
+/** The `TimeStamp` of an event. A decoder fails on a `TimeStamp` that
+ *  whr_lms365_parse_time() refuses, so after a successful decoding
+ *  @ref valid is true exactly when @ref text is not NULL. */
 struct whr_lms365_time {
-	const char *text;	/**< as sent, or NULL when missing */
+	const char *text;	/**< as sent, or NULL when missing or null */
 	bool valid;		/**< @ref text is an ISO 8601 date-time */
 	int64_t us;		/**< if valid: microseconds since the Unix
 				 *   epoch, UTC (no zone means UTC) */
@@ -109,7 +117,9 @@ struct whr_lms365_time {
 struct whr_lms365_enrollment {
 	enum whr_lms365_action action;
 	struct whr_lms365_course course;
-	const struct whr_lms365_user *users;	/**< @ref n_users of them */
+	const struct whr_lms365_user *users;	/**< @ref n_users of them;
+						 *   NULL when there are
+						 *   none */
 	size_t n_users;
 	bool has_status;	/**< `EnrollmentStatus` was given */
 	int64_t status;
@@ -126,22 +136,29 @@ struct whr_lms365_course_event {
 
 /**
  * Read an enrollment-type notification. The Action is not checked against
- * the five: the caller chooses which events it decodes this way.
+ * the five: the caller chooses which events it decodes this way (@c
+ * action is whr_lms365_action_parse() of whr_event_action()). A missing
+ * or null `Course` leaves every course field NULL; a missing, null or
+ * empty `Users` gives no users.
  *
  * @param ev the event
  * @param[out] out filled in on success; its pointers are borrowed from
- *             @p ev
+ *             @p ev (see the top of this header); zeroed on failure
  * @return 0; -EINVAL when a member has the wrong type or `TimeStamp` is
- *         not an ISO 8601 date-time (the reason is set on @p ev); -ENOMEM
+ *         not an ISO 8601 date-time (the reason is set on @p ev, e.g.
+ *         `TimeStamp: not an ISO 8601 date-time: "yesterday"`); -ENOMEM
  */
 int whr_lms365_enrollment_decode(struct whr_event *ev,
 				 struct whr_lms365_enrollment *out);
 
 /**
- * Read a course-type notification.
+ * Read a course-type notification: the flat members `Id`, `Title`, `Url`,
+ * `CourseType`, `SiteId`, `WebId`, `Published` and `TimeStamp`. As for
+ * whr_lms365_enrollment_decode(), the Action is not checked.
  *
  * @param ev the event
- * @param[out] out filled in on success; borrowed from @p ev
+ * @param[out] out filled in on success; borrowed from @p ev; zeroed on
+ *             failure
  * @return as whr_lms365_enrollment_decode()
  */
 int whr_lms365_course_decode(struct whr_event *ev,
@@ -149,11 +166,17 @@ int whr_lms365_course_decode(struct whr_event *ev,
 
 /**
  * Parse an ISO 8601 date-time as Learn365 sends it:
- * `YYYY-MM-DDTHH:MM:SS`, an optional fraction of any length (kept to the
- * microsecond), then `Z`, `+HH:MM`, `-HH:MM` or nothing (UTC).
+ * `YYYY-MM-DDTHH:MM:SS`, an optional fraction (`.` and one or more digits,
+ * truncated to the microsecond), then `Z`, `z`, `+HH:MM`, `-HH:MM`,
+ * `+HHMM`, `-HHMM` or nothing (UTC). Years 0001 to 9999 of the proleptic
+ * Gregorian calendar; the day must exist in its month (29 February only
+ * in leap years); hours 00-23, minutes and seconds 00-59 (no leap
+ * second); offsets up to 23:59. Nothing may follow, not even space. The
+ * result does not depend on the locale or the TZ environment variable.
  *
- * @param text the text
- * @param[out] us microseconds since the Unix epoch, UTC
+ * @param text the text; NULL is refused
+ * @param[out] us microseconds since the Unix epoch, UTC (negative before
+ *             1970); untouched on failure
  * @return 0, or -EINVAL when @p text is not such a date-time
  */
 int whr_lms365_parse_time(const char *text, int64_t *us);
