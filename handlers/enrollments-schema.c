@@ -73,7 +73,8 @@ static const char schema_v1[] =
 	");"
 	/* A replay applies an event again: its history row stays one. */
 	"CREATE UNIQUE INDEX enrollment_events_once ON enrollment_events"
-	"  (receiver_id, delivery_id, notification_index, learner_id)"
+	"  (receiver_id, delivery_id, notification_index,"
+	"   ifnull(learner_id, ''))"
 	"  WHERE delivery_id IS NOT NULL;"
 	"CREATE INDEX enrollment_events_course ON enrollment_events"
 	"  (course_id, learner_id);"

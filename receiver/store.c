@@ -381,7 +381,9 @@ store_close(struct store *s)
 		return;
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->st[i]);
-	sqlite3_close(s->db);
+	/* _v2: a transactional handler may still hold statements on it;
+	 * the connection goes once it finalizes them (its destroy). */
+	sqlite3_close_v2(s->db);
 	free(s);
 }
 

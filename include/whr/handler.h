@@ -25,7 +25,11 @@
  * whatever crashes. Such a handler runs on the inbox's own thread, with
  * others in one transaction: it must only use that connection, be quick,
  * and never commit, roll back or close it (SAVEPOINTs are fine). Its
- * tables are created by its db_setup callback.
+ * tables are created by its db_setup callback. It may keep prepared
+ * statements from call to call: db_setup is called again whenever the
+ * inbox opens its database anew (finalize the old statements then), and
+ * statements still held are finalized in the handler's destroy callback
+ * (the connection is closed only once they are).
  */
 #ifndef WHR_HANDLER_H
 #define WHR_HANDLER_H

@@ -313,11 +313,12 @@ class BuiltinHandlers(unittest.TestCase):
                                     path=WEBHOOK + '/V0').status, 200)
             srv.wait_log(r'event action=a1 delivery=1234567890 attempt=1 '
                          r'index=2/2 receiver=v0', since=mark)
-            self.assertIn('1 handler(s)', srv.log())
+            # The enrollment tracker (on by default), then log.
+            self.assertIn('2 handler(s)', srv.log())
 
     def test_noop_handler_and_both(self):
-        with w.Server(['--handler=noop', '--handler', 'log'],
-                      env=ENV) as srv:
+        with w.Server(['--handler=noop', '--handler', 'log',
+                       '--no-enrollments'], env=ENV) as srv:
             self.assertIn('2 handler(s)', srv.log())
             self.assertEqual(w.post(srv.port, w.vector('v1'),
                                     V1_SECRET).status, 200)
