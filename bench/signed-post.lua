@@ -11,6 +11,11 @@
 --   BENCH_SECRET   the shared secret (required)
 --   BENCH_PATH     request path (default /api/webhooks/incoming/custom)
 --   BENCH_CLOSE=1  send `Connection: close` (one request per connection)
+--   BENCH_DISTINCT_LEARNERS=1
+--                  every request's learner (Users[0].Id) is its own: the
+--                  request's Id plus "0000", so the body keeps its length;
+--                  for the enrollment tracker, which keeps one learner's
+--                  events in order and so one at a time
 --   BENCH_GET=1    no Lua work per request: wrk's own static request (a GET
 --                  of the URL), to measure the client's ceiling; non2xx is
 --                  then wrk's count of statuses > 399
@@ -72,6 +77,8 @@ end
 local path = os.getenv("BENCH_PATH") or "/api/webhooks/incoming/custom"
 local close = os.getenv("BENCH_CLOSE") == "1"
 local plain_get = os.getenv("BENCH_GET") == "1"
+local distinct_learners = os.getenv("BENCH_DISTINCT_LEARNERS") == "1"
+local LEARNER = "7d1e2f3a-4b5c-4d6e-8f90-a1b2c3d4e5f6"
 
 -- The body, split around the Id. Same bytes as tests' vector v1 apart from
 -- the Id.
@@ -113,6 +120,10 @@ local body_tail = table.concat({
 }, CRLF)
 local ID_LEN = 32
 local body_len = #body_head + ID_LEN + #body_tail
+-- The tail around the learner's Id, for BENCH_DISTINCT_LEARNERS.
+local learner_at = body_tail:find(LEARNER, 1, true)
+local tail_before = body_tail:sub(1, learner_at - 1)
+local tail_after = body_tail:sub(learner_at + #LEARNER)
 
 local mac = ffi.new("unsigned char[32]")
 local mac_len = ffi.new("size_t[1]")
@@ -239,8 +250,13 @@ end
 
 function request()
 	counter = counter + 1
-	local body = body_head .. id_prefix ..
-		     string.format("%08x", counter % 0x100000000) .. body_tail
+	local id = id_prefix .. string.format("%08x", counter % 0x100000000)
+	local body
+	if distinct_learners then
+		body = body_head .. id .. tail_before .. id .. "0000" .. tail_after
+	else
+		body = body_head .. id .. body_tail
+	end
 	return req_head .. sign(body) .. CRLF .. CRLF .. body
 end
 
