@@ -12,5 +12,6 @@
 #include <whr/receiver.h>
 #include <whr/signature.h>
 #include <whr/lms365.h>
+#include <whr/plugin.h>
 
 #endif /* WHR_WHR_H */

@@ -22,7 +22,10 @@ def program_path(program):
 
 def command(program, args):
     """The command line: whr serve ARGS, recorder ARGS, or the example
-    program of docs/inbox.md (doc-inbox) with ARGS."""
+    program of docs/inbox.md (doc-inbox) with ARGS; a list is a program
+    given by its own argv (an installed whr: [path, 'serve'])."""
+    if isinstance(program, (list, tuple)):
+        return [*WRAPPER, *program, *args]
     if program == 'recorder':
         return [*WRAPPER, recorder_bin(), *args]
     if program == 'whr-raw':
