@@ -18,9 +18,17 @@ struct event_base;
 struct front;
 struct inbox;
 
+/* A SIGHUP callback (whr_receiver_on_hangup). */
+struct hangup_hook {
+	void (*fn)(void *userdata);
+	void *userdata;
+};
+
 struct whr_receiver {
 	struct config config;
 	struct handler_registry handlers;
+	struct hangup_hook *hangup_hooks;	/* whr_receiver_on_hangup() */
+	size_t n_hangup_hooks;
 
 	/* Set while whr_receiver_run() runs. */
 	struct secret_store *secrets;
@@ -30,6 +38,7 @@ struct whr_receiver {
 	struct event *stop_event;	/* reads stop_fd */
 	struct event *sigint_event;
 	struct event *sigterm_event;
+	struct event *sighup_event;	/* caught while running */
 	struct event *drain_timer;	/* graceful shutdown progress */
 	int64_t drain_deadline_us;
 	bool running;

@@ -59,6 +59,7 @@ whr_receiver_free(struct whr_receiver *r)
 		return;
 	}
 	handler_registry_finish(&r->handlers);
+	free(r->hangup_hooks);
 	config_finish(&r->config);
 	close(r->stop_fd);
 	free(r);
@@ -206,6 +207,23 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	begin_shutdown(arg, sig == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* SIGHUP: the callbacks, in registration order; never a shutdown. They
+ * cannot change while the receiver runs. */
+static void
+on_hangup(evutil_socket_t sig, short what, void *arg)
+{
+	struct whr_receiver *r = arg;
+	size_t i;
+
+	if (r->n_hangup_hooks == 0) {
+		whr_log(WHR_LOG_INFO, "SIGHUP: nothing to reopen");
+		return;
+	}
+	whr_log(WHR_LOG_INFO, "SIGHUP: reopening files");
+	for (i = 0; i < r->n_hangup_hooks; i++)
+		r->hangup_hooks[i].fn(r->hangup_hooks[i].userdata);
+}
+
 WHR_EXPORT void
 whr_receiver_stop(struct whr_receiver *r)
 {
@@ -280,6 +298,10 @@ release_run_state(struct whr_receiver *r)
 	if (r->drain_timer != NULL)
 		event_free(r->drain_timer);
 	r->sigint_event = r->sigterm_event = r->drain_timer = NULL;
+	/* Freeing the event puts back SIGHUP's previous disposition. */
+	if (r->sighup_event != NULL)
+		event_free(r->sighup_event);
+	r->sighup_event = NULL;
 	if (r->base != NULL)
 		event_base_free(r->base);
 	r->base = NULL;
@@ -313,9 +335,13 @@ whr_receiver_run(struct whr_receiver *r)
 	r->front = front_new(r, r->base);
 	r->sigint_event = evsignal_new(r->base, SIGINT, on_signal, r);
 	r->sigterm_event = evsignal_new(r->base, SIGTERM, on_signal, r);
+	/* SIGHUP is always caught while running, callbacks or not. */
+	r->sighup_event = evsignal_new(r->base, SIGHUP, on_hangup, r);
 	if (r->front == NULL || r->sigint_event == NULL ||
-	    r->sigterm_event == NULL || event_add(r->sigint_event, NULL) < 0 ||
-	    event_add(r->sigterm_event, NULL) < 0) {
+	    r->sigterm_event == NULL || r->sighup_event == NULL ||
+	    event_add(r->sigint_event, NULL) < 0 ||
+	    event_add(r->sigterm_event, NULL) < 0 ||
+	    event_add(r->sighup_event, NULL) < 0) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -349,10 +375,27 @@ out:
 	return rc;
 }
 
-/* Stub until the SIGHUP hook is implemented. */
 WHR_EXPORT int
 whr_receiver_on_hangup(struct whr_receiver *r, void (*fn)(void *userdata),
 		       void *userdata)
 {
-	return -ENOSYS;
+	struct hangup_hook *grown;
+
+	if (r == NULL || fn == NULL) {
+		log_bug("whr_receiver_on_hangup() needs a receiver and a callback");
+		return -EINVAL;
+	}
+	if (r->running) {
+		log_bug("SIGHUP callbacks cannot be added while the receiver runs");
+		return -EINVAL;
+	}
+	grown = realloc(r->hangup_hooks,
+			(r->n_hangup_hooks + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return -ENOMEM;
+	r->hangup_hooks = grown;
+	r->hangup_hooks[r->n_hangup_hooks].fn = fn;
+	r->hangup_hooks[r->n_hangup_hooks].userdata = userdata;
+	r->n_hangup_hooks++;
+	return 0;
 }

@@ -100,9 +100,14 @@ void whr_receiver_stop(struct whr_receiver *r);
  * Call @p fn on the receiver's event-loop thread whenever the process gets
  * SIGHUP while whr_receiver_run() runs: the conventional "reopen your
  * files" after log rotation. Callbacks run in registration order; they
- * must be quick and must not block. Without any, SIGHUP is logged and
- * otherwise ignored (it no longer ends the process while the receiver
- * runs).
+ * must be quick and must not block. SIGHUP is logged at info level
+ * ("SIGHUP: reopening files", or "SIGHUP: nothing to reopen" without any
+ * callback) and never ends the process while the receiver runs; outside
+ * whr_receiver_run() its disposition is left as it was.
+ *
+ * The receiver keeps @p fn and @p userdata until whr_receiver_free(),
+ * which does not free @p userdata: a handler that registers a callback
+ * for its own state frees that state in its destroy callback.
  *
  * @param r the receiver, not yet running
  * @param fn the callback
