@@ -1,1 +1,469 @@
-/* whr enrollments: reports (stub). */
+/*
+ * Output of whr enrollments (see enrollments-report.h): one reader of the
+ * rows, three writers. CSV and JSON stream row by row; a table keeps the
+ * rows to measure its columns first.
+ */
+#include "enrollments-report.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REPLACEMENT 0xfffdu
+
+/* ---- UTF-8 ------------------------------------------------------------- */
+
+size_t
+report_utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
+{
+	uint32_t c = s[0];
+	size_t n, i;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		c &= 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		c &= 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		c &= 0x07;
+	} else {
+		return 0;
+	}
+	if (len < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) ||
+	    (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/* Columns a code point takes on a terminal: 0 for combining marks and
+ * invisible format characters, 2 for East Asian wide and emoji ranges,
+ * else 1. A small wcwidth() that needs no locale. */
+static size_t
+cp_width(uint32_t c)
+{
+	if ((c >= 0x300 && c <= 0x36f) || (c >= 0x200b && c <= 0x200f) ||
+	    (c >= 0xfe00 && c <= 0xfe0f) || (c >= 0x20d0 && c <= 0x20ff))
+		return 0;
+	if ((c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0xa4cf) ||
+	    (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
+	    (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
+	    (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1f64f) ||
+	    (c >= 0x1f900 && c <= 0x1f9ff) || (c >= 0x20000 && c <= 0x3fffd))
+		return 2;
+	return 1;
+}
+
+static void
+put_utf8(FILE *out, uint32_t c)
+{
+	if (c < 0x80) {
+		fputc((int)c, out);
+	} else if (c < 0x800) {
+		fputc((int)(0xc0 | (c >> 6)), out);
+		fputc((int)(0x80 | (c & 0x3f)), out);
+	} else if (c < 0x10000) {
+		fputc((int)(0xe0 | (c >> 12)), out);
+		fputc((int)(0x80 | ((c >> 6) & 0x3f)), out);
+		fputc((int)(0x80 | (c & 0x3f)), out);
+	} else {
+		fputc((int)(0xf0 | (c >> 18)), out);
+		fputc((int)(0x80 | ((c >> 12) & 0x3f)), out);
+		fputc((int)(0x80 | ((c >> 6) & 0x3f)), out);
+		fputc((int)(0x80 | (c & 0x3f)), out);
+	}
+}
+
+/* ---- cells ------------------------------------------------------------- */
+
+/* A number cell as text, into @p buf; NULL for SQL NULL. */
+static const char *
+number_text(sqlite3_stmt *st, int i, enum report_kind kind, char *buf,
+	    size_t size)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return NULL;
+	if (kind == REPORT_DECIMAL)
+		snprintf(buf, size, "%.1f", sqlite3_column_double(st, i));
+	else
+		snprintf(buf, size, "%lld",
+			 (long long)sqlite3_column_int64(st, i));
+	return buf;
+}
+
+/* A cell for a table: "-" for NULL, control characters as spaces, bytes
+ * that are not UTF-8 as '?'. Malloc'd; its display width in @p width. */
+static char *
+table_cell(sqlite3_stmt *st, int i, enum report_kind kind, size_t *width)
+{
+	const unsigned char *text;
+	char buf[64];
+	size_t len, at = 0, n = 0;
+	uint32_t c;
+	char *cell;
+
+	if (kind != REPORT_TEXT) {
+		const char *num = number_text(st, i, kind, buf, sizeof(buf));
+
+		cell = strdup(num != NULL ? num : "-");
+		*width = cell != NULL ? strlen(cell) : 0;
+		return cell;
+	}
+	text = sqlite3_column_text(st, i);
+	len = (size_t)sqlite3_column_bytes(st, i);
+	if (text == NULL) {
+		*width = 1;
+		return strdup("-");
+	}
+	cell = malloc(len + 1);
+	if (cell == NULL)
+		return NULL;
+	*width = 0;
+	while (at < len) {
+		size_t k = report_utf8_next(text + at, len - at, &c);
+
+		if (k == 0) {
+			cell[n++] = '?';
+			*width += 1;
+			at++;
+		} else if (c < 0x20 || c == 0x7f) {
+			cell[n++] = ' ';
+			*width += 1;
+			at++;
+		} else {
+			memcpy(cell + n, text + at, k);
+			n += k;
+			at += k;
+			*width += cp_width(c);
+		}
+	}
+	cell[n] = '\0';
+	return cell;
+}
+
+/* ---- table ------------------------------------------------------------- */
+
+struct grid {
+	char **cells;		/* n_rows * n_cols */
+	size_t *widths;		/* of each cell, n_rows * n_cols */
+	size_t n_rows, cap;
+};
+
+static void
+grid_finish(struct grid *g, size_t n_cols)
+{
+	size_t i;
+
+	for (i = 0; i < g->n_rows * n_cols; i++)
+		free(g->cells[i]);
+	free(g->cells);
+	free(g->widths);
+}
+
+static int
+grid_add_row(struct grid *g, sqlite3_stmt *st,
+	     const struct report_column *cols, size_t n_cols)
+{
+	size_t c;
+
+	if (g->n_rows == g->cap) {
+		size_t cap = g->cap ? 2 * g->cap : 64;
+		char **cells;
+		size_t *widths;
+
+		cells = realloc(g->cells, cap * n_cols * sizeof(*cells));
+		if (cells == NULL)
+			return -ENOMEM;
+		g->cells = cells;
+		widths = realloc(g->widths, cap * n_cols * sizeof(*widths));
+		if (widths == NULL)
+			return -ENOMEM;
+		g->widths = widths;
+		g->cap = cap;
+	}
+	for (c = 0; c < n_cols; c++) {
+		size_t at = g->n_rows * n_cols + c;
+
+		g->cells[at] = table_cell(st, (int)c, cols[c].kind,
+					  &g->widths[at]);
+		if (g->cells[at] == NULL) {
+			/* Keep the grid whole for grid_finish(). */
+			while (c-- > 0)
+				free(g->cells[g->n_rows * n_cols + c]);
+			return -ENOMEM;
+		}
+	}
+	g->n_rows++;
+	return 0;
+}
+
+static void
+put_padded(FILE *out, const char *text, size_t width, size_t column,
+	   bool right, bool last)
+{
+	size_t pad = column - width;
+
+	if (right)
+		fprintf(out, "%*s%s", (int)pad, "", text);
+	else if (last)
+		fputs(text, out);
+	else
+		fprintf(out, "%s%*s", text, (int)pad, "");
+}
+
+static int
+print_table(FILE *out, sqlite3_stmt *st, const struct report_column *cols,
+	    size_t n_cols, const char *empty)
+{
+	struct grid g = { 0 };
+	size_t *columns;
+	size_t r, c;
+	int rc;
+
+	columns = calloc(n_cols, sizeof(*columns));
+	if (columns == NULL)
+		return -ENOMEM;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grid_add_row(&g, st, cols, n_cols) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		rc = -EIO;
+		goto out;
+	}
+	rc = 0;
+	if (g.n_rows == 0) {
+		fprintf(out, "%s\n", empty);
+		goto out;
+	}
+	for (c = 0; c < n_cols; c++)
+		columns[c] = strlen(cols[c].title); /* ASCII titles */
+	for (r = 0; r < g.n_rows; r++) {
+		for (c = 0; c < n_cols; c++) {
+			if (g.widths[r * n_cols + c] > columns[c])
+				columns[c] = g.widths[r * n_cols + c];
+		}
+	}
+	for (c = 0; c < n_cols; c++) {
+		fputs(c ? "  " : "", out);
+		put_padded(out, cols[c].title, strlen(cols[c].title),
+			   columns[c], cols[c].kind != REPORT_TEXT,
+			   c + 1 == n_cols);
+	}
+	fputc('\n', out);
+	for (r = 0; r < g.n_rows; r++) {
+		for (c = 0; c < n_cols; c++) {
+			fputs(c ? "  " : "", out);
+			put_padded(out, g.cells[r * n_cols + c],
+				   g.widths[r * n_cols + c], columns[c],
+				   cols[c].kind != REPORT_TEXT,
+				   c + 1 == n_cols);
+		}
+		fputc('\n', out);
+	}
+out:
+	grid_finish(&g, n_cols);
+	free(columns);
+	return rc;
+}
+
+/* ---- CSV --------------------------------------------------------------- */
+
+/* A field as RFC 4180 has it: in double quotes (doubled inside) when it
+ * holds a quote, a comma, CR or LF, or starts or ends with a space. */
+static void
+csv_field(FILE *out, const unsigned char *text, size_t len)
+{
+	bool quote = len > 0 && (text[0] == ' ' || text[len - 1] == ' ');
+	size_t at = 0, i;
+	uint32_t c;
+
+	for (i = 0; i < len && !quote; i++)
+		quote = text[i] == '"' || text[i] == ',' || text[i] == '\r' ||
+			text[i] == '\n';
+	if (quote)
+		fputc('"', out);
+	while (at < len) {
+		size_t k = report_utf8_next(text + at, len - at, &c);
+
+		if (k == 0) {
+			put_utf8(out, REPLACEMENT);
+			at++;
+			continue;
+		}
+		if (c == '"')
+			fputc('"', out);
+		fwrite(text + at, 1, k, out);
+		at += k;
+	}
+	if (quote)
+		fputc('"', out);
+}
+
+static int
+print_csv(FILE *out, sqlite3_stmt *st, const struct report_column *cols,
+	  size_t n_cols)
+{
+	char buf[64];
+	size_t c;
+	int rc;
+
+	for (c = 0; c < n_cols; c++)
+		fprintf(out, "%s%s", c ? "," : "", cols[c].key);
+	fputs("\r\n", out);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (c = 0; c < n_cols; c++) {
+			if (c)
+				fputc(',', out);
+			if (cols[c].kind == REPORT_TEXT) {
+				const unsigned char *text =
+					sqlite3_column_text(st, (int)c);
+				size_t len = (size_t)
+					sqlite3_column_bytes(st, (int)c);
+
+				if (text != NULL)
+					csv_field(out, text, len);
+			} else {
+				const char *num = number_text(st, (int)c,
+							      cols[c].kind, buf,
+							      sizeof(buf));
+
+				if (num != NULL)
+					fputs(num, out);
+			}
+		}
+		fputs("\r\n", out);
+	}
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* ---- JSON -------------------------------------------------------------- */
+
+static void
+json_string(FILE *out, const unsigned char *text, size_t len)
+{
+	size_t at = 0;
+	uint32_t c;
+
+	fputc('"', out);
+	while (at < len) {
+		size_t k = report_utf8_next(text + at, len - at, &c);
+
+		if (k == 0) {
+			put_utf8(out, REPLACEMENT);
+			at++;
+			continue;
+		}
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", (char)c);
+		else if (c == '\n')
+			fputs("\\n", out);
+		else if (c == '\r')
+			fputs("\\r", out);
+		else if (c == '\t')
+			fputs("\\t", out);
+		else if (c < 0x20)
+			fprintf(out, "\\u%04x", (unsigned)c);
+		else
+			fwrite(text + at, 1, k, out);
+		at += k;
+	}
+	fputc('"', out);
+}
+
+static int
+print_json(FILE *out, sqlite3_stmt *st, const struct report_column *cols,
+	   size_t n_cols)
+{
+	size_t rows = 0, c;
+	char buf[64];
+	int rc;
+
+	fputc('[', out);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		fputs(rows++ ? ",\n  {" : "\n  {", out);
+		for (c = 0; c < n_cols; c++) {
+			fprintf(out, "%s\"%s\": ", c ? ", " : "", cols[c].key);
+			if (cols[c].kind == REPORT_TEXT) {
+				const unsigned char *text =
+					sqlite3_column_text(st, (int)c);
+				size_t len = (size_t)
+					sqlite3_column_bytes(st, (int)c);
+
+				if (text == NULL)
+					fputs("null", out);
+				else
+					json_string(out, text, len);
+			} else {
+				const char *num = number_text(st, (int)c,
+							      cols[c].kind, buf,
+							      sizeof(buf));
+
+				fputs(num != NULL ? num : "null", out);
+			}
+		}
+		fputc('}', out);
+	}
+	fputs(rows ? "\n]\n" : "]\n", out);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* ---- the entry points -------------------------------------------------- */
+
+int
+report_format_parse(const char *name, enum report_format *out)
+{
+	if (strcmp(name, "table") == 0)
+		*out = REPORT_TABLE;
+	else if (strcmp(name, "csv") == 0)
+		*out = REPORT_CSV;
+	else if (strcmp(name, "json") == 0)
+		*out = REPORT_JSON;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int
+report_print(FILE *out, sqlite3_stmt *st, const struct report_column *cols,
+	     size_t n_cols, enum report_format format, const char *empty)
+{
+	int rc;
+
+	errno = 0;
+	switch (format) {
+	case REPORT_CSV:
+		rc = print_csv(out, st, cols, n_cols);
+		break;
+	case REPORT_JSON:
+		rc = print_json(out, st, cols, n_cols);
+		break;
+	case REPORT_TABLE:
+	default:
+		rc = print_table(out, st, cols, n_cols, empty);
+		break;
+	}
+	if (fflush(out) != 0 || ferror(out)) {
+		if (errno == 0)
+			errno = EIO;
+		return -EPIPE;
+	}
+	return rc;
+}
