@@ -4,17 +4,16 @@
  * JSON on its standard input. Its exit status is the outcome: 0 done, 75
  * (EX_TEMPFAIL) retry, anything else reject.
  *
- * COMMAND is split into words here, as a shell would split a simple
- * command without expanding anything: blanks separate words, '...' keeps
- * everything literally, "..." keeps everything but \" \\ \$ \` (which a
- * backslash escapes, as in sh), and outside quotes a backslash escapes the
- * next character. No shell runs: write `sh -c '...'` to get one.
+ * COMMAND is split into words as a shell would split a simple command,
+ * without expanding anything (exec-words.c). No shell runs: write
+ * `sh -c '...'` to get one.
  *
  * The program is resolved at startup (PATH, unless it has a slash), so
  * that a typo stops whr rather than rejecting every notification.
  */
 #include "builtin.h"
 #include "exec-spawn.h"
+#include "exec-words.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -85,18 +84,6 @@ slot_give(void)
 }
 
 static void
-free_strings(char **v)
-{
-	size_t i;
-
-	if (v == NULL)
-		return;
-	for (i = 0; v[i] != NULL; i++)
-		free(v[i]);
-	free(v);
-}
-
-static void
 exec_handler_unref(void *userdata)
 {
 	struct exec_handler *x = userdata;
@@ -104,8 +91,8 @@ exec_handler_unref(void *userdata)
 	if (x == NULL || atomic_fetch_sub(&x->refs, 1) != 1)
 		return;
 	free(x->path);
-	free_strings(x->argv);
-	free_strings(x->env);
+	exec_words_free(x->argv);
+	exec_words_free(x->env);
 	free(x);
 }
 
@@ -418,110 +405,6 @@ out:
 	return result;
 }
 
-/* --- the spec --- */
-
-static bool
-is_blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n';
-}
-
-/* Appends @p word to the NULL-terminated vector @p *v of @p *n words. */
-static int
-push_word(char ***v, size_t *n, const char *word)
-{
-	char **grown = realloc(*v, (*n + 2) * sizeof(**v));
-
-	if (grown == NULL)
-		return -ENOMEM;
-	*v = grown;
-	grown[*n] = strdup(word);
-	if (grown[*n] == NULL)
-		return -ENOMEM;
-	grown[++*n] = NULL;
-	return 0;
-}
-
-/*
- * Splits @p text into words (see the top of this file). Returns 0 with a
- * NULL-terminated vector (possibly of no words) in @p *argv, or -EINVAL
- * with @p *error set to what is wrong, or -ENOMEM.
- */
-static int
-split_command(const char *text, char ***argv, const char **error)
-{
-	char *word = malloc(strlen(text) + 1);
-	const char *p = text;
-	char **v = NULL;
-	size_t n = 0;
-	int rc = 0;
-
-	*error = NULL;
-	if (word == NULL)
-		return -ENOMEM;
-	v = calloc(1, sizeof(*v));
-	if (v == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		size_t len = 0;
-
-		while (is_blank(*p))
-			p++;
-		if (*p == '\0')
-			break;
-		while (*p != '\0' && !is_blank(*p)) {
-			if (*p == '\'') {
-				for (p++; *p != '\'' && *p != '\0'; p++)
-					word[len++] = *p;
-				if (*p == '\0') {
-					*error = "unterminated single quote";
-					rc = -EINVAL;
-					goto out;
-				}
-				p++;
-			} else if (*p == '"') {
-				for (p++; *p != '"' && *p != '\0'; p++) {
-					if (*p == '\\' &&
-					    strchr("\"\\$`", p[1]) != NULL &&
-					    p[1] != '\0')
-						p++;
-					word[len++] = *p;
-				}
-				if (*p == '\0') {
-					*error = "unterminated double quote";
-					rc = -EINVAL;
-					goto out;
-				}
-				p++;
-			} else if (*p == '\\') {
-				if (p[1] == '\0') {
-					*error = "a lone backslash at the end";
-					rc = -EINVAL;
-					goto out;
-				}
-				word[len++] = p[1];
-				p += 2;
-			} else {
-				word[len++] = *p++;
-			}
-		}
-		word[len] = '\0';
-		rc = push_word(&v, &n, word);
-		if (rc < 0)
-			goto out;
-	}
-out:
-	free(word);
-	if (rc < 0) {
-		free_strings(v);
-		v = NULL;
-	}
-	*argv = v;
-	return rc;
-}
-
 /* SIGCHLD ignored (inherited so from whoever started whr) would have the
  * kernel reap our children before we learn how they ended. */
 static void
@@ -563,11 +446,11 @@ exec_handler_add(struct whr_receiver *r, const char *args,
 	}
 	action = args;
 	action_len = (size_t)(eq - args);
-	while (action_len > 0 && is_blank(*action)) {
+	while (action_len > 0 && exec_words_blank(*action)) {
 		action++;
 		action_len--;
 	}
-	while (action_len > 0 && is_blank(action[action_len - 1]))
+	while (action_len > 0 && exec_words_blank(action[action_len - 1]))
 		action_len--;
 	if (action_len == 0) {
 		whr_log(WHR_LOG_ERROR, "handler exec: empty ACTION in "
@@ -585,7 +468,7 @@ exec_handler_add(struct whr_receiver *r, const char *args,
 	atomic_init(&x->refs, 1);
 	x->timeout_s = settings != NULL ? settings->exec_timeout_s
 					: BUILTIN_EXEC_TIMEOUT_DEFAULT;
-	rc = split_command(eq + 1, &x->argv, &error);
+	rc = exec_words_split(eq + 1, &x->argv, &error);
 	if (rc == -EINVAL) {
 		whr_log(WHR_LOG_ERROR, "handler exec: %s in COMMAND of "
 			"'exec:%.*s'", error, SPEC_QUOTE_MAX, args);
