@@ -157,6 +157,25 @@ class Samples(TrackerTestCase):
             users = sample(action).get('Users')
             self.assertEqual(actions.get(action),
                              len(users) if users is not None else 1, action)
+        # Each enrollment-type sample moved each of its users to its
+        # state, dated by its TimeStamp.
+        steps = {'EnrollmentApprovalRequest': ('approval_requested',
+                                               'approval_requested_at'),
+                 'CourseEnrollment': ('enrolled', 'enrolled_at'),
+                 'CourseStarted': ('started', 'started_at'),
+                 'CourseCompleted': ('completed', 'completed_at'),
+                 'CourseUnenrollment': ('unenrolled', 'unenrolled_at')}
+        for action, (state, column) in steps.items():
+            n = sample(action)
+            self.assertTrue(n['Users'], action)
+            for user in n['Users']:
+                rows = self.t.enrollments(n['Course']['Id'], user['Id'])
+                self.assertEqual(len(rows), 1, (action, user['Id']))
+                self.assertEqual(rows[0]['state'], state, action)
+                self.assertEqual(rows[0][column], us(n['TimeStamp']),
+                                 action)
+                self.assertEqual(rows[0]['enrollment_id'],
+                                 user.get('EnrollmentId'), action)
         # The course events' courses, with their flag and time.
         for action, flag in (('CoursePublished', 1),
                              ('CourseUnpublished', 0)):
