@@ -46,6 +46,12 @@ const char *event_reason(const struct whr_event *ev);
  * arrived). Borrowed from the event. */
 yajl_val event_tree(const struct whr_event *ev);
 
+/* The integer @p v holds, into @p out: true for a JSON number without a
+ * fraction or exponent that fits in int64_t (INT64_MIN included, which
+ * yajl's tree misses), false for anything else. lms365.c reads its
+ * integers with it too, so both accept the same ones. */
+bool event_integer_value(yajl_val v, int64_t *out);
+
 /* Per-event scratch memory for what is handed out borrowed from the event
  * (lms365.c's users arrays): @p n zeroed elements of @p size bytes,
  * aligned for any type, freed by event_finish(). NULL when out of memory

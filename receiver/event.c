@@ -165,9 +165,9 @@ missing(const struct whr_event *ev)
 }
 
 /* yajl's tree misses INT64_MIN (it overflows negating); any integer that
- * fits counts, as event.h promises. */
-static bool
-integer_value(yajl_val v, int64_t *out)
+ * fits counts, as event.h promises. Shared with lms365.c. */
+bool
+event_integer_value(yajl_val v, int64_t *out)
 {
 	char *end;
 	long long n;
@@ -197,7 +197,7 @@ value_type(yajl_val v)
 	case yajl_t_number: {
 		int64_t ignored;
 
-		return integer_value(v, &ignored) ? WHR_VALUE_INTEGER
+		return event_integer_value(v, &ignored) ? WHR_VALUE_INTEGER
 						  : WHR_VALUE_NUMBER;
 	}
 	case yajl_t_object:
@@ -300,7 +300,7 @@ whr_event_integer(const struct whr_event *ev, const char *path,
 
 	if (v == NULL)
 		return missing(ev);
-	if (!integer_value(v, value))
+	if (!event_integer_value(v, value))
 		return -EINVAL;
 	return 0;
 }

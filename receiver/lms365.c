@@ -295,27 +295,6 @@ get_bool(struct whr_event *ev, const struct where *w, const char *name,
 	return 0;
 }
 
-/* As event.c: yajl's tree misses INT64_MIN, so the text decides too. */
-static bool
-integer_value(yajl_val v, int64_t *out)
-{
-	char *end;
-	long long n;
-
-	if (YAJL_IS_INTEGER(v)) {
-		*out = v->u.number.i;
-		return true;
-	}
-	if (!YAJL_IS_NUMBER(v) || v->u.number.r == NULL)
-		return false;
-	errno = 0;
-	n = strtoll(v->u.number.r, &end, 10);
-	if (errno != 0 || *end != '\0' || end == v->u.number.r)
-		return false;
-	*out = n;
-	return true;
-}
-
 static int
 get_integer(struct whr_event *ev, const struct where *w, const char *name,
 	    yajl_val v, bool *has, int64_t *out)
@@ -324,7 +303,7 @@ get_integer(struct whr_event *ev, const struct where *w, const char *name,
 	*out = 0;
 	if (absent(v))
 		return 0;
-	if (!integer_value(v, out))
+	if (!event_integer_value(v, out))
 		return wrong_type(ev, w, name, "an integer", v);
 	*has = true;
 	return 0;

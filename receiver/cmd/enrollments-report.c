@@ -89,21 +89,49 @@ put_utf8(FILE *out, uint32_t c)
 	}
 }
 
+/* The code point that starts @p s (@p len bytes, at least 1) into @p c,
+ * U+FFFD for a byte that does not start well-formed UTF-8; its length in
+ * bytes (1 for such a byte). put_utf8() writes the same bytes back for
+ * well-formed UTF-8, so CSV and JSON write what they read, mended. */
+static size_t
+utf8_mended(const unsigned char *s, size_t len, uint32_t *c)
+{
+	size_t k = report_utf8_next(s, len, c);
+
+	if (k == 0) {
+		*c = REPLACEMENT;
+		return 1;
+	}
+	return k;
+}
+
 /* ---- cells ------------------------------------------------------------- */
 
-/* A number cell as text, into @p buf; NULL for SQL NULL. */
-static const char *
-number_text(sqlite3_stmt *st, int i, enum report_kind kind, char *buf,
-	    size_t size)
+/* Cell @p i as the bytes to write: a string as SQLite holds it, a number
+ * as digits ("66.7" for REPORT_DECIMAL) in @p buf; NULL for SQL NULL.
+ * Its length in @p len. Borrowed from @p st (or @p buf) until the next
+ * step. */
+static const unsigned char *
+cell_text(sqlite3_stmt *st, int i, enum report_kind kind, char *buf,
+	  size_t size, size_t *len)
 {
+	const unsigned char *text;
+
+	*len = 0;
 	if (sqlite3_column_type(st, i) == SQLITE_NULL)
 		return NULL;
+	if (kind == REPORT_TEXT) {
+		text = sqlite3_column_text(st, i);
+		*len = (size_t)sqlite3_column_bytes(st, i);
+		return text;
+	}
 	if (kind == REPORT_DECIMAL)
 		snprintf(buf, size, "%.1f", sqlite3_column_double(st, i));
 	else
 		snprintf(buf, size, "%lld",
 			 (long long)sqlite3_column_int64(st, i));
-	return buf;
+	*len = strlen(buf);
+	return (const unsigned char *)buf;
 }
 
 /* A cell for a table: "-" for NULL, control characters as spaces, bytes
@@ -117,15 +145,7 @@ table_cell(sqlite3_stmt *st, int i, enum report_kind kind, size_t *width)
 	uint32_t c;
 	char *cell;
 
-	if (kind != REPORT_TEXT) {
-		const char *num = number_text(st, i, kind, buf, sizeof(buf));
-
-		cell = strdup(num != NULL ? num : "-");
-		*width = cell != NULL ? strlen(cell) : 0;
-		return cell;
-	}
-	text = sqlite3_column_text(st, i);
-	len = (size_t)sqlite3_column_bytes(st, i);
+	text = cell_text(st, i, kind, buf, sizeof(buf), &len);
 	if (text == NULL) {
 		*width = 1;
 		return strdup("-");
@@ -301,17 +321,10 @@ csv_field(FILE *out, const unsigned char *text, size_t len)
 	if (quote)
 		fputc('"', out);
 	while (at < len) {
-		size_t k = report_utf8_next(text + at, len - at, &c);
-
-		if (k == 0) {
-			put_utf8(out, REPLACEMENT);
-			at++;
-			continue;
-		}
+		at += utf8_mended(text + at, len - at, &c);
 		if (c == '"')
 			fputc('"', out);
-		fwrite(text + at, 1, k, out);
-		at += k;
+		put_utf8(out, c);
 	}
 	if (quote)
 		fputc('"', out);
@@ -321,8 +334,9 @@ static int
 print_csv(FILE *out, sqlite3_stmt *st, const struct report_column *cols,
 	  size_t n_cols)
 {
+	const unsigned char *text;
 	char buf[64];
-	size_t c;
+	size_t c, len;
 	int rc;
 
 	for (c = 0; c < n_cols; c++)
@@ -332,22 +346,10 @@ print_csv(FILE *out, sqlite3_stmt *st, const struct report_column *cols,
 		for (c = 0; c < n_cols; c++) {
 			if (c)
 				fputc(',', out);
-			if (cols[c].kind == REPORT_TEXT) {
-				const unsigned char *text =
-					sqlite3_column_text(st, (int)c);
-				size_t len = (size_t)
-					sqlite3_column_bytes(st, (int)c);
-
-				if (text != NULL)
-					csv_field(out, text, len);
-			} else {
-				const char *num = number_text(st, (int)c,
-							      cols[c].kind, buf,
-							      sizeof(buf));
-
-				if (num != NULL)
-					fputs(num, out);
-			}
+			text = cell_text(st, (int)c, cols[c].kind, buf,
+					 sizeof(buf), &len);
+			if (text != NULL)	/* NULL: an empty field */
+				csv_field(out, text, len);
 		}
 		fputs("\r\n", out);
 	}
@@ -364,13 +366,7 @@ json_string(FILE *out, const unsigned char *text, size_t len)
 
 	fputc('"', out);
 	while (at < len) {
-		size_t k = report_utf8_next(text + at, len - at, &c);
-
-		if (k == 0) {
-			put_utf8(out, REPLACEMENT);
-			at++;
-			continue;
-		}
+		at += utf8_mended(text + at, len - at, &c);
 		if (c == '"' || c == '\\')
 			fprintf(out, "\\%c", (char)c);
 		else if (c == '\n')
@@ -382,8 +378,7 @@ json_string(FILE *out, const unsigned char *text, size_t len)
 		else if (c < 0x20)
 			fprintf(out, "\\u%04x", (unsigned)c);
 		else
-			fwrite(text + at, 1, k, out);
-		at += k;
+			put_utf8(out, c);
 	}
 	fputc('"', out);
 }
@@ -392,7 +387,8 @@ static int
 print_json(FILE *out, sqlite3_stmt *st, const struct report_column *cols,
 	   size_t n_cols)
 {
-	size_t rows = 0, c;
+	const unsigned char *text;
+	size_t rows = 0, c, len;
 	char buf[64];
 	int rc;
 
@@ -401,23 +397,14 @@ print_json(FILE *out, sqlite3_stmt *st, const struct report_column *cols,
 		fputs(rows++ ? ",\n  {" : "\n  {", out);
 		for (c = 0; c < n_cols; c++) {
 			fprintf(out, "%s\"%s\": ", c ? ", " : "", cols[c].key);
-			if (cols[c].kind == REPORT_TEXT) {
-				const unsigned char *text =
-					sqlite3_column_text(st, (int)c);
-				size_t len = (size_t)
-					sqlite3_column_bytes(st, (int)c);
-
-				if (text == NULL)
-					fputs("null", out);
-				else
-					json_string(out, text, len);
-			} else {
-				const char *num = number_text(st, (int)c,
-							      cols[c].kind, buf,
-							      sizeof(buf));
-
-				fputs(num != NULL ? num : "null", out);
-			}
+			text = cell_text(st, (int)c, cols[c].kind, buf,
+					 sizeof(buf), &len);
+			if (text == NULL)
+				fputs("null", out);
+			else if (cols[c].kind == REPORT_TEXT)
+				json_string(out, text, len);
+			else
+				fwrite(text, 1, len, out);
 		}
 		fputc('}', out);
 	}
@@ -426,20 +413,6 @@ print_json(FILE *out, sqlite3_stmt *st, const struct report_column *cols,
 }
 
 /* ---- the entry points -------------------------------------------------- */
-
-int
-report_format_parse(const char *name, enum report_format *out)
-{
-	if (strcmp(name, "table") == 0)
-		*out = REPORT_TABLE;
-	else if (strcmp(name, "csv") == 0)
-		*out = REPORT_CSV;
-	else if (strcmp(name, "json") == 0)
-		*out = REPORT_JSON;
-	else
-		return -EINVAL;
-	return 0;
-}
 
 int
 report_print(FILE *out, sqlite3_stmt *st, const struct report_column *cols,

@@ -14,11 +14,7 @@
 
 #include <sqlite3.h>
 
-enum report_format {
-	REPORT_TABLE,
-	REPORT_CSV,
-	REPORT_JSON,
-};
+#include "data-dir.h"	/* enum report_format */
 
 /* How a column's cells are written; NULL is always "-" in a table, an
  * empty field in CSV and null in JSON. */
@@ -33,9 +29,6 @@ struct report_column {
 	const char *title;	/* the table's column title */
 	enum report_kind kind;
 };
-
-/* "table", "csv" or "json" into @p out: 0, or -EINVAL for another name. */
-int report_format_parse(const char *name, enum report_format *out);
 
 /* Every row of @p st (its columns in the order of @p cols) to @p out in
  * @p format. A table of no rows is the line @p empty instead; CSV is then

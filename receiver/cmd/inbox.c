@@ -7,29 +7,28 @@
  * them within a second and takes the replayed work. JSON output is built
  * by SQLite's own JSON functions.
  */
-#include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include <sqlite3.h>
 
 #include "commands.h"
+#include "data-dir.h"
 #include "inbox-table.h"
-#include "store-private.h"	/* STORE_FILE, STORE_SCHEMA_VERSION */
 #include "store-sql.h"
+#include "time-arg.h"
+
+#define PROGRAM "whr inbox"
+/* A usage error: the message, then exit status EXIT_USAGE. */
+#define fail_usage(...) tool_usage_error(PROGRAM, __VA_ARGS__)
 
 #define DEFAULT_LIMIT 100
 
 struct tool {
-	sqlite3 *db;
-	const char *dir;
-	char path[4096];
+	struct data_dir d;	/* the folder, its path and database */
 	bool json;
 };
 
@@ -44,8 +43,10 @@ usage(FILE *out)
 		"Commands:\n"
 		"  list [--state STATE] [--action A] [--since T] [--until T] [--limit N]\n"
 		"        notifications, newest first; STATE is pending, retrying,\n"
-		"        dead or done; T is a UTC time (2026-11-29T08:00:00Z) or an\n"
-		"        age (90m, 2h, 7d); N defaults to %d (0: no limit)\n"
+		"        dead or done; T is a UTC time (2026-11-29T08:00:00Z,\n"
+		"        2026-11-29T08:00, 2026-11-29) or an age counted back from\n"
+		"        now (30s, 90m, 2h, 1.5d); --since is inclusive, --until\n"
+		"        exclusive; N defaults to %d (0: no limit)\n"
 		"  show ID [--receiver R]\n"
 		"        a delivery: headers, body, and each handler's outcomes; ID\n"
 		"        is the body's Id, or #SEQ for the stored sequence number\n"
@@ -68,22 +69,6 @@ usage(FILE *out)
 		DEFAULT_LIMIT);
 }
 
-static int
-fail_usage(const char *fmt, ...) WHR_PRINTF(1, 2);
-
-static int
-fail_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "whr inbox: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see whr inbox --help)\n");
-	return EXIT_USAGE;
-}
-
 static bool
 state_name_valid(const char *name)
 {
@@ -97,91 +82,6 @@ state_name_valid(const char *name)
 			return true;
 	}
 	return false;
-}
-
-static int
-sql_error(struct tool *t, const char *what)
-{
-	fprintf(stderr, "whr inbox: %s: %s\n", what, sqlite3_errmsg(t->db));
-	return 1;
-}
-
-/* ---- opening ----------------------------------------------------------- */
-
-static int
-open_inbox(struct tool *t, bool write)
-{
-	sqlite3_stmt *st = NULL;
-	struct stat sb;
-	int version = -1;
-
-	snprintf(t->path, sizeof(t->path), "%s/%s", t->dir, STORE_FILE);
-	if (stat(t->path, &sb) < 0) {
-		fprintf(stderr, "whr inbox: no inbox at %s: %s\n", t->path,
-			strerror(errno));
-		return 1;
-	}
-	if (sqlite3_open_v2(t->path, &t->db,
-			    write ? SQLITE_OPEN_READWRITE
-				  : SQLITE_OPEN_READONLY,
-			    NULL) != SQLITE_OK)
-		return sql_error(t, "cannot open the inbox");
-	sqlite3_busy_timeout(t->db, 10000);
-	if (sqlite3_prepare_v2(t->db, "PRAGMA user_version", -1, &st, NULL) ==
-		    SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (version != STORE_SCHEMA_VERSION) {
-		fprintf(stderr,
-			"whr inbox: %s has schema version %d; this whr reads %d\n",
-			t->path, version, STORE_SCHEMA_VERSION);
-		return 1;
-	}
-	return 0;
-}
-
-/* ---- times ------------------------------------------------------------- */
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* "2026-11-29T08:00:00Z" (a UTC time) or an age ("2h", "7d", "90m",
- * "30s") counted back from now; microseconds since the epoch. */
-static int
-parse_time(const char *text, int64_t *out)
-{
-	struct tm tm = { 0 };
-	const char *end;
-	char *unit;
-	double n;
-
-	end = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (end != NULL && (*end == 'Z' || *end == '\0')) {
-		*out = (int64_t)timegm(&tm) * 1000000;
-		return 0;
-	}
-	n = strtod(text, &unit);
-	if (unit == text || n < 0)
-		return -EINVAL;
-	if (strcmp(unit, "s") == 0)
-		;
-	else if (strcmp(unit, "m") == 0)
-		n *= 60;
-	else if (strcmp(unit, "h") == 0)
-		n *= 3600;
-	else if (strcmp(unit, "d") == 0)
-		n *= 86400;
-	else
-		return -EINVAL;
-	*out = now_us() - (int64_t)(n * 1e6);
-	return 0;
 }
 
 #define ISO(col) \
@@ -220,13 +120,17 @@ cmd_list(struct tool *t, int argc, char **argv)
 			action = optarg;
 			break;
 		case 'S':
-			if (parse_time(optarg, &since) < 0)
-				return fail_usage("bad --since '%s'", optarg);
+			rc = time_arg_option(PROGRAM, "--since", optarg,
+					     &since);
+			if (rc != 0)
+				return rc;
 			has_since = true;
 			break;
 		case 'U':
-			if (parse_time(optarg, &until) < 0)
-				return fail_usage("bad --until '%s'", optarg);
+			rc = time_arg_option(PROGRAM, "--until", optarg,
+					     &until);
+			if (rc != 0)
+				return rc;
 			has_until = true;
 			break;
 		case 'l':
@@ -240,7 +144,7 @@ cmd_list(struct tool *t, int argc, char **argv)
 	}
 	if (optind != argc)
 		return fail_usage("unexpected argument '%s'", argv[optind]);
-	rc = open_inbox(t, false);
+	rc = data_dir_open(&t->d, false);
 	if (rc != 0)
 		return rc;
 
@@ -252,7 +156,7 @@ cmd_list(struct tool *t, int argc, char **argv)
 	" AND (?4 IS NULL OR d.received_at < ?4)" \
 	" ORDER BY n.id DESC LIMIT ?5"
 	if (t->json)
-		rc = sqlite3_prepare_v2(t->db,
+		rc = sqlite3_prepare_v2(t->d.db,
 			"SELECT json_group_array(json(o)) FROM (SELECT json_object("
 			"'notification', n.id, 'seq', d.seq,"
 			" 'received', " ISO("d.received_at") ","
@@ -262,13 +166,13 @@ cmd_list(struct tool *t, int argc, char **argv)
 			" 'error', n.error) AS o" LIST_FROM ")",
 			-1, &st, NULL);
 	else
-		rc = sqlite3_prepare_v2(t->db,
+		rc = sqlite3_prepare_v2(t->d.db,
 			"SELECT n.id, d.seq, " ISO("d.received_at") ","
 			" d.receiver_id, d.delivery_id, d.attempt, n.idx,"
 			" n.action, n.state, n.runs, n.error" LIST_FROM,
 			-1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sql_error(t, "cannot list");
+		return data_dir_sql_error(&t->d, "cannot list");
 	if (state != NULL)
 		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
 	if (action != NULL)
@@ -286,7 +190,7 @@ cmd_list(struct tool *t, int argc, char **argv)
 			"ATTEMPT", "IDX", "ACTION", "STATE", "RUNS", "ERROR",
 			NULL });
 	sqlite3_finalize(st);
-	return rc < 0 ? sql_error(t, "cannot list") : 0;
+	return rc < 0 ? data_dir_sql_error(&t->d, "cannot list") : 0;
 }
 
 /* ---- finding a delivery -------------------------------------------------- */
@@ -302,17 +206,17 @@ find_delivery(struct tool *t, const char *id, const char *receiver,
 	int found = 0;
 
 	if (id[0] == '#') {
-		if (sqlite3_prepare_v2(t->db,
+		if (sqlite3_prepare_v2(t->d.db,
 				       "SELECT seq FROM deliveries WHERE seq = ?1",
 				       -1, &st, NULL) != SQLITE_OK)
-			return sql_error(t, "cannot look up");
+			return data_dir_sql_error(&t->d, "cannot look up");
 		sqlite3_bind_int64(st, 1, strtoll(id + 1, NULL, 10));
 	} else {
-		if (sqlite3_prepare_v2(t->db,
+		if (sqlite3_prepare_v2(t->d.db,
 				       "SELECT seq FROM deliveries WHERE delivery_id = ?1"
 				       " AND (?2 IS NULL OR receiver_id = lower(?2))",
 				       -1, &st, NULL) != SQLITE_OK)
-			return sql_error(t, "cannot look up");
+			return data_dir_sql_error(&t->d, "cannot look up");
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 		if (receiver != NULL)
 			sqlite3_bind_text(st, 2, receiver, -1, SQLITE_STATIC);
@@ -323,14 +227,14 @@ find_delivery(struct tool *t, const char *id, const char *receiver,
 	}
 	sqlite3_finalize(st);
 	if (found == 0) {
-		fprintf(stderr, "whr inbox: no delivery %s%s%s in %s\n", id,
+		fprintf(stderr, PROGRAM ": no delivery %s%s%s in %s\n", id,
 			receiver != NULL ? " for receiver " : "",
-			receiver != NULL ? receiver : "", t->path);
+			receiver != NULL ? receiver : "", t->d.path);
 		return 1;
 	}
 	if (found > 1) {
 		fprintf(stderr,
-			"whr inbox: %d deliveries have Id %s (one per receiver id): "
+			PROGRAM ": %d deliveries have Id %s (one per receiver id): "
 			"give --receiver, or #SEQ\n", found, id);
 		return 1;
 	}
@@ -357,13 +261,13 @@ cmd_show(struct tool *t, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return fail_usage("show needs one ID");
-	rc = open_inbox(t, false);
+	rc = data_dir_open(&t->d, false);
 	if (rc == 0)
 		rc = find_delivery(t, argv[optind], receiver, &seq);
 	if (rc != 0)
 		return rc;
-	rc = t->json ? show_json(t->db, seq) : show_text(t->db, seq);
-	return rc < 0 ? sql_error(t, "cannot show") : 0;
+	rc = t->json ? show_json(t->d.db, seq) : show_text(t->d.db, seq);
+	return rc < 0 ? data_dir_sql_error(&t->d, "cannot show") : 0;
 }
 
 /* ---- replay and purge --------------------------------------------------- */
@@ -375,13 +279,13 @@ replay_notifications(struct tool *t, sqlite3_stmt *select, bool all_handlers,
 	static const char *const steps[] = {
 		SQL_REPLAY_OUTCOMES, SQL_REPLAY_NOTIFICATION,
 	};
-	int64_t now = now_us();
+	int64_t now = time_arg_now_us();
 	sqlite3_stmt *st[2] = { NULL, NULL };
 	int rc = -1;
 	size_t i;
 
 	for (i = 0; i < 2; i++) {
-		if (sqlite3_prepare_v2(t->db, steps[i], -1, &st[i], NULL) !=
+		if (sqlite3_prepare_v2(t->d.db, steps[i], -1, &st[i], NULL) !=
 		    SQLITE_OK)
 			goto out;
 	}
@@ -445,14 +349,14 @@ cmd_replay(struct tool *t, int argc, char **argv)
 	}
 	if (dead ? optind != argc : optind + 1 != argc)
 		return fail_usage("replay needs one ID, or --dead");
-	rc = open_inbox(t, true);
+	rc = data_dir_open(&t->d, true);
 	if (rc != 0)
 		return rc;
-	if (sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	if (sqlite3_exec(t->d.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK)
-		return sql_error(t, "cannot lock the inbox");
+		return data_dir_sql_error(&t->d, "cannot lock the inbox");
 	if (dead) {
-		rc = sqlite3_prepare_v2(t->db,
+		rc = sqlite3_prepare_v2(t->d.db,
 			"SELECT id FROM notifications WHERE state = 'dead'"
 			" AND (?1 IS NULL OR action = ?1 COLLATE NOCASE)"
 			" ORDER BY id", -1, &select, NULL);
@@ -461,11 +365,11 @@ cmd_replay(struct tool *t, int argc, char **argv)
 	} else {
 		rc = find_delivery(t, argv[optind], receiver, &seq);
 		if (rc != 0) {
-			sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+			sqlite3_exec(t->d.db, "ROLLBACK", NULL, NULL, NULL);
 			return rc;
 		}
 		/* Not the ones done already, unless all handlers run again. */
-		rc = sqlite3_prepare_v2(t->db,
+		rc = sqlite3_prepare_v2(t->d.db,
 			"SELECT id FROM notifications WHERE delivery_seq = ?1"
 			" AND (?2 = 1 OR state <> 'done') ORDER BY id",
 			-1, &select, NULL);
@@ -474,10 +378,10 @@ cmd_replay(struct tool *t, int argc, char **argv)
 	}
 	if (rc != SQLITE_OK ||
 	    replay_notifications(t, select, all_handlers, &count) < 0 ||
-	    sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = sql_error(t, "cannot replay");
+	    sqlite3_exec(t->d.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = data_dir_sql_error(&t->d, "cannot replay");
 		sqlite3_finalize(select);
-		sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_exec(t->d.db, "ROLLBACK", NULL, NULL, NULL);
 		return rc;
 	}
 	sqlite3_finalize(select);
@@ -504,29 +408,29 @@ cmd_purge(struct tool *t, int argc, char **argv)
 	};
 	sqlite3_stmt *select = NULL;
 	sqlite3_stmt *st[3] = { NULL, NULL, NULL };
-	int64_t before = 0;
+	int64_t age = 0, before;
 	bool given = false;
 	int count = 0;
 	size_t i;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'o' || parse_time(optarg, &before) < 0 ||
-		    strchr(optarg, 'T') != NULL)
+		if (c != 'o' || time_arg_parse_age(optarg, &age) < 0)
 			return fail_usage("purge needs --older-than AGE, e.g. 30d");
 		given = true;
 	}
 	if (!given || optind != argc)
 		return fail_usage("purge needs --older-than AGE, e.g. 30d");
-	rc = open_inbox(t, true);
+	before = time_arg_now_us() - age;
+	rc = data_dir_open(&t->d, true);
 	if (rc != 0)
 		return rc;
-	if (sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	if (sqlite3_exec(t->d.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK)
-		return sql_error(t, "cannot lock the inbox");
-	rc = sqlite3_prepare_v2(t->db, SQL_FINISHED_BEFORE, -1, &select, NULL);
+		return data_dir_sql_error(&t->d, "cannot lock the inbox");
+	rc = sqlite3_prepare_v2(t->d.db, SQL_FINISHED_BEFORE, -1, &select, NULL);
 	for (i = 0; rc == SQLITE_OK && i < 3; i++)
-		rc = sqlite3_prepare_v2(t->db, steps[i], -1, &st[i], NULL);
+		rc = sqlite3_prepare_v2(t->d.db, steps[i], -1, &st[i], NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(select, 1, before);
 		while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
@@ -547,9 +451,9 @@ cmd_purge(struct tool *t, int argc, char **argv)
 	for (i = 0; i < 3; i++)
 		sqlite3_finalize(st[i]);
 	if (rc != SQLITE_OK ||
-	    sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = sql_error(t, "cannot purge");
-		sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+	    sqlite3_exec(t->d.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = data_dir_sql_error(&t->d, "cannot purge");
+		sqlite3_exec(t->d.db, "ROLLBACK", NULL, NULL, NULL);
 		return rc;
 	}
 	if (t->json)
@@ -568,11 +472,11 @@ cmd_stats(struct tool *t, int argc, char **argv)
 
 	if (argc > 1)
 		return fail_usage("unexpected argument '%s'", argv[1]);
-	rc = open_inbox(t, false);
+	rc = data_dir_open(&t->d, false);
 	if (rc != 0)
 		return rc;
-	rc = t->json ? stats_json(t->db, t->path) : stats_text(t->db, t->path);
-	return rc < 0 ? sql_error(t, "cannot count") : 0;
+	rc = t->json ? stats_json(t->d.db, t->d.path) : stats_text(t->d.db, t->d.path);
+	return rc < 0 ? data_dir_sql_error(&t->d, "cannot count") : 0;
 }
 
 /* ---- the command ------------------------------------------------------- */
@@ -586,26 +490,28 @@ cmd_inbox(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct tool t = { .dir = getenv("WHR_DATA_DIR") };
+	struct tool t = { .json = false };
+	enum report_format format;
 	const char *sub;
 	int c, rc;
 
-	if (t.dir == NULL || *t.dir == '\0')
-		t.dir = "./whr-data";
+	data_dir_init(&t.d, PROGRAM);
 	/* Global options come before the subcommand ("+": stop there);
 	 * optind 0 makes glibc's getopt start afresh. */
 	optind = 0;
 	while ((c = getopt_long(argc + 1, argv - 1, "+h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
-			t.dir = optarg;
+			rc = data_dir_option(&t.d, optarg);
+			if (rc != 0)
+				return rc;
 			break;
 		case 'f':
-			if (strcmp(optarg, "json") == 0)
-				t.json = true;
-			else if (strcmp(optarg, "table") != 0)
-				return fail_usage("unknown format '%s': use "
-						  "table or json", optarg);
+			rc = tool_format_option(PROGRAM, optarg, false,
+						&format);
+			if (rc != 0)
+				return rc;
+			t.json = format == REPORT_JSON;
 			break;
 		case 'h':
 			usage(stdout);
@@ -638,6 +544,6 @@ cmd_inbox(int argc, char **argv)
 		rc = cmd_stats(&t, argc, argv);
 	else
 		rc = fail_usage("unknown command '%s'", sub);
-	sqlite3_close(t.db);
+	data_dir_finish(&t.d);
 	return rc;
 }
