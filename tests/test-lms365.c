@@ -207,7 +207,7 @@ static const struct sample_want samples[] = {
 		  "19992673-c32b-4deb-b3ac-d49f079c4b70",
 		  "GDPR Essentials for Managers", LMS "GDPREssentials",
 		  "Course", true },
-		{ { NULL } }, 0,
+		{ { 0 } }, 0,
 		"2024-04-29T09:00:12.4Z", 1714381212400000LL,
 	},
 	{
@@ -216,7 +216,7 @@ static const struct sample_want samples[] = {
 		  "433a873b-892b-4444-a8bf-f0cc54afe27f",
 		  "Onboarding 2023 (archived)", LMS "Onboarding2023",
 		  "TrainingPlan", false },
-		{ { NULL } }, 0,
+		{ { 0 } }, 0,
 		"2024-05-08T11:59:58.003Z", 1715169598003000LL,
 	},
 };
@@ -321,8 +321,8 @@ START_TEST(lms365_enrollment_missing)
 	static const char *const cases[] = {
 		"{}",
 		"{\"Action\":\"CourseStarted\"}",
-		"{\"EnrollmentStatus\":null,\"EnrollmentStatusText\":null,"
-		"\"Course\":null,\"Users\":null,\"TimeStamp\":null}",
+		("{\"EnrollmentStatus\":null,\"EnrollmentStatusText\":null,"
+		 "\"Course\":null,\"Users\":null,\"TimeStamp\":null}"),
 	};
 	struct whr_lms365_enrollment e;
 	struct whr_event ev;
