@@ -546,7 +546,6 @@ class Hangup(unittest.TestCase):
 class Sync(unittest.TestCase):
     """The lines are synced, seen with strace attached to the server."""
 
-    @w.skip_if_wrapped('strace and valgrind do not mix')
     def test_lines_are_synced(self):
         if shutil.which('strace') is None:
             self.skipTest('no strace')
