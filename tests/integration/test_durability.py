@@ -40,8 +40,11 @@ class Sender(threading.Thread):
     resending acknowledged ones (duplicates), so that the server stays
     under load until it is told to stop."""
 
-    def __init__(self, port, ids, acked, lock, stop):
+    def __init__(self, port, ids, acked, lock, stop, notifications=None):
         super().__init__(daemon=True)
+        # The notifications of delivery Id did: one a1 by default.
+        self.notifications = notifications or (
+            lambda did: [{'Action': 'a1', 'Id': did}])
         self.port, self.ids, self.acked = port, ids, acked
         self.lock, self.stop_flag = lock, stop
         self.rng = random.Random(ids[0])
@@ -53,7 +56,7 @@ class Sender(threading.Thread):
         attempt = self.attempts.get(did, 0) + 1
         self.attempts[did] = attempt
         body = w.delivery(id=did, attempt=attempt,
-                          notifications=[{'Action': 'a1', 'Id': did}])
+                          notifications=self.notifications(did))
         try:
             return w.post(self.port, body, V1_SECRET).status
         except (OSError, w.Closed):

@@ -7,9 +7,11 @@ off or placed."""
 import copy
 import json
 import os
+import random
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -411,6 +413,87 @@ class BadEvents(TrackerTestCase):
         self.t.settle()
         self.assertEqual(self.t.states(), {'done': 2})
         self.assertEqual(self.t.query('SELECT * FROM courses'), [])
+
+
+class KillNine(unittest.TestCase):
+    """Killed at random points while enrollments pour in (and are sent
+    again, as the sender does): every acknowledged event reaches the
+    tables, and each counts once."""
+
+    def test_every_acknowledged_enrollment_counts_once(self):
+        from test_durability import Sender
+        total = 40 if w.wrapped() else 600
+        tmp = tempfile.TemporaryDirectory(prefix='whr-enr-kill-')
+        self.addCleanup(tmp.cleanup)
+        data = os.path.join(tmp.name, 'data')
+        port = w.free_port()
+        ids = ['%032x' % (i + 1) for i in range(total)]
+        acked, lock, stop = set(), threading.Lock(), threading.Event()
+
+        def notifications(did):
+            # A learner of its own, and a step that depends on the Id,
+            # so that each delivery has one exact effect.
+            action = ('CourseEnrollment', 'CourseStarted',
+                      'CourseCompleted')[int(did, 16) % 3]
+            return [event(action, '2024-05-01T10:00:00Z', course='k',
+                          users=('u-' + did,))]
+
+        senders = [Sender(port, ids[k::4], acked, lock, stop, notifications)
+                   for k in range(4)]
+
+        def start():
+            return w.Server(['--data-dir', data], env=ENV,
+                            listen=['127.0.0.1:%d' % port])
+
+        srv = start()
+        kills = 0
+        deadline = time.monotonic() + w.slow(60)
+        rng = random.Random(7)
+        try:
+            for s in senders:
+                s.start()
+            while (kills < 3 or
+                   not all(s.all_acked.is_set() for s in senders)):
+                self.assertLess(time.monotonic(), deadline, 'too slow')
+                time.sleep(rng.uniform(0.05, 0.3) * w.slow(1) ** 0.5)
+                srv.kill()
+                srv.cleanup()
+                kills += 1
+                srv = start()
+            stop.set()
+            for s in senders:
+                s.join()
+                if s.error is not None:
+                    raise s.error
+            t = Tracker.__new__(Tracker)    # only its readers
+            t.data = data
+            t.settle(timeout=60)
+            srv.stop()
+        finally:
+            stop.set()
+            if srv.running():
+                srv.kill()
+            srv.cleanup()
+        self.assertEqual(acked, set(ids))
+        db = sqlite3.connect(os.path.join(data, 'inbox.sqlite'))
+        try:
+            rows = db.execute('SELECT learner_id, state, cycle FROM '
+                              'enrollments').fetchall()
+            events = db.execute('SELECT learner_id, count(*) FROM '
+                                'enrollment_events GROUP BY learner_id'
+                                ).fetchall()
+            runs = db.execute("SELECT count(*) FROM outcomes WHERE handler "
+                              "= 'enrollments' AND result = 'done'"
+                              ).fetchone()[0]
+        finally:
+            db.close()
+        want = {'u-' + did: ('enrolled', 'started', 'completed')
+                [int(did, 16) % 3] for did in ids}
+        self.assertEqual({l: s for l, s, c in rows}, want)
+        self.assertEqual({c for l, s, c in rows}, {1})
+        self.assertEqual(len(rows), total)
+        self.assertEqual(dict(events), {l: 1 for l in want})
+        self.assertEqual(runs, total)
 
 
 class Selection(unittest.TestCase):
