@@ -11,10 +11,14 @@
 
 #include <whr/log.h>
 
-/* Only the indexes the tracker's own writes need: with keys as random as
- * GUIDs every index costs a page written per event, which was a third of
- * the tracker's throughput. Reports scan; add indexes of your own for
- * your queries (the tracker never drops what it did not create). */
+/*
+ * Only the B-trees the tracker's own writes need: with keys as random as
+ * GUIDs every index costs a page written per event, so learners,
+ * enrollments and enrollment_events are WITHOUT ROWID tables whose
+ * primary key is the one lookup the tracker makes. Reports scan; add
+ * indexes of your own for your queries (the tracker never drops what it
+ * did not create).
+ */
 static const char schema_v1[] =
 	"CREATE TABLE enrollments_meta ("
 	"  key TEXT PRIMARY KEY,"
@@ -28,9 +32,11 @@ static const char schema_v1[] =
 	"  site_id TEXT,"
 	"  web_id TEXT,"
 	"  published INTEGER,"		/* 0, 1, or NULL when never said */
+	"  published_at INTEGER,"	/* of the event that said it */
 	"  created_at INTEGER,"		/* CourseCreated */
-	"  deleted_at INTEGER,"		/* CourseDeleted */
-	"  updated_at INTEGER NOT NULL"	/* the newest event applied */
+	"  deleted_at INTEGER,"		/* CourseDeleted, unless newer news */
+	"  course_event_at INTEGER,"	/* the newest other course event */
+	"  updated_at INTEGER NOT NULL"	/* the newest event of the course */
 	");"
 	"CREATE INDEX courses_title ON courses (title COLLATE NOCASE);"
 	"CREATE TABLE learners ("
@@ -41,42 +47,45 @@ static const char schema_v1[] =
 	"  department TEXT,"
 	"  directory_object_id TEXT,"
 	"  updated_at INTEGER NOT NULL"
-	");"
+	") WITHOUT ROWID;"
 	"CREATE TABLE enrollments ("
-	"  enrollment_seq INTEGER PRIMARY KEY,"
 	"  course_id TEXT NOT NULL COLLATE NOCASE,"
 	"  learner_id TEXT NOT NULL COLLATE NOCASE,"
 	"  cycle INTEGER NOT NULL,"	/* 1, then 2 after a re-enrollment */
-	"  enrollment_id TEXT,"		/* Users[].EnrollmentId, as last seen */
+	"  enrollment_id TEXT,"		/* Users[].EnrollmentId, newest said */
 	"  state TEXT NOT NULL,"
-	"  status INTEGER,"		/* EnrollmentStatus, as last applied */
+	"  status INTEGER,"		/* EnrollmentStatus, newest said */
 	"  status_text TEXT,"
 	"  approval_requested_at INTEGER,"
 	"  enrolled_at INTEGER,"
 	"  started_at INTEGER,"
 	"  completed_at INTEGER,"
 	"  unenrolled_at INTEGER,"
-	"  updated_at INTEGER NOT NULL,"	/* the newest event applied */
-	"  UNIQUE (course_id, learner_id, cycle)"
-	");"
+	"  updated_at INTEGER NOT NULL,"	/* its newest event */
+	"  PRIMARY KEY (course_id, learner_id, cycle)"
+	") WITHOUT ROWID;"
+	/* One row per event and learner (course events: learner ''); the
+	 * key keeps a replayed event one row. */
 	"CREATE TABLE enrollment_events ("
-	"  event_seq INTEGER PRIMARY KEY,"
-	"  receiver_id TEXT NOT NULL,"
-	"  delivery_id TEXT,"
-	"  notification_index INTEGER NOT NULL,"
-	"  action TEXT NOT NULL,"
 	"  course_id TEXT NOT NULL COLLATE NOCASE,"
-	"  learner_id TEXT COLLATE NOCASE,"	/* NULL for course events */
-	"  cycle INTEGER,"
-	"  event_at INTEGER NOT NULL,"		/* TimeStamp */
+	"  learner_id TEXT NOT NULL COLLATE NOCASE,"
+	"  receiver_id TEXT NOT NULL,"
+	"  delivery_key TEXT NOT NULL,"	/* delivery Id, or '' */
 	"  received_at INTEGER NOT NULL,"
-	"  effect TEXT NOT NULL"		/* applied | stale */
-	");"
-	/* A replay applies an event again: its history row stays one. */
-	"CREATE UNIQUE INDEX enrollment_events_once ON enrollment_events"
-	"  (receiver_id, delivery_id, notification_index,"
-	"   ifnull(learner_id, ''))"
-	"  WHERE delivery_id IS NOT NULL;"
+	"  notification_index INTEGER NOT NULL,"
+	"  user_index INTEGER,"		/* the learner's place in Users */
+	"  delivery_id TEXT,"
+	"  action TEXT NOT NULL,"
+	"  step INTEGER,"		/* enrollment events: 0..4, in order */
+	"  event_at INTEGER NOT NULL,"	/* TimeStamp */
+	"  enrollment_id TEXT,"
+	"  status INTEGER,"
+	"  status_text TEXT,"
+	"  cycle INTEGER,"
+	"  effect TEXT NOT NULL,"	/* applied | stale */
+	"  PRIMARY KEY (course_id, learner_id, receiver_id, delivery_key,"
+	"   received_at, notification_index)"
+	") WITHOUT ROWID;"
 	"INSERT INTO enrollments_meta (key, value) VALUES ('schema_version', 1);";
 
 static int

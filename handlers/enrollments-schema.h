@@ -1,5 +1,5 @@
 /*
- * The enrollment tracker's tables, in the inbox database (whr.db). Shared
+ * The enrollment tracker's tables, in the inbox database. Shared
  * by the tracker, which writes them, and `whr enrollments`, which reads
  * them. All times are microseconds since the Unix epoch, UTC: a step's
  * time is the event's `TimeStamp` (its arrival time when it has none).
@@ -9,12 +9,13 @@
  * learners            one row per Users[].Id
  * enrollments         one row per (course, learner, cycle); a cycle starts
  *                     with the first event of a learner in a course, and
- *                     again with an enrollment after an unenrollment, so
+ *                     again with any step after an unenrollment, so
  *                     history is kept; state is one of
  *                     ENROLLMENT_STATE_*
- * enrollment_events   every event applied, one row per learner, with
- *                     whether it moved the state ("applied") or was older
- *                     than what was known ("stale")
+ * enrollment_events   every event, one row per learner (course events:
+ *                     learner ''), with its cycle and whether, in time
+ *                     order, it changed something ("applied") or not
+ *                     ("stale"); the source the cycles are rebuilt from
  */
 #ifndef WHR_HANDLERS_ENROLLMENTS_SCHEMA_H
 #define WHR_HANDLERS_ENROLLMENTS_SCHEMA_H

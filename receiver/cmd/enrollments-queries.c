@@ -209,7 +209,7 @@ enrollments_history(const struct data_dir *d, const struct query *q)
 	if (prepare(d, q,
 		"SELECT " ISO("ev.event_at") ", ev.action,"
 		" coalesce(c.course_id, ev.course_id), c.title,"
-		" coalesce(l.learner_id, ev.learner_id), l.email, l.name,"
+		" coalesce(l.learner_id, nullif(ev.learner_id, '')), l.email, l.name,"
 		" ev.cycle, ev.effect,"
 		" ev.delivery_id, nullif(ev.receiver_id, '')"
 		" FROM enrollment_events ev"
@@ -219,7 +219,8 @@ enrollments_history(const struct data_dir *d, const struct query *q)
 		" AND" LEARNER_MATCH("ev.learner_id")
 		" AND (?3 IS NULL OR ev.event_at >= ?3)"
 		" AND (?4 IS NULL OR ev.event_at < ?4)"
-		" ORDER BY ev.event_at, ev.event_seq"
+		" ORDER BY ev.event_at, ev.step, ev.received_at,"
+		"  ev.notification_index, ev.user_index"
 		" LIMIT ?5",
 		"cannot read the history", &st) != 0)
 		return 1;

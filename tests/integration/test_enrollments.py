@@ -105,9 +105,12 @@ class Tracker:
                           'AND learner_id = ? ORDER BY cycle', course, learner)
 
     def history(self, course='c-1', learner='u-1'):
+        """The events of a learner (None: of the course) in a course, in
+        the order they arrived."""
         return self.query('SELECT * FROM enrollment_events WHERE '
-                          'course_id = ? AND learner_id IS ? '
-                          'ORDER BY event_seq', course, learner)
+                          'course_id = ? AND learner_id = ? '
+                          'ORDER BY received_at, notification_index',
+                          course, learner if learner is not None else '')
 
     def reasons(self):
         return [r['error'] for r in self.query(
@@ -285,25 +288,72 @@ class Lifecycle(TrackerTestCase):
         self.assertEqual((new['cycle'], new['state']), (2, 'enrolled'))
         self.assertEqual(new['enrolled_at'], us('2024-06-01T10:00:00Z'))
         self.assertIsNone(new['started_at'])
-        # A late event of the first cycle stays in the first cycle.
+        # A late event of the first cycle goes to the first cycle, and
+        # being the earlier start, dates it.
         self.t.send(event('CourseStarted', '2024-05-02T09:00:00Z'))
         self.t.settle()
         old, new = self.t.enrollments()
         self.assertEqual(new['state'], 'enrolled')
-        self.assertEqual(old['started_at'], us('2024-05-02T10:00:00Z'))
-        self.assertEqual([h['cycle'] for h in self.t.history()],
-                         [1, 1, 1, 2, 1])
+        self.assertEqual(old['started_at'], us('2024-05-02T09:00:00Z'))
+        self.assertEqual([(h['cycle'], h['effect'])
+                          for h in self.t.history()],
+                         [(1, 'applied'), (1, 'stale'), (1, 'applied'),
+                          (2, 'applied'), (1, 'applied')])
 
-    def test_an_older_unenrollment_is_stale(self):
+    def test_a_late_unenrollment_goes_where_its_time_puts_it(self):
         self.t.send(event('CourseEnrollment', '2024-05-01T10:00:00Z'))
         self.t.send(event('CourseStarted', '2024-05-05T10:00:00Z'))
         self.t.settle()
-        self.t.send(event('CourseUnenrollment', '2024-05-04T10:00:00Z'))
-        self.t.settle()
         row, = self.t.enrollments()
         self.assertEqual(row['state'], 'started')
-        self.assertIsNone(row['unenrolled_at'])
-        self.assertEqual(self.t.history()[-1]['effect'], 'stale')
+        # Unenrolled on the 4th, started again on the 5th: two cycles.
+        self.t.send(event('CourseUnenrollment', '2024-05-04T10:00:00Z'))
+        self.t.settle()
+        old, new = self.t.enrollments()
+        self.assertEqual((old['state'], old['unenrolled_at']),
+                         ('unenrolled', us('2024-05-04T10:00:00Z')))
+        self.assertEqual(old['enrolled_at'], us('2024-05-01T10:00:00Z'))
+        self.assertIsNone(old['started_at'])
+        self.assertEqual((new['cycle'], new['state'], new['started_at']),
+                         (2, 'started', us('2024-05-05T10:00:00Z')))
+        self.assertEqual([(h['cycle'], h['effect'])
+                          for h in self.t.history()],
+                         [(1, 'applied'), (2, 'applied'), (1, 'applied')])
+
+    def test_any_arrival_order_gives_the_same_tables(self):
+        """The review's case: a retried unenrollment arriving after the
+        re-enrollment; and every other order of the same events."""
+        import itertools
+        steps = [('CourseEnrollment', '2024-05-01T09:00:00Z'),
+                 ('CourseUnenrollment', '2024-05-01T10:00:00Z'),
+                 ('CourseEnrollment', '2024-05-01T10:20:00Z'),
+                 ('CourseStarted', '2024-05-02T08:00:00Z'),
+                 ('CourseCompleted', '2024-05-03T08:00:00Z')]
+        orders = list(itertools.permutations(range(len(steps))))
+        rng = random.Random(5)
+        picked = [orders[0], orders[-1]] + rng.sample(orders, 4)
+        results = []
+        for k, order in enumerate(picked):
+            learner = 'p-%d' % k
+            for i in order:
+                action, at = steps[i]
+                self.t.send(event(action, at, course='perm',
+                                  users=(learner,)))
+                self.t.settle()
+            rows = self.t.enrollments('perm', learner)
+            results.append([(r['cycle'], r['state'], r['enrolled_at'],
+                             r['started_at'], r['completed_at'],
+                             r['unenrolled_at'], r['updated_at'])
+                            for r in rows])
+            effects = sorted((h['event_at'], h['cycle'], h['effect'])
+                             for h in self.t.history('perm', learner))
+            results[-1].append(effects)
+        for r in results[1:]:
+            self.assertEqual(r, results[0])
+        first, second = results[0][:2]
+        self.assertEqual(first[:2], (1, 'unenrolled'))
+        self.assertEqual(second[:2], (2, 'completed'))
+        self.assertEqual(second[2], us('2024-05-01T10:20:00Z'))
 
     def test_the_same_learner_in_two_courses(self):
         self.t.send(event('CourseEnrollment', '2024-05-01T10:00:00Z',

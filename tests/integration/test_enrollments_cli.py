@@ -268,11 +268,20 @@ def fill(path, schema_version=1):
                    'state, approval_requested_at, enrolled_at, started_at, '
                    'completed_at, unenrolled_at, updated_at) VALUES '
                    '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', e)
-    for ev in EVENTS:
-        db.execute('INSERT INTO enrollment_events (receiver_id, delivery_id, '
-                   'notification_index, action, course_id, learner_id, '
-                   'cycle, event_at, received_at, effect) VALUES '
-                   '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', ev[:8] + (T0,) + ev[8:])
+    steps = {'EnrollmentApprovalRequest': 0, 'CourseEnrollment': 1,
+             'CourseStarted': 2, 'CourseCompleted': 3,
+             'CourseUnenrollment': 4}
+    for (receiver, delivery, index, action, course, learner, cycle, at,
+         effect) in EVENTS:
+        # As the tracker writes them: course events have learner ''.
+        db.execute('INSERT INTO enrollment_events (receiver_id, '
+                   'delivery_key, delivery_id, notification_index, action, '
+                   'step, course_id, learner_id, cycle, event_at, '
+                   'received_at, effect) VALUES '
+                   '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                   (receiver, delivery or '', delivery, index, action,
+                    steps.get(action), course, learner or '', cycle, at, T0,
+                    effect))
     db.commit()
     db.close()
 
