@@ -75,8 +75,10 @@ struct sqlite3;
 
 /**
  * Prepares a transactional handler's tables in the inbox database: called
- * once when the receiver starts, inside a transaction (create tables and
- * indexes with IF NOT EXISTS, migrate them).
+ * inside a transaction whenever the inbox opens its database (at start,
+ * and again if it had to reopen it, e.g. after the disk was full): create
+ * tables and indexes with IF NOT EXISTS, migrate them, and drop prepared
+ * statements made on an earlier connection.
  *
  * @param db the inbox's connection; borrowed until the callback returns
  * @param userdata the handler's userdata
