@@ -2,31 +2,37 @@
  * The jsonl handler (`--handler jsonl:PATH`): one JSON object per
  * notification, one line each, appended to PATH ("-": standard output).
  *
- * Lines never interleave: each is built off the lock, then written under
- * it with one write(2) on an O_APPEND descriptor. A handler returns done
- * only once its line is on disk, but concurrent handlers share the
- * fdatasync (group commit): each writer queues itself under the lock;
- * whoever finds no sync in progress becomes the syncer for everything
- * written so far, and the others wait for the sync that covers their
+ * Lines never interleave: each is built off the lock (jsonl-line.c), then
+ * written under it with one write(2) on an O_APPEND descriptor. A handler
+ * returns done only once its line is on disk, but concurrent handlers
+ * share the fdatasync (group commit): each writer queues itself under the
+ * lock; whoever finds no sync round in progress runs one for everything
+ * written so far, and the others wait for the round that covers their
  * line. Standard output, pipes and terminals are not synced.
  *
- * SIGHUP reopens PATH, for logrotate: the old descriptor is synced and
- * swapped for the new one under the lock.
+ * SIGHUP reopens PATH, for logrotate, on the event-loop thread, which
+ * must not block: the callback only opens PATH and swaps descriptors
+ * under the lock. The old descriptor is retired: the next sync round
+ * syncs and closes it before it completes any of its lines, and a worker
+ * thread runs that round at once, so that the moved file is closed
+ * without waiting for the next line. When an open creates PATH, its
+ * directory is synced too (at start, or by the next round).
  */
 #include "builtin.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "jsonl-line.h"
 
 /* A handler waiting for the sync that covers its line: on its stack,
  * queued under the lock, completed by the syncer. */
@@ -37,22 +43,40 @@ struct waiter {
 	struct waiter *next;
 };
 
+/* A descriptor that a SIGHUP replaced, not yet synced and closed. */
+struct retired {
+	int fd;
+	bool sync;		/* fdatasync works on fd */
+	uint64_t upto;		/* the number of its last line */
+	struct retired *next;
+};
+
 struct jsonl {
 	char *path;		/* as given; "-" for standard output */
 	char *name;		/* "jsonl:PATH" */
+	char *dir;		/* PATH's directory */
 	struct whr_receiver *r;	/* for the duplicate check only */
 	dev_t dev;		/* the file first opened, likewise */
 	ino_t ino;
 
 	pthread_mutex_t lock;
-	pthread_cond_t synced;	/* a sync ended */
+	pthread_cond_t synced;	/* a sync round ended, or a SIGHUP came */
 	int fd;
+	unsigned int gen;	/* counts the descriptors fd has held */
 	bool sync;		/* fdatasync works on fd */
-	bool syncing;		/* a syncer is in fdatasync, unlocked */
+	bool syncing;		/* a sync round runs, unlocked */
 	bool broken_line;	/* a partial line that could not be removed
 				 * ends fd (a pipe): start with '\n' */
+	bool dir_unsynced;	/* PATH was created; its directory is not
+				 * synced yet */
 	uint64_t written;	/* lines written so far */
 	struct waiter *waiters;
+	struct retired *retired;
+
+	bool worker_started;	/* the worker runs retired descriptors' */
+	bool worker_wake;	/* rounds: a SIGHUP left it work */
+	bool stopping;
+	pthread_t worker;
 
 	struct jsonl *next;	/* in the list of registered files */
 };
@@ -61,231 +85,14 @@ struct jsonl {
 static pthread_mutex_t registered_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct jsonl *registered;
 
-/* ---- the line -------------------------------------------------------- */
-
-struct buf {
-	char *data;
-	size_t len;
-	size_t size;
-	bool failed;
-};
-
-static void
-buf_reserve(struct buf *b, size_t more)
-{
-	size_t size;
-	char *grown;
-
-	if (b->failed || b->len + more <= b->size)
-		return;
-	size = b->size != 0 ? b->size : 256;
-	while (size < b->len + more)
-		size *= 2;
-	grown = realloc(b->data, size);
-	if (grown == NULL) {
-		b->failed = true;
-		return;
-	}
-	b->data = grown;
-	b->size = size;
-}
-
-static void
-buf_add(struct buf *b, const char *s, size_t n)
-{
-	buf_reserve(b, n);
-	if (b->failed)
-		return;
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-}
-
-static void
-buf_adds(struct buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
-/* The length of the valid UTF-8 sequence at @p s (at most @p n bytes), or
- * 0 when it is not one. */
-static size_t
-utf8_length(const unsigned char *s, size_t n)
-{
-	size_t len;
-	size_t i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
-/* @p s as a JSON string: quotes, backslashes and control characters
- * escaped; invalid UTF-8 (which the receiver's parser does not let
- * through) becomes U+FFFD rather than an invalid line. */
-static void
-add_string(struct buf *b, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s);
-	char esc[8];
-
-	buf_add(b, "\"", 1);
-	while (n > 0) {
-		size_t len = utf8_length(p, n);
-
-		if (len == 0) {
-			buf_adds(b, "\\ufffd");
-			len = 1;
-		} else if (*p == '"') {
-			buf_adds(b, "\\\"");
-		} else if (*p == '\\') {
-			buf_adds(b, "\\\\");
-		} else if (*p == '\n') {
-			buf_adds(b, "\\n");
-		} else if (*p == '\r') {
-			buf_adds(b, "\\r");
-		} else if (*p == '\t') {
-			buf_adds(b, "\\t");
-		} else if (*p < 0x20 || *p == 0x7f) {
-			snprintf(esc, sizeof(esc), "\\u%04x", *p);
-			buf_adds(b, esc);
-		} else {
-			buf_add(b, (const char *)p, len);
-		}
-		p += len;
-		n -= len;
-	}
-	buf_add(b, "\"", 1);
-}
-
-static void
-add_string_or_null(struct buf *b, const char *s)
-{
-	if (s == NULL)
-		buf_adds(b, "null");
-	else
-		add_string(b, s);
-}
-
-/* The notification's JSON on one line: whitespace outside strings
- * dropped, strings copied byte for byte. The receiver's parser accepted
- * it, so it is well formed and its strings hold no raw control
- * character; one would still be escaped (same value), never written as
- * a line break. */
-static void
-add_compact_json(struct buf *b, const char *json, size_t len)
-{
-	bool in_string = false;
-	bool escaped = false;
-	size_t start = 0;	/* of the run of bytes not yet copied */
-	size_t i;
-	char esc[8];
-
-	buf_reserve(b, len);
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)json[i];
-
-		if (in_string) {
-			if (escaped) {
-				escaped = false;
-			} else if (c == '\\') {
-				escaped = true;
-			} else if (c == '"') {
-				in_string = false;
-			} else if (c < 0x20) {
-				buf_add(b, json + start, i - start);
-				snprintf(esc, sizeof(esc), "\\u%04x", c);
-				buf_adds(b, esc);
-				start = i + 1;
-			}
-		} else if (c == '"') {
-			in_string = true;
-		} else if (c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
-			   c == '\f' || c == '\v') {
-			buf_add(b, json + start, i - start);
-			start = i + 1;
-		}
-	}
-	buf_add(b, json + start, len - start);
-}
-
-/* "2026-11-29T08:50:32.123456Z" */
-static void
-add_time(struct buf *b, int64_t us)
-{
-	int64_t s = us / 1000000;
-	int64_t frac = us % 1000000;
-	time_t t;
-	struct tm tm;
-	char date[32];
-	char text[48];
-
-	if (frac < 0) {
-		frac += 1000000;
-		s--;
-	}
-	t = (time_t)s;
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-		buf_adds(b, "null");
-		return;
-	}
-	snprintf(text, sizeof(text), "\"%s.%06dZ\"", date, (int)frac);
-	buf_adds(b, text);
-}
-
-static void
-build_line(struct buf *b, const struct whr_event *ev)
-{
-	char num[32];
-	const char *json;
-	size_t len;
-
-	buf_adds(b, "{\"receiver_id\":");
-	add_string(b, whr_event_receiver_id(ev));
-	buf_adds(b, ",\"delivery_id\":");
-	add_string_or_null(b, whr_event_delivery_id(ev));
-	snprintf(num, sizeof(num), ",\"attempt\":%lld",
-		 (long long)whr_event_attempt(ev));
-	buf_adds(b, num);
-	buf_adds(b, ",\"action\":");
-	add_string_or_null(b, whr_event_action(ev));
-	snprintf(num, sizeof(num), ",\"index\":%zu", whr_event_index(ev));
-	buf_adds(b, num);
-	snprintf(num, sizeof(num), ",\"count\":%zu", whr_event_count(ev));
-	buf_adds(b, num);
-	buf_adds(b, ",\"received_at\":");
-	add_time(b, whr_event_received_at(ev));
-	buf_adds(b, ",\"notification\":");
-	json = whr_event_json(ev, &len);
-	add_compact_json(b, json, len);
-	buf_adds(b, "}\n");
-}
-
 /* ---- the file -------------------------------------------------------- */
+
+/* fdatasync()'s errors that mean it does not apply to the descriptor. */
+static bool
+unsupported(int err)
+{
+	return err == EINVAL || err == ENOTSUP || err == EOPNOTSUPP;
+}
 
 /* Whether fdatasync() means anything on @p fd: not on pipes, terminals,
  * /dev/null (EINVAL), nor on file systems without it. Syncs @p fd. */
@@ -294,13 +101,61 @@ can_sync(int fd)
 {
 	if (fdatasync(fd) == 0)
 		return true;
-	return !(errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP);
+	return !unsupported(errno);
 }
 
-static int
-open_file(const char *path)
+/* Likewise without syncing, for the event-loop thread: regular files and
+ * block devices. A file system without fdatasync is found by the first
+ * sync. */
+static bool
+may_sync(int fd)
 {
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	struct stat st;
+
+	return fstat(fd, &st) == 0 &&
+	       (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+/* Open @p path to append, creating it with mode 0640 if need be; @p
+ * created tells whether this open created it (O_EXCL first). */
+static int
+open_file(const char *path, bool *created)
+{
+	int flags = O_WRONLY | O_APPEND | O_CLOEXEC;
+	int fd;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		fd = open(path, flags | O_CREAT | O_EXCL, 0640);
+		if (fd >= 0 || errno != EEXIST) {
+			*created = fd >= 0;
+			return fd;
+		}
+		fd = open(path, flags);
+		if (fd >= 0 || errno != ENOENT) {
+			*created = false;
+			return fd;
+		}
+		/* Removed in between, or a dangling symbolic link. */
+	}
+	*created = true;	/* cannot tell: sync the directory anyway */
+	return open(path, flags | O_CREAT, 0640);
+}
+
+/* fsync @p dir, so that a file created in it stays after a power cut.
+ * Returns 0 or a positive errno. */
+static int
+sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int err = 0;
+
+	if (fd < 0)
+		return errno;
+	if (fsync(fd) < 0 && !unsupported(errno))
+		err = errno;
+	close(fd);
+	return err;
 }
 
 /* Write all of @p data to j->fd, under the lock. On an error, a partial
@@ -361,37 +216,104 @@ complete_waiters(struct jsonl *j, uint64_t upto, int err)
 	}
 }
 
-/* Wait until line @p seq is synced: become the syncer when no sync runs,
- * else wait for one that covers it. Lock held. Returns the sync's errno
- * or 0. */
+/* Sync and close the retired descriptors @p list; returns the number of
+ * their last line in @p upto, and the first error or 0. Unlocked. */
+static int
+sync_retired(struct jsonl *j, struct retired *list, uint64_t *upto)
+{
+	struct retired *old;
+	int first = 0;
+	int err;
+
+	*upto = 0;
+	while (list != NULL) {
+		old = list;
+		list = old->next;
+		err = 0;
+		if (old->sync && fdatasync(old->fd) < 0 && !unsupported(errno))
+			err = errno;
+		if (err != 0) {
+			whr_log_errno(WHR_LOG_WARN,
+				      "handler jsonl: cannot sync the file "
+				      "moved away from %s", j->path);
+			if (first == 0)
+				first = err;
+		}
+		if (old->upto > *upto)
+			*upto = old->upto;
+		close(old->fd);
+		free(old);
+	}
+	return first;
+}
+
+/* One sync round, the lock held and no round running: the lock is
+ * dropped while it syncs the retired descriptors (then closes them), the
+ * directory if PATH was created, and with @p current the descriptor in
+ * use; then it completes the waiters of the lines synced. */
+static void
+sync_round(struct jsonl *j, bool current)
+{
+	struct retired *list = j->retired;
+	bool dir = j->dir_unsynced;
+	bool sync = current && j->sync;
+	uint64_t target = j->written;
+	unsigned int gen = j->gen;
+	int fd = j->fd;
+	uint64_t upto;
+	int old_err;
+	int dir_err = 0;
+	int err = 0;
+
+	/* fd stays open while unlocked: a SIGHUP only retires it, and
+	 * retired descriptors are closed by the next round. */
+	j->syncing = true;
+	j->retired = NULL;
+	j->dir_unsynced = false;
+	pthread_mutex_unlock(&j->lock);
+	old_err = sync_retired(j, list, &upto);
+	if (dir) {
+		dir_err = sync_dir(j->dir);
+		errno = dir_err;
+		if (dir_err != 0)
+			whr_log_errno(WHR_LOG_WARN,
+				      "handler jsonl: cannot sync the "
+				      "directory of %s", j->path);
+	}
+	if (sync && fdatasync(fd) < 0)
+		err = errno;
+	pthread_mutex_lock(&j->lock);
+	if (unsupported(err)) {
+		if (j->gen == gen)
+			j->sync = false;
+		err = 0;
+	}
+	if (dir_err != 0)
+		j->dir_unsynced = true;		/* the next round tries again */
+	/* Lines up to @p upto were in retired descriptors (and a file
+	 * created since may hold some of them). */
+	complete_waiters(j, upto, old_err != 0 ? old_err : dir_err);
+	if (current)
+		complete_waiters(j, target, err != 0 ? err : dir_err);
+	j->syncing = false;
+	pthread_cond_broadcast(&j->synced);
+}
+
+/* Wait until line @p seq is synced: run a round when none runs, else
+ * wait for one that covers it. Lock held. Returns the sync's errno or
+ * 0. */
 static int
 wait_synced(struct jsonl *j, uint64_t seq)
 {
 	struct waiter w = { .seq = seq };
-	uint64_t target;
-	int fd;
-	int err;
 
 	w.next = j->waiters;
 	j->waiters = &w;
 	while (!w.done) {
-		if (j->syncing) {
+		if (j->syncing)
 			pthread_cond_wait(&j->synced, &j->lock);
-			continue;
-		}
-		j->syncing = true;
-		target = j->written;
-		fd = j->fd;
-		pthread_mutex_unlock(&j->lock);
-		err = fdatasync(fd) == 0 ? 0 : errno;
-		pthread_mutex_lock(&j->lock);
-		if (err == EINVAL || err == ENOTSUP || err == EOPNOTSUPP) {
-			j->sync = false;
-			err = 0;
-		}
-		complete_waiters(j, target, err);
-		j->syncing = false;
-		pthread_cond_broadcast(&j->synced);
+		else
+			sync_round(j, true);
 	}
 	return w.err;
 }
@@ -400,12 +322,12 @@ static enum whr_result
 on_any(struct whr_event *ev, void *userdata)
 {
 	struct jsonl *j = userdata;
-	struct buf line = { 0 };
+	struct jsonl_line line = { 0 };
 	char msg[128];
 	const char *what = "write to";
 	int err;
 
-	build_line(&line, ev);
+	jsonl_line_build(&line, ev);
 	if (line.failed) {
 		free(line.data);
 		whr_event_set_reason(ev, "jsonl %s: out of memory", j->path);
@@ -431,45 +353,90 @@ on_any(struct whr_event *ev, void *userdata)
 	return WHR_DONE;
 }
 
-/* SIGHUP, on the event-loop thread: a file moved away by logrotate is
- * replaced by a new one at PATH. */
+/* The worker: after a SIGHUP, a round for the retired descriptors (and
+ * the new file's directory), until jsonl_free() stops it. */
+static void *
+worker_main(void *userdata)
+{
+	struct jsonl *j = userdata;
+
+	pthread_mutex_lock(&j->lock);
+	while (!j->stopping) {
+		if (j->worker_wake && !j->syncing) {
+			j->worker_wake = false;
+			sync_round(j, false);
+		} else {
+			pthread_cond_wait(&j->synced, &j->lock);
+		}
+	}
+	pthread_mutex_unlock(&j->lock);
+	return NULL;
+}
+
+/* Start the worker, with every signal blocked, so that they go to the
+ * receiver's threads. Lock held. Without it, the next line's round
+ * closes the retired descriptors. */
+static void
+start_worker(struct jsonl *j)
+{
+	sigset_t all;
+	sigset_t old;
+	int err;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&j->worker, NULL, worker_main, j);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0) {
+		whr_log(WHR_LOG_WARN,
+			"handler jsonl: cannot start a thread: %s; the file "
+			"moved away from %s is closed after the next line",
+			strerror(err), j->path);
+		return;
+	}
+	j->worker_started = true;
+}
+
+/* SIGHUP, on the event-loop thread, which must not block: a file moved
+ * away by logrotate is replaced by a new one at PATH. Only open(2) and
+ * the lock (never held across a sync): the old descriptor is retired,
+ * for a round to sync and close. */
 static void
 on_hangup(void *userdata)
 {
 	struct jsonl *j = userdata;
-	int fd = open_file(j->path);
-	bool sync;
-	int old;
-	int err = 0;
+	struct retired *old = malloc(sizeof(*old));
+	bool created = false;
+	int fd = -1;
 
+	if (old != NULL)
+		fd = open_file(j->path, &created);
 	if (fd < 0) {
+		if (old == NULL)
+			errno = ENOMEM;
 		whr_log_errno(WHR_LOG_WARN,
 			      "handler jsonl: cannot reopen %s; still writing to the file open before",
 			      j->path);
+		free(old);
 		return;
 	}
-	sync = can_sync(fd);
 	pthread_mutex_lock(&j->lock);
-	/* A syncer is using the old descriptor: let it finish. */
-	while (j->syncing)
-		pthread_cond_wait(&j->synced, &j->lock);
-	if (j->sync && fdatasync(j->fd) < 0)
-		err = errno;
-	/* Every line of the old file is now as synced as it will be; a
-	 * failure sends its handlers to retry, into the new file. */
-	complete_waiters(j, j->written, err);
-	pthread_cond_broadcast(&j->synced);
-	old = j->fd;
+	old->fd = j->fd;
+	old->sync = j->sync;
+	old->upto = j->written;
+	old->next = j->retired;
+	j->retired = old;
 	j->fd = fd;
-	j->sync = sync;
+	j->gen++;
+	j->sync = may_sync(fd);
 	j->broken_line = false;
+	if (created)
+		j->dir_unsynced = true;
+	if (!j->worker_started)
+		start_worker(j);
+	j->worker_wake = true;
+	pthread_cond_broadcast(&j->synced);
 	pthread_mutex_unlock(&j->lock);
-	if (err != 0) {
-		errno = err;
-		whr_log_errno(WHR_LOG_WARN, "handler jsonl: cannot sync %s",
-			      j->path);
-	}
-	close(old);
 	whr_log(WHR_LOG_INFO, "handler jsonl: reopened %s", j->path);
 }
 
@@ -491,16 +458,38 @@ jsonl_free(void *userdata)
 		}
 	}
 	pthread_mutex_unlock(&registered_lock);
-	if (j->fd >= 0) {
-		if (j->sync)
-			fdatasync(j->fd);
-		close(j->fd);
+	if (j->worker_started) {
+		pthread_mutex_lock(&j->lock);
+		j->stopping = true;
+		pthread_cond_broadcast(&j->synced);
+		pthread_mutex_unlock(&j->lock);
+		pthread_join(j->worker, NULL);
 	}
+	/* No handler runs any more: a last round for what is left. */
+	pthread_mutex_lock(&j->lock);
+	sync_round(j, true);
+	pthread_mutex_unlock(&j->lock);
+	if (j->fd >= 0)
+		close(j->fd);
 	pthread_cond_destroy(&j->synced);
 	pthread_mutex_destroy(&j->lock);
 	free(j->path);
 	free(j->name);
+	free(j->dir);
 	free(j);
+}
+
+/* PATH's directory: "." without a slash, "/" for a file in the root. */
+static char *
+dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
 }
 
 /* Register @p j unless the same file is registered on @p r already. */
@@ -534,6 +523,7 @@ jsonl_handler_add(struct whr_receiver *r, const char *args,
 	};
 	struct jsonl *j;
 	struct stat st;
+	bool created = false;
 	int rc;
 
 	if (args == NULL || args[0] == '\0') {
@@ -562,9 +552,17 @@ jsonl_handler_add(struct whr_receiver *r, const char *args,
 		j->fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
 		j->sync = false;
 	} else {
-		j->fd = open_file(args);
+		j->dir = dir_of(args);
+		if (j->dir == NULL) {
+			rc = -ENOMEM;
+			goto err;
+		}
+		j->fd = open_file(args, &created);
 		if (j->fd >= 0)
 			j->sync = can_sync(j->fd);
+		/* Failing, the first line's sync tries again. */
+		if (j->fd >= 0 && created && sync_dir(j->dir) != 0)
+			j->dir_unsynced = true;
 	}
 	if (j->fd < 0) {
 		rc = -errno;

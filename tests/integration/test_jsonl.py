@@ -390,6 +390,149 @@ class Rotation(unittest.TestCase):
             self.assertEqual(obj['action'], 'kept')
 
 
+def open_files(pid):
+    """The paths that process @pid has open."""
+    out = []
+    fd_dir = '/proc/%d/fd' % pid
+    for fd in os.listdir(fd_dir):
+        try:
+            out.append(os.readlink(os.path.join(fd_dir, fd)))
+        except OSError:
+            pass        # closed meanwhile
+    return out
+
+
+def wait_closed(pid, path, timeout=5):
+    """Poll until process @pid no longer has @path open."""
+    deadline = time.monotonic() + w.slow(timeout)
+    while path in open_files(pid):
+        if time.monotonic() > deadline:
+            raise AssertionError('%s still open after %.1f s'
+                                 % (path, w.slow(timeout)))
+        time.sleep(0.01)
+
+
+def attach_strace(test, pid, *args):
+    """strace ARGS attached to @pid (all its threads), or skip @test
+    where it cannot be."""
+    if shutil.which('strace') is None:
+        test.skipTest('no strace')
+    st = subprocess.Popen(['strace', '-f', *args, '-p', str(pid)],
+                          stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = st.stderr.readline().decode('utf-8', 'replace')
+    if 'attached' not in first:
+        st.terminate()
+        st.wait(timeout=10)
+        st.stderr.close()
+        test.skipTest('strace cannot attach: ' + first.strip())
+    return st
+
+
+def detach_strace(st):
+    st.terminate()
+    st.wait(timeout=10)
+    st.stderr.close()
+
+
+class RotationInBackground(unittest.TestCase):
+    """SIGHUP runs on the event loop, which must not wait for a sync: the
+    moved file is synced and closed by a thread of the handler's own."""
+
+    def test_moved_file_closed_without_more_lines(self):
+        files = Files()
+        self.addCleanup(files.cleanup)
+        moved = files.path + '.1'
+        with w.Server(files.args(), env=ENV) as srv:
+            for i in range(2):
+                body = w.delivery(notifications=[{'Action': 'b%d' % i}])
+                self.assertEqual(w.post(srv.port, body, SECRET).status, 200)
+            wait_lines(files.path, 2)
+            os.rename(files.path, moved)
+            self.assertIn(moved, open_files(srv.pid))
+            mark = srv.mark()
+            srv.send_signal(signal.SIGHUP)
+            srv.wait_log(r'handler jsonl: reopened ' + re.escape(files.path),
+                         since=mark)
+            # No notification comes: the moved file is closed anyway.
+            wait_closed(srv.pid, moved)
+            self.assertIn(files.path, open_files(srv.pid))
+            body = w.delivery(notifications=[{'Action': 'after'}])
+            self.assertEqual(w.post(srv.port, body, SECRET).status, 200)
+            (_, obj), = wait_lines(files.path, 1)
+            self.assertEqual(obj['action'], 'after')
+        self.assertEqual(sorted(obj['action'] for _, obj in
+                                read_lines(moved)), ['b0', 'b1'])
+
+    def test_two_rotations_in_a_row(self):
+        files = Files()
+        self.addCleanup(files.cleanup)
+        moved = [files.path + '.1', files.path + '.2']
+        with w.Server(files.args(), env=ENV) as srv:
+            for k, name in enumerate(moved):
+                body = w.delivery(notifications=[{'Action': 'f%d' % k}])
+                self.assertEqual(w.post(srv.port, body, SECRET).status, 200)
+                wait_lines(files.path, 1)
+                os.rename(files.path, name)
+                mark = srv.mark()
+                srv.send_signal(signal.SIGHUP)
+                srv.wait_log(r'handler jsonl: reopened', since=mark)
+            for name in moved:
+                wait_closed(srv.pid, name)
+            body = w.delivery(notifications=[{'Action': 'f2'}])
+            self.assertEqual(w.post(srv.port, body, SECRET).status, 200)
+            wait_lines(files.path, 1)
+        self.assertEqual([[obj['action'] for _, obj in read_lines(name)]
+                          for name in moved + [files.path]],
+                         [['f0'], ['f1'], ['f2']])
+
+    def test_sighup_during_a_slow_sync_keeps_serving(self):
+        # strace delays every fdatasync of the file by DELAY: a line's
+        # handler is inside one when SIGHUP comes. The event loop must
+        # reopen and answer /healthz meanwhile, not after the sync.
+        delay = 4.0 if w.wrapped() else 1.5
+        files = Files()
+        self.addCleanup(files.cleanup)
+        moved = files.path + '.1'
+        with w.Server(files.args(), env=ENV) as srv:
+            st = attach_strace(
+                self, srv.pid, '-o', os.devnull, '-P', files.path,
+                '-e', 'trace=fdatasync',
+                '-e', 'inject=fdatasync:delay_enter=%d' % (delay * 1e6))
+            try:
+                body = w.delivery(notifications=[{'Action': 'slow'}])
+                self.assertEqual(w.post(srv.port, body, SECRET).status, 200)
+                wait_lines(files.path, 1)   # written; now syncing
+                time.sleep(0.1)
+                os.rename(files.path, moved)
+                mark = srv.mark()
+                start = time.monotonic()
+                srv.send_signal(signal.SIGHUP)
+                srv.wait_log(r'handler jsonl: reopened ' +
+                             re.escape(files.path), since=mark)
+                self.assertEqual(w.get(srv.port, '/healthz').status, 200)
+                took = time.monotonic() - start
+                state = files.query('SELECT state FROM notifications')
+            finally:
+                detach_strace(st)
+            self.assertLess(took, delay / 2)
+            # The sync was still running: its line was not done yet.
+            self.assertEqual(len(state), 1)
+            self.assertNotEqual(state[0][0], 'done')
+            deadline = time.monotonic() + w.slow(10)
+            while files.query('SELECT state FROM notifications') != \
+                    [('done',)]:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.02)
+            wait_closed(srv.pid, moved)
+            after = w.delivery(notifications=[{'Action': 'after'}])
+            self.assertEqual(w.post(srv.port, after, SECRET).status, 200)
+            (_, obj), = wait_lines(files.path, 1)
+            self.assertEqual(obj['action'], 'after')
+        (_, obj), = read_lines(moved)
+        self.assertEqual(obj['action'], 'slow')
+
+
 class Stdout(unittest.TestCase):
 
     def test_dash_writes_standard_output(self):
@@ -585,6 +728,111 @@ class Sync(unittest.TestCase):
         # (concurrent lines share one).
         self.assertGreaterEqual(len(calls), 1)
         self.assertLessEqual(len(calls), len(bodies))
+
+
+# Runs ARGV[2:] (exec, same pid) traced by strace into ARGV[1] from
+# its first instruction, so that start-up is seen too.
+STRACE_SELF = r"""
+import os, re, subprocess, sys, time
+st = subprocess.Popen(['strace', '-f', '-qq', '-y', '-o', sys.argv[1],
+                       '-e', 'trace=openat,fsync', '-p', str(os.getpid())],
+                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL)
+deadline = time.monotonic() + 10
+while True:
+    with open('/proc/self/status') as f:
+        if re.search(r'^TracerPid:\s*[1-9]', f.read(), re.M):
+            break
+    if st.poll() is not None or time.monotonic() > deadline:
+        sys.exit('strace cannot attach')
+    time.sleep(0.01)
+time.sleep(0.1)
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
+
+def stop_tracer(pid):
+    """Detach the strace of STRACE_SELF from @pid before it exits (the
+    leak checker of a sanitizer build cannot work under ptrace)."""
+    def tracer():
+        with open('/proc/%d/status' % pid) as f:
+            return int(re.search(r'^TracerPid:\s*(\d+)', f.read(),
+                                 re.M).group(1))
+    tracer_pid = tracer()
+    if tracer_pid == 0:
+        return
+    os.kill(tracer_pid, signal.SIGTERM)
+    deadline = time.monotonic() + w.slow(5)
+    while tracer() != 0:
+        if time.monotonic() > deadline:
+            raise AssertionError('strace did not detach')
+        time.sleep(0.01)
+
+
+class DirectorySync(unittest.TestCase):
+    """When whr creates the file, it syncs the directory, so that a power
+    cut cannot lose the file with lines already reported done."""
+
+    def test_directory_synced_after_create(self):
+        if shutil.which('strace') is None:
+            self.skipTest('no strace')
+        files = Files()
+        self.addCleanup(files.cleanup)
+        logs = os.path.join(os.path.realpath(files.tmp.name), 'logs')
+        os.mkdir(logs)
+        path = os.path.join(logs, 'events.jsonl')
+        trace = os.path.join(files.tmp.name, 'strace.txt')
+        create = re.compile(r'openat\(.*"%s", [A-Z_|]*\|O_EXCL\|[A-Z_|]*, '
+                            r'0640\) = \d+<' % re.escape(path))
+        dir_sync = re.compile(r'fsync\(\d+<%s>\) = 0' % re.escape(logs))
+        real_command = whrtest.server.command
+
+        def traced(program, args):
+            return [sys.executable, '-c', STRACE_SELF, trace,
+                    *real_command(program, args)]
+
+        def calls(count):
+            """The trace's lines that create PATH or sync its directory,
+            once there are @count of them."""
+            deadline = time.monotonic() + w.slow(5)
+            while True:
+                with open(trace) as f:
+                    found = [('create' if create.search(l) else 'sync')
+                             for l in f
+                             if create.search(l) or dir_sync.search(l)]
+                if len(found) >= count:
+                    return found
+                self.assertLess(time.monotonic(), deadline, found)
+                time.sleep(0.01)
+
+        with mock.patch.object(whrtest.server, 'command', traced):
+            try:
+                srv = w.Server(files.args(path=path), env=ENV)
+            except w.ServerError as e:
+                if 'strace cannot attach' in str(e):
+                    self.skipTest('strace cannot attach')
+                raise
+        with srv:
+            self.assertEqual(calls(2), ['create', 'sync'])
+            # SIGHUP after mv: PATH is created again, and synced at once.
+            os.rename(path, path + '.1')
+            mark = srv.mark()
+            srv.send_signal(signal.SIGHUP)
+            srv.wait_log(r'handler jsonl: reopened', since=mark)
+            self.assertEqual(calls(4), ['create', 'sync'] * 2)
+            # PATH made by logrotate's "create": nothing to sync.
+            os.rename(path, path + '.2')
+            open(path, 'wb').close()
+            mark = srv.mark()
+            srv.send_signal(signal.SIGHUP)
+            srv.wait_log(r'handler jsonl: reopened', since=mark)
+            wait_closed(srv.pid, path + '.2')
+            body = w.delivery(notifications=[{'Action': 'kept'}])
+            self.assertEqual(w.post(srv.port, body, SECRET).status, 200)
+            (_, obj), = wait_lines(path, 1)
+            self.assertEqual(calls(4), ['create', 'sync'] * 2)
+            stop_tracer(srv.pid)
+        self.assertEqual(obj['action'], 'kept')
 
 
 if __name__ == '__main__':
