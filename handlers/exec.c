@@ -460,12 +460,15 @@ exec_handler_add(struct whr_receiver *r, const char *args,
 	}
 
 	x = calloc(1, sizeof(*x));
+	/* The registration's reference, before anything can fail: every
+	 * error path below frees x through exec_handler_unref(). */
+	if (x != NULL)
+		atomic_init(&x->refs, 1);
 	action_copy = strndup(action, action_len);
 	if (x == NULL || action_copy == NULL) {
 		rc = -ENOMEM;
 		goto err;
 	}
-	atomic_init(&x->refs, 1);
 	x->timeout_s = settings != NULL ? settings->exec_timeout_s
 					: BUILTIN_EXEC_TIMEOUT_DEFAULT;
 	rc = exec_words_split(eq + 1, &x->argv, &error);

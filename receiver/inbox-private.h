@@ -12,6 +12,7 @@
 #define WHR_INBOX_PRIVATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "handler-private.h"
@@ -54,10 +55,14 @@ struct inbox *inbox_start(const struct inbox_config *config,
 			  const struct handler_registry *handlers,
 			  struct event_base *base);
 
-/* Stop the workers (a handler still running after @p grace_us is left
- * behind, and its work is run again at the next start), write what they
- * finished, and close. NULL is a no-op. */
-void inbox_stop(struct inbox *ib, int64_t grace_us);
+/* Stop the workers, write what they finished, and close. A handler
+ * still running after @p grace_us is left behind (see workers_stop(),
+ * which also fills @p running), its work is run again at the next start,
+ * and -EBUSY is returned: the inbox is then kept, never freed, and the
+ * handler registry must be kept too (a worker may still call into it).
+ * 0 otherwise; NULL is a no-op. */
+int inbox_stop(struct inbox *ib, int64_t grace_us, char *running,
+	       size_t size);
 
 /* Queue a delivery; @p job->done runs on the loop once it is stored (or
  * not). Never blocks on the disk. */

@@ -870,46 +870,61 @@ inbox_start(const struct inbox_config *config,
 			ib->c.workers);
 	return ib;
 err:
-	inbox_stop(ib, 0);
+	/* No grace limit: the workers may have started a handler already,
+	 * and inbox_start() has no way to say that one is left running. A
+	 * handler that never returns blocks here; only a failed
+	 * pthread_create() gets here with workers running. */
+	inbox_stop(ib, INT64_MAX / 2, NULL, 0);
 	return NULL;
 }
 
-void
-inbox_stop(struct inbox *ib, int64_t grace_us)
+int
+inbox_stop(struct inbox *ib, int64_t grace_us, char *running, size_t size)
 {
 	bool workers_gone = true;
 
+	if (running != NULL && size > 0)
+		running[0] = '\0';
 	if (ib == NULL)
-		return;
+		return 0;
 	if (ib->sched != NULL)
 		sched_close(ib->sched);
 	/* The store thread runs until the workers are gone: it commits their
 	 * last outcomes, and its tick watches them. */
 	if (ib->workers != NULL)
-		workers_gone = workers_stop(ib->workers, grace_us);
+		workers_gone = workers_stop(ib->workers, grace_us, running,
+					    size);
 	pthread_mutex_lock(&ib->lock);
 	ib->stopping = true;
 	pthread_cond_signal(&ib->cond);
 	pthread_mutex_unlock(&ib->lock);
 	if (ib->thread_started)
 		pthread_join(ib->thread, NULL);
+	ib->thread_started = false;
 	/* Answers the loop has not seen yet. */
 	run_done_callbacks(ib);
-	if (!workers_gone) {
-		/* A worker still runs a handler with our scheduler and
-		 * registry: leave them allocated. */
-		store_close(ib->store);
-		return;
-	}
-	workers_free(ib->workers);
+	/* Only the store thread wrote to done_fd, and the loop's event is
+	 * freed before its base. */
 	if (ib->done_event != NULL)
 		event_free(ib->done_event);
+	ib->done_event = NULL;
 	if (ib->done_fd >= 0)
 		close(ib->done_fd);
-	sched_free(ib->sched, (void (*)(void *))run_free);
+	ib->done_fd = -1;
 	store_close(ib->store);
+	ib->store = NULL;
+	if (!workers_gone) {
+		/* A worker still runs a handler: it may yet take our locks
+		 * (a run it handed back just before it was given up on),
+		 * our scheduler and the registry. Keep them, and the inbox
+		 * with them, for as long as the process lives. */
+		return -EBUSY;
+	}
+	workers_free(ib->workers);
+	sched_free(ib->sched, (void (*)(void *))run_free);
 	pthread_cond_destroy(&ib->cond);
 	pthread_mutex_destroy(&ib->lock);
 	free(ib->data_dir);
 	free(ib);
+	return 0;
 }

@@ -5,6 +5,7 @@
 #include "receiver-private.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,39 @@
 #include "whr-private.h"
 
 #define DRAIN_POLL_US 20000
+#define RUNNING_NAMES_MAX 512
+
+/* Receivers freed while some of their handlers were still running (see
+ * whr_receiver_free()): kept whole, handlers, userdata and inbox, for as
+ * long as the process lives, and reachable from here so that a leak
+ * checker at exit does not report them. */
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct whr_receiver **kept;
+static size_t n_kept;
+
+static void
+keep_forever(struct whr_receiver *r)
+{
+	struct whr_receiver **grown;
+
+	pthread_mutex_lock(&kept_lock);
+	grown = realloc(kept, (n_kept + 1) * sizeof(*grown));
+	if (grown != NULL) {
+		kept = grown;
+		kept[n_kept++] = r;
+	}
+	/* Out of memory: r is merely leaked unreachable, still never
+	 * freed. */
+	pthread_mutex_unlock(&kept_lock);
+}
+
+/* Whether handlers of an earlier run are still running: whr_receiver_run()
+ * left the inbox behind for them (and returned -EBUSY). */
+static bool
+handlers_left_running(const struct whr_receiver *r)
+{
+	return !r->running && r->inbox != NULL;
+}
 
 WHR_EXPORT const char *
 whr_version(void)
@@ -56,6 +90,16 @@ whr_receiver_free(struct whr_receiver *r)
 		return;
 	if (r->running) {
 		log_bug("whr_receiver_free() while the receiver runs");
+		return;
+	}
+	if (handlers_left_running(r)) {
+		/* A worker may still be in a handler, or about to call the
+		 * next one of its run: destroying their userdata or freeing
+		 * the registry would pull it from under them. */
+		whr_log(WHR_LOG_WARN,
+			"handlers are still running: the receiver is kept and "
+			"its handlers' destroy callbacks are not called");
+		keep_forever(r);
 		return;
 	}
 	handler_registry_finish(&r->handlers);
@@ -124,6 +168,13 @@ whr_receiver_add_handler(struct whr_receiver *r,
 	if (r->running) {
 		log_bug("handlers cannot be added while the receiver runs");
 		rc = -EINVAL;
+		goto err;
+	}
+	if (handlers_left_running(r)) {
+		whr_log(WHR_LOG_ERROR,
+			"cannot add a handler: handlers of the last run are "
+			"still running");
+		rc = -EBUSY;
 		goto err;
 	}
 	rc = handler_registry_add(&r->handlers, handler);
@@ -280,15 +331,42 @@ start_inbox(struct whr_receiver *r)
 	return r->inbox != NULL ? 0 : -EIO;
 }
 
-static void
+/* How long running handlers may still take: what is left of the
+ * shutdown timeout that began with the signal (the same deadline as the
+ * requests'), or all of it when the loop ended otherwise. */
+static int64_t
+handler_grace(const struct whr_receiver *r)
+{
+	int64_t left;
+
+	if (!r->stopping)
+		return r->config.shutdown_timeout_us;
+	left = r->drain_deadline_us - now_monotonic_us();
+	return left > 0 ? left : 0;
+}
+
+/* -EBUSY when handlers were left running: r->inbox then stays set (and
+ * allocated) for them. */
+static int
 release_run_state(struct whr_receiver *r)
 {
+	char running[RUNNING_NAMES_MAX];
+	int rc;
+
 	if (r->stop_event != NULL)
 		event_free(r->stop_event);
 	r->stop_event = NULL;
 	/* The inbox first: its last answers go out through the front. */
-	inbox_stop(r->inbox, r->config.shutdown_timeout_us);
-	r->inbox = NULL;
+	rc = inbox_stop(r->inbox, handler_grace(r), running, sizeof(running));
+	if (rc == -EBUSY)
+		whr_log(WHR_LOG_ERROR,
+			"stopped with handlers still running after the "
+			"shutdown timeout: %s; they are left running (their "
+			"notifications run again at the next start) and their "
+			"destroy callbacks will not be called",
+			running[0] != '\0' ? running : "(between handlers)");
+	else
+		r->inbox = NULL;
 	front_free(r->front);
 	r->front = NULL;
 	if (r->sigint_event != NULL)
@@ -309,6 +387,7 @@ release_run_state(struct whr_receiver *r)
 	r->secrets = NULL;
 	r->stopping = false;
 	r->running = false;
+	return rc;
 }
 
 WHR_EXPORT int
@@ -321,6 +400,11 @@ whr_receiver_run(struct whr_receiver *r)
 	if (r == NULL || r->running) {
 		log_bug("whr_receiver_run() needs a receiver that is not running");
 		return -EINVAL;
+	}
+	if (handlers_left_running(r)) {
+		whr_log(WHR_LOG_ERROR,
+			"cannot run: handlers of the last run are still running");
+		return -EBUSY;
 	}
 	rc = build_secrets(r);
 	if (rc < 0)
@@ -367,11 +451,14 @@ whr_receiver_run(struct whr_receiver *r)
 	if (event_base_dispatch(r->base) < 0)
 		rc = -EIO;
 	sigaction(SIGPIPE, &old_pipe, NULL);
-	if (rc == 0)
-		whr_log(WHR_LOG_INFO, "stopped");
 
 out:
-	release_run_state(r);
+	/* Handlers left running outweigh any other failure: the caller must
+	 * then keep their code and data. */
+	if (release_run_state(r) == -EBUSY)
+		rc = -EBUSY;
+	else if (rc == 0)
+		whr_log(WHR_LOG_INFO, "stopped");
 	return rc;
 }
 

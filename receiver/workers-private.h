@@ -7,6 +7,8 @@
 #ifndef WHR_WORKERS_PRIVATE_H
 #define WHR_WORKERS_PRIVATE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "handler-private.h"
@@ -27,9 +29,15 @@ struct workers *workers_start(unsigned n, struct sched *sched,
 void workers_watch(struct workers *w, int64_t timeout_us);
 
 /* After sched_close(): wait up to @p grace_us for the workers to return
- * and join them; returns false if some are still in a handler (they are
- * left running, and the workers must not be freed). */
-bool workers_stop(struct workers *w, int64_t grace_us);
+ * and join them. Returns false if some are still in a handler then: no
+ * worker starts another handler or hands a run back from then on, those
+ * not in a handler are waited for a moment more, and those still running
+ * are logged and detached (never cancelled). The workers, the scheduler
+ * and the handler registry must then stay allocated for as long as the
+ * process lives. The distinct names of the handlers left running go to
+ * @p running (comma-separated; "" when none) unless it is NULL. */
+bool workers_stop(struct workers *w, int64_t grace_us, char *running,
+		  size_t size);
 
 /* Free the workers after workers_stop() returned true, once nothing calls
  * workers_watch() any more. */

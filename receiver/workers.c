@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +16,10 @@
 
 #define TAKE_TIMEOUT_US 1000000
 #define LOAD_RETRY_US 1000000
+/* After the shutdown timeout, how long a worker that is not inside a
+ * handler gets to notice and return (it is taking work, loading it or
+ * handing a run back: moments). */
+#define STRAGGLER_US 1000000
 
 struct worker {
 	struct workers *pool;
@@ -27,6 +32,11 @@ struct worker {
 	int64_t notification;
 	int64_t since_us;
 	bool reported;
+	/* Its run and its reader here rather than on its stack only: a
+	 * worker left in a handler at shutdown keeps them reachable, so a
+	 * leak checker at exit does not report them. */
+	struct run *run;
+	struct store *reader;	/* opened when first needed */
 };
 
 struct workers {
@@ -37,19 +47,54 @@ struct workers {
 	void *arg;
 	pthread_mutex_t lock;	/* guards the workers' status fields */
 	pthread_cond_t finished_cond;
+	/* Set by workers_stop() when it gives up on some: from then on no
+	 * worker starts a handler, nor hands a run back. */
+	bool abandoned;
 	struct worker *w;
 	unsigned n;
 };
 
-static void
+/* Say which handler the worker is in (NULL: none). False, and nothing
+ * set but the end of the last one, once the workers were abandoned: the
+ * worker must then stop at once. */
+static bool
 set_status(struct worker *w, const char *handler, int64_t notification)
 {
+	bool go;
+
 	pthread_mutex_lock(&w->pool->lock);
-	w->handler = handler;
-	w->notification = notification;
-	w->since_us = now_monotonic_us();
-	w->reported = false;
+	go = !w->pool->abandoned;
+	if (go || handler == NULL) {
+		w->handler = handler;
+		w->notification = notification;
+		w->since_us = now_monotonic_us();
+		w->reported = false;
+	}
 	pthread_mutex_unlock(&w->pool->lock);
+	return go;
+}
+
+static void
+set_run(struct worker *w, struct run *run)
+{
+	pthread_mutex_lock(&w->pool->lock);
+	w->run = run;
+	pthread_mutex_unlock(&w->pool->lock);
+}
+
+/* Call the run's handlers up to a transactional one or the end. False
+ * when the workers were abandoned meanwhile. */
+static bool
+call_handlers(struct worker *w, struct run *run, int64_t id)
+{
+	while (run_has_next(run) && !run_next_is_transactional(run)) {
+		if (!set_status(w, run->h[run->next].entry->name, id))
+			return false;
+		run_call_next(run, NULL);
+		if (!set_status(w, NULL, 0))
+			return false;
+	}
+	return true;
 }
 
 /* Build the run for a notification taken without its data (after a
@@ -90,7 +135,6 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct workers *pool = w->pool;
-	struct store *reader = NULL;
 
 	thread_background();
 
@@ -107,7 +151,7 @@ worker_main(void *arg)
 			continue;
 		run = payload;
 		if (run == NULL)
-			run = load_run(pool, &reader, id, &gone);
+			run = load_run(pool, &w->reader, id, &gone);
 		if (run == NULL && gone) {
 			sched_finish(pool->sched, id);
 			continue;
@@ -118,11 +162,16 @@ worker_main(void *arg)
 				      now_realtime_us() + LOAD_RETRY_US, NULL);
 			continue;
 		}
-		while (run_has_next(run) && !run_next_is_transactional(run)) {
-			set_status(w, run->h[run->next].entry->name, id);
-			run_call_next(run, NULL);
-			set_status(w, NULL, 0);
+		set_run(w, run);
+		if (!call_handlers(w, run, id)) {
+			/* The receiver stopped without waiting for us any
+			 * more: nothing may be handed back. What was not
+			 * written runs again at the next start. */
+			set_run(w, NULL);
+			run_free(run);
+			break;
 		}
+		set_run(w, NULL);
 		/* Finished for good (no retry): the next of its keys may go
 		 * now, while its outcome is being written. Outcomes are
 		 * written in the order the runs come back, so a crash can
@@ -131,8 +180,9 @@ worker_main(void *arg)
 			sched_release(pool->sched, id);
 		pool->hand_back(run, pool->arg);
 	}
-	store_close(reader);
+	store_close(w->reader);
 	pthread_mutex_lock(&pool->lock);
+	w->reader = NULL;
 	w->finished = true;
 	pthread_cond_broadcast(&pool->finished_cond);
 	pthread_mutex_unlock(&pool->lock);
@@ -172,7 +222,7 @@ workers_start(unsigned n, struct sched *sched,
 		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
 			whr_log(WHR_LOG_ERROR, "cannot start worker %u", i + 1);
 			sched_close(sched);
-			if (workers_stop(pool, INT64_MAX / 2))
+			if (workers_stop(pool, INT64_MAX / 2, NULL, 0))
 				workers_free(pool);
 			return NULL;
 		}
@@ -205,46 +255,115 @@ workers_watch(struct workers *pool, int64_t timeout_us)
 	pthread_mutex_unlock(&pool->lock);
 }
 
-bool
-workers_stop(struct workers *pool, int64_t grace_us)
+/* Wait on the pool's lock until every worker returned, or @p deadline
+ * (realtime, microseconds); @p idle_only: only for those not inside a
+ * handler. True when none is left to wait for. */
+static bool
+wait_workers(struct workers *pool, int64_t deadline, bool idle_only)
 {
-	int64_t deadline = now_realtime_us() + grace_us;
-	bool all = true;
+	struct timespec ts = {
+		.tv_sec = (time_t)(deadline / 1000000),
+		.tv_nsec = (long)(deadline % 1000000) * 1000,
+	};
 	unsigned i;
 
+	for (;;) {
+		for (i = 0; i < pool->n; i++) {
+			const struct worker *w = &pool->w[i];
+
+			if (w->started && !w->finished &&
+			    (!idle_only || w->handler == NULL))
+				break;
+		}
+		if (i == pool->n)
+			return true;
+		if (pthread_cond_timedwait(&pool->finished_cond, &pool->lock,
+					   &ts) == ETIMEDOUT)
+			return false;
+	}
+}
+
+/* Add @p name to the comma-separated list in @p buf unless it is there. */
+static void
+add_name(char *buf, size_t size, const char *name)
+{
+	size_t len = strlen(name);
+	size_t used;
+	const char *p;
+
+	for (p = buf; (p = strstr(p, name)) != NULL; p += len) {
+		if ((p == buf || p[-1] == ' ') &&
+		    (p[len] == ',' || p[len] == '\0'))
+			return;
+	}
+	used = strlen(buf);
+	snprintf(buf + used, size - used, "%s%s", used > 0 ? ", " : "",
+		 name);
+}
+
+bool
+workers_stop(struct workers *pool, int64_t grace_us, char *running,
+	     size_t size)
+{
+	int64_t deadline = now_realtime_us() + grace_us;
+	bool all;
+	unsigned i;
+
+	if (running != NULL && size > 0)
+		running[0] = '\0';
 	if (pool == NULL)
 		return true;
 	pthread_mutex_lock(&pool->lock);
-	for (i = 0; i < pool->n; i++) {
+	all = wait_workers(pool, deadline, false);
+	if (!all) {
+		/* No handler starts from now on; the workers that are not in
+		 * one return in a moment. */
+		pool->abandoned = true;
+		wait_workers(pool, now_realtime_us() + STRAGGLER_US, true);
+		/* Zero: every one was idle, only slow to see the end. */
+		all = wait_workers(pool, 0, false);
+	}
+	for (i = 0; i < pool->n && !all; i++) {
 		struct worker *w = &pool->w[i];
 
-		while (w->started && !w->finished) {
-			struct timespec ts = {
-				.tv_sec = (time_t)(deadline / 1000000),
-				.tv_nsec = (long)(deadline % 1000000) * 1000,
-			};
-
-			if (pthread_cond_timedwait(&pool->finished_cond,
-						   &pool->lock, &ts) == ETIMEDOUT)
-				break;
-		}
-		if (w->started && !w->finished) {
+		if (!w->started || w->finished)
+			continue;
+		if (w->handler != NULL) {
 			whr_log(WHR_LOG_ERROR,
-				"worker %u is still in handler %s after the shutdown timeout; "
-				"leaving it (its notification runs again at the next start)",
-				w->number, w->handler != NULL ? w->handler : "?");
-			all = false;
+				"worker %u is still in handler %s (notification %lld) "
+				"after the shutdown timeout; leaving it (the "
+				"notification runs again at the next start)",
+				w->number, w->handler,
+				(long long)w->notification);
+			if (running != NULL && size > 0)
+				add_name(running, size, w->handler);
+		} else {
+			whr_log(WHR_LOG_ERROR,
+				"worker %u did not stop after the shutdown timeout; "
+				"leaving it", w->number);
 		}
 	}
 	pthread_mutex_unlock(&pool->lock);
-	if (!all)
-		return false;
+	/* The threads left running are detached (their resources go when
+	 * they return, if ever before the process exits); the others are
+	 * joined. Never cancelled: a handler cut at an arbitrary point could
+	 * leave its locks held and its files half written. */
 	for (i = 0; i < pool->n; i++) {
-		if (pool->w[i].started)
-			pthread_join(pool->w[i].thread, NULL);
-		pool->w[i].started = false;
+		struct worker *w = &pool->w[i];
+		bool finished;
+
+		if (!w->started)
+			continue;
+		pthread_mutex_lock(&pool->lock);
+		finished = w->finished;
+		pthread_mutex_unlock(&pool->lock);
+		if (finished)
+			pthread_join(w->thread, NULL);
+		else
+			pthread_detach(w->thread);
+		w->started = false;
 	}
-	return true;
+	return all;
 }
 
 void

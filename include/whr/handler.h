@@ -108,8 +108,10 @@ struct whr_handler {
 	whr_handler_fn fn;
 	/** Passed to @ref fn and to @ref destroy. */
 	void *userdata;
-	/** Called once with @ref userdata when the receiver is freed; may be
-	 *  NULL. It is called also when registration fails. */
+	/** Called once with @ref userdata when the receiver is freed, except
+	 *  after whr_receiver_run() returned -EBUSY (handlers were left
+	 *  running at shutdown): then never. May be NULL. It is called also
+	 *  when registration fails. */
 	whr_destroy_fn destroy;
 	/** enum whr_handler_flags, or 0. */
 	unsigned int flags;
@@ -124,7 +126,8 @@ struct whr_handler {
  * @param r the receiver
  * @param handler the description; copied, so it may live on the stack
  * @return 0 on success, -EINVAL for a missing callback or Action, a
- *         duplicate name, or a receiver already running; -ENOMEM
+ *         duplicate name, or a receiver already running; -EBUSY after a
+ *         run that left handlers running; -ENOMEM
  */
 int whr_receiver_add_handler(struct whr_receiver *r,
 			     const struct whr_handler *handler);

@@ -40,6 +40,14 @@ struct whr_receiver *whr_receiver_new(void);
  * Free a receiver, its handlers (calling their destroy callbacks) and its
  * sockets. Not while whr_receiver_run() is running. NULL is a no-op.
  *
+ * After whr_receiver_run() returned -EBUSY (handlers left running), it
+ * frees nothing and calls no destroy callback: a handler still running,
+ * or about to return, may use its userdata and the receiver's state for
+ * as long as the process lives. It logs a warning and keeps the receiver
+ * reachable (a leak checker at exit sees it as still reachable, not
+ * lost). The caller should then exit soon, and must keep the handlers'
+ * code loaded (no dlclose()) and their userdata valid.
+ *
  * @param r the receiver, or NULL
  */
 void whr_receiver_free(struct whr_receiver *r);
@@ -76,13 +84,27 @@ int whr_receiver_configure(struct whr_receiver *r, int argc, char **argv);
 /**
  * Open the listening sockets, serve until whr_receiver_stop(), SIGINT or
  * SIGTERM, then shut down gracefully: stop accepting, let requests in
- * progress finish (up to the "shutdown-timeout" setting), and return.
+ * progress and handlers running finish, and return. The
+ * "shutdown-timeout" setting bounds the whole shutdown: requests and
+ * handlers share one deadline that starts with the stop.
  * SIGPIPE is ignored while it runs.
  *
+ * A handler still running at the deadline cannot be stopped safely: it is
+ * left running on its thread (never cancelled), no other handler is
+ * started, its notification is not marked and runs again at the next
+ * start, and an error naming it is logged ("stopped with handlers still
+ * running after the shutdown timeout: NAME, ..."). The function then
+ * returns -EBUSY, whatever else went wrong, and from then on the receiver
+ * cannot run again nor take handlers (both fail with -EBUSY), and
+ * whr_receiver_free() keeps it and calls no destroy callback. The caller
+ * should exit the process without unloading any code a handler may run
+ * (see whr serve: exit status 1, plugins left loaded).
+ *
  * @param r the receiver
- * @return 0 after a clean stop; -EINVAL (logged) when the configuration is
- *         incomplete, e.g. no secret; -EADDRINUSE or another negative errno
- *         when a socket cannot be opened
+ * @return 0 after a clean stop; -EBUSY when handlers were left running
+ *         (above); -EINVAL (logged) when the configuration is incomplete,
+ *         e.g. no secret; -EADDRINUSE or another negative errno when a
+ *         socket cannot be opened
  */
 int whr_receiver_run(struct whr_receiver *r);
 

@@ -10,7 +10,10 @@
  * The shared objects stay open until plugin_unload_all(), which whr serve
  * calls once the receiver (whose handlers, userdata and destroy callbacks
  * may point into them) has been freed. A plugin whose init failed stays
- * open too: it may have registered handlers before it failed.
+ * open too: it may have registered handlers before it failed. When
+ * handlers were left running at shutdown (whr_receiver_run() returned
+ * -EBUSY), whr serve does not call it at all: the plugins stay mapped,
+ * their handles reachable from here, until the process exits.
  */
 #include <dlfcn.h>
 #include <errno.h>

@@ -212,7 +212,7 @@ cmd_serve(int argc, char **argv)
 	struct whr_receiver *r;
 	int status = 0;
 	int rest;
-	int rc;
+	int rc = 0;
 	int i;
 
 	for (i = 0; i < argc; i++) {
@@ -254,6 +254,10 @@ cmd_serve(int argc, char **argv)
 		status = 1;
 out:
 	whr_receiver_free(r);
-	plugin_unload_all();
+	/* -EBUSY: handlers are still running (logged). The receiver keeps
+	 * their state, and their code must stay mapped until the process
+	 * exits, which it does now. */
+	if (rc != -EBUSY)
+		plugin_unload_all();
 	return status;
 }

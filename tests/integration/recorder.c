@@ -9,7 +9,10 @@
  *
  * Exit status: 0 after a clean stop (or --help, --version), 2 for a
  * configuration error (a bad option, no secret), 1 when it cannot run
- * (a port in use).
+ * (a port in use) or when handlers were still running at the end of the
+ * shutdown timeout (whr_receiver_run() returned -EBUSY: the recorder then
+ * keeps its state for them, and waits $WHR_RECORD_EXIT_DELAY_MS before it
+ * exits, so that a test can see what a handler returning late does).
  *
  * Handlers, in registration order:
  *	a1	Action "a1"
@@ -552,8 +555,10 @@ recorder_close(struct recorder *rec)
 int
 main(int argc, char **argv)
 {
+	/* Static: a handler left running at shutdown may use them until
+	 * the process exits, after main() returned. */
 	static struct slot slots[N_SPECS];
-	struct recorder rec = { 0 };
+	static struct recorder rec;
 	struct whr_receiver *r = NULL;
 	int status = 0;
 	size_t i;
@@ -622,6 +627,15 @@ main(int argc, char **argv)
 		status = 2;
 	else if (rc < 0)
 		status = 1;
+	if (rc == -EBUSY) {
+		/* Handlers still run: whr_receiver_free() keeps them and
+		 * their userdata, which is ours, so ours stays too. */
+		whr_receiver_free(r);
+		if (getenv("WHR_RECORD_EXIT_DELAY_MS") != NULL)
+			usleep((useconds_t)atoi(
+				getenv("WHR_RECORD_EXIT_DELAY_MS")) * 1000);
+		return status;
+	}
 
 out:
 	whr_receiver_free(r);

@@ -242,11 +242,12 @@ class BrokenDisk(unittest.TestCase):
         with w.Server(['--data-dir', self.data], env=ENV) as srv:
             self.assertEqual(self.post(srv).status, 200)
             filler = os.path.join(self.mnt, 'filler')
-            with open(filler, 'wb') as f:
+            # Unbuffered: nothing left to flush (and fail) at close when
+            # the disk is full in the middle of a block.
+            with open(filler, 'wb', buffering=0) as f:
                 try:
                     while True:
                         f.write(b'\0' * 65536)
-                        f.flush()
                 except OSError:
                     pass
             try:

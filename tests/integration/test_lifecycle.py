@@ -2,8 +2,11 @@
 listen."""
 
 import os
+import re
 import signal
+import sqlite3
 import sys
+import tempfile
 import time
 import unittest
 
@@ -144,6 +147,120 @@ class Shutdown(unittest.TestCase):
                 for c in conns:
                     c.close()
             srv.check_exit(0)
+
+
+class HandlersLeftRunning(unittest.TestCase):
+    """A handler still running when the shutdown timeout ends: it is left
+    running, the process exits with status 1 and says which, keeps the
+    handlers' state (no destroy callback, no plugin unloaded), and the
+    notification runs again at the next start."""
+
+    TIMEOUT = 0.3
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix='whr-left-')
+        self.addCleanup(self.tmp.cleanup)
+        self.data = os.path.join(self.tmp.name, 'data')
+        self.record = os.path.join(self.tmp.name, 'record.txt')
+
+    def args(self, *more):
+        return ['--data-dir', self.data, '--shutdown-timeout',
+                '%dms' % (self.TIMEOUT * 1000), *more]
+
+    def env(self, **more):
+        return dict(ENV, WHR_RECORD=self.record, **more)
+
+    def state(self):
+        with sqlite3.connect('file:%s/inbox.sqlite?mode=ro' % self.data,
+                             uri=True, timeout=10) as db:
+            return [r[0] for r in db.execute(
+                'SELECT state FROM notifications ORDER BY id')]
+
+    def stop_left_running(self, srv, handler, exit_within):
+        """SIGTERM while @handler blocks: status 1, in time, logged."""
+        mark = srv.mark()
+        start = time.monotonic()
+        srv.send_signal(signal.SIGTERM)
+        status = srv.wait_exit(w.slow(10))
+        took = time.monotonic() - start
+        self.assertEqual(status, 1, srv.log())
+        self.assertLess(took, w.timing_bound(exit_within), srv.log())
+        log = srv.check_exit(1)
+        since = srv.log(since=mark)
+        self.assertRegex(since, r'(?m)error +worker \d+ is still in handler '
+                         r'%s \(notification 1\) after the shutdown '
+                         r'timeout; leaving it' % re.escape(handler))
+        self.assertRegex(since, r'(?m)error +stopped with handlers still '
+                         r'running after the shutdown timeout: %s; '
+                         % re.escape(handler))
+        self.assertNotRegex(log, r'(?m) stopped$')
+        # Not a crash: no sanitizer or valgrind report either.
+        self.assertNotRegex(log, r'ERROR: (Address|Leak)Sanitizer|'
+                            r'runtime error:|Invalid (read|write)')
+        return log
+
+    def test_blocked_handler_is_left_and_its_state_kept(self):
+        body = w.delivery(id='7a' * 16, notifications=[{'Action': 'a1'}])
+        with w.Server(self.args(), program='recorder',
+                      env=self.env(WHR_RECORD_SLEEP_MS='60000')) as srv:
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            srv.records(2)          # a1, then "all" blocks
+            log = self.stop_left_running(srv, 'all', self.TIMEOUT + 1.5)
+            self.assertIn('handlers are still running: the receiver is '
+                          'kept and its handlers\' destroy callbacks are '
+                          'not called', log)
+            recs = srv.records()
+        # Nothing destroyed under the blocked handler, nothing after it.
+        self.assertEqual([r.handler for r in recs], ['a1', 'all'])
+        self.assertEqual(self.state(), ['pending'])
+        # Redone at the next start, from the first handler (the outcome
+        # of a1 was not written: at least once).
+        with w.Server(self.args(), program='recorder',
+                      env=self.env()) as srv:
+            recs = srv.records(5)
+            self.assertEqual([r.handler for r in recs],
+                             ['a1', 'all', 'a1', 'all', 'all2'])
+            deadline = time.monotonic() + w.slow(10)
+            while self.state() != ['done']:
+                self.assertLess(time.monotonic(), deadline, self.state())
+                time.sleep(0.02)
+            log = srv.stop()
+        self.assertRegex(log, r'(?m) stopped$')
+        self.assertEqual(sorted(r.handler for r in srv.records()[5:]),
+                         ['destroy'] * 6)
+
+    def test_handler_returning_late_starts_no_other(self):
+        # "all" returns after the timeout, while the process is still
+        # there (the recorder waits before it exits): its worker stops
+        # at once, without calling "all2" or writing anything.
+        sleep_s = self.TIMEOUT + 0.5
+        body = w.delivery(notifications=[{'Action': 'a1'}])
+        env = self.env(WHR_RECORD_SLEEP_MS='%d' % (sleep_s * 1000),
+                       WHR_RECORD_EXIT_DELAY_MS='%d' % (w.slow(1.5) * 1000))
+        with w.Server(self.args('--log-level', 'debug'), program='recorder',
+                      env=env) as srv:
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            srv.records(2)
+            log = self.stop_left_running(srv, 'all',
+                                         sleep_s + w.slow(1.5) + 1.5)
+            recs = srv.records()
+        self.assertRegex(log, r'handler finished .*handler=all ')
+        self.assertEqual([r.handler for r in recs], ['a1', 'all'])
+        self.assertEqual(self.state(), ['pending'])
+
+    def test_whr_serve_exits_1_and_keeps_the_handlers(self):
+        started = os.path.join(self.tmp.name, 'started')
+        command = "sh -c 'touch %s; exec sleep 5'" % started
+        with w.Server(self.args('--no-enrollments', '--handler',
+                                'exec:*=' + command), env=ENV) as srv:
+            body = w.delivery(notifications=[{'Action': 'a1'}])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            deadline = time.monotonic() + w.slow(10)
+            while not os.path.exists(started):
+                self.assertLess(time.monotonic(), deadline, srv.log())
+                time.sleep(0.01)
+            self.stop_left_running(srv, 'exec:*:1', self.TIMEOUT + 1.5)
+        self.assertEqual(self.state(), ['pending'])
 
 
 class Listening(unittest.TestCase):
