@@ -15,6 +15,7 @@
 #include "secrets-private.h"
 
 #define CONFIG_DEFAULT_LISTEN "127.0.0.1:8080"
+#define CONFIG_DEFAULT_WORK_WINDOW 10000
 
 struct config {
 	char **listen;			/* "HOST:PORT", "[V6]:PORT" */
@@ -34,6 +35,7 @@ struct config {
 	int64_t retry_max_age_us;
 	int64_t handler_timeout_us;
 	int64_t retain_us;
+	size_t work_window;		/* open notifications in memory */
 
 	/* Secrets: a file, when given, replaces the variable. */
 	struct secret_list secrets;		/* from the variable */

@@ -381,6 +381,23 @@ parse_workers(struct config *c, const struct option_spec *o,
 	return 0;
 }
 
+static int
+parse_work_window(struct config *c, const struct option_spec *o,
+		  const char *value, const char *origin)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (value[0] < '0' || value[0] > '9' || errno != 0 || *end != '\0' ||
+	    v < 100 || v > 10000000)
+		return bad_value(o, origin, value,
+				 "a number from 100 to 10000000");
+	c->work_window = (size_t)v;
+	return 0;
+}
+
 /* Durations of the inbox: from 1 ms to a year. */
 static int
 parse_long_duration(int64_t *field, const struct option_spec *o,
@@ -494,6 +511,10 @@ static const struct option_spec options[] = {
 	  parse_max_connections },
 	{ "workers", "WHR_WORKERS", true, "N", "one per core",
 	  "threads that call the handlers", parse_workers },
+	{ "work-window", "WHR_WORK_WINDOW", true, "N", "10000",
+	  "most open notifications (pending, retrying, running) held in "
+	  "memory; more wait in the inbox on disk, in arrival order",
+	  parse_work_window },
 	{ "retry-delay", "WHR_RETRY_DELAY", true, "DURATION", "1s",
 	  "wait before a handler that asked for a retry runs again; doubled "
 	  "each time, with jitter", parse_retry_delay },
@@ -528,6 +549,7 @@ config_init(struct config *c)
 	c->retry_max_age_us = DAY_US;
 	c->handler_timeout_us = 60 * 1000000LL;
 	c->retain_us = 7 * DAY_US;
+	c->work_window = CONFIG_DEFAULT_WORK_WINDOW;
 }
 
 static void

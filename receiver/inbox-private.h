@@ -30,6 +30,8 @@ struct inbox_config {
 	int64_t handler_timeout_us;	/* a handler running longer is
 					 * reported */
 	int64_t retain_us;		/* finished deliveries kept */
+	size_t work_window;		/* open notifications in memory at
+					 * most; 0: the default, 10000 */
 };
 
 enum ingest_result {

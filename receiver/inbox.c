@@ -31,6 +31,7 @@
 #define TICK_US 1000000			/* periodic work */
 #define PURGE_EVERY_US (10 * 1000000LL)
 #define PURGE_BATCH 200
+#define DEFAULT_WORK_WINDOW 10000
 
 struct inbox {
 	struct inbox_config c;
@@ -65,6 +66,17 @@ struct inbox {
 	int64_t last_tick_us;
 	int64_t last_purge_us;
 	uint64_t rng;
+
+	/* The work window (the store thread's): at most c.work_window open
+	 * notifications are in the scheduler; the rest wait in the store.
+	 * While behind, every open notification with an id up to
+	 * loaded_through is in memory (or was replayed, for the rescan to
+	 * find), and those above it are on disk only. */
+	bool behind;
+	int64_t loaded_through;		/* INT64_MAX when not behind */
+	bool rescan;			/* replayed work may be left */
+	int64_t rescan_after;		/* where the rescan goes on */
+	int64_t waiting_at_start;	/* for the first log line */
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -197,7 +209,17 @@ hand_back(struct run *run, void *arg)
 
 /* ---- after the commit --------------------------------------------------- */
 
-static void schedule_stored(struct inbox *ib, struct ingest_job *job);
+/* Once, as the inbox falls behind. */
+static void
+log_behind(struct inbox *ib, int64_t waiting)
+{
+	whr_log(WHR_LOG_WARN,
+		"%lld notifications wait on disk: the handlers are slower than deliveries (the work window of %zu is full; they run in arrival order as it empties)",
+		(long long)waiting, ib->c.work_window);
+}
+
+static void schedule_stored(struct inbox *ib, struct ingest_job *job,
+			    size_t *open, int64_t *waiting);
 static int open_store(struct inbox *ib);
 
 /* A batch is on disk: answer its deliveries, give the new work to the
@@ -207,15 +229,20 @@ after_commit(struct inbox *ib, struct ingest_job *jobs, struct run *runs,
 	     int64_t now)
 {
 	struct ingest_job *job;
+	bool was_behind = ib->behind;
+	size_t open = jobs != NULL ? sched_count(ib->sched) : 0;
+	int64_t waiting = 0;
 
 	set_health(ib, true, NULL);
 	for (job = jobs; job != NULL; job = job->next) {
 		job->result = job->d.duplicate ? INGEST_DUPLICATE
 					       : INGEST_STORED;
 		if (!job->d.duplicate)
-			schedule_stored(ib, job);
+			schedule_stored(ib, job, &open, &waiting);
 	}
 	post_done(ib, jobs);
+	if (!was_behind && ib->behind)
+		log_behind(ib, waiting);
 	while (runs != NULL) {
 		struct run *next = runs->next_queued;
 		int64_t id = runs->w->id;
@@ -304,8 +331,24 @@ fresh_run(struct inbox *ib, const struct ingest_delivery *d, size_t i,
 	return run_new(ib->handlers, w);
 }
 
+/* New work that stays in the store only: the inbox is behind from it on.
+ * A new row's id is above every row's there is (even when purged ids are
+ * reused), so every open row below it is in memory: the refill starts
+ * with this one. */
 static void
-schedule_stored(struct inbox *ib, struct ingest_job *job)
+leave_on_disk(struct inbox *ib, int64_t id)
+{
+	if (!ib->behind || id - 1 < ib->loaded_through)
+		ib->loaded_through = id - 1;
+	ib->behind = true;
+}
+
+/* Hand a stored delivery's notifications to the scheduler, or, when the
+ * window is full or the inbox is behind, leave them in the store: see
+ * refill(). @p open counts the notifications in memory. */
+static void
+schedule_stored(struct inbox *ib, struct ingest_job *job, size_t *open,
+		int64_t *waiting)
 {
 	const struct ingest_delivery *d = &job->d;
 	size_t i;
@@ -319,6 +362,11 @@ schedule_stored(struct inbox *ib, struct ingest_job *job)
 		struct run *run;
 		bool taken = false;
 
+		if (ib->behind || *open >= ib->c.work_window) {
+			leave_on_disk(ib, n->id);
+			(*waiting)++;
+			continue;
+		}
 		/* No learner and course: ordered within the delivery. */
 		if (n_keys == 0) {
 			snprintf(fallback, sizeof(fallback), "d:%lld",
@@ -328,8 +376,15 @@ schedule_stored(struct inbox *ib, struct ingest_job *job)
 		}
 		run = fresh_run(ib, d, i, keys, n_keys);
 		if (sched_add(ib->sched, n->id, keys, n_keys, d->received_at,
-			      run, &taken) < 0 || !taken)
+			      run, &taken) < 0) {
+			/* Out of memory: the refill loads it later. */
+			leave_on_disk(ib, n->id);
+			(*waiting)++;
+		}
+		if (!taken)
 			run_free(run);
+		else
+			(*open)++;
 	}
 }
 
@@ -590,32 +645,140 @@ batch(struct inbox *ib, struct ingest_job *jobs, struct run *runs)
 	batch_finish(ib, &b);
 }
 
-/* ---- periodic work ----------------------------------------------------- */
+/* ---- the work window ------------------------------------------------ */
+
+/* Open rows read from the store into the scheduler, without their work
+ * (a worker loads it). */
+struct load {
+	struct inbox *ib;
+	size_t room;		/* notifications the window still takes */
+	int64_t through;	/* rows above it are not this load's */
+	int64_t last;		/* the last row read (known or added) */
+	int64_t n;		/* rows read */
+	bool full;		/* stopped for want of room */
+};
 
 static int
-add_pending(int64_t id, char **keys, size_t n_keys, int64_t next_at,
-	    void *arg)
+load_one(int64_t id, char **keys, size_t n_keys, int64_t next_at,
+	 void *arg)
 {
-	struct inbox *ib = arg;
-	bool taken;
+	struct load *l = arg;
+	bool taken = false;
+	int rc;
 
-	return sched_add(ib->sched, id, keys, n_keys, next_at, NULL, &taken);
+	if (id > l->through)
+		return 1;
+	if (l->room == 0) {
+		l->full = true;
+		return 1;
+	}
+	rc = sched_add(l->ib->sched, id, keys, n_keys, next_at, NULL, &taken);
+	if (rc < 0)
+		return rc;
+	l->last = id;
+	l->n++;
+	if (taken)
+		l->room--;
+	return 0;
 }
 
-/* Another process (whr inbox replay) changed the store: queue any
- * pending work the scheduler does not know yet. */
+static size_t
+window_room(struct inbox *ib)
+{
+	size_t open = sched_count(ib->sched);
+
+	return open < ib->c.work_window ? ib->c.work_window - open : 0;
+}
+
+/* While behind, load the oldest waiting notifications into the window,
+ * once it has room (below 3/4 full), until a load finds
+ * fewer than it asked for: then every open notification is in memory
+ * and new ones go there directly again.
+ *
+ * Strictly in id order, which is arrival order: rows above
+ * loaded_through are loaded lowest first, and new ones wait behind them.
+ * So of two notifications sharing a key, the older one is always in the
+ * scheduler before (or with) the newer one, where it keeps the newer one
+ * waiting until it is finished: the per-key order holds across the disk
+ * and memory. (A replayed notification is older than the newest of its
+ * keys; it is found by the rescan and ordered as replays always were.) */
+static void
+refill(struct inbox *ib)
+{
+	struct load l = { .ib = ib, .through = INT64_MAX };
+	size_t open;
+	int64_t asked;
+	int rc;
+
+	if (!ib->behind || ib->store == NULL)
+		return;
+	/* Not for every notification that finishes: a load at a time. */
+	open = sched_count(ib->sched);
+	if (open >= ib->c.work_window / 4 * 3)
+		return;
+	l.room = ib->c.work_window - open;
+	asked = (int64_t)l.room;
+	l.last = ib->loaded_through;
+	rc = store_each_open_after(ib->store, ib->loaded_through, asked,
+				   load_one, &l);
+	ib->loaded_through = l.last;
+	if (rc < 0) {
+		whr_log(WHR_LOG_WARN, "cannot load waiting work: %s",
+			rc == -ENOMEM ? "out of memory"
+				      : store_error(ib->store));
+		return;
+	}
+	if (l.n < asked) {
+		ib->behind = false;
+		ib->loaded_through = INT64_MAX;
+		whr_log(WHR_LOG_INFO,
+			"the inbox caught up: every open notification is in memory again");
+	}
+}
+
+/* Another process (whr inbox replay) changed the store: queue pending
+ * work the scheduler does not know yet, as far as the window has room.
+ * Replayed rows are older than those loaded, so they may come in below
+ * loaded_through; those above it are the refill's. A rescan cut short
+ * for room goes on from where it stopped, once there is room. */
+static void
+rescan(struct inbox *ib)
+{
+	struct load l = { .ib = ib };
+	int rc;
+
+	if (!ib->rescan)
+		return;
+	l.room = window_room(ib);
+	if (l.room == 0)
+		return;
+	l.through = ib->loaded_through;
+	l.last = ib->rescan_after;
+	rc = store_each_open_after(ib->store, ib->rescan_after, -1, load_one,
+				   &l);
+	ib->rescan_after = l.last;
+	if (rc < 0)
+		whr_log(WHR_LOG_WARN, "cannot rescan the inbox: %s",
+			rc == -ENOMEM ? "out of memory"
+				      : store_error(ib->store));
+	else if (!l.full)
+		ib->rescan = false;
+}
+
 static void
 pick_up_changes(struct inbox *ib)
 {
 	int64_t version = store_data_version(ib->store);
 
-	if (version == ib->data_version)
-		return;
-	ib->data_version = version;
-	if (store_each_pending(ib->store, add_pending, ib) < 0)
-		whr_log(WHR_LOG_WARN, "cannot rescan the inbox: %s",
-			store_error(ib->store));
+	if (version != ib->data_version) {
+		ib->data_version = version;
+		ib->rescan = true;
+		ib->rescan_after = 0;
+	}
+	rescan(ib);
 }
+
+/* ---- periodic work ----------------------------------------------------- */
 
 static void
 purge(struct inbox *ib, int64_t now)
@@ -663,8 +826,10 @@ tick(struct inbox *ib)
 	if (ib->store == NULL) {
 		if (open_store(ib) < 0)
 			return;
-		whr_log(WHR_LOG_INFO, "inbox %s/%s opened: %zu notification(s) to handle",
-			ib->data_dir, STORE_FILE, sched_count(ib->sched));
+		whr_log(WHR_LOG_INFO, "inbox %s/%s opened: %lld notification(s) to handle",
+			ib->data_dir, STORE_FILE,
+			(long long)sched_count(ib->sched) +
+				ib->waiting_at_start);
 		set_health(ib, true, NULL);
 	}
 	workers_watch(ib->workers, ib->c.handler_timeout_us);
@@ -675,6 +840,7 @@ tick(struct inbox *ib)
 	else if (!inbox_ready(ib, &why))
 		probe(ib);
 	pick_up_changes(ib);
+	refill(ib);
 	purge(ib, now);
 }
 
@@ -711,8 +877,10 @@ store_main(void *arg)
 
 		/* Group commit: what arrived while the last commit was being
 		 * synced goes in the next one, all at once. */
-		if (jobs != NULL || runs != NULL)
+		if (jobs != NULL || runs != NULL) {
 			batch(ib, jobs, runs);
+			refill(ib);
+		}
 		if (now_monotonic_us() - ib->last_tick_us >= TICK_US)
 			tick(ib);
 		if (stopping && jobs == NULL && runs == NULL)
@@ -776,6 +944,33 @@ setup_handler_tables(struct inbox *ib)
 	return rc;
 }
 
+/* The open work, in id order, as far as the window goes; the inbox is
+ * behind when there is more. */
+static int
+load_at_start(struct inbox *ib)
+{
+	struct load l = { .ib = ib, .through = INT64_MAX };
+	int64_t waiting;
+	int rc;
+
+	ib->rescan = false;
+	ib->waiting_at_start = 0;
+	l.room = window_room(ib);
+	rc = store_each_open_after(ib->store, 0, (int64_t)l.room, load_one,
+				   &l);
+	if (rc < 0)
+		return rc;
+	waiting = store_count_open_after(ib->store, l.last);
+	if (waiting < 0)
+		return (int)waiting;
+	ib->behind = waiting > 0;
+	ib->loaded_through = ib->behind ? l.last : INT64_MAX;
+	ib->waiting_at_start = waiting;
+	if (ib->behind)
+		log_behind(ib, waiting);
+	return 0;
+}
+
 /* Open the database and queue its pending work. -EPROTO when it can
  * never work (a newer schema, a handler that cannot set up its tables);
  * another negative errno when it may later (a read-only or full disk). */
@@ -805,10 +1000,10 @@ open_store(struct inbox *ib)
 	if (rc < 0)
 		goto err;
 	ib->data_version = store_data_version(s);
-	rc = store_each_pending(s, add_pending, ib);
+	rc = load_at_start(ib);
 	if (rc < 0) {
 		whr_log(WHR_LOG_ERROR, "cannot read pending work: %s",
-			store_error(s));
+			rc == -ENOMEM ? "out of memory" : store_error(s));
 		goto err;
 	}
 	return 0;
@@ -828,6 +1023,8 @@ inbox_start(const struct inbox_config *config,
 	if (ib == NULL)
 		return NULL;
 	ib->c = *config;
+	if (ib->c.work_window == 0)
+		ib->c.work_window = DEFAULT_WORK_WINDOW;
 	ib->handlers = handlers;
 	ib->done_fd = -1;
 	ib->ready = true;
@@ -865,8 +1062,10 @@ inbox_start(const struct inbox_config *config,
 	ib->thread_started = true;
 	if (ib->store != NULL)
 		whr_log(WHR_LOG_INFO,
-			"inbox %s/%s: %zu notification(s) to handle, %u worker(s)",
-			ib->data_dir, STORE_FILE, sched_count(ib->sched),
+			"inbox %s/%s: %lld notification(s) to handle, %u worker(s)",
+			ib->data_dir, STORE_FILE,
+			(long long)sched_count(ib->sched) +
+				ib->waiting_at_start,
 			ib->c.workers);
 	return ib;
 err:

@@ -325,6 +325,9 @@ start_inbox(struct whr_receiver *r)
 		.retry_max_age_us = c->retry_max_age_us,
 		.handler_timeout_us = c->handler_timeout_us,
 		.retain_us = c->retain_us,
+		.work_window = c->work_window != 0
+				       ? c->work_window
+				       : CONFIG_DEFAULT_WORK_WINDOW,
 	};
 
 	r->inbox = inbox_start(&ic, &r->handlers, r->base);

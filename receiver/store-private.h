@@ -140,11 +140,24 @@ void stored_work_free(struct stored_work *w);
 int store_load_work(struct store *s, int64_t id, struct stored_work **out);
 
 /* Call @p fn for every pending or retrying notification, in id order,
- * with its keys and next run time (the work itself is loaded later). */
+ * with its keys and next run time (the work itself is loaded later).
+ * @p fn returns 0 to go on, a positive number to stop there (0 is
+ * returned), or a negative errno to fail with. */
 int store_each_pending(struct store *s,
 		       int (*fn)(int64_t id, char **keys, size_t n_keys,
 				 int64_t next_at, void *arg),
 		       void *arg);
+
+/* The same for at most @p limit of them with an id above @p after (a
+ * read by rowid: what comes before is not scanned). */
+int store_each_open_after(struct store *s, int64_t after, int64_t limit,
+			  int (*fn)(int64_t id, char **keys, size_t n_keys,
+				    int64_t next_at, void *arg),
+			  void *arg);
+
+/* How many pending or retrying notifications have an id above @p after;
+ * or a negative errno. */
+int64_t store_count_open_after(struct store *s, int64_t after);
 
 /* One handler's outcome, in the transaction that finishes its run. */
 int store_record_handler(struct store *s, int64_t id, const char *handler,

@@ -29,6 +29,8 @@ enum statement {
 	ST_LOAD_WORK,
 	ST_LOAD_OUTCOMES,
 	ST_EACH_PENDING,
+	ST_OPEN_AFTER,
+	ST_COUNT_OPEN_AFTER,
 	ST_RECORD_HANDLER,
 	ST_RECORD_STATE,
 	ST_PURGE_SELECT,
@@ -71,6 +73,14 @@ static const char *const statement_sql[ST_COUNT] = {
 	[ST_EACH_PENDING] =
 		"SELECT id, keys, next_at FROM notifications"
 		" WHERE state IN ('pending', 'retrying') ORDER BY id",
+	/* By rowid from ?1: no scan of what comes before. */
+	[ST_OPEN_AFTER] =
+		"SELECT id, keys, next_at FROM notifications"
+		" WHERE id > ?1 AND state IN ('pending', 'retrying')"
+		" ORDER BY id LIMIT ?2",
+	[ST_COUNT_OPEN_AFTER] =
+		"SELECT count(*) FROM notifications"
+		" WHERE id > ?1 AND state IN ('pending', 'retrying')",
 	[ST_RECORD_HANDLER] =
 		"INSERT INTO outcomes (notification_id, handler, result, runs,"
 		" reason, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?5)"
@@ -723,13 +733,14 @@ store_load_work(struct store *s, int64_t id, struct stored_work **out)
 	return 0;
 }
 
-int
-store_each_pending(struct store *s,
-		   int (*fn)(int64_t id, char **keys, size_t n_keys,
-			     int64_t next_at, void *arg),
-		   void *arg)
+/* Call @p fn on each row of @p st (id, keys, next_at); a positive
+ * return from @p fn stops early, a negative one fails. */
+static int
+each_open(struct store *s, sqlite3_stmt *st,
+	  int (*fn)(int64_t id, char **keys, size_t n_keys, int64_t next_at,
+		    void *arg),
+	  void *arg)
 {
-	sqlite3_stmt *st = s->st[ST_EACH_PENDING];
 	int rc;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -744,13 +755,53 @@ store_each_pending(struct store *s,
 		while (n > 0)
 			free(keys[--n]);
 		free(keys);
-		if (r < 0) {
+		if (r != 0) {
 			sqlite3_reset(st);
-			return r;
+			sqlite3_clear_bindings(st);
+			return r < 0 ? r : 0;
 		}
 	}
 	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return rc == SQLITE_DONE ? 0 : fail(s, "cannot list pending work");
+}
+
+int
+store_each_pending(struct store *s,
+		   int (*fn)(int64_t id, char **keys, size_t n_keys,
+			     int64_t next_at, void *arg),
+		   void *arg)
+{
+	return each_open(s, s->st[ST_EACH_PENDING], fn, arg);
+}
+
+int
+store_each_open_after(struct store *s, int64_t after, int64_t limit,
+		      int (*fn)(int64_t id, char **keys, size_t n_keys,
+				int64_t next_at, void *arg),
+		      void *arg)
+{
+	sqlite3_stmt *st = s->st[ST_OPEN_AFTER];
+
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, limit);
+	return each_open(s, st, fn, arg);
+}
+
+int64_t
+store_count_open_after(struct store *s, int64_t after)
+{
+	sqlite3_stmt *st = s->st[ST_COUNT_OPEN_AFTER];
+	int64_t n;
+
+	sqlite3_bind_int64(st, 1, after);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return fail(s, "cannot count pending work");
+	}
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return n;
 }
 
 int

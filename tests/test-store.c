@@ -88,6 +88,19 @@ collect(int64_t id, char **keys, size_t n_keys, int64_t next_at, void *arg)
 	return 0;
 }
 
+/* collect(), stopping (without failing) after two. */
+static int
+collect_two(int64_t id, char **keys, size_t n_keys, int64_t next_at,
+	    void *arg)
+{
+	char *seen = arg;
+
+	if (strchr(seen, ';') != NULL && strchr(seen, ';') !=
+	    strrchr(seen, ';'))
+		return 1;
+	return collect(id, keys, n_keys, next_at, arg);
+}
+
 START_TEST(store_ingest_and_duplicates)
 {
 	struct store *s = fresh_store();
@@ -151,6 +164,26 @@ START_TEST(store_ingest_and_duplicates)
 	ck_assert_int_eq(store_each_pending(s, collect, seen), 0);
 	ck_assert_str_eq(seen, "1:2:lc:c\x1fu1;2:1:d:1;3:2:lc:c\x1fu1;"
 			       "4:1:d:2;5:2:lc:c\x1fu1;6:1:d:3;");
+
+	/* The work window's reads: open rows above an id, in id order, at
+	 * most so many; finished ones are skipped, and counted out. */
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_record_state(s, 3, WORK_DONE, 0, NULL, 5), 0);
+	ck_assert_int_eq(store_record_state(s, 5, WORK_RETRYING, 9, "r", 5), 0);
+	ck_assert_int_eq(store_commit(s), 0);
+	seen[0] = '\0';
+	ck_assert_int_eq(store_each_open_after(s, 1, 3, collect, seen), 0);
+	ck_assert_str_eq(seen, "2:1:d:1;4:1:d:2;5:2:lc:c\x1fu1;");
+	seen[0] = '\0';
+	ck_assert_int_eq(store_each_open_after(s, 5, 3, collect, seen), 0);
+	ck_assert_str_eq(seen, "6:1:d:3;");
+	seen[0] = '\0';
+	ck_assert_int_eq(store_each_open_after(s, 0, -1, collect_two, seen),
+			 0);
+	ck_assert_str_eq(seen, "1:2:lc:c\x1fu1;2:1:d:1;");
+	ck_assert_int_eq(store_count_open_after(s, 0), 5);
+	ck_assert_int_eq(store_count_open_after(s, 4), 2);
+	ck_assert_int_eq(store_count_open_after(s, 6), 0);
 	remove_store(s);
 }
 END_TEST

@@ -577,5 +577,230 @@ class Readiness(unittest.TestCase):
             self.assertEqual(r.status, 405)
 
 
+class WorkWindow(unittest.TestCase):
+    """--work-window: at most that many open notifications in memory; the
+    rest wait in the store and come in, in arrival order, as it empties.
+    whr serve with two handlers: an exec command that waits until a file
+    (the release) exists, then jsonl, which records what ran, in order."""
+
+    PAD = 'x' * 10000           # ~10 KB a notification
+
+    def setUp(self):
+        self.data = DataDir()
+        self.addCleanup(self.data.cleanup)
+        self.release = os.path.join(self.data.tmp.name, 'release')
+        self.jsonl = os.path.join(self.data.tmp.name, 'seen.jsonl')
+        # Whatever happens, no command is left waiting (a killed server
+        # leaves its commands running): release them before the folder
+        # goes.
+        self.addCleanup(self.let_go)
+
+    def let_go(self):
+        open(self.release, 'w').close()
+        time.sleep(0.05)
+
+    def server(self, *more, window='100'):
+        # No shell expansion in exec's words: sh gets the path as $0.
+        wait = ("exec:*=sh -c 'while [ ! -e \"$0\" ]; do sleep 0.01; done' "
+                + self.release)
+        return w.Server(self.data.args(
+            '--no-enrollments', '--work-window', window, '--workers', '4',
+            '--exec-max-running', '4', '--handler', wait,
+            '--handler', 'jsonl:' + self.jsonl, *more), env=ENV)
+
+    def bodies(self, first, count, prefix='e'):
+        """One notification each; every 4th about the same learner and
+        course (one ordering key), the others about learners of their
+        own."""
+        out = []
+        for i in range(first, first + count):
+            user = 'ana' if i % 4 == 0 else 'user-%d' % i
+            note = dict(enrollment('course-1', user, n=i), Pad=self.PAD)
+            out.append(w.delivery(id='%s%031x' % (prefix, i),
+                                  notifications=[note]))
+        return out
+
+    def send_all(self, port, bodies, connections=4):
+        """Send on a few kept-alive connections at once; every answer
+        must be 200."""
+        statuses = []
+        lock = threading.Lock()
+
+        def send(part):
+            with w.Connection(port, timeout=w.slow(10)) as c:
+                for body in part:
+                    c.send(w.build_request(
+                        'POST', WEBHOOK, body,
+                        [('Content-Type', w.JSON_TYPE),
+                         ('ms-signature', w.sign(V1_SECRET, body))]))
+                    status = c.read_response('POST').status
+                    with lock:
+                        statuses.append(status)
+
+        threads = [threading.Thread(target=send,
+                                    args=(bodies[k::connections],))
+                   for k in range(connections)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(statuses, [200] * len(bodies))
+
+    def seen(self):
+        """The delivery ids jsonl recorded, in the order it ran them; None
+        while a line is still being written (a reader may see the end of
+        the file grow before all of a write's bytes)."""
+        if not os.path.exists(self.jsonl):
+            return []
+        with open(self.jsonl, 'rb') as f:
+            lines = f.read().split(b'\n')[:-1]
+        try:
+            return [json.loads(line)['delivery_id'] for line in lines]
+        except ValueError:
+            return None
+
+    def wait_seen(self, count, timeout=10):
+        deadline = time.monotonic() + w.slow(timeout)
+        settled = 0
+        while True:
+            seen = self.seen()
+            if seen is not None and len(seen) >= count:
+                # A moment more, so that an extra call shows up too.
+                settled += 1
+                if settled == 2:
+                    return seen
+                time.sleep(0.05)
+                continue
+            if time.monotonic() > deadline:
+                raise AssertionError('%s of %d notifications handled'
+                                     % (len(seen) if seen else seen, count))
+            time.sleep(0.02)
+
+    def check_key_order(self, seen):
+        """The notifications of the shared key ran in arrival (id)
+        order, each once."""
+        ids = dict(self.data.query(
+            'SELECT d.delivery_id, n.id FROM notifications n'
+            ' JOIN deliveries d ON d.seq = n.delivery_seq'))
+        ana = [ids[d] for d in seen
+               if int(d[1:], 16) % 4 == 0]
+        self.assertTrue(ana)
+        self.assertEqual(ana, sorted(ana))
+        self.assertEqual(len(ana), len(set(ana)))
+
+    @staticmethod
+    def rss_kib(pid):
+        with open('/proc/%d/status' % pid) as f:
+            for line in f:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1])
+        raise AssertionError('no VmRSS for %d' % pid)
+
+    @staticmethod
+    def sanitized(pid):
+        # AddressSanitizer keeps freed memory in quarantine: its RSS
+        # says nothing about what whr holds.
+        with open('/proc/%d/maps' % pid) as f:
+            return 'asan' in f.read()
+
+    def test_memory_stays_bounded_and_order_holds(self):
+        total, first = (200, 20) if w.wrapped() else (1000, 100)
+        with self.server() as srv:
+            mark = srv.mark()
+            self.send_all(srv.port, self.bodies(0, first))
+            time.sleep(0.2)
+            rss_first = self.rss_kib(srv.pid)
+            self.send_all(srv.port, self.bodies(first, total - first))
+            time.sleep(0.2)
+            rss_all = self.rss_kib(srv.pid)
+            srv.wait_log(r'warn +\d+ notifications wait on disk: the '
+                         r'handlers are slower than deliveries', mark)
+            # All stored, none lost, none handled yet.
+            self.assertEqual(self.data.query(
+                'SELECT count(*) FROM notifications'), [(total,)])
+            self.assertEqual(self.seen(), [])
+            if not w.wrapped() and not self.sanitized(srv.pid):
+                # 900 notifications of 10 KB in memory would be 9 MB
+                # more; they wait on disk instead.
+                self.assertLess(rss_all - rss_first, 4 * 1024,
+                                'RSS %d KiB after %d, %d KiB after %d'
+                                % (rss_first, first, rss_all, total))
+            self.assertNotRegex(srv.log(mark), 'caught up')
+            open(self.release, 'w').close()
+            seen = self.wait_seen(total, timeout=20)
+            srv.wait_log(r'info +the inbox caught up', mark)
+            self.data.wait_states(done=total)
+        self.assertEqual(sorted(seen),
+                         sorted('e%031x' % i for i in range(total)))
+        self.check_key_order(seen)
+
+    def test_restart_with_more_open_work_than_the_window(self):
+        total = 150 if w.wrapped() else 400
+        srv = self.server()
+        try:
+            self.send_all(srv.port, self.bodies(0, total))
+            srv.wait_log(r'notifications wait on disk')
+            srv.kill()
+        finally:
+            srv.cleanup()
+        # The killed server's commands still wait: the release comes
+        # once the new one has started (and nothing has run yet).
+        with self.server() as srv:
+            srv.wait_log(r'notification\(s\) to handle')
+            self.assertRegex(srv.log(), r'warn +%d notifications wait on '
+                             r'disk' % (total - 100))
+            self.assertRegex(srv.log(), r'%d notification\(s\) to handle'
+                             % total)
+            self.assertEqual(self.seen(), [])
+            open(self.release, 'w').close()
+            seen = self.wait_seen(total, timeout=20)
+            srv.wait_log(r'info +the inbox caught up')
+            self.data.wait_states(done=total)
+        self.assertEqual(sorted(seen),
+                         sorted('e%031x' % i for i in range(total)))
+        self.check_key_order(seen)
+
+    def test_replay_while_behind(self):
+        early, late = (3, 130) if w.wrapped() else (6, 250)
+        open(self.release, 'w').close()
+        with self.server() as srv:
+            mark = srv.mark()
+            self.send_all(srv.port, self.bodies(0, early))
+            self.data.wait_states(done=early)
+            os.unlink(self.release)
+            self.send_all(srv.port, self.bodies(early, late))
+            srv.wait_log(r'notifications wait on disk', mark)
+            # The window is full of waiting work: the replayed ones are
+            # found, and come in once there is room.
+            for i in range(early):
+                out, _ = self.data.inbox('replay', 'e%031x' % i,
+                                         '--all-handlers')
+                self.assertIn('replayed 1 notification', out)
+            open(self.release, 'w').close()
+            seen = self.wait_seen(2 * early + late, timeout=20)
+            srv.wait_log(r'info +the inbox caught up', mark)
+            self.data.wait_states(done=early + late)
+        counts = {}
+        for d in seen:
+            counts[d] = counts.get(d, 0) + 1
+        self.assertEqual(counts, dict(
+            [('e%031x' % i, 2) for i in range(early)] +
+            [('e%031x' % i, 1) for i in range(early, early + late)]))
+
+    def test_bad_values(self):
+        for value in ('99', '0', '10000001', '-100', '1e3', '', 'many'):
+            with self.subTest(value=value):
+                rc, out, err = w.run_whr(['serve', '--work-window', value,
+                                          *self.data.args()], ENV)
+                self.assertEqual(rc, 2, err)
+                self.assertIn("--work-window: invalid value '%s': expected "
+                              'a number from 100 to 10000000' % value, err)
+        rc, out, err = w.run_whr(['serve', *self.data.args()],
+                                 dict(ENV, WHR_WORK_WINDOW='50'))
+        self.assertEqual(rc, 2, err)
+        self.assertIn("WHR_WORK_WINDOW: invalid value '50': expected a "
+                      'number from 100 to 10000000', err)
+
+
 if __name__ == '__main__':
     unittest.main(verbosity=2)
