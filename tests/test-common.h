@@ -35,6 +35,9 @@ Suite *test_suite(void);
 /* Read a fixture under tests/data (WHR_TEST_DATA is set by meson). The
  * caller frees the result; the test fails when the file is missing. */
 char *test_read_file(const char *relative, size_t *len);
+/* The same, in the folder named by the environment variable @p dir_env. */
+char *test_read_file_in(const char *dir_env, const char *relative,
+			size_t *len);
 
 /* Every log line written since the test started (or the last clear),
  * newline-separated; borrowed until the next log line or clear. */

@@ -544,27 +544,13 @@ static const char *const sample_names[] = {
 static char *
 read_sample(const char *name, size_t *len)
 {
-	const char *dir = getenv("WHR_SAMPLES");
-	char path[4096];
-	FILE *f;
-	char *buf;
-	long size;
+	char file[256];
+	char *text;
 
-	ck_assert_msg(dir != NULL, "WHR_SAMPLES is not set");
-	snprintf(path, sizeof(path), "%s/%s.json", dir, name);
-	f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "missing sample %s", path);
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	size = ftell(f);
-	ck_assert_int_gt(size, 0);
-	rewind(f);
-	buf = malloc((size_t)size + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-	buf[size] = '\0';
-	fclose(f);
-	*len = (size_t)size;
-	return buf;
+	snprintf(file, sizeof(file), "%s.json", name);
+	text = test_read_file_in("WHR_SAMPLES", file, len);
+	ck_assert_uint_gt(*len, 0);
+	return text;
 }
 
 static const struct json_node *

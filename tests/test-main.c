@@ -13,13 +13,19 @@
 char *
 test_read_file(const char *relative, size_t *len)
 {
-	const char *dir = getenv("WHR_TEST_DATA");
+	return test_read_file_in("WHR_TEST_DATA", relative, len);
+}
+
+char *
+test_read_file_in(const char *dir_env, const char *relative, size_t *len)
+{
+	const char *dir = getenv(dir_env);
 	char path[4096];
 	FILE *f;
 	char *buf;
 	long size;
 
-	ck_assert_msg(dir != NULL, "WHR_TEST_DATA is not set");
+	ck_assert_msg(dir != NULL, "%s is not set", dir_env);
 	snprintf(path, sizeof(path), "%s/%s", dir, relative);
 	f = fopen(path, "rb");
 	ck_assert_msg(f != NULL, "missing fixture %s", path);
