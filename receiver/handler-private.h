@@ -34,6 +34,9 @@ size_t handler_registry_select(const struct handler_registry *reg,
 			       const char *action,
 			       const struct handler_entry **out, size_t max);
 
+/* Whether any handler is WHR_HANDLER_TRANSACTIONAL. */
+bool handler_registry_any_transactional(const struct handler_registry *reg);
+
 const char *handler_result_name(enum whr_result result);
 
 #endif /* WHR_HANDLER_PRIVATE_H */

@@ -124,3 +124,15 @@ handler_result_name(enum whr_result result)
 	}
 	return "invalid";
 }
+
+bool
+handler_registry_any_transactional(const struct handler_registry *reg)
+{
+	size_t i;
+
+	for (i = 0; i < reg->n; i++) {
+		if (reg->entries[i].flags & WHR_HANDLER_TRANSACTIONAL)
+			return true;
+	}
+	return false;
+}

@@ -1,7 +1,9 @@
 /*
  * The inbox's batches: one transaction holds new deliveries, the outcomes
- * of finished runs and the work of transactional handlers, and one sync
- * makes all of it durable (group commit). After the commit the loop
+ * of finished runs and the work of transactional handlers (those of a new
+ * notification run in the transaction that stores it, when its order
+ * allows: run_in_delivery()), and one sync makes all of it durable (group
+ * commit). After the commit the loop
  * answers, and the scheduler sees the new work (or, when the work window
  * is full, it waits on disk: inbox-window.c).
  */
@@ -160,19 +162,34 @@ static void
 schedule_stored(struct inbox *ib, struct ingest_job *job, size_t *open,
 		int64_t *waiting)
 {
-	const struct ingest_delivery *d = &job->d;
+	struct ingest_delivery *d = &job->d;
 	size_t i;
 
 	for (i = 0; i < d->n_notifications; i++) {
-		const struct ingest_notification *n = &d->notifications[i];
+		struct ingest_notification *n = &d->notifications[i];
 		char fallback[32];
 		char *delivery_key = fallback;
 		char **keys = n->keys;
 		size_t n_keys = n->n_keys;
-		struct run *run;
+		struct run *run = n->run;
+		bool fresh = run == NULL;
+		int64_t next_at = d->received_at;
 		bool taken = false;
 
+		n->run = NULL;
+		if (run != NULL && !run_has_next(run)) {
+			/* Finished in the delivery's own transaction. */
+			bool retry = run->w->state == WORK_RETRYING;
+
+			next_at = run->w->next_at;
+			run_free(run);
+			run = NULL;
+			if (!retry)
+				continue;
+			/* A retry reads its outcomes back from the store. */
+		}
 		if (ib->behind || *open >= ib->c.work_window) {
+			run_free(run);
 			leave_on_disk(ib, n->id);
 			(*waiting)++;
 			continue;
@@ -184,9 +201,10 @@ schedule_stored(struct inbox *ib, struct ingest_job *job, size_t *open,
 			keys = &delivery_key;
 			n_keys = 1;
 		}
-		run = fresh_run(ib, d, i, keys, n_keys);
-		if (sched_add(ib->sched, n->id, keys, n_keys, d->received_at,
-			      run, &taken) < 0) {
+		if (fresh)
+			run = fresh_run(ib, d, i, keys, n_keys);
+		if (sched_add(ib->sched, n->id, keys, n_keys, next_at, run,
+			      &taken) < 0) {
 			/* Out of memory: the refill loads it later. */
 			leave_on_disk(ib, n->id);
 			(*waiting)++;
@@ -316,6 +334,8 @@ defer_runs(struct inbox *ib, struct run *runs)
 	}
 }
 
+#define BATCH_BLOCKED_MAX 64
+
 /* One transaction being filled: the deliveries and runs in it, in
  * order, and where each run's transactional handlers started (to undo
  * them in memory if the transaction fails). */
@@ -327,6 +347,11 @@ struct batch {
 	size_t size;		/* deliveries and runs */
 	int64_t now;
 	int rc;			/* the first failure; the rest only waits */
+	/* Keys of this batch's new notifications not finished in it: a
+	 * later one with such a key waits its turn in the scheduler. */
+	char *blocked[BATCH_BLOCKED_MAX];
+	size_t n_blocked;
+	bool blocked_full;	/* no more room: none runs in the batch */
 };
 
 /* @p answered: the batch holds deliveries waiting for their 200, so its
@@ -367,6 +392,109 @@ batch_mark(struct batch *b, struct run *run)
 	return 0;
 }
 
+static bool
+batch_blocks(const struct batch *b, char *const *keys, size_t n_keys)
+{
+	size_t i, k;
+
+	if (b->blocked_full)
+		return true;
+	for (i = 0; i < b->n_blocked; i++) {
+		for (k = 0; k < n_keys; k++) {
+			if (strcmp(b->blocked[i], keys[k]) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+static void
+batch_block(struct batch *b, char *const *keys, size_t n_keys)
+{
+	size_t k;
+
+	for (k = 0; k < n_keys; k++) {
+		if (b->n_blocked == BATCH_BLOCKED_MAX) {
+			b->blocked_full = true;
+			return;
+		}
+		b->blocked[b->n_blocked++] = keys[k];
+	}
+}
+
+/* Whether a new notification may run its handlers now, in the
+ * transaction that stores it: only when nothing older with one of its
+ * keys is open, in memory or on disk, so the order per key holds. */
+static bool
+may_run_in_delivery(struct inbox *ib, struct batch *b,
+		    const struct ingest_notification *n)
+{
+	if (b->rc != 0 || ib->behind || ib->rescan ||
+	    !handler_registry_any_transactional(ib->handlers))
+		return false;
+	return n->n_keys > 0 && !batch_blocks(b, n->keys, n->n_keys) &&
+	       !sched_keys_busy(ib->sched, n->keys, n->n_keys);
+}
+
+/* A new delivery's notifications: each whose first handlers are
+ * transactional runs them now, so their writes and done marks go with
+ * the delivery in one commit instead of a second one after a worker
+ * has passed them back. The rest of a run (and a run that could not
+ * start) goes to the scheduler after the commit: schedule_stored(). */
+static void
+run_in_delivery(struct inbox *ib, struct batch *b, struct ingest_delivery *d)
+{
+	bool earlier_open = false;	/* in this delivery: keep its order */
+	size_t i;
+
+	for (i = 0; i < d->n_notifications && b->rc == 0; i++) {
+		struct ingest_notification *n = &d->notifications[i];
+		struct run *run;
+
+		if (earlier_open || !may_run_in_delivery(ib, b, n)) {
+			batch_block(b, n->keys, n->n_keys);
+			earlier_open = true;
+			continue;
+		}
+		run = fresh_run(ib, d, i, n->keys, n->n_keys);
+		n->run = run;
+		if (run == NULL ||
+		    (run_has_next(run) && !run_next_is_transactional(run))) {
+			/* A worker's handler first (or no memory). */
+			batch_block(b, n->keys, n->n_keys);
+			earlier_open = true;
+			continue;
+		}
+		b->rc = run_transactional(ib, run, b->now);
+		if (b->rc == 0 && !run_has_next(run)) {
+			enum work_state state = WORK_PENDING;
+			int64_t next_at = b->now;
+
+			b->rc = record_final(ib, run, b->now, &state, &next_at);
+			run->w->state = state;
+			run->w->next_at = next_at;
+		}
+		if (run_has_next(run) || run->w->state == WORK_RETRYING) {
+			batch_block(b, n->keys, n->n_keys);
+			earlier_open = true;
+		}
+	}
+}
+
+/* A failed batch: the runs begun in it are undone with it. */
+static void
+drop_delivery_runs(struct ingest_job *jobs)
+{
+	size_t i;
+
+	for (; jobs != NULL; jobs = jobs->next) {
+		for (i = 0; i < jobs->d.n_notifications; i++) {
+			run_free(jobs->d.notifications[i].run);
+			jobs->d.notifications[i].run = NULL;
+		}
+	}
+}
+
 /* Write deliveries and finished runs into the open transaction. */
 static void
 batch_add(struct inbox *ib, struct batch *b, struct ingest_job *jobs,
@@ -385,6 +513,8 @@ batch_add(struct inbox *ib, struct batch *b, struct ingest_job *jobs,
 		b->size++;
 		if (b->rc == 0)
 			b->rc = store_ingest(ib->store, &job->d);
+		if (b->rc == 0 && !job->d.duplicate)
+			run_in_delivery(ib, b, &job->d);
 	}
 	while (runs != NULL) {
 		struct run *run = runs;
@@ -440,6 +570,7 @@ batch_finish(struct inbox *ib, struct batch *b)
 	}
 	undo_transactional(b->marks, b->n_marks);
 	free(b->marks);
+	drop_delivery_runs(b->jobs);
 	fail_jobs(b->jobs, why);
 	inbox_post_done(ib, b->jobs);
 	defer_runs(ib, b->runs);

@@ -678,6 +678,23 @@ out:
 }
 
 bool
+sched_keys_busy(struct sched *s, char *const *keys, size_t n_keys)
+{
+	bool busy = false;
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < n_keys && !busy; i++) {
+		const struct group *g = find_group(s, keys[i],
+						   hash_key(keys[i]), false);
+
+		busy = g != NULL && g->head != NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return busy;
+}
+
+bool
 sched_known(struct sched *s, int64_t id)
 {
 	bool known;

@@ -16,6 +16,7 @@
 #define STORE_FILE "inbox.sqlite"
 #define STORE_SCHEMA_VERSION 1
 
+struct run;
 struct sqlite3;
 struct store;
 
@@ -74,6 +75,8 @@ struct ingest_notification {
 	char **keys;			/* ordering keys, at least one */
 	size_t n_keys;
 	int64_t id;			/* out: its row id */
+	struct run *run;		/* the inbox's: its handlers begun in
+					 * the delivery's own transaction */
 };
 
 struct ingest_delivery {

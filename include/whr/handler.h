@@ -24,7 +24,10 @@
  * committed together or not at all, so its effect happens exactly once,
  * whatever crashes. Such a handler runs on the inbox's own thread, with
  * others in one transaction: it must only use that connection, be quick,
- * and never commit, roll back or close it (SAVEPOINTs are fine). Its
+ * and never commit, roll back or close it (SAVEPOINTs are fine). When it
+ * is among a new notification's first handlers and nothing older about
+ * the same learner and course is open, that transaction is the one that
+ * stores the delivery (before its 200). Its
  * tables are created by its db_setup callback. It may keep prepared
  * statements from call to call: db_setup is called again whenever the
  * inbox opens its database anew (finalize the old statements then), and

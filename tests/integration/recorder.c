@@ -60,7 +60,8 @@
  * "retry" ask for N retries of a notification, then say done (without it,
  * it always asks). $WHR_RECORD_SLEEP_MS makes handler "all" sleep that
  * long. $WHR_RECORD_TX=1 adds a transactional catch-all handler "tx"
- * (see on_tx) after the others.
+ * (see on_tx) after the others; $WHR_RECORD_TX=first, before them (so
+ * it runs in the transaction that stores the delivery, when it can).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -452,6 +453,25 @@ on_tx(struct whr_event *ev, void *userdata)
 	return WHR_DONE;
 }
 
+static int
+add_tx_handler(struct whr_receiver *r, struct recorder *rec)
+{
+	struct whr_handler tx = {
+		.name = "tx",
+		.action = "*",
+		.fn = on_tx,
+		.userdata = rec,
+		.flags = WHR_HANDLER_TRANSACTIONAL,
+		.db_setup = tx_setup,
+	};
+
+	if (whr_receiver_add_handler(r, &tx) < 0) {
+		fprintf(stderr, "recorder: cannot add handler tx\n");
+		return -1;
+	}
+	return 0;
+}
+
 static enum whr_result
 on_event(struct whr_event *ev, void *userdata)
 {
@@ -560,6 +580,7 @@ main(int argc, char **argv)
 	static struct slot slots[N_SPECS];
 	static struct recorder rec;
 	struct whr_receiver *r = NULL;
+	const char *tx_env;
 	int status = 0;
 	size_t i;
 	int rc;
@@ -575,6 +596,12 @@ main(int argc, char **argv)
 		goto out;
 	}
 	rec.r = r;
+	tx_env = getenv("WHR_RECORD_TX");
+	if (tx_env != NULL && strcmp(tx_env, "first") == 0 &&
+	    add_tx_handler(r, &rec) < 0) {
+		status = 1;
+		goto out;
+	}
 	for (i = 0; i < N_SPECS; i++) {
 		struct whr_handler h = {
 			.name = specs[i].name,
@@ -594,21 +621,10 @@ main(int argc, char **argv)
 		}
 	}
 
-	if (getenv("WHR_RECORD_TX") != NULL) {
-		struct whr_handler tx = {
-			.name = "tx",
-			.action = "*",
-			.fn = on_tx,
-			.userdata = &rec,
-			.flags = WHR_HANDLER_TRANSACTIONAL,
-			.db_setup = tx_setup,
-		};
-
-		if (whr_receiver_add_handler(r, &tx) < 0) {
-			fprintf(stderr, "recorder: cannot add handler tx\n");
-			status = 1;
-			goto out;
-		}
+	if (tx_env != NULL && strcmp(tx_env, "first") != 0 &&
+	    add_tx_handler(r, &rec) < 0) {
+		status = 1;
+		goto out;
 	}
 
 	rc = whr_receiver_configure(r, argc - 1, argv + 1);
