@@ -349,18 +349,37 @@ parse_shutdown_timeout(struct config *c, const struct option_spec *o,
 	return parse_timeout(&c->shutdown_timeout_us, o, value, origin);
 }
 
+/* A whole number from @p min to @p max, in decimal digits only (no sign,
+ * no spaces, no suffix). */
 static int
-parse_max_connections(struct config *c, const struct option_spec *o,
-		      const char *value, const char *origin)
+parse_count(const struct option_spec *o, const char *value,
+	    const char *origin, unsigned long min, unsigned long max,
+	    unsigned long *out)
 {
+	char expected[64];
 	unsigned long v;
 	char *end;
 
 	errno = 0;
 	v = strtoul(value, &end, 10);
 	if (value[0] < '0' || value[0] > '9' || errno != 0 || *end != '\0' ||
-	    v < 1 || v > 1000000)
-		return bad_value(o, origin, value, "a number from 1 to 1000000");
+	    v < min || v > max) {
+		snprintf(expected, sizeof(expected), "a number from %lu to %lu",
+			 min, max);
+		return bad_value(o, origin, value, expected);
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+parse_max_connections(struct config *c, const struct option_spec *o,
+		      const char *value, const char *origin)
+{
+	unsigned long v;
+
+	if (parse_count(o, value, origin, 1, 1000000, &v) < 0)
+		return -EINVAL;
 	c->max_connections = (unsigned)v;
 	return 0;
 }
@@ -370,13 +389,9 @@ parse_workers(struct config *c, const struct option_spec *o,
 	      const char *value, const char *origin)
 {
 	unsigned long v;
-	char *end;
 
-	errno = 0;
-	v = strtoul(value, &end, 10);
-	if (value[0] < '0' || value[0] > '9' || errno != 0 || *end != '\0' ||
-	    v < 1 || v > 256)
-		return bad_value(o, origin, value, "a number from 1 to 256");
+	if (parse_count(o, value, origin, 1, 256, &v) < 0)
+		return -EINVAL;
 	c->workers = (unsigned)v;
 	return 0;
 }
@@ -386,14 +401,9 @@ parse_work_window(struct config *c, const struct option_spec *o,
 		  const char *value, const char *origin)
 {
 	unsigned long v;
-	char *end;
 
-	errno = 0;
-	v = strtoul(value, &end, 10);
-	if (value[0] < '0' || value[0] > '9' || errno != 0 || *end != '\0' ||
-	    v < 100 || v > 10000000)
-		return bad_value(o, origin, value,
-				 "a number from 100 to 10000000");
+	if (parse_count(o, value, origin, 100, 10000000, &v) < 0)
+		return -EINVAL;
 	c->work_window = (size_t)v;
 	return 0;
 }
