@@ -13,6 +13,8 @@
  * shutdown timeout (whr_receiver_run() returned -EBUSY: the recorder then
  * keeps its state for them, and waits $WHR_RECORD_EXIT_DELAY_MS before it
  * exits, so that a test can see what a handler returning late does).
+ * With $WHR_RECORD_AGAIN set it then tries to add a handler and to run
+ * again, and prints what those returned (both must refuse: -EBUSY).
  *
  * Handlers, in registration order:
  *	a1	Action "a1"
@@ -416,6 +418,12 @@ tx_setup(struct sqlite3 *db, void *userdata)
 }
 
 static enum whr_result
+on_late(struct whr_event *ev, void *userdata)
+{
+	return WHR_DONE;
+}
+
+static enum whr_result
 on_tx(struct whr_event *ev, void *userdata)
 {
 	struct recorder *rec = userdata;
@@ -451,6 +459,18 @@ on_tx(struct whr_event *ev, void *userdata)
 		return WHR_RETRY;
 	}
 	return WHR_DONE;
+}
+
+/* After a run that left handlers running, the receiver must refuse
+ * another handler and another run (both -EBUSY): say what it answered. */
+static void
+try_again(struct whr_receiver *r)
+{
+	int added = whr_on(r, "a1", on_late, NULL);
+	int ran = whr_receiver_run(r);
+
+	fprintf(stderr, "recorder: after -EBUSY: add_handler %d, run %d\n",
+		added, ran);
 }
 
 static int
@@ -644,6 +664,8 @@ main(int argc, char **argv)
 	else if (rc < 0)
 		status = 1;
 	if (rc == -EBUSY) {
+		if (getenv("WHR_RECORD_AGAIN") != NULL)
+			try_again(r);
 		/* Handlers still run: whr_receiver_free() keeps them and
 		 * their userdata, which is ours, so ours stays too. */
 		whr_receiver_free(r);

@@ -1,6 +1,7 @@
 """Start, graceful shutdown on SIGTERM and SIGINT, and failures to
 listen."""
 
+import errno
 import os
 import re
 import signal
@@ -228,6 +229,23 @@ class HandlersLeftRunning(unittest.TestCase):
         self.assertRegex(log, r'(?m) stopped$')
         self.assertEqual(sorted(r.handler for r in srv.records()[5:]),
                          ['destroy'] * 6)
+
+    def test_receiver_left_with_handlers_refuses_more(self):
+        # whr_receiver_run() returned -EBUSY: adding a handler and running
+        # again are refused (-EBUSY, logged), not attempted.
+        body = w.delivery(notifications=[{'Action': 'a1'}])
+        env = self.env(WHR_RECORD_SLEEP_MS='60000', WHR_RECORD_AGAIN='1')
+        with w.Server(self.args(), program='recorder', env=env) as srv:
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            srv.records(2)          # a1, then "all" blocks
+            log = self.stop_left_running(srv, 'all', self.TIMEOUT + 1.5)
+        self.assertIn('recorder: after -EBUSY: add_handler %d, run %d'
+                      % (-errno.EBUSY, -errno.EBUSY), log)
+        self.assertRegex(log, r'(?m)error +cannot add a handler: handlers '
+                         r'of the last run are still running')
+        self.assertRegex(log, r'(?m)error +cannot run: handlers of the '
+                         r'last run are still running')
+        self.assertEqual(self.state(), ['pending'])
 
     def test_handler_returning_late_starts_no_other(self):
         # "all" returns after the timeout, while the process is still
