@@ -24,11 +24,19 @@ struct hangup_hook {
 	void *userdata;
 };
 
+/* A callback at the start of a stop (whr_receiver_on_stop). */
+struct stop_hook {
+	void (*fn)(int64_t grace_us, void *userdata);
+	void *userdata;
+};
+
 struct whr_receiver {
 	struct config config;
 	struct handler_registry handlers;
 	struct hangup_hook *hangup_hooks;	/* whr_receiver_on_hangup() */
 	size_t n_hangup_hooks;
+	struct stop_hook *stop_hooks;		/* whr_receiver_on_stop() */
+	size_t n_stop_hooks;
 
 	/* Set while whr_receiver_run() runs. */
 	struct secret_store *secrets;

@@ -104,6 +104,7 @@ whr_receiver_free(struct whr_receiver *r)
 	}
 	handler_registry_finish(&r->handlers);
 	free(r->hangup_hooks);
+	free(r->stop_hooks);
 	config_finish(&r->config);
 	close(r->stop_fd);
 	free(r);
@@ -225,6 +226,7 @@ static void
 begin_shutdown(struct whr_receiver *r, const char *why)
 {
 	struct timeval tick = { 0, DRAIN_POLL_US };
+	size_t i;
 
 	if (r->stopping)
 		return;
@@ -236,6 +238,9 @@ begin_shutdown(struct whr_receiver *r, const char *why)
 		why);
 	r->drain_deadline_us = now_monotonic_us() +
 			       r->config.shutdown_timeout_us;
+	for (i = 0; i < r->n_stop_hooks; i++)
+		r->stop_hooks[i].fn(r->config.shutdown_timeout_us,
+				    r->stop_hooks[i].userdata);
 	r->drain_timer = event_new(r->base, -1, EV_PERSIST, on_drain_tick, r);
 	if (r->drain_timer == NULL || event_add(r->drain_timer, &tick) < 0)
 		event_base_loopexit(r->base, NULL);
@@ -487,5 +492,30 @@ whr_receiver_on_hangup(struct whr_receiver *r, void (*fn)(void *userdata),
 	r->hangup_hooks[r->n_hangup_hooks].fn = fn;
 	r->hangup_hooks[r->n_hangup_hooks].userdata = userdata;
 	r->n_hangup_hooks++;
+	return 0;
+}
+
+WHR_EXPORT int
+whr_receiver_on_stop(struct whr_receiver *r,
+		     void (*fn)(int64_t grace_us, void *userdata),
+		     void *userdata)
+{
+	struct stop_hook *grown;
+
+	if (r == NULL || fn == NULL) {
+		log_bug("whr_receiver_on_stop() needs a receiver and a callback");
+		return -EINVAL;
+	}
+	if (r->running) {
+		log_bug("stop callbacks cannot be added while the receiver runs");
+		return -EINVAL;
+	}
+	grown = realloc(r->stop_hooks, (r->n_stop_hooks + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return -ENOMEM;
+	r->stop_hooks = grown;
+	r->stop_hooks[r->n_stop_hooks].fn = fn;
+	r->stop_hooks[r->n_stop_hooks].userdata = userdata;
+	r->n_stop_hooks++;
 	return 0;
 }

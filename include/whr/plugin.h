@@ -27,7 +27,8 @@
  * options before it and before those of the options after it.
  *
  * What init may do: register handlers (whr_receiver_add_handler(),
- * whr_on()) and SIGHUP callbacks (whr_receiver_on_hangup()), log
+ * whr_on()), SIGHUP callbacks (whr_receiver_on_hangup()) and stop
+ * callbacks (whr_receiver_on_stop()), log
  * (whr_log()), and read its own configuration, from the environment
  * (e.g. `COMPLETIONS_FILE`) or from files it names. It must not call
  * whr_receiver_set(), whr_receiver_configure(), whr_receiver_run() or

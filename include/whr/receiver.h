@@ -139,6 +139,30 @@ void whr_receiver_stop(struct whr_receiver *r);
 int whr_receiver_on_hangup(struct whr_receiver *r, void (*fn)(void *userdata),
 			   void *userdata);
 
+/**
+ * Call @p fn on the receiver's event-loop thread once, when a run begins
+ * to stop (SIGINT, SIGTERM or whr_receiver_stop()). From then on the
+ * receiver takes no new connection, finishes the requests in progress,
+ * and waits at most @p grace_us (the shutdown timeout) in all for the
+ * handlers still running; one still running after that is left behind
+ * (whr_receiver_run() returns -EBUSY). A handler that waits on something
+ * slow (a child process, a remote call) can use the callback to cut the
+ * wait short in time and return WHR_RETRY: its notification then runs
+ * again at the next start. Callbacks run in registration order; they
+ * must be quick and must not block.
+ *
+ * The receiver keeps @p fn and @p userdata until whr_receiver_free(),
+ * which does not free @p userdata.
+ *
+ * @param r the receiver, not yet running
+ * @param fn the callback; @p grace_us is the shutdown timeout
+ * @param userdata passed to @p fn
+ * @return 0, -EINVAL when the receiver runs already, -ENOMEM
+ */
+int whr_receiver_on_stop(struct whr_receiver *r,
+			 void (*fn)(int64_t grace_us, void *userdata),
+			 void *userdata);
+
 #ifdef __cplusplus
 }
 #endif
