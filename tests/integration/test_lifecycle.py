@@ -268,16 +268,18 @@ class HandlersLeftRunning(unittest.TestCase):
 
     def test_whr_serve_exits_1_and_keeps_the_handlers(self):
         started = os.path.join(self.tmp.name, 'started')
-        command = "sh -c 'touch %s; exec sleep 5'" % started
-        with w.Server(self.args('--no-enrollments', '--handler',
-                                'exec:*=' + command), env=ENV) as srv:
+        plugin = os.environ['WHR_TEST_STUCK_PLUGIN']
+        env = dict(ENV, WHR_TEST_STUCK_STARTED=started,
+                   WHR_TEST_STUCK_MS='5000')
+        with w.Server(self.args('--no-enrollments', '--plugin', plugin),
+                      env=env) as srv:
             body = w.delivery(notifications=[{'Action': 'a1'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             deadline = time.monotonic() + w.slow(10)
             while not os.path.exists(started):
                 self.assertLess(time.monotonic(), deadline, srv.log())
                 time.sleep(0.01)
-            self.stop_left_running(srv, 'exec:*:1', self.TIMEOUT + 1.5)
+            self.stop_left_running(srv, 'stuck', self.TIMEOUT + 1.5)
         self.assertEqual(self.state(), ['pending'])
 
 
