@@ -34,8 +34,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* After SIGTERM, how long the command has before SIGKILL. */
-#define KILL_GRACE_S 2.0
 /* How often a running child is checked for having exited. */
 #define CHECK_INTERVAL_MS 50
 
@@ -201,12 +199,42 @@ has_exited(pid_t pid)
 	return info.si_pid == pid;
 }
 
+double
+exec_spawn_now(void)
+{
+	return now_s();
+}
+
+/* When whr is stopping: bring @p deadline forward to the stop's. */
+struct stop_watch {
+	exec_stop_fn fn;
+	bool stopped;		/* the deadline is the stop's */
+	double kill_grace_s;	/* between SIGTERM and SIGKILL */
+};
+
 static void
-wait_exit_until(pid_t pid, double deadline)
+watch_stop(struct stop_watch *w, double *deadline)
+{
+	double term_at, grace;
+
+	if (w == NULL || w->fn == NULL || !w->fn(&term_at, &grace))
+		return;
+	if (term_at < *deadline) {
+		*deadline = term_at;
+		w->stopped = true;
+		w->kill_grace_s = grace;
+	}
+}
+
+static void
+wait_exit_until(pid_t pid, double deadline, struct stop_watch *w)
 {
 	double step = 0.001;
 
-	while (!has_exited(pid) && now_s() < deadline) {
+	for (;;) {
+		watch_stop(w, &deadline);
+		if (has_exited(pid) || now_s() >= deadline)
+			break;
 		sleep_s(step);
 		if (step < CHECK_INTERVAL_MS / 1000.0)
 			step *= 2;
@@ -214,10 +242,11 @@ wait_exit_until(pid_t pid, double deadline)
 }
 
 /* Feeds standard input and drains standard error until the child exits
- * (true) or @p deadline passes (false). */
+ * (true) or @p deadline (or the stop's, see @p w) passes (false). */
 static bool
 converse(pid_t pid, int *in_fd, int *err_fd, const char *input,
-	 size_t input_len, double deadline, struct exec_result *out)
+	 size_t input_len, double deadline, struct stop_watch *w,
+	 struct exec_result *out)
 {
 	size_t written = 0;
 	bool broken = false;
@@ -242,15 +271,17 @@ converse(pid_t pid, int *in_fd, int *err_fd, const char *input,
 		int in_i = -1;
 		int err_i = -1;
 		nfds_t n = 0;
-		double left = deadline - now_s();
+		double left;
 		int wait_ms;
 		int rc;
 
+		watch_stop(w, &deadline);
+		left = deadline - now_s();
 		if (left <= 0)
 			break;
 		if (*in_fd < 0 && *err_fd < 0) {
 			/* Both pipes are done: wait for the exit itself. */
-			wait_exit_until(pid, deadline);
+			wait_exit_until(pid, deadline, w);
 			done = has_exited(pid);
 			break;
 		}
@@ -363,11 +394,18 @@ check_program(const char *path)
 	return 0;
 }
 
+static enum exec_end
+ended_early(const struct stop_watch *w)
+{
+	return w->stopped ? EXEC_STOPPED : EXEC_TIMED_OUT;
+}
+
 int
 exec_spawn_run(const char *path, char *const argv[], char *const envp[],
 	       const char *input, size_t input_len, double timeout_s,
-	       struct exec_result *out)
+	       exec_stop_fn stop, struct exec_result *out)
 {
+	struct stop_watch watch = { .fn = stop, .kill_grace_s = EXEC_KILL_GRACE_S };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	int in_pipe[2] = { -1, -1 };
@@ -418,7 +456,7 @@ exec_spawn_run(const char *path, char *const argv[], char *const envp[],
 	set_nonblocking(err_pipe[0]);
 
 	exited = converse(pid, &in_pipe[1], &err_pipe[0], input, input_len,
-			  start + timeout_s, out);
+			  start + timeout_s, &watch, out);
 	close_fd(&in_pipe[1]);
 	close_fd(&err_pipe[0]);
 	if (!exited && has_exited(pid))
@@ -428,7 +466,7 @@ exec_spawn_run(const char *path, char *const argv[], char *const envp[],
 		 * (The child itself too, should it have left the group.) */
 		kill(-pid, SIGTERM);
 		kill(pid, SIGTERM);
-		wait_exit_until(pid, now_s() + KILL_GRACE_S);
+		wait_exit_until(pid, now_s() + watch.kill_grace_s, NULL);
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 	}
@@ -438,14 +476,14 @@ exec_spawn_run(const char *path, char *const argv[], char *const envp[],
 			 * ended. */
 			out->status = errno;
 			out->seconds = now_s() - start;
-			out->end = exited ? EXEC_LOST : EXEC_TIMED_OUT;
+			out->end = exited ? EXEC_LOST : ended_early(&watch);
 			rc = 0;
 			goto done;
 		}
 	}
 	out->seconds = now_s() - start;
 	if (!exited) {
-		out->end = EXEC_TIMED_OUT;
+		out->end = ended_early(&watch);
 	} else if (WIFEXITED(status)) {
 		out->end = EXEC_EXITED;
 		out->status = WEXITSTATUS(status);

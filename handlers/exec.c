@@ -54,6 +54,11 @@ static struct {
 	pthread_cond_t cond;
 	unsigned int running;
 	unsigned int max;
+	/* whr is stopping (on_receiver_stop): no command starts, and those
+	 * running get SIGTERM at term_at, SIGKILL kill_grace_s later. */
+	bool stopping;
+	double term_at;
+	double kill_grace_s;
 } slots = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
@@ -64,14 +69,55 @@ static struct {
 /* Exec handlers registered so far: numbers their names. */
 static unsigned int exec_handlers_added;
 
-static void
+/* The receiver whose stop the exec handlers follow (one whr serve). */
+static struct whr_receiver *stop_hooked;
+
+/* Waits for a slot; false when whr began to stop meanwhile. */
+static bool
 slot_take(void)
 {
+	bool taken;
+
 	pthread_mutex_lock(&slots.lock);
-	while (slots.running >= slots.max)
+	while (slots.running >= slots.max && !slots.stopping)
 		pthread_cond_wait(&slots.cond, &slots.lock);
-	slots.running++;
+	taken = !slots.stopping;
+	if (taken)
+		slots.running++;
 	pthread_mutex_unlock(&slots.lock);
+	return taken;
+}
+
+/* whr begins to stop, with @p grace_us for its handlers: commands still
+ * running are stopped in time for whr to record their retry, and to
+ * exit (a fifth of the time is left for that). Of the rest, the last
+ * third, at most KILL_GRACE (2 s), lies between SIGTERM and SIGKILL. */
+static void
+on_receiver_stop(int64_t grace_us, void *userdata)
+{
+	double budget = (double)grace_us / 1e6 * 0.8;
+	double grace = budget / 3 < EXEC_KILL_GRACE_S ? budget / 3
+						       : EXEC_KILL_GRACE_S;
+
+	pthread_mutex_lock(&slots.lock);
+	slots.stopping = true;
+	slots.term_at = exec_spawn_now() + budget - grace;
+	slots.kill_grace_s = grace;
+	pthread_cond_broadcast(&slots.cond);
+	pthread_mutex_unlock(&slots.lock);
+}
+
+static bool
+stop_time(double *term_at, double *kill_grace_s)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&slots.lock);
+	stopping = slots.stopping;
+	*term_at = slots.term_at;
+	*kill_grace_s = slots.kill_grace_s;
+	pthread_mutex_unlock(&slots.lock);
+	return stopping;
 }
 
 static void
@@ -354,6 +400,10 @@ outcome(const struct exec_handler *x, struct whr_event *ev,
 		whr_event_set_reason(ev, "timed out after %g s (exec-timeout)"
 				     "%s%s", x->timeout_s, sep, err);
 		return WHR_RETRY;
+	case EXEC_STOPPED:
+		whr_event_set_reason(ev, "stopped after %.1f s: whr is stopping"
+				     "%s%s", res->seconds, sep, err);
+		return WHR_RETRY;
 	case EXEC_LOST:
 		whr_event_set_reason(ev, "lost the command's exit status "
 				     "(reaped elsewhere: %s)",
@@ -387,9 +437,13 @@ on_event(struct whr_event *ev, void *userdata)
 	}
 	json = whr_event_json(ev, &json_len);
 	/* Waiting for a slot does not count against the time limit. */
-	slot_take();
+	if (!slot_take()) {
+		whr_event_set_reason(ev, "not started: whr is stopping");
+		result = WHR_RETRY;
+		goto out;
+	}
 	exec_spawn_run(x->path, x->argv, envp, json, json_len, x->timeout_s,
-		       res);
+		       stop_time, res);
 	slot_give();
 	result = outcome(x, ev, res);
 	whr_log(WHR_LOG_DEBUG, "exec %s: %s after %.3f s", x->path,
@@ -505,6 +559,12 @@ exec_handler_add(struct whr_receiver *r, const char *args,
 		goto err;
 	}
 
+	if (stop_hooked != r) {
+		rc = whr_receiver_on_stop(r, on_receiver_stop, NULL);
+		if (rc < 0)
+			goto err;
+		stop_hooked = r;
+	}
 	pthread_mutex_lock(&slots.lock);
 	slots.max = settings != NULL ? settings->exec_max_running
 				     : BUILTIN_EXEC_MAX_RUNNING_DEFAULT;

@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import shlex
+import signal
 import sqlite3
 import stat
 import sys
@@ -392,6 +393,48 @@ class TimeLimit(unittest.TestCase):
         # The stubborn one ignored SIGTERM: SIGKILL 2 s later.
         self.assertGreaterEqual(elapsed, 3.0)
         self.assertLess(elapsed, w.timing_bound(8.0))
+
+    def test_stop_cuts_running_commands_short(self):
+        # whr stops while two commands hang (one ignores SIGTERM): they are
+        # stopped within the shutdown timeout, with their group, and
+        # retried at the next start; whr exits 0, leaving nothing behind.
+        s = Setup(self)
+        out = s.out()
+        pids = {'Hang': s.path('hang.pids'), 'Stubborn': s.path('st.pids')}
+        timeout = max(3, w.slow(3))
+        srv = s.server('--shutdown-timeout', '%ds' % timeout,
+                       '--workers', '2', '--retry-delay', '1h',
+                       '--handler', 'exec:Hang=' +
+                       s.probe(out, 'hang', pids['Hang']),
+                       '--handler', 'exec:Stubborn=' +
+                       s.probe(out, 'hang', pids['Stubborn'], 'noterm'))
+        with srv:
+            for i, action in enumerate(pids):
+                body = w.delivery(id='%032x' % (i + 1),
+                                  notifications=[{'Action': action}])
+                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
+                                 200)
+            running = []
+            for action, path in pids.items():
+                wait_until('%s started' % action,
+                           lambda: os.path.exists(path))
+                with open(path) as f:
+                    running += [int(p) for p in f.read().split()]
+            start = time.monotonic()
+            srv.send_signal(signal.SIGTERM)
+            self.assertEqual(srv.wait_exit(w.slow(30)), 0, srv.log())
+            took = time.monotonic() - start
+            log = srv.check_exit(0)
+        self.assertLess(took, w.timing_bound(timeout + 1), log)
+        self.assertNotIn('still running', log)
+        for pid in running:
+            self.assertTrue(gone(pid), 'process %d outlived whr' % pid)
+        for i, action in enumerate(pids):
+            note, o = outcome(s.show('%032x' % (i + 1)))
+            self.assertEqual((note['state'], o['result']),
+                             ('retrying', 'retry'), action)
+            self.assertRegex(o['reason'], r'^stopped after [0-9.]+ s: whr '
+                             r'is stopping: hanging now$')
 
     def test_max_running(self):
         # With 1, never two at once; with 4 (the control), some overlap,
