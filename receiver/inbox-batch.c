@@ -255,15 +255,15 @@ run_transactional(struct inbox *ib, struct run *run, int64_t now)
 		struct run_handler *h = &run->h[run->next];
 		int rc;
 
-		if (sqlite3_exec(db, "SAVEPOINT handler", NULL, NULL, NULL) !=
-		    SQLITE_OK)
-			return -EIO;
+		rc = store_savepoint(ib->store);
+		if (rc < 0)
+			return rc;
 		run_call_next(run, db);
 		if (h->result != WHR_DONE)
-			sqlite3_exec(db, "ROLLBACK TO handler", NULL, NULL, NULL);
-		if (sqlite3_exec(db, "RELEASE handler", NULL, NULL, NULL) !=
-		    SQLITE_OK)
-			return -EIO;
+			store_rollback_to(ib->store);
+		rc = store_release(ib->store);
+		if (rc < 0)
+			return rc;
 		/* Its done mark in the same transaction as its writes. */
 		rc = store_record_handler(ib->store, run->w->id,
 					  h->entry->name, h->result, h->reason,

@@ -50,6 +50,11 @@ struct sqlite3 *store_db(struct store *s);
 /* Transactions. begin takes the write lock at once (BEGIN IMMEDIATE). */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
+/* One savepoint inside a transaction (a transactional handler's): its
+ * writes are kept by release, or undone by rollback_to then release. */
+int store_savepoint(struct store *s);
+int store_release(struct store *s);
+int store_rollback_to(struct store *s);
 /* Whether the next commits wait for the disk (the default), or only reach
  * the WAL file, to be synced with the next commit that waits: for writes
  * nobody is answered for (handler outcomes), which a crash may lose, but

@@ -37,6 +37,12 @@ enum statement {
 	ST_PURGE_OUTCOMES,
 	ST_PURGE_NOTIFICATIONS,
 	ST_PURGE_DELIVERY,
+	/* Parsed once, not at each use as sqlite3_exec() would. */
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
 	ST_COUNT,
 };
 
@@ -94,6 +100,11 @@ static const char *const statement_sql[ST_COUNT] = {
 	[ST_PURGE_OUTCOMES] = SQL_PURGE_OUTCOMES,
 	[ST_PURGE_NOTIFICATIONS] = SQL_PURGE_NOTIFICATIONS,
 	[ST_PURGE_DELIVERY] = SQL_PURGE_DELIVERY,
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_SAVEPOINT] = "SAVEPOINT handler",
+	[ST_RELEASE] = "RELEASE handler",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO handler",
 };
 
 /* Version 1. Times are microseconds since the Unix epoch; offsets index
@@ -397,16 +408,37 @@ store_close(struct store *s)
 	free(s);
 }
 
+static int step_done(struct store *s, sqlite3_stmt *st, const char *what);
+
 int
 store_begin(struct store *s)
 {
-	return exec(s, "BEGIN IMMEDIATE", "cannot begin a transaction");
+	return step_done(s, s->st[ST_BEGIN], "cannot begin a transaction");
 }
 
 int
 store_commit(struct store *s)
 {
-	return exec(s, "COMMIT", "cannot commit");
+	return step_done(s, s->st[ST_COMMIT], "cannot commit");
+}
+
+int
+store_savepoint(struct store *s)
+{
+	return step_done(s, s->st[ST_SAVEPOINT], "cannot start a savepoint");
+}
+
+int
+store_release(struct store *s)
+{
+	return step_done(s, s->st[ST_RELEASE], "cannot release a savepoint");
+}
+
+int
+store_rollback_to(struct store *s)
+{
+	return step_done(s, s->st[ST_ROLLBACK_TO],
+			 "cannot roll back to a savepoint");
 }
 
 int
