@@ -5,9 +5,7 @@ there and handled, and the transactional handler applied it exactly
 once."""
 
 import os
-import random
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,77 +21,8 @@ from whrtest import WEBHOOK, V1_SECRET  # noqa: E402
 ENV = {'MS_WebHookReceiverSecret_Custom': V1_SECRET}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def can_mount():
     return os.geteuid() == 0 and shutil.which('mount') is not None
-
-
-class Sender(threading.Thread):
-    """Sends its deliveries until each got a 200, as the real sender
-    would retry them (same Id, Attempt + 1), and now and then resends
-    one already acknowledged. Once all are acknowledged it goes on
-    resending acknowledged ones (duplicates), so that the server stays
-    under load until it is told to stop."""
-
-    def __init__(self, port, ids, acked, lock, stop, notifications=None):
-        super().__init__(daemon=True)
-        # The notifications of delivery Id did: one a1 by default.
-        self.notifications = notifications or (
-            lambda did: [{'Action': 'a1', 'Id': did}])
-        self.port, self.ids, self.acked = port, ids, acked
-        self.lock, self.stop_flag = lock, stop
-        self.rng = random.Random(ids[0])
-        self.attempts = {}
-        self.error = None
-        self.all_acked = threading.Event()
-
-    def post(self, did):
-        attempt = self.attempts.get(did, 0) + 1
-        self.attempts[did] = attempt
-        body = w.delivery(id=did, attempt=attempt,
-                          notifications=self.notifications(did))
-        try:
-            return w.post(self.port, body, V1_SECRET).status
-        except (OSError, w.Closed):
-            return None     # the server was killed: send it again
-
-    def resend_one(self):
-        """A resend of something acknowledged: a duplicate."""
-        with self.lock:
-            old = self.rng.choice(sorted(self.acked))
-        self.assertion(self.post(old) in (200, None, 503), old)
-
-    def run(self):
-        try:
-            pending = list(self.ids)
-            while pending and not self.stop_flag.is_set():
-                did = pending.pop(0)
-                status = self.post(did)
-                if status == 200:
-                    with self.lock:
-                        self.acked.add(did)
-                    if self.rng.random() < 0.2:
-                        self.resend_one()
-                else:
-                    self.assertion(status in (None, 503), status)
-                    pending.append(did)
-                    time.sleep(0.01)
-            self.all_acked.set()
-            while not self.stop_flag.is_set():
-                self.resend_one()
-        except Exception as e:      # reported by the test
-            self.error = e
-            self.all_acked.set()
-
-    @staticmethod
-    def assertion(ok, status):
-        if not ok:
-            raise AssertionError('unexpected status %r' % status)
 
 
 MIN_KILLS = 5
@@ -106,41 +35,22 @@ class KillNine(unittest.TestCase):
         self.addCleanup(tmp.cleanup)
         data = os.path.join(tmp.name, 'data')
         record = os.path.join(tmp.name, 'record.txt')
-        port = free_port()
+        port = w.free_port()
         args = ['--data-dir', data, '--workers', '2']
         env = dict(ENV, WHR_RECORD=record, WHR_RECORD_TX='1')
         ids = ['%032x' % (i + 1) for i in range(total)]
         acked, lock, stop = set(), threading.Lock(), threading.Event()
-        senders = [Sender(port, ids[k::4], acked, lock, stop)
+        senders = [w.Sender(port, ids[k::4], acked, lock, stop)
                    for k in range(4)]
 
         def start():
             return w.Server(args, program='recorder', env=env,
                             listen=['127.0.0.1:%d' % port])
 
-        srv = start()
-        kills = 0
         deadline = time.monotonic() + w.slow(60)
+        srv = w.kill_under_load(self, start, senders, stop, MIN_KILLS, 42,
+                                deadline)
         try:
-            for s in senders:
-                s.start()
-            rng = random.Random(42)
-            # Kill until every delivery was acknowledged, and at least
-            # MIN_KILLS times (a slow server, under valgrind, may take
-            # them all between two kills).
-            while (kills < MIN_KILLS or
-                   not all(s.all_acked.is_set() for s in senders)):
-                self.assertLess(time.monotonic(), deadline, 'too slow')
-                time.sleep(rng.uniform(0.05, 0.3) * w.slow(1) ** 0.5)
-                srv.kill()          # SIGKILL, at whatever point
-                srv.cleanup()
-                kills += 1
-                srv = start()
-            stop.set()
-            for s in senders:
-                s.join()
-                if s.error is not None:
-                    raise s.error
             # Let the last server finish the work, then stop it.
             db_path = os.path.join(data, 'inbox.sqlite')
             while True:
@@ -155,7 +65,6 @@ class KillNine(unittest.TestCase):
                 time.sleep(0.05)
             srv.stop()
         finally:
-            stop.set()
             if srv.running():
                 srv.kill()
             srv.cleanup()

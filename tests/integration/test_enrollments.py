@@ -471,7 +471,6 @@ class KillNine(unittest.TestCase):
     tables, and each counts once."""
 
     def test_every_acknowledged_enrollment_counts_once(self):
-        from test_durability import Sender
         total = 40 if w.wrapped() else 600
         tmp = tempfile.TemporaryDirectory(prefix='whr-enr-kill-')
         self.addCleanup(tmp.cleanup)
@@ -488,39 +487,21 @@ class KillNine(unittest.TestCase):
             return [event(action, '2024-05-01T10:00:00Z', course='k',
                           users=('u-' + did,))]
 
-        senders = [Sender(port, ids[k::4], acked, lock, stop, notifications)
-                   for k in range(4)]
+        senders = [w.Sender(port, ids[k::4], acked, lock, stop,
+                            notifications) for k in range(4)]
 
         def start():
             return w.Server(['--data-dir', data], env=ENV,
                             listen=['127.0.0.1:%d' % port])
 
-        srv = start()
-        kills = 0
-        deadline = time.monotonic() + w.slow(60)
-        rng = random.Random(7)
+        srv = w.kill_under_load(self, start, senders, stop, 3, 7,
+                                time.monotonic() + w.slow(60))
         try:
-            for s in senders:
-                s.start()
-            while (kills < 3 or
-                   not all(s.all_acked.is_set() for s in senders)):
-                self.assertLess(time.monotonic(), deadline, 'too slow')
-                time.sleep(rng.uniform(0.05, 0.3) * w.slow(1) ** 0.5)
-                srv.kill()
-                srv.cleanup()
-                kills += 1
-                srv = start()
-            stop.set()
-            for s in senders:
-                s.join()
-                if s.error is not None:
-                    raise s.error
             t = Tracker.__new__(Tracker)    # only its readers
             t.data = data
             t.settle(timeout=60)
             srv.stop()
         finally:
-            stop.set()
             if srv.running():
                 srv.kill()
             srv.cleanup()

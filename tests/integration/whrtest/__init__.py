@@ -66,6 +66,9 @@ from .http import (  # noqa: F401
     get,
     post,
     request)
+from .load import (  # noqa: F401
+    Sender,
+    kill_under_load)
 from .sockets import (  # noqa: F401
     free_port,
     have_ipv6_loopback,
