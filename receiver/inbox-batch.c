@@ -313,6 +313,22 @@ record_final(struct inbox *ib, struct run *run, int64_t now,
 				  error, now);
 }
 
+/* A run with no handler left: record its outcomes and its new state. */
+static int
+finish_if_done(struct inbox *ib, struct run *run, int64_t now)
+{
+	enum work_state state = WORK_PENDING;
+	int64_t next_at = now;
+	int rc;
+
+	if (run_has_next(run))
+		return 0;
+	rc = record_final(ib, run, now, &state, &next_at);
+	run->w->state = state;
+	run->w->next_at = next_at;
+	return rc;
+}
+
 static void
 fail_jobs(struct ingest_job *jobs, const char *why)
 {
@@ -466,14 +482,8 @@ run_in_delivery(struct inbox *ib, struct batch *b, struct ingest_delivery *d)
 			continue;
 		}
 		b->rc = run_transactional(ib, run, b->now);
-		if (b->rc == 0 && !run_has_next(run)) {
-			enum work_state state = WORK_PENDING;
-			int64_t next_at = b->now;
-
-			b->rc = record_final(ib, run, b->now, &state, &next_at);
-			run->w->state = state;
-			run->w->next_at = next_at;
-		}
+		if (b->rc == 0)
+			b->rc = finish_if_done(ib, run, b->now);
 		if (run_has_next(run) || run->w->state == WORK_RETRYING) {
 			batch_block(b, n->keys, n->n_keys);
 			earlier_open = true;
@@ -531,14 +541,8 @@ batch_add(struct inbox *ib, struct batch *b, struct ingest_job *jobs,
 			b->rc = batch_mark(b, run);
 		if (b->rc == 0)
 			b->rc = run_transactional(ib, run, b->now);
-		if (b->rc == 0 && !run_has_next(run)) {
-			enum work_state state = WORK_PENDING;
-			int64_t next_at = b->now;
-
-			b->rc = record_final(ib, run, b->now, &state, &next_at);
-			run->w->state = state;
-			run->w->next_at = next_at;
-		}
+		if (b->rc == 0)
+			b->rc = finish_if_done(ib, run, b->now);
 	}
 }
 
