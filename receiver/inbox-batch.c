@@ -445,8 +445,7 @@ static bool
 may_run_in_delivery(struct inbox *ib, struct batch *b,
 		    const struct ingest_notification *n)
 {
-	if (b->rc != 0 || ib->behind || ib->rescan ||
-	    !handler_registry_any_transactional(ib->handlers))
+	if (b->rc != 0 || ib->behind || ib->rescan || !ib->any_transactional)
 		return false;
 	return n->n_keys > 0 && !batch_blocks(b, n->keys, n->n_keys) &&
 	       !sched_keys_busy(ib->sched, n->keys, n->n_keys);

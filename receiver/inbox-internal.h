@@ -30,6 +30,7 @@ struct inbox {
 	struct inbox_config c;
 	char *data_dir;
 	const struct handler_registry *handlers;
+	bool any_transactional;		/* a handler is; fixed at start */
 	struct store *store;		/* the store thread's */
 	struct sched *sched;
 	struct workers *workers;

@@ -378,6 +378,7 @@ inbox_start(const struct inbox_config *config,
 	if (ib->c.work_window == 0)
 		ib->c.work_window = DEFAULT_WORK_WINDOW;
 	ib->handlers = handlers;
+	ib->any_transactional = handler_registry_any_transactional(handlers);
 	ib->done_fd = -1;
 	ib->ready = true;
 	ib->rng = (uint64_t)now_realtime_us() | 1;
