@@ -48,10 +48,10 @@ class KillNine(unittest.TestCase):
                             listen=['127.0.0.1:%d' % port])
 
         deadline = time.monotonic() + w.slow(60)
-        srv = w.kill_under_load(self, start, senders, stop, MIN_KILLS, 42,
-                                deadline)
-        try:
-            # Let the last server finish the work, then stop it.
+        with w.kill_under_load(self, start, senders, stop, MIN_KILLS, 42,
+                               deadline):
+            # Let the last server finish the work; leaving the block
+            # stops it.
             db_path = os.path.join(data, 'inbox.sqlite')
             while True:
                 with sqlite3.connect('file:%s?mode=ro' % db_path,
@@ -63,11 +63,6 @@ class KillNine(unittest.TestCase):
                     break
                 self.assertLess(time.monotonic(), deadline, 'not handled')
                 time.sleep(0.05)
-            srv.stop()
-        finally:
-            if srv.running():
-                srv.kill()
-            srv.cleanup()
         self.assertEqual(acked, set(ids))
         with sqlite3.connect(os.path.join(data, 'inbox.sqlite')) as db:
             stored = {r[0] for r in db.execute(

@@ -494,17 +494,11 @@ class KillNine(unittest.TestCase):
             return w.Server(['--data-dir', data], env=ENV,
                             listen=['127.0.0.1:%d' % port])
 
-        srv = w.kill_under_load(self, start, senders, stop, 3, 7,
-                                time.monotonic() + w.slow(60))
-        try:
+        with w.kill_under_load(self, start, senders, stop, 3, 7,
+                               time.monotonic() + w.slow(60)):
             t = Tracker.__new__(Tracker)    # only its readers
             t.data = data
             t.settle(timeout=60)
-            srv.stop()
-        finally:
-            if srv.running():
-                srv.kill()
-            srv.cleanup()
         self.assertEqual(acked, set(ids))
         db = sqlite3.connect(os.path.join(data, 'inbox.sqlite'))
         try:

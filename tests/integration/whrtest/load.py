@@ -80,7 +80,8 @@ def kill_under_load(test, start, senders, stop, min_kills, seed, deadline):
     until every sender has had all its deliveries acknowledged (a slow
     server, under valgrind, may take them all between two kills). Then
     stop the senders (raising what went wrong in one) and return the
-    server that runs, which the caller stops; on failure it is killed."""
+    server that runs, for a `with` block that stops it; on failure it is
+    killed."""
     srv = start()
     kills = 0
     rng = random.Random(seed)
