@@ -55,6 +55,7 @@ struct inbox {
 
 	/* The store thread's own. */
 	char open_error[512];		/* the last one, logged */
+	bool setup_failed;		/* at the last attempt to open */
 	struct run *deferred;		/* runs whose write failed */
 	int64_t data_version;
 	int64_t last_tick_us;

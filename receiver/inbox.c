@@ -295,36 +295,60 @@ sync_folder(const char *dir)
 	}
 }
 
+/* Run each transactional handler's db_setup. A failure is told once:
+ * while it lasts the inbox tries again every second, and those attempts
+ * keep the handler's own log lines to themselves. */
 static int
-setup_handler_tables(struct inbox *ib)
+setup_handler_tables(struct inbox *ib, char *why, size_t why_size)
 {
 	size_t i;
 	int rc;
 
 	rc = store_begin(ib->store);
 	if (rc < 0)
-		return rc;
+		goto fail;
 	for (i = 0; i < ib->handlers->n; i++) {
 		const struct handler_entry *h = &ib->handlers->entries[i];
 
 		if (h->db_setup == NULL)
 			continue;
+		log_quiet(ib->setup_failed);
 		rc = h->db_setup(store_db(ib->store), h->userdata);
+		log_quiet(false);
 		if (rc < 0) {
-			whr_log(WHR_LOG_ERROR,
-				"handler %s could not prepare its tables", h->name);
 			store_rollback(ib->store);
+			snprintf(why, why_size,
+				 "inbox %s/%s: handler %s could not prepare its tables",
+				 ib->data_dir, STORE_FILE, h->name);
+			ib->setup_failed = true;
 			return rc;
 		}
 	}
 	rc = store_commit(ib->store);
-	if (rc < 0)
-		whr_log(WHR_LOG_ERROR, "inbox: %s", store_error(ib->store));
+	if (rc == 0) {
+		ib->setup_failed = false;
+		return 0;
+	}
+fail:
+	snprintf(why, why_size, "inbox %s/%s: %s", ib->data_dir, STORE_FILE,
+		 store_error(ib->store));
 	return rc;
 }
 
+/* The inbox cannot be opened now: say why once, not at every attempt,
+ * and answer 503 (and /readyz) with the reason until it opens. */
+static void
+not_open(struct inbox *ib, const char *why)
+{
+	if (strcmp(why, ib->open_error) != 0) {
+		whr_log(WHR_LOG_ERROR, "%s", why);
+		snprintf(ib->open_error, sizeof(ib->open_error), "%s", why);
+	}
+	inbox_set_health(ib, false, why);
+}
+
 /* Open the database and queue its pending work. -EPROTO when it can
- * never work (a newer schema, a handler that cannot set up its tables);
+ * never work (a newer schema, a handler's tables newer than it knows);
  * another negative errno when it may later (a read-only or full disk). */
 int
 inbox_open_store(struct inbox *ib)
@@ -336,33 +360,31 @@ inbox_open_store(struct inbox *ib)
 
 	if (s == NULL) {
 		rc = errno == EPROTO ? -EPROTO : -EIO;
-		/* Said once, not at every attempt to open it again. */
-		if (strcmp(why, ib->open_error) != 0) {
-			whr_log(WHR_LOG_ERROR, "%s", why);
-			snprintf(ib->open_error, sizeof(ib->open_error), "%s",
-				 why);
-		}
-		inbox_set_health(ib, false, why);
+		ib->setup_failed = false;	/* it did not run */
+		not_open(ib, why);
+		return rc;
+	}
+	ib->store = s;
+	sync_folder(ib->data_dir);
+	rc = setup_handler_tables(ib, why, sizeof(why));
+	if (rc == 0) {
+		ib->data_version = store_data_version(s);
+		rc = inbox_load_at_start(ib);
+		if (rc < 0)
+			snprintf(why, sizeof(why),
+				 "inbox %s/%s: cannot read pending work: %s",
+				 ib->data_dir, STORE_FILE,
+				 rc == -ENOMEM ? "out of memory"
+					       : store_error(s));
+	}
+	if (rc < 0) {
+		ib->store = NULL;
+		store_close(s);
+		not_open(ib, why);
 		return rc;
 	}
 	ib->open_error[0] = '\0';
-	ib->store = s;
-	sync_folder(ib->data_dir);
-	rc = setup_handler_tables(ib);
-	if (rc < 0)
-		goto err;
-	ib->data_version = store_data_version(s);
-	rc = inbox_load_at_start(ib);
-	if (rc < 0) {
-		whr_log(WHR_LOG_ERROR, "cannot read pending work: %s",
-			rc == -ENOMEM ? "out of memory" : store_error(s));
-		goto err;
-	}
 	return 0;
-err:
-	ib->store = NULL;
-	store_close(s);
-	return rc;
 }
 
 struct inbox *

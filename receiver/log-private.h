@@ -30,6 +30,10 @@ struct log_field {
 
 bool log_enabled(enum whr_log_level level);
 
+/* While on, this thread logs nothing, whoever calls the log: for a retry
+ * of code (a handler's db_setup) whose failure was already told. */
+void log_quiet(bool quiet);
+
 /* One line with a fixed message and fields, e.g. the per-request line. */
 void log_fields(enum whr_log_level level, const char *msg,
 		const struct log_field *fields, size_t n);

@@ -258,10 +258,19 @@ line_finish(struct line *l, enum whr_log_level level)
 	}
 }
 
+/* Set by log_quiet() for the thread that calls it only. */
+static __thread bool thread_quiet;
+
+void
+log_quiet(bool quiet)
+{
+	thread_quiet = quiet;
+}
+
 bool
 log_enabled(enum whr_log_level level)
 {
-	return level <= log_level;
+	return level <= log_level && !thread_quiet;
 }
 
 void

@@ -85,8 +85,12 @@ struct sqlite3;
  *
  * @param db the inbox's connection; borrowed until the callback returns
  * @param userdata the handler's userdata
- * @return 0, or a negative errno to stop the receiver from starting (log
- *         why with whr_log())
+ * @return 0; -EPROTO to stop the receiver from starting (tables it
+ *         cannot use, e.g. newer than it knows); another negative errno
+ *         when it may work later (a full disk): the inbox then stays
+ *         closed, answering 503, and calls it again every second. Log why
+ *         with whr_log(): the calls after a failure log nothing, so the
+ *         reason is told once.
  */
 typedef int (*whr_db_setup_fn)(struct sqlite3 *db, void *userdata);
 

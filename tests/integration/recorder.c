@@ -64,6 +64,8 @@
  * long. $WHR_RECORD_TX=1 adds a transactional catch-all handler "tx"
  * (see on_tx) after the others; $WHR_RECORD_TX=first, before them (so
  * it runs in the transaction that stores the delivery, when it can).
+ * $WHR_RECORD_TX_SETUP_FAIL=N makes the "tx" handler's db_setup log an
+ * error and fail (-EIO) its first N calls, as a full disk would.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -102,6 +104,7 @@ struct recorder {
 	char *paths_text;	/* a copy of $WHR_RECORD_PATHS, split */
 	const char *paths[MAX_PATHS];
 	size_t n_paths;
+	int setup_failures;	/* $WHR_RECORD_TX_SETUP_FAIL: still to come */
 };
 
 struct handler_spec {
@@ -409,6 +412,13 @@ runs_of(struct recorder *rec, struct whr_event *ev)
 static int
 tx_setup(struct sqlite3 *db, void *userdata)
 {
+	struct recorder *rec = userdata;
+
+	if (rec->setup_failures > 0) {
+		rec->setup_failures--;
+		whr_log(WHR_LOG_ERROR, "recorder: tx cannot prepare its table");
+		return -EIO;
+	}
 	return sqlite3_exec(db,
 			    "CREATE TABLE IF NOT EXISTS recorder_applied ("
 			    " delivery TEXT NOT NULL, idx INTEGER NOT NULL,"
@@ -552,6 +562,9 @@ recorder_open(struct recorder *rec)
 	rec->retries = getenv("WHR_RECORD_RETRIES") != NULL
 			       ? atoi(getenv("WHR_RECORD_RETRIES"))
 			       : -1;
+	rec->setup_failures = getenv("WHR_RECORD_TX_SETUP_FAIL") != NULL
+				      ? atoi(getenv("WHR_RECORD_TX_SETUP_FAIL"))
+				      : 0;
 	rec->sleep_ms = getenv("WHR_RECORD_SLEEP_MS") != NULL
 				? atoi(getenv("WHR_RECORD_SLEEP_MS"))
 				: 0;

@@ -1,11 +1,15 @@
-"""Opening the inbox: its schema version and /readyz."""
+"""Opening the inbox: its schema version, /readyz, and the tables of
+transactional handlers (db_setup), whose failure leaves whr running and
+answering 503 until they can be made."""
 import os
+import re
 import sqlite3
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import whrtest as w  # noqa: E402
+from whrtest import V1_SECRET  # noqa: E402
 from test_inbox import DataDir, ENV  # noqa: E402
 
 
@@ -32,6 +36,45 @@ class Readiness(unittest.TestCase):
             self.assertEqual((r.status, r.body), (200, b'ready\n'))
             r = w.request('POST', '/readyz', port=srv.port)
             self.assertEqual(r.status, 405)
+
+
+class HandlerTables(unittest.TestCase):
+    """A transactional handler that cannot make its tables (a full disk,
+    say): whr runs and answers 503 with the reason, tells it once, tries
+    again every second, and opens the inbox once the tables are made."""
+
+    def post(self, srv):
+        return w.post(srv.port, w.delivery(notifications=[{'Action': 'a1'}]),
+                      V1_SECRET)
+
+    def test_told_once_then_the_inbox_opens(self):
+        data = DataDir()
+        self.addCleanup(data.cleanup)
+        # Fails at start and at the next two attempts: about 2 s.
+        env = data.env(WHR_RECORD_TX='1', WHR_RECORD_TX_SETUP_FAIL='3')
+        why = 'handler tx could not prepare its tables'
+        with w.Server(data.args(), program='recorder', env=env) as srv:
+            r = self.post(srv)
+            self.assertEqual(r.status, 503, r)
+            self.assertEqual(r.header('Retry-After'), '30')
+            self.assertIn(why.encode(), r.body)
+            r = w.request('GET', '/readyz', port=srv.port)
+            self.assertEqual(r.status, 503)
+            self.assertIn(why.encode(), r.body)
+            srv.wait_log(r'info +inbox \S+ opened: ', timeout=10)
+            self.assertEqual(self.post(srv).status, 200)
+            self.assertEqual(w.request('GET', '/readyz',
+                                       port=srv.port).status, 200)
+            data.wait_states(done=1)
+            log = srv.log()
+        # Three failures, each line once: the handler's own, and whr's.
+        self.assertEqual(log.count('recorder: tx cannot prepare its table'),
+                         1, log)
+        self.assertEqual(len(re.findall(r'error +inbox \S+: ' + why, log)),
+                         1, log)
+        self.assertEqual(log.count('the inbox cannot take writes'), 1, log)
+        self.assertEqual(data.query('SELECT count(*) FROM recorder_applied'),
+                         [(1,)])
 
 
 if __name__ == '__main__':
