@@ -217,7 +217,8 @@ schedule_stored(struct inbox *ib, struct ingest_job *job, size_t *open,
 }
 
 /* Undo what a failed transaction did to the runs in memory: the
- * transactional handlers it ran are to run again, their results unsaid. */
+ * transactional handlers it ran are to run again, their results unsaid,
+ * and the outcomes it wrote are to be written again. */
 struct tx_mark {
 	struct run *run;
 	size_t from;		/* run->next before this batch */
@@ -231,14 +232,21 @@ undo_transactional(struct tx_mark *marks, size_t n)
 	for (i = 0; i < n; i++) {
 		struct run *run = marks[i].run;
 
-		for (k = marks[i].from; k < run->next; k++) {
-			if (run->h[k].entry->flags & WHR_HANDLER_TRANSACTIONAL) {
-				run->h[k].ran = false;
-				run->h[k].result = WHR_DONE;
-				free(run->h[k].reason);
-				run->h[k].reason = NULL;
+		for (k = 0; k < run->next; k++) {
+			struct run_handler *h = &run->h[k];
+			bool tx = h->entry->flags & WHR_HANDLER_TRANSACTIONAL;
+
+			if (k >= marks[i].from && tx) {
+				h->ran = false;
+				h->result = WHR_DONE;
+				free(h->reason);
+				h->reason = NULL;
 			}
-			run->h[k].recorded = false;
+			/* A worker's handlers are recorded only by
+			 * record_final(), in this batch; a transactional
+			 * one from before it was committed then. */
+			if (k >= marks[i].from || !tx)
+				h->recorded = false;
 		}
 		run->next = marks[i].from;
 	}

@@ -172,6 +172,49 @@ class BrokenDisk(unittest.TestCase):
             (n,), = db.execute('SELECT count(*) FROM deliveries').fetchall()
         self.assertEqual(n, 2)
 
+    def test_outcomes_that_hit_a_full_disk_are_written_once_it_has_room(self):
+        # The disk fills while the handlers run: the batch with their
+        # outcomes fails, and is written again once there is room. Every
+        # outcome must be there then, each handler called once.
+        env = dict(ENV, WHR_RECORD_SLEEP_MS=str(w.slow(1500)))
+        with w.Server(['--data-dir', self.data], program='recorder',
+                      env=env) as srv:
+            body = w.delivery(notifications=[{'Action': 'a1'}])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            srv.records(2)      # a1 is done; all is asleep
+            filler = os.path.join(self.mnt, 'filler')
+            with open(filler, 'wb', buffering=0) as f:
+                try:
+                    while True:
+                        f.write(b'\0' * 65536)
+                except OSError:
+                    pass
+            try:
+                srv.wait_log(r'error +the inbox cannot take writes: .*full',
+                             timeout=10)
+            finally:
+                os.unlink(filler)
+            srv.wait_log(r'info +the inbox takes writes again', timeout=10)
+            db_path = os.path.join(self.data, 'inbox.sqlite')
+            deadline = time.monotonic() + w.slow(10)
+            while True:
+                with sqlite3.connect(db_path) as db:
+                    states = db.execute('SELECT state, runs FROM '
+                                        'notifications').fetchall()
+                if states == [('done', 1)]:
+                    break
+                self.assertLess(time.monotonic(), deadline, states)
+                time.sleep(0.05)
+            recs = srv.records(3)
+        with sqlite3.connect(db_path) as db:
+            outcomes = db.execute('SELECT handler, result, runs FROM '
+                                  'outcomes ORDER BY handler').fetchall()
+        self.assertEqual(outcomes, [('a1', 'done', 1), ('all', 'done', 1),
+                                    ('all2', 'done', 1)])
+        self.assertEqual(sorted(r.handler for r in recs
+                                if r.handler != 'destroy'),
+                         ['a1', 'all', 'all2'])
+
 
 if __name__ == '__main__':
     unittest.main(verbosity=2)
