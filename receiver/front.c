@@ -440,7 +440,7 @@ on_stored(struct ingest_job *job, void *arg)
 static void
 answer_ready(struct front *f, struct exchange *x)
 {
-	const char *why = "";
+	char why[256] = "";
 
 	if (x->method != EVHTTP_REQ_GET && x->method != EVHTTP_REQ_HEAD) {
 		x->reply.status = 405;
@@ -449,8 +449,9 @@ answer_ready(struct front *f, struct exchange *x)
 		return;
 	}
 	if (f->stopping) {
-		why = "shutting down";
-	} else if (f->r->inbox != NULL && inbox_ready(f->r->inbox, &why)) {
+		snprintf(why, sizeof(why), "shutting down");
+	} else if (f->r->inbox != NULL &&
+		   inbox_ready(f->r->inbox, why, sizeof(why))) {
 		x->reply.status = 200;
 		evbuffer_add(evhttp_request_get_output_buffer(x->req),
 			     "ready\n", 6);
@@ -459,7 +460,7 @@ answer_ready(struct front *f, struct exchange *x)
 	x->reply.status = 503;
 	x->retry_after = true;
 	snprintf(x->reply.message_buf, sizeof(x->reply.message_buf),
-		 "not ready: %s", why);
+		 "not ready: %.170s", why);
 	x->reply.message = x->reply.message_buf;
 }
 

@@ -34,6 +34,22 @@ inbox_log_behind(struct inbox *ib, int64_t waiting)
 static void schedule_stored(struct inbox *ib, struct ingest_job *job,
 			    size_t *open, int64_t *waiting);
 
+/* Said once its state is committed (a failed batch is written again). */
+static void
+log_dead(const struct run *run)
+{
+	struct log_field fields[] = {
+		LOG_INT("notification", run->w->id),
+		LOG_STR("receiver", run->w->receiver_id),
+		LOG_STR("delivery", run->w->delivery_id),
+		LOG_STR("action", run->w->action),
+		LOG_STR("reason", run->error),
+	};
+
+	log_fields(WHR_LOG_WARN, "notification is dead (whr inbox replay brings it back)",
+		   fields, ARRAY_LENGTH(fields));
+}
+
 /* A batch is on disk: answer its deliveries, give the new work to the
  * workers, and settle the runs it recorded. */
 static void
@@ -67,6 +83,8 @@ after_commit(struct inbox *ib, struct ingest_job *jobs, struct run *runs,
 			sched_requeue(ib->sched, id, runs->w->next_at, NULL);
 			run_free(runs);
 		} else {
+			if (runs->w->state == WORK_DEAD)
+				log_dead(runs);
 			sched_finish(ib->sched, id);
 			run_free(runs);
 		}
@@ -182,6 +200,8 @@ schedule_stored(struct inbox *ib, struct ingest_job *job, size_t *open,
 			bool retry = run->w->state == WORK_RETRYING;
 
 			next_at = run->w->next_at;
+			if (run->w->state == WORK_DEAD)
+				log_dead(run);
 			run_free(run);
 			run = NULL;
 			if (!retry)
@@ -305,18 +325,6 @@ record_final(struct inbox *ib, struct run *run, int64_t now,
 		h->recorded = true;
 	}
 	*state = run_outcome(run, &ib->c, now, inbox_random01(ib), next_at, &error);
-	if (*state == WORK_DEAD) {
-		struct log_field fields[] = {
-			LOG_INT("notification", run->w->id),
-			LOG_STR("receiver", run->w->receiver_id),
-			LOG_STR("delivery", run->w->delivery_id),
-			LOG_STR("action", run->w->action),
-			LOG_STR("reason", error),
-		};
-
-		log_fields(WHR_LOG_WARN, "notification is dead (whr inbox replay brings it back)",
-			   fields, ARRAY_LENGTH(fields));
-	}
 	return store_record_state(ib->store, run->w->id, *state, *next_at,
 				  error, now);
 }
@@ -346,16 +354,16 @@ fail_jobs(struct ingest_job *jobs, const char *why)
 	}
 }
 
+/* Keep the runs of a failed batch, in their order, after those kept
+ * before them: retry_deferred() writes them first. */
 static void
 defer_runs(struct inbox *ib, struct run *runs)
 {
-	while (runs != NULL) {
-		struct run *next = runs->next_queued;
+	struct run **tail = &ib->deferred;
 
-		runs->next_queued = ib->deferred;
-		ib->deferred = runs;
-		runs = next;
-	}
+	while (*tail != NULL)
+		tail = &(*tail)->next_queued;
+	*tail = runs;
 }
 
 #define BATCH_BLOCKED_MAX 64

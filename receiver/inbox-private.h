@@ -70,8 +70,9 @@ int inbox_stop(struct inbox *ib, int64_t grace_us, char *running,
  * not). Never blocks on the disk. */
 void inbox_submit(struct inbox *ib, struct ingest_job *job);
 
-/* Whether the last write worked; *why says why not. */
-bool inbox_ready(struct inbox *ib, const char **why);
+/* Whether the last write worked; if not, @p why (of @p why_size bytes;
+ * may be 0) says why. */
+bool inbox_ready(struct inbox *ib, char *why, size_t why_size);
 
 /* The delay before retry number @p run (1 for the first retry), with
  * "equal jitter": between half and all of the exponential delay.

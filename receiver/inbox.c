@@ -61,13 +61,15 @@ inbox_set_health(struct inbox *ib, bool ready, const char *why)
 }
 
 bool
-inbox_ready(struct inbox *ib, const char **why)
+inbox_ready(struct inbox *ib, char *why, size_t why_size)
 {
 	bool ready;
 
+	/* A copy: the store thread may rewrite the reason at any time. */
 	pthread_mutex_lock(&ib->lock);
 	ready = ib->ready;
-	*why = ib->why;
+	if (why_size > 0)
+		snprintf(why, why_size, "%s", ib->why);
 	pthread_mutex_unlock(&ib->lock);
 	return ready;
 }
@@ -194,12 +196,25 @@ probe(struct inbox *ib)
 		inbox_set_health(ib, false, store_error(ib->store));
 }
 
+/* Outcomes a failed batch could not write go before anything newer, so
+ * that no later notification's outcome is committed ahead of them (a
+ * crash in between would run an older one again after a newer one). In
+ * a batch of their own: if they keep failing, new deliveries do not fail
+ * with them. */
+static void
+retry_deferred(struct inbox *ib)
+{
+	struct run *deferred = ib->deferred;
+
+	ib->deferred = NULL;
+	if (deferred != NULL)
+		inbox_batch(ib, NULL, deferred);
+}
+
 static void
 tick(struct inbox *ib)
 {
 	int64_t now = now_realtime_us();
-	struct run *deferred = ib->deferred;
-	const char *why;
 
 	ib->last_tick_us = now_monotonic_us();
 	if (ib->store == NULL) {
@@ -213,10 +228,9 @@ tick(struct inbox *ib)
 	}
 	workers_watch(ib->workers, ib->c.handler_timeout_us);
 	/* Outcomes the store could not take: try them again. */
-	ib->deferred = NULL;
-	if (deferred != NULL)
-		inbox_batch(ib, NULL, deferred);
-	else if (!inbox_ready(ib, &why))
+	if (ib->deferred != NULL)
+		retry_deferred(ib);
+	else if (!inbox_ready(ib, NULL, 0))
 		probe(ib);
 	inbox_pick_up_changes(ib);
 	inbox_refill(ib);
@@ -257,6 +271,7 @@ store_main(void *arg)
 		/* Group commit: what arrived while the last commit was being
 		 * synced goes in the next one, all at once. */
 		if (jobs != NULL || runs != NULL) {
+			retry_deferred(ib);
 			inbox_batch(ib, jobs, runs);
 			inbox_refill(ib);
 		}

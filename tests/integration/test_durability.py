@@ -175,13 +175,14 @@ class BrokenDisk(unittest.TestCase):
     def test_outcomes_that_hit_a_full_disk_are_written_once_it_has_room(self):
         # The disk fills while the handlers run: the batch with their
         # outcomes fails, and is written again once there is room. Every
-        # outcome must be there then, each handler called once.
+        # outcome must be there then, each handler called once, and the
+        # notification (rejected) said dead once, when it is.
         env = dict(ENV, WHR_RECORD_SLEEP_MS=str(w.slow(1500)))
         with w.Server(['--data-dir', self.data], program='recorder',
                       env=env) as srv:
-            body = w.delivery(notifications=[{'Action': 'a1'}])
+            body = w.delivery(notifications=[{'Action': 'RejectMe'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
-            srv.records(2)      # a1 is done; all is asleep
+            srv.records(2)      # reject has said no; all is asleep
             filler = os.path.join(self.mnt, 'filler')
             with open(filler, 'wb', buffering=0) as f:
                 try:
@@ -201,19 +202,21 @@ class BrokenDisk(unittest.TestCase):
                 with sqlite3.connect(db_path) as db:
                     states = db.execute('SELECT state, runs FROM '
                                         'notifications').fetchall()
-                if states == [('done', 1)]:
+                if states == [('dead', 1)]:
                     break
                 self.assertLess(time.monotonic(), deadline, states)
                 time.sleep(0.05)
             recs = srv.records(3)
+            log = srv.log()
         with sqlite3.connect(db_path) as db:
             outcomes = db.execute('SELECT handler, result, runs FROM '
                                   'outcomes ORDER BY handler').fetchall()
-        self.assertEqual(outcomes, [('a1', 'done', 1), ('all', 'done', 1),
-                                    ('all2', 'done', 1)])
+        self.assertEqual(outcomes, [('all', 'done', 1), ('all2', 'done', 1),
+                                    ('reject', 'reject', 1)])
         self.assertEqual(sorted(r.handler for r in recs
                                 if r.handler != 'destroy'),
-                         ['a1', 'all', 'all2'])
+                         ['all', 'all2', 'reject'])
+        self.assertEqual(log.count('notification is dead'), 1, log)
 
 
 if __name__ == '__main__':
