@@ -286,9 +286,13 @@ run_transactional(struct inbox *ib, struct run *run, int64_t now)
 		rc = store_savepoint(ib->store);
 		if (rc < 0)
 			return rc;
+		store_handler_begin(ib->store);
 		run_call_next(run, db);
-		if (h->result != WHR_DONE)
-			store_rollback_to(ib->store);
+		rc = store_handler_end(ib->store, h->entry->name);
+		if (rc == 0 && h->result != WHR_DONE)
+			rc = store_rollback_to(ib->store);
+		if (rc < 0)
+			return rc;
 		rc = store_release(ib->store);
 		if (rc < 0)
 			return rc;

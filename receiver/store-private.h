@@ -55,6 +55,13 @@ int store_commit(struct store *s);
 int store_savepoint(struct store *s);
 int store_release(struct store *s);
 int store_rollback_to(struct store *s);
+#define STORE_HANDLER_SAVEPOINT "whr_handler"
+/* Around a transactional handler's call: meanwhile the connection refuses
+ * to end or commit the transaction. end: -EIO (store_error() says why)
+ * when the transaction is gone all the same (SQLite rolled it back on an
+ * error), so the batch fails whole. */
+void store_handler_begin(struct store *s);
+int store_handler_end(struct store *s, const char *handler);
 /* Whether the next commits wait for the disk (the default), or only reach
  * the WAL file, to be synced with the next commit that waits: for writes
  * nobody is answered for (handler outcomes), which a crash may lose, but

@@ -102,9 +102,9 @@ static const char *const statement_sql[ST_COUNT] = {
 	[ST_PURGE_DELIVERY] = SQL_PURGE_DELIVERY,
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
-	[ST_SAVEPOINT] = "SAVEPOINT handler",
-	[ST_RELEASE] = "RELEASE handler",
-	[ST_ROLLBACK_TO] = "ROLLBACK TO handler",
+	[ST_SAVEPOINT] = "SAVEPOINT " STORE_HANDLER_SAVEPOINT,
+	[ST_RELEASE] = "RELEASE " STORE_HANDLER_SAVEPOINT,
+	[ST_ROLLBACK_TO] = "ROLLBACK TO " STORE_HANDLER_SAVEPOINT,
 };
 
 /* Version 1. Times are microseconds since the Unix epoch; offsets index
@@ -155,6 +155,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
 	bool synced;		/* synchronous = FULL now */
+	bool in_handler;	/* a transactional handler runs: see guard() */
 	char path[4096];
 	char error[256];
 };
@@ -323,6 +324,39 @@ prepare_all(struct store *s)
 	return 0;
 }
 
+/*
+ * While a transactional handler runs, the transaction is the inbox's:
+ * the handler may not prepare BEGIN, COMMIT, ROLLBACK or touch the
+ * savepoint around it (the authorizer denies them, so they fail with
+ * "not authorized"), and nothing may commit (the commit hook turns a
+ * commit into a rollback). So its writes commit with its done mark or
+ * not at all, even if SQLite itself ended the transaction on an error
+ * and the handler went on writing.
+ */
+static int
+guard_authorize(void *arg, int action, const char *a, const char *b,
+		const char *db, const char *trigger)
+{
+	const struct store *s = arg;
+
+	if (!s->in_handler)
+		return SQLITE_OK;
+	if (action == SQLITE_TRANSACTION)
+		return SQLITE_DENY;
+	if (action == SQLITE_SAVEPOINT && b != NULL &&
+	    sqlite3_stricmp(b, STORE_HANDLER_SAVEPOINT) == 0)
+		return SQLITE_DENY;
+	return SQLITE_OK;
+}
+
+static int
+guard_commit(void *arg)
+{
+	const struct store *s = arg;
+
+	return s->in_handler;
+}
+
 struct store *
 store_open(const char *dir, enum store_mode mode, char *why, size_t why_size)
 {
@@ -365,6 +399,8 @@ store_open(const char *dir, enum store_mode mode, char *why, size_t why_size)
 		    exec(s, "PRAGMA synchronous = FULL", "cannot set sync") < 0)
 			goto err;
 		s->synced = true;
+		sqlite3_set_authorizer(s->db, guard_authorize, s);
+		sqlite3_commit_hook(s->db, guard_commit, s);
 		rc = migrate(s);
 		if (rc < 0) {
 			error = rc == -EPROTO ? EPROTO : EIO;
@@ -439,6 +475,24 @@ store_rollback_to(struct store *s)
 {
 	return step_done(s, s->st[ST_ROLLBACK_TO],
 			 "cannot roll back to a savepoint");
+}
+
+void
+store_handler_begin(struct store *s)
+{
+	s->in_handler = true;
+}
+
+int
+store_handler_end(struct store *s, const char *handler)
+{
+	s->in_handler = false;
+	if (!sqlite3_get_autocommit(s->db))
+		return 0;
+	snprintf(s->error, sizeof(s->error),
+		 "the transaction ended while handler %s ran: %s", handler,
+		 sqlite3_errmsg(s->db));
+	return -EIO;
 }
 
 int

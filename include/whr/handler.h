@@ -24,7 +24,9 @@
  * committed together or not at all, so its effect happens exactly once,
  * whatever crashes. Such a handler runs on the inbox's own thread, with
  * others in one transaction: it must only use that connection, be quick,
- * and never commit, roll back or close it (SAVEPOINTs are fine). When it
+ * and never close it. BEGIN, COMMIT and ROLLBACK fail there with "not
+ * authorized" (SAVEPOINTs of its own are fine), and nothing it writes
+ * commits unless the inbox's transaction does. When it
  * is among a new notification's first handlers and nothing older about
  * the same learner and course is open, that transaction is the one that
  * stores the delivery (before its 200). Its

@@ -64,7 +64,8 @@
  * long. $WHR_RECORD_TX=1 adds a transactional catch-all handler "tx"
  * (see on_tx) after the others; $WHR_RECORD_TX=first, before them (so
  * it runs in the transaction that stores the delivery, when it can).
- * $WHR_RECORD_TX_SETUP_FAIL=N makes the "tx" handler's db_setup log an
+ * For Action "TxCommit", "tx" tries to end the transaction it runs in,
+ * which whr must refuse. $WHR_RECORD_TX_SETUP_FAIL=N makes the "tx" handler's db_setup log an
  * error and fail (-EIO) its first N calls, as a full disk would.
  */
 #include <errno.h>
@@ -433,6 +434,27 @@ on_late(struct whr_event *ev, void *userdata)
 	return WHR_DONE;
 }
 
+/* Action "TxCommit": a handler that tries to end the inbox's transaction
+ * must be refused each time; it logs what it was told. */
+static enum whr_result
+try_to_end_the_transaction(struct whr_event *ev, struct sqlite3 *db)
+{
+	static const char *const tries[] = {
+		"COMMIT", "ROLLBACK", "RELEASE whr_handler", "BEGIN",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+		if (sqlite3_exec(db, tries[i], NULL, NULL, NULL) == SQLITE_OK) {
+			whr_event_set_reason(ev, "%s worked", tries[i]);
+			return WHR_REJECT;
+		}
+		whr_log(WHR_LOG_INFO, "recorder: %s: %s", tries[i],
+			sqlite3_errmsg(db));
+	}
+	return WHR_DONE;
+}
+
 static enum whr_result
 on_tx(struct whr_event *ev, void *userdata)
 {
@@ -463,6 +485,8 @@ on_tx(struct whr_event *ev, void *userdata)
 		whr_event_set_reason(ev, "sqlite: %s", sqlite3_errmsg(db));
 		return WHR_RETRY;
 	}
+	if (action != NULL && strcmp(action, "TxCommit") == 0)
+		return try_to_end_the_transaction(ev, db);
 	if (action != NULL && strcmp(action, "TxRetry") == 0 &&
 	    runs_of(rec, ev) == 1) {
 		whr_event_set_reason(ev, "first run of TxRetry");

@@ -423,6 +423,29 @@ class DeliveryTransaction(unittest.TestCase):
         self.assertEqual(order, [first, same])
 
 
+class TransactionGuard(unittest.TestCase):
+    def test_a_handler_cannot_end_the_inbox_transaction(self):
+        # tx runs in the transaction that stores the delivery; its
+        # COMMIT, ROLLBACK, RELEASE of whr's savepoint and BEGIN are all
+        # refused, so the delivery and its done mark commit together.
+        data = DataDir()
+        self.addCleanup(data.cleanup)
+        did = '%032x' % 0xc0
+        with w.Server(data.args(), program='recorder',
+                      env=data.env(WHR_RECORD_TX='first')) as srv:
+            body = w.delivery(id=did, notifications=[
+                enrollment('course-1', 'ana', action='TxCommit')])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            for sql in ('COMMIT', 'ROLLBACK', 'RELEASE whr_handler',
+                        'BEGIN'):
+                srv.wait_log(r'recorder: %s: not authorized' % sql)
+            data.wait_states(done=1)
+        self.assertEqual(data.query('SELECT applied FROM recorder_applied'
+                                    ' WHERE delivery = ?', did), [(1,)])
+        self.assertEqual(data.query("SELECT result, runs FROM outcomes"
+                                    " WHERE handler = 'tx'"), [('done', 1)])
+
+
 class Retention(unittest.TestCase):
     def test_finished_deliveries_are_purged(self):
         data = DataDir()
