@@ -98,6 +98,19 @@ class BrokenDisk(unittest.TestCase):
         return w.post(srv.port, w.delivery(notifications=[{'Action': 'a1'}]),
                       V1_SECRET)
 
+    def fill(self):
+        """Fill the file system; returns the file to delete for room."""
+        filler = os.path.join(self.mnt, 'filler')
+        # Unbuffered: nothing left to flush (and fail) at close when the
+        # disk is full in the middle of a block.
+        with open(filler, 'wb', buffering=0) as f:
+            try:
+                while True:
+                    f.write(b'\0' * 65536)
+            except OSError:
+                pass
+        return filler
+
     def ready(self, srv):
         return w.request('GET', '/readyz', port=srv.port).status
 
@@ -145,15 +158,7 @@ class BrokenDisk(unittest.TestCase):
     def test_full_disk(self):
         with w.Server(['--data-dir', self.data], env=ENV) as srv:
             self.assertEqual(self.post(srv).status, 200)
-            filler = os.path.join(self.mnt, 'filler')
-            # Unbuffered: nothing left to flush (and fail) at close when
-            # the disk is full in the middle of a block.
-            with open(filler, 'wb', buffering=0) as f:
-                try:
-                    while True:
-                        f.write(b'\0' * 65536)
-                except OSError:
-                    pass
+            filler = self.fill()
             try:
                 self.assert_refused(srv)
                 srv.wait_log(r'full')
@@ -183,13 +188,7 @@ class BrokenDisk(unittest.TestCase):
             body = w.delivery(notifications=[{'Action': 'RejectMe'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             srv.records(2)      # reject has said no; all is asleep
-            filler = os.path.join(self.mnt, 'filler')
-            with open(filler, 'wb', buffering=0) as f:
-                try:
-                    while True:
-                        f.write(b'\0' * 65536)
-                except OSError:
-                    pass
+            filler = self.fill()
             try:
                 srv.wait_log(r'error +the inbox cannot take writes: .*full',
                              timeout=10)
