@@ -256,7 +256,9 @@ undo_transactional(struct tx_mark *marks, size_t n)
 			struct run_handler *h = &run->h[k];
 			bool tx = h->entry->flags & WHR_HANDLER_TRANSACTIONAL;
 
-			if (k >= marks[i].from && tx) {
+			/* Not one finished in an earlier run: its result
+			 * is the stored one. */
+			if (k >= marks[i].from && tx && !h->finished_before) {
 				h->ran = false;
 				h->result = WHR_DONE;
 				free(h->reason);
@@ -358,10 +360,10 @@ fail_jobs(struct ingest_job *jobs, const char *why)
 	}
 }
 
-/* Keep the runs of a failed batch, in their order, after those kept
- * before them: retry_deferred() writes them first. */
-static void
-defer_runs(struct inbox *ib, struct run *runs)
+/* Keep runs whose outcomes wait (those of a failed batch, and those
+ * behind them), in their order, after those kept before them. */
+void
+inbox_defer_runs(struct inbox *ib, struct run *runs)
 {
 	struct run **tail = &ib->deferred;
 
@@ -465,7 +467,9 @@ static bool
 may_run_in_delivery(struct inbox *ib, struct batch *b,
 		    const struct ingest_notification *n)
 {
-	if (b->rc != 0 || ib->behind || ib->rescan || !ib->any_transactional)
+	/* Deferred outcomes are older work whose keys may be free already. */
+	if (b->rc != 0 || ib->behind || ib->rescan || !ib->any_transactional ||
+	    ib->deferred != NULL)
 		return false;
 	return n->n_keys > 0 && !batch_blocks(b, n->keys, n->n_keys) &&
 	       !sched_keys_busy(ib->sched, n->keys, n->n_keys);
@@ -596,7 +600,7 @@ batch_finish(struct inbox *ib, struct batch *b)
 	drop_delivery_runs(b->jobs);
 	fail_jobs(b->jobs, why);
 	inbox_post_done(ib, b->jobs);
-	defer_runs(ib, b->runs);
+	inbox_defer_runs(ib, b->runs);
 }
 
 void

@@ -55,7 +55,9 @@ struct inbox {
 
 	/* The store thread's own. */
 	char open_error[512];		/* the last one, logged */
-	bool setup_failed;		/* at the last attempt to open */
+	/* 1 + the index of the handler whose db_setup failed at the last
+	 * attempt to open; 0: none did. */
+	size_t setup_failing;
 	struct run *deferred;		/* runs whose write failed */
 	int64_t data_version;
 	int64_t last_tick_us;
@@ -81,6 +83,7 @@ double inbox_random01(struct inbox *ib);
 void inbox_post_done(struct inbox *ib, struct ingest_job *jobs);
 /* Open the database and queue its pending work; see inbox.c. */
 int inbox_open_store(struct inbox *ib);
+void inbox_defer_runs(struct inbox *ib, struct run *runs);
 
 /* inbox-batch.c */
 /* One transaction with @p jobs and @p runs, synced, then answered. */

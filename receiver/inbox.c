@@ -196,11 +196,9 @@ probe(struct inbox *ib)
 		inbox_set_health(ib, false, store_error(ib->store));
 }
 
-/* Outcomes a failed batch could not write go before anything newer, so
- * that no later notification's outcome is committed ahead of them (a
- * crash in between would run an older one again after a newer one). In
- * a batch of their own: if they keep failing, new deliveries do not fail
- * with them. */
+/* Outcomes a failed batch could not write: tried again once a second,
+ * in a batch of their own, so that if they keep failing new deliveries
+ * do not fail with them. */
 static void
 retry_deferred(struct inbox *ib)
 {
@@ -270,8 +268,15 @@ store_main(void *arg)
 
 		/* Group commit: what arrived while the last commit was being
 		 * synced goes in the next one, all at once. */
+		/* Newer outcomes wait behind those a failed batch could
+		 * not write, so that none is committed ahead of an older
+		 * one (a crash in between would run the older again after
+		 * the newer). Deliveries do not wait. */
+		if (ib->deferred != NULL && runs != NULL) {
+			inbox_defer_runs(ib, runs);
+			runs = NULL;
+		}
 		if (jobs != NULL || runs != NULL) {
-			retry_deferred(ib);
 			inbox_batch(ib, jobs, runs);
 			inbox_refill(ib);
 		}
@@ -310,9 +315,10 @@ sync_folder(const char *dir)
 	}
 }
 
-/* Run each transactional handler's db_setup. A failure is told once:
- * while it lasts the inbox tries again every second, and those attempts
- * keep the handler's own log lines to themselves. */
+/* Run each transactional handler's db_setup, guarded as its calls are
+ * (store_handler_begin()). A failure is told once: while it lasts the
+ * inbox tries again every second, and those attempts keep that
+ * handler's own log lines to themselves. */
 static int
 setup_handler_tables(struct inbox *ib, char *why, size_t why_size)
 {
@@ -324,26 +330,30 @@ setup_handler_tables(struct inbox *ib, char *why, size_t why_size)
 		goto fail;
 	for (i = 0; i < ib->handlers->n; i++) {
 		const struct handler_entry *h = &ib->handlers->entries[i];
+		int ended;
 
 		if (h->db_setup == NULL)
 			continue;
-		log_quiet(ib->setup_failed);
+		log_quiet(ib->setup_failing == i + 1);
+		store_handler_begin(ib->store);
 		rc = h->db_setup(store_db(ib->store), h->userdata);
+		ended = store_handler_end(ib->store, h->name);
 		log_quiet(false);
-		if (rc < 0) {
+		if (rc < 0 || ended < 0) {
 			store_rollback(ib->store);
 			snprintf(why, why_size,
-				 "inbox %s/%s: handler %s could not prepare its tables",
-				 ib->data_dir, STORE_FILE, h->name);
-			ib->setup_failed = true;
-			return rc;
+				 "handler %s could not prepare its tables (inbox %s/%s)%s%s",
+				 h->name, ib->data_dir, STORE_FILE,
+				 ended < 0 ? ": " : "",
+				 ended < 0 ? store_error(ib->store) : "");
+			ib->setup_failing = i + 1;
+			return rc < 0 ? rc : ended;
 		}
 	}
+	ib->setup_failing = 0;
 	rc = store_commit(ib->store);
-	if (rc == 0) {
-		ib->setup_failed = false;
+	if (rc == 0)
 		return 0;
-	}
 fail:
 	snprintf(why, why_size, "inbox %s/%s: %s", ib->data_dir, STORE_FILE,
 		 store_error(ib->store));
@@ -375,7 +385,7 @@ inbox_open_store(struct inbox *ib)
 
 	if (s == NULL) {
 		rc = errno == EPROTO ? -EPROTO : -EIO;
-		ib->setup_failed = false;	/* it did not run */
+		ib->setup_failing = 0;		/* it did not run */
 		not_open(ib, why);
 		return rc;
 	}

@@ -25,8 +25,9 @@
  * whatever crashes. Such a handler runs on the inbox's own thread, with
  * others in one transaction: it must only use that connection, be quick,
  * and never close it. BEGIN, COMMIT and ROLLBACK fail there with "not
- * authorized" (SAVEPOINTs of its own are fine), and nothing it writes
- * commits unless the inbox's transaction does. When it
+ * authorized", in its calls and in its db_setup (SAVEPOINTs of its own
+ * are fine), and nothing it writes commits unless the inbox's
+ * transaction does. When it
  * is among a new notification's first handlers and nothing older about
  * the same learner and course is open, that transaction is the one that
  * stores the delivery (before its 200). Its

@@ -65,7 +65,8 @@
  * (see on_tx) after the others; $WHR_RECORD_TX=first, before them (so
  * it runs in the transaction that stores the delivery, when it can).
  * For Action "TxCommit", "tx" tries to end the transaction it runs in,
- * which whr must refuse. $WHR_RECORD_TX_SETUP_FAIL=N makes the "tx" handler's db_setup log an
+ * which whr must refuse; for "TxAbort", on its first run, it makes SQLite
+ * roll that transaction back, then writes. $WHR_RECORD_TX_SETUP_FAIL=N makes the "tx" handler's db_setup log an
  * error and fail (-EIO) its first N calls, as a full disk would.
  */
 #include <errno.h>
@@ -468,6 +469,16 @@ on_tx(struct whr_event *ev, void *userdata)
 	if (db == NULL) {
 		whr_event_set_reason(ev, "no database: not transactional?");
 		return WHR_REJECT;
+	}
+	if (action != NULL && strcmp(action, "TxAbort") == 0 &&
+	    runs_of(rec, ev) == 1) {
+		/* ON CONFLICT ROLLBACK: SQLite ends the whole transaction
+		 * itself; the write below then runs on its own, and must not
+		 * commit. */
+		sqlite3_exec(db, "INSERT INTO recorder_applied"
+				 " VALUES ('abort', 0, 1)", NULL, NULL, NULL);
+		sqlite3_exec(db, "INSERT OR ROLLBACK INTO recorder_applied"
+				 " VALUES ('abort', 0, 1)", NULL, NULL, NULL);
 	}
 	rc = sqlite3_prepare_v2(db,
 				"INSERT INTO recorder_applied VALUES (?1, ?2, 1)"

@@ -446,6 +446,29 @@ class TransactionGuard(unittest.TestCase):
                                     " WHERE handler = 'tx'"), [('done', 1)])
 
 
+    def test_a_transaction_sqlite_ended_fails_the_batch(self):
+        # On its first run tx makes SQLite roll the transaction back
+        # (ON CONFLICT ROLLBACK), then writes: that write must not commit
+        # on its own. The batch fails (503); the resend applies it once.
+        data = DataDir()
+        self.addCleanup(data.cleanup)
+        did = '%032x' % 0xc1
+        body = w.delivery(id=did, notifications=[
+            enrollment('course-1', 'ana', action='TxAbort')])
+        with w.Server(data.args(), program='recorder',
+                      env=data.env(WHR_RECORD_TX='first')) as srv:
+            r = w.post(srv.port, body, V1_SECRET)
+            self.assertEqual(r.status, 503, r)
+            self.assertIn(b'the transaction ended while handler tx ran',
+                          r.body)
+            self.assertEqual(data.query('SELECT count(*) FROM deliveries'),
+                             [(0,)])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            data.wait_states(done=1)
+        self.assertEqual(data.query('SELECT delivery, applied FROM'
+                                    ' recorder_applied'), [(did, 1)])
+
+
 class Retention(unittest.TestCase):
     def test_finished_deliveries_are_purged(self):
         data = DataDir()
