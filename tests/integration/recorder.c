@@ -66,8 +66,12 @@
  * it runs in the transaction that stores the delivery, when it can).
  * For Action "TxCommit", "tx" tries to end the transaction it runs in,
  * which whr must refuse; for "TxAbort", on its first run, it makes SQLite
- * roll that transaction back, then writes. $WHR_RECORD_TX_SETUP_FAIL=N makes the "tx" handler's db_setup log an
- * error and fail (-EIO) its first N calls, as a full disk would.
+ * roll that transaction back, then writes. $WHR_RECORD_TX_SETUP_COMMIT
+ * makes its db_setup try to prepare COMMIT (whr must refuse).
+ * $WHR_RECORD_TX_SETUP_FAIL=N makes its db_setup log an error and fail
+ * (-EIO) its first N calls, as a full disk would. $WHR_RECORD_TX_NO adds
+ * a second transactional catch-all "txno" right after "tx", which rejects
+ * Action "TxRetry".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -416,6 +420,18 @@ tx_setup(struct sqlite3 *db, void *userdata)
 {
 	struct recorder *rec = userdata;
 
+	if (getenv("WHR_RECORD_TX_SETUP_COMMIT") != NULL) {
+		sqlite3_stmt *st = NULL;
+
+		/* Kept for later, it would end a batch: refused now. */
+		if (sqlite3_prepare_v2(db, "COMMIT", -1, &st, NULL) ==
+		    SQLITE_OK)
+			whr_log(WHR_LOG_INFO, "recorder: setup COMMIT: allowed");
+		else
+			whr_log(WHR_LOG_INFO, "recorder: setup COMMIT: %s",
+				sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+	}
 	if (rec->setup_failures > 0) {
 		rec->setup_failures--;
 		whr_log(WHR_LOG_ERROR, "recorder: tx cannot prepare its table");
@@ -518,6 +534,17 @@ try_again(struct whr_receiver *r)
 		added, ran);
 }
 
+static enum whr_result
+on_txno(struct whr_event *ev, void *userdata)
+{
+	const char *action = whr_event_action(ev);
+
+	if (action == NULL || strcmp(action, "TxRetry") != 0)
+		return WHR_DONE;
+	whr_event_set_reason(ev, "txno says no");
+	return WHR_REJECT;
+}
+
 static int
 add_tx_handler(struct whr_receiver *r, struct recorder *rec)
 {
@@ -530,8 +557,20 @@ add_tx_handler(struct whr_receiver *r, struct recorder *rec)
 		.db_setup = tx_setup,
 	};
 
+	struct whr_handler txno = {
+		.name = "txno",
+		.action = "*",
+		.fn = on_txno,
+		.flags = WHR_HANDLER_TRANSACTIONAL,
+	};
+
 	if (whr_receiver_add_handler(r, &tx) < 0) {
 		fprintf(stderr, "recorder: cannot add handler tx\n");
+		return -1;
+	}
+	if (getenv("WHR_RECORD_TX_NO") != NULL &&
+	    whr_receiver_add_handler(r, &txno) < 0) {
+		fprintf(stderr, "recorder: cannot add handler txno\n");
 		return -1;
 	}
 	return 0;

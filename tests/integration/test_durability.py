@@ -217,6 +217,43 @@ class BrokenDisk(unittest.TestCase):
                          ['all', 'all2', 'reject'])
         self.assertEqual(log.count('notification is dead'), 1, log)
 
+    def test_a_failed_batch_keeps_an_earlier_reject(self):
+        # tx asks to retry TxRetry's first run, txno (after it) rejects
+        # it. On the retry tx is done, so the notification is dead; that
+        # batch hits a full disk. Written again, it must still be dead:
+        # txno's stored reject is not undone with tx's run.
+        delay = max(3, round(w.slow(3)))
+        env = dict(ENV, WHR_RECORD_TX='first', WHR_RECORD_TX_NO='1')
+        with w.Server(['--data-dir', self.data, '--retry-delay',
+                       '%ds' % delay], program='recorder', env=env) as srv:
+            body = w.delivery(notifications=[{'Action': 'TxRetry'}])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            self.wait_state(('retrying', 1))
+            filler = self.fill()
+            try:
+                srv.wait_log(r'error +the inbox cannot take writes: .*full',
+                             timeout=delay + 10)
+            finally:
+                os.unlink(filler)
+            self.wait_state(('dead', 2))
+        with sqlite3.connect(os.path.join(self.data, 'inbox.sqlite')) as db:
+            outcomes = db.execute("SELECT handler, result FROM outcomes"
+                                  " WHERE handler LIKE 'tx%'"
+                                  " ORDER BY handler").fetchall()
+        self.assertEqual(outcomes, [('tx', 'done'), ('txno', 'reject')])
+
+    def wait_state(self, state):
+        db_path = os.path.join(self.data, 'inbox.sqlite')
+        deadline = time.monotonic() + w.slow(15)
+        while True:
+            with sqlite3.connect(db_path) as db:
+                states = db.execute('SELECT state, runs FROM '
+                                    'notifications').fetchall()
+            if states == [state]:
+                return
+            self.assertLess(time.monotonic(), deadline, states)
+            time.sleep(0.05)
+
 
 if __name__ == '__main__':
     unittest.main(verbosity=2)

@@ -431,8 +431,10 @@ class TransactionGuard(unittest.TestCase):
         data = DataDir()
         self.addCleanup(data.cleanup)
         did = '%032x' % 0xc0
-        with w.Server(data.args(), program='recorder',
-                      env=data.env(WHR_RECORD_TX='first')) as srv:
+        env = data.env(WHR_RECORD_TX='first', WHR_RECORD_TX_SETUP_COMMIT='1')
+        with w.Server(data.args(), program='recorder', env=env) as srv:
+            # Its db_setup is held to the same.
+            srv.wait_log(r'recorder: setup COMMIT: not authorized')
             body = w.delivery(id=did, notifications=[
                 enrollment('course-1', 'ana', action='TxCommit')])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
