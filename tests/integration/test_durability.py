@@ -111,6 +111,19 @@ class BrokenDisk(unittest.TestCase):
                 pass
         return filler
 
+    def wait_state(self, state):
+        """Wait until the only notification has this (state, runs)."""
+        db_path = os.path.join(self.data, 'inbox.sqlite')
+        deadline = time.monotonic() + w.slow(15)
+        while True:
+            with sqlite3.connect(db_path) as db:
+                states = db.execute('SELECT state, runs FROM '
+                                    'notifications').fetchall()
+            if states == [state]:
+                return
+            self.assertLess(time.monotonic(), deadline, states)
+            time.sleep(0.05)
+
     def ready(self, srv):
         return w.request('GET', '/readyz', port=srv.port).status
 
@@ -195,19 +208,10 @@ class BrokenDisk(unittest.TestCase):
             finally:
                 os.unlink(filler)
             srv.wait_log(r'info +the inbox takes writes again', timeout=10)
-            db_path = os.path.join(self.data, 'inbox.sqlite')
-            deadline = time.monotonic() + w.slow(10)
-            while True:
-                with sqlite3.connect(db_path) as db:
-                    states = db.execute('SELECT state, runs FROM '
-                                        'notifications').fetchall()
-                if states == [('dead', 1)]:
-                    break
-                self.assertLess(time.monotonic(), deadline, states)
-                time.sleep(0.05)
+            self.wait_state(('dead', 1))
             recs = srv.records(3)
             log = srv.log()
-        with sqlite3.connect(db_path) as db:
+        with sqlite3.connect(os.path.join(self.data, 'inbox.sqlite')) as db:
             outcomes = db.execute('SELECT handler, result, runs FROM '
                                   'outcomes ORDER BY handler').fetchall()
         self.assertEqual(outcomes, [('all', 'done', 1), ('all2', 'done', 1),
@@ -241,18 +245,6 @@ class BrokenDisk(unittest.TestCase):
                                   " WHERE handler LIKE 'tx%'"
                                   " ORDER BY handler").fetchall()
         self.assertEqual(outcomes, [('tx', 'done'), ('txno', 'reject')])
-
-    def wait_state(self, state):
-        db_path = os.path.join(self.data, 'inbox.sqlite')
-        deadline = time.monotonic() + w.slow(15)
-        while True:
-            with sqlite3.connect(db_path) as db:
-                states = db.execute('SELECT state, runs FROM '
-                                    'notifications').fetchall()
-            if states == [state]:
-                return
-            self.assertLess(time.monotonic(), deadline, states)
-            time.sleep(0.05)
 
 
 if __name__ == '__main__':
