@@ -266,8 +266,6 @@ store_main(void *arg)
 		stopping = ib->stopping;
 		pthread_mutex_unlock(&ib->lock);
 
-		/* Group commit: what arrived while the last commit was being
-		 * synced goes in the next one, all at once. */
 		/* Newer outcomes wait behind those a failed batch could
 		 * not write, so that none is committed ahead of an older
 		 * one (a crash in between would run the older again after
@@ -276,6 +274,8 @@ store_main(void *arg)
 			inbox_defer_runs(ib, runs);
 			runs = NULL;
 		}
+		/* Group commit: what arrived while the last commit was being
+		 * synced goes in the next one, all at once. */
 		if (jobs != NULL || runs != NULL) {
 			inbox_batch(ib, jobs, runs);
 			inbox_refill(ib);
