@@ -285,6 +285,8 @@ store_main(void *arg)
 		if (stopping && jobs == NULL && runs == NULL)
 			break;
 	}
+	/* Outcomes kept back by a failed batch: one last try. */
+	retry_deferred(ib);
 	/* The last outcomes may have been committed without a sync. */
 	if (ib->store != NULL && store_probe(ib->store) < 0)
 		whr_log(WHR_LOG_WARN, "inbox: cannot sync the last outcomes: %s",

@@ -52,7 +52,7 @@ class HandlerTables(unittest.TestCase):
         self.addCleanup(data.cleanup)
         # Fails at start and at the next attempts, one a second: time to
         # see the 503s before it opens.
-        fails = max(3, round(w.slow(3)))
+        fails = min(10, max(3, round(w.slow(3))))
         env = data.env(WHR_RECORD_TX='1',
                        WHR_RECORD_TX_SETUP_FAIL=str(fails))
         why = 'handler tx could not prepare its tables'
