@@ -6,8 +6,9 @@
  * eligible one waits in a heap by time until next_at, then in a heap by
  * id until a worker takes it. Taken ones stay at the head of their groups
  * until they finish, which keeps the others of their keys waiting.
+ * The heaps and hash tables themselves are in scheduler-index.c.
  */
-#include "scheduler-private.h"
+#include "scheduler-internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -17,283 +18,6 @@
 
 #include "whr-private.h"
 
-enum entry_state {
-	ENTRY_WAITING,		/* behind an older one of a key */
-	ENTRY_TIMED,		/* eligible, later */
-	ENTRY_READY,		/* eligible now */
-	ENTRY_RUNNING,		/* taken by a worker */
-	ENTRY_RELEASED,		/* done, its outcome not yet on disk */
-};
-
-struct group;
-struct entry;
-
-struct membership {
-	struct entry *entry;
-	struct group *group;
-	struct membership *prev, *next;	/* in the group, by id */
-};
-
-struct group {
-	char *key;
-	size_t hash;
-	struct group *next_in_bucket;
-	struct membership *head, *tail;
-};
-
-struct entry {
-	int64_t id;
-	int64_t next_at;
-	void *payload;
-	enum entry_state state;
-	size_t heap_pos;
-	struct entry *next_in_bucket;
-	struct membership *members;
-	size_t n_members;
-};
-
-struct heap {
-	struct entry **v;
-	size_t n, cap;
-	bool by_time;		/* (next_at, id), else id */
-};
-
-struct table {
-	void **buckets;		/* struct group * or struct entry * */
-	size_t n_buckets;
-	size_t n;
-};
-
-struct sched {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	sched_clock_fn clock;
-	void *clock_arg;
-	struct table groups;
-	struct table entries;
-	struct heap timed;
-	struct heap ready;
-	bool closed;
-};
-
-/* ---- heaps ----------------------------------------------------------- */
-
-static bool
-before(const struct heap *h, const struct entry *a, const struct entry *b)
-{
-	if (h->by_time && a->next_at != b->next_at)
-		return a->next_at < b->next_at;
-	return a->id < b->id;
-}
-
-static void
-heap_set(struct heap *h, size_t i, struct entry *e)
-{
-	h->v[i] = e;
-	e->heap_pos = i;
-}
-
-static void
-heap_up(struct heap *h, size_t i)
-{
-	struct entry *e = h->v[i];
-
-	while (i > 0 && before(h, e, h->v[(i - 1) / 2])) {
-		heap_set(h, i, h->v[(i - 1) / 2]);
-		i = (i - 1) / 2;
-	}
-	heap_set(h, i, e);
-}
-
-static void
-heap_down(struct heap *h, size_t i)
-{
-	struct entry *e = h->v[i];
-
-	for (;;) {
-		size_t c = 2 * i + 1;
-
-		if (c >= h->n)
-			break;
-		if (c + 1 < h->n && before(h, h->v[c + 1], h->v[c]))
-			c++;
-		if (!before(h, h->v[c], e))
-			break;
-		heap_set(h, i, h->v[c]);
-		i = c;
-	}
-	heap_set(h, i, e);
-}
-
-static int
-heap_push(struct heap *h, struct entry *e)
-{
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? 2 * h->cap : 64;
-		struct entry **grown = realloc(h->v, cap * sizeof(*grown));
-
-		if (grown == NULL)
-			return -ENOMEM;
-		h->v = grown;
-		h->cap = cap;
-	}
-	heap_set(h, h->n++, e);
-	heap_up(h, h->n - 1);
-	return 0;
-}
-
-static void
-heap_remove(struct heap *h, struct entry *e)
-{
-	size_t i = e->heap_pos;
-	struct entry *last = h->v[--h->n];
-
-	if (i == h->n)
-		return;
-	heap_set(h, i, last);
-	heap_up(h, i);
-	heap_down(h, last->heap_pos);
-}
-
-/* ---- hash tables ------------------------------------------------------ */
-
-static size_t
-hash_key(const char *key)
-{
-	size_t h = 1469598103934665603ULL;	/* FNV-1a */
-
-	for (; *key != '\0'; key++)
-		h = (h ^ (unsigned char)*key) * 1099511628211ULL;
-	return h;
-}
-
-static size_t
-hash_id(int64_t id)
-{
-	uint64_t x = (uint64_t)id * 0x9e3779b97f4a7c15ULL;
-
-	return (size_t)(x ^ (x >> 32));
-}
-
-static void **
-bucket(struct table *t, size_t hash)
-{
-	return &t->buckets[hash & (t->n_buckets - 1)];
-}
-
-/* Keep at most one item per bucket on average. Items carry their hash
- * (groups) or id (entries); @p next_of gives the chain link. */
-static int
-table_grow(struct table *t, bool groups)
-{
-	size_t n = t->n_buckets ? 2 * t->n_buckets : 64;
-	void **old = t->buckets;
-	size_t old_n = t->n_buckets;
-	size_t i;
-
-	if (t->n < t->n_buckets)
-		return 0;
-	t->buckets = calloc(n, sizeof(*t->buckets));
-	if (t->buckets == NULL) {
-		t->buckets = old;
-		return old != NULL ? 0 : -ENOMEM;	/* keep working, slower */
-	}
-	t->n_buckets = n;
-	for (i = 0; i < old_n; i++) {
-		void *item = old[i];
-
-		while (item != NULL) {
-			void *next;
-			void **b;
-
-			if (groups) {
-				struct group *g = item;
-
-				next = g->next_in_bucket;
-				b = bucket(t, g->hash);
-				g->next_in_bucket = *b;
-			} else {
-				struct entry *e = item;
-
-				next = e->next_in_bucket;
-				b = bucket(t, hash_id(e->id));
-				e->next_in_bucket = *b;
-			}
-			*b = item;
-			item = next;
-		}
-	}
-	free(old);
-	return 0;
-}
-
-static struct entry *
-find_entry(struct sched *s, int64_t id)
-{
-	struct entry *e;
-
-	if (s->entries.n_buckets == 0)
-		return NULL;
-	e = *bucket(&s->entries, hash_id(id));
-	while (e != NULL && e->id != id)
-		e = e->next_in_bucket;
-	return e;
-}
-
-static void
-unlink_entry(struct sched *s, struct entry *e)
-{
-	struct entry **p = (struct entry **)bucket(&s->entries, hash_id(e->id));
-
-	while (*p != e)
-		p = &(*p)->next_in_bucket;
-	*p = e->next_in_bucket;
-	s->entries.n--;
-}
-
-static struct group *
-find_group(struct sched *s, const char *key, size_t hash, bool create)
-{
-	struct group *g = NULL;
-	void **b;
-
-	if (s->groups.n_buckets > 0) {
-		g = *bucket(&s->groups, hash);
-		while (g != NULL && (g->hash != hash || strcmp(g->key, key) != 0))
-			g = g->next_in_bucket;
-	}
-	if (g != NULL || !create)
-		return g;
-	if (table_grow(&s->groups, true) < 0)
-		return NULL;
-	g = calloc(1, sizeof(*g));
-	if (g == NULL)
-		return NULL;
-	g->key = strdup(key);
-	if (g->key == NULL) {
-		free(g);
-		return NULL;
-	}
-	g->hash = hash;
-	b = bucket(&s->groups, hash);
-	g->next_in_bucket = *b;
-	*b = g;
-	s->groups.n++;
-	return g;
-}
-
-static void
-drop_group(struct sched *s, struct group *g)
-{
-	struct group **p = (struct group **)bucket(&s->groups, g->hash);
-
-	while (*p != g)
-		p = &(*p)->next_in_bucket;
-	*p = g->next_in_bucket;
-	s->groups.n--;
-	free(g->key);
-	free(g);
-}
 
 /* ---- eligibility ------------------------------------------------------ */
 
@@ -330,15 +54,15 @@ place(struct sched *s, struct entry *e)
 	if (want == e->state)
 		return;
 	if (e->state == ENTRY_TIMED)
-		heap_remove(&s->timed, e);
+		sched_heap_remove(&s->timed, e);
 	else if (e->state == ENTRY_READY)
-		heap_remove(&s->ready, e);
+		sched_heap_remove(&s->ready, e);
 	e->state = ENTRY_WAITING;
 	/* A failed push leaves it waiting; it is placed again when the
 	 * one ahead of it finishes. */
-	if (want == ENTRY_READY && heap_push(&s->ready, e) == 0)
+	if (want == ENTRY_READY && sched_heap_push(&s->ready, e) == 0)
 		e->state = ENTRY_READY;
-	else if (want == ENTRY_TIMED && heap_push(&s->timed, e) == 0)
+	else if (want == ENTRY_TIMED && sched_heap_push(&s->timed, e) == 0)
 		e->state = ENTRY_TIMED;
 	/* One worker is enough for one notification. */
 	if (e->state != ENTRY_WAITING)
@@ -447,11 +171,11 @@ sched_add(struct sched *s, int64_t id, char *const *keys, size_t n_keys,
 
 	*taken = false;
 	pthread_mutex_lock(&s->lock);
-	if (find_entry(s, id) != NULL) {
+	if (sched_find_entry(s, id) != NULL) {
 		rc = 0;
 		goto out;
 	}
-	if (table_grow(&s->entries, false) < 0)
+	if (sched_table_grow(&s->entries, false) < 0)
 		goto out;
 	e = calloc(1, sizeof(*e));
 	if (e == NULL)
@@ -466,7 +190,7 @@ sched_add(struct sched *s, int64_t id, char *const *keys, size_t n_keys,
 	e->payload = payload;
 	e->state = ENTRY_WAITING;
 	for (i = 0; i < n_keys; i++) {
-		struct group *g = find_group(s, keys[i], hash_key(keys[i]),
+		struct group *g = sched_find_group(s, keys[i], sched_hash_key(keys[i]),
 					     true);
 		struct membership *m = &e->members[e->n_members];
 		size_t k;
@@ -488,7 +212,7 @@ sched_add(struct sched *s, int64_t id, char *const *keys, size_t n_keys,
 		    m->next->entry->state != ENTRY_RUNNING)
 			place(s, m->next->entry);
 	}
-	b = bucket(&s->entries, hash_id(id));
+	b = sched_bucket(&s->entries, sched_hash_id(id));
 	e->next_in_bucket = *b;
 	*b = e;
 	s->entries.n++;
@@ -512,7 +236,7 @@ err_members:
 		else
 			g->tail = m->prev;
 		if (g->head == NULL)
-			drop_group(s, g);
+			sched_drop_group(s, g);
 		else if (g->head->entry->state != ENTRY_RUNNING)
 			place(s, g->head->entry);
 	}
@@ -531,15 +255,15 @@ take_locked(struct sched *s, int64_t *id, void **payload)
 
 	while (s->timed.n > 0 && s->timed.v[0]->next_at <= t) {
 		e = s->timed.v[0];
-		heap_remove(&s->timed, e);
+		sched_heap_remove(&s->timed, e);
 		e->state = ENTRY_WAITING;
-		if (heap_push(&s->ready, e) == 0)
+		if (sched_heap_push(&s->ready, e) == 0)
 			e->state = ENTRY_READY;
 	}
 	if (s->ready.n == 0)
 		return false;
 	e = s->ready.v[0];
-	heap_remove(&s->ready, e);
+	sched_heap_remove(&s->ready, e);
 	e->state = ENTRY_RUNNING;
 	*id = e->id;
 	*payload = e->payload;
@@ -602,7 +326,7 @@ sched_requeue(struct sched *s, int64_t id, int64_t next_at, void *payload)
 	struct entry *e;
 
 	pthread_mutex_lock(&s->lock);
-	e = find_entry(s, id);
+	e = sched_find_entry(s, id);
 	if (e != NULL && e->state == ENTRY_RUNNING) {
 		e->next_at = next_at;
 		e->payload = payload;
@@ -636,7 +360,7 @@ leave_groups(struct sched *s, struct entry *e)
 		struct group *g = e->members[i].group;
 
 		if (g->head == NULL)
-			drop_group(s, g);
+			sched_drop_group(s, g);
 		else if (g->head->entry->state != ENTRY_RUNNING)
 			place(s, g->head->entry);
 	}
@@ -649,7 +373,7 @@ sched_release(struct sched *s, int64_t id)
 	struct entry *e;
 
 	pthread_mutex_lock(&s->lock);
-	e = find_entry(s, id);
+	e = sched_find_entry(s, id);
 	if (e != NULL && e->state == ENTRY_RUNNING) {
 		leave_groups(s, e);
 		e->state = ENTRY_RELEASED;
@@ -663,15 +387,15 @@ sched_finish(struct sched *s, int64_t id)
 	struct entry *e;
 
 	pthread_mutex_lock(&s->lock);
-	e = find_entry(s, id);
+	e = sched_find_entry(s, id);
 	if (e == NULL)
 		goto out;
 	if (e->state == ENTRY_TIMED)
-		heap_remove(&s->timed, e);
+		sched_heap_remove(&s->timed, e);
 	else if (e->state == ENTRY_READY)
-		heap_remove(&s->ready, e);
+		sched_heap_remove(&s->ready, e);
 	leave_groups(s, e);
-	unlink_entry(s, e);
+	sched_unlink_entry(s, e);
 	free_entry(e);
 out:
 	pthread_mutex_unlock(&s->lock);
@@ -685,8 +409,8 @@ sched_keys_busy(struct sched *s, char *const *keys, size_t n_keys)
 
 	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < n_keys && !busy; i++) {
-		const struct group *g = find_group(s, keys[i],
-						   hash_key(keys[i]), false);
+		const struct group *g = sched_find_group(s, keys[i],
+						   sched_hash_key(keys[i]), false);
 
 		busy = g != NULL && g->head != NULL;
 	}
@@ -700,7 +424,7 @@ sched_known(struct sched *s, int64_t id)
 	bool known;
 
 	pthread_mutex_lock(&s->lock);
-	known = find_entry(s, id) != NULL;
+	known = sched_find_entry(s, id) != NULL;
 	pthread_mutex_unlock(&s->lock);
 	return known;
 }
