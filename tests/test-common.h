@@ -38,6 +38,8 @@ char *test_read_file(const char *relative, size_t *len);
 /* The same, in the folder named by the environment variable @p dir_env. */
 char *test_read_file_in(const char *dir_env, const char *relative,
 			size_t *len);
+/* The sample delivery body NAME.json (WHR_SAMPLES), not empty. */
+char *test_read_sample(const char *name, size_t *len);
 
 /* Every log line written since the test started (or the last clear),
  * newline-separated; borrowed until the next log line or clear. */

@@ -178,18 +178,6 @@ static const char *const sample_names[] = {
 	"EnrollmentApprovalRequest",
 };
 
-static char *
-read_sample(const char *name, size_t *len)
-{
-	char file[256];
-	char *text;
-
-	snprintf(file, sizeof(file), "%s.json", name);
-	text = test_read_file_in("WHR_SAMPLES", file, len);
-	ck_assert_uint_gt(*len, 0);
-	return text;
-}
-
 static const struct json_node *
 member(const struct json_node *object, const char *name)
 {
@@ -211,7 +199,7 @@ START_TEST(samples_are_sender_bodies)
 	const char *name = sample_names[_i];
 	char err[256] = "";
 	size_t len, body_len, i;
-	char *file = read_sample(name, &len);
+	char *file = test_read_sample(name, &len);
 	struct json_node *root = json_tree_parse(file, len, err, sizeof(err));
 	const struct json_node *notes, *id;
 	char **parts;
@@ -268,7 +256,7 @@ START_TEST(samples_embedded)
 	char lower[64];
 	char err[256] = "";
 	size_t len, count, i;
-	char *file = read_sample(name, &len);
+	char *file = test_read_sample(name, &len);
 	const struct sample *s = sample_find(name);
 	const struct sample *all = sample_all(&count);
 	struct json_node *root;

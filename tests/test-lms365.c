@@ -30,18 +30,6 @@ event_from_json(struct whr_event *ev, const char *json, const char *action)
 	event_init(ev, &f);
 }
 
-static char *
-read_sample(const char *name, size_t *len)
-{
-	char file[256];
-	char *text;
-
-	snprintf(file, sizeof(file), "%s.json", name);
-	text = test_read_file_in("WHR_SAMPLES", file, len);
-	ck_assert_uint_gt(*len, 0);
-	return text;
-}
-
 /* The sample's one notification, cut from the body as the server does
  * (envelope_decode()), and its Action; both freed by the caller. */
 static char *
@@ -50,7 +38,7 @@ sample_notification(const char *name, char **action)
 	struct envelope env;
 	char err[192];
 	size_t len;
-	char *body = read_sample(name, &len);
+	char *body = test_read_sample(name, &len);
 	char *json;
 
 	memset(&env, 0, sizeof(env));

@@ -17,6 +17,18 @@ test_read_file(const char *relative, size_t *len)
 }
 
 char *
+test_read_sample(const char *name, size_t *len)
+{
+	char file[256];
+	char *text;
+
+	snprintf(file, sizeof(file), "%s.json", name);
+	text = test_read_file_in("WHR_SAMPLES", file, len);
+	ck_assert_uint_gt(*len, 0);
+	return text;
+}
+
+char *
 test_read_file_in(const char *dir_env, const char *relative, size_t *len)
 {
 	const char *dir = getenv(dir_env);
