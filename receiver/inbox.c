@@ -155,6 +155,13 @@ hand_back(struct run *run, void *arg)
 	else
 		ib->runs_head = run;
 	ib->runs_tail = run;
+	/* Finished for good (no retry): the next of its keys may go now,
+	 * while its outcome is being written. Released under the queue's
+	 * lock, so that the next one's outcome queues behind this one's:
+	 * outcomes reach the disk in the order a key's runs ran, and a
+	 * crash can only run both again, in order. */
+	if (!run_has_next(run) && !run_wants_retry(run))
+		sched_release(ib->sched, run->w->id);
 	pthread_cond_signal(&ib->cond);
 	pthread_mutex_unlock(&ib->lock);
 }

@@ -35,6 +35,7 @@ struct group {
 	size_t hash;
 	struct group *next_in_bucket;
 	struct membership *head, *tail;
+	size_t held;		/* released entries of it, not yet finished */
 };
 
 struct entry {
@@ -46,6 +47,7 @@ struct entry {
 	struct entry *next_in_bucket;
 	struct membership *members;
 	size_t n_members;
+	size_t n_held;		/* released: members[] name the groups held */
 };
 
 struct heap {

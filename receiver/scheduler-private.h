@@ -57,8 +57,9 @@ void sched_release(struct sched *s, int64_t id);
 
 bool sched_known(struct sched *s, int64_t id);
 
-/* Whether a queued or running notification has one of @p keys: one
- * sharing none of them may run now, ahead of everything queued. */
+/* Whether a queued, running or released (outcome not yet on disk)
+ * notification has one of @p keys: one sharing none of them may run
+ * now, ahead of everything queued, and commit before them. */
 bool sched_keys_busy(struct sched *s, char *const *keys, size_t n_keys);
 
 /* Queued or running notifications. */

@@ -235,9 +235,10 @@ err_members:
 			m->next->prev = m->prev;
 		else
 			g->tail = m->prev;
-		if (g->head == NULL)
+		if (g->head == NULL && g->held == 0)
 			sched_drop_group(s, g);
-		else if (g->head->entry->state != ENTRY_RUNNING)
+		else if (g->head != NULL &&
+			 g->head->entry->state != ENTRY_RUNNING)
 			place(s, g->head->entry);
 	}
 	free_entry(e);
@@ -359,10 +360,12 @@ leave_groups(struct sched *s, struct entry *e)
 	for (i = 0; i < e->n_members; i++) {
 		struct group *g = e->members[i].group;
 
-		if (g->head == NULL)
-			sched_drop_group(s, g);
-		else if (g->head->entry->state != ENTRY_RUNNING)
+		if (g->head == NULL) {
+			if (g->held == 0)
+				sched_drop_group(s, g);
+		} else if (g->head->entry->state != ENTRY_RUNNING) {
 			place(s, g->head->entry);
+		}
 	}
 	e->n_members = 0;
 }
@@ -375,10 +378,32 @@ sched_release(struct sched *s, int64_t id)
 	pthread_mutex_lock(&s->lock);
 	e = sched_find_entry(s, id);
 	if (e != NULL && e->state == ENTRY_RUNNING) {
+		size_t i;
+
+		/* Its groups stay, held, so that sched_keys_busy() still
+		 * sees its keys until its outcome is on disk. */
+		for (i = 0; i < e->n_members; i++)
+			e->members[i].group->held++;
+		e->n_held = e->n_members;
 		leave_groups(s, e);
 		e->state = ENTRY_RELEASED;
 	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* A released entry lets go of the groups it held. */
+static void
+unhold_groups(struct sched *s, struct entry *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->n_held; i++) {
+		struct group *g = e->members[i].group;
+
+		if (--g->held == 0 && g->head == NULL)
+			sched_drop_group(s, g);
+	}
+	e->n_held = 0;
 }
 
 void
@@ -395,6 +420,7 @@ sched_finish(struct sched *s, int64_t id)
 	else if (e->state == ENTRY_READY)
 		sched_heap_remove(&s->ready, e);
 	leave_groups(s, e);
+	unhold_groups(s, e);
 	sched_unlink_entry(s, e);
 	free_entry(e);
 out:
@@ -412,7 +438,7 @@ sched_keys_busy(struct sched *s, char *const *keys, size_t n_keys)
 		const struct group *g = sched_find_group(s, keys[i],
 						   sched_hash_key(keys[i]), false);
 
-		busy = g != NULL && g->head != NULL;
+		busy = g != NULL && (g->head != NULL || g->held > 0);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return busy;

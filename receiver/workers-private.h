@@ -18,7 +18,9 @@
 struct workers;
 
 /* @p hand_back is called on the worker's thread with each run it stops
- * with (it owns the run then). */
+ * with (it owns the run then). A run finished for good still holds its
+ * keys: hand_back releases them (sched_release()) as it queues the
+ * outcome. */
 struct workers *workers_start(unsigned n, struct sched *sched,
 			      const struct handler_registry *reg,
 			      const char *data_dir,

@@ -172,12 +172,6 @@ worker_main(void *arg)
 			break;
 		}
 		set_run(w, NULL);
-		/* Finished for good (no retry): the next of its keys may go
-		 * now, while its outcome is being written. Outcomes are
-		 * written in the order the runs come back, so a crash can
-		 * only run both again, in order. */
-		if (!run_has_next(run) && !run_wants_retry(run))
-			sched_release(pool->sched, id);
 		pool->hand_back(run, pool->arg);
 	}
 	store_close(w->reader);

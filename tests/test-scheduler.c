@@ -1,7 +1,8 @@
 /*
  * The scheduler, on a fake clock: order within a key, parallelism across
  * keys, notifications with several keys, retries at their time, a late
- * (replayed) notification, and the retry backoff.
+ * (replayed) notification, released ones holding their keys, and the
+ * retry backoff.
  */
 #include <string.h>
 
@@ -233,6 +234,64 @@ START_TEST(sched_many)
 }
 END_TEST
 
+static bool
+busy(struct sched *s, const char *key)
+{
+	char *keys[1] = { (char *)key };
+
+	return sched_keys_busy(s, keys, 1);
+}
+
+/* Released (done, its outcome not yet on disk): the next of its keys may
+ * run, but its keys stay busy for a notification that would run in the
+ * transaction that stores it, until the outcome is written. */
+START_TEST(sched_released_holds_keys)
+{
+	struct sched *s = new_sched();
+
+	add(s, 1, "u1", "u2", 0);
+	ck_assert(!busy(s, "u3"));
+	ck_assert(busy(s, "u1"));
+	ck_assert_int_eq(take(s), 1);
+	sched_release(s, 1);
+	ck_assert(busy(s, "u1"));
+	ck_assert(busy(s, "u2"));
+	ck_assert(sched_known(s, 1));
+
+	/* The next of a key runs at once; finishing it leaves the hold. */
+	add(s, 2, "u2", NULL, 0);
+	ck_assert_int_eq(take(s), 2);
+	sched_finish(s, 2);
+	ck_assert(busy(s, "u2"));
+
+	/* A release twice, or of one not running, changes nothing. */
+	sched_release(s, 1);
+	sched_release(s, 99);
+	sched_finish(s, 1);
+	ck_assert(!busy(s, "u1"));
+	ck_assert(!busy(s, "u2"));
+	ck_assert(!sched_known(s, 1));
+	ck_assert_uint_eq(sched_count(s), 0);
+
+	/* A held group that empties and fills again keeps its order. */
+	add(s, 3, "u1", NULL, 0);
+	ck_assert_int_eq(take(s), 3);
+	sched_release(s, 3);
+	add(s, 4, "u1", NULL, 0);
+	add(s, 5, "u1", NULL, 0);
+	ck_assert_int_eq(take(s), 4);
+	ck_assert_int_eq(take(s), -1);
+	sched_release(s, 4);
+	ck_assert_int_eq(take(s), 5);
+	sched_finish(s, 4);
+	sched_finish(s, 3);
+	ck_assert(busy(s, "u1"));	/* 5 still runs */
+	sched_finish(s, 5);
+	ck_assert(!busy(s, "u1"));
+	sched_free(s, NULL);
+}
+END_TEST
+
 START_TEST(sched_backoff)
 {
 	struct inbox_config c = {
@@ -261,5 +320,6 @@ TEST_SUITE(scheduler)
 	ADD_TEST(s, "late_old_notification", sched_late_old_notification);
 	ADD_TEST(s, "known_and_payload", sched_known_and_payload);
 	ADD_TEST(s, "many", sched_many);
+	ADD_TEST(s, "released_holds_keys", sched_released_holds_keys);
 	ADD_TEST(s, "backoff", sched_backoff);
 }
