@@ -3,7 +3,9 @@
  *   inbox.c         the store thread, its hand-offs, periodic work, start
  *                   and stop
  *   inbox-batch.c   one batch: a transaction of deliveries, outcomes and
- *                   transactional handlers, and what follows its commit
+ *                   transactional handlers
+ *   inbox-commit.c  what follows its commit: answers, new work to the
+ *                   scheduler, runs settled
  *   inbox-window.c  the work window: open work in memory, the rest on disk
  * Nothing here is for other parts of libwhr: they use inbox-private.h.
  */
@@ -83,11 +85,22 @@ double inbox_random01(struct inbox *ib);
 void inbox_post_done(struct inbox *ib, struct ingest_job *jobs);
 /* Open the database and queue its pending work; see inbox.c. */
 int inbox_open_store(struct inbox *ib);
-void inbox_defer_runs(struct inbox *ib, struct run *runs);
 
 /* inbox-batch.c */
 /* One transaction with @p jobs and @p runs, synced, then answered. */
 void inbox_batch(struct inbox *ib, struct ingest_job *jobs, struct run *runs);
+/* Outcomes a failed batch could not write, kept in order for a retry. */
+void inbox_defer_runs(struct inbox *ib, struct run *runs);
+
+/* inbox-commit.c */
+/* A batch is on disk: answer its deliveries, give the new work to the
+ * workers, and settle the runs it recorded. */
+void inbox_after_commit(struct inbox *ib, struct ingest_job *jobs,
+			struct run *runs, int64_t now);
+/* The fresh work of a stored notification, its strings in one block.
+ * NULL when out of memory: a worker then loads it from the store. */
+struct run *inbox_fresh_run(struct inbox *ib, const struct ingest_delivery *d,
+			    size_t i, char **keys, size_t n_keys);
 /* Said once, as the inbox falls behind. */
 void inbox_log_behind(struct inbox *ib, int64_t waiting);
 
