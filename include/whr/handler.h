@@ -91,9 +91,11 @@ struct sqlite3;
  * @return 0; -EPROTO to stop the receiver from starting (tables it
  *         cannot use, e.g. newer than it knows); another negative errno
  *         when it may work later (a full disk): the inbox then stays
- *         closed, answering 503, and calls it again every second. Log why
- *         with whr_log(): the calls after a failure log nothing, so the
- *         reason is told once.
+ *         closed, answering 503, and calls it again every second. Once
+ *         the receiver runs (a reopen), -EPROTO is handled like the
+ *         others: it keeps answering 503 with the reason rather than stop
+ *         and leave the sender with no answer. Log why with whr_log(): the
+ *         calls after a failure log nothing, so the reason is told once.
  */
 typedef int (*whr_db_setup_fn)(struct sqlite3 *db, void *userdata);
 
