@@ -62,7 +62,7 @@ bool sched_known(struct sched *s, int64_t id);
  * now, ahead of everything queued, and commit before them. */
 bool sched_keys_busy(struct sched *s, char *const *keys, size_t n_keys);
 
-/* Queued or running notifications. */
+/* Queued, running or released notifications. */
 size_t sched_count(struct sched *s);
 
 /* Wake every waiting taker with -ESHUTDOWN; later takes fail too. */

@@ -5,7 +5,10 @@
  * notification is eligible when it heads every group it belongs to. An
  * eligible one waits in a heap by time until next_at, then in a heap by
  * id until a worker takes it. Taken ones stay at the head of their groups
- * until they finish, which keeps the others of their keys waiting.
+ * until they finish or are released, which keeps the others of their
+ * keys waiting. A released one (done, its outcome not yet on disk) has
+ * left its groups but still holds them, so that sched_keys_busy() sees
+ * its keys until it finishes.
  * The heaps and hash tables themselves are in scheduler-index.c.
  */
 #include "scheduler-internal.h"

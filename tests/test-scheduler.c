@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "inbox-private.h"
-#include "scheduler-private.h"
+#include "scheduler-internal.h"
 #include "test-common.h"
 
 static int64_t fake_now;
@@ -288,6 +288,21 @@ START_TEST(sched_released_holds_keys)
 	ck_assert(busy(s, "u1"));	/* 5 still runs */
 	sched_finish(s, 5);
 	ck_assert(!busy(s, "u1"));
+	/* Every group is gone once nothing holds it. */
+	ck_assert_uint_eq(s->groups.n, 0);
+
+	/* A key given twice is held once. */
+	add(s, 6, "u1", "u1", 0);
+	ck_assert_int_eq(take(s), 6);
+	sched_release(s, 6);
+	ck_assert_uint_eq(s->groups.n, 1);
+	sched_finish(s, 6);
+	ck_assert_uint_eq(s->groups.n, 0);
+
+	/* Freed while a group is held (valgrind and ASan check). */
+	add(s, 7, "u1", NULL, 0);
+	ck_assert_int_eq(take(s), 7);
+	sched_release(s, 7);
 	sched_free(s, NULL);
 }
 END_TEST
