@@ -531,10 +531,16 @@ envelope_decode(const char *body, size_t len, struct envelope *env,
 		rc = -EBADMSG;
 	} else if (status != yajl_status_ok) {
 		unsigned char *msg = yajl_get_error(d.yajl, 0, NULL, 0);
+		size_t n;
 
 		snprintf(err, err_size, "body is not valid JSON: %s",
 			 msg != NULL ? (const char *)msg : "parse error");
 		yajl_free_error(d.yajl, msg);
+		/* yajl ends its message with a newline: the answer and the
+		 * log line add their own. */
+		n = strlen(err);
+		while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+			err[--n] = '\0';
 		rc = -EBADMSG;
 	}
 	yajl_free(d.yajl);

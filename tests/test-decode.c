@@ -198,6 +198,11 @@ START_TEST(decode_bad_bodies)
 		ck_assert_msg(strstr(err, cases[i].message) != NULL,
 			      "case %zu: '%s' lacks '%s'", i, err,
 			      cases[i].message);
+		/* One line: the answer and the log add the newline. */
+		ck_assert_msg(strchr(err, '\n') == NULL &&
+				      err[strlen(err) - 1] != ' ',
+			      "case %zu: '%s' has a line break or ends in a space",
+			      i, err);
 		ck_assert_ptr_null(env.notifications);
 	}
 }
