@@ -12,6 +12,8 @@
 
 #define SECRET_MIN_CHARS 32
 #define SECRET_MAX_CHARS 128
+/* The longest id, in bytes (percent-decoded in a URL). */
+#define RECEIVER_ID_MAX 256
 
 /* One `id=secret` entry as configured; the id is lowercased, "" for the
  * default receiver. */

@@ -128,6 +128,14 @@ add_entry(struct secret_list *out, size_t position, const char *source,
 	ascii_lowercase(id_copy);
 	entry_name(name, sizeof(name), position, id_copy);
 
+	/* A longer one could never be reached: the front refuses it. */
+	if (id_len > RECEIVER_ID_MAX) {
+		whr_log(WHR_LOG_ERROR,
+			"%s: %s: the id has %zu bytes; it may have at most %d",
+			source, name, id_len, RECEIVER_ID_MAX);
+		goto err_invalid;
+	}
+
 	chars = utf8_code_points(secret, secret_len);
 	if (chars < 0) {
 		whr_log(WHR_LOG_ERROR, "%s: %s: the secret is not valid UTF-8",

@@ -11,6 +11,10 @@
 
 #define S32 "0123456789abcdef0123456789abcdef"
 #define S32B "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+/* Ids of 256 bytes (the longest) and 257. */
+#define ID32 "tenant-id-abcdefghijklmnopqrstuv"
+#define ID256 ID32 ID32 ID32 ID32 ID32 ID32 ID32 ID32
+#define ID257 ID256 "w"
 
 static int
 parse(const char *text, bool newlines, struct secret_list *out)
@@ -95,6 +99,12 @@ START_TEST(secrets_lengths)
 	s[62] = '\0';	/* 31 code points */
 	ck_assert_int_eq(parse(s, false, &l), -EINVAL);
 
+	/* An id of 256 bytes is accepted, 257 is not. */
+	ck_assert_int_eq(parse(ID256 "=" S32, false, &l), 0);
+	ck_assert_uint_eq(strlen(l.entries[0].id), 256);
+	secret_list_finish(&l);
+	ck_assert_int_eq(parse(ID257 "=" S32, false, &l), -EINVAL);
+
 	/* Invalid UTF-8 is refused. */
 	memset(s, 'x', 40);
 	s[40] = '\0';
@@ -116,6 +126,7 @@ START_TEST(secrets_bad_messages)
 		{ S32 "," S32B, "entry 2 (default id): the id is configured twice" },
 		{ S32 ", =", "entry 2 has neither an id nor a secret" },
 		{ "id=", "entry 1 (default id): the secret has 2 characters" },
+		{ S32 ", " ID257 "=" S32B, "entry 2 (an id of 257 bytes, not shown in case it is a secret): the id has 257 bytes; it may have at most 256" },
 	};
 	size_t i;
 

@@ -226,6 +226,15 @@ class StartupErrors(unittest.TestCase):
                            '\U0001F600' * 32, WEBHOOK + '/t')
         self.assert_config_error({MS: '\u00e9' * 129}, 'entry 1')
 
+    def test_id_length_bound(self):
+        # 256 bytes is the longest id a URL may carry: it is served, and
+        # a longer one is refused at start, not left unreachable.
+        longest = 'i' * 256
+        self.assert_starts({MS: '%s, %s=%s' % (SA, longest, SB)}, SB,
+                           WEBHOOK + '/' + longest.upper())
+        self.assert_config_error({MS: '%s, %s=%s' % (SA, longest + 'i', SB)},
+                                 'entry 2', '257 bytes', 'at most 256')
+
     def test_more_than_one_equals_sign(self):
         err = self.assert_config_error(
             {MS: '%s, tenant2=%s=%s' % (SA, SB, SC)}, 'entry 2', 'tenant2')
