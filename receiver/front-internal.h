@@ -1,5 +1,6 @@
 /*
- * What front.c (requests) and front-listen.c (listening sockets) share.
+ * What front.c (requests), front-headers.c (what is read in their
+ * headers) and front-listen.c (listening sockets) share.
  */
 #ifndef WHR_FRONT_INTERNAL_H
 #define WHR_FRONT_INTERNAL_H
@@ -18,5 +19,20 @@ struct front {
 	size_t n_bound;
 	bool stopping;
 };
+
+struct evhttp_request;
+struct evkeyvalq;
+struct webhook_request;
+
+/* front-headers.c */
+/* Count the ms-signature headers; keep the first one's value. */
+void front_count_signatures(struct evkeyvalq *headers,
+			    struct webhook_request *in);
+/* The headers worth keeping (no credentials, nothing of the hop or the
+ * framing) as [[name, value], ...], in their order; NULL when out of
+ * memory. */
+char *front_headers_json(struct evkeyvalq *headers);
+/* Whether the request has more than one Content-Length header. */
+bool front_content_length_repeated(struct evhttp_request *req);
 
 #endif /* WHR_FRONT_INTERNAL_H */

@@ -25,11 +25,11 @@
 #include "inbox-private.h"
 #include "log-private.h"
 #include "receiver-private.h"
+#include "secrets-private.h"
 #include "webhook-private.h"
 #include "whr-private.h"
 
 #define WEBHOOK_PREFIX "/api/webhooks/incoming/custom"
-#define RECEIVER_ID_MAX 256
 
 
 enum route {
@@ -138,112 +138,10 @@ struct exchange {
 	const char *allow;		/* for a 405 */
 	bool retry_after;		/* for a 503 */
 	bool duplicate;			/* stored before */
+	bool close;			/* end the connection after it */
 	size_t request_bytes;
 	int64_t start_us;
 };
-
-static void
-count_signatures(struct evkeyvalq *headers, struct webhook_request *in)
-{
-	struct evkeyval *h;
-
-	TAILQ_FOREACH(h, headers, next) {
-		/* Cheap first-letter test: this runs for every header. */
-		if ((h->key[0] | 0x20) == 'm' &&
-		    ascii_equal_nocase(h->key, "ms-signature")) {
-			if (in->n_signatures++ == 0)
-				in->signature = h->value;
-		}
-	}
-}
-
-/* Headers not worth keeping with a delivery: credentials (the signature
- * among them), and what only the hop or the framing needed. */
-static bool
-header_kept(const char *name)
-{
-	static const char *const dropped[] = {
-		"ms-signature", "authorization", "proxy-authorization",
-		"cookie", "content-length", "connection", "keep-alive",
-		"transfer-encoding", "te", "upgrade", "expect",
-	};
-	size_t i;
-
-	for (i = 0; i < ARRAY_LENGTH(dropped); i++) {
-		if (ascii_equal_nocase(name, dropped[i]))
-			return false;
-	}
-	return true;
-}
-
-/* Append @p s as a JSON string at @p out; returns the end. Room for six
- * bytes per input byte is enough (\u00XX, or U+FFFD's three). */
-static char *
-json_string(char *out, const char *s)
-{
-	size_t left = strlen(s);
-
-	*out++ = '"';
-	while (*s != '\0') {
-		unsigned char c = (unsigned char)*s;
-		size_t n = 1;
-
-		if (c == '"' || c == '\\') {
-			*out++ = '\\';
-			*out++ = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			out += sprintf(out, "\\u%04x", c);
-		} else if (c < 0x80) {
-			*out++ = (char)c;
-		} else if ((n = utf8_char_length(s, left)) > 0) {
-			memcpy(out, s, n);
-			out += n;
-		} else {
-			memcpy(out, "\xef\xbf\xbd", 3);	/* not UTF-8 */
-			out += 3;
-			n = 1;
-		}
-		s += n;
-		left -= n;
-	}
-	*out++ = '"';
-	return out;
-}
-
-/* The request's headers as [[name, value], ...], in their order: one
- * allocation, sized for the worst case. */
-static char *
-headers_json(struct evkeyvalq *headers)
-{
-	struct evkeyval *h;
-	size_t size = 3;
-	char *text;
-	char *p;
-
-	TAILQ_FOREACH(h, headers, next) {
-		if (header_kept(h->key))
-			size += 6 * (strlen(h->key) + strlen(h->value)) + 8;
-	}
-	text = malloc(size);
-	if (text == NULL)
-		return NULL;
-	p = text;
-	*p++ = '[';
-	TAILQ_FOREACH(h, headers, next) {
-		if (!header_kept(h->key))
-			continue;
-		if (p != text + 1)
-			*p++ = ',';
-		*p++ = '[';
-		p = json_string(p, h->key);
-		*p++ = ',';
-		p = json_string(p, h->value);
-		*p++ = ']';
-	}
-	*p++ = ']';
-	*p = '\0';
-	return text;
-}
 
 static void
 handle_webhook(struct front *f, struct exchange *x, const char *query)
@@ -275,7 +173,7 @@ handle_webhook(struct front *f, struct exchange *x, const char *query)
 			.received_at = now_realtime_us(),
 		};
 
-		count_signatures(headers, &in);
+		front_count_signatures(headers, &in);
 		/* One contiguous copy of the body, hashed as received. */
 		in.body = in.body_len > 0
 				  ? (const char *)evbuffer_pullup(buf, -1)
@@ -288,7 +186,7 @@ handle_webhook(struct front *f, struct exchange *x, const char *query)
 		}
 		webhook_post(r, &in, &x->reply);
 		if (x->reply.job != NULL) {
-			x->reply.job->headers_json = headers_json(headers);
+			x->reply.job->headers_json = front_headers_json(headers);
 			x->reply.job->ingest.d.headers_json =
 				x->reply.job->headers_json;
 			if (x->reply.job->headers_json == NULL) {
@@ -324,7 +222,7 @@ send_answer(struct front *f, struct exchange *x)
 	/* The sender ignores it; a proxy or a person may not. */
 	if (x->retry_after)
 		evhttp_add_header(out, "Retry-After", "30");
-	if (f->stopping)
+	if (f->stopping || x->close)
 		evhttp_add_header(out, "Connection", "close");
 	evhttp_send_reply(x->req, x->reply.status,
 			  reason_phrase(x->reply.status), NULL);
@@ -469,6 +367,15 @@ on_request(struct evhttp_request *req, void *arg)
 	x->path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	x->start_us = conn_request_received(f->conns, req);
 
+	/* Refused (RFC 9112 6.3), and the connection closed: what follows
+	 * on it cannot be trusted. */
+	if (front_content_length_repeated(req)) {
+		x->reply.status = 400;
+		x->reply.message = "more than one Content-Length header";
+		x->close = true;
+		finish_exchange(x);
+		return;
+	}
 	switch (route_of(x->path, &id, &id_len)) {
 	case ROUTE_HEALTH:
 		if (x->method == EVHTTP_REQ_GET || x->method == EVHTTP_REQ_HEAD) {

@@ -1,4 +1,4 @@
-"""Routes, methods, size limits, timeouts and connection limits."""
+"""Routes, methods, size limits, timeouts, framing and connection limits."""
 
 import os
 import socket
@@ -352,6 +352,32 @@ class IdleTimeout(unittest.TestCase):
                               version='HTTP/1.0')
                 self.assertEqual((r.status, r.body), (200, b'old'))
                 self.assertIsNotNone(c.wait_closed(w.slow(5)))
+
+
+class Framing(unittest.TestCase):
+    def test_two_content_lengths_are_refused_and_the_rest_dropped(self):
+        # A proxy that reads the second length would forward one request
+        # where evhttp (reading the first) sees two: the smuggled one must
+        # never be answered, whichever length the two headers give.
+        smuggled = w.build_request('GET', WEBHOOK + '?echo=SMUGGLED')
+        body = w.vector('v1')
+        for first, second in [(len(body), len(body) + len(smuggled)),
+                              (len(body), len(body))]:
+            with self.subTest(first=first, second=second), \
+                    w.Server(env=ENV) as srv, \
+                    w.Connection(srv.port) as c:
+                c.send(w.build_request('POST', WEBHOOK, body, [
+                    ('Content-Type', w.JSON_TYPE),
+                    ('ms-signature', w.V1_SIGNATURE),
+                    ('Content-Length', str(first)),
+                    ('content-length', str(second))]) + smuggled)
+                r = c.read_response('POST')
+                self.assertEqual(r.status, 400, r)
+                self.assertIn(b'more than one Content-Length', r.body)
+                self.assertEqual((r.header('Connection') or '').lower(),
+                                 'close')
+                self.assertIsNotNone(c.wait_closed(w.slow(5)))
+                self.assertNotIn(b'SMUGGLED', c.buf)
 
 
 class MaxConnections(unittest.TestCase):
