@@ -1,0 +1,210 @@
+"""The `whr inbox` tool on a data folder, beside a running server (the
+recorder program): list, show, stats, replay and purge, their output for
+people and for scripts, and their errors."""
+
+import json
+import os
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import whrtest as w  # noqa: E402
+from whrtest import V1_SECRET  # noqa: E402
+from test_inbox import DataDir  # noqa: E402
+
+
+class InboxTool(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.data = DataDir()
+        with w.Server(cls.data.args(), program='recorder',
+                      env=cls.data.env()) as srv:
+            for i, action in enumerate(['a1', 'RejectMe', 'CourseEnrollment']):
+                body = w.delivery(id='%032d' % i,
+                                  notifications=[{'Action': action}])
+                assert w.post(srv.port, body, V1_SECRET).status == 200
+            cls.data.wait_states(done=2, dead=1)
+            assert w.post(srv.port, w.delivery(
+                id='%032d' % 0, attempt=2,
+                notifications=[{'Action': 'a1'}]), V1_SECRET).status == 200
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.data.cleanup()
+
+    def test_list(self):
+        out, _ = self.data.inbox('list')
+        lines = out.strip().split('\n')
+        self.assertRegex(lines[0], r'^NOTIF +SEQ +RECEIVED \(UTC\) +RECEIVER '
+                                   r'+ID +ATTEMPT +IDX +ACTION +STATE +RUNS '
+                                   r'+ERROR$')
+        self.assertEqual(len(lines), 4)
+        self.assertIn('CourseEnrollment', lines[1])   # newest first
+        out, _ = self.data.inbox('list', '--state', 'done', '--action', 'A1')
+        self.assertEqual(len(out.strip().split('\n')), 2)
+        out, _ = self.data.inbox('list', '--since', '1h', '--limit', '1')
+        self.assertEqual(len(out.strip().split('\n')), 2)
+        out, _ = self.data.inbox('list', '--until', '2000-01-01T00:00:00Z')
+        self.assertEqual(out.strip().split('\n')[1], '(none)')
+        out, _ = self.data.inbox('--format', 'json', 'list', '--state',
+                                 'dead')
+        dead, = json.loads(out)
+        self.assertEqual((dead['action'], dead['state'], dead['id']),
+                         ('RejectMe', 'dead', '%032d' % 1))
+        self.assertRegex(dead['received'], r'^\d{4}-\d\d-\d\dT[\d:.]+Z$')
+
+    def test_show(self):
+        out, _ = self.data.inbox('show', '%032d' % 0)
+        self.assertRegex(out, r'(?m)^duplicates 1 \(last with attempt 2, ')
+        self.assertRegex(out, r'(?m)^headers +Host: 127\.0\.0\.1')
+        self.assertNotIn('ms-signature', out.lower())
+        self.assertRegex(out, r'(?m)^  handler a1 +done +runs 1$')
+        out, _ = self.data.inbox('--format', 'json', 'show', '#2')
+        shown = json.loads(out)
+        self.assertEqual(shown['id'], '%032d' % 1)
+        self.assertIn('"RejectMe"', shown['body'])
+        self.assertEqual(shown['notifications'][0]['state'], 'dead')
+        reasons = {o['handler']: o['reason']
+                   for o in shown['notifications'][0]['outcomes']}
+        self.assertEqual(reasons['reject'],
+                         'recorder rejects delivery %032d index 0' % 1)
+        headers = dict(shown['headers'])
+        self.assertEqual(headers['Content-Type'], w.JSON_TYPE)
+        self.assertNotIn('ms-signature', [h.lower() for h in headers])
+
+    def test_stats(self):
+        out, _ = self.data.inbox('stats')
+        self.assertRegex(out, r'deliveries +3 \(duplicates received: 1\)')
+        self.assertRegex(out, r'pending 0, retrying 0, dead 1, done 2')
+        out, _ = self.data.inbox('--format', 'json', 'stats')
+        stats = json.loads(out)
+        self.assertEqual(stats['notifications'],
+                         {'pending': 0, 'retrying': 0, 'dead': 1, 'done': 2})
+        self.assertEqual(stats['deliveries'], 3)
+
+    def test_errors(self):
+        self.data.inbox('show', 'nosuch', expect=1)
+        self.data.inbox('list', '--state', 'weird', expect=2)
+        self.data.inbox('bogus', expect=2)
+        self.data.inbox('purge', expect=2)
+        self.data.inbox('replay', expect=2)
+        rc, out, err = w.run_whr(['inbox', '--data-dir', '/nonexistent',
+                                  'list'])
+        self.assertEqual(rc, 1)
+        self.assertEqual(err, 'whr inbox: no data folder /nonexistent: '
+                              'No such file or directory\n')
+
+    def test_data_folder_errors(self):
+        # The checks and messages whr enrollments has too (data-dir.c).
+        def fails(args, status, message):
+            rc, out, err = w.run_whr(['inbox', *args])
+            self.assertEqual((rc, out), (status, ''), err)
+            self.assertIn(message, err, args)
+            self.assertTrue(err.startswith('whr inbox: '), err)
+            self.assertEqual(len(err.splitlines()), 1, err)
+
+        with tempfile.TemporaryDirectory(prefix='whr-inbox-') as tmp:
+            a_file = os.path.join(tmp, 'file')
+            with open(a_file, 'w') as f:
+                f.write('x')
+            fails(['--data-dir', a_file, 'stats'], 1,
+                  'no data folder %s: not a directory' % a_file)
+            empty = os.path.join(tmp, 'empty')
+            os.mkdir(empty)
+            fails(['--data-dir', empty, 'list'], 1,
+                  'no database in %s (%s/inbox.sqlite: No such file or '
+                  'directory): whr serve creates it on its first start'
+                  % (empty, empty))
+            junk = os.path.join(tmp, 'junk')
+            os.mkdir(junk)
+            with open(os.path.join(junk, 'inbox.sqlite'), 'wb') as f:
+                f.write(b'this is not SQLite' * 100)
+            fails(['--data-dir', junk, 'show', '#1'], 1,
+                  '%s/inbox.sqlite is not a whr database this whr reads'
+                  % junk)
+        fails(['--data-dir', '', 'list'], 2,
+              '--data-dir needs a folder (see whr inbox --help)')
+        fails(['--format', 'csv', 'list'], 2,
+              "unknown format 'csv': use table or json")
+
+    def test_time_forms(self):
+        """--since and --until take what whr enrollments takes: a date, a
+        time to the minute, second or microsecond, or an age."""
+        def count(*args):
+            out, _ = self.data.inbox('--format', 'json', 'list', *args)
+            return len(json.loads(out))
+
+        def iso(us, fmt='%Y-%m-%dT%H:%M:%S'):
+            return time.strftime(fmt, time.gmtime(us // 1000000))
+
+        received = sorted(r for r, in self.data.query(
+            'SELECT received_at FROM deliveries'))
+        self.assertEqual(len(received), 3)
+        oldest, newest = received[0], received[-1]
+        self.assertEqual(count(), 3)
+        # Ages, as before; a fraction too.
+        ages = ('90m', '2h', '7d', '1.5d')
+        if w.wrapped():
+            ages = ages[::2]    # a second a run under valgrind
+        for age in ages:
+            self.assertEqual(count('--since', age), 3, age)
+        self.assertEqual(count('--since', '0s'), 0)
+        # To the microsecond: --since inclusive, --until exclusive.
+        exact = iso(newest) + '.%06dZ' % (newest % 1000000)
+        self.assertEqual(count('--since', exact), 1)
+        self.assertEqual(count('--since', exact[:-1]), 1)  # no Z
+        self.assertEqual(count('--until', exact), 2)
+        after = iso(newest + 1) + '.%06d' % ((newest + 1) % 1000000)
+        self.assertEqual(count('--since', after), 0)
+        # To the minute, and a date alone (its midnight).
+        minute = iso(oldest, '%Y-%m-%dT%H:%M')
+        self.assertEqual(count('--since', minute), 3)
+        self.assertEqual(count('--until', minute), 0)
+        day = iso(oldest, '%Y-%m-%d')
+        self.assertEqual(count('--since', day), 3)
+        self.assertEqual(count('--until', day), 0)
+        self.assertEqual(count('--since', day + 'T00:00:00Z'), 3)
+        # Anything after the time, nan, a sign, spaces, other units.
+        bads = (exact + 'junk', day + 'T25:00', '2024-13-01', 'nan', 'nans',
+                '-1d', '+2h', ' 2h', '7w', '2h ', 'yesterday')
+        if w.wrapped():
+            # Under valgrind each run takes a second: every other case
+            # (the same parser) keeps the test well inside its time; the
+            # plain and sanitizer runs check them all.
+            bads = bads[::2]
+        for bad in bads:
+            with self.subTest(bad=bad):
+                _, err = self.data.inbox('list', '--since', bad, expect=2)
+                self.assertEqual(err, "whr inbox: bad --since '%s': give a "
+                                      "UTC time (2024-05-01T10:15:30Z) or "
+                                      "an age (7d) (see whr inbox --help)\n"
+                                      % bad)
+        # --older-than takes an age only.
+        for bad in (day, exact, 'nan'):
+            _, err = self.data.inbox('purge', '--older-than', bad, expect=2)
+            self.assertIn('purge needs --older-than AGE', err)
+
+
+class InboxPurge(unittest.TestCase):
+    def test_purge_finished_only(self):
+        data = DataDir()
+        self.addCleanup(data.cleanup)
+        with w.Server(data.args('--retry-delay', '1h'), program='recorder',
+                      env=data.env()) as srv:
+            for action in ('a1', 'RetryMe'):
+                body = w.delivery(notifications=[{'Action': action}])
+                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
+                                 200)
+            srv.records(6)
+            time.sleep(0.05)
+            out, _ = data.inbox('purge', '--older-than', '0s')
+            self.assertIn('purged 1 finished deliveries', out)
+            self.assertEqual(data.query('SELECT n.action, n.state FROM '
+                                        'notifications n'),
+                             [('RetryMe', 'retrying')])
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
