@@ -40,6 +40,7 @@
 	" AND (?2 = 1 OR result <> 'done')"
 #define SQL_REPLAY_NOTIFICATION \
 	"UPDATE notifications SET state = 'pending', next_at = ?3," \
-	" error = NULL, updated_at = ?3 WHERE id = ?1"
+	" error = NULL, updated_at = ?3 WHERE id = ?1" \
+	" AND state IN ('done', 'dead')"
 
 #endif /* WHR_STORE_SQL_H */

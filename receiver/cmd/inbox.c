@@ -51,12 +51,14 @@ usage(FILE *out)
 		"        a delivery: headers, body, and each handler's outcomes; ID\n"
 		"        is the body's Id, or #SEQ for the stored sequence number\n"
 		"  replay ID [--receiver R] [--all-handlers]\n"
-		"        run a delivery's handlers again: those that did not finish\n"
-		"        well, or all of them with --all-handlers\n"
+		"        run a delivery's finished notifications again: those that\n"
+		"        died, or the done ones too with --all-handlers; open ones\n"
+		"        (pending, retrying) are left to whr serve\n"
 		"  replay --dead [--action A]\n"
 		"        run every dead notification's unfinished handlers again\n"
 		"  purge --older-than AGE\n"
-		"        delete deliveries finished longer ago than AGE\n"
+		"        delete deliveries finished longer ago than AGE, 500 to a\n"
+		"        transaction\n"
 		"  stats\n"
 		"        counts by state and Action, the oldest open work, the size\n"
 		"\n"
@@ -312,6 +314,28 @@ out:
 	return rc == 0 ? 0 : -1;
 }
 
+/* How many notifications of delivery @p seq are open (pending or
+ * retrying): an SQLite result code. */
+static int
+count_open(struct tool *t, int64_t seq, int *open)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(t->d.db,
+		"SELECT count(*) FROM notifications WHERE delivery_seq = ?1"
+		" AND state IN ('pending', 'retrying')", -1, &st, NULL);
+
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, seq);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*open = sqlite3_column_int(st, 0);
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int
 cmd_replay(struct tool *t, int argc, char **argv)
 {
@@ -324,6 +348,7 @@ cmd_replay(struct tool *t, int argc, char **argv)
 	};
 	const char *receiver = NULL, *action = NULL;
 	bool all_handlers = false, dead = false;
+	int open = 0;
 	sqlite3_stmt *select = NULL;
 	int64_t seq = 0;
 	int count = 0;
@@ -368,13 +393,20 @@ cmd_replay(struct tool *t, int argc, char **argv)
 			sqlite3_exec(t->d.db, "ROLLBACK", NULL, NULL, NULL);
 			return rc;
 		}
-		/* Not the ones done already, unless all handlers run again. */
-		rc = sqlite3_prepare_v2(t->d.db,
-			"SELECT id FROM notifications WHERE delivery_seq = ?1"
-			" AND (?2 = 1 OR state <> 'done') ORDER BY id",
-			-1, &select, NULL);
-		sqlite3_bind_int64(select, 1, seq);
-		sqlite3_bind_int(select, 2, all_handlers);
+		rc = count_open(t, seq, &open);
+		/* Finished ones only: open work is the server's, which would
+		 * write its own outcome over the replay. Not the ones done
+		 * already, unless all handlers run again. */
+		if (rc == SQLITE_OK)
+			rc = sqlite3_prepare_v2(t->d.db,
+				"SELECT id FROM notifications"
+				" WHERE delivery_seq = ?1 AND (state = 'dead'"
+				" OR (?2 = 1 AND state = 'done')) ORDER BY id",
+				-1, &select, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_int64(select, 1, seq);
+			sqlite3_bind_int(select, 2, all_handlers);
+		}
 	}
 	if (rc != SQLITE_OK ||
 	    replay_notifications(t, select, all_handlers, &count) < 0 ||
@@ -386,14 +418,73 @@ cmd_replay(struct tool *t, int argc, char **argv)
 	}
 	sqlite3_finalize(select);
 	if (t->json)
-		printf("{\"replayed\":%d}\n", count);
+		printf("{\"replayed\":%d,\"open\":%d}\n", count, open);
+	else if (count == 0 && open > 0)
+		printf("nothing to replay: %s has %d notification(s) still "
+		       "open (pending or retrying), which whr serve runs\n",
+		       argv[optind], open);
 	else if (count == 0 && !dead)
 		printf("nothing to replay: every handler of %s is done "
 		       "(--all-handlers runs them again)\n", argv[optind]);
 	else
 		printf("replayed %d notification(s); a running whr serve "
-		       "takes them within a second\n", count);
+		       "takes them within a second%s\n", count,
+		       open > 0 ? " (the ones still open were left to it)"
+				: "");
 	return 0;
+}
+
+/* Deliveries purged per transaction: the server waits for the lock
+ * (a few seconds at most, then it answers 503), so no transaction may
+ * hold it long, however much there is to purge. */
+#define PURGE_CLI_BATCH 500
+
+/* One transaction purging up to PURGE_CLI_BATCH deliveries finished
+ * before @p before; how many in @p n. An SQLite result code; on an
+ * error the transaction is left for the caller to roll back once it has
+ * read the message. */
+static int
+purge_batch(struct tool *t, int64_t before, int *n)
+{
+	static const char *const steps[] = {
+		SQL_PURGE_OUTCOMES, SQL_PURGE_NOTIFICATIONS, SQL_PURGE_DELIVERY,
+	};
+	sqlite3_stmt *select = NULL;
+	sqlite3_stmt *st[3] = { NULL, NULL, NULL };
+	size_t i;
+	int rc;
+
+	*n = 0;
+	rc = sqlite3_exec(t->d.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_prepare_v2(t->d.db, SQL_FINISHED_BEFORE " LIMIT ?2", -1,
+				&select, NULL);
+	for (i = 0; rc == SQLITE_OK && i < 3; i++)
+		rc = sqlite3_prepare_v2(t->d.db, steps[i], -1, &st[i], NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(select, 1, before);
+		sqlite3_bind_int(select, 2, PURGE_CLI_BATCH);
+		while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
+			for (i = 0; i < 3; i++) {
+				sqlite3_bind_int64(st[i], 1,
+						   sqlite3_column_int64(select, 0));
+				if (sqlite3_step(st[i]) != SQLITE_DONE)
+					break;
+				sqlite3_reset(st[i]);
+			}
+			if (i < 3)
+				break;
+			(*n)++;
+		}
+		rc = rc == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	}
+	sqlite3_finalize(select);
+	for (i = 0; i < 3; i++)
+		sqlite3_finalize(st[i]);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(t->d.db, "COMMIT", NULL, NULL, NULL);
+	return rc;
 }
 
 static int
@@ -403,15 +494,9 @@ cmd_purge(struct tool *t, int argc, char **argv)
 		{ "older-than", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const steps[] = {
-		SQL_PURGE_OUTCOMES, SQL_PURGE_NOTIFICATIONS, SQL_PURGE_DELIVERY,
-	};
-	sqlite3_stmt *select = NULL;
-	sqlite3_stmt *st[3] = { NULL, NULL, NULL };
 	int64_t age = 0, before;
 	bool given = false;
-	int count = 0;
-	size_t i;
+	int count = 0, n;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -425,37 +510,22 @@ cmd_purge(struct tool *t, int argc, char **argv)
 	rc = data_dir_open(&t->d, true);
 	if (rc != 0)
 		return rc;
-	if (sqlite3_exec(t->d.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK)
-		return data_dir_sql_error(&t->d, "cannot lock the inbox");
-	rc = sqlite3_prepare_v2(t->d.db, SQL_FINISHED_BEFORE, -1, &select, NULL);
-	for (i = 0; rc == SQLITE_OK && i < 3; i++)
-		rc = sqlite3_prepare_v2(t->d.db, steps[i], -1, &st[i], NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(select, 1, before);
-		while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
-			for (i = 0; i < 3; i++) {
-				sqlite3_bind_int64(st[i], 1,
-						   sqlite3_column_int64(select, 0));
-				if (sqlite3_step(st[i]) != SQLITE_DONE)
-					break;
-				sqlite3_reset(st[i]);
-			}
-			if (i < 3)
-				break;
-			count++;
+	do {
+		rc = purge_batch(t, before, &n);
+		if (rc != SQLITE_OK) {
+			rc = data_dir_sql_error(&t->d, rc == SQLITE_BUSY
+					? "cannot lock the inbox"
+					: "cannot purge");
+			sqlite3_exec(t->d.db, "ROLLBACK", NULL, NULL, NULL);
+			/* The batches before it stay purged: say so. */
+			if (count > 0)
+				fprintf(stderr, "%s: purged %d finished "
+					"deliveries before the error\n",
+					t->d.prog, count);
+			return rc;
 		}
-		rc = rc == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-	}
-	sqlite3_finalize(select);
-	for (i = 0; i < 3; i++)
-		sqlite3_finalize(st[i]);
-	if (rc != SQLITE_OK ||
-	    sqlite3_exec(t->d.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = data_dir_sql_error(&t->d, "cannot purge");
-		sqlite3_exec(t->d.db, "ROLLBACK", NULL, NULL, NULL);
-		return rc;
-	}
+		count += n;
+	} while (n == PURGE_CLI_BATCH);
 	if (t->json)
 		printf("{\"purged\":%d}\n", count);
 	else

@@ -2,6 +2,7 @@
 recorder program): list, show, stats, replay and purge, their output for
 people and for scripts, and their errors."""
 
+import concurrent.futures
 import json
 import os
 import sys
@@ -12,7 +13,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import whrtest as w  # noqa: E402
 from whrtest import V1_SECRET  # noqa: E402
-from test_inbox import DataDir  # noqa: E402
+from test_inbox import DataDir, calls  # noqa: E402
 
 
 class InboxTool(unittest.TestCase):
@@ -204,6 +205,73 @@ class InboxPurge(unittest.TestCase):
             self.assertEqual(data.query('SELECT n.action, n.state FROM '
                                         'notifications n'),
                              [('RetryMe', 'retrying')])
+
+    def test_purge_in_batches(self):
+        # More than one transaction's worth (500 deliveries): all of them
+        # go, a batch at a time, so the server never waits for the lock
+        # for long.
+        data = DataDir()
+        self.addCleanup(data.cleanup)
+        total = 520 if w.wrapped() else 1020
+        with w.Server(data.args('--handler', 'noop', '--no-enrollments'),
+                      env=data.env()) as srv:
+            def send(i):
+                body = w.delivery(id='%032x' % i)
+                return w.post(srv.port, body, V1_SECRET).status
+
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                statuses = list(pool.map(send, range(total)))
+            self.assertEqual(statuses, [200] * total)
+            data.wait_states(done=total)
+            time.sleep(0.05)
+            out, _ = data.inbox('--format', 'json', 'purge',
+                                '--older-than', '0s')
+            self.assertEqual(json.loads(out), {'purged': total})
+            self.assertEqual(data.query('SELECT count(*) FROM deliveries'),
+                             [(0,)])
+            self.assertEqual(w.post(srv.port, w.delivery(id='f' * 32),
+                                    V1_SECRET).status, 200)
+
+
+class InboxReplay(unittest.TestCase):
+    def test_open_work_is_left_to_the_server(self):
+        # A notification still pending or retrying is the server's: it
+        # holds it in memory and would write its own outcome over a
+        # replay. Replay takes finished ones only, and says so.
+        data = DataDir()
+        self.addCleanup(data.cleanup)
+        did = 'ab' * 16
+        with w.Server(data.args('--retry-delay', '1h'), program='recorder',
+                      env=data.env()) as srv:
+            body = w.delivery(id=did, notifications=[
+                {'Action': 'a1'}, {'Action': 'RetryMe'}])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            before = len(srv.records(6))
+            states = 'SELECT action, state, runs FROM notifications ORDER BY id'
+            self.assertEqual(data.query(states),
+                             [('a1', 'done', 1), ('RetryMe', 'retrying', 1)])
+            outcomes = data.query('SELECT * FROM outcomes ORDER BY 1, 2')
+
+            out, _ = data.inbox('replay', did)
+            self.assertEqual(out, 'nothing to replay: %s has 1 '
+                             'notification(s) still open (pending or '
+                             'retrying), which whr serve runs\n' % did)
+            self.assertEqual(data.query(states),
+                             [('a1', 'done', 1), ('RetryMe', 'retrying', 1)])
+            self.assertEqual(data.query('SELECT * FROM outcomes '
+                                        'ORDER BY 1, 2'), outcomes)
+
+            # --all-handlers: the finished one runs again, the open one
+            # is still left alone.
+            out, _ = data.inbox('--format', 'json', 'replay', did,
+                                '--all-handlers')
+            self.assertEqual(json.loads(out), {'replayed': 1, 'open': 1})
+            recs = srv.records(before + 3)
+            self.assertEqual(sorted(calls(recs[before:])),
+                             [('a1', did, 0), ('all', did, 0),
+                              ('all2', did, 0)])
+            self.assertEqual(data.query(states),
+                             [('a1', 'done', 2), ('RetryMe', 'retrying', 1)])
 
 
 if __name__ == '__main__':
