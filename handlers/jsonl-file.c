@@ -268,6 +268,7 @@ int
 jsonl_wait_synced(struct jsonl *j, uint64_t seq)
 {
 	struct waiter w = { .seq = seq };
+	struct waiter **p;
 
 	w.next = j->waiters;
 	j->waiters = &w;
@@ -276,6 +277,15 @@ jsonl_wait_synced(struct jsonl *j, uint64_t seq)
 			pthread_cond_wait(&j->synced, &j->lock);
 		else
 			jsonl_sync_round(j, true);
+	}
+	/* complete_waiters() took it off the list as it set done. Making
+	 * sure costs a short walk, and no list may keep the address of
+	 * this frame (gcc -O3 says as much: -Wdangling-pointer). */
+	for (p = &j->waiters; *p != NULL; p = &(*p)->next) {
+		if (*p == &w) {
+			*p = w.next;
+			break;
+		}
 	}
 	return w.err;
 }
