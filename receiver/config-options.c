@@ -519,8 +519,8 @@ const struct option_spec config_options[] = {
 	{ "retry-max-delay", "WHR_RETRY_MAX_DELAY", true, "DURATION", "1h",
 	  "the longest wait between two retries", parse_retry_max_delay },
 	{ "retry-max-age", "WHR_RETRY_MAX_AGE", true, "DURATION", "24h",
-	  "how long after its arrival a notification is retried; then it is "
-	  "dead", parse_retry_max_age },
+	  "how long after its arrival (or last replay) a notification is "
+	  "retried; then it is dead", parse_retry_max_age },
 	{ "handler-timeout", "WHR_HANDLER_TIMEOUT", true, "DURATION", "60s",
 	  "a handler running longer is reported in the log", parse_handler_timeout },
 	{ "retain", "WHR_RETAIN", true, "DURATION", "7d",

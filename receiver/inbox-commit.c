@@ -93,6 +93,7 @@ inbox_fresh_run(struct inbox *ib, const struct ingest_delivery *d, size_t i,
 		w->action = block_copy(&p, n->action, strlen(n->action));
 	w->attempt = d->attempt;
 	w->received_at = d->received_at;
+	w->retry_from = d->received_at;
 	w->json_len = json_len;
 	w->json = block_copy(&p, d->body + n->json_start, json_len);
 	if (d->has_properties) {

@@ -191,7 +191,7 @@ run_outcome(struct run *r, const struct inbox_config *c, int64_t now,
 			reject = h;
 	}
 	if (retry != NULL) {
-		if (now - r->w->received_at >= c->retry_max_age_us) {
+		if (now - r->w->retry_from >= c->retry_max_age_us) {
 			snprintf(r->error, sizeof(r->error),
 				 "retries ran out (retry-max-age); %s: %s",
 				 retry->entry->name,

@@ -14,7 +14,7 @@
 #include <whr/handler.h>
 
 #define STORE_FILE "inbox.sqlite"
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct run;
 struct sqlite3;
@@ -133,6 +133,8 @@ struct stored_work {
 	char *action;
 	int64_t attempt;
 	int64_t received_at;
+	int64_t retry_from;		/* --retry-max-age counts from here:
+					 * received_at, or the last replay */
 	char *json;			/* the notification, NUL-terminated */
 	size_t json_len;
 	char *properties;		/* NULL: none */

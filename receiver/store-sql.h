@@ -38,9 +38,11 @@
 #define SQL_REPLAY_OUTCOMES \
 	"DELETE FROM outcomes WHERE notification_id = ?1" \
 	" AND (?2 = 1 OR result <> 'done')"
+/* A replayed notification starts over: its retries (their backoff and
+ * --retry-max-age) count from the replay. */
 #define SQL_REPLAY_NOTIFICATION \
 	"UPDATE notifications SET state = 'pending', next_at = ?3," \
-	" error = NULL, updated_at = ?3 WHERE id = ?1" \
-	" AND state IN ('done', 'dead')"
+	" error = NULL, updated_at = ?3, runs = 0, retry_from = ?3" \
+	" WHERE id = ?1 AND state IN ('done', 'dead')"
 
 #endif /* WHR_STORE_SQL_H */

@@ -268,6 +268,7 @@ store_load_work(struct store *s, int64_t id, struct stored_work **out)
 			     ? SQLITE_NOMEM
 			     : SQLITE_ROW;
 		w->next_at = sqlite3_column_int64(st, 13);
+		w->retry_from = sqlite3_column_int64(st, 14);
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);

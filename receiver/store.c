@@ -48,7 +48,8 @@ static const char *const statement_sql[ST_COUNT] = {
 		" CASE WHEN d.properties_start IS NULL THEN NULL ELSE"
 		"  substr(d.body, d.properties_start + 1,"
 		"  d.properties_end - d.properties_start) END,"
-		" n.state, n.runs, n.keys, n.next_at"
+		" n.state, n.runs, n.keys, n.next_at,"
+		" coalesce(n.retry_from, d.received_at)"
 		" FROM notifications n JOIN deliveries d"
 		" ON d.seq = n.delivery_seq WHERE n.id = ?1",
 	[ST_LOAD_OUTCOMES] =
@@ -128,6 +129,15 @@ static const char schema_v1[] =
 	" reason TEXT,"
 	" updated_at INTEGER NOT NULL,"
 	" PRIMARY KEY (notification_id, handler)) WITHOUT ROWID;";
+
+/* The steps from each version to the next: migrations[v - 1] takes
+ * version v to v + 1. New databases are made at version 1 and take
+ * every step, so both kinds go the same way. */
+static const char *const migrations[STORE_SCHEMA_VERSION - 1] = {
+	/* 2: a replay restarts a notification's retry budget. NULL: the
+	 * delivery's received_at. */
+	"ALTER TABLE notifications ADD COLUMN retry_from INTEGER;",
+};
 
 
 static const char *const state_names[] = {
@@ -214,18 +224,23 @@ pragma_int(struct store *s, const char *sql)
 	return v;
 }
 
-/* Create or check the schema, in one transaction. */
+/* Create, migrate or check the schema, in one transaction. */
 static int
 migrate(struct store *s)
 {
 	int64_t version;
 	char sql[64];
+	int from, v;
 	int rc;
 
 	rc = exec(s, "BEGIN IMMEDIATE", "cannot lock the inbox");
 	if (rc < 0)
 		return rc;
 	version = pragma_int(s, "PRAGMA user_version");
+	if (version < 0) {
+		rc = store_fail(s, "cannot read the schema version");
+		goto err;
+	}
 	if (version > STORE_SCHEMA_VERSION) {
 		snprintf(s->error, sizeof(s->error),
 			 "schema version %lld, newer than this whr knows (%d): "
@@ -240,8 +255,20 @@ migrate(struct store *s)
 			goto err;
 		whr_log(WHR_LOG_INFO, "created inbox %s (schema version %d)",
 			s->path, STORE_SCHEMA_VERSION);
+		from = 1;
+	} else if (version < STORE_SCHEMA_VERSION) {
+		whr_log(WHR_LOG_INFO,
+			"inbox %s: schema version %lld, migrating to %d",
+			s->path, (long long)version, STORE_SCHEMA_VERSION);
+		from = (int)version;
+	} else {
+		from = STORE_SCHEMA_VERSION;
 	}
-	/* Later versions migrate here, one step at a time. */
+	for (v = from; v < STORE_SCHEMA_VERSION; v++) {
+		rc = exec(s, migrations[v - 1], "cannot migrate the inbox");
+		if (rc < 0)
+			goto err;
+	}
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
 		 STORE_SCHEMA_VERSION);
 	rc = exec(s, sql, "cannot record the schema version");

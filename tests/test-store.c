@@ -258,7 +258,7 @@ START_TEST(store_versions)
 				      NULL, NULL, NULL), SQLITE_OK);
 	ck_assert_ptr_null(store_open(dir, STORE_SERVER, why, sizeof(why)));
 	ck_assert_int_eq(errno, EPROTO);
-	ck_assert_ptr_nonnull(strstr(why, "schema version 9, newer than this whr knows (1)"));
+	ck_assert_ptr_nonnull(strstr(why, "schema version 9, newer than this whr knows (2)"));
 	ck_assert_ptr_null(store_open(dir, STORE_READER, why, sizeof(why)));
 	ck_assert_int_eq(errno, EPROTO);
 	remove_store(s);
@@ -271,9 +271,52 @@ START_TEST(store_versions)
 }
 END_TEST
 
+/* An inbox of version 1 (no retry_from) is brought to version 2 when the
+ * server opens it, keeping its rows: their retries count from arrival. */
+START_TEST(store_migrates_version_1)
+{
+	struct store *s = fresh_store();
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+	struct stored_work *w = NULL;
+	sqlite3_stmt *st;
+
+	ck_assert_int_eq(store_begin(s), 0);
+	delivery(&d, n, "d1", 1);
+	ck_assert_int_eq(store_ingest(s, &d), 0);
+	ck_assert_int_eq(store_commit(s), 0);
+	/* What version 1 was: schema_v1 has not changed since. */
+	ck_assert_int_eq(sqlite3_exec(store_db(s),
+		"ALTER TABLE notifications DROP COLUMN retry_from;"
+		"PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+	store_close(s);
+
+	/* A reader (a worker) waits for the server to migrate it. */
+	ck_assert_ptr_null(store_open(dir, STORE_READER, why, sizeof(why)));
+	s = store_open(dir, STORE_SERVER, why, sizeof(why));
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(sqlite3_prepare_v2(store_db(s),
+		"SELECT (SELECT user_version FROM pragma_user_version),"
+		" (SELECT count(*) FROM pragma_table_info('notifications')"
+		"  WHERE name = 'retry_from'),"
+		" (SELECT count(*) FROM notifications)", -1, &st, NULL),
+		SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_int_eq(sqlite3_column_int(st, 0), 2);
+	ck_assert_int_eq(sqlite3_column_int(st, 1), 1);
+	ck_assert_int_eq(sqlite3_column_int(st, 2), 2);
+	sqlite3_finalize(st);
+	ck_assert_int_eq(store_load_work(s, 1, &w), 0);
+	ck_assert_int_eq(w->retry_from, 1);	/* received_at */
+	stored_work_free(w);
+	remove_store(s);
+}
+END_TEST
+
 TEST_SUITE(store)
 {
 	ADD_TEST(s, "ingest_and_duplicates", store_ingest_and_duplicates);
 	ADD_TEST(s, "outcomes_and_finish", store_outcomes_and_finish);
 	ADD_TEST(s, "versions", store_versions);
+	ADD_TEST(s, "migrates_version_1", store_migrates_version_1);
 }

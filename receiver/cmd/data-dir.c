@@ -98,11 +98,21 @@ data_dir_open(struct data_dir *d, bool write)
 	    sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	if (version != STORE_SCHEMA_VERSION) {
+	/* Older versions read the same (each step only adds); a change
+	 * waits for whr serve to bring the file up to date. */
+	if (version < 1 || version > STORE_SCHEMA_VERSION) {
 		fprintf(stderr,
 			"%s: %s is not a whr database this whr reads (schema "
-			"version %d; this whr reads %d)\n", d->prog, d->path,
-			version, STORE_SCHEMA_VERSION);
+			"version %d; this whr reads 1 to %d)\n", d->prog,
+			d->path, version, STORE_SCHEMA_VERSION);
+		rc = 1;
+		goto err;
+	}
+	if (write && version < STORE_SCHEMA_VERSION) {
+		fprintf(stderr,
+			"%s: %s has schema version %d: start this whr serve "
+			"once, which brings it to version %d, then try again\n",
+			d->prog, d->path, version, STORE_SCHEMA_VERSION);
 		rc = 1;
 		goto err;
 	}

@@ -31,8 +31,9 @@ int data_dir_option(struct data_dir *d, const char *arg);
 /* Open the folder's inbox database, read-only (queries only) unless
  * @p write: 0, or 1 after a message on stderr when there is no such
  * folder, it is not a directory, it holds no database, or the file is
- * not a whr database of the schema this whr reads (the server upgrades
- * older ones on start). Waits up to 10 s for a writer's lock. */
+ * not a whr database of a schema this whr reads (any version up to its
+ * own to read; to write, its own: the server upgrades older ones on
+ * start). Waits up to 10 s for a writer's lock. */
 int data_dir_open(struct data_dir *d, bool write);
 
 /* Close the database (none open: nothing). */

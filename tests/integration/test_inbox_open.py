@@ -24,7 +24,7 @@ class SchemaVersion(unittest.TestCase):
         rc, out, err = w.run_whr(['serve', '--listen', '127.0.0.1:0',
                                   *data.args()], ENV)
         self.assertEqual(rc, 1, err)
-        self.assertIn('schema version 99, newer than this whr knows (1)', err)
+        self.assertIn('schema version 99, newer than this whr knows (2)', err)
 
 
 class Readiness(unittest.TestCase):

@@ -5,6 +5,7 @@ people and for scripts, and their errors."""
 import concurrent.futures
 import json
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -270,8 +271,82 @@ class InboxReplay(unittest.TestCase):
             self.assertEqual(sorted(calls(recs[before:])),
                              [('a1', did, 0), ('all', did, 0),
                               ('all2', did, 0)])
+            # A replay starts the count of runs over.
             self.assertEqual(data.query(states),
-                             [('a1', 'done', 2), ('RetryMe', 'retrying', 1)])
+                             [('a1', 'done', 1), ('RetryMe', 'retrying', 1)])
+
+    def test_replay_restarts_the_retry_budget(self):
+        # A notification whose retries ran out (--retry-max-age) gets a
+        # whole budget again when replayed: its retries count from the
+        # replay, not from when the delivery came, so one more failure
+        # does not end it at once.
+        data = DataDir()
+        self.addCleanup(data.cleanup)
+        did = 'cd' * 16
+        # Longer than the server takes to notice a replay (up to 1 s).
+        max_age = w.slow(1.5)
+        with w.Server(data.args('--retry-delay', '20ms', '--retry-max-age',
+                                '%dms' % (max_age * 1000)),
+                      program='recorder', env=data.env()) as srv:
+            body = w.delivery(id=did, notifications=[{'Action': 'RetryMe'}])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            data.wait_states(dead=1)
+            time.sleep(max_age)     # long past the first budget
+            before = len(srv.records())
+            out, _ = data.inbox('replay', did)
+            self.assertIn('replayed 1 notification', out)
+            data.wait_states(dead=1)
+            retries = [c for c in calls(srv.records()[before:])
+                       if c[0] == 'retry']
+            # Without the new budget it ran once, and was dead again.
+            self.assertGreater(len(retries), 1)
+            (runs, error), = data.query('SELECT runs, error FROM '
+                                        'notifications')
+            self.assertEqual(runs, len(retries))
+            self.assertRegex(error, r'^retries ran out')
+
+
+class InboxSchema(unittest.TestCase):
+    def test_version_1_is_read_then_migrated(self):
+        # An inbox made by a whr of schema version 1 (before retry_from):
+        # the tool reads it, changes it only once whr serve has brought
+        # it to version 2, and nothing stored is lost on the way.
+        data = DataDir()
+        self.addCleanup(data.cleanup)
+        did = 'ef' * 16
+        with w.Server(data.args(), program='recorder',
+                      env=data.env()) as srv:
+            body = w.delivery(id=did, notifications=[{'Action': 'RejectMe'}])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            data.wait_states(dead=1)
+        path = os.path.join(data.path, 'inbox.sqlite')
+        db = sqlite3.connect(path)
+        db.executescript('ALTER TABLE notifications DROP COLUMN retry_from;'
+                         'PRAGMA user_version = 1;')
+        db.close()
+
+        out, _ = data.inbox('list', '--state', 'dead')
+        self.assertIn('RejectMe', out)
+        rc, out, err = w.run_whr(['inbox', '--data-dir', data.path,
+                                  'replay', did])
+        self.assertEqual((rc, out), (1, ''), err)
+        self.assertEqual(err, 'whr inbox: %s has schema version 1: start '
+                         'this whr serve once, which brings it to version '
+                         '2, then try again\n' % path)
+
+        with w.Server(data.args(), program='recorder',
+                      env=data.env()) as srv:
+            srv.wait_log(r'info +inbox %s: schema version 1, migrating to 2'
+                         % path)
+            before = len(srv.records())
+            out, _ = data.inbox('replay', did)
+            self.assertIn('replayed 1 notification', out)
+            recs = srv.records(before + 1)
+            self.assertIn(('reject', did, 0), calls(recs[before:]))
+            data.wait_states(dead=1)
+        self.assertEqual(data.query('PRAGMA user_version'), [(2,)])
+        self.assertEqual(data.query('SELECT count(*) FROM deliveries'),
+                         [(1,)])
 
 
 if __name__ == '__main__':
