@@ -132,12 +132,23 @@ static const char schema_v1[] =
 
 /* The steps from each version to the next: migrations[v - 1] takes
  * version v to v + 1. New databases are made at version 1 and take
- * every step, so both kinds go the same way. */
-static const char *const migrations[STORE_SCHEMA_VERSION - 1] = {
+ * every step, so both kinds go the same way. A step already there is
+ * skipped: a whr of an older version, running on the same folder, may
+ * have written its own version number back after the step was made. */
+struct migration {
+	const char *present;	/* a count, above 0 once the step is made */
+	const char *sql;
+};
+
+static const struct migration migrations[] = {
 	/* 2: a replay restarts a notification's retry budget. NULL: the
 	 * delivery's received_at. */
-	"ALTER TABLE notifications ADD COLUMN retry_from INTEGER;",
+	{ "SELECT count(*) FROM pragma_table_info('notifications')"
+	  " WHERE name = 'retry_from'",
+	  "ALTER TABLE notifications ADD COLUMN retry_from INTEGER;" },
 };
+_Static_assert(ARRAY_LENGTH(migrations) == STORE_SCHEMA_VERSION - 1,
+	       "one migration step for each version after the first");
 
 
 static const char *const state_names[] = {
@@ -211,8 +222,9 @@ exec(struct store *s, const char *sql, const char *what)
 	return 0;
 }
 
+/* The one integer @p sql gives (a pragma, a count); -1 on an error. */
 static int64_t
-pragma_int(struct store *s, const char *sql)
+query_int(struct store *s, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t v = -1;
@@ -236,7 +248,7 @@ migrate(struct store *s)
 	rc = exec(s, "BEGIN IMMEDIATE", "cannot lock the inbox");
 	if (rc < 0)
 		return rc;
-	version = pragma_int(s, "PRAGMA user_version");
+	version = query_int(s, "PRAGMA user_version");
 	if (version < 0) {
 		rc = store_fail(s, "cannot read the schema version");
 		goto err;
@@ -265,7 +277,15 @@ migrate(struct store *s)
 		from = STORE_SCHEMA_VERSION;
 	}
 	for (v = from; v < STORE_SCHEMA_VERSION; v++) {
-		rc = exec(s, migrations[v - 1], "cannot migrate the inbox");
+		int64_t present = query_int(s, migrations[v - 1].present);
+
+		if (present < 0) {
+			rc = store_fail(s, "cannot migrate the inbox");
+			goto err;
+		}
+		if (present > 0)
+			continue;
+		rc = exec(s, migrations[v - 1].sql, "cannot migrate the inbox");
 		if (rc < 0)
 			goto err;
 	}
@@ -380,9 +400,12 @@ store_open(const char *dir, enum store_mode mode, char *why, size_t why_size)
 			goto err;
 		}
 	} else {
-		int64_t version = pragma_int(s, "PRAGMA user_version");
+		int64_t version = query_int(s, "PRAGMA user_version");
 
-		if (version != STORE_SCHEMA_VERSION) {
+		/* An older number on a file this whr serve migrated means a
+		 * whr of that version wrote it back: the statements, prepared
+		 * below, say whether the tables are what this whr needs. */
+		if (version < 1 || version > STORE_SCHEMA_VERSION) {
 			snprintf(s->error, sizeof(s->error),
 				 "schema version %lld, this whr reads %d%s",
 				 (long long)version, STORE_SCHEMA_VERSION,
@@ -489,15 +512,24 @@ int
 store_probe(struct store *s)
 {
 	char sql[64];
+	int64_t version = 0;
 	int rc;
 
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
-		 STORE_SCHEMA_VERSION);
 	rc = store_sync_commits(s, true);
 	if (rc == 0)
 		rc = store_begin(s);
-	if (rc == 0)
+	/* The version as it is: never a number that could undo a newer
+	 * whr's migration. */
+	if (rc == 0) {
+		version = query_int(s, "PRAGMA user_version");
+		if (version < 0)
+			rc = store_fail(s, "cannot read");
+	}
+	if (rc == 0) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld",
+			 (long long)version);
 		rc = exec(s, sql, "cannot write");
+	}
 	if (rc == 0)
 		rc = store_commit(s);
 	if (rc < 0)
@@ -527,6 +559,6 @@ store_step_done(struct store *s, sqlite3_stmt *st, const char *what)
 int64_t
 store_data_version(struct store *s)
 {
-	return pragma_int(s, "PRAGMA data_version");
+	return query_int(s, "PRAGMA data_version");
 }
 

@@ -309,6 +309,26 @@ START_TEST(store_migrates_version_1)
 	ck_assert_int_eq(store_load_work(s, 1, &w), 0);
 	ck_assert_int_eq(w->retry_from, 1);	/* received_at */
 	stored_work_free(w);
+
+	/* A whr of version 1 on the same folder writes its number back (its
+	 * probe did): readers still work, and the next start takes the
+	 * step as made instead of failing on the column. */
+	ck_assert_int_eq(sqlite3_exec(store_db(s), "PRAGMA user_version = 1",
+				      NULL, NULL, NULL), SQLITE_OK);
+	store_close(s);
+	s = store_open(dir, STORE_READER, why, sizeof(why));
+	ck_assert_msg(s != NULL, "%s", why);
+	store_close(s);
+	s = store_open(dir, STORE_SERVER, why, sizeof(why));
+	ck_assert_msg(s != NULL, "%s", why);
+	/* Our own probe never lowers or raises the number. */
+	ck_assert_int_eq(store_probe(s), 0);
+	ck_assert_int_eq(sqlite3_prepare_v2(store_db(s),
+		"SELECT user_version FROM pragma_user_version", -1, &st, NULL),
+		SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_int_eq(sqlite3_column_int(st, 0), 2);
+	sqlite3_finalize(st);
 	remove_store(s);
 }
 END_TEST
