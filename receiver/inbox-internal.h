@@ -34,6 +34,7 @@ struct inbox {
 	const struct handler_registry *handlers;
 	bool any_transactional;		/* a handler is; fixed at start */
 	struct store *store;		/* the store thread's */
+	int folder_fd;			/* flock()ed: one whr serve per folder */
 	struct sched *sched;
 	struct workers *workers;
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -381,9 +382,40 @@ not_open(struct inbox *ib, const char *why)
 	inbox_set_health(ib, false, why);
 }
 
+/* Two servers on one folder would both run its work, each in its own
+ * order. The lock is the folder's (a flock(), which the kernel drops
+ * with the process, kill -9 included); whr inbox takes none. -EBUSY when
+ * another process holds it. */
+static int
+lock_folder(struct inbox *ib, char *why, size_t why_size)
+{
+	int fd;
+
+	if (ib->folder_fd >= 0)
+		return 0;
+	fd = open(ib->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;	/* the store opened it: it will, next time */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int err = errno;
+
+		close(fd);
+		if (err != EWOULDBLOCK)
+			return 0;	/* no locks here: go on without */
+		snprintf(why, why_size,
+			 "inbox %s: another whr serve uses this data folder; "
+			 "stop it first, or give another --data-dir",
+			 ib->data_dir);
+		return -EBUSY;
+	}
+	ib->folder_fd = fd;
+	return 0;
+}
+
 /* Open the database and queue its pending work. -EPROTO when it can
- * never work (a newer schema, a handler's tables newer than it knows);
- * another negative errno when it may later (a read-only or full disk). */
+ * never work (a newer schema, a handler's tables newer than it knows),
+ * -EBUSY when another whr serve has the folder; another negative errno
+ * when it may work later (a read-only or full disk). */
 int
 inbox_open_store(struct inbox *ib)
 {
@@ -395,6 +427,12 @@ inbox_open_store(struct inbox *ib)
 	if (s == NULL) {
 		rc = errno == EPROTO ? -EPROTO : -EIO;
 		ib->setup_failing = 0;		/* it did not run */
+		not_open(ib, why);
+		return rc;
+	}
+	rc = lock_folder(ib, why, sizeof(why));
+	if (rc < 0) {
+		store_close(s);
 		not_open(ib, why);
 		return rc;
 	}
@@ -436,6 +474,7 @@ inbox_start(const struct inbox_config *config,
 	ib->handlers = handlers;
 	ib->any_transactional = handler_registry_any_transactional(handlers);
 	ib->done_fd = -1;
+	ib->folder_fd = -1;
 	ib->ready = true;
 	ib->rng = (uint64_t)now_realtime_us() | 1;
 	pthread_mutex_init(&ib->lock, NULL);
@@ -450,9 +489,10 @@ inbox_start(const struct inbox_config *config,
 		goto err;
 	/* A disk that cannot be written now may be later (a read-only or
 	 * full folder, a mount not there yet): run, answer 503, and try
-	 * again every second. A newer schema never works: stop. */
+	 * again every second. A newer schema never works, and a folder in
+	 * use is most likely a mistake (a second start): stop. */
 	rc = inbox_open_store(ib);
-	if (rc == -EPROTO)
+	if (rc == -EPROTO || rc == -EBUSY)
 		goto err;
 	ib->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ib->done_fd < 0)
@@ -521,6 +561,9 @@ inbox_stop(struct inbox *ib, int64_t grace_us, char *running, size_t size)
 	ib->done_fd = -1;
 	store_close(ib->store);
 	ib->store = NULL;
+	if (ib->folder_fd >= 0)
+		close(ib->folder_fd);
+	ib->folder_fd = -1;
 	if (!workers_gone) {
 		/* A worker still runs a handler: it may yet take our locks
 		 * (a run it handed back just before it was given up on),

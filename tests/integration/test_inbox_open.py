@@ -1,6 +1,6 @@
-"""Opening the inbox: its schema version, /readyz, and the tables of
-transactional handlers (db_setup), whose failure leaves whr running and
-answering 503 until they can be made."""
+"""Opening the inbox: its schema version, one server per folder, /readyz,
+and the tables of transactional handlers (db_setup), whose failure leaves
+whr running and answering 503 until they can be made."""
 import os
 import re
 import sqlite3
@@ -25,6 +25,31 @@ class SchemaVersion(unittest.TestCase):
                                   *data.args()], ENV)
         self.assertEqual(rc, 1, err)
         self.assertIn('schema version 99, newer than this whr knows (2)', err)
+
+
+class OneServerPerFolder(unittest.TestCase):
+    def test_second_server_on_a_folder_stops(self):
+        # Two servers on one folder would both run its work: the second
+        # says why and stops; the first goes on; once it is gone (even
+        # killed) the folder is free.
+        data = DataDir()
+        self.addCleanup(data.cleanup)
+        first = w.Server(data.args(), env=ENV)
+        try:
+            rc, out, err = w.run_whr(['serve', '--listen', '127.0.0.1:0',
+                                      *data.args()], ENV)
+            self.assertEqual(rc, 1, err)
+            self.assertIn('inbox %s: another whr serve uses this data '
+                          'folder; stop it first, or give another '
+                          '--data-dir' % data.path, err)
+            self.assertEqual(w.post(first.port, w.delivery(),
+                                    V1_SECRET).status, 200)
+            first.kill()
+        finally:
+            first.cleanup()
+        with w.Server(data.args(), env=ENV) as second:
+            self.assertEqual(w.post(second.port, w.delivery(),
+                                    V1_SECRET).status, 200)
 
 
 class Readiness(unittest.TestCase):
