@@ -417,12 +417,17 @@ cmd_replay(struct tool *t, int argc, char **argv)
 		return rc;
 	}
 	sqlite3_finalize(select);
-	if (t->json)
+	if (t->json && dead)
+		printf("{\"replayed\":%d}\n", count);
+	else if (t->json)
 		printf("{\"replayed\":%d,\"open\":%d}\n", count, open);
 	else if (count == 0 && open > 0)
 		printf("nothing to replay: %s has %d notification(s) still "
 		       "open (pending or retrying), which whr serve runs\n",
 		       argv[optind], open);
+	else if (count == 0 && !dead && all_handlers)
+		printf("nothing to replay: %s has no notifications\n",
+		       argv[optind]);
 	else if (count == 0 && !dead)
 		printf("nothing to replay: every handler of %s is done "
 		       "(--all-handlers runs them again)\n", argv[optind]);

@@ -274,6 +274,16 @@ class InboxReplay(unittest.TestCase):
             # A replay starts the count of runs over.
             self.assertEqual(data.query(states),
                              [('a1', 'done', 1), ('RetryMe', 'retrying', 1)])
+            # --dead counts no open ones: its answer has no "open".
+            out, _ = data.inbox('--format', 'json', 'replay', '--dead')
+            self.assertEqual(json.loads(out), {'replayed': 0})
+            # A delivery without notifications has nothing to replay.
+            empty = 'ee' * 16
+            self.assertEqual(w.post(srv.port, w.delivery(
+                id=empty, notifications=[]), V1_SECRET).status, 200)
+            out, _ = data.inbox('replay', empty, '--all-handlers')
+            self.assertEqual(out, 'nothing to replay: %s has no '
+                             'notifications\n' % empty)
 
     def test_replay_restarts_the_retry_budget(self):
         # A notification whose retries ran out (--retry-max-age) gets a
