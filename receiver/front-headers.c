@@ -118,19 +118,31 @@ front_headers_json(struct evkeyvalq *headers)
 	return text;
 }
 
-/* evhttp frames a body by the first Content-Length alone. A proxy that
- * reads another one would see other requests on the connection than we
- * do (request smuggling). */
-bool
-front_content_length_repeated(struct evhttp_request *req)
+/* evhttp frames a body by the first Content-Length alone, and reads
+ * none at all for HEAD and TRACE. A proxy that frames the request
+ * otherwise would see other requests on the connection than we do
+ * (request smuggling): why, or NULL when the framing is clear. */
+const char *
+front_framing_error(struct evhttp_request *req)
 {
+	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	bool no_body = method == EVHTTP_REQ_HEAD || method == EVHTTP_REQ_TRACE;
 	struct evkeyval *h;
-	int n = 0;
+	int lengths = 0;
 
 	TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
-		if ((h->key[0] | 0x20) == 'c' &&
-		    ascii_equal_nocase(h->key, "content-length") && ++n > 1)
-			return true;
+		/* Cheap first-letter test: this runs for every header. */
+		char c = (char)(h->key[0] | 0x20);
+
+		if (c == 'c' && ascii_equal_nocase(h->key, "content-length")) {
+			if (++lengths > 1)
+				return "more than one Content-Length header";
+			if (no_body && strcmp(h->value, "0") != 0)
+				return "a HEAD or TRACE request has no body";
+		} else if (c == 't' && no_body &&
+			   ascii_equal_nocase(h->key, "transfer-encoding")) {
+			return "a HEAD or TRACE request has no body";
+		}
 	}
-	return false;
+	return NULL;
 }

@@ -32,7 +32,8 @@ void front_count_signatures(struct evkeyvalq *headers,
  * framing) as [[name, value], ...], in their order; NULL when out of
  * memory. */
 char *front_headers_json(struct evkeyvalq *headers);
-/* Whether the request has more than one Content-Length header. */
-bool front_content_length_repeated(struct evhttp_request *req);
+/* Why the request's body cannot be framed as a proxy would frame it
+ * (two Content-Length headers, a body on HEAD or TRACE), or NULL. */
+const char *front_framing_error(struct evhttp_request *req);
 
 #endif /* WHR_FRONT_INTERNAL_H */

@@ -217,6 +217,17 @@ send_answer(struct front *f, struct exchange *x)
 		evhttp_add_header(out, "Content-Type",
 				  "text/plain; charset=utf-8");
 	}
+	/* A HEAD answer has GET's headers and no body, which libevent 2.1
+	 * would send all the same (and the client read as the next
+	 * answer). */
+	if (x->method == EVHTTP_REQ_HEAD) {
+		char length[24];
+
+		snprintf(length, sizeof(length), "%zu",
+			 evbuffer_get_length(buf));
+		evhttp_add_header(out, "Content-Length", length);
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+	}
 	if (x->allow != NULL)
 		evhttp_add_header(out, "Allow", x->allow);
 	/* The sender ignores it; a proxy or a person may not. */
@@ -369,9 +380,9 @@ on_request(struct evhttp_request *req, void *arg)
 
 	/* Refused (RFC 9112 6.3), and the connection closed: what follows
 	 * on it cannot be trusted. */
-	if (front_content_length_repeated(req)) {
+	x->reply.message = front_framing_error(req);
+	if (x->reply.message != NULL) {
 		x->reply.status = 400;
-		x->reply.message = "more than one Content-Length header";
 		x->close = true;
 		finish_exchange(x);
 		return;

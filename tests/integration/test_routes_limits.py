@@ -380,6 +380,52 @@ class Framing(unittest.TestCase):
                 self.assertNotIn(b'SMUGGLED', c.buf)
 
 
+    def test_a_body_on_head_or_trace_is_refused(self):
+        # evhttp reads no body for HEAD and TRACE: the bytes a
+        # Content-Length (or chunks) announce would be read as the next
+        # request, where a proxy would see a body.
+        smuggled = w.build_request('GET', WEBHOOK + '?echo=SMUGGLED')
+        cases = [('HEAD', [('Content-Length', str(len(smuggled)))],
+                  smuggled),
+                 ('TRACE', [('Content-Length', str(len(smuggled)))],
+                  smuggled),
+                 ('HEAD', [('Transfer-Encoding', 'chunked')],
+                  b'%x\r\n%s\r\n0\r\n\r\n' % (len(smuggled), smuggled))]
+        with w.Server(env=ENV) as srv:
+            for method, headers, body in cases:
+                with self.subTest(method=method, headers=headers), \
+                        w.Connection(srv.port) as c:
+                    c.send(w.build_request(method, '/healthz', body,
+                                           headers) + smuggled)
+                    r = c.read_response(method)
+                    self.assertEqual(r.status, 400, r)
+                    self.assertEqual((r.header('Connection') or '')
+                                     .lower(), 'close')
+                    self.assertIsNotNone(c.wait_closed(w.slow(5)))
+                    self.assertNotIn(b'SMUGGLED', c.buf)
+            # Content-Length: 0 says there is none: that is fine.
+            with w.Connection(srv.port) as c:
+                r = c.request('HEAD', '/healthz', headers=[
+                    ('Content-Length', '0')])
+                self.assertEqual(r.status, 200, r)
+
+    def test_head_answers_have_no_body(self):
+        # On a kept-alive connection, a body after a HEAD answer would be
+        # read as the start of the next answer.
+        with w.Server(env=ENV) as srv, w.Connection(srv.port) as c:
+            for path, status, length in [('/healthz', 200, 3),
+                                         ('/readyz', 200, 6),
+                                         (WEBHOOK, 405, None)]:
+                with self.subTest(path=path):
+                    r = c.request('HEAD', path)
+                    self.assertEqual(r.status, status, r)
+                    if length is not None:
+                        self.assertEqual(r.header('Content-Length'),
+                                         str(length))
+                    r = c.request('GET', WEBHOOK + '?echo=next')
+                    self.assertEqual((r.status, r.body), (200, b'next'))
+
+
 class MaxConnections(unittest.TestCase):
     def test_third_connection_waits_for_a_free_slot(self):
         with w.Server(['--max-connections', '2'], env=ENV) as srv:
