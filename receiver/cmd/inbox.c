@@ -522,8 +522,11 @@ cmd_purge(struct tool *t, int argc, char **argv)
 					? "cannot lock the inbox"
 					: "cannot purge");
 			sqlite3_exec(t->d.db, "ROLLBACK", NULL, NULL, NULL);
-			/* The batches before it stay purged: say so. */
-			if (count > 0)
+			/* The batches before it stay purged: say so, where a
+			 * script reads the count. */
+			if (count > 0 && t->json)
+				printf("{\"purged\":%d}\n", count);
+			else if (count > 0)
 				fprintf(stderr, "%s: purged %d finished "
 					"deliveries before the error\n",
 					t->d.prog, count);

@@ -225,9 +225,30 @@ class InboxPurge(unittest.TestCase):
             self.assertEqual(statuses, [200] * total)
             data.wait_states(done=total)
             time.sleep(0.05)
+            # A delete that fails in the last batch (the newest delivery
+            # goes last): the batches before it stay purged, that one is
+            # rolled back whole, and the answer says how many went.
+            done_first = (total - 1) // 500 * 500
+            db = sqlite3.connect(os.path.join(data.path, 'inbox.sqlite'))
+            db.execute("CREATE TRIGGER boom BEFORE DELETE ON deliveries "
+                       "WHEN old.seq = %d BEGIN "
+                       "SELECT RAISE(ABORT, 'boom'); END" % total)
+            db.commit()
+            rc, out, err = w.run_whr(['inbox', '--data-dir', data.path,
+                                      '--format', 'json', 'purge',
+                                      '--older-than', '0s'])
+            self.assertEqual((rc, json.loads(out)),
+                             (1, {'purged': done_first}), err)
+            self.assertEqual(err, 'whr inbox: cannot purge: boom\n')
+            self.assertEqual(data.query('SELECT count(*) FROM deliveries'),
+                             [(total - done_first,)])
+            db.execute('DROP TRIGGER boom')
+            db.commit()
+            db.close()
             out, _ = data.inbox('--format', 'json', 'purge',
                                 '--older-than', '0s')
-            self.assertEqual(json.loads(out), {'purged': total})
+            self.assertEqual(json.loads(out),
+                             {'purged': total - done_first})
             self.assertEqual(data.query('SELECT count(*) FROM deliveries'),
                              [(0,)])
             self.assertEqual(w.post(srv.port, w.delivery(id='f' * 32),
