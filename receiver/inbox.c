@@ -395,7 +395,7 @@ lock_folder(struct inbox *ib, char *why, size_t why_size)
 		return 0;
 	fd = open(ib->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;	/* the store opened it: it will, next time */
+		return 0;	/* not there yet: the store makes it */
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int err = errno;
 
@@ -420,13 +420,21 @@ int
 inbox_open_store(struct inbox *ib)
 {
 	char why[512];
-	struct store *s = store_open(ib->data_dir, STORE_SERVER, why,
-				     sizeof(why));
+	struct store *s;
 	int rc;
 
+	/* Before the store is opened (and maybe migrated); once more after,
+	 * when that made the folder. */
+	rc = lock_folder(ib, why, sizeof(why));
+	if (rc < 0) {
+		ib->setup_failing = 0;		/* it did not run */
+		not_open(ib, why);
+		return rc;
+	}
+	s = store_open(ib->data_dir, STORE_SERVER, why, sizeof(why));
 	if (s == NULL) {
 		rc = errno == EPROTO ? -EPROTO : -EIO;
-		ib->setup_failing = 0;		/* it did not run */
+		ib->setup_failing = 0;
 		not_open(ib, why);
 		return rc;
 	}
