@@ -317,7 +317,7 @@ out:
 /* How many notifications of delivery @p seq are open (pending or
  * retrying): an SQLite result code. */
 static int
-count_open(struct tool *t, int64_t seq, int *open)
+count_open(struct tool *t, int64_t seq, int *n_open)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(t->d.db,
@@ -328,7 +328,7 @@ count_open(struct tool *t, int64_t seq, int *open)
 		sqlite3_bind_int64(st, 1, seq);
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
-			*open = sqlite3_column_int(st, 0);
+			*n_open = sqlite3_column_int(st, 0);
 			rc = SQLITE_OK;
 		}
 	}
@@ -348,7 +348,7 @@ cmd_replay(struct tool *t, int argc, char **argv)
 	};
 	const char *receiver = NULL, *action = NULL;
 	bool all_handlers = false, dead = false;
-	int open = 0;
+	int n_open = 0;
 	sqlite3_stmt *select = NULL;
 	int64_t seq = 0;
 	int count = 0;
@@ -393,7 +393,7 @@ cmd_replay(struct tool *t, int argc, char **argv)
 			sqlite3_exec(t->d.db, "ROLLBACK", NULL, NULL, NULL);
 			return rc;
 		}
-		rc = count_open(t, seq, &open);
+		rc = count_open(t, seq, &n_open);
 		/* Finished ones only: open work is the server's, which would
 		 * write its own outcome over the replay. Not the ones done
 		 * already, unless all handlers run again. */
@@ -420,11 +420,11 @@ cmd_replay(struct tool *t, int argc, char **argv)
 	if (t->json && dead)
 		printf("{\"replayed\":%d}\n", count);
 	else if (t->json)
-		printf("{\"replayed\":%d,\"open\":%d}\n", count, open);
-	else if (count == 0 && open > 0)
+		printf("{\"replayed\":%d,\"open\":%d}\n", count, n_open);
+	else if (count == 0 && n_open > 0)
 		printf("nothing to replay: %s has %d notification(s) still "
 		       "open (pending or retrying), which whr serve runs\n",
-		       argv[optind], open);
+		       argv[optind], n_open);
 	else if (count == 0 && !dead && all_handlers)
 		printf("nothing to replay: %s has no notifications\n",
 		       argv[optind]);
@@ -434,7 +434,7 @@ cmd_replay(struct tool *t, int argc, char **argv)
 	else
 		printf("replayed %d notification(s); a running whr serve "
 		       "takes them within a second%s\n", count,
-		       open > 0 ? " (the ones still open were left to it)"
+		       n_open > 0 ? " (the ones still open were left to it)"
 				: "");
 	return 0;
 }
