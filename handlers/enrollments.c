@@ -287,6 +287,19 @@ failed(struct whr_event *ev, const char *what, int rc)
 	return WHR_RETRY;
 }
 
+/* An id that names nothing: absent, empty or only spaces. An empty
+ * learner id would also read as the course events' marker in the
+ * history (learner ''). */
+static bool
+id_missing(const char *id)
+{
+	if (id == NULL)
+		return true;
+	while (*id == ' ' || *id == '\t' || *id == '\r' || *id == '\n')
+		id++;
+	return *id == '\0';
+}
+
 static enum whr_result
 on_enrollment(struct tracker *t, struct whr_event *ev,
 	      enum whr_lms365_action action)
@@ -302,14 +315,15 @@ on_enrollment(struct tracker *t, struct whr_event *ev,
 		return failed(ev, "decode the event", rc);
 	if (rc < 0)
 		return WHR_REJECT;	/* the decoder gave the reason */
-	if (e.course.id == NULL) {
-		whr_event_set_reason(ev, "enrollments: Course.Id is missing");
+	if (id_missing(e.course.id)) {
+		whr_event_set_reason(ev, "enrollments: Course.Id is missing "
+				     "or empty");
 		return WHR_REJECT;
 	}
 	for (i = 0; i < e.n_users; i++) {
-		if (e.users[i].id == NULL) {
+		if (id_missing(e.users[i].id)) {
 			whr_event_set_reason(ev, "enrollments: Users[%zu].Id is "
-					     "missing", i);
+					     "missing or empty", i);
 			return WHR_REJECT;
 		}
 	}
@@ -353,8 +367,9 @@ on_course(struct tracker *t, struct whr_event *ev,
 		return failed(ev, "decode the event", rc);
 	if (rc < 0)
 		return WHR_REJECT;
-	if (e.course.id == NULL) {
-		whr_event_set_reason(ev, "enrollments: the course Id is missing");
+	if (id_missing(e.course.id)) {
+		whr_event_set_reason(ev, "enrollments: the course Id is missing "
+				     "or empty");
 		return WHR_REJECT;
 	}
 	if (action == WHR_LMS365_COURSE_PUBLISHED)

@@ -433,15 +433,27 @@ class BadEvents(TrackerTestCase):
         users_object = event('CourseEnrollment', '2024-05-01T10:00:00Z')
         users_object['Users'] = {'Id': 'u-1'}
         course_without_id = {'Action': 'CoursePublished', 'Title': 'x'}
+        # Empty ids name nothing either: an empty learner id would pass
+        # for the history's course events (learner '').
+        empty_course = event('CourseEnrollment', '2024-05-01T10:00:00Z')
+        empty_course['Course']['Id'] = ''
+        blank_user = event('CourseStarted', '2024-05-01T10:00:00Z')
+        blank_user['Users'][0]['Id'] = ' '
+        empty_course_event = {'Action': 'CoursePublished', 'Id': '',
+                              'Title': 'x'}
         for n in (no_course, no_user_id, wrong_type, bad_time, users_object,
-                  course_without_id):
+                  course_without_id, empty_course, blank_user,
+                  empty_course_event):
             self.t.send(n)
         self.t.settle()
         reasons = self.t.reasons()
-        self.assertEqual(len(reasons), 6, reasons)
+        self.assertEqual(len(reasons), 9, reasons)
         expected = ['Course.Id is missing', 'Users[0].Id is missing',
                     'Course.Title', 'TimeStamp', 'Users',
-                    'the course Id is missing']
+                    'the course Id is missing',
+                    'Course.Id is missing or empty',
+                    'Users[0].Id is missing or empty',
+                    'the course Id is missing or empty']
         for reason, part in zip(reasons, expected):
             self.assertIn('enrollments', reason)
             self.assertIn(part, reason)
