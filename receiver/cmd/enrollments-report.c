@@ -134,6 +134,16 @@ cell_text(sqlite3_stmt *st, int i, enum report_kind kind, char *buf,
 	return (const unsigned char *)buf;
 }
 
+/* What a terminal would act on rather than show: C0 and C1 controls,
+ * and the bidirectional overrides and isolates, which reorder what
+ * follows them (a course title comes from outside). */
+static bool
+is_control(uint32_t c)
+{
+	return c < 0x20 || (c >= 0x7f && c < 0xa0) ||
+	       (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
 /* A cell for a table: "-" for NULL, control characters as spaces, bytes
  * that are not UTF-8 as '?'. Malloc'd; its display width in @p width. */
 static char *
@@ -161,10 +171,10 @@ table_cell(sqlite3_stmt *st, int i, enum report_kind kind, size_t *width)
 			cell[n++] = '?';
 			*width += 1;
 			at++;
-		} else if (c < 0x20 || c == 0x7f) {
+		} else if (is_control(c)) {
 			cell[n++] = ' ';
 			*width += 1;
-			at++;
+			at += k;
 		} else {
 			memcpy(cell + n, text + at, k);
 			n += k;

@@ -501,6 +501,27 @@ class FilledByHand(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(len(json.loads(out)), len(latest_rows()))
 
+    def test_controls_in_a_table_are_spaces(self):
+        # A title from outside must not steer the terminal: C1 controls
+        # (CSI, U+009B) and bidirectional overrides are blanked as the
+        # C0 ones are. CSV and JSON keep the text as it is.
+        tmp = tempfile.TemporaryDirectory(prefix='whr-enr-')
+        self.addCleanup(tmp.cleanup)
+        fill(os.path.join(tmp.name, store_file()))
+        db = sqlite3.connect(os.path.join(tmp.name, store_file()))
+        title = 'Zero\u009b31mRed\u202eTxeN\u2066x\u0085y\x1bz'
+        db.execute("UPDATE courses SET title = ? WHERE course_id = "
+                   "'course-c'", (title,))
+        db.commit()
+        db.close()
+        out = run_ok(self, ['summary', '--data-dir', tmp.name])
+        self.assertIn('Zero 31mRed TxeN x y z', out)
+        for c in '\u009b\u202e\u2066\u0085\x1b':
+            self.assertNotIn(c, out)
+        rows = as_json(self, ['summary', '--data-dir', tmp.name],
+                       SUMMARY_KEYS)
+        self.assertIn(title, [r['course_title'] for r in rows])
+
     def test_text_that_is_not_utf8_is_mended(self):
         tmp = tempfile.TemporaryDirectory(prefix='whr-enr-')
         self.addCleanup(tmp.cleanup)
