@@ -369,6 +369,18 @@ signal_name(int sig)
 	return name;
 }
 
+/* Signals that end a command from outside rather than say it failed:
+ * a supervisor stopping the service (systemctl stop and kill signal the
+ * whole cgroup, commands included), a terminal, the OOM killer. The
+ * command did nothing wrong: it runs again. A crash (SIGSEGV, SIGABRT)
+ * is the command's own, and rejects. */
+static bool
+killed_from_outside(int sig)
+{
+	return sig == SIGHUP || sig == SIGINT || sig == SIGQUIT ||
+	       sig == SIGTERM || sig == SIGKILL;
+}
+
 static enum whr_result
 outcome(const struct exec_handler *x, struct whr_event *ev,
 	const struct exec_result *res)
@@ -392,6 +404,13 @@ outcome(const struct exec_handler *x, struct whr_event *ev,
 				     err);
 		return WHR_REJECT;
 	case EXEC_SIGNALED:
+		if (killed_from_outside(res->status)) {
+			whr_event_set_reason(ev, "killed by signal %d (%s), "
+					     "sent from outside%s%s",
+					     res->status,
+					     signal_name(res->status), sep, err);
+			return WHR_RETRY;
+		}
 		whr_event_set_reason(ev, "killed by signal %d (%s)%s%s",
 				     res->status, signal_name(res->status), sep,
 				     err);

@@ -354,6 +354,36 @@ class RetryAndReject(unittest.TestCase):
         self.assertEqual(reasons['Segv'], 'killed by signal 11 (SIGSEGV)')
 
 
+class Signals(unittest.TestCase):
+    def test_killed_from_outside_is_retried(self):
+        # systemctl stop or kill signals the whole service, commands
+        # included, and the OOM killer sends SIGKILL: the command did
+        # nothing wrong, so it runs again instead of going dead.
+        s = Setup(self)
+        out = s.out()
+        handlers = {'Term': s.probe(out, 'signal', 'SIGTERM'),
+                    'Kill': s.probe(out, 'signal', 'SIGKILL'),
+                    'Hup': s.probe(out, 'signal', 'SIGHUP')}
+        args = ['--retry-delay', '1h']
+        for action, command in handlers.items():
+            args += ['--handler', 'exec:%s=%s' % (action, command)]
+        with s.server(*args) as srv:
+            for i, action in enumerate(handlers):
+                body = w.delivery(id='%032x' % (i + 1),
+                                  notifications=[{'Action': action}])
+                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
+                                 200)
+            s.wait_states(retrying=3)
+            for i, (number, name) in enumerate([(15, 'SIGTERM'),
+                                                (9, 'SIGKILL'),
+                                                (1, 'SIGHUP')]):
+                note, o = outcome(s.show('%032x' % (i + 1)))
+                self.assertEqual((note['state'], o['result'], o['reason']),
+                                 ('retrying', 'retry',
+                                  'killed by signal %d (%s), sent from '
+                                  'outside' % (number, name)))
+
+
 class TimeLimit(unittest.TestCase):
     def test_timeout_kills_the_command_and_what_it_started(self):
         s = Setup(self)
