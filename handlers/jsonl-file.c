@@ -209,6 +209,25 @@ sync_retired(struct jsonl *j, struct retired *list, uint64_t *upto)
 	return first;
 }
 
+/* After a failed fdatasync of @p fd, the last line that went to it.
+ * The kernel reports a writeback error once: the lines written while
+ * the sync ran may share the pages it lost, and the next sync of the
+ * same descriptor would pass. So they fail with it, and are written
+ * again. Lock held. */
+static uint64_t
+failed_through(struct jsonl *j, int fd, unsigned int gen)
+{
+	struct retired *r;
+
+	if (j->gen == gen)
+		return j->written;
+	for (r = j->retired; r != NULL; r = r->next) {
+		if (r->fd == fd)
+			return r->upto;		/* retired by a SIGHUP since */
+	}
+	return j->written;
+}
+
 /* One sync round, the lock held and no round running: the lock is
  * dropped while it syncs the retired descriptors (then closes them), the
  * directory if PATH was created, and with @p current the descriptor in
@@ -255,6 +274,8 @@ jsonl_sync_round(struct jsonl *j, bool current)
 	/* Lines up to @p upto were in retired descriptors (and a file
 	 * created since may hold some of them). */
 	complete_waiters(j, upto, old_err != 0 ? old_err : dir_err);
+	if (current && err != 0)
+		target = failed_through(j, fd, gen);
 	if (current)
 		complete_waiters(j, target, err != 0 ? err : dir_err);
 	j->syncing = false;

@@ -554,7 +554,58 @@ class Stdout(unittest.TestCase):
                          [('one', 0, 2), ('two', 1, 2)])
 
 
+def preloaded(lib):
+    """LD_PRELOAD for @lib in the whr under test: after the sanitizer's
+    runtime when whr has one, which must come first."""
+    out = subprocess.run(['ldd', os.environ['WHR_BIN']], check=True,
+                         capture_output=True, text=True).stdout
+    first = [line.split('=>')[1].split('(')[0].strip()
+             for line in out.splitlines()
+             if 'libasan' in line and '=>' in line]
+    return ':'.join(first + [lib])
+
+
 class WriteErrors(unittest.TestCase):
+
+    def test_a_failed_sync_fails_the_lines_written_during_it(self):
+        # The kernel reports a lost writeback once: a line written to the
+        # file while the failing sync ran may share the pages it lost,
+        # and the next sync would pass. Its notification must be retried
+        # with the first one, never reported done.
+        files = Files()
+        self.addCleanup(files.cleanup)
+        delay = w.slow(1.5)
+        env = dict(ENV, LD_PRELOAD=preloaded(
+                       os.environ['WHR_TEST_FAIL_FDATASYNC']),
+                   WHR_FAIL_FDATASYNC_PATH='events.jsonl',
+                   # 1: the check at start that syncing works; 2: the
+                   # first line's sync.
+                   WHR_FAIL_FDATASYNC_CALL='2',
+                   WHR_FAIL_FDATASYNC_DELAY_MS=str(int(delay * 1000)))
+        with w.Server(files.args('--retry-delay', '60s'), env=env) as srv:
+            for i in range(2):
+                body = w.delivery(id='%032x' % (i + 1), notifications=[
+                    {'Action': 'line%d' % (i + 1)}])
+                self.assertEqual(w.post(srv.port, body, SECRET).status,
+                                 200)
+                # The second goes while the first one's sync runs.
+                deadline = time.monotonic() + delay / 2
+                while len(read_lines(files.path)) < i + 1:
+                    self.assertLess(time.monotonic(), deadline)
+                    time.sleep(0.01)
+            deadline = time.monotonic() + w.slow(10)
+            while True:
+                rows = files.query('SELECT n.action, n.state, o.reason '
+                                   'FROM notifications n JOIN outcomes o '
+                                   'ON o.notification_id = n.id '
+                                   'ORDER BY n.id')
+                if len(rows) == 2:
+                    break
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.02)
+        failed = 'jsonl: cannot sync %s: Input/output error' % files.path
+        self.assertEqual(rows, [('line1', 'retrying', failed),
+                                ('line2', 'retrying', failed)])
 
     def test_full_device_retries_with_reason(self):
         files = Files()
