@@ -226,13 +226,18 @@ watch_stop(struct stop_watch *w, double *deadline)
 	}
 }
 
+/* Waits for the child's exit until @p deadline, reading what it writes
+ * to standard error meanwhile when @p err_fd is still open. */
 static void
-wait_exit_until(pid_t pid, double deadline, struct stop_watch *w)
+wait_exit_until(pid_t pid, double deadline, struct stop_watch *w,
+		int *err_fd, struct exec_result *out)
 {
 	double step = 0.001;
 
 	for (;;) {
 		watch_stop(w, &deadline);
+		if (*err_fd >= 0)
+			read_stderr(err_fd, out);
 		if (has_exited(pid) || now_s() >= deadline)
 			break;
 		sleep_s(step);
@@ -281,7 +286,7 @@ converse(pid_t pid, int *in_fd, int *err_fd, const char *input,
 			break;
 		if (*in_fd < 0 && *err_fd < 0) {
 			/* Both pipes are done: wait for the exit itself. */
-			wait_exit_until(pid, deadline, w);
+			wait_exit_until(pid, deadline, w, err_fd, out);
 			done = has_exited(pid);
 			break;
 		}
@@ -458,18 +463,22 @@ exec_spawn_run(const char *path, char *const argv[], char *const envp[],
 	exited = converse(pid, &in_pipe[1], &err_pipe[0], input, input_len,
 			  start + timeout_s, &watch, out);
 	close_fd(&in_pipe[1]);
-	close_fd(&err_pipe[0]);
 	if (!exited && has_exited(pid))
 		exited = true;	/* just at the deadline */
 	if (!exited) {
 		/* The pid is not reaped yet, so the group id is still ours.
-		 * (The child itself too, should it have left the group.) */
+		 * (The child itself too, should it have left the group.)
+		 * Standard error stays open through the grace, and is read:
+		 * a command cleaning up after SIGTERM that says so there
+		 * would die of SIGPIPE instead, its cleanup undone. */
 		kill(-pid, SIGTERM);
 		kill(pid, SIGTERM);
-		wait_exit_until(pid, now_s() + watch.kill_grace_s, NULL);
+		wait_exit_until(pid, now_s() + watch.kill_grace_s, NULL,
+				&err_pipe[0], out);
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 	}
+	close_fd(&err_pipe[0]);
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
 			/* Reaped by someone else: we cannot know how it

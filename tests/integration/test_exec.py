@@ -424,6 +424,26 @@ class TimeLimit(unittest.TestCase):
         self.assertGreaterEqual(elapsed, 3.0)
         self.assertLess(elapsed, w.timing_bound(8.0))
 
+    def test_a_command_may_clean_up_after_sigterm(self):
+        # The grace between SIGTERM and SIGKILL is for cleaning up: the
+        # command's standard error stays open and read through it, so
+        # saying so there neither fails nor kills it (SIGPIPE), and it
+        # ends up in the reason.
+        s = Setup(self)
+        out = s.out()
+        marker = s.path('cleaned')
+        with s.server('--exec-timeout', '1', '--retry-delay', '1h',
+                      '--handler', 'exec:Clean=' +
+                      s.probe(out, 'cleanup', marker)) as srv:
+            body = w.delivery(id='%032x' % 1,
+                              notifications=[{'Action': 'Clean'}])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            s.wait_states(retrying=1, timeout=15)
+            note, o = outcome(s.show('%032x' % 1))
+        self.assertTrue(os.path.exists(marker), 'the cleanup did not run')
+        self.assertEqual(o['reason'], 'timed out after 1 s (exec-timeout): '
+                                      'cleaning up')
+
     def test_stop_cuts_running_commands_short(self):
         # whr stops while two commands hang (one ignores SIGTERM): they are
         # stopped within the shutdown timeout, with their group, and

@@ -113,6 +113,15 @@ def main():
     if mode == 'signal':
         os.kill(os.getpid(), getattr(signal, args[0]))
         time.sleep(10)
+    if mode == 'cleanup':
+        # On SIGTERM: say so on stderr, then leave the marker args[0].
+        def on_term(signum, frame):
+            sys.stderr.write('cleaning up\n')
+            sys.stderr.flush()
+            open(args[0], 'w').close()
+            sys.exit(1)
+        signal.signal(signal.SIGTERM, on_term)
+        time.sleep(1000)
     sys.exit('probe.py: unknown mode %r' % mode)
 
 
