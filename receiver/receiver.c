@@ -222,25 +222,34 @@ on_drain_tick(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The shutdown timeout starts, and the stop hooks hear of it: handlers
+ * in progress (an exec command) end within it. */
 static void
-begin_shutdown(struct whr_receiver *r, const char *why)
+start_stopping(struct whr_receiver *r)
 {
-	struct timeval tick = { 0, DRAIN_POLL_US };
 	size_t i;
 
-	if (r->stopping)
-		return;
 	r->stopping = true;
-	/* First, so that the log line is true when it appears. */
-	front_stop_accepting(r->front);
-	whr_log(WHR_LOG_INFO,
-		"%s: shutting down (no new connections; finishing requests in progress)",
-		why);
 	r->drain_deadline_us = now_monotonic_us() +
 			       r->config.shutdown_timeout_us;
 	for (i = 0; i < r->n_stop_hooks; i++)
 		r->stop_hooks[i].fn(r->config.shutdown_timeout_us,
 				    r->stop_hooks[i].userdata);
+}
+
+static void
+begin_shutdown(struct whr_receiver *r, const char *why)
+{
+	struct timeval tick = { 0, DRAIN_POLL_US };
+
+	if (r->stopping)
+		return;
+	/* First, so that the log line is true when it appears. */
+	front_stop_accepting(r->front);
+	whr_log(WHR_LOG_INFO,
+		"%s: shutting down (no new connections; finishing requests in progress)",
+		why);
+	start_stopping(r);
 	r->drain_timer = event_new(r->base, -1, EV_PERSIST, on_drain_tick, r);
 	if (r->drain_timer == NULL || event_add(r->drain_timer, &tick) < 0)
 		event_base_loopexit(r->base, NULL);
@@ -364,6 +373,10 @@ release_run_state(struct whr_receiver *r)
 	if (r->stop_event != NULL)
 		event_free(r->stop_event);
 	r->stop_event = NULL;
+	/* A run that failed after the inbox started (a port in use) began
+	 * no shutdown: its handlers must stop within the timeout too. */
+	if (!r->stopping && r->inbox != NULL)
+		start_stopping(r);
 	/* The inbox first: its last answers go out through the front. */
 	rc = inbox_stop(r->inbox, handler_grace(r), running, sizeof(running));
 	if (rc == -EBUSY)

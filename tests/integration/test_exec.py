@@ -8,6 +8,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import sqlite3
 import stat
 import sys
@@ -443,6 +444,49 @@ class TimeLimit(unittest.TestCase):
         self.assertTrue(os.path.exists(marker), 'the cleanup did not run')
         self.assertEqual(o['reason'], 'timed out after 1 s (exec-timeout): '
                                       'cleaning up')
+
+    def test_a_failed_start_stops_the_commands_it_began(self):
+        # whr serve cannot listen (its port is taken) after its inbox has
+        # begun a notification left from the last run: the command stops
+        # with whr, within the shutdown timeout, instead of outliving it.
+        s = Setup(self)
+        out = s.out()
+        pids = s.path('hang.pids')
+        handler = 'exec:Hang=' + s.probe(out, 'hang', pids)
+        with s.server('--shutdown-timeout', '2s', '--retry-delay', '10ms',
+                      '--handler', handler) as srv:
+            body = w.delivery(id='%032x' % 1,
+                              notifications=[{'Action': 'Hang'}])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            wait_until('Hang started', lambda: os.path.exists(pids))
+        os.unlink(pids)
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        busy.bind(('127.0.0.1', 0))
+        busy.listen(1)
+        rc, _, err = w.run_whr(['serve', *s.args(
+            '--listen', '127.0.0.1:%d' % busy.getsockname()[1],
+            '--shutdown-timeout', '2s', '--handler', handler)], ENV,
+            timeout=60)
+        self.assertEqual(rc, 1, err)
+        self.assertRegex(err, r'(?i)in use')
+        # Whether the command had started or not (the stop may come
+        # first), none of it outlives whr: without the stop it would.
+        def left():
+            found = []
+            for entry in os.listdir('/proc'):
+                try:
+                    with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                        if pids.encode() in f.read():
+                            found.append(int(entry))
+                except (OSError, ValueError):
+                    pass
+            return found
+        wait_until('no command left', lambda: left() == [])
+        if os.path.exists(pids):
+            with open(pids) as f:
+                for pid in [int(p) for p in f.read().split()]:
+                    wait_until('process %d gone' % pid, lambda: gone(pid))
 
     def test_stop_cuts_running_commands_short(self):
         # whr stops while two commands hang (one ignores SIGTERM): they are
