@@ -8,7 +8,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <time.h>
+
+#include <whr/lms365.h>
 
 #include "data-dir.h"	/* tool_usage_error() */
 
@@ -30,78 +33,79 @@ time_arg_now_us(void)
 int
 time_arg_parse_age(const char *text, int64_t *out)
 {
-	char *unit;
+	const char *p = text;
 	double n;
 
-	/* strtod() would also take spaces, a sign, "inf" and "nan". */
-	if (!is_digit(text[0]))
+	/* Digits, an optional fraction, one unit: nothing strtod() would
+	 * also take (spaces, a sign, hex, an exponent, "inf", "nan"). */
+	if (!is_digit(*p))
 		return -EINVAL;
-	n = strtod(text, &unit);
-	if (unit == text || !isfinite(n) || n < 0 || n > 1e6)
+	while (is_digit(*p))
+		p++;
+	if (*p == '.') {
+		if (!is_digit(p[1]))
+			return -EINVAL;
+		for (p++; is_digit(*p); p++)
+			;
+	}
+	if (p[0] == '\0' || p[1] != '\0')
 		return -EINVAL;
-	if (strcmp(unit, "s") == 0)
-		;
-	else if (strcmp(unit, "m") == 0)
+	n = strtod(text, NULL);
+	if (!isfinite(n) || n > 1e6)
+		return -EINVAL;
+	switch (*p) {
+	case 's':
+		break;
+	case 'm':
 		n *= 60;
-	else if (strcmp(unit, "h") == 0)
+		break;
+	case 'h':
 		n *= 3600;
-	else if (strcmp(unit, "d") == 0)
+		break;
+	case 'd':
 		n *= 86400;
-	else
+		break;
+	default:
 		return -EINVAL;
+	}
 	*out = (int64_t)(n * 1e6);
 	return 0;
 }
 
-/* After "HH:MM" at @p end: ":SS", a fraction and "Z", each optional.
- * Where the time ends, or NULL; the fraction in microseconds. */
-static const char *
-parse_seconds(const char *end, struct tm *tm, int64_t *frac)
+/* Whether @p text is @p n digits. */
+static bool
+digits(const char *text, size_t n)
 {
-	int64_t scale = 100000;
-	const char *t;
+	size_t i;
 
-	*frac = 0;
-	if (*end == ':') {
-		t = strptime(end + 1, "%S", tm);
-		if (t == NULL || t != end + 3)
-			return NULL;
-		end = t;
-		if (*end == '.') {
-			/* Digits past the microsecond count for nothing. */
-			for (end++; is_digit(*end); end++, scale /= 10)
-				*frac += (*end - '0') * scale;
-			if (end[-1] == '.')
-				return NULL;
-		}
+	for (i = 0; i < n; i++) {
+		if (!is_digit(text[i]))
+			return false;
 	}
-	if (*end == 'Z')
-		end++;
-	return end;
+	return true;
 }
 
 int
 time_arg_parse(const char *text, int64_t *out)
 {
-	struct tm tm = { 0 };
-	const char *end;
-	int64_t frac = 0, age;
+	char full[64];
+	int64_t age;
 
-	end = strptime(text, "%Y-%m-%d", &tm);
-	if (end != NULL && is_digit(text[0])) {
-		if (*end == 'T') {
-			end = strptime(end + 1, "%H:%M", &tm);
-			if (end == NULL)
-				return -EINVAL;
-			end = parse_seconds(end, &tm, &frac);
-			if (end == NULL)
-				return -EINVAL;
-		}
-		if (*end != '\0')
-			return -EINVAL;
-		*out = (int64_t)timegm(&tm) * 1000000 + frac;
-		return 0;
+	/* A date, or a date and time to the minute, stands for its first
+	 * second; the rest is what Learn365's TimeStamps are, and parsed
+	 * as strictly (two digits each, days of the month, no leap
+	 * seconds): the same parser. No zone means UTC. */
+	if (strlen(text) == 10 && digits(text, 4) && text[4] == '-') {
+		snprintf(full, sizeof(full), "%sT00:00:00Z", text);
+		text = full;
+	} else if (strlen(text) >= 16 && strlen(text) < 40 &&
+		   text[10] == 'T' && text[13] == ':' && text[16] != ':') {
+		/* To the minute, maybe with a zone after it. */
+		snprintf(full, sizeof(full), "%.16s:00%s", text, text + 16);
+		text = full;
 	}
+	if (digits(text, 4) && text[4] == '-')
+		return whr_lms365_parse_time(text, out) < 0 ? -EINVAL : 0;
 	if (time_arg_parse_age(text, &age) < 0)
 		return -EINVAL;
 	*out = time_arg_now_us() - age;

@@ -23,9 +23,11 @@ int time_arg_parse_age(const char *text, int64_t *out);
 
 /* A UTC time: "2024-05-01", "2024-05-01T10:15", "2024-05-01T10:15:30",
  * with an optional fraction of a second after the seconds and an
- * optional "Z" after the time of day; or an age (time_arg_parse_age())
- * counted back from now. Into @p out in microseconds since the epoch: 0,
- * or -EINVAL for anything else, including anything after the time. */
+ * optional "Z" (or an offset, "+02:00") after the time of day, each
+ * field of its two digits and in range (whr_lms365_parse_time()); or an
+ * age (time_arg_parse_age()) counted back from now. Into @p out in
+ * microseconds since the epoch: 0, or -EINVAL for anything else,
+ * including anything after the time. */
 int time_arg_parse(const char *text, int64_t *out);
 
 /* Option @p option ("--since") of tool @p prog ("whr inbox") given

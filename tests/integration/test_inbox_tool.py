@@ -168,9 +168,16 @@ class InboxTool(unittest.TestCase):
         self.assertEqual(count('--since', day), 3)
         self.assertEqual(count('--until', day), 0)
         self.assertEqual(count('--since', day + 'T00:00:00Z'), 3)
+        # A zone: an offset, or Z after the minute.
+        self.assertEqual(count('--since', day + 'T02:00+02:00'), 3)
+        self.assertEqual(count('--since', minute + 'Z'), 3)
         # Anything after the time, nan, a sign, spaces, other units.
         bads = (exact + 'junk', day + 'T25:00', '2024-13-01', 'nan', 'nans',
-                '-1d', '+2h', ' 2h', '7w', '2h ', 'yesterday')
+                '-1d', '+2h', ' 2h', '7w', '2h ', 'yesterday',
+                # no day 30 in February, no second 60, two digits each,
+                # decimal ages only
+                '2024-02-30', day + 'T08:00:60', '2024-5-2', day + 'T8:0',
+                '0x10s', '1e3d', '1.d', '.5d')
         if w.wrapped():
             # Under valgrind each run takes a second: every other case
             # (the same parser) keeps the test well inside its time; the
