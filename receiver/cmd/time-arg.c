@@ -99,7 +99,8 @@ time_arg_parse(const char *text, int64_t *out)
 		snprintf(full, sizeof(full), "%sT00:00:00Z", text);
 		text = full;
 	} else if (strlen(text) >= 16 && strlen(text) < 40 &&
-		   text[10] == 'T' && text[13] == ':' && text[16] != ':') {
+		   text[10] == 'T' && text[13] == ':' &&
+		   strchr("Zz+-", text[16]) != NULL) {
 		/* To the minute, maybe with a zone after it. */
 		snprintf(full, sizeof(full), "%.16s:00%s", text, text + 16);
 		text = full;
