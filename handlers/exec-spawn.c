@@ -244,6 +244,9 @@ wait_exit_until(pid_t pid, double deadline, struct stop_watch *w,
 		if (step < CHECK_INTERVAL_MS / 1000.0)
 			step *= 2;
 	}
+	/* What it wrote just before it exited. */
+	if (*err_fd >= 0)
+		read_stderr(err_fd, out);
 }
 
 /* Feeds standard input and drains standard error until the child exits

@@ -433,7 +433,8 @@ class TimeLimit(unittest.TestCase):
         s = Setup(self)
         out = s.out()
         marker = s.path('cleaned')
-        with s.server('--exec-timeout', '1', '--retry-delay', '1h',
+        # 2 s: time for the probe to set up its SIGTERM handler.
+        with s.server('--exec-timeout', '2', '--retry-delay', '1h',
                       '--handler', 'exec:Clean=' +
                       s.probe(out, 'cleanup', marker)) as srv:
             body = w.delivery(id='%032x' % 1,
@@ -442,7 +443,7 @@ class TimeLimit(unittest.TestCase):
             s.wait_states(retrying=1, timeout=15)
             note, o = outcome(s.show('%032x' % 1))
         self.assertTrue(os.path.exists(marker), 'the cleanup did not run')
-        self.assertEqual(o['reason'], 'timed out after 1 s (exec-timeout): '
+        self.assertEqual(o['reason'], 'timed out after 2 s (exec-timeout): '
                                       'cleaning up')
 
     def test_a_failed_start_stops_the_commands_it_began(self):
