@@ -582,7 +582,10 @@ class WriteErrors(unittest.TestCase):
                    # first line's sync.
                    WHR_FAIL_FDATASYNC_CALL='2',
                    WHR_FAIL_FDATASYNC_DELAY_MS=str(int(delay * 1000)))
-        with w.Server(files.args('--retry-delay', '60s'), env=env) as srv:
+        # Two workers, whatever the CPUs: the second line is written
+        # while the first one's worker waits for its sync.
+        with w.Server(files.args('--retry-delay', '60s', '--workers', '2'),
+                      env=env) as srv:
             for i in range(2):
                 body = w.delivery(id='%032x' % (i + 1), notifications=[
                     {'Action': 'line%d' % (i + 1)}])
