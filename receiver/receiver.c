@@ -349,8 +349,8 @@ start_inbox(struct whr_receiver *r)
 }
 
 /* How long running handlers may still take: what is left of the
- * shutdown timeout that began with the signal (the same deadline as the
- * requests'), or all of it when the loop ended otherwise. */
+ * shutdown timeout that began with the stop (the same deadline as the
+ * requests'), or all of it when none began (no inbox was started). */
 static int64_t
 handler_grace(const struct whr_receiver *r)
 {

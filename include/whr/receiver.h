@@ -141,7 +141,10 @@ int whr_receiver_on_hangup(struct whr_receiver *r, void (*fn)(void *userdata),
 
 /**
  * Call @p fn on the receiver's event-loop thread once, when a run begins
- * to stop (SIGINT, SIGTERM or whr_receiver_stop()). From then on the
+ * to stop (SIGINT, SIGTERM or whr_receiver_stop()), or when it fails
+ * after its inbox had started handlers (a port in use): no handler then
+ * outlives the run. A handler that keeps a stop state across runs must
+ * clear it itself before the next one. From then on the
  * receiver takes no new connection, finishes the requests in progress,
  * and waits at most @p grace_us (the shutdown timeout) in all for the
  * handlers still running; one still running after that is left behind
