@@ -430,6 +430,16 @@ outcome(const struct exec_handler *x, struct whr_event *ev,
 		return WHR_RETRY;
 	case EXEC_SPAWN_FAILED:
 	default:
+		/* Arguments and environment too big for exec(2) (one value
+		 * over 128 KiB: a huge Action or Id) never fit: no retry
+		 * would help this notification. */
+		if (res->status == E2BIG) {
+			whr_event_set_reason(ev, "cannot run '%s': the event is "
+					     "too large for the command's "
+					     "environment (%s)", x->path,
+					     strerror(res->status));
+			return WHR_REJECT;
+		}
 		whr_event_set_reason(ev, "cannot run '%s': %s", x->path,
 				     strerror(res->status));
 		return WHR_RETRY;

@@ -355,6 +355,32 @@ class RetryAndReject(unittest.TestCase):
         self.assertEqual(reasons['Segv'], 'killed by signal 11 (SIGSEGV)')
 
 
+class TooLarge(unittest.TestCase):
+    def test_an_action_too_large_for_exec_is_rejected(self):
+        # One environment value over 128 KiB (MAX_ARG_STRLEN) makes
+        # exec(2) fail with E2BIG for this notification, and for every
+        # retry of it: dead at once, with the reason; others still run.
+        s = Setup(self)
+        out = s.out()
+        huge = 'A' * (200 * 1024)
+        with s.server('--retry-delay', '1h', '--handler',
+                      'exec:*=' + s.probe(out, 'exit', '0')) as srv:
+            for i, action in enumerate([huge, 'Small']):
+                body = w.delivery(id='%032x' % (i + 1),
+                                  notifications=[{'Action': action}])
+                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
+                                 200)
+            s.wait_states(dead=1, done=1)
+            note, o = outcome(s.show('%032x' % 1))
+        self.assertEqual(o['result'], 'reject')
+        if w.wrapped():
+            return  # under valgrind the child fails exec, and exits 101
+        self.assertRegex(o['reason'], r"^cannot run '.*python3?': the event "
+                                      r"is too large for the command's "
+                                      r"environment \(Argument list too "
+                                      r"long\)$")
+
+
 class Signals(unittest.TestCase):
     def test_killed_from_outside_is_retried(self):
         # systemctl stop or kill signals the whole service, commands
