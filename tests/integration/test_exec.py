@@ -76,6 +76,14 @@ class Setup:
     def show(self, delivery):
         return json.loads(self.inbox('--format', 'json', 'show', delivery))
 
+    def post_each(self, port, actions):
+        """One delivery per Action, each with one notification: Ids 1, 2,
+        ... in order (show('%032x' % n)), every one answered 200."""
+        for i, action in enumerate(actions):
+            body = w.delivery(id='%032x' % (i + 1),
+                              notifications=[{'Action': action}])
+            self.test.assertEqual(w.post(port, body, V1_SECRET).status, 200)
+
     def wait_states(self, timeout=10, **want):
         """Wait until the notifications' states are as given, e.g.
         wait_states(done=2, dead=1) (states not named: none)."""
@@ -321,11 +329,7 @@ class RetryAndReject(unittest.TestCase):
         for action, command in handlers.items():
             args += ['--handler', 'exec:%s=%s' % (action, command)]
         with s.server(*args) as srv:
-            for i, action in enumerate(handlers):
-                body = w.delivery(id='%032x' % (i + 1),
-                                  notifications=[{'Action': action}])
-                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
-                                 200)
+            s.post_each(srv.port, handlers)
             s.wait_states(dead=4)
             reasons = {}
             for i, action in enumerate(handlers):
@@ -365,11 +369,7 @@ class TooLarge(unittest.TestCase):
         huge = 'A' * (200 * 1024)
         with s.server('--retry-delay', '1h', '--handler',
                       'exec:*=' + s.probe(out, 'exit', '0')) as srv:
-            for i, action in enumerate([huge, 'Small']):
-                body = w.delivery(id='%032x' % (i + 1),
-                                  notifications=[{'Action': action}])
-                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
-                                 200)
+            s.post_each(srv.port, [huge, 'Small'])
             s.wait_states(dead=1, done=1)
             note, o = outcome(s.show('%032x' % 1))
         self.assertEqual(o['result'], 'reject')
@@ -395,11 +395,7 @@ class Signals(unittest.TestCase):
         for action, command in handlers.items():
             args += ['--handler', 'exec:%s=%s' % (action, command)]
         with s.server(*args) as srv:
-            for i, action in enumerate(handlers):
-                body = w.delivery(id='%032x' % (i + 1),
-                                  notifications=[{'Action': action}])
-                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
-                                 200)
+            s.post_each(srv.port, handlers)
             s.wait_states(retrying=3)
             for i, (number, name) in enumerate([(15, 'SIGTERM'),
                                                 (9, 'SIGKILL'),
@@ -422,11 +418,7 @@ class TimeLimit(unittest.TestCase):
                       '--handler', 'exec:Stubborn=' +
                       s.probe(out, 'hang', pids['Stubborn'], 'noterm')) as srv:
             start = time.monotonic()
-            for i, action in enumerate(pids):
-                body = w.delivery(id='%032x' % (i + 1),
-                                  notifications=[{'Action': action}])
-                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
-                                 200)
+            s.post_each(srv.port, pids)
             running = {}
             for action, path in pids.items():
                 wait_until('%s started' % action,
@@ -463,9 +455,7 @@ class TimeLimit(unittest.TestCase):
         with s.server('--exec-timeout', '2', '--retry-delay', '1h',
                       '--handler', 'exec:Clean=' +
                       s.probe(out, 'cleanup', marker)) as srv:
-            body = w.delivery(id='%032x' % 1,
-                              notifications=[{'Action': 'Clean'}])
-            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            s.post_each(srv.port, ['Clean'])
             s.wait_states(retrying=1, timeout=15)
             note, o = outcome(s.show('%032x' % 1))
         self.assertTrue(os.path.exists(marker), 'the cleanup did not run')
@@ -482,9 +472,7 @@ class TimeLimit(unittest.TestCase):
         handler = 'exec:Hang=' + s.probe(out, 'hang', pids)
         with s.server('--shutdown-timeout', '2s', '--retry-delay', '10ms',
                       '--handler', handler) as srv:
-            body = w.delivery(id='%032x' % 1,
-                              notifications=[{'Action': 'Hang'}])
-            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            s.post_each(srv.port, ['Hang'])
             wait_until('Hang started', lambda: os.path.exists(pids))
         os.unlink(pids)
         busy = socket.socket()
@@ -530,11 +518,7 @@ class TimeLimit(unittest.TestCase):
                        '--handler', 'exec:Stubborn=' +
                        s.probe(out, 'hang', pids['Stubborn'], 'noterm'))
         with srv:
-            for i, action in enumerate(pids):
-                body = w.delivery(id='%032x' % (i + 1),
-                                  notifications=[{'Action': action}])
-                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
-                                 200)
+            s.post_each(srv.port, pids)
             running = []
             for action, path in pids.items():
                 wait_until('%s started' % action,
@@ -660,11 +644,7 @@ class SpawnFailure(unittest.TestCase):
         with s.server('--retry-delay', '1h', *args) as srv:
             os.unlink(scripts['Gone'])
             os.chmod(scripts['Locked'], stat.S_IRUSR | stat.S_IWUSR)
-            for i, action in enumerate(scripts):
-                body = w.delivery(id='%032x' % (i + 1),
-                                  notifications=[{'Action': action}])
-                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
-                                 200)
+            s.post_each(srv.port, scripts)
             s.wait_states(retrying=2)
             reasons = [outcome(s.show('%032x' % (i + 1)))[1]['reason']
                        for i in range(2)]
