@@ -3,6 +3,7 @@ in the transaction that stores the delivery when their order allows, and
 held to that transaction (they cannot end it)."""
 import os
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -89,6 +90,13 @@ class DeliveryTransaction(unittest.TestCase):
             body = w.delivery(id=first, notifications=[
                 enrollment('course-1', 'ana', action='TxRetry')])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            # Its run ends once the worker handlers after tx are done
+            # too (slow under valgrind): the second comes after that.
+            deadline = time.monotonic() + w.slow(10)
+            while self.data.query('SELECT state FROM notifications '
+                                  'WHERE id = 1') != [('retrying',)]:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.02)
             body = w.delivery(id=same, notifications=[
                 enrollment('course-1', 'ana', action='CourseStarted')])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
