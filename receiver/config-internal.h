@@ -3,13 +3,13 @@
  * whr_receiver_set()) and config-options.c (the option table and its
  * parsers) share.
  */
-#ifndef WHR_CONFIG_INTERNAL_H
-#define WHR_CONFIG_INTERNAL_H
+#ifndef WHR_RECEIVER_CONFIG_INTERNAL_H
+#define WHR_RECEIVER_CONFIG_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config-private.h"
+#include "config.h"
 
 #define DAY_US ((int64_t)24 * 3600 * 1000000)
 
@@ -31,4 +31,4 @@ extern const size_t config_options_count;
 int config_parse_listen(struct config *c, const struct option_spec *o,
 			const char *value, const char *origin);
 
-#endif /* WHR_CONFIG_INTERNAL_H */
+#endif /* WHR_RECEIVER_CONFIG_INTERNAL_H */

@@ -12,8 +12,8 @@
 
 #include <openssl/crypto.h>
 
-#include "log-private.h"
-#include "whr-private.h"
+#include "log.h"
+#include "util.h"
 
 #define MAX_BODY_LIMIT ((size_t)64 * 1024 * 1024)
 

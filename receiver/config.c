@@ -12,8 +12,8 @@
 #include <string.h>
 
 
-#include "log-private.h"
-#include "whr-private.h"
+#include "log.h"
+#include "util.h"
 
 void
 config_init(struct config *c)

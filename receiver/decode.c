@@ -3,7 +3,7 @@
  * parser's byte offsets give each notification's exact JSON text, so
  * handlers later see it as the sender wrote it.
  */
-#include "decode-private.h"
+#include "decode.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,7 +14,7 @@
 
 #include <yajl/yajl_parse.h>
 
-#include "whr-private.h"
+#include "util.h"
 
 enum top_key {
 	TOP_OTHER,

@@ -1,7 +1,7 @@
 /*
  * Event getters and field paths ("Course.Id", "Users[0].Email").
  */
-#include "event-private.h"
+#include "event.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "whr-private.h"
+#include "util.h"
 
 /* One block of scratch memory; the caller's bytes follow the header,
  * aligned for any type. */

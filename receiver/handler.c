@@ -1,15 +1,15 @@
 /*
  * The handler registry: registration, selection by Action, teardown.
  */
-#include "handler-private.h"
+#include "handler.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log-private.h"
-#include "whr-private.h"
+#include "log.h"
+#include "util.h"
 
 int
 handler_registry_add(struct handler_registry *reg,

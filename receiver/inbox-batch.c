@@ -14,9 +14,9 @@
 
 #include <sqlite3.h>
 
-#include "run-private.h"
-#include "scheduler-private.h"
-#include "whr-private.h"
+#include "dispatch/run.h"
+#include "dispatch/scheduler.h"
+#include "util.h"
 
 /* Undo what a failed transaction did to the runs in memory: the
  * transactional handlers it ran are to run again, their results unsaid,

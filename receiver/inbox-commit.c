@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log-private.h"
-#include "run-private.h"
-#include "scheduler-private.h"
-#include "whr-private.h"
+#include "log.h"
+#include "dispatch/run.h"
+#include "dispatch/scheduler.h"
+#include "util.h"
 
 /* Once, as the inbox falls behind. */
 void

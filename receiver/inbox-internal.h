@@ -9,10 +9,10 @@
  *   inbox-window.c  the work window: open work in memory, the rest on disk
  * Nothing here is for other parts of libwhr: they use inbox-private.h.
  */
-#ifndef WHR_INBOX_INTERNAL_H
-#define WHR_INBOX_INTERNAL_H
+#ifndef WHR_RECEIVER_INBOX_INTERNAL_H
+#define WHR_RECEIVER_INBOX_INTERNAL_H
 
-#include "inbox-private.h"
+#include "inbox.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -116,4 +116,4 @@ void inbox_pick_up_changes(struct inbox *ib);
  * inbox is behind when there is more. */
 int inbox_load_at_start(struct inbox *ib);
 
-#endif /* WHR_INBOX_INTERNAL_H */
+#endif /* WHR_RECEIVER_INBOX_INTERNAL_H */

@@ -11,11 +11,11 @@
 
 #include <sqlite3.h>
 
-#include "log-private.h"
-#include "run-private.h"
-#include "scheduler-private.h"
-#include "whr-private.h"
-#include "workers-private.h"
+#include "log.h"
+#include "dispatch/run.h"
+#include "dispatch/scheduler.h"
+#include "util.h"
+#include "dispatch/workers.h"
 
 /* Open rows read from the store into the scheduler, without their work
  * (a worker loads it). */

@@ -24,11 +24,11 @@
 
 #include <event2/event.h>
 
-#include "log-private.h"
-#include "run-private.h"
-#include "scheduler-private.h"
-#include "whr-private.h"
-#include "workers-private.h"
+#include "log.h"
+#include "dispatch/run.h"
+#include "dispatch/scheduler.h"
+#include "util.h"
+#include "dispatch/workers.h"
 
 /* ---- small helpers ----------------------------------------------------- */
 

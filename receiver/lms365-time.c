@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "whr-private.h"
+#include "util.h"
 
 /* @p n ASCII digits at @p p as a number; false when one is not a digit
  * (the NUL that ends the text is not, so this never reads past it). */

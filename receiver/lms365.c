@@ -17,8 +17,8 @@
 
 #include <yajl/yajl_tree.h>
 
-#include "event-private.h"
-#include "whr-private.h"
+#include "event.h"
+#include "util.h"
 
 static const char *const action_names[] = {
 	[WHR_LMS365_COURSE_ENROLLMENT] = "CourseEnrollment",

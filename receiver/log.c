@@ -3,7 +3,7 @@
  * sink (standard error by default). Settings are meant to be made at
  * start-up, before other threads log.
  */
-#include "log-private.h"
+#include "log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "whr-private.h"
+#include "util.h"
 
 #define LINE_MAX_BYTES 16384
 #define MESSAGE_MAX_BYTES 2048	/* input bytes of a message kept */

@@ -2,7 +2,7 @@
  * The public receiver object: settings, handlers, and the run loop with
  * its graceful shutdown.
  */
-#include "receiver-private.h"
+#include "receiver.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -18,10 +18,10 @@
 
 #include <whr/version.h>
 
-#include "front-private.h"
-#include "inbox-private.h"
-#include "log-private.h"
-#include "whr-private.h"
+#include "front/front.h"
+#include "inbox.h"
+#include "log.h"
+#include "util.h"
 
 #define DRAIN_POLL_US 20000
 #define RUNNING_NAMES_MAX 512

@@ -7,7 +7,7 @@
  * secret. The HMAC contexts are used by one thread at a time: the event
  * loop, which verifies every request.
  */
-#include "secrets-private.h"
+#include "secrets.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,8 +21,8 @@
 #include <openssl/crypto.h>
 #include <openssl/params.h>
 
-#include "log-private.h"
-#include "whr-private.h"
+#include "log.h"
+#include "util.h"
 
 #define SECRETS_FILE_MAX_BYTES (1024 * 1024)
 

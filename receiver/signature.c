@@ -1,7 +1,7 @@
 /*
  * ms-signature parsing and verification (PROTOCOL.md §3, checks 3 to 5).
  */
-#include "signature-private.h"
+#include "signature.h"
 
 #include <errno.h>
 #include <string.h>
@@ -12,7 +12,7 @@
 
 #include <whr/signature.h>
 
-#include "whr-private.h"
+#include "util.h"
 
 enum signature_status
 signature_parse(const char *value, struct signature *sig)

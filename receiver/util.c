@@ -1,7 +1,7 @@
 /*
  * Small string, hex, UTF-8 and clock helpers shared by libwhr.
  */
-#include "whr-private.h"
+#include "util.h"
 
 #include <pthread.h>
 #include <sched.h>

@@ -2,18 +2,18 @@
  * The webhook endpoint's logic, free of any HTTP library: checks 1 to 9 of
  * PROTOCOL.md §3 for a POST, and the registration echo for a GET.
  */
-#include "webhook-private.h"
+#include "webhook.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "decode-private.h"
-#include "log-private.h"
-#include "receiver-private.h"
-#include "signature-private.h"
-#include "whr-private.h"
+#include "decode.h"
+#include "log.h"
+#include "receiver.h"
+#include "signature.h"
+#include "util.h"
 
 static void
 reply_set(struct webhook_reply *reply, int status, const char *message)

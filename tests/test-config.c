@@ -6,7 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "config-private.h"
+#include "config.h"
 #include "test-common.h"
 
 #define S32 "0123456789abcdef0123456789abcdef"

@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "decode-private.h"
+#include "decode.h"
 #include "test-common.h"
 
 static int

@@ -3,7 +3,7 @@
  */
 #include <string.h>
 
-#include "event-private.h"
+#include "event.h"
 #include "test-common.h"
 
 static const char *notification =

@@ -8,8 +8,8 @@
 
 #include <string.h>
 
-#include "decode-private.h"
-#include "event-private.h"
+#include "decode.h"
+#include "event.h"
 #include "test-common.h"
 
 /* ---- helpers ---- */

@@ -6,7 +6,7 @@
 
 #include <yajl/yajl_tree.h>
 
-#include "log-private.h"
+#include "log.h"
 #include "test-common.h"
 
 static const char *

@@ -6,8 +6,8 @@
  */
 #include <string.h>
 
-#include "inbox-private.h"
-#include "scheduler-internal.h"
+#include "inbox.h"
+#include "dispatch/scheduler-internal.h"
 #include "test-common.h"
 
 static int64_t fake_now;

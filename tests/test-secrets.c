@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "secrets-private.h"
+#include "secrets.h"
 #include "test-common.h"
 
 #define S32 "0123456789abcdef0123456789abcdef"

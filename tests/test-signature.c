@@ -10,8 +10,8 @@
 
 #include <whr/signature.h>
 
-#include "secrets-private.h"
-#include "signature-private.h"
+#include "secrets.h"
+#include "signature.h"
 #include "test-common.h"
 
 #define V0_SECRET "123456789012345678901234567890123456789012345678"

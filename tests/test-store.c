@@ -8,7 +8,7 @@
 
 #include <sqlite3.h>
 
-#include "store-private.h"
+#include "store/store.h"
 #include "test-common.h"
 
 static char dir[64];

@@ -4,11 +4,11 @@
  */
 #include <string.h>
 
-#include "receiver-private.h"
-#include "signature-private.h"
-#include "whr-private.h"
+#include "receiver.h"
+#include "signature.h"
+#include "util.h"
 #include "test-common.h"
-#include "webhook-private.h"
+#include "webhook.h"
 
 #define S1 "0123456789abcdef0123456789abcdef"
 #define V1_HEADER "sha256=11BDD3E02E9853644DE5CAF0415E089C871445D509B31388F5A7E5CB705BA8B5"

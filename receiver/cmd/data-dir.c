@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "commands.h"
-#include "store-private.h"	/* STORE_FILE, STORE_SCHEMA_VERSION */
+#include "store/store.h"	/* STORE_FILE, STORE_SCHEMA_VERSION */
 
 void
 data_dir_init(struct data_dir *d, const char *prog)

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "store-sql.h"
+#include "store/store-sql.h"
 
 #define CELL_MAX 60	/* characters of a cell shown in a table */
 

@@ -18,7 +18,7 @@
 #include "commands.h"
 #include "data-dir.h"
 #include "inbox-table.h"
-#include "store-sql.h"
+#include "store/store-sql.h"
 #include "time-arg.h"
 
 #define PROGRAM "whr inbox"

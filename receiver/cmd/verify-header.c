@@ -29,7 +29,7 @@ struct span {
 static bool
 is_space(char c)
 {
-	/* as the receiver trims (receiver/whr-private.h) */
+	/* as the receiver trims (receiver/util.h) */
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
 	       c == '\f';
 }

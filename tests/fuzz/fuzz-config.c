@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config-private.h"
+#include "config.h"
 
 static const char *const keys[] = {
 	"listen", "data-dir", "secrets", "secrets-file", "previous-secrets",

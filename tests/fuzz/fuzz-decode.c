@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "decode-private.h"
-#include "event-private.h"
+#include "decode.h"
+#include "event.h"
 
 static const char *const paths[] = {
 	"Action", "Course.Id", "Course.Published", "Users", "Users[0].Email",

@@ -12,8 +12,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "decode-private.h"
-#include "event-private.h"
+#include "decode.h"
+#include "event.h"
 
 #define PREFIX "{\"Properties\":"
 #define MIDDLE ",\"Notifications\":["

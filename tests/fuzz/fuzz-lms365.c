@@ -16,7 +16,7 @@
 
 #include <whr/lms365.h>
 
-#include "event-private.h"
+#include "event.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "webhook-private.h"
+#include "webhook.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -14,8 +14,8 @@
 
 #include <openssl/evp.h>
 
-#include "secrets-private.h"
-#include "signature-private.h"
+#include "secrets.h"
+#include "signature.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)

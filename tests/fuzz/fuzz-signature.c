@@ -13,8 +13,8 @@
 
 #include <openssl/evp.h>
 
-#include "secrets-private.h"
-#include "signature-private.h"
+#include "secrets.h"
+#include "signature.h"
 
 /* tests/data/vectors: v1's secret is current, v0's the previous one. */
 #define CURRENT_SECRET "0123456789abcdef0123456789abcdef"

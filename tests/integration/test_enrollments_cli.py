@@ -185,16 +185,16 @@ def schema_sql():
 
 
 def store_version():
-    """STORE_SCHEMA_VERSION from receiver/store-private.h."""
+    """STORE_SCHEMA_VERSION from receiver/store/store.h."""
     root = os.environ['WHR_SOURCE_ROOT']
-    with open(os.path.join(root, 'receiver', 'store-private.h')) as f:
+    with open(os.path.join(root, 'receiver', 'store', 'store.h')) as f:
         return int(re.search(r'#define STORE_SCHEMA_VERSION (\d+)',
                              f.read()).group(1))
 
 
 def store_file():
     root = os.environ['WHR_SOURCE_ROOT']
-    with open(os.path.join(root, 'receiver', 'store-private.h')) as f:
+    with open(os.path.join(root, 'receiver', 'store', 'store.h')) as f:
         return re.search(r'#define STORE_FILE "([^"]+)"', f.read()).group(1)
 
 

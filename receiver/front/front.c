@@ -1,0 +1,504 @@
+/*
+ * The HTTP front on libevent's evhttp: routing and answering requests
+ * (its listening sockets are in front-listen.c).
+ *
+ * Routes:
+ *   GET|POST /api/webhooks/incoming/custom[/{id}][/]  the webhook (any case)
+ *   GET|HEAD /healthz                                 liveness
+ *   GET|HEAD /readyz                                  ready to store
+ * Anything else on the webhook path is 405 with Allow; other paths 404.
+ */
+#include "front/front-internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "front/connections.h"
+#include "inbox.h"
+#include "log.h"
+#include "receiver.h"
+#include "secrets.h"
+#include "webhook.h"
+#include "util.h"
+
+#define WEBHOOK_PREFIX "/api/webhooks/incoming/custom"
+
+
+enum route {
+	ROUTE_NONE,
+	ROUTE_WEBHOOK,
+	ROUTE_HEALTH,
+	ROUTE_READY,
+};
+
+/* ---- routing --------------------------------------------------------- */
+
+/* Match the webhook path; on success the id's raw (still encoded) span. */
+static enum route
+route_of(const char *path, const char **id, size_t *id_len)
+{
+	size_t prefix_len = strlen(WEBHOOK_PREFIX);
+	const char *rest;
+	size_t seg;
+
+	*id = "";
+	*id_len = 0;
+	if (path == NULL)
+		return ROUTE_NONE;
+	if (strcmp(path, "/healthz") == 0)
+		return ROUTE_HEALTH;
+	if (strcmp(path, "/readyz") == 0)
+		return ROUTE_READY;
+	if (strlen(path) < prefix_len ||
+	    !ascii_equal_nocase_n(path, prefix_len, WEBHOOK_PREFIX,
+				  prefix_len))
+		return ROUTE_NONE;
+	rest = path + prefix_len;
+	if (rest[0] == '\0' || strcmp(rest, "/") == 0)
+		return ROUTE_WEBHOOK;
+	if (rest[0] != '/')
+		return ROUTE_NONE;
+	rest++;
+	seg = strcspn(rest, "/");
+	if (seg == 0 || (rest[seg] != '\0' && strcmp(rest + seg, "/") != 0))
+		return ROUTE_NONE;
+	*id = rest;
+	*id_len = seg;
+	return ROUTE_WEBHOOK;
+}
+
+static const char *
+method_name(enum evhttp_cmd_type method)
+{
+	switch (method) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
+	case EVHTTP_REQ_TRACE:
+		return "TRACE";
+	case EVHTTP_REQ_CONNECT:
+		return "CONNECT";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	}
+	return "OTHER";
+}
+
+static const char *
+reason_phrase(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	}
+	return "Status";
+}
+
+/* ---- one request ----------------------------------------------------- */
+
+struct exchange {
+	struct front *f;
+	struct evhttp_request *req;
+	enum evhttp_cmd_type method;
+	const char *path;
+	char *receiver_id;		/* decoded; NULL off the webhook path */
+	bool receiver_id_owned;
+	struct webhook_reply reply;
+	const char *allow;		/* for a 405 */
+	bool retry_after;		/* for a 503 */
+	bool duplicate;			/* stored before */
+	bool close;			/* end the connection after it */
+	size_t request_bytes;
+	int64_t start_us;
+};
+
+static void
+handle_webhook(struct front *f, struct exchange *x, const char *query)
+{
+	struct whr_receiver *r = f->r;
+
+	if (x->method == EVHTTP_REQ_GET) {
+		char *echo = NULL;
+		size_t echo_len = 0;
+
+		webhook_echo(r, x->receiver_id, strlen(x->receiver_id), query,
+			     &x->reply, &echo, &echo_len);
+		if (echo != NULL) {
+			/* The echo body is exactly the value: no newline. */
+			evbuffer_add(evhttp_request_get_output_buffer(x->req),
+				     echo, echo_len);
+			free(echo);
+		}
+	} else if (x->method == EVHTTP_REQ_POST) {
+		struct evkeyvalq *headers =
+			evhttp_request_get_input_headers(x->req);
+		struct evbuffer *buf = evhttp_request_get_input_buffer(x->req);
+		struct webhook_request in = {
+			.receiver_id = x->receiver_id,
+			.receiver_id_len = strlen(x->receiver_id),
+			.content_type = evhttp_find_header(headers,
+							   "Content-Type"),
+			.body_len = evbuffer_get_length(buf),
+			.received_at = now_realtime_us(),
+		};
+
+		front_count_signatures(headers, &in);
+		/* One contiguous copy of the body, hashed as received. */
+		in.body = in.body_len > 0
+				  ? (const char *)evbuffer_pullup(buf, -1)
+				  : "";
+		x->request_bytes = in.body_len;
+		if (in.body == NULL) {
+			x->reply.status = 503;
+			x->reply.message = "out of memory";
+			return;
+		}
+		webhook_post(r, &in, &x->reply);
+		if (x->reply.job != NULL) {
+			x->reply.job->headers_json = front_headers_json(headers);
+			x->reply.job->ingest.d.headers_json =
+				x->reply.job->headers_json;
+			if (x->reply.job->headers_json == NULL) {
+				webhook_job_free(x->reply.job);
+				x->reply.job = NULL;
+				x->reply.status = 503;
+				x->reply.message = "out of memory";
+			}
+		}
+	} else {
+		x->reply.status = 405;
+		x->reply.message = "use GET (echo) or POST (deliveries)";
+		x->allow = "GET, POST";
+	}
+}
+
+static void
+send_answer(struct front *f, struct exchange *x)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(x->req);
+	struct evbuffer *buf = evhttp_request_get_output_buffer(x->req);
+
+	if (x->reply.status != 200 && x->reply.message != NULL) {
+		evbuffer_add_printf(buf, "%s\n", x->reply.message);
+		evhttp_add_header(out, "Content-Type",
+				  "text/plain; charset=utf-8");
+	} else if (evbuffer_get_length(buf) > 0) {
+		evhttp_add_header(out, "Content-Type",
+				  "text/plain; charset=utf-8");
+	}
+	/* A HEAD answer has GET's headers and no body, which libevent 2.1
+	 * would send all the same (and the client read as the next
+	 * answer). */
+	if (x->method == EVHTTP_REQ_HEAD) {
+		char length[24];
+
+		snprintf(length, sizeof(length), "%zu",
+			 evbuffer_get_length(buf));
+		evhttp_add_header(out, "Content-Length", length);
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+	}
+	if (x->allow != NULL)
+		evhttp_add_header(out, "Allow", x->allow);
+	/* The sender ignores it; a proxy or a person may not. */
+	if (x->retry_after)
+		evhttp_add_header(out, "Retry-After", "30");
+	if (f->stopping || x->close)
+		evhttp_add_header(out, "Connection", "close");
+	evhttp_send_reply(x->req, x->reply.status,
+			  reason_phrase(x->reply.status), NULL);
+}
+
+static void
+log_exchange(struct exchange *x)
+{
+	struct evhttp_connection *evcon =
+		evhttp_request_get_connection(x->req);
+	char *peer_host = NULL;
+	ev_uint16_t peer_port = 0;
+	char peer[80] = "";
+	struct log_field fields[13];
+	size_t n = 0;
+
+	if (!log_enabled(WHR_LOG_INFO) &&
+	    !(x->reply.status >= 500 && log_enabled(WHR_LOG_WARN)))
+		return;
+	if (evcon != NULL) {
+		evhttp_connection_get_peer(evcon, &peer_host, &peer_port);
+		if (peer_host != NULL)
+			snprintf(peer, sizeof(peer),
+				 strchr(peer_host, ':') ? "[%s]:%u" : "%s:%u",
+				 peer_host, peer_port);
+	}
+	fields[n++] = (struct log_field)LOG_STR("method",
+						method_name(x->method));
+	fields[n++] = (struct log_field)LOG_STR("path", x->path);
+	fields[n++] = (struct log_field)LOG_STR("receiver", x->receiver_id);
+	fields[n++] = (struct log_field)LOG_INT("status", x->reply.status);
+	fields[n++] = (struct log_field)LOG_MILLIS(
+		"duration_ms", now_monotonic_us() - x->start_us);
+	if (x->reply.delivery_id != NULL)
+		fields[n++] = (struct log_field)LOG_STR("delivery",
+							x->reply.delivery_id);
+	if (x->reply.attempt != 0)
+		fields[n++] = (struct log_field)LOG_INT("attempt",
+							x->reply.attempt);
+	if (x->reply.notifications != 0)
+		fields[n++] = (struct log_field)LOG_INT(
+			"notifications", (int64_t)x->reply.notifications);
+	if (x->duplicate)
+		fields[n++] = (struct log_field)LOG_STR("duplicate", "true");
+	if (x->reply.previous_secret)
+		fields[n++] = (struct log_field)LOG_STR("secret", "previous");
+	if (x->method == EVHTTP_REQ_POST)
+		fields[n++] = (struct log_field)LOG_INT(
+			"bytes", (int64_t)x->request_bytes);
+	if (x->reply.status != 200 && x->reply.message != NULL)
+		fields[n++] = (struct log_field)LOG_STR("error",
+							x->reply.message);
+	if (peer[0] != '\0')
+		fields[n++] = (struct log_field)LOG_STR("remote", peer);
+	log_fields(x->reply.status >= 500 ? WHR_LOG_WARN : WHR_LOG_INFO,
+		   "request", fields, n);
+}
+
+static void
+finish_exchange(struct exchange *x)
+{
+	log_exchange(x);
+	send_answer(x->f, x);
+	webhook_reply_finish(&x->reply);
+	if (x->receiver_id_owned)
+		free(x->receiver_id);
+	free(x);
+}
+
+/* The inbox has the delivery (or cannot take it): now answer. */
+static void
+on_stored(struct ingest_job *job, void *arg)
+{
+	struct exchange *x = arg;
+
+	switch (job->result) {
+	case INGEST_DUPLICATE:
+		/* A resend is acknowledged like the first copy. */
+		x->duplicate = true;
+		x->reply.status = 200;
+		break;
+	case INGEST_STORED:
+		x->reply.status = 200;
+		break;
+	case INGEST_FAILED:
+		x->reply.status = 503;
+		x->retry_after = true;
+		snprintf(x->reply.message_buf, sizeof(x->reply.message_buf),
+			 "the inbox cannot store deliveries now: %.120s",
+			 job->error);
+		x->reply.message = x->reply.message_buf;
+		break;
+	}
+	webhook_job_free(x->reply.job);
+	x->reply.job = NULL;
+	finish_exchange(x);
+}
+
+static void
+answer_ready(struct front *f, struct exchange *x)
+{
+	char why[256] = "";
+
+	if (x->method != EVHTTP_REQ_GET && x->method != EVHTTP_REQ_HEAD) {
+		x->reply.status = 405;
+		x->reply.message = "use GET";
+		x->allow = "GET, HEAD";
+		return;
+	}
+	if (f->stopping) {
+		snprintf(why, sizeof(why), "shutting down");
+	} else if (f->r->inbox != NULL &&
+		   inbox_ready(f->r->inbox, why, sizeof(why))) {
+		x->reply.status = 200;
+		evbuffer_add(evhttp_request_get_output_buffer(x->req),
+			     "ready\n", 6);
+		return;
+	}
+	x->reply.status = 503;
+	x->retry_after = true;
+	snprintf(x->reply.message_buf, sizeof(x->reply.message_buf),
+		 "not ready: %.170s", why);
+	x->reply.message = x->reply.message_buf;
+}
+
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	struct front *f = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	struct exchange *x = calloc(1, sizeof(*x));
+	const char *id;
+	size_t id_len;
+
+	if (x == NULL) {
+		evhttp_send_error(req, 503, "out of memory");
+		return;
+	}
+	x->f = f;
+	x->req = req;
+	x->method = evhttp_request_get_command(req);
+	x->path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	x->start_us = conn_request_received(f->conns, req);
+
+	/* Refused (RFC 9112 6.3), and the connection closed: what follows
+	 * on it cannot be trusted. */
+	x->reply.message = front_framing_error(req);
+	if (x->reply.message != NULL) {
+		x->reply.status = 400;
+		x->close = true;
+		finish_exchange(x);
+		return;
+	}
+	switch (route_of(x->path, &id, &id_len)) {
+	case ROUTE_HEALTH:
+		if (x->method == EVHTTP_REQ_GET || x->method == EVHTTP_REQ_HEAD) {
+			x->reply.status = 200;
+			evbuffer_add(evhttp_request_get_output_buffer(req),
+				     "ok\n", 3);
+		} else {
+			x->reply.status = 405;
+			x->reply.message = "use GET";
+			x->allow = "GET, HEAD";
+		}
+		break;
+	case ROUTE_READY:
+		answer_ready(f, x);
+		break;
+	case ROUTE_WEBHOOK:
+		/* Most deliveries go to the default id: no copy to make. */
+		if (id_len == 0) {
+			x->receiver_id = (char *)"";
+		} else {
+			x->receiver_id = percent_decode(id, id_len, false,
+							&id_len);
+			x->receiver_id_owned = true;
+		}
+		if (x->receiver_id == NULL) {
+			x->reply.status = 503;
+			x->reply.message = "out of memory";
+		} else if (id_len > RECEIVER_ID_MAX) {
+			x->reply.status = 404;
+			x->reply.message = "receiver id too long";
+		} else if (strlen(x->receiver_id) != id_len) {
+			/* %00 would make "tenant%00x" read as "tenant". */
+			x->reply.status = 404;
+			x->reply.message = "receiver id contains a NUL byte";
+		} else {
+			handle_webhook(f, x, evhttp_uri_get_query(uri));
+		}
+		break;
+	case ROUTE_NONE:
+		x->reply.status = 404;
+		x->reply.message = "not found";
+		break;
+	}
+
+	if (x->reply.job != NULL) {
+		/* Answered once it is on disk (on_stored). */
+		x->reply.job->ingest.done = on_stored;
+		x->reply.job->ingest.done_arg = x;
+		inbox_submit(f->r->inbox, &x->reply.job->ingest);
+		return;
+	}
+	finish_exchange(x);
+}
+
+size_t
+front_busy(const struct front *f)
+{
+	return conn_tracker_busy(f->conns);
+}
+
+struct front *
+front_new(struct whr_receiver *r, struct event_base *base)
+{
+	const struct config *c = &r->config;
+	struct conn_limits limits = {
+		.max_connections = c->max_connections,
+		.read_timeout_us = c->read_timeout_us,
+		.idle_timeout_us = c->idle_timeout_us,
+	};
+	struct front *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return NULL;
+	f->r = r;
+	f->base = base;
+	f->http = evhttp_new(base);
+	if (f->http == NULL)
+		goto err;
+	f->conns = conn_tracker_new(base, f->http, &limits);
+	if (f->conns == NULL)
+		goto err;
+
+	evhttp_set_max_body_size(f->http, (ev_ssize_t)c->max_body);
+	evhttp_set_max_headers_size(f->http, (ev_ssize_t)c->max_header_size);
+	/* Every method reaches us, so that the webhook path can answer 405
+	 * with an Allow header instead of evhttp's bare 405. */
+	evhttp_set_allowed_methods(f->http,
+				   EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+					   EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+					   EVHTTP_REQ_DELETE |
+					   EVHTTP_REQ_OPTIONS |
+					   EVHTTP_REQ_TRACE |
+					   EVHTTP_REQ_CONNECT |
+					   EVHTTP_REQ_PATCH);
+	/* No Content-Type unless a body has one (evhttp adds text/html). */
+	evhttp_set_default_content_type(f->http, NULL);
+	evhttp_set_gencb(f->http, on_request, f);
+	return f;
+
+err:
+	front_free(f);
+	return NULL;
+}
+
+void
+front_free(struct front *f)
+{
+	if (f == NULL)
+		return;
+	if (f->http != NULL)
+		evhttp_free(f->http);
+	conn_tracker_free(f->conns);
+	free(f->bound);
+	free(f);
+}

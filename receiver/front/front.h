@@ -1,0 +1,29 @@
+/*
+ * The HTTP front: the only code that knows evhttp. It routes requests,
+ * applies the limits, hands webhook requests to webhook.c, sends the
+ * answer and writes the per-request log line.
+ */
+#ifndef WHR_RECEIVER_FRONT_H
+#define WHR_RECEIVER_FRONT_H
+
+#include <stddef.h>
+
+struct event_base;
+struct front;
+struct whr_receiver;
+
+struct front *front_new(struct whr_receiver *r, struct event_base *base);
+void front_free(struct front *f);
+
+/* Bind every configured address (logging each, with the port chosen for
+ * port 0). Returns 0 or a negative errno (logged). */
+int front_listen(struct front *f);
+
+/* Close the listening sockets; connections already open carry on, each
+ * answered with Connection: close. */
+void front_stop_accepting(struct front *f);
+
+/* Requests being read or processed. */
+size_t front_busy(const struct front *f);
+
+#endif /* WHR_RECEIVER_FRONT_H */
