@@ -337,7 +337,17 @@ whr_event_property(const struct whr_event *ev, const char *path)
 WHR_EXPORT struct sqlite3 *
 whr_event_db(const struct whr_event *ev)
 {
-	return ev->f.db;
+	struct whr_tx *tx = ev->f.tx;
+
+	return tx != NULL && whr_tx_db(tx) == WHR_DB_SQLITE
+		       ? whr_tx_native(tx)
+		       : NULL;
+}
+
+WHR_EXPORT struct whr_tx *
+whr_event_tx(const struct whr_event *ev)
+{
+	return ev->f.tx;
 }
 
 WHR_EXPORT void

@@ -7,6 +7,7 @@
 #define WHR_RECEIVER_EVENT_H
 
 #include <whr/event.h>
+#include <whr/tx.h>
 
 #include <yajl/yajl_tree.h>
 
@@ -22,7 +23,7 @@ struct event_fields {
 	size_t json_len;
 	const char *properties;		/* NUL-terminated; NULL for "{}" */
 	size_t properties_len;
-	struct sqlite3 *db;		/* transactional handlers only */
+	struct whr_tx *tx;		/* transactional handlers only */
 };
 
 struct whr_event {

@@ -63,6 +63,72 @@ handler_registry_add(struct handler_registry *reg,
 	return 0;
 }
 
+static bool
+db_known(enum whr_db db)
+{
+	return db == WHR_DB_SQLITE || db == WHR_DB_POSTGRESQL;
+}
+
+static const char *
+db_name(enum whr_db db)
+{
+	return db == WHR_DB_POSTGRESQL ? "PostgreSQL" : "SQLite";
+}
+
+int
+handler_registry_add_tx_setup(struct handler_registry *reg, const char *name,
+			      enum whr_db db, whr_tx_setup_fn setup)
+{
+	size_t i;
+
+	if (name == NULL || setup == NULL || !db_known(db)) {
+		log_bug("a table setup needs a handler's name, a known "
+			"database and a callback");
+		return -EINVAL;
+	}
+	for (i = 0; i < reg->n; i++) {
+		struct handler_entry *e = &reg->entries[i];
+
+		if (strcmp(e->name, name) != 0 ||
+		    !(e->flags & WHR_HANDLER_TRANSACTIONAL))
+			continue;
+		if (e->tx_setup[db] != NULL) {
+			log_bug("handler %s has a %s table setup already",
+				name, db_name(db));
+			return -EEXIST;
+		}
+		e->tx_setup[db] = setup;
+		return 0;
+	}
+	log_bug("no transactional handler is named '%s'", name);
+	return -ENOENT;
+}
+
+int
+handler_registry_check_db(const struct handler_registry *reg, enum whr_db db,
+			  char *why, size_t why_size)
+{
+	size_t i;
+
+	for (i = 0; i < reg->n; i++) {
+		const struct handler_entry *e = &reg->entries[i];
+		bool some = e->db_setup != NULL;
+		enum whr_db k;
+
+		for (k = WHR_DB_SQLITE; k <= WHR_DB_POSTGRESQL; k++)
+			some = some || e->tx_setup[k] != NULL;
+		/* The first API's db_setup is SQLite's. */
+		if (!some || e->tx_setup[db] != NULL ||
+		    (db == WHR_DB_SQLITE && e->db_setup != NULL))
+			continue;
+		snprintf(why, why_size,
+			 "handler %s cannot run on %s: it sets up its tables "
+			 "for another database only", e->name, db_name(db));
+		return -EPROTO;
+	}
+	return 0;
+}
+
 void
 handler_registry_finish(struct handler_registry *reg)
 {

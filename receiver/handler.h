@@ -6,6 +6,10 @@
 #define WHR_RECEIVER_HANDLER_H
 
 #include <whr/handler.h>
+#include <whr/tx.h>
+
+/* Table setups by database: index enum whr_db. */
+#define HANDLER_DB_SLOTS 3
 
 struct handler_entry {
 	char *name;
@@ -14,7 +18,8 @@ struct handler_entry {
 	void *userdata;
 	whr_destroy_fn destroy;
 	unsigned int flags;	/* enum whr_handler_flags */
-	whr_db_setup_fn db_setup;
+	whr_db_setup_fn db_setup;	/* SQLite's, the first API's */
+	whr_tx_setup_fn tx_setup[HANDLER_DB_SLOTS];
 };
 
 struct handler_registry {
@@ -25,6 +30,19 @@ struct handler_registry {
 int handler_registry_add(struct handler_registry *reg,
 			 const struct whr_handler *handler);
 void handler_registry_finish(struct handler_registry *reg);
+
+/* Register the table setup of transactional handler @p name for @p db:
+ * 0, -ENOENT (no transactional handler of that name), -EEXIST (one is
+ * there already for @p db), -EINVAL. */
+int handler_registry_add_tx_setup(struct handler_registry *reg,
+				  const char *name, enum whr_db db,
+				  whr_tx_setup_fn setup);
+
+/* Whether every transactional handler can run on @p db: one with table
+ * setups for other databases only cannot. 0, or -EPROTO with @p why
+ * naming the first that cannot. */
+int handler_registry_check_db(const struct handler_registry *reg,
+			      enum whr_db db, char *why, size_t why_size);
 
 /* The handlers for @p action in call order: those registered for it, then
  * the catch-all ones, each in registration order. @p action NULL (no

@@ -1,13 +1,18 @@
 /*
- * The durable inbox (see inbox-private.h): the store thread and its
- * hand-offs, periodic work, start and stop (inbox-internal.h says which
- * file does what). One transaction per batch holds new deliveries, the outcomes
- * of finished runs and the work of transactional handlers, and one sync
- * makes all of it durable (group commit): what arrives during a commit
- * goes in the next. Only then does the loop answer 200 and the scheduler
- * see the new work.
+ * The durable inbox (see inbox.h): the store thread.
+ *
+ * One transaction per batch holds new deliveries, the outcomes of runs
+ * dispatch handed back and the work of transactional handlers, and one
+ * sync makes all of it durable (group commit): what arrives during a
+ * commit goes in the next. Only then does the loop answer 200 and
+ * dispatch see the new work.
+ *
+ * Transactional handlers of a new notification run in the transaction
+ * that stores it, when nothing older with its keys is open: their writes
+ * and done marks then go with the delivery in one commit, instead of a
+ * second one after a worker has passed them back.
  */
-#include "inbox-internal.h"
+#include "inbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,31 +25,60 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include <event2/event.h>
 
 #include "log.h"
-#include "dispatch/run.h"
-#include "dispatch/scheduler.h"
 #include "util.h"
-#include "dispatch/workers.h"
 
-/* ---- small helpers ----------------------------------------------------- */
+#define TICK_US 1000000			/* periodic work */
+#define PURGE_EVERY_US (10 * 1000000LL)
+#define PURGE_BATCH 200
 
-double
-inbox_random01(struct inbox *ib)
-{
-	/* xorshift64*: jitter needs spread, not secrecy. */
-	ib->rng ^= ib->rng >> 12;
-	ib->rng ^= ib->rng << 25;
-	ib->rng ^= ib->rng >> 27;
-	return (double)((ib->rng * 2685821657736338717ULL) >> 11) /
-	       9007199254740992.0;
-}
+STAILQ_HEAD(job_queue, ingest_job);
 
-void
-inbox_set_health(struct inbox *ib, bool ready, const char *why)
+struct inbox {
+	struct inbox_config c;
+	struct dispatch_config dc;
+	char *location;
+	const struct handler_registry *handlers;
+	bool any_transactional;		/* a handler is; fixed at start */
+	struct whr_store *store;	/* the store thread's */
+	int folder_fd;			/* flock()ed: one whr serve per folder */
+	struct dispatch *dispatch;
+
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct job_queue in;		/* from the loop */
+	struct run_queue settled;	/* from the workers */
+	bool stopping;
+
+	/* Answers for the loop: the store thread queues, the eventfd
+	 * wakes the loop, which runs the jobs' done callbacks. */
+	int done_fd;
+	struct event *done_event;
+	struct job_queue done;
+
+	/* Health, for /readyz and 503s. */
+	bool ready;
+	char why[256];
+
+	/* The store thread's own. */
+	char open_error[512];		/* the last one, logged */
+	/* 1 + the index of the handler whose table setup failed at the
+	 * last attempt to open; 0: none did. */
+	size_t setup_failing;
+	struct run_queue deferred;	/* runs whose write failed */
+	int64_t data_version;
+	int64_t last_tick_us;
+	int64_t last_purge_us;
+};
+
+/* ---- health ------------------------------------------------------------ */
+
+static void
+set_health(struct inbox *ib, bool ready, const char *why)
 {
 	bool changed;
 
@@ -75,28 +109,46 @@ inbox_ready(struct inbox *ib, char *why, size_t why_size)
 	return ready;
 }
 
-/* ---- answers to the loop --------------------------------------------- */
+/* ---- hand-offs ------------------------------------------------------------ */
 
 void
-inbox_post_done(struct inbox *ib, struct ingest_job *jobs)
+inbox_submit(struct inbox *ib, struct ingest_job *job)
+{
+	pthread_mutex_lock(&ib->lock);
+	STAILQ_INSERT_TAIL(&ib->in, job, link);
+	pthread_cond_signal(&ib->cond);
+	pthread_mutex_unlock(&ib->lock);
+}
+
+/* Dispatch's settle callback, on a worker's thread. */
+static void
+settle(struct run *run, void *arg)
+{
+	struct inbox *ib = arg;
+
+	pthread_mutex_lock(&ib->lock);
+	STAILQ_INSERT_TAIL(&ib->settled, run, link);
+	/* Finished for good (no retry): the next of its keys may go now,
+	 * while its outcome is being written. Released under the queue's
+	 * lock, so that the next one's outcome queues behind this one's:
+	 * outcomes reach the disk in the order a key's runs ran, and a
+	 * crash can only run both again, in order. */
+	dispatch_release(ib->dispatch, run);
+	pthread_cond_signal(&ib->cond);
+	pthread_mutex_unlock(&ib->lock);
+}
+
+/* Hand stored (or failed) jobs back to the loop for their answers. */
+static void
+post_done(struct inbox *ib, struct job_queue *jobs)
 {
 	uint64_t one = 1;
 	ssize_t n;
 
-	if (jobs == NULL)
+	if (STAILQ_EMPTY(jobs))
 		return;
 	pthread_mutex_lock(&ib->lock);
-	while (jobs != NULL) {
-		struct ingest_job *next = jobs->next;
-
-		jobs->next = NULL;
-		if (ib->done_tail != NULL)
-			ib->done_tail->next = jobs;
-		else
-			ib->done_head = jobs;
-		ib->done_tail = jobs;
-		jobs = next;
-	}
+	STAILQ_CONCAT(&ib->done, jobs);
 	pthread_mutex_unlock(&ib->lock);
 	n = write(ib->done_fd, &one, sizeof(one));
 	(void)n;
@@ -105,17 +157,16 @@ inbox_post_done(struct inbox *ib, struct ingest_job *jobs)
 static void
 run_done_callbacks(struct inbox *ib)
 {
-	struct ingest_job *jobs;
+	struct job_queue jobs = STAILQ_HEAD_INITIALIZER(jobs);
+	struct ingest_job *job;
 
 	pthread_mutex_lock(&ib->lock);
-	jobs = ib->done_head;
-	ib->done_head = ib->done_tail = NULL;
+	STAILQ_CONCAT(&jobs, &ib->done);
 	pthread_mutex_unlock(&ib->lock);
-	while (jobs != NULL) {
-		struct ingest_job *next = jobs->next;
-
-		jobs->done(jobs, jobs->done_arg);
-		jobs = next;
+	/* The callback may free the job: unlink it first. */
+	while ((job = STAILQ_FIRST(&jobs)) != NULL) {
+		STAILQ_REMOVE_HEAD(&jobs, link);
+		job->done(job, job->done_arg);
 	}
 }
 
@@ -128,46 +179,381 @@ on_done(evutil_socket_t fd, short what, void *arg)
 		run_done_callbacks(arg);
 }
 
-/* ---- queues ---------------------------------------------------------- */
+/* ---- a batch --------------------------------------------------------------- */
 
-void
-inbox_submit(struct inbox *ib, struct ingest_job *job)
+#define BATCH_BLOCKED_MAX 64
+
+/* Where a run's transactional handlers started in this batch, to undo
+ * them in memory if the transaction fails. */
+struct tx_mark {
+	struct run *run;
+	size_t from;		/* run->next before this batch */
+};
+
+/* One transaction being filled: the deliveries and runs in it, in
+ * order. */
+struct batch {
+	struct job_queue jobs;
+	struct run_queue runs;
+	struct tx_mark *marks;
+	size_t n_marks, cap_marks;
+	int64_t now;
+	int rc;			/* the first failure; the rest only waits */
+	/* Keys of this batch's new notifications not finished in it: a
+	 * later one with such a key waits its turn in dispatch. */
+	char *blocked[BATCH_BLOCKED_MAX];
+	size_t n_blocked;
+	bool blocked_full;	/* no more room: none runs in the batch */
+};
+
+/* Undo what a failed transaction did to the runs in memory: the
+ * transactional handlers it ran are to run again, their results unsaid,
+ * and the outcomes it wrote are to be written again. */
+static void
+undo_transactional(struct tx_mark *marks, size_t n)
 {
-	job->next = NULL;
-	pthread_mutex_lock(&ib->lock);
-	if (ib->in_tail != NULL)
-		ib->in_tail->next = job;
-	else
-		ib->in_head = job;
-	ib->in_tail = job;
-	pthread_cond_signal(&ib->cond);
-	pthread_mutex_unlock(&ib->lock);
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		struct run *run = marks[i].run;
+
+		for (k = 0; k < run->next; k++) {
+			struct run_handler *h = &run->h[k];
+			bool tx = h->entry->flags & WHR_HANDLER_TRANSACTIONAL;
+
+			/* Not one finished in an earlier run: its result
+			 * is the stored one. */
+			if (k >= marks[i].from && tx && !h->finished_before) {
+				h->ran = false;
+				h->result = WHR_DONE;
+				free(h->reason);
+				h->reason = NULL;
+			}
+			/* A worker's handlers are recorded only by
+			 * record_final(), in this batch; a transactional
+			 * one from before it was committed then. */
+			if (k >= marks[i].from || !tx)
+				h->recorded = false;
+		}
+		run->next = marks[i].from;
+	}
+}
+
+/* Run a run's consecutive transactional handlers, each in a savepoint
+ * that is undone unless it says done. */
+static int
+run_transactional(struct inbox *ib, struct run *run, int64_t now)
+{
+	struct whr_tx *tx = whr_store_tx(ib->store);
+
+	while (run_has_next(run) && run_next_is_transactional(run)) {
+		struct run_handler *h = &run->h[run->next];
+		int rc;
+
+		rc = whr_store_handler_begin(ib->store);
+		if (rc < 0)
+			return rc;
+		run_call_next(run, tx);
+		rc = whr_store_handler_end(ib->store, h->entry->name,
+					   h->result == WHR_DONE);
+		if (rc < 0)
+			return rc;
+		/* Its done mark in the same transaction as its writes. */
+		rc = whr_store_record_outcome(ib->store, run->w->id,
+					      h->entry->name, h->result,
+					      h->reason, now);
+		if (rc < 0)
+			return rc;
+		h->recorded = true;
+	}
+	return 0;
+}
+
+/* A run that had every handler: its outcomes and new state. */
+static int
+record_final(struct inbox *ib, struct run *run, int64_t now)
+{
+	const char *error;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < run->n; i++) {
+		struct run_handler *h = &run->h[i];
+
+		if (!h->ran || h->recorded)
+			continue;
+		rc = whr_store_record_outcome(ib->store, run->w->id,
+					      h->entry->name, h->result,
+					      h->reason, now);
+		if (rc < 0)
+			return rc;
+		h->recorded = true;
+	}
+	run->w->state = dispatch_outcome(ib->dispatch, run, now,
+					 &run->w->next_at, &error);
+	return whr_store_settle(ib->store, run->w->id, run->w->state,
+				run->w->next_at, error, now);
+}
+
+/* A run with no handler left: record its outcomes and its new state. */
+static int
+finish_if_done(struct inbox *ib, struct run *run, int64_t now)
+{
+	return run_has_next(run) ? 0 : record_final(ib, run, now);
 }
 
 static void
-hand_back(struct run *run, void *arg)
+fail_jobs(struct job_queue *jobs, const char *why)
 {
-	struct inbox *ib = arg;
+	struct ingest_job *job;
 
-	run->next_queued = NULL;
-	pthread_mutex_lock(&ib->lock);
-	if (ib->runs_tail != NULL)
-		ib->runs_tail->next_queued = run;
-	else
-		ib->runs_head = run;
-	ib->runs_tail = run;
-	/* Finished for good (no retry): the next of its keys may go now,
-	 * while its outcome is being written. Released under the queue's
-	 * lock, so that the next one's outcome queues behind this one's:
-	 * outcomes reach the disk in the order a key's runs ran, and a
-	 * crash can only run both again, in order. */
-	if (!run_has_next(run) && !run_wants_retry(run))
-		sched_release(ib->sched, run->w->id);
-	pthread_cond_signal(&ib->cond);
-	pthread_mutex_unlock(&ib->lock);
+	STAILQ_FOREACH(job, jobs, link) {
+		job->result = INGEST_FAILED;
+		snprintf(job->error, sizeof(job->error), "%.150s", why);
+	}
 }
 
-/* ---- periodic work ----------------------------------------------------- */
+/* @p answered: the batch holds deliveries waiting for their 200, so its
+ * commit must be synced. Outcomes alone need not be: losing them to a
+ * power cut means their handlers run again (at least once), and a
+ * transactional handler's writes are lost with its done mark (still
+ * exactly once). They reach the disk with the next synced commit, or a
+ * checkpoint; a sync less per batch of outcomes is CPU and latency the
+ * deliveries waiting for theirs get instead. */
+static void
+batch_start(struct inbox *ib, struct batch *b, bool answered)
+{
+	memset(b, 0, sizeof(*b));
+	STAILQ_INIT(&b->jobs);
+	STAILQ_INIT(&b->runs);
+	b->now = now_realtime_us();
+	if (ib->store == NULL) {
+		b->rc = -ENODEV;
+		return;
+	}
+	b->rc = whr_store_sync_commits(ib->store, answered);
+	if (b->rc == 0)
+		b->rc = whr_store_begin(ib->store);
+}
+
+static int
+batch_mark(struct batch *b, struct run *run)
+{
+	if (b->n_marks == b->cap_marks) {
+		size_t cap = b->cap_marks ? 2 * b->cap_marks : 64;
+		struct tx_mark *grown = realloc(b->marks, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return -ENOMEM;
+		b->marks = grown;
+		b->cap_marks = cap;
+	}
+	b->marks[b->n_marks].run = run;
+	b->marks[b->n_marks++].from = run->next;
+	return 0;
+}
+
+static bool
+batch_blocks(const struct batch *b, char *const *keys, size_t n_keys)
+{
+	size_t i, k;
+
+	if (b->blocked_full)
+		return true;
+	for (i = 0; i < b->n_blocked; i++) {
+		for (k = 0; k < n_keys; k++) {
+			if (strcmp(b->blocked[i], keys[k]) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+static void
+batch_block(struct batch *b, char *const *keys, size_t n_keys)
+{
+	size_t k;
+
+	for (k = 0; k < n_keys; k++) {
+		if (b->n_blocked == BATCH_BLOCKED_MAX) {
+			b->blocked_full = true;
+			return;
+		}
+		b->blocked[b->n_blocked++] = keys[k];
+	}
+}
+
+/* Whether a new notification may run its handlers now, in the
+ * transaction that stores it: only when nothing older with one of its
+ * keys is open, in dispatch, in the store or earlier in this batch. */
+static bool
+may_run_in_delivery(struct inbox *ib, struct batch *b,
+		    const struct ingest_notification *n)
+{
+	/* Deferred outcomes are older work whose keys may be free already. */
+	if (b->rc != 0 || !ib->any_transactional ||
+	    !STAILQ_EMPTY(&ib->deferred))
+		return false;
+	return !batch_blocks(b, n->keys, n->n_keys) &&
+	       dispatch_may_run_now(ib->dispatch, n->keys, n->n_keys);
+}
+
+/* A new delivery's notifications: each whose first handlers are
+ * transactional runs them now. The rest of a run (and a run that could
+ * not start) goes to dispatch after the commit. */
+static void
+run_in_delivery(struct inbox *ib, struct batch *b, struct ingest_delivery *d)
+{
+	bool earlier_open = false;	/* in this delivery: keep its order */
+	size_t i;
+
+	for (i = 0; i < d->n_notifications && b->rc == 0; i++) {
+		struct ingest_notification *n = &d->notifications[i];
+		struct run *run;
+
+		if (earlier_open || !may_run_in_delivery(ib, b, n)) {
+			batch_block(b, n->keys, n->n_keys);
+			earlier_open = true;
+			continue;
+		}
+		run = run_from_delivery(ib->handlers, d, i, n->keys,
+					n->n_keys);
+		n->run = run;
+		if (run == NULL ||
+		    (run_has_next(run) && !run_next_is_transactional(run))) {
+			/* A worker's handler first (or no memory). */
+			batch_block(b, n->keys, n->n_keys);
+			earlier_open = true;
+			continue;
+		}
+		b->rc = run_transactional(ib, run, b->now);
+		if (b->rc == 0)
+			b->rc = finish_if_done(ib, run, b->now);
+		if (run_has_next(run) || run->w->state == WORK_RETRYING) {
+			batch_block(b, n->keys, n->n_keys);
+			earlier_open = true;
+		}
+	}
+}
+
+/* A failed batch: the runs begun in it are undone with it. */
+static void
+drop_delivery_runs(struct job_queue *jobs)
+{
+	struct ingest_job *job;
+	size_t i;
+
+	STAILQ_FOREACH(job, jobs, link) {
+		for (i = 0; i < job->d.n_notifications; i++) {
+			run_free(job->d.notifications[i].run);
+			job->d.notifications[i].run = NULL;
+		}
+	}
+}
+
+/* Write deliveries and settled runs into the open transaction. */
+static void
+batch_add(struct inbox *ib, struct batch *b, struct job_queue *jobs,
+	  struct run_queue *runs)
+{
+	struct ingest_job *job;
+	struct run *run;
+
+	while ((job = STAILQ_FIRST(jobs)) != NULL) {
+		STAILQ_REMOVE_HEAD(jobs, link);
+		STAILQ_INSERT_TAIL(&b->jobs, job, link);
+		if (b->rc == 0)
+			b->rc = whr_store_ingest(ib->store, &job->d);
+		if (b->rc == 0 && !job->d.duplicate)
+			run_in_delivery(ib, b, &job->d);
+	}
+	while ((run = STAILQ_FIRST(runs)) != NULL) {
+		STAILQ_REMOVE_HEAD(runs, link);
+		STAILQ_INSERT_TAIL(&b->runs, run, link);
+		if (b->rc == 0)
+			b->rc = batch_mark(b, run);
+		if (b->rc == 0)
+			b->rc = run_transactional(ib, run, b->now);
+		if (b->rc == 0)
+			b->rc = finish_if_done(ib, run, b->now);
+	}
+}
+
+/* A batch is on disk: answer its deliveries, give their new work to
+ * dispatch, and settle the runs it recorded. */
+static void
+after_commit(struct inbox *ib, struct batch *b)
+{
+	struct ingest_job *job;
+	struct run *run;
+	size_t i;
+
+	set_health(ib, true, NULL);
+	STAILQ_FOREACH(job, &b->jobs, link) {
+		job->result = job->d.duplicate ? INGEST_DUPLICATE
+					       : INGEST_STORED;
+		for (i = 0; !job->d.duplicate && i < job->d.n_notifications;
+		     i++) {
+			struct ingest_notification *n =
+				&job->d.notifications[i];
+
+			dispatch_offer(ib->dispatch, &job->d, i, n->run);
+			n->run = NULL;
+		}
+	}
+	post_done(ib, &b->jobs);
+	while ((run = STAILQ_FIRST(&b->runs)) != NULL) {
+		STAILQ_REMOVE_HEAD(&b->runs, link);
+		dispatch_settled(ib->dispatch, run, b->now);
+	}
+}
+
+/* Commit, durably; or fail the batch whole. */
+static void
+batch_finish(struct inbox *ib, struct batch *b)
+{
+	char closed[sizeof(ib->why)];
+	const char *why;
+
+	if (b->rc == 0)
+		b->rc = whr_store_commit(ib->store);
+	if (b->rc == 0) {
+		free(b->marks);
+		after_commit(ib, b);
+		return;
+	}
+	if (b->rc == -ENODEV) {
+		/* The inbox is not open: say why it could not be. */
+		pthread_mutex_lock(&ib->lock);
+		memcpy(closed, ib->why, sizeof(closed));
+		pthread_mutex_unlock(&ib->lock);
+		why = closed;
+	} else {
+		whr_store_rollback(ib->store);
+		why = b->rc == -ENOMEM ? "out of memory"
+				       : whr_store_error(ib->store);
+		set_health(ib, false, why);
+	}
+	undo_transactional(b->marks, b->n_marks);
+	free(b->marks);
+	drop_delivery_runs(&b->jobs);
+	fail_jobs(&b->jobs, why);
+	post_done(ib, &b->jobs);
+	/* Outcomes a failed batch could not write wait, in order. */
+	STAILQ_CONCAT(&ib->deferred, &b->runs);
+}
+
+static void
+batch(struct inbox *ib, struct job_queue *jobs, struct run_queue *runs)
+{
+	struct batch b;
+
+	batch_start(ib, &b, !STAILQ_EMPTY(jobs));
+	batch_add(ib, &b, jobs, runs);
+	batch_finish(ib, &b);
+}
+
+/* ---- periodic work ---------------------------------------------------------- */
 
 static void
 purge(struct inbox *ib, int64_t now)
@@ -179,11 +565,11 @@ purge(struct inbox *ib, int64_t now)
 	    now - ib->last_purge_us < ib->c.retain_us)
 		return;
 	ib->last_purge_us = now;
-	if (store_begin(ib->store) < 0)
+	if (whr_store_begin(ib->store) < 0)
 		return;
-	n = store_purge(ib->store, now - ib->c.retain_us, PURGE_BATCH);
-	if (n < 0 || store_commit(ib->store) < 0) {
-		store_rollback(ib->store);
+	n = whr_store_purge(ib->store, now - ib->c.retain_us, PURGE_BATCH);
+	if (n < 0 || whr_store_commit(ib->store) < 0) {
+		whr_store_rollback(ib->store);
 		return;
 	}
 	if (n > 0)
@@ -198,10 +584,10 @@ purge(struct inbox *ib, int64_t now)
 static void
 probe(struct inbox *ib)
 {
-	if (store_probe(ib->store) == 0)
-		inbox_set_health(ib, true, NULL);
+	if (whr_store_probe(ib->store) == 0)
+		set_health(ib, true, NULL);
 	else
-		inbox_set_health(ib, false, store_error(ib->store));
+		set_health(ib, false, whr_store_error(ib->store));
 }
 
 /* Outcomes a failed batch could not write: tried again once a second,
@@ -210,36 +596,42 @@ probe(struct inbox *ib)
 static void
 retry_deferred(struct inbox *ib)
 {
-	struct run *deferred = ib->deferred;
+	struct run_queue deferred = STAILQ_HEAD_INITIALIZER(deferred);
+	struct job_queue none = STAILQ_HEAD_INITIALIZER(none);
 
-	ib->deferred = NULL;
-	if (deferred != NULL)
-		inbox_batch(ib, NULL, deferred);
+	STAILQ_CONCAT(&deferred, &ib->deferred);
+	if (!STAILQ_EMPTY(&deferred))
+		batch(ib, &none, &deferred);
 }
+
+static int open_store(struct inbox *ib);
 
 static void
 tick(struct inbox *ib)
 {
 	int64_t now = now_realtime_us();
+	int64_t version;
 
 	ib->last_tick_us = now_monotonic_us();
 	if (ib->store == NULL) {
-		if (inbox_open_store(ib) < 0)
+		if (open_store(ib) < 0)
 			return;
-		whr_log(WHR_LOG_INFO, "inbox %s/%s opened: %lld notification(s) to handle",
-			ib->data_dir, STORE_FILE,
-			(long long)sched_count(ib->sched) +
-				ib->waiting_at_start);
-		inbox_set_health(ib, true, NULL);
+		whr_log(WHR_LOG_INFO, "inbox %s opened: %lld notification(s) to handle",
+			whr_store_name(ib->store),
+			(long long)dispatch_count(ib->dispatch) +
+				dispatch_waiting(ib->dispatch));
+		set_health(ib, true, NULL);
 	}
-	workers_watch(ib->workers, ib->c.handler_timeout_us);
+	dispatch_watch(ib->dispatch);
 	/* Outcomes the store could not take: try them again. */
-	if (ib->deferred != NULL)
+	if (!STAILQ_EMPTY(&ib->deferred))
 		retry_deferred(ib);
 	else if (!inbox_ready(ib, NULL, 0))
 		probe(ib);
-	inbox_pick_up_changes(ib);
-	inbox_refill(ib);
+	version = whr_store_data_version(ib->store);
+	dispatch_pick_up(ib->dispatch, ib->store, version != ib->data_version);
+	ib->data_version = version;
+	dispatch_refill(ib->dispatch, ib->store);
 	purge(ib, now);
 }
 
@@ -251,12 +643,12 @@ store_main(void *arg)
 	thread_background();
 
 	for (;;) {
-		struct ingest_job *jobs;
-		struct run *runs;
-		bool stopping;
+		struct job_queue jobs = STAILQ_HEAD_INITIALIZER(jobs);
+		struct run_queue runs = STAILQ_HEAD_INITIALIZER(runs);
+		bool stopping, work;
 
 		pthread_mutex_lock(&ib->lock);
-		while (ib->in_head == NULL && ib->runs_head == NULL &&
+		while (STAILQ_EMPTY(&ib->in) && STAILQ_EMPTY(&ib->settled) &&
 		       !ib->stopping &&
 		       now_monotonic_us() - ib->last_tick_us < TICK_US) {
 			int64_t until = now_realtime_us() + TICK_US;
@@ -267,10 +659,8 @@ store_main(void *arg)
 
 			pthread_cond_timedwait(&ib->cond, &ib->lock, &ts);
 		}
-		jobs = ib->in_head;
-		runs = ib->runs_head;
-		ib->in_head = ib->in_tail = NULL;
-		ib->runs_head = ib->runs_tail = NULL;
+		STAILQ_CONCAT(&jobs, &ib->in);
+		STAILQ_CONCAT(&runs, &ib->settled);
 		stopping = ib->stopping;
 		pthread_mutex_unlock(&ib->lock);
 
@@ -278,39 +668,38 @@ store_main(void *arg)
 		 * not write, so that none is committed ahead of an older
 		 * one (a crash in between would run the older again after
 		 * the newer). Deliveries do not wait. */
-		if (ib->deferred != NULL && runs != NULL) {
-			inbox_defer_runs(ib, runs);
-			runs = NULL;
-		}
+		if (!STAILQ_EMPTY(&ib->deferred))
+			STAILQ_CONCAT(&ib->deferred, &runs);
+		work = !STAILQ_EMPTY(&jobs) || !STAILQ_EMPTY(&runs);
 		/* Group commit: what arrived while the last commit was being
 		 * synced goes in the next one, all at once. */
-		if (jobs != NULL || runs != NULL) {
-			inbox_batch(ib, jobs, runs);
-			inbox_refill(ib);
+		if (work) {
+			batch(ib, &jobs, &runs);
+			dispatch_refill(ib->dispatch, ib->store);
 		}
 		if (now_monotonic_us() - ib->last_tick_us >= TICK_US)
 			tick(ib);
-		if (stopping && jobs == NULL && runs == NULL)
+		if (stopping && !work)
 			break;
 	}
 	/* Outcomes kept back by a failed batch: one last try. */
 	retry_deferred(ib);
 	/* The last outcomes may have been committed without a sync. */
-	if (ib->store != NULL && store_probe(ib->store) < 0)
+	if (ib->store != NULL && whr_store_probe(ib->store) < 0)
 		whr_log(WHR_LOG_WARN, "inbox: cannot sync the last outcomes: %s",
-			store_error(ib->store));
+			whr_store_error(ib->store));
 	/* Runs whose outcome could not be written are done again at the
 	 * next start: drop them. */
-	while (ib->deferred != NULL) {
-		struct run *next = ib->deferred->next_queued;
+	while (!STAILQ_EMPTY(&ib->deferred)) {
+		struct run *run = STAILQ_FIRST(&ib->deferred);
 
-		run_free(ib->deferred);
-		ib->deferred = next;
+		STAILQ_REMOVE_HEAD(&ib->deferred, link);
+		run_free(run);
 	}
 	return NULL;
 }
 
-/* ---- start and stop ---------------------------------------------------- */
+/* ---- opening the store ---------------------------------------------------- */
 
 /* The folder entry of the WAL file must be on disk too, or a power loss
  * could lose the file with every commit in it. */
@@ -325,48 +714,79 @@ sync_folder(const char *dir)
 	}
 }
 
-/* Run each transactional handler's db_setup, guarded as its calls are
- * (store_handler_begin()). A failure is told once: while it lasts the
- * inbox tries again every second, and those attempts keep that
- * handler's own log lines to themselves. */
+/* Call one handler's table setups, guarded as its calls are: the new
+ * API's for this database, and SQLite's first one. *@p ended: a failure
+ * of the store's (its error says why), not the handler's own. */
+static int
+setup_one(struct inbox *ib, const struct handler_entry *h, bool *ended)
+{
+	struct whr_tx *tx = whr_store_tx(ib->store);
+	whr_tx_setup_fn setup = h->tx_setup[whr_tx_db(tx)];
+	int rc;
+	int end;
+
+	*ended = false;
+	if (setup == NULL && h->db_setup == NULL)
+		return 0;
+	rc = whr_store_handler_begin(ib->store);
+	if (rc < 0) {
+		*ended = true;
+		return rc;
+	}
+	if (h->db_setup != NULL && whr_tx_db(tx) == WHR_DB_SQLITE)
+		rc = h->db_setup(whr_tx_native(tx), h->userdata);
+	if (rc == 0 && setup != NULL)
+		rc = setup(tx, h->userdata);
+	end = whr_store_handler_end(ib->store, h->name, rc == 0);
+	if (rc == 0 && end < 0) {
+		*ended = true;
+		return end;
+	}
+	return rc;
+}
+
+/* Run each transactional handler's table setup. A failure is told once:
+ * while it lasts the inbox tries again every second, and those attempts
+ * keep that handler's own log lines to themselves. */
 static int
 setup_handler_tables(struct inbox *ib, char *why, size_t why_size)
 {
 	size_t i;
 	int rc;
 
-	rc = store_begin(ib->store);
+	rc = handler_registry_check_db(ib->handlers,
+				       whr_tx_db(whr_store_tx(ib->store)), why,
+				       why_size);
+	if (rc < 0)
+		return rc;
+	rc = whr_store_begin(ib->store);
 	if (rc < 0)
 		goto fail;
 	for (i = 0; i < ib->handlers->n; i++) {
 		const struct handler_entry *h = &ib->handlers->entries[i];
-		int ended;
+		bool ended;
 
-		if (h->db_setup == NULL)
-			continue;
 		log_quiet(ib->setup_failing == i + 1);
-		store_handler_begin(ib->store);
-		rc = h->db_setup(store_db(ib->store), h->userdata);
-		ended = store_handler_end(ib->store, h->name);
+		rc = setup_one(ib, h, &ended);
 		log_quiet(false);
-		if (rc < 0 || ended < 0) {
-			store_rollback(ib->store);
+		if (rc < 0) {
+			whr_store_rollback(ib->store);
 			snprintf(why, why_size,
-				 "handler %s could not prepare its tables (inbox %s/%s)%s%s",
-				 h->name, ib->data_dir, STORE_FILE,
-				 ended < 0 ? ": " : "",
-				 ended < 0 ? store_error(ib->store) : "");
+				 "handler %s could not prepare its tables "
+				 "(inbox %s)%s%s", h->name,
+				 whr_store_name(ib->store), ended ? ": " : "",
+				 ended ? whr_store_error(ib->store) : "");
 			ib->setup_failing = i + 1;
-			return rc < 0 ? rc : ended;
+			return rc;
 		}
 	}
 	ib->setup_failing = 0;
-	rc = store_commit(ib->store);
+	rc = whr_store_commit(ib->store);
 	if (rc == 0)
 		return 0;
 fail:
-	snprintf(why, why_size, "inbox %s/%s: %s", ib->data_dir, STORE_FILE,
-		 store_error(ib->store));
+	snprintf(why, why_size, "inbox %s: %s", whr_store_name(ib->store),
+		 whr_store_error(ib->store));
 	return rc;
 }
 
@@ -379,7 +799,7 @@ not_open(struct inbox *ib, const char *why)
 		whr_log(WHR_LOG_ERROR, "%s", why);
 		snprintf(ib->open_error, sizeof(ib->open_error), "%s", why);
 	}
-	inbox_set_health(ib, false, why);
+	set_health(ib, false, why);
 }
 
 /* Two servers on one folder would both run its work, each in its own
@@ -393,7 +813,7 @@ lock_folder(struct inbox *ib, char *why, size_t why_size)
 
 	if (ib->folder_fd >= 0)
 		return 0;
-	fd = open(ib->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(ib->location, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;	/* not there yet: the store makes it */
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -405,22 +825,22 @@ lock_folder(struct inbox *ib, char *why, size_t why_size)
 		snprintf(why, why_size,
 			 "inbox %s: another whr serve uses this data folder; "
 			 "stop it first, or give another --data-dir",
-			 ib->data_dir);
+			 ib->location);
 		return -EBUSY;
 	}
 	ib->folder_fd = fd;
 	return 0;
 }
 
-/* Open the database and queue its pending work. -EPROTO when it can
+/* Open the store and hand its open work to dispatch. -EPROTO when it can
  * never work (a newer schema, a handler's tables newer than it knows),
  * -EBUSY when another whr serve has the folder; another negative errno
  * when it may work later (a read-only or full disk). */
-int
-inbox_open_store(struct inbox *ib)
+static int
+open_store(struct inbox *ib)
 {
 	char why[512];
-	struct store *s;
+	struct whr_store *s;
 	int rc;
 
 	/* Before the store is opened (and maybe migrated); once more after,
@@ -431,7 +851,7 @@ inbox_open_store(struct inbox *ib)
 		not_open(ib, why);
 		return rc;
 	}
-	s = store_open(ib->data_dir, STORE_SERVER, why, sizeof(why));
+	s = whr_store_open(ib->location, STORE_SERVER, why, sizeof(why));
 	if (s == NULL) {
 		rc = errno == EPROTO ? -EPROTO : -EIO;
 		ib->setup_failing = 0;
@@ -440,26 +860,26 @@ inbox_open_store(struct inbox *ib)
 	}
 	rc = lock_folder(ib, why, sizeof(why));
 	if (rc < 0) {
-		store_close(s);
+		whr_store_close(s);
 		not_open(ib, why);
 		return rc;
 	}
 	ib->store = s;
-	sync_folder(ib->data_dir);
+	sync_folder(ib->location);
 	rc = setup_handler_tables(ib, why, sizeof(why));
 	if (rc == 0) {
-		ib->data_version = store_data_version(s);
-		rc = inbox_load_at_start(ib);
+		ib->data_version = whr_store_data_version(s);
+		rc = dispatch_load(ib->dispatch, s);
 		if (rc < 0)
 			snprintf(why, sizeof(why),
-				 "inbox %s/%s: cannot read pending work: %s",
-				 ib->data_dir, STORE_FILE,
+				 "inbox %s: cannot read pending work: %s",
+				 whr_store_name(s),
 				 rc == -ENOMEM ? "out of memory"
-					       : store_error(s));
+					       : whr_store_error(s));
 	}
 	if (rc < 0) {
 		ib->store = NULL;
-		store_close(s);
+		whr_store_close(s);
 		not_open(ib, why);
 		return rc;
 	}
@@ -467,8 +887,11 @@ inbox_open_store(struct inbox *ib)
 	return 0;
 }
 
+/* ---- start and stop ----------------------------------------------------------- */
+
 struct inbox *
 inbox_start(const struct inbox_config *config,
+	    const struct dispatch_config *dispatch,
 	    const struct handler_registry *handlers, struct event_base *base)
 {
 	struct inbox *ib = calloc(1, sizeof(*ib));
@@ -477,29 +900,31 @@ inbox_start(const struct inbox_config *config,
 	if (ib == NULL)
 		return NULL;
 	ib->c = *config;
-	if (ib->c.work_window == 0)
-		ib->c.work_window = DEFAULT_WORK_WINDOW;
+	ib->dc = *dispatch;
 	ib->handlers = handlers;
 	ib->any_transactional = handler_registry_any_transactional(handlers);
 	ib->done_fd = -1;
 	ib->folder_fd = -1;
 	ib->ready = true;
-	ib->rng = (uint64_t)now_realtime_us() | 1;
+	STAILQ_INIT(&ib->in);
+	STAILQ_INIT(&ib->settled);
+	STAILQ_INIT(&ib->done);
+	STAILQ_INIT(&ib->deferred);
 	pthread_mutex_init(&ib->lock, NULL);
 	pthread_cond_init(&ib->cond, NULL);
-	ib->data_dir = strdup(config->data_dir);
-	if (ib->data_dir == NULL)
+	ib->location = strdup(config->location);
+	if (ib->location == NULL)
 		goto err;
-	ib->c.data_dir = ib->data_dir;
+	ib->c.location = ib->dc.location = ib->location;
 
-	ib->sched = sched_new(NULL, NULL);
-	if (ib->sched == NULL)
+	ib->dispatch = dispatch_start(&ib->dc, handlers, settle, ib);
+	if (ib->dispatch == NULL)
 		goto err;
 	/* A disk that cannot be written now may be later (a read-only or
 	 * full folder, a mount not there yet): run, answer 503, and try
 	 * again every second. A newer schema never works, and a folder in
 	 * use is most likely a mistake (a second start): stop. */
-	rc = inbox_open_store(ib);
+	rc = open_store(ib);
 	if (rc == -EPROTO || rc == -EBUSY)
 		goto err;
 	ib->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -509,27 +934,23 @@ inbox_start(const struct inbox_config *config,
 				   on_done, ib);
 	if (ib->done_event == NULL || event_add(ib->done_event, NULL) < 0)
 		goto err;
-	ib->workers = workers_start(ib->c.workers, ib->sched, handlers,
-				    ib->data_dir, hand_back, ib);
-	if (ib->workers == NULL)
-		goto err;
 	ib->last_tick_us = now_monotonic_us();
 	if (pthread_create(&ib->thread, NULL, store_main, ib) != 0)
 		goto err;
 	ib->thread_started = true;
 	if (ib->store != NULL)
 		whr_log(WHR_LOG_INFO,
-			"inbox %s/%s: %lld notification(s) to handle, %u worker(s)",
-			ib->data_dir, STORE_FILE,
-			(long long)sched_count(ib->sched) +
-				ib->waiting_at_start,
-			ib->c.workers);
+			"inbox %s: %lld notification(s) to handle, %u worker(s)",
+			whr_store_name(ib->store),
+			(long long)dispatch_count(ib->dispatch) +
+				dispatch_waiting(ib->dispatch),
+			ib->dc.workers);
 	return ib;
 err:
 	/* No grace limit: the workers may have started a handler already,
 	 * and inbox_start() has no way to say that one is left running. A
-	 * handler that never returns blocks here; only a failed
-	 * pthread_create() gets here with workers running. */
+	 * handler that never returns blocks here; only a failure after the
+	 * workers started gets here with them running. */
 	inbox_stop(ib, INT64_MAX / 2, NULL, 0);
 	return NULL;
 }
@@ -543,13 +964,11 @@ inbox_stop(struct inbox *ib, int64_t grace_us, char *running, size_t size)
 		running[0] = '\0';
 	if (ib == NULL)
 		return 0;
-	if (ib->sched != NULL)
-		sched_close(ib->sched);
 	/* The store thread runs until the workers are gone: it commits their
 	 * last outcomes, and its tick watches them. */
-	if (ib->workers != NULL)
-		workers_gone = workers_stop(ib->workers, grace_us, running,
-					    size);
+	if (ib->dispatch != NULL)
+		workers_gone = dispatch_stop(ib->dispatch, grace_us, running,
+					     size);
 	pthread_mutex_lock(&ib->lock);
 	ib->stopping = true;
 	pthread_cond_signal(&ib->cond);
@@ -567,7 +986,7 @@ inbox_stop(struct inbox *ib, int64_t grace_us, char *running, size_t size)
 	if (ib->done_fd >= 0)
 		close(ib->done_fd);
 	ib->done_fd = -1;
-	store_close(ib->store);
+	whr_store_close(ib->store);
 	ib->store = NULL;
 	if (ib->folder_fd >= 0)
 		close(ib->folder_fd);
@@ -575,15 +994,14 @@ inbox_stop(struct inbox *ib, int64_t grace_us, char *running, size_t size)
 	if (!workers_gone) {
 		/* A worker still runs a handler: it may yet take our locks
 		 * (a run it handed back just before it was given up on),
-		 * our scheduler and the registry. Keep them, and the inbox
-		 * with them, for as long as the process lives. */
+		 * dispatch and the registry. Keep them, and the inbox with
+		 * them, for as long as the process lives. */
 		return -EBUSY;
 	}
-	workers_free(ib->workers);
-	sched_free(ib->sched, (void (*)(void *))run_free);
+	dispatch_free(ib->dispatch);
 	pthread_cond_destroy(&ib->cond);
 	pthread_mutex_destroy(&ib->lock);
-	free(ib->data_dir);
+	free(ib->location);
 	free(ib);
 	return 0;
 }

@@ -1,12 +1,14 @@
 /*
- * The durable inbox: the thread that owns the database's write side
- * (group commit of deliveries, handler outcomes and transactional
- * handlers), the worker threads that call the other handlers, and the
- * hand-offs between them and the event loop.
+ * The durable inbox: the store thread, which owns the store's write side.
+ * It takes verified deliveries from the event loop and stores them in
+ * batches, one transaction and one sync for all that arrived together
+ * (group commit); only then does the loop answer 200. New work goes to
+ * dispatch after each commit, and the runs dispatch hands back are
+ * settled in the next batch, with the work of transactional handlers.
  *
- *   event loop --inbox_submit()--> store thread: one transaction per
- *   batch, synced, then the answers go back to the loop (eventfd) and the
- *   new work to the scheduler --> workers --finished runs--> store thread
+ *   event loop --inbox_submit()--> store thread: a transaction per batch,
+ *   synced; the answers go back to the loop (eventfd), the new work to
+ *   dispatch --> workers --runs settled--> store thread
  */
 #ifndef WHR_RECEIVER_INBOX_H
 #define WHR_RECEIVER_INBOX_H
@@ -14,7 +16,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
+#include "dispatch/dispatch.h"
 #include "handler.h"
 #include "store/store.h"
 
@@ -22,16 +26,8 @@ struct event_base;
 struct inbox;
 
 struct inbox_config {
-	const char *data_dir;
-	unsigned workers;
-	int64_t retry_delay_us;		/* first retry; doubles each time */
-	int64_t retry_max_delay_us;	/* the doubling stops here */
-	int64_t retry_max_age_us;	/* after arrival; then dead */
-	int64_t handler_timeout_us;	/* a handler running longer is
-					 * reported */
+	const char *location;		/* the store: a data folder */
 	int64_t retain_us;		/* finished deliveries kept */
-	size_t work_window;		/* open notifications in memory at
-					 * most; 0: the default, 10000 */
 };
 
 enum ingest_result {
@@ -42,7 +38,7 @@ enum ingest_result {
 
 /* One delivery on its way to the store, owned by the loop. */
 struct ingest_job {
-	struct ingest_job *next;
+	STAILQ_ENTRY(ingest_job) link;
 	struct ingest_delivery d;
 	enum ingest_result result;
 	char error[160];
@@ -50,17 +46,19 @@ struct ingest_job {
 	void *done_arg;
 };
 
-/* Open the store, prepare the handlers' tables, queue the pending work
- * and start the threads. Completions come back on @p base. NULL (logged)
- * when the data folder or the database cannot be used. */
+/* Open the store, prepare the handlers' tables, start dispatch with
+ * @p dispatch's settings and the store thread. Completions come back on
+ * @p base. NULL (logged) when the data folder or the database cannot be
+ * used. */
 struct inbox *inbox_start(const struct inbox_config *config,
+			  const struct dispatch_config *dispatch,
 			  const struct handler_registry *handlers,
 			  struct event_base *base);
 
-/* Stop the workers, write what they finished, and close. A handler
- * still running after @p grace_us is left behind (see workers_stop(),
- * which also fills @p running), its work is run again at the next start,
- * and -EBUSY is returned: the inbox is then kept, never freed, and the
+/* Stop dispatch, write what it finished, and close. A handler still
+ * running after @p grace_us is left behind (see dispatch_stop(), which
+ * also fills @p running), its work is run again at the next start, and
+ * -EBUSY is returned: the inbox is then kept, never freed, and the
  * handler registry must be kept too (a worker may still call into it).
  * 0 otherwise; NULL is a no-op. */
 int inbox_stop(struct inbox *ib, int64_t grace_us, char *running,
@@ -73,11 +71,5 @@ void inbox_submit(struct inbox *ib, struct ingest_job *job);
 /* Whether the last write worked; if not, @p why (of @p why_size bytes;
  * may be 0) says why. */
 bool inbox_ready(struct inbox *ib, char *why, size_t why_size);
-
-/* The delay before retry number @p run (1 for the first retry), with
- * "equal jitter": between half and all of the exponential delay.
- * @p random01 is uniform in [0, 1). Exposed for tests. */
-int64_t retry_delay(const struct inbox_config *c, int64_t run,
-		    double random01);
 
 #endif /* WHR_RECEIVER_INBOX_H */

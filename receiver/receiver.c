@@ -20,6 +20,7 @@
 
 #include "front/front.h"
 #include "inbox.h"
+#include "store/store.h"
 #include "log.h"
 #include "util.h"
 
@@ -202,6 +203,22 @@ whr_on(struct whr_receiver *r, const char *action, whr_handler_fn fn,
 	return whr_receiver_add_handler(r, &h);
 }
 
+WHR_EXPORT int
+whr_receiver_add_tx_setup(struct whr_receiver *r, const char *handler,
+			  enum whr_db db, whr_tx_setup_fn setup)
+{
+	if (r == NULL) {
+		log_bug("whr_receiver_add_tx_setup() needs a receiver");
+		return -EINVAL;
+	}
+	if (r->running || handlers_left_running(r)) {
+		log_bug("table setups cannot be added while the receiver runs");
+		return -EINVAL;
+	}
+	return handler_registry_add_tx_setup(&r->handlers, handler, db,
+					     setup);
+}
+
 /* ---- running --------------------------------------------------------- */
 
 static void
@@ -331,20 +348,24 @@ start_inbox(struct whr_receiver *r)
 	const struct config *c = &r->config;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	struct inbox_config ic = {
-		.data_dir = c->data_dir != NULL ? c->data_dir : "./whr-data",
+		.location = whr_store_location(c->data_dir),
+		.retain_us = c->retain_us,
+	};
+	struct dispatch_config dc = {
 		.workers = c->workers != 0 ? c->workers
 					   : (unsigned)(cores > 0 ? cores : 1),
-		.retry_delay_us = c->retry_delay_us,
-		.retry_max_delay_us = c->retry_max_delay_us,
-		.retry_max_age_us = c->retry_max_age_us,
+		.retry = {
+			.delay_us = c->retry_delay_us,
+			.max_delay_us = c->retry_max_delay_us,
+			.max_age_us = c->retry_max_age_us,
+		},
 		.handler_timeout_us = c->handler_timeout_us,
-		.retain_us = c->retain_us,
 		.work_window = c->work_window != 0
 				       ? c->work_window
 				       : CONFIG_DEFAULT_WORK_WINDOW,
 	};
 
-	r->inbox = inbox_start(&ic, &r->handlers, r->base);
+	r->inbox = inbox_start(&ic, &dc, &r->handlers, r->base);
 	return r->inbox != NULL ? 0 : -EIO;
 }
 

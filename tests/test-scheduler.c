@@ -6,8 +6,8 @@
  */
 #include <string.h>
 
-#include "inbox.h"
-#include "dispatch/scheduler-internal.h"
+#include "dispatch/dispatch.h"
+#include "dispatch/scheduler.h"
 #include "test-common.h"
 
 static int64_t fake_now;
@@ -289,15 +289,15 @@ START_TEST(sched_released_holds_keys)
 	sched_finish(s, 5);
 	ck_assert(!busy(s, "u1"));
 	/* Every group is gone once nothing holds it. */
-	ck_assert_uint_eq(s->groups.n, 0);
+	ck_assert_uint_eq(sched_group_count(s), 0);
 
 	/* A key given twice is held once. */
 	add(s, 6, "u1", "u1", 0);
 	ck_assert_int_eq(take(s), 6);
 	sched_release(s, 6);
-	ck_assert_uint_eq(s->groups.n, 1);
+	ck_assert_uint_eq(sched_group_count(s), 1);
 	sched_finish(s, 6);
-	ck_assert_uint_eq(s->groups.n, 0);
+	ck_assert_uint_eq(sched_group_count(s), 0);
 
 	/* Freed while a group is held (valgrind and ASan check). */
 	add(s, 7, "u1", NULL, 0);
@@ -309,9 +309,9 @@ END_TEST
 
 START_TEST(sched_backoff)
 {
-	struct inbox_config c = {
-		.retry_delay_us = 1000000,
-		.retry_max_delay_us = 3600 * 1000000LL,
+	struct retry_policy c = {
+		.delay_us = 1000000,
+		.max_delay_us = 3600 * 1000000LL,
 	};
 
 	/* Equal jitter: between half and all of 1 s, 2 s, 4 s ... */

@@ -9,6 +9,7 @@
 #include <whr/log.h>
 #include <whr/event.h>
 #include <whr/handler.h>
+#include <whr/tx.h>
 #include <whr/receiver.h>
 #include <whr/signature.h>
 #include <whr/lms365.h>

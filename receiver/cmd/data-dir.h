@@ -1,9 +1,9 @@
 /*
  * What the data-folder tools, whr inbox and whr enrollments, share: the
  * folder they read (--data-dir, else WHR_DATA_DIR, else ./whr-data),
- * opening its inbox database with the same checks and messages, the
- * --format option, and how they report usage and SQLite errors. Every
- * message starts with the tool's name ("whr inbox: ").
+ * opening its store through the storage interface with the same checks
+ * and messages, the --format option, and how they report usage and
+ * store errors. Every message starts with the tool's name ("whr inbox: ").
  */
 #ifndef WHR_CMD_DATA_DIR_H
 #define WHR_CMD_DATA_DIR_H
@@ -14,34 +14,40 @@
 
 #include <whr/log.h>	/* WHR_PRINTF */
 
+struct whr_store;
+
 struct data_dir {
 	const char *prog;	/* "whr inbox": the messages' prefix */
 	const char *dir;	/* borrowed: argv or the environment */
-	char path[4096];	/* dir/inbox.sqlite, once opened */
-	sqlite3 *db;		/* NULL until opened */
+	struct whr_store *store;	/* NULL until opened */
+	sqlite3 *db;		/* the store's connection, for whr
+				 * enrollments' queries */
 };
 
-/* @p prog names the tool in messages; the folder is WHR_DATA_DIR's, else
- * ./whr-data, until data_dir_option(). */
+/* @p prog names the tool in messages; the folder is the store's default
+ * (WHR_DATA_DIR's, else ./whr-data) until data_dir_option(). */
 void data_dir_init(struct data_dir *d, const char *prog);
 
 /* --data-dir @p arg: 0, or EXIT_USAGE after a message (an empty name). */
 int data_dir_option(struct data_dir *d, const char *arg);
 
-/* Open the folder's inbox database, read-only (queries only) unless
- * @p write: 0, or 1 after a message on stderr when there is no such
- * folder, it is not a directory, it holds no database, or the file is
- * not a whr database of a schema this whr reads (any version up to its
- * own to read; to write, its own: the server upgrades older ones on
- * start). Waits up to 10 s for a writer's lock. */
+/* Open the folder's store, read-only (queries only) unless @p write: 0,
+ * or 1 after a message on stderr when there is no such folder, it is not
+ * a directory, it holds no database, or the file is not a whr database
+ * of a schema this whr reads (any version up to its own to read; to
+ * write, its own: the server upgrades older ones on start). Waits up to
+ * 10 s for a writer's lock. */
 int data_dir_open(struct data_dir *d, bool write);
+
+/* The folder's store file, for messages. */
+const char *data_dir_name(const struct data_dir *d);
 
 /* Close the database (none open: nothing). */
 void data_dir_finish(struct data_dir *d);
 
-/* "PROG: WHAT: SQLite's message" on stderr; returns 1 (the exit status
- * of a runtime failure). */
-int data_dir_sql_error(const struct data_dir *d, const char *what);
+/* "PROG: WHAT: the store's message" on stderr; returns 1 (the exit
+ * status of a runtime failure). */
+int data_dir_error(const struct data_dir *d, const char *what);
 
 /* ---- command lines ------------------------------------------------- */
 

@@ -42,6 +42,9 @@ struct query {
  * only), which must outlive the database. 0, or 1 after a message. */
 int enrollments_open(struct data_dir *d, locale_t loc);
 
+/* "PROG: WHAT: SQLite's message" on stderr; returns 1. */
+int enrollments_sql_error(const struct data_dir *d, const char *what);
+
 /* The reports: each prints its rows to stdout in q->format. 0, or 1
  * after a message. */
 int enrollments_list(const struct data_dir *d, const struct query *q);

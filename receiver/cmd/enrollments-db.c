@@ -90,6 +90,13 @@ sql_fold(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 /* ---- opening ----------------------------------------------------------- */
 
+int
+enrollments_sql_error(const struct data_dir *d, const char *what)
+{
+	fprintf(stderr, "%s: %s: %s\n", d->prog, what, sqlite3_errmsg(d->db));
+	return 1;
+}
+
 /* The enrollment tables' schema version, from their meta table; -1 when
  * it cannot be read. */
 static int
@@ -119,7 +126,7 @@ enrollments_open(struct data_dir *d, locale_t loc)
 		return rc;
 	rc = enrollments_schema_present(d->db);
 	if (rc < 0) {
-		rc = data_dir_sql_error(d, "cannot read the database");
+		rc = enrollments_sql_error(d, "cannot read the database");
 		goto err;
 	}
 	if (rc == 0) {
@@ -134,7 +141,7 @@ enrollments_open(struct data_dir *d, locale_t loc)
 		fprintf(stderr,
 			ENROLLMENTS_PROG ": the enrollment tables in %s have "
 			"schema version %d; this whr reads %d: use a newer "
-			"whr\n", d->path, version, ENROLLMENTS_SCHEMA_VERSION);
+			"whr\n", data_dir_name(d), version, ENROLLMENTS_SCHEMA_VERSION);
 		rc = 1;
 		goto err;
 	}
@@ -142,7 +149,7 @@ enrollments_open(struct data_dir *d, locale_t loc)
 				       SQLITE_UTF8 | SQLITE_DETERMINISTIC,
 				       (void *)loc, sql_fold, NULL, NULL,
 				       NULL) != SQLITE_OK) {
-		rc = data_dir_sql_error(d, "cannot open the database");
+		rc = enrollments_sql_error(d, "cannot open the database");
 		goto err;
 	}
 	return 0;

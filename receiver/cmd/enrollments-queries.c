@@ -41,7 +41,7 @@ prepare(const struct data_dir *d, const struct query *q, const char *sql,
 	const char *what, sqlite3_stmt **st)
 {
 	if (sqlite3_prepare_v2(d->db, sql, -1, st, NULL) != SQLITE_OK)
-		return data_dir_sql_error(d, what);
+		return enrollments_sql_error(d, what);
 	if (q->course != NULL)
 		sqlite3_bind_text(*st, 1, q->course, -1, SQLITE_STATIC);
 	if (q->learner != NULL)
@@ -64,7 +64,7 @@ print_report(const struct data_dir *d, sqlite3_stmt *st,
 	rc = report_print(stdout, st, cols, n_cols, q->format, empty);
 	err = errno;
 	if (rc == -EIO)
-		data_dir_sql_error(d, "cannot read the enrollments");
+		enrollments_sql_error(d, "cannot read the enrollments");
 	sqlite3_finalize(st);
 	if (rc == -ENOMEM)
 		fprintf(stderr, ENROLLMENTS_PROG ": out of memory\n");

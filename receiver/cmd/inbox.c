@@ -1,24 +1,25 @@
 /*
  * whr inbox: look into a data folder's inbox, and put work back.
  *
- * It opens the same SQLite file as the server, safely while the server
- * runs: reads see a consistent snapshot (WAL), and the few writes
- * (replay, purge) wait for the server's write lock; the server notices
- * them within a second and takes the replayed work. JSON output is built
- * by SQLite's own JSON functions.
+ * It opens the server's store through the storage interface, safely
+ * while the server runs: reads see a consistent snapshot, and the few
+ * writes (replay, purge) wait for the server's write lock; the server
+ * notices them within a second and takes the replayed work.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
 
 #include "commands.h"
 #include "data-dir.h"
 #include "inbox-table.h"
-#include "store/store-sql.h"
+#include "store/store.h"
 #include "time-arg.h"
 
 #define PROGRAM "whr inbox"
@@ -86,10 +87,52 @@ state_name_valid(const char *name)
 	return false;
 }
 
-#define ISO(col) \
-	"strftime('%Y-%m-%dT%H:%M:%fZ', " col " / 1000000.0, 'unixepoch')"
-
 /* ---- list -------------------------------------------------------------- */
+
+static const char *const list_titles[] = {
+	"NOTIF", "SEQ", "RECEIVED (UTC)", "RECEIVER", "ID", "ATTEMPT", "IDX",
+	"ACTION", "STATE", "RUNS", "ERROR", NULL,
+};
+
+/* Where the rows go: a table for people, or JSON. */
+struct output {
+	struct table *table;
+	yajl_gen json;
+};
+
+static int
+list_row(const struct store_notification *n, void *arg)
+{
+	struct output *o = arg;
+	char id[24], seq[24], received[ISO_TIME_SIZE], attempt[24], idx[24];
+	char runs[24];
+
+	if (o->json != NULL) {
+		yajl_gen_map_open(o->json);
+		json_int(o->json, "notification", n->id);
+		json_int(o->json, "seq", n->seq);
+		json_time(o->json, "received", 1, n->received_at);
+		json_text(o->json, "receiver", n->receiver_id);
+		json_text(o->json, "id", n->delivery_id);
+		json_int(o->json, "attempt", n->attempt);
+		json_int(o->json, "index", n->index);
+		json_text(o->json, "action", n->action);
+		json_text(o->json, "state", n->state);
+		json_int(o->json, "runs", n->runs);
+		json_text(o->json, "error", n->error);
+		yajl_gen_map_close(o->json);
+		return 0;
+	}
+	snprintf(id, sizeof(id), "%lld", (long long)n->id);
+	snprintf(seq, sizeof(seq), "%lld", (long long)n->seq);
+	iso_time(received, n->received_at);
+	snprintf(attempt, sizeof(attempt), "%lld", (long long)n->attempt);
+	snprintf(idx, sizeof(idx), "%lld", (long long)n->index);
+	snprintf(runs, sizeof(runs), "%lld", (long long)n->runs);
+	return table_add(o->table, (const char *const[]){
+		id, seq, received, n->receiver_id, n->delivery_id, attempt,
+		idx, n->action, n->state, runs, n->error });
+}
 
 static int
 cmd_list(struct tool *t, int argc, char **argv)
@@ -102,11 +145,9 @@ cmd_list(struct tool *t, int argc, char **argv)
 		{ "limit", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *state = NULL, *action = NULL;
-	int64_t since = 0, until = 0;
-	bool has_since = false, has_until = false;
-	long limit = DEFAULT_LIMIT;
-	sqlite3_stmt *st = NULL;
+	struct store_filter f = { .limit = DEFAULT_LIMIT };
+	struct output o = { NULL, NULL };
+	long limit;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -116,29 +157,30 @@ cmd_list(struct tool *t, int argc, char **argv)
 				return fail_usage("unknown state '%s': use "
 						  "pending, retrying, dead or done",
 						  optarg);
-			state = optarg;
+			f.state = optarg;
 			break;
 		case 'a':
-			action = optarg;
+			f.action = optarg;
 			break;
 		case 'S':
 			rc = time_arg_option(PROGRAM, "--since", optarg,
-					     &since);
+					     &f.since);
 			if (rc != 0)
 				return rc;
-			has_since = true;
+			f.has_since = true;
 			break;
 		case 'U':
 			rc = time_arg_option(PROGRAM, "--until", optarg,
-					     &until);
+					     &f.until);
 			if (rc != 0)
 				return rc;
-			has_until = true;
+			f.has_until = true;
 			break;
 		case 'l':
 			limit = strtol(optarg, NULL, 10);
 			if (limit < 0)
 				return fail_usage("bad --limit '%s'", optarg);
+			f.limit = limit;
 			break;
 		default:
 			return EXIT_USAGE;
@@ -149,50 +191,28 @@ cmd_list(struct tool *t, int argc, char **argv)
 	rc = data_dir_open(&t->d, false);
 	if (rc != 0)
 		return rc;
-
-#define LIST_FROM \
-	" FROM notifications n JOIN deliveries d ON d.seq = n.delivery_seq" \
-	" WHERE (?1 IS NULL OR n.state = ?1)" \
-	" AND (?2 IS NULL OR n.action = ?2 COLLATE NOCASE)" \
-	" AND (?3 IS NULL OR d.received_at >= ?3)" \
-	" AND (?4 IS NULL OR d.received_at < ?4)" \
-	" ORDER BY n.id DESC LIMIT ?5"
-	if (t->json)
-		rc = sqlite3_prepare_v2(t->d.db,
-			"SELECT json_group_array(json(o)) FROM (SELECT json_object("
-			"'notification', n.id, 'seq', d.seq,"
-			" 'received', " ISO("d.received_at") ","
-			" 'receiver', d.receiver_id, 'id', d.delivery_id,"
-			" 'attempt', d.attempt, 'index', n.idx,"
-			" 'action', n.action, 'state', n.state, 'runs', n.runs,"
-			" 'error', n.error) AS o" LIST_FROM ")",
-			-1, &st, NULL);
-	else
-		rc = sqlite3_prepare_v2(t->d.db,
-			"SELECT n.id, d.seq, " ISO("d.received_at") ","
-			" d.receiver_id, d.delivery_id, d.attempt, n.idx,"
-			" n.action, n.state, n.runs, n.error" LIST_FROM,
-			-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return data_dir_sql_error(&t->d, "cannot list");
-	if (state != NULL)
-		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
-	if (action != NULL)
-		sqlite3_bind_text(st, 2, action, -1, SQLITE_STATIC);
-	if (has_since)
-		sqlite3_bind_int64(st, 3, since);
-	if (has_until)
-		sqlite3_bind_int64(st, 4, until);
-	sqlite3_bind_int64(st, 5, limit == 0 ? -1 : limit);
-	if (t->json)
-		rc = print_json_result(st);
-	else
-		rc = print_table(st, (const char *const[]){
-			"NOTIF", "SEQ", "RECEIVED (UTC)", "RECEIVER", "ID",
-			"ATTEMPT", "IDX", "ACTION", "STATE", "RUNS", "ERROR",
-			NULL });
-	sqlite3_finalize(st);
-	return rc < 0 ? data_dir_sql_error(&t->d, "cannot list") : 0;
+	if (t->json) {
+		o.json = json_begin();
+		if (o.json != NULL)
+			yajl_gen_array_open(o.json);
+	} else {
+		o.table = table_new(list_titles);
+	}
+	if (o.json == NULL && o.table == NULL)
+		return data_dir_error(&t->d, "cannot list: out of memory");
+	rc = whr_store_list(t->d.store, &f, list_row, &o);
+	if (o.json != NULL) {
+		yajl_gen_array_close(o.json);
+		if (rc == 0)
+			json_end(o.json);
+		else
+			yajl_gen_free(o.json);
+	} else {
+		if (rc == 0)
+			table_print(o.table, stdout);
+		table_free(o.table);
+	}
+	return rc < 0 ? data_dir_error(&t->d, "cannot list") : 0;
 }
 
 /* ---- finding a delivery -------------------------------------------------- */
@@ -204,34 +224,21 @@ static int
 find_delivery(struct tool *t, const char *id, const char *receiver,
 	      int64_t *seq)
 {
-	sqlite3_stmt *st = NULL;
 	int found = 0;
+	int rc;
 
-	if (id[0] == '#') {
-		if (sqlite3_prepare_v2(t->d.db,
-				       "SELECT seq FROM deliveries WHERE seq = ?1",
-				       -1, &st, NULL) != SQLITE_OK)
-			return data_dir_sql_error(&t->d, "cannot look up");
-		sqlite3_bind_int64(st, 1, strtoll(id + 1, NULL, 10));
-	} else {
-		if (sqlite3_prepare_v2(t->d.db,
-				       "SELECT seq FROM deliveries WHERE delivery_id = ?1"
-				       " AND (?2 IS NULL OR receiver_id = lower(?2))",
-				       -1, &st, NULL) != SQLITE_OK)
-			return data_dir_sql_error(&t->d, "cannot look up");
-		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-		if (receiver != NULL)
-			sqlite3_bind_text(st, 2, receiver, -1, SQLITE_STATIC);
-	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		*seq = sqlite3_column_int64(st, 0);
-		found++;
-	}
-	sqlite3_finalize(st);
+	if (id[0] == '#')
+		rc = whr_store_find(t->d.store, NULL, strtoll(id + 1, NULL, 10),
+				    NULL, &found, seq);
+	else
+		rc = whr_store_find(t->d.store, id, 0, receiver, &found, seq);
+	if (rc < 0)
+		return data_dir_error(&t->d, "cannot look up");
 	if (found == 0) {
 		fprintf(stderr, PROGRAM ": no delivery %s%s%s in %s\n", id,
 			receiver != NULL ? " for receiver " : "",
-			receiver != NULL ? receiver : "", t->d.path);
+			receiver != NULL ? receiver : "",
+			data_dir_name(&t->d));
 		return 1;
 	}
 	if (found > 1) {
@@ -245,6 +252,145 @@ find_delivery(struct tool *t, const char *id, const char *receiver,
 
 /* ---- show -------------------------------------------------------------- */
 
+/* The headers ([[name, value], ...]) as "name: value" lines, the ones
+ * after the first indented under it. */
+static void
+print_headers(const char *json)
+{
+	yajl_val v = json != NULL ? yajl_tree_parse(json, NULL, 0) : NULL;
+	size_t i;
+	bool any = false;
+
+	printf("headers    ");
+	for (i = 0; YAJL_IS_ARRAY(v) && i < v->u.array.len; i++) {
+		yajl_val h = v->u.array.values[i];
+
+		if (!YAJL_IS_ARRAY(h) || h->u.array.len != 2 ||
+		    !YAJL_IS_STRING(h->u.array.values[0]) ||
+		    !YAJL_IS_STRING(h->u.array.values[1]))
+			continue;
+		printf("%s%s: %s", any ? "\n           " : "",
+		       h->u.array.values[0]->u.string,
+		       h->u.array.values[1]->u.string);
+		any = true;
+	}
+	printf("%s\n", any ? "" : "-");
+	yajl_tree_free(v);
+}
+
+static int
+show_delivery_text(const struct store_delivery *d, void *arg)
+{
+	char when[ISO_TIME_SIZE];
+
+	printf("delivery   #%lld\n", (long long)d->seq);
+	printf("id         %s\n", d->delivery_id != NULL
+		       ? d->delivery_id : "(none: the body has no Id)");
+	printf("receiver   %s\n", d->receiver_id != NULL && *d->receiver_id
+		       ? d->receiver_id : "(default)");
+	printf("attempt    %lld\n", (long long)d->attempt);
+	iso_time(when, d->received_at);
+	printf("received   %s\n", when);
+	printf("duplicates %lld", (long long)d->duplicates);
+	if (d->duplicates > 0) {
+		iso_time(when, d->last_duplicate_at);
+		printf(" (last with attempt %lld, at %s)",
+		       (long long)d->last_attempt,
+		       d->has_last_duplicate ? when : "-");
+	}
+	iso_time(when, d->finished_at);
+	printf("\nfinished   %s\n", d->finished ? when : "no: work is open");
+	print_headers(d->headers_json);
+	printf("body       %zu bytes\n%s\n", d->body_len,
+	       d->body != NULL ? d->body : "");
+	return 0;
+}
+
+static int
+show_notification_text(const struct store_notification *n,
+		       const struct store_outcome_row *o, size_t n_outcomes,
+		       void *arg)
+{
+	size_t i;
+
+	printf("\nnotification %lld (#%lld): %s, %s after %lld run(s)",
+	       (long long)n->index, (long long)n->id,
+	       n->action != NULL ? n->action : "(no Action)", n->state,
+	       (long long)n->runs);
+	if (strcmp(n->state, "retrying") == 0 ||
+	    strcmp(n->state, "pending") == 0) {
+		char when[ISO_TIME_SIZE];
+
+		iso_time(when, n->next_at);
+		printf(", next at %s", when);
+	}
+	if (n->error != NULL)
+		printf("\n  error: %s", n->error);
+	printf("\n");
+	for (i = 0; i < n_outcomes; i++)
+		printf("  handler %-16s %-7s runs %lld%s%s\n", o[i].handler,
+		       o[i].result, (long long)o[i].runs,
+		       o[i].reason != NULL ? ": " : "",
+		       o[i].reason != NULL ? o[i].reason : "");
+	return 0;
+}
+
+static int
+show_delivery_json(const struct store_delivery *d, void *arg)
+{
+	yajl_gen g = arg;
+
+	json_int(g, "seq", d->seq);
+	json_text(g, "id", d->delivery_id);
+	json_text(g, "receiver", d->receiver_id);
+	json_int(g, "attempt", d->attempt);
+	json_time(g, "received", 1, d->received_at);
+	json_int(g, "duplicates", d->duplicates);
+	json_key(g, "last_attempt");
+	if (d->has_last_attempt)
+		yajl_gen_integer(g, (long long)d->last_attempt);
+	else
+		yajl_gen_null(g);
+	json_time(g, "finished", d->finished, d->finished_at);
+	json_raw(g, "headers", d->headers_json);
+	json_text(g, "body", d->body);
+	json_key(g, "notifications");
+	yajl_gen_array_open(g);
+	return 0;
+}
+
+static int
+show_notification_json(const struct store_notification *n,
+		       const struct store_outcome_row *o, size_t n_outcomes,
+		       void *arg)
+{
+	yajl_gen g = arg;
+	size_t i;
+
+	yajl_gen_map_open(g);
+	json_int(g, "notification", n->id);
+	json_int(g, "index", n->index);
+	json_text(g, "action", n->action);
+	json_text(g, "state", n->state);
+	json_int(g, "runs", n->runs);
+	json_time(g, "next_at", 1, n->next_at);
+	json_text(g, "error", n->error);
+	json_key(g, "outcomes");
+	yajl_gen_array_open(g);
+	for (i = 0; i < n_outcomes; i++) {
+		yajl_gen_map_open(g);
+		json_text(g, "handler", o[i].handler);
+		json_text(g, "result", o[i].result);
+		json_int(g, "runs", o[i].runs);
+		json_text(g, "reason", o[i].reason);
+		json_time(g, "at", 1, o[i].at);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+	yajl_gen_map_close(g);
+	return 0;
+}
+
 static int
 cmd_show(struct tool *t, int argc, char **argv)
 {
@@ -254,6 +400,7 @@ cmd_show(struct tool *t, int argc, char **argv)
 	};
 	const char *receiver = NULL;
 	int64_t seq = 0;
+	yajl_gen g;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -268,73 +415,28 @@ cmd_show(struct tool *t, int argc, char **argv)
 		rc = find_delivery(t, argv[optind], receiver, &seq);
 	if (rc != 0)
 		return rc;
-	rc = t->json ? show_json(t->d.db, seq) : show_text(t->d.db, seq);
-	return rc < 0 ? data_dir_sql_error(&t->d, "cannot show") : 0;
+	if (!t->json) {
+		rc = whr_store_show(t->d.store, seq, show_delivery_text,
+				    show_notification_text, NULL);
+		return rc < 0 ? data_dir_error(&t->d, "cannot show") : 0;
+	}
+	g = json_begin();
+	if (g == NULL)
+		return data_dir_error(&t->d, "cannot show: out of memory");
+	yajl_gen_map_open(g);
+	rc = whr_store_show(t->d.store, seq, show_delivery_json,
+			    show_notification_json, g);
+	yajl_gen_array_close(g);
+	yajl_gen_map_close(g);
+	if (rc < 0) {
+		yajl_gen_free(g);
+		return data_dir_error(&t->d, "cannot show");
+	}
+	json_end(g);
+	return 0;
 }
 
 /* ---- replay and purge --------------------------------------------------- */
-
-static int
-replay_notifications(struct tool *t, sqlite3_stmt *select, bool all_handlers,
-		     int *count)
-{
-	static const char *const steps[] = {
-		SQL_REPLAY_OUTCOMES, SQL_REPLAY_NOTIFICATION,
-	};
-	int64_t now = time_arg_now_us();
-	sqlite3_stmt *st[2] = { NULL, NULL };
-	int rc = -1;
-	size_t i;
-
-	for (i = 0; i < 2; i++) {
-		if (sqlite3_prepare_v2(t->d.db, steps[i], -1, &st[i], NULL) !=
-		    SQLITE_OK)
-			goto out;
-	}
-	*count = 0;
-	while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(select, 0);
-
-		for (i = 0; i < 2; i++) {
-			sqlite3_bind_int64(st[i], 1, id);
-			if (i == 0)
-				sqlite3_bind_int(st[i], 2, all_handlers);
-			if (i == 1)
-				sqlite3_bind_int64(st[i], 3, now);
-			if (sqlite3_step(st[i]) != SQLITE_DONE)
-				goto out;
-			sqlite3_reset(st[i]);
-		}
-		(*count)++;
-	}
-	rc = rc == SQLITE_DONE ? 0 : -1;
-out:
-	for (i = 0; i < 2; i++)
-		sqlite3_finalize(st[i]);
-	return rc == 0 ? 0 : -1;
-}
-
-/* How many notifications of delivery @p seq are open (pending or
- * retrying): an SQLite result code. */
-static int
-count_open(struct tool *t, int64_t seq, int *n_open)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(t->d.db,
-		"SELECT count(*) FROM notifications WHERE delivery_seq = ?1"
-		" AND state IN ('pending', 'retrying')", -1, &st, NULL);
-
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, seq);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			*n_open = sqlite3_column_int(st, 0);
-			rc = SQLITE_OK;
-		}
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
 
 static int
 cmd_replay(struct tool *t, int argc, char **argv)
@@ -346,12 +448,9 @@ cmd_replay(struct tool *t, int argc, char **argv)
 		{ "action", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *receiver = NULL, *action = NULL;
-	bool all_handlers = false, dead = false;
-	int n_open = 0;
-	sqlite3_stmt *select = NULL;
-	int64_t seq = 0;
-	int count = 0;
+	struct store_replay r = { .now = time_arg_now_us() };
+	const char *receiver = NULL;
+	bool dead = false;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -360,13 +459,13 @@ cmd_replay(struct tool *t, int argc, char **argv)
 			receiver = optarg;
 			break;
 		case 'A':
-			all_handlers = true;
+			r.all_handlers = true;
 			break;
 		case 'D':
 			dead = true;
 			break;
 		case 'a':
-			action = optarg;
+			r.action = optarg;
 			break;
 		default:
 			return EXIT_USAGE;
@@ -377,65 +476,36 @@ cmd_replay(struct tool *t, int argc, char **argv)
 	rc = data_dir_open(&t->d, true);
 	if (rc != 0)
 		return rc;
-	if (sqlite3_exec(t->d.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK)
-		return data_dir_sql_error(&t->d, "cannot lock the inbox");
-	if (dead) {
-		rc = sqlite3_prepare_v2(t->d.db,
-			"SELECT id FROM notifications WHERE state = 'dead'"
-			" AND (?1 IS NULL OR action = ?1 COLLATE NOCASE)"
-			" ORDER BY id", -1, &select, NULL);
-		if (rc == SQLITE_OK && action != NULL)
-			sqlite3_bind_text(select, 1, action, -1, SQLITE_STATIC);
-	} else {
-		rc = find_delivery(t, argv[optind], receiver, &seq);
-		if (rc != 0) {
-			sqlite3_exec(t->d.db, "ROLLBACK", NULL, NULL, NULL);
+	if (!dead) {
+		rc = find_delivery(t, argv[optind], receiver, &r.seq);
+		if (rc != 0)
 			return rc;
-		}
-		rc = count_open(t, seq, &n_open);
-		/* Finished ones only: open work is the server's, which would
-		 * write its own outcome over the replay. Not the ones done
-		 * already, unless all handlers run again. */
-		if (rc == SQLITE_OK)
-			rc = sqlite3_prepare_v2(t->d.db,
-				"SELECT id FROM notifications"
-				" WHERE delivery_seq = ?1 AND (state = 'dead'"
-				" OR (?2 = 1 AND state = 'done')) ORDER BY id",
-				-1, &select, NULL);
-		if (rc == SQLITE_OK) {
-			sqlite3_bind_int64(select, 1, seq);
-			sqlite3_bind_int(select, 2, all_handlers);
-		}
+		r.action = NULL;
 	}
-	if (rc != SQLITE_OK ||
-	    replay_notifications(t, select, all_handlers, &count) < 0 ||
-	    sqlite3_exec(t->d.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = data_dir_sql_error(&t->d, "cannot replay");
-		sqlite3_finalize(select);
-		sqlite3_exec(t->d.db, "ROLLBACK", NULL, NULL, NULL);
-		return rc;
-	}
-	sqlite3_finalize(select);
+	rc = whr_store_replay(t->d.store, &r);
+	if (rc < 0)
+		return data_dir_error(&t->d, rc == -EBUSY
+				      ? "cannot lock the inbox"
+				      : "cannot replay");
 	if (t->json && dead)
-		printf("{\"replayed\":%d}\n", count);
+		printf("{\"replayed\":%d}\n", r.replayed);
 	else if (t->json)
-		printf("{\"replayed\":%d,\"open\":%d}\n", count, n_open);
-	else if (count == 0 && n_open > 0)
+		printf("{\"replayed\":%d,\"open\":%d}\n", r.replayed, r.open);
+	else if (r.replayed == 0 && r.open > 0)
 		printf("nothing to replay: %s has %d notification(s) still "
 		       "open (pending or retrying), which whr serve runs\n",
-		       argv[optind], n_open);
-	else if (count == 0 && !dead && all_handlers)
+		       argv[optind], r.open);
+	else if (r.replayed == 0 && !dead && r.all_handlers)
 		printf("nothing to replay: %s has no notifications\n",
 		       argv[optind]);
-	else if (count == 0 && !dead)
+	else if (r.replayed == 0 && !dead)
 		printf("nothing to replay: every handler of %s is done "
 		       "(--all-handlers runs them again)\n", argv[optind]);
 	else
 		printf("replayed %d notification(s); a running whr serve "
-		       "takes them within a second%s\n", count,
-		       n_open > 0 ? " (the ones still open were left to it)"
-				: "");
+		       "takes them within a second%s\n", r.replayed,
+		       r.open > 0 ? " (the ones still open were left to it)"
+				  : "");
 	return 0;
 }
 
@@ -445,51 +515,23 @@ cmd_replay(struct tool *t, int argc, char **argv)
 #define PURGE_CLI_BATCH 500
 
 /* One transaction purging up to PURGE_CLI_BATCH deliveries finished
- * before @p before; how many in @p n. An SQLite result code; on an
- * error the transaction is left for the caller to roll back once it has
- * read the message. */
+ * before @p before: how many, or a negative errno (rolled back). */
 static int
-purge_batch(struct tool *t, int64_t before, int *n)
+purge_batch(struct tool *t, int64_t before)
 {
-	static const char *const steps[] = {
-		SQL_PURGE_OUTCOMES, SQL_PURGE_NOTIFICATIONS, SQL_PURGE_DELIVERY,
-	};
-	sqlite3_stmt *select = NULL;
-	sqlite3_stmt *st[3] = { NULL, NULL, NULL };
-	size_t i;
-	int rc;
+	int n = whr_store_begin(t->d.store);
 
-	*n = 0;
-	rc = sqlite3_exec(t->d.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	rc = sqlite3_prepare_v2(t->d.db, SQL_FINISHED_BEFORE " LIMIT ?2", -1,
-				&select, NULL);
-	for (i = 0; rc == SQLITE_OK && i < 3; i++)
-		rc = sqlite3_prepare_v2(t->d.db, steps[i], -1, &st[i], NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(select, 1, before);
-		sqlite3_bind_int(select, 2, PURGE_CLI_BATCH);
-		while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
-			for (i = 0; i < 3; i++) {
-				sqlite3_bind_int64(st[i], 1,
-						   sqlite3_column_int64(select, 0));
-				if (sqlite3_step(st[i]) != SQLITE_DONE)
-					break;
-				sqlite3_reset(st[i]);
-			}
-			if (i < 3)
-				break;
-			(*n)++;
-		}
-		rc = rc == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	if (n == 0)
+		n = whr_store_purge(t->d.store, before, PURGE_CLI_BATCH);
+	if (n >= 0) {
+		int rc = whr_store_commit(t->d.store);
+
+		if (rc < 0)
+			n = rc;
 	}
-	sqlite3_finalize(select);
-	for (i = 0; i < 3; i++)
-		sqlite3_finalize(st[i]);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(t->d.db, "COMMIT", NULL, NULL, NULL);
-	return rc;
+	if (n < 0)
+		whr_store_rollback(t->d.store);
+	return n;
 }
 
 static int
@@ -516,12 +558,11 @@ cmd_purge(struct tool *t, int argc, char **argv)
 	if (rc != 0)
 		return rc;
 	do {
-		rc = purge_batch(t, before, &n);
-		if (rc != SQLITE_OK) {
-			rc = data_dir_sql_error(&t->d, rc == SQLITE_BUSY
-					? "cannot lock the inbox"
-					: "cannot purge");
-			sqlite3_exec(t->d.db, "ROLLBACK", NULL, NULL, NULL);
+		n = purge_batch(t, before);
+		if (n < 0) {
+			rc = data_dir_error(&t->d, n == -EBUSY
+					    ? "cannot lock the inbox"
+					    : "cannot purge");
 			/* The batches before it stay purged: say so, where a
 			 * script reads the count. */
 			if (count > 0 && t->json)
@@ -543,9 +584,84 @@ cmd_purge(struct tool *t, int argc, char **argv)
 
 /* ---- stats ------------------------------------------------------------- */
 
+static const char *const stats_titles[] = {
+	"ACTION", "TOTAL", "PENDING", "RETRYING", "DEAD", "DONE", NULL,
+};
+
+static int
+stats_action(const char *name, const struct store_counts *k, void *arg)
+{
+	struct output *o = arg;
+	char v[5][24];
+
+	if (o->json != NULL) {
+		yajl_gen_map_open(o->json);
+		json_text(o->json, "action", name);
+		json_int(o->json, "total", k->total);
+		json_int(o->json, "pending", k->pending);
+		json_int(o->json, "retrying", k->retrying);
+		json_int(o->json, "dead", k->dead);
+		json_int(o->json, "done", k->done);
+		yajl_gen_map_close(o->json);
+		return 0;
+	}
+	snprintf(v[0], sizeof(v[0]), "%lld", (long long)k->total);
+	snprintf(v[1], sizeof(v[1]), "%lld", (long long)k->pending);
+	snprintf(v[2], sizeof(v[2]), "%lld", (long long)k->retrying);
+	snprintf(v[3], sizeof(v[3]), "%lld", (long long)k->dead);
+	snprintf(v[4], sizeof(v[4]), "%lld", (long long)k->done);
+	return table_add(o->table, (const char *const[]){
+		name != NULL ? name : "(no Action)", v[0], v[1], v[2], v[3],
+		v[4] });
+}
+
+static void
+stats_text(const struct tool *t, const struct store_stats *s)
+{
+	char first[ISO_TIME_SIZE], last[ISO_TIME_SIZE];
+	char oldest[ISO_TIME_SIZE];
+
+	iso_time(first, s->first_received);
+	iso_time(last, s->last_received);
+	iso_time(oldest, s->oldest_open);
+	printf("inbox          %s (%.1f MiB)\n", data_dir_name(&t->d),
+	       (double)s->bytes / (1024.0 * 1024.0));
+	printf("deliveries     %lld (duplicates received: %lld)\n",
+	       (long long)s->deliveries, (long long)s->duplicates);
+	printf("received       %s .. %s\n", s->has_received ? first : "-",
+	       s->has_received ? last : "-");
+	printf("notifications  pending %lld, retrying %lld, dead %lld, done %lld\n",
+	       (long long)s->notifications.pending,
+	       (long long)s->notifications.retrying,
+	       (long long)s->notifications.dead,
+	       (long long)s->notifications.done);
+	printf("oldest open    %s\n", s->has_oldest_open ? oldest : "-");
+}
+
+static void
+stats_json_head(const struct tool *t, yajl_gen g, const struct store_stats *s)
+{
+	json_text(g, "inbox", data_dir_name(&t->d));
+	json_int(g, "bytes", s->bytes);
+	json_int(g, "deliveries", s->deliveries);
+	json_int(g, "duplicates", s->duplicates);
+	json_time(g, "first_received", s->has_received, s->first_received);
+	json_time(g, "last_received", s->has_received, s->last_received);
+	json_key(g, "notifications");
+	yajl_gen_map_open(g);
+	json_int(g, "pending", s->notifications.pending);
+	json_int(g, "retrying", s->notifications.retrying);
+	json_int(g, "dead", s->notifications.dead);
+	json_int(g, "done", s->notifications.done);
+	yajl_gen_map_close(g);
+	json_time(g, "oldest_open", s->has_oldest_open, s->oldest_open);
+}
+
 static int
 cmd_stats(struct tool *t, int argc, char **argv)
 {
+	struct output o = { NULL, NULL };
+	struct store_stats s;
 	int rc;
 
 	if (argc > 1)
@@ -553,8 +669,40 @@ cmd_stats(struct tool *t, int argc, char **argv)
 	rc = data_dir_open(&t->d, false);
 	if (rc != 0)
 		return rc;
-	rc = t->json ? stats_json(t->d.db, t->d.path) : stats_text(t->d.db, t->d.path);
-	return rc < 0 ? data_dir_sql_error(&t->d, "cannot count") : 0;
+	/* The totals first, then the table or array by Action. */
+	rc = whr_store_stats(t->d.store, &s, NULL, NULL);
+	if (rc < 0)
+		return data_dir_error(&t->d, "cannot count");
+	if (t->json) {
+		o.json = json_begin();
+		if (o.json == NULL)
+			return data_dir_error(&t->d, "cannot count: out of memory");
+		yajl_gen_map_open(o.json);
+		stats_json_head(t, o.json, &s);
+		json_key(o.json, "actions");
+		yajl_gen_array_open(o.json);
+	} else {
+		o.table = table_new(stats_titles);
+		if (o.table == NULL)
+			return data_dir_error(&t->d, "cannot count: out of memory");
+	}
+	rc = whr_store_stats(t->d.store, &s, stats_action, &o);
+	if (o.json != NULL) {
+		yajl_gen_array_close(o.json);
+		yajl_gen_map_close(o.json);
+		if (rc == 0)
+			json_end(o.json);
+		else
+			yajl_gen_free(o.json);
+	} else {
+		if (rc == 0) {
+			stats_text(t, &s);
+			printf("\n");
+			table_print(o.table, stdout);
+		}
+		table_free(o.table);
+	}
+	return rc < 0 ? data_dir_error(&t->d, "cannot count") : 0;
 }
 
 /* ---- the command ------------------------------------------------------- */

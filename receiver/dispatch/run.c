@@ -1,7 +1,7 @@
 /*
- * A notification's run through its handlers (see run-private.h).
+ * A notification's run through its handlers (see dispatch.h, "runs").
  */
-#include "dispatch/run.h"
+#include "dispatch/dispatch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 #include "util.h"
 
 struct run *
-run_new(const struct handler_registry *reg, struct stored_work *w)
+run_new(const struct handler_registry *reg, struct store_work *w)
 {
 	/* The run and its handlers in one allocation. */
 	struct run *r = calloc(1, sizeof(*r) + (reg->n ? reg->n : 1) *
@@ -36,7 +36,7 @@ run_new(const struct handler_registry *reg, struct stored_work *w)
 		 * or rejected is never called again for this notification
 		 * (until a replay clears its outcome). */
 		for (k = 0; k < w->n_outcomes; k++) {
-			const struct stored_outcome *o = &w->outcomes[k];
+			const struct store_outcome *o = &w->outcomes[k];
 
 			if (o->handler != NULL &&
 			    strcmp(o->handler, selected[i]->name) == 0 &&
@@ -53,7 +53,7 @@ err:
 	if (selected != on_stack)
 		free(selected);
 	free(r);
-	stored_work_free(w);
+	store_work_free(w);
 	return NULL;
 }
 
@@ -66,7 +66,7 @@ run_free(struct run *r)
 		return;
 	for (i = 0; i < r->n; i++)
 		free(r->h[i].reason);
-	stored_work_free(r->w);
+	store_work_free(r->w);
 	free(r);
 }
 
@@ -100,7 +100,7 @@ run_next_is_transactional(const struct run *r)
 static void
 log_result(const struct run *r, const struct run_handler *h)
 {
-	const struct stored_work *w = r->w;
+	const struct store_work *w = r->w;
 	struct log_field fields[] = {
 		LOG_STR("handler", h->entry->name),
 		LOG_INT("notification", w->id),
@@ -118,10 +118,10 @@ log_result(const struct run *r, const struct run_handler *h)
 }
 
 void
-run_call_next(struct run *r, struct sqlite3 *db)
+run_call_next(struct run *r, struct whr_tx *tx)
 {
 	struct run_handler *h = &r->h[r->next++];
-	const struct stored_work *w = r->w;
+	const struct store_work *w = r->w;
 	struct event_fields f = {
 		.receiver_id = w->receiver_id,
 		.delivery_id = w->delivery_id,
@@ -134,7 +134,7 @@ run_call_next(struct run *r, struct sqlite3 *db)
 		.json_len = w->json_len,
 		.properties = w->properties,
 		.properties_len = w->properties_len,
-		.db = db,
+		.tx = tx,
 	};
 	struct whr_event ev;
 	enum whr_result result;
@@ -157,63 +157,68 @@ run_call_next(struct run *r, struct sqlite3 *db)
 	log_result(r, h);
 }
 
-int64_t
-retry_delay(const struct inbox_config *c, int64_t run, double random01)
+static char *
+block_copy(char **p, const char *s, size_t n)
 {
-	int64_t delay = c->retry_delay_us;
-	int64_t i;
+	char *here = *p;
 
-	for (i = 1; i < run && delay < c->retry_max_delay_us; i++)
-		delay *= 2;
-	if (delay > c->retry_max_delay_us)
-		delay = c->retry_max_delay_us;
-	/* Equal jitter: never sooner than half, spread over the rest, so
-	 * that many retries due together do not come back together. */
-	return delay / 2 + (int64_t)((double)(delay - delay / 2) * random01);
+	memcpy(here, s, n);
+	here[n] = '\0';
+	*p += n + 1;
+	return here;
 }
 
-enum work_state
-run_outcome(struct run *r, const struct inbox_config *c, int64_t now,
-	    double random01, int64_t *next_at, const char **error)
+struct run *
+run_from_delivery(const struct handler_registry *reg,
+		  const struct ingest_delivery *d, size_t i, char *const *keys,
+		  size_t n_keys)
 {
-	const struct run_handler *retry = NULL;
-	const struct run_handler *reject = NULL;
-	size_t i;
+	const struct ingest_notification *n = &d->notifications[i];
+	size_t json_len = n->json_end - n->json_start;
+	size_t props_len = d->has_properties
+				   ? d->properties_end - d->properties_start
+				   : 0;
+	size_t size = n_keys * sizeof(char *) + strlen(d->receiver_id) + 1 +
+		      json_len + 1 + props_len + 1;
+	struct store_work *w = calloc(1, sizeof(*w));
+	char *p;
+	size_t k;
 
-	*next_at = now;
-	*error = NULL;
-	for (i = 0; i < r->n; i++) {
-		const struct run_handler *h = &r->h[i];
-
-		if (h->result == WHR_RETRY && h->ran && retry == NULL)
-			retry = h;
-		if (h->result == WHR_REJECT && reject == NULL)
-			reject = h;
+	for (k = 0; k < n_keys; k++)
+		size += strlen(keys[k]) + 1;
+	size += d->delivery_id != NULL ? strlen(d->delivery_id) + 1 : 0;
+	size += n->action != NULL ? strlen(n->action) + 1 : 0;
+	if (w == NULL || (w->block = malloc(size)) == NULL) {
+		free(w);
+		return NULL;
 	}
-	if (retry != NULL) {
-		if (now - r->w->retry_from >= c->retry_max_age_us) {
-			snprintf(r->error, sizeof(r->error),
-				 "retries ran out (retry-max-age); %s: %s",
-				 retry->entry->name,
-				 retry->reason != NULL ? retry->reason
-						       : "asked for a retry");
-			*error = r->error;
-			return WORK_DEAD;
-		}
-		*next_at = now + retry_delay(c, r->w->runs + 1, random01);
-		snprintf(r->error, sizeof(r->error), "%s: %s",
-			 retry->entry->name,
-			 retry->reason != NULL ? retry->reason
-					       : "asked for a retry");
-		*error = r->error;
-		return WORK_RETRYING;
+	/* The pointers first: the block is aligned for them. */
+	w->keys = w->block;
+	p = (char *)(w->keys + n_keys);
+	for (k = 0; k < n_keys; k++)
+		w->keys[k] = block_copy(&p, keys[k], strlen(keys[k]));
+	w->n_keys = n_keys;
+	w->id = n->id;
+	w->delivery_seq = d->seq;
+	w->index = n->index;
+	w->count = d->n_notifications;
+	w->receiver_id = block_copy(&p, d->receiver_id, strlen(d->receiver_id));
+	if (d->delivery_id != NULL)
+		w->delivery_id = block_copy(&p, d->delivery_id,
+					    strlen(d->delivery_id));
+	if (n->action != NULL)
+		w->action = block_copy(&p, n->action, strlen(n->action));
+	w->attempt = d->attempt;
+	w->received_at = d->received_at;
+	w->retry_from = d->received_at;
+	w->json_len = json_len;
+	w->json = block_copy(&p, d->body + n->json_start, json_len);
+	if (d->has_properties) {
+		w->properties_len = props_len;
+		w->properties = block_copy(&p, d->body + d->properties_start,
+					   props_len);
 	}
-	if (reject != NULL) {
-		snprintf(r->error, sizeof(r->error), "%s: %s",
-			 reject->entry->name,
-			 reject->reason != NULL ? reject->reason : "rejected");
-		*error = r->error;
-		return WORK_DEAD;
-	}
-	return WORK_DONE;
+	w->state = WORK_PENDING;
+	w->next_at = d->received_at;
+	return run_new(reg, w);
 }

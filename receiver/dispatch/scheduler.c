@@ -1,5 +1,5 @@
 /*
- * The scheduler (see scheduler-private.h).
+ * The scheduler (see scheduler.h).
  *
  * Each key is a group: a list of its notifications in id order. A
  * notification is eligible when it heads every group it belongs to. An
@@ -9,18 +9,303 @@
  * keys waiting. A released one (done, its outcome not yet on disk) has
  * left its groups but still holds them, so that sched_keys_busy() sees
  * its keys until it finishes.
- * The heaps and hash tables themselves are in scheduler-index.c.
+ *
+ * Groups are found by key and entries by id in hash tables; every
+ * function here but the public ones is called with the lock held.
  */
-#include "dispatch/scheduler-internal.h"
+#include "dispatch/scheduler.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "util.h"
 
+enum entry_state {
+	ENTRY_WAITING,		/* behind an older one of a key */
+	ENTRY_TIMED,		/* eligible, later */
+	ENTRY_READY,		/* eligible now */
+	ENTRY_RUNNING,		/* taken by a worker */
+	ENTRY_RELEASED,		/* done, its outcome not yet on disk */
+};
+
+struct group;
+struct entry;
+
+struct membership {
+	struct entry *entry;
+	struct group *group;
+	TAILQ_ENTRY(membership) link;	/* in the group, by id */
+};
+
+TAILQ_HEAD(membership_list, membership);
+
+struct group {
+	char *key;
+	size_t hash;
+	struct group *next_in_bucket;
+	struct membership_list members;	/* by id; the first may run */
+	size_t held;		/* released entries of it, not yet finished */
+};
+
+struct entry {
+	int64_t id;
+	int64_t next_at;
+	void *payload;
+	enum entry_state state;
+	size_t heap_pos;
+	struct entry *next_in_bucket;
+	struct membership *members;
+	size_t n_members;
+	size_t n_held;		/* released: members[] name the groups held */
+};
+
+struct heap {
+	struct entry **v;
+	size_t n, cap;
+	bool by_time;		/* (next_at, id), else id */
+};
+
+struct table {
+	void **buckets;		/* struct group * or struct entry * */
+	size_t n_buckets;
+	size_t n;
+};
+
+struct sched {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	sched_clock_fn clock;
+	void *clock_arg;
+	struct table groups;
+	struct table entries;
+	struct heap timed;
+	struct heap ready;
+	bool closed;
+};
+
+/* ---- heaps and hash tables ------------------------------------------- */
+
+static bool
+before(const struct heap *h, const struct entry *a, const struct entry *b)
+{
+	if (h->by_time && a->next_at != b->next_at)
+		return a->next_at < b->next_at;
+	return a->id < b->id;
+}
+
+static void
+heap_set(struct heap *h, size_t i, struct entry *e)
+{
+	h->v[i] = e;
+	e->heap_pos = i;
+}
+
+static void
+heap_up(struct heap *h, size_t i)
+{
+	struct entry *e = h->v[i];
+
+	while (i > 0 && before(h, e, h->v[(i - 1) / 2])) {
+		heap_set(h, i, h->v[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	heap_set(h, i, e);
+}
+
+static void
+heap_down(struct heap *h, size_t i)
+{
+	struct entry *e = h->v[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && before(h, h->v[c + 1], h->v[c]))
+			c++;
+		if (!before(h, h->v[c], e))
+			break;
+		heap_set(h, i, h->v[c]);
+		i = c;
+	}
+	heap_set(h, i, e);
+}
+
+static int
+sched_heap_push(struct heap *h, struct entry *e)
+{
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? 2 * h->cap : 64;
+		struct entry **grown = realloc(h->v, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return -ENOMEM;
+		h->v = grown;
+		h->cap = cap;
+	}
+	heap_set(h, h->n++, e);
+	heap_up(h, h->n - 1);
+	return 0;
+}
+
+static void
+sched_heap_remove(struct heap *h, struct entry *e)
+{
+	size_t i = e->heap_pos;
+	struct entry *last = h->v[--h->n];
+
+	if (i == h->n)
+		return;
+	heap_set(h, i, last);
+	heap_up(h, i);
+	heap_down(h, last->heap_pos);
+}
+
+/* ---- hash tables ------------------------------------------------------ */
+
+static size_t
+sched_hash_key(const char *key)
+{
+	size_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+	for (; *key != '\0'; key++)
+		h = (h ^ (unsigned char)*key) * 1099511628211ULL;
+	return h;
+}
+
+static size_t
+sched_hash_id(int64_t id)
+{
+	uint64_t x = (uint64_t)id * 0x9e3779b97f4a7c15ULL;
+
+	return (size_t)(x ^ (x >> 32));
+}
+
+static void **
+sched_bucket(struct table *t, size_t hash)
+{
+	return &t->buckets[hash & (t->n_buckets - 1)];
+}
+
+/* Keep at most one item per bucket on average. Items carry their hash
+ * (groups) or id (entries); @p next_of gives the chain link. */
+static int
+sched_table_grow(struct table *t, bool groups)
+{
+	size_t n = t->n_buckets ? 2 * t->n_buckets : 64;
+	void **old = t->buckets;
+	size_t old_n = t->n_buckets;
+	size_t i;
+
+	if (t->n < t->n_buckets)
+		return 0;
+	t->buckets = calloc(n, sizeof(*t->buckets));
+	if (t->buckets == NULL) {
+		t->buckets = old;
+		return old != NULL ? 0 : -ENOMEM;	/* keep working, slower */
+	}
+	t->n_buckets = n;
+	for (i = 0; i < old_n; i++) {
+		void *item = old[i];
+
+		while (item != NULL) {
+			void *next;
+			void **b;
+
+			if (groups) {
+				struct group *g = item;
+
+				next = g->next_in_bucket;
+				b = sched_bucket(t, g->hash);
+				g->next_in_bucket = *b;
+			} else {
+				struct entry *e = item;
+
+				next = e->next_in_bucket;
+				b = sched_bucket(t, sched_hash_id(e->id));
+				e->next_in_bucket = *b;
+			}
+			*b = item;
+			item = next;
+		}
+	}
+	free(old);
+	return 0;
+}
+
+static struct entry *
+sched_find_entry(struct sched *s, int64_t id)
+{
+	struct entry *e;
+
+	if (s->entries.n_buckets == 0)
+		return NULL;
+	e = *sched_bucket(&s->entries, sched_hash_id(id));
+	while (e != NULL && e->id != id)
+		e = e->next_in_bucket;
+	return e;
+}
+
+static void
+sched_unlink_entry(struct sched *s, struct entry *e)
+{
+	struct entry **p = (struct entry **)sched_bucket(&s->entries, sched_hash_id(e->id));
+
+	while (*p != e)
+		p = &(*p)->next_in_bucket;
+	*p = e->next_in_bucket;
+	s->entries.n--;
+}
+
+static struct group *
+sched_find_group(struct sched *s, const char *key, size_t hash, bool create)
+{
+	struct group *g = NULL;
+	void **b;
+
+	if (s->groups.n_buckets > 0) {
+		g = *sched_bucket(&s->groups, hash);
+		while (g != NULL && (g->hash != hash || strcmp(g->key, key) != 0))
+			g = g->next_in_bucket;
+	}
+	if (g != NULL || !create)
+		return g;
+	if (sched_table_grow(&s->groups, true) < 0)
+		return NULL;
+	g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		return NULL;
+	g->key = strdup(key);
+	if (g->key == NULL) {
+		free(g);
+		return NULL;
+	}
+	g->hash = hash;
+	TAILQ_INIT(&g->members);
+	b = sched_bucket(&s->groups, hash);
+	g->next_in_bucket = *b;
+	*b = g;
+	s->groups.n++;
+	return g;
+}
+
+static void
+sched_drop_group(struct sched *s, struct group *g)
+{
+	struct group **p = (struct group **)sched_bucket(&s->groups, g->hash);
+
+	while (*p != g)
+		p = &(*p)->next_in_bucket;
+	*p = g->next_in_bucket;
+	s->groups.n--;
+	free(g->key);
+	free(g);
+}
 
 /* ---- eligibility ------------------------------------------------------ */
 
@@ -30,13 +315,19 @@ now(struct sched *s)
 	return s->clock(s->clock_arg);
 }
 
+static struct membership *
+first(const struct group *g)
+{
+	return TAILQ_FIRST(&g->members);
+}
+
 static bool
 eligible(const struct entry *e)
 {
 	size_t i;
 
 	for (i = 0; i < e->n_members; i++) {
-		if (e->members[i].group->head != &e->members[i])
+		if (first(e->members[i].group) != &e->members[i])
 			return false;
 	}
 	return true;
@@ -77,21 +368,15 @@ place(struct sched *s, struct entry *e)
 static void
 insert_member(struct group *g, struct membership *m)
 {
-	struct membership *after = g->tail;
+	struct membership *after = TAILQ_LAST(&g->members, membership_list);
 
 	while (after != NULL && after->entry->id > m->entry->id &&
-	       !(after == g->head && after->entry->state == ENTRY_RUNNING))
-		after = after->prev;
-	m->prev = after;
-	m->next = after != NULL ? after->next : g->head;
-	if (m->next != NULL)
-		m->next->prev = m;
-	else
-		g->tail = m;
+	       !(after == first(g) && after->entry->state == ENTRY_RUNNING))
+		after = TAILQ_PREV(after, membership_list, link);
 	if (after != NULL)
-		after->next = m;
+		TAILQ_INSERT_AFTER(&g->members, after, m, link);
 	else
-		g->head = m;
+		TAILQ_INSERT_HEAD(&g->members, m, link);
 }
 
 /* ---- public ----------------------------------------------------------- */
@@ -211,9 +496,9 @@ sched_add(struct sched *s, int64_t id, char *const *keys, size_t n_keys,
 		insert_member(g, m);
 		e->n_members++;
 		/* The one it displaced at the head (if any) must wait. */
-		if (m->next != NULL && g->head == m &&
-		    m->next->entry->state != ENTRY_RUNNING)
-			place(s, m->next->entry);
+		if (TAILQ_NEXT(m, link) != NULL && first(g) == m &&
+		    TAILQ_NEXT(m, link)->entry->state != ENTRY_RUNNING)
+			place(s, TAILQ_NEXT(m, link)->entry);
 	}
 	b = sched_bucket(&s->entries, sched_hash_id(id));
 	e->next_in_bucket = *b;
@@ -230,19 +515,12 @@ err_members:
 		struct membership *m = &e->members[--e->n_members];
 		struct group *g = m->group;
 
-		if (m->prev != NULL)
-			m->prev->next = m->next;
-		else
-			g->head = m->next;
-		if (m->next != NULL)
-			m->next->prev = m->prev;
-		else
-			g->tail = m->prev;
-		if (g->head == NULL && g->held == 0)
+		TAILQ_REMOVE(&g->members, m, link);
+		if (first(g) == NULL && g->held == 0)
 			sched_drop_group(s, g);
-		else if (g->head != NULL &&
-			 g->head->entry->state != ENTRY_RUNNING)
-			place(s, g->head->entry);
+		else if (first(g) != NULL &&
+			 first(g)->entry->state != ENTRY_RUNNING)
+			place(s, first(g)->entry);
 	}
 	free_entry(e);
 out:
@@ -348,26 +626,18 @@ leave_groups(struct sched *s, struct entry *e)
 
 	for (i = 0; i < e->n_members; i++) {
 		struct membership *m = &e->members[i];
-		struct group *g = m->group;
 
-		if (m->prev != NULL)
-			m->prev->next = m->next;
-		else
-			g->head = m->next;
-		if (m->next != NULL)
-			m->next->prev = m->prev;
-		else
-			g->tail = m->prev;
+		TAILQ_REMOVE(&m->group->members, m, link);
 	}
 	/* Then wake who is now at the head, once every link is gone. */
 	for (i = 0; i < e->n_members; i++) {
 		struct group *g = e->members[i].group;
 
-		if (g->head == NULL) {
+		if (first(g) == NULL) {
 			if (g->held == 0)
 				sched_drop_group(s, g);
-		} else if (g->head->entry->state != ENTRY_RUNNING) {
-			place(s, g->head->entry);
+		} else if (first(g)->entry->state != ENTRY_RUNNING) {
+			place(s, first(g)->entry);
 		}
 	}
 	e->n_members = 0;
@@ -403,7 +673,7 @@ unhold_groups(struct sched *s, struct entry *e)
 	for (i = 0; i < e->n_held; i++) {
 		struct group *g = e->members[i].group;
 
-		if (--g->held == 0 && g->head == NULL)
+		if (--g->held == 0 && first(g) == NULL)
 			sched_drop_group(s, g);
 	}
 	e->n_held = 0;
@@ -441,7 +711,7 @@ sched_keys_busy(struct sched *s, char *const *keys, size_t n_keys)
 		const struct group *g = sched_find_group(s, keys[i],
 						   sched_hash_key(keys[i]), false);
 
-		busy = g != NULL && (g->head != NULL || g->held > 0);
+		busy = g != NULL && (first(g) != NULL || g->held > 0);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return busy;
@@ -465,6 +735,17 @@ sched_count(struct sched *s)
 
 	pthread_mutex_lock(&s->lock);
 	n = s->entries.n;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+size_t
+sched_group_count(struct sched *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->groups.n;
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }

@@ -65,6 +65,9 @@ bool sched_keys_busy(struct sched *s, char *const *keys, size_t n_keys);
 /* Queued, running or released notifications. */
 size_t sched_count(struct sched *s);
 
+/* Keys with a notification queued, running or released: for tests. */
+size_t sched_group_count(struct sched *s);
+
 /* Wake every waiting taker with -ESHUTDOWN; later takes fail too. */
 void sched_close(struct sched *s);
 

@@ -1,8 +1,26 @@
 /*
- * The inbox database: an SQLite file in WAL mode under the data folder,
- * holding every acknowledged delivery, one row of work per notification,
- * and each handler's outcome. All SQL lives in store.c; one struct store
- * is one connection, used by one thread at a time.
+ * The storage interface: everything that reads or writes deliveries,
+ * notifications and handler outcomes goes through these functions, and
+ * no SQL is written anywhere else (the enrollment tracker's own tables
+ * aside, which it reaches through the public transaction handle).
+ *
+ * One struct whr_store is one connection, used by one thread at a time:
+ * the inbox's store thread has the writer, each worker a reader, and the
+ * whr tools one of either. The SQLite implementation keeps the inbox in
+ * a file in the data folder (WAL mode); PostgreSQL is to follow behind
+ * this same interface.
+ *
+ * The words:
+ * - a *delivery* is one verified POST, stored whole before its 200;
+ * - each of its notifications is one piece of *work*, with an id the
+ *   store gives: ids grow in arrival order, and say nothing else (an
+ *   implementation may store one row per delivery and derive the ids);
+ * - work is *claimed* before it runs (the claim holds for a lease, so a
+ *   dead process's work can be taken over), each handler's *outcome* is
+ *   recorded, and the work is *settled*: done, dead, or retrying later.
+ *
+ * The functions are exported from libwhr under WHR_PRIVATE, for the whr
+ * tools built with it: not an API, no ABI promise.
  */
 #ifndef WHR_RECEIVER_STORE_H
 #define WHR_RECEIVER_STORE_H
@@ -12,81 +30,99 @@
 #include <stdint.h>
 
 #include <whr/handler.h>
+#include <whr/tx.h>
 
+/* The SQLite inbox's file in the data folder. */
 #define STORE_FILE "inbox.sqlite"
+/* The schema this whr writes; it reads every version from 1 up to it. */
 #define STORE_SCHEMA_VERSION 2
+/* The data folder when none is given nor set in WHR_DATA_DIR. */
+#define STORE_DEFAULT_DIR "./whr-data"
 
-struct run;
-struct sqlite3;
-struct store;
+struct whr_store;
+
+/* The data folder (or, later, database URL) to use: @p given when it is
+ * neither NULL nor empty, else WHR_DATA_DIR's value, else
+ * STORE_DEFAULT_DIR. Borrowed from @p given or the environment. */
+const char *whr_store_location(const char *given);
 
 enum store_mode {
-	STORE_SERVER,		/* create and migrate; the writer */
-	STORE_READER,		/* read-only; fails if the file is missing */
-	STORE_WRITER,		/* read-write on an existing inbox (tools) */
+	STORE_SERVER,		/* create and migrate; the one writer */
+	STORE_WORKER,		/* read-only, of this whr's schema: a
+				 * worker loading work */
+	STORE_READER,		/* read-only, any schema this whr reads
+				 * (whr inbox list, show, stats) */
+	STORE_WRITER,		/* read-write on an existing inbox of this
+				 * whr's schema (whr inbox replay, purge) */
 };
 
-/* Where a notification stands. */
-enum work_state {
-	WORK_PENDING,		/* not run yet, or replayed */
-	WORK_RETRYING,		/* a handler asked to be called again */
-	WORK_DONE,		/* every handler done */
-	WORK_DEAD,		/* a handler rejected it, or retries ran out */
-};
+/* Open the store at @p location (a data folder). On failure returns NULL
+ * with @p why saying why in a sentence (nothing is logged) and errno:
+ * EPROTO for a schema newer than this binary's (a lasting problem),
+ * ENOENT when a reader or writer finds no inbox there, else EIO (perhaps
+ * passing: a read-only or full disk). A commit returns once it is on
+ * disk. */
+struct whr_store *whr_store_open(const char *location, enum store_mode mode,
+				 char *why, size_t why_size);
+void whr_store_close(struct whr_store *s);
 
-const char *work_state_name(enum work_state state);
-int work_state_from_name(const char *name, enum work_state *state);
+/* Where the store is, for messages: the SQLite file's path. */
+const char *whr_store_name(const struct whr_store *s);
 
-/* Open (creating the folder and file in STORE_SERVER mode). On failure
- * returns NULL with @p why saying why (nothing is logged) and errno
- * EPROTO for a schema newer than this binary's (a lasting problem), else
- * EIO (perhaps passing: a read-only or full disk). A commit returns once
- * it is on disk (synchronous=FULL). */
-struct store *store_open(const char *dir, enum store_mode mode, char *why,
-			  size_t why_size);
-void store_close(struct store *s);
-struct sqlite3 *store_db(struct store *s);
+/* The last error as a short text: what failed, the database's message
+ * and its kind ("cannot commit: disk I/O error (disk I/O error)"). */
+const char *whr_store_error(const struct whr_store *s);
 
-/* Transactions. begin takes the write lock at once (BEGIN IMMEDIATE). */
-int store_begin(struct store *s);
-int store_commit(struct store *s);
-/* One savepoint inside a transaction (a transactional handler's): its
- * writes are kept by release, or undone by rollback_to then release. */
-int store_savepoint(struct store *s);
-int store_release(struct store *s);
-int store_rollback_to(struct store *s);
-#define STORE_HANDLER_SAVEPOINT "whr_handler"
-/* Around a transactional handler's call: meanwhile the connection refuses
- * to end or commit the transaction. end: -EIO (store_error() says why)
- * when the transaction is gone all the same (SQLite rolled it back on an
- * error), so the batch fails whole. */
-void store_handler_begin(struct store *s);
-int store_handler_end(struct store *s, const char *handler);
-/* Whether the next commits wait for the disk (the default), or only reach
- * the WAL file, to be synced with the next commit that waits: for writes
- * nobody is answered for (handler outcomes), which a crash may lose, but
- * never out of order, as the WAL is synced as a whole. Outside a
- * transaction only. */
-int store_sync_commits(struct store *s, bool synced);
+/* The database's own message of the last error ("disk I/O error"), for a
+ * caller that says itself what failed. */
+const char *whr_store_cause(const struct whr_store *s);
+
+/* The connection as a transaction handle (whr/tx.h): what transactional
+ * handlers write through, inside the store's transaction, and what
+ * report queries run on. Borrowed from the store. */
+struct whr_tx *whr_store_tx(struct whr_store *s);
+
+/* ---- transactions ----------------------------------------------------- */
+
+/* begin takes the write lock at once. Functions that return an int give
+ * 0 or a negative errno (whr_store_error() says why): -EIO and its kin
+ * (-ENOSPC, -EROFS) mean "the store cannot take writes now", which the
+ * front answers with 503; -EBUSY a lock held too long by another
+ * process. */
+int whr_store_begin(struct whr_store *s);
+int whr_store_commit(struct whr_store *s);
+void whr_store_rollback(struct whr_store *s);
+
+/* Whether the next commits wait for the disk (the default), or only
+ * reach the log, to be synced with the next commit that waits: for
+ * writes nobody is answered for (handler outcomes), which a crash may
+ * lose, but never out of order. Outside a transaction only. */
+int whr_store_sync_commits(struct whr_store *s, bool synced);
+
 /* Commit one small write, synced: to learn whether writes reach the disk
- * again, or to sync unsynced commits before the end. 0, or a negative
- * errno with store_error() saying why. */
-int store_probe(struct store *s);
-void store_rollback(struct store *s);
+ * again, or to sync unsynced commits before the end. */
+int whr_store_probe(struct whr_store *s);
 
-/* The last error as a short text, and whether it means "the disk or the
- * file cannot take writes" (full, read-only, I/O error, corrupt). */
-const char *store_error(struct store *s);
+/* Around a transactional handler's call (or its table setup), inside a
+ * transaction: its writes go in a savepoint, and meanwhile nothing it
+ * does can end the transaction. end keeps its writes when @p keep, else
+ * undoes them; -EIO (whr_store_error() names @p handler) when the
+ * transaction is gone all the same (the database ended it on an error),
+ * so that the whole batch fails. */
+int whr_store_handler_begin(struct whr_store *s);
+int whr_store_handler_end(struct whr_store *s, const char *handler,
+			  bool keep);
 
-/* ---- ingest (writer) ------------------------------------------------- */
+/* ---- ingest ----------------------------------------------------------- */
 
 struct ingest_notification {
 	size_t index;
 	const char *action;		/* may be NULL */
 	size_t json_start, json_end;	/* in the body */
-	char **keys;			/* ordering keys, at least one */
+	char **keys;			/* ordering keys; none: the delivery
+					 * is its key */
 	size_t n_keys;
-	int64_t id;			/* out: its row id */
+	int64_t id;			/* out: its work id */
 	struct run *run;		/* the inbox's: its handlers begun in
 					 * the delivery's own transaction */
 };
@@ -108,23 +144,58 @@ struct ingest_delivery {
 	bool duplicate;			/* an earlier copy was kept instead */
 };
 
-/* Inside a transaction: store a delivery, or, when (receiver_id,
- * delivery_id) is already stored, count the duplicate on the original.
- * 0 or a negative errno (store_error() says why). */
-int store_ingest(struct store *s, struct ingest_delivery *d);
+/* Inside a transaction: store a delivery and its work, or, when
+ * (receiver_id, delivery_id) is stored already, count the duplicate on
+ * the original. */
+int whr_store_ingest(struct whr_store *s, struct ingest_delivery *d);
 
-/* ---- dispatch -------------------------------------------------------- */
+/* ---- work ------------------------------------------------------------- */
+
+/* Where a notification stands. */
+enum work_state {
+	WORK_PENDING,		/* not run yet, or replayed */
+	WORK_RETRYING,		/* a handler asked to be called again */
+	WORK_DONE,		/* every handler done */
+	WORK_DEAD,		/* a handler rejected it, or retries ran out */
+};
+
+const char *work_state_name(enum work_state state);
+int work_state_from_name(const char *name, enum work_state *state);
+
+/* Open work, as a claim hands it out: enough to order it (its keys, its
+ * time), not the work itself. Borrowed during the callback. */
+struct store_claim {
+	int64_t id;
+	char *const *keys;
+	size_t n_keys;
+	int64_t next_at;	/* microseconds since the epoch */
+};
+
+/* Claim up to @p limit pieces of open work (pending or retrying) with an
+ * id above @p after, in id order, for @p lease_us from now, and call
+ * @p fn with each; @p limit < 0: no limit. @p fn returns 0 to go on, a
+ * positive number to stop there (0 is returned), or a negative errno to
+ * fail with. SQLite: one whr serve per data folder (its lock), so its
+ * claims are not written down and last until it exits. */
+int whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
+		    int64_t lease_us,
+		    int (*fn)(const struct store_claim *c, void *arg),
+		    void *arg);
+
+/* How much open work has an id above @p after; or a negative errno. */
+int64_t whr_store_count_open(struct whr_store *s, int64_t after);
 
 /* A handler's recorded outcome on one notification. */
-struct stored_outcome {
+struct store_outcome {
 	char *handler;
 	enum whr_result result;
 	int64_t runs;
 	char *reason;
 };
 
-/* Everything a worker needs to build events and skip finished handlers. */
-struct stored_work {
+/* One notification with everything its run needs: its delivery's
+ * envelope, its JSON, and the outcomes of earlier runs. */
+struct store_work {
 	int64_t id;
 	int64_t delivery_seq;
 	size_t index, count;
@@ -141,58 +212,151 @@ struct stored_work {
 	size_t properties_len;
 	enum work_state state;
 	int64_t runs;			/* times the notification was taken */
-	struct stored_outcome *outcomes;
+	struct store_outcome *outcomes;
 	size_t n_outcomes;
 	char **keys;
 	size_t n_keys;
 	int64_t next_at;
 	/* When not NULL, the strings and keys above live in this one block
-	 * (work handed over in memory), and are not freed one by one. */
+	 * (work built in memory from a delivery), not freed one by one. */
 	void *block;
 };
 
-void stored_work_free(struct stored_work *w);
+void store_work_free(struct store_work *w);
 
-/* Load one notification. -ENOENT when it is gone (purged). */
-int store_load_work(struct store *s, int64_t id, struct stored_work **out);
+/* Load one piece of work. -ENOENT when it is gone (purged). */
+int whr_store_load(struct whr_store *s, int64_t id, struct store_work **out);
 
-/* Call @p fn for every pending or retrying notification, in id order,
- * with its keys and next run time (the work itself is loaded later).
- * @p fn returns 0 to go on, a positive number to stop there (0 is
- * returned), or a negative errno to fail with. */
-int store_each_pending(struct store *s,
-		       int (*fn)(int64_t id, char **keys, size_t n_keys,
-				 int64_t next_at, void *arg),
-		       void *arg);
+/* Inside a transaction: one handler's outcome on work @p id, and the
+ * work's new state after a run (settle marks its delivery finished when
+ * it was the last open one). */
+int whr_store_record_outcome(struct whr_store *s, int64_t id,
+			     const char *handler, enum whr_result result,
+			     const char *reason, int64_t now);
+int whr_store_settle(struct whr_store *s, int64_t id, enum work_state state,
+		     int64_t next_at, const char *error, int64_t now);
 
-/* The same for at most @p limit of them with an id above @p after (a
- * read by rowid: what comes before is not scanned). */
-int store_each_open_after(struct store *s, int64_t after, int64_t limit,
-			  int (*fn)(int64_t id, char **keys, size_t n_keys,
-				    int64_t next_at, void *arg),
-			  void *arg);
+/* A number that changes when another connection commits a change (whr
+ * inbox replay): then open work may be there that no claim handed out. */
+int64_t whr_store_data_version(struct whr_store *s);
 
-/* How many pending or retrying notifications have an id above @p after;
- * or a negative errno. */
-int64_t store_count_open_after(struct store *s, int64_t after);
+/* ---- retention -------------------------------------------------------- */
 
-/* One handler's outcome, in the transaction that finishes its run. */
-int store_record_handler(struct store *s, int64_t id, const char *handler,
-			 enum whr_result result, const char *reason,
-			 int64_t now);
+/* Inside a transaction: delete up to @p limit deliveries finished before
+ * @p before, with their work and outcomes; how many, or a negative
+ * errno. */
+int whr_store_purge(struct whr_store *s, int64_t before, int limit);
 
-/* The notification's new state after a run; marks the delivery finished
- * when it was the last open one. */
-int store_record_state(struct store *s, int64_t id, enum work_state state,
-		       int64_t next_at, const char *error, int64_t now);
+/* ---- inspecting: the whr inbox tool ------------------------------------ */
 
-/* ---- retention and change detection ---------------------------------- */
+/* Times are microseconds since the epoch; a field with a has_ flag is
+ * missing when the flag is false. Strings are borrowed during the
+ * callback (or until the next call on the store) and may be NULL. */
 
-/* Delete up to @p limit deliveries finished before @p before; returns how
- * many, or a negative errno. */
-int store_purge(struct store *s, int64_t before, int limit);
+struct store_filter {
+	const char *state;		/* NULL: any */
+	const char *action;		/* NULL: any; matched without case */
+	bool has_since, has_until;
+	int64_t since, until;		/* received in [since, until) */
+	int64_t limit;			/* <= 0: no limit */
+};
 
-/* A number that changes when another connection commits a change. */
-int64_t store_data_version(struct store *s);
+struct store_notification {
+	int64_t id;
+	int64_t seq;			/* its delivery */
+	int64_t received_at;
+	const char *receiver_id;
+	const char *delivery_id;
+	int64_t attempt;
+	int64_t index;
+	const char *action;
+	const char *state;
+	int64_t runs;
+	int64_t next_at;
+	const char *error;
+};
+
+/* The notifications @p f selects, newest first. @p fn as for claims. */
+int whr_store_list(struct whr_store *s, const struct store_filter *f,
+		   int (*fn)(const struct store_notification *n, void *arg),
+		   void *arg);
+
+/* The stored delivery whose body Id is @p delivery_id (of receiver
+ * @p receiver_id when not NULL), or whose seq is @p seq when
+ * @p delivery_id is NULL: *matches says how many there are (one per
+ * receiver id), and *found_seq is the last one's. */
+int whr_store_find(struct whr_store *s, const char *delivery_id, int64_t seq,
+		   const char *receiver_id, int *matches,
+		   int64_t *found_seq);
+
+struct store_delivery {
+	int64_t seq;
+	const char *delivery_id;
+	const char *receiver_id;
+	int64_t attempt;
+	int64_t received_at;
+	int64_t duplicates;
+	bool has_last_attempt, has_last_duplicate, finished;
+	int64_t last_attempt, last_duplicate_at, finished_at;
+	const char *headers_json;	/* [[name, value], ...] */
+	const char *body;
+	size_t body_len;
+};
+
+struct store_outcome_row {
+	const char *handler;
+	const char *result;
+	int64_t runs;
+	const char *reason;
+	int64_t at;
+};
+
+/* Delivery @p seq: @p delivery once, then @p notification for each of
+ * its notifications in order, with its outcomes by handler name.
+ * -ENOENT when there is no such delivery. */
+int whr_store_show(struct whr_store *s, int64_t seq,
+		   int (*delivery)(const struct store_delivery *d, void *arg),
+		   int (*notification)(const struct store_notification *n,
+				       const struct store_outcome_row *o,
+				       size_t n_outcomes, void *arg),
+		   void *arg);
+
+struct store_counts {
+	int64_t total, pending, retrying, dead, done;
+};
+
+struct store_stats {
+	int64_t deliveries;
+	int64_t duplicates;		/* received again, summed */
+	struct store_counts notifications;
+	bool has_oldest_open, has_received;
+	int64_t oldest_open;		/* the oldest open work's arrival */
+	int64_t first_received, last_received;
+	int64_t bytes;			/* the store's size on disk */
+};
+
+/* Counts by state, then @p action (may be NULL) for each Action (NULL
+ * for none), most frequent first. */
+int whr_store_stats(struct whr_store *s, struct store_stats *out,
+		    int (*action)(const char *name,
+				  const struct store_counts *c, void *arg),
+		    void *arg);
+
+struct store_replay {
+	int64_t seq;		/* the delivery; 0: every dead notification */
+	const char *action;	/* with seq 0: only this Action's */
+	bool all_handlers;	/* done ones too, and every handler again */
+	int64_t now;
+	/* out */
+	int replayed;		/* notifications made pending again */
+	int open;		/* of the delivery, left to whr serve */
+};
+
+/* In a transaction of its own: make finished work pending again (dead
+ * work; done work too with all_handlers), forgetting the outcomes of the
+ * handlers that are to run again, and restarting its retry budget. Open
+ * work is whr serve's, which would write its outcome over the replay: it
+ * is only counted. */
+int whr_store_replay(struct whr_store *s, struct store_replay *r);
 
 #endif /* WHR_RECEIVER_STORE_H */

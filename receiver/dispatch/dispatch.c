@@ -1,0 +1,785 @@
+/*
+ * The dispatcher (see dispatch.h): the worker threads, the work window,
+ * and what becomes of a run once it is settled.
+ */
+#include "dispatch/dispatch.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dispatch/scheduler.h"
+#include "log.h"
+#include "util.h"
+
+#define TAKE_TIMEOUT_US 1000000
+#define LOAD_RETRY_US 1000000
+/* After the shutdown timeout, how long a worker that is not inside a
+ * handler gets to notice and return (it is taking work, loading it or
+ * handing a run back: moments). */
+#define STRAGGLER_US 1000000
+/* SQLite's claims need no lease (one whr serve per folder). */
+#define CLAIM_LEASE_US (60 * 1000000LL)
+
+struct worker {
+	struct dispatch *d;
+	pthread_t thread;
+	unsigned number;
+	bool started;
+	bool finished;		/* the thread returned */
+	/* What it is doing, for the handler-timeout report. */
+	const char *handler;	/* NULL between handlers */
+	int64_t notification;
+	int64_t since_us;
+	bool reported;
+	/* Its run and its reader here rather than on its stack only: a
+	 * worker left in a handler at shutdown keeps them reachable, so a
+	 * leak checker at exit does not report them. */
+	struct run *run;
+	struct whr_store *reader;	/* opened when first needed */
+};
+
+struct dispatch {
+	struct dispatch_config c;
+	char *location;
+	const struct handler_registry *reg;
+	dispatch_settle_fn settle;
+	void *arg;
+	struct sched *sched;
+
+	/* The workers. The lock guards their status fields. */
+	pthread_mutex_t lock;
+	pthread_cond_t finished_cond;
+	/* Set by dispatch_stop() when it gives up on some: from then on no
+	 * worker starts a handler, nor hands a run back. */
+	bool abandoned;
+	struct worker *w;
+	unsigned n;
+
+	/* The store thread's. */
+	uint64_t rng;
+	/* The work window: while behind, every open notification with an
+	 * id up to loaded_through is in memory (or was replayed, for the
+	 * rescan to find), and those above it are in the store only. */
+	bool behind;
+	int64_t loaded_through;		/* INT64_MAX when not behind */
+	bool rescan;			/* replayed work may be left */
+	int64_t rescan_after;		/* where the rescan goes on */
+	int64_t waiting;		/* left in the store at the last load */
+	bool report_behind;		/* fell behind since the last refill */
+	int64_t fell_behind;		/* left in the store since then */
+};
+
+/* ---- what becomes of a run ------------------------------------------------ */
+
+/* xorshift64*: jitter needs spread, not secrecy. */
+static double
+random01(struct dispatch *d)
+{
+	d->rng ^= d->rng >> 12;
+	d->rng ^= d->rng << 25;
+	d->rng ^= d->rng >> 27;
+	return (double)((d->rng * 2685821657736338717ULL) >> 11) /
+	       9007199254740992.0;
+}
+
+int64_t
+retry_delay(const struct retry_policy *p, int64_t run, double r)
+{
+	int64_t delay = p->delay_us;
+	int64_t i;
+
+	for (i = 1; i < run && delay < p->max_delay_us; i++)
+		delay *= 2;
+	if (delay > p->max_delay_us)
+		delay = p->max_delay_us;
+	/* Equal jitter: never sooner than half, spread over the rest, so
+	 * that many retries due together do not come back together. */
+	return delay / 2 + (int64_t)((double)(delay - delay / 2) * r);
+}
+
+static void
+compose_error(struct run *r, const struct run_handler *h, const char *what,
+	      const char *otherwise)
+{
+	snprintf(r->error, sizeof(r->error), "%s%s: %s", what,
+		 h->entry->name, h->reason != NULL ? h->reason : otherwise);
+}
+
+enum work_state
+dispatch_outcome(struct dispatch *d, struct run *r, int64_t now,
+		 int64_t *next_at, const char **error)
+{
+	const struct run_handler *retry = NULL;
+	const struct run_handler *reject = NULL;
+	size_t i;
+
+	*next_at = now;
+	*error = NULL;
+	for (i = 0; i < r->n; i++) {
+		const struct run_handler *h = &r->h[i];
+
+		if (h->result == WHR_RETRY && h->ran && retry == NULL)
+			retry = h;
+		if (h->result == WHR_REJECT && reject == NULL)
+			reject = h;
+	}
+	if (retry != NULL) {
+		*error = r->error;
+		if (now - r->w->retry_from >= d->c.retry.max_age_us) {
+			compose_error(r, retry,
+				      "retries ran out (retry-max-age); ",
+				      "asked for a retry");
+			return WORK_DEAD;
+		}
+		*next_at = now + retry_delay(&d->c.retry, r->w->runs + 1,
+					     random01(d));
+		compose_error(r, retry, "", "asked for a retry");
+		return WORK_RETRYING;
+	}
+	if (reject != NULL) {
+		*error = r->error;
+		compose_error(r, reject, "", "rejected");
+		return WORK_DEAD;
+	}
+	return WORK_DONE;
+}
+
+/* Said once its state is committed (a failed batch is written again). */
+static void
+log_dead(const struct run *run)
+{
+	struct log_field fields[] = {
+		LOG_INT("notification", run->w->id),
+		LOG_STR("receiver", run->w->receiver_id),
+		LOG_STR("delivery", run->w->delivery_id),
+		LOG_STR("action", run->w->action),
+		LOG_STR("reason", run->error),
+	};
+
+	log_fields(WHR_LOG_WARN, "notification is dead (whr inbox replay brings it back)",
+		   fields, ARRAY_LENGTH(fields));
+}
+
+void
+dispatch_settled(struct dispatch *d, struct run *run, int64_t now)
+{
+	int64_t id = run->w->id;
+
+	if (run_has_next(run)) {
+		/* The next handler is a worker's. */
+		sched_requeue(d->sched, id, now, run);
+	} else if (run->w->state == WORK_RETRYING) {
+		/* A retry reads its outcomes back from the store. */
+		sched_requeue(d->sched, id, run->w->next_at, NULL);
+		run_free(run);
+	} else {
+		if (run->w->state == WORK_DEAD)
+			log_dead(run);
+		sched_finish(d->sched, id);
+		run_free(run);
+	}
+}
+
+void
+dispatch_release(struct dispatch *d, struct run *run)
+{
+	if (!run_has_next(run) && !run_wants_retry(run))
+		sched_release(d->sched, run->w->id);
+}
+
+/* ---- the work window -------------------------------------------------------- */
+
+size_t
+dispatch_count(struct dispatch *d)
+{
+	return sched_count(d->sched);
+}
+
+int64_t
+dispatch_waiting(struct dispatch *d)
+{
+	return d->waiting;
+}
+
+static void
+log_behind(struct dispatch *d, int64_t waiting)
+{
+	whr_log(WHR_LOG_WARN,
+		"%lld notifications wait on disk: the handlers are slower than deliveries (the work window of %zu is full; they run in arrival order as it empties)",
+		(long long)waiting, d->c.work_window);
+}
+
+/* New work that stays in the store only: the dispatcher is behind from
+ * it on. A new row's id is above every row's there is, so every open
+ * row below it is in memory: the refill starts with this one. */
+static void
+leave_in_store(struct dispatch *d, int64_t id)
+{
+	if (!d->behind) {
+		d->report_behind = true;
+		d->fell_behind = 0;
+	}
+	if (!d->behind || id - 1 < d->loaded_through)
+		d->loaded_through = id - 1;
+	d->behind = true;
+	d->fell_behind++;
+}
+
+bool
+dispatch_may_run_now(struct dispatch *d, char *const *keys, size_t n_keys)
+{
+	return !d->behind && !d->rescan && n_keys > 0 &&
+	       !sched_keys_busy(d->sched, keys, n_keys);
+}
+
+void
+dispatch_offer(struct dispatch *d, const struct ingest_delivery *del, size_t i,
+	       struct run *run)
+{
+	const struct ingest_notification *n = &del->notifications[i];
+	char fallback[32];
+	char *delivery_key = fallback;
+	char *const *keys = n->keys;
+	size_t n_keys = n->n_keys;
+	int64_t next_at = del->received_at;
+	bool fresh = run == NULL;
+	bool taken = false;
+
+	if (run != NULL && !run_has_next(run)) {
+		/* Finished in the delivery's own transaction. */
+		bool retry = run->w->state == WORK_RETRYING;
+
+		next_at = run->w->next_at;
+		if (run->w->state == WORK_DEAD)
+			log_dead(run);
+		run_free(run);
+		run = NULL;
+		if (!retry)
+			return;
+		/* A retry reads its outcomes back from the store. */
+	}
+	if (d->behind || sched_count(d->sched) >= d->c.work_window) {
+		run_free(run);
+		leave_in_store(d, n->id);
+		return;
+	}
+	/* No learner and course: ordered within the delivery. */
+	if (n_keys == 0) {
+		snprintf(fallback, sizeof(fallback), "d:%lld",
+			 (long long)del->seq);
+		keys = &delivery_key;
+		n_keys = 1;
+	}
+	if (fresh)
+		run = run_from_delivery(d->reg, del, i, keys, n_keys);
+	if (sched_add(d->sched, n->id, keys, n_keys, next_at, run,
+		      &taken) < 0) {
+		/* Out of memory: the refill loads it later. */
+		leave_in_store(d, n->id);
+	}
+	if (!taken)
+		run_free(run);
+}
+
+/* Open work read from the store into the scheduler, without the work
+ * itself (a worker loads it). */
+struct load {
+	struct dispatch *d;
+	size_t room;		/* notifications the window still takes */
+	int64_t through;	/* work above it is not this load's */
+	int64_t last;		/* the last id read (known or added) */
+	int64_t n;		/* ids read */
+	bool full;		/* stopped for want of room */
+};
+
+static int
+load_one(const struct store_claim *c, void *arg)
+{
+	struct load *l = arg;
+	bool taken = false;
+	int rc;
+
+	if (c->id > l->through)
+		return 1;
+	if (l->room == 0) {
+		l->full = true;
+		return 1;
+	}
+	rc = sched_add(l->d->sched, c->id, c->keys, c->n_keys, c->next_at,
+		       NULL, &taken);
+	if (rc < 0)
+		return rc;
+	l->last = c->id;
+	l->n++;
+	if (taken)
+		l->room--;
+	return 0;
+}
+
+static size_t
+window_room(struct dispatch *d)
+{
+	size_t open = sched_count(d->sched);
+
+	return open < d->c.work_window ? d->c.work_window - open : 0;
+}
+
+int
+dispatch_load(struct dispatch *d, struct whr_store *s)
+{
+	struct load l = { .d = d, .through = INT64_MAX };
+	int64_t waiting;
+	int rc;
+
+	d->rescan = false;
+	d->waiting = 0;
+	l.room = window_room(d);
+	rc = whr_store_claim(s, 0, (int64_t)l.room, CLAIM_LEASE_US, load_one,
+			     &l);
+	if (rc < 0)
+		return rc;
+	waiting = whr_store_count_open(s, l.last);
+	if (waiting < 0)
+		return (int)waiting;
+	d->behind = waiting > 0;
+	d->loaded_through = d->behind ? l.last : INT64_MAX;
+	d->waiting = waiting;
+	d->report_behind = false;
+	if (d->behind)
+		log_behind(d, waiting);
+	return 0;
+}
+
+/* While behind, load the oldest waiting notifications into the window,
+ * once it has room (below 3/4 full), until a load finds fewer than it
+ * asked for: then every open notification is in memory and new ones go
+ * there directly again.
+ *
+ * Strictly in id order, which is arrival order: work above
+ * loaded_through is loaded lowest first, and new work waits behind it.
+ * So of two notifications sharing a key, the older one is always in the
+ * scheduler before (or with) the newer one, where it keeps the newer one
+ * waiting until it is finished: the per-key order holds across the store
+ * and memory. (A replayed notification is older than the newest of its
+ * keys; it is found by the rescan and ordered as replays always were.) */
+static void
+refill(struct dispatch *d, struct whr_store *s)
+{
+	struct load l = { .d = d, .through = INT64_MAX };
+	size_t open;
+	int64_t asked;
+	int rc;
+
+	if (!d->behind)
+		return;
+	/* Not for every notification that finishes: a load at a time. */
+	open = sched_count(d->sched);
+	if (open >= d->c.work_window / 4 * 3)
+		return;
+	l.room = d->c.work_window - open;
+	asked = (int64_t)l.room;
+	l.last = d->loaded_through;
+	rc = whr_store_claim(s, d->loaded_through, asked, CLAIM_LEASE_US,
+			     load_one, &l);
+	d->loaded_through = l.last;
+	if (rc < 0) {
+		whr_log(WHR_LOG_WARN, "cannot load waiting work: %s",
+			rc == -ENOMEM ? "out of memory" : whr_store_error(s));
+		return;
+	}
+	if (l.n < asked) {
+		d->behind = false;
+		d->loaded_through = INT64_MAX;
+		whr_log(WHR_LOG_INFO,
+			"the inbox caught up: every open notification is in memory again");
+	}
+}
+
+/* Another process (whr inbox replay) changed the store: queue open work
+ * the scheduler does not know yet, as far as the window has room.
+ * Replayed work is older than what was loaded, so it may come in below
+ * loaded_through; what is above it is the refill's. A rescan cut short
+ * for room goes on from where it stopped, once there is room. */
+static void
+rescan(struct dispatch *d, struct whr_store *s)
+{
+	struct load l = { .d = d };
+	int rc;
+
+	if (!d->rescan)
+		return;
+	l.room = window_room(d);
+	if (l.room == 0)
+		return;
+	l.through = d->loaded_through;
+	l.last = d->rescan_after;
+	rc = whr_store_claim(s, d->rescan_after, -1, CLAIM_LEASE_US, load_one,
+			     &l);
+	d->rescan_after = l.last;
+	if (rc < 0)
+		whr_log(WHR_LOG_WARN, "cannot rescan the inbox: %s",
+			rc == -ENOMEM ? "out of memory" : whr_store_error(s));
+	else if (!l.full)
+		d->rescan = false;
+}
+
+void
+dispatch_refill(struct dispatch *d, struct whr_store *s)
+{
+	/* Said once as it falls behind, with what the batches since the
+	 * last refill left in the store. */
+	if (d->report_behind) {
+		log_behind(d, d->fell_behind);
+		d->report_behind = false;
+	}
+	if (s != NULL)
+		refill(d, s);
+}
+
+void
+dispatch_pick_up(struct dispatch *d, struct whr_store *s, bool changed)
+{
+	if (changed) {
+		d->rescan = true;
+		d->rescan_after = 0;
+	}
+	rescan(d, s);
+}
+
+/* ---- workers ------------------------------------------------------------- */
+
+/* Say which handler the worker is in (NULL: none). False, and nothing
+ * set but the end of the last one, once the workers were abandoned: the
+ * worker must then stop at once. */
+static bool
+set_status(struct worker *w, const char *handler, int64_t notification)
+{
+	bool go;
+
+	pthread_mutex_lock(&w->d->lock);
+	go = !w->d->abandoned;
+	if (go || handler == NULL) {
+		w->handler = handler;
+		w->notification = notification;
+		w->since_us = now_monotonic_us();
+		w->reported = false;
+	}
+	pthread_mutex_unlock(&w->d->lock);
+	return go;
+}
+
+static void
+set_run(struct worker *w, struct run *run)
+{
+	pthread_mutex_lock(&w->d->lock);
+	w->run = run;
+	pthread_mutex_unlock(&w->d->lock);
+}
+
+/* Call the run's handlers up to a transactional one or the end. False
+ * when the workers were abandoned meanwhile. */
+static bool
+call_handlers(struct worker *w, struct run *run, int64_t id)
+{
+	while (run_has_next(run) && !run_next_is_transactional(run)) {
+		if (!set_status(w, run->h[run->next].entry->name, id))
+			return false;
+		run_call_next(run, NULL);
+		if (!set_status(w, NULL, 0))
+			return false;
+	}
+	return true;
+}
+
+/* Build the run for a notification taken without its work (after a
+ * restart, or a replay by whr inbox). NULL with *gone when it was purged
+ * meanwhile; NULL alone when it could not be read now. */
+static struct run *
+load_run(struct worker *w, int64_t id, bool *gone)
+{
+	struct store_work *work = NULL;
+	int rc;
+
+	*gone = false;
+	if (w->reader == NULL) {
+		char why[512];
+
+		w->reader = whr_store_open(w->d->location, STORE_WORKER, why,
+					   sizeof(why));
+		if (w->reader == NULL) {
+			whr_log(WHR_LOG_ERROR, "worker: %s", why);
+			return NULL;
+		}
+	}
+	rc = whr_store_load(w->reader, id, &work);
+	if (rc == -ENOENT) {
+		*gone = true;
+		return NULL;
+	}
+	if (rc < 0) {
+		whr_log(WHR_LOG_ERROR, "cannot load notification %lld: %s",
+			(long long)id, whr_store_error(w->reader));
+		return NULL;
+	}
+	return run_new(w->d->reg, work);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct dispatch *d = w->d;
+
+	thread_background();
+
+	for (;;) {
+		void *payload = NULL;
+		struct run *run;
+		bool gone;
+		int64_t id;
+		int rc = sched_take(d->sched, TAKE_TIMEOUT_US, &id, &payload);
+
+		if (rc == -ESHUTDOWN)
+			break;
+		if (rc < 0)
+			continue;
+		run = payload;
+		if (run == NULL)
+			run = load_run(w, id, &gone);
+		if (run == NULL && gone) {
+			sched_finish(d->sched, id);
+			continue;
+		}
+		if (run == NULL) {
+			/* Unreadable now: try again in a second. */
+			sched_requeue(d->sched, id,
+				      now_realtime_us() + LOAD_RETRY_US, NULL);
+			continue;
+		}
+		set_run(w, run);
+		if (!call_handlers(w, run, id)) {
+			/* The receiver stopped without waiting for us any
+			 * more: nothing may be handed back. What was not
+			 * written runs again at the next start. */
+			set_run(w, NULL);
+			run_free(run);
+			break;
+		}
+		set_run(w, NULL);
+		d->settle(run, d->arg);
+	}
+	whr_store_close(w->reader);
+	pthread_mutex_lock(&d->lock);
+	w->reader = NULL;
+	w->finished = true;
+	pthread_cond_broadcast(&d->finished_cond);
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+void
+dispatch_watch(struct dispatch *d)
+{
+	int64_t now = now_monotonic_us();
+	int64_t timeout_us = d->c.handler_timeout_us;
+	unsigned i;
+
+	pthread_mutex_lock(&d->lock);
+	for (i = 0; i < d->n; i++) {
+		struct worker *w = &d->w[i];
+
+		if (w->handler == NULL || w->reported ||
+		    now - w->since_us < timeout_us)
+			continue;
+		w->reported = true;
+		whr_log(WHR_LOG_WARN,
+			"handler %s has been running for %lld s on notification %lld "
+			"(handler-timeout %lld ms); its worker is blocked",
+			w->handler, (long long)((now - w->since_us) / 1000000),
+			(long long)w->notification,
+			(long long)(timeout_us / 1000));
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Wait on the lock until every worker returned, or @p deadline
+ * (realtime, microseconds); @p idle_only: only for those not inside a
+ * handler. True when none is left to wait for. */
+static bool
+wait_workers(struct dispatch *d, int64_t deadline, bool idle_only)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(deadline / 1000000),
+		.tv_nsec = (long)(deadline % 1000000) * 1000,
+	};
+	unsigned i;
+
+	for (;;) {
+		for (i = 0; i < d->n; i++) {
+			const struct worker *w = &d->w[i];
+
+			if (w->started && !w->finished &&
+			    (!idle_only || w->handler == NULL))
+				break;
+		}
+		if (i == d->n)
+			return true;
+		if (pthread_cond_timedwait(&d->finished_cond, &d->lock,
+					   &ts) == ETIMEDOUT)
+			return false;
+	}
+}
+
+/* Add @p name to the comma-separated list in @p buf unless it is there. */
+static void
+add_name(char *buf, size_t size, const char *name)
+{
+	size_t len = strlen(name);
+	size_t used;
+	const char *p;
+
+	for (p = buf; (p = strstr(p, name)) != NULL; p += len) {
+		if ((p == buf || p[-1] == ' ') &&
+		    (p[len] == ',' || p[len] == '\0'))
+			return;
+	}
+	used = strlen(buf);
+	snprintf(buf + used, size - used, "%s%s", used > 0 ? ", " : "",
+		 name);
+}
+
+/* Say which workers were given up on, naming their handlers. */
+static void
+report_left(struct dispatch *d, char *running, size_t size)
+{
+	unsigned i;
+
+	for (i = 0; i < d->n; i++) {
+		struct worker *w = &d->w[i];
+
+		if (!w->started || w->finished)
+			continue;
+		if (w->handler != NULL) {
+			whr_log(WHR_LOG_ERROR,
+				"worker %u is still in handler %s (notification %lld) "
+				"after the shutdown timeout; leaving it (the "
+				"notification runs again at the next start)",
+				w->number, w->handler,
+				(long long)w->notification);
+			if (running != NULL && size > 0)
+				add_name(running, size, w->handler);
+		} else {
+			whr_log(WHR_LOG_ERROR,
+				"worker %u did not stop after the shutdown timeout; "
+				"leaving it", w->number);
+		}
+	}
+}
+
+bool
+dispatch_stop(struct dispatch *d, int64_t grace_us, char *running,
+	      size_t size)
+{
+	int64_t deadline = now_realtime_us() + grace_us;
+	bool all;
+	unsigned i;
+
+	if (running != NULL && size > 0)
+		running[0] = '\0';
+	if (d == NULL)
+		return true;
+	sched_close(d->sched);
+	pthread_mutex_lock(&d->lock);
+	all = wait_workers(d, deadline, false);
+	if (!all) {
+		/* No handler starts from now on; the workers that are not in
+		 * one return in a moment. */
+		d->abandoned = true;
+		wait_workers(d, now_realtime_us() + STRAGGLER_US, true);
+		/* Zero: every one was idle, only slow to see the end. */
+		all = wait_workers(d, 0, false);
+	}
+	if (!all)
+		report_left(d, running, size);
+	pthread_mutex_unlock(&d->lock);
+	/* The threads left running are detached (their resources go when
+	 * they return, if ever before the process exits); the others are
+	 * joined. Never cancelled: a handler cut at an arbitrary point could
+	 * leave its locks held and its files half written. */
+	for (i = 0; i < d->n; i++) {
+		struct worker *w = &d->w[i];
+		bool finished;
+
+		if (!w->started)
+			continue;
+		pthread_mutex_lock(&d->lock);
+		finished = w->finished;
+		pthread_mutex_unlock(&d->lock);
+		if (finished)
+			pthread_join(w->thread, NULL);
+		else
+			pthread_detach(w->thread);
+		w->started = false;
+	}
+	return all;
+}
+
+void
+dispatch_free(struct dispatch *d)
+{
+	if (d == NULL)
+		return;
+	sched_free(d->sched, (void (*)(void *))run_free);
+	pthread_cond_destroy(&d->finished_cond);
+	pthread_mutex_destroy(&d->lock);
+	free(d->w);
+	free(d->location);
+	free(d);
+}
+
+struct dispatch *
+dispatch_start(const struct dispatch_config *config,
+	       const struct handler_registry *reg, dispatch_settle_fn settle,
+	       void *arg)
+{
+	struct dispatch *d = calloc(1, sizeof(*d));
+	unsigned i;
+
+	if (d == NULL)
+		return NULL;
+	d->c = *config;
+	d->reg = reg;
+	d->settle = settle;
+	d->arg = arg;
+	d->rng = (uint64_t)now_realtime_us() | 1;
+	d->loaded_through = INT64_MAX;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->finished_cond, NULL);
+	d->location = strdup(config->location);
+	d->c.location = d->location;
+	d->w = calloc(config->workers, sizeof(*d->w));
+	d->sched = sched_new(NULL, NULL);
+	if (d->location == NULL || d->w == NULL || d->sched == NULL) {
+		dispatch_free(d);
+		return NULL;
+	}
+	d->n = config->workers;
+	for (i = 0; i < d->n; i++) {
+		struct worker *w = &d->w[i];
+
+		w->d = d;
+		w->number = i + 1;
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			whr_log(WHR_LOG_ERROR, "cannot start worker %u", i + 1);
+			if (dispatch_stop(d, INT64_MAX / 2, NULL, 0))
+				dispatch_free(d);
+			return NULL;
+		}
+		w->started = true;
+	}
+	return d;
+}
