@@ -329,19 +329,15 @@ static int
 start_inbox(struct whr_receiver *r)
 {
 	const struct config *c = &r->config;
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	struct inbox_config ic = {
 		.data_dir = c->data_dir != NULL ? c->data_dir : "./whr-data",
-		.workers = c->workers != 0 ? c->workers
-					   : (unsigned)(cores > 0 ? cores : 1),
+		.workers = c->workers,
 		.retry_delay_us = c->retry_delay_us,
 		.retry_max_delay_us = c->retry_max_delay_us,
 		.retry_max_age_us = c->retry_max_age_us,
 		.handler_timeout_us = c->handler_timeout_us,
 		.retain_us = c->retain_us,
-		.work_window = c->work_window != 0
-				       ? c->work_window
-				       : CONFIG_DEFAULT_WORK_WINDOW,
+		.work_window = c->work_window,
 	};
 
 	r->inbox = inbox_start(&ic, &r->handlers, r->base);
@@ -427,6 +423,9 @@ whr_receiver_run(struct whr_receiver *r)
 			"cannot run: handlers of the last run are still running");
 		return -EBUSY;
 	}
+	rc = config_resolve(&r->config);
+	if (rc < 0)
+		return rc;
 	rc = build_secrets(r);
 	if (rc < 0)
 		return rc;

@@ -28,12 +28,12 @@ START_TEST(config_sizes)
 	size_t i, v;
 
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		ck_assert_msg(parse_size(good[i].text, &v) == 0, "%s",
+		ck_assert_msg(whr_parse_size(good[i].text, &v) == 0, "%s",
 			      good[i].text);
 		ck_assert_uint_eq(v, good[i].value);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(parse_size(bad[i], &v) == -EINVAL, "%s", bad[i]);
+		ck_assert_msg(whr_parse_size(bad[i], &v) == -EINVAL, "%s", bad[i]);
 }
 END_TEST
 
@@ -52,12 +52,12 @@ START_TEST(config_durations)
 	int64_t v;
 
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		ck_assert_msg(parse_duration_us(good[i].text, &v) == 0, "%s",
+		ck_assert_msg(whr_parse_duration(good[i].text, &v) == 0, "%s",
 			      good[i].text);
 		ck_assert_int_eq(v, good[i].us);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(parse_duration_us(bad[i], &v) == -EINVAL, "%s",
+		ck_assert_msg(whr_parse_duration(bad[i], &v) == -EINVAL, "%s",
 			      bad[i]);
 }
 END_TEST
@@ -74,6 +74,44 @@ START_TEST(config_defaults)
 	ck_assert_int_eq(c.shutdown_timeout_us, 10000000);
 	ck_assert_uint_eq(c.max_connections, 1000);
 	ck_assert_uint_eq(c.n_listen, 0);
+	config_finish(&c);
+}
+END_TEST
+
+/* The defaults that are no value of their own, resolved as a run
+ * starts; an address given later replaces the default one. */
+START_TEST(config_resolve_defaults)
+{
+	struct config c;
+
+	config_init(&c);
+	ck_assert_uint_eq(c.work_window, 10000);
+	ck_assert_int_eq(c.retry_delay_us, 1000000);
+	ck_assert_int_eq(c.retry_max_delay_us, 3600000000LL);
+	ck_assert_int_eq(c.retry_max_age_us, 86400000000LL);
+	ck_assert_int_eq(c.handler_timeout_us, 60000000);
+	ck_assert_int_eq(c.retain_us, 7 * 86400000000LL);
+	ck_assert_uint_eq(c.workers, 0);
+	ck_assert_int_eq(config_resolve(&c), 0);
+	ck_assert_uint_ge(c.workers, 1);
+	ck_assert_uint_eq(c.n_listen, 1);
+	ck_assert_str_eq(c.listen[0], "127.0.0.1:8080");
+	ck_assert_int_eq(config_set(&c, "listen", "[::1]:9", NULL), 0);
+	ck_assert_int_eq(config_set(&c, "listen", "127.0.0.1:9", NULL), 0);
+	ck_assert_uint_eq(c.n_listen, 2);
+	ck_assert_str_eq(c.listen[0], "[::1]:9");
+	ck_assert_int_eq(config_set(&c, "workers", "3", NULL), 0);
+	ck_assert_int_eq(config_resolve(&c), 0);
+	ck_assert_uint_eq(c.workers, 3);
+	ck_assert_uint_eq(c.n_listen, 2);
+	config_finish(&c);
+
+	/* A bad address does not drop the default. */
+	config_init(&c);
+	ck_assert_int_eq(config_resolve(&c), 0);
+	ck_assert_int_eq(config_set(&c, "listen", "bad", NULL), -EINVAL);
+	ck_assert_uint_eq(c.n_listen, 1);
+	ck_assert_str_eq(c.listen[0], "127.0.0.1:8080");
 	config_finish(&c);
 }
 END_TEST
@@ -249,6 +287,7 @@ TEST_SUITE(config)
 	ADD_TEST(s, "sizes", config_sizes);
 	ADD_TEST(s, "durations", config_durations);
 	ADD_TEST(s, "defaults", config_defaults);
+	ADD_TEST(s, "resolve_defaults", config_resolve_defaults);
 	ADD_TEST(s, "set_values", config_set_values);
 	ADD_TEST(s, "environment_then_flags", config_environment_then_flags);
 	ADD_TEST(s, "bad_flags", config_bad_flags);

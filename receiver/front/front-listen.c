@@ -144,8 +144,6 @@ front_listen(struct front *f)
 	size_t i;
 	int rc;
 
-	if (c->n_listen == 0)
-		return listen_spec(f, CONFIG_DEFAULT_LISTEN);
 	for (i = 0; i < c->n_listen; i++) {
 		rc = listen_spec(f, c->listen[i]);
 		if (rc < 0)
