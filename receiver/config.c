@@ -21,6 +21,8 @@
 
 #include <openssl/crypto.h>
 
+#include <whr/receiver.h>
+
 #include "log.h"
 #include "util.h"
 
@@ -65,7 +67,7 @@ parse_with_unit(const char *text, const struct unit *units, size_t n_units,
 	return -EINVAL;
 }
 
-int
+WHR_EXPORT int
 whr_parse_size(const char *text, size_t *bytes)
 {
 	static const struct unit units[] = {
@@ -87,7 +89,7 @@ whr_parse_size(const char *text, size_t *bytes)
 	return 0;
 }
 
-int
+WHR_EXPORT int
 whr_parse_duration(const char *text, int64_t *us)
 {
 	static const struct unit units[] = {

@@ -72,10 +72,6 @@ const struct secret_list *config_secrets(const struct config *c,
 const struct secret_list *config_previous(const struct config *c,
 					  const char **source);
 
-/* The value parsers of sizes ("1MiB") and durations ("30s"). */
-int whr_parse_size(const char *text, size_t *bytes);
-int whr_parse_duration(const char *text, int64_t *us);
-
 /* Write the option reference (flags, variables, defaults) to @p out. */
 void config_print_usage(FILE *out);
 

@@ -6,11 +6,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <whr/receiver.h>
+
 #include "config.h"
 #include "test-common.h"
 
 #define S32 "0123456789abcdef0123456789abcdef"
 
+/* whr_parse_size() and whr_parse_duration(), the public parsers: a
+ * failure leaves the result as it was. */
 START_TEST(config_sizes)
 {
 	static const struct {
@@ -20,10 +24,13 @@ START_TEST(config_sizes)
 		{ "0", 0 }, { "1", 1 }, { "2048", 2048 }, { "1b", 1 },
 		{ "1k", 1024 }, { "1KiB", 1024 }, { "16kb", 16384 },
 		{ "1MiB", 1048576 }, { "2m", 2097152 }, { "1GiB", 1073741824 },
+		{ "1B", 1 }, { "1KB", 1024 }, { "1mib", 1048576 },
+		{ "3G", 3221225472U }, { "007k", 7168 },
 	};
 	static const char *bad[] = {
 		"", "k", "-1", "1.5MiB", "1 MiB", "1TiB", "1MiBs", "0x10",
 		"99999999999999999999", "18446744073709551615k",
+		" 1", "+1", "1 ", "1kk", "1ib", "1e3",
 	};
 	size_t i, v;
 
@@ -32,8 +39,14 @@ START_TEST(config_sizes)
 			      good[i].text);
 		ck_assert_uint_eq(v, good[i].value);
 	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(whr_parse_size(bad[i], &v) == -EINVAL, "%s", bad[i]);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 42;
+		ck_assert_msg(whr_parse_size(bad[i], &v) == -EINVAL, "%s",
+			      bad[i]);
+		ck_assert_uint_eq(v, 42);
+	}
+	ck_assert_int_eq(whr_parse_size(NULL, &v), -EINVAL);
+	ck_assert_int_eq(whr_parse_size("1", NULL), -EINVAL);
 }
 END_TEST
 
@@ -45,9 +58,16 @@ START_TEST(config_durations)
 	} good[] = {
 		{ "30", 30000000 }, { "30s", 30000000 }, { "500ms", 500000 },
 		{ "2m", 120000000 }, { "1h", 3600000000LL }, { "0", 0 },
+		{ "1d", 86400000000LL }, { "7D", 604800000000LL },
+		{ "1MS", 1000 }, { "2S", 2000000 }, { "0ms", 0 },
+		{ "106751991d", 106751991 * 86400000000LL },
+		{ "9223372036854ms", 9223372036854000LL },
 	};
-	static const char *bad[] = { "", "s", "-1s", "1.5s", "1 s",
-				     "10us", "1w", "99999999999999999999h" };
+	static const char *bad[] = {
+		"", "s", "-1s", "1.5s", "1 s", "10us", "1w",
+		"99999999999999999999h", "106751992d", "9223372036855s",
+		" 1s", "+1s", "1s ", "1sec", "1mss", "1e3",
+	};
 	size_t i;
 	int64_t v;
 
@@ -56,9 +76,14 @@ START_TEST(config_durations)
 			      good[i].text);
 		ck_assert_int_eq(v, good[i].us);
 	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 42;
 		ck_assert_msg(whr_parse_duration(bad[i], &v) == -EINVAL, "%s",
 			      bad[i]);
+		ck_assert_int_eq(v, 42);
+	}
+	ck_assert_int_eq(whr_parse_duration(NULL, &v), -EINVAL);
+	ck_assert_int_eq(whr_parse_duration("1s", NULL), -EINVAL);
 }
 END_TEST
 

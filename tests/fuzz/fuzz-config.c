@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <whr/receiver.h>
+
 #include "config.h"
 
 static const char *const keys[] = {
