@@ -27,19 +27,23 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
+#include "config.h"
 #include "front/connections.h"
 #include "inbox.h"
 #include "log.h"
-#include "receiver.h"
 #include "secrets.h"
-#include "webhook.h"
 #include "util.h"
+#include "webhook.h"
 
 #define WEBHOOK_PREFIX "/api/webhooks/incoming/custom"
 
 struct front {
-	struct whr_receiver *r;
+	/* Borrowed from the receiver (front_new()). */
+	const struct config *c;
+	struct inbox *inbox;
+	const struct secret_store *secrets;
 	struct event_base *base;
+
 	struct evhttp *http;
 	struct conn_tracker *conns;
 	struct evhttp_bound_socket **bound;
@@ -297,14 +301,13 @@ struct exchange {
 static void
 handle_webhook(struct front *f, struct exchange *x, const char *query)
 {
-	struct whr_receiver *r = f->r;
-
 	if (x->method == EVHTTP_REQ_GET) {
 		char *echo = NULL;
 		size_t echo_len = 0;
 
-		webhook_echo(r, x->receiver_id, strlen(x->receiver_id), query,
-			     &x->reply, &echo, &echo_len);
+		webhook_echo(f->secrets, x->receiver_id,
+			     strlen(x->receiver_id), query, &x->reply, &echo,
+			     &echo_len);
 		if (echo != NULL) {
 			/* The echo body is exactly the value: no newline. */
 			evbuffer_add(evhttp_request_get_output_buffer(x->req),
@@ -335,7 +338,7 @@ handle_webhook(struct front *f, struct exchange *x, const char *query)
 			x->reply.message = "out of memory";
 			return;
 		}
-		webhook_post(r, &in, &x->reply);
+		webhook_post(f->secrets, &in, &x->reply);
 		if (x->reply.job != NULL) {
 			x->reply.job->headers_json = headers_json(headers);
 			x->reply.job->ingest.d.headers_json =
@@ -496,8 +499,7 @@ answer_ready(struct front *f, struct exchange *x)
 	}
 	if (f->stopping) {
 		snprintf(why, sizeof(why), "shutting down");
-	} else if (f->r->inbox != NULL &&
-		   inbox_ready(f->r->inbox, why, sizeof(why))) {
+	} else if (inbox_ready(f->inbox, why, sizeof(why))) {
 		x->reply.status = 200;
 		evbuffer_add(evhttp_request_get_output_buffer(x->req),
 			     "ready\n", 6);
@@ -586,7 +588,7 @@ on_request(struct evhttp_request *req, void *arg)
 		/* Answered once it is on disk (on_stored). */
 		x->reply.job->ingest.done = on_stored;
 		x->reply.job->ingest.done_arg = x;
-		inbox_submit(f->r->inbox, &x->reply.job->ingest);
+		inbox_submit(f->inbox, &x->reply.job->ingest);
 		return;
 	}
 	finish_exchange(x);
@@ -712,12 +714,11 @@ listen_spec(struct front *f, const char *spec)
 int
 front_listen(struct front *f)
 {
-	const struct config *c = &f->r->config;
 	size_t i;
 	int rc;
 
-	for (i = 0; i < c->n_listen; i++) {
-		rc = listen_spec(f, c->listen[i]);
+	for (i = 0; i < f->c->n_listen; i++) {
+		rc = listen_spec(f, f->c->listen[i]);
 		if (rc < 0)
 			return rc;
 	}
@@ -743,9 +744,9 @@ front_busy(const struct front *f)
 }
 
 struct front *
-front_new(struct whr_receiver *r, struct event_base *base)
+front_new(const struct config *c, struct event_base *base,
+	  struct inbox *inbox, const struct secret_store *secrets)
 {
-	const struct config *c = &r->config;
 	struct conn_limits limits = {
 		.max_connections = c->max_connections,
 		.read_timeout_us = c->read_timeout_us,
@@ -755,7 +756,9 @@ front_new(struct whr_receiver *r, struct event_base *base)
 
 	if (f == NULL)
 		return NULL;
-	f->r = r;
+	f->c = c;
+	f->inbox = inbox;
+	f->secrets = secrets;
 	f->base = base;
 	f->http = evhttp_new(base);
 	if (f->http == NULL)
