@@ -1,48 +1,591 @@
 /*
- * Receiver settings. Every option is a row of one table
- * (config-options.c): its name (the key for whr_receiver_set() and the
- * flag --name), its environment variable, its default and its parser.
- * Here: the defaults, and settings read from the environment, the
- * command line and whr_receiver_set(); an unknown name is an error.
+ * Receiver settings. Every option is one row of the table below: its
+ * name (the key for whr_receiver_set() and the flag --name), its
+ * environment variable, its kind (how a value is read and checked), the
+ * field of struct config it sets, its bounds, its default and its help.
+ * Values come from the environment, the command line and
+ * whr_receiver_set(); an unknown name is an error.
+ *
+ * config_init() gives every option the default the table states;
+ * config_resolve() fills in, when a run starts, the defaults that are no
+ * value of their own (the listen address when none was given, one worker
+ * per core).
  */
-#include "config-internal.h"
+#include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <openssl/crypto.h>
+
+#include <whr/receiver.h>
 
 #include "log.h"
 #include "util.h"
 
-void
-config_init(struct config *c)
+#define MS_US ((int64_t)1000)
+#define DAY_US ((int64_t)24 * 3600 * 1000000)
+#define MIB ((int64_t)1024 * 1024)
+
+#define DEFAULT_LISTEN "127.0.0.1:8080"
+
+/* ---- value parsers --------------------------------------------------- */
+
+struct unit {
+	const char *suffix;
+	uint64_t factor;
+};
+
+/* Digits, then one of @p units' suffixes (in any case): 0 and the value
+ * times the suffix's factor in @p out, or -EINVAL when the text is not
+ * of that form or the product exceeds @p max. */
+static int
+parse_with_unit(const char *text, const struct unit *units, size_t n_units,
+		uint64_t max, uint64_t *out)
 {
-	memset(c, 0, sizeof(*c));
-	c->max_body = 1024 * 1024;
-	c->max_header_size = 16 * 1024;
-	c->read_timeout_us = 30 * 1000000LL;
-	c->idle_timeout_us = 60 * 1000000LL;
-	c->shutdown_timeout_us = 10 * 1000000LL;
-	c->max_connections = 1000;
-	c->retry_delay_us = 1000000LL;
-	c->retry_max_delay_us = 3600 * 1000000LL;
-	c->retry_max_age_us = DAY_US;
-	c->handler_timeout_us = 60 * 1000000LL;
-	c->retain_us = 7 * DAY_US;
-	c->work_window = CONFIG_DEFAULT_WORK_WINDOW;
+	unsigned long long v;
+	char *end;
+	size_t i;
+
+	if (*text < '0' || *text > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno != 0)
+		return -EINVAL;
+	for (i = 0; i < n_units; i++) {
+		if (ascii_equal_nocase(end, units[i].suffix)) {
+			if (v > max / units[i].factor)
+				return -EINVAL;
+			*out = v * units[i].factor;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+WHR_EXPORT int
+whr_parse_size(const char *text, size_t *bytes)
+{
+	static const struct unit units[] = {
+		{ "", 1 },	{ "b", 1 },
+		{ "k", 1ULL << 10 }, { "kb", 1ULL << 10 }, { "kib", 1ULL << 10 },
+		{ "m", 1ULL << 20 }, { "mb", 1ULL << 20 }, { "mib", 1ULL << 20 },
+		{ "g", 1ULL << 30 }, { "gb", 1ULL << 30 }, { "gib", 1ULL << 30 },
+	};
+	uint64_t v;
+
+	if (text == NULL || bytes == NULL) {
+		log_bug("whr_parse_size() needs a text and a result");
+		return -EINVAL;
+	}
+	if (parse_with_unit(text, units, ARRAY_LENGTH(units), SIZE_MAX,
+			    &v) < 0)
+		return -EINVAL;
+	*bytes = (size_t)v;
+	return 0;
+}
+
+WHR_EXPORT int
+whr_parse_duration(const char *text, int64_t *us)
+{
+	static const struct unit units[] = {
+		{ "", 1000000 },	{ "s", 1000000 },
+		{ "ms", 1000 },		{ "m", 60 * 1000000ULL },
+		{ "h", 3600 * 1000000ULL }, { "d", 86400 * 1000000ULL },
+	};
+	uint64_t v;
+
+	if (text == NULL || us == NULL) {
+		log_bug("whr_parse_duration() needs a text and a result");
+		return -EINVAL;
+	}
+	if (parse_with_unit(text, units, ARRAY_LENGTH(units), INT64_MAX,
+			    &v) < 0)
+		return -EINVAL;
+	*us = (int64_t)v;
+	return 0;
+}
+
+/* ---- the option table ------------------------------------------------- */
+
+struct option_spec;
+
+/* A kind of value: its name in --help, and the parser that checks a
+ * value and sets the option's field of @p c, or logs why not (naming
+ * @p origin) and leaves it as it was. */
+struct option_kind {
+	const char *metavar;
+	int (*parse)(struct config *c, const struct option_spec *o,
+		     const char *value, const char *origin);
+};
+
+struct option_spec {
+	const char *name;
+	const char *env;		/* NULL: no variable */
+	bool env_only;			/* never on a command line */
+	const struct option_kind *kind;
+	size_t field;			/* offsetof(struct config, ...) */
+	size_t list_field;		/* a secrets file's secrets */
+	int64_t min, max;		/* a number's bounds */
+	const char *expected;		/* what a bad value should have been */
+	const char *default_value;	/* set by config_init() */
+	const char *default_text;	/* for --help, when the default is
+					 * no value config_init() sets: one
+					 * config_resolve() finds, the log's
+					 * own, or none */
+	const char *help;
+};
+
+#define FIELD(name) offsetof(struct config, name)
+
+static void *
+field_of(struct config *c, const struct option_spec *o)
+{
+	return (char *)c + o->field;
+}
+
+static int
+bad_value(const char *origin, const char *value, const char *expected)
+{
+	whr_log(WHR_LOG_ERROR, "%s: invalid value '%.80s': expected %s",
+		origin, value, expected);
+	return -EINVAL;
+}
+
+/* -- listen: HOST:PORT, a list -- */
+
+/* HOST:PORT with HOST a name, an IPv4 address or a bracketed IPv6 one. */
+static bool
+listen_address_valid(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	long port;
+
+	if (colon == NULL || colon == s || colon[1] == '\0')
+		return false;
+	if (s[0] == '[' && colon[-1] != ']')
+		return false;
+	if (s[0] != '[' && memchr(s, ':', (size_t)(colon - s)) != NULL)
+		return false;	/* a bare IPv6 address needs brackets */
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	return errno == 0 && *end == '\0' && port >= 0 && port <= 65535 &&
+	       colon[1] >= '0' && colon[1] <= '9';
+}
+
+static int
+add_listen(struct config *c, const char *addr, size_t len,
+	   const char *origin)
+{
+	char *copy = xstrndup(addr, len);
+	char **grown;
+
+	if (copy == NULL)
+		return -ENOMEM;
+	if (!listen_address_valid(copy)) {
+		int rc = bad_value(origin, copy,
+				   "HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080");
+
+		free(copy);
+		return rc;
+	}
+	grown = realloc(c->listen, (c->n_listen + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		free(copy);
+		return -ENOMEM;
+	}
+	c->listen = grown;
+	c->listen[c->n_listen++] = copy;
+	return 0;
+}
+
+/* The first @p n addresses go. */
+static void
+drop_listen(struct config *c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(c->listen[i]);
+	if (n < c->n_listen)
+		memmove(c->listen, c->listen + n,
+			(c->n_listen - n) * sizeof(*c->listen));
+	c->n_listen -= n;
+	c->listen_default = false;
 }
 
 static void
 clear_listen(struct config *c)
 {
-	size_t i;
-
-	for (i = 0; i < c->n_listen; i++)
-		free(c->listen[i]);
+	drop_listen(c, c->n_listen);
 	free(c->listen);
 	c->listen = NULL;
-	c->n_listen = 0;
+}
+
+/* One address per call; a list (commas or spaces) from the variable.
+ * All or nothing: a bad entry leaves the list as it was. The first
+ * address given replaces the default that config_resolve() set. */
+static int
+parse_listen(struct config *c, const struct option_spec *o,
+	     const char *value, const char *origin)
+{
+	size_t before = c->n_listen;
+	const char *s = value;
+	int rc = 0;
+
+	while (*s != '\0') {
+		size_t len = strcspn(s, ", \t\n");
+
+		if (len > 0) {
+			rc = add_listen(c, s, len, origin);
+			if (rc < 0)
+				break;
+		}
+		s += len;
+		if (*s != '\0')
+			s++;
+	}
+	if (rc == 0 && c->n_listen == before)
+		rc = bad_value(origin, value, "HOST:PORT");
+	while (rc < 0 && c->n_listen > before)
+		free(c->listen[--c->n_listen]);
+	if (rc == 0 && c->listen_default)
+		drop_listen(c, before);
+	return rc;
+}
+
+/* -- a path -- */
+
+static int
+set_path(char **field, const char *value, const char *origin)
+{
+	char *copy;
+
+	if (*value == '\0')
+		return bad_value(origin, value, "a non-empty path");
+	copy = strdup(value);
+	if (copy == NULL)
+		return -ENOMEM;
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+static int
+parse_path(struct config *c, const struct option_spec *o, const char *value,
+	   const char *origin)
+{
+	return set_path(field_of(c, o), value, origin);
+}
+
+/* -- secrets, from a variable or from a file -- */
+
+/* Into a list of our own first: a failed setting leaves the old one. */
+static int
+set_secrets(struct secret_list *list, const char *text,
+	    bool newlines_separate, const char *source)
+{
+	struct secret_list parsed;
+	int rc;
+
+	rc = secret_list_parse(text, newlines_separate, source, &parsed);
+	if (rc < 0)
+		return rc;
+	secret_list_finish(list);
+	*list = parsed;
+	return 0;
+}
+
+static int
+parse_secrets(struct config *c, const struct option_spec *o,
+	      const char *value, const char *origin)
+{
+	return set_secrets(field_of(c, o), value, false, origin);
+}
+
+/* A file is read and checked when it is named, so that a mistake stops
+ * start-up with the file's name in the message. */
+static int
+parse_secrets_file(struct config *c, const struct option_spec *o,
+		   const char *value, const char *origin)
+{
+	struct secret_list *list =
+		(struct secret_list *)(void *)((char *)c + o->list_field);
+	char source[PATH_MAX + 32];
+	struct secret_list parsed = { 0 };
+	char *text = NULL;
+	int rc;
+
+	if (*value == '\0')
+		return bad_value(origin, value, "a file name");
+	rc = secret_file_read(value, &text);
+	if (rc < 0)
+		return -EINVAL;
+	snprintf(source, sizeof(source), "secrets file %s", value);
+	rc = set_secrets(&parsed, text, true, source);
+	OPENSSL_cleanse(text, strlen(text));
+	free(text);
+	if (rc < 0)
+		return rc;
+	if (parsed.n == 0) {
+		whr_log(WHR_LOG_ERROR, "%s: the file holds no secret", source);
+		return -EINVAL;
+	}
+	rc = set_path(field_of(c, o), value, origin);
+	if (rc < 0) {
+		secret_list_finish(&parsed);
+		return rc;
+	}
+	secret_list_finish(list);
+	*list = parsed;
+	return 0;
+}
+
+/* -- numbers: sizes, durations, counts, within the option's bounds -- */
+
+static int
+parse_size(struct config *c, const struct option_spec *o, const char *value,
+	   const char *origin)
+{
+	size_t v;
+
+	if (whr_parse_size(value, &v) < 0 || (uint64_t)v < (uint64_t)o->min ||
+	    (uint64_t)v > (uint64_t)o->max)
+		return bad_value(origin, value, o->expected);
+	*(size_t *)field_of(c, o) = v;
+	return 0;
+}
+
+static int
+parse_duration(struct config *c, const struct option_spec *o,
+	       const char *value, const char *origin)
+{
+	int64_t v;
+
+	if (whr_parse_duration(value, &v) < 0 || v < o->min || v > o->max)
+		return bad_value(origin, value, o->expected);
+	*(int64_t *)field_of(c, o) = v;
+	return 0;
+}
+
+/* A whole number in decimal digits only (no sign, no spaces, no
+ * suffix). */
+static int
+parse_count(struct config *c, const struct option_spec *o,
+	    const char *value, const char *origin)
+{
+	char expected[64];
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (value[0] < '0' || value[0] > '9' || errno != 0 || *end != '\0' ||
+	    v < (unsigned long)o->min || v > (unsigned long)o->max) {
+		snprintf(expected, sizeof(expected),
+			 "a number from %lu to %lu", (unsigned long)o->min,
+			 (unsigned long)o->max);
+		return bad_value(origin, value, expected);
+	}
+	*(unsigned *)field_of(c, o) = (unsigned)v;
+	return 0;
+}
+
+/* -- the log's settings, process-wide -- */
+
+static int
+parse_log_level(struct config *c, const struct option_spec *o,
+		const char *value, const char *origin)
+{
+	enum whr_log_level level;
+
+	if (log_level_from_string(value, &level) < 0)
+		return bad_value(origin, value, o->expected);
+	whr_log_set_level(level);
+	return 0;
+}
+
+static int
+parse_log_format(struct config *c, const struct option_spec *o,
+		 const char *value, const char *origin)
+{
+	enum whr_log_format format;
+
+	if (log_format_from_string(value, &format) < 0)
+		return bad_value(origin, value, o->expected);
+	whr_log_set_format(format);
+	return 0;
+}
+
+static const struct option_kind listen_kind = { "HOST:PORT", parse_listen };
+static const struct option_kind path_kind = { "DIR", parse_path };
+static const struct option_kind secrets_kind = { "LIST", parse_secrets };
+static const struct option_kind secrets_file_kind = { "FILE",
+						      parse_secrets_file };
+static const struct option_kind size_kind = { "SIZE", parse_size };
+static const struct option_kind duration_kind = { "DURATION",
+						  parse_duration };
+static const struct option_kind count_kind = { "N", parse_count };
+static const struct option_kind log_level_kind = { "LEVEL",
+						   parse_log_level };
+static const struct option_kind log_format_kind = { "FORMAT",
+						    parse_log_format };
+
+/* The bounds of the HTTP timeouts and of the inbox's durations. */
+#define TIMEOUT_BOUNDS                                                       \
+	.min = MS_US, .max = DAY_US,                                         \
+	.expected = "a duration from 1ms to 24h, e.g. 30s, 500ms, 2m"
+#define INBOX_DURATION_BOUNDS                                                \
+	.min = MS_US, .max = 366 * DAY_US,                                   \
+	.expected = "a duration from 1ms to 366d, e.g. 24h, 7d"
+
+static const struct option_spec options[] = {
+	{ .name = "listen", .env = "WHR_LISTEN", .kind = &listen_kind,
+	  .default_text = DEFAULT_LISTEN,
+	  .help = "address to listen on, HOST:PORT or [IPv6]:PORT; repeatable "
+		  "(the variable takes a comma-separated list); port 0 picks "
+		  "a free port" },
+	{ .name = "data-dir", .env = "WHR_DATA_DIR", .kind = &path_kind,
+	  .field = FIELD(data_dir), .default_text = "./whr-data",
+	  .help = "folder for whr's data (the durable inbox)" },
+	{ .name = "secrets", .env = "MS_WebHookReceiverSecret_Custom",
+	  .env_only = true, .kind = &secrets_kind, .field = FIELD(secrets),
+	  .default_text = "(none)",
+	  .help = "receiver secrets: `secret` or `id=secret`, "
+		  "comma-separated, 32 to 128 characters each (environment "
+		  "only: never on a command line)" },
+	{ .name = "secrets-file", .env = "WHR_SECRETS_FILE",
+	  .kind = &secrets_file_kind, .field = FIELD(secrets_file),
+	  .list_field = FIELD(secrets_from_file), .default_text = "(none)",
+	  .help = "read the secrets from this file instead (same format, "
+		  "newlines also separate entries)" },
+	{ .name = "previous-secrets", .env = "WHR_PREVIOUS_SECRETS",
+	  .env_only = true, .kind = &secrets_kind, .field = FIELD(previous),
+	  .default_text = "(none)",
+	  .help = "one previous secret per id, still accepted during a "
+		  "rotation (same format; environment only)" },
+	{ .name = "previous-secrets-file", .env = "WHR_PREVIOUS_SECRETS_FILE",
+	  .kind = &secrets_file_kind, .field = FIELD(previous_file),
+	  .list_field = FIELD(previous_from_file), .default_text = "(none)",
+	  .help = "read the previous secrets from this file instead" },
+	{ .name = "max-body", .env = "WHR_MAX_BODY", .kind = &size_kind,
+	  .field = FIELD(max_body), .min = 1, .max = 64 * MIB,
+	  .expected = "a size from 1 byte to 64MiB, e.g. 1MiB",
+	  .default_value = "1MiB",
+	  .help = "largest request body; larger ones get 413 before they are "
+		  "read" },
+	{ .name = "max-header-size", .env = "WHR_MAX_HEADER_SIZE",
+	  .kind = &size_kind, .field = FIELD(max_header_size),
+	  .min = 1024, .max = MIB,
+	  .expected = "a size from 1KiB to 1MiB, e.g. 16KiB",
+	  .default_value = "16KiB",
+	  .help = "largest request line and headers together" },
+	{ .name = "read-timeout", .env = "WHR_READ_TIMEOUT",
+	  .kind = &duration_kind, .field = FIELD(read_timeout_us),
+	  TIMEOUT_BOUNDS, .default_value = "30s",
+	  .help = "longest time to receive one whole request, from its first "
+		  "byte" },
+	{ .name = "idle-timeout", .env = "WHR_IDLE_TIMEOUT",
+	  .kind = &duration_kind, .field = FIELD(idle_timeout_us),
+	  TIMEOUT_BOUNDS, .default_value = "60s",
+	  .help = "how long a kept-alive connection may wait for its next "
+		  "request" },
+	{ .name = "shutdown-timeout", .env = "WHR_SHUTDOWN_TIMEOUT",
+	  .kind = &duration_kind, .field = FIELD(shutdown_timeout_us),
+	  TIMEOUT_BOUNDS, .default_value = "10s",
+	  .help = "on SIGTERM, how long requests in progress may take to "
+		  "finish" },
+	{ .name = "max-connections", .env = "WHR_MAX_CONNECTIONS",
+	  .kind = &count_kind, .field = FIELD(max_connections),
+	  .min = 1, .max = 1000000, .default_value = "1000",
+	  .help = "most connections open at once; more wait in the listen "
+		  "queue" },
+	{ .name = "workers", .env = "WHR_WORKERS", .kind = &count_kind,
+	  .field = FIELD(workers), .min = 1, .max = 256,
+	  .default_text = "one per core",
+	  .help = "threads that call the handlers" },
+	{ .name = "work-window", .env = "WHR_WORK_WINDOW", .kind = &count_kind,
+	  .field = FIELD(work_window), .min = 100, .max = 10000000,
+	  .default_value = "10000",
+	  .help = "most open notifications (pending, retrying, running) held "
+		  "in memory; more wait in the inbox on disk, in arrival "
+		  "order" },
+	{ .name = "retry-delay", .env = "WHR_RETRY_DELAY",
+	  .kind = &duration_kind, .field = FIELD(retry_delay_us),
+	  INBOX_DURATION_BOUNDS, .default_value = "1s",
+	  .help = "wait before a handler that asked for a retry runs again; "
+		  "doubled each time, with jitter" },
+	{ .name = "retry-max-delay", .env = "WHR_RETRY_MAX_DELAY",
+	  .kind = &duration_kind, .field = FIELD(retry_max_delay_us),
+	  INBOX_DURATION_BOUNDS, .default_value = "1h",
+	  .help = "the longest wait between two retries" },
+	{ .name = "retry-max-age", .env = "WHR_RETRY_MAX_AGE",
+	  .kind = &duration_kind, .field = FIELD(retry_max_age_us),
+	  INBOX_DURATION_BOUNDS, .default_value = "24h",
+	  .help = "how long after its arrival (or last replay) a notification "
+		  "is retried; then it is dead" },
+	{ .name = "handler-timeout", .env = "WHR_HANDLER_TIMEOUT",
+	  .kind = &duration_kind, .field = FIELD(handler_timeout_us),
+	  INBOX_DURATION_BOUNDS, .default_value = "60s",
+	  .help = "a handler running longer is reported in the log" },
+	{ .name = "retain", .env = "WHR_RETAIN", .kind = &duration_kind,
+	  .field = FIELD(retain_us), INBOX_DURATION_BOUNDS,
+	  .default_value = "7d",
+	  .help = "how long finished deliveries are kept (to recognise "
+		  "resends and to inspect them); then they are purged" },
+	{ .name = "log-level", .env = "WHR_LOG_LEVEL", .kind = &log_level_kind,
+	  .expected = "error, warn, info or debug", .default_text = "info",
+	  .help = "error, warn, info or debug" },
+	{ .name = "log-format", .env = "WHR_LOG_FORMAT",
+	  .kind = &log_format_kind, .expected = "text or json",
+	  .default_text = "text",
+	  .help = "text or json (one object per line)" },
+};
+
+/* ---- settings from the table ----------------------------------------- */
+
+void
+config_init(struct config *c)
+{
+	size_t i;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < ARRAY_LENGTH(options); i++) {
+		const struct option_spec *o = &options[i];
+
+		if (o->default_value == NULL)
+			continue;
+		/* A number within its bounds: tested to be taken. */
+		rc = o->kind->parse(c, o, o->default_value, o->name);
+		if (rc < 0)
+			log_bug("the default of %s is not valid", o->name);
+	}
+}
+
+int
+config_resolve(struct config *c)
+{
+	long cores;
+	int rc;
+
+	if (c->n_listen == 0) {
+		rc = add_listen(c, DEFAULT_LISTEN, strlen(DEFAULT_LISTEN),
+				"listen");
+		if (rc < 0)
+			return rc;
+		c->listen_default = true;
+	}
+	if (c->workers == 0) {
+		cores = sysconf(_SC_NPROCESSORS_ONLN);
+		c->workers = cores > 0 ? (unsigned)cores : 1;
+	}
+	return 0;
 }
 
 void
@@ -64,10 +607,10 @@ find_option(const char *name, size_t len)
 {
 	size_t i;
 
-	for (i = 0; i < config_options_count; i++) {
-		if (strlen(config_options[i].name) == len &&
-		    memcmp(config_options[i].name, name, len) == 0)
-			return &config_options[i];
+	for (i = 0; i < ARRAY_LENGTH(options); i++) {
+		if (strlen(options[i].name) == len &&
+		    memcmp(options[i].name, name, len) == 0)
+			return &options[i];
 	}
 	return NULL;
 }
@@ -82,7 +625,7 @@ config_set(struct config *c, const char *name, const char *value,
 		whr_log(WHR_LOG_ERROR, "unknown setting '%.64s'", name);
 		return -ENOENT;
 	}
-	return o->parse(c, o, value, origin != NULL ? origin : o->name);
+	return o->kind->parse(c, o, value, origin != NULL ? origin : o->name);
 }
 
 int
@@ -90,21 +633,23 @@ config_from_environment(struct config *c)
 {
 	size_t i;
 
-	for (i = 0; i < config_options_count; i++) {
+	for (i = 0; i < ARRAY_LENGTH(options); i++) {
+		const struct option_spec *o = &options[i];
 		const char *value;
 		int rc;
 
-		if (config_options[i].env == NULL)
+		if (o->env == NULL)
 			continue;
-		value = getenv(config_options[i].env);
+		value = getenv(o->env);
 		if (value == NULL)
 			continue;
 		/* An empty variable counts as unset, as in most shells' use. */
 		if (*value == '\0')
 			continue;
-		if (config_options[i].parse == config_parse_listen)
+		/* The variable's list replaces any address set before. */
+		if (o->kind == &listen_kind)
 			clear_listen(c);
-		rc = config_options[i].parse(c, &config_options[i], value, config_options[i].env);
+		rc = o->kind->parse(c, o, value, o->env);
 		if (rc < 0)
 			return rc;
 	}
@@ -134,7 +679,7 @@ config_from_arguments(struct config *c, int argc, char **argv)
 		eq = strchr(arg, '=');
 		o = find_option(arg + 2, eq != NULL ? (size_t)(eq - arg - 2)
 						    : strlen(arg + 2));
-		if (o == NULL || !o->flag) {
+		if (o == NULL || o->env_only) {
 			whr_log(WHR_LOG_ERROR,
 				o == NULL ? "unknown option '%.*s' (see --help)"
 					  : "'%.*s' cannot be given on the command line; use its environment variable",
@@ -151,12 +696,12 @@ config_from_arguments(struct config *c, int argc, char **argv)
 			return -EINVAL;
 		}
 		/* Flags replace the variable's list of addresses. */
-		if (o->parse == config_parse_listen && !listen_seen) {
+		if (o->kind == &listen_kind && !listen_seen) {
 			clear_listen(c);
 			listen_seen = true;
 		}
 		snprintf(origin, sizeof(origin), "--%s", o->name);
-		rc = o->parse(c, o, value, origin);
+		rc = o->kind->parse(c, o, value, origin);
 		if (rc < 0)
 			return rc;
 	}
@@ -215,23 +760,26 @@ config_print_usage(FILE *out)
 {
 	size_t i;
 
-	for (i = 0; i < config_options_count; i++) {
-		const struct option_spec *o = &config_options[i];
+	for (i = 0; i < ARRAY_LENGTH(options); i++) {
+		const struct option_spec *o = &options[i];
+		const char *default_text = o->default_value != NULL
+						   ? o->default_value
+						   : o->default_text;
 		char line[256];
 
-		if (o->flag)
-			fprintf(out, "  --%s %s\n", o->name, o->metavar);
+		if (!o->env_only)
+			fprintf(out, "  --%s %s\n", o->name, o->kind->metavar);
 		else
 			fprintf(out, "  (environment only) %s %s\n", o->env,
-				o->metavar);
+				o->kind->metavar);
 		print_wrapped(out, o->help, 8);
-		if (o->flag && o->env != NULL)
+		if (!o->env_only && o->env != NULL)
 			snprintf(line, sizeof(line),
 				 "Default: %s. Environment: %s.",
-				 o->default_text, o->env);
+				 default_text, o->env);
 		else
 			snprintf(line, sizeof(line), "Default: %s.",
-				 o->default_text);
+				 default_text);
 		print_wrapped(out, line, 8);
 	}
 }

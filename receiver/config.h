@@ -1,6 +1,7 @@
 /*
- * The receiver's settings: one table of named options shared by
- * whr_receiver_set(), the command line and the environment.
+ * The receiver's settings: one table of named options (config.c) shared
+ * by whr_receiver_set(), the command line and the environment, and the
+ * one place their defaults are resolved.
  */
 #ifndef WHR_RECEIVER_CONFIG_H
 #define WHR_RECEIVER_CONFIG_H
@@ -14,12 +15,11 @@
 
 #include "secrets.h"
 
-#define CONFIG_DEFAULT_LISTEN "127.0.0.1:8080"
-#define CONFIG_DEFAULT_WORK_WINDOW 10000
-
 struct config {
 	char **listen;			/* "HOST:PORT", "[V6]:PORT" */
 	size_t n_listen;
+	bool listen_default;		/* set by config_resolve(): the
+					 * first address given replaces it */
 	char *data_dir;
 	size_t max_body;
 	size_t max_header_size;
@@ -29,13 +29,14 @@ struct config {
 	unsigned max_connections;
 
 	/* The inbox and its workers. */
-	unsigned workers;		/* 0: one per core */
+	unsigned workers;		/* 0 until config_resolve(): one
+					 * per core */
 	int64_t retry_delay_us;
 	int64_t retry_max_delay_us;
 	int64_t retry_max_age_us;
 	int64_t handler_timeout_us;
 	int64_t retain_us;
-	size_t work_window;		/* open notifications in memory */
+	unsigned work_window;		/* open notifications in memory */
 
 	/* Secrets: a file, when given, replaces the variable. */
 	struct secret_list secrets;		/* from the variable */
@@ -46,8 +47,14 @@ struct config {
 	char *previous_file;
 };
 
+/* Every option at the default its table row states. */
 void config_init(struct config *c);
 void config_finish(struct config *c);
+
+/* Fill in the defaults that are no value of their own, as a run starts:
+ * the listen address when none was given, one worker per core. The data
+ * folder is the store's to resolve. 0 or -ENOMEM. */
+int config_resolve(struct config *c);
 
 /* Set one option by name; @p origin says where the value came from, for
  * messages ("--max-body", "WHR_MAX_BODY"). 0, -ENOENT or -EINVAL. */
@@ -67,9 +74,5 @@ const struct secret_list *config_previous(const struct config *c,
 
 /* Write the option reference (flags, variables, defaults) to @p out. */
 void config_print_usage(FILE *out);
-
-/* Parsers shared with the whr command: "1MiB", "30s". */
-int parse_size(const char *s, size_t *out);
-int parse_duration_us(const char *s, int64_t *out);
 
 #endif /* WHR_RECEIVER_CONFIG_H */

@@ -133,42 +133,12 @@ nul_safe_copy(const char *text, size_t len)
 	return copy;
 }
 
+/* Replace the string at @p slot with a copy of @p text (NULL: none);
+ * the last value of a member given twice counts. 0 (stop) when out of
+ * memory. */
 static int
-set_action(struct decoder *d, const char *text, size_t len)
+set_text(struct decoder *d, char **slot, const char *text, size_t len)
 {
-	struct notification *n = current_notification(d);
-
-	free(n->action);
-	n->action = text != NULL ? nul_safe_copy(text, len) : NULL;
-	if (text != NULL && n->action == NULL) {
-		d->no_memory = true;
-		return 0;
-	}
-	return 1;
-}
-
-/* Course.Id, a string; anything else leaves the notification without. */
-static int
-set_course(struct decoder *d, const char *text, size_t len)
-{
-	struct notification *n = current_notification(d);
-
-	free(n->course_id);
-	n->course_id = text != NULL ? nul_safe_copy(text, len) : NULL;
-	if (text != NULL && n->course_id == NULL) {
-		d->no_memory = true;
-		return 0;
-	}
-	return 1;
-}
-
-/* Users[k].Id for the user object being read (the last one opened). */
-static int
-set_user(struct decoder *d, const char *text, size_t len)
-{
-	struct notification *n = current_notification(d);
-	char **slot = &n->user_ids[n->n_users - 1];
-
 	free(*slot);
 	*slot = text != NULL ? nul_safe_copy(text, len) : NULL;
 	if (text != NULL && *slot == NULL) {
@@ -194,11 +164,30 @@ add_user(struct decoder *d)
 	return 1;
 }
 
+/* The value being read is a notification's Action. */
+static bool
+at_action(const struct decoder *d)
+{
+	return d->depth == 3 && d->in_notification &&
+	       d->member == MEMBER_ACTION;
+}
+
+/* An object or an array where an Action was expected. */
+static int
+action_not_scalar(struct decoder *d)
+{
+	return fail(d,
+		    "Notifications[%zu].Action must be a string, number or boolean",
+		    d->env->n_notifications - 1);
+}
+
 /* A scalar (or null) value: what it means depends on where it is. */
 static int
 on_scalar(struct decoder *d, const char *text, size_t len, bool is_string,
 	  bool is_number)
 {
+	struct notification *n;
+
 	if (d->depth == 0)
 		return fail(d, "body is not a JSON object");
 
@@ -206,15 +195,10 @@ on_scalar(struct decoder *d, const char *text, size_t len, bool is_string,
 		switch (d->top_key) {
 		case TOP_ID:
 			/* Last one wins, as with Newtonsoft's JObject. */
-			free(d->env->id);
-			d->env->id = NULL;
-			if (is_string || is_number) {
-				d->env->id = nul_safe_copy(text, len);
-				if (d->env->id == NULL) {
-					d->no_memory = true;
-					return 0;
-				}
-			}
+			if (!set_text(d, &d->env->id,
+				      is_string || is_number ? text : NULL,
+				      len))
+				return 0;
 			break;
 		case TOP_ATTEMPT: {
 			char buf[32];
@@ -252,12 +236,18 @@ on_scalar(struct decoder *d, const char *text, size_t len, bool is_string,
 		return fail(d, "Notifications[%zu] is not an object",
 			    d->env->n_notifications);
 
-	if (d->depth == 3 && d->in_notification && d->member == MEMBER_ACTION)
-		return set_action(d, text, len);
+	n = d->env->n_notifications > 0 ? current_notification(d) : NULL;
+	if (at_action(d))
+		return set_text(d, &n->action, text, len);
+	/* Course.Id, a string; anything else leaves the notification
+	 * without. */
 	if (d->depth == 4 && d->in_course && d->key_is_id)
-		return set_course(d, is_string ? text : NULL, len);
+		return set_text(d, &n->course_id, is_string ? text : NULL, len);
+	/* Users[k].Id for the user object being read (the last one
+	 * opened). */
 	if (d->depth == 5 && d->in_user && d->key_is_id)
-		return set_user(d, is_string ? text : NULL, len);
+		return set_text(d, &n->user_ids[n->n_users - 1],
+				is_string ? text : NULL, len);
 	return 1;
 }
 
@@ -360,6 +350,8 @@ cb_start_map(void *ctx)
 {
 	struct decoder *d = ctx;
 
+	if (at_action(d))
+		return action_not_scalar(d);
 	if (d->depth == 1 && d->top_key == TOP_PROPERTIES) {
 		d->in_properties = true;
 		d->env->has_properties = true;
@@ -388,11 +380,6 @@ cb_start_map(void *ctx)
 			(struct notification){ .start = offset(d) - 1 };
 		d->in_notification = true;
 		d->member = MEMBER_OTHER;
-	} else if (d->depth == 3 && d->in_notification &&
-		   d->member == MEMBER_ACTION) {
-		return fail(d,
-			    "Notifications[%zu].Action must be a string, number or boolean",
-			    d->env->n_notifications - 1);
 	} else if (d->depth == 3 && d->in_notification &&
 		   d->member == MEMBER_COURSE) {
 		d->in_course = true;
@@ -433,6 +420,8 @@ cb_start_array(void *ctx)
 
 	if (d->depth == 0)
 		return fail(d, "body is not a JSON object");
+	if (at_action(d))
+		return action_not_scalar(d);
 	if (d->depth == 1) {
 		if (d->top_key == TOP_NOTIFICATIONS) {
 			drop_notifications(d->env);
@@ -445,11 +434,6 @@ cb_start_array(void *ctx)
 	} else if (d->depth == 2 && d->in_notifications) {
 		return fail(d, "Notifications[%zu] is not an object",
 			    d->env->n_notifications);
-	} else if (d->depth == 3 && d->in_notification &&
-		   d->member == MEMBER_ACTION) {
-		return fail(d,
-			    "Notifications[%zu].Action must be a string, number or boolean",
-			    d->env->n_notifications - 1);
 	} else if (d->depth == 3 && d->in_notification &&
 		   d->member == MEMBER_USERS) {
 		/* The last Users member counts. */

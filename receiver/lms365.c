@@ -11,6 +11,7 @@
 #include <whr/lms365.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,10 +131,27 @@ absent(yajl_val v)
 	return v == NULL || YAJL_IS_NULL(v);
 }
 
-/* The values of the members @p names of @p obj, NULL for those it lacks;
- * of a name given twice, the last counts. One pass over the members. */
+/* A member of an object that a decoder reads: its name, its JSON type
+ * and where its value goes in the output struct. The output starts
+ * zeroed: a member absent or null leaves NULL, false or 0 there. */
+enum member_type {
+	MEMBER_OTHER,		/* read by the decoder's own code */
+	MEMBER_STRING,		/* a const char *, borrowed from the tree */
+	MEMBER_BOOL,		/* a bool, and `has` set */
+	MEMBER_INTEGER,		/* an int64_t, and `has` set */
+};
+
+struct member {
+	const char *name;
+	enum member_type type;
+	size_t value;		/* offsetof the value in the output */
+	size_t has;		/* offsetof its bool "was given" */
+};
+
+/* The values of the members @p m of @p obj, NULL for those it lacks; of
+ * a name given twice, the last counts. One pass over the members. */
 static void
-pick(yajl_val obj, const char *const *names, size_t n, yajl_val *values)
+pick(yajl_val obj, const struct member *m, size_t n, yajl_val *values)
 {
 	size_t i, k;
 
@@ -142,7 +160,7 @@ pick(yajl_val obj, const char *const *names, size_t n, yajl_val *values)
 		const char *key = obj->u.object.keys[i];
 
 		for (k = 0; k < n; k++) {
-			if (strcmp(key, names[k]) == 0) {
+			if (strcmp(key, m[k].name) == 0) {
 				values[k] = obj->u.object.values[i];
 				break;
 			}
@@ -150,45 +168,53 @@ pick(yajl_val obj, const char *const *names, size_t n, yajl_val *values)
 	}
 }
 
+/* @p v, the value of the member @p m, into the struct at @p out, or a
+ * reason (at @p w) when it has another type. */
 static int
-get_string(struct whr_event *ev, const struct where *w, const char *name,
-	   yajl_val v, const char **out)
+get_value(struct whr_event *ev, const struct where *w,
+	  const struct member *m, yajl_val v, void *out)
 {
-	*out = NULL;
+	char *base = out;
+	int64_t i;
+
 	if (absent(v))
 		return 0;
-	if (!YAJL_IS_STRING(v))
-		return wrong_type(ev, w, name, "a string", v);
-	*out = v->u.string;
+	switch (m->type) {
+	case MEMBER_OTHER:
+		return 0;
+	case MEMBER_STRING:
+		if (!YAJL_IS_STRING(v))
+			return wrong_type(ev, w, m->name, "a string", v);
+		*(const char **)(void *)(base + m->value) = v->u.string;
+		return 0;
+	case MEMBER_BOOL:
+		if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
+			return wrong_type(ev, w, m->name, "a boolean", v);
+		*(bool *)(base + m->value) = YAJL_IS_TRUE(v);
+		break;
+	case MEMBER_INTEGER:
+		if (!event_integer_value(v, &i))
+			return wrong_type(ev, w, m->name, "an integer", v);
+		*(int64_t *)(void *)(base + m->value) = i;
+		break;
+	}
+	*(bool *)(base + m->has) = true;
 	return 0;
 }
 
+/* The typed members among @p m, in their order (picked into @p v). */
 static int
-get_bool(struct whr_event *ev, const struct where *w, const char *name,
-	 yajl_val v, bool *has, bool *out)
+get_values(struct whr_event *ev, const struct where *w,
+	   const struct member *m, size_t n, const yajl_val *v, void *out)
 {
-	*has = false;
-	*out = false;
-	if (absent(v))
-		return 0;
-	if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
-		return wrong_type(ev, w, name, "a boolean", v);
-	*has = true;
-	*out = YAJL_IS_TRUE(v);
-	return 0;
-}
+	size_t k;
+	int rc;
 
-static int
-get_integer(struct whr_event *ev, const struct where *w, const char *name,
-	    yajl_val v, bool *has, int64_t *out)
-{
-	*has = false;
-	*out = 0;
-	if (absent(v))
-		return 0;
-	if (!event_integer_value(v, out))
-		return wrong_type(ev, w, name, "an integer", v);
-	*has = true;
+	for (k = 0; k < n; k++) {
+		rc = get_value(ev, w, &m[k], v[k], out);
+		if (rc < 0)
+			return rc;
+	}
 	return 0;
 }
 
@@ -231,6 +257,10 @@ quote(const char *text, char *buf, size_t size)
 	buf[o] = '\0';
 }
 
+static const struct member timestamp = {
+	"TimeStamp", MEMBER_STRING, offsetof(struct whr_lms365_time, text), 0
+};
+
 static int
 get_time(struct whr_event *ev, yajl_val v, struct whr_lms365_time *out)
 {
@@ -241,7 +271,7 @@ get_time(struct whr_event *ev, yajl_val v, struct whr_lms365_time *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = get_string(ev, &top, "TimeStamp", v, &out->text);
+	rc = get_value(ev, &top, &timestamp, v, out);
 	if (rc < 0 || out->text == NULL)
 		return rc;
 	if (whr_lms365_parse_time(out->text, &out->us) < 0) {
@@ -256,87 +286,56 @@ get_time(struct whr_event *ev, yajl_val v, struct whr_lms365_time *out)
 	return 0;
 }
 
-enum {
-	C_ID, C_TITLE, C_URL, C_COURSE_TYPE, C_SITE_ID, C_WEB_ID, C_PUBLISHED,
-	C_COUNT
+#define COURSE(field) offsetof(struct whr_lms365_course, field)
+#define USER(field) offsetof(struct whr_lms365_user, field)
+
+static const struct member course_members[] = {
+	{ "Id", MEMBER_STRING, COURSE(id), 0 },
+	{ "Title", MEMBER_STRING, COURSE(title), 0 },
+	{ "Url", MEMBER_STRING, COURSE(url), 0 },
+	{ "CourseType", MEMBER_STRING, COURSE(course_type), 0 },
+	{ "SiteId", MEMBER_STRING, COURSE(site_id), 0 },
+	{ "WebId", MEMBER_STRING, COURSE(web_id), 0 },
+	{ "Published", MEMBER_BOOL, COURSE(published), COURSE(has_published) },
 };
 
-static const char *const course_names[C_COUNT] = {
-	[C_ID] = "Id",
-	[C_TITLE] = "Title",
-	[C_URL] = "Url",
-	[C_COURSE_TYPE] = "CourseType",
-	[C_SITE_ID] = "SiteId",
-	[C_WEB_ID] = "WebId",
-	[C_PUBLISHED] = "Published",
+static const struct member user_members[] = {
+	{ "Id", MEMBER_STRING, USER(id), 0 },
+	{ "Email", MEMBER_STRING, USER(email), 0 },
+	{ "Title", MEMBER_STRING, USER(title), 0 },
+	{ "LoginName", MEMBER_STRING, USER(login_name), 0 },
+	{ "Department", MEMBER_STRING, USER(department), 0 },
+	{ "DirectoryObjectId", MEMBER_STRING, USER(directory_object_id), 0 },
+	{ "EnrollmentId", MEMBER_STRING, USER(enrollment_id), 0 },
 };
 
-/* The course members among @p v (picked with course_names first). */
+/* The course's members of @p obj, an object. */
 static int
-get_course(struct whr_event *ev, const struct where *w, const yajl_val *v,
+get_course(struct whr_event *ev, const struct where *w, yajl_val obj,
 	   struct whr_lms365_course *c)
 {
-	int rc;
+	yajl_val v[ARRAY_LENGTH(course_members)];
 
-	if ((rc = get_string(ev, w, "Id", v[C_ID], &c->id)) < 0 ||
-	    (rc = get_string(ev, w, "Title", v[C_TITLE], &c->title)) < 0 ||
-	    (rc = get_string(ev, w, "Url", v[C_URL], &c->url)) < 0 ||
-	    (rc = get_string(ev, w, "CourseType", v[C_COURSE_TYPE],
-			     &c->course_type)) < 0 ||
-	    (rc = get_string(ev, w, "SiteId", v[C_SITE_ID],
-			     &c->site_id)) < 0 ||
-	    (rc = get_string(ev, w, "WebId", v[C_WEB_ID], &c->web_id)) < 0 ||
-	    (rc = get_bool(ev, w, "Published", v[C_PUBLISHED],
-			   &c->has_published, &c->published)) < 0)
-		return rc;
-	return 0;
+	pick(obj, course_members, ARRAY_LENGTH(course_members), v);
+	return get_values(ev, w, course_members, ARRAY_LENGTH(course_members),
+			  v, c);
 }
-
-enum {
-	U_ID, U_EMAIL, U_TITLE, U_LOGIN_NAME, U_DEPARTMENT,
-	U_DIRECTORY_OBJECT_ID, U_ENROLLMENT_ID, U_COUNT
-};
-
-static const char *const user_names[U_COUNT] = {
-	[U_ID] = "Id",
-	[U_EMAIL] = "Email",
-	[U_TITLE] = "Title",
-	[U_LOGIN_NAME] = "LoginName",
-	[U_DEPARTMENT] = "Department",
-	[U_DIRECTORY_OBJECT_ID] = "DirectoryObjectId",
-	[U_ENROLLMENT_ID] = "EnrollmentId",
-};
 
 static int
 get_user(struct whr_event *ev, size_t index, yajl_val obj,
 	 struct whr_lms365_user *u)
 {
 	const struct where w = { "Users", index };
-	yajl_val v[U_COUNT];
-	size_t k;
-	const char **fields[U_COUNT] = {
-		[U_ID] = &u->id,
-		[U_EMAIL] = &u->email,
-		[U_TITLE] = &u->title,
-		[U_LOGIN_NAME] = &u->login_name,
-		[U_DEPARTMENT] = &u->department,
-		[U_DIRECTORY_OBJECT_ID] = &u->directory_object_id,
-		[U_ENROLLMENT_ID] = &u->enrollment_id,
-	};
-	int rc;
+	yajl_val v[ARRAY_LENGTH(user_members)];
 
 	if (!YAJL_IS_OBJECT(obj)) {
 		whr_event_set_reason(ev, "Users[%zu]: expected an object, "
 				     "got %s", index, type_name(obj));
 		return -EINVAL;
 	}
-	pick(obj, user_names, U_COUNT, v);
-	for (k = 0; k < U_COUNT; k++) {
-		rc = get_string(ev, &w, user_names[k], v[k], fields[k]);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
+	pick(obj, user_members, ARRAY_LENGTH(user_members), v);
+	return get_values(ev, &w, user_members, ARRAY_LENGTH(user_members),
+			  v, u);
 }
 
 static int
@@ -396,107 +395,99 @@ notification(struct whr_event *ev, yajl_val *obj)
 	return 0;
 }
 
-enum {
-	E_STATUS, E_STATUS_TEXT, E_COURSE, E_USERS, E_TIMESTAMP, E_COUNT
-};
+#define ENROLLMENT(field) offsetof(struct whr_lms365_enrollment, field)
 
-static const char *const enrollment_names[E_COUNT] = {
-	[E_STATUS] = "EnrollmentStatus",
-	[E_STATUS_TEXT] = "EnrollmentStatusText",
-	[E_COURSE] = "Course",
-	[E_USERS] = "Users",
-	[E_TIMESTAMP] = "TimeStamp",
+/* In the order they are checked. */
+enum { E_COURSE, E_STATUS, E_STATUS_TEXT, E_USERS, E_TIMESTAMP, E_COUNT };
+
+static const struct member enrollment_members[E_COUNT] = {
+	[E_COURSE] = { "Course", MEMBER_OTHER, 0, 0 },
+	[E_STATUS] = { "EnrollmentStatus", MEMBER_INTEGER, ENROLLMENT(status),
+		       ENROLLMENT(has_status) },
+	[E_STATUS_TEXT] = { "EnrollmentStatusText", MEMBER_STRING,
+			    ENROLLMENT(status_text), 0 },
+	[E_USERS] = { "Users", MEMBER_OTHER, 0, 0 },
+	[E_TIMESTAMP] = { "TimeStamp", MEMBER_OTHER, 0, 0 },
 };
 
 static int
-decode_enrollment(struct whr_event *ev, yajl_val obj,
-		  struct whr_lms365_enrollment *out)
+decode_enrollment(struct whr_event *ev, yajl_val obj, void *result)
 {
 	static const struct where top = { NULL, NO_INDEX };
 	static const struct where in_course = { "Course", NO_INDEX };
+	struct whr_lms365_enrollment *out = result;
 	yajl_val v[E_COUNT];
-	yajl_val course[C_COUNT];
 	int rc;
 
-	pick(obj, enrollment_names, E_COUNT, v);
+	pick(obj, enrollment_members, E_COUNT, v);
 	out->action = whr_lms365_action_parse(whr_event_action(ev));
 	if (!absent(v[E_COURSE])) {
 		if (!YAJL_IS_OBJECT(v[E_COURSE]))
 			return wrong_type(ev, &top, "Course", "an object",
 					  v[E_COURSE]);
-		pick(v[E_COURSE], course_names, C_COUNT, course);
-		rc = get_course(ev, &in_course, course, &out->course);
+		rc = get_course(ev, &in_course, v[E_COURSE], &out->course);
 		if (rc < 0)
 			return rc;
 	}
-	if ((rc = get_integer(ev, &top, "EnrollmentStatus", v[E_STATUS],
-			      &out->has_status, &out->status)) < 0 ||
-	    (rc = get_string(ev, &top, "EnrollmentStatusText",
-			     v[E_STATUS_TEXT], &out->status_text)) < 0 ||
+	if ((rc = get_values(ev, &top, enrollment_members, E_COUNT, v,
+			     out)) < 0 ||
 	    (rc = get_users(ev, v[E_USERS], out)) < 0 ||
 	    (rc = get_time(ev, v[E_TIMESTAMP], &out->timestamp)) < 0)
 		return rc;
 	return 0;
 }
 
-WHR_EXPORT int
-whr_lms365_enrollment_decode(struct whr_event *ev,
-			     struct whr_lms365_enrollment *out)
+/* A course event: the course's members at the top, and TimeStamp. */
+static int
+decode_course(struct whr_event *ev, yajl_val obj, void *result)
+{
+	static const struct where top = { NULL, NO_INDEX };
+	struct whr_lms365_course_event *out = result;
+	yajl_val time;
+	int rc;
+
+	out->action = whr_lms365_action_parse(whr_event_action(ev));
+	pick(obj, &timestamp, 1, &time);
+	if ((rc = get_course(ev, &top, obj, &out->course)) < 0 ||
+	    (rc = get_time(ev, time, &out->timestamp)) < 0)
+		return rc;
+	return 0;
+}
+
+/* What the public decoders share: @p out (@p size bytes) zeroed, then
+ * filled by @p fn from the notification's object; zeroed again when
+ * that fails. */
+static int
+decode(struct whr_event *ev, void *out, size_t size, const char *caller,
+       int (*fn)(struct whr_event *ev, yajl_val obj, void *out))
 {
 	yajl_val obj = NULL;
 	int rc;
 
 	if (out == NULL) {
 		whr_log(WHR_LOG_ERROR, "BUG: %s called without an output",
-			__func__);
+			caller);
 		return -EINVAL;
 	}
-	memset(out, 0, sizeof(*out));
+	memset(out, 0, size);
 	rc = notification(ev, &obj);
 	if (rc == 0)
-		rc = decode_enrollment(ev, obj, out);
+		rc = fn(ev, obj, out);
 	if (rc < 0)
-		memset(out, 0, sizeof(*out));
+		memset(out, 0, size);
 	return rc;
 }
 
-enum { F_TIMESTAMP = C_COUNT, F_COUNT };
-
-static const char *const flat_names[F_COUNT] = {
-	[C_ID] = "Id",
-	[C_TITLE] = "Title",
-	[C_URL] = "Url",
-	[C_COURSE_TYPE] = "CourseType",
-	[C_SITE_ID] = "SiteId",
-	[C_WEB_ID] = "WebId",
-	[C_PUBLISHED] = "Published",
-	[F_TIMESTAMP] = "TimeStamp",
-};
+WHR_EXPORT int
+whr_lms365_enrollment_decode(struct whr_event *ev,
+			     struct whr_lms365_enrollment *out)
+{
+	return decode(ev, out, sizeof(*out), __func__, decode_enrollment);
+}
 
 WHR_EXPORT int
 whr_lms365_course_decode(struct whr_event *ev,
 			 struct whr_lms365_course_event *out)
 {
-	static const struct where top = { NULL, NO_INDEX };
-	yajl_val obj = NULL;
-	yajl_val v[F_COUNT];
-	int rc;
-
-	if (out == NULL) {
-		whr_log(WHR_LOG_ERROR, "BUG: %s called without an output",
-			__func__);
-		return -EINVAL;
-	}
-	memset(out, 0, sizeof(*out));
-	rc = notification(ev, &obj);
-	if (rc < 0)
-		return rc;
-	pick(obj, flat_names, F_COUNT, v);
-	out->action = whr_lms365_action_parse(whr_event_action(ev));
-	if ((rc = get_course(ev, &top, v, &out->course)) < 0 ||
-	    (rc = get_time(ev, v[F_TIMESTAMP], &out->timestamp)) < 0) {
-		memset(out, 0, sizeof(*out));
-		return rc;
-	}
-	return 0;
+	return decode(ev, out, sizeof(*out), __func__, decode_course);
 }

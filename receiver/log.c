@@ -159,8 +159,9 @@ line_append_message(struct line *l, const char *s)
 	line_append_json_max(l, s, MESSAGE_MAX_BYTES);
 }
 
+/* A line's time, level and message. */
 static void
-line_start(struct line *l, enum whr_log_level level)
+line_start(struct line *l, enum whr_log_level level, const char *msg)
 {
 	struct timespec ts;
 	struct tm tm;
@@ -176,10 +177,14 @@ line_start(struct line *l, enum whr_log_level level)
 		line_append_str(l, stamp);
 		line_printf(l, ".%03ldZ\",\"level\":\"%s\"",
 			    ts.tv_nsec / 1000000, level_names[level]);
+		line_append_str(l, ",\"msg\":\"");
+		line_append_json_max(l, msg, MESSAGE_MAX_BYTES);
+		line_append(l, "\"", 1);
 	} else {
 		line_append_str(l, stamp);
 		line_printf(l, ".%03ldZ %-5s ", ts.tv_nsec / 1000000,
 			    level_names[level]);
+		line_append_message(l, msg);
 	}
 }
 
@@ -282,14 +287,7 @@ log_fields(enum whr_log_level level, const char *msg,
 
 	if (!log_enabled(level))
 		return;
-	line_start(&l, level);
-	if (log_format == WHR_LOG_FORMAT_JSON) {
-		line_append_str(&l, ",\"msg\":\"");
-		line_append_json_max(&l, msg, MESSAGE_MAX_BYTES);
-		line_append(&l, "\"", 1);
-	} else {
-		line_append_message(&l, msg);
-	}
+	line_start(&l, level, msg);
 	for (i = 0; i < n; i++)
 		line_field(&l, &fields[i]);
 	line_finish(&l, level);
@@ -302,14 +300,7 @@ log_message(enum whr_log_level level, const char *file, int lineno,
 	struct line l;
 	char where[128];
 
-	line_start(&l, level);
-	if (log_format == WHR_LOG_FORMAT_JSON) {
-		line_append_str(&l, ",\"msg\":\"");
-		line_append_json_max(&l, msg, MESSAGE_MAX_BYTES);
-		line_append(&l, "\"", 1);
-	} else {
-		line_append_message(&l, msg);
-	}
+	line_start(&l, level, msg);
 	if (log_level >= WHR_LOG_DEBUG && file != NULL) {
 		struct log_field f = LOG_STR("source", where);
 

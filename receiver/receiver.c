@@ -1,12 +1,14 @@
 /*
  * The public receiver object: settings, handlers, and the run loop with
- * its graceful shutdown.
+ * its graceful shutdown. struct whr_receiver is this file's own: the
+ * front and the webhook logic get what they need passed in.
  */
-#include "receiver.h"
+#include <whr/receiver.h>
 
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,14 +20,56 @@
 
 #include <whr/version.h>
 
+#include "config.h"
 #include "front/front.h"
+#include "handler.h"
 #include "inbox.h"
 #include "store/store.h"
 #include "log.h"
+#include "secrets.h"
 #include "util.h"
 
 #define DRAIN_POLL_US 20000
 #define RUNNING_NAMES_MAX 512
+
+/* A SIGHUP callback (whr_receiver_on_hangup). */
+struct hangup_hook {
+	void (*fn)(void *userdata);
+	void *userdata;
+};
+
+/* A callback at the start of a stop (whr_receiver_on_stop). */
+struct stop_hook {
+	void (*fn)(int64_t grace_us, void *userdata);
+	void *userdata;
+};
+
+struct whr_receiver {
+	struct config config;
+	struct handler_registry handlers;
+	struct hangup_hook *hangup_hooks;	/* whr_receiver_on_hangup() */
+	size_t n_hangup_hooks;
+	struct stop_hook *stop_hooks;		/* whr_receiver_on_stop() */
+	size_t n_stop_hooks;
+
+	/* Set while whr_receiver_run() runs. */
+	struct secret_store *secrets;
+	struct event_base *base;
+	struct front *front;
+	struct inbox *inbox;
+	struct event *stop_event;	/* reads stop_fd */
+	struct event *sigint_event;
+	struct event *sigterm_event;
+	struct event *sighup_event;	/* caught while running */
+	struct event *drain_timer;	/* graceful shutdown progress */
+	int64_t drain_deadline_us;
+	bool running;
+	bool stopping;
+
+	/* An eventfd: whr_receiver_stop() adds to it, from any thread or a
+	 * signal handler; the loop reads it. */
+	int stop_fd;
+};
 
 /* Receivers freed while some of their handlers were still running (see
  * whr_receiver_free()): kept whole, handlers, userdata and inbox, for as
@@ -346,23 +390,19 @@ static int
 start_inbox(struct whr_receiver *r)
 {
 	const struct config *c = &r->config;
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	struct inbox_config ic = {
 		.location = whr_store_location(c->data_dir),
 		.retain_us = c->retain_us,
 	};
 	struct dispatch_config dc = {
-		.workers = c->workers != 0 ? c->workers
-					   : (unsigned)(cores > 0 ? cores : 1),
+		.workers = c->workers,
 		.retry = {
 			.delay_us = c->retry_delay_us,
 			.max_delay_us = c->retry_max_delay_us,
 			.max_age_us = c->retry_max_age_us,
 		},
 		.handler_timeout_us = c->handler_timeout_us,
-		.work_window = c->work_window != 0
-				       ? c->work_window
-				       : CONFIG_DEFAULT_WORK_WINDOW,
+		.work_window = c->work_window,
 	};
 
 	r->inbox = inbox_start(&ic, &dc, &r->handlers, r->base);
@@ -448,6 +488,9 @@ whr_receiver_run(struct whr_receiver *r)
 			"cannot run: handlers of the last run are still running");
 		return -EBUSY;
 	}
+	rc = config_resolve(&r->config);
+	if (rc < 0)
+		return rc;
 	rc = build_secrets(r);
 	if (rc < 0)
 		return rc;
@@ -458,13 +501,12 @@ whr_receiver_run(struct whr_receiver *r)
 		rc = -ENOMEM;
 		goto out;
 	}
-	r->front = front_new(r, r->base);
 	r->sigint_event = evsignal_new(r->base, SIGINT, on_signal, r);
 	r->sigterm_event = evsignal_new(r->base, SIGTERM, on_signal, r);
 	/* SIGHUP is always caught while running, callbacks or not. */
 	r->sighup_event = evsignal_new(r->base, SIGHUP, on_hangup, r);
-	if (r->front == NULL || r->sigint_event == NULL ||
-	    r->sigterm_event == NULL || r->sighup_event == NULL ||
+	if (r->sigint_event == NULL || r->sigterm_event == NULL ||
+	    r->sighup_event == NULL ||
 	    event_add(r->sigint_event, NULL) < 0 ||
 	    event_add(r->sigterm_event, NULL) < 0 ||
 	    event_add(r->sighup_event, NULL) < 0) {
@@ -474,6 +516,11 @@ whr_receiver_run(struct whr_receiver *r)
 	rc = start_inbox(r);
 	if (rc < 0)
 		goto out;
+	r->front = front_new(&r->config, r->base, r->inbox, r->secrets);
+	if (r->front == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	rc = front_listen(r->front);
 	if (rc < 0)
 		goto out;

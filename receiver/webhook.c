@@ -11,7 +11,7 @@
 
 #include "decode.h"
 #include "log.h"
-#include "receiver.h"
+#include "secrets.h"
 #include "signature.h"
 #include "util.h"
 
@@ -30,11 +30,10 @@ webhook_reply_finish(struct webhook_reply *reply)
 }
 
 static const struct receiver_keys *
-find_keys(struct whr_receiver *r, const char *id, size_t len,
+find_keys(const struct secret_store *secrets, const char *id, size_t len,
 	  struct webhook_reply *reply)
 {
-	const struct receiver_keys *keys =
-		secret_store_find(r->secrets, id, len);
+	const struct receiver_keys *keys = secret_store_find(secrets, id, len);
 
 	if (keys == NULL)
 		reply_set(reply, 404, "no secret is configured for this receiver id");
@@ -153,8 +152,8 @@ make_job(const struct webhook_request *req, const char *receiver_id,
 }
 
 void
-webhook_post(struct whr_receiver *r, const struct webhook_request *req,
-	     struct webhook_reply *reply)
+webhook_post(const struct secret_store *secrets,
+	     const struct webhook_request *req, struct webhook_reply *reply)
 {
 	const struct receiver_keys *keys;
 	struct signature sig;
@@ -163,7 +162,8 @@ webhook_post(struct whr_receiver *r, const struct webhook_request *req,
 	int rc;
 
 	/* 1: a secret for this id. */
-	keys = find_keys(r, req->receiver_id, req->receiver_id_len, reply);
+	keys = find_keys(secrets, req->receiver_id, req->receiver_id_len,
+			 reply);
 	if (keys == NULL)
 		return;
 
@@ -378,7 +378,7 @@ err_memory:
 }
 
 void
-webhook_echo(struct whr_receiver *r, const char *receiver_id,
+webhook_echo(const struct secret_store *secrets, const char *receiver_id,
 	     size_t receiver_id_len, const char *query,
 	     struct webhook_reply *reply, char **echo, size_t *echo_len)
 {
@@ -386,7 +386,7 @@ webhook_echo(struct whr_receiver *r, const char *receiver_id,
 	int rc;
 
 	*echo = NULL;
-	if (find_keys(r, receiver_id, receiver_id_len, reply) == NULL)
+	if (find_keys(secrets, receiver_id, receiver_id_len, reply) == NULL)
 		return;
 	value = query_parameter(query, "echo", echo_len, &rc);
 	if (rc < 0) {

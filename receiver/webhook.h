@@ -13,7 +13,7 @@
 #include "decode.h"
 #include "inbox.h"
 
-struct whr_receiver;
+struct secret_store;
 
 struct webhook_request {
 	const char *receiver_id;	/* from the path, percent-decoded */
@@ -47,10 +47,12 @@ struct webhook_job {
 	char *headers_json;		/* set by the front */
 };
 
-/* Checks 1 to 8 of a POST. When they pass, reply->status is 0 and
- * reply->job holds the delivery to store: the answer (200, or 503 when
- * it cannot be stored) comes once the inbox has it. */
-void webhook_post(struct whr_receiver *r, const struct webhook_request *req,
+/* Checks 1 to 8 of a POST, with the keys of @p secrets. When they pass,
+ * reply->status is 0 and reply->job holds the delivery to store: the
+ * answer (200, or 503 when it cannot be stored) comes once the inbox has
+ * it. */
+void webhook_post(const struct secret_store *secrets,
+		  const struct webhook_request *req,
 		  struct webhook_reply *reply);
 
 void webhook_job_free(struct webhook_job *job);
@@ -59,7 +61,7 @@ void webhook_job_free(struct webhook_job *job);
  * `echo` query parameter, else 200 with @p *echo (malloc'd; the caller
  * frees it; @p *echo_len bytes, which may include NULs) as the exact
  * body. @p query may be NULL. */
-void webhook_echo(struct whr_receiver *r, const char *receiver_id,
+void webhook_echo(const struct secret_store *secrets, const char *receiver_id,
 		  size_t receiver_id_len, const char *query,
 		  struct webhook_reply *reply, char **echo, size_t *echo_len);
 

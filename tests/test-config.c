@@ -6,11 +6,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <whr/receiver.h>
+
 #include "config.h"
 #include "test-common.h"
 
 #define S32 "0123456789abcdef0123456789abcdef"
 
+/* whr_parse_size() and whr_parse_duration(), the public parsers: a
+ * failure leaves the result as it was. */
 START_TEST(config_sizes)
 {
 	static const struct {
@@ -20,20 +24,29 @@ START_TEST(config_sizes)
 		{ "0", 0 }, { "1", 1 }, { "2048", 2048 }, { "1b", 1 },
 		{ "1k", 1024 }, { "1KiB", 1024 }, { "16kb", 16384 },
 		{ "1MiB", 1048576 }, { "2m", 2097152 }, { "1GiB", 1073741824 },
+		{ "1B", 1 }, { "1KB", 1024 }, { "1mib", 1048576 },
+		{ "3G", 3221225472U }, { "007k", 7168 },
 	};
 	static const char *bad[] = {
 		"", "k", "-1", "1.5MiB", "1 MiB", "1TiB", "1MiBs", "0x10",
 		"99999999999999999999", "18446744073709551615k",
+		" 1", "+1", "1 ", "1kk", "1ib", "1e3",
 	};
 	size_t i, v;
 
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		ck_assert_msg(parse_size(good[i].text, &v) == 0, "%s",
+		ck_assert_msg(whr_parse_size(good[i].text, &v) == 0, "%s",
 			      good[i].text);
 		ck_assert_uint_eq(v, good[i].value);
 	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(parse_size(bad[i], &v) == -EINVAL, "%s", bad[i]);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 42;
+		ck_assert_msg(whr_parse_size(bad[i], &v) == -EINVAL, "%s",
+			      bad[i]);
+		ck_assert_uint_eq(v, 42);
+	}
+	ck_assert_int_eq(whr_parse_size(NULL, &v), -EINVAL);
+	ck_assert_int_eq(whr_parse_size("1", NULL), -EINVAL);
 }
 END_TEST
 
@@ -45,20 +58,32 @@ START_TEST(config_durations)
 	} good[] = {
 		{ "30", 30000000 }, { "30s", 30000000 }, { "500ms", 500000 },
 		{ "2m", 120000000 }, { "1h", 3600000000LL }, { "0", 0 },
+		{ "1d", 86400000000LL }, { "7D", 604800000000LL },
+		{ "1MS", 1000 }, { "2S", 2000000 }, { "0ms", 0 },
+		{ "106751991d", 106751991 * 86400000000LL },
+		{ "9223372036854ms", 9223372036854000LL },
 	};
-	static const char *bad[] = { "", "s", "-1s", "1.5s", "1 s",
-				     "10us", "1w", "99999999999999999999h" };
+	static const char *bad[] = {
+		"", "s", "-1s", "1.5s", "1 s", "10us", "1w",
+		"99999999999999999999h", "106751992d", "9223372036855s",
+		" 1s", "+1s", "1s ", "1sec", "1mss", "1e3",
+	};
 	size_t i;
 	int64_t v;
 
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		ck_assert_msg(parse_duration_us(good[i].text, &v) == 0, "%s",
+		ck_assert_msg(whr_parse_duration(good[i].text, &v) == 0, "%s",
 			      good[i].text);
 		ck_assert_int_eq(v, good[i].us);
 	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(parse_duration_us(bad[i], &v) == -EINVAL, "%s",
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 42;
+		ck_assert_msg(whr_parse_duration(bad[i], &v) == -EINVAL, "%s",
 			      bad[i]);
+		ck_assert_int_eq(v, 42);
+	}
+	ck_assert_int_eq(whr_parse_duration(NULL, &v), -EINVAL);
+	ck_assert_int_eq(whr_parse_duration("1s", NULL), -EINVAL);
 }
 END_TEST
 
@@ -74,6 +99,44 @@ START_TEST(config_defaults)
 	ck_assert_int_eq(c.shutdown_timeout_us, 10000000);
 	ck_assert_uint_eq(c.max_connections, 1000);
 	ck_assert_uint_eq(c.n_listen, 0);
+	config_finish(&c);
+}
+END_TEST
+
+/* The defaults that are no value of their own, resolved as a run
+ * starts; an address given later replaces the default one. */
+START_TEST(config_resolve_defaults)
+{
+	struct config c;
+
+	config_init(&c);
+	ck_assert_uint_eq(c.work_window, 10000);
+	ck_assert_int_eq(c.retry_delay_us, 1000000);
+	ck_assert_int_eq(c.retry_max_delay_us, 3600000000LL);
+	ck_assert_int_eq(c.retry_max_age_us, 86400000000LL);
+	ck_assert_int_eq(c.handler_timeout_us, 60000000);
+	ck_assert_int_eq(c.retain_us, 7 * 86400000000LL);
+	ck_assert_uint_eq(c.workers, 0);
+	ck_assert_int_eq(config_resolve(&c), 0);
+	ck_assert_uint_ge(c.workers, 1);
+	ck_assert_uint_eq(c.n_listen, 1);
+	ck_assert_str_eq(c.listen[0], "127.0.0.1:8080");
+	ck_assert_int_eq(config_set(&c, "listen", "[::1]:9", NULL), 0);
+	ck_assert_int_eq(config_set(&c, "listen", "127.0.0.1:9", NULL), 0);
+	ck_assert_uint_eq(c.n_listen, 2);
+	ck_assert_str_eq(c.listen[0], "[::1]:9");
+	ck_assert_int_eq(config_set(&c, "workers", "3", NULL), 0);
+	ck_assert_int_eq(config_resolve(&c), 0);
+	ck_assert_uint_eq(c.workers, 3);
+	ck_assert_uint_eq(c.n_listen, 2);
+	config_finish(&c);
+
+	/* A bad address does not drop the default. */
+	config_init(&c);
+	ck_assert_int_eq(config_resolve(&c), 0);
+	ck_assert_int_eq(config_set(&c, "listen", "bad", NULL), -EINVAL);
+	ck_assert_uint_eq(c.n_listen, 1);
+	ck_assert_str_eq(c.listen[0], "127.0.0.1:8080");
 	config_finish(&c);
 }
 END_TEST
@@ -249,6 +312,7 @@ TEST_SUITE(config)
 	ADD_TEST(s, "sizes", config_sizes);
 	ADD_TEST(s, "durations", config_durations);
 	ADD_TEST(s, "defaults", config_defaults);
+	ADD_TEST(s, "resolve_defaults", config_resolve_defaults);
 	ADD_TEST(s, "set_values", config_set_values);
 	ADD_TEST(s, "environment_then_flags", config_environment_then_flags);
 	ADD_TEST(s, "bad_flags", config_bad_flags);

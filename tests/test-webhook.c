@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "receiver.h"
+#include "secrets.h"
 #include "signature.h"
 #include "util.h"
 #include "test-common.h"
@@ -94,31 +94,22 @@ START_TEST(webhook_percent_decode)
 }
 END_TEST
 
-static struct whr_receiver *
-receiver_with(const char *secrets)
+static struct secret_store *
+store_with(const char *secrets)
 {
-	struct whr_receiver *r = whr_receiver_new();
 	struct secret_list list = { 0 };
 	struct secret_list none = { 0 };
+	struct secret_store *store;
 
-	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(secret_list_parse(secrets, false, "test", &list), 0);
-	r->secrets = secret_store_new(&list, &none, "test");
-	ck_assert_ptr_nonnull(r->secrets);
+	store = secret_store_new(&list, &none, "test");
+	ck_assert_ptr_nonnull(store);
 	secret_list_finish(&list);
-	return r;
-}
-
-static void
-receiver_done(struct whr_receiver *r)
-{
-	secret_store_free(r->secrets);
-	r->secrets = NULL;
-	whr_receiver_free(r);
+	return store;
 }
 
 static struct webhook_reply
-post(struct whr_receiver *r, const char *id, const char *signature,
+post(const struct secret_store *store, const char *id, const char *signature,
      size_t n_signatures, const char *content_type, const char *body,
      size_t len)
 {
@@ -133,18 +124,18 @@ post(struct whr_receiver *r, const char *id, const char *signature,
 	};
 	struct webhook_reply reply = { 0 };
 
-	webhook_post(r, &in, &reply);
+	webhook_post(store, &in, &reply);
 	return reply;
 }
 
 START_TEST(webhook_post_checks_in_order)
 {
-	struct whr_receiver *r = receiver_with(S1);
+	struct secret_store *store = store_with(S1);
 	size_t len;
 	char *v1 = test_read_file("vectors/v1.body.bin", &len);
 	struct webhook_reply reply;
 
-	reply = post(r, "", V1_HEADER, 1, "application/json", v1, len);
+	reply = post(store, "", V1_HEADER, 1, "application/json", v1, len);
 	ck_assert_int_eq(reply.status, 0);	/* to be stored */
 	webhook_job_free(reply.job);
 	ck_assert_str_eq(reply.delivery_id, "5f0c2a9e8b7d4c3e9a1b2c3d4e5f6071");
@@ -154,25 +145,25 @@ START_TEST(webhook_post_checks_in_order)
 	webhook_reply_finish(&reply);
 
 	/* 1: unknown id first, whatever else is wrong. */
-	reply = post(r, "nobody", NULL, 0, NULL, "", 0);
+	reply = post(store, "nobody", NULL, 0, NULL, "", 0);
 	ck_assert_int_eq(reply.status, 404);
 	/* 2 before 6: a missing signature beats a bad media type. */
-	reply = post(r, "", NULL, 0, "text/plain", v1, len);
+	reply = post(store, "", NULL, 0, "text/plain", v1, len);
 	ck_assert_int_eq(reply.status, 400);
 	ck_assert_str_eq(reply.message, "missing ms-signature header");
-	reply = post(r, "", V1_HEADER, 2, "application/json", v1, len);
+	reply = post(store, "", V1_HEADER, 2, "application/json", v1, len);
 	ck_assert_int_eq(reply.status, 400);
 	ck_assert_str_eq(reply.message, "more than one ms-signature header");
 	/* 5 before 6. */
-	reply = post(r, "", "sha256=00", 1, "text/plain", v1, len);
+	reply = post(store, "", "sha256=00", 1, "text/plain", v1, len);
 	ck_assert_int_eq(reply.status, 400);
 	/* 6 before 7: a good signature on a non-JSON type. */
-	reply = post(r, "", V1_HEADER, 1, "text/plain", v1, len);
+	reply = post(store, "", V1_HEADER, 1, "text/plain", v1, len);
 	ck_assert_int_eq(reply.status, 415);
-	reply = post(r, "", V1_HEADER, 1, NULL, v1, len);
+	reply = post(store, "", V1_HEADER, 1, NULL, v1, len);
 	ck_assert_int_eq(reply.status, 415);
 	free(v1);
-	receiver_done(r);
+	secret_store_free(store);
 }
 END_TEST
 
@@ -191,8 +182,8 @@ signed_header(const struct receiver_keys *keys, const char *body)
 
 START_TEST(webhook_post_body_rules)
 {
-	struct whr_receiver *r = receiver_with("tenant=" S1);
-	const struct receiver_keys *keys = secret_store_find(r->secrets,
+	struct secret_store *store = store_with("tenant=" S1);
+	const struct receiver_keys *keys = secret_store_find(store,
 							     "tenant", 6);
 	static const struct {
 		const char *body;
@@ -209,8 +200,8 @@ START_TEST(webhook_post_body_rules)
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct webhook_reply reply =
-			post(r, "TENANT", signed_header(keys, cases[i].body), 1,
-			     "application/json", cases[i].body,
+			post(store, "TENANT", signed_header(keys, cases[i].body),
+			     1, "application/json", cases[i].body,
 			     strlen(cases[i].body));
 
 		ck_assert_msg(reply.status == cases[i].status,
@@ -218,7 +209,7 @@ START_TEST(webhook_post_body_rules)
 		webhook_job_free(reply.job);
 		webhook_reply_finish(&reply);
 	}
-	receiver_done(r);
+	secret_store_free(store);
 }
 END_TEST
 
@@ -226,8 +217,8 @@ END_TEST
  * copies and each notification's ordering keys. */
 START_TEST(webhook_post_builds_job)
 {
-	struct whr_receiver *r = receiver_with("Tenant=" S1);
-	const struct receiver_keys *keys = secret_store_find(r->secrets,
+	struct secret_store *store = store_with("Tenant=" S1);
+	const struct receiver_keys *keys = secret_store_find(store,
 							     "tenant", 6);
 	const char *body =
 		"{\"Id\":\"d1\",\"Attempt\":2,\"Properties\":{\"p\":1},"
@@ -237,7 +228,7 @@ START_TEST(webhook_post_builds_job)
 	struct webhook_reply reply;
 	struct ingest_delivery *d;
 
-	reply = post(r, "TENANT", signed_header(keys, body), 1,
+	reply = post(store, "TENANT", signed_header(keys, body), 1,
 		     "application/json", body, strlen(body));
 	ck_assert_int_eq(reply.status, 0);
 	ck_assert_ptr_nonnull(reply.job);
@@ -258,7 +249,7 @@ START_TEST(webhook_post_builds_job)
 	ck_assert_str_eq(d->notifications[1].keys[1], "lc:c\x1fu2");
 	webhook_job_free(reply.job);
 	webhook_reply_finish(&reply);
-	receiver_done(r);
+	secret_store_free(store);
 }
 END_TEST
 

@@ -20,6 +20,9 @@
 #ifndef WHR_RECEIVER_H
 #define WHR_RECEIVER_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <whr/handler.h>
 
 #ifdef __cplusplus
@@ -165,6 +168,35 @@ int whr_receiver_on_hangup(struct whr_receiver *r, void (*fn)(void *userdata),
 int whr_receiver_on_stop(struct whr_receiver *r,
 			 void (*fn)(int64_t grace_us, void *userdata),
 			 void *userdata);
+
+/**
+ * Read a size as the receiver's settings do ("max-body"), for a plugin
+ * that reads settings of its own in the same syntax: decimal digits,
+ * then optionally a unit, in any case: `B`, `K`/`KB`/`KiB`,
+ * `M`/`MB`/`MiB`, `G`/`GB`/`GiB`, all binary ("16KiB" is 16384). No
+ * sign, no spaces, no fraction.
+ *
+ * @param text the text, e.g. "1MiB"
+ * @param bytes set to the number of bytes; left as it was on failure
+ * @return 0 on success; -EINVAL when @p text is not such a size or the
+ *         size does not fit in a size_t
+ */
+int whr_parse_size(const char *text, size_t *bytes);
+
+/**
+ * Read a duration as the receiver's settings do ("read-timeout"), for a
+ * plugin that reads settings of its own in the same syntax: decimal
+ * digits, then optionally a unit, in any case: `ms`, `s`, `m`, `h`, `d`;
+ * a bare number is seconds ("500ms", "30", "7d"). No sign, no spaces, no
+ * fraction.
+ *
+ * @param text the text, e.g. "30s"
+ * @param us set to the duration in microseconds; left as it was on
+ *        failure
+ * @return 0 on success; -EINVAL when @p text is not such a duration or
+ *         it does not fit in an int64_t
+ */
+int whr_parse_duration(const char *text, int64_t *us);
 
 #ifdef __cplusplus
 }

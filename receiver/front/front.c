@@ -1,6 +1,7 @@
 /*
- * The HTTP front on libevent's evhttp: routing and answering requests
- * (its listening sockets are in front-listen.c).
+ * The HTTP front on libevent's evhttp, the only code that knows it: the
+ * listening sockets, routing, what is read in a request's headers, and
+ * the answer with its log line.
  *
  * Routes:
  *   GET|POST /api/webhooks/incoming/custom[/{id}][/]  the webhook (any case)
@@ -8,29 +9,47 @@
  *   GET|HEAD /readyz                                  ready to store
  * Anything else on the webhook path is 405 with Allow; other paths 404.
  */
-#include "front/front-internal.h"
+#include "front/front.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
+#include "config.h"
 #include "front/connections.h"
 #include "inbox.h"
 #include "log.h"
-#include "receiver.h"
 #include "secrets.h"
-#include "webhook.h"
 #include "util.h"
+#include "webhook.h"
 
 #define WEBHOOK_PREFIX "/api/webhooks/incoming/custom"
 
+struct front {
+	/* Borrowed from the receiver (front_new()). */
+	const struct config *c;
+	struct inbox *inbox;
+	const struct secret_store *secrets;
+	struct event_base *base;
+
+	struct evhttp *http;
+	struct conn_tracker *conns;
+	struct evhttp_bound_socket **bound;
+	size_t n_bound;
+	bool stopping;
+};
 
 enum route {
 	ROUTE_NONE,
@@ -125,6 +144,142 @@ reason_phrase(int status)
 	return "Status";
 }
 
+/* ---- what is read in the headers ------------------------------------- */
+
+/* Count the ms-signature headers; keep the first one's value. */
+static void
+count_signatures(struct evkeyvalq *headers, struct webhook_request *in)
+{
+	struct evkeyval *h;
+
+	TAILQ_FOREACH(h, headers, next) {
+		/* Cheap first-letter test: this runs for every header. */
+		if ((h->key[0] | 0x20) == 'm' &&
+		    ascii_equal_nocase(h->key, "ms-signature")) {
+			if (in->n_signatures++ == 0)
+				in->signature = h->value;
+		}
+	}
+}
+
+/* Headers not worth keeping with a delivery: credentials (the signature
+ * among them), and what only the hop or the framing needed. */
+static bool
+header_kept(const char *name)
+{
+	static const char *const dropped[] = {
+		"ms-signature", "authorization", "proxy-authorization",
+		"cookie", "content-length", "connection", "keep-alive",
+		"transfer-encoding", "te", "upgrade", "expect",
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LENGTH(dropped); i++) {
+		if (ascii_equal_nocase(name, dropped[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Append @p s as a JSON string at @p out; returns the end. Room for six
+ * bytes per input byte is enough (\u00XX, or U+FFFD's three). */
+static char *
+json_string(char *out, const char *s)
+{
+	size_t left = strlen(s);
+
+	*out++ = '"';
+	while (*s != '\0') {
+		unsigned char c = (unsigned char)*s;
+		size_t n = 1;
+
+		if (c == '"' || c == '\\') {
+			*out++ = '\\';
+			*out++ = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			out += sprintf(out, "\\u%04x", c);
+		} else if (c < 0x80) {
+			*out++ = (char)c;
+		} else if ((n = utf8_char_length(s, left)) > 0) {
+			memcpy(out, s, n);
+			out += n;
+		} else {
+			memcpy(out, "\xef\xbf\xbd", 3);	/* not UTF-8 */
+			out += 3;
+			n = 1;
+		}
+		s += n;
+		left -= n;
+	}
+	*out++ = '"';
+	return out;
+}
+
+/* The headers worth keeping (no credentials, nothing of the hop or the
+ * framing) as [[name, value], ...], in their order; NULL when out of
+ * memory. One allocation, sized for the worst case. */
+static char *
+headers_json(struct evkeyvalq *headers)
+{
+	struct evkeyval *h;
+	size_t size = 3;
+	char *text;
+	char *p;
+
+	TAILQ_FOREACH(h, headers, next) {
+		if (header_kept(h->key))
+			size += 6 * (strlen(h->key) + strlen(h->value)) + 8;
+	}
+	text = malloc(size);
+	if (text == NULL)
+		return NULL;
+	p = text;
+	*p++ = '[';
+	TAILQ_FOREACH(h, headers, next) {
+		if (!header_kept(h->key))
+			continue;
+		if (p != text + 1)
+			*p++ = ',';
+		*p++ = '[';
+		p = json_string(p, h->key);
+		*p++ = ',';
+		p = json_string(p, h->value);
+		*p++ = ']';
+	}
+	*p++ = ']';
+	*p = '\0';
+	return text;
+}
+
+/* evhttp frames a body by the first Content-Length alone, and reads
+ * none at all for HEAD and TRACE. A proxy that frames the request
+ * otherwise would see other requests on the connection than we do
+ * (request smuggling): why, or NULL when the framing is clear. */
+static const char *
+framing_error(struct evhttp_request *req)
+{
+	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	bool no_body = method == EVHTTP_REQ_HEAD || method == EVHTTP_REQ_TRACE;
+	struct evkeyval *h;
+	int lengths = 0;
+
+	TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
+		/* Cheap first-letter test: this runs for every header. */
+		char c = (char)(h->key[0] | 0x20);
+
+		if (c == 'c' && ascii_equal_nocase(h->key, "content-length")) {
+			if (++lengths > 1)
+				return "more than one Content-Length header";
+			if (no_body && strcmp(h->value, "0") != 0)
+				return "a HEAD or TRACE request has no body";
+		} else if (c == 't' && no_body &&
+			   ascii_equal_nocase(h->key, "transfer-encoding")) {
+			return "a HEAD or TRACE request has no body";
+		}
+	}
+	return NULL;
+}
+
 /* ---- one request ----------------------------------------------------- */
 
 struct exchange {
@@ -146,14 +301,13 @@ struct exchange {
 static void
 handle_webhook(struct front *f, struct exchange *x, const char *query)
 {
-	struct whr_receiver *r = f->r;
-
 	if (x->method == EVHTTP_REQ_GET) {
 		char *echo = NULL;
 		size_t echo_len = 0;
 
-		webhook_echo(r, x->receiver_id, strlen(x->receiver_id), query,
-			     &x->reply, &echo, &echo_len);
+		webhook_echo(f->secrets, x->receiver_id,
+			     strlen(x->receiver_id), query, &x->reply, &echo,
+			     &echo_len);
 		if (echo != NULL) {
 			/* The echo body is exactly the value: no newline. */
 			evbuffer_add(evhttp_request_get_output_buffer(x->req),
@@ -173,7 +327,7 @@ handle_webhook(struct front *f, struct exchange *x, const char *query)
 			.received_at = now_realtime_us(),
 		};
 
-		front_count_signatures(headers, &in);
+		count_signatures(headers, &in);
 		/* One contiguous copy of the body, hashed as received. */
 		in.body = in.body_len > 0
 				  ? (const char *)evbuffer_pullup(buf, -1)
@@ -184,9 +338,9 @@ handle_webhook(struct front *f, struct exchange *x, const char *query)
 			x->reply.message = "out of memory";
 			return;
 		}
-		webhook_post(r, &in, &x->reply);
+		webhook_post(f->secrets, &in, &x->reply);
 		if (x->reply.job != NULL) {
-			x->reply.job->headers_json = front_headers_json(headers);
+			x->reply.job->headers_json = headers_json(headers);
 			x->reply.job->ingest.d.headers_json =
 				x->reply.job->headers_json;
 			if (x->reply.job->headers_json == NULL) {
@@ -345,8 +499,7 @@ answer_ready(struct front *f, struct exchange *x)
 	}
 	if (f->stopping) {
 		snprintf(why, sizeof(why), "shutting down");
-	} else if (f->r->inbox != NULL &&
-		   inbox_ready(f->r->inbox, why, sizeof(why))) {
+	} else if (inbox_ready(f->inbox, why, sizeof(why))) {
 		x->reply.status = 200;
 		evbuffer_add(evhttp_request_get_output_buffer(x->req),
 			     "ready\n", 6);
@@ -380,7 +533,7 @@ on_request(struct evhttp_request *req, void *arg)
 
 	/* Refused (RFC 9112 6.3), and the connection closed: what follows
 	 * on it cannot be trusted. */
-	x->reply.message = front_framing_error(req);
+	x->reply.message = framing_error(req);
 	if (x->reply.message != NULL) {
 		x->reply.status = 400;
 		x->close = true;
@@ -435,10 +588,153 @@ on_request(struct evhttp_request *req, void *arg)
 		/* Answered once it is on disk (on_stored). */
 		x->reply.job->ingest.done = on_stored;
 		x->reply.job->ingest.done_arg = x;
-		inbox_submit(f->r->inbox, &x->reply.job->ingest);
+		inbox_submit(f->inbox, &x->reply.job->ingest);
 		return;
 	}
 	finish_exchange(x);
+}
+
+/* ---- listening sockets ----------------------------------------------- */
+
+#define LISTEN_BACKLOG 1024
+
+static void
+format_address(const struct sockaddr *sa, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		snprintf(buf, size, "[%s]:%u", host, port);
+	} else {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+		snprintf(buf, size, "%s:%u", host, port);
+	}
+}
+
+static int
+bind_one(struct front *f, const struct addrinfo *ai, const char *spec)
+{
+	unsigned flags = LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
+			 LEV_OPT_CLOSE_ON_FREE;
+	struct evconnlistener *l;
+	struct evhttp_bound_socket *bound;
+	struct evhttp_bound_socket **grown;
+	struct sockaddr_storage ss;
+	socklen_t ss_len = sizeof(ss);
+	char where[INET6_ADDRSTRLEN + 16];
+	int rc;
+
+	/* An IPv6 address means just that, so [::] and 0.0.0.0 can both be
+	 * given on one port. */
+	if (ai->ai_family == AF_INET6)
+		flags |= LEV_OPT_BIND_IPV6ONLY;
+	l = evconnlistener_new_bind(f->base, NULL, NULL, flags, LISTEN_BACKLOG,
+				    ai->ai_addr, (int)ai->ai_addrlen);
+	if (l == NULL) {
+		rc = -errno;
+		whr_log_errno(WHR_LOG_ERROR, "cannot listen on %s", spec);
+		return rc != 0 ? rc : -EADDRNOTAVAIL;
+	}
+	grown = realloc(f->bound, (f->n_bound + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		evconnlistener_free(l);
+		return -ENOMEM;
+	}
+	f->bound = grown;
+	bound = evhttp_bind_listener(f->http, l);
+	if (bound == NULL) {
+		evconnlistener_free(l);
+		return -ENOMEM;
+	}
+	f->bound[f->n_bound++] = bound;
+	rc = conn_tracker_add_listener(f->conns, l);
+	if (rc < 0)
+		return rc;
+
+	if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss,
+			&ss_len) == 0)
+		format_address((struct sockaddr *)&ss, where, sizeof(where));
+	else
+		snprintf(where, sizeof(where), "%s", spec);
+	whr_log(WHR_LOG_INFO, "listening on %s", where);
+	return 0;
+}
+
+static int
+listen_spec(struct front *f, const char *spec)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+	};
+	struct addrinfo *res = NULL;
+	const struct addrinfo *ai;
+	const char *colon = strrchr(spec, ':');
+	char host[256];
+	size_t host_len = (size_t)(colon - spec);
+	const char *host_start = spec;
+	int rc;
+
+	/* config.c checked the form: HOST:PORT or [V6]:PORT. */
+	if (spec[0] == '[') {
+		host_start++;
+		host_len -= 2;
+	}
+	if (host_len >= sizeof(host)) {
+		whr_log(WHR_LOG_ERROR, "listen address too long: %.64s", spec);
+		return -EINVAL;
+	}
+	memcpy(host, host_start, host_len);
+	host[host_len] = '\0';
+
+	rc = getaddrinfo(host, colon + 1, &hints, &res);
+	if (rc != 0) {
+		whr_log(WHR_LOG_ERROR, "cannot resolve listen address %s: %s",
+			spec, gai_strerror(rc));
+		return -EADDRNOTAVAIL;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		rc = bind_one(f, ai, spec);
+		if (rc < 0)
+			break;
+	}
+	freeaddrinfo(res);
+	return rc;
+}
+
+int
+front_listen(struct front *f)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < f->c->n_listen; i++) {
+		rc = listen_spec(f, f->c->listen[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+void
+front_stop_accepting(struct front *f)
+{
+	size_t i;
+
+	f->stopping = true;
+	conn_tracker_forget_listeners(f->conns);
+	for (i = 0; i < f->n_bound; i++)
+		evhttp_del_accept_socket(f->http, f->bound[i]);
+	f->n_bound = 0;
 }
 
 size_t
@@ -448,9 +744,9 @@ front_busy(const struct front *f)
 }
 
 struct front *
-front_new(struct whr_receiver *r, struct event_base *base)
+front_new(const struct config *c, struct event_base *base,
+	  struct inbox *inbox, const struct secret_store *secrets)
 {
-	const struct config *c = &r->config;
 	struct conn_limits limits = {
 		.max_connections = c->max_connections,
 		.read_timeout_us = c->read_timeout_us,
@@ -460,7 +756,9 @@ front_new(struct whr_receiver *r, struct event_base *base)
 
 	if (f == NULL)
 		return NULL;
-	f->r = r;
+	f->c = c;
+	f->inbox = inbox;
+	f->secrets = secrets;
 	f->base = base;
 	f->http = evhttp_new(base);
 	if (f->http == NULL)

@@ -8,14 +8,21 @@
 
 #include <stddef.h>
 
+struct config;
 struct event_base;
 struct front;
-struct whr_receiver;
+struct inbox;
+struct secret_store;
 
-struct front *front_new(struct whr_receiver *r, struct event_base *base);
+/* A front on @p base with the limits of @p c, that checks requests with
+ * the keys of @p secrets and hands deliveries to @p inbox. It borrows
+ * all four until front_free(). NULL when out of memory. */
+struct front *front_new(const struct config *c, struct event_base *base,
+			struct inbox *inbox,
+			const struct secret_store *secrets);
 void front_free(struct front *f);
 
-/* Bind every configured address (logging each, with the port chosen for
+/* Bind every address of the settings' list (logging each, with the port chosen for
  * port 0). Returns 0 or a negative errno (logged). */
 int front_listen(struct front *f);
 

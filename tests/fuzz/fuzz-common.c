@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include <whr/log.h>
 
 const char *
@@ -26,10 +28,37 @@ quiet_sink(enum whr_log_level level, const char *line, void *userdata)
 		FUZZ_CHECK(*p >= 0x20);
 }
 
-void
-fuzz_quiet_log(void)
+/* stderr would slow fuzzing down. */
+__attribute__((constructor)) static void
+quiet_log(void)
 {
 	whr_log_set_handler(quiet_sink, NULL);
+}
+
+bool
+fuzz_same_string(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	       (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+bool
+fuzz_is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+	       c == '\f';
+}
+
+void
+fuzz_hmac_sha256(const char *secret, size_t secret_len, const void *data,
+		 size_t size, unsigned char mac[32])
+{
+	size_t out_len = 0;
+
+	FUZZ_CHECK(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret,
+			     secret_len, data, size, mac, 32,
+			     &out_len) != NULL);
+	FUZZ_CHECK(out_len == 32);
 }
 
 char *

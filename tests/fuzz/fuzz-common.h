@@ -1,11 +1,14 @@
 /*
  * Shared by the libFuzzer targets: the entry points' prototypes (the
  * project builds with -Wmissing-prototypes), an invariant check that
- * aborts in every build type, and the quiet log sink.
+ * aborts in every build type, and small helpers. Every target logs
+ * through a quiet sink (set before libFuzzer starts) that writes nothing
+ * but checks that every line is one line.
  */
 #ifndef WHR_FUZZ_COMMON_H
 #define WHR_FUZZ_COMMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,9 +31,17 @@ const char *__ubsan_default_options(void);
 		}                                                            \
 	} while (0)
 
-/* Replace the log sink with one that writes nothing (stderr would slow
- * fuzzing down) but checks that every line is one line. */
-void fuzz_quiet_log(void);
+/* Both NULL, or both strings with the same text. */
+bool fuzz_same_string(const char *a, const char *b);
+
+/* Whitespace as .NET's String.Trim() sees it in ASCII; written apart
+ * from the library's is_trim_space(), which the targets check. */
+bool fuzz_is_space(char c);
+
+/* HMAC-SHA256 of @p size bytes with the key @p secret (@p secret_len
+ * bytes), one-shot: apart from the library's reused contexts. */
+void fuzz_hmac_sha256(const char *secret, size_t secret_len,
+		      const void *data, size_t size, unsigned char mac[32]);
 
 /* A NUL-terminated copy of @p size bytes (embedded NULs kept, so C
  * string functions see the text up to the first one). Never NULL: out

@@ -1,5 +1,5 @@
 /*
- * The settings parsers: parse_size() and parse_duration_us() on the
+ * The settings parsers: whr_parse_size() and whr_parse_duration() on the
  * value, then config_set() on a key chosen by the first byte. The rest
  * of the input is the value; a NUL byte in it splits off a second value,
  * set on the same key afterwards (a setting given twice replaces the
@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <whr/receiver.h>
 
 #include "config.h"
 
@@ -34,7 +36,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	fuzz_quiet_log();
 	file_fd = mkstemp(name);
 	FUZZ_CHECK(file_fd >= 0);
 	FUZZ_CHECK(unlink(name) == 0);
@@ -59,11 +60,11 @@ check_parsers(const char *value)
 	int64_t us = -1;
 	int rc;
 
-	rc = parse_size(value, &size);
+	rc = whr_parse_size(value, &size);
 	FUZZ_CHECK(rc == 0 || rc == -EINVAL);
 	if (rc == 0)
 		FUZZ_CHECK(value[0] >= '0' && value[0] <= '9');
-	rc = parse_duration_us(value, &us);
+	rc = whr_parse_duration(value, &us);
 	FUZZ_CHECK(rc == 0 || rc == -EINVAL);
 	if (rc == 0)
 		FUZZ_CHECK(us >= 0 && value[0] >= '0' && value[0] <= '9');

@@ -18,15 +18,6 @@ static const char *const paths[] = {
 	"Users[1]", "EnrollmentStatus", "TimeStamp", "Id", "a1",
 };
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	fuzz_quiet_log();
-	return 0;
-}
-
 static bool
 is_object_span(const char *body, size_t len, size_t lo, size_t start,
 	       size_t end)

@@ -23,22 +23,6 @@ static const char *const default_paths[] = {
 	"Action", "Course.Id", "Users[0].Email", "Users", "a[0][1].b",
 };
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	fuzz_quiet_log();
-	return 0;
-}
-
-static bool
-same_string(const char *a, const char *b)
-{
-	return (a == NULL && b == NULL) ||
-	       (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
 /* An array of @p len elements: [len - 1] is there and [len] is not. */
 static void
 check_array_ends(const struct whr_event *ev, const char *path, size_t len)
@@ -77,7 +61,7 @@ query(const struct whr_event *ev, const char *path, bool same_json)
 	if (t == WHR_VALUE_ARRAY)
 		check_array_ends(ev, path, len);
 	if (same_json)
-		FUZZ_CHECK(same_string(whr_event_property(ev, path), s));
+		FUZZ_CHECK(fuzz_same_string(whr_event_property(ev, path), s));
 	else
 		(void)whr_event_property(ev, path);
 }

@@ -10,6 +10,7 @@
 #include "fuzz-common.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
@@ -17,22 +18,6 @@
 #include <whr/lms365.h>
 
 #include "event.h"
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	fuzz_quiet_log();
-	return 0;
-}
-
-static bool
-same_string(const char *a, const char *b)
-{
-	return (a == NULL && b == NULL) ||
-	       (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
 
 static void
 check_reason(const struct whr_event *ev)
@@ -57,7 +42,49 @@ check_time(const struct whr_lms365_time *t)
 	}
 }
 
-/* Read every byte of every string, so ASan sees a dangling one. */
+/* The string members of a struct: the path's last name, and where. */
+struct string_member {
+	const char *name;
+	size_t offset;
+};
+
+#define COURSE(name, field)                                                  \
+	{ name, offsetof(struct whr_lms365_course, field) }
+#define USER(name, field)                                                    \
+	{ name, offsetof(struct whr_lms365_user, field) }
+
+static const struct string_member course_strings[] = {
+	COURSE("Id", id), COURSE("Title", title), COURSE("Url", url),
+	COURSE("CourseType", course_type), COURSE("SiteId", site_id),
+	COURSE("WebId", web_id),
+};
+
+static const struct string_member user_strings[] = {
+	USER("Id", id), USER("Email", email), USER("Title", title),
+	USER("LoginName", login_name), USER("Department", department),
+	USER("DirectoryObjectId", directory_object_id),
+	USER("EnrollmentId", enrollment_id),
+};
+
+/* Each string member of the struct at @p s agrees with the getter at
+ * @p prefix and its name; every byte is read, so ASan sees a dangling
+ * one. */
+static void
+check_strings(const struct whr_event *ev, const char *prefix, const void *s,
+	      const struct string_member *m, size_t n)
+{
+	char path[64];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *value = *(const char *const *)(const void *)(
+			(const char *)s + m[i].offset);
+
+		snprintf(path, sizeof(path), "%s%s", prefix, m[i].name);
+		FUZZ_CHECK(fuzz_same_string(value, whr_event_string(ev, path)));
+	}
+}
+
 static void
 check_course(const struct whr_event *ev, const char *prefix,
 	     const struct whr_lms365_course *c)
@@ -65,18 +92,8 @@ check_course(const struct whr_event *ev, const char *prefix,
 	char path[32];
 	bool b = false;
 
-	snprintf(path, sizeof(path), "%sId", prefix);
-	FUZZ_CHECK(same_string(c->id, whr_event_string(ev, path)));
-	snprintf(path, sizeof(path), "%sTitle", prefix);
-	FUZZ_CHECK(same_string(c->title, whr_event_string(ev, path)));
-	snprintf(path, sizeof(path), "%sUrl", prefix);
-	FUZZ_CHECK(same_string(c->url, whr_event_string(ev, path)));
-	snprintf(path, sizeof(path), "%sCourseType", prefix);
-	FUZZ_CHECK(same_string(c->course_type, whr_event_string(ev, path)));
-	snprintf(path, sizeof(path), "%sSiteId", prefix);
-	FUZZ_CHECK(same_string(c->site_id, whr_event_string(ev, path)));
-	snprintf(path, sizeof(path), "%sWebId", prefix);
-	FUZZ_CHECK(same_string(c->web_id, whr_event_string(ev, path)));
+	check_strings(ev, prefix, c, course_strings,
+		      sizeof(course_strings) / sizeof(*course_strings));
 	snprintf(path, sizeof(path), "%sPublished", prefix);
 	FUZZ_CHECK(c->has_published == (whr_event_bool(ev, path, &b) == 0));
 	FUZZ_CHECK(!c->has_published || c->published == b);
@@ -106,26 +123,16 @@ enrollment(struct whr_event *ev, bool is_json)
 	FUZZ_CHECK(e.has_status ==
 		   (whr_event_integer(ev, "EnrollmentStatus", &status) == 0));
 	FUZZ_CHECK(!e.has_status || e.status == status);
-	FUZZ_CHECK(same_string(e.status_text,
+	FUZZ_CHECK(fuzz_same_string(e.status_text,
 			       whr_event_string(ev, "EnrollmentStatusText")));
 	FUZZ_CHECK(e.n_users == whr_event_array_length(ev, "Users"));
 	FUZZ_CHECK((e.users == NULL) == (e.n_users == 0));
 	for (k = 0; k < e.n_users; k++) {
-		const struct whr_lms365_user *u = &e.users[k];
-
-#define USER(field, name)                                                    \
-	snprintf(path, sizeof(path), "Users[%zu]." name, k);                 \
-	FUZZ_CHECK(same_string(u->field, whr_event_string(ev, path)))
-		USER(id, "Id");
-		USER(email, "Email");
-		USER(title, "Title");
-		USER(login_name, "LoginName");
-		USER(department, "Department");
-		USER(directory_object_id, "DirectoryObjectId");
-		USER(enrollment_id, "EnrollmentId");
-#undef USER
+		snprintf(path, sizeof(path), "Users[%zu].", k);
+		check_strings(ev, path, &e.users[k], user_strings,
+			      sizeof(user_strings) / sizeof(*user_strings));
 	}
-	FUZZ_CHECK(same_string(e.timestamp.text,
+	FUZZ_CHECK(fuzz_same_string(e.timestamp.text,
 			       whr_event_string(ev, "TimeStamp")));
 	check_time(&e.timestamp);
 }
@@ -144,7 +151,7 @@ course(struct whr_event *ev, bool is_json)
 		return;
 	FUZZ_CHECK(is_json);
 	check_course(ev, "", &c.course);
-	FUZZ_CHECK(same_string(c.timestamp.text,
+	FUZZ_CHECK(fuzz_same_string(c.timestamp.text,
 			       whr_event_string(ev, "TimeStamp")));
 	check_time(&c.timestamp);
 }

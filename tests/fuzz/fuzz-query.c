@@ -12,15 +12,6 @@
 
 #include "webhook.h"
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	fuzz_quiet_log();
-	return 0;
-}
-
 static void
 check_parameter(const char *query, const char *name)
 {

@@ -12,26 +12,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "secrets.h"
 #include "signature.h"
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	fuzz_quiet_log();
-	return 0;
-}
-
-static bool
-space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
-	       c == '\f';
-}
 
 /* Code points of valid UTF-8 (RFC 3629: no overlongs, no surrogates,
  * nothing past U+10FFFF); -1 for anything else. Written apart from
@@ -91,15 +73,15 @@ check_list(const struct secret_list *list, bool newlines_separate)
 			FUZZ_CHECK(!(*p >= 'A' && *p <= 'Z') && *p != ',' &&
 				   *p != '=');
 		if (id_len > 0)
-			FUZZ_CHECK(!space(e->id[0]) &&
-				   !space(e->id[id_len - 1]));
+			FUZZ_CHECK(!fuzz_is_space(e->id[0]) &&
+				   !fuzz_is_space(e->id[id_len - 1]));
 		for (j = 0; j < i; j++)
 			FUZZ_CHECK(strcmp(list->entries[j].id, e->id) != 0);
 
 		FUZZ_CHECK(e->secret != NULL &&
 			   strlen(e->secret) == e->secret_len);
-		FUZZ_CHECK(e->secret_len > 0 && !space(e->secret[0]) &&
-			   !space(e->secret[e->secret_len - 1]));
+		FUZZ_CHECK(e->secret_len > 0 && !fuzz_is_space(e->secret[0]) &&
+			   !fuzz_is_space(e->secret[e->secret_len - 1]));
 		FUZZ_CHECK(strpbrk(e->secret, ",=") == NULL);
 		if (newlines_separate)
 			FUZZ_CHECK(strpbrk(e->secret, "\r\n") == NULL &&
@@ -143,14 +125,10 @@ check_store(const struct secret_list *list)
 		const struct receiver_keys *k =
 			secret_store_find(store, e->id, strlen(e->id));
 		struct signature sig = { .decoded_len = SIGNATURE_BYTES };
-		size_t out_len = 0;
 
 		FUZZ_CHECK(k != NULL && strcmp(k->id, e->id) == 0);
-		FUZZ_CHECK(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL,
-				     e->secret, e->secret_len,
-				     (const unsigned char *)body,
-				     sizeof(body) - 1, sig.mac,
-				     sizeof(sig.mac), &out_len) != NULL);
+		fuzz_hmac_sha256(e->secret, e->secret_len, body,
+				 sizeof(body) - 1, sig.mac);
 		FUZZ_CHECK(signature_verify(k, &sig, body, sizeof(body) - 1) ==
 			   SIGNATURE_OK);
 	}
