@@ -853,7 +853,8 @@ open_store(struct inbox *ib)
 	}
 	s = whr_store_open(ib->location, STORE_SERVER, why, sizeof(why));
 	if (s == NULL) {
-		rc = errno == EPROTO ? -EPROTO : -EIO;
+		/* A newer schema, or files whr will not use: never works. */
+		rc = errno == EPROTO || errno == EPERM ? -EPROTO : -EIO;
 		ib->setup_failing = 0;
 		not_open(ib, why);
 		return rc;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -518,6 +519,78 @@ check_files(struct whr_store *s, const char *dir)
 
 /* Open the server's connection: create the folder and the file, WAL,
  * the handler guard, the schema. */
+/* The inbox holds learners' names and e-mails: its files are the
+ * owner's alone (0600), whatever the umask or the folder's mode, and
+ * never reached through a symbolic link, which could make whr create or
+ * write a file elsewhere. SQLite gives the -wal and -shm files the
+ * database file's mode, so the database is made 0600 first; files an
+ * older whr left wider are narrowed. */
+static const char *const store_suffixes[] = { "", "-wal", "-shm" };
+
+static int
+refuse_links(struct whr_store *s)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LENGTH(store_suffixes); i++) {
+		char path[sizeof(s->path) + 8];
+		struct stat sb;
+
+		snprintf(path, sizeof(path), "%s%s", s->path,
+			 store_suffixes[i]);
+		if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+			set_error(s, "%s is a symbolic link: whr opens its "
+				  "inbox files only where they are (move the "
+				  "file there, or give --data-dir the folder "
+				  "it is in)", path);
+			return -EPERM;
+		}
+	}
+	return 0;
+}
+
+static int
+secure_files(struct whr_store *s)
+{
+	size_t i;
+	int rc = refuse_links(s);
+
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < ARRAY_LENGTH(store_suffixes); i++) {
+		char path[sizeof(s->path) + 8];
+		struct stat sb;
+		int fd;
+
+		snprintf(path, sizeof(path), "%s%s", s->path,
+			 store_suffixes[i]);
+		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC |
+				  (i == 0 ? O_CREAT : 0), 0600);
+		if (fd < 0 && errno == ENOENT)
+			continue;	/* SQLite makes it, 0600 like the
+					 * database */
+		if (fd < 0) {
+			set_error(s, "cannot open %s: %s", path,
+				  strerror(errno));
+			return errno == EROFS || errno == EACCES ? -EROFS
+								  : -EIO;
+		}
+		if (fstat(fd, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+			close(fd);
+			set_error(s, "%s is not a regular file", path);
+			return -EPERM;
+		}
+		if ((sb.st_mode & 077) != 0 && fchmod(fd, 0600) < 0) {
+			set_error(s, "cannot make %s private (0600): %s", path,
+				  strerror(errno));
+			close(fd);
+			return -EIO;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
 static int
 open_server(struct whr_store *s, const char *dir)
 {
@@ -527,9 +600,13 @@ open_server(struct whr_store *s, const char *dir)
 		set_error(s, "cannot create the data folder: %s", strerror(errno));
 		return -EIO;
 	}
+	rc = secure_files(s);
+	if (rc < 0)
+		return rc;
 	rc = sqlite3_open_v2(s->path, &s->db,
 			     SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READWRITE |
-				     SQLITE_OPEN_CREATE, NULL);
+				     SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW,
+			     NULL);
 	if (rc != SQLITE_OK)
 		return -EIO;
 	sqlite3_extended_result_codes(s->db, 1);
@@ -546,6 +623,40 @@ open_server(struct whr_store *s, const char *dir)
 	return migrate(s);
 }
 
+static bool
+on_read_only_mount(const char *dir)
+{
+	struct statvfs sv;
+
+	return statvfs(dir, &sv) == 0 && (sv.f_flag & ST_RDONLY) != 0;
+}
+
+/* Open s->path as an immutable database: no locks, no -shm. */
+static int
+open_immutable(struct whr_store *s)
+{
+	char uri[3 * sizeof(s->path) + 32];
+	char *p = uri;
+	const char *c;
+
+	p += sprintf(p, "file:");
+	for (c = s->path; *c != '\0'; c++) {
+		/* What a URI's path cannot hold as it is. */
+		if (*c == '%' || *c == '?' || *c == '#')
+			p += sprintf(p, "%%%02X", (unsigned char)*c);
+		else
+			*p++ = *c;
+	}
+	strcpy(p, "?immutable=1");
+	if (sqlite3_open_v2(uri, &s->db,
+			    SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READONLY |
+				    SQLITE_OPEN_URI | SQLITE_OPEN_NOFOLLOW,
+			    NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_extended_result_codes(s->db, 1);
+	return 0;
+}
+
 static int
 open_other(struct whr_store *s, const char *dir)
 {
@@ -558,13 +669,28 @@ open_other(struct whr_store *s, const char *dir)
 		if (rc < 0)
 			return rc;
 	}
+	rc = refuse_links(s);
+	if (rc < 0)
+		return rc;
 	flags |= s->mode == STORE_WRITER ? SQLITE_OPEN_READWRITE
 					  : SQLITE_OPEN_READONLY;
-	rc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
+	rc = sqlite3_open_v2(s->path, &s->db, flags | SQLITE_OPEN_NOFOLLOW,
+			     NULL);
 	if (rc != SQLITE_OK)
 		return -EIO;
 	sqlite3_extended_result_codes(s->db, 1);
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	if (s->mode == STORE_READER && query_int(s, "PRAGMA user_version") < 0 &&
+	    on_read_only_mount(dir)) {
+		/* A WAL database needs its -shm file to be read, and a
+		 * read-only mount cannot have one made: nothing writes
+		 * there, so read it as an immutable file. */
+		sqlite3_close_v2(s->db);
+		s->db = NULL;
+		rc = open_immutable(s);
+		if (rc < 0)
+			return rc;
+	}
 	if (s->mode == STORE_READER &&
 	    exec(s, "PRAGMA query_only = 1", "cannot open the database") < 0)
 		return -EIO;
@@ -619,7 +745,10 @@ err:
 	else
 		snprintf(why, why_size, "inbox %s: %s", s->path, s->error);
 	whr_store_close(s);
-	errno = rc == -EPROTO ? EPROTO : rc == -ENOENT ? ENOENT : EIO;
+	errno = rc == -EPROTO ? EPROTO
+		: rc == -ENOENT ? ENOENT
+		: rc == -EPERM ? EPERM
+		: EIO;
 	return NULL;
 }
 

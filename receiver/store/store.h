@@ -58,9 +58,10 @@ enum store_mode {
 
 /* Open the store at @p location (a data folder). On failure returns NULL
  * with @p why saying why in a sentence (nothing is logged) and errno:
- * EPROTO for a schema newer than this binary's (a lasting problem),
- * ENOENT when a reader or writer finds no inbox there, else EIO (perhaps
- * passing: a read-only or full disk). A commit returns once it is on
+ * EPROTO for a schema newer than this binary's and EPERM for files whr
+ * refuses to use (a symbolic link): lasting problems; ENOENT when a
+ * reader or writer finds no inbox there; else EIO (perhaps passing: a
+ * read-only or full disk). A commit returns once it is on
  * disk. */
 struct whr_store *whr_store_open(const char *location, enum store_mode mode,
 				 char *why, size_t why_size);
