@@ -479,6 +479,11 @@ static const struct option_spec options[] = {
 	  .default_value = "1MiB",
 	  .help = "largest request body; larger ones get 413 before they are "
 		  "read" },
+	{ .name = "max-notifications", .env = "WHR_MAX_NOTIFICATIONS",
+	  .kind = &count_kind, .field = FIELD(max_notifications),
+	  .min = 1, .max = 1000000, .default_value = "1000",
+	  .help = "most notifications in one delivery; more get 413 (Learn365 "
+		  "sends a handful)" },
 	{ .name = "max-header-size", .env = "WHR_MAX_HEADER_SIZE",
 	  .kind = &size_kind, .field = FIELD(max_header_size),
 	  .min = 1024, .max = MIB,

@@ -27,6 +27,7 @@ struct config {
 	int64_t idle_timeout_us;
 	int64_t shutdown_timeout_us;
 	unsigned max_connections;
+	unsigned max_notifications;	/* in one delivery */
 
 	/* The inbox and its workers. */
 	unsigned workers;		/* 0 until config_resolve(): one

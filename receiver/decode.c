@@ -49,6 +49,8 @@ struct decoder {
 	bool in_user;		/* inside one of Users' objects */
 	bool key_is_id;		/* the Course/User member being read */
 	bool no_memory;
+	size_t max_notifications;	/* 0: no limit */
+	bool too_many;
 	char *err;
 	size_t err_size;
 };
@@ -194,9 +196,12 @@ on_scalar(struct decoder *d, const char *text, size_t len, bool is_string,
 	if (d->depth == 1) {
 		switch (d->top_key) {
 		case TOP_ID:
-			/* Last one wins, as with Newtonsoft's JObject. */
+			/* Last one wins, as with Newtonsoft's JObject. An
+			 * empty Id names no delivery: as if absent. */
 			if (!set_text(d, &d->env->id,
-				      is_string || is_number ? text : NULL,
+				      (is_string || is_number) && len > 0
+					      ? text
+					      : NULL,
 				      len))
 				return 0;
 			break;
@@ -363,6 +368,13 @@ cb_start_map(void *ctx)
 	} else if (d->depth == 2 && d->in_notifications) {
 		struct envelope *env = d->env;
 
+		if (d->max_notifications > 0 &&
+		    env->n_notifications == d->max_notifications) {
+			d->too_many = true;
+			return fail(d, "the delivery has more than %zu "
+				    "notifications (--max-notifications)",
+				    d->max_notifications);
+		}
 		if (env->n_notifications == d->capacity) {
 			size_t cap = d->capacity ? 2 * d->capacity : 4;
 			struct notification *grown =
@@ -477,12 +489,58 @@ envelope_finish(struct envelope *env)
 	memset(env, 0, sizeof(*env));
 }
 
+/* Whether the JSON text (valid: every backslash is inside a string)
+ * has a \u escape of a surrogate that is not half of a pair. yajl
+ * would read it as "?", so that "sur\ud800" and "sur\ud801" (or a real
+ * "sur?") became one id. */
+static bool
+has_lone_surrogate(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		const char *bs = memchr(s + i, '\\', len - i);
+		unsigned v;
+
+		if (bs == NULL)
+			return false;
+		i = (size_t)(bs - s);
+		if (i + 1 < len && s[i + 1] != 'u') {
+			i += 2;		/* another escape: \\ \" \n ... */
+			continue;
+		}
+		if (i + 6 > len)
+			return false;
+		v = (unsigned)(hex_digit_value(s[i + 2]) << 12 |
+			       hex_digit_value(s[i + 3]) << 8 |
+			       hex_digit_value(s[i + 4]) << 4 |
+			       hex_digit_value(s[i + 5]));
+		i += 6;
+		if (v >= 0xdc00 && v <= 0xdfff)
+			return true;	/* a low half alone */
+		if (v < 0xd800 || v > 0xdbff)
+			continue;
+		/* A high half: a low half must follow at once. */
+		if (i + 6 > len || s[i] != '\\' || s[i + 1] != 'u')
+			return true;
+		v = (unsigned)(hex_digit_value(s[i + 2]) << 12 |
+			       hex_digit_value(s[i + 3]) << 8 |
+			       hex_digit_value(s[i + 4]) << 4 |
+			       hex_digit_value(s[i + 5]));
+		if (v < 0xdc00 || v > 0xdfff)
+			return true;
+		i += 6;
+	}
+	return false;
+}
+
 int
-envelope_decode(const char *body, size_t len, struct envelope *env,
-		char *err, size_t err_size)
+envelope_decode(const char *body, size_t len, size_t max_notifications,
+		struct envelope *env, char *err, size_t err_size)
 {
 	struct decoder d = {
 		.env = env,
+		.max_notifications = max_notifications,
 		.err = err,
 		.err_size = err_size,
 	};
@@ -512,7 +570,7 @@ envelope_decode(const char *body, size_t len, struct envelope *env,
 	if (d.no_memory) {
 		rc = -ENOMEM;
 	} else if (status == yajl_status_client_canceled) {
-		rc = -EBADMSG;
+		rc = d.too_many ? -E2BIG : -EBADMSG;
 	} else if (status != yajl_status_ok) {
 		unsigned char *msg = yajl_get_error(d.yajl, 0, NULL, 0);
 		size_t n;
@@ -528,6 +586,13 @@ envelope_decode(const char *body, size_t len, struct envelope *env,
 		rc = -EBADMSG;
 	}
 	yajl_free(d.yajl);
+	if (rc == 0 && memmem(body, len, "\\u", 2) != NULL &&
+	    has_lone_surrogate(body + d.base, len - d.base)) {
+		snprintf(err, err_size, "body has a lone surrogate escape "
+			 "(\\uD800 to \\uDFFF without its pair): not Unicode "
+			 "text");
+		rc = -EBADMSG;
+	}
 	if (rc < 0)
 		envelope_finish(env);
 	return rc;

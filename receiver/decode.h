@@ -27,8 +27,8 @@ struct notification {
 };
 
 struct envelope {
-	char *id;		/* `Id`; NULL when absent or not a string
-				 * or number */
+	char *id;		/* `Id`; NULL when absent, empty, or not
+				 * a string or number */
 	int64_t attempt;	/* `Attempt`; 0 when absent or not an
 				 * integer */
 	bool has_properties;
@@ -42,10 +42,14 @@ struct envelope {
  * parameters ignored; case-insensitive. NULL is not JSON. */
 bool media_type_is_json(const char *content_type);
 
-/* Checks 7 and 8. Returns 0, or -EBADMSG with a short reason in @p err
- * (for the 400 body), or -ENOMEM. */
-int envelope_decode(const char *body, size_t len, struct envelope *env,
-		    char *err, size_t err_size);
+/* Checks 7 and 8, and that every string is Unicode (a lone surrogate
+ * escape, "\uD800" without its pair, is refused: it would read as "?",
+ * and two different ids could become one). Returns 0, or -EBADMSG with
+ * a short reason in @p err (for the 400 body), -E2BIG when there are
+ * more than @p max_notifications notifications (0: no limit), or
+ * -ENOMEM. */
+int envelope_decode(const char *body, size_t len, size_t max_notifications,
+		    struct envelope *env, char *err, size_t err_size);
 
 /* Free what envelope_decode() allocated; a zeroed envelope is a no-op. */
 void envelope_finish(struct envelope *env);

@@ -192,10 +192,15 @@ webhook_post(const struct secret_store *secrets,
 	}
 
 	/* 7 and 8: a JSON object with well-formed Notifications. */
-	rc = envelope_decode(req->body, req->body_len, env,
-			     reply->message_buf, sizeof(reply->message_buf));
+	rc = envelope_decode(req->body, req->body_len, req->max_notifications,
+			     env, reply->message_buf,
+			     sizeof(reply->message_buf));
 	if (rc == -ENOMEM) {
 		reply_set(reply, 503, "out of memory");
+		return;
+	}
+	if (rc == -E2BIG) {
+		reply_set(reply, 413, reply->message_buf);
 		return;
 	}
 	if (rc < 0) {

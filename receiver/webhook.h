@@ -24,6 +24,7 @@ struct webhook_request {
 	const char *body;
 	size_t body_len;
 	int64_t received_at;		/* microseconds since the epoch */
+	size_t max_notifications;	/* more: 413; 0: no limit */
 };
 
 struct webhook_reply {

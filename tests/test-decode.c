@@ -5,12 +5,13 @@
 #include <string.h>
 
 #include "decode.h"
+#include "util.h"
 #include "test-common.h"
 
 static int
 decode(const char *body, struct envelope *env, char *err)
 {
-	return envelope_decode(body, strlen(body), env, err, 200);
+	return envelope_decode(body, strlen(body), 0, env, err, 200);
 }
 
 static void
@@ -53,7 +54,7 @@ START_TEST(decode_vector_v0)
 	struct envelope env;
 	char err[200];
 
-	ck_assert_int_eq(envelope_decode(body, len, &env, err, sizeof(err)), 0);
+	ck_assert_int_eq(envelope_decode(body, len, 0, &env, err, sizeof(err)), 0);
 	ck_assert_str_eq(env.id, "1234567890");
 	ck_assert_int_eq(env.attempt, 1);
 	ck_assert(env.has_properties);
@@ -208,6 +209,81 @@ START_TEST(decode_bad_bodies)
 }
 END_TEST
 
+/* Two different strings never read as one: a lone surrogate escape is
+ * refused, a pair and an escaped backslash are not. */
+START_TEST(decode_surrogates)
+{
+	static const struct {
+		const char *body;
+		int rc;
+	} cases[] = {
+		{ "{\"Id\":\"sur\\ud800\"}", -EBADMSG },
+		{ "{\"Id\":\"sur\\uDBFF\"}", -EBADMSG },
+		{ "{\"Id\":\"sur\\udc00\"}", -EBADMSG },
+		{ "{\"Id\":\"\\ud800\\u0041\"}", -EBADMSG },
+		{ "{\"Id\":\"\\ud800x\"}", -EBADMSG },
+		{ "{\"Notifications\":[{\"Course\":{\"Id\":\"c\\udfff\"}}]}",
+		  -EBADMSG },
+		{ "{\"Properties\":{\"p\":\"\\udbff\"}}", -EBADMSG },
+		{ "{\"Id\":\"sur\\ud83d\\ude00\"}", 0 },	/* a pair */
+		{ "{\"Id\":\"sur\\\\ud800\"}", 0 },	/* "\\" then "ud800" */
+		{ "{\"Id\":\"sur\\\\\\ud83d\\ude00\"}", 0 },
+		{ "{\"Id\":\"\\u00e9\\\"\\u0041\"}", 0 },
+	};
+	struct envelope env;
+	char err[200];
+	size_t i;
+
+	for (i = 0; i < ARRAY_LENGTH(cases); i++) {
+		int rc = decode(cases[i].body, &env, err);
+
+		ck_assert_msg(rc == cases[i].rc, "%s: %d %s", cases[i].body,
+			      rc, err);
+		if (rc < 0)
+			ck_assert_ptr_nonnull(strstr(err, "lone surrogate"));
+		else
+			envelope_finish(&env);
+	}
+}
+END_TEST
+
+/* An empty Id names no delivery; a number is its text. */
+START_TEST(decode_empty_id)
+{
+	struct envelope env;
+	char err[200];
+
+	ck_assert_int_eq(decode("{\"Id\":\"\"}", &env, err), 0);
+	ck_assert_ptr_null(env.id);
+	envelope_finish(&env);
+	ck_assert_int_eq(decode("{\"Id\":\"a\",\"Id\":\"\"}", &env, err), 0);
+	ck_assert_ptr_null(env.id);
+	envelope_finish(&env);
+	ck_assert_int_eq(decode("{\"Id\":0}", &env, err), 0);
+	ck_assert_str_eq(env.id, "0");
+	envelope_finish(&env);
+}
+END_TEST
+
+/* More notifications than the limit: -E2BIG, decoding stopped there. */
+START_TEST(decode_max_notifications)
+{
+	static const char body[] =
+		"{\"Notifications\":[{\"Action\":\"a\"},{},{\"Action\":\"c\"}]}";
+	struct envelope env;
+	char err[200];
+
+	ck_assert_int_eq(envelope_decode(body, strlen(body), 3, &env, err,
+					 sizeof(err)), 0);
+	ck_assert_uint_eq(env.n_notifications, 3);
+	envelope_finish(&env);
+	ck_assert_int_eq(envelope_decode(body, strlen(body), 2, &env, err,
+					 sizeof(err)), -E2BIG);
+	ck_assert_str_eq(err, "the delivery has more than 2 notifications "
+			      "(--max-notifications)");
+}
+END_TEST
+
 START_TEST(decode_depth)
 {
 	char body[400];
@@ -311,4 +387,7 @@ TEST_SUITE(decode)
 	ADD_TEST(s, "bom", decode_bom);
 	ADD_TEST(s, "bad_bodies", decode_bad_bodies);
 	ADD_TEST(s, "depth", decode_depth);
+	ADD_TEST(s, "surrogates", decode_surrogates);
+	ADD_TEST(s, "empty_id", decode_empty_id);
+	ADD_TEST(s, "max_notifications", decode_max_notifications);
 }

@@ -42,7 +42,7 @@ sample_notification(const char *name, char **action)
 	char *json;
 
 	memset(&env, 0, sizeof(env));
-	ck_assert_int_eq(envelope_decode(body, len, &env, err, sizeof(err)),
+	ck_assert_int_eq(envelope_decode(body, len, 0, &env, err, sizeof(err)),
 			 0);
 	ck_assert_uint_eq(env.n_notifications, 1);
 	json = strndup(body + env.notifications[0].start,

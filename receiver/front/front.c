@@ -325,6 +325,7 @@ handle_webhook(struct front *f, struct exchange *x, const char *query)
 							   "Content-Type"),
 			.body_len = evbuffer_get_length(buf),
 			.received_at = now_realtime_us(),
+			.max_notifications = f->c->max_notifications,
 		};
 
 		count_signatures(headers, &in);

@@ -122,7 +122,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(text);
 
 	memset(err, 'x', sizeof(err));
-	rc = envelope_decode(body, size, &env, err, sizeof(err));
+	rc = envelope_decode(body, size, 0, &env, err, sizeof(err));
 	FUZZ_CHECK(rc == 0 || rc == -EBADMSG);
 	FUZZ_CHECK(memchr(err, '\0', sizeof(err)) != NULL);
 	if (rc < 0) {

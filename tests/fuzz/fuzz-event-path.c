@@ -91,7 +91,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	PUT(data, json_len);
 	PUT(SUFFIX, strlen(SUFFIX));
 #undef PUT
-	if (envelope_decode(body, body_len, &env, err, sizeof(err)) < 0)
+	if (envelope_decode(body, body_len, 0, &env, err, sizeof(err)) < 0)
 		goto out;
 	if (env.n_notifications == 0 || !env.has_properties)
 		goto out_env;
