@@ -1,6 +1,6 @@
 /*
  * Delivery bodies as the sender writes them, and the samples
- * (receiver/cmd: delivery.c, samples.c, on json-format.c and json-tree.c).
+ * (tools: delivery.c, samples.c, on json-format.c and json-tree.c).
  */
 #include <string.h>
 

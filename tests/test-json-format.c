@@ -1,6 +1,6 @@
 /*
  * Newtonsoft-style JSON formatting, quoting and paths
- * (receiver/cmd: json-format.c, json-tree.c). Delivery bodies and the
+ * (tools: json-format.c, json-tree.c). Delivery bodies and the
  * samples are in test-delivery-body.c.
  */
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * A small JSON tree for the tools (receiver/cmd): parsed with yajl's
+ * A small JSON tree for the tools (tools/): parsed with yajl's
  * streaming parser, edited by path, written back by json-format.c exactly
  * as Newtonsoft.Json writes it. Private to the whr command.
  *
