@@ -13,7 +13,7 @@
 #include <event2/event.h>
 
 #include "commands.h"
-#include "delivery.h"
+#include "lib/delivery.h"
 #include "tool-common.h"
 
 #define DEFAULT_SAMPLE "CourseEnrollment"

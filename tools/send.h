@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "delivery.h"
+#include "lib/delivery.h"
 #include "tool-common.h"
 
 struct send_options {

@@ -11,7 +11,7 @@
 
 #include <openssl/crypto.h>
 
-#include "samples.h"
+#include "lib/samples.h"
 
 /* what receivers accept (PROTOCOL.md §3) */
 #define SECRET_MIN 32

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "delivery.h"
+#include "lib/delivery.h"
 
 #define BOM "\xef\xbb\xbf"
 

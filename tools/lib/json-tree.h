@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "delivery.h"
+#include "lib/delivery.h"
 
 /* Deepest nesting accepted from a parser (the receiver accepts 64). */
 #define JSON_MAX_DEPTH 512

@@ -18,7 +18,7 @@
  * deadline and the wait for 100 Continue, and feeds the answer to
  * http-response.c.
  */
-#include "http-client-private.h"
+#include "lib/http-client-private.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -4,7 +4,7 @@
  * (RFC 9112 §6.3). Also what a struct http_result holds, and escaping
  * received text for display.
  */
-#include "http-client-private.h"
+#include "lib/http-client-private.h"
 
 #include <errno.h>
 #include <stdio.h>

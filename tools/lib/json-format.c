@@ -27,7 +27,7 @@
  * Numbers keep the text they had (Newtonsoft would print a .NET number;
  * the sender's own numbers are integers, which print the same).
  */
-#include "delivery.h"
+#include "lib/delivery.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -36,7 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json-tree.h"
+#include "lib/json-tree.h"
 
 struct out {
 	char *buf;

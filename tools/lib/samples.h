@@ -1,7 +1,7 @@
 /*
  * The sample deliveries of the seven Learn365 Actions (samples/ACTION.json),
  * built into the binary for `whr send --sample` and `whr probe`
- * (tools/embed-samples.py generates samples-data.c at build time).
+ * (tools/lib/embed-samples.py generates samples-data.c at build time).
  */
 #ifndef WHR_CMD_SAMPLES_H
 #define WHR_CMD_SAMPLES_H

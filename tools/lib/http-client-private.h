@@ -13,7 +13,7 @@
 
 #include <openssl/ssl.h>
 
-#include "http-client.h"
+#include "lib/http-client.h"
 
 struct bufferevent;
 struct evbuffer;

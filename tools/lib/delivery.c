@@ -4,7 +4,7 @@
  * Properties and Notifications, in that order, serialised with
  * JObject.ToString(), i.e. Newtonsoft's Formatting.Indented).
  */
-#include "delivery.h"
+#include "lib/delivery.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,7 +14,7 @@
 
 #include <openssl/rand.h>
 
-#include "json-tree.h"
+#include "lib/json-tree.h"
 
 int
 delivery_random_id(char id[33])

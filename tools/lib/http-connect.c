@@ -12,7 +12,7 @@
  * --concurrency does not resolve per request. The price: --timeout does
  * not bound a slow resolver (glibc's own timeouts apply).
  */
-#include "http-client-private.h"
+#include "lib/http-client-private.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

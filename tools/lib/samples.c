@@ -3,7 +3,7 @@
  * embedded at build time by embed-samples.py (samples-data.c), so that
  * `whr send --sample CourseCompleted` works from an installed binary.
  */
-#include "samples.h"
+#include "lib/samples.h"
 
 #include <strings.h>
 
