@@ -13,7 +13,7 @@
 
 #include <whr/signature.h>
 
-#include "lib/http-client.h"
+#include "lib/http.h"
 
 /* ---- command lines -------------------------------------------------- */
 

@@ -4,15 +4,22 @@
  * (RFC 9112 §6.3). Also what a struct http_result holds, and escaping
  * received text for display.
  */
-#include "lib/http-client-private.h"
+#include "lib/http-response.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <event2/buffer.h>
+
+#include "lib/http.h"
+
+/* Longest response head (status line and headers) accepted. */
+#define HTTP_HEAD_MAX (64 * 1024)
 
 enum {
 	S_STATUS,
@@ -163,14 +170,38 @@ http_escape(char *out, size_t out_size, const void *data, size_t len,
 
 /* ---- the parser ---------------------------------------------------- */
 
-void
-http_parser_init(struct http_parser *p, struct http_result *res,
-		 bool head_request)
+struct http_parser {
+	int state;
+	bool no_body;		/* the answer to a HEAD request */
+	bool started;		/* a byte of a response was read */
+	size_t head_size;	/* bytes of the current head so far */
+	uint64_t left;		/* of the body or of the current chunk */
+	struct http_result *res;
+};
+
+struct http_parser *
+http_parser_new(struct http_result *res, bool head_request)
 {
-	memset(p, 0, sizeof(*p));
+	struct http_parser *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
 	p->state = S_STATUS;
 	p->no_body = head_request;
 	p->res = res;
+	return p;
+}
+
+void
+http_parser_free(struct http_parser *p)
+{
+	free(p);
+}
+
+bool
+http_parser_started(const struct http_parser *p)
+{
+	return p->started;
 }
 
 static enum http_parse

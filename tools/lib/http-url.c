@@ -6,7 +6,7 @@
  * dot segments are removed from the path: .NET's Uri canonicalises the
  * registered URI that way before it sends anything.
  */
-#include "lib/http-client.h"
+#include "lib/http.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -3,9 +3,13 @@
  * bufferevents with OpenSSL for https. One request per connection, any
  * number of requests in flight on one event loop, redirects never
  * followed, and every failure classified (see enum http_error).
+ *
+ * The module's files: http-client.c (connections, requests in flight, the
+ * client), http-url.c (URLs and request heads), http-response.c (reading
+ * a response, results and escaping them for display).
  */
-#ifndef WHR_CMD_HTTP_CLIENT_H
-#define WHR_CMD_HTTP_CLIENT_H
+#ifndef WHR_TOOLS_HTTP_H
+#define WHR_TOOLS_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -179,4 +183,4 @@ int http_client_start(struct http_client *c, const struct http_request *req,
 int http_client_run(struct http_client *c, const struct http_request *req,
 		    struct http_result *res);
 
-#endif /* WHR_CMD_HTTP_CLIENT_H */
+#endif /* WHR_TOOLS_HTTP_H */
