@@ -7,7 +7,7 @@
 #include "test-common.h"
 
 #include "lib/delivery.h"
-#include "lib/json-tree.h"
+#include "lib/json.h"
 #include "lib/samples.h"
 
 /* The parts of the vectors, written by hand (not by our formatter). */

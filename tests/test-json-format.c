@@ -7,7 +7,7 @@
 
 #include "test-common.h"
 
-#include "lib/json-tree.h"
+#include "lib/json.h"
 
 /* Reformat @p in (NUL-terminated) and compare with @p want. */
 static void

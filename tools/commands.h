@@ -3,8 +3,8 @@
  * status: 0 success, 1 failure at run time (or "not delivered", "does not
  * verify"), 2 a usage or configuration error.
  */
-#ifndef WHR_COMMANDS_H
-#define WHR_COMMANDS_H
+#ifndef WHR_TOOLS_COMMANDS_H
+#define WHR_TOOLS_COMMANDS_H
 
 #define EXIT_USAGE 2
 
@@ -15,4 +15,4 @@ int cmd_verify(int argc, char **argv);
 int cmd_inbox(int argc, char **argv);
 int cmd_enrollments(int argc, char **argv);
 
-#endif /* WHR_COMMANDS_H */
+#endif /* WHR_TOOLS_COMMANDS_H */

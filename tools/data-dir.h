@@ -5,8 +5,8 @@
  * --format option, and how they report usage and SQLite errors. Every
  * message starts with the tool's name ("whr inbox: ").
  */
-#ifndef WHR_CMD_DATA_DIR_H
-#define WHR_CMD_DATA_DIR_H
+#ifndef WHR_TOOLS_DATA_DIR_H
+#define WHR_TOOLS_DATA_DIR_H
 
 #include <stdbool.h>
 
@@ -60,4 +60,4 @@ enum report_format {
 int tool_format_option(const char *prog, const char *arg, bool csv,
 		       enum report_format *out);
 
-#endif /* WHR_CMD_DATA_DIR_H */
+#endif /* WHR_TOOLS_DATA_DIR_H */

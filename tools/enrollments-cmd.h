@@ -4,8 +4,8 @@
  * enrollments-queries.c, the three reports; enrollments-report.c, their
  * output formats).
  */
-#ifndef WHR_CMD_ENROLLMENTS_CMD_H
-#define WHR_CMD_ENROLLMENTS_CMD_H
+#ifndef WHR_TOOLS_ENROLLMENTS_CMD_H
+#define WHR_TOOLS_ENROLLMENTS_CMD_H
 
 #include <locale.h>
 #include <stdint.h>
@@ -48,4 +48,4 @@ int enrollments_list(const struct data_dir *d, const struct query *q);
 int enrollments_summary(const struct data_dir *d, const struct query *q);
 int enrollments_history(const struct data_dir *d, const struct query *q);
 
-#endif /* WHR_CMD_ENROLLMENTS_CMD_H */
+#endif /* WHR_TOOLS_ENROLLMENTS_CMD_H */

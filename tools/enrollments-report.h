@@ -5,8 +5,8 @@
  * is mended (U+FFFD in CSV and JSON, '?' in a table), so the output is
  * always valid UTF-8.
  */
-#ifndef WHR_CMD_ENROLLMENTS_REPORT_H
-#define WHR_CMD_ENROLLMENTS_REPORT_H
+#ifndef WHR_TOOLS_ENROLLMENTS_REPORT_H
+#define WHR_TOOLS_ENROLLMENTS_REPORT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -44,4 +44,4 @@ int report_print(FILE *out, sqlite3_stmt *st,
  * (overlong forms, surrogates and values past U+10FFFF are not). */
 size_t report_utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
 
-#endif /* WHR_CMD_ENROLLMENTS_REPORT_H */
+#endif /* WHR_TOOLS_ENROLLMENTS_REPORT_H */

@@ -1,8 +1,8 @@
 /*
  * Output of whr inbox: tables for people, JSON for scripts.
  */
-#ifndef WHR_CMD_INBOX_TABLE_H
-#define WHR_CMD_INBOX_TABLE_H
+#ifndef WHR_TOOLS_INBOX_TABLE_H
+#define WHR_TOOLS_INBOX_TABLE_H
 
 #include <stdint.h>
 
@@ -23,4 +23,4 @@ int show_json(sqlite3 *db, int64_t seq);
 int stats_text(sqlite3 *db, const char *path);
 int stats_json(sqlite3 *db, const char *path);
 
-#endif /* WHR_CMD_INBOX_TABLE_H */
+#endif /* WHR_TOOLS_INBOX_TABLE_H */

@@ -2,8 +2,8 @@
  * Plugins for whr serve: `--plugin PATH.so` loads a shared object and
  * calls its entry point (see <whr/plugin.h>) so it registers handlers.
  */
-#ifndef WHR_CMD_PLUGIN_H
-#define WHR_CMD_PLUGIN_H
+#ifndef WHR_TOOLS_PLUGIN_H
+#define WHR_TOOLS_PLUGIN_H
 
 #include <whr/whr.h>
 
@@ -16,4 +16,4 @@ int plugin_load(struct whr_receiver *r, const char *path);
  * handlers point into them. */
 void plugin_unload_all(void);
 
-#endif /* WHR_CMD_PLUGIN_H */
+#endif /* WHR_TOOLS_PLUGIN_H */

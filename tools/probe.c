@@ -14,6 +14,7 @@
 
 #include "commands.h"
 #include "lib/delivery.h"
+#include "lib/json.h"
 #include "tool-common.h"
 
 #define DEFAULT_SAMPLE "CourseEnrollment"

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/json.h"
 
 char *
 send_json_compact(const char *text, bool object, const char *what)

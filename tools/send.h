@@ -2,8 +2,8 @@
  * whr send: its options (send-options.c, send-notes.c) and the run
  * (send.c).
  */
-#ifndef WHR_CMD_SEND_H
-#define WHR_CMD_SEND_H
+#ifndef WHR_TOOLS_SEND_H
+#define WHR_TOOLS_SEND_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,4 +59,4 @@ char *send_json_compact(const char *text, bool object, const char *what);
 /* The wait before retry number @p retry (1 for the second attempt). */
 int64_t send_retry_delay(const struct send_options *o, long retry);
 
-#endif /* WHR_CMD_SEND_H */
+#endif /* WHR_TOOLS_SEND_H */

@@ -3,8 +3,8 @@
  * whr inbox purge --older-than, whr enrollments --since/--until): a UTC
  * time or an age counted back from now, parsed one way for all of them.
  */
-#ifndef WHR_CMD_TIME_ARG_H
-#define WHR_CMD_TIME_ARG_H
+#ifndef WHR_TOOLS_TIME_ARG_H
+#define WHR_TOOLS_TIME_ARG_H
 
 #include <stdint.h>
 
@@ -37,4 +37,4 @@ int time_arg_parse(const char *text, int64_t *out);
 int time_arg_option(const char *prog, const char *option, const char *arg,
 		    int64_t *out);
 
-#endif /* WHR_CMD_TIME_ARG_H */
+#endif /* WHR_TOOLS_TIME_ARG_H */

@@ -3,8 +3,8 @@
  * (options, durations, headers, the secret), signing a delivery the way
  * the sender does, and printing what happened.
  */
-#ifndef WHR_CMD_TOOL_COMMON_H
-#define WHR_CMD_TOOL_COMMON_H
+#ifndef WHR_TOOLS_TOOL_COMMON_H
+#define WHR_TOOLS_TOOL_COMMON_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -138,4 +138,4 @@ void tool_print_heads(FILE *out, const struct http_result *r);
 /* The exact bytes of a request, head and body (--dry-run). */
 void tool_print_request(FILE *out, const struct http_request *req);
 
-#endif /* WHR_CMD_TOOL_COMMON_H */
+#endif /* WHR_TOOLS_TOOL_COMMON_H */

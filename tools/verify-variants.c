@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/delivery.h"
+#include "lib/json.h"
 
 #define BOM "\xef\xbb\xbf"
 

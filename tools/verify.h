@@ -5,8 +5,8 @@
  * secret (verify-input.c). Nothing here computes or holds a MAC: every
  * comparison is whr_signature_check() in verify.c.
  */
-#ifndef WHR_CMD_VERIFY_H
-#define WHR_CMD_VERIFY_H
+#ifndef WHR_TOOLS_VERIFY_H
+#define WHR_TOOLS_VERIFY_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -77,4 +77,4 @@ char *verify_trim_secret(const char *secret, size_t *lead, size_t *trail);
 /* The number of UTF-8 code points of @p s. */
 size_t verify_code_points(const char *s);
 
-#endif /* WHR_CMD_VERIFY_H */
+#endif /* WHR_TOOLS_VERIFY_H */

@@ -14,7 +14,7 @@
 
 #include <openssl/rand.h>
 
-#include "lib/json-tree.h"
+#include "lib/json.h"
 
 int
 delivery_random_id(char id[33])

@@ -27,7 +27,7 @@
  * Numbers keep the text they had (Newtonsoft would print a .NET number;
  * the sender's own numbers are integers, which print the same).
  */
-#include "lib/delivery.h"
+#include "lib/json.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -35,8 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "lib/json-tree.h"
 
 struct out {
 	char *buf;

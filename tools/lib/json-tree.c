@@ -2,7 +2,7 @@
  * The tools' JSON tree: parsing with yajl's streaming parser, building,
  * and setting a member by path ("Course.Title", "Users[0].Email").
  */
-#include "lib/json-tree.h"
+#include "lib/json.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -3,8 +3,8 @@
  * built into the binary for `whr send --sample` and `whr probe`
  * (tools/lib/embed-samples.py generates samples-data.c at build time).
  */
-#ifndef WHR_CMD_SAMPLES_H
-#define WHR_CMD_SAMPLES_H
+#ifndef WHR_TOOLS_SAMPLES_H
+#define WHR_TOOLS_SAMPLES_H
 
 #include <stddef.h>
 
@@ -31,4 +31,4 @@ const struct sample *sample_find(const char *action);
  * number. */
 const struct sample *sample_all(size_t *count);
 
-#endif /* WHR_CMD_SAMPLES_H */
+#endif /* WHR_TOOLS_SAMPLES_H */

@@ -1,18 +1,53 @@
 /*
- * A small JSON tree for the tools (tools/): parsed with yajl's
- * streaming parser, edited by path, written back by json-format.c exactly
- * as Newtonsoft.Json writes it. Private to the whr command.
+ * JSON for the tools, written exactly as Newtonsoft.Json writes it (the
+ * ASP.NET WebHooks sender's serialiser): re-serialising JSON text in the
+ * sender's styles, setting a member by path, quoting a string; used by
+ * `whr send`, `whr probe` and `whr verify`.
  *
+ * Underneath, a small JSON tree (json-tree.c), parsed with yajl's
+ * streaming parser and edited by path, and its writer (json-format.c).
  * Unlike yajl_tree, a node keeps string lengths (a string may hold U+0000)
  * and the text of every number as it was written.
  */
-#ifndef WHR_CMD_JSON_TREE_H
-#define WHR_CMD_JSON_TREE_H
+#ifndef WHR_TOOLS_JSON_H
+#define WHR_TOOLS_JSON_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "lib/delivery.h"
+enum json_style {
+	/* Newtonsoft.Json Formatting.Indented on Windows: two spaces per
+	 * level, `"name": value`, CRLF, raw UTF-8, `{}` and `[]` when
+	 * empty, no trailing line end. */
+	JSON_STYLE_INDENTED_CRLF,
+	JSON_STYLE_INDENTED_LF,		/* the same on Linux (Mono) */
+	JSON_STYLE_COMPACT,		/* one line, no spaces */
+};
+
+/* Re-serialise JSON text (any one value) in @p style. Returns a malloc'd
+ * NUL-terminated string (its length in *out_len when not NULL), or NULL
+ * with a one-line reason in @p err (invalid JSON with its byte offset,
+ * out of memory; @p err may be NULL). Numbers keep their text; strings
+ * are re-escaped as Newtonsoft does (json-format.c lists the escapes).
+ * Refused: a BOM, comments, anything after the value, invalid UTF-8,
+ * escapes of unpaired UTF-16 surrogates, nesting deeper than 512. */
+char *json_reformat(const char *json, size_t len, enum json_style style,
+		    size_t *out_len, char *err, size_t err_size);
+
+/* In the JSON object @p json, set the member at @p path (event.h syntax:
+ * "Course.Title", "Users[0].Email", "Users[1]") to @p value_json (any
+ * JSON value: a string needs its quotes), creating missing object members
+ * on the way (array elements must exist); a name given twice sets the
+ * last one, which is the one the receiver reads. Returns malloc'd compact
+ * JSON or NULL with a reason that starts with the path. */
+char *json_set_path(const char *json, const char *path,
+		    const char *value_json, char *err, size_t err_size);
+
+/* Quote @p text as a JSON string with Newtonsoft's escapes (malloc'd),
+ * or NULL when out of memory or when @p text is not UTF-8. */
+char *json_quote(const char *text);
+
+/* ---- the tree ------------------------------------------------------- */
 
 /* Deepest nesting accepted from a parser (the receiver accepts 64). */
 #define JSON_MAX_DEPTH 512
@@ -74,4 +109,4 @@ int json_tree_set_path(struct json_node *root, const char *path,
 char *json_tree_write(const struct json_node *node, enum json_style style,
 		      size_t *out_len, char *err, size_t err_size);
 
-#endif /* WHR_CMD_JSON_TREE_H */
+#endif /* WHR_TOOLS_JSON_H */
