@@ -335,40 +335,15 @@ out:
 /* ---- the command ---------------------------------------------------- */
 
 static int
-parse(struct probe *p, int argc, char **argv)
+take(void *userdata, int id, const char *value)
 {
-	struct tool_args args = { argc, argv, 0, false };
-	const char *value;
-	int id;
+	struct probe *p = userdata;
 
-	while ((id = tool_next_arg(&args, options, &value, "probe")) !=
-	       TOOL_ARG_END) {
-		if (id == TOOL_ARG_ERROR)
-			return -EINVAL;
-		if (id == TOOL_OPT_HELP) {
-			usage();
-			return 1;
-		}
-		if (id == TOOL_ARG_POSITIONAL) {
-			if (p->url_text != NULL) {
-				fprintf(stderr, "whr probe: one URL only "
-					"('%s' is a second)\n", value);
-				return -EINVAL;
-			}
-			p->url_text = value;
-		} else if (id == OPT_SAMPLE) {
-			p->sample = value;
-		} else if (tool_http_option(&p->http, id, value,
-					    "probe") < 0) {
-			return -EINVAL;
-		}
+	if (id == OPT_SAMPLE) {
+		p->sample = value;
+		return 0;
 	}
-	if (p->url_text == NULL) {
-		fprintf(stderr, "whr probe: which URL? (whr probe URL "
-			"[OPTIONS]; see whr probe --help)\n");
-		return -EINVAL;
-	}
-	return 0;
+	return tool_http_option(&p->http, id, value, "probe");
 }
 
 int
@@ -388,7 +363,8 @@ cmd_probe(int argc, char **argv)
 	tool_http_init(&p.http);
 	p.sample = DEFAULT_SAMPLE;
 	signal(SIGPIPE, SIG_IGN);	/* a peer that closes is an outcome */
-	rc = parse(&p, argc, argv);
+	rc = tool_parse_url_args(argc, argv, options, "probe", usage, take, &p,
+				 &p.url_text);
 	if (rc != 0) {
 		status = rc > 0 ? 0 : EXIT_USAGE;
 		goto out;
@@ -404,18 +380,10 @@ cmd_probe(int argc, char **argv)
 		status = usage_error ? EXIT_USAGE : 1;
 		goto out;
 	}
-	p.base = event_base_new();
-	if (p.base == NULL) {
-		fprintf(stderr, "whr probe: cannot set up the event loop\n");
-		status = 1;
+	status = tool_client_new(&p.http, &p.url, "probe", &p.base,
+				 &p.client);
+	if (status != 0)
 		goto out;
-	}
-	p.client = tool_client_new(p.base, &p.http, &p.url, "probe",
-				   &usage_error);
-	if (p.client == NULL) {
-		status = usage_error ? EXIT_USAGE : 1;
-		goto out;
-	}
 	if (has_noecho(p.url.query)) {
 		printf("echo: skipped: the URL has a noecho parameter, so the "
 		       "sender does not check it either\n");
@@ -443,9 +411,7 @@ cmd_probe(int argc, char **argv)
 	status = failed == 0 ? 0 : 1;
 out:
 	free(note);
-	http_client_free(p.client);
-	if (p.base != NULL)
-		event_base_free(p.base);
+	tool_client_free(p.base, p.client);
 	http_url_finish(&p.url);
 	tool_secret_free(p.secret);
 	tool_http_finish(&p.http);

@@ -209,8 +209,9 @@ id_valid(const char *id)
 /* ---- the whole command line ----------------------------------------- */
 
 static int
-take(struct send_options *o, int id, const char *value)
+take(void *userdata, int id, const char *value)
 {
+	struct send_options *o = userdata;
 	long n;
 
 	switch (id) {
@@ -285,11 +286,6 @@ take(struct send_options *o, int id, const char *value)
 static int
 check(struct send_options *o)
 {
-	if (o->url == NULL) {
-		fprintf(stderr, "whr send: which URL? (whr send URL "
-			"[OPTIONS]; see whr send --help)\n");
-		return -EINVAL;
-	}
 	if (o->file == NULL && o->n_notes == 0) {
 		fprintf(stderr, "whr send: what to send? --sample ACTION, "
 			"--action ACTION [--data JSON] or --file FILE\n");
@@ -323,9 +319,7 @@ send_options_parse(struct send_options *o, int argc, char **argv)
 {
 	static const int64_t stock_delays[] = { 60 * 1000000LL,
 						240 * 1000000LL };
-	struct tool_args args = { argc, argv, 0, false };
-	const char *value;
-	int id;
+	int rc;
 
 	memset(o, 0, sizeof(*o));
 	tool_http_init(&o->http);
@@ -337,26 +331,10 @@ send_options_parse(struct send_options *o, int argc, char **argv)
 		return -ENOMEM;
 	memcpy(o->delays, stock_delays, sizeof(stock_delays));
 	o->n_delays = 2;
-	while ((id = tool_next_arg(&args, options, &value, "send")) !=
-	       TOOL_ARG_END) {
-		if (id == TOOL_ARG_ERROR)
-			return -EINVAL;
-		if (id == TOOL_OPT_HELP) {
-			usage();
-			return 1;
-		}
-		if (id == TOOL_ARG_POSITIONAL) {
-			if (o->url != NULL) {
-				fprintf(stderr, "whr send: one URL only "
-					"('%s' is a second)\n", value);
-				return -EINVAL;
-			}
-			o->url = value;
-			continue;
-		}
-		if (take(o, id, value) < 0)
-			return -EINVAL;
-	}
+	rc = tool_parse_url_args(argc, argv, options, "send", usage, take, o,
+				 &o->url);
+	if (rc != 0)
+		return rc;
 	return check(o);
 }
 

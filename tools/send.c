@@ -402,7 +402,6 @@ cmd_send(int argc, char **argv)
 	char *body = NULL;
 	size_t len = 0;
 	bool owned = false;
-	bool usage_error;
 	int status = EXIT_USAGE;
 	int rc;
 
@@ -443,18 +442,9 @@ cmd_send(int argc, char **argv)
 		status = post(&r, body, len, NULL, NULL, true) < 0 ? 1 : 0;
 		goto out;
 	}
-	r.base = event_base_new();
-	if (r.base == NULL) {
-		fprintf(stderr, "whr send: cannot set up the event loop\n");
-		status = 1;
+	status = tool_client_new(&o.http, &r.url, "send", &r.base, &r.client);
+	if (status != 0)
 		goto out;
-	}
-	r.client = tool_client_new(r.base, &o.http, &r.url, "send",
-				   &usage_error);
-	if (r.client == NULL) {
-		status = usage_error ? EXIT_USAGE : 1;
-		goto out;
-	}
 	describe(&r, first_id, len);
 	fflush(stdout);
 	clock_gettime(CLOCK_MONOTONIC, &r.t0);
@@ -467,9 +457,7 @@ cmd_send(int argc, char **argv)
 out:
 	if (owned)
 		free(body);
-	http_client_free(r.client);
-	if (r.base != NULL)
-		event_base_free(r.base);
+	tool_client_free(r.base, r.client);
 	http_url_finish(&r.url);
 	free(r.latencies);
 	tool_secret_free(secret);

@@ -9,8 +9,10 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <openssl/crypto.h>
 
+#include "commands.h"	/* EXIT_USAGE */
 #include "lib/samples.h"
 
 /* what receivers accept (PROTOCOL.md §3) */
@@ -100,6 +102,43 @@ tool_next_arg(struct tool_args *a, const struct tool_option *table,
 		return TOOL_ARG_ERROR;
 	}
 	return o->id;
+}
+
+int
+tool_parse_url_args(int argc, char **argv, const struct tool_option *table,
+		    const char *cmd, void (*usage)(void), tool_option_fn take,
+		    void *userdata, const char **url)
+{
+	struct tool_args args = { argc, argv, 0, false };
+	const char *value;
+	int id;
+
+	*url = NULL;
+	while ((id = tool_next_arg(&args, table, &value, cmd)) !=
+	       TOOL_ARG_END) {
+		if (id == TOOL_ARG_ERROR)
+			return -EINVAL;
+		if (id == TOOL_OPT_HELP) {
+			usage();
+			return 1;
+		}
+		if (id == TOOL_ARG_POSITIONAL) {
+			if (*url != NULL) {
+				fprintf(stderr, "whr %s: one URL only ('%s' "
+					"is a second)\n", cmd, value);
+				return -EINVAL;
+			}
+			*url = value;
+		} else if (take(userdata, id, value) < 0) {
+			return -EINVAL;
+		}
+	}
+	if (*url == NULL) {
+		fprintf(stderr, "whr %s: which URL? (whr %s URL [OPTIONS]; see "
+			"whr %s --help)\n", cmd, cmd, cmd);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int
@@ -460,30 +499,43 @@ tool_post_headers(const struct tool_http *h, const char *signature,
 	return n;
 }
 
-struct http_client *
-tool_client_new(struct event_base *base, const struct tool_http *h,
-		const struct http_url *url, const char *cmd, bool *usage)
+int
+tool_client_new(const struct tool_http *h, const struct http_url *url,
+		const char *cmd, struct event_base **base,
+		struct http_client **client)
 {
 	struct http_client_options o = {
 		.timeout_us = h->timeout_us,
 		.cacert = h->cacert,
 		.insecure = h->insecure,
 	};
-	struct http_client *c = http_client_new(base, &o);
 	char err[256];
 
-	*usage = false;
-	if (c == NULL) {
+	*client = NULL;
+	*base = event_base_new();
+	if (*base == NULL) {
+		fprintf(stderr, "whr %s: cannot set up the event loop\n", cmd);
+		return 1;
+	}
+	*client = http_client_new(*base, &o);
+	if (*client == NULL) {
 		fprintf(stderr, "whr %s: out of memory\n", cmd);
-		return NULL;
+		return 1;
 	}
-	if (url->https && http_client_tls_init(c, err, sizeof(err)) < 0) {
+	if (url->https &&
+	    http_client_tls_init(*client, err, sizeof(err)) < 0) {
 		fprintf(stderr, "whr %s: %s\n", cmd, err);
-		http_client_free(c);
-		*usage = true;
-		return NULL;
+		return EXIT_USAGE;
 	}
-	return c;
+	return 0;
+}
+
+void
+tool_client_free(struct event_base *base, struct http_client *client)
+{
+	http_client_free(client);
+	if (base != NULL)
+		event_base_free(base);
 }
 
 void

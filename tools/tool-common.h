@@ -43,6 +43,20 @@ struct tool_args {
 int tool_next_arg(struct tool_args *a, const struct tool_option *table,
 		  const char **value, const char *cmd);
 
+/* Take option @p id of a command's table (with its value, if it takes
+ * one) into @p userdata. 0, or < 0 after a message on stderr. */
+typedef int (*tool_option_fn)(void *userdata, int id, const char *value);
+
+/* The command line of a tool that takes one URL and options (send,
+ * probe): every option of @p table but TOOL_OPT_HELP goes to @p take, in
+ * order; --help calls @p usage. 0 with the URL in *url; 1 when --help was
+ * shown; -EINVAL after a message on stderr (a bad option or value, a
+ * second URL, none). */
+int tool_parse_url_args(int argc, char **argv,
+			const struct tool_option *table, const char *cmd,
+			void (*usage)(void), tool_option_fn take,
+			void *userdata, const char **url);
+
 /* A duration: a whole number with ms, s, m or h; a bare number is
  * seconds. 0, or -EINVAL. */
 int tool_parse_duration(const char *s, int64_t *us);
@@ -121,12 +135,16 @@ const char *tool_sample(const char *action, const char *cmd, bool *none);
 size_t tool_post_headers(const struct tool_http *h, const char *signature,
 			 struct http_header *out);
 
-/* The client for these options; NULL after a message (a bad --cacert
- * for an https URL is a usage error: *usage set). */
-struct http_client *tool_client_new(struct event_base *base,
-				    const struct tool_http *h,
-				    const struct http_url *url,
-				    const char *cmd, bool *usage);
+/* An event loop, and the client for these options on it, into *base and
+ * *client. 0; 1 after a message (no event loop, out of memory); or
+ * EXIT_USAGE after a message when the TLS settings for an https URL
+ * cannot be loaded (a bad --cacert). tool_client_free() them, also after
+ * a failure. */
+int tool_client_new(const struct tool_http *h, const struct http_url *url,
+		    const char *cmd, struct event_base **base,
+		    struct http_client **client);
+/* Free the client, then its loop; NULLs are fine. */
+void tool_client_free(struct event_base *base, struct http_client *client);
 
 /* "200 OK in 3.1 ms: first line of the body" or the failure's detail. */
 void tool_print_outcome(FILE *out, const struct http_result *r);
