@@ -10,8 +10,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <event2/event.h>
-
 #include "commands.h"
 #include "lib/delivery.h"
 #include "lib/json.h"
@@ -143,6 +141,33 @@ print_redirect(const char *what, const struct http_result *r)
 	       "nowhere (no Location header)");
 }
 
+/* Run the request @p req of check @p what ("echo"): the heads with -v,
+ * the time it took into @p t (32 bytes). An answer that is not a
+ * redirect is for the caller to judge: CHECK_PASS. Otherwise the check's
+ * FAIL line is printed: CHECK_UNREACHABLE when nothing answered,
+ * CHECK_FAIL for a redirect (or out of memory). */
+static enum check
+run_check(struct probe *p, const char *what, const struct http_request *req,
+	  struct http_result *r, char *t)
+{
+	if (http_client_run(p->client, req, r) < 0) {
+		printf("%s: FAIL: out of memory\n", what);
+		return CHECK_FAIL;
+	}
+	if (p->http.verbose)
+		tool_print_heads(stdout, r);
+	tool_format_duration(t, 32, r->elapsed_us);
+	if (r->error != HTTP_OK) {
+		printf("%s: FAIL: %s (after %s)\n", what, r->detail, t);
+		return CHECK_UNREACHABLE;
+	}
+	if (r->status >= 300 && r->status < 400) {
+		print_redirect(what, r);
+		return CHECK_FAIL;
+	}
+	return CHECK_PASS;
+}
+
 /* Why a 2xx echo body is not the value, or NULL when it is. */
 static const char *
 echo_mismatch(const struct http_result *r, const char *value)
@@ -184,7 +209,7 @@ check_echo(struct probe *p)
 	};
 	struct http_result r;
 	const char *why;
-	enum check result = CHECK_FAIL;
+	enum check result;
 
 	if (delivery_random_id(value) < 0) {
 		printf("echo: FAIL: no random bytes for the echo value\n");
@@ -192,32 +217,24 @@ check_echo(struct probe *p)
 	}
 	snprintf(query, sizeof(query), "echo=%s", value);
 	printf("echo: GET %s%s?%s\n", p->url.origin, p->url.path, query);
-	if (http_client_run(p->client, &req, &r) < 0) {
-		printf("echo: FAIL: out of memory\n");
-		return CHECK_FAIL;
-	}
-	if (p->http.verbose)
-		tool_print_heads(stdout, &r);
-	tool_format_duration(t, sizeof(t), r.elapsed_us);
-	if (r.error != HTTP_OK) {
-		printf("echo: FAIL: %s (after %s)\n", r.detail, t);
-		result = CHECK_UNREACHABLE;
-	} else if (r.status >= 300 && r.status < 400) {
-		print_redirect("echo", &r);
+	result = run_check(p, "echo", &req, &r, t);
+	if (result != CHECK_PASS) {
+		/* run_check() said why */
 	} else if (r.status < 200 || r.status >= 300) {
 		tool_first_line(got, sizeof(got), &r);
 		printf("echo: FAIL: %d %s in %s; the sender wants a 2xx%s%s\n",
 		       r.status, r.reason, t, got[0] != '\0' ? ": " : "",
 		       got);
+		result = CHECK_FAIL;
 	} else if ((why = echo_mismatch(&r, value)) != NULL) {
 		http_escape(got, sizeof(got), r.body, r.body_len, 80, true);
 		printf("echo: FAIL: %s (%d %s in %s): expected \"%s\", got "
 		       "\"%s\" (%llu bytes)\n", why, r.status, r.reason, t,
 		       value, got, (unsigned long long)r.body_total);
+		result = CHECK_FAIL;
 	} else {
 		printf("echo: pass: %d %s in %s, the body is the echo value\n",
 		       r.status, r.reason, t);
-		result = CHECK_PASS;
 	}
 	http_result_finish(&r);
 	return result;
@@ -292,32 +309,21 @@ check_delivery(struct probe *p, const char *note)
 	memset(&r, 0, sizeof(r));
 	d.id = delivery_random_id(id) == 0 ? id : NULL;
 	req.body = delivery_body(&d, &req.body_len, err, sizeof(err));
-	headers = calloc(p->http.n_headers + 2, sizeof(*headers));
-	if (req.body == NULL || headers == NULL ||
-	    whr_signature_compute(p->secret, req.body, req.body_len,
-				  signature) < 0) {
+	if (req.body == NULL ||
+	    tool_post_headers(&p->http, p->secret, req.body, req.body_len,
+			      signature, &headers, &req.n_headers) < 0) {
 		printf("delivery: FAIL: cannot build the delivery: %s\n",
 		       req.body == NULL ? err : "out of memory");
 		goto out;
 	}
 	req.headers = headers;
-	req.n_headers = tool_post_headers(&p->http, signature, headers);
 	printf("delivery: POST %s%s%s%s (%s, signed, Id %s)\n", p->url.origin,
 	       p->url.path, p->url.query != NULL ? "?" : "",
 	       p->url.query != NULL ? p->url.query : "", p->sample, id);
-	if (http_client_run(p->client, &req, &r) < 0) {
-		printf("delivery: FAIL: out of memory\n");
-		goto out;
-	}
-	if (p->http.verbose)
-		tool_print_heads(stdout, &r);
-	tool_format_duration(t, sizeof(t), r.elapsed_us);
-	tool_first_line(got, sizeof(got), &r);
-	if (r.error != HTTP_OK) {
-		printf("delivery: FAIL: %s (after %s)\n", r.detail, t);
-	} else if (r.status >= 300 && r.status < 400) {
-		print_redirect("delivery", &r);
+	if (run_check(p, "delivery", &req, &r, t) != CHECK_PASS) {
+		/* run_check() said why */
 	} else if (r.status < 200 || r.status >= 300) {
+		tool_first_line(got, sizeof(got), &r);
 		printf("delivery: FAIL: %d %s in %s%s%s%s\n", r.status,
 		       r.reason, t, got[0] != '\0' ? ": " : "", got,
 		       status_hint(r.status));

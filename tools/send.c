@@ -104,16 +104,13 @@ post(struct run *r, const char *body, size_t len, http_done_fn done,
 	};
 	int rc;
 
-	if (whr_signature_compute(r->secret, body, len, signature) < 0) {
+	rc = tool_post_headers(&r->o->http, r->secret, body, len, signature,
+			       &headers, &req.n_headers);
+	if (rc == -EIO)
 		fprintf(stderr, "whr send: cannot compute the signature\n");
-		return -EIO;
-	}
-	headers = calloc(r->o->http.n_headers + 2, sizeof(*headers));
-	if (headers == NULL)
-		return -ENOMEM;
+	if (rc < 0)
+		return rc;
 	req.headers = headers;
-	req.n_headers = tool_post_headers(&r->o->http, signature, headers);
-	rc = 0;
 	if (print)
 		tool_print_request(stdout, &req);
 	else

@@ -482,21 +482,31 @@ user_header(const struct tool_http *h, const char *name)
 	return false;
 }
 
-size_t
-tool_post_headers(const struct tool_http *h, const char *signature,
-		  struct http_header *out)
+int
+tool_post_headers(const struct tool_http *h, const char *secret,
+		  const void *body, size_t len, char *signature,
+		  struct http_header **out, size_t *n)
 {
-	size_t n = 0;
+	struct http_header *headers;
 	size_t i;
 
+	*out = NULL;
+	*n = 0;
+	if (whr_signature_compute(secret, body, len, signature) < 0)
+		return -EIO;
+	headers = calloc(h->n_headers + 2, sizeof(*headers));
+	if (headers == NULL)
+		return -ENOMEM;
 	if (!user_header(h, "ms-signature"))
-		out[n++] = (struct http_header){ "ms-signature", signature };
+		headers[(*n)++] = (struct http_header){ "ms-signature",
+							signature };
 	for (i = 0; i < h->n_headers; i++)
-		out[n++] = h->headers[i];
+		headers[(*n)++] = h->headers[i];
 	if (!user_header(h, "Content-Type"))
-		out[n++] = (struct http_header){
+		headers[(*n)++] = (struct http_header){
 			"Content-Type", "application/json; charset=utf-8" };
-	return n;
+	*out = headers;
+	return 0;
 }
 
 int

@@ -128,12 +128,16 @@ const char *tool_sample(const char *action, const char *cmd, bool *none);
 
 /* ---- requests and reports ------------------------------------------- */
 
-/* The headers of a signed delivery POST, in the sender's order:
- * ms-signature, the --header ones, Content-Type (a --header of either
- * name replaces whr's). @p out has room for h->n_headers + 2. Returns
- * the count. @p signature is WHR_SIGNATURE_HEADER_SIZE bytes. */
-size_t tool_post_headers(const struct tool_http *h, const char *signature,
-			 struct http_header *out);
+/* The headers of a delivery POST of @p body (@p len bytes) signed with
+ * @p secret, in the sender's order: ms-signature, the --header ones,
+ * Content-Type (a --header of either name replaces whr's). The signature
+ * is written into @p signature (WHR_SIGNATURE_HEADER_SIZE bytes), which
+ * they point to, as to @p h's headers. The array is malloc'd, into *out
+ * (free() it), its count into *n. 0, -EIO when the signature cannot be
+ * computed, or -ENOMEM. */
+int tool_post_headers(const struct tool_http *h, const char *secret,
+		      const void *body, size_t len, char *signature,
+		      struct http_header **out, size_t *n);
 
 /* An event loop, and the client for these options on it, into *base and
  * *client. 0; 1 after a message (no event loop, out of memory); or
