@@ -470,18 +470,6 @@ tool_sample(const char *action, const char *cmd, bool *none)
 
 /* ---- requests and reports ------------------------------------------- */
 
-static bool
-user_header(const struct tool_http *h, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < h->n_headers; i++) {
-		if (strcasecmp(h->headers[i].name, name) == 0)
-			return true;
-	}
-	return false;
-}
-
 int
 tool_post_headers(const struct tool_http *h, const char *secret,
 		  const void *body, size_t len, char *signature,
@@ -497,12 +485,12 @@ tool_post_headers(const struct tool_http *h, const char *secret,
 	headers = calloc(h->n_headers + 2, sizeof(*headers));
 	if (headers == NULL)
 		return -ENOMEM;
-	if (!user_header(h, "ms-signature"))
+	if (!http_headers_have(h->headers, h->n_headers, "ms-signature"))
 		headers[(*n)++] = (struct http_header){ "ms-signature",
 							signature };
 	for (i = 0; i < h->n_headers; i++)
 		headers[(*n)++] = h->headers[i];
-	if (!user_header(h, "Content-Type"))
+	if (!http_headers_have(h->headers, h->n_headers, "Content-Type"))
 		headers[(*n)++] = (struct http_header){
 			"Content-Type", "application/json; charset=utf-8" };
 	*out = headers;

@@ -203,16 +203,23 @@ http_url_finish(struct http_url *url)
 	memset(url, 0, sizeof(*url));
 }
 
-static bool
-has_header(const struct http_request *req, const char *name)
+bool
+http_headers_have(const struct http_header *headers, size_t n,
+		  const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < req->n_headers; i++) {
-		if (strcasecmp(req->headers[i].name, name) == 0)
+	for (i = 0; i < n; i++) {
+		if (strcasecmp(headers[i].name, name) == 0)
 			return true;
 	}
 	return false;
+}
+
+static bool
+has_header(const struct http_request *req, const char *name)
+{
+	return http_headers_have(req->headers, req->n_headers, name);
 }
 
 char *

@@ -53,6 +53,10 @@ struct http_header {
 	const char *value;
 };
 
+/* Is one of the @p n @p headers named @p name (any case)? */
+bool http_headers_have(const struct http_header *headers, size_t n,
+		       const char *name);
+
 struct http_request {
 	const char *method;		/* "GET", "POST" */
 	const struct http_url *url;
