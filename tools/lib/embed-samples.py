@@ -23,52 +23,45 @@ def fail(path, why):
     sys.exit('embed-samples.py: %s: %s' % (path, why))
 
 
+def chars(text, i=0):
+    """Each character of @text from i, its index, and whether it is part
+    of a JSON string (the quotes included)."""
+    in_string = False
+    escape = False
+    for j in range(i, len(text)):
+        c = text[j]
+        if not in_string:
+            in_string = c == '"'
+            yield j, c, in_string
+            continue
+        yield j, c, True
+        if escape:
+            escape = False
+        elif c == '\\':
+            escape = True
+        elif c == '"':
+            in_string = False
+
+
 def scan_value(text, i):
     """The end (exclusive) of the JSON object or array starting at i."""
     depth = 0
-    in_string = False
-    escape = False
-    while i < len(text):
-        c = text[i]
-        if in_string:
-            if escape:
-                escape = False
-            elif c == '\\':
-                escape = True
-            elif c == '"':
-                in_string = False
-        elif c == '"':
-            in_string = True
-        elif c in '{[':
+    for j, c, quoted in chars(text, i):
+        if quoted:
+            continue
+        if c in '{[':
             depth += 1
         elif c in '}]':
             depth -= 1
             if depth == 0:
-                return i + 1
-        i += 1
+                return j + 1
     raise ValueError('unbalanced JSON')
 
 
 def compact(text):
     """@text without the whitespace outside strings."""
-    out = []
-    in_string = False
-    escape = False
-    for c in text:
-        if in_string:
-            out.append(c)
-            if escape:
-                escape = False
-            elif c == '\\':
-                escape = True
-            elif c == '"':
-                in_string = False
-        elif c == '"':
-            in_string = True
-            out.append(c)
-        elif c not in ' \t\r\n':
-            out.append(c)
-    return ''.join(out)
+    return ''.join(c for _, c, quoted in chars(text)
+                   if quoted or c not in ' \t\r\n')
 
 
 def c_string(data, indent):
