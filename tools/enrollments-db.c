@@ -15,35 +15,10 @@
 
 #include <sqlite3.h>
 
-#include "enrollments-report.h"	/* report_utf8_next() */
 #include "enrollments-schema.h"
+#include "lib/utf8.h"
 
 /* ---- case folding ------------------------------------------------------ */
-
-static size_t
-encode_utf8(char *out, uint32_t c)
-{
-	if (c < 0x80) {
-		out[0] = (char)c;
-		return 1;
-	}
-	if (c < 0x800) {
-		out[0] = (char)(0xc0 | (c >> 6));
-		out[1] = (char)(0x80 | (c & 0x3f));
-		return 2;
-	}
-	if (c < 0x10000) {
-		out[0] = (char)(0xe0 | (c >> 12));
-		out[1] = (char)(0x80 | ((c >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (c & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | (c >> 18));
-	out[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((c >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (c & 0x3f));
-	return 4;
-}
 
 /* whr_fold(TEXT): TEXT in lower case, to compare titles and e-mail
  * addresses without regard to case beyond ASCII ("ØSTERGAARD" matches
@@ -72,7 +47,7 @@ sql_fold(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	}
 	while (at < len) {
 		uint32_t c;
-		size_t k = report_utf8_next(in + at, len - at, &c);
+		size_t k = utf8_next(in + at, len - at, &c);
 
 		if (k == 0) {
 			out[n++] = (char)in[at++];
@@ -83,7 +58,7 @@ sql_fold(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 			c = c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
 		else if (loc != (locale_t)0)
 			c = (uint32_t)towlower_l((wint_t)c, loc);
-		n += encode_utf8(out + n, c);
+		n += utf8_encode(out + n, c);
 	}
 	sqlite3_result_text64(ctx, out, n, sqlite3_free, SQLITE_UTF8);
 }

@@ -11,45 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/utf8.h"
+
 #define REPLACEMENT 0xfffdu
 
 /* ---- UTF-8 ------------------------------------------------------------- */
-
-size_t
-report_utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
-{
-	uint32_t c = s[0];
-	size_t n, i;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		c &= 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		c &= 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		c &= 0x07;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) ||
-	    (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
-		return 0;
-	*cp = c;
-	return n;
-}
 
 /* Columns a code point takes on a terminal: 0 for combining marks and
  * invisible format characters, 2 for East Asian wide and emoji ranges,
@@ -72,21 +38,9 @@ cp_width(uint32_t c)
 static void
 put_utf8(FILE *out, uint32_t c)
 {
-	if (c < 0x80) {
-		fputc((int)c, out);
-	} else if (c < 0x800) {
-		fputc((int)(0xc0 | (c >> 6)), out);
-		fputc((int)(0x80 | (c & 0x3f)), out);
-	} else if (c < 0x10000) {
-		fputc((int)(0xe0 | (c >> 12)), out);
-		fputc((int)(0x80 | ((c >> 6) & 0x3f)), out);
-		fputc((int)(0x80 | (c & 0x3f)), out);
-	} else {
-		fputc((int)(0xf0 | (c >> 18)), out);
-		fputc((int)(0x80 | ((c >> 12) & 0x3f)), out);
-		fputc((int)(0x80 | ((c >> 6) & 0x3f)), out);
-		fputc((int)(0x80 | (c & 0x3f)), out);
-	}
+	char bytes[4];
+
+	fwrite(bytes, 1, utf8_encode(bytes, c), out);
 }
 
 /* The code point that starts @p s (@p len bytes, at least 1) into @p c,
@@ -96,7 +50,7 @@ put_utf8(FILE *out, uint32_t c)
 static size_t
 utf8_mended(const unsigned char *s, size_t len, uint32_t *c)
 {
-	size_t k = report_utf8_next(s, len, c);
+	size_t k = utf8_next(s, len, c);
 
 	if (k == 0) {
 		*c = REPLACEMENT;
@@ -165,7 +119,7 @@ table_cell(sqlite3_stmt *st, int i, enum report_kind kind, size_t *width)
 		return NULL;
 	*width = 0;
 	while (at < len) {
-		size_t k = report_utf8_next(text + at, len - at, &c);
+		size_t k = utf8_next(text + at, len - at, &c);
 
 		if (k == 0) {
 			cell[n++] = '?';

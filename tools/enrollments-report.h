@@ -9,7 +9,6 @@
 #define WHR_TOOLS_ENROLLMENTS_REPORT_H
 
 #include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 
 #include <sqlite3.h>
@@ -38,10 +37,5 @@ struct report_column {
 int report_print(FILE *out, sqlite3_stmt *st,
 		 const struct report_column *cols, size_t n_cols,
 		 enum report_format format, const char *empty);
-
-/* The code point that starts @p s (@p len bytes, at least 1) into @p cp:
- * its length in bytes, or 0 when the bytes are not well-formed UTF-8
- * (overlong forms, surrogates and values past U+10FFFF are not). */
-size_t report_utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
 
 #endif /* WHR_TOOLS_ENROLLMENTS_REPORT_H */

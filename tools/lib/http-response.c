@@ -17,6 +17,7 @@
 #include <event2/buffer.h>
 
 #include "lib/http.h"
+#include "lib/utf8.h"
 
 /* Longest response head (status line and headers) accepted. */
 #define HTTP_HEAD_MAX (64 * 1024)
@@ -88,37 +89,6 @@ http_result_finish(struct http_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* The length of the valid UTF-8 sequence at @p s (at most @p len bytes),
- * or 0. Overlong forms and surrogates count as invalid. */
-static size_t
-utf8_length(const unsigned char *s, size_t len)
-{
-	size_t n;
-	size_t i;
-	unsigned cp;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (n > len)
-		return 0;
-	cp = s[0] & (0x7f >> n);
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
 void
 http_escape(char *out, size_t out_size, const void *data, size_t len,
 	    size_t max, bool quote)
@@ -132,7 +102,7 @@ http_escape(char *out, size_t out_size, const void *data, size_t len,
 	while (i < len && i < max) {
 		char piece[8];
 		size_t plen;
-		size_t u = s[i] >= 0x80 ? utf8_length(s + i, len - i) : 0;
+		size_t u = s[i] >= 0x80 ? utf8_next(s + i, len - i, NULL) : 0;
 
 		if (u > 0) {
 			if (i + u > max)

@@ -36,6 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/utf8.h"
+
 struct out {
 	char *buf;
 	size_t len;
@@ -97,41 +99,6 @@ newline(struct out *o, size_t depth)
 	}
 }
 
-/* The length of the UTF-8 sequence at @p s: 1 to 4, or 0 when it is not
- * valid UTF-8 (overlong forms, surrogates, beyond U+10FFFF, truncated). */
-static size_t
-utf8_length(const unsigned char *s, size_t left)
-{
-	size_t n, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (left < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /* @p s as a JSON string with Newtonsoft's escapes (see the top). */
 static void
 put_string(struct out *o, const char *text, size_t len)
@@ -159,7 +126,7 @@ put_string(struct out *o, const char *text, size_t len)
 				snprintf(ubuf, sizeof(ubuf), "\\u%04x", s[i]);
 				esc = ubuf;
 			} else if (s[i] >= 0x80) {
-				n = utf8_length(s + i, len - i);
+				n = utf8_next(s + i, len - i, NULL);
 				if (n == 0) {
 					o->error = o->error ? o->error : -EILSEQ;
 					return;
