@@ -1,14 +1,14 @@
 /*
  * Delivery bodies as the sender writes them, and the samples
- * (receiver/cmd: delivery.c, samples.c, on json-format.c and json-tree.c).
+ * (tools/lib: delivery.c, samples.c, on json-format.c and json-tree.c).
  */
 #include <string.h>
 
 #include "test-common.h"
 
-#include "delivery.h"
-#include "json-tree.h"
-#include "samples.h"
+#include "lib/delivery.h"
+#include "lib/json.h"
+#include "lib/samples.h"
 
 /* The parts of the vectors, written by hand (not by our formatter). */
 static const char *const v0_notes[] = {

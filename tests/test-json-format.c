@@ -1,13 +1,13 @@
 /*
  * Newtonsoft-style JSON formatting, quoting and paths
- * (receiver/cmd: json-format.c, json-tree.c). Delivery bodies and the
+ * (tools/lib: json-format.c, json-tree.c). Delivery bodies and the
  * samples are in test-delivery-body.c.
  */
 #include <string.h>
 
 #include "test-common.h"
 
-#include "json-tree.h"
+#include "lib/json.h"
 
 /* Reformat @p in (NUL-terminated) and compare with @p want. */
 static void

@@ -1,0 +1,69 @@
+/*
+ * What the data-folder tools, whr inbox and whr enrollments, share: the
+ * folder they read (--data-dir, else WHR_DATA_DIR, else ./whr-data),
+ * opening its store through the storage interface with the same checks
+ * and messages, the --format option, and how they report usage and
+ * store errors. Every message starts with the tool's name ("whr inbox: ").
+ */
+#ifndef WHR_TOOLS_DATA_DIR_H
+#define WHR_TOOLS_DATA_DIR_H
+
+#include <stdbool.h>
+
+#include <sqlite3.h>
+
+#include <whr/log.h>	/* WHR_PRINTF */
+
+struct whr_store;
+
+struct data_dir {
+	const char *prog;	/* "whr inbox": the messages' prefix */
+	const char *dir;	/* borrowed: argv or the environment */
+	struct whr_store *store;	/* NULL until opened */
+	sqlite3 *db;		/* the store's connection, for whr
+				 * enrollments' queries */
+};
+
+/* @p prog names the tool in messages; the folder is the store's default
+ * (WHR_DATA_DIR's, else ./whr-data) until data_dir_option(). */
+void data_dir_init(struct data_dir *d, const char *prog);
+
+/* --data-dir @p arg: 0, or EXIT_USAGE after a message (an empty name). */
+int data_dir_option(struct data_dir *d, const char *arg);
+
+/* Open the folder's store, read-only (queries only) unless @p write: 0,
+ * or 1 after a message on stderr when there is no such folder, it is not
+ * a directory, it holds no database, or the file is not a whr database
+ * of a schema this whr reads (any version up to its own to read; to
+ * write, its own: the server upgrades older ones on start). Waits up to
+ * 10 s for a writer's lock. */
+int data_dir_open(struct data_dir *d, bool write);
+
+/* The folder's store file, for messages. */
+const char *data_dir_name(const struct data_dir *d);
+
+/* Close the database (none open: nothing). */
+void data_dir_finish(struct data_dir *d);
+
+/* "PROG: WHAT: the store's message" on stderr; returns 1 (the exit
+ * status of a runtime failure). */
+int data_dir_error(const struct data_dir *d, const char *what);
+
+/* ---- command lines ------------------------------------------------- */
+
+/* "PROG: message (see PROG --help)" on stderr; returns EXIT_USAGE. */
+int tool_usage_error(const char *prog, const char *fmt, ...)
+	WHR_PRINTF(2, 3);
+
+enum report_format {
+	REPORT_TABLE,
+	REPORT_CSV,
+	REPORT_JSON,
+};
+
+/* --format @p arg: "table", "json", and "csv" when @p csv. 0, or
+ * EXIT_USAGE after a message that lists the formats the tool takes. */
+int tool_format_option(const char *prog, const char *arg, bool csv,
+		       enum report_format *out);
+
+#endif /* WHR_TOOLS_DATA_DIR_H */
