@@ -29,6 +29,8 @@ static const struct command commands[] = {
 	  cmd_inbox },
 	{ "enrollments", "who enrolled in, started and completed which course "
 			 "(whr enrollments --help)", cmd_enrollments },
+	{ "healthcheck", "exit 0 when a running whr is ready (GET /readyz)",
+	  cmd_healthcheck },
 };
 
 static void

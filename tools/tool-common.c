@@ -45,25 +45,9 @@ const char tool_http_usage[] =
 
 /* ---- command lines -------------------------------------------------- */
 
-enum {
-	TOOL_ARG_END = 0,	/* no more arguments */
-	TOOL_ARG_POSITIONAL = -1, /* *value is a positional argument */
-	TOOL_ARG_ERROR = -2,	/* reported on stderr */
-};
-
-struct tool_args {
-	int argc;
-	char **argv;
-	int i;			/* the next one */
-	bool positional_only;	/* after "--" */
-};
-
-/* The next argument: an option's id (its value, if it takes one, in
- * *value), or one of TOOL_ARG_*. Accepts --name value, --name=value, -v,
- * and "--" before positional arguments. */
-static int
-next_arg(struct tool_args *a, const struct tool_option *table,
-	 const char **value, const char *cmd)
+int
+tool_next_arg(struct tool_args *a, const struct tool_option *table,
+	      const char **value, const char *cmd)
 {
 	const struct tool_option *o;
 	const char *arg;
@@ -80,7 +64,7 @@ next_arg(struct tool_args *a, const struct tool_option *table,
 	}
 	if (strcmp(arg, "--") == 0) {
 		a->positional_only = true;
-		return next_arg(a, table, value, cmd);
+		return tool_next_arg(a, table, value, cmd);
 	}
 	for (o = table; o->name != NULL; o++) {
 		if (arg[1] != '-') {
@@ -130,7 +114,8 @@ tool_parse_url_args(int argc, char **argv, const struct tool_option *table,
 	int id;
 
 	*url = NULL;
-	while ((id = next_arg(&args, table, &value, cmd)) != TOOL_ARG_END) {
+	while ((id = tool_next_arg(&args, table, &value, cmd)) !=
+	       TOOL_ARG_END) {
 		if (id == TOOL_ARG_ERROR)
 			return -EINVAL;
 		if (id == TOOL_OPT_HELP) {

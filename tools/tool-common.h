@@ -24,13 +24,31 @@ struct tool_option {
 	int id;
 };
 
+enum {
+	TOOL_ARG_END = 0,	/* no more arguments */
+	TOOL_ARG_POSITIONAL = -1, /* *value is a positional argument */
+	TOOL_ARG_ERROR = -2,	/* reported on stderr */
+};
+
+struct tool_args {
+	int argc;
+	char **argv;
+	int i;			/* the next one */
+	bool positional_only;	/* after "--" */
+};
+
+/* The next argument: an option's id (its value, if it takes one, in
+ * *value), or one of TOOL_ARG_*. Accepts --name value, --name=value, -v,
+ * and "--" before positional arguments. */
+int tool_next_arg(struct tool_args *a, const struct tool_option *table,
+		  const char **value, const char *cmd);
+
 /* Take option @p id of a command's table (with its value, if it takes
  * one) into @p userdata. 0, or < 0 after a message on stderr. */
 typedef int (*tool_option_fn)(void *userdata, int id, const char *value);
 
 /* The command line of a tool that takes one URL and options (send,
- * probe): --name value, --name=value, -v, and "--" before positional
- * arguments. Every option of @p table but TOOL_OPT_HELP goes to @p take, in
+ * probe): every option of @p table but TOOL_OPT_HELP goes to @p take, in
  * order; --help calls @p usage. 0 with the URL in *url; 1 when --help was
  * shown; -EINVAL after a message on stderr (a bad option or value, a
  * second URL, none). */
