@@ -35,7 +35,7 @@ class KillNine(unittest.TestCase):
         self.addCleanup(tmp.cleanup)
         data = os.path.join(tmp.name, 'data')
         record = os.path.join(tmp.name, 'record.txt')
-        port = w.free_port()
+        port = w.restart_port()
         args = ['--data-dir', data, '--workers', '2']
         env = dict(ENV, WHR_RECORD=record, WHR_RECORD_TX='1')
         ids = ['%032x' % (i + 1) for i in range(total)]

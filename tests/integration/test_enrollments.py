@@ -489,7 +489,7 @@ class KillNine(unittest.TestCase):
         tmp = tempfile.TemporaryDirectory(prefix='whr-enr-kill-')
         self.addCleanup(tmp.cleanup)
         data = os.path.join(tmp.name, 'data')
-        port = w.free_port()
+        port = w.restart_port()
         ids = ['%032x' % (i + 1) for i in range(total)]
         acked, lock, stop = set(), threading.Lock(), threading.Event()
 

@@ -285,7 +285,7 @@ class HandlersLeftRunning(unittest.TestCase):
 
 class Listening(unittest.TestCase):
     def test_port_in_use(self):
-        port = w.free_port()
+        port = w.restart_port()
         with w.Server(env=ENV, listen=['127.0.0.1:%d' % port]) as first:
             self.assertEqual(first.port, port)
             rc, out, err = w.run_whr(['--listen', '127.0.0.1:%d' % port],
@@ -297,7 +297,7 @@ class Listening(unittest.TestCase):
             self.assertEqual(w.get(port, WEBHOOK + '?echo=ok').body, b'ok')
 
     def test_second_address_in_use_stops_start_up(self):
-        port = w.free_port()
+        port = w.restart_port()
         with w.Server(env=ENV, listen=['127.0.0.1:%d' % port]):
             rc, out, err = w.run_whr(['--listen', '127.0.0.1:0',
                                       '--listen', '127.0.0.1:%d' % port],
@@ -312,8 +312,11 @@ class Listening(unittest.TestCase):
         self.assertIn('192.0.2.1', err)
 
     def test_port_is_free_again_after_exit(self):
-        with w.Server(env=ENV) as srv:
-            port = srv.port
+        # Outside the ephemeral range: no client connection can take it
+        # as its source port between the two runs.
+        port = w.restart_port()
+        with w.Server(env=ENV, listen=['127.0.0.1:%d' % port]) as srv:
+            self.assertEqual(srv.port, port)
         with w.Server(env=ENV, listen=['127.0.0.1:%d' % port]) as srv:
             self.assertEqual(srv.port, port)
 

@@ -70,8 +70,10 @@ from .load import (  # noqa: F401
     Sender,
     kill_under_load)
 from .sockets import (  # noqa: F401
+    ephemeral_range,
     free_port,
     have_ipv6_loopback,
+    restart_port,
     server_unread_bytes,
     wait_server_read)
 from .server import (  # noqa: F401

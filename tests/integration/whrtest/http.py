@@ -9,6 +9,10 @@ from .bodies import secret, sign
 from .secrecy import _note_signature
 
 
+# <linux/in.h>; not in Python's socket module before 3.12.
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, 'IP_BIND_ADDRESS_NO_PORT', 24)
+
+
 class Response:
     def __init__(self, version, status, reason, headers, body):
         self.version = version
@@ -70,7 +74,7 @@ class Connection:
     """One client connection with its own receive buffer."""
 
     def __init__(self, port, host='127.0.0.1', timeout=10, rcvbuf=None,
-                 mss=None):
+                 mss=None, source=None):
         family = socket.AF_INET6 if ':' in host else socket.AF_INET
         self.host = host
         self.timeout = slow(timeout)
@@ -85,6 +89,12 @@ class Connection:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
         self.sock.settimeout(self.timeout)
         try:
+            # From a chosen local address (127.0.0.2, say: another
+            # client as whr sees it); the port is picked at connect().
+            if source is not None:
+                self.sock.setsockopt(socket.IPPROTO_IP,
+                                     IP_BIND_ADDRESS_NO_PORT, 1)
+                self.sock.bind((source, 0))
             self.sock.connect((host, port))
         except OSError:
             self.sock.close()

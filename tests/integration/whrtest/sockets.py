@@ -1,6 +1,7 @@
 """Sockets as the kernel sees them: free ports, unread bytes, IPv6."""
 
 import binascii
+import random
 import socket
 import time
 
@@ -69,3 +70,41 @@ def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+def ephemeral_range():
+    """The kernel's range of ephemeral ports (low, high), inclusive: the
+    source ports it picks for connections that did not bind one."""
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            low, high = (int(x) for x in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999     # Linux's default
+
+
+def restart_port():
+    """A port that was free a moment ago and lies outside the kernel's
+    ephemeral range, for a server restarted on the same port (after a
+    kill -9, say). A port from free_port() is in that range: between the
+    kill and the restart any connection on the machine may get it as its
+    source port, and the restart then fails with "Address already in
+    use". The kernel never picks a port outside the range by itself."""
+    low, high = ephemeral_range()
+    candidates = [(1025, low - 1), (high + 1, 65535)]
+    candidates = [(a, b) for a, b in candidates if a <= b]
+    if not candidates:
+        raise RuntimeError('no port outside the ephemeral range %d-%d'
+                           % (low, high))
+    rng = random.Random()
+    for _ in range(200):
+        a, b = rng.choice(candidates)
+        port = rng.randint(a, b)
+        with socket.socket() as s:
+            try:
+                s.bind(('127.0.0.1', port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError('no free port outside the ephemeral range %d-%d'
+                       % (low, high))
