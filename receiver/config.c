@@ -14,7 +14,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -633,6 +635,71 @@ config_set(struct config *c, const char *name, const char *value,
 	return o->kind->parse(c, o, value, origin != NULL ? origin : o->name);
 }
 
+/* The process's first environment block, as /proc/PID/environ shows it
+ * to anyone who may read that file (an exec handler's command, running
+ * as whr's user): from /proc/self/stat, fields 50 and 51. */
+static bool
+environ_block(char **start, char **end)
+{
+	char buf[4096];
+	unsigned long long lo = 0, hi = 0;
+	const char *p;
+	ssize_t n;
+	int fd, field;
+
+	fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');	/* the command's name may hold anything */
+	for (field = 2; p != NULL && field < 51; field++) {
+		p = strchr(p + 1, ' ');
+		if (p != NULL && field + 1 == 50)
+			lo = strtoull(p + 1, NULL, 10);
+		else if (p != NULL && field + 1 == 51)
+			hi = strtoull(p + 1, NULL, 10);
+	}
+	if (lo == 0 || hi <= lo)
+		return false;
+	*start = (char *)(uintptr_t)lo;
+	*end = (char *)(uintptr_t)hi;
+	return true;
+}
+
+/* A secret read from the environment must not stay there: unsetenv()
+ * only drops it from the list libc keeps, while /proc/PID/environ still
+ * shows the first block, to any process of whr's user, and a child
+ * (exec, or one a plugin starts) would inherit the variable. Overwrite
+ * its bytes wherever they are, then unset it. */
+static void
+scrub_variable(const char *name)
+{
+	size_t len = strlen(name);
+	char *start, *end, **e;
+
+	for (e = environ; e != NULL && *e != NULL; e++) {
+		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+			explicit_bzero(*e + len + 1, strlen(*e + len + 1));
+	}
+	if (environ_block(&start, &end)) {
+		char *p = start;
+
+		while (p < end) {
+			size_t n = strnlen(p, (size_t)(end - p));
+
+			if (n > len && strncmp(p, name, len) == 0 &&
+			    p[len] == '=')
+				explicit_bzero(p + len + 1, n - len - 1);
+			p += n + 1;
+		}
+	}
+	unsetenv(name);
+}
+
 int
 config_from_environment(struct config *c)
 {
@@ -655,6 +722,8 @@ config_from_environment(struct config *c)
 		if (o->kind == &listen_kind)
 			clear_listen(c);
 		rc = o->kind->parse(c, o, value, o->env);
+		if (o->kind == &secrets_kind)
+			scrub_variable(o->env);
 		if (rc < 0)
 			return rc;
 	}

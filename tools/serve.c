@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include <whr/whr.h>
 
@@ -222,6 +223,12 @@ cmd_serve(int argc, char **argv)
 			break;
 		}
 	}
+	/* The secrets live in this process's memory: no other process of
+	 * the same user (an exec handler's command) may read it through
+	 * ptrace or /proc/PID/mem, and no core file holds it. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fprintf(stderr, "whr serve: cannot make the process "
+			"undumpable: %s\n", strerror(errno));
 	r = whr_receiver_new();
 	if (r == NULL) {
 		fprintf(stderr, "whr serve: out of memory\n");

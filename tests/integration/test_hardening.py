@@ -96,7 +96,7 @@ class SecretsOutOfReach(unittest.TestCase):
                 uids = [l for l in f if l.startswith('Uid:')][0].split()
             assert int(uids[1]) == NOBODY, uids
             # What /proc says of whr from outside, while it runs.
-            cls.proc_owner = os.stat('/proc/%d' % cls.pid).st_uid
+            cls.proc_owner = os.stat('/proc/%d/environ' % cls.pid).st_uid
             r = w.post(cls.srv.port, w.delivery(), V1_SECRET)
             assert r.status == 200, r
             deadline = time.monotonic() + w.slow(10)
@@ -108,7 +108,8 @@ class SecretsOutOfReach(unittest.TestCase):
             path, = glob.glob(os.path.join(cls.out, '*.json'))
             with open(path) as f:
                 cls.rec = json.load(f)
-            cls.proc_owner_after = os.stat('/proc/%d' % cls.pid).st_uid
+            cls.proc_owner_after = os.stat('/proc/%d/environ' %
+                                            cls.pid).st_uid
         except BaseException:
             cls.srv.cleanup()
             cls.tmp.cleanup()
@@ -149,10 +150,11 @@ class SecretsOutOfReach(unittest.TestCase):
 
     def test_whr_is_not_dumpable(self):
         # A process that is not dumpable has its /proc entries owned by
-        # root, and no process of its user may open its memory or attach
-        # to it (prctl(PR_SET_DUMPABLE, 0)).
+        # root (not /proc/PID itself, which the kernel keeps owned by the
+        # process's user for ps), and no process of its user may open its
+        # memory or attach to it (prctl(PR_SET_DUMPABLE, 0)).
         seen = {
-            'owner of /proc/PID while whr runs': {self.proc_owner,
+            'owner of /proc/PID/environ while whr runs': {self.proc_owner,
                                                   self.proc_owner_after},
             'open /proc/PPID/mem from the command': self.rec['mem'],
             'PTRACE_SEIZE of whr from the command': self.rec['ptrace'],
@@ -160,7 +162,7 @@ class SecretsOutOfReach(unittest.TestCase):
         if self.rec['mem'] == 'EPERM':
             seen['open /proc/PPID/mem from the command'] = 'EACCES'
         self.assertEqual(seen, {
-            'owner of /proc/PID while whr runs': {0},
+            'owner of /proc/PID/environ while whr runs': {0},
             'open /proc/PPID/mem from the command': 'EACCES',
             'PTRACE_SEIZE of whr from the command': 'EPERM',
         }, 'whr is dumpable')
