@@ -20,7 +20,7 @@
 
 #include "commands.h"
 #include "data-dir.h"
-#include "enrollments-schema.h"	/* ENROLLMENT_STATE_* */
+#include "enrollments/enrollments.h"	/* ENROLLMENT_STATE_* */
 #include "time-arg.h"
 
 #define PROGRAM ENROLLMENTS_PROG

@@ -16,7 +16,7 @@
 #include <sqlite3.h>
 
 #include "enrollments-report.h"	/* report_utf8_next() */
-#include "enrollments-schema.h"
+#include "enrollments/enrollments.h"
 
 /* ---- case folding ------------------------------------------------------ */
 

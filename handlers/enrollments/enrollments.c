@@ -19,8 +19,8 @@
  * An event without a TimeStamp is dated by its arrival.
  */
 #include "builtin.h"
-#include "enrollments-private.h"
-#include "enrollments-schema.h"
+#include "enrollments/private.h"
+#include "enrollments/enrollments.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * The enrollment tracker's tables: created on the first start, migrated by
  * version (enrollments_meta), refused when newer than this binary.
  */
-#include "enrollments-schema.h"
+#include "enrollments/enrollments.h"
 
 #include <errno.h>
 #include <stdio.h>

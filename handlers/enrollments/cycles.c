@@ -15,8 +15,8 @@
  * again from all the pair's events, and each event's cycle and effect
  * (applied or stale) rewritten. A pair has few events.
  */
-#include "enrollments-private.h"
-#include "enrollments-schema.h"
+#include "enrollments/private.h"
+#include "enrollments/enrollments.h"
 
 #include <errno.h>
 #include <stdlib.h>

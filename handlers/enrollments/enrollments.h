@@ -17,8 +17,8 @@
  *                     order, it changed something ("applied") or not
  *                     ("stale"); the source the cycles are rebuilt from
  */
-#ifndef WHR_HANDLERS_ENROLLMENTS_SCHEMA_H
-#define WHR_HANDLERS_ENROLLMENTS_SCHEMA_H
+#ifndef WHR_HANDLERS_ENROLLMENTS_H
+#define WHR_HANDLERS_ENROLLMENTS_H
 
 struct sqlite3;
 
@@ -40,4 +40,4 @@ int enrollments_schema_setup(struct sqlite3 *db);
 /* Whether the tables exist in @p db (a read-only reader's question). */
 int enrollments_schema_present(struct sqlite3 *db);
 
-#endif /* WHR_HANDLERS_ENROLLMENTS_SCHEMA_H */
+#endif /* WHR_HANDLERS_ENROLLMENTS_H */
