@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "enrollments/enrollments.h"
+
 struct builtin {
 	const char *name;
 	const char *usage;
@@ -14,10 +16,17 @@ struct builtin {
 		   const struct builtin_settings *settings);
 };
 
+static int
+add_enrollments(struct whr_receiver *r, const char *args,
+		const struct builtin_settings *settings)
+{
+	return enrollments_handler_add(r, args);
+}
+
 static const struct builtin builtins[] = {
 	{ "enrollments", "the enrollment tracker: courses, learners and "
 			 "enrollments in the inbox database, exactly once (on by "
-			 "default; see whr enrollments)", enrollments_handler_add },
+			 "default; see whr enrollments)", add_enrollments },
 	{ "jsonl:PATH", "append one JSON object per notification to PATH "
 			"(- for standard output); reopened on SIGHUP",
 	  jsonl_handler_add },

@@ -20,7 +20,7 @@
 
 #include "commands.h"
 #include "data-dir.h"
-#include "enrollments/enrollments.h"	/* ENROLLMENT_STATE_* */
+#include "enrollments/enrollments.h"	/* enrollment_state_name() */
 #include "time-arg.h"
 
 #define PROGRAM ENROLLMENTS_PROG
@@ -36,14 +36,6 @@ struct command {
 
 #define STATE_NAMES \
 	"approval_requested, enrolled, started, completed or unenrolled"
-
-static const char *const states[] = {
-	ENROLLMENT_STATE_APPROVAL_REQUESTED,
-	ENROLLMENT_STATE_ENROLLED,
-	ENROLLMENT_STATE_STARTED,
-	ENROLLMENT_STATE_COMPLETED,
-	ENROLLMENT_STATE_UNENROLLED,
-};
 
 /* ---- help -------------------------------------------------------------- */
 
@@ -203,10 +195,10 @@ parse_limit(const char *text, long long *out)
 static bool
 state_valid(const char *name)
 {
-	size_t i;
+	enum enrollment_step s;
 
-	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
-		if (strcmp(name, states[i]) == 0)
+	for (s = 0; s < ENROLLMENT_STEPS; s++) {
+		if (strcmp(name, enrollment_state_name(s)) == 0)
 			return true;
 	}
 	return false;

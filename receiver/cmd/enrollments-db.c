@@ -17,6 +17,7 @@
 
 #include "enrollments-report.h"	/* report_utf8_next() */
 #include "enrollments/enrollments.h"
+#include "store/store.h"
 
 /* ---- case folding ------------------------------------------------------ */
 
@@ -97,24 +98,6 @@ enrollments_sql_error(const struct data_dir *d, const char *what)
 	return 1;
 }
 
-/* The enrollment tables' schema version, from their meta table; -1 when
- * it cannot be read. */
-static int
-tables_version(sqlite3 *db)
-{
-	sqlite3_stmt *st = NULL;
-	int version = -1;
-
-	if (sqlite3_prepare_v2(db,
-			       "SELECT value FROM enrollments_meta"
-			       " WHERE key = 'schema_version'", -1, &st,
-			       NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return version;
-}
-
 int
 enrollments_open(struct data_dir *d, locale_t loc)
 {
@@ -124,7 +107,7 @@ enrollments_open(struct data_dir *d, locale_t loc)
 	rc = data_dir_open(d, false);
 	if (rc != 0)
 		return rc;
-	rc = enrollments_schema_present(d->db);
+	rc = enrollments_schema_read(whr_store_tx(d->store), &version);
 	if (rc < 0) {
 		rc = enrollments_sql_error(d, "cannot read the database");
 		goto err;
@@ -136,7 +119,6 @@ enrollments_open(struct data_dir *d, locale_t loc)
 		rc = 1;
 		goto err;
 	}
-	version = tables_version(d->db);
 	if (version < 1 || version > ENROLLMENTS_SCHEMA_VERSION) {
 		fprintf(stderr,
 			ENROLLMENTS_PROG ": the enrollment tables in %s have "
