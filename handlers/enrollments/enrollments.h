@@ -7,7 +7,7 @@
  * enrollments.c  the handler (courses, learners, a learner's cycles)
  * schema.c       the tables, for each database the tracker supports, and
  *                their setup
- * report.c       the reports
+ * report.c       the reports of whr enrollments
  *
  * The tables (all times are microseconds since the Unix epoch, UTC: a
  * step's time is the event's `TimeStamp`, its arrival time when it has
@@ -77,5 +77,120 @@ int enrollments_schema_register(struct whr_receiver *r, const char *handler);
  * (whr_tx_error() says why), -EPROTONOSUPPORT for a database the
  * tracker has no tables for. */
 int enrollments_schema_read(struct whr_tx *tx, int *version);
+
+/* ---- the reports (report.c) -------------------------------------------- */
+
+/*
+ * What whr enrollments prints, read through a transaction handle on the
+ * inbox's database (whr_store_tx() of a store the tool opened): each
+ * report is one statement, so one consistent snapshot while whr serve
+ * writes. Rows are handed to @p fn one at a time, in the report's order;
+ * their strings are borrowed until @p fn returns. @p fn returns 0 to go
+ * on, a positive number to stop there (the report then returns 0), or a
+ * negative errno to fail with. Times are microseconds since the epoch.
+ * Each report returns 0, @p fn's negative errno, or another negative
+ * errno when the database cannot be read (whr_tx_error() says why).
+ */
+
+/* Which rows a report selects; zeroed, it selects all. */
+struct enrollments_filter {
+	const char *course;	/* its Course.Id or whole title, case
+				 * ignored (beyond ASCII too) */
+	const char *learner;	/* list, history: Users[].Id or e-mail,
+				 * case ignored */
+	const char *state;	/* list: enrollment_state_name()'s */
+	bool has_since, has_until;
+	int64_t since, until;	/* list, summary: the enrollment's last
+				 * update in [since, until); history: the
+				 * event's time */
+	bool all_cycles;	/* list: every cycle, not only the latest */
+	int64_t limit;		/* list, history: at most this many rows;
+				 * <= 0: all */
+};
+
+/* One enrollment: a (course, learner, cycle). */
+struct enrollment_row {
+	const char *course_id;	/* as the course's row spells it */
+	const char *course_title;	/* NULL: none known */
+	const char *learner_id;	/* as the learner's row spells it */
+	const char *email;	/* NULL: none known, likewise below */
+	const char *name;
+	const char *state;	/* enrollment_state_name()'s */
+	int64_t cycle;		/* 1, 2 ... */
+	bool has_at[ENROLLMENT_STEPS];	/* the step was taken, */
+	int64_t at[ENROLLMENT_STEPS];	/* at this time */
+	int64_t updated_at;	/* the newest event applied */
+};
+
+/* One course, counting the latest cycle of each of its learners. */
+struct enrollments_course_row {
+	const char *course_id;
+	const char *course_title;	/* NULL: none known */
+	int64_t enrolled;	/* enrolled, started or completed */
+	int64_t started;	/* started or completed */
+	int64_t completed;
+	int64_t unenrolled;
+	int64_t awaiting_approval;	/* approval requested */
+	bool has_completion_rate;	/* false when enrolled is 0 */
+	double completion_rate;	/* 100 * completed / enrolled */
+	bool has_median_days;	/* false when no completed one has both
+				 * times */
+	double median_days;	/* of completed_at - enrolled_at, in days,
+				 * over the completed ones */
+};
+
+/* One event the tracker recorded, for one learner. */
+struct enrollment_event_row {
+	int64_t event_at;	/* its TimeStamp (its arrival without) */
+	const char *action;
+	const char *course_id;
+	const char *course_title;	/* NULL: none known */
+	const char *learner_id;	/* NULL for a course event */
+	const char *email;	/* NULL: none known, likewise below */
+	const char *name;
+	bool has_cycle;		/* false for a course event */
+	int64_t cycle;
+	const char *effect;	/* "applied" or "stale" */
+	const char *delivery_id;	/* NULL: the delivery had no Id */
+	const char *receiver_id;	/* NULL: the default receiver */
+};
+
+/* Check that @p tx's database holds the tracker's tables in a schema
+ * this whr reads, and ready it for the reports (on SQLite, the SQL
+ * function whr_fold(), which compares titles and e-mail addresses
+ * without regard to case). 0; -ENOENT when the tables are not there (whr
+ * serve ran with --no-enrollments); -EPROTO when their schema version,
+ * in @p version (-1 when it cannot be read), is not one this whr reads;
+ * -EPROTONOSUPPORT for a database the tracker has no tables for;
+ * -ENOMEM; or another negative errno when the database cannot be read
+ * (whr_tx_error() says why). */
+int enrollments_report_open(struct whr_tx *tx, int *version);
+
+/* One row per enrollment, by course title (case ignored), then the
+ * learner's e-mail address and name (case ignored; none last), then
+ * cycle. */
+int enrollments_report_list(struct whr_tx *tx,
+			    const struct enrollments_filter *f,
+			    int (*fn)(const struct enrollment_row *row,
+				      void *arg),
+			    void *arg);
+
+/* One row per course the tracker knows (zeros when none of its
+ * enrollments is in the window), by title. */
+int enrollments_report_summary(struct whr_tx *tx,
+			       const struct enrollments_filter *f,
+			       int (*fn)(const struct enrollments_course_row
+						 *row,
+					 void *arg),
+			       void *arg);
+
+/* Every event the tracker recorded, oldest first (by TimeStamp, then
+ * step, then arrival). */
+int enrollments_report_history(struct whr_tx *tx,
+			       const struct enrollments_filter *f,
+			       int (*fn)(const struct enrollment_event_row
+						 *row,
+					 void *arg),
+			       void *arg);
 
 #endif /* WHR_HANDLERS_ENROLLMENTS_H */

@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <locale.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,7 +178,7 @@ static const char help_all[] =
 /* ---- parsing ----------------------------------------------------------- */
 
 static int
-parse_limit(const char *text, long long *out)
+parse_limit(const char *text, int64_t *out)
 {
 	char *end;
 
@@ -264,7 +263,6 @@ cmd_enrollments(int argc, char **argv)
 	const struct command *cmd = &commands[0];
 	struct data_dir d;
 	bool help = false;
-	locale_t loc;
 	unsigned bit;
 	size_t i;
 	int c, rc;
@@ -290,39 +288,42 @@ cmd_enrollments(int argc, char **argv)
 				return rc;
 			break;
 		case 'c':
-			q.course = optarg;
+			q.filter.course = optarg;
 			q.given |= OPT_COURSE;
 			break;
 		case 'l':
-			q.learner = optarg;
+			q.filter.learner = optarg;
 			q.given |= OPT_LEARNER;
 			break;
 		case 's':
 			if (!state_valid(optarg))
 				return fail_usage("unknown state '%s': use "
 						  STATE_NAMES, optarg);
-			q.state = optarg;
+			q.filter.state = optarg;
 			q.given |= OPT_STATE;
 			break;
 		case 'S':
 			rc = time_arg_option(PROGRAM, "--since", optarg,
-					     &q.since);
+					     &q.filter.since);
 			if (rc != 0)
 				return rc;
+			q.filter.has_since = true;
 			q.given |= OPT_SINCE;
 			break;
 		case 'U':
 			rc = time_arg_option(PROGRAM, "--until", optarg,
-					     &q.until);
+					     &q.filter.until);
 			if (rc != 0)
 				return rc;
+			q.filter.has_until = true;
 			q.given |= OPT_UNTIL;
 			break;
 		case 'a':
+			q.filter.all_cycles = true;
 			q.given |= OPT_ALL_CYCLES;
 			break;
 		case 'n':
-			if (parse_limit(optarg, &q.limit) < 0)
+			if (parse_limit(optarg, &q.filter.limit) < 0)
 				return fail_usage("bad --limit '%s': give a "
 						  "number of rows (0: all)",
 						  optarg);
@@ -368,12 +369,9 @@ cmd_enrollments(int argc, char **argv)
 					  option_name(bit), cmd->name);
 	}
 
-	loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-	rc = enrollments_open(&d, loc);
+	rc = enrollments_open(&d);
 	if (rc == 0)
 		rc = cmd->run(&d, &q);
 	data_dir_finish(&d);
-	if (loc != (locale_t)0)
-		freelocale(loc);
 	return rc;
 }
