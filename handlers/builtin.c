@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "enrollments/enrollments.h"
+#include "jsonl/jsonl.h"
 
 struct builtin {
 	const char *name;
@@ -23,13 +24,20 @@ add_enrollments(struct whr_receiver *r, const char *args,
 	return enrollments_handler_add(r, args);
 }
 
+static int
+add_jsonl(struct whr_receiver *r, const char *args,
+	  const struct builtin_settings *settings)
+{
+	return jsonl_handler_add(r, args);
+}
+
 static const struct builtin builtins[] = {
 	{ "enrollments", "the enrollment tracker: courses, learners and "
 			 "enrollments in the inbox database, exactly once (on by "
 			 "default; see whr enrollments)", add_enrollments },
 	{ "jsonl:PATH", "append one JSON object per notification to PATH "
 			"(- for standard output); reopened on SIGHUP",
-	  jsonl_handler_add },
+	  add_jsonl },
 	{ "exec:ACTION=COMMAND", "run COMMAND (no shell) per notification of "
 				 "ACTION (* for all), its JSON on standard "
 				 "input; exit 0 done, 75 retry, else reject",
