@@ -32,7 +32,5 @@ int noop_handler_add(struct whr_receiver *r, const char *args,
 		     const struct builtin_settings *settings);
 int log_handler_add(struct whr_receiver *r, const char *args,
 		    const struct builtin_settings *settings);
-int exec_handler_add(struct whr_receiver *r, const char *args,
-		     const struct builtin_settings *settings);
 
 #endif /* WHR_HANDLERS_BUILTIN_H */
