@@ -744,25 +744,40 @@ id_missing(const char *id)
 	return *id == '\0';
 }
 
+/* After a decoder returned @p rc: WHR_DONE to go on with the event, else
+ * what to make of it: a retry without memory, a rejection when it could
+ * not be decoded (the decoder gave the reason) or names no course
+ * (@p course's id, at @p course_path). */
+static enum whr_result
+decoded(struct whr_event *ev, int rc, const struct whr_lms365_course *course,
+	const char *course_path)
+{
+	if (rc == -ENOMEM)
+		return failed(ev, "decode the event", rc);
+	if (rc < 0)
+		return WHR_REJECT;
+	if (id_missing(course->id)) {
+		whr_event_set_reason(ev, "enrollments: %s is missing or empty",
+				     course_path);
+		return WHR_REJECT;
+	}
+	return WHR_DONE;
+}
+
 static enum whr_result
 on_enrollment(struct whr_tx *tx, struct whr_event *ev,
 	      enum whr_lms365_action action)
 {
 	struct whr_lms365_enrollment e;
+	enum whr_result result;
 	struct step_event se;
 	size_t i;
 	int rc;
 
-	rc = whr_lms365_enrollment_decode(ev, &e);
-	if (rc == -ENOMEM)
-		return failed(ev, "decode the event", rc);
-	if (rc < 0)
-		return WHR_REJECT;	/* the decoder gave the reason */
-	if (id_missing(e.course.id)) {
-		whr_event_set_reason(ev, "enrollments: Course.Id is missing "
-				     "or empty");
-		return WHR_REJECT;
-	}
+	result = decoded(ev, whr_lms365_enrollment_decode(ev, &e), &e.course,
+			 "Course.Id");
+	if (result != WHR_DONE)
+		return result;
 	for (i = 0; i < e.n_users; i++) {
 		if (id_missing(e.users[i].id)) {
 			whr_event_set_reason(ev, "enrollments: Users[%zu].Id is "
@@ -799,21 +814,16 @@ on_course(struct whr_tx *tx, struct whr_event *ev,
 	  enum whr_lms365_action action)
 {
 	struct whr_lms365_course_event e;
+	enum whr_result result;
 	int published = -1;
 	bool news;
 	int64_t at;
 	int rc;
 
-	rc = whr_lms365_course_decode(ev, &e);
-	if (rc == -ENOMEM)
-		return failed(ev, "decode the event", rc);
-	if (rc < 0)
-		return WHR_REJECT;
-	if (id_missing(e.course.id)) {
-		whr_event_set_reason(ev, "enrollments: the course Id is missing "
-				     "or empty");
-		return WHR_REJECT;
-	}
+	result = decoded(ev, whr_lms365_course_decode(ev, &e), &e.course,
+			 "the course Id");
+	if (result != WHR_DONE)
+		return result;
 	if (action == WHR_LMS365_COURSE_PUBLISHED)
 		published = 1;
 	else if (action == WHR_LMS365_COURSE_UNPUBLISHED)

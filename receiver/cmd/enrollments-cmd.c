@@ -303,20 +303,14 @@ cmd_enrollments(int argc, char **argv)
 			q.given |= OPT_STATE;
 			break;
 		case 'S':
-			rc = time_arg_option(PROGRAM, "--since", optarg,
-					     &q.filter.since);
-			if (rc != 0)
-				return rc;
-			q.filter.has_since = true;
-			q.given |= OPT_SINCE;
-			break;
 		case 'U':
-			rc = time_arg_option(PROGRAM, "--until", optarg,
-					     &q.filter.until);
+			bit = c == 'S' ? OPT_SINCE : OPT_UNTIL;
+			rc = time_arg_option(PROGRAM, option_name(bit), optarg,
+					     c == 'S' ? &q.filter.since
+						      : &q.filter.until);
 			if (rc != 0)
 				return rc;
-			q.filter.has_until = true;
-			q.given |= OPT_UNTIL;
+			q.given |= bit;
 			break;
 		case 'a':
 			q.filter.all_cycles = true;
@@ -368,6 +362,8 @@ cmd_enrollments(int argc, char **argv)
 			return fail_usage("%s does not apply to %s",
 					  option_name(bit), cmd->name);
 	}
+	q.filter.has_since = (q.given & OPT_SINCE) != 0;
+	q.filter.has_until = (q.given & OPT_UNTIL) != 0;
 
 	rc = enrollments_open(&d);
 	if (rc == 0)
