@@ -71,6 +71,11 @@ int enrollments_handler_add(struct whr_receiver *r, const char *args);
  * database the tracker has tables for (whr_receiver_add_tx_setup()). */
 int enrollments_schema_register(struct whr_receiver *r, const char *handler);
 
+/* The tables' setup (a whr_tx_setup_fn, inside the caller's
+ * transaction): creates them on the first start; 0, or a negative errno
+ * (logged), -EPROTO for tables newer than this whr. */
+int enrollments_schema_setup(struct whr_tx *tx, void *userdata);
+
 /* Whether @p tx's database holds the tables: 1, with their schema
  * version in @p version (-1 when it cannot be read); 0 when it does
  * not; or a negative errno when the database cannot be read

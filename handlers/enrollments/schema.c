@@ -173,10 +173,8 @@ enrollments_schema_read(struct whr_tx *tx, int *version)
 	return 1;
 }
 
-/* The tables' setup, a whr_tx_setup_fn: create them on the first start,
- * refuse them when newer than this whr. */
-static int
-setup(struct whr_tx *tx, void *userdata)
+int
+enrollments_schema_setup(struct whr_tx *tx, void *userdata)
 {
 	const struct schema_sql *sql = schema_of(whr_tx_db(tx));
 	int64_t version = 0;
@@ -212,5 +210,6 @@ setup(struct whr_tx *tx, void *userdata)
 int
 enrollments_schema_register(struct whr_receiver *r, const char *handler)
 {
-	return whr_receiver_add_tx_setup(r, handler, WHR_DB_SQLITE, setup);
+	return whr_receiver_add_tx_setup(r, handler, WHR_DB_SQLITE,
+					 enrollments_schema_setup);
 }
