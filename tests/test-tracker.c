@@ -24,8 +24,7 @@ fresh_store(void)
 	char why[512];
 	struct whr_store *s;
 
-	snprintf(dir, sizeof(dir), "/tmp/whr-tracker-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	test_folder_new(dir, sizeof(dir), "tracker");
 	s = whr_store_open(dir, STORE_SERVER, why, sizeof(why));
 	ck_assert_msg(s != NULL, "%s", why);
 	return s;
@@ -34,11 +33,8 @@ fresh_store(void)
 static void
 remove_store(struct whr_store *s)
 {
-	char cmd[128];
-
 	whr_store_close(s);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	test_folder_remove(dir);
 }
 
 /* Run @p sql (several statements) in a transaction of its own. */
@@ -304,22 +300,26 @@ keep_summary(const struct enrollments_course_row *row, void *arg)
 	return 0;
 }
 
-/* SQLite's own double of @p sql, to compare with what the report
- * computed in C. */
-static double
-sqlite_double(struct whr_tx *tx, const char *sql, bool *is_null)
+/* That the report's @p has and @p value, computed in C, are what SQLite
+ * gives for @p sql, NULL and every bit of the double alike. */
+static void
+assert_as_sql(struct whr_tx *tx, const char *sql, bool has, double value,
+	      size_t case_no)
 {
 	sqlite3_stmt *st = NULL;
-	double v;
+	double want;
 
 	ck_assert_int_eq(sqlite3_prepare_v2(whr_tx_native(tx), sql, -1, &st,
 					    NULL),
 			 SQLITE_OK);
 	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-	*is_null = sqlite3_column_type(st, 0) == SQLITE_NULL;
-	v = sqlite3_column_double(st, 0);
+	ck_assert_int_eq(has, sqlite3_column_type(st, 0) != SQLITE_NULL);
+	want = sqlite3_column_double(st, 0);
 	sqlite3_finalize(st);
-	return v;
+	if (has)
+		ck_assert_msg(memcmp(&want, &value, sizeof(want)) == 0,
+			      "case %zu: %.17g, SQL %.17g: %s", case_no,
+			      value, want, sql);
 }
 
 /* The summary's median and completion rate come out as SQLite's avg()
@@ -351,8 +351,6 @@ START_TEST(tracker_summary_as_sql)
 		struct summary sum = { 0 };
 		char sql[512];
 		int completed = 0, version;
-		bool none;
-		double want;
 
 		for (k = 0; k < 5 && cases[i].durations[k] != 0; k++) {
 			snprintf(sql, sizeof(sql),
@@ -384,29 +382,22 @@ START_TEST(tracker_summary_as_sql)
 		ck_assert_int_eq(sum.row.enrolled,
 				 completed + cases[i].enrolled_only);
 
-		/* The median as the report's SQL computed it before. */
-		want = sqlite_double(tx,
+		/* As the report's SQL computed them before. */
+		assert_as_sql(tx,
 			"WITH d AS (SELECT completed_at - enrolled_at AS d,"
 			" row_number() OVER (ORDER BY completed_at -"
 			" enrolled_at) AS rn, count(*) OVER () AS n"
 			" FROM enrollments WHERE state = 'completed')"
 			" SELECT avg(d) / 86400000000.0 FROM d"
-			" WHERE rn IN ((n + 1) / 2, (n + 2) / 2)", &none);
-		ck_assert_int_eq(sum.row.has_median_days, !none);
-		if (!none)
-			ck_assert_msg(memcmp(&want, &sum.row.median_days,
-					     sizeof(want)) == 0,
-				      "case %zu: median %.17g, SQL %.17g", i,
-				      sum.row.median_days, want);
-		want = sqlite_double(tx,
+			" WHERE rn IN ((n + 1) / 2, (n + 2) / 2)",
+			sum.row.has_median_days, sum.row.median_days, i);
+		assert_as_sql(tx,
 			"SELECT CASE WHEN e > 0 THEN 100.0 * c / e END"
 			" FROM (SELECT sum(state IN ('enrolled', 'started',"
 			" 'completed')) AS e, sum(state = 'completed') AS c"
-			" FROM enrollments)", &none);
-		ck_assert_int_eq(sum.row.has_completion_rate, !none);
-		if (!none)
-			ck_assert(memcmp(&want, &sum.row.completion_rate,
-					 sizeof(want)) == 0);
+			" FROM enrollments)",
+			sum.row.has_completion_rate, sum.row.completion_rate,
+			i);
 		remove_store(s);
 	}
 }
