@@ -854,12 +854,30 @@ whr_store_handler_begin(struct whr_store *s)
 	return rc;
 }
 
+/* Statements a handler left part-way through their rows: reset, so that
+ * none stays open across the commit. */
+static void
+tx_reset_busy(struct whr_tx *tx)
+{
+	size_t i;
+
+	for (i = 0; i < TX_BUCKETS; i++) {
+		struct whr_stmt *st;
+
+		for (st = tx->buckets[i]; st != NULL; st = st->next_in_bucket) {
+			if (sqlite3_stmt_busy(st->st))
+				sqlite3_reset(st->st);
+		}
+	}
+}
+
 WHR_EXPORT int
 whr_store_handler_end(struct whr_store *s, const char *handler, bool keep)
 {
 	int rc;
 
 	s->in_handler = false;
+	tx_reset_busy(&s->tx);
 	if (sqlite3_get_autocommit(s->db)) {
 		set_error(s, "the transaction ended while handler %s ran: %s",
 			 handler, sqlite3_errmsg(s->db));
