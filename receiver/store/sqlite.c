@@ -34,7 +34,6 @@
 /* Statements a handle keeps; more (SQL built anew at each call) are
  * dropped between handlers, never while one runs. */
 #define TX_CACHE_MAX 256
-#define TX_BUCKETS 64
 #define HANDLER_SAVEPOINT "whr_handler"
 
 /* ---- schema ------------------------------------------------------------ */
@@ -200,35 +199,51 @@ static const char *const statement_sql[ST_COUNT] = {
 
 /* ---- the connection --------------------------------------------------- */
 
+static const struct tx_backend tx_sqlite;
+static void lite_close(struct whr_store *store);
+static void lite_rollback(struct whr_store *store);
+
 /* A statement of the transaction handle: one per distinct SQL text. */
-struct whr_stmt {
-	struct whr_tx *tx;
+struct lite_stmt {
+	struct whr_stmt base;	/* first: the handle's view, and the key */
 	sqlite3_stmt *st;
-	char *sql;
-	size_t hash;
 	bool done;		/* stepped to the end: 0 until reset */
 	int64_t changes;
-	struct whr_stmt *next_in_bucket;
 };
 
-struct whr_tx {
-	struct whr_store *s;
-	struct whr_stmt *buckets[TX_BUCKETS];
-	size_t n_cached;
+struct lite_tx {
+	struct whr_tx base;	/* first: the handle's view */
+	struct lite_store *s;
+	struct stmt_cache cache;
 	char error[256];
 };
 
-struct whr_store {
+struct lite_store {
+	struct whr_store base;	/* first: the interface's view */
 	sqlite3 *db;
 	enum store_mode mode;
 	sqlite3_stmt *st[ST_COUNT];	/* prepared on first use */
 	bool synced;		/* synchronous = FULL now */
 	bool in_handler;	/* a transactional handler runs: see guard */
-	struct whr_tx tx;
+	struct lite_tx tx;
 	char path[4096];
 	char error[2 * 4096 + 256];	/* may name the folder and the file */
 	char cause[256];		/* the database's own message */
 };
+
+static void tx_drop_cache(struct lite_tx *tx);
+
+static struct lite_store *
+lite(struct whr_store *s)
+{
+	return (struct lite_store *)s;
+}
+
+static const struct lite_store *
+lite_c(const struct whr_store *s)
+{
+	return (const struct lite_store *)s;
+}
 
 /* An SQLite result code as the errno the interface promises: EIO and
  * its kin for "this store cannot take writes now", which the front
@@ -257,7 +272,7 @@ errno_of(int code)
 
 /* An error of the store's own (no database message). */
 static void WHR_PRINTF(2, 3)
-set_error(struct whr_store *s, const char *fmt, ...)
+set_error(struct lite_store *s, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -269,7 +284,7 @@ set_error(struct whr_store *s, const char *fmt, ...)
 
 /* Keep SQLite's message for whr_store_error(); the errno it means. */
 static int
-store_fail(struct whr_store *s, const char *what)
+store_fail(struct lite_store *s, const char *what)
 {
 	int code = sqlite3_extended_errcode(s->db);
 
@@ -279,26 +294,32 @@ store_fail(struct whr_store *s, const char *what)
 	return errno_of(code);
 }
 
-WHR_EXPORT const char *
-whr_store_error(const struct whr_store *s)
+static const char *
+lite_error(const struct whr_store *store)
 {
+	const struct lite_store *s = lite_c(store);
+
 	return s->error[0] != '\0' ? s->error : "no error";
 }
 
-WHR_EXPORT const char *
-whr_store_cause(const struct whr_store *s)
+static const char *
+lite_cause(const struct whr_store *store)
 {
-	return s->cause[0] != '\0' ? s->cause : whr_store_error(s);
+	const struct lite_store *s = lite_c(store);
+
+	return s->cause[0] != '\0' ? s->cause : lite_error(store);
 }
 
-WHR_EXPORT const char *
-whr_store_name(const struct whr_store *s)
+static const char *
+lite_name(const struct whr_store *store)
 {
+	const struct lite_store *s = lite_c(store);
+
 	return s->path;
 }
 
 static int
-exec(struct whr_store *s, const char *sql, const char *what)
+exec(struct lite_store *s, const char *sql, const char *what)
 {
 	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return store_fail(s, what);
@@ -307,7 +328,7 @@ exec(struct whr_store *s, const char *sql, const char *what)
 
 /* The one integer @p sql gives (a pragma, a count); -1 on an error. */
 static int64_t
-query_int(struct whr_store *s, const char *sql)
+query_int(struct lite_store *s, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t v = -1;
@@ -321,7 +342,7 @@ query_int(struct whr_store *s, const char *sql)
 
 /* Statement @p which, prepared on first use and kept. */
 static sqlite3_stmt *
-statement(struct whr_store *s, enum statement which)
+statement(struct lite_store *s, enum statement which)
 {
 	if (s->st[which] == NULL &&
 	    sqlite3_prepare_v3(s->db, statement_sql[which], -1,
@@ -336,7 +357,7 @@ statement(struct whr_store *s, enum statement which)
 /* Run a statement that returns no row (or one we ignore), then reset it
  * and clear its bindings. */
 static int
-step_done(struct whr_store *s, sqlite3_stmt *st, const char *what)
+step_done(struct lite_store *s, sqlite3_stmt *st, const char *what)
 {
 	int rc = sqlite3_step(st);
 
@@ -348,7 +369,7 @@ step_done(struct whr_store *s, sqlite3_stmt *st, const char *what)
 }
 
 static int
-run_statement(struct whr_store *s, enum statement which, const char *what)
+run_statement(struct lite_store *s, enum statement which, const char *what)
 {
 	sqlite3_stmt *st = statement(s, which);
 
@@ -368,7 +389,7 @@ bind_text_or_null(sqlite3_stmt *st, int i, const char *text)
 
 /* Create, migrate or check the schema, in one transaction. */
 static int
-migrate(struct whr_store *s)
+migrate(struct lite_store *s)
 {
 	int64_t version;
 	char sql[64];
@@ -387,7 +408,7 @@ migrate(struct whr_store *s)
 		set_error(s, "schema version %lld, newer than this whr knows (%d): "
 			 "run a newer whr, or give another --data-dir",
 			 (long long)version, STORE_SCHEMA_VERSION);
-		whr_store_rollback(s);
+		lite_rollback(&s->base);
 		return -EPROTO;
 	}
 	if (version == 0) {
@@ -428,7 +449,7 @@ migrate(struct whr_store *s)
 		goto err;
 	return 0;
 err:
-	whr_store_rollback(s);
+	lite_rollback(&s->base);
 	return rc;
 }
 
@@ -438,7 +459,7 @@ err:
  * the tools (each step only adds), but they change only the current
  * one. */
 static int
-check_version(struct whr_store *s)
+check_version(struct lite_store *s)
 {
 	int64_t version = query_int(s, "PRAGMA user_version");
 
@@ -473,7 +494,7 @@ static int
 guard_authorize(void *arg, int action, const char *a, const char *b,
 		const char *db, const char *trigger)
 {
-	const struct whr_store *s = arg;
+	const struct lite_store *s = arg;
 
 	if (!s->in_handler)
 		return SQLITE_OK;
@@ -488,7 +509,7 @@ guard_authorize(void *arg, int action, const char *a, const char *b,
 static int
 guard_commit(void *arg)
 {
-	const struct whr_store *s = arg;
+	const struct lite_store *s = arg;
 
 	return s->in_handler;
 }
@@ -496,7 +517,7 @@ guard_commit(void *arg)
 /* The folder and its database file are there (the tools' opens): 0, or
  * -ENOENT with the reason in s->error. */
 static int
-check_files(struct whr_store *s, const char *dir)
+check_files(struct lite_store *s, const char *dir)
 {
 	struct stat sb;
 
@@ -528,7 +549,7 @@ check_files(struct whr_store *s, const char *dir)
 static const char *const store_suffixes[] = { "", "-wal", "-shm" };
 
 static int
-refuse_links(struct whr_store *s)
+refuse_links(struct lite_store *s)
 {
 	size_t i;
 
@@ -550,7 +571,7 @@ refuse_links(struct whr_store *s)
 }
 
 static int
-secure_files(struct whr_store *s)
+secure_files(struct lite_store *s)
 {
 	size_t i;
 	int rc = refuse_links(s);
@@ -592,7 +613,7 @@ secure_files(struct whr_store *s)
 }
 
 static int
-open_server(struct whr_store *s, const char *dir)
+open_server(struct lite_store *s, const char *dir)
 {
 	int rc;
 
@@ -633,7 +654,7 @@ on_read_only_mount(const char *dir)
 
 /* Open s->path as an immutable database: no locks, no -shm. */
 static int
-open_immutable(struct whr_store *s)
+open_immutable(struct lite_store *s)
 {
 	char uri[3 * sizeof(s->path) + 32];
 	char *p = uri;
@@ -658,7 +679,7 @@ open_immutable(struct whr_store *s)
 }
 
 static int
-open_other(struct whr_store *s, const char *dir)
+open_other(struct lite_store *s, const char *dir)
 {
 	bool tool = s->mode == STORE_READER || s->mode == STORE_WRITER;
 	int flags = SQLITE_OPEN_NOMUTEX;
@@ -708,11 +729,11 @@ open_other(struct whr_store *s, const char *dir)
 	return 0;
 }
 
-WHR_EXPORT struct whr_store *
-whr_store_open(const char *location, enum store_mode mode, char *why,
-	       size_t why_size)
+static struct whr_store *
+lite_open(const char *location, enum store_mode mode, char *why,
+	  size_t why_size)
 {
-	struct whr_store *s = calloc(1, sizeof(*s));
+	struct lite_store *s = calloc(1, sizeof(*s));
 	int rc;
 
 	if (s == NULL) {
@@ -720,6 +741,8 @@ whr_store_open(const char *location, enum store_mode mode, char *why,
 		errno = ENOMEM;
 		return NULL;
 	}
+	s->base.backend = &store_sqlite;
+	s->tx.base.backend = &tx_sqlite;
 	s->mode = mode;
 	s->tx.s = s;
 	if ((size_t)snprintf(s->path, sizeof(s->path), "%s/%s", location,
@@ -732,7 +755,7 @@ whr_store_open(const char *location, enum store_mode mode, char *why,
 				  : open_other(s, location);
 	if (rc < 0)
 		goto err;
-	return s;
+	return &s->base;
 err:
 	if (s->error[0] == '\0')
 		set_error(s, "cannot open: %s",
@@ -744,7 +767,7 @@ err:
 		snprintf(why, why_size, "%s", s->error);
 	else
 		snprintf(why, why_size, "inbox %s: %s", s->path, s->error);
-	whr_store_close(s);
+	lite_close(&s->base);
 	errno = rc == -EPROTO ? EPROTO
 		: rc == -ENOENT ? ENOENT
 		: rc == -EPERM ? EPERM
@@ -752,15 +775,12 @@ err:
 	return NULL;
 }
 
-static void tx_drop_cache(struct whr_tx *tx);
-
-WHR_EXPORT void
-whr_store_close(struct whr_store *s)
+static void
+lite_close(struct whr_store *store)
 {
+	struct lite_store *s = lite(store);
 	size_t i;
 
-	if (s == NULL)
-		return;
 	tx_drop_cache(&s->tx);
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->st[i]);
@@ -770,36 +790,43 @@ whr_store_close(struct whr_store *s)
 	free(s);
 }
 
-WHR_EXPORT struct whr_tx *
-whr_store_tx(struct whr_store *s)
+static struct whr_tx *
+lite_handle(struct whr_store *store)
 {
-	return &s->tx;
+	return &lite(store)->tx.base;
 }
 
 /* ---- transactions ------------------------------------------------------ */
 
-WHR_EXPORT int
-whr_store_begin(struct whr_store *s)
+static int
+lite_begin(struct whr_store *store)
 {
+	struct lite_store *s = lite(store);
+
 	return run_statement(s, ST_BEGIN, "cannot begin a transaction");
 }
 
-WHR_EXPORT int
-whr_store_commit(struct whr_store *s)
+static int
+lite_commit(struct whr_store *store)
 {
+	struct lite_store *s = lite(store);
+
 	return run_statement(s, ST_COMMIT, "cannot commit");
 }
 
-WHR_EXPORT void
-whr_store_rollback(struct whr_store *s)
+static void
+lite_rollback(struct whr_store *store)
 {
+	struct lite_store *s = lite(store);
+
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-WHR_EXPORT int
-whr_store_sync_commits(struct whr_store *s, bool synced)
+static int
+lite_sync_commits(struct whr_store *store, bool synced)
 {
+	struct lite_store *s = lite(store);
 	int rc;
 
 	if (s->synced == synced)
@@ -814,16 +841,17 @@ whr_store_sync_commits(struct whr_store *s, bool synced)
 
 /* A write that reaches the disk: it rewrites the schema version, so one
  * page is committed and synced. */
-WHR_EXPORT int
-whr_store_probe(struct whr_store *s)
+static int
+lite_probe(struct whr_store *store)
 {
+	struct lite_store *s = lite(store);
 	char sql[64];
 	int64_t version = 0;
 	int rc;
 
-	rc = whr_store_sync_commits(s, true);
+	rc = lite_sync_commits(&s->base, true);
 	if (rc == 0)
-		rc = whr_store_begin(s);
+		rc = lite_begin(&s->base);
 	/* The version as it is: never a number that could undo a newer
 	 * whr's migration. */
 	if (rc == 0) {
@@ -837,15 +865,16 @@ whr_store_probe(struct whr_store *s)
 		rc = exec(s, sql, "cannot write");
 	}
 	if (rc == 0)
-		rc = whr_store_commit(s);
+		rc = lite_commit(&s->base);
 	if (rc < 0)
-		whr_store_rollback(s);
+		lite_rollback(&s->base);
 	return rc;
 }
 
-WHR_EXPORT int
-whr_store_handler_begin(struct whr_store *s)
+static int
+lite_handler_begin(struct whr_store *store)
 {
+	struct lite_store *s = lite(store);
 	int rc = run_statement(s, ST_SAVEPOINT, "cannot start a savepoint");
 
 	if (rc == 0)
@@ -853,9 +882,10 @@ whr_store_handler_begin(struct whr_store *s)
 	return rc;
 }
 
-WHR_EXPORT int
-whr_store_handler_end(struct whr_store *s, const char *handler, bool keep)
+static int
+lite_handler_end(struct whr_store *store, const char *handler, bool keep)
 {
+	struct lite_store *s = lite(store);
 	int rc;
 
 	s->in_handler = false;
@@ -873,48 +903,15 @@ whr_store_handler_end(struct whr_store *s, const char *handler, bool keep)
 	rc = run_statement(s, ST_RELEASE, "cannot release a savepoint");
 	/* Statements of SQL built anew at each call pile up: drop them
 	 * now that none is in use. */
-	if (s->tx.n_cached > TX_CACHE_MAX)
+	if (s->tx.cache.n > TX_CACHE_MAX)
 		tx_drop_cache(&s->tx);
 	return rc;
 }
 
 /* ---- ingest ------------------------------------------------------------ */
 
-/* The keys column: one key a line (a newline inside an id becomes a
- * space: keys only group work, so a merge only costs parallelism). */
-static char *
-join_keys(char **keys, size_t n, int64_t seq)
-{
-	size_t len = 0;
-	size_t i;
-	char *out;
-	char *p;
-
-	if (n == 0) {
-		out = malloc(32);
-		if (out != NULL)
-			snprintf(out, 32, "d:%lld", (long long)seq);
-		return out;
-	}
-	for (i = 0; i < n; i++)
-		len += strlen(keys[i]) + 1;
-	out = malloc(len);
-	if (out == NULL)
-		return NULL;
-	p = out;
-	for (i = 0; i < n; i++) {
-		size_t k = strlen(keys[i]);
-		size_t j;
-
-		for (j = 0; j < k; j++)
-			*p++ = keys[i][j] == '\n' ? ' ' : keys[i][j];
-		*p++ = i + 1 < n ? '\n' : '\0';
-	}
-	return out;
-}
-
 static int
-count_duplicate(struct whr_store *s, struct ingest_delivery *d)
+count_duplicate(struct lite_store *s, struct ingest_delivery *d)
 {
 	sqlite3_stmt *st = statement(s, ST_COUNT_DUPLICATE);
 	int rc;
@@ -932,9 +929,10 @@ count_duplicate(struct whr_store *s, struct ingest_delivery *d)
 	return rc == SQLITE_ROW ? 0 : store_fail(s, "cannot count a duplicate");
 }
 
-WHR_EXPORT int
-whr_store_ingest(struct whr_store *s, struct ingest_delivery *d)
+static int
+lite_ingest(struct whr_store *store, struct ingest_delivery *d)
 {
+	struct lite_store *s = lite(store);
 	sqlite3_stmt *st = statement(s, ST_INSERT_DELIVERY);
 	size_t i;
 	int rc;
@@ -965,7 +963,7 @@ whr_store_ingest(struct whr_store *s, struct ingest_delivery *d)
 		return -EIO;
 	for (i = 0; i < d->n_notifications; i++) {
 		struct ingest_notification *n = &d->notifications[i];
-		char *keys = join_keys(n->keys, n->n_keys, d->seq);
+		char *keys = store_join_keys(n->keys, n->n_keys, d->seq);
 
 		if (keys == NULL)
 			return -ENOMEM;
@@ -985,16 +983,6 @@ whr_store_ingest(struct whr_store *s, struct ingest_delivery *d)
 }
 
 /* ---- work -------------------------------------------------------------- */
-
-static enum whr_result
-result_from_name(const char *name)
-{
-	if (name != NULL && strcmp(name, "done") == 0)
-		return WHR_DONE;
-	if (name != NULL && strcmp(name, "retry") == 0)
-		return WHR_RETRY;
-	return WHR_REJECT;
-}
 
 static char *
 column_copy(sqlite3_stmt *st, int i, size_t *len)
@@ -1017,45 +1005,11 @@ column_copy(sqlite3_stmt *st, int i, size_t *len)
 }
 
 static int
-split_keys(const char *text, char ***keys, size_t *n)
+lite_claim(struct whr_store *store, int64_t after, int64_t limit,
+	   int64_t lease_us,
+	   int (*fn)(const struct store_claim *c, void *arg), void *arg)
 {
-	const char *p = text;
-	size_t count = 1;
-	size_t i;
-
-	for (; *p != '\0'; p++)
-		count += *p == '\n';
-	*keys = calloc(count, sizeof(**keys));
-	if (*keys == NULL)
-		return -ENOMEM;
-	p = text;
-	for (i = 0; i < count; i++) {
-		size_t len = strcspn(p, "\n");
-
-		(*keys)[i] = xstrndup(p, len);
-		if ((*keys)[i] == NULL) {
-			*n = i;
-			return -ENOMEM;
-		}
-		p += len + (p[len] == '\n');
-	}
-	*n = count;
-	return 0;
-}
-
-static void
-free_keys(char **keys, size_t n)
-{
-	while (n > 0)
-		free(keys[--n]);
-	free(keys);
-}
-
-WHR_EXPORT int
-whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
-		int64_t lease_us,
-		int (*fn)(const struct store_claim *c, void *arg), void *arg)
-{
+	struct lite_store *s = lite(store);
 	sqlite3_stmt *st = statement(s, ST_OPEN_AFTER);
 	int rc;
 
@@ -1072,7 +1026,7 @@ whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 		};
 		char **keys = NULL;
 		size_t n = 0;
-		int r = split_keys((const char *)sqlite3_column_text(st, 1),
+		int r = store_split_keys((const char *)sqlite3_column_text(st, 1),
 				   &keys, &n);
 
 		if (r == 0) {
@@ -1080,7 +1034,7 @@ whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 			c.n_keys = n;
 			r = fn(&c, arg);
 		}
-		free_keys(keys, n);
+		store_free_keys(keys, n);
 		if (r != 0) {
 			sqlite3_reset(st);
 			sqlite3_clear_bindings(st);
@@ -1092,9 +1046,10 @@ whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 	return rc == SQLITE_DONE ? 0 : store_fail(s, "cannot list pending work");
 }
 
-WHR_EXPORT int64_t
-whr_store_count_open(struct whr_store *s, int64_t after)
+static int64_t
+lite_count_open(struct whr_store *store, int64_t after)
 {
+	struct lite_store *s = lite(store);
 	sqlite3_stmt *st = statement(s, ST_COUNT_OPEN_AFTER);
 	int64_t n;
 
@@ -1111,7 +1066,7 @@ whr_store_count_open(struct whr_store *s, int64_t after)
 }
 
 static int
-load_outcomes(struct whr_store *s, struct store_work *w)
+load_outcomes(struct lite_store *s, struct store_work *w)
 {
 	sqlite3_stmt *st = statement(s, ST_LOAD_OUTCOMES);
 	int rc;
@@ -1132,7 +1087,7 @@ load_outcomes(struct whr_store *s, struct store_work *w)
 		w->outcomes = grown;
 		o = &w->outcomes[w->n_outcomes++];
 		o->handler = column_copy(st, 0, NULL);
-		o->result = result_from_name(
+		o->result = store_result_from_name(
 			(const char *)sqlite3_column_text(st, 1));
 		o->runs = sqlite3_column_int64(st, 2);
 		o->reason = column_copy(st, 3, NULL);
@@ -1163,16 +1118,17 @@ work_from_row(sqlite3_stmt *st, struct store_work *w)
 	w->runs = sqlite3_column_int64(st, 11);
 	w->next_at = sqlite3_column_int64(st, 13);
 	w->retry_from = sqlite3_column_int64(st, 14);
-	if (split_keys((const char *)sqlite3_column_text(st, 12), &w->keys,
+	if (store_split_keys((const char *)sqlite3_column_text(st, 12), &w->keys,
 		       &w->n_keys) < 0 ||
 	    w->receiver_id == NULL || w->json == NULL)
 		return SQLITE_NOMEM;
 	return SQLITE_ROW;
 }
 
-WHR_EXPORT int
-whr_store_load(struct whr_store *s, int64_t id, struct store_work **out)
+static int
+lite_load(struct whr_store *store, int64_t id, struct store_work **out)
 {
+	struct lite_store *s = lite(store);
 	sqlite3_stmt *st = statement(s, ST_LOAD_WORK);
 	struct store_work *w;
 	int rc;
@@ -1205,11 +1161,12 @@ whr_store_load(struct whr_store *s, int64_t id, struct store_work **out)
 	return 0;
 }
 
-WHR_EXPORT int
-whr_store_record_outcome(struct whr_store *s, int64_t id, const char *handler,
+static int
+lite_record_outcome(struct whr_store *store, int64_t id, const char *handler,
 			 enum whr_result result, const char *reason,
 			 int64_t now)
 {
+	struct lite_store *s = lite(store);
 	sqlite3_stmt *st = statement(s, ST_RECORD_OUTCOME);
 
 	if (st == NULL)
@@ -1222,10 +1179,11 @@ whr_store_record_outcome(struct whr_store *s, int64_t id, const char *handler,
 	return step_done(s, st, "cannot record an outcome");
 }
 
-WHR_EXPORT int
-whr_store_settle(struct whr_store *s, int64_t id, enum work_state state,
+static int
+lite_settle(struct whr_store *store, int64_t id, enum work_state state,
 		 int64_t next_at, const char *error, int64_t now)
 {
+	struct lite_store *s = lite(store);
 	sqlite3_stmt *st = statement(s, ST_SETTLE);
 
 	if (st == NULL)
@@ -1238,17 +1196,41 @@ whr_store_settle(struct whr_store *s, int64_t id, enum work_state state,
 	return step_done(s, st, "cannot record a state");
 }
 
-WHR_EXPORT int64_t
-whr_store_data_version(struct whr_store *s)
+/* One whr serve per folder: its claims are not written down. */
+static int
+lite_renew(struct whr_store *store, int64_t lease_us)
 {
-	return query_int(s, "PRAGMA data_version");
+	return 0;
+}
+
+static int64_t
+lite_data_version(struct whr_store *store)
+{
+	return query_int(lite(store), "PRAGMA data_version");
+}
+
+/* The database file and its WAL. */
+static int64_t
+lite_bytes(struct whr_store *store)
+{
+	struct lite_store *s = lite(store);
+	char wal[sizeof(s->path) + 8];
+	struct stat sb;
+	int64_t size = 0;
+
+	if (stat(s->path, &sb) == 0)
+		size += sb.st_size;
+	snprintf(wal, sizeof(wal), "%s-wal", s->path);
+	if (stat(wal, &sb) == 0)
+		size += sb.st_size;
+	return size;
 }
 
 /* ---- retention ----------------------------------------------------------- */
 
 /* Purge up to @p limit (at most 256) deliveries. */
 static int
-purge_some(struct whr_store *s, int64_t before, int limit)
+purge_some(struct lite_store *s, int64_t before, int limit)
 {
 	static const enum statement steps[] = {
 		ST_PURGE_OUTCOMES, ST_PURGE_NOTIFICATIONS, ST_PURGE_DELIVERY,
@@ -1286,9 +1268,10 @@ purge_some(struct whr_store *s, int64_t before, int limit)
 	return n;
 }
 
-WHR_EXPORT int
-whr_store_purge(struct whr_store *s, int64_t before, int limit)
+static int
+lite_purge(struct whr_store *store, int64_t before, int limit)
 {
+	struct lite_store *s = lite(store);
 	int total = 0;
 
 	while (total < limit) {
@@ -1306,10 +1289,28 @@ whr_store_purge(struct whr_store *s, int64_t before, int limit)
 
 /* ---- the transaction handle ----------------------------------------------- */
 
+static struct lite_tx *
+ltx(struct whr_tx *tx)
+{
+	return (struct lite_tx *)tx;
+}
+
+static const struct lite_tx *
+ltx_c(const struct whr_tx *tx)
+{
+	return (const struct lite_tx *)tx;
+}
+
+static struct lite_stmt *
+lst(struct whr_stmt *st)
+{
+	return (struct lite_stmt *)st;
+}
+
 /* The handle's error, and the store's too: the store's functions
- * written on the handle (sqlite-inspect.c) report through it. */
-static void
-tx_set_error(struct whr_tx *tx, const char *fmt, ...)
+ * written on the handle (inspect.c) report through it. */
+static void WHR_PRINTF(2, 3)
+tx_set_error(struct lite_tx *tx, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -1322,7 +1323,7 @@ tx_set_error(struct whr_tx *tx, const char *fmt, ...)
 
 /* The handle's view of a failed SQLite call. */
 static int
-tx_fail(struct whr_tx *tx)
+tx_fail(struct lite_tx *tx)
 {
 	int code = sqlite3_extended_errcode(tx->s->db);
 
@@ -1331,91 +1332,59 @@ tx_fail(struct whr_tx *tx)
 }
 
 static void
-tx_drop_cache(struct whr_tx *tx)
+free_stmt(struct whr_stmt *st)
 {
-	size_t i;
-
-	for (i = 0; i < TX_BUCKETS; i++) {
-		while (tx->buckets[i] != NULL) {
-			struct whr_stmt *st = tx->buckets[i];
-
-			tx->buckets[i] = st->next_in_bucket;
-			sqlite3_finalize(st->st);
-			free(st->sql);
-			free(st);
-		}
-	}
-	tx->n_cached = 0;
+	sqlite3_finalize(lst(st)->st);
+	free(st);
 }
 
-WHR_EXPORT enum whr_db
-whr_tx_db(const struct whr_tx *tx)
+static void
+tx_drop_cache(struct lite_tx *tx)
 {
-	return WHR_DB_SQLITE;
+	stmt_cache_drop(&tx->cache, free_stmt);
 }
 
-WHR_EXPORT void *
-whr_tx_native(struct whr_tx *tx)
+static void *
+lite_tx_native(struct whr_tx *tx)
 {
-	return tx != NULL ? tx->s->db : NULL;
+	return ltx(tx)->s->db;
 }
 
-WHR_EXPORT const char *
-whr_tx_error(const struct whr_tx *tx)
+static const char *
+lite_tx_error(const struct whr_tx *tx)
 {
-	return tx != NULL ? tx->error : "";
+	return ltx_c(tx)->error;
 }
 
-WHR_EXPORT int
-whr_tx_exec(struct whr_tx *tx, const char *sql)
+static int
+lite_tx_exec(struct whr_tx *base, const char *sql)
 {
-	if (tx == NULL || sql == NULL) {
-		log_bug("whr_tx_exec() needs a transaction and SQL");
-		return -EINVAL;
-	}
+	struct lite_tx *tx = ltx(base);
+
 	tx->error[0] = '\0';
 	if (sqlite3_exec(tx->s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return tx_fail(tx);
 	return 0;
 }
 
-/* FNV-1a: the cache's key is the SQL text. */
-static size_t
-hash_text(const char *s)
+static struct whr_stmt *
+lite_tx_prepare(struct whr_tx *base, const char *sql)
 {
-	size_t h = (size_t)14695981039346656037ULL;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * (size_t)1099511628211ULL;
-	return h;
-}
-
-WHR_EXPORT struct whr_stmt *
-whr_tx_prepare(struct whr_tx *tx, const char *sql)
-{
-	size_t hash;
-	struct whr_stmt **bucket;
-	struct whr_stmt *st;
+	struct lite_tx *tx = ltx(base);
+	struct whr_stmt *kept = stmt_cache_find(&tx->cache, sql);
+	struct lite_stmt *st;
 	const char *tail = NULL;
 
-	if (tx == NULL || sql == NULL) {
-		log_bug("whr_tx_prepare() needs a transaction and SQL");
-		return NULL;
-	}
 	tx->error[0] = '\0';
-	hash = hash_text(sql);
-	bucket = &tx->buckets[hash % TX_BUCKETS];
-	for (st = *bucket; st != NULL; st = st->next_in_bucket) {
-		if (st->hash == hash && strcmp(st->sql, sql) == 0) {
-			sqlite3_reset(st->st);
-			sqlite3_clear_bindings(st->st);
-			st->done = false;
-			return st;
-		}
+	if (kept != NULL) {
+		st = lst(kept);
+		sqlite3_reset(st->st);
+		sqlite3_clear_bindings(st->st);
+		st->done = false;
+		return kept;
 	}
 	st = calloc(1, sizeof(*st));
-	if (st == NULL || (st->sql = strdup(sql)) == NULL) {
-		free(st);
+	if (st == NULL) {
 		tx_set_error(tx, "out of memory");
 		return NULL;
 	}
@@ -1428,7 +1397,6 @@ whr_tx_prepare(struct whr_tx *tx, const char *sql)
 					       ? "no SQL statement"
 					       : sqlite3_errmsg(tx->s->db));
 		sqlite3_finalize(st->st);
-		free(st->sql);
 		free(st);
 		return NULL;
 	}
@@ -1438,17 +1406,15 @@ whr_tx_prepare(struct whr_tx *tx, const char *sql)
 	if (tail != NULL && *tail != '\0') {
 		tx_set_error(tx, "more than one SQL statement: use "
 				 "whr_tx_exec()");
-		sqlite3_finalize(st->st);
-		free(st->sql);
-		free(st);
+		free_stmt(&st->base);
 		return NULL;
 	}
-	st->tx = tx;
-	st->hash = hash;
-	st->next_in_bucket = *bucket;
-	*bucket = st;
-	tx->n_cached++;
-	return st;
+	if (stmt_cache_add(&tx->cache, &tx->base, &st->base, sql) < 0) {
+		tx_set_error(tx, "out of memory");
+		free_stmt(&st->base);
+		return NULL;
+	}
+	return &st->base;
 }
 
 static int
@@ -1457,46 +1423,40 @@ bind_result(struct whr_stmt *st, int rc)
 	if (rc == SQLITE_OK)
 		return 0;
 	if (rc == SQLITE_RANGE) {
-		tx_set_error(st->tx, "no parameter of that number");
+		tx_set_error(ltx(st->tx), "no parameter of that number");
 		return -EINVAL;
 	}
-	return tx_fail(st->tx);
+	return tx_fail(ltx(st->tx));
 }
 
-WHR_EXPORT int
-whr_stmt_bind_null(struct whr_stmt *st, int index)
+static int
+lite_stmt_bind_null(struct whr_stmt *st, int index)
 {
-	if (st == NULL)
-		return -EINVAL;
-	return bind_result(st, sqlite3_bind_null(st->st, index));
+	return bind_result(st, sqlite3_bind_null(lst(st)->st, index));
 }
 
-WHR_EXPORT int
-whr_stmt_bind_int(struct whr_stmt *st, int index, int64_t value)
+static int
+lite_stmt_bind_int(struct whr_stmt *st, int index, int64_t value)
 {
-	if (st == NULL)
-		return -EINVAL;
-	return bind_result(st, sqlite3_bind_int64(st->st, index, value));
+	return bind_result(st, sqlite3_bind_int64(lst(st)->st, index, value));
 }
 
-WHR_EXPORT int
-whr_stmt_bind_text(struct whr_stmt *st, int index, const char *text)
+static int
+lite_stmt_bind_text(struct whr_stmt *st, int index, const char *text)
 {
-	if (st == NULL)
-		return -EINVAL;
 	if (text == NULL)
-		return bind_result(st, sqlite3_bind_null(st->st, index));
-	return bind_result(st, sqlite3_bind_text(st->st, index, text, -1,
+		return bind_result(st, sqlite3_bind_null(lst(st)->st, index));
+	return bind_result(st, sqlite3_bind_text(lst(st)->st, index, text, -1,
 						 SQLITE_TRANSIENT));
 }
 
-WHR_EXPORT int
-whr_stmt_step(struct whr_stmt *st)
+static int
+lite_stmt_step(struct whr_stmt *base)
 {
+	struct lite_stmt *st = lst(base);
+	struct lite_tx *tx = ltx(base->tx);
 	int rc;
 
-	if (st == NULL)
-		return -EINVAL;
 	if (st->done)
 		return 0;
 	rc = sqlite3_step(st->st);
@@ -1504,47 +1464,78 @@ whr_stmt_step(struct whr_stmt *st)
 		return 1;
 	if (rc == SQLITE_DONE) {
 		st->done = true;
-		st->changes = sqlite3_changes(st->tx->s->db);
+		st->changes = sqlite3_changes(tx->s->db);
 		return 0;
 	}
-	rc = tx_fail(st->tx);
+	rc = tx_fail(tx);
 	sqlite3_reset(st->st);
 	return rc;
 }
 
-WHR_EXPORT int
-whr_stmt_run(struct whr_stmt *st)
+static int64_t
+lite_stmt_changes(const struct whr_stmt *st)
 {
-	int rc;
-
-	while ((rc = whr_stmt_step(st)) > 0)
-		;
-	return rc;
+	return ((const struct lite_stmt *)st)->changes;
 }
 
-WHR_EXPORT int64_t
-whr_stmt_changes(const struct whr_stmt *st)
+static bool
+lite_stmt_is_null(struct whr_stmt *st, int column)
 {
-	return st != NULL ? st->changes : 0;
+	return column >= sqlite3_column_count(lst(st)->st) ||
+	       sqlite3_column_type(lst(st)->st, column) == SQLITE_NULL;
 }
 
-WHR_EXPORT bool
-whr_stmt_is_null(struct whr_stmt *st, int column)
+static int64_t
+lite_stmt_int(struct whr_stmt *st, int column)
 {
-	return st == NULL || column < 0 ||
-	       column >= sqlite3_column_count(st->st) ||
-	       sqlite3_column_type(st->st, column) == SQLITE_NULL;
+	return sqlite3_column_int64(lst(st)->st, column);
 }
 
-WHR_EXPORT int64_t
-whr_stmt_int(struct whr_stmt *st, int column)
+static const char *
+lite_stmt_text(struct whr_stmt *st, int column)
 {
-	return st != NULL ? sqlite3_column_int64(st->st, column) : 0;
+	return (const char *)sqlite3_column_text(lst(st)->st, column);
 }
 
-WHR_EXPORT const char *
-whr_stmt_text(struct whr_stmt *st, int column)
-{
-	return st != NULL ? (const char *)sqlite3_column_text(st->st, column)
-			  : NULL;
-}
+static const struct tx_backend tx_sqlite = {
+	.db = WHR_DB_SQLITE,
+	.native = lite_tx_native,
+	.error = lite_tx_error,
+	.exec = lite_tx_exec,
+	.prepare = lite_tx_prepare,
+	.bind_null = lite_stmt_bind_null,
+	.bind_int = lite_stmt_bind_int,
+	.bind_text = lite_stmt_bind_text,
+	.step = lite_stmt_step,
+	.changes = lite_stmt_changes,
+	.is_null = lite_stmt_is_null,
+	.int_at = lite_stmt_int,
+	.text = lite_stmt_text,
+};
+
+const struct store_backend store_sqlite = {
+	.shared = false,
+	.open = lite_open,
+	.close = lite_close,
+	.name = lite_name,
+	.error = lite_error,
+	.cause = lite_cause,
+	.tx = lite_handle,
+	.begin = lite_begin,
+	.commit = lite_commit,
+	.rollback = lite_rollback,
+	.sync_commits = lite_sync_commits,
+	.probe = lite_probe,
+	.handler_begin = lite_handler_begin,
+	.handler_end = lite_handler_end,
+	.ingest = lite_ingest,
+	.claim = lite_claim,
+	.renew = lite_renew,
+	.count_open = lite_count_open,
+	.load = lite_load,
+	.record_outcome = lite_record_outcome,
+	.settle = lite_settle,
+	.data_version = lite_data_version,
+	.purge = lite_purge,
+	.bytes = lite_bytes,
+};

@@ -1,13 +1,17 @@
 /*
  * The parts of the storage interface that are the same for every
- * database: where the store is, the names of work states, freeing work.
+ * database: where the store is and which backend it takes, the
+ * forwarding of each whr_store_* function and of the transaction handle
+ * to the backend's table, the names of work states, freeing work.
  */
 #include "store/store.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "util.h"
 
 WHR_EXPORT const char *
@@ -20,6 +24,317 @@ whr_store_location(const char *given)
 	if (env != NULL && *env != '\0')
 		return env;
 	return STORE_DEFAULT_DIR;
+}
+
+/* ---- forwarding to the backend -------------------------------------------- */
+
+WHR_EXPORT struct whr_store *
+whr_store_open(const char *location, enum store_mode mode, char *why,
+	       size_t why_size)
+{
+	return store_sqlite.open(location, mode, why, why_size);
+}
+
+WHR_EXPORT void
+whr_store_close(struct whr_store *s)
+{
+	if (s != NULL)
+		s->backend->close(s);
+}
+
+WHR_EXPORT const char *
+whr_store_name(const struct whr_store *s)
+{
+	return s->backend->name(s);
+}
+
+WHR_EXPORT const char *
+whr_store_error(const struct whr_store *s)
+{
+	return s->backend->error(s);
+}
+
+WHR_EXPORT const char *
+whr_store_cause(const struct whr_store *s)
+{
+	return s->backend->cause(s);
+}
+
+WHR_EXPORT bool
+whr_store_shared(const struct whr_store *s)
+{
+	return s->backend->shared;
+}
+
+WHR_EXPORT struct whr_tx *
+whr_store_tx(struct whr_store *s)
+{
+	return s->backend->tx(s);
+}
+
+WHR_EXPORT int
+whr_store_begin(struct whr_store *s)
+{
+	return s->backend->begin(s);
+}
+
+WHR_EXPORT int
+whr_store_commit(struct whr_store *s)
+{
+	return s->backend->commit(s);
+}
+
+WHR_EXPORT void
+whr_store_rollback(struct whr_store *s)
+{
+	s->backend->rollback(s);
+}
+
+WHR_EXPORT int
+whr_store_sync_commits(struct whr_store *s, bool synced)
+{
+	return s->backend->sync_commits(s, synced);
+}
+
+WHR_EXPORT int
+whr_store_probe(struct whr_store *s)
+{
+	return s->backend->probe(s);
+}
+
+WHR_EXPORT int
+whr_store_handler_begin(struct whr_store *s)
+{
+	return s->backend->handler_begin(s);
+}
+
+WHR_EXPORT int
+whr_store_handler_end(struct whr_store *s, const char *handler, bool keep)
+{
+	return s->backend->handler_end(s, handler, keep);
+}
+
+WHR_EXPORT int
+whr_store_ingest(struct whr_store *s, struct ingest_delivery *d)
+{
+	return s->backend->ingest(s, d);
+}
+
+WHR_EXPORT int
+whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
+		int64_t lease_us,
+		int (*fn)(const struct store_claim *c, void *arg), void *arg)
+{
+	return s->backend->claim(s, after, limit, lease_us, fn, arg);
+}
+
+WHR_EXPORT int
+whr_store_renew(struct whr_store *s, int64_t lease_us)
+{
+	return s->backend->renew(s, lease_us);
+}
+
+WHR_EXPORT int64_t
+whr_store_count_open(struct whr_store *s, int64_t after)
+{
+	return s->backend->count_open(s, after);
+}
+
+WHR_EXPORT int
+whr_store_load(struct whr_store *s, int64_t id, struct store_work **out)
+{
+	return s->backend->load(s, id, out);
+}
+
+WHR_EXPORT int
+whr_store_record_outcome(struct whr_store *s, int64_t id, const char *handler,
+			 enum whr_result result, const char *reason,
+			 int64_t now)
+{
+	return s->backend->record_outcome(s, id, handler, result, reason, now);
+}
+
+WHR_EXPORT int
+whr_store_settle(struct whr_store *s, int64_t id, enum work_state state,
+		 int64_t next_at, const char *error, int64_t now)
+{
+	return s->backend->settle(s, id, state, next_at, error, now);
+}
+
+WHR_EXPORT int64_t
+whr_store_data_version(struct whr_store *s)
+{
+	return s->backend->data_version(s);
+}
+
+WHR_EXPORT int
+whr_store_purge(struct whr_store *s, int64_t before, int limit)
+{
+	return s->backend->purge(s, before, limit);
+}
+
+/* ---- the transaction handle (whr/tx.h) --------------------------------------- */
+
+/* FNV-1a: the cache's key is the SQL text. */
+static size_t
+hash_text(const char *s)
+{
+	size_t h = (size_t)14695981039346656037ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * (size_t)1099511628211ULL;
+	return h;
+}
+
+struct whr_stmt *
+stmt_cache_find(struct stmt_cache *c, const char *sql)
+{
+	size_t hash = hash_text(sql);
+	struct whr_stmt *st;
+
+	for (st = c->buckets[hash % STMT_CACHE_BUCKETS]; st != NULL;
+	     st = st->next_in_bucket) {
+		if (st->hash == hash && strcmp(st->sql, sql) == 0)
+			return st;
+	}
+	return NULL;
+}
+
+int
+stmt_cache_add(struct stmt_cache *c, struct whr_tx *tx, struct whr_stmt *st,
+	       const char *sql)
+{
+	struct whr_stmt **bucket;
+
+	st->sql = strdup(sql);
+	if (st->sql == NULL)
+		return -ENOMEM;
+	st->tx = tx;
+	st->hash = hash_text(sql);
+	bucket = &c->buckets[st->hash % STMT_CACHE_BUCKETS];
+	st->next_in_bucket = *bucket;
+	*bucket = st;
+	c->n++;
+	return 0;
+}
+
+void
+stmt_cache_drop(struct stmt_cache *c, void (*free_stmt)(struct whr_stmt *st))
+{
+	size_t i;
+
+	for (i = 0; i < STMT_CACHE_BUCKETS; i++) {
+		while (c->buckets[i] != NULL) {
+			struct whr_stmt *st = c->buckets[i];
+
+			c->buckets[i] = st->next_in_bucket;
+			free(st->sql);
+			free_stmt(st);
+		}
+	}
+	c->n = 0;
+}
+
+WHR_EXPORT enum whr_db
+whr_tx_db(const struct whr_tx *tx)
+{
+	/* No handle: what the first API's handlers knew. */
+	return tx != NULL ? tx->backend->db : WHR_DB_SQLITE;
+}
+
+WHR_EXPORT void *
+whr_tx_native(struct whr_tx *tx)
+{
+	return tx != NULL ? tx->backend->native(tx) : NULL;
+}
+
+WHR_EXPORT const char *
+whr_tx_error(const struct whr_tx *tx)
+{
+	return tx != NULL ? tx->backend->error(tx) : "";
+}
+
+WHR_EXPORT int
+whr_tx_exec(struct whr_tx *tx, const char *sql)
+{
+	if (tx == NULL || sql == NULL) {
+		log_bug("whr_tx_exec() needs a transaction and SQL");
+		return -EINVAL;
+	}
+	return tx->backend->exec(tx, sql);
+}
+
+WHR_EXPORT struct whr_stmt *
+whr_tx_prepare(struct whr_tx *tx, const char *sql)
+{
+	if (tx == NULL || sql == NULL) {
+		log_bug("whr_tx_prepare() needs a transaction and SQL");
+		return NULL;
+	}
+	return tx->backend->prepare(tx, sql);
+}
+
+WHR_EXPORT int
+whr_stmt_bind_null(struct whr_stmt *st, int index)
+{
+	return st != NULL ? st->tx->backend->bind_null(st, index) : -EINVAL;
+}
+
+WHR_EXPORT int
+whr_stmt_bind_int(struct whr_stmt *st, int index, int64_t value)
+{
+	return st != NULL ? st->tx->backend->bind_int(st, index, value)
+			  : -EINVAL;
+}
+
+WHR_EXPORT int
+whr_stmt_bind_text(struct whr_stmt *st, int index, const char *text)
+{
+	return st != NULL ? st->tx->backend->bind_text(st, index, text)
+			  : -EINVAL;
+}
+
+WHR_EXPORT int
+whr_stmt_step(struct whr_stmt *st)
+{
+	return st != NULL ? st->tx->backend->step(st) : -EINVAL;
+}
+
+WHR_EXPORT int
+whr_stmt_run(struct whr_stmt *st)
+{
+	int rc;
+
+	while ((rc = whr_stmt_step(st)) > 0)
+		;
+	return rc;
+}
+
+WHR_EXPORT int64_t
+whr_stmt_changes(const struct whr_stmt *st)
+{
+	return st != NULL ? st->tx->backend->changes(st) : 0;
+}
+
+WHR_EXPORT bool
+whr_stmt_is_null(struct whr_stmt *st, int column)
+{
+	return st == NULL || column < 0 ||
+	       st->tx->backend->is_null(st, column);
+}
+
+WHR_EXPORT int64_t
+whr_stmt_int(struct whr_stmt *st, int column)
+{
+	return st != NULL && column >= 0 ? st->tx->backend->int_at(st, column)
+					 : 0;
+}
+
+WHR_EXPORT const char *
+whr_stmt_text(struct whr_stmt *st, int column)
+{
+	return st != NULL && column >= 0 ? st->tx->backend->text(st, column)
+					 : NULL;
 }
 
 static const char *const state_names[] = {
@@ -47,6 +362,86 @@ work_state_from_name(const char *name, enum work_state *state)
 		}
 	}
 	return -EINVAL;
+}
+
+/* ---- for the backends ------------------------------------------------------ */
+
+/* One key a line (a newline inside an id becomes a space: keys only group
+ * work, so a merge only costs parallelism). */
+char *
+store_join_keys(char **keys, size_t n, int64_t seq)
+{
+	size_t len = 0;
+	size_t i;
+	char *out;
+	char *p;
+
+	if (n == 0) {
+		out = malloc(32);
+		if (out != NULL)
+			snprintf(out, 32, "d:%lld", (long long)seq);
+		return out;
+	}
+	for (i = 0; i < n; i++)
+		len += strlen(keys[i]) + 1;
+	out = malloc(len);
+	if (out == NULL)
+		return NULL;
+	p = out;
+	for (i = 0; i < n; i++) {
+		size_t k = strlen(keys[i]);
+		size_t j;
+
+		for (j = 0; j < k; j++)
+			*p++ = keys[i][j] == '\n' ? ' ' : keys[i][j];
+		*p++ = i + 1 < n ? '\n' : '\0';
+	}
+	return out;
+}
+
+int
+store_split_keys(const char *text, char ***keys, size_t *n)
+{
+	const char *p = text;
+	size_t count = 1;
+	size_t i;
+
+	for (; *p != '\0'; p++)
+		count += *p == '\n';
+	*keys = calloc(count, sizeof(**keys));
+	if (*keys == NULL)
+		return -ENOMEM;
+	p = text;
+	for (i = 0; i < count; i++) {
+		size_t len = strcspn(p, "\n");
+
+		(*keys)[i] = xstrndup(p, len);
+		if ((*keys)[i] == NULL) {
+			*n = i;
+			return -ENOMEM;
+		}
+		p += len + (p[len] == '\n');
+	}
+	*n = count;
+	return 0;
+}
+
+void
+store_free_keys(char **keys, size_t n)
+{
+	while (n > 0)
+		free(keys[--n]);
+	free(keys);
+}
+
+enum whr_result
+store_result_from_name(const char *name)
+{
+	if (name != NULL && strcmp(name, "done") == 0)
+		return WHR_DONE;
+	if (name != NULL && strcmp(name, "retry") == 0)
+		return WHR_RETRY;
+	return WHR_REJECT;
 }
 
 void
