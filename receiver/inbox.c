@@ -256,6 +256,14 @@ run_transactional(struct inbox *ib, struct run *run, int64_t now)
 		run_call_next(run, tx);
 		rc = whr_store_handler_end(ib->store, h->entry->name,
 					   h->result == WHR_DONE);
+		if (rc == -EAGAIN) {
+			/* A statement of its failed, which undid all its
+			 * writes (PostgreSQL): never done without them. */
+			h->result = WHR_RETRY;
+			free(h->reason);
+			h->reason = strdup(whr_store_error(ib->store));
+			rc = 0;
+		}
 		if (rc < 0)
 			return rc;
 		/* Its done mark in the same transaction as its writes. */

@@ -26,13 +26,32 @@ whr_store_location(const char *given)
 	return STORE_DEFAULT_DIR;
 }
 
+WHR_EXPORT bool
+whr_store_location_is_database(const char *location)
+{
+	static const char *const prefixes[] = {
+		"postgresql://", "postgres://", "host=", "dbname=",
+	};
+	size_t i;
+
+	for (i = 0; location != NULL && i < ARRAY_LENGTH(prefixes); i++) {
+		if (strncmp(location, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* ---- forwarding to the backend -------------------------------------------- */
 
 WHR_EXPORT struct whr_store *
 whr_store_open(const char *location, enum store_mode mode, char *why,
 	       size_t why_size)
 {
-	return store_sqlite.open(location, mode, why, why_size);
+	const struct store_backend *b = whr_store_location_is_database(location)
+						? &store_postgresql
+						: &store_sqlite;
+
+	return b->open(location, mode, why, why_size);
 }
 
 WHR_EXPORT void

@@ -48,6 +48,11 @@ struct whr_store;
  * @p given or the environment. */
 const char *whr_store_location(const char *given);
 
+/* Whether @p location names a PostgreSQL database rather than a data
+ * folder: a postgresql:// or postgres:// URL, or a libpq key=value string
+ * starting with host= or dbname=. */
+bool whr_store_location_is_database(const char *location);
+
 enum store_mode {
 	STORE_SERVER,		/* create and migrate; the one writer */
 	STORE_WORKER,		/* read-only, of this whr's schema: a
@@ -59,7 +64,7 @@ enum store_mode {
 };
 
 /* Open the store at @p location: a data folder (SQLite), or a database
- * (PostgreSQL, to come). On failure returns NULL
+ * (whr_store_location_is_database(): PostgreSQL). On failure returns NULL
  * with @p why saying why in a sentence (nothing is logged; a database's
  * password never appears) and errno: EPROTO for a schema newer than this
  * binary's and EPERM for files whr refuses to use (a symbolic link):
@@ -119,7 +124,10 @@ int whr_store_probe(struct whr_store *s);
  * does can end the transaction. end keeps its writes when @p keep, else
  * undoes them; -EIO (whr_store_error() names @p handler) when the
  * transaction is gone all the same (the database ended it on an error),
- * so that the whole batch fails. */
+ * so that the whole batch fails; -EAGAIN when @p keep, but a statement of
+ * the handler failed, which on PostgreSQL undoes all its writes (they are
+ * undone, the transaction goes on): the handler is to run again, never to
+ * be recorded done without its writes. */
 int whr_store_handler_begin(struct whr_store *s);
 int whr_store_handler_end(struct whr_store *s, const char *handler,
 			  bool keep);
@@ -493,5 +501,6 @@ void store_free_keys(char **keys, size_t n);
 enum whr_result store_result_from_name(const char *name);
 
 extern const struct store_backend store_sqlite;
+extern const struct store_backend store_postgresql;
 
 #endif /* WHR_RECEIVER_STORE_H */
