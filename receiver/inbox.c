@@ -819,7 +819,8 @@ lock_folder(struct inbox *ib, char *why, size_t why_size)
 {
 	int fd;
 
-	if (ib->folder_fd >= 0)
+	/* A database: replicas share it, each taking work by claims. */
+	if (ib->folder_fd >= 0 || whr_store_location_is_database(ib->location))
 		return 0;
 	fd = open(ib->location, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -874,7 +875,8 @@ open_store(struct inbox *ib)
 		return rc;
 	}
 	ib->store = s;
-	sync_folder(ib->location);
+	if (!whr_store_shared(s))
+		sync_folder(ib->location);
 	rc = setup_handler_tables(ib, why, sizeof(why));
 	if (rc == 0) {
 		ib->data_version = whr_store_data_version(s);

@@ -99,6 +99,12 @@ enrollments_open(struct data_dir *d, locale_t loc)
 	rc = data_dir_open(d, false);
 	if (rc != 0)
 		return rc;
+	if (d->db == NULL) {
+		fprintf(stderr, ENROLLMENTS_PROG ": %s: the enrollment reports "
+			"read SQLite only, for now\n", data_dir_name(d));
+		rc = 1;
+		goto err;
+	}
 	rc = enrollments_schema_present(d->db);
 	if (rc < 0) {
 		rc = enrollments_sql_error(d, "cannot read the database");

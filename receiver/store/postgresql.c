@@ -871,6 +871,22 @@ describe_location(struct pg_store *s, const char *location)
 	return true;
 }
 
+WHR_EXPORT bool
+whr_store_location_has_password(const char *location)
+{
+	PQconninfoOption *opts = PQconninfoParse(location, NULL);
+	PQconninfoOption *o;
+	bool has = false;
+
+	for (o = opts; o != NULL && o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL &&
+		    o->val[0] != '\0')
+			has = true;
+	}
+	PQconninfoFree(opts);
+	return has;
+}
+
 static int
 connect_db(struct pg_store *s, const char *location)
 {

@@ -7,9 +7,12 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -39,6 +42,63 @@ whr_store_location_is_database(const char *location)
 			return true;
 	}
 	return false;
+}
+
+#define LOCATION_FILE_MAX 4096
+
+WHR_EXPORT char *
+whr_store_location_read(const char *path, char *why, size_t why_size)
+{
+	char buf[LOCATION_FILE_MAX + 1];
+	const char *start = buf;
+	char *out = NULL;
+	size_t len = 0;
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, why_size, "cannot open %s: %s", path,
+			 strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > LOCATION_FILE_MAX) {
+		snprintf(why, why_size, "%s is not a regular file of at most "
+			 "%d bytes", path, LOCATION_FILE_MAX);
+		goto out;
+	}
+	while (len < sizeof(buf) - 1) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(why, why_size, "cannot read %s: %s", path,
+				 strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	len = strcspn(buf, "\r\n");
+	trim_span(&start, &len);
+	out = xstrndup(start, len);
+	if (out == NULL)
+		snprintf(why, why_size, "out of memory");
+	else if (!whr_store_location_is_database(out)) {
+		snprintf(why, why_size, "%s holds no database URL "
+			 "(postgresql://...)", path);
+		explicit_bzero(out, strlen(out));
+		free(out);
+		out = NULL;
+	}
+out:
+	explicit_bzero(buf, sizeof(buf));
+	close(fd);
+	return out;
 }
 
 /* ---- forwarding to the backend -------------------------------------------- */

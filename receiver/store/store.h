@@ -53,6 +53,16 @@ const char *whr_store_location(const char *given);
  * starting with host= or dbname=. */
 bool whr_store_location_is_database(const char *location);
 
+/* Whether database location @p location holds a password (which must
+ * not be given on a command line, where every user sees it). */
+bool whr_store_location_has_password(const char *location);
+
+/* The database location kept in file @p path (WHR_DATABASE_FILE, which
+ * may hold the password): its first line, without the spaces around it.
+ * NULL when it cannot be read or names no database, with @p why saying
+ * so (never quoting the file). The caller wipes and frees it. */
+char *whr_store_location_read(const char *path, char *why, size_t why_size);
+
 enum store_mode {
 	STORE_SERVER,		/* create and migrate; the one writer */
 	STORE_WORKER,		/* read-only, of this whr's schema: a
