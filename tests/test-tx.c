@@ -265,8 +265,9 @@ START_TEST(tx_guard_text)
 	static const char *const allowed[] = {
 		"SELECT 'COMMIT'", "SELECT 1 AS commit_count",
 		"SELECT $$; COMMIT$$", "SELECT $x$; COMMIT $x$",
-		"SELECT 'a;COMMIT'", "SELECT \"x;COMMIT\" FROM (SELECT 1 AS"
-		" \"x;COMMIT\") t", "SELECT /* ; COMMIT */ 1",
+		"SELECT 'a;COMMIT'",
+		"SELECT \"x;COMMIT\" FROM (SELECT 1 AS \"x;COMMIT\") t",
+		"SELECT /* ; COMMIT */ 1",
 		"SAVEPOINT mine; ROLLBACK TO SAVEPOINT mine; RELEASE mine",
 		"SELECT E'\\';COMMIT'",
 	};
