@@ -111,7 +111,8 @@ static const char *const queries[][Q_COUNT] = {
 			" FROM outcomes WHERE notification_id = ?1"
 			" ORDER BY handler",
 		[Q_STATS] = STATS,
-		[Q_COUNTS] = "SELECT " SQLITE_COUNT_STATES " FROM notifications",
+		[Q_COUNTS] =
+			"SELECT " SQLITE_COUNT_STATES " FROM notifications",
 		[Q_COUNTS_BY_ACTION] =
 			"SELECT action, " SQLITE_COUNT_STATES
 			" FROM notifications GROUP BY action"
@@ -121,8 +122,8 @@ static const char *const queries[][Q_COUNT] = {
 			" AND (?2 = 1 OR result <> 'done')",
 		[Q_MAKE_PENDING] =
 			"UPDATE notifications SET state = 'pending',"
-			" next_at = ?2, error = NULL, updated_at = ?2, runs = 0,"
-			" retry_from = ?2"
+			" next_at = ?2, error = NULL, updated_at = ?2,"
+			" runs = 0, retry_from = ?2"
 			" WHERE id = ?1 AND state IN ('done', 'dead')",
 		[Q_DEAD_IDS] =
 			"SELECT id FROM notifications WHERE state = 'dead'"
@@ -180,8 +181,8 @@ static const char *const queries[][Q_COUNT] = {
 			" AND ($2::bigint = 1 OR result <> 'done')",
 		[Q_MAKE_PENDING] =
 			"UPDATE notifications SET state = 'pending',"
-			" next_at = $2, error = NULL, updated_at = $2, runs = 0,"
-			" retry_from = $2, lease_owner = NULL,"
+			" next_at = $2, error = NULL, updated_at = $2,"
+			" runs = 0, retry_from = $2, lease_owner = NULL,"
 			" lease_until = NULL"
 			" WHERE id = $1 AND state IN ('done', 'dead')",
 		[Q_DEAD_IDS] =

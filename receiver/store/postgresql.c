@@ -192,7 +192,8 @@ static const char *const statement_sql[ST_COUNT] = {
 		"  updated_at) SELECT $1, idx, action, json_start, json_end,"
 		"  keys, 'pending', $7, $7 FROM input ORDER BY idx"
 		"  RETURNING id, idx, keys),"
-		" keyed AS (INSERT INTO notification_keys (key, notification_id)"
+		" keyed AS (INSERT INTO notification_keys"
+		"  (key, notification_id)"
 		"  SELECT DISTINCT k, id FROM inserted,"
 		"  unnest(string_to_array(keys, E'\\n')) AS k)"
 		" SELECT idx, id FROM inserted",
@@ -239,7 +240,8 @@ static const char *const statement_sql[ST_COUNT] = {
 		" SELECT id, keys, next_at FROM leased ORDER BY id",
 	/* What a claim's caller did not take. */
 	[ST_UNCLAIM] =
-		"UPDATE notifications SET lease_owner = NULL, lease_until = NULL"
+		"UPDATE notifications"
+		" SET lease_owner = NULL, lease_until = NULL"
 		" WHERE id = ANY ($1::bigint[]) AND lease_owner = $2",
 	[ST_RENEW] =
 		"UPDATE notifications SET lease_until = $2"
@@ -307,7 +309,6 @@ struct pg_tx {
 	struct pg_store *s;
 	struct stmt_cache cache;
 	unsigned next_name;
-	char error[512];
 };
 
 struct pg_store {
@@ -320,24 +321,19 @@ struct pg_store {
 	struct pg_tx tx;
 	char *password;		/* to mask; NULL: none given */
 	char name[512];		/* the URL without its password */
-	char error[2048];
-	char cause[1024];	/* the database's own message */
 };
 
 static const struct tx_backend tx_postgresql;
-static void pg_close(struct whr_store *store);
 static void tx_drop_cache(struct pg_tx *tx);
+
+/* The store's error, and the handle's (with the store's). */
+#define set_error(s, ...) store_set_error(&(s)->base, __VA_ARGS__)
+#define tx_set_error(tx, ...) store_tx_set_error(&(tx)->base, __VA_ARGS__)
 
 static struct pg_store *
 pg(struct whr_store *s)
 {
 	return (struct pg_store *)s;
-}
-
-static const struct pg_store *
-pg_c(const struct whr_store *s)
-{
-	return (const struct pg_store *)s;
 }
 
 /* ---- messages ------------------------------------------------------------ */
@@ -371,17 +367,6 @@ clean_message(const struct pg_store *s, const char *msg, char *out,
 	while (n > 0 && out[n - 1] == ' ')
 		n--;
 	out[n] = '\0';
-}
-
-static void WHR_PRINTF(2, 3)
-set_error(struct pg_store *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(s->error, sizeof(s->error), fmt, ap);
-	va_end(ap);
-	s->cause[0] = '\0';
 }
 
 /* A SQLSTATE as the errno the interface promises: EIO and its kin for
@@ -429,35 +414,20 @@ store_fail(struct pg_store *s, const PGresult *res, const char *what)
 		? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
 	clean_message(s, primary != NULL ? primary : PQerrorMessage(s->conn),
-		      s->cause, sizeof(s->cause));
-	if (s->cause[0] == '\0')
-		snprintf(s->cause, sizeof(s->cause), "no answer from the server");
-	snprintf(s->error, sizeof(s->error), "%s: %s (%s%s)", what, s->cause,
-		 state != NULL ? "SQLSTATE " : "",
+		      s->base.cause, sizeof(s->base.cause));
+	if (s->base.cause[0] == '\0')
+		snprintf(s->base.cause, sizeof(s->base.cause),
+			 "no answer from the server");
+	snprintf(s->base.error, sizeof(s->base.error), "%s: %s (%s%s)", what,
+		 s->base.cause, state != NULL ? "SQLSTATE " : "",
 		 state != NULL ? state : "connection");
 	return errno_of_state(state);
 }
 
 static const char *
-pg_error(const struct whr_store *store)
-{
-	const struct pg_store *s = pg_c(store);
-
-	return s->error[0] != '\0' ? s->error : "no error";
-}
-
-static const char *
-pg_cause(const struct whr_store *store)
-{
-	const struct pg_store *s = pg_c(store);
-
-	return s->cause[0] != '\0' ? s->cause : pg_error(store);
-}
-
-static const char *
 pg_name(const struct whr_store *store)
 {
-	return pg_c(store)->name;
+	return ((const struct pg_store *)store)->name;
 }
 
 /* ---- running statements ------------------------------------------------- */
@@ -544,6 +514,21 @@ run_done(struct pg_store *s, enum statement which, const struct params *p,
 	int rc;
 
 	PQclear(run(s, which, p, 0, what, &rc));
+	return rc;
+}
+
+/* Run a statement that changes rows: how many, or a negative errno. */
+static int
+run_count(struct pg_store *s, enum statement which, const struct params *p,
+	  const char *what)
+{
+	int rc;
+	PGresult *res = run(s, which, p, 0, what, &rc);
+
+	if (res == NULL)
+		return rc;
+	rc = atoi(PQcmdTuples(res));
+	PQclear(res);
 	return rc;
 }
 
@@ -709,7 +694,8 @@ read_version(struct pg_store *s, int64_t *version, int64_t *compatible)
 	res = PQexec(s->conn,
 		"SELECT (SELECT value FROM whr_meta"
 		" WHERE key = 'schema_version'),"
-		" (SELECT value FROM whr_meta WHERE key = 'schema_compatible')");
+		" (SELECT value FROM whr_meta"
+		" WHERE key = 'schema_compatible')");
 	if (!result_ok(res) || PQntuples(res) != 1)
 		rc = store_fail(s, res, "cannot read the schema version");
 	else if (PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1)) {
@@ -764,7 +750,8 @@ migrate(struct pg_store *s)
 		snprintf(sql, sizeof(sql),
 			 "UPDATE whr_meta SET value = CASE key"
 			 " WHEN 'schema_version' THEN %d ELSE %d END"
-			 " WHERE key IN ('schema_version', 'schema_compatible')",
+			 " WHERE key IN"
+			 " ('schema_version', 'schema_compatible')",
 			 v + 1, migrations[v].compatible);
 		rc = exec(s, sql, "cannot record the schema version");
 		if (rc < 0)
@@ -887,6 +874,24 @@ whr_store_location_has_password(const char *location)
 	return has;
 }
 
+/* A connection made (or made again): 0, or -EIO saying why. */
+static int
+connected(struct pg_store *s)
+{
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		clean_message(s, PQerrorMessage(s->conn), s->base.cause,
+			      sizeof(s->base.cause));
+		snprintf(s->base.error, sizeof(s->base.error),
+			 "cannot connect: %s", s->base.cause);
+		return -EIO;
+	}
+	/* Readers (whr inbox list, show, stats) never write. */
+	if (s->mode == STORE_READER)
+		return exec(s, "SET default_transaction_read_only = on",
+			    "cannot open the database");
+	return 0;
+}
+
 static int
 connect_db(struct pg_store *s, const char *location)
 {
@@ -905,63 +910,37 @@ connect_db(struct pg_store *s, const char *location)
 		set_error(s, "out of memory");
 		return -ENOMEM;
 	}
-	if (PQstatus(s->conn) != CONNECTION_OK) {
-		clean_message(s, PQerrorMessage(s->conn), s->cause,
-			      sizeof(s->cause));
-		snprintf(s->error, sizeof(s->error), "cannot connect: %s",
-			 s->cause);
-		return -EIO;
-	}
-	/* Readers (whr inbox list, show, stats) never write. */
-	if (s->mode == STORE_READER)
-		return exec(s, "SET default_transaction_read_only = on",
-			    "cannot open the database");
-	return 0;
+	return connected(s);
 }
 
-static struct whr_store *
-pg_open(const char *location, enum store_mode mode, char *why,
-	size_t why_size)
+static int
+pg_open(const char *location, enum store_mode mode, struct whr_store **out)
 {
 	struct pg_store *s = calloc(1, sizeof(*s));
 	int rc;
 
-	if (s == NULL) {
-		snprintf(why, why_size, "out of memory");
-		errno = ENOMEM;
-		return NULL;
-	}
+	if (s == NULL)
+		return -ENOMEM;
+	*out = &s->base;
 	s->base.backend = &store_postgresql;
 	s->tx.base.backend = &tx_postgresql;
+	s->tx.base.store = &s->base;
 	s->tx.s = s;
 	s->mode = mode;
 	s->synced = true;
 	pthread_once(&lease_owner_once, make_lease_owner);
 	if (!describe_location(s, location)) {
 		snprintf(s->name, sizeof(s->name), "(a PostgreSQL database)");
-		set_error(s, "cannot read the database location: give a "
-			  "postgresql://USER@HOST:PORT/DATABASE URL, or "
-			  "key=value settings starting with host= or dbname=");
-		rc = -EINVAL;
-		goto err;
+		set_error(s, "cannot read the database location: "
+				"give a postgresql://USER@HOST:PORT/DATABASE "
+				"URL, or key=value settings starting with "
+				"host= or dbname=");
+		return -EINVAL;
 	}
 	rc = connect_db(s, location);
 	if (rc == 0)
 		rc = mode == STORE_SERVER ? migrate(s) : check_version(s);
-	if (rc < 0)
-		goto err;
-	return &s->base;
-err:
-	if (mode == STORE_READER || mode == STORE_WRITER)
-		snprintf(why, why_size, "%s", s->error);
-	else
-		snprintf(why, why_size, "inbox %s: %s", s->name, s->error);
-	pg_close(&s->base);
-	errno = rc == -EPROTO ? EPROTO
-		: rc == -ENOENT ? ENOENT
-		: rc == -EINVAL ? EINVAL
-		: EIO;
-	return NULL;
+	return rc;
 }
 
 static void
@@ -994,17 +973,7 @@ reconnect(struct pg_store *s)
 	tx_drop_cache(&s->tx);
 	memset(s->prepared, 0, sizeof(s->prepared));
 	PQreset(s->conn);
-	if (PQstatus(s->conn) != CONNECTION_OK) {
-		clean_message(s, PQerrorMessage(s->conn), s->cause,
-			      sizeof(s->cause));
-		snprintf(s->error, sizeof(s->error), "cannot connect: %s",
-			 s->cause);
-		return -EIO;
-	}
-	if (s->mode == STORE_READER)
-		return exec(s, "SET default_transaction_read_only = on",
-			    "cannot open the database");
-	return 0;
+	return connected(s);
 }
 
 /* ---- transactions ------------------------------------------------------ */
@@ -1106,8 +1075,8 @@ pg_handler_end(struct whr_store *store, const char *handler, bool keep)
 	s->in_handler = false;
 	if (status != PQTRANS_INTRANS && status != PQTRANS_INERROR) {
 		set_error(s, "the transaction ended while handler %s ran%s%s",
-			  handler, s->tx.error[0] != '\0' ? ": " : "",
-			  s->tx.error);
+			  handler, s->tx.base.error[0] != '\0' ? ": " : "",
+			  s->tx.base.error);
 		return -EIO;
 	}
 	if (status == PQTRANS_INERROR || !keep) {
@@ -1116,12 +1085,14 @@ pg_handler_end(struct whr_store *store, const char *handler, bool keep)
 		if (rc < 0)
 			return rc;
 	}
-	rc = exec(s, "RELEASE " HANDLER_SAVEPOINT, "cannot release a savepoint");
+	rc = exec(s, "RELEASE " HANDLER_SAVEPOINT,
+		  "cannot release a savepoint");
 	if (rc == 0 && status == PQTRANS_INERROR && keep) {
 		set_error(s, "handler %s: a statement failed (%s), which undid "
 			  "its writes: on PostgreSQL a failed statement ends "
 			  "the handler's work", handler,
-			  s->tx.error[0] != '\0' ? s->tx.error : "no message");
+			  s->tx.base.error[0] != '\0' ? s->tx.base.error
+						       : "no message");
 		rc = -EAGAIN;
 	}
 	if (s->tx.cache.n > TX_CACHE_MAX)
@@ -1203,7 +1174,8 @@ insert_notifications(struct pg_store *s, struct ingest_delivery *d)
 
 		for (i = 0; i < d->n_notifications; i++) {
 			if ((int64_t)d->notifications[i].index == idx)
-				d->notifications[i].id = column_int(res, row, 1);
+				d->notifications[i].id =
+					column_int(res, row, 1);
 		}
 	}
 out:
@@ -1320,21 +1292,13 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 static int
 pg_renew(struct whr_store *store, int64_t lease_us)
 {
-	struct pg_store *s = pg(store);
 	int64_t now = now_realtime_us();
 	struct params p = { 0 };
-	PGresult *res;
-	int rc;
 
 	param_text(&p, lease_owner);
 	param_int(&p, now + lease_us);
 	param_int(&p, now);
-	res = run(s, ST_RENEW, &p, 0, "cannot renew leases", &rc);
-	if (res == NULL)
-		return rc;
-	rc = atoi(PQcmdTuples(res));
-	PQclear(res);
-	return rc;
+	return run_count(pg(store), ST_RENEW, &p, "cannot renew leases");
 }
 
 static int64_t
@@ -1492,12 +1456,7 @@ pg_purge(struct whr_store *store, int64_t before, int limit)
 		return 0;	/* another replica purges */
 	param_int(&p, before);
 	param_int(&p, limit);
-	res = run(s, ST_PURGE, &p, 0, "cannot purge", &rc);
-	if (res == NULL)
-		return rc;
-	rc = atoi(PQcmdTuples(res));
-	PQclear(res);
-	return rc;
+	return run_count(s, ST_PURGE, &p, "cannot purge");
 }
 
 static int64_t
@@ -1508,7 +1467,7 @@ pg_bytes(struct whr_store *store)
 	return n > 0 ? n : 0;
 }
 
-/* ---- the transaction handle ------------------------------------------------- */
+/* ---- the transaction handle --------------------------------------------- */
 
 static struct pg_tx *
 ptx(struct whr_tx *tx)
@@ -1522,20 +1481,6 @@ pst(struct whr_stmt *st)
 	return (struct pg_stmt *)st;
 }
 
-/* The handle's error, and the store's too: the store's functions
- * written on the handle (inspect.c) report through it. */
-static void WHR_PRINTF(2, 3)
-tx_set_error(struct pg_tx *tx, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(tx->error, sizeof(tx->error), fmt, ap);
-	va_end(ap);
-	snprintf(tx->s->error, sizeof(tx->s->error), "%s", tx->error);
-	snprintf(tx->s->cause, sizeof(tx->s->cause), "%s", tx->error);
-}
-
 /* The handle's view of a failed call; @p res may be NULL. */
 static int
 tx_fail(struct pg_tx *tx, const PGresult *res)
@@ -1544,12 +1489,13 @@ tx_fail(struct pg_tx *tx, const PGresult *res)
 		? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *primary = res != NULL
 		? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	char msg[sizeof(tx->error)];
+	char msg[sizeof(tx->base.error)];
 
 	clean_message(tx->s, primary != NULL ? primary
 					     : PQerrorMessage(tx->s->conn),
 		      msg, sizeof(msg));
-	tx_set_error(tx, "%s", msg[0] != '\0' ? msg : "no answer from the server");
+	tx_set_error(tx, "%s",
+		     msg[0] != '\0' ? msg : "no answer from the server");
 	return errno_of_state(state);
 }
 
@@ -1802,12 +1748,6 @@ pg_tx_native(struct whr_tx *tx)
 	return ptx(tx)->s->conn;
 }
 
-static const char *
-pg_tx_error(const struct whr_tx *tx)
-{
-	return ((const struct pg_tx *)tx)->error;
-}
-
 static int
 pg_tx_exec(struct whr_tx *base, const char *sql)
 {
@@ -1815,7 +1755,7 @@ pg_tx_exec(struct whr_tx *base, const char *sql)
 	PGresult *res;
 	int rc;
 
-	tx->error[0] = '\0';
+	tx->base.error[0] = '\0';
 	rc = guard(tx, sql);
 	if (rc < 0)
 		return rc;
@@ -1834,7 +1774,7 @@ pg_tx_prepare(struct whr_tx *base, const char *sql)
 	struct pg_stmt *st;
 	PGresult *res;
 
-	tx->error[0] = '\0';
+	tx->base.error[0] = '\0';
 	if (kept != NULL) {
 		reset_stmt(pst(kept));
 		clear_params(pst(kept));
@@ -1860,7 +1800,7 @@ pg_tx_prepare(struct whr_tx *base, const char *sql)
 		/* Several statements: the server's words are not the
 		 * handle's. */
 		if (state != NULL && strcmp(state, "42601") == 0 &&
-		    strstr(tx->error, "multiple commands") != NULL)
+		    strstr(tx->base.error, "multiple commands") != NULL)
 			tx_set_error(tx, "more than one SQL statement: use "
 					 "whr_tx_exec()");
 		PQclear(res);
@@ -1897,11 +1837,11 @@ bind(struct whr_stmt *base, int index, char *value, bool null)
 
 	if (index < 1 || index > st->n_params) {
 		free(value);
-		tx_set_error(ptx(base->tx), "no parameter of that number");
+		store_tx_set_error(base->tx, "no parameter of that number");
 		return -EINVAL;
 	}
 	if (value == NULL && !null) {
-		tx_set_error(ptx(base->tx), "out of memory");
+		store_tx_set_error(base->tx, "out of memory");
 		return -ENOMEM;
 	}
 	free(st->params[index - 1]);
@@ -2012,7 +1952,6 @@ pg_stmt_text(struct whr_stmt *base, int column)
 static const struct tx_backend tx_postgresql = {
 	.db = WHR_DB_POSTGRESQL,
 	.native = pg_tx_native,
-	.error = pg_tx_error,
 	.exec = pg_tx_exec,
 	.prepare = pg_tx_prepare,
 	.bind_null = pg_stmt_bind_null,
@@ -2030,8 +1969,6 @@ const struct store_backend store_postgresql = {
 	.open = pg_open,
 	.close = pg_close,
 	.name = pg_name,
-	.error = pg_error,
-	.cause = pg_cause,
 	.tx = pg_handle,
 	.begin = pg_begin_store,
 	.commit = pg_commit,

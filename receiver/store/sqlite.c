@@ -200,7 +200,6 @@ static const char *const statement_sql[ST_COUNT] = {
 /* ---- the connection --------------------------------------------------- */
 
 static const struct tx_backend tx_sqlite;
-static void lite_close(struct whr_store *store);
 static void lite_rollback(struct whr_store *store);
 
 /* A statement of the transaction handle: one per distinct SQL text. */
@@ -215,7 +214,6 @@ struct lite_tx {
 	struct whr_tx base;	/* first: the handle's view */
 	struct lite_store *s;
 	struct stmt_cache cache;
-	char error[256];
 };
 
 struct lite_store {
@@ -227,22 +225,18 @@ struct lite_store {
 	bool in_handler;	/* a transactional handler runs: see guard */
 	struct lite_tx tx;
 	char path[4096];
-	char error[2 * 4096 + 256];	/* may name the folder and the file */
-	char cause[256];		/* the database's own message */
 };
 
 static void tx_drop_cache(struct lite_tx *tx);
+
+/* The store's error, and the handle's (with the store's). */
+#define set_error(s, ...) store_set_error(&(s)->base, __VA_ARGS__)
+#define tx_set_error(tx, ...) store_tx_set_error(&(tx)->base, __VA_ARGS__)
 
 static struct lite_store *
 lite(struct whr_store *s)
 {
 	return (struct lite_store *)s;
-}
-
-static const struct lite_store *
-lite_c(const struct whr_store *s)
-{
-	return (const struct lite_store *)s;
 }
 
 /* An SQLite result code as the errno the interface promises: EIO and
@@ -270,52 +264,23 @@ errno_of(int code)
 	}
 }
 
-/* An error of the store's own (no database message). */
-static void WHR_PRINTF(2, 3)
-set_error(struct lite_store *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(s->error, sizeof(s->error), fmt, ap);
-	va_end(ap);
-	s->cause[0] = '\0';
-}
-
 /* Keep SQLite's message for whr_store_error(); the errno it means. */
 static int
 store_fail(struct lite_store *s, const char *what)
 {
 	int code = sqlite3_extended_errcode(s->db);
 
-	snprintf(s->cause, sizeof(s->cause), "%s", sqlite3_errmsg(s->db));
-	snprintf(s->error, sizeof(s->error), "%s: %s (%s)", what, s->cause,
-		 sqlite3_errstr(code));
+	snprintf(s->base.cause, sizeof(s->base.cause), "%s",
+		 sqlite3_errmsg(s->db));
+	snprintf(s->base.error, sizeof(s->base.error), "%s: %s (%s)", what,
+		 s->base.cause, sqlite3_errstr(code));
 	return errno_of(code);
-}
-
-static const char *
-lite_error(const struct whr_store *store)
-{
-	const struct lite_store *s = lite_c(store);
-
-	return s->error[0] != '\0' ? s->error : "no error";
-}
-
-static const char *
-lite_cause(const struct whr_store *store)
-{
-	const struct lite_store *s = lite_c(store);
-
-	return s->cause[0] != '\0' ? s->cause : lite_error(store);
 }
 
 static const char *
 lite_name(const struct whr_store *store)
 {
-	const struct lite_store *s = lite_c(store);
-
-	return s->path;
+	return ((const struct lite_store *)store)->path;
 }
 
 static int
@@ -515,7 +480,7 @@ guard_commit(void *arg)
 }
 
 /* The folder and its database file are there (the tools' opens): 0, or
- * -ENOENT with the reason in s->error. */
+ * -ENOENT with the reason in s->base.error. */
 static int
 check_files(struct lite_store *s, const char *dir)
 {
@@ -729,50 +694,32 @@ open_other(struct lite_store *s, const char *dir)
 	return 0;
 }
 
-static struct whr_store *
-lite_open(const char *location, enum store_mode mode, char *why,
-	  size_t why_size)
+static int
+lite_open(const char *location, enum store_mode mode, struct whr_store **out)
 {
 	struct lite_store *s = calloc(1, sizeof(*s));
 	int rc;
 
-	if (s == NULL) {
-		snprintf(why, why_size, "out of memory");
-		errno = ENOMEM;
-		return NULL;
-	}
+	if (s == NULL)
+		return -ENOMEM;
+	*out = &s->base;
 	s->base.backend = &store_sqlite;
 	s->tx.base.backend = &tx_sqlite;
+	s->tx.base.store = &s->base;
 	s->mode = mode;
 	s->tx.s = s;
 	if ((size_t)snprintf(s->path, sizeof(s->path), "%s/%s", location,
 			     STORE_FILE) >= sizeof(s->path)) {
 		set_error(s, "the data folder's name is too long");
-		rc = -EIO;
-		goto err;
+		return -EIO;
 	}
 	rc = mode == STORE_SERVER ? open_server(s, location)
 				  : open_other(s, location);
-	if (rc < 0)
-		goto err;
-	return &s->base;
-err:
-	if (s->error[0] == '\0')
+	if (rc < 0 && s->base.error[0] == '\0')
 		set_error(s, "cannot open: %s",
-			 s->db != NULL ? sqlite3_errmsg(s->db)
-				       : "out of memory");
-	/* The tools' messages name the file themselves; the server's and
-	 * the workers' are about the inbox. */
-	if (mode == STORE_READER || mode == STORE_WRITER)
-		snprintf(why, why_size, "%s", s->error);
-	else
-		snprintf(why, why_size, "inbox %s: %s", s->path, s->error);
-	lite_close(&s->base);
-	errno = rc == -EPROTO ? EPROTO
-		: rc == -ENOENT ? ENOENT
-		: rc == -EPERM ? EPERM
-		: EIO;
-	return NULL;
+			  s->db != NULL ? sqlite3_errmsg(s->db)
+					: "out of memory");
+	return rc;
 }
 
 static void
@@ -1026,8 +973,8 @@ lite_claim(struct whr_store *store, int64_t after, int64_t limit,
 		};
 		char **keys = NULL;
 		size_t n = 0;
-		int r = store_split_keys((const char *)sqlite3_column_text(st, 1),
-				   &keys, &n);
+		int r = store_split_keys(
+			(const char *)sqlite3_column_text(st, 1), &keys, &n);
 
 		if (r == 0) {
 			c.keys = keys;
@@ -1118,8 +1065,8 @@ work_from_row(sqlite3_stmt *st, struct store_work *w)
 	w->runs = sqlite3_column_int64(st, 11);
 	w->next_at = sqlite3_column_int64(st, 13);
 	w->retry_from = sqlite3_column_int64(st, 14);
-	if (store_split_keys((const char *)sqlite3_column_text(st, 12), &w->keys,
-		       &w->n_keys) < 0 ||
+	if (store_split_keys((const char *)sqlite3_column_text(st, 12),
+			     &w->keys, &w->n_keys) < 0 ||
 	    w->receiver_id == NULL || w->json == NULL)
 		return SQLITE_NOMEM;
 	return SQLITE_ROW;
@@ -1295,30 +1242,10 @@ ltx(struct whr_tx *tx)
 	return (struct lite_tx *)tx;
 }
 
-static const struct lite_tx *
-ltx_c(const struct whr_tx *tx)
-{
-	return (const struct lite_tx *)tx;
-}
-
 static struct lite_stmt *
 lst(struct whr_stmt *st)
 {
 	return (struct lite_stmt *)st;
-}
-
-/* The handle's error, and the store's too: the store's functions
- * written on the handle (inspect.c) report through it. */
-static void WHR_PRINTF(2, 3)
-tx_set_error(struct lite_tx *tx, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(tx->error, sizeof(tx->error), fmt, ap);
-	va_end(ap);
-	snprintf(tx->s->error, sizeof(tx->s->error), "%s", tx->error);
-	snprintf(tx->s->cause, sizeof(tx->s->cause), "%s", tx->error);
 }
 
 /* The handle's view of a failed SQLite call. */
@@ -1350,18 +1277,12 @@ lite_tx_native(struct whr_tx *tx)
 	return ltx(tx)->s->db;
 }
 
-static const char *
-lite_tx_error(const struct whr_tx *tx)
-{
-	return ltx_c(tx)->error;
-}
-
 static int
 lite_tx_exec(struct whr_tx *base, const char *sql)
 {
 	struct lite_tx *tx = ltx(base);
 
-	tx->error[0] = '\0';
+	tx->base.error[0] = '\0';
 	if (sqlite3_exec(tx->s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return tx_fail(tx);
 	return 0;
@@ -1375,7 +1296,7 @@ lite_tx_prepare(struct whr_tx *base, const char *sql)
 	struct lite_stmt *st;
 	const char *tail = NULL;
 
-	tx->error[0] = '\0';
+	tx->base.error[0] = '\0';
 	if (kept != NULL) {
 		st = lst(kept);
 		sqlite3_reset(st->st);
@@ -1423,7 +1344,7 @@ bind_result(struct whr_stmt *st, int rc)
 	if (rc == SQLITE_OK)
 		return 0;
 	if (rc == SQLITE_RANGE) {
-		tx_set_error(ltx(st->tx), "no parameter of that number");
+		store_tx_set_error(st->tx, "no parameter of that number");
 		return -EINVAL;
 	}
 	return tx_fail(ltx(st->tx));
@@ -1500,7 +1421,6 @@ lite_stmt_text(struct whr_stmt *st, int column)
 static const struct tx_backend tx_sqlite = {
 	.db = WHR_DB_SQLITE,
 	.native = lite_tx_native,
-	.error = lite_tx_error,
 	.exec = lite_tx_exec,
 	.prepare = lite_tx_prepare,
 	.bind_null = lite_stmt_bind_null,
@@ -1518,8 +1438,6 @@ const struct store_backend store_sqlite = {
 	.open = lite_open,
 	.close = lite_close,
 	.name = lite_name,
-	.error = lite_error,
-	.cause = lite_cause,
 	.tx = lite_handle,
 	.begin = lite_begin,
 	.commit = lite_commit,

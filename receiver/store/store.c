@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +102,7 @@ out:
 	return out;
 }
 
-/* ---- forwarding to the backend -------------------------------------------- */
+/* ---- forwarding to the backend ---------------------------------------- */
 
 WHR_EXPORT struct whr_store *
 whr_store_open(const char *location, enum store_mode mode, char *why,
@@ -110,8 +111,30 @@ whr_store_open(const char *location, enum store_mode mode, char *why,
 	const struct store_backend *b = whr_store_location_is_database(location)
 						? &store_postgresql
 						: &store_sqlite;
+	struct whr_store *s = NULL;
+	int rc = b->open(location, mode, &s);
 
-	return b->open(location, mode, why, why_size);
+	if (rc == 0)
+		return s;
+	if (s == NULL) {
+		snprintf(why, why_size, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* The tools' messages name the store themselves; the server's and
+	 * the workers' are about the inbox. */
+	if (mode == STORE_READER || mode == STORE_WRITER)
+		snprintf(why, why_size, "%s", s->error);
+	else
+		snprintf(why, why_size, "inbox %s: %s", whr_store_name(s),
+			 s->error);
+	whr_store_close(s);
+	errno = rc == -EPROTO ? EPROTO
+		: rc == -ENOENT ? ENOENT
+		: rc == -EPERM ? EPERM
+		: rc == -EINVAL ? EINVAL
+		: EIO;
+	return NULL;
 }
 
 WHR_EXPORT void
@@ -130,13 +153,24 @@ whr_store_name(const struct whr_store *s)
 WHR_EXPORT const char *
 whr_store_error(const struct whr_store *s)
 {
-	return s->backend->error(s);
+	return s->error[0] != '\0' ? s->error : "no error";
 }
 
 WHR_EXPORT const char *
 whr_store_cause(const struct whr_store *s)
 {
-	return s->backend->cause(s);
+	return s->cause[0] != '\0' ? s->cause : whr_store_error(s);
+}
+
+void
+store_set_error(struct whr_store *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->error, sizeof(s->error), fmt, ap);
+	va_end(ap);
+	s->cause[0] = '\0';
 }
 
 WHR_EXPORT bool
@@ -252,7 +286,7 @@ whr_store_purge(struct whr_store *s, int64_t before, int limit)
 	return s->backend->purge(s, before, limit);
 }
 
-/* ---- the transaction handle (whr/tx.h) --------------------------------------- */
+/* ---- the transaction handle (whr/tx.h) -------------------------------- */
 
 /* FNV-1a: the cache's key is the SQL text. */
 static size_t
@@ -330,7 +364,19 @@ whr_tx_native(struct whr_tx *tx)
 WHR_EXPORT const char *
 whr_tx_error(const struct whr_tx *tx)
 {
-	return tx != NULL ? tx->backend->error(tx) : "";
+	return tx != NULL ? tx->error : "";
+}
+
+void
+store_tx_set_error(struct whr_tx *tx, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(tx->error, sizeof(tx->error), fmt, ap);
+	va_end(ap);
+	snprintf(tx->store->error, sizeof(tx->store->error), "%s", tx->error);
+	snprintf(tx->store->cause, sizeof(tx->store->cause), "%s", tx->error);
 }
 
 WHR_EXPORT int
@@ -443,7 +489,7 @@ work_state_from_name(const char *name, enum work_state *state)
 	return -EINVAL;
 }
 
-/* ---- for the backends ------------------------------------------------------ */
+/* ---- for the backends ------------------------------------------------- */
 
 /* One key a line (a newline inside an id becomes a space: keys only group
  * work, so a merge only costs parallelism). */

@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include <whr/handler.h>
+#include <whr/log.h>
 #include <whr/tx.h>
 
 /* The SQLite inbox's file in the data folder. */
@@ -403,7 +404,7 @@ struct store_replay {
  * is only counted. */
 int whr_store_replay(struct whr_store *s, struct store_replay *r);
 
-/* ---- for the backends ----------------------------------------------------- */
+/* ---- for the backends ------------------------------------------------- */
 
 /* One database's implementation of the interface above (store/sqlite.c,
  * store/postgresql.c). Each whr_store_* function forwards to its store's
@@ -414,12 +415,13 @@ int whr_store_replay(struct whr_store *s, struct store_replay *r);
  * the tables are all the other files see of them. */
 struct store_backend {
 	bool shared;		/* whr_store_shared() */
-	struct whr_store *(*open)(const char *location, enum store_mode mode,
-				  char *why, size_t why_size);
+	/* 0, or a negative errno as whr_store_open() says, with *out the
+	 * store as far as it was made, its error set, for store.c to
+	 * report and close (NULL: out of memory). */
+	int (*open)(const char *location, enum store_mode mode,
+		    struct whr_store **out);
 	void (*close)(struct whr_store *s);
 	const char *(*name)(const struct whr_store *s);
-	const char *(*error)(const struct whr_store *s);
-	const char *(*cause)(const struct whr_store *s);
 	struct whr_tx *(*tx)(struct whr_store *s);
 	int (*begin)(struct whr_store *s);
 	int (*commit)(struct whr_store *s);
@@ -449,14 +451,21 @@ struct store_backend {
 
 struct whr_store {
 	const struct store_backend *backend;
+	char error[2 * 4096 + 256];	/* whr_store_error(): may name a
+					 * folder and a file */
+	char cause[1024];		/* whr_store_cause(): the database's
+					 * own message */
 };
+
+/* Set the store's error (its cause none of the database's). */
+void store_set_error(struct whr_store *s, const char *fmt, ...)
+	WHR_PRINTF(2, 3);
 
 /* The transaction handle's table (whr/tx.h): each whr_tx_* and whr_stmt_*
  * function forwards to it, NULL arguments refused before. */
 struct tx_backend {
 	enum whr_db db;
 	void *(*native)(struct whr_tx *tx);
-	const char *(*error)(const struct whr_tx *tx);
 	int (*exec)(struct whr_tx *tx, const char *sql);
 	struct whr_stmt *(*prepare)(struct whr_tx *tx, const char *sql);
 	int (*bind_null)(struct whr_stmt *st, int index);
@@ -471,7 +480,14 @@ struct tx_backend {
 
 struct whr_tx {
 	const struct tx_backend *backend;
+	struct whr_store *store;	/* whose connection it is */
+	char error[512];		/* whr_tx_error(); "" after success */
 };
+
+/* Set the handle's error, and its store's too: the store's functions
+ * written on the handle (inspect.c) report through it. */
+void store_tx_set_error(struct whr_tx *tx, const char *fmt, ...)
+	WHR_PRINTF(2, 3);
 
 /* Statements are kept per handle, keyed by their SQL text: a backend's
  * statement begins with this, filled by stmt_cache_add(). */
