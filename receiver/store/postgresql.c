@@ -317,6 +317,7 @@ struct pg_store {
 	enum store_mode mode;
 	bool prepared[ST_COUNT];
 	bool synced;		/* the next transactions commit synchronously */
+	bool in_tx;		/* begun, not yet committed or rolled back */
 	bool in_handler;	/* a transactional handler runs */
 	struct pg_tx tx;
 	char *password;		/* to mask; NULL: none given */
@@ -325,6 +326,8 @@ struct pg_store {
 
 static const struct tx_backend tx_postgresql;
 static void tx_drop_cache(struct pg_tx *tx);
+static int reconnect(struct pg_store *s);
+static void pg_rollback(struct whr_store *store);
 
 /* The store's error, and the handle's (with the store's). */
 #define set_error(s, ...) store_set_error(&(s)->base, __VA_ARGS__)
@@ -473,6 +476,17 @@ result_ok(const PGresult *res)
 	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 }
 
+/* Outside a transaction, a lost connection (the server restarted, a
+ * failover) is made again before the next statement, once. Inside one,
+ * the statement fails, and with it the transaction. */
+static int
+connection(struct pg_store *s)
+{
+	if (PQstatus(s->conn) == CONNECTION_OK || s->in_tx)
+		return 0;
+	return reconnect(s);
+}
+
 /* Run statement @p which, prepared on first use and kept by the
  * connection: its result, or NULL after store_fail() (*rc its errno). */
 static PGresult *
@@ -482,6 +496,9 @@ run(struct pg_store *s, enum statement which, const struct params *p,
 	char name[16];
 	PGresult *res;
 
+	*rc = connection(s);
+	if (*rc < 0)
+		return NULL;
 	snprintf(name, sizeof(name), "whr_%d", (int)which);
 	if (!s->prepared[which]) {
 		res = PQprepare(s->conn, name, statement_sql[which], 0, NULL);
@@ -537,9 +554,12 @@ run_count(struct pg_store *s, enum statement which, const struct params *p,
 static int
 exec(struct pg_store *s, const char *sql, const char *what)
 {
-	PGresult *res = PQexec(s->conn, sql);
-	int rc = 0;
+	PGresult *res;
+	int rc = connection(s);
 
+	if (rc < 0)
+		return rc;
+	res = PQexec(s->conn, sql);
 	if (!result_ok(res))
 		rc = store_fail(s, res, what);
 	PQclear(res);
@@ -731,6 +751,7 @@ migrate(struct pg_store *s)
 
 	rc = exec(s, "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ")",
 		  "cannot lock the inbox's schema");
+	s->in_tx = true;
 	if (rc < 0)
 		goto err;
 	rc = read_version(s, &version, &compatible);
@@ -758,6 +779,7 @@ migrate(struct pg_store *s)
 			goto err;
 	}
 	rc = exec(s, "COMMIT", "cannot commit the inbox schema");
+	s->in_tx = false;
 	if (rc < 0)
 		goto err;
 	if (version == 0)
@@ -769,8 +791,7 @@ migrate(struct pg_store *s)
 			s->name, (long long)version, SCHEMA_VERSION);
 	return 0;
 err:
-	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
-		PQclear(PQexec(s->conn, "ROLLBACK"));
+	pg_rollback(&s->base);
 	return rc;
 }
 
@@ -981,9 +1002,12 @@ reconnect(struct pg_store *s)
 static int
 pg_begin(struct pg_store *s)
 {
-	return exec(s, s->synced ? "BEGIN"
-				 : "BEGIN; SET LOCAL synchronous_commit = off",
-		    "cannot begin a transaction");
+	int rc = exec(s, s->synced ? "BEGIN"
+				   : "BEGIN; SET LOCAL synchronous_commit = off",
+		      "cannot begin a transaction");
+
+	s->in_tx = rc == 0 || PQtransactionStatus(s->conn) != PQTRANS_IDLE;
+	return rc;
 }
 
 static int
@@ -1001,6 +1025,7 @@ pg_commit(struct whr_store *store)
 	PGresult *res = PQexec(s->conn, "COMMIT");
 	int rc = 0;
 
+	s->in_tx = false;
 	if (!result_ok(res))
 		rc = store_fail(s, res, "cannot commit");
 	else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
@@ -1017,6 +1042,7 @@ pg_rollback(struct whr_store *store)
 {
 	struct pg_store *s = pg(store);
 
+	s->in_tx = false;
 	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
 		PQclear(PQexec(s->conn, "ROLLBACK"));
 }
@@ -1029,8 +1055,8 @@ pg_sync_commits(struct whr_store *store, bool synced)
 }
 
 /* A synchronous commit of a small write: it flushes the log up to it,
- * with every asynchronous commit before. A lost connection is made
- * again first. */
+ * with every asynchronous commit before. (A lost connection is made
+ * again at the BEGIN.) */
 static int
 pg_probe(struct whr_store *store)
 {
@@ -1038,9 +1064,9 @@ pg_probe(struct whr_store *store)
 	int rc;
 
 	s->synced = true;
-	rc = reconnect(s);
+	rc = pg_begin(s);
 	if (rc == 0)
-		rc = exec(s, "BEGIN; UPDATE whr_meta SET value = value"
+		rc = exec(s, "UPDATE whr_meta SET value = value"
 			     " WHERE key = 'schema_version'", "cannot write");
 	if (rc == 0)
 		rc = pg_commit(store);

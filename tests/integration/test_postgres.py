@@ -82,6 +82,40 @@ class Postgres(unittest.TestCase):
                             env={'WHR_DATABASE_FILE': self.url_file})
         self.assertEqual(len(out.strip().split('\n')), 4)
 
+    def test_server_restarted(self):
+        # PostgreSQL restarts (as after a failover): what was being
+        # stored then fails with 503, never 200, and whr connects again
+        # by itself; every acknowledged delivery is there.
+        acknowledged = 0
+        with w.Server(['--no-enrollments', '--handler', 'noop'],
+                      env=dict(SECRETS, WHR_DATABASE_FILE=self.url_file),
+                      secrets=(self.pg.password,)) as srv:
+            before = self.stats()['deliveries']
+
+            def send(n):
+                body = w.delivery(id='restart-%d' % n,
+                                  notifications=[{'Action': 'A'}])
+                return w.post(srv.port, body, V1_SECRET).status
+            self.assertEqual(send(0), 200)
+            acknowledged += 1
+            self.pg.restart()
+            n, deadline, statuses = 1, time.monotonic() + w.slow(15), []
+            while time.monotonic() < deadline:
+                status = send(n)
+                statuses.append(status)
+                self.assertIn(status, (200, 503))
+                n += 1
+                if status == 200:
+                    acknowledged += 1
+                    if statuses.count(200) >= 3:
+                        break
+                else:
+                    time.sleep(0.2)
+            self.assertGreaterEqual(statuses.count(200), 3, statuses)
+            self.assertEqual(w.get(srv.port, '/readyz').status, 200)
+            srv.stop()
+        self.assertEqual(self.stats()['deliveries'] - before, acknowledged)
+
     def test_password_never_shown(self):
         # A URL with its password on a command line: refused, unshown.
         rc, out, err = w.run_whr(
