@@ -1013,6 +1013,45 @@ START_TEST(store_runs_on_compatible_schema)
 }
 END_TEST
 
+static const char *
+setting(int backend, struct whr_store *s, const char *name)
+{
+	static char value[64];
+	struct whr_stmt *st = whr_tx_prepare(whr_store_tx(s),
+		test_sql(backend, "SELECT current_setting(?1)"));
+
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(whr_stmt_bind_text(st, 1, name), 0);
+	ck_assert_int_eq(whr_stmt_step(st), 1);
+	snprintf(value, sizeof(value), "%s", whr_stmt_text(st, 0));
+	ck_assert_int_eq(whr_stmt_run(st), 0);
+	return value;
+}
+
+/* Batches nobody is answered for commit without waiting for the disk;
+ * the others, and the probe, wait. */
+START_TEST(store_sync_commits)
+{
+	struct whr_store *s = fresh_store();
+
+	ck_assert_int_eq(whr_store_sync_commits(s, false), 0);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_str_eq(setting(_i, s, "synchronous_commit"), "off");
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_str_eq(setting(_i, s, "synchronous_commit"), "on");
+	ck_assert_int_eq(whr_store_sync_commits(s, true), 0);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_str_eq(setting(_i, s, "synchronous_commit"), "on");
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(whr_store_sync_commits(s, false), 0);
+	ck_assert_int_eq(whr_store_probe(s), 0);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_str_eq(setting(_i, s, "synchronous_commit"), "on");
+	whr_store_rollback(s);
+	remove_store(s);
+}
+END_TEST
+
 TEST_SUITE(store)
 {
 	ADD_BACKEND_TEST(s, "ingest_and_duplicates", store_ingest_and_duplicates);
@@ -1033,4 +1072,5 @@ TEST_SUITE(store)
 	ADD_BACKEND_TEST(s, "purge_one_at_a_time", store_purge_one_at_a_time);
 	ADD_BACKEND_TEST(s, "runs_on_compatible_schema",
 			 store_runs_on_compatible_schema);
+	ADD_BACKEND_TEST(s, "sync_commits", store_sync_commits);
 }
