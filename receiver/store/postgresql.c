@@ -946,6 +946,7 @@ pg_open(const char *location, enum store_mode mode, struct whr_store **out)
 	s->base.backend = &store_postgresql;
 	s->tx.base.backend = &tx_postgresql;
 	s->tx.base.store = &s->base;
+	s->base.tx = &s->tx.base;
 	s->tx.s = s;
 	s->mode = mode;
 	s->synced = true;
@@ -976,12 +977,6 @@ pg_close(struct whr_store *store)
 		free(s->password);
 	}
 	free(s);
-}
-
-static struct whr_tx *
-pg_handle(struct whr_store *store)
-{
-	return &pg(store)->tx.base;
 }
 
 /* A connection lost (the server restarted, a failover): connect again,
@@ -1995,7 +1990,6 @@ const struct store_backend store_postgresql = {
 	.open = pg_open,
 	.close = pg_close,
 	.name = pg_name,
-	.tx = pg_handle,
 	.begin = pg_begin_store,
 	.commit = pg_commit,
 	.rollback = pg_rollback,

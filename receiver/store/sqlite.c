@@ -706,6 +706,7 @@ lite_open(const char *location, enum store_mode mode, struct whr_store **out)
 	s->base.backend = &store_sqlite;
 	s->tx.base.backend = &tx_sqlite;
 	s->tx.base.store = &s->base;
+	s->base.tx = &s->tx.base;
 	s->mode = mode;
 	s->tx.s = s;
 	if ((size_t)snprintf(s->path, sizeof(s->path), "%s/%s", location,
@@ -735,12 +736,6 @@ lite_close(struct whr_store *store)
 	 * connection (whr_event_db()); it goes once they are finalized. */
 	sqlite3_close_v2(s->db);
 	free(s);
-}
-
-static struct whr_tx *
-lite_handle(struct whr_store *store)
-{
-	return &lite(store)->tx.base;
 }
 
 /* ---- transactions ------------------------------------------------------ */
@@ -1438,7 +1433,6 @@ const struct store_backend store_sqlite = {
 	.open = lite_open,
 	.close = lite_close,
 	.name = lite_name,
-	.tx = lite_handle,
 	.begin = lite_begin,
 	.commit = lite_commit,
 	.rollback = lite_rollback,

@@ -182,7 +182,7 @@ whr_store_shared(const struct whr_store *s)
 WHR_EXPORT struct whr_tx *
 whr_store_tx(struct whr_store *s)
 {
-	return s->backend->tx(s);
+	return s->tx;
 }
 
 WHR_EXPORT int

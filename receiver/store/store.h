@@ -422,7 +422,6 @@ struct store_backend {
 		    struct whr_store **out);
 	void (*close)(struct whr_store *s);
 	const char *(*name)(const struct whr_store *s);
-	struct whr_tx *(*tx)(struct whr_store *s);
 	int (*begin)(struct whr_store *s);
 	int (*commit)(struct whr_store *s);
 	void (*rollback)(struct whr_store *s);
@@ -451,6 +450,7 @@ struct store_backend {
 
 struct whr_store {
 	const struct store_backend *backend;
+	struct whr_tx *tx;		/* whr_store_tx() */
 	char error[2 * 4096 + 256];	/* whr_store_error(): may name a
 					 * folder and a file */
 	char cause[1024];		/* whr_store_cause(): the database's
