@@ -26,6 +26,7 @@
 #include <whr/receiver.h>
 
 #include "log.h"
+#include "store/store.h"
 #include "util.h"
 
 #define MS_US ((int64_t)1000)
@@ -285,6 +286,69 @@ parse_path(struct config *c, const struct option_spec *o, const char *value,
 	return set_path(field_of(c, o), value, origin);
 }
 
+/* -- a PostgreSQL database, by its URL or from a file -- */
+
+static void
+set_database(struct config *c, char *url)
+{
+	if (c->database != NULL)
+		OPENSSL_cleanse(c->database, strlen(c->database));
+	free(c->database);
+	c->database = url;
+}
+
+/* Never a password on a command line, where every user sees it (ps). */
+static int
+parse_database(struct config *c, const struct option_spec *o,
+	       const char *value, const char *origin)
+{
+	char *copy;
+
+	if (!whr_store_location_is_database(value)) {
+		/* Not quoted: it may hold a password all the same. */
+		whr_log(WHR_LOG_ERROR, "%s: invalid value: expected %s",
+			origin, o->expected);
+		return -EINVAL;
+	}
+	if (origin[0] == '-' && whr_store_location_has_password(value)) {
+		whr_log(WHR_LOG_ERROR,
+			"%s: no password on the command line, where every "
+			"user sees it: put it in PGPASSFILE, or the whole URL "
+			"in a file given by --database-file", origin);
+		return -EINVAL;
+	}
+	copy = strdup(value);
+	if (copy == NULL)
+		return -ENOMEM;
+	set_database(c, copy);
+	return 0;
+}
+
+static int
+parse_database_file(struct config *c, const struct option_spec *o,
+		    const char *value, const char *origin)
+{
+	char why[PATH_MAX + 128];
+	char *url;
+	int rc;
+
+	if (*value == '\0')
+		return bad_value(origin, value, "a file name");
+	url = whr_store_location_read(value, why, sizeof(why));
+	if (url == NULL) {
+		whr_log(WHR_LOG_ERROR, "%s: %s", origin, why);
+		return -EINVAL;
+	}
+	rc = set_path(field_of(c, o), value, origin);
+	if (rc < 0) {
+		OPENSSL_cleanse(url, strlen(url));
+		free(url);
+		return rc;
+	}
+	set_database(c, url);
+	return 0;
+}
+
 /* -- secrets, from a variable or from a file -- */
 
 /* Into a list of our own first: a failed setting leaves the old one. */
@@ -426,6 +490,9 @@ parse_log_format(struct config *c, const struct option_spec *o,
 
 static const struct option_kind listen_kind = { "HOST:PORT", parse_listen };
 static const struct option_kind path_kind = { "DIR", parse_path };
+static const struct option_kind database_kind = { "URL", parse_database };
+static const struct option_kind database_file_kind = { "FILE",
+						       parse_database_file };
 static const struct option_kind secrets_kind = { "LIST", parse_secrets };
 static const struct option_kind secrets_file_kind = { "FILE",
 						      parse_secrets_file };
@@ -455,6 +522,19 @@ static const struct option_spec options[] = {
 	{ .name = "data-dir", .env = "WHR_DATA_DIR", .kind = &path_kind,
 	  .field = FIELD(data_dir), .default_text = "./whr-data",
 	  .help = "folder for whr's data (the durable inbox)" },
+	{ .name = "database", .env = "WHR_DATABASE", .kind = &database_kind,
+	  .expected = "a postgresql://USER@HOST:PORT/DATABASE URL (or libpq "
+		      "settings starting with host= or dbname=)",
+	  .default_text = "(none: SQLite in the data folder)",
+	  .help = "keep the inbox in this PostgreSQL database instead, "
+		  "shared by several whr serve replicas "
+		  "(postgresql://USER@HOST:PORT/DATABASE); its password from "
+		  "PGPASSFILE or --database-file, never on a command line" },
+	{ .name = "database-file", .env = "WHR_DATABASE_FILE",
+	  .kind = &database_file_kind, .field = FIELD(database_file),
+	  .default_text = "(none)",
+	  .help = "read the database's URL, password included, from this "
+		  "file instead" },
 	{ .name = "secrets", .env = "MS_WebHookReceiverSecret_Custom",
 	  .env_only = true, .kind = &secrets_kind, .field = FIELD(secrets),
 	  .default_text = "(none)",
@@ -600,6 +680,8 @@ config_finish(struct config *c)
 {
 	clear_listen(c);
 	free(c->data_dir);
+	set_database(c, NULL);
+	free(c->database_file);
 	free(c->secrets_file);
 	free(c->previous_file);
 	secret_list_finish(&c->secrets);
@@ -738,7 +820,8 @@ config_from_environment(struct config *c)
 		if (o->kind == &listen_kind)
 			clear_listen(c);
 		rc = o->kind->parse(c, o, value, o->env);
-		if (o->kind == &secrets_kind)
+		/* A database URL may hold a password. */
+		if (o->kind == &secrets_kind || o->kind == &database_kind)
 			scrub_variable(o->env);
 		if (rc < 0)
 			return rc;

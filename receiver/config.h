@@ -21,6 +21,10 @@ struct config {
 	bool listen_default;		/* set by config_resolve(): the
 					 * first address given replaces it */
 	char *data_dir;
+	char *database;			/* a PostgreSQL URL, maybe with its
+					 * password (wiped when freed);
+					 * NULL: SQLite in data_dir */
+	char *database_file;		/* where it was read from */
 	size_t max_body;
 	size_t max_header_size;
 	int64_t read_timeout_us;

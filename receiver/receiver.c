@@ -391,7 +391,8 @@ start_inbox(struct whr_receiver *r)
 {
 	const struct config *c = &r->config;
 	struct inbox_config ic = {
-		.location = whr_store_location(c->data_dir),
+		.location = c->database != NULL ? c->database
+			    : whr_store_location(c->data_dir),
 		.retain_us = c->retain_us,
 	};
 	struct dispatch_config dc = {

@@ -37,9 +37,11 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: whr inbox [--data-dir DIR] [--format table|json] COMMAND\n"
+		"Usage: whr inbox [--data-dir DIR | --database URL] [--format table|json]\n"
+		"                 COMMAND\n"
 		"\n"
-		"Look into the inbox of a data folder (safe while whr serve runs).\n"
+		"Look into the inbox of a data folder or a PostgreSQL database (safe\n"
+		"while whr serve runs).\n"
 		"\n"
 		"Commands:\n"
 		"  list [--state STATE] [--action A] [--since T] [--until T] [--limit N]\n"
@@ -65,6 +67,10 @@ usage(FILE *out)
 		"\n"
 		"Options:\n"
 		"  --data-dir DIR   the data folder (default: WHR_DATA_DIR, else ./whr-data)\n"
+		"  --database URL   the PostgreSQL database whr serve --database uses\n"
+		"                   (default: the URL in the file WHR_DATABASE_FILE\n"
+		"                   names, else WHR_DATABASE); its password from\n"
+		"                   PGPASSFILE or that file, never on the command line\n"
 		"  --format FORMAT  table (for people, the default) or json\n"
 		"\n"
 		"Exit status: 0 success, 1 not found or the inbox cannot be read,\n"
@@ -712,6 +718,7 @@ cmd_inbox(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "data-dir", required_argument, NULL, 'd' },
+		{ "database", required_argument, NULL, 'D' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -729,6 +736,11 @@ cmd_inbox(int argc, char **argv)
 		switch (c) {
 		case 'd':
 			rc = data_dir_option(&t.d, optarg);
+			if (rc != 0)
+				return rc;
+			break;
+		case 'D':
+			rc = data_dir_database_option(&t.d, optarg);
 			if (rc != 0)
 				return rc;
 			break;
