@@ -15,13 +15,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <openssl/crypto.h>
 
 #include <whr/receiver.h>
 
@@ -311,33 +308,23 @@ parse_secrets(struct config *c, const struct option_spec *o,
 }
 
 /* A file is read and checked when it is named, so that a mistake stops
- * start-up with the file's name in the message. */
+ * start-up with the file's name in the message. A secrets file holds a
+ * secret at least; a previous secrets file may be empty (no rotation
+ * under way). */
 static int
-parse_secrets_file(struct config *c, const struct option_spec *o,
-		   const char *value, const char *origin)
+read_secrets_file(struct config *c, const struct option_spec *o,
+		  const char *value, const char *origin, bool may_be_empty)
 {
 	struct secret_list *list =
 		(struct secret_list *)(void *)((char *)c + o->list_field);
-	char source[PATH_MAX + 32];
 	struct secret_list parsed = { 0 };
-	char *text = NULL;
 	int rc;
 
 	if (*value == '\0')
 		return bad_value(origin, value, "a file name");
-	rc = secret_file_read(value, &text);
-	if (rc < 0)
-		return -EINVAL;
-	snprintf(source, sizeof(source), "secrets file %s", value);
-	rc = set_secrets(&parsed, text, true, source);
-	OPENSSL_cleanse(text, strlen(text));
-	free(text);
+	rc = secret_list_load(value, may_be_empty, &parsed);
 	if (rc < 0)
 		return rc;
-	if (parsed.n == 0) {
-		whr_log(WHR_LOG_ERROR, "%s: the file holds no secret", source);
-		return -EINVAL;
-	}
 	rc = set_path(field_of(c, o), value, origin);
 	if (rc < 0) {
 		secret_list_finish(&parsed);
@@ -346,6 +333,20 @@ parse_secrets_file(struct config *c, const struct option_spec *o,
 	secret_list_finish(list);
 	*list = parsed;
 	return 0;
+}
+
+static int
+parse_secrets_file(struct config *c, const struct option_spec *o,
+		   const char *value, const char *origin)
+{
+	return read_secrets_file(c, o, value, origin, false);
+}
+
+static int
+parse_previous_file(struct config *c, const struct option_spec *o,
+		    const char *value, const char *origin)
+{
+	return read_secrets_file(c, o, value, origin, true);
 }
 
 /* -- numbers: sizes, durations, counts, within the option's bounds -- */
@@ -429,6 +430,8 @@ static const struct option_kind path_kind = { "DIR", parse_path };
 static const struct option_kind secrets_kind = { "LIST", parse_secrets };
 static const struct option_kind secrets_file_kind = { "FILE",
 						      parse_secrets_file };
+static const struct option_kind previous_file_kind = { "FILE",
+						       parse_previous_file };
 static const struct option_kind size_kind = { "SIZE", parse_size };
 static const struct option_kind duration_kind = { "DURATION",
 						  parse_duration };
@@ -465,16 +468,18 @@ static const struct option_spec options[] = {
 	  .kind = &secrets_file_kind, .field = FIELD(secrets_file),
 	  .list_field = FIELD(secrets_from_file), .default_text = "(none)",
 	  .help = "read the secrets from this file instead (same format, "
-		  "newlines also separate entries)" },
+		  "newlines also separate entries); read again on SIGHUP and "
+		  "when the file changes" },
 	{ .name = "previous-secrets", .env = "WHR_PREVIOUS_SECRETS",
 	  .env_only = true, .kind = &secrets_kind, .field = FIELD(previous),
 	  .default_text = "(none)",
 	  .help = "one previous secret per id, still accepted during a "
 		  "rotation (same format; environment only)" },
 	{ .name = "previous-secrets-file", .env = "WHR_PREVIOUS_SECRETS_FILE",
-	  .kind = &secrets_file_kind, .field = FIELD(previous_file),
+	  .kind = &previous_file_kind, .field = FIELD(previous_file),
 	  .list_field = FIELD(previous_from_file), .default_text = "(none)",
-	  .help = "read the previous secrets from this file instead" },
+	  .help = "read the previous secrets from this file instead (it may "
+		  "be empty); read again with the secrets file" },
 	{ .name = "max-body", .env = "WHR_MAX_BODY", .kind = &size_kind,
 	  .field = FIELD(max_body), .min = 1, .max = 64 * MIB,
 	  .expected = "a size from 1 byte to 64MiB, e.g. 1MiB",
