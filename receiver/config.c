@@ -125,6 +125,8 @@ struct option_kind {
 struct option_spec {
 	const char *name;
 	const char *env;		/* NULL: no variable */
+	const char *env_alias;		/* another name of it; both set is
+					 * an error */
 	bool env_only;			/* never on a command line */
 	const struct option_kind *kind;
 	size_t field;			/* offsetof(struct config, ...) */
@@ -465,6 +467,7 @@ static const struct option_spec options[] = {
 		  "comma-separated, 32 to 128 characters each (environment "
 		  "only: never on a command line)" },
 	{ .name = "secrets-file", .env = "WHR_SECRETS_FILE",
+	  .env_alias = "MS_WebHookReceiverSecret_Custom_FILE",
 	  .kind = &secrets_file_kind, .field = FIELD(secrets_file),
 	  .list_field = FIELD(secrets_from_file), .default_text = "(none)",
 	  .help = "read the secrets from this file instead (same format, "
@@ -705,6 +708,30 @@ scrub_variable(const char *name)
 	unsetenv(name);
 }
 
+/* An option's variable, or its other name: an empty one counts as
+ * unset, as in most shells' use. *value NULL when neither is set; both
+ * set is an error. */
+static int
+env_value(const struct option_spec *o, const char **value, const char **name)
+{
+	const char *v = getenv(o->env);
+	const char *alias = o->env_alias != NULL ? getenv(o->env_alias) : NULL;
+
+	if (v != NULL && *v == '\0')
+		v = NULL;
+	if (alias != NULL && *alias == '\0')
+		alias = NULL;
+	if (v != NULL && alias != NULL) {
+		whr_log(WHR_LOG_ERROR,
+			"%s and %s are both set: they are two names of one "
+			"setting; set only one", o->env, o->env_alias);
+		return -EINVAL;
+	}
+	*value = v != NULL ? v : alias;
+	*name = v != NULL ? o->env : o->env_alias;
+	return 0;
+}
+
 int
 config_from_environment(struct config *c)
 {
@@ -713,20 +740,20 @@ config_from_environment(struct config *c)
 	for (i = 0; i < ARRAY_LENGTH(options); i++) {
 		const struct option_spec *o = &options[i];
 		const char *value;
+		const char *name;
 		int rc;
 
 		if (o->env == NULL)
 			continue;
-		value = getenv(o->env);
+		rc = env_value(o, &value, &name);
+		if (rc < 0)
+			return rc;
 		if (value == NULL)
-			continue;
-		/* An empty variable counts as unset, as in most shells' use. */
-		if (*value == '\0')
 			continue;
 		/* The variable's list replaces any address set before. */
 		if (o->kind == &listen_kind)
 			clear_listen(c);
-		rc = o->kind->parse(c, o, value, o->env);
+		rc = o->kind->parse(c, o, value, name);
 		if (o->kind == &secrets_kind)
 			scrub_variable(o->env);
 		if (rc < 0)
@@ -852,7 +879,11 @@ config_print_usage(FILE *out)
 			fprintf(out, "  (environment only) %s %s\n", o->env,
 				o->kind->metavar);
 		print_wrapped(out, o->help, 8);
-		if (!o->env_only && o->env != NULL)
+		if (!o->env_only && o->env_alias != NULL)
+			snprintf(line, sizeof(line),
+				 "Default: %s. Environment: %s or %s.",
+				 default_text, o->env, o->env_alias);
+		else if (!o->env_only && o->env != NULL)
 			snprintf(line, sizeof(line),
 				 "Default: %s. Environment: %s.",
 				 default_text, o->env);

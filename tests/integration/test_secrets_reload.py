@@ -2,7 +2,8 @@
 itself when a secrets file changes (written in place, replaced by a
 rename, or through a swapped symbolic link as Kubernetes does), the
 current and the previous file together; a bad new set is refused in one
-log line and the old one kept; no connection is dropped."""
+log line and the old one kept; no connection is dropped. And the two
+names of the secrets file's variable."""
 
 import os
 import re
@@ -24,6 +25,7 @@ SC = w.secret('reload-C')
 T2 = w.secret('reload-tenant2')
 ALL = (SA, SB, SC, T2)
 MS = 'MS_WebHookReceiverSecret_Custom'
+MS_FILE = 'MS_WebHookReceiverSecret_Custom_FILE'
 
 RELOADED = (r'(?m)^\S+ info +secrets reloaded \((?P<why>[^)]*)\): '
             r'(?P<ids>\d+) receiver id\(s\), (?P<previous>\d+) with a '
@@ -388,6 +390,55 @@ class EnvironmentSecrets(unittest.TestCase):
             self.assertEqual(post(srv.port, T2, WEBHOOK + '/tenant2')[0],
                              200)
             self.assertEqual(post(srv.port, SA)[0], 200)
+
+
+class VariableNames(unittest.TestCase):
+    def setUp(self):
+        self.files = Files()
+        self.addCleanup(self.files.cleanup)
+        self.files.start(SA)
+
+    def test_the_stock_name_with_FILE(self):
+        with w.Server(env={MS_FILE: self.files.current},
+                      secrets=ALL) as srv:
+            self.assertEqual(post(srv.port, SA)[0], 200)
+            mark = srv.mark()
+            self.files.write_by_rename(self.files.current, SB)
+            srv.wait_log(RELOADED, since=mark, timeout=NOTICE)
+            self.assertEqual(post(srv.port, SB)[0], 200)
+            self.assertEqual(post(srv.port, SA)[0], 400)
+
+    def test_whr_secrets_file(self):
+        with w.Server(env={'WHR_SECRETS_FILE': self.files.current}) as srv:
+            self.assertEqual(post(srv.port, SA)[0], 200)
+
+    def test_an_empty_one_is_unset(self):
+        for env in ({MS_FILE: self.files.current, 'WHR_SECRETS_FILE': ''},
+                    {MS_FILE: '', 'WHR_SECRETS_FILE': self.files.current}):
+            with self.subTest(env=env):
+                with w.Server(env=env) as srv:
+                    self.assertEqual(post(srv.port, SA)[0], 200)
+
+    def test_both_set_is_a_startup_error(self):
+        other = os.path.join(self.files.dir, 'other')
+        self.files.write_in_place(other, SB)
+        for second in (self.files.current, other):
+            with self.subTest(same=second == self.files.current):
+                env = {MS_FILE: self.files.current,
+                       'WHR_SECRETS_FILE': second}
+                rc, out, err = w.run_whr(['--listen', '127.0.0.1:0'], env,
+                                         program='serve')
+                self.assertEqual(rc, 2, err)
+                self.assertIn('WHR_SECRETS_FILE', err)
+                self.assertIn(MS_FILE, err)
+                self.assertIn('both set', err)
+                self.assertNotIn('ready', err)
+
+    def test_help_names_both(self):
+        rc, out, err = w.run_whr(['serve', '--help'])
+        self.assertEqual(rc, 0, err)
+        self.assertIn('WHR_SECRETS_FILE or %s' % MS_FILE,
+                      re.sub(r'\s+', ' ', out))
 
 
 if __name__ == '__main__':
