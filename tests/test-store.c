@@ -2,8 +2,10 @@
  * The inbox database: schema and versions, storing deliveries and their
  * duplicates, work rows, outcomes and states, purging.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -270,6 +272,45 @@ START_TEST(store_versions)
 }
 END_TEST
 
+/* A backup: a whole inbox in one file, 0600, never over a file unless
+ * told to replace it. */
+START_TEST(store_backup)
+{
+	struct whr_store *s = fresh_store();
+	struct ingest_notification n[2];
+	struct ingest_delivery d;
+	struct store_stats st;
+	struct whr_store *r;
+	char dest[256], copy_dir[128];
+	struct stat sb;
+
+	delivery(&d, n, "d1", 1);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+
+	snprintf(copy_dir, sizeof(copy_dir), "%s/copy", dir);
+	ck_assert_int_eq(mkdir(copy_dir, 0700), 0);
+	snprintf(dest, sizeof(dest), "%s/inbox.sqlite", copy_dir);
+	ck_assert_int_eq(whr_store_backup(s, dest, false), 0);
+	ck_assert_int_eq(stat(dest, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 0777, 0600);
+	r = whr_store_open(copy_dir, STORE_READER, why, sizeof(why));
+	ck_assert_msg(r != NULL, "%s", why);
+	ck_assert_int_eq(whr_store_stats(r, &st, NULL, NULL), 0);
+	ck_assert_int_eq(st.deliveries, 1);
+	ck_assert_int_eq(st.notifications.total, 2);
+	whr_store_close(r);
+
+	ck_assert_int_eq(whr_store_backup(s, dest, false), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(whr_store_error(s), "exists"));
+	ck_assert_int_eq(whr_store_backup(s, dest, true), 0);
+	ck_assert_int_eq(whr_store_backup(s, "/nonexistent/whr/x", true),
+			 -ENOENT);
+	remove_store(s);
+}
+END_TEST
+
 /* An inbox of version 1 (no retry_from) is brought to version 2 when the
  * server opens it, keeping its rows: their retries count from arrival. */
 START_TEST(store_migrates_version_1)
@@ -338,4 +379,5 @@ TEST_SUITE(store)
 	ADD_TEST(s, "outcomes_and_finish", store_outcomes_and_finish);
 	ADD_TEST(s, "versions", store_versions);
 	ADD_TEST(s, "migrates_version_1", store_migrates_version_1);
+	ADD_TEST(s, "backup", store_backup);
 }

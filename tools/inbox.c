@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
@@ -62,6 +63,12 @@ usage(FILE *out)
 		"        transaction\n"
 		"  stats\n"
 		"        counts by state and Action, the oldest open work, the size\n"
+		"  backup DEST [--force]\n"
+		"        a consistent copy of the inbox, taken while whr serve runs,\n"
+		"        into the file DEST (mode 0600; written whole or not at all,\n"
+		"        and checked); an existing DEST is replaced only with --force.\n"
+		"        To restore it: stop whr serve, put it in the data folder as\n"
+		"        inbox.sqlite, remove inbox.sqlite-wal and -shm, start\n"
 		"\n"
 		"Options (before the command or after it):\n"
 		"  --data-dir DIR   the data folder (default: WHR_DATA_DIR, else ./whr-data)\n"
@@ -624,6 +631,59 @@ cmd_purge(struct tool *t, int argc, char **argv)
 	return 0;
 }
 
+/* ---- backup ------------------------------------------------------------ */
+
+static int
+cmd_backup(struct tool *t, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'F' },
+		COMMON_OPTIONS,
+		{ NULL, 0, NULL, 0 },
+	};
+	bool force = false;
+	struct stat sb;
+	const char *dest;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'F')
+			force = true;
+		else if ((rc = common_option(t, c)) != 0)
+			return rc;
+	}
+	if (optind + 1 != argc)
+		return fail_usage("backup needs one DEST, the file to write");
+	dest = argv[optind];
+	rc = data_dir_open(&t->d, false);
+	if (rc != 0)
+		return rc;
+	rc = whr_store_backup(t->d.store, dest, force);
+	if (rc == -EEXIST) {
+		fprintf(stderr, PROGRAM ": %s exists: give --force to replace "
+			"it\n", dest);
+		return 1;
+	}
+	if (rc < 0)
+		return data_dir_error(&t->d, "cannot back up");
+	if (stat(dest, &sb) < 0)
+		sb.st_size = 0;
+	if (t->json) {
+		yajl_gen g = json_begin();
+
+		if (g == NULL)
+			return data_dir_error(&t->d, "out of memory");
+		yajl_gen_map_open(g);
+		json_text(g, "backup", dest);
+		json_int(g, "bytes", sb.st_size);
+		yajl_gen_map_close(g);
+		json_end(g);
+	} else
+		printf("backed up %s to %s (%.1f MiB)\n", data_dir_name(&t->d),
+		       dest, (double)sb.st_size / (1024.0 * 1024.0));
+	return 0;
+}
+
 /* ---- stats ------------------------------------------------------------- */
 
 static const char *const stats_titles[] = {
@@ -805,7 +865,8 @@ cmd_inbox(int argc, char **argv)
 		rc = cmd_purge(&t, argc, argv);
 	else if (strcmp(sub, "stats") == 0)
 		rc = cmd_stats(&t, argc, argv);
-
+	else if (strcmp(sub, "backup") == 0)
+		rc = cmd_backup(&t, argc, argv);
 	else
 		rc = fail_usage("unknown command '%s'", sub);
 	data_dir_finish(&t.d);
