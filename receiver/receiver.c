@@ -498,8 +498,9 @@ on_secrets_tick(evutil_socket_t fd, short what, void *arg)
 	reload_secrets(r, why);
 }
 
-/* The files to watch, stamped as config read them (they may have
- * changed since: the first look then reloads them). */
+/* The files to watch, stamped as the run starts: what config read a
+ * moment before (a change in between is seen with the next change, or
+ * SIGHUP). */
 static int
 watch_secrets(struct whr_receiver *r)
 {
