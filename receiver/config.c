@@ -645,13 +645,17 @@ config_set(struct config *c, const char *name, const char *value,
 
 /* The process's first environment block, as /proc/PID/environ shows it
  * to anyone who may read that file (an exec handler's command, running
- * as whr's user): from /proc/self/stat, fields 50 and 51. */
+ * as whr's user): from /proc/self/stat, fields 50 and 51. Only when it is
+ * the block the program was given, which holds some of environ's
+ * strings: under valgrind it is valgrind's own, and the program's
+ * variables are copies elsewhere, which scrub_variable() wipes. */
 static bool
 environ_block(char **start, char **end)
 {
 	char buf[4096];
 	unsigned long long lo = 0, hi = 0;
 	const char *p;
+	char **e;
 	ssize_t n;
 	int fd, field;
 
@@ -673,9 +677,14 @@ environ_block(char **start, char **end)
 	}
 	if (lo == 0 || hi <= lo)
 		return false;
-	*start = (char *)(uintptr_t)lo;
-	*end = (char *)(uintptr_t)hi;
-	return true;
+	for (e = environ; e != NULL && *e != NULL; e++) {
+		if ((uintptr_t)*e >= lo && (uintptr_t)*e < hi) {
+			*start = (char *)(uintptr_t)lo;
+			*end = (char *)(uintptr_t)hi;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* A secret read from the environment must not stay there: unsetenv()
