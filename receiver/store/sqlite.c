@@ -1514,7 +1514,7 @@ err:
 
 /* The handle's error, and the store's too: the store's functions
  * written on the handle (sqlite-inspect.c) report through it. */
-static void
+static void WHR_PRINTF(2, 3)
 tx_set_error(struct whr_tx *tx, const char *fmt, ...)
 {
 	va_list ap;
