@@ -15,13 +15,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <openssl/crypto.h>
 
 #include <whr/receiver.h>
 
@@ -129,6 +126,8 @@ struct option_kind {
 struct option_spec {
 	const char *name;
 	const char *env;		/* NULL: no variable */
+	const char *env_alias;		/* another name of it; both set is
+					 * an error */
 	bool env_only;			/* never on a command line */
 	const struct option_kind *kind;
 	size_t field;			/* offsetof(struct config, ...) */
@@ -375,33 +374,23 @@ parse_secrets(struct config *c, const struct option_spec *o,
 }
 
 /* A file is read and checked when it is named, so that a mistake stops
- * start-up with the file's name in the message. */
+ * start-up with the file's name in the message. A secrets file holds a
+ * secret at least; a previous secrets file may be empty (no rotation
+ * under way). */
 static int
-parse_secrets_file(struct config *c, const struct option_spec *o,
-		   const char *value, const char *origin)
+read_secrets_file(struct config *c, const struct option_spec *o,
+		  const char *value, const char *origin, bool may_be_empty)
 {
 	struct secret_list *list =
 		(struct secret_list *)(void *)((char *)c + o->list_field);
-	char source[PATH_MAX + 32];
 	struct secret_list parsed = { 0 };
-	char *text = NULL;
 	int rc;
 
 	if (*value == '\0')
 		return bad_value(origin, value, "a file name");
-	rc = secret_file_read(value, &text);
-	if (rc < 0)
-		return -EINVAL;
-	snprintf(source, sizeof(source), "secrets file %s", value);
-	rc = set_secrets(&parsed, text, true, source);
-	OPENSSL_cleanse(text, strlen(text));
-	free(text);
+	rc = secret_list_load(value, may_be_empty, &parsed);
 	if (rc < 0)
 		return rc;
-	if (parsed.n == 0) {
-		whr_log(WHR_LOG_ERROR, "%s: the file holds no secret", source);
-		return -EINVAL;
-	}
 	rc = set_path(field_of(c, o), value, origin);
 	if (rc < 0) {
 		secret_list_finish(&parsed);
@@ -410,6 +399,20 @@ parse_secrets_file(struct config *c, const struct option_spec *o,
 	secret_list_finish(list);
 	*list = parsed;
 	return 0;
+}
+
+static int
+parse_secrets_file(struct config *c, const struct option_spec *o,
+		   const char *value, const char *origin)
+{
+	return read_secrets_file(c, o, value, origin, false);
+}
+
+static int
+parse_previous_file(struct config *c, const struct option_spec *o,
+		    const char *value, const char *origin)
+{
+	return read_secrets_file(c, o, value, origin, true);
 }
 
 /* -- numbers: sizes, durations, counts, within the option's bounds -- */
@@ -496,6 +499,8 @@ static const struct option_kind database_file_kind = { "FILE",
 static const struct option_kind secrets_kind = { "LIST", parse_secrets };
 static const struct option_kind secrets_file_kind = { "FILE",
 						      parse_secrets_file };
+static const struct option_kind previous_file_kind = { "FILE",
+						       parse_previous_file };
 static const struct option_kind size_kind = { "SIZE", parse_size };
 static const struct option_kind duration_kind = { "DURATION",
 						  parse_duration };
@@ -542,19 +547,22 @@ static const struct option_spec options[] = {
 		  "comma-separated, 32 to 128 characters each (environment "
 		  "only: never on a command line)" },
 	{ .name = "secrets-file", .env = "WHR_SECRETS_FILE",
+	  .env_alias = "MS_WebHookReceiverSecret_Custom_FILE",
 	  .kind = &secrets_file_kind, .field = FIELD(secrets_file),
 	  .list_field = FIELD(secrets_from_file), .default_text = "(none)",
 	  .help = "read the secrets from this file instead (same format, "
-		  "newlines also separate entries)" },
+		  "newlines also separate entries); read again on SIGHUP and "
+		  "when the file changes" },
 	{ .name = "previous-secrets", .env = "WHR_PREVIOUS_SECRETS",
 	  .env_only = true, .kind = &secrets_kind, .field = FIELD(previous),
 	  .default_text = "(none)",
 	  .help = "one previous secret per id, still accepted during a "
 		  "rotation (same format; environment only)" },
 	{ .name = "previous-secrets-file", .env = "WHR_PREVIOUS_SECRETS_FILE",
-	  .kind = &secrets_file_kind, .field = FIELD(previous_file),
+	  .kind = &previous_file_kind, .field = FIELD(previous_file),
 	  .list_field = FIELD(previous_from_file), .default_text = "(none)",
-	  .help = "read the previous secrets from this file instead" },
+	  .help = "read the previous secrets from this file instead (it may "
+		  "be empty); read again with the secrets file" },
 	{ .name = "max-body", .env = "WHR_MAX_BODY", .kind = &size_kind,
 	  .field = FIELD(max_body), .min = 1, .max = 64 * MIB,
 	  .expected = "a size from 1 byte to 64MiB, e.g. 1MiB",
@@ -719,13 +727,17 @@ config_set(struct config *c, const char *name, const char *value,
 
 /* The process's first environment block, as /proc/PID/environ shows it
  * to anyone who may read that file (an exec handler's command, running
- * as whr's user): from /proc/self/stat, fields 50 and 51. */
+ * as whr's user): from /proc/self/stat, fields 50 and 51. Only when it is
+ * the block the program was given, which holds some of environ's
+ * strings: under valgrind it is valgrind's own, and the program's
+ * variables are copies elsewhere, which scrub_variable() wipes. */
 static bool
 environ_block(char **start, char **end)
 {
 	char buf[4096];
 	unsigned long long lo = 0, hi = 0;
 	const char *p;
+	char **e;
 	ssize_t n;
 	int fd, field;
 
@@ -747,23 +759,12 @@ environ_block(char **start, char **end)
 	}
 	if (lo == 0 || hi <= lo)
 		return false;
-	*start = (char *)(uintptr_t)lo;
-	*end = (char *)(uintptr_t)hi;
-	return true;
-}
-
-/* Whether the strings libc's environment points to live in that block:
- * they do in a process started as usual; under valgrind they are copies
- * on a stack it made, and the block is valgrind's own, which its memory
- * checker may not see touched. */
-static bool
-block_in_use(const char *start, const char *end)
-{
-	char **e;
-
 	for (e = environ; e != NULL && *e != NULL; e++) {
-		if (*e >= start && *e < end)
+		if ((uintptr_t)*e >= lo && (uintptr_t)*e < hi) {
+			*start = (char *)(uintptr_t)lo;
+			*end = (char *)(uintptr_t)hi;
 			return true;
+		}
 	}
 	return false;
 }
@@ -783,7 +784,7 @@ scrub_variable(const char *name)
 		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
 			explicit_bzero(*e + len + 1, strlen(*e + len + 1));
 	}
-	if (environ_block(&start, &end) && block_in_use(start, end)) {
+	if (environ_block(&start, &end)) {
 		char *p = start;
 
 		while (p < end) {
@@ -798,6 +799,30 @@ scrub_variable(const char *name)
 	unsetenv(name);
 }
 
+/* An option's variable, or its other name: an empty one counts as
+ * unset, as in most shells' use. *value NULL when neither is set; both
+ * set is an error. */
+static int
+env_value(const struct option_spec *o, const char **value, const char **name)
+{
+	const char *v = getenv(o->env);
+	const char *alias = o->env_alias != NULL ? getenv(o->env_alias) : NULL;
+
+	if (v != NULL && *v == '\0')
+		v = NULL;
+	if (alias != NULL && *alias == '\0')
+		alias = NULL;
+	if (v != NULL && alias != NULL) {
+		whr_log(WHR_LOG_ERROR,
+			"%s and %s are both set: they are two names of one "
+			"setting; set only one", o->env, o->env_alias);
+		return -EINVAL;
+	}
+	*value = v != NULL ? v : alias;
+	*name = v != NULL ? o->env : o->env_alias;
+	return 0;
+}
+
 int
 config_from_environment(struct config *c)
 {
@@ -806,23 +831,23 @@ config_from_environment(struct config *c)
 	for (i = 0; i < ARRAY_LENGTH(options); i++) {
 		const struct option_spec *o = &options[i];
 		const char *value;
+		const char *name;
 		int rc;
 
 		if (o->env == NULL)
 			continue;
-		value = getenv(o->env);
+		rc = env_value(o, &value, &name);
+		if (rc < 0)
+			return rc;
 		if (value == NULL)
-			continue;
-		/* An empty variable counts as unset, as in most shells' use. */
-		if (*value == '\0')
 			continue;
 		/* The variable's list replaces any address set before. */
 		if (o->kind == &listen_kind)
 			clear_listen(c);
-		rc = o->kind->parse(c, o, value, o->env);
+		rc = o->kind->parse(c, o, value, name);
 		/* A database URL may hold a password. */
 		if (o->kind == &secrets_kind || o->kind == &database_kind)
-			scrub_variable(o->env);
+			scrub_variable(name);
 		if (rc < 0)
 			return rc;
 	}
@@ -946,7 +971,11 @@ config_print_usage(FILE *out)
 			fprintf(out, "  (environment only) %s %s\n", o->env,
 				o->kind->metavar);
 		print_wrapped(out, o->help, 8);
-		if (!o->env_only && o->env != NULL)
+		if (!o->env_only && o->env_alias != NULL)
+			snprintf(line, sizeof(line),
+				 "Default: %s. Environment: %s or %s.",
+				 default_text, o->env, o->env_alias);
+		else if (!o->env_only && o->env != NULL)
 			snprintf(line, sizeof(line),
 				 "Default: %s. Environment: %s.",
 				 default_text, o->env);

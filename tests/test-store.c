@@ -5,9 +5,11 @@
  * (PostgreSQL) promises: several connections ingesting and claiming at
  * once, keys and leases, migrations and purges one at a time.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -308,6 +310,45 @@ START_TEST(store_versions)
 		ck_assert_int_eq(errno, ENOENT);
 		test_store_remove(_i, empty);
 	}
+}
+END_TEST
+
+/* A backup: a whole inbox in one file, 0600, never over a file unless
+ * told to replace it. */
+START_TEST(store_backup)
+{
+	struct whr_store *s = fresh_store_on(0);
+	struct ingest_notification n[2];
+	struct ingest_delivery d;
+	struct store_stats st;
+	struct whr_store *r;
+	char copy_dir[sizeof(dir) + 8], dest[sizeof(dir) + 32];
+	struct stat sb;
+
+	delivery(&d, n, "d1", 1);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+
+	snprintf(copy_dir, sizeof(copy_dir), "%s/copy", dir);
+	ck_assert_int_eq(mkdir(copy_dir, 0700), 0);
+	snprintf(dest, sizeof(dest), "%s/inbox.sqlite", copy_dir);
+	ck_assert_int_eq(whr_store_backup(s, dest, false), 0);
+	ck_assert_int_eq(stat(dest, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 0777, 0600);
+	r = whr_store_open(copy_dir, STORE_READER, why, sizeof(why));
+	ck_assert_msg(r != NULL, "%s", why);
+	ck_assert_int_eq(whr_store_stats(r, &st, NULL, NULL), 0);
+	ck_assert_int_eq(st.deliveries, 1);
+	ck_assert_int_eq(st.notifications.total, 2);
+	whr_store_close(r);
+
+	ck_assert_int_eq(whr_store_backup(s, dest, false), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(whr_store_error(s), "exists"));
+	ck_assert_int_eq(whr_store_backup(s, dest, true), 0);
+	ck_assert_int_eq(whr_store_backup(s, "/nonexistent/whr/x", true),
+			 -ENOENT);
+	remove_store_on(0, s);
 }
 END_TEST
 
@@ -1062,6 +1103,7 @@ TEST_SUITE(store)
 	if (!test_backend_postgresql()) {
 		ADD_TEST(s, "migrates_version_1", store_migrates_version_1);
 		ADD_TEST(s, "database_location", store_database_location);
+		ADD_TEST(s, "backup", store_backup);
 		return;
 	}
 	ADD_BACKEND_TEST(s, "concurrent_ingest", store_concurrent_ingest);

@@ -41,7 +41,7 @@ struct front {
 	/* Borrowed from the receiver (front_new()). */
 	const struct config *c;
 	struct inbox *inbox;
-	const struct secret_store *secrets;
+	const struct secret_store *const *secrets;	/* swapped on reload */
 	struct event_base *base;
 
 	struct evhttp *http;
@@ -305,7 +305,7 @@ handle_webhook(struct front *f, struct exchange *x, const char *query)
 		char *echo = NULL;
 		size_t echo_len = 0;
 
-		webhook_echo(f->secrets, x->receiver_id,
+		webhook_echo(*f->secrets, x->receiver_id,
 			     strlen(x->receiver_id), query, &x->reply, &echo,
 			     &echo_len);
 		if (echo != NULL) {
@@ -339,7 +339,7 @@ handle_webhook(struct front *f, struct exchange *x, const char *query)
 			x->reply.message = "out of memory";
 			return;
 		}
-		webhook_post(f->secrets, &in, &x->reply);
+		webhook_post(*f->secrets, &in, &x->reply);
 		if (x->reply.job != NULL) {
 			x->reply.job->headers_json = headers_json(headers);
 			x->reply.job->ingest.d.headers_json =
@@ -746,7 +746,7 @@ front_busy(const struct front *f)
 
 struct front *
 front_new(const struct config *c, struct event_base *base,
-	  struct inbox *inbox, const struct secret_store *secrets)
+	  struct inbox *inbox, const struct secret_store *const *secrets)
 {
 	struct conn_limits limits = {
 		.max_connections = c->max_connections,

@@ -15,11 +15,12 @@ struct inbox;
 struct secret_store;
 
 /* A front on @p base with the limits of @p c, that checks requests with
- * the keys of @p secrets and hands deliveries to @p inbox. It borrows
- * all four until front_free(). NULL when out of memory. */
+ * the keys *@p secrets points to when each is checked (a reload of the
+ * secrets puts another store there) and hands deliveries to @p inbox.
+ * It borrows all four until front_free(). NULL when out of memory. */
 struct front *front_new(const struct config *c, struct event_base *base,
 			struct inbox *inbox,
-			const struct secret_store *secrets);
+			const struct secret_store *const *secrets);
 void front_free(struct front *f);
 
 /* Bind every address of the settings' list (logging each, with the port chosen for

@@ -35,6 +35,8 @@
  * dropped between handlers, never while one runs. */
 #define TX_CACHE_MAX 256
 #define HANDLER_SAVEPOINT "whr_handler"
+/* The longest name of the store's file, or of a backup's. */
+#define PATH_BYTES 4096
 
 /* ---- schema ------------------------------------------------------------ */
 
@@ -1241,6 +1243,211 @@ lite_purge(struct whr_store *store, int64_t before, int limit)
 	return total;
 }
 
+/* ---- backup ------------------------------------------------------------- */
+
+/* The backup's files beside @p tmp that SQLite may have left. */
+static void
+remove_backup_files(const char *tmp)
+{
+	static const char *const suffixes[] = { "", "-journal", "-wal",
+						"-shm" };
+	char path[PATH_BYTES + 32];
+	size_t i;
+
+	for (i = 0; i < ARRAY_LENGTH(suffixes); i++) {
+		snprintf(path, sizeof(path), "%s%s", tmp, suffixes[i]);
+		unlink(path);
+	}
+}
+
+/* Copy the whole database in one step: one read transaction, so the
+ * copy is the database as of one commit. (Copied in parts, a commit of
+ * whr serve between two parts would start the copy over, and under a
+ * steady flow of deliveries it might never end.) A WAL reader holds the
+ * writer up only in that checkpoints cannot go past it meanwhile. The
+ * lock is waited for as long as the store's other statements wait. */
+static int
+backup_copy(struct lite_store *s, sqlite3 *db)
+{
+	sqlite3_backup *b = sqlite3_backup_init(db, "main", s->db, "main");
+	int waited = 0;
+	int rc;
+
+	if (b == NULL) {
+		set_error(s, "cannot start the copy: %s", sqlite3_errmsg(db));
+		return errno_of(sqlite3_extended_errcode(db));
+	}
+	for (;;) {
+		rc = sqlite3_backup_step(b, -1);
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) ||
+		    waited >= BUSY_TIMEOUT_MS)
+			break;
+		sqlite3_sleep(20);
+		waited += 20;
+	}
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE) {
+		set_error(s, "cannot copy the inbox: %s", sqlite3_errstr(rc));
+		return errno_of(rc);
+	}
+	return 0;
+}
+
+/* The copy on its own: out of WAL mode (one file, readable without a
+ * -shm, also on a read-only medium; whr serve puts it back in WAL mode
+ * when it opens it), then checked page by page. */
+static int
+backup_check(struct lite_store *s, sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	const char *first;
+	int rc;
+
+	if (sqlite3_exec(db, "PRAGMA journal_mode = DELETE", NULL, NULL,
+			 NULL) != SQLITE_OK) {
+		set_error(s, "cannot finish the copy: %s", sqlite3_errmsg(db));
+		return errno_of(sqlite3_extended_errcode(db));
+	}
+	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check(1)", -1, &st,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		set_error(s, "cannot check the copy: %s", sqlite3_errmsg(db));
+		rc = errno_of(sqlite3_extended_errcode(db));
+		goto out;
+	}
+	first = (const char *)sqlite3_column_text(st, 0);
+	if (first == NULL || strcmp(first, "ok") != 0) {
+		set_error(s, "the copy fails its integrity check: %s",
+			  first != NULL ? first : "no answer");
+		rc = -EIO;
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Sync a file (or folder) by name. */
+static int
+sync_path(const char *path, int flags)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Put @p tmp in the place of @p dest, which must not exist unless
+ * @p replace. */
+static int
+backup_rename(struct lite_store *s, const char *tmp, const char *dest,
+	      bool replace)
+{
+	char dir[PATH_BYTES];
+	char *slash;
+	int rc;
+
+	if (replace) {
+		rc = rename(tmp, dest);
+	} else {
+		rc = renameat2(AT_FDCWD, tmp, AT_FDCWD, dest,
+			       RENAME_NOREPLACE);
+		/* A file system without it: a link cannot replace either. */
+		if (rc < 0 && (errno == EINVAL || errno == ENOSYS)) {
+			rc = link(tmp, dest);
+			if (rc == 0)
+				unlink(tmp);
+		}
+	}
+	if (rc < 0) {
+		rc = -errno;
+		set_error(s, rc == -EEXIST ? "%s exists" : "cannot write %s: %s",
+			  dest, strerror(-rc));
+		return rc;
+	}
+	/* The name too must reach the disk. */
+	snprintf(dir, sizeof(dir), "%s", dest);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	rc = sync_path(dir, O_DIRECTORY);
+	if (rc < 0) {
+		set_error(s, "cannot sync the folder of %s: %s", dest,
+			  strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+static int
+lite_backup(struct whr_store *store, const char *dest, bool replace)
+{
+	struct lite_store *s = lite(store);
+	char tmp[PATH_BYTES];
+	struct stat sb;
+	sqlite3 *db = NULL;
+	int fd;
+	int rc;
+
+	if (!replace && lstat(dest, &sb) == 0) {
+		set_error(s, "%s exists", dest);
+		return -EEXIST;
+	}
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", dest) >=
+	    sizeof(tmp)) {
+		set_error(s, "the name %s is too long", dest);
+		return -ENAMETOOLONG;
+	}
+	/* 0600: the inbox's data is its owner's alone. */
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		set_error(s, "cannot create a file beside %s: %s", dest,
+			  strerror(-rc));
+		return rc;
+	}
+	close(fd);
+	if (sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE |
+					      SQLITE_OPEN_NOMUTEX |
+					      SQLITE_OPEN_NOFOLLOW,
+			    NULL) != SQLITE_OK) {
+		set_error(s, "cannot open %s: %s", tmp,
+			  db != NULL ? sqlite3_errmsg(db) : "out of memory");
+		rc = -EIO;
+		goto err;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	rc = backup_copy(s, db);
+	if (rc == 0)
+		rc = backup_check(s, db);
+	if (sqlite3_close(db) != SQLITE_OK && rc == 0) {
+		set_error(s, "cannot close %s", tmp);
+		rc = -EIO;
+	}
+	db = NULL;
+	if (rc == 0 && (rc = sync_path(tmp, 0)) < 0)
+		set_error(s, "cannot sync %s: %s", tmp, strerror(-rc));
+	if (rc == 0)
+		rc = backup_rename(s, tmp, dest, replace);
+	if (rc < 0)
+		goto err;
+	return 0;
+err:
+	sqlite3_close(db);
+	remove_backup_files(tmp);
+	return rc;
+}
+
 /* ---- the transaction handle ----------------------------------------------- */
 
 static struct lite_tx *
@@ -1462,4 +1669,5 @@ const struct store_backend store_sqlite = {
 	.data_version = lite_data_version,
 	.purge = lite_purge,
 	.bytes = lite_bytes,
+	.backup = lite_backup,
 };

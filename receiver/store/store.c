@@ -281,6 +281,17 @@ whr_store_data_version(struct whr_store *s)
 }
 
 WHR_EXPORT int
+whr_store_backup(struct whr_store *s, const char *dest, bool replace)
+{
+	if (s->backend->backup == NULL) {
+		store_set_error(s, "this database is backed up with its own "
+				"tools (PostgreSQL: pg_dump), not by whr");
+		return -ENOTSUP;
+	}
+	return s->backend->backup(s, dest, replace);
+}
+
+WHR_EXPORT int
 whr_store_purge(struct whr_store *s, int64_t before, int limit)
 {
 	return s->backend->purge(s, before, limit);

@@ -291,6 +291,33 @@ int64_t whr_store_data_version(struct whr_store *s);
  * purges find 0 meanwhile, at once. */
 int whr_store_purge(struct whr_store *s, int64_t before, int limit);
 
+/* ---- backup ------------------------------------------------------------- */
+
+/* A consistent copy of the store, as it was at one moment, written to
+ * the file @p dest while whr serve may go on writing (SQLite: the online
+ * backup API, the whole database in one read transaction). The copy is
+ * made in a temporary file beside @p dest (mode 0600), checked (PRAGMA
+ * integrity_check), synced, then renamed to @p dest, so @p dest is never
+ * half-written; an existing @p dest is kept, and -EEXIST returned, unless
+ * @p replace. The copy is an inbox of its own (no -wal or -shm file): as
+ * inbox.sqlite in a data folder, whr serve and the tools open it. 0 or a
+ * negative errno; whr_store_error() says why. */
+int whr_store_backup(struct whr_store *s, const char *dest, bool replace);
+
+/* ---- backup ------------------------------------------------------------- */
+
+/* A consistent copy of the store, as it was at one moment, written to
+ * the file @p dest while whr serve may go on writing (SQLite: the online
+ * backup API, the whole database in one read transaction). The copy is
+ * made in a temporary file beside @p dest (mode 0600), checked (PRAGMA
+ * integrity_check), synced, then renamed to @p dest, so @p dest is never
+ * half-written; an existing @p dest is kept, and -EEXIST returned, unless
+ * @p replace. The copy is an inbox of its own (no -wal or -shm file): as
+ * inbox.sqlite in a data folder, whr serve and the tools open it. 0 or a
+ * negative errno; whr_store_error() says why; -ENOTSUP for a database
+ * with backup tools of its own (PostgreSQL: pg_dump). */
+int whr_store_backup(struct whr_store *s, const char *dest, bool replace);
+
 /* ---- inspecting: the whr inbox tool ------------------------------------ */
 
 /* Times are microseconds since the epoch; a field with a has_ flag is
@@ -446,6 +473,8 @@ struct store_backend {
 	int64_t (*data_version)(struct whr_store *s);
 	int (*purge)(struct whr_store *s, int64_t before, int limit);
 	int64_t (*bytes)(struct whr_store *s);	/* store_stats.bytes */
+	/* NULL: the database has tools of its own (pg_dump). */
+	int (*backup)(struct whr_store *s, const char *dest, bool replace);
 };
 
 struct whr_store {
