@@ -121,6 +121,10 @@ struct option_kind {
 	const char *metavar;
 	int (*parse)(struct config *c, const struct option_spec *o,
 		     const char *value, const char *origin);
+	/* A list, which each parse adds to: the variable's value replaces
+	 * what was set before, and the first flag replaces the variable's
+	 * list. */
+	void (*clear)(struct config *c);
 };
 
 struct option_spec {
@@ -259,6 +263,55 @@ parse_listen(struct config *c, const struct option_spec *o,
 	if (rc == 0 && c->listen_default)
 		drop_listen(c, before);
 	return rc;
+}
+
+/* -- trusted proxies: CIDR ranges, a list -- */
+
+static void
+clear_trusted_proxies(struct config *c)
+{
+	free(c->trusted_proxies);
+	c->trusted_proxies = NULL;
+	c->n_trusted_proxies = 0;
+}
+
+/* One range per call; a list (commas or spaces) from the variable. All
+ * or nothing: a bad entry leaves the list as it was. */
+static int
+parse_trusted_proxies(struct config *c, const struct option_spec *o,
+		      const char *value, const char *origin)
+{
+	size_t before = c->n_trusted_proxies;
+	const char *s = value;
+
+	while (*s != '\0') {
+		size_t len = strcspn(s, ", \t\n");
+
+		if (len > 0) {
+			struct cidr range;
+			struct cidr *grown;
+
+			if (cidr_parse(s, len, &range) < 0) {
+				c->n_trusted_proxies = before;
+				return bad_value(origin, value, o->expected);
+			}
+			grown = realloc(c->trusted_proxies,
+					(c->n_trusted_proxies + 1) *
+						sizeof(*grown));
+			if (grown == NULL) {
+				c->n_trusted_proxies = before;
+				return -ENOMEM;
+			}
+			c->trusted_proxies = grown;
+			c->trusted_proxies[c->n_trusted_proxies++] = range;
+		}
+		s += len;
+		if (*s != '\0')
+			s++;
+	}
+	if (c->n_trusted_proxies == before)
+		return bad_value(origin, value, o->expected);
+	return 0;
 }
 
 /* -- a path -- */
@@ -491,24 +544,46 @@ parse_log_format(struct config *c, const struct option_spec *o,
 	return 0;
 }
 
-static const struct option_kind listen_kind = { "HOST:PORT", parse_listen };
-static const struct option_kind path_kind = { "DIR", parse_path };
-static const struct option_kind database_kind = { "URL", parse_database };
-static const struct option_kind database_file_kind = { "FILE",
-						       parse_database_file };
-static const struct option_kind secrets_kind = { "LIST", parse_secrets };
-static const struct option_kind secrets_file_kind = { "FILE",
-						      parse_secrets_file };
-static const struct option_kind previous_file_kind = { "FILE",
-						       parse_previous_file };
-static const struct option_kind size_kind = { "SIZE", parse_size };
-static const struct option_kind duration_kind = { "DURATION",
-						  parse_duration };
-static const struct option_kind count_kind = { "N", parse_count };
-static const struct option_kind log_level_kind = { "LEVEL",
-						   parse_log_level };
-static const struct option_kind log_format_kind = { "FORMAT",
-						    parse_log_format };
+static const struct option_kind listen_kind = {
+	.metavar = "HOST:PORT", .parse = parse_listen, .clear = clear_listen,
+};
+static const struct option_kind proxy_kind = {
+	.metavar = "CIDR", .parse = parse_trusted_proxies,
+	.clear = clear_trusted_proxies,
+};
+static const struct option_kind path_kind = {
+	.metavar = "DIR", .parse = parse_path,
+};
+static const struct option_kind database_kind = {
+	.metavar = "URL", .parse = parse_database,
+};
+static const struct option_kind database_file_kind = {
+	.metavar = "FILE", .parse = parse_database_file,
+};
+static const struct option_kind secrets_kind = {
+	.metavar = "LIST", .parse = parse_secrets,
+};
+static const struct option_kind secrets_file_kind = {
+	.metavar = "FILE", .parse = parse_secrets_file,
+};
+static const struct option_kind previous_file_kind = {
+	.metavar = "FILE", .parse = parse_previous_file,
+};
+static const struct option_kind size_kind = {
+	.metavar = "SIZE", .parse = parse_size,
+};
+static const struct option_kind duration_kind = {
+	.metavar = "DURATION", .parse = parse_duration,
+};
+static const struct option_kind count_kind = {
+	.metavar = "N", .parse = parse_count,
+};
+static const struct option_kind log_level_kind = {
+	.metavar = "LEVEL", .parse = parse_log_level,
+};
+static const struct option_kind log_format_kind = {
+	.metavar = "FORMAT", .parse = parse_log_format,
+};
 
 /* The bounds of the HTTP timeouts and of the inbox's durations. */
 #define TIMEOUT_BOUNDS                                                       \
@@ -569,6 +644,16 @@ static const struct option_spec options[] = {
 	  .default_value = "1MiB",
 	  .help = "largest request body; larger ones get 413 before they are "
 		  "read" },
+	{ .name = "max-body-memory", .env = "WHR_MAX_BODY_MEMORY",
+	  .kind = &size_kind, .field = FIELD(max_body_memory),
+	  .min = 64 * 1024, .max = 64 * 1024 * MIB,
+	  .expected = "a size from 64KiB to 64GiB, e.g. 32MiB",
+	  .default_value = "32MiB",
+	  .help = "memory for request bodies being read, all connections "
+		  "together, counting the buffers they take (about twice a "
+		  "body's size); a body that does not fit waits unread, then "
+		  "gets 503 with Retry-After. Bodies up to 64KiB may use all "
+		  "of it, larger ones three quarters" },
 	{ .name = "max-notifications", .env = "WHR_MAX_NOTIFICATIONS",
 	  .kind = &count_kind, .field = FIELD(max_notifications),
 	  .min = 1, .max = 1000000, .default_value = "1000",
@@ -580,11 +665,30 @@ static const struct option_spec options[] = {
 	  .expected = "a size from 1KiB to 1MiB, e.g. 16KiB",
 	  .default_value = "16KiB",
 	  .help = "largest request line and headers together" },
+	{ .name = "header-timeout", .env = "WHR_HEADER_TIMEOUT",
+	  .kind = &duration_kind, .field = FIELD(header_timeout_us),
+	  TIMEOUT_BOUNDS, .default_value = "10s",
+	  .help = "longest time to receive a request's line and headers, "
+		  "from its first byte" },
 	{ .name = "read-timeout", .env = "WHR_READ_TIMEOUT",
 	  .kind = &duration_kind, .field = FIELD(read_timeout_us),
 	  TIMEOUT_BOUNDS, .default_value = "30s",
 	  .help = "longest time to receive one whole request, from its first "
 		  "byte" },
+	{ .name = "min-body-rate", .env = "WHR_MIN_BODY_RATE",
+	  .kind = &size_kind, .field = FIELD(min_body_rate),
+	  .min = 0, .max = 1024 * MIB,
+	  .expected = "a size from 0 to 1GiB (bytes a second), e.g. 1KiB",
+	  .default_value = "1KiB",
+	  .help = "bytes a second a request body must keep arriving at after "
+		  "its first 10 seconds (measured over each 5 seconds); "
+		  "slower, the connection is closed. 0: no minimum" },
+	{ .name = "write-timeout", .env = "WHR_WRITE_TIMEOUT",
+	  .kind = &duration_kind, .field = FIELD(write_timeout_us),
+	  TIMEOUT_BOUNDS, .default_value = "30s",
+	  .help = "longest time a client may take to receive an answer, from "
+		  "when whr starts sending it; then the connection is "
+		  "closed" },
 	{ .name = "idle-timeout", .env = "WHR_IDLE_TIMEOUT",
 	  .kind = &duration_kind, .field = FIELD(idle_timeout_us),
 	  TIMEOUT_BOUNDS, .default_value = "60s",
@@ -598,8 +702,28 @@ static const struct option_spec options[] = {
 	{ .name = "max-connections", .env = "WHR_MAX_CONNECTIONS",
 	  .kind = &count_kind, .field = FIELD(max_connections),
 	  .min = 1, .max = 1000000, .default_value = "1000",
-	  .help = "most connections open at once; more wait in the listen "
-		  "queue" },
+	  .help = "most connections open at once; when the table is full, "
+		  "the connections idle longest (0.8 s or more) are "
+		  "closed to admit new ones, else these wait in the listen "
+		  "queue. Lowered at start, with a warning, when the "
+		  "descriptor limit (RLIMIT_NOFILE) is smaller" },
+	{ .name = "max-connections-per-client",
+	  .env = "WHR_MAX_CONNECTIONS_PER_CLIENT", .kind = &count_kind,
+	  .field = FIELD(max_connections_per_client), .min = 1,
+	  .max = 1000000, .default_value = "64",
+	  .help = "most connections open at once from one address (the "
+		  "connecting peer's; trusted proxies have no limit); more "
+		  "are closed as they come" },
+	{ .name = "trusted-proxy", .env = "WHR_TRUSTED_PROXY",
+	  .kind = &proxy_kind,
+	  .expected = "an IP address or a CIDR range, e.g. 127.0.0.1, "
+		      "10.0.0.0/8, fd00::/8",
+	  .default_text = "(none)",
+	  .help = "a proxy whose X-Forwarded-For whr believes (an address or "
+		  "a CIDR range); repeatable (the variable takes a "
+		  "comma-separated list). Behind one, a request's client is "
+		  "the rightmost address in X-Forwarded-For that is not a "
+		  "trusted proxy; connection limits do not apply to it" },
 	{ .name = "workers", .env = "WHR_WORKERS", .kind = &count_kind,
 	  .field = FIELD(workers), .min = 1, .max = 256,
 	  .default_text = "one per core",
@@ -687,6 +811,7 @@ void
 config_finish(struct config *c)
 {
 	clear_listen(c);
+	clear_trusted_proxies(c);
 	free(c->data_dir);
 	set_database(c, NULL);
 	free(c->database_file);
@@ -841,9 +966,9 @@ config_from_environment(struct config *c)
 			return rc;
 		if (value == NULL)
 			continue;
-		/* The variable's list replaces any address set before. */
-		if (o->kind == &listen_kind)
-			clear_listen(c);
+		/* The variable's list replaces what was set before. */
+		if (o->kind->clear != NULL)
+			o->kind->clear(c);
 		rc = o->kind->parse(c, o, value, name);
 		/* A database URL may hold a password. */
 		if (o->kind == &secrets_kind || o->kind == &database_kind)
@@ -857,7 +982,7 @@ config_from_environment(struct config *c)
 int
 config_from_arguments(struct config *c, int argc, char **argv)
 {
-	bool listen_seen = false;
+	bool list_seen[ARRAY_LENGTH(options)] = { false };
 	int i;
 
 	for (i = 0; i < argc; i++) {
@@ -893,10 +1018,10 @@ config_from_arguments(struct config *c, int argc, char **argv)
 				o->name);
 			return -EINVAL;
 		}
-		/* Flags replace the variable's list of addresses. */
-		if (o->kind == &listen_kind && !listen_seen) {
-			clear_listen(c);
-			listen_seen = true;
+		/* Flags replace the variable's list. */
+		if (o->kind->clear != NULL && !list_seen[o - options]) {
+			o->kind->clear(c);
+			list_seen[o - options] = true;
 		}
 		snprintf(origin, sizeof(origin), "--%s", o->name);
 		rc = o->kind->parse(c, o, value, origin);
