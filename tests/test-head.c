@@ -132,6 +132,8 @@ START_TEST(head_refuses_what_is_framed_two_ways)
 		{ "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
 		  "Content-Length: 5\r\n\r\n",
 		  "both" },
+		{ "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+		  "HTTP/1.0" },
 		{ "GET / HTTP/1.1\r\n\r\n", "without Host" },
 		{ "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
 		  "more than one Host" },

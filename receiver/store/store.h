@@ -301,19 +301,6 @@ int whr_store_purge(struct whr_store *s, int64_t before, int limit);
  * half-written; an existing @p dest is kept, and -EEXIST returned, unless
  * @p replace. The copy is an inbox of its own (no -wal or -shm file): as
  * inbox.sqlite in a data folder, whr serve and the tools open it. 0 or a
- * negative errno; whr_store_error() says why. */
-int whr_store_backup(struct whr_store *s, const char *dest, bool replace);
-
-/* ---- backup ------------------------------------------------------------- */
-
-/* A consistent copy of the store, as it was at one moment, written to
- * the file @p dest while whr serve may go on writing (SQLite: the online
- * backup API, the whole database in one read transaction). The copy is
- * made in a temporary file beside @p dest (mode 0600), checked (PRAGMA
- * integrity_check), synced, then renamed to @p dest, so @p dest is never
- * half-written; an existing @p dest is kept, and -EEXIST returned, unless
- * @p replace. The copy is an inbox of its own (no -wal or -shm file): as
- * inbox.sqlite in a data folder, whr serve and the tools open it. 0 or a
  * negative errno; whr_store_error() says why; -ENOTSUP for a database
  * with backup tools of its own (PostgreSQL: pg_dump). */
 int whr_store_backup(struct whr_store *s, const char *dest, bool replace);
@@ -523,6 +510,7 @@ void store_tx_set_error(struct whr_tx *tx, const char *fmt, ...)
 struct whr_stmt {
 	struct whr_tx *tx;
 	char *sql;		/* the key, the cache's own */
+	bool stepped;		/* run since it was prepared: no more binds */
 	size_t hash;
 	struct whr_stmt *next_in_bucket;
 };
