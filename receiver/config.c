@@ -334,7 +334,10 @@ parse_secrets_file(struct config *c, const struct option_spec *o,
 	free(text);
 	if (rc < 0)
 		return rc;
-	if (parsed.n == 0) {
+	/* No secret at all would refuse every delivery: a mistake. No
+	 * previous secret is the state between two rotations (whr register
+	 * names the file before it has put one there). */
+	if (parsed.n == 0 && o->list_field == FIELD(secrets_from_file)) {
 		whr_log(WHR_LOG_ERROR, "%s: the file holds no secret", source);
 		return -EINVAL;
 	}
