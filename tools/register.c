@@ -39,6 +39,7 @@
 #define PROBE_TIMEOUT_US (10 * 1000000LL)
 #define KEY_FILE_MAX 4096
 #define MAX_FILTERS 64
+#define MAX_REPLICAS 64
 
 enum {
 	OPT_API = 1,
@@ -52,6 +53,7 @@ enum {
 	OPT_DATA_DIR,
 	OPT_RECEIVER_ID,
 	OPT_WAIT,
+	OPT_REPLICA,
 	OPT_FILTER,
 	OPT_DESCRIPTION,
 	OPT_PAUSED,
@@ -71,6 +73,7 @@ static const struct tool_option options[] = {
 	{ "data-dir", 0, true, OPT_DATA_DIR },
 	{ "receiver-id", 0, true, OPT_RECEIVER_ID },
 	{ "wait", 0, true, OPT_WAIT },
+	{ "replica", 0, true, OPT_REPLICA },
 	{ "filter", 0, true, OPT_FILTER },
 	{ "description", 0, true, OPT_DESCRIPTION },
 	{ "paused", 0, false, OPT_PAUSED },
@@ -84,7 +87,8 @@ static const struct tool_option options[] = {
 		BIT(OPT_TIMEOUT) | BIT(OPT_FORMAT) | BIT(OPT_SHOW_SECRET))
 /* Those of the subcommands that write a secret. */
 #define SECRETS (BIT(OPT_SECRETS_FILE) | BIT(OPT_PREVIOUS_FILE) | \
-		 BIT(OPT_DATA_DIR) | BIT(OPT_RECEIVER_ID) | BIT(OPT_WAIT))
+		 BIT(OPT_DATA_DIR) | BIT(OPT_RECEIVER_ID) | BIT(OPT_WAIT) | \
+		 BIT(OPT_REPLICA))
 
 struct reg;
 
@@ -111,6 +115,8 @@ struct reg {
 	const char *previous_file;
 	struct data_dir data;
 	const char *receiver_id;
+	const char *replicas[MAX_REPLICAS];
+	size_t n_replicas;
 	const char *filters[MAX_FILTERS];
 	size_t n_filters;
 	const char *description;
@@ -197,6 +203,10 @@ usage(void)
 "                         it); '' is the default id\n"
 "  --wait DURATION        how long whr may take to accept the new secret\n"
 "                         (default 30s)\n"
+"  --replica URL          also wait until URL, the address of one replica\n"
+"                         of whr serve behind the registered URL, accepts\n"
+"                         the new secret (rotate: and the old one);\n"
+"                         repeatable: one per replica (docs/register.md)\n"
 "\n"
 "The API's credentials, for HTTP Basic auth, never on a command line:\n"
 "WHR_LEARN365_API_USER (default empty) and WHR_LEARN365_API_KEY or\n"
@@ -561,6 +571,7 @@ check_kept_secret(const char *id, const struct json_node *reg)
 /* ---- the receiver ------------------------------------------------------ */
 
 struct receiver {
+	const char *url_text;		/* as given */
 	struct tool_http http;		/* no --header: none */
 	struct http_url url;
 	struct http_client *client;
@@ -577,6 +588,7 @@ receiver_open(struct reg *r, struct receiver *rx, const char *url_text)
 	char err[256];
 
 	memset(rx, 0, sizeof(*rx));
+	rx->url_text = url_text;
 	tool_http_init(&rx->http);
 	if (http_url_parse(url_text, &rx->url, err, sizeof(err)) < 0)
 		return fail("%s: %s", url_text, err);
@@ -702,19 +714,63 @@ locate_files(struct reg *r, struct change *c)
 	return 0;
 }
 
-/* Steps 1 and 2: the new secret written, and accepted by whr (rotate:
- * the old one still accepted, as previous). 0, or 1 after a message
- * (and the files put back). */
+/* Step 2 for one address of whr: the new secret accepted (rotate: the
+ * old one still accepted, as previous). 0, or 1 after a message (and
+ * the files put back). */
 static int
-write_and_wait(struct reg *r, struct change *c, struct receiver *rx)
+accepted_at(struct reg *r, struct change *c, struct receiver *rx,
+	    const char *url)
 {
 	const char *prev = c->files.previous.path;
 	struct probe_outcome o;
-	char who[300];
 	char why[1200];
 	char t[32];
 	int64_t took;
+
+	if (wait_accepted(r, rx, c->secret, &o, &took) < 0) {
+		tool_format_duration(t, sizeof(t), hopeless(&o) ? took :
+				     r->wait_us);
+		snprintf(why, sizeof(why), "%s did not accept a delivery "
+			 "signed with the new secret within %s: %s%s", url, t,
+			 o.line, hopeless(&o) ? "" : " (is whr serve reading "
+			 "this secrets file? It reads it again when it "
+			 "changes)");
+		return step_failed(c, 2, "waiting for whr to accept the new "
+				   "secret", why);
+	}
+	tool_format_duration(t, sizeof(t), took);
+	fprintf(r->out, "whr: %s accepts the new secret (after %s: %s)\n", url,
+		t, o.line);
+	if (c->old_secret == NULL)
+		return 0;
+	/* rotate: the registration's secret, now previous, must still be
+	 * accepted until the PUT and after it (retries are signed with it) */
+	probe_delivery(&rx->target, c->old_secret, NULL, "no notification",
+		       &o);
+	if (o.check != PROBE_PASS) {
+		snprintf(why, sizeof(why), "%s no longer accepts the "
+			 "registration's current secret: %s (does whr serve "
+			 "read the previous-secrets file %s?)", url, o.line,
+			 prev != NULL ? prev : "(none)");
+		return step_failed(c, 2, "the old secret kept as previous",
+				   why);
+	}
+	fprintf(r->out, "whr: %s still accepts the old secret, as previous\n",
+		url);
+	return 0;
+}
+
+/* Steps 1 and 2: the new secret written, and accepted at the URL and at
+ * each --replica. 0, or 1 after a message (and the files put back). */
+static int
+write_and_wait(struct reg *r, struct change *c, struct receiver *rx)
+{
+	struct receiver replica;
+	char who[300];
+	char why[1200];
 	bool moved;
+	size_t i;
+	int status;
 
 	receiver_name(who, sizeof(who), c->receiver);
 	if (reg_files_put(&c->files, c->receiver, c->secret, &moved, why,
@@ -726,37 +782,50 @@ write_and_wait(struct reg *r, struct change *c, struct receiver *rx)
 	c->written = true;
 	fprintf(r->out, "secrets: a new secret for %s in %s%s%s%s\n", who,
 		c->files.current.path, moved ? " (the old one kept in " : "",
-		moved ? prev : "", moved ? ")" : "");
+		moved ? c->files.previous.path : "", moved ? ")" : "");
 	fflush(r->out);
-	if (wait_accepted(r, rx, c->secret, &o, &took) < 0) {
-		tool_format_duration(t, sizeof(t), hopeless(&o) ? took :
-				     r->wait_us);
-		snprintf(why, sizeof(why), "%s did not accept a delivery "
-			 "signed with the new secret within %s: %s%s", r->arg,
-			 t, o.line, hopeless(&o) ? "" : " (is whr serve "
-			 "reading this secrets file? It reads it again when "
-			 "it changes)");
-		return step_failed(c, 2, "waiting for whr to accept the new "
-				   "secret", why);
+	status = accepted_at(r, c, rx, rx->url_text);
+	for (i = 0; status == 0 && i < r->n_replicas; i++) {
+		status = receiver_open(r, &replica, r->replicas[i]);
+		if (status != 0)
+			status = step_failed(c, 2, "waiting for whr to accept "
+					     "the new secret", "a --replica "
+					     "URL that cannot be used");
+		else
+			status = accepted_at(r, c, &replica, r->replicas[i]);
+		receiver_close(&replica);
 	}
-	tool_format_duration(t, sizeof(t), took);
-	fprintf(r->out, "whr: accepts the new secret (after %s: %s)\n", t,
-		o.line);
-	if (c->old_secret == NULL)
-		return 0;
-	/* rotate: the registration's secret, now previous, must still be
-	 * accepted until the PUT and after it (retries are signed with it) */
-	probe_delivery(&rx->target, c->old_secret, NULL, "no notification",
-		       &o);
-	if (o.check != PROBE_PASS) {
-		snprintf(why, sizeof(why), "%s no longer accepts the "
-			 "registration's current secret: %s (does whr serve "
-			 "read the previous-secrets file %s?)", r->arg, o.line,
-			 prev != NULL ? prev : "(none)");
-		return step_failed(c, 2, "the old secret kept as previous",
-				   why);
+	return status;
+}
+
+/* Every --replica is a URL of the same receiver id. 0, or EXIT_USAGE
+ * after a message. */
+static int
+check_replicas(struct reg *r, const struct change *c)
+{
+	struct http_url url;
+	char err[256];
+	char *id;
+	size_t i;
+	bool same;
+
+	for (i = 0; i < r->n_replicas; i++) {
+		if (http_url_parse(r->replicas[i], &url, err, sizeof(err)) < 0)
+			return tool_usage_error(PROG, "--replica %s: %s",
+						r->replicas[i], err);
+		id = receiver_id(r, &url);
+		http_url_finish(&url);
+		if (id == NULL)
+			return EXIT_USAGE;
+		same = strcmp(id, c->receiver) == 0;
+		free(id);
+		if (!same)
+			return tool_usage_error(PROG, "--replica %s: not the "
+						"receiver id of %s",
+						r->replicas[i],
+						r->sub->name[0] == 'c' ?
+						"URL" : "the registration");
 	}
-	fprintf(r->out, "whr: still accepts the old secret, as previous\n");
 	return 0;
 }
 
@@ -883,6 +952,10 @@ cmd_create(struct reg *r)
 		status = EXIT_USAGE;
 		goto out;
 	}
+	status = check_replicas(r, &c);
+	if (status != 0)
+		goto out;
+	status = 1;
 	/* the credentials and the API first, before any file changes */
 	if (fetch(r, NULL, &list) != 0)
 		goto out;
@@ -956,6 +1029,10 @@ cmd_rotate(struct reg *r)
 	if (receiver_open(r, &rx, uri) != 0 ||
 	    (c.receiver = receiver_id(r, &rx.url)) == NULL)
 		goto out;
+	status = check_replicas(r, &c);
+	if (status != 0)
+		goto out;
+	status = 1;
 	if (reg_string(reg, "Secret") != NULL &&
 	    (c.old_secret = strdup(reg_string(reg, "Secret"))) == NULL)
 		goto out;
@@ -1148,6 +1225,12 @@ take(struct reg *r, int id, const char *value)
 		return data_dir_option(&r->data, value);
 	case OPT_RECEIVER_ID:
 		r->receiver_id = value;
+		return 0;
+	case OPT_REPLICA:
+		if (r->n_replicas == MAX_REPLICAS)
+			return tool_usage_error(PROG, "more than %d --replica",
+						MAX_REPLICAS);
+		r->replicas[r->n_replicas++] = value;
 		return 0;
 	case OPT_FILTER:
 		event = reg_event(value);

@@ -299,6 +299,52 @@ class WithScriptedReceiver(unittest.TestCase):
         self.assertEqual(self.files.read(self.files.previous), '')
         self.assertIn("receiver id 'tenant3'", out)
 
+    def test_the_data_folders_files_by_default(self):
+        # As scripts/run makes them: DATA_DIR/secrets and
+        # DATA_DIR/previous-secrets, found without an option.
+        with t.Scripted([reply(200), echo(), echo()]) as rx:
+            status, out, err = register(
+                self.api, 'create', rx.url(), '--filter', 'CourseCompleted',
+                env={'WHR_DATA_DIR': self.files.tmp.name})
+        self.assertEqual(status, 0, out + err)
+        new = only_registration(self, self.api)['Secret']
+        self.assertEqual(self.files.read(self.files.secrets),
+                         '%s ,\nt2 = %s\n' % (new, T2))
+        self.assertEqual(self.files.read(self.files.previous), OLD + '\n')
+
+    def test_replicas_each_accept_the_new_secret_first(self):
+        with t.Scripted([reply(200), echo(), echo()]) as rx, \
+                t.Scripted([reply(200)]) as r1, \
+                t.Scripted([reply(400, 'ms-signature does not match')]) \
+                as r2:
+            status, out, err = register(
+                self.api, 'create', rx.url(), *self.files.args,
+                '--replica', r1.url(), '--replica', r2.url(), '--wait',
+                '1s')
+            self.assertEqual(status, 1, out + err)
+            self.assertIn('step 2 of 4 (waiting for whr to accept the new '
+                          'secret) failed: %s did not accept' % r2.url(),
+                          err)
+            self.assertEqual(self.api.registrations, {})
+            self.assertEqual(self.files.read(self.files.previous), '')
+            r2.script = [reply(200)]
+            status, out, err = register(
+                self.api, 'create', rx.url(), *self.files.args,
+                '--replica', r1.url(), '--replica', r2.url())
+            self.assertEqual(status, 0, out + err)
+            new = only_registration(self, self.api)['Secret']
+            for replica in (r1, r2):
+                last = replica.requests[-1]
+                self.assertEqual(last.header('ms-signature'),
+                                 w.sign(new, last.body))
+                self.assertIn('whr: %s accepts the new secret'
+                              % replica.url(), out)
+        status, out, err = register(
+            self.api, 'create', rx.url(), *self.files.args, '--replica',
+            r1.url(w.WEBHOOK + '/other'))
+        self.assertEqual(status, 2, out + err)
+        self.assertIn('not the receiver id of URL', err)
+
     def test_echo_check_fails_files_restored_nothing_registered(self):
         os.chmod(self.files.secrets, 0o640)
         before = self.files.snapshot()
@@ -595,7 +641,7 @@ class AgainstWhrServe(unittest.TestCase):
                                          'CourseEnrollment')
         self.assertEqual(status, 0, out + err)
         reg = only_registration(self, self.api)
-        self.assertIn('whr: accepts the new secret', out)
+        self.assertIn('whr: %s accepts the new secret' % self.url, out)
         mark = self.srv.mark()
         self.assertEqual(self.api.deliver(reg['Id']), 200)
         self.assertIn('status=200', self.srv.request_line(mark))
@@ -614,7 +660,8 @@ class AgainstWhrServe(unittest.TestCase):
         self.assertEqual(status, 0, out + err)
         new = self.api.get(reg['Id'])['Secret']
         self.assertNotEqual(new, old)
-        self.assertIn('whr: still accepts the old secret, as previous', out)
+        self.assertIn('whr: %s still accepts the old secret, as previous'
+                      % self.url, out)
         self.assertEqual(self.api.deliver(reg['Id'], secret=old), 200)
         self.assertEqual(self.api.deliver(reg['Id']), 200)
         self.assertEqual(self.files.read(self.files.previous), old + '\n')
