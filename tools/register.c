@@ -37,7 +37,6 @@
 #define WAIT_US (30 * 1000000LL)
 #define WAIT_STEP_US (250 * 1000LL)
 #define PROBE_TIMEOUT_US (10 * 1000000LL)
-#define KEY_FILE_MAX 4096
 #define MAX_FILTERS 64
 #define MAX_REPLICAS 64
 
@@ -1351,49 +1350,27 @@ api_key(const struct reg *r)
 {
 	const char *env = getenv("WHR_LEARN365_API_KEY");
 	char *key;
-	FILE *f;
-	size_t n;
 
-	if (r->api_key_file == NULL) {
-		if (env == NULL || env[0] == '\0') {
-			tool_usage_error(PROG, "no API key: set "
-					 "WHR_LEARN365_API_KEY or give "
-					 "--api-key-file FILE (never on the "
-					 "command line)");
-			return NULL;
+	if (r->api_key_file != NULL) {
+		key = tool_secret_file_read(r->api_key_file, "register",
+					    "API key file");
+		if (key != NULL && key[0] == '\0') {
+			fprintf(stderr, PROG ": the API key file %s is "
+				"empty\n", r->api_key_file);
+			tool_secret_free(key);
+			key = NULL;
 		}
-		key = strdup(env);
-		if (key == NULL)
-			fail("out of memory");
 		return key;
 	}
-	key = malloc(KEY_FILE_MAX + 1);
-	f = fopen(r->api_key_file, "rb");
-	if (key == NULL || f == NULL) {
-		tool_usage_error(PROG, "cannot read the API key file %s: %s",
-				 r->api_key_file, key == NULL ?
-				 "out of memory" : strerror(errno));
-		free(key);
-		if (f != NULL)
-			fclose(f);
+	if (env == NULL || env[0] == '\0') {
+		tool_usage_error(PROG, "no API key: set WHR_LEARN365_API_KEY "
+				 "or give --api-key-file FILE (never on the "
+				 "command line)");
 		return NULL;
 	}
-	n = fread(key, 1, KEY_FILE_MAX + 1, f);
-	fclose(f);
-	if (n > 0 && key[n - 1] == '\n')
-		n--;
-	if (n > 0 && key[n - 1] == '\r')
-		n--;
-	key[n < KEY_FILE_MAX ? n : KEY_FILE_MAX] = '\0';
-	if (n == 0 || n > KEY_FILE_MAX || strlen(key) != n) {
-		tool_usage_error(PROG, "the API key file %s %s",
-				 r->api_key_file, n == 0 ? "is empty" :
-				 n > KEY_FILE_MAX ? "is too large" :
-				 "holds a NUL byte");
-		OPENSSL_cleanse(key, KEY_FILE_MAX + 1);
-		free(key);
-		return NULL;
-	}
+	key = strdup(env);
+	if (key == NULL)
+		fail("out of memory");
 	return key;
 }
 
@@ -1435,7 +1412,6 @@ out:
 	reg_api_finish(&r.api);
 	if (r.base != NULL)
 		event_base_free(r.base);
-	OPENSSL_cleanse(key, strlen(key));
-	free(key);
+	tool_secret_free(key);
 	return status;
 }
