@@ -730,6 +730,33 @@ closed(struct exchange *x, long os_errno)
 	}
 }
 
+/* What came is not HTTP/1.x: curl took it for HTTP/0.9 (a body without
+ * a head), which says what it starts with. */
+static void
+not_http(struct exchange *x)
+{
+	struct http_result *r = &x->res;
+	size_t len = r->body != NULL ? strcspn(r->body, "\r\n") : 0;
+	char shown[96];
+
+	r->phase = HTTP_PHASE_READ;
+	if (r->body_len == 0) {
+		r->error = HTTP_ERR_CLOSED;
+		set_detail(x, "the server closed the connection without "
+			   "answering");
+		return;
+	}
+	r->error = HTTP_ERR_PROTOCOL;
+	http_escape(shown, sizeof(shown), r->body, len < r->body_len ? len :
+		    r->body_len, 60, true);
+	set_detail(x, "the answer is not HTTP/1.x; it starts with: \"%s\"",
+		   shown);
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+	r->body_total = 0;
+}
+
 /* Fill x->res from curl's outcome @p code. */
 static void
 classify(struct exchange *x, CURLcode code)
@@ -752,6 +779,16 @@ classify(struct exchange *x, CURLcode code)
 	if (x->https && x->head_sent)
 		curl_easy_getinfo(x->easy, CURLINFO_SSL_VERIFYRESULT,
 				  &r->verify_result);
+	if (code == CURLE_OK && x->in_head) {
+		/* curl takes a head cut short by the end of the connection
+		 * for a whole one */
+		code = CURLE_PARTIAL_FILE;
+	} else if (code == CURLE_OK && r->status == 0 &&
+		   r->interim_status == 0) {
+		/* HTTP/0.9 is allowed only to show what came instead */
+		not_http(x);
+		return;
+	}
 	if (code == CURLE_OK && r->status >= 200) {
 		r->error = HTTP_OK;
 		r->phase = HTTP_PHASE_DONE;
@@ -992,6 +1029,8 @@ setup(struct exchange *x, const struct http_request *req)
 	      CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
 			       (long)CURL_HTTP_VERSION_1_1) == CURLE_OK;
+	/* an answer that is not HTTP then arrives as a body, to be shown */
+	ok &= curl_easy_setopt(e, CURLOPT_HTTP09_ALLOWED, 1L) == CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers) == CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) == CURLE_OK;
