@@ -7,6 +7,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include "enrollments/enrollments.h"
+#include "exec/exec.h"
+#include "jsonl/jsonl.h"
+
 struct builtin {
 	const char *name;
 	const char *usage;
@@ -14,17 +18,42 @@ struct builtin {
 		   const struct builtin_settings *settings);
 };
 
+static int
+add_enrollments(struct whr_receiver *r, const char *args,
+		const struct builtin_settings *settings)
+{
+	return enrollments_handler_add(r, args);
+}
+
+static int
+add_jsonl(struct whr_receiver *r, const char *args,
+	  const struct builtin_settings *settings)
+{
+	return jsonl_handler_add(r, args);
+}
+
+static int
+add_exec(struct whr_receiver *r, const char *args,
+	 const struct builtin_settings *settings)
+{
+	if (settings == NULL)
+		return exec_handler_add(r, args, BUILTIN_EXEC_TIMEOUT_DEFAULT,
+					BUILTIN_EXEC_MAX_RUNNING_DEFAULT);
+	return exec_handler_add(r, args, settings->exec_timeout_s,
+				settings->exec_max_running);
+}
+
 static const struct builtin builtins[] = {
 	{ "enrollments", "the enrollment tracker: courses, learners and "
 			 "enrollments in the inbox database, exactly once (on by "
-			 "default; see whr enrollments)", enrollments_handler_add },
+			 "default; see whr enrollments)", add_enrollments },
 	{ "jsonl:PATH", "append one JSON object per notification to PATH "
 			"(- for standard output); reopened on SIGHUP",
-	  jsonl_handler_add },
+	  add_jsonl },
 	{ "exec:ACTION=COMMAND", "run COMMAND (no shell) per notification of "
 				 "ACTION (* for all), its JSON on standard "
 				 "input; exit 0 done, 75 retry, else reject",
-	  exec_handler_add },
+	  add_exec },
 	{ "noop", "accept every notification and do nothing (benchmarks, "
 		  "smoke tests)", noop_handler_add },
 	{ "log", "log one line per notification (Action, delivery, index; "

@@ -1,5 +1,8 @@
 /*
- * The handlers built into the whr command, chosen with `--handler SPEC`.
+ * The handlers built into the whr command, chosen with `--handler SPEC`:
+ * their table (builtin.c), the two small ones (noop.c, log-events.c), and
+ * the modules of the others, each in a folder with its header
+ * (enrollments/, jsonl/, exec/), registered through it.
  */
 #ifndef WHR_HANDLERS_BUILTIN_H
 #define WHR_HANDLERS_BUILTIN_H
@@ -26,17 +29,11 @@ int builtin_handler_add(struct whr_receiver *r, const char *spec,
 /* One line per built-in handler, for --help. */
 void builtin_handler_print_usage(FILE *out);
 
-/* Each handler's registration, one per file. @p args is what follows
- * "NAME:" in the spec, or NULL. */
+/* The small handlers' registration, one per file. @p args is what
+ * follows "NAME:" in the spec, or NULL. */
 int noop_handler_add(struct whr_receiver *r, const char *args,
 		     const struct builtin_settings *settings);
 int log_handler_add(struct whr_receiver *r, const char *args,
 		    const struct builtin_settings *settings);
-int enrollments_handler_add(struct whr_receiver *r, const char *args,
-			    const struct builtin_settings *settings);
-int jsonl_handler_add(struct whr_receiver *r, const char *args,
-		      const struct builtin_settings *settings);
-int exec_handler_add(struct whr_receiver *r, const char *args,
-		     const struct builtin_settings *settings);
 
 #endif /* WHR_HANDLERS_BUILTIN_H */

@@ -28,6 +28,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define TICK_US 1000000			/* periodic work */
@@ -70,6 +71,10 @@ struct inbox {
 	 * last attempt to open; 0: none did. */
 	size_t setup_failing;
 	struct run_queue deferred;	/* runs whose write failed */
+	/* Open and dead notifications, for the metrics: counted when the
+	 * store opens or another process changed it, followed in between. */
+	int64_t open, dead;
+	bool counted;
 	int64_t data_version;
 	int64_t last_tick_us;
 	int64_t last_purge_us;
@@ -195,6 +200,7 @@ struct tx_mark {
 struct batch {
 	struct job_queue jobs;
 	struct run_queue runs;
+	size_t size;		/* deliveries and runs */
 	struct tx_mark *marks;
 	size_t n_marks, cap_marks;
 	int64_t now;
@@ -253,7 +259,7 @@ run_transactional(struct inbox *ib, struct run *run, int64_t now)
 		rc = whr_store_handler_begin(ib->store);
 		if (rc < 0)
 			return rc;
-		run_call_next(run, tx);
+		run_call_next(run, tx, ib->dc.metrics);
 		rc = whr_store_handler_end(ib->store, h->entry->name,
 					   h->result == WHR_DONE);
 		if (rc < 0)
@@ -462,6 +468,7 @@ batch_add(struct inbox *ib, struct batch *b, struct job_queue *jobs,
 	while ((job = STAILQ_FIRST(jobs)) != NULL) {
 		STAILQ_REMOVE_HEAD(jobs, link);
 		STAILQ_INSERT_TAIL(&b->jobs, job, link);
+		b->size++;
 		if (b->rc == 0)
 			b->rc = whr_store_ingest(ib->store, &job->d);
 		if (b->rc == 0 && !job->d.duplicate)
@@ -470,6 +477,7 @@ batch_add(struct inbox *ib, struct batch *b, struct job_queue *jobs,
 	while ((run = STAILQ_FIRST(runs)) != NULL) {
 		STAILQ_REMOVE_HEAD(runs, link);
 		STAILQ_INSERT_TAIL(&b->runs, run, link);
+		b->size++;
 		if (b->rc == 0)
 			b->rc = batch_mark(b, run);
 		if (b->rc == 0)
@@ -477,6 +485,18 @@ batch_add(struct inbox *ib, struct batch *b, struct job_queue *jobs,
 		if (b->rc == 0)
 			b->rc = finish_if_done(ib, run, b->now);
 	}
+}
+
+/* The open and dead counts after @p run's notification was settled in
+ * this commit (new work was counted open). */
+static void
+count_settled(struct inbox *ib, const struct run *run)
+{
+	if (run_has_next((struct run *)run) || run->w->state == WORK_RETRYING)
+		return;
+	ib->open--;
+	if (run->w->state == WORK_DEAD)
+		ib->dead++;
 }
 
 /* A batch is on disk: answer its deliveries, give their new work to
@@ -497,6 +517,9 @@ after_commit(struct inbox *ib, struct batch *b)
 			struct ingest_notification *n =
 				&job->d.notifications[i];
 
+			ib->open++;
+			if (n->run != NULL)
+				count_settled(ib, n->run);
 			dispatch_offer(ib->dispatch, &job->d, i, n->run);
 			n->run = NULL;
 		}
@@ -504,6 +527,7 @@ after_commit(struct inbox *ib, struct batch *b)
 	post_done(ib, &b->jobs);
 	while ((run = STAILQ_FIRST(&b->runs)) != NULL) {
 		STAILQ_REMOVE_HEAD(&b->runs, link);
+		count_settled(ib, run);
 		dispatch_settled(ib->dispatch, run, b->now);
 	}
 }
@@ -515,8 +539,14 @@ batch_finish(struct inbox *ib, struct batch *b)
 	char closed[sizeof(ib->why)];
 	const char *why;
 
-	if (b->rc == 0)
+	if (b->rc == 0) {
+		int64_t start = now_monotonic_us();
+
 		b->rc = whr_store_commit(ib->store);
+		if (b->rc == 0)
+			metrics_commit(ib->dc.metrics, b->size,
+				       now_monotonic_us() - start);
+	}
 	if (b->rc == 0) {
 		free(b->marks);
 		after_commit(ib, b);
@@ -606,6 +636,35 @@ retry_deferred(struct inbox *ib)
 
 static int open_store(struct inbox *ib);
 
+/* The gauges of /metrics: open and dead notifications (counted anew when
+ * another process changed the store), and the oldest open one's age. */
+static void
+update_gauges(struct inbox *ib, bool changed)
+{
+	struct store_work *w = NULL;
+	int64_t oldest_at = 0;
+	int64_t id;
+
+	if (ib->dc.metrics == NULL)
+		return;
+	if (changed || !ib->counted) {
+		struct store_stats st;
+
+		if (whr_store_stats(ib->store, &st, NULL, NULL) == 0) {
+			ib->open = st.notifications.pending +
+				   st.notifications.retrying;
+			ib->dead = st.notifications.dead;
+			ib->counted = true;
+		}
+	}
+	id = dispatch_oldest(ib->dispatch);
+	if (id > 0 && whr_store_load(ib->store, id, &w) == 0) {
+		oldest_at = w->received_at;
+		store_work_free(w);
+	}
+	metrics_set_inbox(ib->dc.metrics, ib->open, ib->dead, oldest_at);
+}
+
 static void
 tick(struct inbox *ib)
 {
@@ -630,6 +689,7 @@ tick(struct inbox *ib)
 		probe(ib);
 	version = whr_store_data_version(ib->store);
 	dispatch_pick_up(ib->dispatch, ib->store, version != ib->data_version);
+	update_gauges(ib, version != ib->data_version);
 	ib->data_version = version;
 	dispatch_refill(ib->dispatch, ib->store);
 	purge(ib, now);
@@ -885,6 +945,7 @@ open_store(struct inbox *ib)
 		return rc;
 	}
 	ib->open_error[0] = '\0';
+	ib->counted = false;
 	return 0;
 }
 

@@ -41,6 +41,12 @@ char *test_read_file_in(const char *dir_env, const char *relative,
 /* The sample delivery body NAME.json (WHR_SAMPLES), not empty. */
 char *test_read_sample(const char *name, size_t *len);
 
+/* A new, empty folder /tmp/whr-NAME-XXXXXX into @p dir (@p size bytes,
+ * at least 64), for a store; test_folder_remove() deletes it and all it
+ * holds. */
+void test_folder_new(char *dir, size_t size, const char *name);
+void test_folder_remove(const char *dir);
+
 /* Every log line written since the test started (or the last clear),
  * newline-separated; borrowed until the next log line or clear. */
 const char *test_log_text(void);

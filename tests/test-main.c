@@ -55,6 +55,24 @@ test_read_file_in(const char *dir_env, const char *relative, size_t *len)
 	return buf;
 }
 
+void
+test_folder_new(char *dir, size_t size, const char *name)
+{
+	ck_assert_int_lt(snprintf(dir, size, "/tmp/whr-%s-XXXXXX", name),
+			 (int)size);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+void
+test_folder_remove(const char *dir)
+{
+	char cmd[128];
+
+	ck_assert_int_lt(snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir),
+			 (int)sizeof(cmd));
+	ck_assert_int_eq(system(cmd), 0);
+}
+
 static char *log_text;
 static size_t log_len;
 

@@ -19,8 +19,7 @@ fresh_store(void)
 {
 	struct whr_store *s;
 
-	snprintf(dir, sizeof(dir), "/tmp/whr-store-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	test_folder_new(dir, sizeof(dir), "store");
 	s = whr_store_open(dir, STORE_SERVER, why, sizeof(why));
 	ck_assert_ptr_nonnull(s);
 	return s;
@@ -29,11 +28,8 @@ fresh_store(void)
 static void
 remove_store(struct whr_store *s)
 {
-	char cmd[128];
-
 	whr_store_close(s);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	test_folder_remove(dir);
 }
 
 static const char body[] =

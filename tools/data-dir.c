@@ -45,7 +45,6 @@ data_dir_open(struct data_dir *d, bool write)
 		fprintf(stderr, "%s: %s\n", d->prog, why);
 		return 1;
 	}
-	d->db = whr_tx_native(whr_store_tx(d->store));
 	return 0;
 }
 
@@ -60,7 +59,6 @@ data_dir_finish(struct data_dir *d)
 {
 	whr_store_close(d->store);
 	d->store = NULL;
-	d->db = NULL;
 }
 
 /* ---- command lines ------------------------------------------------- */

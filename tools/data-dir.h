@@ -10,8 +10,6 @@
 
 #include <stdbool.h>
 
-#include <sqlite3.h>
-
 #include <whr/log.h>	/* WHR_PRINTF */
 
 struct whr_store;
@@ -20,8 +18,6 @@ struct data_dir {
 	const char *prog;	/* "whr inbox": the messages' prefix */
 	const char *dir;	/* borrowed: argv or the environment */
 	struct whr_store *store;	/* NULL until opened */
-	sqlite3 *db;		/* the store's connection, for whr
-				 * enrollments' queries */
 };
 
 /* @p prog names the tool in messages; the folder is the store's default

@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <locale.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +19,7 @@
 
 #include "commands.h"
 #include "data-dir.h"
-#include "enrollments-schema.h"	/* ENROLLMENT_STATE_* */
+#include "enrollments/enrollments.h"	/* enrollment_state_name() */
 #include "time-arg.h"
 
 #define PROGRAM ENROLLMENTS_PROG
@@ -36,14 +35,6 @@ struct command {
 
 #define STATE_NAMES \
 	"approval_requested, enrolled, started, completed or unenrolled"
-
-static const char *const states[] = {
-	ENROLLMENT_STATE_APPROVAL_REQUESTED,
-	ENROLLMENT_STATE_ENROLLED,
-	ENROLLMENT_STATE_STARTED,
-	ENROLLMENT_STATE_COMPLETED,
-	ENROLLMENT_STATE_UNENROLLED,
-};
 
 /* ---- help -------------------------------------------------------------- */
 
@@ -187,7 +178,7 @@ static const char help_all[] =
 /* ---- parsing ----------------------------------------------------------- */
 
 static int
-parse_limit(const char *text, long long *out)
+parse_limit(const char *text, int64_t *out)
 {
 	char *end;
 
@@ -203,10 +194,10 @@ parse_limit(const char *text, long long *out)
 static bool
 state_valid(const char *name)
 {
-	size_t i;
+	enum enrollment_step s;
 
-	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
-		if (strcmp(name, states[i]) == 0)
+	for (s = 0; s < ENROLLMENT_STEPS; s++) {
+		if (strcmp(name, enrollment_state_name(s)) == 0)
 			return true;
 	}
 	return false;
@@ -272,7 +263,6 @@ cmd_enrollments(int argc, char **argv)
 	const struct command *cmd = &commands[0];
 	struct data_dir d;
 	bool help = false;
-	locale_t loc;
 	unsigned bit;
 	size_t i;
 	int c, rc;
@@ -298,39 +288,36 @@ cmd_enrollments(int argc, char **argv)
 				return rc;
 			break;
 		case 'c':
-			q.course = optarg;
+			q.filter.course = optarg;
 			q.given |= OPT_COURSE;
 			break;
 		case 'l':
-			q.learner = optarg;
+			q.filter.learner = optarg;
 			q.given |= OPT_LEARNER;
 			break;
 		case 's':
 			if (!state_valid(optarg))
 				return fail_usage("unknown state '%s': use "
 						  STATE_NAMES, optarg);
-			q.state = optarg;
+			q.filter.state = optarg;
 			q.given |= OPT_STATE;
 			break;
 		case 'S':
-			rc = time_arg_option(PROGRAM, "--since", optarg,
-					     &q.since);
-			if (rc != 0)
-				return rc;
-			q.given |= OPT_SINCE;
-			break;
 		case 'U':
-			rc = time_arg_option(PROGRAM, "--until", optarg,
-					     &q.until);
+			bit = c == 'S' ? OPT_SINCE : OPT_UNTIL;
+			rc = time_arg_option(PROGRAM, option_name(bit), optarg,
+					     c == 'S' ? &q.filter.since
+						      : &q.filter.until);
 			if (rc != 0)
 				return rc;
-			q.given |= OPT_UNTIL;
+			q.given |= bit;
 			break;
 		case 'a':
+			q.filter.all_cycles = true;
 			q.given |= OPT_ALL_CYCLES;
 			break;
 		case 'n':
-			if (parse_limit(optarg, &q.limit) < 0)
+			if (parse_limit(optarg, &q.filter.limit) < 0)
 				return fail_usage("bad --limit '%s': give a "
 						  "number of rows (0: all)",
 						  optarg);
@@ -375,13 +362,12 @@ cmd_enrollments(int argc, char **argv)
 			return fail_usage("%s does not apply to %s",
 					  option_name(bit), cmd->name);
 	}
+	q.filter.has_since = (q.given & OPT_SINCE) != 0;
+	q.filter.has_until = (q.given & OPT_UNTIL) != 0;
 
-	loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-	rc = enrollments_open(&d, loc);
+	rc = enrollments_open(&d);
 	if (rc == 0)
 		rc = cmd->run(&d, &q);
 	data_dir_finish(&d);
-	if (loc != (locale_t)0)
-		freelocale(loc);
 	return rc;
 }

@@ -1,16 +1,16 @@
 /*
  * The parts of whr enrollments (its files: enrollments-cmd.c, the
- * command line; enrollments-db.c, opening the data folder's database;
- * enrollments-queries.c, the three reports; enrollments-report.c, their
- * output formats).
+ * command line; enrollments-db.c, opening the data folder's database for
+ * the tracker's reports; enrollments-queries.c, the three reports'
+ * columns and cells; enrollments-report.c, their output formats). The
+ * reports themselves, and all their SQL, are the tracker's
+ * (handlers/enrollments/enrollments.h).
  */
 #ifndef WHR_TOOLS_ENROLLMENTS_CMD_H
 #define WHR_TOOLS_ENROLLMENTS_CMD_H
 
-#include <locale.h>
-#include <stdint.h>
-
 #include "data-dir.h"
+#include "enrollments/enrollments.h"
 
 #define ENROLLMENTS_PROG "whr enrollments"
 
@@ -27,23 +27,15 @@ enum {
 
 /* What the command line asks; the strings are borrowed from argv. */
 struct query {
-	const char *course;
-	const char *learner;
-	const char *state;
-	int64_t since, until;		/* microseconds since the epoch */
-	long long limit;		/* 0: no limit */
+	struct enrollments_filter filter;
 	enum report_format format;
 	unsigned given;			/* OPT_* */
 };
 
-/* Open @p d's database read-only and check the enrollment tracker's
- * tables are there in a schema this whr reads; registers the SQL
- * function whr_fold() with @p loc's case tables ((locale_t)0: ASCII
- * only), which must outlive the database. 0, or 1 after a message. */
-int enrollments_open(struct data_dir *d, locale_t loc);
-
-/* "PROG: WHAT: SQLite's message" on stderr; returns 1. */
-int enrollments_sql_error(const struct data_dir *d, const char *what);
+/* Open @p d's database read-only and check that the enrollment tracker's
+ * tables are there, in a schema this whr reads, ready for its reports.
+ * 0, or 1 after a message. */
+int enrollments_open(struct data_dir *d);
 
 /* The reports: each prints its rows to stdout in q->format. 0, or 1
  * after a message. */

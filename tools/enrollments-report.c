@@ -1,7 +1,7 @@
 /*
- * Output of whr enrollments (see enrollments-report.h): one reader of the
- * rows, three writers. CSV and JSON stream row by row; a table keeps the
- * rows to measure its columns first.
+ * Output of whr enrollments (see enrollments-report.h): three writers of
+ * the rows a report hands over. CSV and JSON stream row by row; a table
+ * keeps the rows to measure its columns first.
  */
 #include "enrollments-report.h"
 
@@ -15,7 +15,7 @@
 
 #define REPLACEMENT 0xfffdu
 
-/* ---- UTF-8 ------------------------------------------------------------- */
+/* ---- UTF-8 --------------------------------------------------------------- */
 
 /* Columns a code point takes on a terminal: 0 for combining marks and
  * invisible format characters, 2 for East Asian wide and emoji ranges,
@@ -38,9 +38,9 @@ cp_width(uint32_t c)
 static void
 put_utf8(FILE *out, uint32_t c)
 {
-	char bytes[4];
+	char buf[4];
 
-	fwrite(bytes, 1, utf8_encode(bytes, c), out);
+	fwrite(buf, 1, utf8_encode(buf, c), out);
 }
 
 /* The code point that starts @p s (@p len bytes, at least 1) into @p c,
@@ -59,34 +59,7 @@ utf8_mended(const unsigned char *s, size_t len, uint32_t *c)
 	return k;
 }
 
-/* ---- cells ------------------------------------------------------------- */
-
-/* Cell @p i as the bytes to write: a string as SQLite holds it, a number
- * as digits ("66.7" for REPORT_DECIMAL) in @p buf; NULL for SQL NULL.
- * Its length in @p len. Borrowed from @p st (or @p buf) until the next
- * step. */
-static const unsigned char *
-cell_text(sqlite3_stmt *st, int i, enum report_kind kind, char *buf,
-	  size_t size, size_t *len)
-{
-	const unsigned char *text;
-
-	*len = 0;
-	if (sqlite3_column_type(st, i) == SQLITE_NULL)
-		return NULL;
-	if (kind == REPORT_TEXT) {
-		text = sqlite3_column_text(st, i);
-		*len = (size_t)sqlite3_column_bytes(st, i);
-		return text;
-	}
-	if (kind == REPORT_DECIMAL)
-		snprintf(buf, size, "%.1f", sqlite3_column_double(st, i));
-	else
-		snprintf(buf, size, "%lld",
-			 (long long)sqlite3_column_int64(st, i));
-	*len = strlen(buf);
-	return (const unsigned char *)buf;
-}
+/* ---- cells --------------------------------------------------------------- */
 
 /* What a terminal would act on rather than show: C0 and C1 controls,
  * and the bidirectional overrides and isolates, which reorder what
@@ -98,18 +71,16 @@ is_control(uint32_t c)
 	       (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
 }
 
-/* A cell for a table: "-" for NULL, control characters as spaces, bytes
+/* A cell for a table: "-" for none, control characters as spaces, bytes
  * that are not UTF-8 as '?'. Malloc'd; its display width in @p width. */
 static char *
-table_cell(sqlite3_stmt *st, int i, enum report_kind kind, size_t *width)
+table_cell(const struct report_cell *in, size_t *width)
 {
-	const unsigned char *text;
-	char buf[64];
-	size_t len, at = 0, n = 0;
+	const unsigned char *text = (const unsigned char *)in->text;
+	size_t len = in->len, at = 0, n = 0;
 	uint32_t c;
 	char *cell;
 
-	text = cell_text(st, i, kind, buf, sizeof(buf), &len);
 	if (text == NULL) {
 		*width = 1;
 		return strdup("-");
@@ -140,7 +111,7 @@ table_cell(sqlite3_stmt *st, int i, enum report_kind kind, size_t *width)
 	return cell;
 }
 
-/* ---- table ------------------------------------------------------------- */
+/* ---- table --------------------------------------------------------------- */
 
 struct grid {
 	char **cells;		/* n_rows * n_cols */
@@ -160,8 +131,7 @@ grid_finish(struct grid *g, size_t n_cols)
 }
 
 static int
-grid_add_row(struct grid *g, sqlite3_stmt *st,
-	     const struct report_column *cols, size_t n_cols)
+grid_add_row(struct grid *g, const struct report_cell *row, size_t n_cols)
 {
 	size_t c;
 
@@ -183,8 +153,7 @@ grid_add_row(struct grid *g, sqlite3_stmt *st,
 	for (c = 0; c < n_cols; c++) {
 		size_t at = g->n_rows * n_cols + c;
 
-		g->cells[at] = table_cell(st, (int)c, cols[c].kind,
-					  &g->widths[at]);
+		g->cells[at] = table_cell(&row[c], &g->widths[at]);
 		if (g->cells[at] == NULL) {
 			/* Keep the grid whole for grid_finish(). */
 			while (c-- > 0)
@@ -210,39 +179,18 @@ put_padded(FILE *out, const char *text, size_t width, size_t column,
 		fprintf(out, "%s%*s", text, (int)pad, "");
 }
 
-static int
-print_table(FILE *out, sqlite3_stmt *st, const struct report_column *cols,
-	    size_t n_cols, const char *empty)
+static void
+print_table(FILE *out, const struct grid *g, const struct report_column *cols,
+	    size_t n_cols, size_t *columns)
 {
-	struct grid g = { 0 };
-	size_t *columns;
 	size_t r, c;
-	int rc;
 
-	columns = calloc(n_cols, sizeof(*columns));
-	if (columns == NULL)
-		return -ENOMEM;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (grid_add_row(&g, st, cols, n_cols) < 0) {
-			rc = -ENOMEM;
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE) {
-		rc = -EIO;
-		goto out;
-	}
-	rc = 0;
-	if (g.n_rows == 0) {
-		fprintf(out, "%s\n", empty);
-		goto out;
-	}
 	for (c = 0; c < n_cols; c++)
 		columns[c] = strlen(cols[c].title); /* ASCII titles */
-	for (r = 0; r < g.n_rows; r++) {
+	for (r = 0; r < g->n_rows; r++) {
 		for (c = 0; c < n_cols; c++) {
-			if (g.widths[r * n_cols + c] > columns[c])
-				columns[c] = g.widths[r * n_cols + c];
+			if (g->widths[r * n_cols + c] > columns[c])
+				columns[c] = g->widths[r * n_cols + c];
 		}
 	}
 	for (c = 0; c < n_cols; c++) {
@@ -252,23 +200,19 @@ print_table(FILE *out, sqlite3_stmt *st, const struct report_column *cols,
 			   c + 1 == n_cols);
 	}
 	fputc('\n', out);
-	for (r = 0; r < g.n_rows; r++) {
+	for (r = 0; r < g->n_rows; r++) {
 		for (c = 0; c < n_cols; c++) {
 			fputs(c ? "  " : "", out);
-			put_padded(out, g.cells[r * n_cols + c],
-				   g.widths[r * n_cols + c], columns[c],
+			put_padded(out, g->cells[r * n_cols + c],
+				   g->widths[r * n_cols + c], columns[c],
 				   cols[c].kind != REPORT_TEXT,
 				   c + 1 == n_cols);
 		}
 		fputc('\n', out);
 	}
-out:
-	grid_finish(&g, n_cols);
-	free(columns);
-	return rc;
 }
 
-/* ---- CSV --------------------------------------------------------------- */
+/* ---- CSV ----------------------------------------------------------------- */
 
 /* A field as RFC 4180 has it: in double quotes (doubled inside) when it
  * holds a quote, a comma, CR or LF, or starts or ends with a space. */
@@ -294,33 +238,22 @@ csv_field(FILE *out, const unsigned char *text, size_t len)
 		fputc('"', out);
 }
 
-static int
-print_csv(FILE *out, sqlite3_stmt *st, const struct report_column *cols,
-	  size_t n_cols)
+static void
+csv_row(FILE *out, const struct report_cell *cells, size_t n_cols)
 {
-	const unsigned char *text;
-	char buf[64];
-	size_t c, len;
-	int rc;
+	size_t c;
 
-	for (c = 0; c < n_cols; c++)
-		fprintf(out, "%s%s", c ? "," : "", cols[c].key);
-	fputs("\r\n", out);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		for (c = 0; c < n_cols; c++) {
-			if (c)
-				fputc(',', out);
-			text = cell_text(st, (int)c, cols[c].kind, buf,
-					 sizeof(buf), &len);
-			if (text != NULL)	/* NULL: an empty field */
-				csv_field(out, text, len);
-		}
-		fputs("\r\n", out);
+	for (c = 0; c < n_cols; c++) {
+		if (c)
+			fputc(',', out);
+		if (cells[c].text != NULL)	/* none: an empty field */
+			csv_field(out, (const unsigned char *)cells[c].text,
+				  cells[c].len);
 	}
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	fputs("\r\n", out);
 }
 
-/* ---- JSON -------------------------------------------------------------- */
+/* ---- JSON ---------------------------------------------------------------- */
 
 static void
 json_string(FILE *out, const unsigned char *text, size_t len)
@@ -347,60 +280,133 @@ json_string(FILE *out, const unsigned char *text, size_t len)
 	fputc('"', out);
 }
 
-static int
-print_json(FILE *out, sqlite3_stmt *st, const struct report_column *cols,
-	   size_t n_cols)
+static void
+json_row(FILE *out, const struct report_column *cols,
+	 const struct report_cell *cells, size_t n_cols, bool first)
 {
-	const unsigned char *text;
-	size_t rows = 0, c, len;
-	char buf[64];
-	int rc;
+	size_t c;
 
-	fputc('[', out);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		fputs(rows++ ? ",\n  {" : "\n  {", out);
-		for (c = 0; c < n_cols; c++) {
-			fprintf(out, "%s\"%s\": ", c ? ", " : "", cols[c].key);
-			text = cell_text(st, (int)c, cols[c].kind, buf,
-					 sizeof(buf), &len);
-			if (text == NULL)
-				fputs("null", out);
-			else if (cols[c].kind == REPORT_TEXT)
-				json_string(out, text, len);
-			else
-				fwrite(text, 1, len, out);
-		}
-		fputc('}', out);
+	fputs(first ? "\n  {" : ",\n  {", out);
+	for (c = 0; c < n_cols; c++) {
+		fprintf(out, "%s\"%s\": ", c ? ", " : "", cols[c].key);
+		if (cells[c].text == NULL)
+			fputs("null", out);
+		else if (cols[c].kind == REPORT_TEXT)
+			json_string(out, (const unsigned char *)cells[c].text,
+				    cells[c].len);
+		else
+			fwrite(cells[c].text, 1, cells[c].len, out);
 	}
-	fputs(rows ? "\n]\n" : "]\n", out);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	fputc('}', out);
 }
 
-/* ---- the entry points -------------------------------------------------- */
+/* ---- the entry points ---------------------------------------------------- */
+
+struct report {
+	FILE *out;
+	const struct report_column *cols;
+	size_t n_cols;
+	enum report_format format;
+	bool begun;		/* the CSV header or the JSON '[' written */
+	size_t n_rows;
+	struct grid grid;	/* a table's rows */
+	int write_errno;	/* of the first failed write, or 0 */
+};
+
+struct report *
+report_new(FILE *out, const struct report_column *cols, size_t n_cols,
+	   enum report_format format)
+{
+	struct report *rep = calloc(1, sizeof(*rep));
+
+	if (rep == NULL)
+		return NULL;
+	rep->out = out;
+	rep->cols = cols;
+	rep->n_cols = n_cols;
+	rep->format = format;
+	return rep;
+}
+
+/* What comes before the rows: the CSV header, the JSON '['. */
+static void
+begin(struct report *rep)
+{
+	size_t c;
+
+	if (rep->begun)
+		return;
+	rep->begun = true;
+	if (rep->format == REPORT_CSV) {
+		for (c = 0; c < rep->n_cols; c++)
+			fprintf(rep->out, "%s%s", c ? "," : "",
+				rep->cols[c].key);
+		fputs("\r\n", rep->out);
+	} else if (rep->format == REPORT_JSON) {
+		fputc('[', rep->out);
+	}
+}
+
+/* Keep the errno of the first write that failed: what the reports do
+ * between writes may change errno. */
+static void
+check_output(struct report *rep)
+{
+	if (rep->write_errno == 0 && ferror(rep->out))
+		rep->write_errno = errno != 0 ? errno : EIO;
+}
 
 int
-report_print(FILE *out, sqlite3_stmt *st, const struct report_column *cols,
-	     size_t n_cols, enum report_format format, const char *empty)
+report_row(struct report *rep, const struct report_cell *cells)
 {
-	int rc;
-
-	errno = 0;
-	switch (format) {
+	begin(rep);
+	switch (rep->format) {
 	case REPORT_CSV:
-		rc = print_csv(out, st, cols, n_cols);
+		csv_row(rep->out, cells, rep->n_cols);
 		break;
 	case REPORT_JSON:
-		rc = print_json(out, st, cols, n_cols);
+		json_row(rep->out, rep->cols, cells, rep->n_cols,
+			 rep->n_rows == 0);
 		break;
 	case REPORT_TABLE:
 	default:
-		rc = print_table(out, st, cols, n_cols, empty);
+		if (grid_add_row(&rep->grid, cells, rep->n_cols) < 0)
+			return -ENOMEM;
 		break;
 	}
-	if (fflush(out) != 0 || ferror(out)) {
-		if (errno == 0)
-			errno = EIO;
-		return -EPIPE;
+	rep->n_rows++;
+	check_output(rep);
+	return 0;
+}
+
+int
+report_finish(struct report *rep, bool complete, const char *empty)
+{
+	size_t *columns = NULL;
+	int rc = 0;
+
+	if (complete)
+		begin(rep);
+	if (rep->format == REPORT_JSON && rep->begun)
+		fputs(rep->n_rows ? "\n]\n" : "]\n", rep->out);
+	if (rep->format == REPORT_TABLE && complete) {
+		columns = calloc(rep->n_cols, sizeof(*columns));
+		if (columns == NULL)
+			rc = -ENOMEM;
+		else if (rep->grid.n_rows == 0)
+			fprintf(rep->out, "%s\n", empty);
+		else
+			print_table(rep->out, &rep->grid, rep->cols,
+				    rep->n_cols, columns);
 	}
+	errno = 0;
+	if (fflush(rep->out) != 0 || ferror(rep->out)) {
+		check_output(rep);
+		errno = rep->write_errno != 0 ? rep->write_errno : EIO;
+		rc = -EPIPE;
+	}
+	free(columns);
+	grid_finish(&rep->grid, rep->n_cols);
+	free(rep);
 	return rc;
 }

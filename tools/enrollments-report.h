@@ -1,17 +1,16 @@
 /*
- * Output of whr enrollments: the rows of a query as an aligned table for
+ * Output of whr enrollments: the rows of a report as an aligned table for
  * people, as CSV (RFC 4180) or as a JSON array of objects for programs.
- * Cells are read as they come from SQLite; text that is not valid UTF-8
- * is mended (U+FFFD in CSV and JSON, '?' in a table), so the output is
+ * Cells are text as the report gives it; text that is not valid UTF-8 is
+ * mended (U+FFFD in CSV and JSON, '?' in a table), so the output is
  * always valid UTF-8.
  */
 #ifndef WHR_TOOLS_ENROLLMENTS_REPORT_H
 #define WHR_TOOLS_ENROLLMENTS_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
-
-#include <sqlite3.h>
 
 #include "data-dir.h"	/* enum report_format */
 
@@ -29,13 +28,30 @@ struct report_column {
 	enum report_kind kind;
 };
 
-/* Every row of @p st (its columns in the order of @p cols) to @p out in
- * @p format. A table of no rows is the line @p empty instead; CSV is then
- * the header alone and JSON "[]". 0, -EIO when a step fails (the
- * database's error tells why), -EPIPE when the output cannot be written
- * (errno tells why), -ENOMEM. */
-int report_print(FILE *out, sqlite3_stmt *st,
-		 const struct report_column *cols, size_t n_cols,
-		 enum report_format format, const char *empty);
+/* A cell: its text and length in bytes (numbers as digits, "66.7" for
+ * REPORT_DECIMAL), or NULL text for none. */
+struct report_cell {
+	const char *text;
+	size_t len;
+};
+
+/* A report being written. */
+struct report;
+
+/* Start writing rows of @p n_cols columns @p cols (which must outlive
+ * the report) to @p out in @p format. NULL without memory. */
+struct report *report_new(FILE *out, const struct report_column *cols,
+			  size_t n_cols, enum report_format format);
+
+/* One row, a cell per column: written at once (CSV, JSON) or kept until
+ * the end (a table, to measure its columns). 0 or -ENOMEM. */
+int report_row(struct report *rep, const struct report_cell *cells);
+
+/* The end of the rows: the table is printed (the line @p empty instead
+ * when there are no rows; CSV is then the header alone and JSON "[]"),
+ * unless @p complete is false (the rows were cut short by a failure);
+ * the output is flushed, and @p rep freed. 0, -EPIPE when the output
+ * cannot be written (errno tells why), -ENOMEM. */
+int report_finish(struct report *rep, bool complete, const char *empty);
 
 #endif /* WHR_TOOLS_ENROLLMENTS_REPORT_H */

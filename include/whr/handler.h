@@ -18,24 +18,26 @@
  *   be idempotent.
  *
  * Exactly once, for handlers that keep their state in the inbox's own
- * SQLite database: register with WHR_HANDLER_TRANSACTIONAL, and
- * whr_event_db() hands the handler the inbox's connection inside the very
- * transaction that records its "done". Its writes and its done mark are
- * committed together or not at all, so its effect happens exactly once,
- * whatever crashes. Such a handler runs on the inbox's own thread, with
- * others in one transaction: it must only use that connection, be quick,
- * and never close it. BEGIN, COMMIT and ROLLBACK fail there with "not
- * authorized", in its calls and in its db_setup (SAVEPOINTs of its own
- * are fine), and nothing it writes commits unless the inbox's
- * transaction does. When it
- * is among a new notification's first handlers and nothing older about
- * the same learner and course is open, that transaction is the one that
- * stores the delivery (before its 200). Its
- * tables are created by its db_setup callback. It may keep prepared
- * statements from call to call: db_setup is called again whenever the
- * inbox opens its database anew (finalize the old statements then), and
- * statements still held are finalized in the handler's destroy callback
- * (the connection is closed only once they are).
+ * database: register with WHR_HANDLER_TRANSACTIONAL and write through the
+ * transaction handle (whr/tx.h: whr_event_tx()), which is inside the very
+ * transaction that records the handler's "done". Its writes and its done
+ * mark are committed together or not at all, so its effect happens
+ * exactly once, whatever crashes. Such a handler runs on the inbox's own
+ * thread, with others in one transaction: it must be quick and never end
+ * the transaction. When it is among a new notification's first handlers
+ * and nothing older about the same learner and course is open, that
+ * transaction is the one that stores the delivery (before its 200). Its
+ * tables are made by the table setup it registers for each database it
+ * supports (whr_receiver_add_tx_setup()).
+ *
+ * The first form of this, still supported on SQLite: whr_event_db()
+ * gives the inbox's sqlite3 connection, and db_setup (below) creates the
+ * tables; BEGIN, COMMIT and ROLLBACK fail there with "not authorized".
+ * Such a handler may keep prepared statements from call to call: db_setup
+ * is called again whenever the inbox opens its database anew (finalize
+ * the old statements then), and statements still held are finalized in
+ * the handler's destroy callback (the connection is closed only once
+ * they are).
  */
 #ifndef WHR_HANDLER_H
 #define WHR_HANDLER_H

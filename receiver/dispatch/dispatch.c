@@ -205,6 +205,12 @@ dispatch_waiting(struct dispatch *d)
 	return d->waiting;
 }
 
+int64_t
+dispatch_oldest(struct dispatch *d)
+{
+	return sched_min_id(d->sched);
+}
+
 static void
 log_behind(struct dispatch *d, int64_t waiting)
 {
@@ -488,7 +494,7 @@ call_handlers(struct worker *w, struct run *run, int64_t id)
 	while (run_has_next(run) && !run_next_is_transactional(run)) {
 		if (!set_status(w, run->h[run->next].entry->name, id))
 			return false;
-		run_call_next(run, NULL);
+		run_call_next(run, NULL, w->d->c.metrics);
 		if (!set_status(w, NULL, 0))
 			return false;
 	}

@@ -38,6 +38,7 @@
 #include "store/store.h"
 
 struct dispatch;
+struct metrics;
 struct whr_tx;
 
 /* ---- settings --------------------------------------------------------- */
@@ -55,6 +56,7 @@ struct dispatch_config {
 	int64_t handler_timeout_us;	/* a handler running longer is
 					 * reported */
 	size_t work_window;		/* open notifications in memory */
+	struct metrics *metrics;	/* may be NULL */
 };
 
 /* The delay before retry number @p run (1 for the first retry), with
@@ -109,8 +111,13 @@ bool run_next_is_transactional(const struct run *r);
 bool run_wants_retry(const struct run *r);
 
 /* Call the next handler (a transactional one with @p tx, the
- * transaction it writes in; else NULL) and advance. */
-void run_call_next(struct run *r, struct whr_tx *tx);
+ * transaction it writes in; else NULL) and advance; what it returned and
+ * how long it took go to @p metrics (may be NULL). */
+void run_call_next(struct run *r, struct whr_tx *tx, struct metrics *metrics);
+
+/* The oldest notification in memory, the oldest open one but for work
+ * replayed while the window was full: its id, or 0 when none. */
+int64_t dispatch_oldest(struct dispatch *d);
 
 /* ---- the dispatcher ----------------------------------------------------- */
 

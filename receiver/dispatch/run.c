@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "metrics.h"
 #include "log.h"
 #include "util.h"
 
@@ -118,7 +119,7 @@ log_result(const struct run *r, const struct run_handler *h)
 }
 
 void
-run_call_next(struct run *r, struct whr_tx *tx)
+run_call_next(struct run *r, struct whr_tx *tx, struct metrics *metrics)
 {
 	struct run_handler *h = &r->h[r->next++];
 	const struct store_work *w = r->w;
@@ -138,6 +139,7 @@ run_call_next(struct run *r, struct whr_tx *tx)
 	};
 	struct whr_event ev;
 	enum whr_result result;
+	int64_t start = now_monotonic_us();
 
 	event_init(&ev, &f);
 	result = h->entry->fn(&ev, h->entry->userdata);
@@ -154,6 +156,8 @@ run_call_next(struct run *r, struct whr_tx *tx)
 	if (result != WHR_DONE && event_reason(&ev) != NULL)
 		h->reason = strdup(event_reason(&ev));
 	event_finish(&ev);
+	metrics_handler_run(metrics, h->entry, w->action, result,
+			    now_monotonic_us() - start);
 	log_result(r, h);
 }
 

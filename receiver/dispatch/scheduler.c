@@ -739,6 +739,25 @@ sched_count(struct sched *s)
 	return n;
 }
 
+int64_t
+sched_min_id(struct sched *s)
+{
+	int64_t min = 0;
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->entries.n_buckets; i++) {
+		const struct entry *e = s->entries.buckets[i];
+
+		for (; e != NULL; e = e->next_in_bucket) {
+			if (min == 0 || e->id < min)
+				min = e->id;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return min;
+}
+
 size_t
 sched_group_count(struct sched *s)
 {

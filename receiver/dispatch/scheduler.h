@@ -65,6 +65,9 @@ bool sched_keys_busy(struct sched *s, char *const *keys, size_t n_keys);
 /* Queued, running or released notifications. */
 size_t sched_count(struct sched *s);
 
+/* The smallest id queued, running or released; 0 when none. */
+int64_t sched_min_id(struct sched *s);
+
 /* Keys with a notification queued, running or released: for tests. */
 size_t sched_group_count(struct sched *s);
 

@@ -1,7 +1,7 @@
 """`whr enrollments` (list, summary, history) against the real whr binary:
 
 - FilledByHand: a database we fill ourselves, with the tables made by the
-  exact SQL of handlers/enrollments-schema.c, for exact expectations
+  exact SQL of handlers/enrollments/schema.c, for exact expectations
   (ordering, cycles, the summary's numbers, quoting, UTF-8, folding);
 - ThroughTheServer: the data the real tracker of `whr serve` writes from
   signed deliveries made from samples/*.json, read while the server runs;
@@ -165,22 +165,23 @@ def check_formats(test, args, keys, titles):
 # ---- the schema, as the tracker makes it -----------------------------------
 
 def schema_sql():
-    """The SQL of handlers/enrollments-schema.c (its schema_v1 string)."""
+    """The SQL of handlers/enrollments/schema.c (its SQLite tables, the
+    sqlite_v1 string)."""
     root = os.environ.get('WHR_SOURCE_ROOT')
     if not root:
         raise RuntimeError('WHR_SOURCE_ROOT is not set (run through meson '
                            'test)')
-    with open(os.path.join(root, 'handlers', 'enrollments-schema.c'),
+    with open(os.path.join(root, 'handlers', 'enrollments', 'schema.c'),
               encoding='utf-8') as f:
         text = f.read()
-    m = re.search(r'schema_v1\[\]\s*=(.*?";)\s*$', text, re.S | re.M)
+    m = re.search(r'sqlite_v1\[\]\s*=(.*?";)\s*$', text, re.S | re.M)
     if not m:
-        raise RuntimeError('no schema_v1 in handlers/enrollments-schema.c')
+        raise RuntimeError('no sqlite_v1 in handlers/enrollments/schema.c')
     block = re.sub(r'/\*.*?\*/', '', m.group(1), flags=re.S)
     parts = re.findall(r'"((?:[^"\\]|\\.)*)"', block)
     sql = ''.join(parts)
     if 'CREATE TABLE enrollments' not in sql:
-        raise RuntimeError('schema_v1 not understood: ' + sql[:200])
+        raise RuntimeError('sqlite_v1 not understood: ' + sql[:200])
     return sql
 
 

@@ -1,15 +1,15 @@
 /*
  * The enrollment tracker's tables: created on the first start, migrated by
- * version (enrollments_meta), refused when newer than this binary.
+ * version (enrollments_meta), refused when newer than this binary. Their
+ * SQL is written for each database the tracker supports: SQLite now.
  */
-#include "enrollments-schema.h"
+#include "enrollments/enrollments.h"
 
 #include <errno.h>
-#include <stdio.h>
+#include <limits.h>
+#include <stddef.h>
 
-#include <sqlite3.h>
-
-#include <whr/log.h>
+#include <whr/whr.h>
 
 /*
  * Only the B-trees the tracker's own writes need: with keys as random as
@@ -19,7 +19,7 @@
  * indexes of your own for your queries (the tracker never drops what it
  * did not create).
  */
-static const char schema_v1[] =
+static const char sqlite_v1[] =
 	"CREATE TABLE enrollments_meta ("
 	"  key TEXT PRIMARY KEY,"
 	"  value INTEGER NOT NULL"
@@ -88,75 +88,128 @@ static const char schema_v1[] =
 	") WITHOUT ROWID;"
 	"INSERT INTO enrollments_meta (key, value) VALUES ('schema_version', 1);";
 
-static int
-table_exists(struct sqlite3 *db, const char *name)
+/* What the tables need of one database. */
+struct schema_sql {
+	const char *table_exists;	/* ?1 a table's name: a row if it is
+					 * there */
+	const char *version;		/* the schema version: a row */
+	const char *create;		/* the tables of
+					 * ENROLLMENTS_SCHEMA_VERSION, and
+					 * the version in enrollments_meta */
+};
+
+static const struct schema_sql sqlite_sql = {
+	.table_exists = "SELECT 1 FROM sqlite_master WHERE type = 'table'"
+			" AND name = ?1",
+	.version = "SELECT value FROM enrollments_meta"
+		   " WHERE key = 'schema_version'",
+	.create = sqlite_v1,
+};
+
+static const struct schema_sql *
+schema_of(enum whr_db db)
 {
-	sqlite3_stmt *st = NULL;
+	switch (db) {
+	case WHR_DB_SQLITE:
+		return &sqlite_sql;
+	default:
+		return NULL;
+	}
+}
+
+/* The one row of @p st's first column into @p value (@p missing when
+ * there is none): 0, or a negative errno. */
+static int
+read_int(struct whr_stmt *st, int64_t missing, int64_t *value)
+{
 	int rc;
 
-	rc = sqlite3_prepare_v2(db,
-				"SELECT 1 FROM sqlite_master WHERE type = 'table'"
-				" AND name = ?1", -1, &st, NULL);
-	if (rc != SQLITE_OK)
+	if (st == NULL)
 		return -EIO;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_ROW)
-		return 1;
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	rc = whr_stmt_step(st);
+	*value = rc > 0 ? whr_stmt_int(st, 0) : missing;
+	/* To the end, so that no statement is left open. */
+	return rc > 0 ? whr_stmt_run(st) : rc;
+}
+
+/* 1 when the table named @p name is there, 0 when not, or a negative
+ * errno. */
+static int
+table_exists(struct whr_tx *tx, const struct schema_sql *sql,
+	     const char *name)
+{
+	struct whr_stmt *st = whr_tx_prepare(tx, sql->table_exists);
+	int64_t found;
+	int rc;
+
+	if (st != NULL && whr_stmt_bind_text(st, 1, name) < 0)
+		return -EIO;
+	rc = read_int(st, 0, &found);
+	return rc < 0 ? rc : found != 0;
 }
 
 static int
-schema_version(struct sqlite3 *db, int *version)
+schema_version(struct whr_tx *tx, const struct schema_sql *sql,
+	       int64_t missing, int64_t *version)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	rc = sqlite3_prepare_v2(db,
-				"SELECT value FROM enrollments_meta"
-				" WHERE key = 'schema_version'", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return -EIO;
-	rc = sqlite3_step(st);
-	*version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+	return read_int(whr_tx_prepare(tx, sql->version), missing, version);
 }
 
 int
-enrollments_schema_present(struct sqlite3 *db)
+enrollments_schema_read(struct whr_tx *tx, int *version)
 {
-	return table_exists(db, "enrollments_meta");
+	const struct schema_sql *sql = schema_of(whr_tx_db(tx));
+	int64_t v;
+	int rc;
+
+	if (sql == NULL)
+		return -EPROTONOSUPPORT;
+	rc = table_exists(tx, sql, "enrollments_meta");
+	if (rc <= 0)
+		return rc;
+	if (schema_version(tx, sql, -1, &v) < 0 || v < INT_MIN || v > INT_MAX)
+		v = -1;
+	*version = (int)v;
+	return 1;
 }
 
 int
-enrollments_schema_setup(struct sqlite3 *db)
+enrollments_schema_setup(struct whr_tx *tx, void *userdata)
 {
-	int version = 0;
+	const struct schema_sql *sql = schema_of(whr_tx_db(tx));
+	int64_t version = 0;
 	int rc;
 
-	rc = table_exists(db, "enrollments_meta");
+	if (sql == NULL)	/* registered for the databases it has */
+		return -EPROTO;
+	rc = table_exists(tx, sql, "enrollments_meta");
 	if (rc > 0)
-		rc = schema_version(db, &version);
+		rc = schema_version(tx, sql, 0, &version);
 	if (rc < 0) {
 		whr_log(WHR_LOG_ERROR, "enrollments: cannot read the schema: %s",
-			sqlite3_errmsg(db));
+			whr_tx_error(tx));
 		return rc;
 	}
 	if (version > ENROLLMENTS_SCHEMA_VERSION) {
 		whr_log(WHR_LOG_ERROR,
-			"enrollments: the tables have schema version %d, newer "
-			"than this whr knows (%d): run a newer whr, or "
-			"--no-enrollments", version, ENROLLMENTS_SCHEMA_VERSION);
+			"enrollments: the tables have schema version %lld, "
+			"newer than this whr knows (%d): run a newer whr, or "
+			"--no-enrollments", (long long)version,
+			ENROLLMENTS_SCHEMA_VERSION);
 		return -EPROTO;
 	}
-	if (version == 0 &&
-	    sqlite3_exec(db, schema_v1, NULL, NULL, NULL) != SQLITE_OK) {
+	if (version == 0 && whr_tx_exec(tx, sql->create) < 0) {
 		whr_log(WHR_LOG_ERROR,
 			"enrollments: cannot create the tables: %s",
-			sqlite3_errmsg(db));
+			whr_tx_error(tx));
 		return -EIO;
 	}
 	return 0;
+}
+
+int
+enrollments_schema_register(struct whr_receiver *r, const char *handler)
+{
+	return whr_receiver_add_tx_setup(r, handler, WHR_DB_SQLITE,
+					 enrollments_schema_setup);
 }

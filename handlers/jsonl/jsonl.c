@@ -1,8 +1,11 @@
 /*
- * The jsonl handler's file: its lines written and synced, and the file
- * reopened on SIGHUP (jsonl.c has the handler and its registration).
+ * The jsonl handler (`--handler jsonl:PATH`): one JSON object per
+ * notification, one line each, appended to PATH ("-": standard output).
+ * This file is the handler, its registration, and the file: its lines
+ * written and synced, and the file reopened on SIGHUP. The line is built
+ * in line.c.
  *
- * Lines never interleave: each is built off the lock (jsonl-line.c), then
+ * Lines never interleave: each is built off the lock (line.c), then
  * written under it with one write(2) on an O_APPEND descriptor. A handler
  * returns done only once its line is on disk, but concurrent handlers
  * share the fdatasync (group commit): each writer queues itself under the
@@ -18,7 +21,7 @@
  * without waiting for the next line. When an open creates PATH, its
  * directory is synced too (at start, or by the next round).
  */
-#include "jsonl-internal.h"
+#include "jsonl/jsonl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,11 +29,15 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
+
+#include <whr/whr.h>
 
 /* A handler waiting for the sync that covers its line: on its stack,
  * queued under the lock, completed by the syncer. */
@@ -49,6 +56,36 @@ struct retired {
 	struct retired *next;
 };
 
+struct jsonl {
+	char *path;		/* as given; "-" for standard output */
+	char *name;		/* "jsonl:PATH" */
+	char *dir;		/* PATH's directory */
+	struct whr_receiver *r;	/* for the duplicate check only */
+	dev_t dev;		/* the file first opened, likewise */
+	ino_t ino;
+
+	pthread_mutex_t lock;
+	pthread_cond_t synced;	/* a sync round ended, or a SIGHUP came */
+	int fd;
+	unsigned int gen;	/* counts the descriptors fd has held */
+	bool sync;		/* fdatasync works on fd */
+	bool syncing;		/* a sync round runs, unlocked */
+	bool broken_line;	/* a partial line that could not be removed
+				 * ends fd (a pipe): start with '\n' */
+	bool dir_unsynced;	/* PATH was created; its directory is not
+				 * synced yet */
+	uint64_t written;	/* lines written so far */
+	struct waiter *waiters;
+	struct retired *retired;
+
+	bool worker_started;	/* the worker runs retired descriptors' */
+	bool worker_wake;	/* rounds: a SIGHUP left it work */
+	bool stopping;
+	pthread_t worker;
+
+	struct jsonl *next;	/* in the list of registered files */
+};
+
 /* fdatasync()'s errors that mean it does not apply to the descriptor. */
 static bool
 unsupported(int err)
@@ -58,8 +95,8 @@ unsupported(int err)
 
 /* Whether fdatasync() means anything on @p fd: not on pipes, terminals,
  * /dev/null (EINVAL), nor on file systems without it. Syncs @p fd. */
-bool
-jsonl_can_sync(int fd)
+static bool
+can_sync(int fd)
 {
 	if (fdatasync(fd) == 0)
 		return true;
@@ -80,8 +117,8 @@ may_sync(int fd)
 
 /* Open @p path to append, creating it with mode 0640 if need be; @p
  * created tells whether this open created it (O_EXCL first). */
-int
-jsonl_open_file(const char *path, bool *created)
+static int
+open_file(const char *path, bool *created)
 {
 	int flags = O_WRONLY | O_APPEND | O_CLOEXEC;
 	int fd;
@@ -106,8 +143,8 @@ jsonl_open_file(const char *path, bool *created)
 
 /* fsync @p dir, so that a file created in it stays after a power cut.
  * Returns 0 or a positive errno. */
-int
-jsonl_sync_dir(const char *dir)
+static int
+sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int err = 0;
@@ -123,8 +160,8 @@ jsonl_sync_dir(const char *dir)
 /* Write all of @p data to j->fd, under the lock. On an error, a partial
  * line is cut off again (a pipe cannot be cut: the next line then starts
  * on a line of its own). Returns 0 or a positive errno. */
-int
-jsonl_write_line(struct jsonl *j, const char *data, size_t len)
+static int
+write_line(struct jsonl *j, const char *data, size_t len)
 {
 	size_t done = 0;
 	ssize_t n;
@@ -232,8 +269,8 @@ failed_through(struct jsonl *j, int fd, unsigned int gen)
  * dropped while it syncs the retired descriptors (then closes them), the
  * directory if PATH was created, and with @p current the descriptor in
  * use; then it completes the waiters of the lines synced. */
-void
-jsonl_sync_round(struct jsonl *j, bool current)
+static void
+sync_round(struct jsonl *j, bool current)
 {
 	struct retired *list = j->retired;
 	bool dir = j->dir_unsynced;
@@ -254,7 +291,7 @@ jsonl_sync_round(struct jsonl *j, bool current)
 	pthread_mutex_unlock(&j->lock);
 	old_err = sync_retired(j, list, &upto);
 	if (dir) {
-		dir_err = jsonl_sync_dir(j->dir);
+		dir_err = sync_dir(j->dir);
 		errno = dir_err;
 		if (dir_err != 0)
 			whr_log_errno(WHR_LOG_WARN,
@@ -285,8 +322,8 @@ jsonl_sync_round(struct jsonl *j, bool current)
 /* Wait until line @p seq is synced: run a round when none runs, else
  * wait for one that covers it. Lock held. Returns the sync's errno or
  * 0. */
-int
-jsonl_wait_synced(struct jsonl *j, uint64_t seq)
+static int
+wait_synced(struct jsonl *j, uint64_t seq)
 {
 	struct waiter w = { .seq = seq };
 	struct waiter **p;
@@ -297,7 +334,7 @@ jsonl_wait_synced(struct jsonl *j, uint64_t seq)
 		if (j->syncing)
 			pthread_cond_wait(&j->synced, &j->lock);
 		else
-			jsonl_sync_round(j, true);
+			sync_round(j, true);
 	}
 	/* complete_waiters() took it off the list as it set done. Making
 	 * sure costs a short walk, and no list may keep the address of
@@ -322,7 +359,7 @@ worker_main(void *userdata)
 	while (!j->stopping) {
 		if (j->worker_wake && !j->syncing) {
 			j->worker_wake = false;
-			jsonl_sync_round(j, false);
+			sync_round(j, false);
 		} else {
 			pthread_cond_wait(&j->synced, &j->lock);
 		}
@@ -359,8 +396,8 @@ start_worker(struct jsonl *j)
  * away by logrotate is replaced by a new one at PATH. Only open(2) and
  * the lock (never held across a sync): the old descriptor is retired,
  * for a round to sync and close. */
-void
-jsonl_on_hangup(void *userdata)
+static void
+on_hangup(void *userdata)
 {
 	struct jsonl *j = userdata;
 	struct retired *old = malloc(sizeof(*old));
@@ -368,7 +405,7 @@ jsonl_on_hangup(void *userdata)
 	int fd = -1;
 
 	if (old != NULL)
-		fd = jsonl_open_file(j->path, &created);
+		fd = open_file(j->path, &created);
 	if (fd < 0) {
 		if (old == NULL)
 			errno = ENOMEM;
@@ -396,4 +433,206 @@ jsonl_on_hangup(void *userdata)
 	pthread_cond_broadcast(&j->synced);
 	pthread_mutex_unlock(&j->lock);
 	whr_log(WHR_LOG_INFO, "handler jsonl: reopened %s", j->path);
+}
+
+/* ---- the handler ---------------------------------------------------- */
+
+/* Every registered file, to refuse one given twice. */
+static pthread_mutex_t registered_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct jsonl *registered;
+
+static enum whr_result
+on_any(struct whr_event *ev, void *userdata)
+{
+	struct jsonl *j = userdata;
+	char msg[128];
+	const char *what = "write to";
+	size_t len;
+	char *line;
+	int err;
+
+	line = jsonl_line(ev, &len);
+	if (line == NULL) {
+		whr_event_set_reason(ev, "jsonl %s: out of memory", j->path);
+		return WHR_RETRY;
+	}
+	pthread_mutex_lock(&j->lock);
+	err = write_line(j, line, len);
+	if (err == 0) {
+		j->written++;
+		if (j->sync) {
+			what = "sync";
+			err = wait_synced(j, j->written);
+		}
+	}
+	pthread_mutex_unlock(&j->lock);
+	free(line);
+	if (err != 0) {
+		whr_event_set_reason(ev, "jsonl: cannot %s %s: %s", what,
+				     j->path,
+				     strerror_r(err, msg, sizeof(msg)));
+		return WHR_RETRY;
+	}
+	return WHR_DONE;
+}
+
+/* ---- registration ---------------------------------------------------- */
+
+static void
+jsonl_free(void *userdata)
+{
+	struct jsonl *j = userdata;
+	struct jsonl **p;
+
+	if (j == NULL)
+		return;
+	pthread_mutex_lock(&registered_lock);
+	for (p = &registered; *p != NULL; p = &(*p)->next) {
+		if (*p == j) {
+			*p = j->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&registered_lock);
+	if (j->worker_started) {
+		pthread_mutex_lock(&j->lock);
+		j->stopping = true;
+		pthread_cond_broadcast(&j->synced);
+		pthread_mutex_unlock(&j->lock);
+		pthread_join(j->worker, NULL);
+	}
+	/* No handler runs any more: a last round for what is left. */
+	pthread_mutex_lock(&j->lock);
+	sync_round(j, true);
+	pthread_mutex_unlock(&j->lock);
+	if (j->fd >= 0)
+		close(j->fd);
+	pthread_cond_destroy(&j->synced);
+	pthread_mutex_destroy(&j->lock);
+	free(j->path);
+	free(j->name);
+	free(j->dir);
+	free(j);
+}
+
+/* PATH's directory: "." without a slash, "/" for a file in the root. */
+static char *
+dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+/* Register @p j unless the same file is registered on @p r already. */
+static bool
+register_once(struct jsonl *j)
+{
+	struct jsonl *other;
+
+	pthread_mutex_lock(&registered_lock);
+	for (other = registered; other != NULL; other = other->next) {
+		if (other->r == j->r && other->dev == j->dev &&
+		    other->ino == j->ino)
+			break;
+	}
+	if (other == NULL) {
+		j->next = registered;
+		registered = j;
+	}
+	pthread_mutex_unlock(&registered_lock);
+	return other == NULL;
+}
+
+int
+jsonl_handler_add(struct whr_receiver *r, const char *args)
+{
+	struct whr_handler h = {
+		.action = "*",
+		.fn = on_any,
+		.destroy = jsonl_free,
+	};
+	struct jsonl *j;
+	struct stat st;
+	bool created = false;
+	int rc;
+
+	if (args == NULL || args[0] == '\0') {
+		whr_log(WHR_LOG_ERROR,
+			"handler jsonl needs a file: --handler jsonl:PATH "
+			"(jsonl:- for standard output)");
+		return -EINVAL;
+	}
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return -ENOMEM;
+	j->fd = -1;
+	j->r = r;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->synced, NULL);
+	j->path = strdup(args);
+	if (j->path == NULL ||
+	    asprintf(&j->name, "jsonl:%s", args) < 0) {
+		j->name = NULL;
+		rc = -ENOMEM;
+		goto err;
+	}
+	if (strcmp(args, "-") == 0) {
+		/* Our own descriptor, so that closing it leaves stdout be;
+		 * never synced (a terminal, a pipe, a log collector). */
+		j->fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+		j->sync = false;
+	} else {
+		j->dir = dir_of(args);
+		if (j->dir == NULL) {
+			rc = -ENOMEM;
+			goto err;
+		}
+		j->fd = open_file(args, &created);
+		if (j->fd >= 0)
+			j->sync = can_sync(j->fd);
+		/* Failing, the first line's sync tries again. */
+		if (j->fd >= 0 && created && sync_dir(j->dir) != 0)
+			j->dir_unsynced = true;
+	}
+	if (j->fd < 0) {
+		rc = -errno;
+		whr_log_errno(WHR_LOG_ERROR, "handler jsonl: cannot open %s",
+			      args);
+		goto err;
+	}
+	if (fstat(j->fd, &st) < 0) {
+		rc = -errno;
+		whr_log_errno(WHR_LOG_ERROR, "handler jsonl: cannot open %s",
+			      args);
+		goto err;
+	}
+	j->dev = st.st_dev;
+	j->ino = st.st_ino;
+	if (!register_once(j)) {
+		whr_log(WHR_LOG_ERROR,
+			"handler jsonl: %s is given twice (or two names of one file)",
+			args);
+		rc = -EINVAL;
+		goto err;
+	}
+	h.name = j->name;
+	h.userdata = j;
+	/* On failure, this calls jsonl_free(); on success, the receiver
+	 * owns @p j, and frees it after its SIGHUP callbacks are done. */
+	rc = whr_receiver_add_handler(r, &h);
+	if (rc < 0)
+		return rc;
+	/* Standard output is not reopened: nothing was moved. */
+	if (strcmp(args, "-") == 0)
+		return 0;
+	return whr_receiver_on_hangup(r, on_hangup, j);
+
+err:
+	jsonl_free(j);
+	return rc;
 }

@@ -5,15 +5,13 @@
  * (EX_TEMPFAIL) retry, anything else reject.
  *
  * COMMAND is split into words as a shell would split a simple command,
- * without expanding anything (exec-words.c). No shell runs: write
+ * without expanding anything (words.c). No shell runs: write
  * `sh -c '...'` to get one.
  *
  * The program is resolved at startup (PATH, unless it has a slash), so
  * that a typo stops whr rather than rejecting every notification.
  */
-#include "builtin.h"
-#include "exec-spawn.h"
-#include "exec-words.h"
+#include "exec/exec.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -53,7 +51,7 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	unsigned int running;
-	unsigned int max;
+	unsigned int max;	/* set by each registration */
 	/* whr is stopping (on_receiver_stop): no command starts, and those
 	 * running get SIGTERM at term_at, SIGKILL kill_grace_s later. */
 	bool stopping;
@@ -63,7 +61,7 @@ static struct {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
 	.running = 0,
-	.max = BUILTIN_EXEC_MAX_RUNNING_DEFAULT,
+	.max = 1,
 };
 
 /* Exec handlers registered so far: numbers their names. */
@@ -508,8 +506,8 @@ default_sigchld(void)
 }
 
 int
-exec_handler_add(struct whr_receiver *r, const char *args,
-		 const struct builtin_settings *settings)
+exec_handler_add(struct whr_receiver *r, const char *args, double timeout_s,
+		 unsigned int max_running)
 {
 	struct whr_handler h = { 0 };
 	struct exec_handler *x = NULL;
@@ -552,8 +550,7 @@ exec_handler_add(struct whr_receiver *r, const char *args,
 		rc = -ENOMEM;
 		goto err;
 	}
-	x->timeout_s = settings != NULL ? settings->exec_timeout_s
-					: BUILTIN_EXEC_TIMEOUT_DEFAULT;
+	x->timeout_s = timeout_s;
 	rc = exec_words_split(eq + 1, &x->argv, &error);
 	if (rc == -EINVAL) {
 		whr_log(WHR_LOG_ERROR, "handler exec: %s in COMMAND of "
@@ -595,8 +592,7 @@ exec_handler_add(struct whr_receiver *r, const char *args,
 		stop_hooked = r;
 	}
 	pthread_mutex_lock(&slots.lock);
-	slots.max = settings != NULL ? settings->exec_max_running
-				     : BUILTIN_EXEC_MAX_RUNNING_DEFAULT;
+	slots.max = max_running;
 	if (slots.max == 0)
 		slots.max = 1;
 	pthread_mutex_unlock(&slots.lock);

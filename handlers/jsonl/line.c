@@ -2,16 +2,25 @@
  * The jsonl handler's line: one notification as one JSON object on one
  * line (see docs/handlers.md, "The line").
  */
-#include "jsonl-line.h"
+#include "jsonl/jsonl.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+/* A growing buffer; zeroed to start. */
+struct buf {
+	char *data;
+	size_t len;
+	size_t size;
+	bool failed;		/* out of memory: data is incomplete */
+};
+
 static void
-buf_reserve(struct jsonl_line *b, size_t more)
+buf_reserve(struct buf *b, size_t more)
 {
 	size_t size;
 	char *grown;
@@ -31,7 +40,7 @@ buf_reserve(struct jsonl_line *b, size_t more)
 }
 
 static void
-buf_add(struct jsonl_line *b, const char *s, size_t n)
+buf_add(struct buf *b, const char *s, size_t n)
 {
 	buf_reserve(b, n);
 	if (b->failed)
@@ -41,7 +50,7 @@ buf_add(struct jsonl_line *b, const char *s, size_t n)
 }
 
 static void
-buf_adds(struct jsonl_line *b, const char *s)
+buf_adds(struct buf *b, const char *s)
 {
 	buf_add(b, s, strlen(s));
 }
@@ -86,7 +95,7 @@ utf8_length(const unsigned char *s, size_t n)
  * escaped; invalid UTF-8 (which the receiver's parser does not let
  * through) becomes U+FFFD rather than an invalid line. */
 static void
-add_string(struct jsonl_line *b, const char *s)
+add_string(struct buf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t n = strlen(s);
@@ -122,7 +131,7 @@ add_string(struct jsonl_line *b, const char *s)
 }
 
 static void
-add_string_or_null(struct jsonl_line *b, const char *s)
+add_string_or_null(struct buf *b, const char *s)
 {
 	if (s == NULL)
 		buf_adds(b, "null");
@@ -136,7 +145,7 @@ add_string_or_null(struct jsonl_line *b, const char *s)
  * character; one would still be escaped (same value), never written as
  * a line break. */
 static void
-add_compact_json(struct jsonl_line *b, const char *json, size_t len)
+add_compact_json(struct buf *b, const char *json, size_t len)
 {
 	bool in_string = false;
 	bool escaped = false;
@@ -174,7 +183,7 @@ add_compact_json(struct jsonl_line *b, const char *json, size_t len)
 
 /* "2026-11-29T08:50:32.123456Z" */
 static void
-add_time(struct jsonl_line *b, int64_t us)
+add_time(struct buf *b, int64_t us)
 {
 	int64_t s = us / 1000000;
 	int64_t frac = us % 1000000;
@@ -197,9 +206,11 @@ add_time(struct jsonl_line *b, int64_t us)
 	buf_adds(b, text);
 }
 
-void
-jsonl_line_build(struct jsonl_line *b, const struct whr_event *ev)
+char *
+jsonl_line(const struct whr_event *ev, size_t *line_len)
 {
+	struct buf line = { 0 };
+	struct buf *b = &line;
 	char num[32];
 	const char *json;
 	size_t len;
@@ -223,5 +234,10 @@ jsonl_line_build(struct jsonl_line *b, const struct whr_event *ev)
 	json = whr_event_json(ev, &len);
 	add_compact_json(b, json, len);
 	buf_adds(b, "}\n");
+	if (line.failed) {
+		free(line.data);
+		return NULL;
+	}
+	*line_len = line.len;
+	return line.data;
 }
-

@@ -17,7 +17,7 @@
  * child's pid, and its process group id, stay ours until we are done
  * signalling the group.
  */
-#include "exec-spawn.h"
+#include "exec/exec.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 /*
- * Splitting the exec handler's COMMAND into words (see exec-words.h).
+ * Splitting the exec handler's COMMAND into words (see exec.h).
  */
-#include "exec-words.h"
+#include "exec/exec.h"
 
 #include <errno.h>
 #include <stdbool.h>

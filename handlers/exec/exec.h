@@ -1,13 +1,30 @@
 /*
- * Spawning one command for the exec handler: its standard input fed from
- * memory, its standard error's end kept, a time limit, and the child
- * always reaped.
+ * The exec handler: `--handler exec:ACTION=COMMAND` runs COMMAND for each
+ * notification of ACTION (or of every Action, for "*"), the notification's
+ * JSON on its standard input; its exit status is the outcome.
+ *
+ * exec.c   the handler, its registration, and how many run at once
+ * spawn.c  running one command: input, standard error, time limit, reaping
+ * words.c  COMMAND split into words
  */
-#ifndef WHR_HANDLERS_EXEC_SPAWN_H
-#define WHR_HANDLERS_EXEC_SPAWN_H
+#ifndef WHR_HANDLERS_EXEC_H
+#define WHR_HANDLERS_EXEC_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include <whr/whr.h>
+
+/* Register an exec handler for @p args ("ACTION=COMMAND"), named
+ * "exec:ACTION:N" (N counts the exec handlers added). Each command may
+ * run @p timeout_s seconds; at most @p max_running commands of all exec
+ * handlers run at once (the last registration's word counts). 0, or a
+ * negative errno (logged): -EINVAL for a bad spec or a program that
+ * cannot be run. */
+int exec_handler_add(struct whr_receiver *r, const char *args,
+		     double timeout_s, unsigned int max_running);
+
+/* ---- spawn.c: running one command ---------------------------------------- */
 
 /* After SIGTERM, how long a command has before SIGKILL. */
 #define EXEC_KILL_GRACE_S 2.0
@@ -69,4 +86,23 @@ int exec_spawn_run(const char *path, char *const argv[], char *const envp[],
  */
 char *exec_resolve_program(const char *program, const char *search_path);
 
-#endif /* WHR_HANDLERS_EXEC_SPAWN_H */
+/* ---- words.c: COMMAND in words ------------------------------------------- */
+
+/* COMMAND is split into words as a shell would split a simple command,
+ * without expanding anything: blanks separate words, '...' keeps
+ * everything literally, "..." keeps everything but \" \\ \$ \`
+ * (which a backslash escapes, as in sh), and outside quotes a backslash
+ * escapes the next character. */
+
+/* Split @p text into words. Returns 0 with a NULL-terminated vector
+ * (possibly of no words) in @p *argv, to free with exec_words_free();
+ * -EINVAL with @p *error set to what is wrong; or -ENOMEM. */
+int exec_words_split(const char *text, char ***argv, const char **error);
+
+/* The blanks that separate words: space, tab, newline. */
+bool exec_words_blank(char c);
+
+/* Free a vector of exec_words_split(); NULL is fine. */
+void exec_words_free(char **v);
+
+#endif /* WHR_HANDLERS_EXEC_H */
