@@ -476,14 +476,18 @@ class Changes(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = w.Server(env={'MS_WebHookReceiverSecret_Custom': STATIC})
+        cls.files = Files(secrets=STATIC + '\n')
+        cls.srv = w.Server(cls.files.args)
         cls.api = learn365.RegistrationsAPI()
 
     @classmethod
     def tearDownClass(cls):
         cls.api.stop()
-        cls.srv.stop()
-        cls.srv.cleanup()
+        try:
+            cls.srv.stop()
+        finally:
+            cls.srv.cleanup()
+            cls.files.cleanup()
 
     def url(self):
         return 'http://127.0.0.1:%d%s' % (self.srv.port, w.WEBHOOK)
@@ -583,14 +587,15 @@ class Changes(unittest.TestCase):
 # ---- against whr serve -----------------------------------------------------
 
 class NotReadByWhr(unittest.TestCase):
-    """whr serve reads its secrets from its environment, not from the
-    file whr register writes: the wait fails, the files are put back."""
+    """whr serve reads other secrets files than those whr register
+    writes: the wait fails, the files are put back."""
 
     def test_wait_fails_files_restored(self):
         files = Files()
+        others = Files()
         try:
-            with w.Server(env={'MS_WebHookReceiverSecret_Custom': OLD}) \
-                    as srv, learn365.RegistrationsAPI() as api:
+            with w.Server(others.args) as srv, \
+                    learn365.RegistrationsAPI() as api:
                 before = files.snapshot()
                 url = 'http://127.0.0.1:%d%s' % (srv.port, w.WEBHOOK)
                 status, out, err = register(api, 'create', url, *files.args,
@@ -606,6 +611,7 @@ class NotReadByWhr(unittest.TestCase):
                 self.assertEqual([c[0] for c in api.calls], ['GET'])
         finally:
             files.cleanup()
+            others.cleanup()
 
 
 class AgainstWhrServe(unittest.TestCase):

@@ -184,9 +184,12 @@ class PreviousSecrets(unittest.TestCase):
         # before it has a secret to put there.
         with tempfile.TemporaryDirectory(prefix='whr-prev-') as tmp:
             path = os.path.join(tmp, 'previous')
+            current = os.path.join(tmp, 'secrets')
             open(path, 'w').close()
-            with w.Server(['--previous-secrets-file', path],
-                          env={MS: SA}) as srv:
+            with open(current, 'w') as f:
+                f.write(SA + '\n')
+            with w.Server(['--secrets-file', current,
+                           '--previous-secrets-file', path]) as srv:
                 self.assertEqual(status(srv.port, SA), 200)
                 self.assertEqual(status(srv.port, PREV), 400)
 
