@@ -51,7 +51,7 @@ def utf16_units(text):
     return len(text.encode('utf-16-le')) // 2
 
 
-class RegistrationsAPI:
+class RegistrationsAPI(t.Stoppable):
     """The API on https://127.0.0.1:PORT (see the module's doc).
 
     message_form: 'current' answers a failed check 3 to 6 with
@@ -136,13 +136,6 @@ class RegistrationsAPI:
         self.httpd.server_close()
         self.thread.join(5)
         self.tmp.cleanup()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
     # -- the checks of a POST or PUT (PROTOCOL.md, in this order) --
 
