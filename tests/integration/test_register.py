@@ -183,7 +183,7 @@ class Usage(unittest.TestCase):
                      '--api-key-file', '--cacert', '--timeout',
                      '--format table|json', '--show-secret',
                      '--secrets-file', 'WHR_SECRETS_FILE',
-                     'MS_WebHookReceiverSecret_', 'Custom_FILE',
+                     'MS_WebHookReceiverSecret_Custom_FILE',
                      '--previous-secrets-file', 'WHR_PREVIOUS_SECRETS_FILE',
                      '--data-dir', '--receiver-id', '--wait', 'CourseCreated',
                      'UserDeleted', '48 characters', 'getrandom',
