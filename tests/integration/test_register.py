@@ -549,6 +549,13 @@ class Changes(unittest.TestCase):
         self.assertIn('nothing was changed', err)
         self.assertEqual(self.api.get(reg['Id']), reg)
 
+    def test_the_stand_in_delivers_as_learn365(self):
+        reg = self.add(properties={'tenant': 'contoso'})
+        mark = self.srv.mark()
+        self.assertEqual(self.api.deliver(reg['Id']), 200)
+        self.assertIn('status=200', self.srv.request_line(mark))
+        self.assertEqual(self.api.deliver(reg['Id'], secret=OLD), 400)
+
     def test_delete(self):
         reg = self.add()
         status, out, err = register(self.api, 'delete', reg['Id'])
