@@ -673,6 +673,22 @@ environ_block(char **start, char **end)
 	return true;
 }
 
+/* Whether the strings libc's environment points to live in that block:
+ * they do in a process started as usual; under valgrind they are copies
+ * on a stack it made, and the block is valgrind's own, which its memory
+ * checker may not see touched. */
+static bool
+block_in_use(const char *start, const char *end)
+{
+	char **e;
+
+	for (e = environ; e != NULL && *e != NULL; e++) {
+		if (*e >= start && *e < end)
+			return true;
+	}
+	return false;
+}
+
 /* A secret read from the environment must not stay there: unsetenv()
  * only drops it from the list libc keeps, while /proc/PID/environ still
  * shows the first block, to any process of whr's user, and a child
@@ -688,7 +704,7 @@ scrub_variable(const char *name)
 		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
 			explicit_bzero(*e + len + 1, strlen(*e + len + 1));
 	}
-	if (environ_block(&start, &end)) {
+	if (environ_block(&start, &end) && block_in_use(start, end)) {
 		char *p = start;
 
 		while (p < end) {
