@@ -256,7 +256,7 @@ api_message(const struct http_result *res, const struct json_node *json,
 
 static void
 explain(struct reg_reply *reply, const struct http_result *res,
-	const char *what)
+	const char *what, const char *id, const char *collection)
 {
 	char message[800];
 
@@ -275,8 +275,15 @@ explain(struct reg_reply *reply, const struct http_result *res,
 			 message[0] != '\0' ? ": " : "", message);
 		break;
 	case 404:
-		snprintf(reply->why, sizeof(reply->why), "%s: the API has no "
-			 "such registration (404 %s)", what, res->reason);
+		if (id != NULL)
+			snprintf(reply->why, sizeof(reply->why), "%s: the API "
+				 "has no such registration (404 %s)", what,
+				 res->reason);
+		else
+			snprintf(reply->why, sizeof(reply->why), "%s: %s is "
+				 "not the registrations API (404 %s): see "
+				 "--api and WHR_LEARN365_API", what,
+				 collection, res->reason);
 		break;
 	default:
 		snprintf(reply->why, sizeof(reply->why), "the API answered %d "
@@ -339,16 +346,15 @@ reg_api_call(struct reg_api *a, const char *method, const char *id,
 	if (res.error != HTTP_OK) {
 		reply->maybe_done = res.phase >= HTTP_PHASE_WAIT &&
 				    strcmp(method, "GET") != 0;
-		snprintf(reply->why, sizeof(reply->why), "the API at %s did "
-			 "not answer the %s: %s", url.origin, what,
-			 res.detail);
+		snprintf(reply->why, sizeof(reply->why), "the API at %s, %s: "
+			 "%s", url.origin, what, res.detail);
 		goto out;
 	}
 	reply->status = res.status;
 	if (res.body_len > 0 && res.body_total == res.body_len)
 		reply->json = json_tree_parse(res.body, res.body_len, NULL, 0);
 	if (res.status < 200 || res.status >= 300) {
-		explain(reply, &res, what);
+		explain(reply, &res, what, id, a->collection);
 		goto out;
 	}
 	rc = 0;
