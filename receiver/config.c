@@ -15,17 +15,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include <whr/receiver.h>
 
 #include "log.h"
+#include "store/store.h"
 #include "util.h"
 
 #define MS_US ((int64_t)1000)
@@ -123,11 +121,17 @@ struct option_kind {
 	const char *metavar;
 	int (*parse)(struct config *c, const struct option_spec *o,
 		     const char *value, const char *origin);
+	/* A list, which each parse adds to: the variable's value replaces
+	 * what was set before, and the first flag replaces the variable's
+	 * list. */
+	void (*clear)(struct config *c);
 };
 
 struct option_spec {
 	const char *name;
 	const char *env;		/* NULL: no variable */
+	const char *env_alias;		/* another name of it; both set is
+					 * an error */
 	bool env_only;			/* never on a command line */
 	const struct option_kind *kind;
 	size_t field;			/* offsetof(struct config, ...) */
@@ -261,6 +265,55 @@ parse_listen(struct config *c, const struct option_spec *o,
 	return rc;
 }
 
+/* -- trusted proxies: CIDR ranges, a list -- */
+
+static void
+clear_trusted_proxies(struct config *c)
+{
+	free(c->trusted_proxies);
+	c->trusted_proxies = NULL;
+	c->n_trusted_proxies = 0;
+}
+
+/* One range per call; a list (commas or spaces) from the variable. All
+ * or nothing: a bad entry leaves the list as it was. */
+static int
+parse_trusted_proxies(struct config *c, const struct option_spec *o,
+		      const char *value, const char *origin)
+{
+	size_t before = c->n_trusted_proxies;
+	const char *s = value;
+
+	while (*s != '\0') {
+		size_t len = strcspn(s, ", \t\n");
+
+		if (len > 0) {
+			struct cidr range;
+			struct cidr *grown;
+
+			if (cidr_parse(s, len, &range) < 0) {
+				c->n_trusted_proxies = before;
+				return bad_value(origin, value, o->expected);
+			}
+			grown = realloc(c->trusted_proxies,
+					(c->n_trusted_proxies + 1) *
+						sizeof(*grown));
+			if (grown == NULL) {
+				c->n_trusted_proxies = before;
+				return -ENOMEM;
+			}
+			c->trusted_proxies = grown;
+			c->trusted_proxies[c->n_trusted_proxies++] = range;
+		}
+		s += len;
+		if (*s != '\0')
+			s++;
+	}
+	if (c->n_trusted_proxies == before)
+		return bad_value(origin, value, o->expected);
+	return 0;
+}
+
 /* -- a path -- */
 
 static int
@@ -283,6 +336,69 @@ parse_path(struct config *c, const struct option_spec *o, const char *value,
 	   const char *origin)
 {
 	return set_path(field_of(c, o), value, origin);
+}
+
+/* -- a PostgreSQL database, by its URL or from a file -- */
+
+static void
+set_database(struct config *c, char *url)
+{
+	if (c->database != NULL)
+		OPENSSL_cleanse(c->database, strlen(c->database));
+	free(c->database);
+	c->database = url;
+}
+
+/* Never a password on a command line, where every user sees it (ps). */
+static int
+parse_database(struct config *c, const struct option_spec *o,
+	       const char *value, const char *origin)
+{
+	char *copy;
+
+	if (!whr_store_location_is_database(value)) {
+		/* Not quoted: it may hold a password all the same. */
+		whr_log(WHR_LOG_ERROR, "%s: invalid value: expected %s",
+			origin, o->expected);
+		return -EINVAL;
+	}
+	if (origin[0] == '-' && whr_store_location_has_password(value)) {
+		whr_log(WHR_LOG_ERROR,
+			"%s: no password on the command line, where every "
+			"user sees it: put it in PGPASSFILE, or the whole URL "
+			"in a file given by --database-file", origin);
+		return -EINVAL;
+	}
+	copy = strdup(value);
+	if (copy == NULL)
+		return -ENOMEM;
+	set_database(c, copy);
+	return 0;
+}
+
+static int
+parse_database_file(struct config *c, const struct option_spec *o,
+		    const char *value, const char *origin)
+{
+	char why[PATH_MAX + 128];
+	char *url;
+	int rc;
+
+	if (*value == '\0')
+		return bad_value(origin, value, "a file name");
+	url = whr_store_location_read(value, why, sizeof(why));
+	if (url == NULL) {
+		whr_log(WHR_LOG_ERROR, "%s: %s", origin, why);
+		return -EINVAL;
+	}
+	rc = set_path(field_of(c, o), value, origin);
+	if (rc < 0) {
+		OPENSSL_cleanse(url, strlen(url));
+		free(url);
+		return rc;
+	}
+	set_database(c, url);
+	return 0;
 }
 
 /* -- secrets, from a variable or from a file -- */
@@ -311,36 +427,23 @@ parse_secrets(struct config *c, const struct option_spec *o,
 }
 
 /* A file is read and checked when it is named, so that a mistake stops
- * start-up with the file's name in the message. */
+ * start-up with the file's name in the message. A secrets file holds a
+ * secret at least; a previous secrets file may be empty (no rotation
+ * under way). */
 static int
-parse_secrets_file(struct config *c, const struct option_spec *o,
-		   const char *value, const char *origin)
+read_secrets_file(struct config *c, const struct option_spec *o,
+		  const char *value, const char *origin, bool may_be_empty)
 {
 	struct secret_list *list =
 		(struct secret_list *)(void *)((char *)c + o->list_field);
-	char source[PATH_MAX + 32];
 	struct secret_list parsed = { 0 };
-	char *text = NULL;
 	int rc;
 
 	if (*value == '\0')
 		return bad_value(origin, value, "a file name");
-	rc = secret_file_read(value, &text);
-	if (rc < 0)
-		return -EINVAL;
-	snprintf(source, sizeof(source), "secrets file %s", value);
-	rc = set_secrets(&parsed, text, true, source);
-	OPENSSL_cleanse(text, strlen(text));
-	free(text);
+	rc = secret_list_load(value, may_be_empty, &parsed);
 	if (rc < 0)
 		return rc;
-	/* No secret at all would refuse every delivery: a mistake. No
-	 * previous secret is the state between two rotations (whr register
-	 * names the file before it has put one there). */
-	if (parsed.n == 0 && o->list_field == FIELD(secrets_from_file)) {
-		whr_log(WHR_LOG_ERROR, "%s: the file holds no secret", source);
-		return -EINVAL;
-	}
 	rc = set_path(field_of(c, o), value, origin);
 	if (rc < 0) {
 		secret_list_finish(&parsed);
@@ -349,6 +452,20 @@ parse_secrets_file(struct config *c, const struct option_spec *o,
 	secret_list_finish(list);
 	*list = parsed;
 	return 0;
+}
+
+static int
+parse_secrets_file(struct config *c, const struct option_spec *o,
+		   const char *value, const char *origin)
+{
+	return read_secrets_file(c, o, value, origin, false);
+}
+
+static int
+parse_previous_file(struct config *c, const struct option_spec *o,
+		    const char *value, const char *origin)
+{
+	return read_secrets_file(c, o, value, origin, true);
 }
 
 /* -- numbers: sizes, durations, counts, within the option's bounds -- */
@@ -427,19 +544,46 @@ parse_log_format(struct config *c, const struct option_spec *o,
 	return 0;
 }
 
-static const struct option_kind listen_kind = { "HOST:PORT", parse_listen };
-static const struct option_kind path_kind = { "DIR", parse_path };
-static const struct option_kind secrets_kind = { "LIST", parse_secrets };
-static const struct option_kind secrets_file_kind = { "FILE",
-						      parse_secrets_file };
-static const struct option_kind size_kind = { "SIZE", parse_size };
-static const struct option_kind duration_kind = { "DURATION",
-						  parse_duration };
-static const struct option_kind count_kind = { "N", parse_count };
-static const struct option_kind log_level_kind = { "LEVEL",
-						   parse_log_level };
-static const struct option_kind log_format_kind = { "FORMAT",
-						    parse_log_format };
+static const struct option_kind listen_kind = {
+	.metavar = "HOST:PORT", .parse = parse_listen, .clear = clear_listen,
+};
+static const struct option_kind proxy_kind = {
+	.metavar = "CIDR", .parse = parse_trusted_proxies,
+	.clear = clear_trusted_proxies,
+};
+static const struct option_kind path_kind = {
+	.metavar = "DIR", .parse = parse_path,
+};
+static const struct option_kind database_kind = {
+	.metavar = "URL", .parse = parse_database,
+};
+static const struct option_kind database_file_kind = {
+	.metavar = "FILE", .parse = parse_database_file,
+};
+static const struct option_kind secrets_kind = {
+	.metavar = "LIST", .parse = parse_secrets,
+};
+static const struct option_kind secrets_file_kind = {
+	.metavar = "FILE", .parse = parse_secrets_file,
+};
+static const struct option_kind previous_file_kind = {
+	.metavar = "FILE", .parse = parse_previous_file,
+};
+static const struct option_kind size_kind = {
+	.metavar = "SIZE", .parse = parse_size,
+};
+static const struct option_kind duration_kind = {
+	.metavar = "DURATION", .parse = parse_duration,
+};
+static const struct option_kind count_kind = {
+	.metavar = "N", .parse = parse_count,
+};
+static const struct option_kind log_level_kind = {
+	.metavar = "LEVEL", .parse = parse_log_level,
+};
+static const struct option_kind log_format_kind = {
+	.metavar = "FORMAT", .parse = parse_log_format,
+};
 
 /* The bounds of the HTTP timeouts and of the inbox's durations. */
 #define TIMEOUT_BOUNDS                                                       \
@@ -458,6 +602,19 @@ static const struct option_spec options[] = {
 	{ .name = "data-dir", .env = "WHR_DATA_DIR", .kind = &path_kind,
 	  .field = FIELD(data_dir), .default_text = "./whr-data",
 	  .help = "folder for whr's data (the durable inbox)" },
+	{ .name = "database", .env = "WHR_DATABASE", .kind = &database_kind,
+	  .expected = "a postgresql://USER@HOST:PORT/DATABASE URL (or libpq "
+		      "settings starting with host= or dbname=)",
+	  .default_text = "(none: SQLite in the data folder)",
+	  .help = "keep the inbox in this PostgreSQL database instead, "
+		  "shared by several whr serve replicas "
+		  "(postgresql://USER@HOST:PORT/DATABASE); its password from "
+		  "PGPASSFILE or --database-file, never on a command line" },
+	{ .name = "database-file", .env = "WHR_DATABASE_FILE",
+	  .kind = &database_file_kind, .field = FIELD(database_file),
+	  .default_text = "(none)",
+	  .help = "read the database's URL, password included, from this "
+		  "file instead" },
 	{ .name = "secrets", .env = "MS_WebHookReceiverSecret_Custom",
 	  .env_only = true, .kind = &secrets_kind, .field = FIELD(secrets),
 	  .default_text = "(none)",
@@ -465,25 +622,38 @@ static const struct option_spec options[] = {
 		  "comma-separated, 32 to 128 characters each (environment "
 		  "only: never on a command line)" },
 	{ .name = "secrets-file", .env = "WHR_SECRETS_FILE",
+	  .env_alias = "MS_WebHookReceiverSecret_Custom_FILE",
 	  .kind = &secrets_file_kind, .field = FIELD(secrets_file),
 	  .list_field = FIELD(secrets_from_file), .default_text = "(none)",
 	  .help = "read the secrets from this file instead (same format, "
-		  "newlines also separate entries)" },
+		  "newlines also separate entries); read again on SIGHUP and "
+		  "when the file changes" },
 	{ .name = "previous-secrets", .env = "WHR_PREVIOUS_SECRETS",
 	  .env_only = true, .kind = &secrets_kind, .field = FIELD(previous),
 	  .default_text = "(none)",
 	  .help = "one previous secret per id, still accepted during a "
 		  "rotation (same format; environment only)" },
 	{ .name = "previous-secrets-file", .env = "WHR_PREVIOUS_SECRETS_FILE",
-	  .kind = &secrets_file_kind, .field = FIELD(previous_file),
+	  .kind = &previous_file_kind, .field = FIELD(previous_file),
 	  .list_field = FIELD(previous_from_file), .default_text = "(none)",
-	  .help = "read the previous secrets from this file instead" },
+	  .help = "read the previous secrets from this file instead (it may "
+		  "be empty); read again with the secrets file" },
 	{ .name = "max-body", .env = "WHR_MAX_BODY", .kind = &size_kind,
 	  .field = FIELD(max_body), .min = 1, .max = 64 * MIB,
 	  .expected = "a size from 1 byte to 64MiB, e.g. 1MiB",
 	  .default_value = "1MiB",
 	  .help = "largest request body; larger ones get 413 before they are "
 		  "read" },
+	{ .name = "max-body-memory", .env = "WHR_MAX_BODY_MEMORY",
+	  .kind = &size_kind, .field = FIELD(max_body_memory),
+	  .min = 64 * 1024, .max = 64 * 1024 * MIB,
+	  .expected = "a size from 64KiB to 64GiB, e.g. 32MiB",
+	  .default_value = "32MiB",
+	  .help = "memory for request bodies being read, all connections "
+		  "together, counting the buffers they take (about twice a "
+		  "body's size); a body that does not fit waits unread, then "
+		  "gets 503 with Retry-After. Bodies up to 64KiB may use all "
+		  "of it, larger ones three quarters" },
 	{ .name = "max-notifications", .env = "WHR_MAX_NOTIFICATIONS",
 	  .kind = &count_kind, .field = FIELD(max_notifications),
 	  .min = 1, .max = 1000000, .default_value = "1000",
@@ -495,11 +665,30 @@ static const struct option_spec options[] = {
 	  .expected = "a size from 1KiB to 1MiB, e.g. 16KiB",
 	  .default_value = "16KiB",
 	  .help = "largest request line and headers together" },
+	{ .name = "header-timeout", .env = "WHR_HEADER_TIMEOUT",
+	  .kind = &duration_kind, .field = FIELD(header_timeout_us),
+	  TIMEOUT_BOUNDS, .default_value = "10s",
+	  .help = "longest time to receive a request's line and headers, "
+		  "from its first byte" },
 	{ .name = "read-timeout", .env = "WHR_READ_TIMEOUT",
 	  .kind = &duration_kind, .field = FIELD(read_timeout_us),
 	  TIMEOUT_BOUNDS, .default_value = "30s",
 	  .help = "longest time to receive one whole request, from its first "
 		  "byte" },
+	{ .name = "min-body-rate", .env = "WHR_MIN_BODY_RATE",
+	  .kind = &size_kind, .field = FIELD(min_body_rate),
+	  .min = 0, .max = 1024 * MIB,
+	  .expected = "a size from 0 to 1GiB (bytes a second), e.g. 1KiB",
+	  .default_value = "1KiB",
+	  .help = "bytes a second a request body must keep arriving at after "
+		  "its first 10 seconds (measured over each 5 seconds); "
+		  "slower, the connection is closed. 0: no minimum" },
+	{ .name = "write-timeout", .env = "WHR_WRITE_TIMEOUT",
+	  .kind = &duration_kind, .field = FIELD(write_timeout_us),
+	  TIMEOUT_BOUNDS, .default_value = "30s",
+	  .help = "longest time a client may take to receive an answer, from "
+		  "when whr starts sending it; then the connection is "
+		  "closed" },
 	{ .name = "idle-timeout", .env = "WHR_IDLE_TIMEOUT",
 	  .kind = &duration_kind, .field = FIELD(idle_timeout_us),
 	  TIMEOUT_BOUNDS, .default_value = "60s",
@@ -513,8 +702,28 @@ static const struct option_spec options[] = {
 	{ .name = "max-connections", .env = "WHR_MAX_CONNECTIONS",
 	  .kind = &count_kind, .field = FIELD(max_connections),
 	  .min = 1, .max = 1000000, .default_value = "1000",
-	  .help = "most connections open at once; more wait in the listen "
-		  "queue" },
+	  .help = "most connections open at once; when the table is full, "
+		  "the connections idle longest (0.8 s or more) are "
+		  "closed to admit new ones, else these wait in the listen "
+		  "queue. Lowered at start, with a warning, when the "
+		  "descriptor limit (RLIMIT_NOFILE) is smaller" },
+	{ .name = "max-connections-per-client",
+	  .env = "WHR_MAX_CONNECTIONS_PER_CLIENT", .kind = &count_kind,
+	  .field = FIELD(max_connections_per_client), .min = 1,
+	  .max = 1000000, .default_value = "64",
+	  .help = "most connections open at once from one address (the "
+		  "connecting peer's; trusted proxies have no limit); more "
+		  "are closed as they come" },
+	{ .name = "trusted-proxy", .env = "WHR_TRUSTED_PROXY",
+	  .kind = &proxy_kind,
+	  .expected = "an IP address or a CIDR range, e.g. 127.0.0.1, "
+		      "10.0.0.0/8, fd00::/8",
+	  .default_text = "(none)",
+	  .help = "a proxy whose X-Forwarded-For whr believes (an address or "
+		  "a CIDR range); repeatable (the variable takes a "
+		  "comma-separated list). Behind one, a request's client is "
+		  "the rightmost address in X-Forwarded-For that is not a "
+		  "trusted proxy; connection limits do not apply to it" },
 	{ .name = "workers", .env = "WHR_WORKERS", .kind = &count_kind,
 	  .field = FIELD(workers), .min = 1, .max = 256,
 	  .default_text = "one per core",
@@ -602,7 +811,10 @@ void
 config_finish(struct config *c)
 {
 	clear_listen(c);
+	clear_trusted_proxies(c);
 	free(c->data_dir);
+	set_database(c, NULL);
+	free(c->database_file);
 	free(c->secrets_file);
 	free(c->previous_file);
 	secret_list_finish(&c->secrets);
@@ -640,13 +852,17 @@ config_set(struct config *c, const char *name, const char *value,
 
 /* The process's first environment block, as /proc/PID/environ shows it
  * to anyone who may read that file (an exec handler's command, running
- * as whr's user): from /proc/self/stat, fields 50 and 51. */
+ * as whr's user): from /proc/self/stat, fields 50 and 51. Only when it is
+ * the block the program was given, which holds some of environ's
+ * strings: under valgrind it is valgrind's own, and the program's
+ * variables are copies elsewhere, which scrub_variable() wipes. */
 static bool
 environ_block(char **start, char **end)
 {
 	char buf[4096];
 	unsigned long long lo = 0, hi = 0;
 	const char *p;
+	char **e;
 	ssize_t n;
 	int fd, field;
 
@@ -668,23 +884,12 @@ environ_block(char **start, char **end)
 	}
 	if (lo == 0 || hi <= lo)
 		return false;
-	*start = (char *)(uintptr_t)lo;
-	*end = (char *)(uintptr_t)hi;
-	return true;
-}
-
-/* Whether the strings libc's environment points to live in that block:
- * they do in a process started as usual; under valgrind they are copies
- * on a stack it made, and the block is valgrind's own, which its memory
- * checker may not see touched. */
-static bool
-block_in_use(const char *start, const char *end)
-{
-	char **e;
-
 	for (e = environ; e != NULL && *e != NULL; e++) {
-		if (*e >= start && *e < end)
+		if ((uintptr_t)*e >= lo && (uintptr_t)*e < hi) {
+			*start = (char *)(uintptr_t)lo;
+			*end = (char *)(uintptr_t)hi;
 			return true;
+		}
 	}
 	return false;
 }
@@ -704,7 +909,7 @@ scrub_variable(const char *name)
 		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
 			explicit_bzero(*e + len + 1, strlen(*e + len + 1));
 	}
-	if (environ_block(&start, &end) && block_in_use(start, end)) {
+	if (environ_block(&start, &end)) {
 		char *p = start;
 
 		while (p < end) {
@@ -719,6 +924,30 @@ scrub_variable(const char *name)
 	unsetenv(name);
 }
 
+/* An option's variable, or its other name: an empty one counts as
+ * unset, as in most shells' use. *value NULL when neither is set; both
+ * set is an error. */
+static int
+env_value(const struct option_spec *o, const char **value, const char **name)
+{
+	const char *v = getenv(o->env);
+	const char *alias = o->env_alias != NULL ? getenv(o->env_alias) : NULL;
+
+	if (v != NULL && *v == '\0')
+		v = NULL;
+	if (alias != NULL && *alias == '\0')
+		alias = NULL;
+	if (v != NULL && alias != NULL) {
+		whr_log(WHR_LOG_ERROR,
+			"%s and %s are both set: they are two names of one "
+			"setting; set only one", o->env, o->env_alias);
+		return -EINVAL;
+	}
+	*value = v != NULL ? v : alias;
+	*name = v != NULL ? o->env : o->env_alias;
+	return 0;
+}
+
 int
 config_from_environment(struct config *c)
 {
@@ -727,22 +956,23 @@ config_from_environment(struct config *c)
 	for (i = 0; i < ARRAY_LENGTH(options); i++) {
 		const struct option_spec *o = &options[i];
 		const char *value;
+		const char *name;
 		int rc;
 
 		if (o->env == NULL)
 			continue;
-		value = getenv(o->env);
+		rc = env_value(o, &value, &name);
+		if (rc < 0)
+			return rc;
 		if (value == NULL)
 			continue;
-		/* An empty variable counts as unset, as in most shells' use. */
-		if (*value == '\0')
-			continue;
-		/* The variable's list replaces any address set before. */
-		if (o->kind == &listen_kind)
-			clear_listen(c);
-		rc = o->kind->parse(c, o, value, o->env);
-		if (o->kind == &secrets_kind)
-			scrub_variable(o->env);
+		/* The variable's list replaces what was set before. */
+		if (o->kind->clear != NULL)
+			o->kind->clear(c);
+		rc = o->kind->parse(c, o, value, name);
+		/* A database URL may hold a password. */
+		if (o->kind == &secrets_kind || o->kind == &database_kind)
+			scrub_variable(name);
 		if (rc < 0)
 			return rc;
 	}
@@ -752,7 +982,7 @@ config_from_environment(struct config *c)
 int
 config_from_arguments(struct config *c, int argc, char **argv)
 {
-	bool listen_seen = false;
+	bool list_seen[ARRAY_LENGTH(options)] = { false };
 	int i;
 
 	for (i = 0; i < argc; i++) {
@@ -788,10 +1018,10 @@ config_from_arguments(struct config *c, int argc, char **argv)
 				o->name);
 			return -EINVAL;
 		}
-		/* Flags replace the variable's list of addresses. */
-		if (o->kind == &listen_kind && !listen_seen) {
-			clear_listen(c);
-			listen_seen = true;
+		/* Flags replace the variable's list. */
+		if (o->kind->clear != NULL && !list_seen[o - options]) {
+			o->kind->clear(c);
+			list_seen[o - options] = true;
 		}
 		snprintf(origin, sizeof(origin), "--%s", o->name);
 		rc = o->kind->parse(c, o, value, origin);
@@ -866,7 +1096,11 @@ config_print_usage(FILE *out)
 			fprintf(out, "  (environment only) %s %s\n", o->env,
 				o->kind->metavar);
 		print_wrapped(out, o->help, 8);
-		if (!o->env_only && o->env != NULL)
+		if (!o->env_only && o->env_alias != NULL)
+			snprintf(line, sizeof(line),
+				 "Default: %s. Environment: %s or %s.",
+				 default_text, o->env, o->env_alias);
+		else if (!o->env_only && o->env != NULL)
 			snprintf(line, sizeof(line),
 				 "Default: %s. Environment: %s.",
 				 default_text, o->env);

@@ -13,6 +13,7 @@
 
 #include <whr/log.h>
 
+#include "netaddr.h"
 #include "secrets.h"
 
 struct config {
@@ -21,13 +22,24 @@ struct config {
 	bool listen_default;		/* set by config_resolve(): the
 					 * first address given replaces it */
 	char *data_dir;
+	char *database;			/* a PostgreSQL URL, maybe with its
+					 * password (wiped when freed);
+					 * NULL: SQLite in data_dir */
+	char *database_file;		/* where it was read from */
 	size_t max_body;
 	size_t max_header_size;
+	size_t max_body_memory;		/* bodies in flight, all together */
+	size_t min_body_rate;		/* bytes a second; 0: none */
+	int64_t header_timeout_us;
 	int64_t read_timeout_us;
+	int64_t write_timeout_us;
 	int64_t idle_timeout_us;
 	int64_t shutdown_timeout_us;
 	unsigned max_connections;
+	unsigned max_connections_per_client;
 	unsigned max_notifications;	/* in one delivery */
+	struct cidr *trusted_proxies;	/* --trusted-proxy */
+	size_t n_trusted_proxies;
 
 	/* The inbox and its workers. */
 	unsigned workers;		/* 0 until config_resolve(): one

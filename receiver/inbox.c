@@ -262,6 +262,14 @@ run_transactional(struct inbox *ib, struct run *run, int64_t now)
 		run_call_next(run, tx, ib->dc.metrics);
 		rc = whr_store_handler_end(ib->store, h->entry->name,
 					   h->result == WHR_DONE);
+		if (rc == -EAGAIN) {
+			/* A statement of its failed, which undid all its
+			 * writes (PostgreSQL): never done without them. */
+			h->result = WHR_RETRY;
+			free(h->reason);
+			h->reason = strdup(whr_store_error(ib->store));
+			rc = 0;
+		}
 		if (rc < 0)
 			return rc;
 		/* Its done mark in the same transaction as its writes. */
@@ -871,7 +879,8 @@ lock_folder(struct inbox *ib, char *why, size_t why_size)
 {
 	int fd;
 
-	if (ib->folder_fd >= 0)
+	/* A database: replicas share it, each taking work by claims. */
+	if (ib->folder_fd >= 0 || whr_store_location_is_database(ib->location))
 		return 0;
 	fd = open(ib->location, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -926,7 +935,8 @@ open_store(struct inbox *ib)
 		return rc;
 	}
 	ib->store = s;
-	sync_folder(ib->location);
+	if (!whr_store_shared(s))
+		sync_folder(ib->location);
 	rc = setup_handler_tables(ib, why, sizeof(why));
 	if (rc == 0) {
 		ib->data_version = whr_store_data_version(s);

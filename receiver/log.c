@@ -263,13 +263,36 @@ line_finish(struct line *l, enum whr_log_level level)
 	}
 }
 
-/* Set by log_quiet() for the thread that calls it only. */
+/* Set by log_quiet() and log_capture() for the thread that calls it
+ * only. */
 static __thread bool thread_quiet;
+static __thread char *thread_capture;
+static __thread size_t thread_capture_size;
 
 void
 log_quiet(bool quiet)
 {
 	thread_quiet = quiet;
+}
+
+void
+log_capture(char *buf, size_t size)
+{
+	thread_capture = buf != NULL && size > 0 ? buf : NULL;
+	thread_capture_size = size;
+	if (thread_capture != NULL)
+		buf[0] = '\0';
+}
+
+/* Whether the line is captured instead of written (log_capture()). */
+static bool
+captured(enum whr_log_level level, const char *msg)
+{
+	if (thread_capture == NULL)
+		return false;
+	if (level <= WHR_LOG_WARN && thread_capture[0] == '\0')
+		snprintf(thread_capture, thread_capture_size, "%s", msg);
+	return true;
 }
 
 bool
@@ -285,7 +308,7 @@ log_fields(enum whr_log_level level, const char *msg,
 	struct line l;
 	size_t i;
 
-	if (!log_enabled(level))
+	if (!log_enabled(level) || captured(level, msg))
 		return;
 	line_start(&l, level, msg);
 	for (i = 0; i < n; i++)
@@ -300,6 +323,8 @@ log_message(enum whr_log_level level, const char *file, int lineno,
 	struct line l;
 	char where[128];
 
+	if (captured(level, msg))
+		return;
 	line_start(&l, level, msg);
 	if (log_level >= WHR_LOG_DEBUG && file != NULL) {
 		struct log_field f = LOG_STR("source", where);
@@ -317,7 +342,7 @@ whr_log_at(enum whr_log_level level, const char *file, int line,
 	char msg[LINE_MAX_BYTES];
 	va_list ap;
 
-	if (!log_enabled(level))
+	if (!log_enabled(level) && thread_capture == NULL)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -335,7 +360,7 @@ whr_log_errno_at(enum whr_log_level level, const char *file, int line,
 	va_list ap;
 	size_t n;
 
-	if (!log_enabled(level))
+	if (!log_enabled(level) && thread_capture == NULL)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);

@@ -34,6 +34,12 @@ bool log_enabled(enum whr_log_level level);
  * of code (a handler's db_setup) whose failure was already told. */
 void log_quiet(bool quiet);
 
+/* While @p buf is not NULL, this thread's lines are not logged: the
+ * message of the first error or warning is kept in @p buf (@p size
+ * bytes; "" when there was none) for a caller that reports a failure
+ * in one line of its own. NULL ends it. */
+void log_capture(char *buf, size_t size);
+
 /* One line with a fixed message and fields, e.g. the per-request line. */
 void log_fields(enum whr_log_level level, const char *msg,
 		const struct log_field *fields, size_t n);

@@ -6,6 +6,7 @@
 #include <whr/receiver.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -31,6 +33,8 @@
 
 #define DRAIN_POLL_US 20000
 #define RUNNING_NAMES_MAX 512
+/* How often the secrets files are looked at (see watch_secrets()). */
+#define SECRETS_POLL_S 1
 
 /* A SIGHUP callback (whr_receiver_on_hangup). */
 struct hangup_hook {
@@ -44,6 +48,24 @@ struct stop_hook {
 	void *userdata;
 };
 
+/* What a file is now, through symbolic links: another file (a rename, a
+ * swapped link), another size or another time is another stamp. A file
+ * that cannot be reached has the stamp of its errno. */
+struct file_stamp {
+	int error;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+
+/* A secrets file, watched while running: its stamp when it was last
+ * read (or tried), and when it was last looked at. */
+struct watched_file {
+	const char *path;		/* the config's */
+	struct file_stamp read, seen;
+};
+
 struct whr_receiver {
 	struct config config;
 	struct handler_registry handlers;
@@ -52,8 +74,12 @@ struct whr_receiver {
 	struct stop_hook *stop_hooks;		/* whr_receiver_on_stop() */
 	size_t n_stop_hooks;
 
-	/* Set while whr_receiver_run() runs. */
+	/* Set while whr_receiver_run() runs. The front reads the secrets
+	 * through this pointer, which a reload sets to a new store. */
 	struct secret_store *secrets;
+	struct watched_file watched[2];	/* the secrets files given */
+	size_t n_watched;
+	struct event *secrets_timer;	/* looks at them */
 	struct event_base *base;
 	struct front *front;
 	struct inbox *inbox;
@@ -333,14 +359,188 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	begin_shutdown(arg, sig == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
-/* SIGHUP: the callbacks, in registration order; never a shutdown. They
- * cannot change while the receiver runs. */
+/* ---- reloading the secrets ------------------------------------------ */
+
+static void
+file_stamp(const char *path, struct file_stamp *out)
+{
+	struct stat st;
+
+	memset(out, 0, sizeof(*out));
+	if (stat(path, &st) < 0) {
+		out->error = errno;
+		return;
+	}
+	out->dev = st.st_dev;
+	out->ino = st.st_ino;
+	out->size = st.st_size;
+	out->mtime = st.st_mtim;
+	out->ctime = st.st_ctim;
+}
+
+static bool
+file_stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
+{
+	return a->error == b->error && a->dev == b->dev && a->ino == b->ino &&
+	       a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+	       a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	       a->ctime.tv_sec == b->ctime.tv_sec &&
+	       a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+/* Read the secrets files again, current and previous together, and put
+ * the new keys in place of the old: all or nothing. The variables' lists
+ * were read once, at start-up, and stay. A set that cannot be used (a
+ * file unreadable, a bad entry, no secret, a previous secret's id
+ * without a current one) is refused in one line that says why, and the
+ * keys in use stay.
+ *
+ * All of it runs on the event loop's thread, between two callbacks: a
+ * request is verified in one step, with the keys in place at that
+ * moment, and nothing keeps a pointer into the old store once its
+ * request is verified (a stored delivery has its own copy of its id),
+ * so the old store is freed at once. Connections are not touched. */
+static void
+reload_secrets(struct whr_receiver *r, const char *why)
+{
+	struct config *c = &r->config;
+	struct secret_list current = { 0 }, previous = { 0 };
+	const struct secret_list *cur, *prev;
+	const char *source, *previous_source;
+	struct secret_store *store = NULL;
+	char error[1024];
+	size_t i;
+	int rc = 0;
+
+	/* Stamped before they are read: a change made while they are read
+	 * is seen at the next look. */
+	for (i = 0; i < r->n_watched; i++) {
+		file_stamp(r->watched[i].path, &r->watched[i].read);
+		r->watched[i].seen = r->watched[i].read;
+	}
+	log_capture(error, sizeof(error));
+	if (c->secrets_file != NULL)
+		rc = secret_list_load(c->secrets_file, false, &current);
+	if (rc == 0 && c->previous_file != NULL)
+		rc = secret_list_load(c->previous_file, true, &previous);
+	if (rc == 0) {
+		cur = config_secrets(c, &source);
+		prev = config_previous(c, &previous_source);
+		store = secret_store_new(c->secrets_file != NULL ? &current
+								 : cur,
+					 c->previous_file != NULL ? &previous
+								  : prev,
+					 previous_source);
+	}
+	log_capture(NULL, 0);
+	if (store == NULL) {
+		whr_log(WHR_LOG_ERROR,
+			"secrets not reloaded (%s), the %zu receiver id(s) in "
+			"use are kept: %s", why, secret_store_count(r->secrets),
+			error[0] != '\0' ? error : "out of memory");
+		secret_list_finish(&current);
+		secret_list_finish(&previous);
+		return;
+	}
+	secret_store_free(r->secrets);
+	r->secrets = store;
+	/* The lists in effect, for the next run. */
+	if (c->secrets_file != NULL) {
+		secret_list_finish(&c->secrets_from_file);
+		c->secrets_from_file = current;
+	}
+	if (c->previous_file != NULL) {
+		secret_list_finish(&c->previous_from_file);
+		c->previous_from_file = previous;
+	}
+	whr_log(WHR_LOG_INFO,
+		"secrets reloaded (%s): %zu receiver id(s), %zu with a "
+		"previous secret", why, secret_store_count(store),
+		secret_store_count_previous(store));
+}
+
+/*
+ * A secrets file changes in place (a write), by rename (whr register, an
+ * editor), or by a swapped symbolic link (Kubernetes' mounted secrets
+ * swap a linked folder). Once a second, each file is stat()ed through
+ * its links: any of these gives it another stamp. One look costs a
+ * stat() per file; it also sees what a watch on the file's folder would
+ * miss (a file bind-mounted into a container and changed on the host, a
+ * network file system). A change is read once the file has kept its new
+ * stamp for one look, so that a file being written in place is not read
+ * half-written: a change is in effect within two seconds.
+ */
+static void
+on_secrets_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct whr_receiver *r = arg;
+	const char *changed = NULL;
+	bool settling = false;
+	char why[PATH_MAX + 16];
+	size_t i;
+
+	for (i = 0; i < r->n_watched; i++) {
+		struct watched_file *w = &r->watched[i];
+		struct file_stamp now;
+
+		file_stamp(w->path, &now);
+		if (!file_stamp_equal(&now, &w->seen)) {
+			w->seen = now;
+			settling = true;
+		} else if (!file_stamp_equal(&now, &w->read) &&
+			   changed == NULL) {
+			changed = w->path;
+		}
+	}
+	if (changed == NULL || settling)
+		return;
+	snprintf(why, sizeof(why), "%s changed", changed);
+	reload_secrets(r, why);
+}
+
+/* The files to watch, stamped as the run starts: what config read a
+ * moment before (a change in between is seen with the next change, or
+ * SIGHUP). */
+static int
+watch_secrets(struct whr_receiver *r)
+{
+	const char *paths[] = { r->config.secrets_file,
+				r->config.previous_file };
+	struct timeval tick = { SECRETS_POLL_S, 0 };
+	size_t i;
+
+	r->n_watched = 0;
+	for (i = 0; i < ARRAY_LENGTH(paths); i++) {
+		struct watched_file *w = &r->watched[r->n_watched];
+
+		if (paths[i] == NULL)
+			continue;
+		w->path = paths[i];
+		file_stamp(w->path, &w->read);
+		w->seen = w->read;
+		r->n_watched++;
+	}
+	if (r->n_watched == 0)
+		return 0;
+	r->secrets_timer = event_new(r->base, -1, EV_PERSIST, on_secrets_tick,
+				     r);
+	if (r->secrets_timer == NULL ||
+	    event_add(r->secrets_timer, &tick) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* SIGHUP: the secrets files are read again, then the callbacks run, in
+ * registration order; never a shutdown. They cannot change while the
+ * receiver runs. */
 static void
 on_hangup(evutil_socket_t sig, short what, void *arg)
 {
 	struct whr_receiver *r = arg;
 	size_t i;
 
+	if (r->n_watched > 0)
+		reload_secrets(r, "SIGHUP");
 	if (r->n_hangup_hooks == 0) {
 		whr_log(WHR_LOG_INFO, "SIGHUP: nothing to reopen");
 		return;
@@ -391,7 +591,8 @@ start_inbox(struct whr_receiver *r)
 {
 	const struct config *c = &r->config;
 	struct inbox_config ic = {
-		.location = whr_store_location(c->data_dir),
+		.location = c->database != NULL ? c->database
+			    : whr_store_location(c->data_dir),
 		.retain_us = c->retain_us,
 	};
 	struct dispatch_config dc = {
@@ -457,7 +658,11 @@ release_run_state(struct whr_receiver *r)
 		event_free(r->sigterm_event);
 	if (r->drain_timer != NULL)
 		event_free(r->drain_timer);
+	if (r->secrets_timer != NULL)
+		event_free(r->secrets_timer);
 	r->sigint_event = r->sigterm_event = r->drain_timer = NULL;
+	r->secrets_timer = NULL;
+	r->n_watched = 0;
 	/* Freeing the event puts back SIGHUP's previous disposition. */
 	if (r->sighup_event != NULL)
 		event_free(r->sighup_event);
@@ -516,7 +721,11 @@ whr_receiver_run(struct whr_receiver *r)
 	rc = start_inbox(r);
 	if (rc < 0)
 		goto out;
-	r->front = front_new(&r->config, r->base, r->inbox, r->secrets);
+	rc = watch_secrets(r);
+	if (rc < 0)
+		goto out;
+	r->front = front_new(&r->config, r->base, r->inbox,
+			     (const struct secret_store *const *)&r->secrets);
 	if (r->front == NULL) {
 		rc = -ENOMEM;
 		goto out;

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,32 @@ out:
 	return rc;
 }
 
+int
+secret_list_load(const char *path, bool may_be_empty,
+		 struct secret_list *out)
+{
+	char source[PATH_MAX + 32];
+	struct secret_list parsed = { 0 };
+	char *text = NULL;
+	int rc;
+
+	rc = secret_file_read(path, &text);
+	if (rc < 0)
+		return rc == -ENOMEM ? rc : -EINVAL;
+	snprintf(source, sizeof(source), "secrets file %s", path);
+	rc = secret_list_parse(text, true, source, &parsed);
+	OPENSSL_cleanse(text, strlen(text));
+	free(text);
+	if (rc < 0)
+		return rc;
+	if (parsed.n == 0 && !may_be_empty) {
+		whr_log(WHR_LOG_ERROR, "%s: the file holds no secret", source);
+		return -EINVAL;
+	}
+	*out = parsed;
+	return 0;
+}
+
 static EVP_MAC_CTX *
 mac_context_new(EVP_MAC *mac, const char *secret, size_t len)
 {
@@ -425,4 +452,14 @@ size_t
 secret_store_count(const struct secret_store *store)
 {
 	return store->n;
+}
+
+size_t
+secret_store_count_previous(const struct secret_store *store)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < store->n; i++)
+		n += store->keys[i].previous != NULL;
+	return n;
 }

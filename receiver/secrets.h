@@ -46,6 +46,13 @@ void secret_list_finish(struct secret_list *list);
  * wipes and frees it. Returns 0 or a negative errno (logged). */
 int secret_file_read(const char *path, char **text);
 
+/* Read and parse the secrets file @p path (newlines separate entries
+ * too); a file without a secret is refused unless @p may_be_empty (a
+ * previous secrets file between two rotations). Messages name the file.
+ * Returns 0, -EINVAL (logged) or -ENOMEM. */
+int secret_list_load(const char *path, bool may_be_empty,
+		     struct secret_list *out);
+
 /* The keys of one receiver id, set up once: HMAC contexts with the key
  * loaded, re-initialised per request without re-hashing the key. */
 struct receiver_keys {
@@ -67,5 +74,7 @@ void secret_store_free(struct secret_store *store);
 const struct receiver_keys *secret_store_find(const struct secret_store *store,
 					      const char *id, size_t id_len);
 size_t secret_store_count(const struct secret_store *store);
+/* How many ids have a previous secret too. */
+size_t secret_store_count_previous(const struct secret_store *store);
 
 #endif /* WHR_RECEIVER_SECRETS_H */

@@ -151,6 +151,54 @@ make_job(const struct webhook_request *req, const char *receiver_id,
 	return job;
 }
 
+/* Checks 2 to 4 of ms-signature fields (and the MAC's length), in
+ * PROTOCOL.md's order. */
+static enum signature_status
+parse_signature(size_t n_signatures, const char *value,
+		struct signature *sig)
+{
+	if (n_signatures == 0)
+		return SIGNATURE_MISSING;
+	if (n_signatures > 1)
+		return SIGNATURE_DUPLICATE;
+	return signature_parse(value, sig);
+}
+
+bool
+webhook_post_head(const struct secret_store *secrets,
+		  const char *receiver_id, size_t receiver_id_len,
+		  size_t n_signatures, const char *signature,
+		  size_t signature_len, struct webhook_reply *reply)
+{
+	enum signature_status status;
+	struct signature sig;
+	char small[160];
+	char *value = small;
+
+	if (find_keys(secrets, receiver_id, receiver_id_len, reply) == NULL)
+		return false;
+	/* Longer values than a signature's are rare: copied to the heap. */
+	if (n_signatures == 1 && signature_len >= sizeof(small)) {
+		value = xstrndup(signature, signature_len);
+		if (value == NULL) {
+			reply_set(reply, 503, "out of memory");
+			return false;
+		}
+	} else if (n_signatures == 1) {
+		memcpy(small, signature, signature_len);
+		small[signature_len] = '\0';
+	}
+	status = parse_signature(n_signatures, value, &sig);
+	if (value != small)
+		free(value);
+	if (status == SIGNATURE_OK && sig.decoded_len != SIGNATURE_BYTES)
+		status = SIGNATURE_MISMATCH;
+	if (status == SIGNATURE_OK)
+		return true;
+	reply_set(reply, 400, signature_status_message(status));
+	return false;
+}
+
 void
 webhook_post(const struct secret_store *secrets,
 	     const struct webhook_request *req, struct webhook_reply *reply)
@@ -168,12 +216,7 @@ webhook_post(const struct secret_store *secrets,
 		return;
 
 	/* 2 to 5: exactly one ms-signature field, well formed, matching. */
-	if (req->n_signatures == 0)
-		status = SIGNATURE_MISSING;
-	else if (req->n_signatures > 1)
-		status = SIGNATURE_DUPLICATE;
-	else
-		status = signature_parse(req->signature, &sig);
+	status = parse_signature(req->n_signatures, req->signature, &sig);
 	if (status == SIGNATURE_OK)
 		status = signature_verify(keys, &sig, req->body,
 					  req->body_len);

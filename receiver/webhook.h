@@ -56,6 +56,17 @@ void webhook_post(const struct secret_store *secrets,
 		  const struct webhook_request *req,
 		  struct webhook_reply *reply);
 
+/* Checks 1 to 4 of a POST, those its headers decide before the body is
+ * read: a secret for the id, exactly one ms-signature, well formed, and
+ * of a MAC's length (any other length can only be a mismatch, check 5).
+ * @p signature is the first field's value, @p signature_len bytes, not
+ * NUL-ended. true when they pass and the body decides the rest; false
+ * with reply->status and reply->message set. */
+bool webhook_post_head(const struct secret_store *secrets,
+		       const char *receiver_id, size_t receiver_id_len,
+		       size_t n_signatures, const char *signature,
+		       size_t signature_len, struct webhook_reply *reply);
+
 void webhook_job_free(struct webhook_job *job);
 
 /* The echo GET: 404 for an id without a secret, 400 without a non-empty

@@ -19,7 +19,8 @@ grep -q 'whr_receiver_run' "$tmp/example.c" || { echo "the example does not run 
 "$tmp/example" --help > "$tmp/help.txt" || { echo "example --help failed" >&2; exit 1; }
 grep -q -- '--max-body' "$tmp/help.txt" || { echo "example --help lacks the options" >&2; exit 1; }
 set +e
-env -u MS_WebHookReceiverSecret_Custom -u WHR_SECRETS_FILE "$tmp/example" --listen 127.0.0.1:0 \
+env -u MS_WebHookReceiverSecret_Custom -u WHR_SECRETS_FILE \
+	-u MS_WebHookReceiverSecret_Custom_FILE "$tmp/example" --listen 127.0.0.1:0 \
 	2> "$tmp/err.txt"
 rc=$?
 set -e

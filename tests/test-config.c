@@ -99,6 +99,13 @@ START_TEST(config_defaults)
 	ck_assert_int_eq(c.shutdown_timeout_us, 10000000);
 	ck_assert_uint_eq(c.max_connections, 1000);
 	ck_assert_uint_eq(c.n_listen, 0);
+	/* Issue 13's: the front facing the internet. */
+	ck_assert_int_eq(c.header_timeout_us, 10000000);
+	ck_assert_int_eq(c.write_timeout_us, 30000000);
+	ck_assert_uint_eq(c.max_body_memory, 32 * 1048576);
+	ck_assert_uint_eq(c.min_body_rate, 1024);
+	ck_assert_uint_eq(c.max_connections_per_client, 64);
+	ck_assert_uint_eq(c.n_trusted_proxies, 0);
 	config_finish(&c);
 }
 END_TEST
@@ -159,6 +166,20 @@ START_TEST(config_set_values)
 		{ "max-connections", "0", -EINVAL },
 		{ "max-connections", "12", 0 },
 		{ "max-connections", "12x", -EINVAL },
+		{ "max-connections-per-client", "0", -EINVAL },
+		{ "max-connections-per-client", "8", 0 },
+		{ "header-timeout", "2s", 0 },
+		{ "header-timeout", "0", -EINVAL },
+		{ "write-timeout", "1m", 0 },
+		{ "max-body-memory", "1KiB", -EINVAL },
+		{ "max-body-memory", "4MiB", 0 },
+		{ "min-body-rate", "0", 0 },
+		{ "min-body-rate", "2GiB", -EINVAL },
+		{ "trusted-proxy", "127.0.0.1", 0 },
+		{ "trusted-proxy", "10.0.0.0/8, fd00::/8", 0 },
+		{ "trusted-proxy", "10.0.0.0/33", -EINVAL },
+		{ "trusted-proxy", "127.0.0.2,nope", -EINVAL },
+		{ "trusted-proxy", "", -EINVAL },
 		{ "log-level", "bogus", -EINVAL },
 		{ "log-format", "xml", -EINVAL },
 		{ "listen", "127.0.0.1:80", 0 },
@@ -191,6 +212,15 @@ START_TEST(config_set_values)
 	ck_assert_uint_eq(c.max_connections, 12);
 	ck_assert_uint_eq(c.n_listen, 3);
 	ck_assert_str_eq(c.listen[1], "[::1]:0");
+	ck_assert_uint_eq(c.max_connections_per_client, 8);
+	ck_assert_int_eq(c.header_timeout_us, 2000000);
+	ck_assert_int_eq(c.write_timeout_us, 60000000);
+	ck_assert_uint_eq(c.max_body_memory, 4 * 1048576);
+	ck_assert_uint_eq(c.min_body_rate, 0);
+	/* Added, one call or a list at a time; a bad entry adds nothing. */
+	ck_assert_uint_eq(c.n_trusted_proxies, 3);
+	ck_assert_uint_eq(c.trusted_proxies[2].prefix, 8);
+	ck_assert_uint_eq(c.trusted_proxies[2].base.len, 16);
 	/* A list with a bad entry adds nothing. */
 	ck_assert_int_eq(config_set(&c, "listen", "127.0.0.1:9,bad", NULL),
 			 -EINVAL);
@@ -202,7 +232,8 @@ END_TEST
 START_TEST(config_environment_then_flags)
 {
 	char *argv[] = { "--max-body", "4KiB", "--listen=127.0.0.1:1",
-			 "--listen", "127.0.0.1:2" };
+			 "--listen", "127.0.0.1:2", "--trusted-proxy",
+			 "192.0.2.0/24", "--trusted-proxy=::1" };
 	struct config c;
 
 	setenv("WHR_MAX_BODY", "3KiB", 1);
@@ -210,6 +241,7 @@ START_TEST(config_environment_then_flags)
 	setenv("WHR_LISTEN", "127.0.0.1:7, [::1]:8", 1);
 	setenv("MS_WebHookReceiverSecret_Custom", S32, 1);
 	setenv("WHR_READ_TIMEOUT", "", 1);	/* empty: unset */
+	setenv("WHR_TRUSTED_PROXY", "127.0.0.1 10.0.0.0/8", 1);
 	config_init(&c);
 	ck_assert_int_eq(config_from_environment(&c), 0);
 	ck_assert_uint_eq(c.max_body, 3072);
@@ -218,14 +250,23 @@ START_TEST(config_environment_then_flags)
 	ck_assert_uint_eq(c.n_listen, 2);
 	ck_assert_str_eq(c.listen[1], "[::1]:8");
 	ck_assert_uint_eq(c.secrets.n, 1);
+	ck_assert_uint_eq(c.n_trusted_proxies, 2);
 
-	/* Flags win; the first --listen replaces the variable's list. */
-	ck_assert_int_eq(config_from_arguments(&c, 5, argv), 0);
+	/* Flags win; the first --listen replaces the variable's list, the
+	 * first --trusted-proxy the variable's. */
+	ck_assert_int_eq(config_from_arguments(
+				 &c, (int)(sizeof(argv) / sizeof(argv[0])),
+				 argv),
+			 0);
 	ck_assert_uint_eq(c.max_body, 4096);
 	ck_assert_uint_eq(c.n_listen, 2);
 	ck_assert_str_eq(c.listen[0], "127.0.0.1:1");
 	ck_assert_str_eq(c.listen[1], "127.0.0.1:2");
+	ck_assert_uint_eq(c.n_trusted_proxies, 2);
+	ck_assert_uint_eq(c.trusted_proxies[0].prefix, 24);
+	ck_assert_uint_eq(c.trusted_proxies[1].prefix, 128);
 	config_finish(&c);
+	unsetenv("WHR_TRUSTED_PROXY");
 
 	setenv("WHR_MAX_BODY", "lots", 1);
 	config_init(&c);

@@ -129,10 +129,39 @@ START_TEST(log_errno_and_names)
 }
 END_TEST
 
+START_TEST(log_capture_keeps_the_first_error)
+{
+	char why[64];
+
+	whr_log_set_level(WHR_LOG_ERROR);
+	test_log_clear();
+	log_capture(why, sizeof(why));
+	whr_log(WHR_LOG_INFO, "not kept");
+	errno = EACCES;
+	whr_log_errno(WHR_LOG_WARN, "cannot open %s", "f");
+	whr_log(WHR_LOG_ERROR, "the second");
+	log_capture(NULL, 0);
+	ck_assert_str_eq(test_log_text(), "");
+	ck_assert_str_eq(why, "cannot open f: Permission denied");
+	whr_log(WHR_LOG_ERROR, "after");
+	ck_assert_ptr_nonnull(strstr(last_line(), "after"));
+
+	/* Nothing said: empty; a message longer than the buffer: cut. */
+	log_capture(why, sizeof(why));
+	ck_assert_str_eq(why, "");
+	whr_log(WHR_LOG_ERROR, "%0100d", 7);
+	log_capture(NULL, 0);
+	ck_assert_uint_eq(strlen(why), sizeof(why) - 1);
+	whr_log_set_level(WHR_LOG_INFO);
+}
+END_TEST
+
 TEST_SUITE(log)
 {
 	ADD_TEST(s, "levels", log_levels);
 	ADD_TEST(s, "text_escaping", log_text_escaping);
 	ADD_TEST(s, "json_parses", log_json_parses);
 	ADD_TEST(s, "errno_and_names", log_errno_and_names);
+	ADD_TEST(s, "capture_keeps_the_first_error",
+		 log_capture_keeps_the_first_error);
 }

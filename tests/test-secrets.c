@@ -196,6 +196,33 @@ START_TEST(secrets_file)
 }
 END_TEST
 
+START_TEST(secrets_file_load)
+{
+	char path[] = "/tmp/whr-secrets-XXXXXX";
+	struct secret_list l = { 0 };
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "\n " S32 "\r\nt2=" S32B "\n", 72), 72);
+	close(fd);
+	ck_assert_int_eq(secret_list_load(path, false, &l), 0);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_str_eq(l.entries[1].id, "t2");
+	secret_list_finish(&l);
+
+	/* Empty: no secret, refused unless it may be (a previous file). */
+	ck_assert_int_eq(truncate(path, 0), 0);
+	test_log_clear();
+	ck_assert_int_eq(secret_list_load(path, false, &l), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(test_log_text(), "holds no secret"));
+	ck_assert_ptr_nonnull(strstr(test_log_text(), path));
+	ck_assert_int_eq(secret_list_load(path, true, &l), 0);
+	ck_assert_uint_eq(l.n, 0);
+	unlink(path);
+	ck_assert_int_eq(secret_list_load(path, true, &l), -EINVAL);
+}
+END_TEST
+
 START_TEST(secrets_store)
 {
 	struct secret_list cur, prev;
@@ -207,6 +234,7 @@ START_TEST(secrets_store)
 	store = secret_store_new(&cur, &prev, "PREV");
 	ck_assert_ptr_nonnull(store);
 	ck_assert_uint_eq(secret_store_count(store), 2);
+	ck_assert_uint_eq(secret_store_count_previous(store), 1);
 	k = secret_store_find(store, "", 0);
 	ck_assert_ptr_nonnull(k);
 	ck_assert_ptr_null(k->previous);
@@ -237,5 +265,6 @@ TEST_SUITE(secrets)
 	ADD_TEST(s, "newlines_in_files", secrets_newlines_in_files);
 	ADD_TEST(s, "long_id_not_shown", secrets_long_id_not_shown);
 	ADD_TEST(s, "file", secrets_file);
+	ADD_TEST(s, "file_load", secrets_file_load);
 	ADD_TEST(s, "store", secrets_store);
 }

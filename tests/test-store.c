@@ -1,35 +1,70 @@
 /*
  * The inbox database: schema and versions, storing deliveries and their
- * duplicates, work rows, outcomes and states, purging.
+ * duplicates, work rows, outcomes and states, purging, inspecting; on
+ * each backend (test-backends.h), and what only a shared store
+ * (PostgreSQL) promises: several connections ingesting and claiming at
+ * once, keys and leases, migrations and purges one at a time.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "store/store.h"
-#include "test-common.h"
+#include "test-backends.h"
+#include "util.h"
 
-static char dir[64];
-static char why[512];
+static char dir[2048];
+static char why[8192];
 
 static struct whr_store *
-fresh_store(void)
+fresh_store_on(int backend)
 {
 	struct whr_store *s;
 
-	test_folder_new(dir, sizeof(dir), "store");
+	snprintf(dir, sizeof(dir), "%s", test_store_location(backend));
 	s = whr_store_open(dir, STORE_SERVER, why, sizeof(why));
-	ck_assert_ptr_nonnull(s);
+	ck_assert_msg(s != NULL, "%s", why);
 	return s;
 }
 
+#define fresh_store() fresh_store_on(_i)
+
 static void
-remove_store(struct whr_store *s)
+remove_store_on(int backend, struct whr_store *s)
 {
 	whr_store_close(s);
-	test_folder_remove(dir);
+	test_store_remove(backend, dir);
+}
+
+#define remove_store(s) remove_store_on(_i, (s))
+
+/* The one integer @p sql (SQLite's dialect) gives, through the handle. */
+static int64_t
+query_int(int backend, struct whr_store *s, const char *sql)
+{
+	struct whr_stmt *st = whr_tx_prepare(whr_store_tx(s),
+					     test_sql(backend, sql));
+	int64_t v;
+
+	ck_assert_msg(st != NULL, "%s: %s", sql, whr_tx_error(whr_store_tx(s)));
+	ck_assert_int_eq(whr_stmt_step(st), 1);
+	v = whr_stmt_int(st, 0);
+	ck_assert_int_eq(whr_stmt_run(st), 0);
+	return v;
+}
+
+/* What differs by design: SQLite's claims hand out all open work (one
+ * whr serve orders it in memory); a shared store's only what is
+ * eligible, the oldest open work of each key. */
+static const char *
+by_db(int backend, const char *sqlite, const char *postgresql)
+{
+	return test_backend_db(backend) == WHR_DB_SQLITE ? sqlite : postgresql;
 }
 
 static const char body[] =
@@ -126,17 +161,10 @@ START_TEST(store_ingest_and_duplicates)
 	ck_assert_int_eq(whr_store_commit(s), 0);
 
 	/* The duplicate is counted on the original, with its Attempt. */
-	{
-		sqlite3_stmt *st;
-
-		ck_assert_int_eq(sqlite3_prepare_v2(whr_tx_native(whr_store_tx(s)),
-			"SELECT duplicates, last_attempt FROM deliveries WHERE seq = 1",
-			-1, &st, NULL), SQLITE_OK);
-		ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-		ck_assert_int_eq(sqlite3_column_int(st, 0), 1);
-		ck_assert_int_eq(sqlite3_column_int(st, 1), 3);
-		sqlite3_finalize(st);
-	}
+	ck_assert_int_eq(query_int(_i, s, "SELECT duplicates FROM deliveries"
+				   " WHERE seq = 1"), 1);
+	ck_assert_int_eq(query_int(_i, s, "SELECT last_attempt FROM deliveries"
+				   " WHERE seq = 1"), 3);
 
 	ck_assert_int_eq(whr_store_load(s, 1, &w), 0);
 	ck_assert_str_eq(w->receiver_id, "tenant");
@@ -157,8 +185,10 @@ START_TEST(store_ingest_and_duplicates)
 	ck_assert_int_eq(whr_store_load(s, 99, &w), -ENOENT);
 
 	ck_assert_int_eq(whr_store_claim(s, 0, -1, 0, collect, seen), 0);
-	ck_assert_str_eq(seen, "1:2:lc:c\x1fu1;2:1:d:1;3:2:lc:c\x1fu1;"
-			       "4:1:d:2;5:2:lc:c\x1fu1;6:1:d:3;");
+	ck_assert_str_eq(seen, by_db(_i,
+		"1:2:lc:c\x1fu1;2:1:d:1;3:2:lc:c\x1fu1;"
+		"4:1:d:2;5:2:lc:c\x1fu1;6:1:d:3;",
+		"1:2:lc:c\x1fu1;2:1:d:1;4:1:d:2;6:1:d:3;"));
 
 	/* The work window's reads: open rows above an id, in id order, at
 	 * most so many; finished ones are skipped, and counted out. */
@@ -168,7 +198,8 @@ START_TEST(store_ingest_and_duplicates)
 	ck_assert_int_eq(whr_store_commit(s), 0);
 	seen[0] = '\0';
 	ck_assert_int_eq(whr_store_claim(s, 1, 3, 0, collect, seen), 0);
-	ck_assert_str_eq(seen, "2:1:d:1;4:1:d:2;5:2:lc:c\x1fu1;");
+	ck_assert_str_eq(seen, by_db(_i, "2:1:d:1;4:1:d:2;5:2:lc:c\x1fu1;",
+				     "2:1:d:1;4:1:d:2;6:1:d:3;"));
 	seen[0] = '\0';
 	ck_assert_int_eq(whr_store_claim(s, 5, 3, 0, collect, seen), 0);
 	ck_assert_str_eq(seen, "6:1:d:3;");
@@ -189,7 +220,6 @@ START_TEST(store_outcomes_and_finish)
 	struct ingest_delivery d;
 	struct ingest_notification n[2];
 	struct store_work *w = NULL;
-	sqlite3_stmt *st;
 
 	ck_assert_int_eq(whr_store_begin(s), 0);
 	delivery(&d, n, "d1", 1);
@@ -225,13 +255,12 @@ START_TEST(store_outcomes_and_finish)
 	ck_assert_int_eq(whr_store_purge(s, 8, 100), 0);
 	ck_assert_int_eq(whr_store_commit(s), 0);
 	ck_assert_int_eq(whr_store_load(s, 1, &w), -ENOENT);
-	ck_assert_int_eq(sqlite3_prepare_v2(whr_tx_native(whr_store_tx(s)),
+	ck_assert_int_eq(query_int(_i, s,
 		"SELECT (SELECT count(*) FROM outcomes) + (SELECT count(*) FROM"
-		" notifications) + (SELECT count(*) FROM deliveries)", -1, &st,
-		NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-	ck_assert_int_eq(sqlite3_column_int(st, 0), 0);
-	sqlite3_finalize(st);
+		" notifications) + (SELECT count(*) FROM deliveries)"), 0);
+	if (test_backend_db(_i) == WHR_DB_POSTGRESQL)
+		ck_assert_int_eq(query_int(_i, s, "SELECT count(*)"
+					   " FROM notification_keys"), 0);
 	remove_store(s);
 }
 END_TEST
@@ -249,20 +278,77 @@ START_TEST(store_versions)
 	ck_assert_ptr_nonnull(r);
 	whr_store_close(r);
 	/* A newer schema is refused, saying so. */
-	ck_assert_int_eq(sqlite3_exec(whr_tx_native(whr_store_tx(s)),
-				      "PRAGMA user_version = 9", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s), by_db(_i,
+		"PRAGMA user_version = 9",
+		"UPDATE whr_meta SET value = 9 WHERE key IN"
+		" ('schema_version', 'schema_compatible')")), 0);
 	ck_assert_ptr_null(whr_store_open(dir, STORE_SERVER, why, sizeof(why)));
 	ck_assert_int_eq(errno, EPROTO);
-	ck_assert_ptr_nonnull(strstr(why, "schema version 9, newer than this whr knows (2)"));
+	ck_assert_ptr_nonnull(strstr(why, by_db(_i,
+		"schema version 9, newer than this whr knows (2)",
+		"schema version 9, newer than this whr knows (1)")));
 	ck_assert_ptr_null(whr_store_open(dir, STORE_WORKER, why, sizeof(why)));
 	ck_assert_int_eq(errno, EPROTO);
 	remove_store(s);
 
 	/* No inbox at all: a reader says so. */
-	ck_assert_ptr_null(whr_store_open("/nonexistent/whr", STORE_WORKER, why,
-				      sizeof(why)));
-	ck_assert_int_eq(errno, EIO);
-	ck_assert_ptr_nonnull(strstr(why, "/nonexistent/whr/inbox.sqlite: cannot open"));
+	if (test_backend_db(_i) == WHR_DB_SQLITE) {
+		ck_assert_ptr_null(whr_store_open("/nonexistent/whr",
+						  STORE_WORKER, why,
+						  sizeof(why)));
+		ck_assert_int_eq(errno, EIO);
+		ck_assert_ptr_nonnull(strstr(why, "/nonexistent/whr/inbox.sqlite: cannot open"));
+	} else {
+		const char *empty = test_store_location(_i);
+
+		ck_assert_ptr_null(whr_store_open(empty, STORE_WORKER, why,
+						  sizeof(why)));
+		ck_assert_int_eq(errno, ENOENT);
+		ck_assert_ptr_nonnull(strstr(why, "no whr inbox in"));
+		ck_assert_ptr_null(whr_store_open(empty, STORE_READER, why,
+						  sizeof(why)));
+		ck_assert_int_eq(errno, ENOENT);
+		test_store_remove(_i, empty);
+	}
+}
+END_TEST
+
+/* A backup: a whole inbox in one file, 0600, never over a file unless
+ * told to replace it. */
+START_TEST(store_backup)
+{
+	struct whr_store *s = fresh_store_on(0);
+	struct ingest_notification n[2];
+	struct ingest_delivery d;
+	struct store_stats st;
+	struct whr_store *r;
+	char copy_dir[sizeof(dir) + 8], dest[sizeof(dir) + 32];
+	struct stat sb;
+
+	delivery(&d, n, "d1", 1);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+
+	snprintf(copy_dir, sizeof(copy_dir), "%s/copy", dir);
+	ck_assert_int_eq(mkdir(copy_dir, 0700), 0);
+	snprintf(dest, sizeof(dest), "%s/inbox.sqlite", copy_dir);
+	ck_assert_int_eq(whr_store_backup(s, dest, false), 0);
+	ck_assert_int_eq(stat(dest, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 0777, 0600);
+	r = whr_store_open(copy_dir, STORE_READER, why, sizeof(why));
+	ck_assert_msg(r != NULL, "%s", why);
+	ck_assert_int_eq(whr_store_stats(r, &st, NULL, NULL), 0);
+	ck_assert_int_eq(st.deliveries, 1);
+	ck_assert_int_eq(st.notifications.total, 2);
+	whr_store_close(r);
+
+	ck_assert_int_eq(whr_store_backup(s, dest, false), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(whr_store_error(s), "exists"));
+	ck_assert_int_eq(whr_store_backup(s, dest, true), 0);
+	ck_assert_int_eq(whr_store_backup(s, "/nonexistent/whr/x", true),
+			 -ENOENT);
+	remove_store_on(0, s);
 }
 END_TEST
 
@@ -270,7 +356,7 @@ END_TEST
  * server opens it, keeping its rows: their retries count from arrival. */
 START_TEST(store_migrates_version_1)
 {
-	struct whr_store *s = fresh_store();
+	struct whr_store *s = fresh_store_on(0);
 	struct ingest_delivery d;
 	struct ingest_notification n[2];
 	struct store_work *w = NULL;
@@ -328,10 +414,705 @@ START_TEST(store_migrates_version_1)
 }
 END_TEST
 
+/* ---- inspecting (whr inbox), on every backend ---------------------------- */
+
+static int
+list_ids(const struct store_notification *n, void *arg)
+{
+	char *seen = arg;
+	char item[96];
+
+	snprintf(item, sizeof(item), "%lld:%s:%s;", (long long)n->id,
+		 n->action != NULL ? n->action : "-", n->state);
+	strcat(seen, item);
+	return 0;
+}
+
+static int
+show_delivery(const struct store_delivery *d, void *arg)
+{
+	char *seen = arg;
+	char item[256];
+
+	snprintf(item, sizeof(item), "seq %lld id %s dup %lld finished %d "
+		 "body %zu;", (long long)d->seq, d->delivery_id,
+		 (long long)d->duplicates, d->finished, d->body_len);
+	ck_assert_str_eq(d->body, body);
+	strcat(seen, item);
+	return 0;
+}
+
+static int
+show_notification(const struct store_notification *n,
+		  const struct store_outcome_row *o, size_t n_outcomes,
+		  void *arg)
+{
+	char *seen = arg;
+	char item[128];
+	size_t i;
+
+	snprintf(item, sizeof(item), "%lld:%s", (long long)n->id, n->state);
+	strcat(seen, item);
+	for (i = 0; i < n_outcomes; i++) {
+		snprintf(item, sizeof(item), " %s=%s", o[i].handler,
+			 o[i].result);
+		strcat(seen, item);
+	}
+	strcat(seen, ";");
+	return 0;
+}
+
+static int
+count_action(const char *name, const struct store_counts *c, void *arg)
+{
+	char *seen = arg;
+	char item[96];
+
+	snprintf(item, sizeof(item), "%s:%lld/%lld;", name != NULL ? name : "-",
+		 (long long)c->total, (long long)c->dead);
+	strcat(seen, item);
+	return 0;
+}
+
+START_TEST(store_inspect)
+{
+	struct whr_store *s = fresh_store();
+	struct whr_store *tool;
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+	struct store_filter f = { .state = NULL };
+	struct store_stats st;
+	struct store_replay r = { .seq = 0 };
+	char seen[1024] = "";
+	int64_t seq = 0;
+	int matches = 0;
+
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "d1", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	delivery(&d, n, "d2", 1);
+	d.received_at = 50;
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	delivery(&d, n, "d1", 2);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_record_outcome(s, 1, "h", WHR_DONE, NULL, 5),
+			 0);
+	ck_assert_int_eq(whr_store_settle(s, 1, WORK_DONE, 5, NULL, 5), 0);
+	ck_assert_int_eq(whr_store_record_outcome(s, 2, "h", WHR_REJECT, "no",
+						  5), 0);
+	ck_assert_int_eq(whr_store_settle(s, 2, WORK_DEAD, 5, "h: no", 5), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+
+	tool = whr_store_open(dir, STORE_READER, why, sizeof(why));
+	ck_assert_msg(tool != NULL, "%s", why);
+	ck_assert_int_eq(whr_store_list(tool, &f, list_ids, seen), 0);
+	ck_assert_str_eq(seen, "4:B:pending;3:A:pending;2:B:dead;1:A:done;");
+	seen[0] = '\0';
+	f.action = "b";
+	f.has_since = true;
+	f.since = 2;
+	ck_assert_int_eq(whr_store_list(tool, &f, list_ids, seen), 0);
+	ck_assert_str_eq(seen, "4:B:pending;");
+	seen[0] = '\0';
+	f = (struct store_filter){ .state = "dead", .limit = 1 };
+	ck_assert_int_eq(whr_store_list(tool, &f, list_ids, seen), 0);
+	ck_assert_str_eq(seen, "2:B:dead;");
+
+	ck_assert_int_eq(whr_store_find(tool, "d2", 0, NULL, &matches, &seq),
+			 0);
+	ck_assert_int_eq(matches, 1);
+	ck_assert_int_eq(seq, 2);
+	ck_assert_int_eq(whr_store_find(tool, "d2", 0, "TENANT", &matches,
+					&seq), 0);
+	ck_assert_int_eq(matches, 1);
+	ck_assert_int_eq(whr_store_find(tool, "d2", 0, "other", &matches,
+					&seq), 0);
+	ck_assert_int_eq(matches, 0);
+	ck_assert_int_eq(whr_store_find(tool, NULL, 1, NULL, &matches, &seq),
+			 0);
+	ck_assert_int_eq(matches, 1);
+
+	seen[0] = '\0';
+	ck_assert_int_eq(whr_store_show(tool, 1, show_delivery,
+					show_notification, seen), 0);
+	ck_assert_str_eq(seen, "seq 1 id d1 dup 1 finished 1 body 92;"
+			       "1:done h=done;2:dead h=reject;");
+	ck_assert_int_eq(whr_store_show(tool, 9, show_delivery,
+					show_notification, seen), -ENOENT);
+
+	seen[0] = '\0';
+	ck_assert_int_eq(whr_store_stats(tool, &st, count_action, seen), 0);
+	ck_assert_int_eq(st.deliveries, 2);
+	ck_assert_int_eq(st.duplicates, 1);
+	ck_assert_int_eq(st.notifications.total, 4);
+	ck_assert_int_eq(st.notifications.pending, 2);
+	ck_assert_int_eq(st.notifications.done, 1);
+	ck_assert_int_eq(st.notifications.dead, 1);
+	ck_assert(st.has_oldest_open);
+	ck_assert_int_eq(st.oldest_open, 50);
+	ck_assert_int_eq(st.first_received, 1);
+	ck_assert_int_eq(st.last_received, 50);
+	ck_assert_int_gt(st.bytes, 0);
+	ck_assert(strcmp(seen, "A:2/0;B:2/1;") == 0 ||
+		  strcmp(seen, "B:2/1;A:2/0;") == 0);
+	whr_store_close(tool);
+
+	/* Replay: the dead notification again, its failed outcome
+	 * forgotten. */
+	tool = whr_store_open(dir, STORE_WRITER, why, sizeof(why));
+	ck_assert_msg(tool != NULL, "%s", why);
+	r.now = 70;
+	ck_assert_int_eq(whr_store_replay(tool, &r), 0);
+	ck_assert_int_eq(r.replayed, 1);
+	r = (struct store_replay){ .seq = 1, .all_handlers = true, .now = 80 };
+	ck_assert_int_eq(whr_store_replay(tool, &r), 0);
+	ck_assert_int_eq(r.replayed, 1);
+	ck_assert_int_eq(r.open, 1);
+	whr_store_close(tool);
+	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM notifications"
+				   " WHERE state = 'pending'"), 4);
+	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM outcomes"), 0);
+	ck_assert_int_eq(query_int(_i, s, "SELECT retry_from FROM notifications"
+				   " WHERE id = 1"), 80);
+	remove_store(s);
+}
+END_TEST
+
+/* Another connection's replay changes the data version the server
+ * watches; its own work does not need to. */
+START_TEST(store_data_version)
+{
+	struct whr_store *s = fresh_store();
+	struct whr_store *tool;
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+	struct store_replay r = { .seq = 0, .now = 9 };
+	int64_t before;
+
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "d1", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_settle(s, 1, WORK_DEAD, 5, "x", 5), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	before = whr_store_data_version(s);
+	ck_assert_int_ge(before, 0);
+	tool = whr_store_open(dir, STORE_WRITER, why, sizeof(why));
+	ck_assert_msg(tool != NULL, "%s", why);
+	ck_assert_int_eq(whr_store_replay(tool, &r), 0);
+	ck_assert_int_eq(r.replayed, 1);
+	whr_store_close(tool);
+	ck_assert_int_ne(whr_store_data_version(s), before);
+	remove_store(s);
+}
+END_TEST
+
+/* Which locations are databases, and that a database's password never
+ * shows in a message (no server needed). */
+START_TEST(store_database_location)
+{
+	struct whr_store *s;
+
+	ck_assert(whr_store_location_is_database("postgresql://h/db"));
+	ck_assert(whr_store_location_is_database("postgres://h/db"));
+	ck_assert(whr_store_location_is_database("host=h dbname=db"));
+	ck_assert(whr_store_location_is_database("dbname=db"));
+	ck_assert(!whr_store_location_is_database("./whr-data"));
+	ck_assert(!whr_store_location_is_database("/var/lib/whr"));
+	ck_assert(!whr_store_location_is_database("postgresql"));
+
+	/* Nobody listens on port 1: it cannot connect, and says where
+	 * without the password. */
+	s = whr_store_open("postgresql://whr:s3cr3t-pw@127.0.0.1:1/inbox",
+			   STORE_SERVER, why, sizeof(why));
+	ck_assert_ptr_null(s);
+	ck_assert_int_eq(errno, EIO);
+	ck_assert_ptr_nonnull(strstr(why, "postgresql://whr@127.0.0.1:1/inbox"));
+	ck_assert_ptr_nonnull(strstr(why, "cannot connect"));
+	ck_assert_ptr_null(strstr(why, "s3cr3t"));
+	s = whr_store_open("host=127.0.0.1 port=1 password=s3cr3t-pw",
+			   STORE_READER, why, sizeof(why));
+	ck_assert_ptr_null(s);
+	ck_assert_ptr_null(strstr(why, "s3cr3t"));
+	/* A location libpq cannot read: its message (which may quote the
+	 * password) is not passed on. */
+	s = whr_store_open("postgresql://whr:s3cr3t%zz@127.0.0.1/inbox",
+			   STORE_READER, why, sizeof(why));
+	ck_assert_ptr_null(s);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_ptr_null(strstr(why, "s3cr3t"));
+	ck_assert_ptr_nonnull(strstr(why, "cannot read the database location"));
+}
+END_TEST
+
+/* ---- what a shared store promises (PostgreSQL only) --------------------- */
+
+struct ingester {
+	const char *location;
+	bool done;
+	int rc;
+	bool duplicate;
+	pthread_t thread;
+};
+
+static void *
+ingest_thread(void *arg)
+{
+	struct ingester *g = arg;
+	struct whr_store *s = whr_store_open(g->location, STORE_SERVER, NULL,
+					     0);
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+
+	g->rc = -EIO;
+	if (s != NULL) {
+		delivery(&d, n, "same", 2);
+		g->rc = whr_store_begin(s);
+		if (g->rc == 0)
+			g->rc = whr_store_ingest(s, &d);
+		if (g->rc == 0)
+			g->rc = whr_store_commit(s);
+		g->duplicate = d.duplicate;
+		whr_store_close(s);
+	}
+	__atomic_store_n(&g->done, true, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* Two replicas store the same delivery at the same moment: the second
+ * insert waits for the first's commit, and counts a duplicate; both
+ * succeed (both answer 200), and it is stored once. */
+START_TEST(store_concurrent_ingest)
+{
+	struct whr_store *s = fresh_store();
+	struct ingester other = { .location = dir };
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+	int i;
+
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "same", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert(!d.duplicate);
+	ck_assert_int_eq(pthread_create(&other.thread, NULL, ingest_thread,
+					&other), 0);
+	/* The other one is waiting on our row (or has not got there). */
+	for (i = 0; i < 30; i++) {
+		usleep(10000);
+		ck_assert(!__atomic_load_n(&other.done, __ATOMIC_SEQ_CST));
+	}
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(pthread_join(other.thread, NULL), 0);
+	ck_assert_int_eq(other.rc, 0);
+	ck_assert(other.duplicate);
+	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM deliveries"), 1);
+	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM notifications"),
+			 2);
+	ck_assert_int_eq(query_int(_i, s, "SELECT duplicates FROM deliveries"),
+			 1);
+	ck_assert_int_eq(query_int(_i, s, "SELECT last_attempt FROM deliveries"),
+			 2);
+	remove_store(s);
+}
+END_TEST
+
+#define CLAIM_WORK 300
+
+struct claimer {
+	const char *location;
+	int64_t ids[CLAIM_WORK];
+	size_t n;
+	int rc;
+	pthread_t thread;
+};
+
+static int
+claim_one(const struct store_claim *c, void *arg)
+{
+	struct claimer *k = arg;
+
+	ck_assert_uint_lt(k->n, CLAIM_WORK);
+	k->ids[k->n++] = c->id;
+	return 0;
+}
+
+static void *
+claim_thread(void *arg)
+{
+	struct claimer *k = arg;
+	struct whr_store *s = whr_store_open(k->location, STORE_SERVER, NULL,
+					     0);
+	size_t before;
+
+	k->rc = s != NULL ? 0 : -EIO;
+	do {
+		before = k->n;
+		if (k->rc == 0)
+			k->rc = whr_store_claim(s, 0, 7, 60 * 1000000LL,
+						claim_one, k);
+	} while (k->rc == 0 && k->n > before);
+	whr_store_close(s);
+	return NULL;
+}
+
+/* Two replicas claiming at once never get the same work, and between
+ * them get all of it. */
+START_TEST(store_concurrent_claims)
+{
+	struct whr_store *s = fresh_store();
+	static struct claimer k[2];
+	static char *keys[CLAIM_WORK];
+	static char key_text[CLAIM_WORK][16];
+	static struct ingest_notification many[CLAIM_WORK];
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+	char seen[CLAIM_WORK + 1] = { 0 };
+	size_t i, j;
+
+	/* One delivery of many notifications, each a key of its own. */
+	delivery(&d, n, "many", 1);
+	for (i = 0; i < CLAIM_WORK; i++) {
+		snprintf(key_text[i], sizeof(key_text[i]), "k%zu", i);
+		keys[i] = key_text[i];
+		many[i] = n[0];
+		many[i].index = i;
+		many[i].keys = &keys[i];
+		many[i].n_keys = 1;
+	}
+	d.notifications = many;
+	d.n_notifications = CLAIM_WORK;
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+
+	for (i = 0; i < 2; i++) {
+		memset(&k[i], 0, sizeof(k[i]));
+		k[i].location = dir;
+		ck_assert_int_eq(pthread_create(&k[i].thread, NULL,
+						claim_thread, &k[i]), 0);
+	}
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(pthread_join(k[i].thread, NULL), 0);
+		ck_assert_int_eq(k[i].rc, 0);
+		for (j = 0; j < k[i].n; j++) {
+			ck_assert_int_ge(k[i].ids[j], 1);
+			ck_assert_int_le(k[i].ids[j], CLAIM_WORK);
+			ck_assert_msg(!seen[k[i].ids[j]],
+				      "work %lld claimed twice",
+				      (long long)k[i].ids[j]);
+			seen[k[i].ids[j]] = 1;
+		}
+	}
+	ck_assert_uint_eq(k[0].n + k[1].n, CLAIM_WORK);
+	remove_store(s);
+}
+END_TEST
+
+static int
+collect_ids(const struct store_claim *c, void *arg)
+{
+	char *seen = arg;
+	char item[32];
+
+	snprintf(item, sizeof(item), "%lld;", (long long)c->id);
+	strcat(seen, item);
+	return 0;
+}
+
+/* What a claim hands out: the oldest open work of each key (retrying
+ * work too keeps younger work of its keys waiting), when it is due and
+ * not leased. */
+START_TEST(store_claim_eligible)
+{
+	struct whr_store *s = fresh_store();
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+	char seen[256] = "";
+	int64_t now = 1700000000000000LL;
+
+	/* 1 (u1, u2), 2 (d:1); 3 (u1, u2), 4 (d:2) */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "a", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	delivery(&d, n, "b", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+
+	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
+			 0);
+	ck_assert_str_eq(seen, "1;2;4;");
+	/* Leased: not again. */
+	seen[0] = '\0';
+	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
+			 0);
+	ck_assert_str_eq(seen, "");
+
+	/* 1 retries later: still open, so 3 (its keys) waits; and 1 is
+	 * not due. Settling cleared its lease. */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_settle(s, 1, WORK_RETRYING, now * 2, "r",
+					  5), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
+			 0);
+	ck_assert_str_eq(seen, "");
+	/* Due now: 1 again, never 3. */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_settle(s, 1, WORK_RETRYING, 0, "r", 5), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
+			 0);
+	ck_assert_str_eq(seen, "1;");
+	/* 1 done: 3 is the oldest open of its keys now. */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_settle(s, 1, WORK_DONE, 0, NULL, 5), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	seen[0] = '\0';
+	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
+			 0);
+	ck_assert_str_eq(seen, "3;");
+	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM notifications"
+				   " WHERE lease_owner IS NOT NULL"), 3);
+	remove_store(s);
+}
+END_TEST
+
+/* A stopped claim leases only what its caller took. */
+static int
+take_one(const struct store_claim *c, void *arg)
+{
+	int *taken = arg;
+
+	return (*taken)++ == 0 ? 0 : 1;
+}
+
+/* A lease that ran out is taken over by the next claim; a renewed one
+ * is not; settling ends it. */
+START_TEST(store_lease_takeover)
+{
+	struct whr_store *s = fresh_store();
+	struct whr_store *other = whr_store_open(dir, STORE_SERVER, why,
+						 sizeof(why));
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+	char seen[256] = "";
+	int taken = 0;
+
+	ck_assert_ptr_nonnull(other);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "a", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+
+	ck_assert_int_eq(whr_store_claim(s, 0, -1, 200000, take_one, &taken),
+			 0);
+	ck_assert_int_eq(taken, 2);
+	/* 2 was given back; 1 is leased. */
+	ck_assert_int_eq(whr_store_claim(other, 0, -1, 60000000, collect_ids,
+					 seen), 0);
+	ck_assert_str_eq(seen, "2;");
+	seen[0] = '\0';
+	ck_assert_int_eq(whr_store_begin(other), 0);
+	ck_assert_int_eq(whr_store_settle(other, 2, WORK_DONE, 0, NULL, 5), 0);
+	ck_assert_int_eq(whr_store_commit(other), 0);
+	ck_assert_int_eq(whr_store_renew(s, 200000), 1);
+	usleep(100000);
+	ck_assert_int_eq(whr_store_renew(s, 200000), 1);
+	usleep(100000);
+	ck_assert_int_eq(whr_store_claim(other, 0, -1, 60000000, collect_ids,
+					 seen), 0);
+	ck_assert_str_eq(seen, "");
+	/* Its owner died: once the lease ran out, another takes it. */
+	usleep(250000);
+	ck_assert_int_eq(whr_store_claim(other, 0, -1, 60000000, collect_ids,
+					 seen), 0);
+	ck_assert_str_eq(seen, "1;");
+	ck_assert_int_eq(whr_store_begin(other), 0);
+	ck_assert_int_eq(whr_store_settle(other, 1, WORK_DONE, 0, NULL, 5), 0);
+	ck_assert_int_eq(whr_store_commit(other), 0);
+	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM notifications"
+				   " WHERE id = 1 AND lease_owner IS NULL"
+				   " AND lease_until IS NULL"), 1);
+	whr_store_close(other);
+	remove_store(s);
+}
+END_TEST
+
+struct opener {
+	const char *location;
+	pthread_barrier_t *start;
+	bool opened;
+	pthread_t thread;
+};
+
+static void *
+open_thread(void *arg)
+{
+	struct opener *o = arg;
+	char err[1024];
+	struct whr_store *s;
+
+	pthread_barrier_wait(o->start);
+	s = whr_store_open(o->location, STORE_SERVER, err, sizeof(err));
+	o->opened = s != NULL;
+	whr_store_close(s);
+	return NULL;
+}
+
+/* Replicas starting at the same moment on an empty database: the
+ * migration runs once, and every one of them opens. */
+START_TEST(store_migrations_once)
+{
+	const char *location = test_store_location(_i);
+	pthread_barrier_t start;
+	struct opener o[3];
+	const char *log;
+	const char *p;
+	int created = 0;
+	size_t i;
+
+	snprintf(dir, sizeof(dir), "%s", location);
+	test_log_clear();
+	pthread_barrier_init(&start, NULL, ARRAY_LENGTH(o));
+	for (i = 0; i < ARRAY_LENGTH(o); i++) {
+		o[i] = (struct opener){ .location = dir, .start = &start };
+		ck_assert_int_eq(pthread_create(&o[i].thread, NULL, open_thread,
+						&o[i]), 0);
+	}
+	for (i = 0; i < ARRAY_LENGTH(o); i++) {
+		ck_assert_int_eq(pthread_join(o[i].thread, NULL), 0);
+		ck_assert(o[i].opened);
+	}
+	pthread_barrier_destroy(&start);
+	log = test_log_text();
+	for (p = log; (p = strstr(p, "created inbox")) != NULL; p++)
+		created++;
+	ck_assert_msg(created == 1, "%s", log);
+	test_store_remove(_i, dir);
+}
+END_TEST
+
+/* One replica purges at a time: another's purge meanwhile finds
+ * nothing, at once. */
+START_TEST(store_purge_one_at_a_time)
+{
+	struct whr_store *s = fresh_store();
+	struct whr_store *other = whr_store_open(dir, STORE_SERVER, why,
+						 sizeof(why));
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+
+	ck_assert_ptr_nonnull(other);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "a", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	delivery(&d, n, "b", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_settle(s, 1, WORK_DONE, 0, NULL, 5), 0);
+	ck_assert_int_eq(whr_store_settle(s, 2, WORK_DONE, 0, NULL, 5), 0);
+	ck_assert_int_eq(whr_store_settle(s, 3, WORK_DONE, 0, NULL, 5), 0);
+	ck_assert_int_eq(whr_store_settle(s, 4, WORK_DONE, 0, NULL, 5), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_purge(s, 100, 1), 1);
+	ck_assert_int_eq(whr_store_begin(other), 0);
+	ck_assert_int_eq(whr_store_purge(other, 100, 10), 0);
+	whr_store_rollback(other);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(whr_store_begin(other), 0);
+	ck_assert_int_eq(whr_store_purge(other, 100, 10), 1);
+	ck_assert_int_eq(whr_store_commit(other), 0);
+	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM deliveries"), 0);
+	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM"
+				   " notification_keys"), 0);
+	whr_store_close(other);
+	remove_store(s);
+}
+END_TEST
+
+/* A whr one version older runs on a schema whose migration kept what it
+ * uses (replicas upgraded one at a time); a server open never lowers
+ * the version. */
+START_TEST(store_runs_on_compatible_schema)
+{
+	struct whr_store *s = fresh_store();
+	struct whr_store *r;
+
+	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s),
+		"UPDATE whr_meta SET value = CASE key WHEN 'schema_version'"
+		" THEN 2 ELSE 1 END WHERE key IN ('schema_version',"
+		" 'schema_compatible')"), 0);
+	r = whr_store_open(dir, STORE_SERVER, why, sizeof(why));
+	ck_assert_msg(r != NULL, "%s", why);
+	whr_store_close(r);
+	r = whr_store_open(dir, STORE_WORKER, why, sizeof(why));
+	ck_assert_msg(r != NULL, "%s", why);
+	whr_store_close(r);
+	ck_assert_int_eq(query_int(_i, s, "SELECT value FROM whr_meta"
+				   " WHERE key = 'schema_version'"), 2);
+	remove_store(s);
+}
+END_TEST
+
+static const char *
+setting(int backend, struct whr_store *s, const char *name)
+{
+	static char value[64];
+	struct whr_stmt *st = whr_tx_prepare(whr_store_tx(s),
+		test_sql(backend, "SELECT current_setting(?1)"));
+
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(whr_stmt_bind_text(st, 1, name), 0);
+	ck_assert_int_eq(whr_stmt_step(st), 1);
+	snprintf(value, sizeof(value), "%s", whr_stmt_text(st, 0));
+	ck_assert_int_eq(whr_stmt_run(st), 0);
+	return value;
+}
+
+/* Batches nobody is answered for commit without waiting for the disk;
+ * the others, and the probe, wait. */
+START_TEST(store_sync_commits)
+{
+	struct whr_store *s = fresh_store();
+
+	ck_assert_int_eq(whr_store_sync_commits(s, false), 0);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_str_eq(setting(_i, s, "synchronous_commit"), "off");
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_str_eq(setting(_i, s, "synchronous_commit"), "on");
+	ck_assert_int_eq(whr_store_sync_commits(s, true), 0);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_str_eq(setting(_i, s, "synchronous_commit"), "on");
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(whr_store_sync_commits(s, false), 0);
+	ck_assert_int_eq(whr_store_probe(s), 0);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_str_eq(setting(_i, s, "synchronous_commit"), "on");
+	whr_store_rollback(s);
+	remove_store(s);
+}
+END_TEST
+
 TEST_SUITE(store)
 {
-	ADD_TEST(s, "ingest_and_duplicates", store_ingest_and_duplicates);
-	ADD_TEST(s, "outcomes_and_finish", store_outcomes_and_finish);
-	ADD_TEST(s, "versions", store_versions);
-	ADD_TEST(s, "migrates_version_1", store_migrates_version_1);
+	ADD_BACKEND_TEST(s, "ingest_and_duplicates", store_ingest_and_duplicates);
+	ADD_BACKEND_TEST(s, "outcomes_and_finish", store_outcomes_and_finish);
+	ADD_BACKEND_TEST(s, "versions", store_versions);
+	ADD_BACKEND_TEST(s, "inspect", store_inspect);
+	ADD_BACKEND_TEST(s, "data_version", store_data_version);
+	if (!test_backend_postgresql()) {
+		ADD_TEST(s, "migrates_version_1", store_migrates_version_1);
+		ADD_TEST(s, "database_location", store_database_location);
+		ADD_TEST(s, "backup", store_backup);
+		return;
+	}
+	ADD_BACKEND_TEST(s, "concurrent_ingest", store_concurrent_ingest);
+	ADD_BACKEND_TEST(s, "concurrent_claims", store_concurrent_claims);
+	ADD_BACKEND_TEST(s, "claim_eligible", store_claim_eligible);
+	ADD_BACKEND_TEST(s, "lease_takeover", store_lease_takeover);
+	ADD_BACKEND_TEST(s, "migrations_once", store_migrations_once);
+	ADD_BACKEND_TEST(s, "purge_one_at_a_time", store_purge_one_at_a_time);
+	ADD_BACKEND_TEST(s, "runs_on_compatible_schema",
+			 store_runs_on_compatible_schema);
+	ADD_BACKEND_TEST(s, "sync_commits", store_sync_commits);
 }

@@ -1,41 +1,52 @@
 /*
- * The transaction handle (whr/tx.h) on SQLite: preparing (and the cache
- * by SQL text), binding, stepping and reading, errors and their errnos,
- * exec, and the guard that keeps a handler from ending the inbox's
- * transaction.
+ * The transaction handle (whr/tx.h) on each backend (test-backends.h):
+ * preparing (and the cache by SQL text), binding, stepping and reading,
+ * errors and their errnos, exec, and the guard that keeps a handler from
+ * ending the inbox's transaction.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include <whr/tx.h>
 
 #include "store/store.h"
-#include "test-common.h"
+#include "test-backends.h"
 
-static char dir[64];
+static char dir[2048];
 
 static struct whr_store *
-fresh_store(void)
+fresh_store_on(int backend)
 {
-	char why[512];
+	char why[8192];
 	struct whr_store *s;
 
-	snprintf(dir, sizeof(dir), "/tmp/whr-tx-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(dir, sizeof(dir), "%s", test_store_location(backend));
 	s = whr_store_open(dir, STORE_SERVER, why, sizeof(why));
 	ck_assert_msg(s != NULL, "%s", why);
 	return s;
 }
 
-static void
-remove_store(struct whr_store *s)
-{
-	char cmd[128];
+#define fresh_store() fresh_store_on(_i)
 
+static void
+remove_store_on(int backend, struct whr_store *s)
+{
 	whr_store_close(s);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	test_store_remove(backend, dir);
+}
+
+#define remove_store(s) remove_store_on(_i, (s))
+
+/* SQL written for SQLite, in this backend's dialect. */
+#define SQL(text) test_sql(_i, (text))
+
+static const char *
+by_db(int backend, const char *sqlite, const char *postgresql)
+{
+	return test_backend_db(backend) == WHR_DB_SQLITE ? sqlite : postgresql;
 }
 
 START_TEST(tx_prepare_bind_step)
@@ -43,14 +54,16 @@ START_TEST(tx_prepare_bind_step)
 	struct whr_store *s = fresh_store();
 	struct whr_tx *tx = whr_store_tx(s);
 	struct whr_stmt *ins, *sel;
-	static const char insert[] = "INSERT INTO t (k, v, n) VALUES (?1, ?2, ?3)";
+	char insert[64];
 	int i;
 
-	ck_assert_int_eq(whr_tx_db(tx), WHR_DB_SQLITE);
+	snprintf(insert, sizeof(insert), "%s",
+		 SQL("INSERT INTO t (k, v, n) VALUES (?1, ?2, ?3)"));
+	ck_assert_int_eq(whr_tx_db(tx), test_backend_db(_i));
 	ck_assert_ptr_nonnull(whr_tx_native(tx));
 	ck_assert_str_eq(whr_tx_error(tx), "");
 	ck_assert_int_eq(whr_tx_exec(tx, "CREATE TABLE t (k TEXT PRIMARY KEY,"
-					 " v TEXT, n INTEGER);"
+					 " v TEXT, n BIGINT);"
 					 "CREATE INDEX t_n ON t (n)"), 0);
 
 	for (i = 0; i < 3; i++) {
@@ -76,7 +89,7 @@ START_TEST(tx_prepare_bind_step)
 	ck_assert_int_eq(whr_stmt_bind_text(ins, 1, "k9"), 0);
 	ck_assert_int_eq(whr_stmt_run(ins), 0);
 
-	sel = whr_tx_prepare(tx, "SELECT k, v, n FROM t WHERE n >= ?1 ORDER BY k");
+	sel = whr_tx_prepare(tx, SQL("SELECT k, v, n FROM t WHERE n >= ?1 ORDER BY k"));
 	ck_assert_ptr_nonnull(sel);
 	ck_assert_int_eq(whr_stmt_bind_int(sel, 1, INT64_C(1) << 41), 0);
 	ck_assert_int_eq(whr_stmt_step(sel), 1);
@@ -110,16 +123,17 @@ START_TEST(tx_errors)
 	ck_assert_ptr_null(whr_tx_prepare(tx, "  "));
 	ck_assert_ptr_nonnull(whr_tx_prepare(tx, "SELECT 1;"));
 	/* A parameter the statement does not have. */
-	st = whr_tx_prepare(tx, "INSERT INTO u (k) VALUES (?1)");
+	st = whr_tx_prepare(tx, SQL("INSERT INTO u (k) VALUES (?1)"));
 	ck_assert_int_eq(whr_stmt_bind_text(st, 2, "x"), -EINVAL);
 	/* A unique key violated is -EEXIST; the statement is usable after. */
 	ck_assert_int_eq(whr_stmt_bind_text(st, 1, "a"), 0);
 	ck_assert_int_eq(whr_stmt_run(st), 0);
-	st = whr_tx_prepare(tx, "INSERT INTO u (k) VALUES (?1)");
+	st = whr_tx_prepare(tx, SQL("INSERT INTO u (k) VALUES (?1)"));
 	ck_assert_int_eq(whr_stmt_bind_text(st, 1, "a"), 0);
 	ck_assert_int_eq(whr_stmt_run(st), -EEXIST);
-	ck_assert_ptr_nonnull(strstr(whr_tx_error(tx), "UNIQUE"));
-	st = whr_tx_prepare(tx, "INSERT INTO u (k) VALUES (?1)");
+	ck_assert_ptr_nonnull(strstr(whr_tx_error(tx),
+				     by_db(_i, "UNIQUE", "unique")));
+	st = whr_tx_prepare(tx, SQL("INSERT INTO u (k) VALUES (?1)"));
 	ck_assert_int_eq(whr_stmt_bind_text(st, 1, "b"), 0);
 	ck_assert_int_eq(whr_stmt_run(st), 0);
 	ck_assert_str_eq(whr_tx_error(tx), "");
@@ -160,7 +174,8 @@ START_TEST(tx_guard)
 	ck_assert_int_eq(whr_store_handler_end(s, "h2", false), 0);
 	ck_assert_int_eq(whr_store_commit(s), 0);
 
-	st = whr_tx_prepare(tx, "SELECT group_concat(k) FROM g");
+	st = whr_tx_prepare(tx, by_db(_i, "SELECT group_concat(k) FROM g",
+				      "SELECT string_agg(k, ',') FROM g"));
 	ck_assert_int_eq(whr_stmt_step(st), 1);
 	ck_assert_str_eq(whr_stmt_text(st, 0), "kept");
 	ck_assert_int_eq(whr_stmt_run(st), 0);
@@ -195,10 +210,102 @@ START_TEST(tx_cache_bound)
 }
 END_TEST
 
+/* PostgreSQL: a statement that fails inside a handler aborts its
+ * savepoint: the handler's writes are undone with it, and a handler that
+ * says done all the same is told (-EAGAIN), never recorded done without
+ * its writes. The transaction goes on. */
+START_TEST(tx_failed_statement_in_handler)
+{
+	struct whr_store *s = fresh_store();
+	struct whr_tx *tx = whr_store_tx(s);
+	struct whr_stmt *st;
+
+	ck_assert_int_eq(whr_tx_exec(tx, "CREATE TABLE f (k TEXT PRIMARY KEY)"),
+			 0);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_handler_begin(s), 0);
+	ck_assert_int_eq(whr_tx_exec(tx, "INSERT INTO f VALUES ('a')"), 0);
+	ck_assert_int_eq(whr_tx_exec(tx, "INSERT INTO f VALUES ('a')"),
+			 -EEXIST);
+	ck_assert_int_eq(whr_tx_exec(tx, "INSERT INTO f VALUES ('b')"), -EIO);
+	ck_assert_int_eq(whr_store_handler_end(s, "h1", true), -EAGAIN);
+	ck_assert_ptr_nonnull(strstr(whr_store_error(s), "handler h1"));
+	/* The next handler and the commit go on. */
+	ck_assert_int_eq(whr_store_handler_begin(s), 0);
+	ck_assert_int_eq(whr_tx_exec(tx, "INSERT INTO f VALUES ('c')"), 0);
+	ck_assert_int_eq(whr_store_handler_end(s, "h2", true), 0);
+	/* One that failed and says so: nothing to tell. */
+	ck_assert_int_eq(whr_store_handler_begin(s), 0);
+	ck_assert_ptr_null(whr_tx_prepare(tx, "SELEKT"));
+	ck_assert_int_eq(whr_store_handler_end(s, "h3", false), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	st = whr_tx_prepare(tx, "SELECT string_agg(k, ',') FROM f");
+	ck_assert_int_eq(whr_stmt_step(st), 1);
+	ck_assert_str_eq(whr_stmt_text(st, 0), "c");
+	ck_assert_int_eq(whr_stmt_run(st), 0);
+	remove_store(s);
+}
+END_TEST
+
+/* PostgreSQL: what the guard refuses, by the statements' text, and what
+ * it lets through; and a handler that ended the transaction anyway
+ * (through the native connection) fails the batch. */
+START_TEST(tx_guard_text)
+{
+	static const char *const refused[] = {
+		"commit", "  END", "ABORT", "begin isolation level serializable",
+		"START TRANSACTION", "ROLLBACK", "rollback and chain",
+		"ROLLBACK TO whr_handler", "rollback to savepoint WHR_HANDLER",
+		"RELEASE whr_handler", "RELEASE SAVEPOINT \"whr_handler\"",
+		"SAVEPOINT whr_handler", "PREPARE TRANSACTION 'x'",
+		"/* hi */ COMMIT", "-- hi\nCOMMIT",
+		"SELECT 1; COMMIT", "SELECT ';'; COMMIT",
+		"SELECT $$;$$; COMMIT", "SELECT E'\\';'; COMMIT",
+	};
+	static const char *const allowed[] = {
+		"SELECT 'COMMIT'", "SELECT 1 AS commit_count",
+		"SELECT $$; COMMIT$$", "SELECT $x$; COMMIT $x$",
+		"SELECT 'a;COMMIT'",
+		"SELECT \"x;COMMIT\" FROM (SELECT 1 AS \"x;COMMIT\") t",
+		"SELECT /* ; COMMIT */ 1",
+		"SAVEPOINT mine; ROLLBACK TO SAVEPOINT mine; RELEASE mine",
+		"SELECT E'\\';COMMIT'",
+	};
+	struct whr_store *s = fresh_store();
+	struct whr_tx *tx = whr_store_tx(s);
+	size_t i;
+
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_handler_begin(s), 0);
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		ck_assert_msg(whr_tx_exec(tx, refused[i]) == -EACCES, "%s: %s",
+			      refused[i], whr_tx_error(tx));
+		ck_assert_ptr_null(whr_tx_prepare(tx, refused[i]));
+	}
+	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+		ck_assert_msg(whr_tx_exec(tx, allowed[i]) == 0, "%s: %s",
+			      allowed[i], whr_tx_error(tx));
+	ck_assert_int_eq(whr_store_handler_end(s, "h", true), 0);
+
+	ck_assert_int_eq(whr_store_handler_begin(s), 0);
+	PQclear(PQexec(whr_tx_native(tx), "COMMIT"));
+	ck_assert_int_eq(whr_store_handler_end(s, "rogue", true), -EIO);
+	ck_assert_ptr_nonnull(strstr(whr_store_error(s),
+				     "the transaction ended while handler rogue ran"));
+	whr_store_rollback(s);
+	remove_store(s);
+}
+END_TEST
+
 TEST_SUITE(tx)
 {
-	ADD_TEST(s, "prepare_bind_step", tx_prepare_bind_step);
-	ADD_TEST(s, "errors", tx_errors);
-	ADD_TEST(s, "guard", tx_guard);
-	ADD_TEST(s, "cache_bound", tx_cache_bound);
+	ADD_BACKEND_TEST(s, "prepare_bind_step", tx_prepare_bind_step);
+	ADD_BACKEND_TEST(s, "errors", tx_errors);
+	ADD_BACKEND_TEST(s, "guard", tx_guard);
+	ADD_BACKEND_TEST(s, "cache_bound", tx_cache_bound);
+	if (test_backend_postgresql()) {
+		ADD_BACKEND_TEST(s, "failed_statement_in_handler",
+				 tx_failed_statement_in_handler);
+		ADD_BACKEND_TEST(s, "guard_text", tx_guard_text);
+	}
 }

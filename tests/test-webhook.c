@@ -253,8 +253,63 @@ START_TEST(webhook_post_builds_job)
 }
 END_TEST
 
+/* What the headers decide alone, in the same order and with the same
+ * answers as after the body. */
+START_TEST(webhook_post_head_decides)
+{
+	static const struct {
+		const char *id;
+		const char *signature;	/* NULL: none */
+		size_t n_signatures;
+		int status;		/* 0: the body decides */
+		const char *message;
+	} cases[] = {
+		{ "", V1_HEADER, 1, 0, NULL },
+		{ "", "sha256=" "00112233445566778899AABBCCDDEEFF"
+		      "00112233445566778899AABBCCDDEEFF", 1, 0, NULL },
+		{ "nobody", V1_HEADER, 1, 404, NULL },
+		{ "nobody", NULL, 0, 404, NULL },
+		{ "", NULL, 0, 400, "missing ms-signature header" },
+		{ "", V1_HEADER, 2, 400, "more than one ms-signature header" },
+		{ "", "sha1=00", 1, 400, NULL },
+		{ "", "sha256=0g", 1, 400, NULL },
+		/* Well formed, but no MAC is 3 bytes long. */
+		{ "", "sha256=001122", 1, 400, NULL },
+	};
+	struct secret_store *store = store_with(S1);
+	char long_value[400];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct webhook_reply reply = { 0 };
+		const char *sig = cases[i].signature;
+		bool go_on = webhook_post_head(
+			store, cases[i].id, strlen(cases[i].id),
+			cases[i].n_signatures, sig, sig != NULL ? strlen(sig) : 0,
+			&reply);
+
+		ck_assert_msg(go_on == (cases[i].status == 0), "case %zu", i);
+		ck_assert_int_eq(reply.status, cases[i].status);
+		if (cases[i].message != NULL)
+			ck_assert_str_eq(reply.message, cases[i].message);
+	}
+	/* A value longer than any signature, not NUL-ended where it ends. */
+	memset(long_value, 'A', sizeof(long_value));
+	memcpy(long_value, "sha256=", 7);
+	{
+		struct webhook_reply reply = { 0 };
+
+		ck_assert(!webhook_post_head(store, "", 0, 1, long_value,
+					     sizeof(long_value) - 1, &reply));
+		ck_assert_int_eq(reply.status, 400);
+	}
+	secret_store_free(store);
+}
+END_TEST
+
 TEST_SUITE(webhook)
 {
+	ADD_TEST(s, "post_head_decides", webhook_post_head_decides);
 	ADD_TEST(s, "query_parameter", webhook_query_parameter);
 	ADD_TEST(s, "query_nul", webhook_query_nul);
 	ADD_TEST(s, "percent_decode", webhook_percent_decode);

@@ -1,9 +1,11 @@
 /*
  * What the data-folder tools, whr inbox and whr enrollments, share: the
- * folder they read (--data-dir, else WHR_DATA_DIR, else ./whr-data),
- * opening its store through the storage interface with the same checks
- * and messages, the --format option, and how they report usage and
- * store errors. Every message starts with the tool's name ("whr inbox: ").
+ * store they read (--data-dir DIR or --database URL, the last given;
+ * else the file WHR_DATABASE_FILE names, else WHR_DATABASE, else
+ * WHR_DATA_DIR, else ./whr-data), opening it through the storage
+ * interface with the same checks and messages, the --format option, and
+ * how they report usage and store errors. Every message starts with the
+ * tool's name ("whr inbox: "), and never shows a database's password.
  */
 #ifndef WHR_TOOLS_DATA_DIR_H
 #define WHR_TOOLS_DATA_DIR_H
@@ -16,7 +18,10 @@ struct whr_store;
 
 struct data_dir {
 	const char *prog;	/* "whr inbox": the messages' prefix */
-	const char *dir;	/* borrowed: argv or the environment */
+	const char *dir;	/* a folder or a database URL; borrowed:
+				 * argv, the environment, or owned */
+	char *owned;		/* a URL read from WHR_DATABASE_FILE */
+	bool given;		/* by an option: the environment's unread */
 	struct whr_store *store;	/* NULL until opened */
 };
 
@@ -27,6 +32,10 @@ void data_dir_init(struct data_dir *d, const char *prog);
 /* --data-dir @p arg: 0, or EXIT_USAGE after a message (an empty name). */
 int data_dir_option(struct data_dir *d, const char *arg);
 
+/* --database @p arg: 0, or EXIT_USAGE after a message (no database URL,
+ * or one with a password, which a command line shows every user). */
+int data_dir_database_option(struct data_dir *d, const char *arg);
+
 /* Open the folder's store, read-only (queries only) unless @p write: 0,
  * or 1 after a message on stderr when there is no such folder, it is not
  * a directory, it holds no database, or the file is not a whr database
@@ -35,7 +44,8 @@ int data_dir_option(struct data_dir *d, const char *arg);
  * 10 s for a writer's lock. */
 int data_dir_open(struct data_dir *d, bool write);
 
-/* The folder's store file, for messages. */
+/* The folder's store file or the database (without its password), for
+ * messages. */
 const char *data_dir_name(const struct data_dir *d);
 
 /* Close the database (none open: nothing). */

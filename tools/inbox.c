@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
@@ -37,9 +38,11 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: whr inbox [--data-dir DIR] [--format table|json] COMMAND\n"
+		"Usage: whr inbox [--data-dir DIR | --database URL] [--format table|json]\n"
+		"                 COMMAND [OPTIONS]\n"
 		"\n"
-		"Look into the inbox of a data folder (safe while whr serve runs).\n"
+		"Look into the inbox of a data folder or a PostgreSQL database (safe\n"
+		"while whr serve runs).\n"
 		"\n"
 		"Commands:\n"
 		"  list [--state STATE] [--action A] [--since T] [--until T] [--limit N]\n"
@@ -62,14 +65,54 @@ usage(FILE *out)
 		"        transaction\n"
 		"  stats\n"
 		"        counts by state and Action, the oldest open work, the size\n"
+		"  backup DEST [--force]\n"
+		"        a consistent copy of the inbox, taken while whr serve runs,\n"
+		"        into the file DEST (mode 0600; written whole or not at all,\n"
+		"        and checked); an existing DEST is replaced only with --force.\n"
+		"        To restore it: stop whr serve, put it in the data folder as\n"
+		"        inbox.sqlite, remove inbox.sqlite-wal and -shm, start\n"
 		"\n"
-		"Options:\n"
+		"Options (before the command or after it):\n"
 		"  --data-dir DIR   the data folder (default: WHR_DATA_DIR, else ./whr-data)\n"
+		"  --database URL   the PostgreSQL database whr serve --database uses\n"
+		"                   (default: the URL in the file WHR_DATABASE_FILE\n"
+		"                   names, else WHR_DATABASE); its password from\n"
+		"                   PGPASSFILE or that file, never on the command line\n"
 		"  --format FORMAT  table (for people, the default) or json\n"
 		"\n"
 		"Exit status: 0 success, 1 not found or the inbox cannot be read,\n"
 		"2 usage error.\n",
 		DEFAULT_LIMIT);
+}
+
+/* --data-dir and --format: before the command word, and after it among
+ * the command's own options. */
+#define COMMON_OPTIONS \
+	{ "data-dir", required_argument, NULL, 'd' }, \
+	{ "database", required_argument, NULL, 'D' }, \
+	{ "format", required_argument, NULL, 'f' }
+
+/* getopt_long()'s @p c for a common option: 0, or EXIT_USAGE (after a
+ * message). */
+static int
+common_option(struct tool *t, int c)
+{
+	enum report_format format;
+	int rc;
+
+	switch (c) {
+	case 'd':
+		return data_dir_option(&t->d, optarg);
+	case 'D':
+		return data_dir_database_option(&t->d, optarg);
+	case 'f':
+		rc = tool_format_option(PROGRAM, optarg, false, &format);
+		if (rc == 0)
+			t->json = format == REPORT_JSON;
+		return rc;
+	default:
+		return EXIT_USAGE;
+	}
 }
 
 static bool
@@ -143,6 +186,7 @@ cmd_list(struct tool *t, int argc, char **argv)
 		{ "since", required_argument, NULL, 'S' },
 		{ "until", required_argument, NULL, 'U' },
 		{ "limit", required_argument, NULL, 'l' },
+		COMMON_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct store_filter f = { .limit = DEFAULT_LIMIT };
@@ -183,7 +227,9 @@ cmd_list(struct tool *t, int argc, char **argv)
 			f.limit = limit;
 			break;
 		default:
-			return EXIT_USAGE;
+			rc = common_option(t, c);
+			if (rc != 0)
+				return rc;
 		}
 	}
 	if (optind != argc)
@@ -396,6 +442,7 @@ cmd_show(struct tool *t, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "receiver", required_argument, NULL, 'r' },
+		COMMON_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *receiver = NULL;
@@ -404,9 +451,10 @@ cmd_show(struct tool *t, int argc, char **argv)
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'r')
-			return EXIT_USAGE;
-		receiver = optarg;
+		if (c == 'r')
+			receiver = optarg;
+		else if ((rc = common_option(t, c)) != 0)
+			return rc;
 	}
 	if (optind + 1 != argc)
 		return fail_usage("show needs one ID");
@@ -446,6 +494,7 @@ cmd_replay(struct tool *t, int argc, char **argv)
 		{ "all-handlers", no_argument, NULL, 'A' },
 		{ "dead", no_argument, NULL, 'D' },
 		{ "action", required_argument, NULL, 'a' },
+		COMMON_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct store_replay r = { .now = time_arg_now_us() };
@@ -468,7 +517,9 @@ cmd_replay(struct tool *t, int argc, char **argv)
 			r.action = optarg;
 			break;
 		default:
-			return EXIT_USAGE;
+			rc = common_option(t, c);
+			if (rc != 0)
+				return rc;
 		}
 	}
 	if (dead ? optind != argc : optind + 1 != argc)
@@ -539,6 +590,7 @@ cmd_purge(struct tool *t, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "older-than", required_argument, NULL, 'o' },
+		COMMON_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	int64_t age = 0, before;
@@ -547,6 +599,12 @@ cmd_purge(struct tool *t, int argc, char **argv)
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'd' || c == 'f') {
+			rc = common_option(t, c);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
 		if (c != 'o' || time_arg_parse_age(optarg, &age) < 0)
 			return fail_usage("purge needs --older-than AGE, e.g. 30d");
 		given = true;
@@ -579,6 +637,59 @@ cmd_purge(struct tool *t, int argc, char **argv)
 		printf("{\"purged\":%d}\n", count);
 	else
 		printf("purged %d finished deliveries\n", count);
+	return 0;
+}
+
+/* ---- backup ------------------------------------------------------------ */
+
+static int
+cmd_backup(struct tool *t, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'F' },
+		COMMON_OPTIONS,
+		{ NULL, 0, NULL, 0 },
+	};
+	bool force = false;
+	struct stat sb;
+	const char *dest;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'F')
+			force = true;
+		else if ((rc = common_option(t, c)) != 0)
+			return rc;
+	}
+	if (optind + 1 != argc)
+		return fail_usage("backup needs one DEST, the file to write");
+	dest = argv[optind];
+	rc = data_dir_open(&t->d, false);
+	if (rc != 0)
+		return rc;
+	rc = whr_store_backup(t->d.store, dest, force);
+	if (rc == -EEXIST) {
+		fprintf(stderr, PROGRAM ": %s exists: give --force to replace "
+			"it\n", dest);
+		return 1;
+	}
+	if (rc < 0)
+		return data_dir_error(&t->d, "cannot back up");
+	if (stat(dest, &sb) < 0)
+		sb.st_size = 0;
+	if (t->json) {
+		yajl_gen g = json_begin();
+
+		if (g == NULL)
+			return data_dir_error(&t->d, "out of memory");
+		yajl_gen_map_open(g);
+		json_text(g, "backup", dest);
+		json_int(g, "bytes", sb.st_size);
+		yajl_gen_map_close(g);
+		json_end(g);
+	} else
+		printf("backed up %s to %s (%.1f MiB)\n", data_dir_name(&t->d),
+		       dest, (double)sb.st_size / (1024.0 * 1024.0));
 	return 0;
 }
 
@@ -660,12 +771,21 @@ stats_json_head(const struct tool *t, yajl_gen g, const struct store_stats *s)
 static int
 cmd_stats(struct tool *t, int argc, char **argv)
 {
+	static const struct option opts[] = {
+		COMMON_OPTIONS,
+		{ NULL, 0, NULL, 0 },
+	};
 	struct output o = { NULL, NULL };
 	struct store_stats s;
-	int rc;
+	int c, rc;
 
-	if (argc > 1)
-		return fail_usage("unexpected argument '%s'", argv[1]);
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		rc = common_option(t, c);
+		if (rc != 0)
+			return rc;
+	}
+	if (optind != argc)
+		return fail_usage("unexpected argument '%s'", argv[optind]);
 	rc = data_dir_open(&t->d, false);
 	if (rc != 0)
 		return rc;
@@ -711,13 +831,11 @@ int
 cmd_inbox(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "data-dir", required_argument, NULL, 'd' },
-		{ "format", required_argument, NULL, 'f' },
+		COMMON_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool t = { .json = false };
-	enum report_format format;
 	const char *sub;
 	int c, rc;
 
@@ -726,25 +844,13 @@ cmd_inbox(int argc, char **argv)
 	 * optind 0 makes glibc's getopt start afresh. */
 	optind = 0;
 	while ((c = getopt_long(argc + 1, argv - 1, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			rc = data_dir_option(&t.d, optarg);
-			if (rc != 0)
-				return rc;
-			break;
-		case 'f':
-			rc = tool_format_option(PROGRAM, optarg, false,
-						&format);
-			if (rc != 0)
-				return rc;
-			t.json = format == REPORT_JSON;
-			break;
-		case 'h':
+		if (c == 'h') {
 			usage(stdout);
 			return 0;
-		default:
-			return EXIT_USAGE;
 		}
+		rc = common_option(&t, c);
+		if (rc != 0)
+			return rc;
 	}
 	if (optind > argc) {
 		usage(stderr);
@@ -768,6 +874,8 @@ cmd_inbox(int argc, char **argv)
 		rc = cmd_purge(&t, argc, argv);
 	else if (strcmp(sub, "stats") == 0)
 		rc = cmd_stats(&t, argc, argv);
+	else if (strcmp(sub, "backup") == 0)
+		rc = cmd_backup(&t, argc, argv);
 	else
 		rc = fail_usage("unknown command '%s'", sub);
 	data_dir_finish(&t.d);

@@ -92,6 +92,16 @@ int whr_receiver_configure(struct whr_receiver *r, int argc, char **argv);
  * handlers share one deadline that starts with the stop.
  * SIGPIPE is ignored while it runs.
  *
+ * Secrets given by file ("secrets-file", "previous-secrets-file") are
+ * read again, both together, on SIGHUP and within two seconds of a
+ * change of either file (written in place, replaced by a rename, or
+ * reached through a link that now points elsewhere): the new keys verify
+ * the requests that come after, connections stay open, and the line
+ * "secrets reloaded (WHY): N receiver id(s), ..." is logged. A new set
+ * that cannot be used (a file unreadable, a bad entry, no secret) is
+ * refused in one error line that says why, and the keys in use stay.
+ * Secrets from the environment are read once.
+ *
  * A handler still running at the deadline cannot be stopped safely: it is
  * left running on its thread (never cancelled), no other handler is
  * started, its notification is not marked and runs again at the next
@@ -125,7 +135,8 @@ void whr_receiver_stop(struct whr_receiver *r);
  * Call @p fn on the receiver's event-loop thread whenever the process gets
  * SIGHUP while whr_receiver_run() runs: the conventional "reopen your
  * files" after log rotation. Callbacks run in registration order; they
- * must be quick and must not block. SIGHUP is logged at info level
+ * must be quick and must not block; they run after the secrets files
+ * are read again (see whr_receiver_run()). SIGHUP is logged at info level
  * ("SIGHUP: reopening files", or "SIGHUP: nothing to reopen" without any
  * callback) and never ends the process while the receiver runs; outside
  * whr_receiver_run() its disposition is left as it was.

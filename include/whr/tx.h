@@ -35,7 +35,14 @@
  *   borrowed until the handler (or the table setup) returns.
  * - Never end the transaction: BEGIN, COMMIT and ROLLBACK fail, and
  *   nothing commits unless the inbox's transaction does. Savepoints of
- *   your own are fine.
+ *   your own are fine. (On PostgreSQL whr refuses such statements by
+ *   their text and checks the transaction after the handler returns; a
+ *   handler that ends it through whr_tx_native() fails the whole batch.)
+ * - On PostgreSQL a statement that fails ends the handler's work: its
+ *   later statements fail too, and all its writes are undone. If it
+ *   returns WHR_DONE all the same, whr counts a WHR_RETRY instead. So
+ *   write what may conflict as INSERT ... ON CONFLICT, rather than
+ *   catching -EEXIST and going on as SQLite would let you.
  * - Be quick: transactional handlers run one at a time on the inbox's
  *   thread, in the transactions that store new deliveries.
  * - Statements are kept by whr from call to call, keyed by their SQL

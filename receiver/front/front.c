@@ -1,7 +1,8 @@
 /*
  * The HTTP front on libevent's evhttp, the only code that knows it: the
- * listening sockets, routing, what is read in a request's headers, and
- * the answer with its log line.
+ * listening sockets, routing, what is read in a request's headers (and
+ * decided from them alone, before the body is read), and the answer with
+ * its log line. connections.c governs the connections underneath.
  *
  * Routes:
  *   GET|POST /api/webhooks/incoming/custom[/{id}][/]  the webhook (any case)
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -29,6 +31,7 @@
 
 #include "config.h"
 #include "front/connections.h"
+#include "front/head.h"
 #include "inbox.h"
 #include "log.h"
 #include "secrets.h"
@@ -41,7 +44,7 @@ struct front {
 	/* Borrowed from the receiver (front_new()). */
 	const struct config *c;
 	struct inbox *inbox;
-	const struct secret_store *secrets;
+	const struct secret_store *const *secrets;	/* swapped on reload */
 	struct event_base *base;
 
 	struct evhttp *http;
@@ -60,38 +63,86 @@ enum route {
 
 /* ---- routing --------------------------------------------------------- */
 
-/* Match the webhook path; on success the id's raw (still encoded) span. */
-static enum route
-route_of(const char *path, const char **id, size_t *id_len)
+static bool
+span_is(const char *s, size_t len, const char *text)
 {
-	size_t prefix_len = strlen(WEBHOOK_PREFIX);
+	return len == strlen(text) && memcmp(s, text, len) == 0;
+}
+
+/* Match the @p len bytes of @p path; for the webhook, the id's raw
+ * (still encoded) span. */
+static enum route
+route_of(const char *path, size_t len, const char **id, size_t *id_len)
+{
+	const size_t prefix_len = sizeof(WEBHOOK_PREFIX) - 1;
 	const char *rest;
+	const char *slash;
+	size_t rest_len;
 	size_t seg;
 
 	*id = "";
 	*id_len = 0;
 	if (path == NULL)
 		return ROUTE_NONE;
-	if (strcmp(path, "/healthz") == 0)
+	if (span_is(path, len, "/healthz"))
 		return ROUTE_HEALTH;
-	if (strcmp(path, "/readyz") == 0)
+	if (span_is(path, len, "/readyz"))
 		return ROUTE_READY;
-	if (strlen(path) < prefix_len ||
+	if (len < prefix_len ||
 	    !ascii_equal_nocase_n(path, prefix_len, WEBHOOK_PREFIX,
 				  prefix_len))
 		return ROUTE_NONE;
 	rest = path + prefix_len;
-	if (rest[0] == '\0' || strcmp(rest, "/") == 0)
+	rest_len = len - prefix_len;
+	if (rest_len == 0 || span_is(rest, rest_len, "/"))
 		return ROUTE_WEBHOOK;
 	if (rest[0] != '/')
 		return ROUTE_NONE;
 	rest++;
-	seg = strcspn(rest, "/");
-	if (seg == 0 || (rest[seg] != '\0' && strcmp(rest + seg, "/") != 0))
+	rest_len--;
+	slash = memchr(rest, '/', rest_len);
+	seg = slash != NULL ? (size_t)(slash - rest) : rest_len;
+	if (seg == 0 || (seg != rest_len && seg + 1 != rest_len))
 		return ROUTE_NONE;
 	*id = rest;
 	*id_len = seg;
 	return ROUTE_WEBHOOK;
+}
+
+/* The receiver id of a webhook path, from its raw span: decoded in
+ * @p *out (NUL-ended; @p *owned when it is to be freed), or false with a
+ * 404 (or 503) in @p reply. */
+static bool
+receiver_id_of(const char *id, size_t id_len, char **out, bool *owned,
+	       struct webhook_reply *reply)
+{
+	size_t len;
+
+	*owned = false;
+	/* Most deliveries go to the default id: no copy to make. */
+	if (id_len == 0) {
+		*out = (char *)"";
+		return true;
+	}
+	*out = percent_decode(id, id_len, false, &len);
+	if (*out == NULL) {
+		reply->status = 503;
+		reply->message = "out of memory";
+		return false;
+	}
+	*owned = true;
+	if (len > RECEIVER_ID_MAX) {
+		reply->status = 404;
+		reply->message = "receiver id too long";
+		return false;
+	}
+	if (strlen(*out) != len) {
+		/* %00 would make "tenant%00x" read as "tenant". */
+		reply->status = 404;
+		reply->message = "receiver id contains a NUL byte";
+		return false;
+	}
+	return true;
 }
 
 static const char *
@@ -251,35 +302,6 @@ headers_json(struct evkeyvalq *headers)
 	return text;
 }
 
-/* evhttp frames a body by the first Content-Length alone, and reads
- * none at all for HEAD and TRACE. A proxy that frames the request
- * otherwise would see other requests on the connection than we do
- * (request smuggling): why, or NULL when the framing is clear. */
-static const char *
-framing_error(struct evhttp_request *req)
-{
-	enum evhttp_cmd_type method = evhttp_request_get_command(req);
-	bool no_body = method == EVHTTP_REQ_HEAD || method == EVHTTP_REQ_TRACE;
-	struct evkeyval *h;
-	int lengths = 0;
-
-	TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
-		/* Cheap first-letter test: this runs for every header. */
-		char c = (char)(h->key[0] | 0x20);
-
-		if (c == 'c' && ascii_equal_nocase(h->key, "content-length")) {
-			if (++lengths > 1)
-				return "more than one Content-Length header";
-			if (no_body && strcmp(h->value, "0") != 0)
-				return "a HEAD or TRACE request has no body";
-		} else if (c == 't' && no_body &&
-			   ascii_equal_nocase(h->key, "transfer-encoding")) {
-			return "a HEAD or TRACE request has no body";
-		}
-	}
-	return NULL;
-}
-
 /* ---- one request ----------------------------------------------------- */
 
 struct exchange {
@@ -293,9 +315,11 @@ struct exchange {
 	const char *allow;		/* for a 405 */
 	bool retry_after;		/* for a 503 */
 	bool duplicate;			/* stored before */
-	bool close;			/* end the connection after it */
 	size_t request_bytes;
 	int64_t start_us;
+	char peer[NETADDR_TEXT_MAX + 8];	/* "ADDRESS:PORT"; "": unknown */
+	struct netaddr client;		/* front_request_client() */
+	bool proxied;			/* the client is not the peer */
 };
 
 static void
@@ -305,7 +329,7 @@ handle_webhook(struct front *f, struct exchange *x, const char *query)
 		char *echo = NULL;
 		size_t echo_len = 0;
 
-		webhook_echo(f->secrets, x->receiver_id,
+		webhook_echo(*f->secrets, x->receiver_id,
 			     strlen(x->receiver_id), query, &x->reply, &echo,
 			     &echo_len);
 		if (echo != NULL) {
@@ -339,7 +363,7 @@ handle_webhook(struct front *f, struct exchange *x, const char *query)
 			x->reply.message = "out of memory";
 			return;
 		}
-		webhook_post(f->secrets, &in, &x->reply);
+		webhook_post(*f->secrets, &in, &x->reply);
 		if (x->reply.job != NULL) {
 			x->reply.job->headers_json = headers_json(headers);
 			x->reply.job->ingest.d.headers_json =
@@ -388,63 +412,92 @@ send_answer(struct front *f, struct exchange *x)
 	/* The sender ignores it; a proxy or a person may not. */
 	if (x->retry_after)
 		evhttp_add_header(out, "Retry-After", "30");
-	if (f->stopping || x->close)
+	if (f->stopping)
 		evhttp_add_header(out, "Connection", "close");
+	conn_answer_started(f->conns, x->req);
 	evhttp_send_reply(x->req, x->reply.status,
 			  reason_phrase(x->reply.status), NULL);
+}
+
+/* One request's log line: what was asked, the answer, who asked. */
+struct request_log {
+	const char *method;
+	const char *path;
+	const char *receiver;		/* NULL off the webhook path */
+	const struct webhook_reply *reply;
+	bool duplicate;
+	bool post;			/* bytes counts */
+	size_t bytes;
+	int64_t start_us;
+	const char *peer;		/* "ADDRESS:PORT", NULL: unknown */
+	const struct netaddr *client;	/* NULL: the peer is the client */
+};
+
+static void
+log_request(const struct request_log *r)
+{
+	const struct webhook_reply *reply = r->reply;
+	char client[NETADDR_TEXT_MAX];
+	struct log_field fields[14];
+	size_t n = 0;
+
+	if (!log_enabled(WHR_LOG_INFO) &&
+	    !(reply->status >= 500 && log_enabled(WHR_LOG_WARN)))
+		return;
+	fields[n++] = (struct log_field)LOG_STR("method", r->method);
+	fields[n++] = (struct log_field)LOG_STR("path", r->path);
+	fields[n++] = (struct log_field)LOG_STR("receiver", r->receiver);
+	fields[n++] = (struct log_field)LOG_INT("status", reply->status);
+	fields[n++] = (struct log_field)LOG_MILLIS(
+		"duration_ms", now_monotonic_us() - r->start_us);
+	if (reply->delivery_id != NULL)
+		fields[n++] = (struct log_field)LOG_STR("delivery",
+							reply->delivery_id);
+	if (reply->attempt != 0)
+		fields[n++] = (struct log_field)LOG_INT("attempt",
+							reply->attempt);
+	if (reply->notifications != 0)
+		fields[n++] = (struct log_field)LOG_INT(
+			"notifications", (int64_t)reply->notifications);
+	if (r->duplicate)
+		fields[n++] = (struct log_field)LOG_STR("duplicate", "true");
+	if (reply->previous_secret)
+		fields[n++] = (struct log_field)LOG_STR("secret", "previous");
+	if (r->post)
+		fields[n++] = (struct log_field)LOG_INT("bytes",
+							(int64_t)r->bytes);
+	if (reply->status != 200 && reply->message != NULL)
+		fields[n++] = (struct log_field)LOG_STR("error",
+							reply->message);
+	if (r->peer != NULL)
+		fields[n++] = (struct log_field)LOG_STR("remote", r->peer);
+	/* Behind a trusted proxy, the client it names (remote= is the
+	 * proxy). */
+	if (r->client != NULL) {
+		netaddr_format(r->client, client, sizeof(client));
+		fields[n++] = (struct log_field)LOG_STR("client", client);
+	}
+	log_fields(reply->status >= 500 ? WHR_LOG_WARN : WHR_LOG_INFO,
+		   "request", fields, n);
 }
 
 static void
 log_exchange(struct exchange *x)
 {
-	struct evhttp_connection *evcon =
-		evhttp_request_get_connection(x->req);
-	char *peer_host = NULL;
-	ev_uint16_t peer_port = 0;
-	char peer[80] = "";
-	struct log_field fields[13];
-	size_t n = 0;
+	struct request_log r = {
+		.method = method_name(x->method),
+		.path = x->path,
+		.receiver = x->receiver_id,
+		.reply = &x->reply,
+		.duplicate = x->duplicate,
+		.post = x->method == EVHTTP_REQ_POST,
+		.bytes = x->request_bytes,
+		.start_us = x->start_us,
+		.peer = x->peer[0] != '\0' ? x->peer : NULL,
+		.client = x->proxied ? &x->client : NULL,
+	};
 
-	if (!log_enabled(WHR_LOG_INFO) &&
-	    !(x->reply.status >= 500 && log_enabled(WHR_LOG_WARN)))
-		return;
-	if (evcon != NULL) {
-		evhttp_connection_get_peer(evcon, &peer_host, &peer_port);
-		if (peer_host != NULL)
-			snprintf(peer, sizeof(peer),
-				 strchr(peer_host, ':') ? "[%s]:%u" : "%s:%u",
-				 peer_host, peer_port);
-	}
-	fields[n++] = (struct log_field)LOG_STR("method",
-						method_name(x->method));
-	fields[n++] = (struct log_field)LOG_STR("path", x->path);
-	fields[n++] = (struct log_field)LOG_STR("receiver", x->receiver_id);
-	fields[n++] = (struct log_field)LOG_INT("status", x->reply.status);
-	fields[n++] = (struct log_field)LOG_MILLIS(
-		"duration_ms", now_monotonic_us() - x->start_us);
-	if (x->reply.delivery_id != NULL)
-		fields[n++] = (struct log_field)LOG_STR("delivery",
-							x->reply.delivery_id);
-	if (x->reply.attempt != 0)
-		fields[n++] = (struct log_field)LOG_INT("attempt",
-							x->reply.attempt);
-	if (x->reply.notifications != 0)
-		fields[n++] = (struct log_field)LOG_INT(
-			"notifications", (int64_t)x->reply.notifications);
-	if (x->duplicate)
-		fields[n++] = (struct log_field)LOG_STR("duplicate", "true");
-	if (x->reply.previous_secret)
-		fields[n++] = (struct log_field)LOG_STR("secret", "previous");
-	if (x->method == EVHTTP_REQ_POST)
-		fields[n++] = (struct log_field)LOG_INT(
-			"bytes", (int64_t)x->request_bytes);
-	if (x->reply.status != 200 && x->reply.message != NULL)
-		fields[n++] = (struct log_field)LOG_STR("error",
-							x->reply.message);
-	if (peer[0] != '\0')
-		fields[n++] = (struct log_field)LOG_STR("remote", peer);
-	log_fields(x->reply.status >= 500 ? WHR_LOG_WARN : WHR_LOG_INFO,
-		   "request", fields, n);
+	log_request(&r);
 }
 
 static void
@@ -519,6 +572,7 @@ on_request(struct evhttp_request *req, void *arg)
 	struct front *f = arg;
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	struct exchange *x = calloc(1, sizeof(*x));
+	const char *peer;
 	const char *id;
 	size_t id_len;
 
@@ -530,18 +584,27 @@ on_request(struct evhttp_request *req, void *arg)
 	x->req = req;
 	x->method = evhttp_request_get_command(req);
 	x->path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	/* Its framing and Host were checked with its head (head.c). */
 	x->start_us = conn_request_received(f->conns, req);
+	if (conn_request_client(f->conns, req, &x->client, &peer,
+				&x->proxied) == 0) {
+		snprintf(x->peer, sizeof(x->peer), "%s", peer);
+	} else if (evhttp_request_get_connection(req) != NULL) {
+		/* A connection the tracker could not govern (out of
+		 * memory): evhttp knows its peer still. */
+		char *host = NULL;
+		ev_uint16_t port = 0;
 
-	/* Refused (RFC 9112 6.3), and the connection closed: what follows
-	 * on it cannot be trusted. */
-	x->reply.message = framing_error(req);
-	if (x->reply.message != NULL) {
-		x->reply.status = 400;
-		x->close = true;
-		finish_exchange(x);
-		return;
+		evhttp_connection_get_peer(evhttp_request_get_connection(req),
+					   &host, &port);
+		if (host != NULL)
+			snprintf(x->peer, sizeof(x->peer),
+				 strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+				 port);
 	}
-	switch (route_of(x->path, &id, &id_len)) {
+
+	switch (route_of(x->path, x->path != NULL ? strlen(x->path) : 0, &id,
+			 &id_len)) {
 	case ROUTE_HEALTH:
 		if (x->method == EVHTTP_REQ_GET || x->method == EVHTTP_REQ_HEAD) {
 			x->reply.status = 200;
@@ -557,27 +620,9 @@ on_request(struct evhttp_request *req, void *arg)
 		answer_ready(f, x);
 		break;
 	case ROUTE_WEBHOOK:
-		/* Most deliveries go to the default id: no copy to make. */
-		if (id_len == 0) {
-			x->receiver_id = (char *)"";
-		} else {
-			x->receiver_id = percent_decode(id, id_len, false,
-							&id_len);
-			x->receiver_id_owned = true;
-		}
-		if (x->receiver_id == NULL) {
-			x->reply.status = 503;
-			x->reply.message = "out of memory";
-		} else if (id_len > RECEIVER_ID_MAX) {
-			x->reply.status = 404;
-			x->reply.message = "receiver id too long";
-		} else if (strlen(x->receiver_id) != id_len) {
-			/* %00 would make "tenant%00x" read as "tenant". */
-			x->reply.status = 404;
-			x->reply.message = "receiver id contains a NUL byte";
-		} else {
+		if (receiver_id_of(id, id_len, &x->receiver_id,
+				   &x->receiver_id_owned, &x->reply))
 			handle_webhook(f, x, evhttp_uri_get_query(uri));
-		}
 		break;
 	case ROUTE_NONE:
 		x->reply.status = 404;
@@ -593,6 +638,136 @@ on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	finish_exchange(x);
+}
+
+/* ---- answers from a request's head ---------------------------------- */
+
+/* A request's head came whole (connections.c): what it decides alone is
+ * answered before the body is read, which would take memory and time for
+ * an answer known already. That is a POST to the webhook path whose
+ * receiver id has no secret (404), or without exactly one well-formed
+ * ms-signature (400). */
+static void
+on_head(void *arg, const struct http_head *h, struct head_verdict *v)
+{
+	struct front *f = arg;
+	struct webhook_reply reply = { 0 };
+	const char *path;
+	const char *id;
+	size_t path_len;
+	size_t id_len;
+	char *receiver_id;
+	bool owned;
+	bool go_on;
+
+	if (!http_head_method_is(h, "POST"))
+		return;
+	path = http_head_path(h, &path_len);
+	if (route_of(path, path_len, &id, &id_len) != ROUTE_WEBHOOK)
+		return;
+	go_on = receiver_id_of(id, id_len, &receiver_id, &owned, &reply) &&
+		webhook_post_head(*f->secrets, receiver_id,
+				  strlen(receiver_id), h->n_signatures,
+				  h->signature.p, h->signature.len, &reply);
+	if (owned)
+		free(receiver_id);
+	if (go_on)
+		return;
+	v->status = reply.status;
+	snprintf(v->message_buf, sizeof(v->message_buf), "%s", reply.message);
+	v->message = v->message_buf;
+}
+
+/* @p len bytes of @p s, NUL-ended in @p buf (cut to fit). */
+static const char *
+span_text(const char *s, size_t len, char *buf, size_t size)
+{
+	if (len >= size)
+		len = size - 1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* The answer to a request refused from its head (connections.c), written
+ * on its socket directly: evhttp never read the request. The connection
+ * is closed after it. A best effort: a client that does not read gets
+ * none. */
+static void
+answer_from_head(void *arg, const struct head_answer *a)
+{
+	const struct head_verdict *v = a->verdict;
+	const struct http_head *h = a->head;
+	bool no_body = h != NULL && http_head_method_is(h, "HEAD");
+	struct webhook_reply reply = {
+		.status = v->status,
+		.message = v->message,
+	};
+	struct request_log r = {
+		.reply = &reply,
+		.start_us = a->start_us,
+		.peer = a->peer,
+	};
+	char method[16], path[512], date[40], text[640];
+	char *receiver_id = NULL;
+	bool owned = false;
+	struct tm tm;
+	time_t now = time(NULL);
+	int n;
+
+	if (gmtime_r(&now, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+		date[0] = '\0';
+	n = snprintf(text, sizeof(text),
+		     "HTTP/1.%d %d %s\r\n"
+		     "Date: %s\r\n"
+		     "Content-Type: text/plain; charset=utf-8\r\n"
+		     "Content-Length: %zu\r\n"
+		     "%s"
+		     "Connection: close\r\n\r\n"
+		     "%s%s",
+		     h != NULL && h->minor == 0 ? 0 : 1, v->status,
+		     reason_phrase(v->status), date, strlen(v->message) + 1,
+		     v->retry_after ? "Retry-After: 30\r\n" : "",
+		     no_body ? "" : v->message, no_body ? "" : "\n");
+	if (n > 0)
+		(void)send(a->fd, text,
+			   (size_t)n < sizeof(text) ? (size_t)n
+						    : sizeof(text) - 1,
+			   MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	/* A request line could be read (not always: it may be what is
+	 * wrong). */
+	if (h != NULL && h->method.len > 0 && h->target.len > 0) {
+		const char *p;
+		const char *id;
+		size_t len, id_len;
+		struct webhook_reply ignored = { 0 };
+
+		r.method = span_text(h->method.p, h->method.len, method,
+				     sizeof(method));
+		p = http_head_path(h, &len);
+		r.path = span_text(p, len, path, sizeof(path));
+		r.post = http_head_method_is(h, "POST");
+		if (route_of(p, len, &id, &id_len) == ROUTE_WEBHOOK &&
+		    receiver_id_of(id, id_len, &receiver_id, &owned, &ignored))
+			r.receiver = receiver_id;
+	}
+	if (a->client != NULL && !netaddr_equal(a->client, a->peer_address))
+		r.client = a->client;
+	log_request(&r);
+	if (owned)
+		free(receiver_id);
+}
+
+int
+front_request_client(const struct front *f, struct evhttp_request *req,
+		     struct netaddr *client)
+{
+	const char *peer;
+	bool proxied;
+
+	return conn_request_client(f->conns, req, client, &peer, &proxied);
 }
 
 /* ---- listening sockets ----------------------------------------------- */
@@ -746,17 +921,34 @@ front_busy(const struct front *f)
 
 struct front *
 front_new(const struct config *c, struct event_base *base,
-	  struct inbox *inbox, const struct secret_store *secrets)
+	  struct inbox *inbox, const struct secret_store *const *secrets)
 {
 	struct conn_limits limits = {
-		.max_connections = c->max_connections,
+		.max_per_client = c->max_connections_per_client,
+		.trusted = c->trusted_proxies,
+		.n_trusted = c->n_trusted_proxies,
+		.max_header_size = c->max_header_size,
+		.max_body = c->max_body,
+		.max_body_memory = c->max_body_memory,
+		.min_body_rate = c->min_body_rate,
+		.header_timeout_us = c->header_timeout_us,
 		.read_timeout_us = c->read_timeout_us,
+		.write_timeout_us = c->write_timeout_us,
 		.idle_timeout_us = c->idle_timeout_us,
 	};
 	struct front *f = calloc(1, sizeof(*f));
+	struct conn_hooks hooks = {
+		.head = on_head,
+		.answer = answer_from_head,
+		.arg = f,
+	};
 
 	if (f == NULL)
 		return NULL;
+	/* Each listen address may be several sockets (a name with an IPv4
+	 * and an IPv6 address): two apiece is the guess. */
+	limits.max_connections =
+		conn_fit_descriptors(c->max_connections, 2 * c->n_listen);
 	f->c = c;
 	f->inbox = inbox;
 	f->secrets = secrets;
@@ -764,7 +956,7 @@ front_new(const struct config *c, struct event_base *base,
 	f->http = evhttp_new(base);
 	if (f->http == NULL)
 		goto err;
-	f->conns = conn_tracker_new(base, f->http, &limits);
+	f->conns = conn_tracker_new(base, f->http, &limits, &hooks);
 	if (f->conns == NULL)
 		goto err;
 
@@ -795,6 +987,10 @@ front_free(struct front *f)
 {
 	if (f == NULL)
 		return;
+	/* evhttp frees the listeners first, then the connections, whose
+	 * closing must not wake a listener. */
+	if (f->conns != NULL)
+		conn_tracker_forget_listeners(f->conns);
 	if (f->http != NULL)
 		evhttp_free(f->http);
 	conn_tracker_free(f->conns);

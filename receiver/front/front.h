@@ -10,16 +10,19 @@
 
 struct config;
 struct event_base;
+struct evhttp_request;
 struct front;
 struct inbox;
+struct netaddr;
 struct secret_store;
 
 /* A front on @p base with the limits of @p c, that checks requests with
- * the keys of @p secrets and hands deliveries to @p inbox. It borrows
- * all four until front_free(). NULL when out of memory. */
+ * the keys *@p secrets points to when each is checked (a reload of the
+ * secrets puts another store there) and hands deliveries to @p inbox.
+ * It borrows all four until front_free(). NULL when out of memory. */
 struct front *front_new(const struct config *c, struct event_base *base,
 			struct inbox *inbox,
-			const struct secret_store *secrets);
+			const struct secret_store *const *secrets);
 void front_free(struct front *f);
 
 /* Bind every address of the settings' list (logging each, with the port chosen for
@@ -32,5 +35,14 @@ void front_stop_accepting(struct front *f);
 
 /* Requests being read or processed. */
 size_t front_busy(const struct front *f);
+
+/* The client that sent @p req, for the log, metrics and limits: its
+ * connection's peer, or, when that is a trusted proxy (--trusted-proxy),
+ * the rightmost address in X-Forwarded-For that is not one (what the
+ * nearest untrusted hop was seen as; the addresses left of it are that
+ * hop's word). Read with the request's head, kept until the next request
+ * on the connection. 0, or -ENOENT when the connection is gone. */
+int front_request_client(const struct front *f, struct evhttp_request *req,
+			 struct netaddr *client);
 
 #endif /* WHR_RECEIVER_FRONT_H */

@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +34,9 @@
 /* Statements a handle keeps; more (SQL built anew at each call) are
  * dropped between handlers, never while one runs. */
 #define TX_CACHE_MAX 256
-#define TX_BUCKETS 64
 #define HANDLER_SAVEPOINT "whr_handler"
+/* The longest name of the store's file, or of a backup's. */
+#define PATH_BYTES 4096
 
 /* ---- schema ------------------------------------------------------------ */
 
@@ -201,35 +201,45 @@ static const char *const statement_sql[ST_COUNT] = {
 
 /* ---- the connection --------------------------------------------------- */
 
+static const struct tx_backend tx_sqlite;
+static void lite_rollback(struct whr_store *store);
+
 /* A statement of the transaction handle: one per distinct SQL text. */
-struct whr_stmt {
-	struct whr_tx *tx;
+struct lite_stmt {
+	struct whr_stmt base;	/* first: the handle's view, and the key */
 	sqlite3_stmt *st;
-	char *sql;
-	size_t hash;
 	bool done;		/* stepped to the end: 0 until reset */
 	int64_t changes;
-	struct whr_stmt *next_in_bucket;
 };
 
-struct whr_tx {
-	struct whr_store *s;
-	struct whr_stmt *buckets[TX_BUCKETS];
-	size_t n_cached;
-	char error[256];
+struct lite_tx {
+	struct whr_tx base;	/* first: the handle's view */
+	struct lite_store *s;
+	struct stmt_cache cache;
 };
 
-struct whr_store {
+struct lite_store {
+	struct whr_store base;	/* first: the interface's view */
 	sqlite3 *db;
 	enum store_mode mode;
 	sqlite3_stmt *st[ST_COUNT];	/* prepared on first use */
 	bool synced;		/* synchronous = FULL now */
 	bool in_handler;	/* a transactional handler runs: see guard */
-	struct whr_tx tx;
+	struct lite_tx tx;
 	char path[4096];
-	char error[2 * 4096 + 256];	/* may name the folder and the file */
-	char cause[256];		/* the database's own message */
 };
+
+static void tx_drop_cache(struct lite_tx *tx);
+
+/* The store's error, and the handle's (with the store's). */
+#define set_error(s, ...) store_set_error(&(s)->base, __VA_ARGS__)
+#define tx_set_error(tx, ...) store_tx_set_error(&(tx)->base, __VA_ARGS__)
+
+static struct lite_store *
+lite(struct whr_store *s)
+{
+	return (struct lite_store *)s;
+}
 
 /* An SQLite result code as the errno the interface promises: EIO and
  * its kin for "this store cannot take writes now", which the front
@@ -256,50 +266,27 @@ errno_of(int code)
 	}
 }
 
-/* An error of the store's own (no database message). */
-static void WHR_PRINTF(2, 3)
-set_error(struct whr_store *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(s->error, sizeof(s->error), fmt, ap);
-	va_end(ap);
-	s->cause[0] = '\0';
-}
-
 /* Keep SQLite's message for whr_store_error(); the errno it means. */
 static int
-store_fail(struct whr_store *s, const char *what)
+store_fail(struct lite_store *s, const char *what)
 {
 	int code = sqlite3_extended_errcode(s->db);
 
-	snprintf(s->cause, sizeof(s->cause), "%s", sqlite3_errmsg(s->db));
-	snprintf(s->error, sizeof(s->error), "%s: %s (%s)", what, s->cause,
-		 sqlite3_errstr(code));
+	snprintf(s->base.cause, sizeof(s->base.cause), "%s",
+		 sqlite3_errmsg(s->db));
+	snprintf(s->base.error, sizeof(s->base.error), "%s: %s (%s)", what,
+		 s->base.cause, sqlite3_errstr(code));
 	return errno_of(code);
 }
 
-WHR_EXPORT const char *
-whr_store_error(const struct whr_store *s)
+static const char *
+lite_name(const struct whr_store *store)
 {
-	return s->error[0] != '\0' ? s->error : "no error";
-}
-
-WHR_EXPORT const char *
-whr_store_cause(const struct whr_store *s)
-{
-	return s->cause[0] != '\0' ? s->cause : whr_store_error(s);
-}
-
-WHR_EXPORT const char *
-whr_store_name(const struct whr_store *s)
-{
-	return s->path;
+	return ((const struct lite_store *)store)->path;
 }
 
 static int
-exec(struct whr_store *s, const char *sql, const char *what)
+exec(struct lite_store *s, const char *sql, const char *what)
 {
 	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return store_fail(s, what);
@@ -308,7 +295,7 @@ exec(struct whr_store *s, const char *sql, const char *what)
 
 /* The one integer @p sql gives (a pragma, a count); -1 on an error. */
 static int64_t
-query_int(struct whr_store *s, const char *sql)
+query_int(struct lite_store *s, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t v = -1;
@@ -322,7 +309,7 @@ query_int(struct whr_store *s, const char *sql)
 
 /* Statement @p which, prepared on first use and kept. */
 static sqlite3_stmt *
-statement(struct whr_store *s, enum statement which)
+statement(struct lite_store *s, enum statement which)
 {
 	if (s->st[which] == NULL &&
 	    sqlite3_prepare_v3(s->db, statement_sql[which], -1,
@@ -337,7 +324,7 @@ statement(struct whr_store *s, enum statement which)
 /* Run a statement that returns no row (or one we ignore), then reset it
  * and clear its bindings. */
 static int
-step_done(struct whr_store *s, sqlite3_stmt *st, const char *what)
+step_done(struct lite_store *s, sqlite3_stmt *st, const char *what)
 {
 	int rc = sqlite3_step(st);
 
@@ -349,7 +336,7 @@ step_done(struct whr_store *s, sqlite3_stmt *st, const char *what)
 }
 
 static int
-run_statement(struct whr_store *s, enum statement which, const char *what)
+run_statement(struct lite_store *s, enum statement which, const char *what)
 {
 	sqlite3_stmt *st = statement(s, which);
 
@@ -369,7 +356,7 @@ bind_text_or_null(sqlite3_stmt *st, int i, const char *text)
 
 /* Create, migrate or check the schema, in one transaction. */
 static int
-migrate(struct whr_store *s)
+migrate(struct lite_store *s)
 {
 	int64_t version;
 	char sql[64];
@@ -388,7 +375,7 @@ migrate(struct whr_store *s)
 		set_error(s, "schema version %lld, newer than this whr knows (%d): "
 			 "run a newer whr, or give another --data-dir",
 			 (long long)version, STORE_SCHEMA_VERSION);
-		whr_store_rollback(s);
+		lite_rollback(&s->base);
 		return -EPROTO;
 	}
 	if (version == 0) {
@@ -429,7 +416,7 @@ migrate(struct whr_store *s)
 		goto err;
 	return 0;
 err:
-	whr_store_rollback(s);
+	lite_rollback(&s->base);
 	return rc;
 }
 
@@ -439,7 +426,7 @@ err:
  * the tools (each step only adds), but they change only the current
  * one. */
 static int
-check_version(struct whr_store *s)
+check_version(struct lite_store *s)
 {
 	int64_t version = query_int(s, "PRAGMA user_version");
 
@@ -474,7 +461,7 @@ static int
 guard_authorize(void *arg, int action, const char *a, const char *b,
 		const char *db, const char *trigger)
 {
-	const struct whr_store *s = arg;
+	const struct lite_store *s = arg;
 
 	if (!s->in_handler)
 		return SQLITE_OK;
@@ -489,15 +476,15 @@ guard_authorize(void *arg, int action, const char *a, const char *b,
 static int
 guard_commit(void *arg)
 {
-	const struct whr_store *s = arg;
+	const struct lite_store *s = arg;
 
 	return s->in_handler;
 }
 
 /* The folder and its database file are there (the tools' opens): 0, or
- * -ENOENT with the reason in s->error. */
+ * -ENOENT with the reason in s->base.error. */
 static int
-check_files(struct whr_store *s, const char *dir)
+check_files(struct lite_store *s, const char *dir)
 {
 	struct stat sb;
 
@@ -529,7 +516,7 @@ check_files(struct whr_store *s, const char *dir)
 static const char *const store_suffixes[] = { "", "-wal", "-shm" };
 
 static int
-refuse_links(struct whr_store *s)
+refuse_links(struct lite_store *s)
 {
 	size_t i;
 
@@ -551,7 +538,7 @@ refuse_links(struct whr_store *s)
 }
 
 static int
-secure_files(struct whr_store *s)
+secure_files(struct lite_store *s)
 {
 	size_t i;
 	int rc = refuse_links(s);
@@ -593,7 +580,7 @@ secure_files(struct whr_store *s)
 }
 
 static int
-open_server(struct whr_store *s, const char *dir)
+open_server(struct lite_store *s, const char *dir)
 {
 	int rc;
 
@@ -634,7 +621,7 @@ on_read_only_mount(const char *dir)
 
 /* Open s->path as an immutable database: no locks, no -shm. */
 static int
-open_immutable(struct whr_store *s)
+open_immutable(struct lite_store *s)
 {
 	char uri[3 * sizeof(s->path) + 32];
 	char *p = uri;
@@ -659,7 +646,7 @@ open_immutable(struct whr_store *s)
 }
 
 static int
-open_other(struct whr_store *s, const char *dir)
+open_other(struct lite_store *s, const char *dir)
 {
 	bool tool = s->mode == STORE_READER || s->mode == STORE_WRITER;
 	int flags = SQLITE_OPEN_NOMUTEX;
@@ -709,59 +696,41 @@ open_other(struct whr_store *s, const char *dir)
 	return 0;
 }
 
-WHR_EXPORT struct whr_store *
-whr_store_open(const char *location, enum store_mode mode, char *why,
-	       size_t why_size)
+static int
+lite_open(const char *location, enum store_mode mode, struct whr_store **out)
 {
-	struct whr_store *s = calloc(1, sizeof(*s));
+	struct lite_store *s = calloc(1, sizeof(*s));
 	int rc;
 
-	if (s == NULL) {
-		snprintf(why, why_size, "out of memory");
-		errno = ENOMEM;
-		return NULL;
-	}
+	if (s == NULL)
+		return -ENOMEM;
+	*out = &s->base;
+	s->base.backend = &store_sqlite;
+	s->tx.base.backend = &tx_sqlite;
+	s->tx.base.store = &s->base;
+	s->base.tx = &s->tx.base;
 	s->mode = mode;
 	s->tx.s = s;
 	if ((size_t)snprintf(s->path, sizeof(s->path), "%s/%s", location,
 			     STORE_FILE) >= sizeof(s->path)) {
 		set_error(s, "the data folder's name is too long");
-		rc = -EIO;
-		goto err;
+		return -EIO;
 	}
 	rc = mode == STORE_SERVER ? open_server(s, location)
 				  : open_other(s, location);
-	if (rc < 0)
-		goto err;
-	return s;
-err:
-	if (s->error[0] == '\0')
+	if (rc < 0 && s->base.error[0] == '\0')
 		set_error(s, "cannot open: %s",
-			 s->db != NULL ? sqlite3_errmsg(s->db)
-				       : "out of memory");
-	/* The tools' messages name the file themselves; the server's and
-	 * the workers' are about the inbox. */
-	if (mode == STORE_READER || mode == STORE_WRITER)
-		snprintf(why, why_size, "%s", s->error);
-	else
-		snprintf(why, why_size, "inbox %s: %s", s->path, s->error);
-	whr_store_close(s);
-	errno = rc == -EPROTO ? EPROTO
-		: rc == -ENOENT ? ENOENT
-		: rc == -EPERM ? EPERM
-		: EIO;
-	return NULL;
+			  s->db != NULL ? sqlite3_errmsg(s->db)
+					: "out of memory");
+	return rc;
 }
 
-static void tx_drop_cache(struct whr_tx *tx);
-
-WHR_EXPORT void
-whr_store_close(struct whr_store *s)
+static void
+lite_close(struct whr_store *store)
 {
+	struct lite_store *s = lite(store);
 	size_t i;
 
-	if (s == NULL)
-		return;
 	tx_drop_cache(&s->tx);
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->st[i]);
@@ -771,36 +740,37 @@ whr_store_close(struct whr_store *s)
 	free(s);
 }
 
-WHR_EXPORT struct whr_tx *
-whr_store_tx(struct whr_store *s)
-{
-	return &s->tx;
-}
-
 /* ---- transactions ------------------------------------------------------ */
 
-WHR_EXPORT int
-whr_store_begin(struct whr_store *s)
+static int
+lite_begin(struct whr_store *store)
 {
+	struct lite_store *s = lite(store);
+
 	return run_statement(s, ST_BEGIN, "cannot begin a transaction");
 }
 
-WHR_EXPORT int
-whr_store_commit(struct whr_store *s)
+static int
+lite_commit(struct whr_store *store)
 {
+	struct lite_store *s = lite(store);
+
 	return run_statement(s, ST_COMMIT, "cannot commit");
 }
 
-WHR_EXPORT void
-whr_store_rollback(struct whr_store *s)
+static void
+lite_rollback(struct whr_store *store)
 {
+	struct lite_store *s = lite(store);
+
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-WHR_EXPORT int
-whr_store_sync_commits(struct whr_store *s, bool synced)
+static int
+lite_sync_commits(struct whr_store *store, bool synced)
 {
+	struct lite_store *s = lite(store);
 	int rc;
 
 	if (s->synced == synced)
@@ -815,16 +785,17 @@ whr_store_sync_commits(struct whr_store *s, bool synced)
 
 /* A write that reaches the disk: it rewrites the schema version, so one
  * page is committed and synced. */
-WHR_EXPORT int
-whr_store_probe(struct whr_store *s)
+static int
+lite_probe(struct whr_store *store)
 {
+	struct lite_store *s = lite(store);
 	char sql[64];
 	int64_t version = 0;
 	int rc;
 
-	rc = whr_store_sync_commits(s, true);
+	rc = lite_sync_commits(&s->base, true);
 	if (rc == 0)
-		rc = whr_store_begin(s);
+		rc = lite_begin(&s->base);
 	/* The version as it is: never a number that could undo a newer
 	 * whr's migration. */
 	if (rc == 0) {
@@ -838,15 +809,16 @@ whr_store_probe(struct whr_store *s)
 		rc = exec(s, sql, "cannot write");
 	}
 	if (rc == 0)
-		rc = whr_store_commit(s);
+		rc = lite_commit(&s->base);
 	if (rc < 0)
-		whr_store_rollback(s);
+		lite_rollback(&s->base);
 	return rc;
 }
 
-WHR_EXPORT int
-whr_store_handler_begin(struct whr_store *s)
+static int
+lite_handler_begin(struct whr_store *store)
 {
+	struct lite_store *s = lite(store);
 	int rc = run_statement(s, ST_SAVEPOINT, "cannot start a savepoint");
 
 	if (rc == 0)
@@ -854,30 +826,25 @@ whr_store_handler_begin(struct whr_store *s)
 	return rc;
 }
 
-/* Statements a handler left part-way through their rows: reset, so that
+/* A statement a handler left part-way through its rows: reset, so that
  * none stays open across the commit. */
 static void
-tx_reset_busy(struct whr_tx *tx)
+reset_if_busy(struct whr_stmt *base)
 {
-	size_t i;
+	struct lite_stmt *st = (struct lite_stmt *)base;
 
-	for (i = 0; i < TX_BUCKETS; i++) {
-		struct whr_stmt *st;
-
-		for (st = tx->buckets[i]; st != NULL; st = st->next_in_bucket) {
-			if (sqlite3_stmt_busy(st->st))
-				sqlite3_reset(st->st);
-		}
-	}
+	if (sqlite3_stmt_busy(st->st))
+		sqlite3_reset(st->st);
 }
 
-WHR_EXPORT int
-whr_store_handler_end(struct whr_store *s, const char *handler, bool keep)
+static int
+lite_handler_end(struct whr_store *store, const char *handler, bool keep)
 {
+	struct lite_store *s = lite(store);
 	int rc;
 
 	s->in_handler = false;
-	tx_reset_busy(&s->tx);
+	stmt_cache_each(&s->tx.cache, reset_if_busy);
 	if (sqlite3_get_autocommit(s->db)) {
 		set_error(s, "the transaction ended while handler %s ran: %s",
 			 handler, sqlite3_errmsg(s->db));
@@ -892,48 +859,15 @@ whr_store_handler_end(struct whr_store *s, const char *handler, bool keep)
 	rc = run_statement(s, ST_RELEASE, "cannot release a savepoint");
 	/* Statements of SQL built anew at each call pile up: drop them
 	 * now that none is in use. */
-	if (s->tx.n_cached > TX_CACHE_MAX)
+	if (s->tx.cache.n > TX_CACHE_MAX)
 		tx_drop_cache(&s->tx);
 	return rc;
 }
 
 /* ---- ingest ------------------------------------------------------------ */
 
-/* The keys column: one key a line (a newline inside an id becomes a
- * space: keys only group work, so a merge only costs parallelism). */
-static char *
-join_keys(char **keys, size_t n, int64_t seq)
-{
-	size_t len = 0;
-	size_t i;
-	char *out;
-	char *p;
-
-	if (n == 0) {
-		out = malloc(32);
-		if (out != NULL)
-			snprintf(out, 32, "d:%lld", (long long)seq);
-		return out;
-	}
-	for (i = 0; i < n; i++)
-		len += strlen(keys[i]) + 1;
-	out = malloc(len);
-	if (out == NULL)
-		return NULL;
-	p = out;
-	for (i = 0; i < n; i++) {
-		size_t k = strlen(keys[i]);
-		size_t j;
-
-		for (j = 0; j < k; j++)
-			*p++ = keys[i][j] == '\n' ? ' ' : keys[i][j];
-		*p++ = i + 1 < n ? '\n' : '\0';
-	}
-	return out;
-}
-
 static int
-count_duplicate(struct whr_store *s, struct ingest_delivery *d)
+count_duplicate(struct lite_store *s, struct ingest_delivery *d)
 {
 	sqlite3_stmt *st = statement(s, ST_COUNT_DUPLICATE);
 	int rc;
@@ -951,9 +885,10 @@ count_duplicate(struct whr_store *s, struct ingest_delivery *d)
 	return rc == SQLITE_ROW ? 0 : store_fail(s, "cannot count a duplicate");
 }
 
-WHR_EXPORT int
-whr_store_ingest(struct whr_store *s, struct ingest_delivery *d)
+static int
+lite_ingest(struct whr_store *store, struct ingest_delivery *d)
 {
+	struct lite_store *s = lite(store);
 	sqlite3_stmt *st = statement(s, ST_INSERT_DELIVERY);
 	size_t i;
 	int rc;
@@ -984,7 +919,7 @@ whr_store_ingest(struct whr_store *s, struct ingest_delivery *d)
 		return -EIO;
 	for (i = 0; i < d->n_notifications; i++) {
 		struct ingest_notification *n = &d->notifications[i];
-		char *keys = join_keys(n->keys, n->n_keys, d->seq);
+		char *keys = store_join_keys(n->keys, n->n_keys, d->seq);
 
 		if (keys == NULL)
 			return -ENOMEM;
@@ -1004,16 +939,6 @@ whr_store_ingest(struct whr_store *s, struct ingest_delivery *d)
 }
 
 /* ---- work -------------------------------------------------------------- */
-
-static enum whr_result
-result_from_name(const char *name)
-{
-	if (name != NULL && strcmp(name, "done") == 0)
-		return WHR_DONE;
-	if (name != NULL && strcmp(name, "retry") == 0)
-		return WHR_RETRY;
-	return WHR_REJECT;
-}
 
 static char *
 column_copy(sqlite3_stmt *st, int i, size_t *len)
@@ -1036,45 +961,11 @@ column_copy(sqlite3_stmt *st, int i, size_t *len)
 }
 
 static int
-split_keys(const char *text, char ***keys, size_t *n)
+lite_claim(struct whr_store *store, int64_t after, int64_t limit,
+	   int64_t lease_us,
+	   int (*fn)(const struct store_claim *c, void *arg), void *arg)
 {
-	const char *p = text;
-	size_t count = 1;
-	size_t i;
-
-	for (; *p != '\0'; p++)
-		count += *p == '\n';
-	*keys = calloc(count, sizeof(**keys));
-	if (*keys == NULL)
-		return -ENOMEM;
-	p = text;
-	for (i = 0; i < count; i++) {
-		size_t len = strcspn(p, "\n");
-
-		(*keys)[i] = xstrndup(p, len);
-		if ((*keys)[i] == NULL) {
-			*n = i;
-			return -ENOMEM;
-		}
-		p += len + (p[len] == '\n');
-	}
-	*n = count;
-	return 0;
-}
-
-static void
-free_keys(char **keys, size_t n)
-{
-	while (n > 0)
-		free(keys[--n]);
-	free(keys);
-}
-
-WHR_EXPORT int
-whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
-		int64_t lease_us,
-		int (*fn)(const struct store_claim *c, void *arg), void *arg)
-{
+	struct lite_store *s = lite(store);
 	sqlite3_stmt *st = statement(s, ST_OPEN_AFTER);
 	int rc;
 
@@ -1091,15 +982,15 @@ whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 		};
 		char **keys = NULL;
 		size_t n = 0;
-		int r = split_keys((const char *)sqlite3_column_text(st, 1),
-				   &keys, &n);
+		int r = store_split_keys(
+			(const char *)sqlite3_column_text(st, 1), &keys, &n);
 
 		if (r == 0) {
 			c.keys = keys;
 			c.n_keys = n;
 			r = fn(&c, arg);
 		}
-		free_keys(keys, n);
+		store_free_keys(keys, n);
 		if (r != 0) {
 			sqlite3_reset(st);
 			sqlite3_clear_bindings(st);
@@ -1111,9 +1002,10 @@ whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 	return rc == SQLITE_DONE ? 0 : store_fail(s, "cannot list pending work");
 }
 
-WHR_EXPORT int64_t
-whr_store_count_open(struct whr_store *s, int64_t after)
+static int64_t
+lite_count_open(struct whr_store *store, int64_t after)
 {
+	struct lite_store *s = lite(store);
 	sqlite3_stmt *st = statement(s, ST_COUNT_OPEN_AFTER);
 	int64_t n;
 
@@ -1130,7 +1022,7 @@ whr_store_count_open(struct whr_store *s, int64_t after)
 }
 
 static int
-load_outcomes(struct whr_store *s, struct store_work *w)
+load_outcomes(struct lite_store *s, struct store_work *w)
 {
 	sqlite3_stmt *st = statement(s, ST_LOAD_OUTCOMES);
 	int rc;
@@ -1151,7 +1043,7 @@ load_outcomes(struct whr_store *s, struct store_work *w)
 		w->outcomes = grown;
 		o = &w->outcomes[w->n_outcomes++];
 		o->handler = column_copy(st, 0, NULL);
-		o->result = result_from_name(
+		o->result = store_result_from_name(
 			(const char *)sqlite3_column_text(st, 1));
 		o->runs = sqlite3_column_int64(st, 2);
 		o->reason = column_copy(st, 3, NULL);
@@ -1182,16 +1074,17 @@ work_from_row(sqlite3_stmt *st, struct store_work *w)
 	w->runs = sqlite3_column_int64(st, 11);
 	w->next_at = sqlite3_column_int64(st, 13);
 	w->retry_from = sqlite3_column_int64(st, 14);
-	if (split_keys((const char *)sqlite3_column_text(st, 12), &w->keys,
-		       &w->n_keys) < 0 ||
+	if (store_split_keys((const char *)sqlite3_column_text(st, 12),
+			     &w->keys, &w->n_keys) < 0 ||
 	    w->receiver_id == NULL || w->json == NULL)
 		return SQLITE_NOMEM;
 	return SQLITE_ROW;
 }
 
-WHR_EXPORT int
-whr_store_load(struct whr_store *s, int64_t id, struct store_work **out)
+static int
+lite_load(struct whr_store *store, int64_t id, struct store_work **out)
 {
+	struct lite_store *s = lite(store);
 	sqlite3_stmt *st = statement(s, ST_LOAD_WORK);
 	struct store_work *w;
 	int rc;
@@ -1224,11 +1117,12 @@ whr_store_load(struct whr_store *s, int64_t id, struct store_work **out)
 	return 0;
 }
 
-WHR_EXPORT int
-whr_store_record_outcome(struct whr_store *s, int64_t id, const char *handler,
+static int
+lite_record_outcome(struct whr_store *store, int64_t id, const char *handler,
 			 enum whr_result result, const char *reason,
 			 int64_t now)
 {
+	struct lite_store *s = lite(store);
 	sqlite3_stmt *st = statement(s, ST_RECORD_OUTCOME);
 
 	if (st == NULL)
@@ -1241,10 +1135,11 @@ whr_store_record_outcome(struct whr_store *s, int64_t id, const char *handler,
 	return step_done(s, st, "cannot record an outcome");
 }
 
-WHR_EXPORT int
-whr_store_settle(struct whr_store *s, int64_t id, enum work_state state,
+static int
+lite_settle(struct whr_store *store, int64_t id, enum work_state state,
 		 int64_t next_at, const char *error, int64_t now)
 {
+	struct lite_store *s = lite(store);
 	sqlite3_stmt *st = statement(s, ST_SETTLE);
 
 	if (st == NULL)
@@ -1257,17 +1152,41 @@ whr_store_settle(struct whr_store *s, int64_t id, enum work_state state,
 	return step_done(s, st, "cannot record a state");
 }
 
-WHR_EXPORT int64_t
-whr_store_data_version(struct whr_store *s)
+/* One whr serve per folder: its claims are not written down. */
+static int
+lite_renew(struct whr_store *store, int64_t lease_us)
 {
-	return query_int(s, "PRAGMA data_version");
+	return 0;
+}
+
+static int64_t
+lite_data_version(struct whr_store *store)
+{
+	return query_int(lite(store), "PRAGMA data_version");
+}
+
+/* The database file and its WAL. */
+static int64_t
+lite_bytes(struct whr_store *store)
+{
+	struct lite_store *s = lite(store);
+	char wal[sizeof(s->path) + 8];
+	struct stat sb;
+	int64_t size = 0;
+
+	if (stat(s->path, &sb) == 0)
+		size += sb.st_size;
+	snprintf(wal, sizeof(wal), "%s-wal", s->path);
+	if (stat(wal, &sb) == 0)
+		size += sb.st_size;
+	return size;
 }
 
 /* ---- retention ----------------------------------------------------------- */
 
 /* Purge up to @p limit (at most 256) deliveries. */
 static int
-purge_some(struct whr_store *s, int64_t before, int limit)
+purge_some(struct lite_store *s, int64_t before, int limit)
 {
 	static const enum statement steps[] = {
 		ST_PURGE_OUTCOMES, ST_PURGE_NOTIFICATIONS, ST_PURGE_DELIVERY,
@@ -1305,9 +1224,10 @@ purge_some(struct whr_store *s, int64_t before, int limit)
 	return n;
 }
 
-WHR_EXPORT int
-whr_store_purge(struct whr_store *s, int64_t before, int limit)
+static int
+lite_purge(struct whr_store *store, int64_t before, int limit)
 {
+	struct lite_store *s = lite(store);
 	int total = 0;
 
 	while (total < limit) {
@@ -1323,25 +1243,228 @@ whr_store_purge(struct whr_store *s, int64_t before, int limit)
 	return total;
 }
 
+/* ---- backup ------------------------------------------------------------- */
+
+/* The backup's files beside @p tmp that SQLite may have left. */
+static void
+remove_backup_files(const char *tmp)
+{
+	static const char *const suffixes[] = { "", "-journal", "-wal",
+						"-shm" };
+	char path[PATH_BYTES + 32];
+	size_t i;
+
+	for (i = 0; i < ARRAY_LENGTH(suffixes); i++) {
+		snprintf(path, sizeof(path), "%s%s", tmp, suffixes[i]);
+		unlink(path);
+	}
+}
+
+/* Copy the whole database in one step: one read transaction, so the
+ * copy is the database as of one commit. (Copied in parts, a commit of
+ * whr serve between two parts would start the copy over, and under a
+ * steady flow of deliveries it might never end.) A WAL reader holds the
+ * writer up only in that checkpoints cannot go past it meanwhile. The
+ * lock is waited for as long as the store's other statements wait. */
+static int
+backup_copy(struct lite_store *s, sqlite3 *db)
+{
+	sqlite3_backup *b = sqlite3_backup_init(db, "main", s->db, "main");
+	int waited = 0;
+	int rc;
+
+	if (b == NULL) {
+		set_error(s, "cannot start the copy: %s", sqlite3_errmsg(db));
+		return errno_of(sqlite3_extended_errcode(db));
+	}
+	for (;;) {
+		rc = sqlite3_backup_step(b, -1);
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) ||
+		    waited >= BUSY_TIMEOUT_MS)
+			break;
+		sqlite3_sleep(20);
+		waited += 20;
+	}
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE) {
+		set_error(s, "cannot copy the inbox: %s", sqlite3_errstr(rc));
+		return errno_of(rc);
+	}
+	return 0;
+}
+
+/* The copy on its own: out of WAL mode (one file, readable without a
+ * -shm, also on a read-only medium; whr serve puts it back in WAL mode
+ * when it opens it), then checked page by page. */
+static int
+backup_check(struct lite_store *s, sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	const char *first;
+	int rc;
+
+	if (sqlite3_exec(db, "PRAGMA journal_mode = DELETE", NULL, NULL,
+			 NULL) != SQLITE_OK) {
+		set_error(s, "cannot finish the copy: %s", sqlite3_errmsg(db));
+		return errno_of(sqlite3_extended_errcode(db));
+	}
+	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check(1)", -1, &st,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		set_error(s, "cannot check the copy: %s", sqlite3_errmsg(db));
+		rc = errno_of(sqlite3_extended_errcode(db));
+		goto out;
+	}
+	first = (const char *)sqlite3_column_text(st, 0);
+	if (first == NULL || strcmp(first, "ok") != 0) {
+		set_error(s, "the copy fails its integrity check: %s",
+			  first != NULL ? first : "no answer");
+		rc = -EIO;
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Sync a file (or folder) by name. */
+static int
+sync_path(const char *path, int flags)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Put @p tmp in the place of @p dest, which must not exist unless
+ * @p replace. */
+static int
+backup_rename(struct lite_store *s, const char *tmp, const char *dest,
+	      bool replace)
+{
+	char dir[PATH_BYTES];
+	char *slash;
+	int rc;
+
+	if (replace) {
+		rc = rename(tmp, dest);
+	} else {
+		rc = renameat2(AT_FDCWD, tmp, AT_FDCWD, dest,
+			       RENAME_NOREPLACE);
+		/* A file system without it: a link cannot replace either. */
+		if (rc < 0 && (errno == EINVAL || errno == ENOSYS)) {
+			rc = link(tmp, dest);
+			if (rc == 0)
+				unlink(tmp);
+		}
+	}
+	if (rc < 0) {
+		rc = -errno;
+		set_error(s, rc == -EEXIST ? "%s exists" : "cannot write %s: %s",
+			  dest, strerror(-rc));
+		return rc;
+	}
+	/* The name too must reach the disk. */
+	snprintf(dir, sizeof(dir), "%s", dest);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	rc = sync_path(dir, O_DIRECTORY);
+	if (rc < 0) {
+		set_error(s, "cannot sync the folder of %s: %s", dest,
+			  strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+static int
+lite_backup(struct whr_store *store, const char *dest, bool replace)
+{
+	struct lite_store *s = lite(store);
+	char tmp[PATH_BYTES];
+	struct stat sb;
+	sqlite3 *db = NULL;
+	int fd;
+	int rc;
+
+	if (!replace && lstat(dest, &sb) == 0) {
+		set_error(s, "%s exists", dest);
+		return -EEXIST;
+	}
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", dest) >=
+	    sizeof(tmp)) {
+		set_error(s, "the name %s is too long", dest);
+		return -ENAMETOOLONG;
+	}
+	/* 0600: the inbox's data is its owner's alone. */
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		set_error(s, "cannot create a file beside %s: %s", dest,
+			  strerror(-rc));
+		return rc;
+	}
+	close(fd);
+	if (sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE |
+					      SQLITE_OPEN_NOMUTEX |
+					      SQLITE_OPEN_NOFOLLOW,
+			    NULL) != SQLITE_OK) {
+		set_error(s, "cannot open %s: %s", tmp,
+			  db != NULL ? sqlite3_errmsg(db) : "out of memory");
+		rc = -EIO;
+		goto err;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	rc = backup_copy(s, db);
+	if (rc == 0)
+		rc = backup_check(s, db);
+	if (sqlite3_close(db) != SQLITE_OK && rc == 0) {
+		set_error(s, "cannot close %s", tmp);
+		rc = -EIO;
+	}
+	db = NULL;
+	if (rc == 0 && (rc = sync_path(tmp, 0)) < 0)
+		set_error(s, "cannot sync %s: %s", tmp, strerror(-rc));
+	if (rc == 0)
+		rc = backup_rename(s, tmp, dest, replace);
+	if (rc < 0)
+		goto err;
+	return 0;
+err:
+	sqlite3_close(db);
+	remove_backup_files(tmp);
+	return rc;
+}
+
 /* ---- the transaction handle ----------------------------------------------- */
 
-/* The handle's error, and the store's too: the store's functions
- * written on the handle (sqlite-inspect.c) report through it. */
-static void
-tx_set_error(struct whr_tx *tx, const char *fmt, ...)
+static struct lite_tx *
+ltx(struct whr_tx *tx)
 {
-	va_list ap;
+	return (struct lite_tx *)tx;
+}
 
-	va_start(ap, fmt);
-	vsnprintf(tx->error, sizeof(tx->error), fmt, ap);
-	va_end(ap);
-	snprintf(tx->s->error, sizeof(tx->s->error), "%s", tx->error);
-	snprintf(tx->s->cause, sizeof(tx->s->cause), "%s", tx->error);
+static struct lite_stmt *
+lst(struct whr_stmt *st)
+{
+	return (struct lite_stmt *)st;
 }
 
 /* The handle's view of a failed SQLite call. */
 static int
-tx_fail(struct whr_tx *tx)
+tx_fail(struct lite_tx *tx)
 {
 	int code = sqlite3_extended_errcode(tx->s->db);
 
@@ -1350,103 +1473,53 @@ tx_fail(struct whr_tx *tx)
 }
 
 static void
-tx_drop_cache(struct whr_tx *tx)
+free_stmt(struct whr_stmt *st)
 {
-	size_t i;
-
-	for (i = 0; i < TX_BUCKETS; i++) {
-		while (tx->buckets[i] != NULL) {
-			struct whr_stmt *st = tx->buckets[i];
-
-			tx->buckets[i] = st->next_in_bucket;
-			sqlite3_finalize(st->st);
-			free(st->sql);
-			free(st);
-		}
-	}
-	tx->n_cached = 0;
+	sqlite3_finalize(lst(st)->st);
+	free(st);
 }
 
-WHR_EXPORT enum whr_db
-whr_tx_db(const struct whr_tx *tx)
+static void
+tx_drop_cache(struct lite_tx *tx)
 {
-	return WHR_DB_SQLITE;
+	stmt_cache_drop(&tx->cache, free_stmt);
 }
 
-WHR_EXPORT void *
-whr_tx_native(struct whr_tx *tx)
+static void *
+lite_tx_native(struct whr_tx *tx)
 {
-	return tx != NULL ? tx->s->db : NULL;
+	return ltx(tx)->s->db;
 }
 
-WHR_EXPORT const char *
-whr_tx_error(const struct whr_tx *tx)
+static int
+lite_tx_exec(struct whr_tx *base, const char *sql)
 {
-	return tx != NULL ? tx->error : "";
-}
+	struct lite_tx *tx = ltx(base);
 
-WHR_EXPORT int
-whr_tx_exec(struct whr_tx *tx, const char *sql)
-{
-	if (tx == NULL || sql == NULL) {
-		log_bug("whr_tx_exec() needs a transaction and SQL");
-		return -EINVAL;
-	}
-	tx->error[0] = '\0';
+	tx->base.error[0] = '\0';
 	if (sqlite3_exec(tx->s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return tx_fail(tx);
 	return 0;
 }
 
-/* The cache's key is the SQL text, which a handler prepares a few times
- * per event, and which is long (the tracker's longest is 1.3 KB): so it
- * is hashed eight bytes at a time, each word multiplied in and folded
- * down so that all its bytes reach the low bits the buckets use. A byte
- * at a time (FNV-1a) cost the tracker a sixth of its instructions. */
-static size_t
-hash_text(const char *s)
+static struct whr_stmt *
+lite_tx_prepare(struct whr_tx *base, const char *sql)
 {
-	size_t len = strlen(s);
-	uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ len;
-	uint64_t w;
-
-	for (; len >= 8; s += 8, len -= 8) {
-		memcpy(&w, s, 8);
-		h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
-		h ^= h >> 32;
-	}
-	w = 0;
-	memcpy(&w, s, len);
-	h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
-	return (size_t)(h ^ (h >> 32));
-}
-
-WHR_EXPORT struct whr_stmt *
-whr_tx_prepare(struct whr_tx *tx, const char *sql)
-{
-	size_t hash;
-	struct whr_stmt **bucket;
-	struct whr_stmt *st;
+	struct lite_tx *tx = ltx(base);
+	struct whr_stmt *kept = stmt_cache_find(&tx->cache, sql);
+	struct lite_stmt *st;
 	const char *tail = NULL;
 
-	if (tx == NULL || sql == NULL) {
-		log_bug("whr_tx_prepare() needs a transaction and SQL");
-		return NULL;
-	}
-	tx->error[0] = '\0';
-	hash = hash_text(sql);
-	bucket = &tx->buckets[hash % TX_BUCKETS];
-	for (st = *bucket; st != NULL; st = st->next_in_bucket) {
-		if (st->hash == hash && strcmp(st->sql, sql) == 0) {
-			sqlite3_reset(st->st);
-			sqlite3_clear_bindings(st->st);
-			st->done = false;
-			return st;
-		}
+	tx->base.error[0] = '\0';
+	if (kept != NULL) {
+		st = lst(kept);
+		sqlite3_reset(st->st);
+		sqlite3_clear_bindings(st->st);
+		st->done = false;
+		return kept;
 	}
 	st = calloc(1, sizeof(*st));
-	if (st == NULL || (st->sql = strdup(sql)) == NULL) {
-		free(st);
+	if (st == NULL) {
 		tx_set_error(tx, "out of memory");
 		return NULL;
 	}
@@ -1459,7 +1532,6 @@ whr_tx_prepare(struct whr_tx *tx, const char *sql)
 					       ? "no SQL statement"
 					       : sqlite3_errmsg(tx->s->db));
 		sqlite3_finalize(st->st);
-		free(st->sql);
 		free(st);
 		return NULL;
 	}
@@ -1469,17 +1541,15 @@ whr_tx_prepare(struct whr_tx *tx, const char *sql)
 	if (tail != NULL && *tail != '\0') {
 		tx_set_error(tx, "more than one SQL statement: use "
 				 "whr_tx_exec()");
-		sqlite3_finalize(st->st);
-		free(st->sql);
-		free(st);
+		free_stmt(&st->base);
 		return NULL;
 	}
-	st->tx = tx;
-	st->hash = hash;
-	st->next_in_bucket = *bucket;
-	*bucket = st;
-	tx->n_cached++;
-	return st;
+	if (stmt_cache_add(&tx->cache, &tx->base, &st->base, sql) < 0) {
+		tx_set_error(tx, "out of memory");
+		free_stmt(&st->base);
+		return NULL;
+	}
+	return &st->base;
 }
 
 static int
@@ -1488,46 +1558,40 @@ bind_result(struct whr_stmt *st, int rc)
 	if (rc == SQLITE_OK)
 		return 0;
 	if (rc == SQLITE_RANGE) {
-		tx_set_error(st->tx, "no parameter of that number");
+		store_tx_set_error(st->tx, "no parameter of that number");
 		return -EINVAL;
 	}
-	return tx_fail(st->tx);
+	return tx_fail(ltx(st->tx));
 }
 
-WHR_EXPORT int
-whr_stmt_bind_null(struct whr_stmt *st, int index)
+static int
+lite_stmt_bind_null(struct whr_stmt *st, int index)
 {
-	if (st == NULL)
-		return -EINVAL;
-	return bind_result(st, sqlite3_bind_null(st->st, index));
+	return bind_result(st, sqlite3_bind_null(lst(st)->st, index));
 }
 
-WHR_EXPORT int
-whr_stmt_bind_int(struct whr_stmt *st, int index, int64_t value)
+static int
+lite_stmt_bind_int(struct whr_stmt *st, int index, int64_t value)
 {
-	if (st == NULL)
-		return -EINVAL;
-	return bind_result(st, sqlite3_bind_int64(st->st, index, value));
+	return bind_result(st, sqlite3_bind_int64(lst(st)->st, index, value));
 }
 
-WHR_EXPORT int
-whr_stmt_bind_text(struct whr_stmt *st, int index, const char *text)
+static int
+lite_stmt_bind_text(struct whr_stmt *st, int index, const char *text)
 {
-	if (st == NULL)
-		return -EINVAL;
 	if (text == NULL)
-		return bind_result(st, sqlite3_bind_null(st->st, index));
-	return bind_result(st, sqlite3_bind_text(st->st, index, text, -1,
+		return bind_result(st, sqlite3_bind_null(lst(st)->st, index));
+	return bind_result(st, sqlite3_bind_text(lst(st)->st, index, text, -1,
 						 SQLITE_TRANSIENT));
 }
 
-WHR_EXPORT int
-whr_stmt_step(struct whr_stmt *st)
+static int
+lite_stmt_step(struct whr_stmt *base)
 {
+	struct lite_stmt *st = lst(base);
+	struct lite_tx *tx = ltx(base->tx);
 	int rc;
 
-	if (st == NULL)
-		return -EINVAL;
 	if (st->done)
 		return 0;
 	rc = sqlite3_step(st->st);
@@ -1535,47 +1599,75 @@ whr_stmt_step(struct whr_stmt *st)
 		return 1;
 	if (rc == SQLITE_DONE) {
 		st->done = true;
-		st->changes = sqlite3_changes(st->tx->s->db);
+		st->changes = sqlite3_changes(tx->s->db);
 		return 0;
 	}
-	rc = tx_fail(st->tx);
+	rc = tx_fail(tx);
 	sqlite3_reset(st->st);
 	return rc;
 }
 
-WHR_EXPORT int
-whr_stmt_run(struct whr_stmt *st)
+static int64_t
+lite_stmt_changes(const struct whr_stmt *st)
 {
-	int rc;
-
-	while ((rc = whr_stmt_step(st)) > 0)
-		;
-	return rc;
+	return ((const struct lite_stmt *)st)->changes;
 }
 
-WHR_EXPORT int64_t
-whr_stmt_changes(const struct whr_stmt *st)
+static bool
+lite_stmt_is_null(struct whr_stmt *st, int column)
 {
-	return st != NULL ? st->changes : 0;
+	return column >= sqlite3_column_count(lst(st)->st) ||
+	       sqlite3_column_type(lst(st)->st, column) == SQLITE_NULL;
 }
 
-WHR_EXPORT bool
-whr_stmt_is_null(struct whr_stmt *st, int column)
+static int64_t
+lite_stmt_int(struct whr_stmt *st, int column)
 {
-	return st == NULL || column < 0 ||
-	       column >= sqlite3_column_count(st->st) ||
-	       sqlite3_column_type(st->st, column) == SQLITE_NULL;
+	return sqlite3_column_int64(lst(st)->st, column);
 }
 
-WHR_EXPORT int64_t
-whr_stmt_int(struct whr_stmt *st, int column)
+static const char *
+lite_stmt_text(struct whr_stmt *st, int column)
 {
-	return st != NULL ? sqlite3_column_int64(st->st, column) : 0;
+	return (const char *)sqlite3_column_text(lst(st)->st, column);
 }
 
-WHR_EXPORT const char *
-whr_stmt_text(struct whr_stmt *st, int column)
-{
-	return st != NULL ? (const char *)sqlite3_column_text(st->st, column)
-			  : NULL;
-}
+static const struct tx_backend tx_sqlite = {
+	.db = WHR_DB_SQLITE,
+	.native = lite_tx_native,
+	.exec = lite_tx_exec,
+	.prepare = lite_tx_prepare,
+	.bind_null = lite_stmt_bind_null,
+	.bind_int = lite_stmt_bind_int,
+	.bind_text = lite_stmt_bind_text,
+	.step = lite_stmt_step,
+	.changes = lite_stmt_changes,
+	.is_null = lite_stmt_is_null,
+	.int_at = lite_stmt_int,
+	.text = lite_stmt_text,
+};
+
+const struct store_backend store_sqlite = {
+	.shared = false,
+	.open = lite_open,
+	.close = lite_close,
+	.name = lite_name,
+	.begin = lite_begin,
+	.commit = lite_commit,
+	.rollback = lite_rollback,
+	.sync_commits = lite_sync_commits,
+	.probe = lite_probe,
+	.handler_begin = lite_handler_begin,
+	.handler_end = lite_handler_end,
+	.ingest = lite_ingest,
+	.claim = lite_claim,
+	.renew = lite_renew,
+	.count_open = lite_count_open,
+	.load = lite_load,
+	.record_outcome = lite_record_outcome,
+	.settle = lite_settle,
+	.data_version = lite_data_version,
+	.purge = lite_purge,
+	.bytes = lite_bytes,
+	.backup = lite_backup,
+};

@@ -6,9 +6,11 @@
  *
  * One struct whr_store is one connection, used by one thread at a time:
  * the inbox's store thread has the writer, each worker a reader, and the
- * whr tools one of either. The SQLite implementation keeps the inbox in
- * a file in the data folder (WAL mode); PostgreSQL is to follow behind
- * this same interface.
+ * whr tools one of either. Two implementations (backends) stand behind
+ * it: SQLite keeps the inbox in a file in the data folder (WAL mode), for
+ * one whr serve; PostgreSQL keeps it in a database that several replicas
+ * share. Callers do not learn which, except through the few capability
+ * questions below (whr_store_shared()) and whr_tx_db().
  *
  * The words:
  * - a *delivery* is one verified POST, stored whole before its 200;
@@ -30,6 +32,7 @@
 #include <stdint.h>
 
 #include <whr/handler.h>
+#include <whr/log.h>
 #include <whr/tx.h>
 
 /* The SQLite inbox's file in the data folder. */
@@ -41,10 +44,25 @@
 
 struct whr_store;
 
-/* The data folder (or, later, database URL) to use: @p given when it is
- * neither NULL nor empty, else WHR_DATA_DIR's value, else
- * STORE_DEFAULT_DIR. Borrowed from @p given or the environment. */
+/* The data folder to use: @p given when it is neither NULL nor empty,
+ * else WHR_DATA_DIR's value, else STORE_DEFAULT_DIR. Borrowed from
+ * @p given or the environment. */
 const char *whr_store_location(const char *given);
+
+/* Whether @p location names a PostgreSQL database rather than a data
+ * folder: a postgresql:// or postgres:// URL, or a libpq key=value string
+ * starting with host= or dbname=. */
+bool whr_store_location_is_database(const char *location);
+
+/* Whether database location @p location holds a password (which must
+ * not be given on a command line, where every user sees it). */
+bool whr_store_location_has_password(const char *location);
+
+/* The database location kept in file @p path (WHR_DATABASE_FILE, which
+ * may hold the password): its first line, without the spaces around it.
+ * NULL when it cannot be read or names no database, with @p why saying
+ * so (never quoting the file). The caller wipes and frees it. */
+char *whr_store_location_read(const char *path, char *why, size_t why_size);
 
 enum store_mode {
 	STORE_SERVER,		/* create and migrate; the one writer */
@@ -56,19 +74,27 @@ enum store_mode {
 				 * whr's schema (whr inbox replay, purge) */
 };
 
-/* Open the store at @p location (a data folder). On failure returns NULL
- * with @p why saying why in a sentence (nothing is logged) and errno:
- * EPROTO for a schema newer than this binary's and EPERM for files whr
- * refuses to use (a symbolic link): lasting problems; ENOENT when a
- * reader or writer finds no inbox there; else EIO (perhaps passing: a
- * read-only or full disk). A commit returns once it is on
- * disk. */
+/* Open the store at @p location: a data folder (SQLite), or a database
+ * (whr_store_location_is_database(): PostgreSQL). On failure returns NULL
+ * with @p why saying why in a sentence (nothing is logged; a database's
+ * password never appears) and errno: EPROTO for a schema newer than this
+ * binary's and EPERM for files whr refuses to use (a symbolic link):
+ * lasting problems; ENOENT when a reader or writer finds no inbox there;
+ * EINVAL for a database location that cannot be read; else EIO (perhaps
+ * passing: a read-only or full disk, a database server away). A commit
+ * returns once it is on disk. */
 struct whr_store *whr_store_open(const char *location, enum store_mode mode,
 				 char *why, size_t why_size);
 void whr_store_close(struct whr_store *s);
 
-/* Where the store is, for messages: the SQLite file's path. */
+/* Where the store is, for messages: the SQLite file's path, or the
+ * database's URL without its password. */
 const char *whr_store_name(const struct whr_store *s);
+
+/* Whether several processes (whr serve replicas) may share this store,
+ * so that work comes to each only through claims: PostgreSQL. SQLite's
+ * one whr serve per data folder hands fresh work to dispatch directly. */
+bool whr_store_shared(const struct whr_store *s);
 
 /* The last error as a short text: what failed, the database's message
  * and its kind ("cannot commit: disk I/O error (disk I/O error)"). */
@@ -109,7 +135,10 @@ int whr_store_probe(struct whr_store *s);
  * does can end the transaction. end keeps its writes when @p keep, else
  * undoes them; -EIO (whr_store_error() names @p handler) when the
  * transaction is gone all the same (the database ended it on an error),
- * so that the whole batch fails. */
+ * so that the whole batch fails; -EAGAIN when @p keep, but a statement of
+ * the handler failed, which on PostgreSQL undoes all its writes (they are
+ * undone, the transaction goes on): the handler is to run again, never to
+ * be recorded done without its writes. */
 int whr_store_handler_begin(struct whr_store *s);
 int whr_store_handler_end(struct whr_store *s, const char *handler,
 			  bool keep);
@@ -175,13 +204,24 @@ struct store_claim {
 /* Claim up to @p limit pieces of open work (pending or retrying) with an
  * id above @p after, in id order, for @p lease_us from now, and call
  * @p fn with each; @p limit < 0: no limit. @p fn returns 0 to go on, a
- * positive number to stop there (0 is returned), or a negative errno to
- * fail with. SQLite: one whr serve per data folder (its lock), so its
- * claims are not written down and last until it exits. */
+ * positive number to stop there (0 is returned; the piece it stopped at
+ * and the rest are not claimed), or a negative errno to fail with.
+ * SQLite: one whr serve per data folder (its lock), so its claims are not
+ * written down and last until it exits; every open piece is handed out,
+ * due or not, and dispatch orders them.
+ * A shared store (PostgreSQL) hands out only *eligible* work: open, due
+ * (next_at up to now), not leased by a live claim, and with no older open
+ * work sharing one of its keys; each is leased to this process until
+ * now + @p lease_us (a lease of 0 ends at once: the next claim may take
+ * it again), which whr_store_renew() extends and settling ends. */
 int whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 		    int64_t lease_us,
 		    int (*fn)(const struct store_claim *c, void *arg),
 		    void *arg);
+
+/* Extend every live lease of this process's claims to now + @p lease_us:
+ * how many; or a negative errno. Nothing to do on SQLite (0). */
+int whr_store_renew(struct whr_store *s, int64_t lease_us);
 
 /* How much open work has an id above @p after; or a negative errno. */
 int64_t whr_store_count_open(struct whr_store *s, int64_t after);
@@ -237,16 +277,46 @@ int whr_store_record_outcome(struct whr_store *s, int64_t id,
 int whr_store_settle(struct whr_store *s, int64_t id, enum work_state state,
 		     int64_t next_at, const char *error, int64_t now);
 
-/* A number that changes when another connection commits a change (whr
- * inbox replay): then open work may be there that no claim handed out. */
+/* A number that changes when another connection commits a change that
+ * may make open work appear (whr inbox replay): then open work may be
+ * there that no claim handed out. SQLite: its data_version (any other
+ * connection's commit); PostgreSQL: a counter that replays raise. */
 int64_t whr_store_data_version(struct whr_store *s);
 
 /* ---- retention -------------------------------------------------------- */
 
 /* Inside a transaction: delete up to @p limit deliveries finished before
  * @p before, with their work and outcomes; how many, or a negative
- * errno. */
+ * errno. On a shared store one process purges at a time: the others'
+ * purges find 0 meanwhile, at once. */
 int whr_store_purge(struct whr_store *s, int64_t before, int limit);
+
+/* ---- backup ------------------------------------------------------------- */
+
+/* A consistent copy of the store, as it was at one moment, written to
+ * the file @p dest while whr serve may go on writing (SQLite: the online
+ * backup API, the whole database in one read transaction). The copy is
+ * made in a temporary file beside @p dest (mode 0600), checked (PRAGMA
+ * integrity_check), synced, then renamed to @p dest, so @p dest is never
+ * half-written; an existing @p dest is kept, and -EEXIST returned, unless
+ * @p replace. The copy is an inbox of its own (no -wal or -shm file): as
+ * inbox.sqlite in a data folder, whr serve and the tools open it. 0 or a
+ * negative errno; whr_store_error() says why. */
+int whr_store_backup(struct whr_store *s, const char *dest, bool replace);
+
+/* ---- backup ------------------------------------------------------------- */
+
+/* A consistent copy of the store, as it was at one moment, written to
+ * the file @p dest while whr serve may go on writing (SQLite: the online
+ * backup API, the whole database in one read transaction). The copy is
+ * made in a temporary file beside @p dest (mode 0600), checked (PRAGMA
+ * integrity_check), synced, then renamed to @p dest, so @p dest is never
+ * half-written; an existing @p dest is kept, and -EEXIST returned, unless
+ * @p replace. The copy is an inbox of its own (no -wal or -shm file): as
+ * inbox.sqlite in a data folder, whr serve and the tools open it. 0 or a
+ * negative errno; whr_store_error() says why; -ENOTSUP for a database
+ * with backup tools of its own (PostgreSQL: pg_dump). */
+int whr_store_backup(struct whr_store *s, const char *dest, bool replace);
 
 /* ---- inspecting: the whr inbox tool ------------------------------------ */
 
@@ -333,7 +403,8 @@ struct store_stats {
 	bool has_oldest_open, has_received;
 	int64_t oldest_open;		/* the oldest open work's arrival */
 	int64_t first_received, last_received;
-	int64_t bytes;			/* the store's size on disk */
+	int64_t bytes;			/* the store's size on disk (a
+					 * database: its tables') */
 };
 
 /* Counts by state, then @p action (may be NULL) for each Action (NULL
@@ -359,5 +430,135 @@ struct store_replay {
  * work is whr serve's, which would write its outcome over the replay: it
  * is only counted. */
 int whr_store_replay(struct whr_store *s, struct store_replay *r);
+
+/* ---- for the backends ------------------------------------------------- */
+
+/* One database's implementation of the interface above (store/sqlite.c,
+ * store/postgresql.c). Each whr_store_* function forwards to its store's
+ * table, with the same contract; store.c does the rest: picking the
+ * backend by the location, and inspecting (store/inspect.c), written on
+ * the transaction handle. A backend's store begins with struct whr_store,
+ * its handle with struct whr_tx and each statement with struct whr_stmt:
+ * the tables are all the other files see of them. */
+struct store_backend {
+	bool shared;		/* whr_store_shared() */
+	/* 0, or a negative errno as whr_store_open() says, with *out the
+	 * store as far as it was made, its error set, for store.c to
+	 * report and close (NULL: out of memory). */
+	int (*open)(const char *location, enum store_mode mode,
+		    struct whr_store **out);
+	void (*close)(struct whr_store *s);
+	const char *(*name)(const struct whr_store *s);
+	int (*begin)(struct whr_store *s);
+	int (*commit)(struct whr_store *s);
+	void (*rollback)(struct whr_store *s);
+	int (*sync_commits)(struct whr_store *s, bool synced);
+	int (*probe)(struct whr_store *s);
+	int (*handler_begin)(struct whr_store *s);
+	int (*handler_end)(struct whr_store *s, const char *handler,
+			   bool keep);
+	int (*ingest)(struct whr_store *s, struct ingest_delivery *d);
+	int (*claim)(struct whr_store *s, int64_t after, int64_t limit,
+		     int64_t lease_us,
+		     int (*fn)(const struct store_claim *c, void *arg),
+		     void *arg);
+	int (*renew)(struct whr_store *s, int64_t lease_us);
+	int64_t (*count_open)(struct whr_store *s, int64_t after);
+	int (*load)(struct whr_store *s, int64_t id, struct store_work **out);
+	int (*record_outcome)(struct whr_store *s, int64_t id,
+			      const char *handler, enum whr_result result,
+			      const char *reason, int64_t now);
+	int (*settle)(struct whr_store *s, int64_t id, enum work_state state,
+		      int64_t next_at, const char *error, int64_t now);
+	int64_t (*data_version)(struct whr_store *s);
+	int (*purge)(struct whr_store *s, int64_t before, int limit);
+	int64_t (*bytes)(struct whr_store *s);	/* store_stats.bytes */
+	/* NULL: the database has tools of its own (pg_dump). */
+	int (*backup)(struct whr_store *s, const char *dest, bool replace);
+};
+
+struct whr_store {
+	const struct store_backend *backend;
+	struct whr_tx *tx;		/* whr_store_tx() */
+	char error[2 * 4096 + 256];	/* whr_store_error(): may name a
+					 * folder and a file */
+	char cause[1024];		/* whr_store_cause(): the database's
+					 * own message */
+};
+
+/* Set the store's error (its cause none of the database's). */
+void store_set_error(struct whr_store *s, const char *fmt, ...)
+	WHR_PRINTF(2, 3);
+
+/* The transaction handle's table (whr/tx.h): each whr_tx_* and whr_stmt_*
+ * function forwards to it, NULL arguments refused before. */
+struct tx_backend {
+	enum whr_db db;
+	void *(*native)(struct whr_tx *tx);
+	int (*exec)(struct whr_tx *tx, const char *sql);
+	struct whr_stmt *(*prepare)(struct whr_tx *tx, const char *sql);
+	int (*bind_null)(struct whr_stmt *st, int index);
+	int (*bind_int)(struct whr_stmt *st, int index, int64_t value);
+	int (*bind_text)(struct whr_stmt *st, int index, const char *text);
+	int (*step)(struct whr_stmt *st);
+	int64_t (*changes)(const struct whr_stmt *st);
+	bool (*is_null)(struct whr_stmt *st, int column);
+	int64_t (*int_at)(struct whr_stmt *st, int column);
+	const char *(*text)(struct whr_stmt *st, int column);
+};
+
+struct whr_tx {
+	const struct tx_backend *backend;
+	struct whr_store *store;	/* whose connection it is */
+	char error[512];		/* whr_tx_error(); "" after success */
+};
+
+/* Set the handle's error, and its store's too: the store's functions
+ * written on the handle (inspect.c) report through it. */
+void store_tx_set_error(struct whr_tx *tx, const char *fmt, ...)
+	WHR_PRINTF(2, 3);
+
+/* Statements are kept per handle, keyed by their SQL text: a backend's
+ * statement begins with this, filled by stmt_cache_add(). */
+struct whr_stmt {
+	struct whr_tx *tx;
+	char *sql;		/* the key, the cache's own */
+	size_t hash;
+	struct whr_stmt *next_in_bucket;
+};
+
+#define STMT_CACHE_BUCKETS 64
+
+struct stmt_cache {
+	struct whr_stmt *buckets[STMT_CACHE_BUCKETS];
+	size_t n;
+};
+
+/* The statement kept for @p sql, or NULL. */
+struct whr_stmt *stmt_cache_find(struct stmt_cache *c, const char *sql);
+
+/* Keep @p st, of handle @p tx, for @p sql (copied): 0 or -ENOMEM. */
+int stmt_cache_add(struct stmt_cache *c, struct whr_tx *tx,
+		   struct whr_stmt *st, const char *sql);
+
+/* Call @p fn on every statement kept. */
+void stmt_cache_each(struct stmt_cache *c, void (*fn)(struct whr_stmt *st));
+
+/* Forget every statement, each freed with @p free_stmt after its key. */
+void stmt_cache_drop(struct stmt_cache *c,
+		     void (*free_stmt)(struct whr_stmt *st));
+
+/* The keys of a notification as its row keeps them, one a line (none:
+ * "d:SEQ", its delivery's); NULL when out of memory. */
+char *store_join_keys(char **keys, size_t n, int64_t seq);
+/* And back: 0 or -ENOMEM (*n says how many were made, to free). */
+int store_split_keys(const char *text, char ***keys, size_t *n);
+void store_free_keys(char **keys, size_t n);
+
+/* An outcome's result from its stored name ("done", "retry", "reject"). */
+enum whr_result store_result_from_name(const char *name);
+
+extern const struct store_backend store_sqlite;
+extern const struct store_backend store_postgresql;
 
 #endif /* WHR_RECEIVER_STORE_H */

@@ -297,7 +297,9 @@ class Container(unittest.TestCase):
         env = dict(e.split('=', 1) for e in cfg['Env'])
         self.assertEqual(env['WHR_LISTEN'], '0.0.0.0:8080')
         self.assertEqual(env['WHR_DATA_DIR'], '/var/lib/whr')
-        self.assertEqual(env['WHR_SECRETS_FILE'], '/run/secrets/whr')
+        self.assertEqual(env['MS_WebHookReceiverSecret_Custom_FILE'],
+                         '/run/secrets/whr')
+        self.assertNotIn('WHR_SECRETS_FILE', env)
         # below the --stop-timeout the docs give (15 s) and podman's
         # default (10 s)
         self.assertEqual(env['WHR_SHUTDOWN_TIMEOUT'], '8s')
@@ -349,6 +351,17 @@ class Container(unittest.TestCase):
         ids.add('container-tenant2')
         bad = w.post(port, w.delivery(), SECRET2)
         self.assertEqual(bad.status, 400, bad)
+
+        # The secrets file, written again in place on the host, is read
+        # again through the bind mount; SIGHUP, passed on by tini, reads
+        # it too.
+        with open(self.secret, 'w') as f:
+            f.write('%s\ntenant2=%s\n' % (SECRET, SECRET2))
+        self.wait_logs(first, r'info  secrets reloaded \(/run/secrets/whr '
+                       r'changed\): 2 receiver id\(s\)')
+        self.pm.run('kill', '--signal', 'HUP', first)
+        self.wait_logs(first, r'info  secrets reloaded \(SIGHUP\): 2 '
+                       r'receiver id\(s\)')
 
         # Inside: the tracker's tables and the inbox.
         rows = self.exec_json(first, 'whr', 'enrollments', '--format',

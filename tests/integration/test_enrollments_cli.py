@@ -539,6 +539,22 @@ class FilledByHand(unittest.TestCase):
         self.assertEqual({r['name'] for r in records}, {'A\ufffdB\ufffd'})
         self.assertIn('  A?B?  ', run_ok(self, args))
 
+    def test_options_after_the_command(self):
+        """--data-dir and --format go before the command word or after
+        it, with the same result."""
+        for cmd in ('list', 'summary', 'history'):
+            with self.subTest(cmd=cmd):
+                first = run_ok(self, ['--data-dir', self.dir, '--format',
+                                      'json', cmd])
+                self.assertTrue(json.loads(first))
+                for args in ([cmd, '--data-dir', self.dir, '--format',
+                              'json'],
+                             ['--format', 'json', cmd, '--data-dir',
+                              self.dir],
+                             [cmd, '--format=json', '--data-dir=' +
+                              self.dir]):
+                    self.assertEqual(run_ok(self, args), first, args)
+
     def test_data_dir_from_environment(self):
         out = run_ok(self, ['summary', '--format', 'json'],
                      env={'WHR_DATA_DIR': self.dir})

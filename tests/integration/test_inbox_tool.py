@@ -86,6 +86,47 @@ class InboxTool(unittest.TestCase):
                          {'pending': 0, 'retrying': 0, 'dead': 1, 'done': 2})
         self.assertEqual(stats['deliveries'], 3)
 
+    def test_options_after_the_command(self):
+        """--data-dir and --format are taken after the command word too,
+        among its own options, with the same result as before it."""
+        d = self.data.path
+
+        def same(before, after):
+            rc, out, err = w.run_whr(['inbox', *before])
+            self.assertEqual(rc, 0, err)
+            rc, out2, err = w.run_whr(['inbox', *after])
+            self.assertEqual((rc, err), (0, ''), after)
+            self.assertEqual(out2, out, after)
+            return out
+
+        for cmd, *more in [('stats',), ('list', '--state', 'done'),
+                           ('show', '#2'), ('replay', '#1'),
+                           ('purge', '--older-than', '3650d')]:
+            with self.subTest(cmd=cmd):
+                same(['--data-dir', d, '--format', 'json', cmd, *more],
+                     [cmd, *more, '--data-dir', d, '--format', 'json'])
+        out = same(['--data-dir', d, 'list', '--state', 'done'],
+                   ['list', '--data-dir=' + d, '--state', 'done'])
+        self.assertEqual(len(out.strip().split('\n')), 3)
+        stats = json.loads(same(['--data-dir', d, '--format', 'json',
+                                 'stats'],
+                                ['--format', 'json', 'stats', '--data-dir',
+                                 d]))
+        self.assertEqual(stats['deliveries'], 3)
+        # After the command, the last one given counts, as before it.
+        rc, out, err = w.run_whr(['inbox', '--data-dir', '/nonexistent',
+                                  'stats', '--data-dir', d])
+        self.assertEqual(rc, 0, err)
+        for args, message in [
+                (['stats', '--format', 'csv'],
+                 "unknown format 'csv': use table or json"),
+                (['list', '--data-dir', ''], '--data-dir needs a folder'),
+                (['stats', '--data-dir'], '')]:
+            with self.subTest(args=args):
+                rc, out, err = w.run_whr(['inbox', *args])
+                self.assertEqual((rc, out), (2, ''), err)
+                self.assertIn(message, err)
+
     def test_errors(self):
         self.data.inbox('show', 'nosuch', expect=1)
         self.data.inbox('list', '--state', 'weird', expect=2)

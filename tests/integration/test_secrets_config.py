@@ -388,7 +388,10 @@ class CommandLine(unittest.TestCase):
         for flag in ['--listen', '--max-body', '--read-timeout',
                      '--idle-timeout', '--shutdown-timeout',
                      '--max-connections', '--secrets-file', '--log-level',
-                     '--log-format', MS]:
+                     '--log-format', MS, '--header-timeout',
+                     '--write-timeout', '--min-body-rate',
+                     '--max-body-memory', '--max-connections-per-client',
+                     '--trusted-proxy', 'WHR_TRUSTED_PROXY']:
             self.assertIn(flag, out)
 
     def test_help_wins_over_a_bad_configuration(self):

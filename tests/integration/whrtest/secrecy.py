@@ -39,7 +39,8 @@ def secrets_in_text(text):
 
 
 SECRET_ENV = ('MS_WebHookReceiverSecret_Custom', 'WHR_PREVIOUS_SECRETS')
-SECRET_FILE_ENV = ('WHR_SECRETS_FILE', 'WHR_PREVIOUS_SECRETS_FILE')
+SECRET_FILE_ENV = ('WHR_SECRETS_FILE', 'MS_WebHookReceiverSecret_Custom_FILE',
+                   'WHR_PREVIOUS_SECRETS_FILE')
 SECRET_FILE_FLAGS = ('--secrets-file', '--previous-secrets-file')
 
 

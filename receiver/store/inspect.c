@@ -1,9 +1,11 @@
 /*
- * The storage interface's inspecting part on SQLite (store.h: list, find,
- * show, stats, replay): what the whr inbox tool asks of an inbox, also
- * while whr serve runs (reads see a snapshot; replay waits for the write
- * lock). It works through the public transaction handle, like any
- * report, so it needs nothing of the connection's insides.
+ * The storage interface's inspecting part (store.h: list, find, show,
+ * stats, replay): what the whr inbox tool asks of an inbox, also while
+ * whr serve runs (reads see a snapshot; replay waits for the write lock
+ * on SQLite, for the rows it changes on PostgreSQL). It works through the
+ * public transaction handle, like any report, with a table of statements
+ * per database (whr_tx_db()), so it needs nothing of a connection's
+ * insides.
  */
 #include "store/store.h"
 
@@ -11,20 +13,194 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <whr/tx.h>
 
 #include "util.h"
 
+enum query {
+	Q_LIST,
+	Q_FIND_SEQ,
+	Q_FIND_ID,
+	Q_SHOW_DELIVERY,
+	Q_SHOW_NOTIFICATIONS,
+	Q_OUTCOMES,
+	Q_STATS,
+	Q_COUNTS,
+	Q_COUNTS_BY_ACTION,
+	Q_FORGET_OUTCOMES,
+	Q_MAKE_PENDING,
+	Q_DEAD_IDS,
+	Q_DELIVERY_IDS,
+	Q_COUNT_OPEN,
+	Q_CHANGED,		/* raise whr_store_data_version(); NULL: the
+				 * database does */
+	Q_COUNT,
+};
+
+#define NOTIFICATION_COLUMNS \
+	"n.id, d.seq, d.received_at, d.receiver_id, d.delivery_id," \
+	" d.attempt, n.idx, n.action, n.state, n.runs, n.next_at, n.error"
+
+#define OPEN "('pending', 'retrying')"
+
 /* When delivery d finished: NULL while work is open, else its last
  * notification's update (its arrival when it has none). The same rule
- * as the purge's "finished before" in sqlite.c. */
-#define SQL_FINISHED_AT \
+ * as the purge's "finished before" in each backend. */
+#define SQLITE_FINISHED_AT \
 	"(SELECT CASE WHEN count(*) = 0 THEN d.received_at" \
-	" WHEN sum(state IN ('pending', 'retrying')) > 0 THEN NULL" \
+	" WHEN sum(state IN " OPEN ") > 0 THEN NULL" \
 	" ELSE max(updated_at) END FROM notifications" \
 	" WHERE delivery_seq = d.seq)"
+#define PG_FINISHED_AT \
+	"(SELECT CASE WHEN count(*) = 0 THEN d.received_at" \
+	" WHEN count(*) FILTER (WHERE state IN " OPEN ") > 0 THEN NULL" \
+	" ELSE max(updated_at) END FROM notifications" \
+	" WHERE delivery_seq = d.seq)"
+
+#define SQLITE_COUNT_STATES \
+	"count(*), coalesce(sum(state = 'pending'), 0)," \
+	" coalesce(sum(state = 'retrying'), 0)," \
+	" coalesce(sum(state = 'dead'), 0), coalesce(sum(state = 'done'), 0)"
+#define PG_COUNT_STATES \
+	"count(*), count(*) FILTER (WHERE state = 'pending')," \
+	" count(*) FILTER (WHERE state = 'retrying')," \
+	" count(*) FILTER (WHERE state = 'dead')," \
+	" count(*) FILTER (WHERE state = 'done')"
+
+#define STATS \
+	"SELECT (SELECT count(*) FROM deliveries)," \
+	" (SELECT coalesce(sum(duplicates), 0) FROM deliveries)," \
+	" (SELECT min(d.received_at) FROM notifications n JOIN" \
+	"  deliveries d ON d.seq = n.delivery_seq" \
+	"  WHERE n.state IN " OPEN ")," \
+	" (SELECT min(received_at) FROM deliveries)," \
+	" (SELECT max(received_at) FROM deliveries)"
+
+/* Parameters are numbered the same in both; PostgreSQL is told the type
+ * of one that could be anything (a NULL), and matches an Action without
+ * case by lower() where SQLite has COLLATE NOCASE. A limit below 0 is
+ * none. Outcomes sort by the handler's name in bytes. */
+static const char *const queries[][Q_COUNT] = {
+	[WHR_DB_SQLITE] = {
+		[Q_LIST] =
+			"SELECT " NOTIFICATION_COLUMNS
+			" FROM notifications n JOIN deliveries d"
+			" ON d.seq = n.delivery_seq"
+			" WHERE (?1 IS NULL OR n.state = ?1)"
+			" AND (?2 IS NULL OR n.action = ?2 COLLATE NOCASE)"
+			" AND (?3 IS NULL OR d.received_at >= ?3)"
+			" AND (?4 IS NULL OR d.received_at < ?4)"
+			" ORDER BY n.id DESC LIMIT ?5",
+		[Q_FIND_SEQ] = "SELECT seq FROM deliveries WHERE seq = ?1",
+		[Q_FIND_ID] =
+			"SELECT seq FROM deliveries WHERE delivery_id = ?1"
+			" AND (?2 IS NULL OR receiver_id = lower(?2))",
+		[Q_SHOW_DELIVERY] =
+			"SELECT seq, delivery_id, receiver_id, attempt,"
+			" received_at, duplicates, last_attempt,"
+			" last_duplicate_at, " SQLITE_FINISHED_AT ", headers,"
+			" body FROM deliveries d WHERE seq = ?1",
+		[Q_SHOW_NOTIFICATIONS] =
+			"SELECT " NOTIFICATION_COLUMNS
+			" FROM notifications n JOIN deliveries d"
+			" ON d.seq = n.delivery_seq WHERE n.delivery_seq = ?1"
+			" ORDER BY n.idx",
+		[Q_OUTCOMES] =
+			"SELECT handler, result, runs, reason, updated_at"
+			" FROM outcomes WHERE notification_id = ?1"
+			" ORDER BY handler",
+		[Q_STATS] = STATS,
+		[Q_COUNTS] =
+			"SELECT " SQLITE_COUNT_STATES " FROM notifications",
+		[Q_COUNTS_BY_ACTION] =
+			"SELECT action, " SQLITE_COUNT_STATES
+			" FROM notifications GROUP BY action"
+			" ORDER BY count(*) DESC",
+		[Q_FORGET_OUTCOMES] =
+			"DELETE FROM outcomes WHERE notification_id = ?1"
+			" AND (?2 = 1 OR result <> 'done')",
+		[Q_MAKE_PENDING] =
+			"UPDATE notifications SET state = 'pending',"
+			" next_at = ?2, error = NULL, updated_at = ?2,"
+			" runs = 0, retry_from = ?2"
+			" WHERE id = ?1 AND state IN ('done', 'dead')",
+		[Q_DEAD_IDS] =
+			"SELECT id FROM notifications WHERE state = 'dead'"
+			" AND (?1 IS NULL OR action = ?1 COLLATE NOCASE)"
+			" ORDER BY id",
+		[Q_DELIVERY_IDS] =
+			"SELECT id FROM notifications"
+			" WHERE delivery_seq = ?1 AND (state = 'dead'"
+			" OR (?2 = 1 AND state = 'done')) ORDER BY id",
+		[Q_COUNT_OPEN] =
+			"SELECT count(*) FROM notifications"
+			" WHERE delivery_seq = ?1 AND state IN " OPEN,
+		/* PRAGMA data_version sees every other connection's
+		 * commit. */
+		[Q_CHANGED] = NULL,
+	},
+	[WHR_DB_POSTGRESQL] = {
+		[Q_LIST] =
+			"SELECT " NOTIFICATION_COLUMNS
+			" FROM notifications n JOIN deliveries d"
+			" ON d.seq = n.delivery_seq"
+			" WHERE ($1::text IS NULL OR n.state = $1)"
+			" AND ($2::text IS NULL OR lower(n.action) = lower($2))"
+			" AND ($3::bigint IS NULL OR d.received_at >= $3)"
+			" AND ($4::bigint IS NULL OR d.received_at < $4)"
+			" ORDER BY n.id DESC"
+			" LIMIT CASE WHEN $5::bigint < 0 THEN NULL ELSE $5 END",
+		[Q_FIND_SEQ] = "SELECT seq FROM deliveries WHERE seq = $1",
+		[Q_FIND_ID] =
+			"SELECT seq FROM deliveries WHERE delivery_id = $1"
+			" AND ($2::text IS NULL OR receiver_id = lower($2))",
+		[Q_SHOW_DELIVERY] =
+			"SELECT seq, delivery_id, receiver_id, attempt,"
+			" received_at, duplicates, last_attempt,"
+			" last_duplicate_at, " PG_FINISHED_AT ", headers,"
+			" convert_from(body, 'UTF8')"
+			" FROM deliveries d WHERE seq = $1",
+		[Q_SHOW_NOTIFICATIONS] =
+			"SELECT " NOTIFICATION_COLUMNS
+			" FROM notifications n JOIN deliveries d"
+			" ON d.seq = n.delivery_seq WHERE n.delivery_seq = $1"
+			" ORDER BY n.idx",
+		[Q_OUTCOMES] =
+			"SELECT handler, result, runs, reason, updated_at"
+			" FROM outcomes WHERE notification_id = $1"
+			" ORDER BY handler COLLATE \"C\"",
+		[Q_STATS] = STATS,
+		[Q_COUNTS] = "SELECT " PG_COUNT_STATES " FROM notifications",
+		[Q_COUNTS_BY_ACTION] =
+			"SELECT action, " PG_COUNT_STATES
+			" FROM notifications GROUP BY action"
+			" ORDER BY count(*) DESC",
+		[Q_FORGET_OUTCOMES] =
+			"DELETE FROM outcomes WHERE notification_id = $1"
+			" AND ($2::bigint = 1 OR result <> 'done')",
+		[Q_MAKE_PENDING] =
+			"UPDATE notifications SET state = 'pending',"
+			" next_at = $2, error = NULL, updated_at = $2,"
+			" runs = 0, retry_from = $2, lease_owner = NULL,"
+			" lease_until = NULL"
+			" WHERE id = $1 AND state IN ('done', 'dead')",
+		[Q_DEAD_IDS] =
+			"SELECT id FROM notifications WHERE state = 'dead'"
+			" AND ($1::text IS NULL OR lower(action) = lower($1))"
+			" ORDER BY id",
+		[Q_DELIVERY_IDS] =
+			"SELECT id FROM notifications"
+			" WHERE delivery_seq = $1 AND (state = 'dead'"
+			" OR ($2::bigint = 1 AND state = 'done')) ORDER BY id",
+		[Q_COUNT_OPEN] =
+			"SELECT count(*) FROM notifications"
+			" WHERE delivery_seq = $1 AND state IN " OPEN,
+		[Q_CHANGED] =
+			"UPDATE whr_meta SET value = value + 1"
+			" WHERE key = 'data_version'",
+	},
+};
 
 /* A step that gave no row where one was due is a failure too (the
  * handle's message is the store's error). */
@@ -36,9 +212,11 @@ failed(struct whr_store *s, int rc)
 }
 
 static struct whr_stmt *
-prepare(struct whr_store *s, const char *sql)
+prepare(struct whr_store *s, enum query q)
 {
-	return whr_tx_prepare(whr_store_tx(s), sql);
+	struct whr_tx *tx = whr_store_tx(s);
+
+	return whr_tx_prepare(tx, queries[whr_tx_db(tx)][q]);
 }
 
 static void
@@ -49,10 +227,6 @@ bind_optional_int(struct whr_stmt *st, int i, bool has, int64_t v)
 }
 
 /* ---- list ---------------------------------------------------------------- */
-
-#define NOTIFICATION_COLUMNS \
-	"n.id, d.seq, d.received_at, d.receiver_id, d.delivery_id," \
-	" d.attempt, n.idx, n.action, n.state, n.runs, n.next_at, n.error"
 
 static void
 notification_row(struct whr_stmt *st, int c, struct store_notification *n)
@@ -76,15 +250,7 @@ whr_store_list(struct whr_store *s, const struct store_filter *f,
 	       int (*fn)(const struct store_notification *n, void *arg),
 	       void *arg)
 {
-	struct whr_stmt *st = prepare(s,
-		"SELECT " NOTIFICATION_COLUMNS
-		" FROM notifications n JOIN deliveries d"
-		" ON d.seq = n.delivery_seq"
-		" WHERE (?1 IS NULL OR n.state = ?1)"
-		" AND (?2 IS NULL OR n.action = ?2 COLLATE NOCASE)"
-		" AND (?3 IS NULL OR d.received_at >= ?3)"
-		" AND (?4 IS NULL OR d.received_at < ?4)"
-		" ORDER BY n.id DESC LIMIT ?5");
+	struct whr_stmt *st = prepare(s, Q_LIST);
 	int rc;
 
 	if (st == NULL)
@@ -115,13 +281,11 @@ whr_store_find(struct whr_store *s, const char *delivery_id, int64_t seq,
 	int rc;
 
 	if (delivery_id == NULL) {
-		st = prepare(s, "SELECT seq FROM deliveries WHERE seq = ?1");
+		st = prepare(s, Q_FIND_SEQ);
 		if (st != NULL)
 			whr_stmt_bind_int(st, 1, seq);
 	} else {
-		st = prepare(s, "SELECT seq FROM deliveries"
-				" WHERE delivery_id = ?1"
-				" AND (?2 IS NULL OR receiver_id = lower(?2))");
+		st = prepare(s, Q_FIND_ID);
 		if (st != NULL) {
 			whr_stmt_bind_text(st, 1, delivery_id);
 			whr_stmt_bind_text(st, 2, receiver_id);
@@ -141,11 +305,7 @@ static int
 show_delivery(struct whr_store *s, int64_t seq,
 	      int (*fn)(const struct store_delivery *d, void *arg), void *arg)
 {
-	struct whr_stmt *st = prepare(s,
-		"SELECT seq, delivery_id, receiver_id, attempt, received_at,"
-		" duplicates, last_attempt, last_duplicate_at, "
-		SQL_FINISHED_AT ", headers, body"
-		" FROM deliveries d WHERE seq = ?1");
+	struct whr_stmt *st = prepare(s, Q_SHOW_DELIVERY);
 	struct store_delivery d;
 	int rc;
 
@@ -212,9 +372,7 @@ keep(struct outcomes *o, const char *text, bool *oom)
 static int
 load_outcome_rows(struct whr_store *s, int64_t id, struct outcomes *o)
 {
-	struct whr_stmt *st = prepare(s,
-		"SELECT handler, result, runs, reason, updated_at"
-		" FROM outcomes WHERE notification_id = ?1 ORDER BY handler");
+	struct whr_stmt *st = prepare(s, Q_OUTCOMES);
 	bool oom = false;
 	int rc;
 
@@ -268,10 +426,7 @@ whr_store_show(struct whr_store *s, int64_t seq,
 	rc = show_delivery(s, seq, delivery, arg);
 	if (rc != 0)
 		return rc;
-	st = prepare(s, "SELECT " NOTIFICATION_COLUMNS
-			" FROM notifications n JOIN deliveries d"
-			" ON d.seq = n.delivery_seq WHERE n.delivery_seq = ?1"
-			" ORDER BY n.idx");
+	st = prepare(s, Q_SHOW_NOTIFICATIONS);
 	if (st == NULL)
 		return -EIO;
 	whr_stmt_bind_int(st, 1, seq);
@@ -295,21 +450,6 @@ whr_store_show(struct whr_store *s, int64_t seq,
 
 /* ---- stats --------------------------------------------------------------- */
 
-static int64_t
-file_size(const char *path)
-{
-	struct stat sb;
-	char wal[4200];
-	int64_t size = 0;
-
-	if (stat(path, &sb) == 0)
-		size += sb.st_size;
-	snprintf(wal, sizeof(wal), "%s-wal", path);
-	if (stat(wal, &sb) == 0)
-		size += sb.st_size;
-	return size;
-}
-
 static void
 counts_row(struct whr_stmt *st, int c, struct store_counts *k)
 {
@@ -320,25 +460,13 @@ counts_row(struct whr_stmt *st, int c, struct store_counts *k)
 	k->done = whr_stmt_int(st, c + 4);
 }
 
-#define COUNT_STATES \
-	"count(*), coalesce(sum(state = 'pending'), 0)," \
-	" coalesce(sum(state = 'retrying'), 0)," \
-	" coalesce(sum(state = 'dead'), 0), coalesce(sum(state = 'done'), 0)"
-
 WHR_EXPORT int
 whr_store_stats(struct whr_store *s, struct store_stats *out,
 		int (*action)(const char *name, const struct store_counts *c,
 			      void *arg),
 		void *arg)
 {
-	struct whr_stmt *st = prepare(s,
-		"SELECT (SELECT count(*) FROM deliveries),"
-		" (SELECT coalesce(sum(duplicates), 0) FROM deliveries),"
-		" (SELECT min(d.received_at) FROM notifications n JOIN"
-		"  deliveries d ON d.seq = n.delivery_seq"
-		"  WHERE n.state IN ('pending', 'retrying')),"
-		" (SELECT min(received_at) FROM deliveries),"
-		" (SELECT max(received_at) FROM deliveries)");
+	struct whr_stmt *st = prepare(s, Q_STATS);
 	int rc;
 
 	if (st == NULL)
@@ -355,9 +483,9 @@ whr_store_stats(struct whr_store *s, struct store_stats *out,
 	out->first_received = whr_stmt_int(st, 3);
 	out->last_received = whr_stmt_int(st, 4);
 	whr_stmt_run(st);
-	out->bytes = file_size(whr_store_name(s));
+	out->bytes = s->backend->bytes(s);
 
-	st = prepare(s, "SELECT " COUNT_STATES " FROM notifications");
+	st = prepare(s, Q_COUNTS);
 	if (st == NULL)
 		return -EIO;
 	rc = whr_stmt_step(st);
@@ -368,8 +496,7 @@ whr_store_stats(struct whr_store *s, struct store_stats *out,
 	if (action == NULL)
 		return 0;
 
-	st = prepare(s, "SELECT action, " COUNT_STATES " FROM notifications"
-			" GROUP BY action ORDER BY count(*) DESC");
+	st = prepare(s, Q_COUNTS_BY_ACTION);
 	if (st == NULL)
 		return -EIO;
 	while ((rc = whr_stmt_step(st)) > 0) {
@@ -394,9 +521,7 @@ whr_store_stats(struct whr_store *s, struct store_stats *out,
 static int
 replay_one(struct whr_store *s, int64_t id, bool all_handlers, int64_t now)
 {
-	struct whr_stmt *st = prepare(s,
-		"DELETE FROM outcomes WHERE notification_id = ?1"
-		" AND (?2 = 1 OR result <> 'done')");
+	struct whr_stmt *st = prepare(s, Q_FORGET_OUTCOMES);
 	int rc;
 
 	if (st == NULL)
@@ -406,10 +531,7 @@ replay_one(struct whr_store *s, int64_t id, bool all_handlers, int64_t now)
 	rc = whr_stmt_run(st);
 	if (rc < 0)
 		return rc;
-	st = prepare(s,
-		"UPDATE notifications SET state = 'pending', next_at = ?2,"
-		" error = NULL, updated_at = ?2, runs = 0, retry_from = ?2"
-		" WHERE id = ?1 AND state IN ('done', 'dead')");
+	st = prepare(s, Q_MAKE_PENDING);
 	if (st == NULL)
 		return -EIO;
 	whr_stmt_bind_int(st, 1, id);
@@ -427,18 +549,13 @@ replay_selection(struct whr_store *s, const struct store_replay *r,
 	int rc;
 
 	if (r->seq == 0) {
-		st = prepare(s, "SELECT id FROM notifications"
-				" WHERE state = 'dead'"
-				" AND (?1 IS NULL OR action = ?1 COLLATE NOCASE)"
-				" ORDER BY id");
+		st = prepare(s, Q_DEAD_IDS);
 		if (st != NULL)
 			whr_stmt_bind_text(st, 1, r->action);
 	} else {
 		/* Finished ones only; not those done already, unless all
 		 * handlers run again. */
-		st = prepare(s, "SELECT id FROM notifications"
-				" WHERE delivery_seq = ?1 AND (state = 'dead'"
-				" OR (?2 = 1 AND state = 'done')) ORDER BY id");
+		st = prepare(s, Q_DELIVERY_IDS);
 		if (st != NULL) {
 			whr_stmt_bind_int(st, 1, r->seq);
 			whr_stmt_bind_int(st, 2, r->all_handlers);
@@ -468,9 +585,7 @@ replay_selection(struct whr_store *s, const struct store_replay *r,
 static int
 count_open(struct whr_store *s, int64_t seq, int *open)
 {
-	struct whr_stmt *st = prepare(s,
-		"SELECT count(*) FROM notifications WHERE delivery_seq = ?1"
-		" AND state IN ('pending', 'retrying')");
+	struct whr_stmt *st = prepare(s, Q_COUNT_OPEN);
 	int rc;
 
 	if (st == NULL)
@@ -481,6 +596,20 @@ count_open(struct whr_store *s, int64_t seq, int *open)
 		*open = (int)whr_stmt_int(st, 0);
 	whr_stmt_run(st);
 	return rc < 0 ? rc : 0;
+}
+
+/* Tell whr serve that open work appeared, where the database does not. */
+static int
+changed(struct whr_store *s)
+{
+	struct whr_tx *tx = whr_store_tx(s);
+	const char *sql = queries[whr_tx_db(tx)][Q_CHANGED];
+	struct whr_stmt *st;
+
+	if (sql == NULL)
+		return 0;
+	st = whr_tx_prepare(tx, sql);
+	return st != NULL ? whr_stmt_run(st) : -EIO;
 }
 
 WHR_EXPORT int
@@ -505,6 +634,8 @@ whr_store_replay(struct whr_store *s, struct store_replay *r)
 			r->replayed++;
 	}
 	free(ids);
+	if (rc == 0 && r->replayed > 0)
+		rc = changed(s);
 	if (rc == 0)
 		rc = whr_store_commit(s);
 	if (rc < 0) {
