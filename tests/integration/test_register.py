@@ -2,22 +2,16 @@
 command line, through a stand-in of the registrations API (learn365.py),
 against whr serve and against scripted receivers.
 
-The tests that need whr serve to reload its secrets files (on SIGHUP, or
-by itself when a file changes) find out whether it does first, and are
-skipped, saying so, until it does. Meanwhile every whr serve they start
-gets a SIGHUP every 200 ms while whr register runs (harmless without the
-reload).
+Against whr serve, whr register relies on whr serve reading its secrets
+files again by itself when they change (no SIGHUP is sent).
 """
 
 import json
 import os
 import re
-import signal
 import stat
 import sys
 import tempfile
-import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -30,12 +24,6 @@ OLD = w.secret('register-old-default')
 T2 = w.secret('register-tenant-two')
 STATIC = w.secret('register-static')
 NEW_SECRET = re.compile(r'^[A-Za-z0-9_-]{48}$')
-
-RELOAD_MISSING = (
-    'needs whr serve to reload its secrets files (on SIGHUP, or by itself '
-    'when a file changes): that part of issue 16 is not in this whr serve '
-    'yet')
-
 
 # ---- helpers -------------------------------------------------------------
 
@@ -111,57 +99,6 @@ def only_registration(test, api):
 
 def delivery_json(req):
     return json.loads(req.body.decode('utf-8'))
-
-
-class Hangups:
-    """SIGHUP to a whr serve every 200 ms while the block runs."""
-
-    def __init__(self, srv):
-        self.srv = srv
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        while not self.stop.wait(0.2):
-            try:
-                self.srv.send_signal(signal.SIGHUP)
-            except (OSError, ProcessLookupError):
-                return
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(5)
-        return False
-
-
-_reload = {}
-
-
-def reload_works():
-    """Does whr serve take a new secret from its secrets file, without a
-    restart, within 3 s of the change (and a SIGHUP)? Asked once."""
-    if 'works' in _reload:
-        return _reload['works']
-    files = Files(secrets=OLD + '\n')
-    new = w.secret('register-reload-check')
-    try:
-        with w.Server(files.args, secrets=(new,)) as srv:
-            Files.write(files.secrets, new + '\n')
-            deadline = time.monotonic() + w.slow(3)
-            works = False
-            while time.monotonic() < deadline and not works:
-                srv.send_signal(signal.SIGHUP)
-                time.sleep(0.1)
-                works = w.post(srv.port, w.delivery(notifications=[]),
-                               new).status == 200
-    finally:
-        files.cleanup()
-    _reload['works'] = works
-    return works
 
 
 # ---- the command line ----------------------------------------------------
@@ -626,8 +563,6 @@ class AgainstWhrServe(unittest.TestCase):
     writes, and Learn365 (the stand-in) delivering."""
 
     def setUp(self):
-        if not reload_works():
-            self.skipTest(RELOAD_MISSING)
         self.files = Files()
         self.api = learn365.RegistrationsAPI()
         self.srv = w.Server(self.files.args)
@@ -646,8 +581,7 @@ class AgainstWhrServe(unittest.TestCase):
             self.files.cleanup()
 
     def register(self, *args):
-        with Hangups(self.srv):
-            return register(self.api, *args, *self.files.args)
+        return register(self.api, *args, *self.files.args)
 
     def test_create_then_a_delivery_from_learn365_accepted(self):
         status, out, err = self.register('create', self.url, '--filter',
