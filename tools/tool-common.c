@@ -318,16 +318,16 @@ tool_http_option(struct tool_http *h, int id, const char *value,
 
 /* ---- the secret ---------------------------------------------------- */
 
-static char *
-read_secret_file(const char *path, const char *cmd)
+char *
+tool_secret_file_read(const char *path, const char *cmd, const char *what)
 {
 	char *buf = malloc(SECRET_FILE_MAX + 1);
 	FILE *f = fopen(path, "rb");
 	size_t n;
 
 	if (buf == NULL || f == NULL) {
-		fprintf(stderr, "whr %s: cannot read the secret file %s: %s\n",
-			cmd, path, buf == NULL ? "out of memory" :
+		fprintf(stderr, "whr %s: cannot read the %s %s: %s\n", cmd,
+			what, path, buf == NULL ? "out of memory" :
 			strerror(errno));
 		free(buf);
 		if (f != NULL)
@@ -337,8 +337,8 @@ read_secret_file(const char *path, const char *cmd)
 	n = fread(buf, 1, SECRET_FILE_MAX + 1, f);
 	fclose(f);
 	if (n > SECRET_FILE_MAX) {
-		fprintf(stderr, "whr %s: the secret file %s is larger than "
-			"%d bytes\n", cmd, path, SECRET_FILE_MAX);
+		fprintf(stderr, "whr %s: the %s %s is larger than %d bytes\n",
+			cmd, what, path, SECRET_FILE_MAX);
 		OPENSSL_cleanse(buf, SECRET_FILE_MAX + 1);
 		free(buf);
 		return NULL;
@@ -349,8 +349,8 @@ read_secret_file(const char *path, const char *cmd)
 		n--;
 	buf[n] = '\0';
 	if (strlen(buf) != n) {
-		fprintf(stderr, "whr %s: the secret file %s holds a NUL "
-			"byte\n", cmd, path);
+		fprintf(stderr, "whr %s: the %s %s holds a NUL byte\n", cmd,
+			what, path);
 		OPENSSL_cleanse(buf, n);
 		free(buf);
 		return NULL;
@@ -403,7 +403,8 @@ tool_secret_load(const struct tool_http *h, const char *cmd, char **secret)
 		return -EINVAL;
 	}
 	if (h->secret_file != NULL)
-		*secret = read_secret_file(h->secret_file, cmd);
+		*secret = tool_secret_file_read(h->secret_file, cmd,
+						"secret file");
 	else if (h->secret_arg != NULL)
 		*secret = strdup(h->secret_arg);
 	else if (env != NULL && env[0] != '\0')

@@ -1,7 +1,8 @@
 /*
- * What `whr send` and `whr probe` share: reading their command lines
- * (options, durations, headers, the secret), signing a delivery the way
- * the sender does, and printing what happened.
+ * What `whr send`, `whr probe` (and in part `whr healthcheck` and
+ * `whr register`) share: reading their command lines (options,
+ * durations, headers, the secret), signing a delivery the way the sender
+ * does, and printing what happened.
  */
 #ifndef WHR_TOOLS_TOOL_COMMON_H
 #define WHR_TOOLS_TOOL_COMMON_H
@@ -118,6 +119,13 @@ int tool_http_option(struct tool_http *h, int id, const char *value,
 int tool_secret_load(const struct tool_http *h, const char *cmd,
 		     char **secret);
 void tool_secret_free(char *secret);
+
+/* A secret (or a key) kept in the file @p path: its bytes, one trailing
+ * line end dropped; malloc'd (free it with tool_secret_free()), or NULL
+ * after a message that names the file as the @p what ("secret file"),
+ * never its content: unreadable, larger than 4 KiB, a NUL byte. */
+char *tool_secret_file_read(const char *path, const char *cmd,
+			    const char *what);
 
 /* ---- samples -------------------------------------------------------- */
 

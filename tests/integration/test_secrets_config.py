@@ -179,6 +179,20 @@ class PreviousSecrets(unittest.TestCase):
                 self.assertEqual(status(srv.port, SB, WEBHOOK + '/tenant2'),
                                  200)
 
+    def test_empty_previous_secrets_file_is_no_previous_secret(self):
+        # The state between two rotations: whr register names the file
+        # before it has a secret to put there.
+        with tempfile.TemporaryDirectory(prefix='whr-prev-') as tmp:
+            path = os.path.join(tmp, 'previous')
+            current = os.path.join(tmp, 'secrets')
+            open(path, 'w').close()
+            with open(current, 'w') as f:
+                f.write(SA + '\n')
+            with w.Server(['--secrets-file', current,
+                           '--previous-secrets-file', path]) as srv:
+                self.assertEqual(status(srv.port, SA), 200)
+                self.assertEqual(status(srv.port, PREV), 400)
+
     def test_previous_secret_without_a_current_one_is_a_startup_error(self):
         env = {MS: SA, 'WHR_PREVIOUS_SECRETS': 'tenant9=' + PREV}
         rc, out, err = w.run_whr(['--listen', '127.0.0.1:0'], env,

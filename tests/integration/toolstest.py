@@ -71,6 +71,20 @@ def closed_port():
 
 # ---- a scripted HTTP server -----------------------------------------------
 
+class Stoppable:
+    """A helper that runs until stop(), usable in a with block."""
+
+    def stop(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
 class Request:
     """One request as received: its raw head, its body, when it came."""
 
@@ -126,7 +140,7 @@ HANG = ('hang',)        # read the request, never answer
 CLOSE = ('close',)      # read the request, close without answering
 
 
-class Scripted:
+class Scripted(Stoppable):
     """A tiny HTTP/1.1 server on 127.0.0.1 answering from a script: the
     n-th request gets script[n], the last entry repeating. Entries:
     reply(...), echo(...), HANG, CLOSE. With continue_100, a request
@@ -263,13 +277,6 @@ class Scripted:
                 pass
         self.acceptor.join(5)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
 
 # ---- nginx as a TLS proxy -------------------------------------------------
 
@@ -301,7 +308,7 @@ def make_certificates(directory):
                   '-out', name + '.pem', '-extfile', ext], directory)
 
 
-class NginxTLS:
+class NginxTLS(Stoppable):
     """nginx terminating TLS in front of 127.0.0.1:@upstream_port, on two
     ports: `port` with a certificate for localhost and 127.0.0.1, and
     `other_port` with one for other.example; both signed by `cacert`.
@@ -389,10 +396,3 @@ http {
         if self.proc is not None and self.proc.stderr is not None:
             self.proc.stderr.close()
         self.tmp.cleanup()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
