@@ -30,6 +30,18 @@ registry(struct handler_registry *reg)
 		ck_assert_int_eq(handler_registry_add(reg, &handlers[i]), 0);
 }
 
+/* Metrics for registry() into @p reg, and receiver ids @p ids. */
+static struct metrics *
+start(struct handler_registry *reg, const char *const *ids, size_t n_ids)
+{
+	struct metrics *m;
+
+	registry(reg);
+	m = metrics_new(reg, ids, n_ids);
+	ck_assert_ptr_nonnull(m);
+	return m;
+}
+
 /* The page has @p line as one whole line. */
 static void
 has_line(const char *page, const char *line)
@@ -49,14 +61,11 @@ START_TEST(metrics_counts)
 {
 	static const char *const ids[] = { "", "tenant2" };
 	struct handler_registry reg;
-	struct metrics *m;
+	struct metrics *m = start(&reg, ids, 2);
 	size_t len = 0;
 	char *page;
 	int i;
 
-	registry(&reg);
-	m = metrics_new(&reg, ids, 2);
-	ck_assert_ptr_nonnull(m);
 	metrics_request(m, "", true, 200);
 	metrics_request(m, "", true, 200);
 	metrics_request(m, "tenant2", true, 400);
@@ -133,14 +142,11 @@ START_TEST(metrics_known_actions)
 {
 	static const char *const ids[] = { "" };
 	struct handler_registry reg;
-	struct metrics *m;
-	size_t len = 0;
+	struct metrics *m = start(&reg, ids, 1);
 	char *page;
+	size_t len;
 	int i;
 
-	registry(&reg);
-	m = metrics_new(&reg, ids, 1);
-	ck_assert_ptr_nonnull(m);
 	metrics_handler_run(m, &reg.entries[0], "coursestarted", WHR_DONE, 0);
 	metrics_handler_run(m, &reg.entries[0], "CourseDeleted", WHR_DONE, 0);
 	for (i = 0; i < 100; i++) {

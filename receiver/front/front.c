@@ -54,7 +54,8 @@
 /* Retry-After of a 503: the sender ignores it; a proxy or a person may
  * not. */
 #define RETRY_AFTER_S 30
-/* Clients --rate-limit remembers; about 100 bytes each. */
+/* Clients --rate-limit remembers; about 90 bytes each (the option's
+ * help and the README give the number). */
 #define RATE_LIMIT_CLIENTS 4096
 /* Connections at once on --admin-listen: Prometheus, health checks. */
 #define ADMIN_MAX_CONNECTIONS 32
