@@ -715,7 +715,7 @@ check_head(struct conn *c)
 			 t->limits.max_body);
 		v.message = v.message_buf;
 	} else {
-		t->hooks.head(t->hooks.arg, &h, &v);
+		t->hooks.head(t->hooks.arg, &h, &c->client, &v);
 	}
 	if (v.status != 0) {
 		refuse(c, &h, &v);
@@ -836,7 +836,7 @@ answer_no_memory(struct conn *c)
 		.status = 503,
 		.message = "no memory for the request body now "
 			   "(max-body-memory); try again later",
-		.retry_after = true,
+		.retry_after = 30,
 	};
 	struct http_head h;
 
