@@ -870,9 +870,24 @@ config_init(struct config *c)
 int
 config_resolve(struct config *c)
 {
+	/* A body in flight takes about twice its size in buffers and a
+	 * page (front/connections.c): the budget must hold the largest body
+	 * and still one small one (64 KiB), or a single slow upload of the
+	 * largest size would hold up every delivery. */
+	size_t need = 2 * c->max_body + 4096 + 2 * 64 * 1024 + 4096;
 	long cores;
 	int rc;
 
+	if (need > c->max_body_memory) {
+		whr_log(WHR_LOG_ERROR,
+			"--max-body-memory is too small for --max-body: give at "
+			"least %zu bytes (%zu MiB) for bodies of %zu bytes (a "
+			"body in flight takes about twice its size, and room for "
+			"a small one must be left)",
+			need, (need + (size_t)MIB - 1) / (size_t)MIB,
+			c->max_body);
+		return -EINVAL;
+	}
 	if (c->n_listen == 0) {
 		rc = add_listen(c, DEFAULT_LISTEN, strlen(DEFAULT_LISTEN),
 				"listen");

@@ -27,10 +27,13 @@ v6(unsigned i)
 {
 	struct netaddr n = { .len = 16 };
 
+	/* Clients apart: addresses in /64s of their own (one /64 is one
+	 * client for the limit). */
 	n.bytes[0] = 0x20;
 	n.bytes[1] = 0x01;
-	n.bytes[14] = (uint8_t)(i >> 8);
-	n.bytes[15] = (uint8_t)i;
+	n.bytes[6] = (uint8_t)(i >> 8);
+	n.bytes[7] = (uint8_t)i;
+	n.bytes[15] = 1;
 	return n;
 }
 

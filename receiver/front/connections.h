@@ -44,6 +44,7 @@ struct head_verdict {
 	const char *message;		/* one line */
 	char message_buf[192];
 	unsigned retry_after;		/* seconds, for Retry-After; 0: none */
+	const char *allow;		/* for Allow (a 405); NULL: none */
 };
 
 /* What the tracker tells of a request it answers itself. */

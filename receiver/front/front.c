@@ -820,6 +820,25 @@ on_request(struct evhttp_request *req, void *arg)
  * an answer known already. That is a POST to the webhook path whose
  * receiver id has no secret (404), or without exactly one well-formed
  * ms-signature (400). */
+/* A request with a body to a route that takes none: the answer evhttp's
+ * turn would give (404, or 405 with Allow), from its head. GET and HEAD
+ * go on: their answer does not depend on the body, which evhttp drops. */
+static void
+refuse_body(enum route route, const struct http_head *h,
+	    struct head_verdict *v)
+{
+	if (route == ROUTE_NONE) {
+		v->status = 404;
+		v->message = "not found";
+		return;
+	}
+	if (http_head_method_is(h, "GET") || http_head_method_is(h, "HEAD"))
+		return;
+	v->status = 405;
+	v->message = "use GET";
+	v->allow = route == ROUTE_METRICS ? "GET" : "GET, HEAD";
+}
+
 static void
 on_head(void *arg, const struct http_head *h, const struct netaddr *client,
 	struct head_verdict *v)
@@ -834,12 +853,34 @@ on_head(void *arg, const struct http_head *h, const struct netaddr *client,
 	char *receiver_id;
 	bool owned;
 	bool go_on;
+	enum route route;
 
-	if (side->admin || !http_head_method_is(h, "POST"))
+	/* A request target in absolute form ("http://host/path") is for a
+	 * proxy, and evhttp would route it by a path read another way than
+	 * here: whr is not a proxy. */
+	if (h->target.len == 0 || h->target.p[0] != '/') {
+		v->status = 400;
+		v->message = "the request target must be a path: whr is not a "
+			     "proxy";
 		return;
+	}
 	path = http_head_path(h, &path_len);
-	if (route_of(path, path_len, &id, &id_len) != ROUTE_WEBHOOK)
+	route = route_on(side, route_of(path, path_len, &id, &id_len));
+	if (route != ROUTE_WEBHOOK) {
+		/* Where the head decides the answer, a body is not read. */
+		if (h->chunked || h->content_length > 0)
+			refuse_body(route, h, v);
 		return;
+	}
+	if (!http_head_method_is(h, "POST")) {
+		if ((h->chunked || h->content_length > 0) &&
+		    !http_head_method_is(h, "GET")) {
+			v->status = 405;
+			v->message = "use GET (echo) or POST (deliveries)";
+			v->allow = "GET, POST";
+		}
+		return;
+	}
 	go_on = receiver_id_of(id, id_len, &receiver_id, &owned, &reply) &&
 		webhook_post_head(*f->secrets, receiver_id,
 				  strlen(receiver_id), h->n_signatures,
@@ -891,6 +932,7 @@ answer_from_head(void *arg, const struct head_answer *a)
 		.peer = a->peer,
 	};
 	char method[16], path[512], date[40], text[640], retry[40] = "";
+	char allow[48] = "";
 	char *receiver_id = NULL;
 	bool owned = false;
 	bool webhook = false;
@@ -904,17 +946,19 @@ answer_from_head(void *arg, const struct head_answer *a)
 	if (v->retry_after != 0)
 		snprintf(retry, sizeof(retry), "Retry-After: %u\r\n",
 			 v->retry_after);
+	if (v->allow != NULL)
+		snprintf(allow, sizeof(allow), "Allow: %s\r\n", v->allow);
 	n = snprintf(text, sizeof(text),
 		     "HTTP/1.%d %d %s\r\n"
 		     "Date: %s\r\n"
 		     "Content-Type: text/plain; charset=utf-8\r\n"
 		     "Content-Length: %zu\r\n"
-		     "%s"
+		     "%s%s"
 		     "Connection: close\r\n\r\n"
 		     "%s%s",
 		     h != NULL && h->minor == 0 ? 0 : 1, v->status,
 		     reason_phrase(v->status), date, strlen(v->message) + 1,
-		     retry,
+		     retry, allow,
 		     no_body ? "" : v->message, no_body ? "" : "\n");
 	if (n > 0)
 		(void)send(a->fd, text,

@@ -149,10 +149,14 @@ bool
 ratelimit_fail(struct ratelimit *rl, const struct netaddr *client,
 	       int64_t now_us, unsigned *retry_after_s)
 {
-	struct bucket *b = bucket_of(rl, client, now_us);
+	struct netaddr block;
+	struct bucket *b;
 	double wait_s;
 	unsigned s;
 
+	/* Counted by the block a client may take addresses from. */
+	netaddr_client_block(client, &block);
+	b = bucket_of(rl, &block, now_us);
 	if (now_us > b->at_us) {
 		b->tokens += (double)(now_us - b->at_us) * rl->per_us;
 		if (b->tokens > rl->burst)

@@ -311,6 +311,17 @@ class StartupErrors(unittest.TestCase):
             self.assert_config_error({MS: SA}, '--max-body',
                                      args=['--max-body'])
 
+    def test_a_body_budget_too_small_for_the_largest_body(self):
+        """One slow upload of the largest size must not hold the whole
+        budget: it must hold twice --max-body and a small body more."""
+        err = self.assert_config_error(
+            {MS: SA}, '--max-body-memory is too small for --max-body',
+            'give at least 33693696 bytes', args=['--max-body', '16MiB'])
+        self.assertEqual(len(w.program_lines(err)), 1, err)
+        with w.Server(env={MS: SA}, args=['--max-body', '16MiB',
+                                          '--max-body-memory', '33MiB']):
+            pass
+
     def test_bad_environment_values_name_the_variable(self):
         for var, value in [('WHR_MAX_BODY', 'huge'),
                            ('WHR_READ_TIMEOUT', 'soon'),
