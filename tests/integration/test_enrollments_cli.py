@@ -825,11 +825,7 @@ class ThroughTheServer(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
-            cls.tmp.cleanup()
+        w.stop_and_clean(cls.srv, cls.tmp)
 
     def args(self, *more):
         return ['--data-dir', self.dir, *more]

@@ -117,11 +117,7 @@ class SecretsOutOfReach(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
-            cls.tmp.cleanup()
+        w.stop_and_clean(cls.srv, cls.tmp)
 
     def test_the_command_is_whrs_child_and_user(self):
         # The premise of the others: the command's parent is whr, and it

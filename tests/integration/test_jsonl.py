@@ -117,11 +117,7 @@ class Lines(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
-            cls.files.cleanup()
+        w.stop_and_clean(cls.srv, cls.files)
 
     def setUp(self):
         self.seen = len(read_lines(self.files.path))

@@ -221,10 +221,7 @@ class HTTPS(unittest.TestCase):
         try:
             cls.tls.stop()
         finally:
-            try:
-                cls.srv.stop()
-            finally:
-                cls.srv.cleanup()
+            w.stop_and_clean(cls.srv)
 
     def test_trusted_ca_passes(self):
         for host in ('localhost', '127.0.0.1'):

@@ -83,7 +83,8 @@ from .server import (  # noqa: F401
     command,
     main,
     program_path,
-    run_whr)
+    run_whr,
+    stop_and_clean)
 from .checks import (  # noqa: F401
     assert_error_body,
     log_fields)

@@ -318,6 +318,18 @@ def main():
     unittest.main(verbosity=2)
 
 
+def stop_and_clean(srv, *more):
+    """Stop a class's server (checking how it ended), then remove its
+    files and those of @more (anything with cleanup()) even when the stop
+    failed: the end of every tearDownClass that owns a server."""
+    try:
+        srv.stop()
+    finally:
+        srv.cleanup()
+        for m in more:
+            m.cleanup()
+
+
 class ServerTestCase(unittest.TestCase):
     """Tests that share one server, started once for the class; its exit
     status and log are checked when the class is done."""
@@ -333,7 +345,4 @@ class ServerTestCase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
+        stop_and_clean(cls.srv)
