@@ -9,7 +9,6 @@ import os
 import shlex
 import signal
 import socket
-import sqlite3
 import stat
 import sys
 import tempfile
@@ -61,12 +60,7 @@ class Setup:
         return w.Server(self.args(*more), env=dict(ENV, **(env or {})))
 
     def query(self, sql, *args):
-        db = sqlite3.connect('file:%s/inbox.sqlite?mode=ro' % self.data,
-                             uri=True, timeout=10)
-        try:
-            return db.execute(sql, args).fetchall()
-        finally:
-            db.close()
+        return w.inbox_query(self.data, sql, *args)
 
     def inbox(self, *args):
         rc, out, err = w.run_whr(['inbox', '--data-dir', self.data, *args])

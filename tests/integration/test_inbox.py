@@ -5,7 +5,6 @@ The `whr inbox` tool is in test_inbox_tool.py."""
 
 import json
 import os
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -40,13 +39,8 @@ class DataDir:
     def env(self, **more):
         return dict(ENV, WHR_RECORD=self.record, **more)
 
-    def db(self):
-        return sqlite3.connect('file:%s/inbox.sqlite?mode=ro'
-                               % self.path, uri=True, timeout=10)
-
     def query(self, sql, *args):
-        with self.db() as db:
-            return db.execute(sql, args).fetchall()
+        return w.inbox_query(self.path, sql, *args)
 
     def inbox(self, *args, expect=0):
         rc, out, err = w.run_whr(['inbox', '--data-dir', self.path, *args])

@@ -5,7 +5,6 @@ import errno
 import os
 import re
 import signal
-import sqlite3
 import sys
 import tempfile
 import time
@@ -172,10 +171,8 @@ class HandlersLeftRunning(unittest.TestCase):
         return dict(ENV, WHR_RECORD=self.record, **more)
 
     def state(self):
-        with sqlite3.connect('file:%s/inbox.sqlite?mode=ro' % self.data,
-                             uri=True, timeout=10) as db:
-            return [r[0] for r in db.execute(
-                'SELECT state FROM notifications ORDER BY id')]
+        return [r[0] for r in w.inbox_query(
+            self.data, 'SELECT state FROM notifications ORDER BY id')]
 
     def stop_left_running(self, srv, handler, exit_within):
         """SIGTERM while @handler blocks: status 1, in time, logged."""

@@ -61,6 +61,7 @@ from .records import (  # noqa: F401
 from .http import (  # noqa: F401
     Closed,
     Connection,
+    HeaderList,
     Response,
     build_request,
     get,
@@ -87,4 +88,5 @@ from .server import (  # noqa: F401
     stop_and_clean)
 from .checks import (  # noqa: F401
     assert_error_body,
+    inbox_query,
     log_fields)
