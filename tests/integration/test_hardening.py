@@ -27,15 +27,6 @@ NOBODY = 65534
 DB_FILES = ('inbox.sqlite', 'inbox.sqlite-wal', 'inbox.sqlite-shm')
 
 
-def wait_until(what, check, timeout=10):
-    deadline = time.monotonic() + w.slow(timeout)
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError('not within %.0f s: %s'
-                                 % (w.slow(timeout), what))
-        time.sleep(0.02)
-
-
 def one_line_reason(test, r, *words):
     """An error answer whose body is one line of text holding @words
     (any case)."""
@@ -279,7 +270,7 @@ class Ids(w.ServerTestCase):
                              ' deliveries ORDER BY seq DESC LIMIT 3')
         self.assertEqual(rows, [(None,)] * 3,
                          'stored as an Id, not as a delivery without one')
-        wait_until('the three handled', lambda: w.inbox_query(
+        w.wait_until('the three handled', lambda: w.inbox_query(
             self.data, "SELECT count(*) FROM notifications"
             " WHERE action = 'EmptyId' AND state = 'done'") == [(3,)])
         self.srv.wait_log(r'delivery without an Id accepted', since=mark,

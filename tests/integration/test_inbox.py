@@ -33,6 +33,13 @@ class DataDir:
         self.path = os.path.join(self.tmp.name, 'data')
         self.record = os.path.join(self.tmp.name, 'record.txt')
 
+    @classmethod
+    def for_test(cls, test):
+        """A new one, removed when @test ends."""
+        data = cls()
+        test.addCleanup(data.cleanup)
+        return data
+
     def args(self, *more):
         return ['--data-dir', self.path, *more]
 
@@ -76,8 +83,7 @@ def calls(records):
 
 class Duplicates(unittest.TestCase):
     def setUp(self):
-        self.data = DataDir()
-        self.addCleanup(self.data.cleanup)
+        self.data = DataDir.for_test(self)
 
     def test_resend_is_acknowledged_and_not_handled_again(self):
         # vectors/README.md: v2 is v1 sent again (same Id, Attempt 2).
@@ -165,8 +171,7 @@ class Duplicates(unittest.TestCase):
 
 class RetriesAndDeadWork(unittest.TestCase):
     def setUp(self):
-        self.data = DataDir()
-        self.addCleanup(self.data.cleanup)
+        self.data = DataDir.for_test(self)
 
     def test_retries_are_recorded(self):
         env = self.data.env(WHR_RECORD_RETRIES='2')
@@ -262,8 +267,7 @@ class RetriesAndDeadWork(unittest.TestCase):
 
 class Ordering(unittest.TestCase):
     def setUp(self):
-        self.data = DataDir()
-        self.addCleanup(self.data.cleanup)
+        self.data = DataDir.for_test(self)
 
     def test_one_learner_and_course_in_order_under_parallel_workers(self):
         # 4 workers, handlers that take a while: the notifications about
@@ -315,8 +319,7 @@ class Ordering(unittest.TestCase):
 
 class Retention(unittest.TestCase):
     def test_finished_deliveries_are_purged(self):
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         with w.Server(data.args('--retain', '1s'), program='recorder',
                       env=data.env()) as srv:
             body = w.delivery(notifications=[{'Action': 'a1'}])
@@ -339,8 +342,7 @@ class WorkWindow(unittest.TestCase):
     PAD = 'x' * 10000           # ~10 KB a notification
 
     def setUp(self):
-        self.data = DataDir()
-        self.addCleanup(self.data.cleanup)
+        self.data = DataDir.for_test(self)
         self.release = os.path.join(self.data.tmp.name, 'release')
         self.jsonl = os.path.join(self.data.tmp.name, 'seen.jsonl')
         # Whatever happens, no command is left waiting (a killed server

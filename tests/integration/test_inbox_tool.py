@@ -241,8 +241,7 @@ class InboxTool(unittest.TestCase):
 
 class InboxPurge(unittest.TestCase):
     def test_purge_finished_only(self):
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         with w.Server(data.args('--retry-delay', '1h'), program='recorder',
                       env=data.env()) as srv:
             for action in ('a1', 'RetryMe'):
@@ -261,8 +260,7 @@ class InboxPurge(unittest.TestCase):
         # More than one transaction's worth (500 deliveries): all of them
         # go, a batch at a time, so the server never waits for the lock
         # for long.
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         total = 520 if w.wrapped() else 1020
         with w.Server(data.args('--handler', 'noop', '--no-enrollments'),
                       env=data.env()) as srv:
@@ -310,8 +308,7 @@ class InboxReplay(unittest.TestCase):
         # A notification still pending or retrying is the server's: it
         # holds it in memory and would write its own outcome over a
         # replay. Replay takes finished ones only, and says so.
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         did = 'ab' * 16
         with w.Server(data.args('--retry-delay', '1h'), program='recorder',
                       env=data.env()) as srv:
@@ -361,8 +358,7 @@ class InboxReplay(unittest.TestCase):
         # whole budget again when replayed: its retries count from the
         # replay, not from when the delivery came, so one more failure
         # does not end it at once.
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         did = 'cd' * 16
         # Longer than the server takes to notice a replay (up to 1 s).
         max_age = w.slow(1.5)
@@ -392,8 +388,7 @@ class InboxSchema(unittest.TestCase):
         # An inbox made by a whr of schema version 1 (before retry_from):
         # the tool reads it, changes it only once whr serve has brought
         # it to version 2, and nothing stored is lost on the way.
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         did = 'ef' * 16
         with w.Server(data.args(), program='recorder',
                       env=data.env()) as srv:

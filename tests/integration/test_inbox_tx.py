@@ -14,8 +14,7 @@ from test_inbox import DataDir, calls, enrollment  # noqa: E402
 
 class ExactlyOnce(unittest.TestCase):
     def setUp(self):
-        self.data = DataDir()
-        self.addCleanup(self.data.cleanup)
+        self.data = DataDir.for_test(self)
 
     def test_transactional_handler_applies_once(self):
         env = self.data.env(WHR_RECORD_TX='1')
@@ -43,8 +42,7 @@ class DeliveryTransaction(unittest.TestCase):
     shares its learner and course: then it waits its turn."""
 
     def setUp(self):
-        self.data = DataDir()
-        self.addCleanup(self.data.cleanup)
+        self.data = DataDir.for_test(self)
 
     def applied(self, delivery):
         return self.data.query('SELECT idx, applied FROM recorder_applied'
@@ -128,8 +126,7 @@ class TransactionGuard(unittest.TestCase):
         # tx runs in the transaction that stores the delivery; its
         # COMMIT, ROLLBACK, RELEASE of whr's savepoint and BEGIN are all
         # refused, so the delivery and its done mark commit together.
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         did = '%032x' % 0xc0
         env = data.env(WHR_RECORD_TX='first', WHR_RECORD_TX_SETUP_COMMIT='1')
         with w.Server(data.args(), program='recorder', env=env) as srv:
@@ -152,8 +149,7 @@ class TransactionGuard(unittest.TestCase):
         # On its first run tx makes SQLite roll the transaction back
         # (ON CONFLICT ROLLBACK), then writes: that write must not commit
         # on its own. The batch fails (503); the resend applies it once.
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         did = '%032x' % 0xc1
         body = w.delivery(id=did, notifications=[
             enrollment('course-1', 'ana', action='TxAbort')])

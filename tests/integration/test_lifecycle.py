@@ -1,6 +1,7 @@
 """Start, graceful shutdown on SIGTERM and SIGINT, and failures to
 listen."""
 
+import contextlib
 import errno
 import os
 import re
@@ -26,6 +27,17 @@ def head_and_half(body=None):
                                                                body))])
     cut = len(req) - len(body) // 2
     return req[:cut], req[cut:]
+
+
+@contextlib.contextmanager
+def half_sent(srv):
+    """A connection to @srv on which head_and_half()'s first part is sent
+    and read by whr: (the connection, the rest to send)."""
+    sent, rest = head_and_half()
+    with w.Connection(srv.port) as c:
+        c.send(sent)
+        w.wait_server_read(c)
+        yield c, rest
 
 
 class Shutdown(unittest.TestCase):
@@ -62,10 +74,7 @@ class Shutdown(unittest.TestCase):
 
     def finish_after_signal(self, sig):
         with w.Server(['--shutdown-timeout', '20s'], env=ENV) as srv:
-            sent, rest = head_and_half()
-            with w.Connection(srv.port) as c:
-                c.send(sent)
-                w.wait_server_read(c)
+            with half_sent(srv) as (c, rest):
                 mark = srv.mark()
                 srv.send_signal(sig)
                 srv.wait_log(r'shutting down', since=mark)
@@ -112,10 +121,7 @@ class Shutdown(unittest.TestCase):
 
     def test_shutdown_timeout_ends_a_request_that_never_completes(self):
         with w.Server(['--shutdown-timeout', '300ms'], env=ENV) as srv:
-            sent, rest = head_and_half()
-            with w.Connection(srv.port) as c:
-                c.send(sent)
-                w.wait_server_read(c)
+            with half_sent(srv) as (c, _):
                 start = time.monotonic()
                 srv.send_signal(signal.SIGTERM)
                 status = srv.wait_exit(w.slow(10))

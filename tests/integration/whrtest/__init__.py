@@ -29,6 +29,7 @@ from .environment import (  # noqa: F401
     skip_if_wrapped,
     slow,
     timing_bound,
+    wait_until,
     whr_bin,
     wrapped)
 from .bodies import (  # noqa: F401
