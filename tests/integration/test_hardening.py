@@ -71,7 +71,7 @@ class SecretsOutOfReach(unittest.TestCase):
         cls.srv = w.Server(['--no-enrollments', '--data-dir', cls.data,
                             '--handler', 'exec:*=' + command],
                            env=env, program=program)
-        try:
+        with w.cleaned_up_on_error(cls.srv, cls.tmp):
             cls.pid = cls.srv.pid
             with open('/proc/%d/status' % cls.pid) as f:
                 uids = [l for l in f if l.startswith('Uid:')][0].split()
@@ -91,10 +91,6 @@ class SecretsOutOfReach(unittest.TestCase):
                 cls.rec = json.load(f)
             cls.proc_owner_after = os.stat('/proc/%d/environ' %
                                             cls.pid).st_uid
-        except BaseException:
-            cls.srv.cleanup()
-            cls.tmp.cleanup()
-            raise
 
     @classmethod
     def tearDownClass(cls):

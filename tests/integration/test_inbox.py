@@ -46,6 +46,12 @@ class DataDir:
     def env(self, **more):
         return dict(ENV, WHR_RECORD=self.record, **more)
 
+    def recorder(self, *args, env=None):
+        """The recorder on this folder, with @args and @env (env() when
+        not given): not yet stopped, a context manager."""
+        return w.Server(self.args(*args), program='recorder',
+                        env=env if env is not None else self.env())
+
     def query(self, sql, *args):
         return w.inbox_query(self.path, sql, *args)
 
@@ -87,8 +93,7 @@ class Duplicates(unittest.TestCase):
 
     def test_resend_is_acknowledged_and_not_handled_again(self):
         # vectors/README.md: v2 is v1 sent again (same Id, Attempt 2).
-        with w.Server(self.data.args(), program='recorder',
-                      env=self.data.env()) as srv:
+        with self.data.recorder() as srv:
             mark = srv.mark()
             r = w.post(srv.port, w.vector('v1'), signature=w.V1_SIGNATURE)
             self.assertEqual(r.status, 200, r)
@@ -117,8 +122,7 @@ class Duplicates(unittest.TestCase):
 
     def test_same_delivery_at_once_on_many_connections(self):
         body = w.delivery(notifications=[{'Action': 'a1'}])
-        with w.Server(self.data.args(), program='recorder',
-                      env=self.data.env()) as srv:
+        with self.data.recorder() as srv:
             conns = [w.Connection(srv.port) for _ in range(32)]
             request = w.build_request(
                 'POST', WEBHOOK, body,
@@ -148,12 +152,10 @@ class Duplicates(unittest.TestCase):
 
     def test_survives_a_restart(self):
         body = w.delivery(notifications=[{'Action': 'a1'}])
-        with w.Server(self.data.args(), program='recorder',
-                      env=self.data.env()) as srv:
+        with self.data.recorder() as srv:
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             srv.records(3)
-        with w.Server(self.data.args(), program='recorder',
-                      env=self.data.env()) as srv:
+        with self.data.recorder() as srv:
             mark = srv.mark()
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             self.assertIn('duplicate=true', srv.request_line(mark))
@@ -161,8 +163,7 @@ class Duplicates(unittest.TestCase):
 
     def test_deliveries_without_id_are_all_kept(self):
         body = w.delivery(id=None, notifications=[{'Action': 'a1'}])
-        with w.Server(self.data.args(), program='recorder',
-                      env=self.data.env()) as srv:
+        with self.data.recorder() as srv:
             for _ in range(2):
                 self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
                                  200)
@@ -175,8 +176,7 @@ class RetriesAndDeadWork(unittest.TestCase):
 
     def test_retries_are_recorded(self):
         env = self.data.env(WHR_RECORD_RETRIES='2')
-        with w.Server(self.data.args('--retry-delay', '20ms'),
-                      program='recorder', env=env) as srv:
+        with self.data.recorder('--retry-delay', '20ms', env=env) as srv:
             body = w.delivery(id='ab' * 16,
                               notifications=[{'Action': 'RetryMe'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
@@ -193,9 +193,8 @@ class RetriesAndDeadWork(unittest.TestCase):
                                     'all2': ('done', 1)})
 
     def test_retries_run_out(self):
-        with w.Server(self.data.args('--retry-delay', '20ms',
-                                     '--retry-max-age', '200ms'),
-                      program='recorder', env=self.data.env()) as srv:
+        with self.data.recorder('--retry-delay', '20ms',
+                                '--retry-max-age', '200ms') as srv:
             body = w.delivery(id='cd' * 16,
                               notifications=[{'Action': 'RetryMe'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
@@ -205,8 +204,7 @@ class RetriesAndDeadWork(unittest.TestCase):
         self.assertRegex(error, r'^retries ran out .*retry: recorder asks')
 
     def test_dead_then_replayed(self):
-        with w.Server(self.data.args(), program='recorder',
-                      env=self.data.env()) as srv:
+        with self.data.recorder() as srv:
             body = w.delivery(id='ef' * 16, notifications=[
                 {'Action': 'a1'}, {'Action': 'RejectMe'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
@@ -239,15 +237,14 @@ class RetriesAndDeadWork(unittest.TestCase):
         # kill -9 while a handler is in the middle of a notification.
         env = self.data.env(WHR_RECORD_SLEEP_MS='3000')
         body = w.delivery(id='99' * 16, notifications=[{'Action': 'a1'}])
-        srv = w.Server(self.data.args(), program='recorder', env=env)
+        srv = self.data.recorder(env=env)
         try:
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             srv.records(2)          # a1, then "all" sleeps
             srv.kill()
         finally:
             srv.cleanup()
-        with w.Server(self.data.args(), program='recorder',
-                      env=self.data.env()) as srv:
+        with self.data.recorder() as srv:
             self.data.wait_states(done=1)
             recs = srv.records(5)
         # a1 ran twice (its outcome was not written), then all, all2.
@@ -256,8 +253,7 @@ class RetriesAndDeadWork(unittest.TestCase):
 
     def test_handler_timeout_is_reported(self):
         env = self.data.env(WHR_RECORD_SLEEP_MS='1500')
-        with w.Server(self.data.args('--handler-timeout', '200ms'),
-                      program='recorder', env=env) as srv:
+        with self.data.recorder('--handler-timeout', '200ms', env=env) as srv:
             body = w.delivery(notifications=[{'Action': 'a1'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             srv.wait_log(r'warn +handler all has been running for \d+ s on '
@@ -281,8 +277,7 @@ class Ordering(unittest.TestCase):
                      enrollment('course-2', 'ana', 'bo', n=i)]
             bodies.append(w.delivery(id='%032x' % (i + 1),
                                      notifications=notes))
-        with w.Server(self.data.args('--workers', '4'), program='recorder',
-                      env=env) as srv:
+        with self.data.recorder('--workers', '4', env=env) as srv:
             start = time.monotonic()
             for body in bodies:
                 self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
@@ -308,8 +303,7 @@ class Ordering(unittest.TestCase):
         env = self.data.env(WHR_RECORD_SLEEP_MS='10')
         notes = [{'Action': 'CoursePublished', 'Id': 'c', 'n': i}
                  for i in range(6)]
-        with w.Server(self.data.args('--workers', '4'), program='recorder',
-                      env=env) as srv:
+        with self.data.recorder('--workers', '4', env=env) as srv:
             body = w.delivery(notifications=notes)
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             recs = srv.records(12)
@@ -320,8 +314,7 @@ class Ordering(unittest.TestCase):
 class Retention(unittest.TestCase):
     def test_finished_deliveries_are_purged(self):
         data = DataDir.for_test(self)
-        with w.Server(data.args('--retain', '1s'), program='recorder',
-                      env=data.env()) as srv:
+        with data.recorder('--retain', '1s') as srv:
             body = w.delivery(notifications=[{'Action': 'a1'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             data.wait_states(done=1)

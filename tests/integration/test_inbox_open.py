@@ -16,7 +16,7 @@ from test_inbox import DataDir, ENV  # noqa: E402
 class SchemaVersion(unittest.TestCase):
     def test_newer_schema_stops_start_up(self):
         data = DataDir.for_test(self)
-        with w.Server(data.args(), program='recorder', env=data.env()):
+        with data.recorder():
             pass
         with sqlite3.connect(os.path.join(data.path, 'inbox.sqlite')) as db:
             db.execute('PRAGMA user_version = 99')
@@ -77,7 +77,7 @@ class HandlerTables(unittest.TestCase):
         env = data.env(WHR_RECORD_TX='1',
                        WHR_RECORD_TX_SETUP_FAIL=str(fails))
         why = 'handler tx could not prepare its tables'
-        with w.Server(data.args(), program='recorder', env=env) as srv:
+        with data.recorder(env=env) as srv:
             r = self.post(srv)
             self.assertEqual(r.status, 503, r)
             self.assertEqual(r.header('Retry-After'), '30')

@@ -21,8 +21,7 @@ class InboxTool(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.data = DataDir()
-        with w.Server(cls.data.args(), program='recorder',
-                      env=cls.data.env()) as srv:
+        with cls.data.recorder() as srv:
             for i, action in enumerate(['a1', 'RejectMe', 'CourseEnrollment']):
                 body = w.delivery(id='%032d' % i,
                                   notifications=[{'Action': action}])
@@ -242,8 +241,7 @@ class InboxTool(unittest.TestCase):
 class InboxPurge(unittest.TestCase):
     def test_purge_finished_only(self):
         data = DataDir.for_test(self)
-        with w.Server(data.args('--retry-delay', '1h'), program='recorder',
-                      env=data.env()) as srv:
+        with data.recorder('--retry-delay', '1h') as srv:
             for action in ('a1', 'RetryMe'):
                 body = w.delivery(notifications=[{'Action': action}])
                 self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
@@ -310,8 +308,7 @@ class InboxReplay(unittest.TestCase):
         # replay. Replay takes finished ones only, and says so.
         data = DataDir.for_test(self)
         did = 'ab' * 16
-        with w.Server(data.args('--retry-delay', '1h'), program='recorder',
-                      env=data.env()) as srv:
+        with data.recorder('--retry-delay', '1h') as srv:
             body = w.delivery(id=did, notifications=[
                 {'Action': 'a1'}, {'Action': 'RetryMe'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
@@ -362,9 +359,8 @@ class InboxReplay(unittest.TestCase):
         did = 'cd' * 16
         # Longer than the server takes to notice a replay (up to 1 s).
         max_age = w.slow(1.5)
-        with w.Server(data.args('--retry-delay', '20ms', '--retry-max-age',
-                                '%dms' % (max_age * 1000)),
-                      program='recorder', env=data.env()) as srv:
+        with data.recorder('--retry-delay', '20ms', '--retry-max-age',
+                           '%dms' % (max_age * 1000)) as srv:
             body = w.delivery(id=did, notifications=[{'Action': 'RetryMe'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             data.wait_states(dead=1)
@@ -390,8 +386,7 @@ class InboxSchema(unittest.TestCase):
         # it to version 2, and nothing stored is lost on the way.
         data = DataDir.for_test(self)
         did = 'ef' * 16
-        with w.Server(data.args(), program='recorder',
-                      env=data.env()) as srv:
+        with data.recorder() as srv:
             body = w.delivery(id=did, notifications=[{'Action': 'RejectMe'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             data.wait_states(dead=1)
@@ -410,8 +405,7 @@ class InboxSchema(unittest.TestCase):
                          'this whr serve once, which brings it to version '
                          '2, then try again\n' % path)
 
-        with w.Server(data.args(), program='recorder',
-                      env=data.env()) as srv:
+        with data.recorder() as srv:
             srv.wait_log(r'info +inbox %s: schema version 1, migrating to 2'
                          % path)
             before = len(srv.records())

@@ -18,8 +18,7 @@ class ExactlyOnce(unittest.TestCase):
 
     def test_transactional_handler_applies_once(self):
         env = self.data.env(WHR_RECORD_TX='1')
-        with w.Server(self.data.args('--retry-delay', '20ms'),
-                      program='recorder', env=env) as srv:
+        with self.data.recorder('--retry-delay', '20ms', env=env) as srv:
             body = w.delivery(id='7' * 32, notifications=[
                 {'Action': 'a1'}, {'Action': 'TxRetry'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
@@ -53,8 +52,7 @@ class DeliveryTransaction(unittest.TestCase):
         # could not be applied by the time of the 200.
         env = self.data.env(WHR_RECORD_TX='first', WHR_RECORD_SLEEP_MS='200')
         ids = ['%032x' % (0xa00 + i) for i in range(5)]
-        with w.Server(self.data.args('--workers', '1'), program='recorder',
-                      env=env) as srv:
+        with self.data.recorder('--workers', '1', env=env) as srv:
             body = w.delivery(notifications=[
                 enrollment('course-9', 'busy-%d' % i, action='Busy')
                 for i in range(3)])
@@ -82,8 +80,7 @@ class DeliveryTransaction(unittest.TestCase):
         env = self.data.env(WHR_RECORD_TX='first')
         delay = '%ds' % max(2, w.slow(2))
         first, same, other = ('%032x' % n for n in (0xb1, 0xb2, 0xb3))
-        with w.Server(self.data.args('--retry-delay', delay),
-                      program='recorder', env=env) as srv:
+        with self.data.recorder('--retry-delay', delay, env=env) as srv:
             # tx asks to retry TxRetry's first run: it stays open.
             body = w.delivery(id=first, notifications=[
                 enrollment('course-1', 'ana', action='TxRetry')])
@@ -129,7 +126,7 @@ class TransactionGuard(unittest.TestCase):
         data = DataDir.for_test(self)
         did = '%032x' % 0xc0
         env = data.env(WHR_RECORD_TX='first', WHR_RECORD_TX_SETUP_COMMIT='1')
-        with w.Server(data.args(), program='recorder', env=env) as srv:
+        with data.recorder(env=env) as srv:
             # Its db_setup is held to the same.
             srv.wait_log(r'recorder: setup COMMIT: not authorized')
             body = w.delivery(id=did, notifications=[
@@ -153,8 +150,7 @@ class TransactionGuard(unittest.TestCase):
         did = '%032x' % 0xc1
         body = w.delivery(id=did, notifications=[
             enrollment('course-1', 'ana', action='TxAbort')])
-        with w.Server(data.args(), program='recorder',
-                      env=data.env(WHR_RECORD_TX='first')) as srv:
+        with data.recorder(env=data.env(WHR_RECORD_TX='first')) as srv:
             r = w.post(srv.port, body, V1_SECRET)
             self.assertEqual(r.status, 503, r)
             self.assertIn(b'the transaction ended while handler tx ran',

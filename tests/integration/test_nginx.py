@@ -168,12 +168,8 @@ class ThroughNginx(unittest.TestCase):
             ['--data-dir', cls.data.name],
             env={'MS_WebHookReceiverSecret_Custom':
                  '%s, tenant2=%s' % (SECRET, SECRET2)})
-        try:
+        with w.cleaned_up_on_error(cls.srv, cls.data):
             cls.nginx = Nginx(cls.srv.port)
-        except BaseException:
-            cls.srv.cleanup()
-            cls.data.cleanup()
-            raise
 
     @classmethod
     def tearDownClass(cls):

@@ -209,12 +209,8 @@ class HTTPS(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.srv = w.Server(env={'MS_WebHookReceiverSecret_Custom': SECRET})
-        try:
+        with w.cleaned_up_on_error(cls.srv):
             cls.tls = t.NginxTLS(cls.srv.port)
-        except BaseException:
-            cls.srv.kill()
-            cls.srv.cleanup()
-            raise
 
     @classmethod
     def tearDownClass(cls):

@@ -82,6 +82,7 @@ from .server import (  # noqa: F401
     Server,
     ServerError,
     ServerTestCase,
+    cleaned_up_on_error,
     command,
     main,
     program_path,

@@ -1,6 +1,7 @@
 """Running whr (or the recorder, or a documentation example) and checking
 its exit status and its log."""
 
+import contextlib
 import os
 import re
 import signal
@@ -316,6 +317,19 @@ class Server:
 
 def main():
     unittest.main(verbosity=2)
+
+
+@contextlib.contextmanager
+def cleaned_up_on_error(*things):
+    """For a setUpClass that made @things (anything with cleanup(): a
+    Server is killed by it): when the block raises, tearDownClass will not
+    run, so they are removed here before the error goes on."""
+    try:
+        yield
+    except BaseException:
+        for thing in things:
+            thing.cleanup()
+        raise
 
 
 def stop_and_clean(srv, *more):
