@@ -49,7 +49,6 @@ void test_case_add(Suite *s, const char *tcase_name,
 	Suite *test_suite(void)                                              \
 	{                                                                    \
 		const TTest *tests_[] = { __VA_ARGS__ };                     \
-                                                                             \
 		return test_suite_of(#name, tests_,                          \
 				     sizeof(tests_) / sizeof(tests_[0]));    \
 	}
@@ -59,7 +58,6 @@ void test_case_add(Suite *s, const char *tcase_name,
 #define ADD_CASE(suite, tcase_name, ...)                                     \
 	do {                                                                 \
 		const TTest *tests_[] = { __VA_ARGS__ };                     \
-                                                                             \
 		test_case_add((suite), (tcase_name), tests_,                 \
 			      sizeof(tests_) / sizeof(tests_[0]));           \
 	} while (0)
