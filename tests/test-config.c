@@ -409,15 +409,13 @@ START_TEST(config_secrets_file_wins)
 }
 END_TEST
 
-TEST_SUITE(config)
-{
-	ADD_TEST(s, "sizes", config_sizes);
-	ADD_TEST(s, "durations", config_durations);
-	ADD_TEST(s, "defaults", config_defaults);
-	ADD_TEST(s, "resolve_defaults", config_resolve_defaults);
-	ADD_TEST(s, "set_values", config_set_values);
-	ADD_TEST(s, "admin_and_rate_limit", config_admin_and_rate_limit);
-	ADD_TEST(s, "environment_then_flags", config_environment_then_flags);
-	ADD_TEST(s, "bad_flags", config_bad_flags);
-	ADD_TEST(s, "secrets_file_wins", config_secrets_file_wins);
-}
+TEST_SUITE_OF(config,
+	config_sizes,
+	config_durations,
+	config_defaults,
+	config_resolve_defaults,
+	config_set_values,
+	config_admin_and_rate_limit,
+	config_environment_then_flags,
+	config_bad_flags,
+	config_secrets_file_wins)

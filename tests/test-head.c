@@ -190,12 +190,8 @@ START_TEST(head_start_bad)
 }
 END_TEST
 
-TEST_SUITE(head)
-{
-	ADD_TEST(s, "scan_finds_the_end", head_scan_finds_the_end);
-	ADD_TEST(s, "reads_the_fields_it_needs",
-		 head_reads_the_fields_it_needs);
-	ADD_TEST(s, "refuses_what_is_framed_two_ways",
-		 head_refuses_what_is_framed_two_ways);
-	ADD_TEST(s, "start_bad", head_start_bad);
-}
+TEST_SUITE_OF(head,
+	head_scan_finds_the_end,
+	head_reads_the_fields_it_needs,
+	head_refuses_what_is_framed_two_ways,
+	head_start_bad)

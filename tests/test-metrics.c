@@ -167,8 +167,6 @@ START_TEST(metrics_known_actions)
 }
 END_TEST
 
-TEST_SUITE(metrics)
-{
-	ADD_TEST(s, "counts", metrics_counts);
-	ADD_TEST(s, "known_actions", metrics_known_actions);
-}
+TEST_SUITE_OF(metrics,
+	metrics_counts,
+	metrics_known_actions)

@@ -189,12 +189,8 @@ START_TEST(netaddr_client_block_groups_ipv6_by_64)
 }
 END_TEST
 
-TEST_SUITE(netaddr)
-{
-	ADD_TEST(s, "client_block_groups_ipv6_by_64",
-		 netaddr_client_block_groups_ipv6_by_64);
-	ADD_TEST(s, "parse_and_format", netaddr_parse_and_format);
-	ADD_TEST(s, "cidr", netaddr_cidr);
-	ADD_TEST(s, "forwarded_client_is_the_rightmost_untrusted",
-		 netaddr_forwarded_client_is_the_rightmost_untrusted);
-}
+TEST_SUITE_OF(netaddr,
+	netaddr_client_block_groups_ipv6_by_64,
+	netaddr_parse_and_format,
+	netaddr_cidr,
+	netaddr_forwarded_client_is_the_rightmost_untrusted)

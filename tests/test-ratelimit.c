@@ -140,10 +140,8 @@ START_TEST(ratelimit_bad_settings)
 }
 END_TEST
 
-TEST_SUITE(ratelimit)
-{
-	ADD_TEST(s, "burst_then_rate", ratelimit_burst_then_rate);
-	ADD_TEST(s, "retry_after", ratelimit_retry_after);
-	ADD_TEST(s, "table_is_bounded", ratelimit_table_is_bounded);
-	ADD_TEST(s, "bad_settings", ratelimit_bad_settings);
-}
+TEST_SUITE_OF(ratelimit,
+	ratelimit_burst_then_rate,
+	ratelimit_retry_after,
+	ratelimit_table_is_bounded,
+	ratelimit_bad_settings)

@@ -124,12 +124,9 @@ START_TEST(secrets_text_ids)
 }
 END_TEST
 
-TEST_SUITE(secrets_text)
-{
-	ADD_TEST(s, "set_replaces_in_place",
-		 secrets_text_set_replaces_in_place);
-	ADD_TEST(s, "set_appends", secrets_text_set_appends);
-	ADD_TEST(s, "find", secrets_text_find_the_secret);
-	ADD_TEST(s, "refused", secrets_text_refuses_what_whr_refuses);
-	ADD_TEST(s, "ids", secrets_text_ids);
-}
+TEST_SUITE_OF(secrets_text,
+	secrets_text_set_replaces_in_place,
+	secrets_text_set_appends,
+	secrets_text_find_the_secret,
+	secrets_text_refuses_what_whr_refuses,
+	secrets_text_ids)

@@ -15,30 +15,8 @@
 #include "store/store.h"
 #include "test-backends.h"
 
-static char dir[2048];
-
-static struct whr_store *
-fresh_store_on(int backend)
-{
-	char why[8192];
-	struct whr_store *s;
-
-	snprintf(dir, sizeof(dir), "%s", test_store_location(backend));
-	s = whr_store_open(dir, STORE_SERVER, why, sizeof(why));
-	ck_assert_msg(s != NULL, "%s", why);
-	return s;
-}
-
-#define fresh_store() fresh_store_on(_i)
-
-static void
-remove_store_on(int backend, struct whr_store *s)
-{
-	whr_store_close(s);
-	test_store_remove(backend, dir);
-}
-
-#define remove_store(s) remove_store_on(_i, (s))
+#define fresh_store() test_store_fresh(_i)
+#define remove_store(s) test_store_discard(_i, (s))
 
 /* SQL written for SQLite, in this backend's dialect. */
 #define SQL(text) test_sql(_i, (text))

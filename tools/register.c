@@ -1181,6 +1181,16 @@ static const struct subcommand subcommands[] = {
 
 /* ---- the command line -------------------------------------------------- */
 
+static const char *
+option_name(int id)
+{
+	const struct tool_option *o;
+
+	for (o = options; o->name != NULL && o->id != id; o++)
+		;
+	return o->name != NULL ? o->name : "?";
+}
+
 static int
 take(struct reg *r, int id, const char *value)
 {
@@ -1198,13 +1208,10 @@ take(struct reg *r, int id, const char *value)
 		return 0;
 	case OPT_TIMEOUT:
 	case OPT_WAIT:
-		if (tool_parse_duration(value, id == OPT_TIMEOUT ?
-					&r->timeout_us : &r->wait_us) < 0 ||
-		    (id == OPT_TIMEOUT ? r->timeout_us : r->wait_us) <= 0)
-			return tool_usage_error(PROG, "--%s: '%s' is not a "
-						"duration above 0 (30s, 500ms, "
-						"2m)", id == OPT_TIMEOUT ?
-						"timeout" : "wait", value);
+		if (tool_parse_timeout(value, "register", option_name(id),
+				       id == OPT_TIMEOUT ? &r->timeout_us :
+				       &r->wait_us) < 0)
+			return EXIT_USAGE;
 		return 0;
 	case OPT_FORMAT:
 		return tool_format_option(PROG, value, false, &r->format);
@@ -1251,16 +1258,6 @@ take(struct reg *r, int id, const char *value)
 	default:
 		return EXIT_USAGE;
 	}
-}
-
-static const char *
-option_name(int id)
-{
-	const struct tool_option *o;
-
-	for (o = options; o->name != NULL && o->id != id; o++)
-		;
-	return o->name != NULL ? o->name : "?";
 }
 
 static int

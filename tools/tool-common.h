@@ -58,9 +58,14 @@ int tool_parse_url_args(int argc, char **argv,
 			void (*usage)(void), tool_option_fn take,
 			void *userdata, const char **url);
 
-/* A duration: a whole number with ms, s, m or h; a bare number is
- * seconds. 0, or -EINVAL. */
+/* A duration as whr serve reads one (whr_parse_duration(): a whole
+ * number with ms, s, m, h or d; a bare number is seconds), at most a
+ * week. 0, or -EINVAL. */
 int tool_parse_duration(const char *s, int64_t *us);
+/* A timeout or a wait: a duration above 0. 0, or -EINVAL after a
+ * message on stderr naming whr @p cmd and its --@p option. */
+int tool_parse_timeout(const char *value, const char *cmd,
+		       const char *option, int64_t *us);
 /* A whole number in [min, max]. 0, or -EINVAL. */
 int tool_parse_long(const char *s, long min, long max, long *out);
 /* "300 ms", "2 s", "1.5 s" */
