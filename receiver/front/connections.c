@@ -21,9 +21,9 @@
  * bad ms-signature: front.c decides), answered on the socket directly,
  * and the connection drained and closed without evhttp ever acting on
  * it. A read watermark at max-header-size bounds what a head may make us
- * buffer, and reading stops altogether while a request is processed and
- * answered (evhttp 2.1 would go on reading into the buffer, unbounded,
- * while it writes an answer).
+ * buffer, and reading stops while a request is processed, and holds at
+ * that watermark while it is answered (evhttp 2.1 would go on reading
+ * into the buffer, unbounded, while it writes an answer).
  *
  * Bodies take memory from a budget (max-body-memory), reserved when the
  * head is read: one that does not fit waits with its head frozen and its
@@ -1532,12 +1532,17 @@ conn_request_received(struct conn_tracker *t, struct evhttp_request *req)
 	start = c->state == CONN_BODY ? c->request_start_us
 				      : now_monotonic_us();
 	/* Busy until the answer is written: a graceful shutdown waits. And
-	 * nothing is read meanwhile: evhttp would go on reading into the
-	 * input buffer while it writes the answer, without bound for a
+	 * next to nothing is read meanwhile: evhttp would go on reading into
+	 * the input buffer while it writes the answer, without bound for a
 	 * client that sends and never reads; what it sends waits in the
-	 * kernel's buffers instead, and the client's. */
+	 * kernel's buffers instead, and the client's. Disabling reading is
+	 * not enough: evhttp enables it again when it starts writing the
+	 * answer (evhttp_write_buffer(), to notice a close), so the read
+	 * watermark is what holds: a head's worth at most. */
 	set_state(c, CONN_BUSY);
 	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+				 c->t->limits.max_header_size);
 	evhttp_request_set_on_complete_cb(req, on_reply_written, c);
 	return start;
 }
