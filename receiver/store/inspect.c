@@ -33,6 +33,7 @@ enum query {
 	Q_DEAD_IDS,
 	Q_DELIVERY_IDS,
 	Q_COUNT_OPEN,
+	Q_GAUGES,
 	Q_CHANGED,		/* raise whr_store_data_version(); NULL: the
 				 * database does */
 	Q_COUNT,
@@ -71,11 +72,15 @@ enum query {
 #define STATS \
 	"SELECT (SELECT count(*) FROM deliveries)," \
 	" (SELECT coalesce(sum(duplicates), 0) FROM deliveries)," \
-	" (SELECT min(d.received_at) FROM notifications n JOIN" \
-	"  deliveries d ON d.seq = n.delivery_seq" \
-	"  WHERE n.state IN " OPEN ")," \
+	" " OLDEST_OPEN "," \
 	" (SELECT min(received_at) FROM deliveries)," \
 	" (SELECT max(received_at) FROM deliveries)"
+
+/* The oldest open work's arrival, for the gauges and the stats. */
+#define OLDEST_OPEN \
+	"(SELECT min(d.received_at) FROM notifications n JOIN" \
+	"  deliveries d ON d.seq = n.delivery_seq" \
+	"  WHERE n.state IN " OPEN ")"
 
 /* Parameters are numbered the same in both; PostgreSQL is told the type
  * of one that could be anything (a NULL), and matches an Action without
@@ -136,6 +141,9 @@ static const char *const queries[][Q_COUNT] = {
 		[Q_COUNT_OPEN] =
 			"SELECT count(*) FROM notifications"
 			" WHERE delivery_seq = ?1 AND state IN " OPEN,
+		[Q_GAUGES] =
+			"SELECT (SELECT count(*) FROM notifications"
+			"  WHERE state IN " OPEN "), " OLDEST_OPEN,
 		/* PRAGMA data_version sees every other connection's
 		 * commit. */
 		[Q_CHANGED] = NULL,
@@ -196,6 +204,10 @@ static const char *const queries[][Q_COUNT] = {
 		[Q_COUNT_OPEN] =
 			"SELECT count(*) FROM notifications"
 			" WHERE delivery_seq = $1 AND state IN " OPEN,
+		/* On the partial index of open work. */
+		[Q_GAUGES] =
+			"SELECT (SELECT count(*) FROM notifications"
+			"  WHERE state IN " OPEN "), " OLDEST_OPEN,
 		[Q_CHANGED] =
 			"UPDATE whr_meta SET value = value + 1"
 			" WHERE key = 'data_version'",
@@ -510,6 +522,22 @@ whr_store_stats(struct whr_store *s, struct store_stats *out,
 		}
 	}
 	return rc < 0 ? failed(s, rc) : 0;
+}
+
+WHR_EXPORT int
+whr_store_gauges(struct whr_store *s, struct store_gauges *out)
+{
+	struct whr_stmt *st = prepare(s, Q_GAUGES);
+	int rc;
+
+	if (st == NULL)
+		return -EIO;
+	rc = whr_stmt_step(st);
+	if (rc <= 0)
+		return failed(s, rc);
+	out->open = whr_stmt_int(st, 0);
+	out->oldest_open_at = whr_stmt_int(st, 1);
+	return whr_stmt_run(st);
 }
 
 /* ---- replay -------------------------------------------------------------- */

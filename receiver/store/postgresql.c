@@ -39,11 +39,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -62,6 +64,18 @@
 #define TX_CACHE_MAX 256
 #define HANDLER_SAVEPOINT "whr_handler"
 #define MAX_PARAMS 10
+/* The channel replicas tell each other on that work may be claimed. */
+#define CHANNEL "whr_work"
+/* Reconnecting after the server went away: at once, then after 50 ms,
+ * doubling up to a second, so that whr is back within a second or two of
+ * the server's return without knocking on it in a loop meanwhile. */
+#define RECONNECT_MIN_US 50000
+#define RECONNECT_MAX_US 1000000
+/* How long a connection may take, and how long the server may leave a
+ * request unacknowledged (a failover that drops packets) before the
+ * connection counts as lost: the store thread is never stuck longer. */
+#define CONNECT_TIMEOUT_S "5"
+#define TCP_USER_TIMEOUT_MS "5000"
 
 #define OPEN "('pending', 'retrying')"
 
@@ -152,6 +166,7 @@ enum statement {
 	ST_CLAIM,
 	ST_UNCLAIM,
 	ST_RENEW,
+	ST_OWN,
 	ST_COUNT_OPEN_AFTER,
 	ST_RECORD_OUTCOME,
 	ST_SETTLE,
@@ -243,10 +258,18 @@ static const char *const statement_sql[ST_COUNT] = {
 		"UPDATE notifications"
 		" SET lease_owner = NULL, lease_until = NULL"
 		" WHERE id = ANY ($1::bigint[]) AND lease_owner = $2",
+	/* Every lease still this process's, also one that ran out
+	 * meanwhile (a database away for longer than a lease) but that
+	 * no other replica claimed: it is still running here. */
 	[ST_RENEW] =
 		"UPDATE notifications SET lease_until = $2"
-		" WHERE lease_owner = $1 AND lease_until >= $3"
-		" AND state IN " OPEN,
+		" WHERE lease_owner = $1 AND state IN " OPEN,
+	/* Locked until the transaction ends, so that no claim takes it
+	 * over meanwhile (claims skip locked rows). */
+	[ST_OWN] =
+		"SELECT (lease_owner IS NOT DISTINCT FROM $2"
+		" AND state IN " OPEN ")::int"
+		" FROM notifications WHERE id = $1 FOR UPDATE",
 	[ST_COUNT_OPEN_AFTER] =
 		"SELECT count(*) FROM notifications"
 		" WHERE id > $1 AND state IN " OPEN,
@@ -311,6 +334,15 @@ struct pg_tx {
 	unsigned next_name;
 };
 
+/* The LISTEN connection of whr_store_listen(), on a thread of its own. */
+struct pg_listener {
+	struct pg_store *s;
+	void (*fn)(void *arg);
+	void *arg;
+	pthread_t thread;
+	int stop_fd;		/* an eventfd: written to stop */
+};
+
 struct pg_store {
 	struct whr_store base;	/* first: the interface's view */
 	PGconn *conn;
@@ -319,8 +351,18 @@ struct pg_store {
 	bool synced;		/* the next transactions commit synchronously */
 	bool in_tx;		/* begun, not yet committed or rolled back */
 	bool in_handler;	/* a transactional handler runs */
+	bool handler_deadlock;	/* its failed statement was a deadlock or a
+				 * serialization failure */
+	bool notify;		/* the transaction made work others may
+				 * claim: NOTIFY at its commit */
+	/* Reconnecting: not before retry_at (monotonic), then backing off
+	 * up to RECONNECT_MAX_US while the server stays away. */
+	int64_t retry_at, backoff;
 	struct pg_tx tx;
+	struct pg_listener *listener;	/* NULL: none */
+	char *location;		/* as given, for the listener (wiped) */
 	char *password;		/* to mask; NULL: none given */
+	char *notify_sql;	/* NOTIFY and COMMIT, in one round trip */
 	char name[512];		/* the URL without its password */
 };
 
@@ -913,20 +955,34 @@ connected(struct pg_store *s)
 	return 0;
 }
 
+/* The settings of every connection: ours first, so that the location's
+ * own settings win; the encoding last, as every text whr reads and
+ * writes is UTF-8. Keepalives and the user timeout find a server gone
+ * without a word (a failover that drops packets) in seconds. */
+static const char *const connect_keys[] = {
+	"application_name", "connect_timeout", "keepalives",
+	"keepalives_idle", "keepalives_interval", "keepalives_count",
+	"tcp_user_timeout", "dbname", "client_encoding", NULL,
+};
+
+static void
+connect_values(const char *location, const char **values)
+{
+	const char *const ours[] = {
+		"whr", CONNECT_TIMEOUT_S, "1", "5", "2", "2",
+		TCP_USER_TIMEOUT_MS, location, "UTF8", NULL,
+	};
+
+	memcpy(values, ours, sizeof(ours));
+}
+
 static int
 connect_db(struct pg_store *s, const char *location)
 {
-	/* Ours first, so that the location's own settings win; the
-	 * encoding last: every text whr reads and writes is UTF-8. */
-	const char *const keys[] = {
-		"application_name", "connect_timeout", "dbname",
-		"client_encoding", NULL,
-	};
-	const char *const values[] = {
-		"whr", "10", location, "UTF8", NULL,
-	};
+	const char *values[ARRAY_LENGTH(connect_keys)];
 
-	s->conn = PQconnectdbParams(keys, values, 1);
+	connect_values(location, values);
+	s->conn = PQconnectdbParams(connect_keys, values, 1);
 	if (s->conn == NULL) {
 		set_error(s, "out of memory");
 		return -ENOMEM;
@@ -934,10 +990,13 @@ connect_db(struct pg_store *s, const char *location)
 	return connected(s);
 }
 
+static void stop_listener(struct pg_store *s);
+
 static int
 pg_open(const char *location, enum store_mode mode, struct whr_store **out)
 {
 	struct pg_store *s = calloc(1, sizeof(*s));
+	char *owner;
 	int rc;
 
 	if (s == NULL)
@@ -959,10 +1018,39 @@ pg_open(const char *location, enum store_mode mode, struct whr_store **out)
 				"host= or dbname=");
 		return -EINVAL;
 	}
+	s->location = strdup(location);
+	if (s->location == NULL) {
+		set_error(s, "out of memory");
+		return -ENOMEM;
+	}
 	rc = connect_db(s, location);
 	if (rc == 0)
 		rc = mode == STORE_SERVER ? migrate(s) : check_version(s);
+	if (rc == 0) {
+		/* Who notified is said, so that a replica's listener can
+		 * leave its own notifications aside. */
+		owner = PQescapeLiteral(s->conn, lease_owner,
+					strlen(lease_owner));
+		if (owner != NULL &&
+		    asprintf(&s->notify_sql, "NOTIFY " CHANNEL ", %s; COMMIT",
+			     owner) < 0)
+			s->notify_sql = NULL;
+		PQfreemem(owner);
+		if (s->notify_sql == NULL) {
+			set_error(s, "out of memory");
+			rc = -ENOMEM;
+		}
+	}
 	return rc;
+}
+
+static void
+wipe(char *text)
+{
+	if (text != NULL) {
+		explicit_bzero(text, strlen(text));
+		free(text);
+	}
 }
 
 static void
@@ -970,26 +1058,208 @@ pg_close(struct whr_store *store)
 {
 	struct pg_store *s = pg(store);
 
+	stop_listener(s);
 	tx_drop_cache(&s->tx);
 	PQfinish(s->conn);
-	if (s->password != NULL) {
-		explicit_bzero(s->password, strlen(s->password));
-		free(s->password);
-	}
+	wipe(s->password);
+	wipe(s->location);
+	free(s->notify_sql);
 	free(s);
 }
 
-/* A connection lost (the server restarted, a failover): connect again,
- * once, now. Statements prepared on the old one are gone with it. */
+/* A connection lost (the server restarted, a failover): connect again
+ * now, unless the last attempt failed moments ago: then fail at once
+ * (the front answers 503) until it is time to try again, backing off up
+ * to a second. Statements prepared on the old connection are gone with
+ * it. */
 static int
 reconnect(struct pg_store *s)
 {
+	int64_t now = now_monotonic_us();
+	int rc;
+
 	if (PQstatus(s->conn) == CONNECTION_OK)
 		return 0;
+	if (now < s->retry_at) {
+		snprintf(s->base.error, sizeof(s->base.error),
+			 "cannot connect: %s", s->base.cause);
+		return -EIO;
+	}
 	tx_drop_cache(&s->tx);
 	memset(s->prepared, 0, sizeof(s->prepared));
 	PQreset(s->conn);
-	return connected(s);
+	rc = connected(s);
+	if (rc == 0) {
+		s->backoff = 0;
+		s->retry_at = 0;
+		return 0;
+	}
+	s->backoff = s->backoff == 0 ? RECONNECT_MIN_US
+		     : s->backoff >= RECONNECT_MAX_US / 2 ? RECONNECT_MAX_US
+		     : 2 * s->backoff;
+	s->retry_at = now_monotonic_us() + s->backoff;
+	return rc;
+}
+
+/* ---- listening -------------------------------------------------------- */
+
+/* Wait until @p fd is ready for @p events (POLLIN, POLLOUT), @p stop_fd
+ * is written to, or @p timeout_ms passes (-1: no limit). 1 ready, 0 the
+ * time passed, -1 stopped. */
+static int
+wait_fd(int fd, short events, int stop_fd, int timeout_ms)
+{
+	struct pollfd p[2] = {
+		{ .fd = stop_fd, .events = POLLIN },
+		{ .fd = fd, .events = events },
+	};
+	int n = poll(p, fd >= 0 ? 2 : 1, timeout_ms);
+
+	if (n < 0)
+		return 0;
+	if (p[0].revents != 0)
+		return -1;
+	return n > 0;
+}
+
+/* A connection for the listener, made without blocking its stop: NULL
+ * when it cannot be made now (or the listener stops). */
+static PGconn *
+listen_connect(struct pg_listener *l)
+{
+	const char *values[ARRAY_LENGTH(connect_keys)];
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	int64_t deadline = now_monotonic_us() + 5000000;
+	PGconn *c;
+	PGresult *res;
+
+	connect_values(l->s->location, values);
+	c = PQconnectStartParams(connect_keys, values, 1);
+	while (c != NULL && PQstatus(c) != CONNECTION_BAD &&
+	       st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+		int64_t left = deadline - now_monotonic_us();
+
+		if (left <= 0 ||
+		    wait_fd(PQsocket(c), st == PGRES_POLLING_READING ? POLLIN
+								     : POLLOUT,
+			    l->stop_fd, (int)(left / 1000) + 1) <= 0)
+			break;
+		st = PQconnectPoll(c);
+	}
+	if (c == NULL || st != PGRES_POLLING_OK) {
+		PQfinish(c);
+		return NULL;
+	}
+	res = PQexec(c, "LISTEN " CHANNEL);
+	if (!result_ok(res)) {
+		PQclear(res);
+		PQfinish(c);
+		return NULL;
+	}
+	PQclear(res);
+	return c;
+}
+
+/* Whether @p c has a notification from another process; false too when
+ * the connection is lost (then it is finished and *c NULL). */
+static bool
+notified(PGconn **c)
+{
+	PGnotify *n;
+	bool other = false;
+
+	if (!PQconsumeInput(*c)) {
+		PQfinish(*c);
+		*c = NULL;
+		return false;
+	}
+	while ((n = PQnotifies(*c)) != NULL) {
+		if (strcmp(n->extra, lease_owner) != 0)
+			other = true;
+		PQfreemem(n);
+	}
+	return other;
+}
+
+static void *
+listen_main(void *arg)
+{
+	struct pg_listener *l = arg;
+	int64_t backoff = 0;
+	PGconn *c = NULL;
+
+	thread_background();
+	for (;;) {
+		int ready;
+
+		if (c == NULL) {
+			c = listen_connect(l);
+			if (c == NULL) {
+				backoff = backoff == 0 ? RECONNECT_MIN_US
+					  : backoff >= RECONNECT_MAX_US / 2
+						  ? RECONNECT_MAX_US
+						  : 2 * backoff;
+				if (wait_fd(-1, 0, l->stop_fd,
+					    (int)(backoff / 1000)) < 0)
+					break;
+				continue;
+			}
+			backoff = 0;
+			/* What was said while it was away is lost: look. */
+			l->fn(l->arg);
+		}
+		ready = wait_fd(PQsocket(c), POLLIN, l->stop_fd, -1);
+		if (ready < 0)
+			break;
+		if (ready > 0 && notified(&c))
+			l->fn(l->arg);
+	}
+	PQfinish(c);
+	return NULL;
+}
+
+static void
+stop_listener(struct pg_store *s)
+{
+	struct pg_listener *l = s->listener;
+	uint64_t one = 1;
+
+	if (l == NULL)
+		return;
+	if (write(l->stop_fd, &one, sizeof(one)) != sizeof(one))
+		whr_log(WHR_LOG_ERROR, "cannot stop the database listener");
+	pthread_join(l->thread, NULL);
+	close(l->stop_fd);
+	free(l);
+	s->listener = NULL;
+}
+
+static int
+pg_listen(struct whr_store *store, void (*fn)(void *arg), void *arg)
+{
+	struct pg_store *s = pg(store);
+	struct pg_listener *l;
+
+	if (s->listener != NULL) {
+		log_bug("whr_store_listen() twice on one store");
+		return -EINVAL;
+	}
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return -ENOMEM;
+	*l = (struct pg_listener){ .s = s, .fn = fn, .arg = arg };
+	l->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (l->stop_fd < 0) {
+		free(l);
+		return -errno;
+	}
+	if (pthread_create(&l->thread, NULL, listen_main, l) != 0) {
+		close(l->stop_fd);
+		free(l);
+		return -EAGAIN;
+	}
+	s->listener = l;
+	return 0;
 }
 
 /* ---- transactions ------------------------------------------------------ */
@@ -1017,10 +1287,11 @@ static int
 pg_commit(struct whr_store *store)
 {
 	struct pg_store *s = pg(store);
-	PGresult *res = PQexec(s->conn, "COMMIT");
+	PGresult *res = PQexec(s->conn, s->notify ? s->notify_sql : "COMMIT");
 	int rc = 0;
 
 	s->in_tx = false;
+	s->notify = false;
 	if (!result_ok(res))
 		rc = store_fail(s, res, "cannot commit");
 	else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
@@ -1038,6 +1309,7 @@ pg_rollback(struct whr_store *store)
 	struct pg_store *s = pg(store);
 
 	s->in_tx = false;
+	s->notify = false;
 	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
 		PQclear(PQexec(s->conn, "ROLLBACK"));
 }
@@ -1077,6 +1349,7 @@ pg_handler_begin(struct whr_store *store)
 	int rc = exec(s, "SAVEPOINT " HANDLER_SAVEPOINT,
 		      "cannot start a savepoint");
 
+	s->handler_deadlock = false;
 	if (rc == 0)
 		s->in_handler = true;
 	return rc;
@@ -1108,7 +1381,12 @@ pg_handler_end(struct whr_store *store, const char *handler, bool keep)
 	}
 	rc = exec(s, "RELEASE " HANDLER_SAVEPOINT,
 		  "cannot release a savepoint");
-	if (rc == 0 && status == PQTRANS_INERROR && keep) {
+	if (rc == 0 && status == PQTRANS_INERROR && s->handler_deadlock) {
+		/* Another replica's transaction in the way: the batch is
+		 * tried again at once, not the handler later. */
+		set_error(s, "handler %s: %s", handler, s->tx.base.error);
+		rc = -EDEADLK;
+	} else if (rc == 0 && status == PQTRANS_INERROR && keep) {
 		set_error(s, "handler %s: a statement failed (%s), which undid "
 			  "its writes: on PostgreSQL a failed statement ends "
 			  "the handler's work", handler,
@@ -1237,7 +1515,10 @@ pg_ingest(struct whr_store *store, struct ingest_delivery *d)
 	PQclear(res);
 	if (d->duplicate)
 		return count_duplicate(s, d);
-	return d->n_notifications > 0 ? insert_notifications(s, d) : 0;
+	if (d->n_notifications == 0)
+		return 0;
+	s->notify = true;	/* new work */
+	return insert_notifications(s, d);
 }
 
 /* ---- work -------------------------------------------------------------- */
@@ -1313,13 +1594,31 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 static int
 pg_renew(struct whr_store *store, int64_t lease_us)
 {
-	int64_t now = now_realtime_us();
 	struct params p = { 0 };
 
 	param_text(&p, lease_owner);
-	param_int(&p, now + lease_us);
-	param_int(&p, now);
+	param_int(&p, now_realtime_us() + lease_us);
 	return run_count(pg(store), ST_RENEW, &p, "cannot renew leases");
+}
+
+static int
+pg_own(struct whr_store *store, int64_t id)
+{
+	struct params p = { 0 };
+	int64_t own;
+
+	param_int(&p, id);
+	param_text(&p, lease_owner);
+	own = query_int(pg(store), ST_OWN, &p, "cannot check a claim");
+	if (own < 0)
+		return (int)own;
+	if (own == 0) {
+		set_error(pg(store), "notification %lld is no longer this "
+			  "replica's: its lease ran out and another claimed "
+			  "it", (long long)id);
+		return -ESTALE;
+	}
+	return 0;
 }
 
 static int64_t
@@ -1448,6 +1747,9 @@ pg_settle(struct whr_store *store, int64_t id, enum work_state state,
 	param_int(&p, next_at);
 	param_text(&p, error);
 	param_int(&p, now);
+	/* Finished: the next work of its keys may be claimed now. */
+	if (state == WORK_DONE || state == WORK_DEAD)
+		pg(store)->notify = true;
 	return run_done(pg(store), ST_SETTLE, &p, "cannot record a state");
 }
 
@@ -1511,13 +1813,16 @@ tx_fail(struct pg_tx *tx, const PGresult *res)
 	const char *primary = res != NULL
 		? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	char msg[sizeof(tx->base.error)];
+	int rc = errno_of_state(state);
 
 	clean_message(tx->s, primary != NULL ? primary
 					     : PQerrorMessage(tx->s->conn),
 		      msg, sizeof(msg));
 	tx_set_error(tx, "%s",
 		     msg[0] != '\0' ? msg : "no answer from the server");
-	return errno_of_state(state);
+	if (rc == -EDEADLK && tx->s->in_handler)
+		tx->s->handler_deadlock = true;
+	return rc;
 }
 
 static void
@@ -2000,6 +2305,8 @@ const struct store_backend store_postgresql = {
 	.ingest = pg_ingest,
 	.claim = pg_claim,
 	.renew = pg_renew,
+	.own = pg_own,
+	.listen = pg_listen,
 	.count_open = pg_count_open,
 	.load = pg_load,
 	.record_outcome = pg_record_outcome,

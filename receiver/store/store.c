@@ -247,6 +247,20 @@ whr_store_renew(struct whr_store *s, int64_t lease_us)
 	return s->backend->renew(s, lease_us);
 }
 
+WHR_EXPORT int
+whr_store_own(struct whr_store *s, int64_t id)
+{
+	return s->backend->own != NULL ? s->backend->own(s, id) : 0;
+}
+
+WHR_EXPORT int
+whr_store_listen(struct whr_store *s, void (*fn)(void *arg), void *arg)
+{
+	if (s->backend->listen == NULL)
+		return -ENOTSUP;
+	return s->backend->listen(s, fn, arg);
+}
+
 WHR_EXPORT int64_t
 whr_store_count_open(struct whr_store *s, int64_t after)
 {

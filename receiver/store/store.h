@@ -219,9 +219,29 @@ int whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 		    int (*fn)(const struct store_claim *c, void *arg),
 		    void *arg);
 
-/* Extend every live lease of this process's claims to now + @p lease_us:
- * how many; or a negative errno. Nothing to do on SQLite (0). */
+/* Extend the lease of every claim of this process's that is still open
+ * (also one that ran out meanwhile, as long as no other process claimed
+ * it) to now + @p lease_us: how many; or a negative errno. Nothing to do
+ * on SQLite (0). */
 int whr_store_renew(struct whr_store *s, int64_t lease_us);
+
+/* Inside a transaction, before writing anything of a run of work @p id
+ * this process claimed: 0 when the claim is still this process's, which
+ * then stays so until the transaction ends (no other claim takes it
+ * meanwhile); -ESTALE when it is not (its lease ran out and another
+ * process claimed it, or it was settled already): nothing of the run
+ * may be written, the other process's run counts. SQLite: always 0. */
+int whr_store_own(struct whr_store *s, int64_t id);
+
+/* On a shared store: call @p fn (on a thread of the store's own, so it
+ * must only wake the caller's thread) whenever another process committed
+ * work that may be eligible to claim now (new work, or work finished,
+ * whose keys' next may go), and once whenever the store had to connect
+ * again (what it said meanwhile is lost). PostgreSQL: LISTEN on a
+ * connection of its own, made again with a backoff when it is lost; the
+ * commits that store deliveries or finish work NOTIFY. 0; -ENOTSUP on a
+ * store that is not shared. whr_store_close() stops it. */
+int whr_store_listen(struct whr_store *s, void (*fn)(void *arg), void *arg);
 
 /* How much open work has an id above @p after; or a negative errno. */
 int64_t whr_store_count_open(struct whr_store *s, int64_t after);
@@ -283,6 +303,17 @@ int whr_store_settle(struct whr_store *s, int64_t id, enum work_state state,
  * connection's commit); PostgreSQL: a counter that replays raise. */
 int64_t whr_store_data_version(struct whr_store *s);
 
+/* The inbox's gauges (/metrics) that are cheap enough to read every
+ * second on a shared store, where the other replicas change them too:
+ * open work (PostgreSQL has an index of it), and when the oldest open
+ * work arrived (0: none). */
+struct store_gauges {
+	int64_t open;
+	int64_t oldest_open_at;
+};
+
+int whr_store_gauges(struct whr_store *s, struct store_gauges *out);
+
 /* ---- retention -------------------------------------------------------- */
 
 /* Inside a transaction: delete up to @p limit deliveries finished before
@@ -290,19 +321,6 @@ int64_t whr_store_data_version(struct whr_store *s);
  * errno. On a shared store one process purges at a time: the others'
  * purges find 0 meanwhile, at once. */
 int whr_store_purge(struct whr_store *s, int64_t before, int limit);
-
-/* ---- backup ------------------------------------------------------------- */
-
-/* A consistent copy of the store, as it was at one moment, written to
- * the file @p dest while whr serve may go on writing (SQLite: the online
- * backup API, the whole database in one read transaction). The copy is
- * made in a temporary file beside @p dest (mode 0600), checked (PRAGMA
- * integrity_check), synced, then renamed to @p dest, so @p dest is never
- * half-written; an existing @p dest is kept, and -EEXIST returned, unless
- * @p replace. The copy is an inbox of its own (no -wal or -shm file): as
- * inbox.sqlite in a data folder, whr serve and the tools open it. 0 or a
- * negative errno; whr_store_error() says why. */
-int whr_store_backup(struct whr_store *s, const char *dest, bool replace);
 
 /* ---- backup ------------------------------------------------------------- */
 
@@ -463,6 +481,10 @@ struct store_backend {
 		     int (*fn)(const struct store_claim *c, void *arg),
 		     void *arg);
 	int (*renew)(struct whr_store *s, int64_t lease_us);
+	/* NULL: claims are the process's until it exits (0). */
+	int (*own)(struct whr_store *s, int64_t id);
+	/* NULL: not a shared store (-ENOTSUP). */
+	int (*listen)(struct whr_store *s, void (*fn)(void *arg), void *arg);
 	int64_t (*count_open)(struct whr_store *s, int64_t after);
 	int (*load)(struct whr_store *s, int64_t id, struct store_work **out);
 	int (*record_outcome)(struct whr_store *s, int64_t id,
