@@ -124,7 +124,7 @@ handler_registry_check_db(const struct handler_registry *reg, enum whr_db db,
 		snprintf(why, why_size,
 			 "handler %s cannot run on %s: it sets up its tables "
 			 "for another database only", e->name, db_name(db));
-		return -EPROTO;
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -605,9 +605,10 @@ start_inbox(struct whr_receiver *r)
 		.handler_timeout_us = c->handler_timeout_us,
 		.work_window = c->work_window,
 	};
+	int rc;
 
-	r->inbox = inbox_start(&ic, &dc, &r->handlers, r->base);
-	return r->inbox != NULL ? 0 : -EIO;
+	r->inbox = inbox_start(&ic, &dc, &r->handlers, r->base, &rc);
+	return rc;
 }
 
 /* How long running handlers may still take: what is left of the
