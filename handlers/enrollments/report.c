@@ -7,6 +7,9 @@
  * On SQLite the reports match and order titles and e-mail addresses
  * through the SQL function whr_fold(), registered on the connection
  * (whr_tx_native()): the one place the tracker needs SQLite's own API.
+ * On PostgreSQL through lower(), which lowers beyond ASCII when the
+ * database's character type (LC_CTYPE) is a UTF-8 locale (C.UTF-8,
+ * en_US.UTF-8 ...), and ASCII only under the C locale.
  */
 #include "enrollments/enrollments.h"
 
@@ -123,6 +126,107 @@ static const struct report_sql sqlite_sql = {
 	" LIMIT ?5",
 };
 
+/* ---- PostgreSQL ---------------------------------------------------------- */
+
+/* The same reports on the same tables (schema.c): ids matched and joined
+ * on their key columns (lowered as SQLite's NOCASE compares), text
+ * ordered byte by byte and NULLs first, as SQLite orders them. */
+#define PG_KEY_IS(key, param) \
+	" " key " = lower(" param " COLLATE \"C\")"
+#define PG_COURSE_MATCH(key) \
+	" ($1::text IS NULL OR" PG_KEY_IS(key, "$1") \
+	" OR lower(c.title) = lower($1))"
+#define PG_LEARNER_MATCH(key) \
+	" ($2::text IS NULL OR" PG_KEY_IS(key, "$2") \
+	" OR lower(l.email) = lower($2))"
+#define PG_LATEST(e) \
+	" " e ".cycle = (SELECT max(x.cycle) FROM enrollments x" \
+	" WHERE x.course_key = " e ".course_key" \
+	" AND x.learner_key = " e ".learner_key)"
+#define PG_WINDOW(column) \
+	" AND ($3::bigint IS NULL OR " column " >= $3)" \
+	" AND ($4::bigint IS NULL OR " column " < $4)"
+#define PG_BYTES " COLLATE \"C\""
+#define PG_STATE_COUNT(states) \
+	"  count(*) FILTER (WHERE state IN (" states "))"
+
+static const struct report_sql postgresql_sql = {
+	.list =
+	"SELECT coalesce(c.course_id, e.course_id), c.title,"
+	" coalesce(l.learner_id, e.learner_id), l.email, l.name,"
+	" e.state, e.cycle, e.approval_requested_at, e.enrolled_at,"
+	" e.started_at, e.completed_at, e.unenrolled_at, e.updated_at"
+	" FROM enrollments e"
+	" LEFT JOIN courses c ON c.course_key = e.course_key"
+	" LEFT JOIN learners l ON l.learner_key = e.learner_key"
+	" WHERE" PG_COURSE_MATCH("e.course_key")
+	" AND" PG_LEARNER_MATCH("e.learner_key")
+	PG_WINDOW("e.updated_at")
+	" AND ($5::text IS NULL OR e.state = $5)"
+	" AND ($6::bigint = 1 OR" PG_LATEST("e") ")"
+	" ORDER BY lower(c.title)" PG_BYTES " NULLS LAST,"
+	" c.title" PG_BYTES " NULLS FIRST, e.course_key" PG_BYTES ","
+	" lower(l.email)" PG_BYTES " NULLS LAST,"
+	" lower(l.name)" PG_BYTES " NULLS LAST,"
+	" e.learner_key" PG_BYTES ", e.cycle"
+	" LIMIT CASE WHEN $7::bigint < 0 THEN NULL ELSE $7 END",
+
+	.summary =
+	"WITH latest AS (SELECT e.course_key, e.state, e.enrolled_at,"
+	"  e.completed_at FROM enrollments e WHERE" PG_LATEST("e")
+	PG_WINDOW("e.updated_at") "),"
+	" counts AS (SELECT course_key,"
+	PG_STATE_COUNT("'enrolled', 'started', 'completed'") " AS enrolled,"
+	PG_STATE_COUNT("'started', 'completed'") " AS started,"
+	PG_STATE_COUNT("'completed'") " AS completed,"
+	PG_STATE_COUNT("'unenrolled'") " AS unenrolled,"
+	PG_STATE_COUNT("'approval_requested'") " AS awaiting"
+	"  FROM latest GROUP BY course_key),"
+	" durations AS (SELECT course_key,"
+	"  completed_at - enrolled_at AS d,"
+	"  row_number() OVER (PARTITION BY course_key"
+	"   ORDER BY completed_at - enrolled_at) AS rn,"
+	"  count(*) OVER (PARTITION BY course_key) AS n"
+	"  FROM latest WHERE state = 'completed'"
+	"  AND enrolled_at IS NOT NULL AND completed_at IS NOT NULL),"
+	" middles AS (SELECT course_key, min(d) AS lo, max(d) AS hi,"
+	"  count(*) AS n"
+	"  FROM durations WHERE rn IN ((n + 1) / 2, (n + 2) / 2)"
+	"  GROUP BY course_key),"
+	" ids AS (SELECT course_key FROM courses"
+	"  UNION SELECT course_key FROM enrollments)"
+	" SELECT coalesce(c.course_id, (SELECT min(x.course_id)"
+	"  FROM enrollments x WHERE x.course_key = i.course_key)),"
+	" c.title, coalesce(s.enrolled, 0),"
+	" coalesce(s.started, 0), coalesce(s.completed, 0),"
+	" coalesce(s.unenrolled, 0), coalesce(s.awaiting, 0),"
+	" m.lo, m.hi, m.n"
+	" FROM ids i"
+	" LEFT JOIN courses c ON c.course_key = i.course_key"
+	" LEFT JOIN counts s ON s.course_key = i.course_key"
+	" LEFT JOIN middles m ON m.course_key = i.course_key"
+	" WHERE" PG_COURSE_MATCH("i.course_key")
+	" AND $2::text IS NULL"
+	" ORDER BY lower(c.title)" PG_BYTES " NULLS LAST,"
+	" c.title" PG_BYTES " NULLS FIRST, i.course_key" PG_BYTES,
+
+	.history =
+	"SELECT ev.event_at, ev.action,"
+	" coalesce(c.course_id, ev.course_id), c.title,"
+	" coalesce(l.learner_id, nullif(ev.learner_id, '')), l.email, l.name,"
+	" ev.cycle, ev.effect,"
+	" ev.delivery_id, nullif(ev.receiver_id, '')"
+	" FROM enrollment_events ev"
+	" LEFT JOIN courses c ON c.course_key = ev.course_key"
+	" LEFT JOIN learners l ON l.learner_key = ev.learner_key"
+	" WHERE" PG_COURSE_MATCH("ev.course_key")
+	" AND" PG_LEARNER_MATCH("ev.learner_key")
+	PG_WINDOW("ev.event_at")
+	" ORDER BY ev.event_at, ev.step NULLS FIRST, ev.received_at,"
+	"  ev.notification_index, ev.user_index NULLS FIRST"
+	" LIMIT CASE WHEN $5::bigint < 0 THEN NULL ELSE $5 END",
+};
+
 /* whr_fold(TEXT): TEXT in lower case, to compare titles and e-mail
  * addresses without regard to case beyond ASCII ("ØSTERGAARD" matches
  * "Østergaard"): SQLite's NOCASE and lower() know ASCII only. Uses the
@@ -216,6 +320,8 @@ report_sql_of(enum whr_db db)
 	switch (db) {
 	case WHR_DB_SQLITE:
 		return &sqlite_sql;
+	case WHR_DB_POSTGRESQL:
+		return &postgresql_sql;
 	default:
 		return NULL;
 	}
@@ -237,6 +343,8 @@ enrollments_report_open(struct whr_tx *tx, int *version)
 	switch (whr_tx_db(tx)) {
 	case WHR_DB_SQLITE:
 		return sqlite_open(tx);
+	case WHR_DB_POSTGRESQL:
+		return 0;	/* lower() is the server's */
 	default:
 		return -EPROTONOSUPPORT;
 	}

@@ -151,7 +151,7 @@ class Cluster:
         try:
             self._run([self._prog('initdb'), '-D', self.data, '-U',
                        'postgres', '--pwfile', pwfile, '-E', 'UTF8',
-                       '--no-locale', '--no-sync', '--auth-local=trust',
+                       '--locale=C.UTF-8', '--no-sync', '--auth-local=trust',
                        '--auth-host=scram-sha-256'])
             os.unlink(pwfile)
             self._start_server()
