@@ -1236,7 +1236,7 @@ inbox_stop(struct inbox *ib, int64_t grace_us, char *running, size_t size)
 	 * the others' at once, not when its leases run out. Not while a
 	 * handler is left running. */
 	if (ib->store != NULL && ib->shared && workers_gone)
-		whr_store_renew(ib->store, 0);
+		whr_store_renew(ib->store, NULL, 0, 0);
 	whr_store_close(ib->store);
 	ib->store = NULL;
 	if (ib->folder_fd >= 0)

@@ -895,6 +895,7 @@ START_TEST(store_lease_takeover)
 						 sizeof(why));
 	struct ingest_delivery d;
 	struct ingest_notification n[2];
+	const int64_t held[] = { 1 };
 	char seen[256] = "";
 	int taken = 0;
 
@@ -915,9 +916,9 @@ START_TEST(store_lease_takeover)
 	ck_assert_int_eq(whr_store_begin(other), 0);
 	ck_assert_int_eq(whr_store_settle(other, 2, WORK_DONE, 0, NULL, 5), 0);
 	ck_assert_int_eq(whr_store_commit(other), 0);
-	ck_assert_int_eq(whr_store_renew(s, 200000), 1);
+	ck_assert_int_eq(whr_store_renew(s, held, 1, 200000), 1);
 	usleep(100000);
-	ck_assert_int_eq(whr_store_renew(s, 200000), 1);
+	ck_assert_int_eq(whr_store_renew(s, held, 1, 200000), 1);
 	usleep(100000);
 	ck_assert_int_eq(whr_store_claim(other, 0, -1, 60000000, collect_ids,
 					 seen), 0);
@@ -1121,14 +1122,14 @@ START_TEST(store_own_claims)
 	ck_assert_int_eq(whr_store_begin(s), 0);
 	ck_assert_int_eq(whr_store_own(s, 1), 0);
 	whr_store_rollback(s);
-	ck_assert_int_eq(whr_store_renew(s, 60000000), 2);
+	ck_assert_int_eq(whr_store_renew(s, NULL, 0, 60000000), 2);
 	seen[0] = '\0';
 	ck_assert_int_eq(whr_store_claim(other, 0, -1, 60000000, collect_ids,
 					 seen), 0);
 	ck_assert_str_eq(seen, "");
 	/* Ran out again and claimed by another replica (this process's
 	 * stores all claim as one: another process's claim, by hand). */
-	ck_assert_int_eq(whr_store_renew(s, 0), 2);
+	ck_assert_int_eq(whr_store_renew(s, NULL, 0, 0), 2);
 	ck_assert_int_eq(whr_tx_exec(whr_store_tx(other),
 		"UPDATE notifications SET lease_owner = 'elsewhere:1:2',"
 		" lease_until = 9000000000000000 WHERE id = 1"), 0);

@@ -69,6 +69,8 @@ struct dispatch {
 	/* The store thread's. */
 	uint64_t rng;
 	bool shared;			/* work by claims only (dispatch_load) */
+	int64_t *held;			/* the ids renew() renews */
+	size_t n_held;
 	/* The work window: while behind, every open notification with an
 	 * id up to loaded_through is in memory (or was replayed, for the
 	 * rescan to find), and those above it are in the store only. */
@@ -491,15 +493,34 @@ dispatch_refill(struct dispatch *d, struct whr_store *s)
 	return 0;
 }
 
+/* A shared store: renew the leases of what this replica holds (claimed
+ * and not settled yet), and of nothing else. */
+static int
+renew(struct dispatch *d, struct whr_store *s)
+{
+	size_t n = sched_ids(d->sched, d->held, d->n_held);
+	int rc;
+
+	if (n > d->n_held) {
+		int64_t *grown = realloc(d->held, 2 * n * sizeof(*grown));
+
+		if (grown == NULL)
+			return -ENOMEM;
+		d->held = grown;
+		d->n_held = 2 * n;
+		n = sched_ids(d->sched, d->held, d->n_held);
+		if (n > d->n_held)
+			n = d->n_held;	/* more came meanwhile: next time */
+	}
+	rc = whr_store_renew(s, d->held, n, CLAIM_LEASE_US);
+	return rc < 0 ? rc : 0;
+}
+
 int
 dispatch_pick_up(struct dispatch *d, struct whr_store *s, bool changed)
 {
-	int rc;
-
-	if (d->shared) {
-		rc = whr_store_renew(s, CLAIM_LEASE_US);
-		return rc < 0 ? rc : 0;
-	}
+	if (d->shared)
+		return renew(d, s);
 	if (changed) {
 		d->rescan = true;
 		d->rescan_after = 0;
@@ -793,6 +814,7 @@ dispatch_free(struct dispatch *d)
 	if (d == NULL)
 		return;
 	sched_free(d->sched, (void (*)(void *))run_free);
+	free(d->held);
 	pthread_cond_destroy(&d->finished_cond);
 	pthread_mutex_destroy(&d->lock);
 	free(d->w);

@@ -166,6 +166,7 @@ enum statement {
 	ST_CLAIM,
 	ST_UNCLAIM,
 	ST_RENEW,
+	ST_RENEW_ALL,
 	ST_OWN,
 	ST_COUNT_OPEN_AFTER,
 	ST_RECORD_OUTCOME,
@@ -258,10 +259,14 @@ static const char *const statement_sql[ST_COUNT] = {
 		"UPDATE notifications"
 		" SET lease_owner = NULL, lease_until = NULL"
 		" WHERE id = ANY ($1::bigint[]) AND lease_owner = $2",
-	/* Every lease still this process's, also one that ran out
-	 * meanwhile (a database away for longer than a lease) but that
-	 * no other replica claimed: it is still running here. */
+	/* Leases still this process's, also one that ran out meanwhile (a
+	 * database away for longer than a lease) but that no other replica
+	 * claimed: it is still running here. */
 	[ST_RENEW] =
+		"UPDATE notifications SET lease_until = $2"
+		" WHERE id = ANY ($3::bigint[]) AND lease_owner = $1"
+		" AND state IN " OPEN,
+	[ST_RENEW_ALL] =
 		"UPDATE notifications SET lease_until = $2"
 		" WHERE lease_owner = $1 AND state IN " OPEN,
 	/* Locked until the transaction ends, so that no claim takes it
@@ -529,6 +534,16 @@ connection(struct pg_store *s)
 	return reconnect(s);
 }
 
+/* Whether a statement that just failed did because the connection was
+ * lost, outside a transaction: made again, it is tried once more. (The
+ * server's first word after a restart is that it closed the
+ * connection: the statement after it works.) */
+static bool
+lost_between_transactions(struct pg_store *s)
+{
+	return !s->in_tx && PQstatus(s->conn) == CONNECTION_BAD;
+}
+
 /* Run statement @p which, prepared on first use and kept by the
  * connection: its result, or NULL after store_fail() (*rc its errno). */
 static PGresult *
@@ -537,16 +552,20 @@ run(struct pg_store *s, enum statement which, const struct params *p,
 {
 	char name[16];
 	PGresult *res;
+	int tries = 0;
 
+	snprintf(name, sizeof(name), "whr_%d", (int)which);
+again:
 	*rc = connection(s);
 	if (*rc < 0)
 		return NULL;
-	snprintf(name, sizeof(name), "whr_%d", (int)which);
 	if (!s->prepared[which]) {
 		res = PQprepare(s->conn, name, statement_sql[which], 0, NULL);
 		if (!result_ok(res)) {
 			*rc = store_fail(s, res, "cannot prepare a statement");
 			PQclear(res);
+			if (lost_between_transactions(s) && tries++ == 0)
+				goto again;
 			return NULL;
 		}
 		PQclear(res);
@@ -559,6 +578,8 @@ run(struct pg_store *s, enum statement which, const struct params *p,
 	if (!result_ok(res)) {
 		*rc = store_fail(s, res, what);
 		PQclear(res);
+		if (lost_between_transactions(s) && tries++ == 0)
+			goto again;
 		return NULL;
 	}
 	*rc = 0;
@@ -597,13 +618,21 @@ static int
 exec(struct pg_store *s, const char *sql, const char *what)
 {
 	PGresult *res;
-	int rc = connection(s);
+	int tries = 0;
+	int rc;
 
+again:
+	rc = connection(s);
 	if (rc < 0)
 		return rc;
 	res = PQexec(s->conn, sql);
-	if (!result_ok(res))
+	if (!result_ok(res)) {
 		rc = store_fail(s, res, what);
+		if (lost_between_transactions(s) && tries++ == 0) {
+			PQclear(res);
+			goto again;
+		}
+	}
 	PQclear(res);
 	return rc;
 }
@@ -976,6 +1005,21 @@ connect_values(const char *location, const char **values)
 	memcpy(values, ours, sizeof(ours));
 }
 
+/* The server's notices and warnings (a connection it ends as it shuts
+ * down says why): in whr's log, at debug, not on stderr as libpq would
+ * print them. */
+static void
+on_notice(void *arg, const char *message)
+{
+	struct pg_store *s = arg;
+	char clean[512];
+
+	if (s == NULL)
+		return;		/* the listener's: nothing to add */
+	clean_message(s, message, clean, sizeof(clean));
+	whr_log(WHR_LOG_DEBUG, "database %s: %s", s->name, clean);
+}
+
 static int
 connect_db(struct pg_store *s, const char *location)
 {
@@ -987,6 +1031,7 @@ connect_db(struct pg_store *s, const char *location)
 		set_error(s, "out of memory");
 		return -ENOMEM;
 	}
+	PQsetNoticeProcessor(s->conn, on_notice, s);
 	return connected(s);
 }
 
@@ -1135,6 +1180,8 @@ listen_connect(struct pg_listener *l)
 
 	connect_values(l->s->location, values);
 	c = PQconnectStartParams(connect_keys, values, 1);
+	if (c != NULL)
+		PQsetNoticeProcessor(c, on_notice, NULL);
 	while (c != NULL && PQstatus(c) != CONNECTION_BAD &&
 	       st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
 		int64_t left = deadline - now_monotonic_us();
@@ -1592,13 +1639,33 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 }
 
 static int
-pg_renew(struct whr_store *store, int64_t lease_us)
+pg_renew(struct whr_store *store, const int64_t *ids, size_t n,
+	 int64_t lease_us)
 {
+	struct text list = { 0 };
 	struct params p = { 0 };
+	size_t i;
+	int rc;
 
 	param_text(&p, lease_owner);
 	param_int(&p, now_realtime_us() + lease_us);
-	return run_count(pg(store), ST_RENEW, &p, "cannot renew leases");
+	if (ids == NULL)
+		return run_count(pg(store), ST_RENEW_ALL, &p,
+				 "cannot renew leases");
+	if (n == 0)
+		return 0;
+	text_add(&list, "{", 1);
+	for (i = 0; i < n; i++)
+		array_int(&list, ids[i], i == 0);
+	text_add(&list, "}", 1);
+	if (list.oom)
+		rc = -ENOMEM;
+	else {
+		param_text(&p, list.p);
+		rc = run_count(pg(store), ST_RENEW, &p, "cannot renew leases");
+	}
+	free(list.p);
+	return rc;
 }
 
 static int

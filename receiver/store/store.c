@@ -242,9 +242,10 @@ whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 }
 
 WHR_EXPORT int
-whr_store_renew(struct whr_store *s, int64_t lease_us)
+whr_store_renew(struct whr_store *s, const int64_t *ids, size_t n,
+		int64_t lease_us)
 {
-	return s->backend->renew(s, lease_us);
+	return s->backend->renew(s, ids, n, lease_us);
 }
 
 WHR_EXPORT int

@@ -219,11 +219,17 @@ int whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 		    int (*fn)(const struct store_claim *c, void *arg),
 		    void *arg);
 
-/* Extend the lease of every claim of this process's that is still open
- * (also one that ran out meanwhile, as long as no other process claimed
- * it) to now + @p lease_us: how many; or a negative errno. Nothing to do
- * on SQLite (0). */
-int whr_store_renew(struct whr_store *s, int64_t lease_us);
+/* Extend the leases of this process's claims on work @p ids (@p n of
+ * them: what it holds) to now + @p lease_us, those still open and not
+ * claimed by another process since, also when a lease ran out meanwhile
+ * (the database was away): how many; or a negative errno. Only what the
+ * process holds: a claim whose answer was lost with the connection
+ * leased work the process never got, which others take once that lease
+ * runs out. @p ids NULL: every claim of this process's (a lease of 0
+ * then gives them all back, at a clean stop). Nothing to do on SQLite
+ * (0). */
+int whr_store_renew(struct whr_store *s, const int64_t *ids, size_t n,
+		    int64_t lease_us);
 
 /* Inside a transaction, before writing anything of a run of work @p id
  * this process claimed: 0 when the claim is still this process's, which
@@ -480,7 +486,8 @@ struct store_backend {
 		     int64_t lease_us,
 		     int (*fn)(const struct store_claim *c, void *arg),
 		     void *arg);
-	int (*renew)(struct whr_store *s, int64_t lease_us);
+	int (*renew)(struct whr_store *s, const int64_t *ids, size_t n,
+		     int64_t lease_us);
 	/* NULL: claims are the process's until it exits (0). */
 	int (*own)(struct whr_store *s, int64_t id);
 	/* NULL: not a shared store (-ENOTSUP). */

@@ -194,8 +194,16 @@ class Cluster:
     def restart(self, mode='fast'):
         """Stop the server and start it again on the same port (a
         restart as a failover looks to whr)."""
+        self.pause(mode)
+        self.resume()
+
+    def pause(self, mode='fast'):
+        """Stop the server (its connections end) until resume()."""
         self._run([self._prog('pg_ctl'), '-D', self.data, '-m', mode, '-w',
                    'stop'])
+
+    def resume(self):
+        """Start the server again, on the same port, with the same data."""
         options = ['-c', 'listen_addresses=127.0.0.1', '-p', str(self.port),
                    '-k', self.sockets]
         if not self.durable:
