@@ -342,6 +342,38 @@ int whr_store_purge(struct whr_store *s, int64_t before, int limit);
  * with backup tools of its own (PostgreSQL: pg_dump). */
 int whr_store_backup(struct whr_store *s, const char *dest, bool replace);
 
+/* ---- moving to another database: the whr migrate tool ------------------ */
+
+/* A table to copy: each row that @p read gives (SQL of @p from's
+ * database) is written by @p write (SQL of @p to's, with $1 to
+ * $columns), every column bound as text or NULL. */
+struct store_table_copy {
+	const char *name;	/* in @p to: it must be empty */
+	const char *read;
+	const char *write;
+	int columns;
+};
+
+struct store_copied {
+	int64_t deliveries, notifications, outcomes;
+	int64_t more;		/* rows of the other tables */
+};
+
+/* Inside @p to's open transaction: copy inbox @p from (a data folder's,
+ * SQLite) into @p to (a database, PostgreSQL): every delivery with its
+ * notifications (their states, runs, times and errors), their ordering
+ * keys and their handlers' outcomes, each with the number it had, so
+ * that whr inbox and a resend find them as before; new ones are
+ * numbered after them. Nothing is claimed. Then the @p n_more tables of
+ * @p more (a handler's: the tracker's, whose tables exist in @p to by
+ * then). @p from is read in one snapshot, all of it. 0, with @p copied
+ * the counts; -ENOTEMPTY when a table of @p to holds rows already;
+ * -ENOTSUP for another pair of databases; another negative errno when a
+ * side failed. whr_store_error(@p to) says why in every case. */
+int whr_store_copy(struct whr_store *from, struct whr_store *to,
+		   const struct store_table_copy *more, size_t n_more,
+		   struct store_copied *copied);
+
 /* ---- inspecting: the whr inbox tool ------------------------------------ */
 
 /* Times are microseconds since the epoch; a field with a has_ flag is
