@@ -174,6 +174,42 @@ static const char postgresql_v1[] =
 	");"
 	"INSERT INTO enrollments_meta (key, value) VALUES ('schema_version', 1);";
 
+/* From SQLite's tables to PostgreSQL's: every column but the keys
+ * PostgreSQL's generate. */
+#define COPY(table, columns, params, n) \
+	{ table, "SELECT " columns " FROM " table, \
+	  "INSERT INTO " table " (" columns ") VALUES (" params ")", n }
+
+static const struct enrollments_table_copy copies[] = {
+	COPY("courses",
+	     "course_id, title, url, course_type, site_id, web_id, published,"
+	     " published_at, created_at, deleted_at, course_event_at,"
+	     " updated_at",
+	     "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12", 12),
+	COPY("learners",
+	     "learner_id, email, name, login_name, department,"
+	     " directory_object_id, updated_at",
+	     "$1, $2, $3, $4, $5, $6, $7", 7),
+	COPY("enrollments",
+	     "course_id, learner_id, cycle, enrollment_id, state, status,"
+	     " status_text, approval_requested_at, enrolled_at, started_at,"
+	     " completed_at, unenrolled_at, updated_at",
+	     "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13", 13),
+	COPY("enrollment_events",
+	     "course_id, learner_id, receiver_id, delivery_key, received_at,"
+	     " notification_index, user_index, delivery_id, action, step,"
+	     " event_at, enrollment_id, status, status_text, cycle, effect",
+	     "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+	     " $15, $16", 16),
+};
+
+size_t
+enrollments_copy_tables(const struct enrollments_table_copy **tables)
+{
+	*tables = copies;
+	return sizeof(copies) / sizeof(copies[0]);
+}
+
 /* What the tables need of one database. */
 struct schema_sql {
 	const char *table_exists;	/* ?1 a table's name: a row if it is
