@@ -360,6 +360,8 @@ struct pg_store {
 				 * serialization failure */
 	bool notify;		/* the transaction made work others may
 				 * claim: NOTIFY at its commit */
+	bool read_only;		/* the server refused a write: a standby
+				 * now (a failover): connect anew */
 	/* Reconnecting: not before retry_at (monotonic), then backing off
 	 * up to RECONNECT_MAX_US while the server stays away. */
 	int64_t retry_at, backoff;
@@ -465,6 +467,8 @@ store_fail(struct pg_store *s, const PGresult *res, const char *what)
 
 	clean_message(s, primary != NULL ? primary : PQerrorMessage(s->conn),
 		      s->base.cause, sizeof(s->base.cause));
+	if (state != NULL && strcmp(state, "25006") == 0)
+		s->read_only = true;
 	if (s->base.cause[0] == '\0')
 		snprintf(s->base.cause, sizeof(s->base.cause),
 			 "no answer from the server");
@@ -529,7 +533,8 @@ result_ok(const PGresult *res)
 static int
 connection(struct pg_store *s)
 {
-	if (PQstatus(s->conn) == CONNECTION_OK || s->in_tx)
+	if ((PQstatus(s->conn) == CONNECTION_OK && !s->read_only) ||
+	    s->in_tx)
 		return 0;
 	return reconnect(s);
 }
@@ -1123,7 +1128,7 @@ reconnect(struct pg_store *s)
 	int64_t now = now_monotonic_us();
 	int rc;
 
-	if (PQstatus(s->conn) == CONNECTION_OK)
+	if (PQstatus(s->conn) == CONNECTION_OK && !s->read_only)
 		return 0;
 	if (now < s->retry_at) {
 		snprintf(s->base.error, sizeof(s->base.error),
@@ -1132,6 +1137,9 @@ reconnect(struct pg_store *s)
 	}
 	tx_drop_cache(&s->tx);
 	memset(s->prepared, 0, sizeof(s->prepared));
+	/* A server that became a standby: a multi-host location
+	 * (target_session_attrs=read-write) finds the new primary. */
+	s->read_only = false;
 	PQreset(s->conn);
 	rc = connected(s);
 	if (rc == 0) {
