@@ -524,7 +524,12 @@ batch_add(struct inbox *ib, struct batch *b, struct job_queue *jobs,
 		STAILQ_INSERT_TAIL(&b->runs, run, link);
 		b->size++;
 		run->lost = false;
-		if (b->rc == 0 && ib->shared && !own(ib, b, run))
+		/* A transactional handler is to run: not on work another
+		 * replica took over. (The rest of a run is written only
+		 * where the notification is still this replica's, by the
+		 * store itself.) */
+		if (b->rc == 0 && ib->shared && run_has_next(run) &&
+		    run_next_is_transactional(run) && !own(ib, b, run))
 			continue;
 		if (b->rc == 0)
 			b->rc = batch_mark(b, run);
@@ -1095,6 +1100,8 @@ open_store(struct inbox *ib)
 	}
 	ib->store = s;
 	ib->shared = whr_store_shared(s);
+	/* Ingest's answers are read after the commit (after_commit()). */
+	whr_store_pipeline(s, true);
 	if (!ib->shared)
 		sync_folder(ib->location);
 	rc = setup_handler_tables(ib, why, sizeof(why));

@@ -29,7 +29,8 @@ static const struct store_table_copy tables[] = {
 	  " VALUES ($1, $2, $3, $4, $5, $6, decode($7, 'hex'), $8, $9, $10,"
 	  " $11, $12, $13)",
 	  13 },
-	/* With its ordering keys, as ingest writes them. */
+	/* With its ordering keys while it is open, as ingest writes
+	 * them. */
 	{ "notifications",
 	  "SELECT id, delivery_seq, idx, action, json_start, json_end, keys,"
 	  " state, runs, next_at, error, updated_at, retry_from"
@@ -37,10 +38,11 @@ static const struct store_table_copy tables[] = {
 	  "WITH n AS (INSERT INTO notifications (id, delivery_seq, idx,"
 	  " action, json_start, json_end, keys, state, runs, next_at, error,"
 	  " updated_at, retry_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-	  " $9, $10, $11, $12, $13) RETURNING id, keys)"
+	  " $9, $10, $11, $12, $13) RETURNING id, keys, state)"
 	  " INSERT INTO notification_keys (key, notification_id)"
 	  " SELECT DISTINCT k, id FROM n,"
-	  " unnest(string_to_array(keys, E'\\n')) AS k",
+	  " unnest(string_to_array(keys, E'\\n')) AS k"
+	  " WHERE state IN ('pending', 'retrying')",
 	  13 },
 	{ "outcomes",
 	  "SELECT notification_id, handler, result, runs, reason, updated_at"

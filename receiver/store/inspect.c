@@ -187,12 +187,18 @@ static const char *const queries[][Q_COUNT] = {
 		[Q_FORGET_OUTCOMES] =
 			"DELETE FROM outcomes WHERE notification_id = $1"
 			" AND ($2::bigint = 1 OR result <> 'done')",
+		/* Open again: its ordering keys come back. */
 		[Q_MAKE_PENDING] =
-			"UPDATE notifications SET state = 'pending',"
-			" next_at = $2, error = NULL, updated_at = $2,"
-			" runs = 0, retry_from = $2, lease_owner = NULL,"
-			" lease_until = NULL"
-			" WHERE id = $1 AND state IN ('done', 'dead')",
+			"WITH p AS (UPDATE notifications SET state = 'pending',"
+			"  next_at = $2, error = NULL, updated_at = $2,"
+			"  runs = 0, retry_from = $2, lease_owner = NULL,"
+			"  lease_until = NULL"
+			"  WHERE id = $1 AND state IN ('done', 'dead')"
+			"  RETURNING id, keys)"
+			" INSERT INTO notification_keys (key, notification_id)"
+			" SELECT DISTINCT k, id FROM p,"
+			" unnest(string_to_array(keys, E'\\n')) AS k"
+			" ON CONFLICT DO NOTHING",
 		[Q_DEAD_IDS] =
 			"SELECT id FROM notifications WHERE state = 'dead'"
 			" AND ($1::text IS NULL OR lower(action) = lower($1))"

@@ -215,6 +215,13 @@ whr_store_probe(struct whr_store *s)
 	return s->backend->probe(s);
 }
 
+WHR_EXPORT void
+whr_store_pipeline(struct whr_store *s, bool on)
+{
+	if (s->backend->pipeline != NULL)
+		s->backend->pipeline(s, on);
+}
+
 WHR_EXPORT int
 whr_store_handler_begin(struct whr_store *s)
 {

@@ -130,6 +130,16 @@ int whr_store_sync_commits(struct whr_store *s, bool synced);
  * again, or to sync unsynced commits before the end. */
 int whr_store_probe(struct whr_store *s);
 
+/* Whether a transaction's writes (ingest, outcomes, states) may go to
+ * the database as they come, their answers read all together at the
+ * commit (PostgreSQL: pipelined, one round trip per transaction rather
+ * than per statement; off by default). Then what ingest says of a
+ * delivery (its seq, whether it is a duplicate, its work ids) is known
+ * only once whr_store_commit() returned, and a write's failure is that
+ * commit's. Anything else (a claim, a handler's statement) waits for
+ * the answers before it. SQLite: nothing changes. */
+void whr_store_pipeline(struct whr_store *s, bool on);
+
 /* Around a transactional handler's call (or its table setup), inside a
  * transaction: its writes go in a savepoint, and meanwhile nothing it
  * does can end the transaction. end keeps its writes when @p keep, else
@@ -296,7 +306,9 @@ int whr_store_load(struct whr_store *s, int64_t id, struct store_work **out);
 
 /* Inside a transaction: one handler's outcome on work @p id, and the
  * work's new state after a run (settle marks its delivery finished when
- * it was the last open one). */
+ * it was the last open one). On a shared store neither writes anything
+ * on work another process claimed since (its lease ran out): that
+ * process's run counts; the outcome locks the work until the commit. */
 int whr_store_record_outcome(struct whr_store *s, int64_t id,
 			     const char *handler, enum whr_result result,
 			     const char *reason, int64_t now);
@@ -510,6 +522,7 @@ struct store_backend {
 	void (*rollback)(struct whr_store *s);
 	int (*sync_commits)(struct whr_store *s, bool synced);
 	int (*probe)(struct whr_store *s);
+	void (*pipeline)(struct whr_store *s, bool on);	/* NULL: none */
 	int (*handler_begin)(struct whr_store *s);
 	int (*handler_end)(struct whr_store *s, const char *handler,
 			   bool keep);
