@@ -29,6 +29,12 @@
 /* On a shared store, notifications claimed per worker at most: what a
  * replica holds, the others cannot run, so it takes little ahead. */
 #define CLAIM_AHEAD_PER_WORKER 4
+/* A claim that found less than it asked for is not made again before
+ * this many times its own duration has passed: a claim's cost grows
+ * with the open work it must pass over (work blocked behind an older
+ * notification of its keys, retries not due), and then it must not
+ * take the store thread from the deliveries waiting for their commit. */
+#define CLAIM_GAP_FACTOR 4
 
 struct worker {
 	struct dispatch *d;
@@ -69,6 +75,7 @@ struct dispatch {
 	/* The store thread's. */
 	uint64_t rng;
 	bool shared;			/* work by claims only (dispatch_load) */
+	int64_t next_claim_us;		/* monotonic: no claim before */
 	int64_t *held;			/* the ids renew() renews */
 	size_t n_held;
 	/* The work window: while behind, every open notification with an
@@ -361,18 +368,26 @@ claim(struct dispatch *d, struct whr_store *s)
 	struct load l = { .d = d, .through = INT64_MAX };
 	size_t ahead = (size_t)d->c.workers * CLAIM_AHEAD_PER_WORKER;
 	size_t held = sched_count(d->sched);
+	int64_t start = now_monotonic_us();
+	size_t asked;
 	bool stopping;
+	int rc;
 
 	pthread_mutex_lock(&d->lock);
 	stopping = d->stopping;
 	pthread_mutex_unlock(&d->lock);
 	l.room = window_room(d);
-	if (held >= ahead || l.room == 0 || stopping)
+	if (held >= ahead || l.room == 0 || stopping ||
+	    start < d->next_claim_us)
 		return 0;
 	if (l.room > ahead - held)
 		l.room = ahead - held;
-	return whr_store_claim(s, 0, (int64_t)l.room, CLAIM_LEASE_US,
-			       load_one, &l);
+	asked = l.room;
+	rc = whr_store_claim(s, 0, (int64_t)asked, CLAIM_LEASE_US, load_one,
+			     &l);
+	d->next_claim_us = rc == 0 && (size_t)l.n < asked
+		? start + CLAIM_GAP_FACTOR * (now_monotonic_us() - start) : 0;
+	return rc;
 }
 
 int
