@@ -155,6 +155,13 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	"   THEN coalesce(excluded." c ", " t "." c ")"		\
 	"   ELSE coalesce(" t "." c ", excluded." c ") END,"
 
+/* Published or not, as the newest event that said it. */
+#define PG_IF_NEWLY_PUBLISHED(c)					\
+	"  " c " = CASE WHEN excluded.published IS NOT NULL AND"	\
+	"   (c.published_at IS NULL"					\
+	"    OR excluded.published_at >= c.published_at)"		\
+	"   THEN excluded." c " ELSE c." c " END,"
+
 static const char *const postgresql_statements[ST_COUNT] = {
 	[ST_COURSE] =
 	"INSERT INTO courses AS c (course_id, title, url, course_type,"
@@ -169,14 +176,7 @@ static const char *const postgresql_statements[ST_COUNT] = {
 	PG_NEWEST("c", "title") PG_NEWEST("c", "url")
 	PG_NEWEST("c", "course_type") PG_NEWEST("c", "site_id")
 	PG_NEWEST("c", "web_id")
-	"  published = CASE WHEN excluded.published IS NOT NULL AND"
-	"   (c.published_at IS NULL"
-	"    OR excluded.published_at >= c.published_at)"
-	"   THEN excluded.published ELSE c.published END,"
-	"  published_at = CASE WHEN excluded.published IS NOT NULL AND"
-	"   (c.published_at IS NULL"
-	"    OR excluded.published_at >= c.published_at)"
-	"   THEN excluded.published_at ELSE c.published_at END,"
+	PG_IF_NEWLY_PUBLISHED("published") PG_IF_NEWLY_PUBLISHED("published_at")
 	"  created_at = least(coalesce(c.created_at, excluded.created_at),"
 	"   coalesce(excluded.created_at, c.created_at)),"
 	"  deleted_at = CASE"

@@ -37,6 +37,43 @@
 	" WHERE x.course_id = " e ".course_id" \
 	" AND x.learner_id = " e ".learner_id)"
 
+/* The summary's durations of the completed ones, and the one or two
+ * middle ones of each course: the same SQL for both databases, by
+ * course column @p key. */
+#define MIDDLES(key) \
+	" durations AS (SELECT " key "," \
+	"  completed_at - enrolled_at AS d," \
+	"  row_number() OVER (PARTITION BY " key \
+	"   ORDER BY completed_at - enrolled_at) AS rn," \
+	"  count(*) OVER (PARTITION BY " key ") AS n" \
+	"  FROM latest WHERE state = 'completed'" \
+	"  AND enrolled_at IS NOT NULL AND completed_at IS NOT NULL)," \
+	" middles AS (SELECT " key ", min(d) AS lo, max(d) AS hi," \
+	"  count(*) AS n" \
+	"  FROM durations WHERE rn IN ((n + 1) / 2, (n + 2) / 2)" \
+	"  GROUP BY " key "),"
+
+/* What the list, the history and the summary select, in both
+ * databases. */
+#define LIST_COLUMNS \
+	"SELECT coalesce(c.course_id, e.course_id), c.title," \
+	" coalesce(l.learner_id, e.learner_id), l.email, l.name," \
+	" e.state, e.cycle, e.approval_requested_at, e.enrolled_at," \
+	" e.started_at, e.completed_at, e.unenrolled_at, e.updated_at" \
+	" FROM enrollments e"
+#define HISTORY_COLUMNS \
+	"SELECT ev.event_at, ev.action," \
+	" coalesce(c.course_id, ev.course_id), c.title," \
+	" coalesce(l.learner_id, nullif(ev.learner_id, '')), l.email," \
+	" l.name, ev.cycle, ev.effect," \
+	" ev.delivery_id, nullif(ev.receiver_id, '')" \
+	" FROM enrollment_events ev"
+#define SUMMARY_COUNTS \
+	" coalesce(s.started, 0), coalesce(s.completed, 0)," \
+	" coalesce(s.unenrolled, 0), coalesce(s.awaiting, 0)," \
+	" m.lo, m.hi, m.n" \
+	" FROM ids i"
+
 /* The reports' statements for one database. Each takes ?1 to ?4, the
  * course, learner, since and until of the filter (NULL: any). */
 struct report_sql {
@@ -47,11 +84,7 @@ struct report_sql {
 
 static const struct report_sql sqlite_sql = {
 	.list =
-	"SELECT coalesce(c.course_id, e.course_id), c.title,"
-	" coalesce(l.learner_id, e.learner_id), l.email, l.name,"
-	" e.state, e.cycle, e.approval_requested_at, e.enrolled_at,"
-	" e.started_at, e.completed_at, e.unenrolled_at, e.updated_at"
-	" FROM enrollments e"
+	LIST_COLUMNS
 	" LEFT JOIN courses c ON c.course_id = e.course_id"
 	" LEFT JOIN learners l ON l.learner_id = e.learner_id"
 	" WHERE" COURSE_MATCH("e.course_id")
@@ -83,24 +116,11 @@ static const struct report_sql sqlite_sql = {
 	"  sum(state = 'unenrolled') AS unenrolled,"
 	"  sum(state = 'approval_requested') AS awaiting"
 	"  FROM latest GROUP BY course_id),"
-	" durations AS (SELECT course_id,"
-	"  completed_at - enrolled_at AS d,"
-	"  row_number() OVER (PARTITION BY course_id"
-	"   ORDER BY completed_at - enrolled_at) AS rn,"
-	"  count(*) OVER (PARTITION BY course_id) AS n"
-	"  FROM latest WHERE state = 'completed'"
-	"  AND enrolled_at IS NOT NULL AND completed_at IS NOT NULL),"
-	" middles AS (SELECT course_id, min(d) AS lo, max(d) AS hi,"
-	"  count(*) AS n"
-	"  FROM durations WHERE rn IN ((n + 1) / 2, (n + 2) / 2)"
-	"  GROUP BY course_id),"
+	MIDDLES("course_id")
 	" ids AS (SELECT course_id FROM courses"
 	"  UNION SELECT course_id FROM enrollments)"
 	" SELECT i.course_id, c.title, coalesce(s.enrolled, 0),"
-	" coalesce(s.started, 0), coalesce(s.completed, 0),"
-	" coalesce(s.unenrolled, 0), coalesce(s.awaiting, 0),"
-	" m.lo, m.hi, m.n"
-	" FROM ids i"
+	SUMMARY_COUNTS
 	" LEFT JOIN courses c ON c.course_id = i.course_id"
 	" LEFT JOIN counts s ON s.course_id = i.course_id"
 	" LEFT JOIN middles m ON m.course_id = i.course_id"
@@ -109,12 +129,7 @@ static const struct report_sql sqlite_sql = {
 	" ORDER BY whr_fold(c.title) NULLS LAST, c.title, i.course_id",
 
 	.history =
-	"SELECT ev.event_at, ev.action,"
-	" coalesce(c.course_id, ev.course_id), c.title,"
-	" coalesce(l.learner_id, nullif(ev.learner_id, '')), l.email, l.name,"
-	" ev.cycle, ev.effect,"
-	" ev.delivery_id, nullif(ev.receiver_id, '')"
-	" FROM enrollment_events ev"
+	HISTORY_COLUMNS
 	" LEFT JOIN courses c ON c.course_id = ev.course_id"
 	" LEFT JOIN learners l ON l.learner_id = ev.learner_id"
 	" WHERE" COURSE_MATCH("ev.course_id")
@@ -152,11 +167,7 @@ static const struct report_sql sqlite_sql = {
 
 static const struct report_sql postgresql_sql = {
 	.list =
-	"SELECT coalesce(c.course_id, e.course_id), c.title,"
-	" coalesce(l.learner_id, e.learner_id), l.email, l.name,"
-	" e.state, e.cycle, e.approval_requested_at, e.enrolled_at,"
-	" e.started_at, e.completed_at, e.unenrolled_at, e.updated_at"
-	" FROM enrollments e"
+	LIST_COLUMNS
 	" LEFT JOIN courses c ON c.course_key = e.course_key"
 	" LEFT JOIN learners l ON l.learner_key = e.learner_key"
 	" WHERE" PG_COURSE_MATCH("e.course_key")
@@ -182,26 +193,13 @@ static const struct report_sql postgresql_sql = {
 	PG_STATE_COUNT("'unenrolled'") " AS unenrolled,"
 	PG_STATE_COUNT("'approval_requested'") " AS awaiting"
 	"  FROM latest GROUP BY course_key),"
-	" durations AS (SELECT course_key,"
-	"  completed_at - enrolled_at AS d,"
-	"  row_number() OVER (PARTITION BY course_key"
-	"   ORDER BY completed_at - enrolled_at) AS rn,"
-	"  count(*) OVER (PARTITION BY course_key) AS n"
-	"  FROM latest WHERE state = 'completed'"
-	"  AND enrolled_at IS NOT NULL AND completed_at IS NOT NULL),"
-	" middles AS (SELECT course_key, min(d) AS lo, max(d) AS hi,"
-	"  count(*) AS n"
-	"  FROM durations WHERE rn IN ((n + 1) / 2, (n + 2) / 2)"
-	"  GROUP BY course_key),"
+	MIDDLES("course_key")
 	" ids AS (SELECT course_key FROM courses"
 	"  UNION SELECT course_key FROM enrollments)"
 	" SELECT coalesce(c.course_id, (SELECT min(x.course_id)"
 	"  FROM enrollments x WHERE x.course_key = i.course_key)),"
 	" c.title, coalesce(s.enrolled, 0),"
-	" coalesce(s.started, 0), coalesce(s.completed, 0),"
-	" coalesce(s.unenrolled, 0), coalesce(s.awaiting, 0),"
-	" m.lo, m.hi, m.n"
-	" FROM ids i"
+	SUMMARY_COUNTS
 	" LEFT JOIN courses c ON c.course_key = i.course_key"
 	" LEFT JOIN counts s ON s.course_key = i.course_key"
 	" LEFT JOIN middles m ON m.course_key = i.course_key"
@@ -211,12 +209,7 @@ static const struct report_sql postgresql_sql = {
 	" c.title" PG_BYTES " NULLS FIRST, i.course_key" PG_BYTES,
 
 	.history =
-	"SELECT ev.event_at, ev.action,"
-	" coalesce(c.course_id, ev.course_id), c.title,"
-	" coalesce(l.learner_id, nullif(ev.learner_id, '')), l.email, l.name,"
-	" ev.cycle, ev.effect,"
-	" ev.delivery_id, nullif(ev.receiver_id, '')"
-	" FROM enrollment_events ev"
+	HISTORY_COLUMNS
 	" LEFT JOIN courses c ON c.course_key = ev.course_key"
 	" LEFT JOIN learners l ON l.learner_key = ev.learner_key"
 	" WHERE" PG_COURSE_MATCH("ev.course_key")

@@ -478,20 +478,36 @@ counts_row(struct whr_stmt *st, int c, struct store_counts *k)
 	k->done = whr_stmt_int(st, c + 4);
 }
 
+/* Query @p q on its first row: the statement, or NULL with *@p rc the
+ * errno (no row is a failure too). */
+static struct whr_stmt *
+first_row(struct whr_store *s, enum query q, int *rc)
+{
+	struct whr_stmt *st = prepare(s, q);
+
+	if (st == NULL) {
+		*rc = -EIO;
+		return NULL;
+	}
+	*rc = whr_stmt_step(st);
+	if (*rc <= 0) {
+		*rc = failed(s, *rc);
+		return NULL;
+	}
+	return st;
+}
+
 WHR_EXPORT int
 whr_store_stats(struct whr_store *s, struct store_stats *out,
 		int (*action)(const char *name, const struct store_counts *c,
 			      void *arg),
 		void *arg)
 {
-	struct whr_stmt *st = prepare(s, Q_STATS);
 	int rc;
+	struct whr_stmt *st = first_row(s, Q_STATS, &rc);
 
 	if (st == NULL)
-		return -EIO;
-	rc = whr_stmt_step(st);
-	if (rc <= 0)
-		return failed(s, rc);
+		return rc;
 	memset(out, 0, sizeof(*out));
 	out->deliveries = whr_stmt_int(st, 0);
 	out->duplicates = whr_stmt_int(st, 1);
@@ -503,12 +519,9 @@ whr_store_stats(struct whr_store *s, struct store_stats *out,
 	whr_stmt_run(st);
 	out->bytes = s->backend->bytes(s);
 
-	st = prepare(s, Q_COUNTS);
+	st = first_row(s, Q_COUNTS, &rc);
 	if (st == NULL)
-		return -EIO;
-	rc = whr_stmt_step(st);
-	if (rc <= 0)
-		return failed(s, rc);
+		return rc;
 	counts_row(st, 0, &out->notifications);
 	whr_stmt_run(st);
 	if (action == NULL)
@@ -533,14 +546,11 @@ whr_store_stats(struct whr_store *s, struct store_stats *out,
 WHR_EXPORT int
 whr_store_gauges(struct whr_store *s, struct store_gauges *out)
 {
-	struct whr_stmt *st = prepare(s, Q_GAUGES);
 	int rc;
+	struct whr_stmt *st = first_row(s, Q_GAUGES, &rc);
 
 	if (st == NULL)
-		return -EIO;
-	rc = whr_stmt_step(st);
-	if (rc <= 0)
-		return failed(s, rc);
+		return rc;
 	out->open = whr_stmt_int(st, 0);
 	out->oldest_open_at = whr_stmt_int(st, 1);
 	return whr_stmt_run(st);

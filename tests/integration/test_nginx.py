@@ -52,6 +52,20 @@ def missing():
 WHY_NOT = missing()
 
 
+def write_conf(d, error_log, http, level='info', connections=64):
+    """nginx.conf in folder @d for a test's own nginx: one worker, its
+    pid and temporary files in @d, errors to @error_log at @level, and
+    @http (lines) inside http {}. Returns its path."""
+    temp = ''.join('    %s_temp_path %s/%s;\n' % (k, d, k) for k in
+                   ('client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'))
+    conf = os.path.join(d, 'nginx.conf')
+    with open(conf, 'w') as f:
+        f.write('worker_processes 1;\npid %s/nginx.pid;\nerror_log %s %s;\n'
+                'events { worker_connections %d; }\nhttp {\n%s%s}\n'
+                % (d, error_log, level, connections, temp, http))
+    return conf
+
+
 def deploy_file(*parts):
     root = os.environ.get('WHR_SOURCE_ROOT')
     if not root:
@@ -113,20 +127,10 @@ class Nginx:
     }
 }
 ''' % (self.greedy_port, d, d, deploy_file('nginx', 'whr-locations.conf')))
-        temp = ''.join('    %s_temp_path %s/%s;\n' % (k, d, k) for k in
-                       ('client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'))
-        conf = os.path.join(d, 'nginx.conf')
-        with open(conf, 'w') as f:
-            f.write('''worker_processes 1;
-pid %s/nginx.pid;
-error_log %s info;
-events { worker_connections 64; }
-http {
-    access_log %s/access.log;
-%s    include %s/whr-site.conf;
+        conf = write_conf(d, self.error_log, '''    access_log %s/access.log;
+    include %s/whr-site.conf;
     include %s/greedy.conf;
-}
-''' % (d, self.error_log, d, temp, d, d))
+''' % (d, d, d))
         self.proc = subprocess.Popen(
             [nginx_path(), '-p', d, '-c', conf, '-e', self.error_log,
              '-g', 'daemon off;'], stdin=subprocess.DEVNULL,

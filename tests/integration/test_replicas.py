@@ -35,7 +35,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import whrtest as w  # noqa: E402
 from whrtest import V1_SECRET, postgres  # noqa: E402
-from test_nginx import deploy_file, nginx_path  # noqa: E402
+from test_nginx import deploy_file, nginx_path, write_conf  # noqa: E402
 
 SECRETS = {'MS_WebHookReceiverSecret_Custom': V1_SECRET}
 DELIVERIES = int(os.environ.get('WHR_TEST_REPLICA_DELIVERIES', '10000'))
@@ -203,26 +203,16 @@ class Nginx:
             if upstream.count(old) != 1:
                 raise AssertionError('whr-replicas-site.conf: no %r' % old)
             upstream = upstream.replace(old, 'server 127.0.0.1:%d ' % port)
-        temp = ''.join('    %s_temp_path %s/%s;\n' % (k, d, k) for k in
-                       ('client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'))
         self.error_log = os.path.join(d, 'error.log')
-        conf = os.path.join(d, 'nginx.conf')
-        with open(conf, 'w') as f:
-            f.write('''worker_processes 1;
-pid %s/nginx.pid;
-error_log %s warn;
-events { worker_connections 256; }
-http {
-    access_log off;
-%s%s
+        conf = write_conf(d, self.error_log, '''    access_log off;
+%s
     server {
         listen 127.0.0.1:%d;
         keepalive_requests 100000;
         include %s;
     }
-}
-''' % (d, self.error_log, temp, upstream, self.port,
-                deploy_file('nginx', 'whr-locations.conf')))
+''' % (upstream, self.port, deploy_file('nginx', 'whr-locations.conf')),
+                          level='warn', connections=256)
         self.proc = subprocess.Popen(
             [nginx_path(), '-p', d, '-c', conf, '-e', self.error_log,
              '-g', 'daemon off;'], stdin=subprocess.DEVNULL,
