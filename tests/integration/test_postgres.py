@@ -141,6 +141,31 @@ class Postgres(unittest.TestCase):
             self.assertNotIn(self.pg.password.encode(), environ)
             srv.stop()
 
+    def test_retry_comes_back_when_due(self):
+        # A handler asks for a retry: the notification leaves the
+        # replica's memory and is claimed again once it is due.
+        self.pg.psql('CREATE DATABASE retries OWNER whr')
+        url_file = os.path.join(self.tmp.name, 'retries-url')
+        fd = os.open(url_file, os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write(self.pg.url(database='retries') + '\n')
+        marker = os.path.join(self.tmp.name, 'first-run')
+        command = ("sh -c 'test -e %s && exit 0; : > %s; exit 75'"
+                   % (marker, marker))
+        with w.Server(['--no-enrollments', '--handler',
+                       'exec:*=' + command, '--retry-delay', '1s'],
+                      env=dict(SECRETS, WHR_DATABASE_FILE=url_file),
+                      secrets=(self.pg.password,)) as srv:
+            body = w.delivery(id='retried', notifications=[{'Action': 'A'}])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            deadline = time.monotonic() + w.slow(10)
+            while self.pg.psql("SELECT state || ' ' || runs FROM"
+                               " notifications", database='retries') \
+                    != 'done 2':
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.1)
+            srv.stop()
+
     def test_sqlite_only_handler_refused(self):
         # A transactional handler whose tables are set up for SQLite
         # only: whr serve does not start on PostgreSQL (a configuration
