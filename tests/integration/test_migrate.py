@@ -27,7 +27,9 @@ class Migrate(unittest.TestCase):
     def setUpClass(cls):
         postgres.require()
         cls.pg = postgres.Cluster().start()
+        cls.addClassCleanup(cls.pg.stop)
         cls.tmp = tempfile.TemporaryDirectory(prefix='whr-migrate-')
+        cls.addClassCleanup(cls.tmp.cleanup)
         cls.passfile = cls.pg.passfile(cls.tmp.name)
         cls.data = os.path.join(cls.tmp.name, 'data')
         # A folder's inbox: the tracker's events, a notification that
@@ -68,11 +70,6 @@ class Migrate(unittest.TestCase):
                 last = now
                 time.sleep(0.3)
             srv.stop()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pg.stop()
-        cls.tmp.cleanup()
 
     def folder_stats(self):
         rc, out, err = w.run_whr(['inbox', '--data-dir', self.data,

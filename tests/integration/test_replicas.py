@@ -244,15 +244,12 @@ class Replicas(unittest.TestCase):
         postgres.require()
         require_nginx()
         cls.pg = postgres.Cluster().start()
+        cls.addClassCleanup(cls.pg.stop)
         cls.tmp = tempfile.TemporaryDirectory(prefix='whr-replicas-')
+        cls.addClassCleanup(cls.tmp.cleanup)
         cls.url_file = write_private(os.path.join(cls.tmp.name, 'url'),
                                      cls.pg.url() + '\n')
         cls.passfile = cls.pg.passfile(cls.tmp.name)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pg.stop()
-        cls.tmp.cleanup()
 
     def replica(self, port=0):
         return w.Server(['--trusted-proxy', '127.0.0.1', '--workers', '2'],
@@ -424,14 +421,11 @@ class DatabaseAway(unittest.TestCase):
     def setUpClass(cls):
         postgres.require()
         cls.pg = postgres.Cluster().start()
+        cls.addClassCleanup(cls.pg.stop)
         cls.tmp = tempfile.TemporaryDirectory(prefix='whr-pg-away-')
+        cls.addClassCleanup(cls.tmp.cleanup)
         cls.url_file = write_private(os.path.join(cls.tmp.name, 'url'),
                                      cls.pg.url() + '\n')
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pg.stop()
-        cls.tmp.cleanup()
 
     def test_stopped_and_started_under_load(self):
         answers = []            # (when, Id, status, Retry-After)
