@@ -81,6 +81,23 @@ builtin_handler_add(struct whr_receiver *r, const char *spec,
 	return -ENOENT;
 }
 
+int
+builtin_add_for_every_action(struct whr_receiver *r, const char *name,
+			     whr_handler_fn fn, const char *args)
+{
+	struct whr_handler h = {
+		.name = name,
+		.action = "*",
+		.fn = fn,
+	};
+
+	if (args != NULL) {
+		whr_log(WHR_LOG_ERROR, "handler %s takes no arguments", name);
+		return -EINVAL;
+	}
+	return whr_receiver_add_handler(r, &h);
+}
+
 void
 builtin_handler_print_usage(FILE *out)
 {

@@ -36,4 +36,9 @@ int noop_handler_add(struct whr_receiver *r, const char *args,
 int log_handler_add(struct whr_receiver *r, const char *args,
 		    const struct builtin_settings *settings);
 
+/* Register @p fn as handler @p name for every Action: the small handlers,
+ * which take no arguments (@p args not NULL: -EINVAL, logged). */
+int builtin_add_for_every_action(struct whr_receiver *r, const char *name,
+				 whr_handler_fn fn, const char *args);
+
 #endif /* WHR_HANDLERS_BUILTIN_H */

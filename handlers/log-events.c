@@ -4,8 +4,6 @@
  */
 #include "builtin.h"
 
-#include <errno.h>
-
 static enum whr_result
 on_any(struct whr_event *ev, void *userdata)
 {
@@ -30,15 +28,5 @@ int
 log_handler_add(struct whr_receiver *r, const char *args,
 		const struct builtin_settings *settings)
 {
-	struct whr_handler h = {
-		.name = "log",
-		.action = "*",
-		.fn = on_any,
-	};
-
-	if (args != NULL) {
-		whr_log(WHR_LOG_ERROR, "handler log takes no arguments");
-		return -EINVAL;
-	}
-	return whr_receiver_add_handler(r, &h);
+	return builtin_add_for_every_action(r, "log", on_any, args);
 }

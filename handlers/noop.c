@@ -4,8 +4,6 @@
  */
 #include "builtin.h"
 
-#include <errno.h>
-
 static enum whr_result
 on_any(struct whr_event *ev, void *userdata)
 {
@@ -16,15 +14,5 @@ int
 noop_handler_add(struct whr_receiver *r, const char *args,
 		 const struct builtin_settings *settings)
 {
-	struct whr_handler h = {
-		.name = "noop",
-		.action = "*",
-		.fn = on_any,
-	};
-
-	if (args != NULL) {
-		whr_log(WHR_LOG_ERROR, "handler noop takes no arguments");
-		return -EINVAL;
-	}
-	return whr_receiver_add_handler(r, &h);
+	return builtin_add_for_every_action(r, "noop", on_any, args);
 }

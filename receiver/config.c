@@ -338,6 +338,17 @@ parse_path(struct config *c, const struct option_spec *o, const char *value,
 	return set_path(field_of(c, o), value, origin);
 }
 
+/* -- the admin address: one HOST:PORT -- */
+
+static int
+parse_admin_listen(struct config *c, const struct option_spec *o,
+		   const char *value, const char *origin)
+{
+	if (!listen_address_valid(value))
+		return bad_value(origin, value, o->expected);
+	return set_path(field_of(c, o), value, origin);
+}
+
 /* -- a PostgreSQL database, by its URL or from a file -- */
 
 static void
@@ -518,6 +529,44 @@ parse_count(struct config *c, const struct option_spec *o,
 	return 0;
 }
 
+/* -- a rate: N a second (N, N/s) or a minute (N/m), or off -- */
+
+static int
+parse_rate(struct config *c, const struct option_spec *o, const char *value,
+	   const char *origin)
+{
+	unsigned long v;
+	double per_s = 1;
+	char *end;
+
+	if (ascii_equal_nocase(value, "off")) {
+		*(double *)field_of(c, o) = 0;
+		return 0;
+	}
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (value[0] < '0' || value[0] > '9' || errno != 0 ||
+	    v > (unsigned long)o->max)
+		return bad_value(origin, value, o->expected);
+	if (ascii_equal_nocase(end, "/m"))
+		per_s = 60;
+	else if (*end != '\0' && !ascii_equal_nocase(end, "/s"))
+		return bad_value(origin, value, o->expected);
+	*(double *)field_of(c, o) = (double)v / per_s;
+	return 0;
+}
+
+unsigned
+config_rate_limit_burst(const struct config *c)
+{
+	double five = 5 * c->rate_limit;
+
+	if (c->rate_limit_burst != 0)
+		return c->rate_limit_burst;
+	/* Rounded up; the rate is at most 1000000 a second. */
+	return five <= 5 ? 5 : (unsigned)five + ((unsigned)five < five);
+}
+
 /* -- the log's settings, process-wide -- */
 
 static int
@@ -546,6 +595,12 @@ parse_log_format(struct config *c, const struct option_spec *o,
 
 static const struct option_kind listen_kind = {
 	.metavar = "HOST:PORT", .parse = parse_listen, .clear = clear_listen,
+};
+static const struct option_kind admin_listen_kind = {
+	.metavar = "HOST:PORT", .parse = parse_admin_listen,
+};
+static const struct option_kind rate_kind = {
+	.metavar = "N[/s]", .parse = parse_rate,
 };
 static const struct option_kind proxy_kind = {
 	.metavar = "CIDR", .parse = parse_trusted_proxies,
@@ -724,6 +779,31 @@ static const struct option_spec options[] = {
 		  "comma-separated list). Behind one, a request's client is "
 		  "the rightmost address in X-Forwarded-For that is not a "
 		  "trusted proxy; connection limits do not apply to it" },
+	{ .name = "admin-listen", .env = "WHR_ADMIN_LISTEN",
+	  .kind = &admin_listen_kind, .field = FIELD(admin_listen),
+	  .expected = "HOST:PORT, e.g. 127.0.0.1:9090 or [::1]:9090",
+	  .default_text = "(none: /metrics on the listen addresses)",
+	  .help = "serve /metrics, /healthz and /readyz on this address too, "
+		  "and /metrics only there (404 on the listen addresses): "
+		  "an address for the machine's own checks and Prometheus" },
+	{ .name = "rate-limit", .env = "WHR_RATE_LIMIT", .kind = &rate_kind,
+	  .field = FIELD(rate_limit), .max = 1000000,
+	  .expected = "off, or a number from 0 to 1000000 a second (N or "
+		      "N/s) or a minute (N/m), e.g. 1/s",
+	  .default_value = "off",
+	  .help = "failed requests a client may make on the webhook path, "
+		  "per second (N or N/s) or per minute (N/m): refusals "
+		  "by its checks (400, 404). Past the limit and its burst, "
+		  "the client's failures get 429 with Retry-After until it "
+		  "has waited; deliveries that pass are never counted nor "
+		  "limited. Per client address (behind a trusted proxy, the "
+		  "client it names); the last 4096 clients are remembered" },
+	{ .name = "rate-limit-burst", .env = "WHR_RATE_LIMIT_BURST",
+	  .kind = &count_kind, .field = FIELD(rate_limit_burst), .min = 1,
+	  .max = 1000000,
+	  .default_text = "five seconds' worth of --rate-limit, at least 5",
+	  .help = "failures a client may make at once before --rate-limit "
+		  "applies" },
 	{ .name = "workers", .env = "WHR_WORKERS", .kind = &count_kind,
 	  .field = FIELD(workers), .min = 1, .max = 256,
 	  .default_text = "one per core",
@@ -790,9 +870,24 @@ config_init(struct config *c)
 int
 config_resolve(struct config *c)
 {
+	/* A body in flight takes about twice its size in buffers and a
+	 * page (front/connections.c): the budget must hold the largest body
+	 * and still one small one (64 KiB), or a single slow upload of the
+	 * largest size would hold up every delivery. */
+	size_t need = 2 * c->max_body + 4096 + 2 * 64 * 1024 + 4096;
 	long cores;
 	int rc;
 
+	if (need > c->max_body_memory) {
+		whr_log(WHR_LOG_ERROR,
+			"--max-body-memory is too small for --max-body: give at "
+			"least %zu bytes (%zu MiB) for bodies of %zu bytes (a "
+			"body in flight takes about twice its size, and room for "
+			"a small one must be left)",
+			need, (need + (size_t)MIB - 1) / (size_t)MIB,
+			c->max_body);
+		return -EINVAL;
+	}
 	if (c->n_listen == 0) {
 		rc = add_listen(c, DEFAULT_LISTEN, strlen(DEFAULT_LISTEN),
 				"listen");
@@ -812,6 +907,7 @@ config_finish(struct config *c)
 {
 	clear_listen(c);
 	clear_trusted_proxies(c);
+	free(c->admin_listen);
 	free(c->data_dir);
 	set_database(c, NULL);
 	free(c->database_file);

@@ -40,6 +40,11 @@ struct config {
 	unsigned max_notifications;	/* in one delivery */
 	struct cidr *trusted_proxies;	/* --trusted-proxy */
 	size_t n_trusted_proxies;
+	char *admin_listen;		/* /metrics and health there only;
+					 * NULL: on the listen addresses */
+	double rate_limit;		/* failures a second per client;
+					 * 0: no limit */
+	unsigned rate_limit_burst;	/* 0: config_rate_limit_burst()'s */
 
 	/* The inbox and its workers. */
 	unsigned workers;		/* 0 until config_resolve(): one
@@ -68,6 +73,10 @@ void config_finish(struct config *c);
  * the listen address when none was given, one worker per core. The data
  * folder is the store's to resolve. 0 or -ENOMEM. */
 int config_resolve(struct config *c);
+
+/* The burst of --rate-limit: --rate-limit-burst, or by default five
+ * seconds' worth of the rate, and at least 5. */
+unsigned config_rate_limit_burst(const struct config *c);
 
 /* Set one option by name; @p origin says where the value came from, for
  * messages ("--max-body", "WHR_MAX_BODY"). 0, -ENOENT or -EINVAL. */

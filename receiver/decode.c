@@ -586,8 +586,9 @@ envelope_decode(const char *body, size_t len, size_t max_notifications,
 		rc = -EBADMSG;
 	}
 	yajl_free(d.yajl);
-	if (rc == 0 && memmem(body, len, "\\u", 2) != NULL &&
-	    has_lone_surrogate(body + d.base, len - d.base)) {
+	/* It hops from backslash to backslash with memchr(): no prefilter
+	 * (memmem() for "\\u" cost more than the scan). */
+	if (rc == 0 && has_lone_surrogate(body + d.base, len - d.base)) {
 		snprintf(err, err_size, "body has a lone surrogate escape "
 			 "(\\uD800 to \\uDFFF without its pair): not Unicode "
 			 "text");

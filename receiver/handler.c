@@ -115,15 +115,24 @@ handler_registry_check_db(const struct handler_registry *reg, enum whr_db db,
 		bool some = e->db_setup != NULL;
 		enum whr_db k;
 
+		if (!(e->flags & WHR_HANDLER_TRANSACTIONAL))
+			continue;
 		for (k = WHR_DB_SQLITE; k <= WHR_DB_POSTGRESQL; k++)
 			some = some || e->tx_setup[k] != NULL;
 		/* The first API's db_setup is SQLite's. */
-		if (!some || e->tx_setup[db] != NULL ||
-		    (db == WHR_DB_SQLITE && e->db_setup != NULL))
+		if (e->tx_setup[db] != NULL ||
+		    (db == WHR_DB_SQLITE && (e->db_setup != NULL || !some)))
 			continue;
+		/* On another database than SQLite, a handler must say it
+		 * knows it: one written for the first API (whr_event_db())
+		 * would find no connection there. */
 		snprintf(why, why_size,
 			 "handler %s cannot run on %s: it sets up its tables "
-			 "for another database only", e->name, db_name(db));
+			 "for %s (register a table setup for %s with "
+			 "whr_receiver_add_tx_setup(), an empty one if it needs "
+			 "no tables)", e->name, db_name(db),
+			 some ? "another database only" : "no database",
+			 db_name(db));
 		return -EINVAL;
 	}
 	return 0;

@@ -1256,6 +1256,16 @@ inbox_stop(struct inbox *ib, int64_t grace_us, char *running, size_t size)
 		 * them, for as long as the process lives. */
 		return -EBUSY;
 	}
+	/* Runs the store thread never took: it did not start, or a worker
+	 * settled after it ended. Their work runs again at the next
+	 * start. */
+	STAILQ_CONCAT(&ib->deferred, &ib->settled);
+	while (!STAILQ_EMPTY(&ib->deferred)) {
+		struct run *run = STAILQ_FIRST(&ib->deferred);
+
+		STAILQ_REMOVE_HEAD(&ib->deferred, link);
+		run_free(run);
+	}
 	dispatch_free(ib->dispatch);
 	pthread_cond_destroy(&ib->cond);
 	pthread_mutex_destroy(&ib->lock);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <whr/lms365.h>
 #include <whr/version.h>
 
 #include "handler.h"
@@ -119,23 +120,40 @@ action_slot(const struct metrics *m, const char *action)
 }
 
 static int
+add_action(struct metrics *m, const char *action)
+{
+	if (action == NULL || action_slot(m, action) < (int)m->n_actions)
+		return 0;
+	m->actions[m->n_actions] = strdup(action);
+	if (m->actions[m->n_actions] == NULL)
+		return -1;
+	m->n_actions++;
+	return 0;
+}
+
+/* The Actions handlers are registered for, then those of Learn365 that
+ * whr knows, which catch-all handlers see (a fixed set too). */
+static int
 add_actions(struct metrics *m)
 {
 	const struct handler_registry *reg = m->handlers;
+	size_t n_known = 0;
 	size_t i;
 
-	m->actions = calloc(reg->n + 1, sizeof(*m->actions));
+	while (whr_lms365_action_name(
+		       (enum whr_lms365_action)(n_known + 1)) != NULL)
+		n_known++;
+	m->actions = calloc(reg->n + n_known + 1, sizeof(*m->actions));
 	if (m->actions == NULL)
 		return -1;
 	for (i = 0; i < reg->n; i++) {
-		const char *a = reg->entries[i].action;
-
-		if (a == NULL || action_slot(m, a) < (int)m->n_actions)
-			continue;
-		m->actions[m->n_actions] = strdup(a);
-		if (m->actions[m->n_actions] == NULL)
+		if (add_action(m, reg->entries[i].action) < 0)
 			return -1;
-		m->n_actions++;
+	}
+	for (i = 1; i <= n_known; i++) {
+		if (add_action(m, whr_lms365_action_name(
+					  (enum whr_lms365_action)i)) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -208,14 +226,15 @@ receiver(struct metrics *m, const char *id, bool known)
 	size_t n = atomic_load_explicit(&m->n_receivers, memory_order_acquire);
 	size_t i;
 
+	/* Not even looked for: a flood of made-up ids costs no search. */
+	if (!known)
+		return &m->receivers[RECEIVERS_MAX];
 	if (id == NULL)
 		id = "";
 	for (i = 0; i < n; i++) {
 		if (strcmp(m->receivers[i].id, id) == 0)
 			return &m->receivers[i];
 	}
-	if (!known)
-		return &m->receivers[RECEIVERS_MAX];
 	/* An id a reload brought in: give it a slot of its own. */
 	pthread_mutex_lock(&m->lock);
 	n = atomic_load_explicit(&m->n_receivers, memory_order_relaxed);

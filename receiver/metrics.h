@@ -4,9 +4,10 @@
  *
  * Every label takes its values from a set fixed when the receiver
  * starts, so that no request can grow memory by inventing values: a
- * receiver id without a secret counts as "unknown", an Action no handler
- * is registered for as "other", a status whr does not answer with as
- * "other". Never a secret, a signature or a body in a label.
+ * receiver id without a secret counts as "unknown", an Action that no
+ * handler is registered for and that is none of Learn365's whr knows as
+ * "other", a status whr does not answer with as "other". Never a
+ * secret, a signature or a body in a label.
  *
  * Updates are lock-free (relaxed atomics on counters fixed at start) and
  * may come from any thread; the page is built on the event loop.
@@ -42,7 +43,8 @@ void metrics_free(struct metrics *m);
 
 /* The front: one finished request to a webhook route (@p receiver_id the
  * URL's id, lowercased; NULL for other routes, counted as receiver "");
- * @p known: the id has a secret. */
+ * @p known: the id has a secret (otherwise it counts as "unknown",
+ * whatever it is). */
 void metrics_request(struct metrics *m, const char *receiver_id, bool known,
 		     int status);
 void metrics_signature_failure(struct metrics *m,

@@ -82,6 +82,14 @@ netaddr_equal(const struct netaddr *a, const struct netaddr *b)
 	return a->len == b->len && memcmp(a->bytes, b->bytes, a->len) == 0;
 }
 
+void
+netaddr_client_block(const struct netaddr *a, struct netaddr *out)
+{
+	*out = *a;
+	if (out->len == 16)
+		memset(out->bytes + 8, 0, 8);
+}
+
 uint32_t
 netaddr_hash(const struct netaddr *a)
 {

@@ -24,6 +24,12 @@ struct cidr {
 	unsigned prefix;	/* leading bits that must match */
 };
 
+/* The address that counts as one client for limits: IPv4 as it is, an
+ * IPv6 one as its /64, the block one line (one customer, one host with
+ * privacy addresses) is given, which it may draw addresses from at
+ * will. */
+void netaddr_client_block(const struct netaddr *a, struct netaddr *out);
+
 /* Room for any address as text, with its NUL (INET6_ADDRSTRLEN). */
 #define NETADDR_TEXT_MAX 46
 

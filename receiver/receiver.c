@@ -28,6 +28,7 @@
 #include "inbox.h"
 #include "store/store.h"
 #include "log.h"
+#include "metrics.h"
 #include "secrets.h"
 #include "util.h"
 
@@ -83,6 +84,9 @@ struct whr_receiver {
 	struct event_base *base;
 	struct front *front;
 	struct inbox *inbox;
+	/* What /metrics shows, counted by the front, the inbox and
+	 * dispatch; kept with the inbox when handlers were left running. */
+	struct metrics *metrics;
 	struct event *stop_event;	/* reads stop_fd */
 	struct event *sigint_event;
 	struct event *sigterm_event;
@@ -586,6 +590,27 @@ build_secrets(struct whr_receiver *r)
 	return r->secrets != NULL ? 0 : -EINVAL;
 }
 
+/* The metrics of this run: the receiver ids with a secret as it starts
+ * (a reload's new ids get their series when first seen), the handlers'
+ * names and Actions. */
+static int
+start_metrics(struct whr_receiver *r)
+{
+	const char *source;
+	const struct secret_list *secrets =
+		config_secrets(&r->config, &source);
+	const char **ids = calloc(secrets->n + 1, sizeof(*ids));
+	size_t i;
+
+	if (ids == NULL)
+		return -ENOMEM;
+	for (i = 0; i < secrets->n; i++)
+		ids[i] = secrets->entries[i].id;
+	r->metrics = metrics_new(&r->handlers, ids, secrets->n);
+	free(ids);
+	return r->metrics != NULL ? 0 : -ENOMEM;
+}
+
 static int
 start_inbox(struct whr_receiver *r)
 {
@@ -604,6 +629,7 @@ start_inbox(struct whr_receiver *r)
 		},
 		.handler_timeout_us = c->handler_timeout_us,
 		.work_window = c->work_window,
+		.metrics = r->metrics,
 	};
 	int rc;
 
@@ -653,6 +679,11 @@ release_run_state(struct whr_receiver *r)
 		r->inbox = NULL;
 	front_free(r->front);
 	r->front = NULL;
+	/* Workers left running still count their runs. */
+	if (rc != -EBUSY) {
+		metrics_free(r->metrics);
+		r->metrics = NULL;
+	}
 	if (r->sigint_event != NULL)
 		event_free(r->sigint_event);
 	if (r->sigterm_event != NULL)
@@ -719,6 +750,9 @@ whr_receiver_run(struct whr_receiver *r)
 		rc = -ENOMEM;
 		goto out;
 	}
+	rc = start_metrics(r);
+	if (rc < 0)
+		goto out;
 	rc = start_inbox(r);
 	if (rc < 0)
 		goto out;
@@ -726,7 +760,8 @@ whr_receiver_run(struct whr_receiver *r)
 	if (rc < 0)
 		goto out;
 	r->front = front_new(&r->config, r->base, r->inbox,
-			     (const struct secret_store *const *)&r->secrets);
+			     (const struct secret_store *const *)&r->secrets,
+			     r->metrics);
 	if (r->front == NULL) {
 		rc = -ENOMEM;
 		goto out;

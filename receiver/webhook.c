@@ -195,6 +195,7 @@ webhook_post_head(const struct secret_store *secrets,
 		status = SIGNATURE_MISMATCH;
 	if (status == SIGNATURE_OK)
 		return true;
+	reply->signature = status;
 	reply_set(reply, 400, signature_status_message(status));
 	return false;
 }
@@ -221,6 +222,7 @@ webhook_post(const struct secret_store *secrets,
 		status = signature_verify(keys, &sig, req->body,
 					  req->body_len);
 	if (status != SIGNATURE_OK && status != SIGNATURE_OK_PREVIOUS) {
+		reply->signature = status;
 		reply_set(reply, status == SIGNATURE_ERROR ? 500 : 400,
 			  signature_status_message(status));
 		return;

@@ -12,6 +12,7 @@
 
 #include "decode.h"
 #include "inbox.h"
+#include "signature.h"
 
 struct secret_store;
 
@@ -37,6 +38,9 @@ struct webhook_reply {
 	int64_t attempt;
 	size_t notifications;
 	bool previous_secret;		/* matched the previous secret */
+	enum signature_status signature;	/* why the signature checks
+						 * refused it; SIGNATURE_OK
+						 * when they did not */
 	struct webhook_job *job;	/* status 0: store this, then answer */
 };
 

@@ -10,6 +10,8 @@
 
 #include <libpq-fe.h>
 
+#include "store/store.h"
+
 static const char *
 postgres_url(void)
 {
@@ -110,4 +112,32 @@ test_sql(int i, const char *sql)
 				   : *sql;
 	out[n] = '\0';
 	return out;
+}
+
+static char fresh_location[2048];
+
+struct whr_store *
+test_store_fresh(int i)
+{
+	char why[8192];
+	struct whr_store *s;
+
+	snprintf(fresh_location, sizeof(fresh_location), "%s",
+		 test_store_location(i));
+	s = whr_store_open(fresh_location, STORE_SERVER, why, sizeof(why));
+	ck_assert_msg(s != NULL, "%s", why);
+	return s;
+}
+
+const char *
+test_store_fresh_location(void)
+{
+	return fresh_location;
+}
+
+void
+test_store_discard(int i, struct whr_store *s)
+{
+	whr_store_close(s);
+	test_store_remove(i, fresh_location);
 }

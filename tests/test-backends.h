@@ -39,6 +39,16 @@ bool test_backend_postgresql(void);
 const char *test_store_location(int i);
 void test_store_remove(int i, const char *location);
 
+struct whr_store;
+
+/* What most storage tests start from: a new, empty store on backend
+ * @p i at a fresh test_store_location(), opened as whr serve opens it;
+ * test_store_fresh_location() says where until test_store_discard()
+ * closes it and removes the location. */
+struct whr_store *test_store_fresh(int i);
+const char *test_store_fresh_location(void);
+void test_store_discard(int i, struct whr_store *s);
+
 /* @p sql, written for SQLite (?1, ?2 ...), in backend @p i's dialect
  * ($1, $2 ...). Borrowed from a ring of eight buffers. */
 const char *test_sql(int i, const char *sql);

@@ -80,9 +80,6 @@ START_TEST(stop_callbacks_called_once_with_the_timeout)
 }
 END_TEST
 
-TEST_SUITE(callbacks)
-{
-	ADD_TEST(s, "refused", callbacks_refused);
-	ADD_TEST(s, "stop_once_with_timeout",
-		 stop_callbacks_called_once_with_the_timeout);
-}
+TEST_SUITE_OF(callbacks,
+	callbacks_refused,
+	stop_callbacks_called_once_with_the_timeout)

@@ -1,7 +1,9 @@
 /*
  * Shared by the Check unit tests: each test-<unit>.c ends with
- * TEST_SUITE(<unit>) { ... } listing its cases, and test-main.c runs the
- * one suite linked into the executable.
+ * TEST_SUITE_OF(<unit>, <tests>...) listing its tests, or, where a suite
+ * needs more (loop tests, tests only some backends run), with
+ * TEST_SUITE(<unit>) { ... }; test-main.c runs the one suite linked into
+ * the executable.
  */
 #ifndef WHR_TEST_COMMON_H
 #define WHR_TEST_COMMON_H
@@ -31,6 +33,34 @@ Suite *test_suite(void);
 		return s;                                                    \
 	}                                                                    \
 	static void test_suite_fill_(Suite *s)
+
+/* The suite @p unit with one TCase per test, named after the behaviour
+ * (the test's name less "<unit>_"), so that a name is written once. */
+Suite *test_suite_of(const char *unit, const TTest *const *tests,
+		     size_t n);
+
+/* Add the tests @p tests to one TCase @p tcase_name of @p s. */
+void test_case_add(Suite *s, const char *tcase_name,
+		   const TTest *const *tests, size_t n);
+
+/* A suite that is a plain list of tests, each a TCase of its own:
+ * TEST_SUITE_OF(config, config_sizes, config_durations, ...). */
+#define TEST_SUITE_OF(name, ...)                                             \
+	Suite *test_suite(void)                                              \
+	{                                                                    \
+		const TTest *tests_[] = { __VA_ARGS__ };                     \
+		return test_suite_of(#name, tests_,                          \
+				     sizeof(tests_) / sizeof(tests_[0]));    \
+	}
+
+/* Inside TEST_SUITE: several tests in one TCase named after the
+ * behaviour they share. */
+#define ADD_CASE(suite, tcase_name, ...)                                     \
+	do {                                                                 \
+		const TTest *tests_[] = { __VA_ARGS__ };                     \
+		test_case_add((suite), (tcase_name), tests_,                 \
+			      sizeof(tests_) / sizeof(tests_[0]));           \
+	} while (0)
 
 /* Read a fixture under tests/data (WHR_TEST_DATA is set by meson). The
  * caller frees the result; the test fails when the file is missing. */

@@ -229,6 +229,67 @@ START_TEST(config_set_values)
 }
 END_TEST
 
+/* Issue 14's: /metrics on an address of its own, the rate limit on
+ * failures and its burst. */
+START_TEST(config_admin_and_rate_limit)
+{
+	static const struct {
+		const char *key;
+		const char *value;
+		int rc;
+		double rate;
+	} cases[] = {
+		{ "rate-limit", "5", 0, 5 },
+		{ "rate-limit", "5/s", 0, 5 },
+		{ "rate-limit", "30/m", 0, 0.5 },
+		{ "rate-limit", "30/M", 0, 0.5 },
+		{ "rate-limit", "0", 0, 0 },
+		{ "rate-limit", "off", 0, 0 },
+		{ "rate-limit", "1000000", 0, 1000000 },
+		{ "rate-limit", "1000001", -EINVAL, 1000000 },
+		{ "rate-limit", "-1", -EINVAL, 1000000 },
+		{ "rate-limit", "5/h", -EINVAL, 1000000 },
+		{ "rate-limit", "1.5", -EINVAL, 1000000 },
+		{ "rate-limit", "", -EINVAL, 1000000 },
+		{ "rate-limit", "/s", -EINVAL, 1000000 },
+	};
+	struct config c;
+	size_t i;
+
+	config_init(&c);
+	ck_assert(c.rate_limit == 0);
+	ck_assert_ptr_null(c.admin_listen);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = config_set(&c, cases[i].key, cases[i].value, NULL);
+
+		ck_assert_msg(rc == cases[i].rc && c.rate_limit == cases[i].rate,
+			      "%s=%s: %d, %g", cases[i].key, cases[i].value, rc,
+			      c.rate_limit);
+	}
+	/* The burst: five seconds' worth, at least 5, unless given. */
+	ck_assert_int_eq(config_set(&c, "rate-limit", "3", NULL), 0);
+	ck_assert_uint_eq(config_rate_limit_burst(&c), 15);
+	ck_assert_int_eq(config_set(&c, "rate-limit", "10/m", NULL), 0);
+	ck_assert_uint_eq(config_rate_limit_burst(&c), 5);
+	ck_assert_int_eq(config_set(&c, "rate-limit", "90/m", NULL), 0);
+	ck_assert_uint_eq(config_rate_limit_burst(&c), 8);	/* 7.5 */
+	ck_assert_int_eq(config_set(&c, "rate-limit-burst", "0", NULL),
+			 -EINVAL);
+	ck_assert_int_eq(config_set(&c, "rate-limit-burst", "2", NULL), 0);
+	ck_assert_uint_eq(config_rate_limit_burst(&c), 2);
+
+	ck_assert_int_eq(config_set(&c, "admin-listen", "127.0.0.1", NULL),
+			 -EINVAL);
+	ck_assert_int_eq(config_set(&c, "admin-listen", "", NULL), -EINVAL);
+	ck_assert_int_eq(config_set(&c, "admin-listen", "[::1]:9090", NULL),
+			 0);
+	ck_assert_int_eq(config_set(&c, "admin-listen", "0.0.0.0:0", NULL),
+			 0);
+	ck_assert_str_eq(c.admin_listen, "0.0.0.0:0");
+	config_finish(&c);
+}
+END_TEST
+
 START_TEST(config_environment_then_flags)
 {
 	char *argv[] = { "--max-body", "4KiB", "--listen=127.0.0.1:1",
@@ -348,14 +409,13 @@ START_TEST(config_secrets_file_wins)
 }
 END_TEST
 
-TEST_SUITE(config)
-{
-	ADD_TEST(s, "sizes", config_sizes);
-	ADD_TEST(s, "durations", config_durations);
-	ADD_TEST(s, "defaults", config_defaults);
-	ADD_TEST(s, "resolve_defaults", config_resolve_defaults);
-	ADD_TEST(s, "set_values", config_set_values);
-	ADD_TEST(s, "environment_then_flags", config_environment_then_flags);
-	ADD_TEST(s, "bad_flags", config_bad_flags);
-	ADD_TEST(s, "secrets_file_wins", config_secrets_file_wins);
-}
+TEST_SUITE_OF(config,
+	config_sizes,
+	config_durations,
+	config_defaults,
+	config_resolve_defaults,
+	config_set_values,
+	config_admin_and_rate_limit,
+	config_environment_then_flags,
+	config_bad_flags,
+	config_secrets_file_wins)

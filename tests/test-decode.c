@@ -376,18 +376,16 @@ START_TEST(decode_ordering_members)
 }
 END_TEST
 
-TEST_SUITE(decode)
-{
-	ADD_TEST(s, "ordering_members", decode_ordering_members);
-	ADD_TEST(s, "action_with_nul", decode_action_with_nul);
-	ADD_TEST(s, "media_types", decode_media_types);
-	ADD_TEST(s, "vector_v0", decode_vector_v0);
-	ADD_TEST(s, "members", decode_members);
-	ADD_TEST(s, "optional_members", decode_optional_members);
-	ADD_TEST(s, "bom", decode_bom);
-	ADD_TEST(s, "bad_bodies", decode_bad_bodies);
-	ADD_TEST(s, "depth", decode_depth);
-	ADD_TEST(s, "surrogates", decode_surrogates);
-	ADD_TEST(s, "empty_id", decode_empty_id);
-	ADD_TEST(s, "max_notifications", decode_max_notifications);
-}
+TEST_SUITE_OF(decode,
+	decode_ordering_members,
+	decode_action_with_nul,
+	decode_media_types,
+	decode_vector_v0,
+	decode_members,
+	decode_optional_members,
+	decode_bom,
+	decode_bad_bodies,
+	decode_depth,
+	decode_surrogates,
+	decode_empty_id,
+	decode_max_notifications)

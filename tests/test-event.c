@@ -158,11 +158,9 @@ START_TEST(event_set_reason)
 }
 END_TEST
 
-TEST_SUITE(event)
-{
-	ADD_TEST(s, "envelope", event_envelope);
-	ADD_TEST(s, "paths", event_paths);
-	ADD_TEST(s, "bad_paths", event_bad_paths);
-	ADD_TEST(s, "properties", event_properties);
-	ADD_TEST(s, "reason", event_set_reason);
-}
+TEST_SUITE_OF(event,
+	event_envelope,
+	event_paths,
+	event_bad_paths,
+	event_properties,
+	event_set_reason)

@@ -132,6 +132,8 @@ START_TEST(head_refuses_what_is_framed_two_ways)
 		{ "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
 		  "Content-Length: 5\r\n\r\n",
 		  "both" },
+		{ "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+		  "HTTP/1.0" },
 		{ "GET / HTTP/1.1\r\n\r\n", "without Host" },
 		{ "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
 		  "more than one Host" },
@@ -188,12 +190,8 @@ START_TEST(head_start_bad)
 }
 END_TEST
 
-TEST_SUITE(head)
-{
-	ADD_TEST(s, "scan_finds_the_end", head_scan_finds_the_end);
-	ADD_TEST(s, "reads_the_fields_it_needs",
-		 head_reads_the_fields_it_needs);
-	ADD_TEST(s, "refuses_what_is_framed_two_ways",
-		 head_refuses_what_is_framed_two_ways);
-	ADD_TEST(s, "start_bad", head_start_bad);
-}
+TEST_SUITE_OF(head,
+	head_scan_finds_the_end,
+	head_reads_the_fields_it_needs,
+	head_refuses_what_is_framed_two_ways,
+	head_start_bad)

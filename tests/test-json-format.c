@@ -372,18 +372,16 @@ START_TEST(json_set_path_errors)
 }
 END_TEST
 
-TEST_SUITE(json_format)
-{
-	ADD_TEST(s, "indented_nested", json_format_indented_nested);
-	ADD_TEST(s, "empty_containers", json_format_empty_containers);
-	ADD_TEST(s, "control_characters", json_format_control_characters);
-	ADD_TEST(s, "escapes", json_format_escapes);
-	ADD_TEST(s, "numbers_verbatim", json_format_numbers_verbatim);
-	ADD_TEST(s, "styles", json_format_styles);
-	ADD_TEST(s, "invalid_refused", json_format_invalid_refused);
-	ADD_TEST(s, "depth_limit", json_format_depth_limit);
-	ADD_TEST(s, "reason_has_offset", json_format_reason_has_offset);
-	ADD_TEST(s, "quote", json_quote_escapes);
-	ADD_TEST(s, "set_path_forms", json_set_path_forms);
-	ADD_TEST(s, "set_path_errors", json_set_path_errors);
-}
+TEST_SUITE_OF(json_format,
+	json_format_indented_nested,
+	json_format_empty_containers,
+	json_format_control_characters,
+	json_format_escapes,
+	json_format_numbers_verbatim,
+	json_format_styles,
+	json_format_invalid_refused,
+	json_format_depth_limit,
+	json_format_reason_has_offset,
+	json_quote_escapes,
+	json_set_path_forms,
+	json_set_path_errors)

@@ -846,18 +846,11 @@ TEST_SUITE(lms365)
 	tcase_add_test(tc, lms365_decode_twice);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("missing");
-	tcase_add_test(tc, lms365_enrollment_missing);
-	tcase_add_test(tc, lms365_enrollment_nulls_inside);
-	tcase_add_test(tc, lms365_enrollment_empty_users);
-	tcase_add_test(tc, lms365_course_missing);
-	tcase_add_test(tc, lms365_no_json);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("unknown_members");
-	tcase_add_test(tc, lms365_unknown_members);
-	tcase_add_test(tc, lms365_duplicate_members);
-	suite_add_tcase(s, tc);
+	ADD_CASE(s, "missing", lms365_enrollment_missing,
+		 lms365_enrollment_nulls_inside, lms365_enrollment_empty_users,
+		 lms365_course_missing, lms365_no_json);
+	ADD_CASE(s, "unknown_members", lms365_unknown_members,
+		 lms365_duplicate_members);
 
 	tc = tcase_create("wrong_type");
 	tcase_add_loop_test(tc, lms365_wrong_type, 0,
@@ -865,10 +858,7 @@ TEST_SUITE(lms365)
 	tcase_add_test(tc, lms365_wrong_type_among_good);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("actions");
-	tcase_add_test(tc, lms365_actions);
-	tcase_add_test(tc, lms365_actions_unknown);
-	suite_add_tcase(s, tc);
+	ADD_CASE(s, "actions", lms365_actions, lms365_actions_unknown);
 
 	tc = tcase_create("time");
 	tcase_add_loop_test(tc, lms365_time_good, 0,

@@ -156,12 +156,9 @@ START_TEST(log_capture_keeps_the_first_error)
 }
 END_TEST
 
-TEST_SUITE(log)
-{
-	ADD_TEST(s, "levels", log_levels);
-	ADD_TEST(s, "text_escaping", log_text_escaping);
-	ADD_TEST(s, "json_parses", log_json_parses);
-	ADD_TEST(s, "errno_and_names", log_errno_and_names);
-	ADD_TEST(s, "capture_keeps_the_first_error",
-		 log_capture_keeps_the_first_error);
-}
+TEST_SUITE_OF(log,
+	log_levels,
+	log_text_escaping,
+	log_json_parses,
+	log_errno_and_names,
+	log_capture_keeps_the_first_error)

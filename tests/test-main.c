@@ -73,6 +73,35 @@ test_folder_remove(const char *dir)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
+Suite *
+test_suite_of(const char *unit, const TTest *const *tests, size_t n)
+{
+	Suite *s = suite_create(unit);
+	size_t len = strlen(unit);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *name = tests[i]->name;
+
+		if (strncmp(name, unit, len) == 0 && name[len] == '_')
+			name += len + 1;
+		test_case_add(s, name, &tests[i], 1);
+	}
+	return s;
+}
+
+void
+test_case_add(Suite *s, const char *tcase_name, const TTest *const *tests,
+	      size_t n)
+{
+	TCase *tc = tcase_create(tcase_name);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		tcase_add_test(tc, tests[i]);
+	suite_add_tcase(s, tc);
+}
+
 static char *log_text;
 static size_t log_len;
 

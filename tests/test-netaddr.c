@@ -152,10 +152,45 @@ START_TEST(netaddr_forwarded_client_is_the_rightmost_untrusted)
 }
 END_TEST
 
-TEST_SUITE(netaddr)
+/* One client for limits: an IPv4 address, or an IPv6 /64. */
+START_TEST(netaddr_client_block_groups_ipv6_by_64)
 {
-	ADD_TEST(s, "parse_and_format", netaddr_parse_and_format);
-	ADD_TEST(s, "cidr", netaddr_cidr);
-	ADD_TEST(s, "forwarded_client_is_the_rightmost_untrusted",
-		 netaddr_forwarded_client_is_the_rightmost_untrusted);
+	static const char *const same[][2] = {
+		{ "2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff" },
+		{ "2001:db8:1:2::1", "2001:db8:1:2::" },
+		{ "::ffff:192.0.2.1", "192.0.2.1" },	/* mapped: IPv4 */
+	};
+	static const char *const apart[][2] = {
+		{ "2001:db8:1:2::1", "2001:db8:1:3::1" },
+		{ "192.0.2.1", "192.0.2.2" },
+	};
+	struct netaddr a, b, ka, kb;
+	size_t i;
+
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		a = addr(same[i][0]);
+		b = addr(same[i][1]);
+		netaddr_client_block(&a, &ka);
+		netaddr_client_block(&b, &kb);
+		ck_assert_msg(netaddr_equal(&ka, &kb), "%s ~ %s", same[i][0],
+			      same[i][1]);
+	}
+	for (i = 0; i < sizeof(apart) / sizeof(apart[0]); i++) {
+		a = addr(apart[i][0]);
+		b = addr(apart[i][1]);
+		netaddr_client_block(&a, &ka);
+		netaddr_client_block(&b, &kb);
+		ck_assert_msg(!netaddr_equal(&ka, &kb), "%s ~ %s", apart[i][0],
+			      apart[i][1]);
+	}
+	a = addr("192.0.2.9");
+	netaddr_client_block(&a, &ka);
+	ck_assert_str_eq(text_of(&ka), "192.0.2.9");
 }
+END_TEST
+
+TEST_SUITE_OF(netaddr,
+	netaddr_client_block_groups_ipv6_by_64,
+	netaddr_parse_and_format,
+	netaddr_cidr,
+	netaddr_forwarded_client_is_the_rightmost_untrusted)

@@ -326,15 +326,13 @@ START_TEST(sched_backoff)
 }
 END_TEST
 
-TEST_SUITE(scheduler)
-{
-	ADD_TEST(s, "one_key_in_order", sched_one_key_in_order);
-	ADD_TEST(s, "unrelated_in_parallel", sched_unrelated_in_parallel);
-	ADD_TEST(s, "several_keys", sched_several_keys);
-	ADD_TEST(s, "retry_keeps_order", sched_retry_keeps_order);
-	ADD_TEST(s, "late_old_notification", sched_late_old_notification);
-	ADD_TEST(s, "known_and_payload", sched_known_and_payload);
-	ADD_TEST(s, "many", sched_many);
-	ADD_TEST(s, "released_holds_keys", sched_released_holds_keys);
-	ADD_TEST(s, "backoff", sched_backoff);
-}
+TEST_SUITE_OF(scheduler,
+	sched_one_key_in_order,
+	sched_unrelated_in_parallel,
+	sched_several_keys,
+	sched_retry_keeps_order,
+	sched_late_old_notification,
+	sched_known_and_payload,
+	sched_many,
+	sched_released_holds_keys,
+	sched_backoff)

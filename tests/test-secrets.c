@@ -257,14 +257,12 @@ START_TEST(secrets_store)
 }
 END_TEST
 
-TEST_SUITE(secrets)
-{
-	ADD_TEST(s, "good", secrets_good);
-	ADD_TEST(s, "lengths", secrets_lengths);
-	ADD_TEST(s, "bad_messages", secrets_bad_messages);
-	ADD_TEST(s, "newlines_in_files", secrets_newlines_in_files);
-	ADD_TEST(s, "long_id_not_shown", secrets_long_id_not_shown);
-	ADD_TEST(s, "file", secrets_file);
-	ADD_TEST(s, "file_load", secrets_file_load);
-	ADD_TEST(s, "store", secrets_store);
-}
+TEST_SUITE_OF(secrets,
+	secrets_good,
+	secrets_lengths,
+	secrets_bad_messages,
+	secrets_newlines_in_files,
+	secrets_long_id_not_shown,
+	secrets_file,
+	secrets_file_load,
+	secrets_store)

@@ -271,14 +271,12 @@ START_TEST(signature_public_api)
 }
 END_TEST
 
-TEST_SUITE(signature)
-{
-	ADD_TEST(s, "public_api", signature_public_api);
-	ADD_TEST(s, "vectors", signature_vectors);
-	ADD_TEST(s, "header_forms", signature_header_forms);
-	ADD_TEST(s, "body_changed", signature_body_changed);
-	ADD_TEST(s, "wrong_secret", signature_wrong_secret);
-	ADD_TEST(s, "previous_secret", signature_previous_secret);
-	ADD_TEST(s, "rfc4231_and_reuse", signature_rfc4231_and_reuse);
-	ADD_TEST(s, "messages", signature_messages_have_no_mac);
-}
+TEST_SUITE_OF(signature,
+	signature_public_api,
+	signature_vectors,
+	signature_header_forms,
+	signature_body_changed,
+	signature_wrong_secret,
+	signature_previous_secret,
+	signature_rfc4231_and_reuse,
+	signature_messages_have_no_mac)

@@ -403,13 +403,10 @@ START_TEST(tracker_summary_as_sql)
 }
 END_TEST
 
-TEST_SUITE(tracker)
-{
-	ADD_TEST(s, "statements_by_text", tracker_statements_by_text);
-	ADD_TEST(s, "prepare_resets_and_unbinds",
-		 tracker_prepare_resets_and_unbinds);
-	ADD_TEST(s, "bind_failures", tracker_bind_failures);
-	ADD_TEST(s, "schema_versions", tracker_schema_versions);
-	ADD_TEST(s, "fold", tracker_fold);
-	ADD_TEST(s, "summary_as_sql", tracker_summary_as_sql);
-}
+TEST_SUITE_OF(tracker,
+	tracker_statements_by_text,
+	tracker_prepare_resets_and_unbinds,
+	tracker_bind_failures,
+	tracker_schema_versions,
+	tracker_fold,
+	tracker_summary_as_sql)

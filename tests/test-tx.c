@@ -15,30 +15,8 @@
 #include "store/store.h"
 #include "test-backends.h"
 
-static char dir[2048];
-
-static struct whr_store *
-fresh_store_on(int backend)
-{
-	char why[8192];
-	struct whr_store *s;
-
-	snprintf(dir, sizeof(dir), "%s", test_store_location(backend));
-	s = whr_store_open(dir, STORE_SERVER, why, sizeof(why));
-	ck_assert_msg(s != NULL, "%s", why);
-	return s;
-}
-
-#define fresh_store() fresh_store_on(_i)
-
-static void
-remove_store_on(int backend, struct whr_store *s)
-{
-	whr_store_close(s);
-	test_store_remove(backend, dir);
-}
-
-#define remove_store(s) remove_store_on(_i, (s))
+#define fresh_store() test_store_fresh(_i)
+#define remove_store(s) test_store_discard(_i, (s))
 
 /* SQL written for SQLite, in this backend's dialect. */
 #define SQL(text) test_sql(_i, (text))
@@ -84,10 +62,15 @@ START_TEST(tx_prepare_bind_step)
 		/* Done: stepping again does not run it again. */
 		ck_assert_int_eq(whr_stmt_step(ins), 0);
 	}
+	/* Once run, a statement takes no bindings (each database would
+	 * take them its own way): -EINVAL, saying to prepare it again. */
+	ck_assert_int_eq(whr_stmt_bind_text(ins, 1, "k8"), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(whr_tx_error(tx), "prepare it again"));
 	/* The same text is the same statement, reset and without bindings. */
 	ck_assert_ptr_eq(whr_tx_prepare(tx, insert), ins);
 	ck_assert_int_eq(whr_stmt_bind_text(ins, 1, "k9"), 0);
 	ck_assert_int_eq(whr_stmt_run(ins), 0);
+	ck_assert_int_eq(whr_stmt_changes(ins), 1);
 
 	sel = whr_tx_prepare(tx, SQL("SELECT k, v, n FROM t WHERE n >= ?1 ORDER BY k"));
 	ck_assert_ptr_nonnull(sel);
@@ -261,6 +244,9 @@ START_TEST(tx_guard_text)
 		"/* hi */ COMMIT", "-- hi\nCOMMIT",
 		"SELECT 1; COMMIT", "SELECT ';'; COMMIT",
 		"SELECT $$;$$; COMMIT", "SELECT E'\\';'; COMMIT",
+		/* A $ in a name starts no quote; a quote that never ends
+		 * hides what follows, so it is refused. */
+		"SELECT 1 AS a$b$; COMMIT", "SELECT $q$ x; COMMIT",
 	};
 	static const char *const allowed[] = {
 		"SELECT 'COMMIT'", "SELECT 1 AS commit_count",
@@ -270,6 +256,7 @@ START_TEST(tx_guard_text)
 		"SELECT /* ; COMMIT */ 1",
 		"SAVEPOINT mine; ROLLBACK TO SAVEPOINT mine; RELEASE mine",
 		"SELECT E'\\';COMMIT'",
+		"SELECT 1 AS a$b$",
 	};
 	struct whr_store *s = fresh_store();
 	struct whr_tx *tx = whr_store_tx(s);

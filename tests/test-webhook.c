@@ -307,13 +307,11 @@ START_TEST(webhook_post_head_decides)
 }
 END_TEST
 
-TEST_SUITE(webhook)
-{
-	ADD_TEST(s, "post_head_decides", webhook_post_head_decides);
-	ADD_TEST(s, "query_parameter", webhook_query_parameter);
-	ADD_TEST(s, "query_nul", webhook_query_nul);
-	ADD_TEST(s, "percent_decode", webhook_percent_decode);
-	ADD_TEST(s, "post_checks_in_order", webhook_post_checks_in_order);
-	ADD_TEST(s, "post_body_rules", webhook_post_body_rules);
-	ADD_TEST(s, "post_builds_job", webhook_post_builds_job);
-}
+TEST_SUITE_OF(webhook,
+	webhook_post_head_decides,
+	webhook_query_parameter,
+	webhook_query_nul,
+	webhook_percent_decode,
+	webhook_post_checks_in_order,
+	webhook_post_body_rules,
+	webhook_post_builds_job)

@@ -117,12 +117,9 @@ cmd_healthcheck(int argc, char **argv)
 			goto out;
 		}
 		if (id == OPT_TIMEOUT &&
-		    (tool_parse_duration(value, &o.timeout_us) < 0 ||
-		     o.timeout_us <= 0)) {
-			fprintf(stderr, "whr healthcheck: --timeout %s: not a "
-				"duration (3s, 500ms)\n", value);
+		    tool_parse_timeout(value, "healthcheck", "timeout",
+				       &o.timeout_us) < 0)
 			goto out;
-		}
 		if (id == TOOL_ARG_POSITIONAL) {
 			if (url_text != NULL) {
 				fprintf(stderr, "whr healthcheck: one URL "

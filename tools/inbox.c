@@ -143,6 +143,36 @@ struct output {
 	yajl_gen json;
 };
 
+/* A table with @p titles, or with --format json a JSON document (the
+ * caller opens what holds the rows): false when out of memory. */
+static bool
+output_open(struct output *o, const struct tool *t,
+	    const char *const *titles)
+{
+	if (t->json)
+		o->json = json_begin();
+	else
+		o->table = table_new(titles);
+	return o->json != NULL || o->table != NULL;
+}
+
+/* Print what @p o holds when @p ok (the table, or the JSON its caller
+ * closed), then free it: the end of list and stats. */
+static void
+output_close(struct output *o, bool ok)
+{
+	if (o->json != NULL) {
+		if (ok)
+			json_end(o->json);
+		else
+			yajl_gen_free(o->json);
+	} else {
+		if (ok)
+			table_print(o->table, stdout);
+		table_free(o->table);
+	}
+}
+
 static int
 list_row(const struct store_notification *n, void *arg)
 {
@@ -237,27 +267,14 @@ cmd_list(struct tool *t, int argc, char **argv)
 	rc = data_dir_open(&t->d, false);
 	if (rc != 0)
 		return rc;
-	if (t->json) {
-		o.json = json_begin();
-		if (o.json != NULL)
-			yajl_gen_array_open(o.json);
-	} else {
-		o.table = table_new(list_titles);
-	}
-	if (o.json == NULL && o.table == NULL)
+	if (!output_open(&o, t, list_titles))
 		return data_dir_error(&t->d, "cannot list: out of memory");
+	if (o.json != NULL)
+		yajl_gen_array_open(o.json);
 	rc = whr_store_list(t->d.store, &f, list_row, &o);
-	if (o.json != NULL) {
+	if (o.json != NULL)
 		yajl_gen_array_close(o.json);
-		if (rc == 0)
-			json_end(o.json);
-		else
-			yajl_gen_free(o.json);
-	} else {
-		if (rc == 0)
-			table_print(o.table, stdout);
-		table_free(o.table);
-	}
+	output_close(&o, rc == 0);
 	return rc < 0 ? data_dir_error(&t->d, "cannot list") : 0;
 }
 
@@ -793,35 +810,23 @@ cmd_stats(struct tool *t, int argc, char **argv)
 	rc = whr_store_stats(t->d.store, &s, NULL, NULL);
 	if (rc < 0)
 		return data_dir_error(&t->d, "cannot count");
-	if (t->json) {
-		o.json = json_begin();
-		if (o.json == NULL)
-			return data_dir_error(&t->d, "cannot count: out of memory");
+	if (!output_open(&o, t, stats_titles))
+		return data_dir_error(&t->d, "cannot count: out of memory");
+	if (o.json != NULL) {
 		yajl_gen_map_open(o.json);
 		stats_json_head(t, o.json, &s);
 		json_key(o.json, "actions");
 		yajl_gen_array_open(o.json);
-	} else {
-		o.table = table_new(stats_titles);
-		if (o.table == NULL)
-			return data_dir_error(&t->d, "cannot count: out of memory");
 	}
 	rc = whr_store_stats(t->d.store, &s, stats_action, &o);
 	if (o.json != NULL) {
 		yajl_gen_array_close(o.json);
 		yajl_gen_map_close(o.json);
-		if (rc == 0)
-			json_end(o.json);
-		else
-			yajl_gen_free(o.json);
-	} else {
-		if (rc == 0) {
-			stats_text(t, &s);
-			printf("\n");
-			table_print(o.table, stdout);
-		}
-		table_free(o.table);
+	} else if (rc == 0) {
+		stats_text(t, &s);
+		printf("\n");
 	}
+	output_close(&o, rc == 0);
 	return rc < 0 ? data_dir_error(&t->d, "cannot count") : 0;
 }
 

@@ -33,6 +33,8 @@ static const struct command commands[] = {
 	  cmd_healthcheck },
 	{ "migrate", "move a data folder's inbox into PostgreSQL "
 		     "(whr migrate --help)", cmd_migrate },
+	{ "register", "subscribe to Learn365 events: create, list, rotate... "
+		      "(whr register --help)", cmd_register },
 };
 
 static void

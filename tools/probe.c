@@ -3,8 +3,11 @@
  * registered (the echo GET), then, given the secret, with one signed
  * test delivery; say exactly why a check fails.
  */
+#include "probe.h"
+
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +28,6 @@ static const struct tool_option options[] = {
 	{ "sample", 0, true, OPT_SAMPLE },
 	TOOL_HTTP_OPTIONS,
 	{ NULL, 0, false, 0 },
-};
-
-enum check {
-	CHECK_PASS,
-	CHECK_FAIL,		/* answered, wrongly */
-	CHECK_UNREACHABLE,	/* no answer at all */
 };
 
 struct probe {
@@ -90,10 +87,8 @@ hex_value(char c)
 	return -1;
 }
 
-/* Does @p query have a parameter named noecho (any case, the name
- * percent-decoded as .NET's query parsing does)? */
-static bool
-has_noecho(const char *query)
+bool
+probe_has_noecho(const char *query)
 {
 	while (query != NULL && *query != '\0') {
 		size_t len = strcspn(query, "&");
@@ -123,49 +118,70 @@ has_noecho(const char *query)
 	return false;
 }
 
+/* The outcome's line, "pass: ..." or "FAIL: ...". */
+static void outcome(struct probe_outcome *o, enum probe_check check,
+		    const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 static void
-print_redirect(const char *what, const struct http_result *r)
+outcome(struct probe_outcome *o, enum probe_check check, const char *fmt,
+	...)
+{
+	va_list ap;
+
+	o->check = check;
+	va_start(ap, fmt);
+	vsnprintf(o->line, sizeof(o->line), fmt, ap);
+	va_end(ap);
+}
+
+static void
+redirect(struct probe_outcome *o, const struct http_result *r)
 {
 	const char *location = http_result_header(r, "Location");
 	char shown[600];
 
 	http_escape(shown, sizeof(shown), location != NULL ? location : "",
 		    location != NULL ? strlen(location) : 0, 500, false);
-	printf("%s: FAIL: %d %s, a redirect to %s. The sender follows "
-	       "redirects for the echo, but a delivery must never get one: "
-	       "on a 301, 302 or 303 it sends the POST again as a GET "
-	       "without the body, a 2xx to that counts as delivered, and the "
-	       "event is lost (on a 307 or 308 it posts the signed body to "
-	       "the new location). Register the final URL.\n", what,
-	       r->status, r->reason, location != NULL ? shown :
-	       "nowhere (no Location header)");
+	outcome(o, PROBE_FAIL, "FAIL: %d %s, a redirect to %s. The sender "
+		"follows redirects for the echo, but a delivery must never "
+		"get one: on a 301, 302 or 303 it sends the POST again as a "
+		"GET without the body, a 2xx to that counts as delivered, and "
+		"the event is lost (on a 307 or 308 it posts the signed body "
+		"to the new location). Register the final URL.", r->status,
+		r->reason, location != NULL ? shown :
+		"nowhere (no Location header)");
 }
 
-/* Run the request @p req of check @p what ("echo"): the heads with -v,
- * the time it took into @p t (32 bytes). An answer that is not a
- * redirect is for the caller to judge: CHECK_PASS. Otherwise the check's
- * FAIL line is printed: CHECK_UNREACHABLE when nothing answered,
- * CHECK_FAIL for a redirect (or out of memory). */
-static enum check
-run_check(struct probe *p, const char *what, const struct http_request *req,
-	  struct http_result *r, char *t)
+/* Run the request @p req: the heads with -v, the time it took into @p t
+ * (32 bytes). An answer that is not a redirect is for the caller to
+ * judge: true. Otherwise the outcome is set: PROBE_UNREACHABLE when
+ * nothing answered, PROBE_FAIL for a redirect (or out of memory). */
+static bool
+run_check(const struct probe_target *p, const struct http_request *req,
+	  struct http_result *r, char *t, struct probe_outcome *o)
 {
+	o->error = HTTP_ERR_INTERNAL;
+	o->status = 0;
 	if (http_client_run(p->client, req, r) < 0) {
-		printf("%s: FAIL: out of memory\n", what);
-		return CHECK_FAIL;
+		outcome(o, PROBE_FAIL, "FAIL: out of memory");
+		return false;
 	}
-	if (p->http.verbose)
-		tool_print_heads(stdout, r);
+	if (p->trace != NULL && p->http->verbose)
+		tool_print_heads(p->trace, r);
 	tool_format_duration(t, 32, r->elapsed_us);
+	o->error = r->error;
+	o->status = r->status;
 	if (r->error != HTTP_OK) {
-		printf("%s: FAIL: %s (after %s)\n", what, r->detail, t);
-		return CHECK_UNREACHABLE;
+		outcome(o, PROBE_UNREACHABLE, "FAIL: %s (after %s)", r->detail,
+			t);
+		return false;
 	}
 	if (r->status >= 300 && r->status < 400) {
-		print_redirect(what, r);
-		return CHECK_FAIL;
+		redirect(o, r);
+		return false;
 	}
-	return CHECK_PASS;
+	return true;
 }
 
 /* Why a 2xx echo body is not the value, or NULL when it is. */
@@ -193,8 +209,8 @@ echo_mismatch(const struct http_result *r, const char *value)
 	return "the body is not the echo value";
 }
 
-static enum check
-check_echo(struct probe *p)
+void
+probe_echo(const struct probe_target *p, struct probe_outcome *o)
 {
 	char value[33];
 	char query[40];
@@ -202,42 +218,44 @@ check_echo(struct probe *p)
 	char got[160];
 	struct http_request req = {
 		.method = "GET",
-		.url = &p->url,
+		.url = p->url,
 		.query = query,
-		.headers = p->http.headers,
-		.n_headers = p->http.n_headers,
+		.headers = p->http->headers,
+		.n_headers = p->http->n_headers,
 	};
 	struct http_result r;
 	const char *why;
-	enum check result;
 
+	memset(&r, 0, sizeof(r));
 	if (delivery_random_id(value) < 0) {
-		printf("echo: FAIL: no random bytes for the echo value\n");
-		return CHECK_FAIL;
+		outcome(o, PROBE_FAIL, "FAIL: no random bytes for the echo "
+			"value");
+		return;
 	}
 	snprintf(query, sizeof(query), "echo=%s", value);
-	printf("echo: GET %s%s?%s\n", p->url.origin, p->url.path, query);
-	result = run_check(p, "echo", &req, &r, t);
-	if (result != CHECK_PASS) {
+	if (p->trace != NULL) {
+		fprintf(p->trace, "echo: GET %s%s?%s\n", p->url->origin,
+			p->url->path, query);
+		fflush(p->trace);
+	}
+	if (!run_check(p, &req, &r, t, o)) {
 		/* run_check() said why */
 	} else if (r.status < 200 || r.status >= 300) {
 		tool_first_line(got, sizeof(got), &r);
-		printf("echo: FAIL: %d %s in %s; the sender wants a 2xx%s%s\n",
-		       r.status, r.reason, t, got[0] != '\0' ? ": " : "",
-		       got);
-		result = CHECK_FAIL;
+		outcome(o, PROBE_FAIL, "FAIL: %d %s in %s; the sender wants a "
+			"2xx%s%s", r.status, r.reason, t,
+			got[0] != '\0' ? ": " : "", got);
 	} else if ((why = echo_mismatch(&r, value)) != NULL) {
 		http_escape(got, sizeof(got), r.body, r.body_len, 80, true);
-		printf("echo: FAIL: %s (%d %s in %s): expected \"%s\", got "
-		       "\"%s\" (%llu bytes)\n", why, r.status, r.reason, t,
-		       value, got, (unsigned long long)r.body_total);
-		result = CHECK_FAIL;
+		outcome(o, PROBE_FAIL, "FAIL: %s (%d %s in %s): expected "
+			"\"%s\", got \"%s\" (%llu bytes)", why, r.status,
+			r.reason, t, value, got,
+			(unsigned long long)r.body_total);
 	} else {
-		printf("echo: pass: %d %s in %s, the body is the echo value\n",
-		       r.status, r.reason, t);
+		outcome(o, PROBE_PASS, "pass: %d %s in %s, the body is the "
+			"echo value", r.status, r.reason, t);
 	}
 	http_result_finish(&r);
-	return result;
 }
 
 /* ---- the test delivery ---------------------------------------------- */
@@ -266,10 +284,10 @@ status_hint(int status)
 
 /* The notification to send, or NULL after a message (*usage set). */
 static char *
-probe_notification(const struct probe *p, bool *usage)
+probe_notification(const char *action, bool *usage)
 {
 	bool none;
-	const char *sample = tool_sample(p->sample, "probe", &none);
+	const char *sample = tool_sample(action, "probe", &none);
 	char *quoted;
 	char *note = NULL;
 
@@ -279,63 +297,68 @@ probe_notification(const struct probe *p, bool *usage)
 	if (!none)
 		return NULL;
 	/* no samples in this build: a minimal notification */
-	quoted = json_quote(p->sample);
+	quoted = json_quote(action);
 	if (quoted != NULL && asprintf(&note, "{\"Action\":%s}", quoted) < 0)
 		note = NULL;
 	free(quoted);
 	return note;
 }
 
-static enum check
-check_delivery(struct probe *p, const char *note)
+void
+probe_delivery(const struct probe_target *p, const char *secret,
+	       const char *note, const char *label, struct probe_outcome *o)
 {
 	const char *const notes[] = { note };
 	struct delivery d = {
 		.attempt = 1,
 		.notifications = notes,
-		.n_notifications = 1,
+		.n_notifications = note != NULL ? 1 : 0,
 		.style = JSON_STYLE_INDENTED_CRLF,
 	};
 	char signature[WHR_SIGNATURE_HEADER_SIZE];
 	struct http_header *headers = NULL;
-	struct http_request req = { .method = "POST", .url = &p->url };
+	struct http_request req = { .method = "POST", .url = p->url };
 	struct http_result r;
 	char id[33];
 	char err[160];
 	char t[32];
 	char got[300];
-	enum check result = CHECK_FAIL;
 
 	memset(&r, 0, sizeof(r));
+	o->error = HTTP_ERR_INTERNAL;
+	o->status = 0;
 	d.id = delivery_random_id(id) == 0 ? id : NULL;
 	req.body = delivery_body(&d, &req.body_len, err, sizeof(err));
 	if (req.body == NULL ||
-	    tool_post_headers(&p->http, p->secret, req.body, req.body_len,
+	    tool_post_headers(p->http, secret, req.body, req.body_len,
 			      signature, &headers, &req.n_headers) < 0) {
-		printf("delivery: FAIL: cannot build the delivery: %s\n",
-		       req.body == NULL ? err : "out of memory");
+		outcome(o, PROBE_FAIL, "FAIL: cannot build the delivery: %s",
+			req.body == NULL ? err : "out of memory");
 		goto out;
 	}
 	req.headers = headers;
-	printf("delivery: POST %s%s%s%s (%s, signed, Id %s)\n", p->url.origin,
-	       p->url.path, p->url.query != NULL ? "?" : "",
-	       p->url.query != NULL ? p->url.query : "", p->sample, id);
-	if (run_check(p, "delivery", &req, &r, t) != CHECK_PASS) {
+	if (p->trace != NULL) {
+		fprintf(p->trace, "delivery: POST %s%s%s%s (%s, signed, Id "
+			"%s)\n", p->url->origin, p->url->path,
+			p->url->query != NULL ? "?" : "",
+			p->url->query != NULL ? p->url->query : "", label, id);
+		fflush(p->trace);
+	}
+	if (!run_check(p, &req, &r, t, o)) {
 		/* run_check() said why */
 	} else if (r.status < 200 || r.status >= 300) {
 		tool_first_line(got, sizeof(got), &r);
-		printf("delivery: FAIL: %d %s in %s%s%s%s\n", r.status,
-		       r.reason, t, got[0] != '\0' ? ": " : "", got,
-		       status_hint(r.status));
+		outcome(o, PROBE_FAIL, "FAIL: %d %s in %s%s%s%s", r.status,
+			r.reason, t, got[0] != '\0' ? ": " : "", got,
+			status_hint(r.status));
 	} else {
-		printf("delivery: pass: %d %s in %s\n", r.status, r.reason, t);
-		result = CHECK_PASS;
+		outcome(o, PROBE_PASS, "pass: %d %s in %s", r.status, r.reason,
+			t);
 	}
 out:
 	http_result_finish(&r);
 	free((void *)req.body);
 	free(headers);
-	return result;
 }
 
 /* ---- the command ---------------------------------------------------- */
@@ -356,9 +379,11 @@ int
 cmd_probe(int argc, char **argv)
 {
 	struct probe p;
+	struct probe_target target = { .trace = stdout };
+	struct probe_outcome o;
 	char *note = NULL;
 	char err[256];
-	enum check echo = CHECK_PASS;
+	enum probe_check echo = PROBE_PASS;
 	int checks = 0;
 	int failed = 0;
 	bool usage_error;
@@ -382,7 +407,7 @@ cmd_probe(int argc, char **argv)
 	if (tool_secret_load(&p.http, "probe", &p.secret) < 0)
 		goto out;
 	if (p.secret != NULL &&
-	    (note = probe_notification(&p, &usage_error)) == NULL) {
+	    (note = probe_notification(p.sample, &usage_error)) == NULL) {
 		status = usage_error ? EXIT_USAGE : 1;
 		goto out;
 	}
@@ -390,22 +415,29 @@ cmd_probe(int argc, char **argv)
 				 &p.client);
 	if (status != 0)
 		goto out;
-	if (has_noecho(p.url.query)) {
+	target.client = p.client;
+	target.url = &p.url;
+	target.http = &p.http;
+	if (probe_has_noecho(p.url.query)) {
 		printf("echo: skipped: the URL has a noecho parameter, so the "
 		       "sender does not check it either\n");
 	} else {
-		echo = check_echo(&p);
+		probe_echo(&target, &o);
+		printf("echo: %s\n", o.line);
+		echo = o.check;
 		checks++;
-		failed += echo != CHECK_PASS;
+		failed += echo != PROBE_PASS;
 	}
 	if (p.secret == NULL) {
 		printf("delivery: skipped: no secret (--secret-file FILE, "
 		       "--secret or WHR_SECRET)\n");
-	} else if (echo == CHECK_UNREACHABLE) {
+	} else if (echo == PROBE_UNREACHABLE) {
 		printf("delivery: skipped: the echo got no answer\n");
 	} else {
+		probe_delivery(&target, p.secret, note, p.sample, &o);
+		printf("delivery: %s\n", o.line);
 		checks++;
-		failed += check_delivery(&p, note) != CHECK_PASS;
+		failed += o.check != PROBE_PASS;
 	}
 	if (checks == 0)
 		printf("probe: nothing was checked\n");

@@ -12,6 +12,8 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
+#include <whr/receiver.h>
+
 #include "commands.h"	/* EXIT_USAGE */
 #include "lib/samples.h"
 
@@ -144,35 +146,27 @@ tool_parse_url_args(int argc, char **argv, const struct tool_option *table,
 int
 tool_parse_duration(const char *s, int64_t *us)
 {
-	static const struct {
-		const char *suffix;
-		int64_t factor;
-	} units[] = {
-		{ "", 1000000 }, { "s", 1000000 }, { "ms", 1000 },
-		{ "m", 60 * 1000000LL }, { "h", 3600 * 1000000LL },
-	};
-	unsigned long long v;
-	char *end;
-	size_t i;
+	/* At most a week: enough for any timeout or retry schedule. */
+	const int64_t week_us = 7 * 24 * 3600 * 1000000LL;
+	int64_t v;
 
-	if (*s < '0' || *s > '9')
+	/* The syntax of whr serve's durations, from the one parser. */
+	if (whr_parse_duration(s, &v) < 0 || v > week_us)
 		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
+	*us = v;
+	return 0;
+}
+
+int
+tool_parse_timeout(const char *value, const char *cmd, const char *option,
+		   int64_t *us)
+{
+	if (tool_parse_duration(value, us) < 0 || *us <= 0) {
+		fprintf(stderr, "whr %s: --%s: '%s' is not a duration above 0 "
+			"(300ms, 5s, 2m)\n", cmd, option, value);
 		return -EINVAL;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcasecmp(end, units[i].suffix) == 0) {
-			/* at most a week: enough for any retry schedule */
-			if (v > (unsigned long long)(7 * 24 * 3600 *
-						     1000000LL /
-						     units[i].factor))
-				return -EINVAL;
-			*us = (int64_t)v * units[i].factor;
-			return 0;
-		}
 	}
-	return -EINVAL;
+	return 0;
 }
 
 int
@@ -286,14 +280,8 @@ tool_http_option(struct tool_http *h, int id, const char *value,
 {
 	switch (id) {
 	case TOOL_OPT_TIMEOUT:
-		if (tool_parse_duration(value, &h->timeout_us) < 0 ||
-		    h->timeout_us == 0) {
-			fprintf(stderr, "whr %s: --timeout: '%s' is not a "
-				"duration above 0 (300ms, 5s, 2m)\n", cmd,
-				value);
-			return -EINVAL;
-		}
-		return 0;
+		return tool_parse_timeout(value, cmd, "timeout",
+					  &h->timeout_us);
 	case TOOL_OPT_CACERT:
 		h->cacert = value;
 		return 0;
@@ -318,16 +306,16 @@ tool_http_option(struct tool_http *h, int id, const char *value,
 
 /* ---- the secret ---------------------------------------------------- */
 
-static char *
-read_secret_file(const char *path, const char *cmd)
+char *
+tool_secret_file_read(const char *path, const char *cmd, const char *what)
 {
 	char *buf = malloc(SECRET_FILE_MAX + 1);
 	FILE *f = fopen(path, "rb");
 	size_t n;
 
 	if (buf == NULL || f == NULL) {
-		fprintf(stderr, "whr %s: cannot read the secret file %s: %s\n",
-			cmd, path, buf == NULL ? "out of memory" :
+		fprintf(stderr, "whr %s: cannot read the %s %s: %s\n", cmd,
+			what, path, buf == NULL ? "out of memory" :
 			strerror(errno));
 		free(buf);
 		if (f != NULL)
@@ -337,8 +325,8 @@ read_secret_file(const char *path, const char *cmd)
 	n = fread(buf, 1, SECRET_FILE_MAX + 1, f);
 	fclose(f);
 	if (n > SECRET_FILE_MAX) {
-		fprintf(stderr, "whr %s: the secret file %s is larger than "
-			"%d bytes\n", cmd, path, SECRET_FILE_MAX);
+		fprintf(stderr, "whr %s: the %s %s is larger than %d bytes\n",
+			cmd, what, path, SECRET_FILE_MAX);
 		OPENSSL_cleanse(buf, SECRET_FILE_MAX + 1);
 		free(buf);
 		return NULL;
@@ -349,8 +337,8 @@ read_secret_file(const char *path, const char *cmd)
 		n--;
 	buf[n] = '\0';
 	if (strlen(buf) != n) {
-		fprintf(stderr, "whr %s: the secret file %s holds a NUL "
-			"byte\n", cmd, path);
+		fprintf(stderr, "whr %s: the %s %s holds a NUL byte\n", cmd,
+			what, path);
 		OPENSSL_cleanse(buf, n);
 		free(buf);
 		return NULL;
@@ -403,7 +391,8 @@ tool_secret_load(const struct tool_http *h, const char *cmd, char **secret)
 		return -EINVAL;
 	}
 	if (h->secret_file != NULL)
-		*secret = read_secret_file(h->secret_file, cmd);
+		*secret = tool_secret_file_read(h->secret_file, cmd,
+						"secret file");
 	else if (h->secret_arg != NULL)
 		*secret = strdup(h->secret_arg);
 	else if (env != NULL && env[0] != '\0')

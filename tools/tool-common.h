@@ -1,7 +1,8 @@
 /*
- * What `whr send` and `whr probe` share: reading their command lines
- * (options, durations, headers, the secret), signing a delivery the way
- * the sender does, and printing what happened.
+ * What `whr send`, `whr probe` (and in part `whr healthcheck` and
+ * `whr register`) share: reading their command lines (options,
+ * durations, headers, the secret), signing a delivery the way the sender
+ * does, and printing what happened.
  */
 #ifndef WHR_TOOLS_TOOL_COMMON_H
 #define WHR_TOOLS_TOOL_COMMON_H
@@ -57,9 +58,14 @@ int tool_parse_url_args(int argc, char **argv,
 			void (*usage)(void), tool_option_fn take,
 			void *userdata, const char **url);
 
-/* A duration: a whole number with ms, s, m or h; a bare number is
- * seconds. 0, or -EINVAL. */
+/* A duration as whr serve reads one (whr_parse_duration(): a whole
+ * number with ms, s, m, h or d; a bare number is seconds), at most a
+ * week. 0, or -EINVAL. */
 int tool_parse_duration(const char *s, int64_t *us);
+/* A timeout or a wait: a duration above 0. 0, or -EINVAL after a
+ * message on stderr naming whr @p cmd and its --@p option. */
+int tool_parse_timeout(const char *value, const char *cmd,
+		       const char *option, int64_t *us);
 /* A whole number in [min, max]. 0, or -EINVAL. */
 int tool_parse_long(const char *s, long min, long max, long *out);
 /* "300 ms", "2 s", "1.5 s" */
@@ -118,6 +124,13 @@ int tool_http_option(struct tool_http *h, int id, const char *value,
 int tool_secret_load(const struct tool_http *h, const char *cmd,
 		     char **secret);
 void tool_secret_free(char *secret);
+
+/* A secret (or a key) kept in the file @p path: its bytes, one trailing
+ * line end dropped; malloc'd (free it with tool_secret_free()), or NULL
+ * after a message that names the file as the @p what ("secret file"),
+ * never its content: unreadable, larger than 4 KiB, a NUL byte. */
+char *tool_secret_file_read(const char *path, const char *cmd,
+			    const char *what);
 
 /* ---- samples -------------------------------------------------------- */
 

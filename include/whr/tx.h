@@ -107,8 +107,10 @@ void *whr_tx_native(struct whr_tx *tx);
 /**
  * @param tx a transaction handle
  * @return the message of the last failure on it (prepare, bind, step or
- *         exec), or "" when none failed. Borrowed until the next call on
- *         the handle or its statements.
+ *         exec; a later success does not clear it: test the return
+ *         values), or "" when none failed since the last prepare or
+ *         exec. Borrowed until the next call on the handle or its
+ *         statements.
  */
 const char *whr_tx_error(const struct whr_tx *tx);
 
@@ -137,11 +139,14 @@ int whr_tx_exec(struct whr_tx *tx, const char *sql);
 struct whr_stmt *whr_tx_prepare(struct whr_tx *tx, const char *sql);
 
 /**
- * Bind NULL to parameter @p index (1 for ?1 or $1).
+ * Bind NULL to parameter @p index (1 for ?1 or $1). To run a statement
+ * again with other values, prepare its text again (it is the same
+ * statement, reset): binding after its first step is refused.
  *
  * @param st a statement, before its first step
  * @param index the parameter's number, from 1
- * @return 0, -EINVAL for an index the statement does not have, -ENOMEM
+ * @return 0, -EINVAL for an index the statement does not have or a
+ *         statement that has run, -ENOMEM
  */
 int whr_stmt_bind_null(struct whr_stmt *st, int index);
 
@@ -151,7 +156,8 @@ int whr_stmt_bind_null(struct whr_stmt *st, int index);
  * @param st a statement, before its first step
  * @param index the parameter's number, from 1
  * @param value the value
- * @return 0, -EINVAL for an index the statement does not have, -ENOMEM
+ * @return 0, -EINVAL for an index the statement does not have or a
+ *         statement that has run, -ENOMEM
  */
 int whr_stmt_bind_int(struct whr_stmt *st, int index, int64_t value);
 
@@ -161,7 +167,8 @@ int whr_stmt_bind_int(struct whr_stmt *st, int index, int64_t value);
  * @param st a statement, before its first step
  * @param index the parameter's number, from 1
  * @param text the value, copied
- * @return 0, -EINVAL for an index the statement does not have, -ENOMEM
+ * @return 0, -EINVAL for an index the statement does not have or a
+ *         statement that has run, -ENOMEM
  */
 int whr_stmt_bind_text(struct whr_stmt *st, int index, const char *text);
 

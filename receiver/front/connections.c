@@ -288,10 +288,14 @@ peers_grow(struct conn_tracker *t)
 /* The slot of @p a, added with a count of 0 when it has none; NULL when
  * out of memory. */
 static struct peer_slot *
-peer_get(struct conn_tracker *t, const struct netaddr *a)
+peer_get(struct conn_tracker *t, const struct netaddr *peer)
 {
+	struct netaddr block;
+	const struct netaddr *a = &block;
 	struct peer_slot *p;
 
+	/* Counted by the block a client may take addresses from. */
+	netaddr_client_block(peer, &block);
 	if ((t->peers_used + 1) * 2 > t->peers_cap && peers_grow(t) < 0)
 		return NULL;
 	p = peer_find(t, a);
@@ -305,10 +309,14 @@ peer_get(struct conn_tracker *t, const struct netaddr *a)
 
 /* One connection of @p a fewer; its slot goes with its last. */
 static void
-peer_put(struct conn_tracker *t, const struct netaddr *a)
+peer_put(struct conn_tracker *t, const struct netaddr *peer)
 {
 	size_t mask = t->peers_cap - 1;
-	struct peer_slot *p = peer_find(t, a);
+	struct netaddr block;
+	struct peer_slot *p;
+
+	netaddr_client_block(peer, &block);
+	p = peer_find(t, &block);
 	size_t i, j;
 
 	if (p == NULL || p->addr.len == 0 || --p->count > 0)
@@ -715,7 +723,7 @@ check_head(struct conn *c)
 			 t->limits.max_body);
 		v.message = v.message_buf;
 	} else {
-		t->hooks.head(t->hooks.arg, &h, &v);
+		t->hooks.head(t->hooks.arg, &h, &c->client, &v);
 	}
 	if (v.status != 0) {
 		refuse(c, &h, &v);
@@ -836,7 +844,7 @@ answer_no_memory(struct conn *c)
 		.status = 503,
 		.message = "no memory for the request body now "
 			   "(max-body-memory); try again later",
-		.retry_after = true,
+		.retry_after = 30,
 	};
 	struct http_head h;
 

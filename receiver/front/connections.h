@@ -43,7 +43,8 @@ struct head_verdict {
 	int status;			/* 0: go on */
 	const char *message;		/* one line */
 	char message_buf[192];
-	bool retry_after;
+	unsigned retry_after;		/* seconds, for Retry-After; 0: none */
+	const char *allow;		/* for Allow (a 405); NULL: none */
 };
 
 /* What the tracker tells of a request it answers itself. */
@@ -58,10 +59,11 @@ struct head_answer {
 };
 
 struct conn_hooks {
-	/* A request's head came whole and well formed: may the body be
-	 * read? Set @p v's status to refuse it. */
+	/* A request's head came whole and well formed, from @p client
+	 * (see conn_request_client()): may the body be read? Set @p v's
+	 * status to refuse it. */
 	void (*head)(void *arg, const struct http_head *h,
-		     struct head_verdict *v);
+		     const struct netaddr *client, struct head_verdict *v);
 	/* Write the refusal @p a on its socket, and its log line. */
 	void (*answer)(void *arg, const struct head_answer *a);
 	void *arg;

@@ -8,7 +8,17 @@
  *   GET|POST /api/webhooks/incoming/custom[/{id}][/]  the webhook (any case)
  *   GET|HEAD /healthz                                 liveness
  *   GET|HEAD /readyz                                  ready to store
+ *   GET      /metrics                                 Prometheus metrics
  * Anything else on the webhook path is 405 with Allow; other paths 404.
+ * With --admin-listen, its addresses answer /metrics, /healthz and
+ * /readyz (and 404 to the rest), and the others no longer /metrics.
+ *
+ * Every finished request to the webhook path is counted for /metrics,
+ * and its failures of the webhook's checks (400, 404) for the rate
+ * limit on failures (--rate-limit), by the client front_request_client()
+ * gives. The limit only ever turns a failure into 429: whatever passes
+ * the checks is answered as it would be (Learn365's senders share a few
+ * addresses with all its tenants, and drop a delivery after two 429s).
  */
 #include "front/front.h"
 
@@ -32,24 +42,55 @@
 #include "config.h"
 #include "front/connections.h"
 #include "front/head.h"
+#include "front/ratelimit.h"
 #include "inbox.h"
 #include "log.h"
+#include "metrics.h"
 #include "secrets.h"
 #include "util.h"
 #include "webhook.h"
 
 #define WEBHOOK_PREFIX "/api/webhooks/incoming/custom"
+/* Retry-After of a 503: the sender ignores it; a proxy or a person may
+ * not. */
+#define RETRY_AFTER_S 30
+/* Clients --rate-limit remembers; about 90 bytes each (the option's
+ * help and the README give the number). */
+#define RATE_LIMIT_CLIENTS 4096
+/* Connections at once on --admin-listen: Prometheus, health checks. */
+#define ADMIN_MAX_CONNECTIONS 32
+#define LIMITED_MESSAGE                                                      \
+	"too many failed requests from this client; try again later "        \
+	"(rate-limit)"
+
+struct front;
+
+/* Listeners of one kind and the connections they accept: the webhook's
+ * (--listen), or the admin's (--admin-listen). */
+struct side {
+	struct front *f;
+	struct evhttp *http;
+	struct conn_tracker *conns;
+	bool admin;		/* /metrics, /healthz and /readyz only */
+};
+
+struct bound {
+	struct side *side;
+	struct evhttp_bound_socket *socket;
+};
 
 struct front {
 	/* Borrowed from the receiver (front_new()). */
 	const struct config *c;
 	struct inbox *inbox;
 	const struct secret_store *const *secrets;	/* swapped on reload */
+	struct metrics *metrics;
 	struct event_base *base;
 
-	struct evhttp *http;
-	struct conn_tracker *conns;
-	struct evhttp_bound_socket **bound;
+	struct ratelimit *limit;	/* NULL: no --rate-limit */
+	struct side main, admin;	/* admin.http NULL without
+					 * --admin-listen */
+	struct bound *bound;
 	size_t n_bound;
 	bool stopping;
 };
@@ -59,6 +100,7 @@ enum route {
 	ROUTE_WEBHOOK,
 	ROUTE_HEALTH,
 	ROUTE_READY,
+	ROUTE_METRICS,
 };
 
 /* ---- routing --------------------------------------------------------- */
@@ -88,6 +130,8 @@ route_of(const char *path, size_t len, const char **id, size_t *id_len)
 		return ROUTE_HEALTH;
 	if (span_is(path, len, "/readyz"))
 		return ROUTE_READY;
+	if (span_is(path, len, "/metrics"))
+		return ROUTE_METRICS;
 	if (len < prefix_len ||
 	    !ascii_equal_nocase_n(path, prefix_len, WEBHOOK_PREFIX,
 				  prefix_len))
@@ -107,6 +151,18 @@ route_of(const char *path, size_t len, const char **id, size_t *id_len)
 	*id = rest;
 	*id_len = seg;
 	return ROUTE_WEBHOOK;
+}
+
+/* What @p side serves of @p route: the admin listeners their three
+ * paths; the others all but /metrics when there are admin listeners. */
+static enum route
+route_on(const struct side *side, enum route route)
+{
+	if (side->admin)
+		return route == ROUTE_WEBHOOK ? ROUTE_NONE : route;
+	if (route == ROUTE_METRICS && side->f->admin.http != NULL)
+		return ROUTE_NONE;
+	return route;
 }
 
 /* The receiver id of a webhook path, from its raw span: decoded in
@@ -187,6 +243,8 @@ reason_phrase(int status)
 		return "Payload Too Large";
 	case 415:
 		return "Unsupported Media Type";
+	case 429:
+		return "Too Many Requests";
 	case 500:
 		return "Internal Server Error";
 	case 503:
@@ -306,14 +364,17 @@ headers_json(struct evkeyvalq *headers)
 
 struct exchange {
 	struct front *f;
+	struct side *side;
 	struct evhttp_request *req;
 	enum evhttp_cmd_type method;
 	const char *path;
+	enum route route;
 	char *receiver_id;		/* decoded; NULL off the webhook path */
 	bool receiver_id_owned;
 	struct webhook_reply reply;
 	const char *allow;		/* for a 405 */
-	bool retry_after;		/* for a 503 */
+	const char *content_type;	/* of a body; NULL: plain text */
+	unsigned retry_after;		/* seconds, for a 503 or 429 */
 	bool duplicate;			/* stored before */
 	size_t request_bytes;
 	int64_t start_us;
@@ -321,6 +382,67 @@ struct exchange {
 	struct netaddr client;		/* front_request_client() */
 	bool proxied;			/* the client is not the peer */
 };
+
+/* ---- counting: /metrics and the rate limit ---------------------------- */
+
+/* One finished request to the webhook path: under the id its secret is
+ * configured with, or as "unknown". */
+static void
+count_request(struct front *f, const char *receiver_id, int status)
+{
+	const struct receiver_keys *keys = NULL;
+
+	if (f->metrics == NULL)
+		return;
+	if (receiver_id != NULL)
+		keys = secret_store_find(*f->secrets, receiver_id,
+					 strlen(receiver_id));
+	metrics_request(f->metrics, keys != NULL ? keys->id : "",
+			keys != NULL, status);
+}
+
+static void
+count_signature_failure(struct front *f, enum signature_status status)
+{
+	enum metrics_signature_failure why;
+
+	switch (status) {
+	case SIGNATURE_MISSING:
+		why = METRICS_SIGNATURE_MISSING;
+		break;
+	case SIGNATURE_DUPLICATE:
+		why = METRICS_SIGNATURE_DUPLICATE;
+		break;
+	case SIGNATURE_MALFORMED:
+	case SIGNATURE_NOT_HEX:
+		why = METRICS_SIGNATURE_MALFORMED;
+		break;
+	case SIGNATURE_MISMATCH:
+		why = METRICS_SIGNATURE_MISMATCH;
+		break;
+	default:
+		return;	/* it passed, or OpenSSL failed (500) */
+	}
+	metrics_signature_failure(f->metrics, why);
+}
+
+/* A request the webhook's checks refused with @p status: counted by
+ * signature failure, and, a 400 or a 404, against its client's limit.
+ * true when the client is over it, with the seconds it should wait in
+ * @p retry_after: then the answer is 429. */
+static bool
+over_limit(struct front *f, const struct netaddr *client, int status,
+	   enum signature_status signature, unsigned *retry_after)
+{
+	count_signature_failure(f, signature);
+	if (f->limit == NULL || client->len == 0 ||
+	    (status != 400 && status != 404))
+		return false;
+	return !ratelimit_fail(f->limit, client, now_monotonic_us(),
+			       retry_after);
+}
+
+/* ---- one request, continued ------------------------------------------- */
 
 static void
 handle_webhook(struct front *f, struct exchange *x, const char *query)
@@ -337,6 +459,7 @@ handle_webhook(struct front *f, struct exchange *x, const char *query)
 			evbuffer_add(evhttp_request_get_output_buffer(x->req),
 				     echo, echo_len);
 			free(echo);
+			metrics_echo_check(f->metrics);
 		}
 	} else if (x->method == EVHTTP_REQ_POST) {
 		struct evkeyvalq *headers =
@@ -394,7 +517,9 @@ send_answer(struct front *f, struct exchange *x)
 				  "text/plain; charset=utf-8");
 	} else if (evbuffer_get_length(buf) > 0) {
 		evhttp_add_header(out, "Content-Type",
-				  "text/plain; charset=utf-8");
+				  x->content_type != NULL
+					  ? x->content_type
+					  : "text/plain; charset=utf-8");
 	}
 	/* A HEAD answer has GET's headers and no body, which libevent 2.1
 	 * would send all the same (and the client read as the next
@@ -409,12 +534,15 @@ send_answer(struct front *f, struct exchange *x)
 	}
 	if (x->allow != NULL)
 		evhttp_add_header(out, "Allow", x->allow);
-	/* The sender ignores it; a proxy or a person may not. */
-	if (x->retry_after)
-		evhttp_add_header(out, "Retry-After", "30");
+	if (x->retry_after != 0) {
+		char seconds[16];
+
+		snprintf(seconds, sizeof(seconds), "%u", x->retry_after);
+		evhttp_add_header(out, "Retry-After", seconds);
+	}
 	if (f->stopping)
 		evhttp_add_header(out, "Connection", "close");
-	conn_answer_started(f->conns, x->req);
+	conn_answer_started(x->side->conns, x->req);
 	evhttp_send_reply(x->req, x->reply.status,
 			  reason_phrase(x->reply.status), NULL);
 }
@@ -503,6 +631,8 @@ log_exchange(struct exchange *x)
 static void
 finish_exchange(struct exchange *x)
 {
+	if (x->route == ROUTE_WEBHOOK)
+		count_request(x->f, x->receiver_id, x->reply.status);
 	log_exchange(x);
 	send_answer(x->f, x);
 	webhook_reply_finish(&x->reply);
@@ -522,13 +652,15 @@ on_stored(struct ingest_job *job, void *arg)
 		/* A resend is acknowledged like the first copy. */
 		x->duplicate = true;
 		x->reply.status = 200;
+		metrics_delivery(x->f->metrics, job->d.receiver_id, true);
 		break;
 	case INGEST_STORED:
 		x->reply.status = 200;
+		metrics_delivery(x->f->metrics, job->d.receiver_id, false);
 		break;
 	case INGEST_FAILED:
 		x->reply.status = 503;
-		x->retry_after = true;
+		x->retry_after = RETRY_AFTER_S;
 		snprintf(x->reply.message_buf, sizeof(x->reply.message_buf),
 			 "the inbox cannot store deliveries now: %.120s",
 			 job->error);
@@ -560,16 +692,45 @@ answer_ready(struct front *f, struct exchange *x)
 		return;
 	}
 	x->reply.status = 503;
-	x->retry_after = true;
+	x->retry_after = RETRY_AFTER_S;
 	snprintf(x->reply.message_buf, sizeof(x->reply.message_buf),
 		 "not ready: %.170s", why);
 	x->reply.message = x->reply.message_buf;
 }
 
 static void
+answer_metrics(struct front *f, struct exchange *x)
+{
+	size_t len = 0;
+	char *page;
+
+	if (x->method != EVHTTP_REQ_GET) {
+		x->reply.status = 405;
+		x->reply.message = "use GET";
+		x->allow = "GET";
+		return;
+	}
+	page = f->metrics != NULL
+		       ? metrics_page(f->metrics, now_realtime_us(), &len)
+		       : NULL;
+	if (page == NULL ||
+	    evbuffer_add(evhttp_request_get_output_buffer(x->req), page,
+			 len) < 0) {
+		free(page);
+		x->reply.status = 503;
+		x->reply.message = "out of memory";
+		return;
+	}
+	free(page);
+	x->reply.status = 200;
+	x->content_type = METRICS_CONTENT_TYPE;
+}
+
+static void
 on_request(struct evhttp_request *req, void *arg)
 {
-	struct front *f = arg;
+	struct side *side = arg;
+	struct front *f = side->f;
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	struct exchange *x = calloc(1, sizeof(*x));
 	const char *peer;
@@ -581,12 +742,13 @@ on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	x->f = f;
+	x->side = side;
 	x->req = req;
 	x->method = evhttp_request_get_command(req);
 	x->path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	/* Its framing and Host were checked with its head (head.c). */
-	x->start_us = conn_request_received(f->conns, req);
-	if (conn_request_client(f->conns, req, &x->client, &peer,
+	x->start_us = conn_request_received(side->conns, req);
+	if (conn_request_client(side->conns, req, &x->client, &peer,
 				&x->proxied) == 0) {
 		snprintf(x->peer, sizeof(x->peer), "%s", peer);
 	} else if (evhttp_request_get_connection(req) != NULL) {
@@ -603,8 +765,10 @@ on_request(struct evhttp_request *req, void *arg)
 				 port);
 	}
 
-	switch (route_of(x->path, x->path != NULL ? strlen(x->path) : 0, &id,
-			 &id_len)) {
+	x->route = route_on(side, route_of(x->path,
+					   x->path != NULL ? strlen(x->path) : 0,
+					   &id, &id_len));
+	switch (x->route) {
 	case ROUTE_HEALTH:
 		if (x->method == EVHTTP_REQ_GET || x->method == EVHTTP_REQ_HEAD) {
 			x->reply.status = 200;
@@ -619,10 +783,19 @@ on_request(struct evhttp_request *req, void *arg)
 	case ROUTE_READY:
 		answer_ready(f, x);
 		break;
+	case ROUTE_METRICS:
+		answer_metrics(f, x);
+		break;
 	case ROUTE_WEBHOOK:
 		if (receiver_id_of(id, id_len, &x->receiver_id,
 				   &x->receiver_id_owned, &x->reply))
 			handle_webhook(f, x, evhttp_uri_get_query(uri));
+		if (x->reply.job == NULL &&
+		    over_limit(f, &x->client, x->reply.status,
+			       x->reply.signature, &x->retry_after)) {
+			x->reply.status = 429;
+			x->reply.message = LIMITED_MESSAGE;
+		}
 		break;
 	case ROUTE_NONE:
 		x->reply.status = 404;
@@ -647,10 +820,31 @@ on_request(struct evhttp_request *req, void *arg)
  * an answer known already. That is a POST to the webhook path whose
  * receiver id has no secret (404), or without exactly one well-formed
  * ms-signature (400). */
+/* A request with a body to a route that takes none: the answer evhttp's
+ * turn would give (404, or 405 with Allow), from its head. GET and HEAD
+ * go on: their answer does not depend on the body, which evhttp drops. */
 static void
-on_head(void *arg, const struct http_head *h, struct head_verdict *v)
+refuse_body(enum route route, const struct http_head *h,
+	    struct head_verdict *v)
 {
-	struct front *f = arg;
+	if (route == ROUTE_NONE) {
+		v->status = 404;
+		v->message = "not found";
+		return;
+	}
+	if (http_head_method_is(h, "GET") || http_head_method_is(h, "HEAD"))
+		return;
+	v->status = 405;
+	v->message = "use GET";
+	v->allow = route == ROUTE_METRICS ? "GET" : "GET, HEAD";
+}
+
+static void
+on_head(void *arg, const struct http_head *h, const struct netaddr *client,
+	struct head_verdict *v)
+{
+	struct side *side = arg;
+	struct front *f = side->f;
 	struct webhook_reply reply = { 0 };
 	const char *path;
 	const char *id;
@@ -659,12 +853,34 @@ on_head(void *arg, const struct http_head *h, struct head_verdict *v)
 	char *receiver_id;
 	bool owned;
 	bool go_on;
+	enum route route;
 
-	if (!http_head_method_is(h, "POST"))
+	/* A request target in absolute form ("http://host/path") is for a
+	 * proxy, and evhttp would route it by a path read another way than
+	 * here: whr is not a proxy. */
+	if (h->target.len == 0 || h->target.p[0] != '/') {
+		v->status = 400;
+		v->message = "the request target must be a path: whr is not a "
+			     "proxy";
 		return;
+	}
 	path = http_head_path(h, &path_len);
-	if (route_of(path, path_len, &id, &id_len) != ROUTE_WEBHOOK)
+	route = route_on(side, route_of(path, path_len, &id, &id_len));
+	if (route != ROUTE_WEBHOOK) {
+		/* Where the head decides the answer, a body is not read. */
+		if (h->chunked || h->content_length > 0)
+			refuse_body(route, h, v);
 		return;
+	}
+	if (!http_head_method_is(h, "POST")) {
+		if ((h->chunked || h->content_length > 0) &&
+		    !http_head_method_is(h, "GET")) {
+			v->status = 405;
+			v->message = "use GET (echo) or POST (deliveries)";
+			v->allow = "GET, POST";
+		}
+		return;
+	}
 	go_on = receiver_id_of(id, id_len, &receiver_id, &owned, &reply) &&
 		webhook_post_head(*f->secrets, receiver_id,
 				  strlen(receiver_id), h->n_signatures,
@@ -673,6 +889,12 @@ on_head(void *arg, const struct http_head *h, struct head_verdict *v)
 		free(receiver_id);
 	if (go_on)
 		return;
+	if (over_limit(f, client, reply.status, reply.signature,
+		       &v->retry_after)) {
+		v->status = 429;
+		v->message = LIMITED_MESSAGE;
+		return;
+	}
 	v->status = reply.status;
 	snprintf(v->message_buf, sizeof(v->message_buf), "%s", reply.message);
 	v->message = v->message_buf;
@@ -696,6 +918,7 @@ span_text(const char *s, size_t len, char *buf, size_t size)
 static void
 answer_from_head(void *arg, const struct head_answer *a)
 {
+	struct side *side = arg;
 	const struct head_verdict *v = a->verdict;
 	const struct http_head *h = a->head;
 	bool no_body = h != NULL && http_head_method_is(h, "HEAD");
@@ -708,9 +931,11 @@ answer_from_head(void *arg, const struct head_answer *a)
 		.start_us = a->start_us,
 		.peer = a->peer,
 	};
-	char method[16], path[512], date[40], text[640];
+	char method[16], path[512], date[40], text[640], retry[40] = "";
+	char allow[48] = "";
 	char *receiver_id = NULL;
 	bool owned = false;
+	bool webhook = false;
 	struct tm tm;
 	time_t now = time(NULL);
 	int n;
@@ -718,17 +943,22 @@ answer_from_head(void *arg, const struct head_answer *a)
 	if (gmtime_r(&now, &tm) == NULL ||
 	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
 		date[0] = '\0';
+	if (v->retry_after != 0)
+		snprintf(retry, sizeof(retry), "Retry-After: %u\r\n",
+			 v->retry_after);
+	if (v->allow != NULL)
+		snprintf(allow, sizeof(allow), "Allow: %s\r\n", v->allow);
 	n = snprintf(text, sizeof(text),
 		     "HTTP/1.%d %d %s\r\n"
 		     "Date: %s\r\n"
 		     "Content-Type: text/plain; charset=utf-8\r\n"
 		     "Content-Length: %zu\r\n"
-		     "%s"
+		     "%s%s"
 		     "Connection: close\r\n\r\n"
 		     "%s%s",
 		     h != NULL && h->minor == 0 ? 0 : 1, v->status,
 		     reason_phrase(v->status), date, strlen(v->message) + 1,
-		     v->retry_after ? "Retry-After: 30\r\n" : "",
+		     retry, allow,
 		     no_body ? "" : v->message, no_body ? "" : "\n");
 	if (n > 0)
 		(void)send(a->fd, text,
@@ -749,10 +979,14 @@ answer_from_head(void *arg, const struct head_answer *a)
 		p = http_head_path(h, &len);
 		r.path = span_text(p, len, path, sizeof(path));
 		r.post = http_head_method_is(h, "POST");
-		if (route_of(p, len, &id, &id_len) == ROUTE_WEBHOOK &&
+		webhook = route_on(side, route_of(p, len, &id, &id_len)) ==
+			  ROUTE_WEBHOOK;
+		if (webhook &&
 		    receiver_id_of(id, id_len, &receiver_id, &owned, &ignored))
 			r.receiver = receiver_id;
 	}
+	if (webhook)
+		count_request(side->f, r.receiver, v->status);
 	if (a->client != NULL && !netaddr_equal(a->client, a->peer_address))
 		r.client = a->client;
 	log_request(&r);
@@ -767,7 +1001,13 @@ front_request_client(const struct front *f, struct evhttp_request *req,
 	const char *peer;
 	bool proxied;
 
-	return conn_request_client(f->conns, req, client, &peer, &proxied);
+	if (conn_request_client(f->main.conns, req, client, &peer,
+				&proxied) == 0)
+		return 0;
+	if (f->admin.conns == NULL)
+		return -ENOENT;
+	return conn_request_client(f->admin.conns, req, client, &peer,
+				   &proxied);
 }
 
 /* ---- listening sockets ----------------------------------------------- */
@@ -796,13 +1036,14 @@ format_address(const struct sockaddr *sa, char *buf, size_t size)
 }
 
 static int
-bind_one(struct front *f, const struct addrinfo *ai, const char *spec)
+bind_one(struct side *side, const struct addrinfo *ai, const char *spec)
 {
+	struct front *f = side->f;
 	unsigned flags = LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
 			 LEV_OPT_CLOSE_ON_FREE;
 	struct evconnlistener *l;
 	struct evhttp_bound_socket *bound;
-	struct evhttp_bound_socket **grown;
+	struct bound *grown;
 	struct sockaddr_storage ss;
 	socklen_t ss_len = sizeof(ss);
 	char where[INET6_ADDRSTRLEN + 16];
@@ -825,13 +1066,14 @@ bind_one(struct front *f, const struct addrinfo *ai, const char *spec)
 		return -ENOMEM;
 	}
 	f->bound = grown;
-	bound = evhttp_bind_listener(f->http, l);
+	bound = evhttp_bind_listener(side->http, l);
 	if (bound == NULL) {
 		evconnlistener_free(l);
 		return -ENOMEM;
 	}
-	f->bound[f->n_bound++] = bound;
-	rc = conn_tracker_add_listener(f->conns, l);
+	f->bound[f->n_bound].side = side;
+	f->bound[f->n_bound++].socket = bound;
+	rc = conn_tracker_add_listener(side->conns, l);
 	if (rc < 0)
 		return rc;
 
@@ -840,12 +1082,13 @@ bind_one(struct front *f, const struct addrinfo *ai, const char *spec)
 		format_address((struct sockaddr *)&ss, where, sizeof(where));
 	else
 		snprintf(where, sizeof(where), "%s", spec);
-	whr_log(WHR_LOG_INFO, "listening on %s", where);
+	whr_log(WHR_LOG_INFO, "listening on %s%s", where,
+		side->admin ? " (admin: /metrics, /healthz, /readyz)" : "");
 	return 0;
 }
 
 static int
-listen_spec(struct front *f, const char *spec)
+listen_spec(struct side *side, const char *spec)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
@@ -879,7 +1122,7 @@ listen_spec(struct front *f, const char *spec)
 		return -EADDRNOTAVAIL;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		rc = bind_one(f, ai, spec);
+		rc = bind_one(side, ai, spec);
 		if (rc < 0)
 			break;
 	}
@@ -894,10 +1137,12 @@ front_listen(struct front *f)
 	int rc;
 
 	for (i = 0; i < f->c->n_listen; i++) {
-		rc = listen_spec(f, f->c->listen[i]);
+		rc = listen_spec(&f->main, f->c->listen[i]);
 		if (rc < 0)
 			return rc;
 	}
+	if (f->c->admin_listen != NULL)
+		return listen_spec(&f->admin, f->c->admin_listen);
 	return 0;
 }
 
@@ -907,21 +1152,77 @@ front_stop_accepting(struct front *f)
 	size_t i;
 
 	f->stopping = true;
-	conn_tracker_forget_listeners(f->conns);
+	conn_tracker_forget_listeners(f->main.conns);
+	if (f->admin.conns != NULL)
+		conn_tracker_forget_listeners(f->admin.conns);
 	for (i = 0; i < f->n_bound; i++)
-		evhttp_del_accept_socket(f->http, f->bound[i]);
+		evhttp_del_accept_socket(f->bound[i].side->http,
+					 f->bound[i].socket);
 	f->n_bound = 0;
 }
 
 size_t
 front_busy(const struct front *f)
 {
-	return conn_tracker_busy(f->conns);
+	return conn_tracker_busy(f->main.conns) +
+	       (f->admin.conns != NULL ? conn_tracker_busy(f->admin.conns)
+				       : 0);
+}
+
+/* The evhttp of @p side and its connections, with @p limits. */
+static int
+side_init(struct front *f, struct side *side, const struct conn_limits *limits,
+	  bool admin)
+{
+	struct conn_hooks hooks = {
+		.head = on_head,
+		.answer = answer_from_head,
+		.arg = side,
+	};
+
+	side->f = f;
+	side->admin = admin;
+	side->http = evhttp_new(f->base);
+	if (side->http == NULL)
+		return -ENOMEM;
+	side->conns = conn_tracker_new(f->base, side->http, limits, &hooks);
+	if (side->conns == NULL)
+		return -ENOMEM;
+	evhttp_set_max_body_size(side->http, (ev_ssize_t)limits->max_body);
+	evhttp_set_max_headers_size(side->http,
+				    (ev_ssize_t)limits->max_header_size);
+	/* Every method reaches us, so that the webhook path can answer 405
+	 * with an Allow header instead of evhttp's bare 405. */
+	evhttp_set_allowed_methods(side->http,
+				   EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+					   EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+					   EVHTTP_REQ_DELETE |
+					   EVHTTP_REQ_OPTIONS |
+					   EVHTTP_REQ_TRACE |
+					   EVHTTP_REQ_CONNECT |
+					   EVHTTP_REQ_PATCH);
+	/* No Content-Type unless a body has one (evhttp adds text/html). */
+	evhttp_set_default_content_type(side->http, NULL);
+	evhttp_set_gencb(side->http, on_request, side);
+	return 0;
+}
+
+static void
+side_finish(struct side *side)
+{
+	/* evhttp frees the listeners first, then the connections, whose
+	 * closing must not wake a listener. */
+	if (side->conns != NULL)
+		conn_tracker_forget_listeners(side->conns);
+	if (side->http != NULL)
+		evhttp_free(side->http);
+	conn_tracker_free(side->conns);
 }
 
 struct front *
 front_new(const struct config *c, struct event_base *base,
-	  struct inbox *inbox, const struct secret_store *const *secrets)
+	  struct inbox *inbox, const struct secret_store *const *secrets,
+	  struct metrics *metrics)
 {
 	struct conn_limits limits = {
 		.max_per_client = c->max_connections_per_client,
@@ -936,45 +1237,36 @@ front_new(const struct config *c, struct event_base *base,
 		.write_timeout_us = c->write_timeout_us,
 		.idle_timeout_us = c->idle_timeout_us,
 	};
+	struct conn_limits admin_limits;
 	struct front *f = calloc(1, sizeof(*f));
-	struct conn_hooks hooks = {
-		.head = on_head,
-		.answer = answer_from_head,
-		.arg = f,
-	};
 
 	if (f == NULL)
 		return NULL;
+	f->c = c;
+	f->inbox = inbox;
+	f->secrets = secrets;
+	f->metrics = metrics;
+	f->base = base;
+	/* A few connections at most, and descriptors enough for them
+	 * within the margin kept for whr itself. */
+	admin_limits = limits;
+	admin_limits.max_connections = ADMIN_MAX_CONNECTIONS;
+	if (c->admin_listen != NULL &&
+	    side_init(f, &f->admin, &admin_limits, true) < 0)
+		goto err;
 	/* Each listen address may be several sockets (a name with an IPv4
 	 * and an IPv6 address): two apiece is the guess. */
 	limits.max_connections =
 		conn_fit_descriptors(c->max_connections, 2 * c->n_listen);
-	f->c = c;
-	f->inbox = inbox;
-	f->secrets = secrets;
-	f->base = base;
-	f->http = evhttp_new(base);
-	if (f->http == NULL)
+	if (side_init(f, &f->main, &limits, false) < 0)
 		goto err;
-	f->conns = conn_tracker_new(base, f->http, &limits, &hooks);
-	if (f->conns == NULL)
-		goto err;
-
-	evhttp_set_max_body_size(f->http, (ev_ssize_t)c->max_body);
-	evhttp_set_max_headers_size(f->http, (ev_ssize_t)c->max_header_size);
-	/* Every method reaches us, so that the webhook path can answer 405
-	 * with an Allow header instead of evhttp's bare 405. */
-	evhttp_set_allowed_methods(f->http,
-				   EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-					   EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-					   EVHTTP_REQ_DELETE |
-					   EVHTTP_REQ_OPTIONS |
-					   EVHTTP_REQ_TRACE |
-					   EVHTTP_REQ_CONNECT |
-					   EVHTTP_REQ_PATCH);
-	/* No Content-Type unless a body has one (evhttp adds text/html). */
-	evhttp_set_default_content_type(f->http, NULL);
-	evhttp_set_gencb(f->http, on_request, f);
+	if (c->rate_limit > 0) {
+		f->limit = ratelimit_new(c->rate_limit,
+					 config_rate_limit_burst(c),
+					 RATE_LIMIT_CLIENTS);
+		if (f->limit == NULL)
+			goto err;
+	}
 	return f;
 
 err:
@@ -987,13 +1279,9 @@ front_free(struct front *f)
 {
 	if (f == NULL)
 		return;
-	/* evhttp frees the listeners first, then the connections, whose
-	 * closing must not wake a listener. */
-	if (f->conns != NULL)
-		conn_tracker_forget_listeners(f->conns);
-	if (f->http != NULL)
-		evhttp_free(f->http);
-	conn_tracker_free(f->conns);
+	side_finish(&f->main);
+	side_finish(&f->admin);
+	ratelimit_free(f->limit);
 	free(f->bound);
 	free(f);
 }

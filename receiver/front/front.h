@@ -13,20 +13,25 @@ struct event_base;
 struct evhttp_request;
 struct front;
 struct inbox;
+struct metrics;
 struct netaddr;
 struct secret_store;
 
 /* A front on @p base with the limits of @p c, that checks requests with
  * the keys *@p secrets points to when each is checked (a reload of the
- * secrets puts another store there) and hands deliveries to @p inbox.
- * It borrows all four until front_free(). NULL when out of memory. */
+ * secrets puts another store there), hands deliveries to @p inbox,
+ * counts what it answers in @p metrics (may be NULL) and serves them at
+ * /metrics. It borrows all five until front_free(). NULL when out of
+ * memory. */
 struct front *front_new(const struct config *c, struct event_base *base,
 			struct inbox *inbox,
-			const struct secret_store *const *secrets);
+			const struct secret_store *const *secrets,
+			struct metrics *metrics);
 void front_free(struct front *f);
 
-/* Bind every address of the settings' list (logging each, with the port chosen for
- * port 0). Returns 0 or a negative errno (logged). */
+/* Bind every address of the settings' list, then the admin address
+ * (logging each, with the port chosen for port 0). Returns 0 or a
+ * negative errno (logged). */
 int front_listen(struct front *f);
 
 /* Close the listening sockets; connections already open carry on, each

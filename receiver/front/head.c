@@ -296,6 +296,12 @@ http_head_parse(const char *text, size_t len, struct http_head *h)
 		h->error = "both Transfer-Encoding and Content-Length";
 		return;
 	}
+	/* HTTP/1.0 has no chunked coding: a proxy of 1.0 reads such a body
+	 * some other way (RFC 9112 §6.1: faulty framing). */
+	if (h->chunked && h->minor == 0) {
+		h->error = "Transfer-Encoding in an HTTP/1.0 request";
+		return;
+	}
 	if (n.hosts > 1) {
 		h->error = "more than one Host header";
 		return;

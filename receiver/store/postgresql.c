@@ -2328,7 +2328,8 @@ is_tag_char(char c, bool first)
 }
 
 /* Past a dollar-quoted string ($$...$$, $tag$...$tag$) at @p p, or one
- * character ($1, a $ in a name). */
+ * character ($1, a $ in a name). NULL when the quote never ends: the
+ * rest cannot be read as statements, so the caller refuses it. */
 static const char *
 skip_dollar(const char *p)
 {
@@ -2346,11 +2347,13 @@ skip_dollar(const char *p)
 		if (strncmp(p, tag_end - len + 1, len) == 0)
 			return p + len;
 	}
-	return p;
+	return NULL;
 }
 
 /* The end of the statement that starts at @p p: its ; or the end, past
- * quoted text, quoted names, dollar quotes and comments. */
+ * quoted text, quoted names, dollar quotes and comments; NULL for a
+ * dollar quote that never ends. A $ inside a name ("a$b$") is part of
+ * it, not the start of a quote, as PostgreSQL's lexer reads it. */
 static const char *
 statement_end(const char *p)
 {
@@ -2370,8 +2373,13 @@ statement_end(const char *p)
 				else if (*p++ == q)
 					break;
 			}
+		} else if (*p == '$' && p > start &&
+			   (is_tag_char(p[-1], false) || p[-1] == '$')) {
+			p++;	/* within a name */
 		} else if (*p == '$') {
 			p = skip_dollar(p);
+			if (p == NULL)
+				return NULL;
 		} else if ((p[0] == '-' && p[1] == '-') ||
 			   (p[0] == '/' && p[1] == '*')) {
 			p = skip_space_and_comments(p);
@@ -2434,6 +2442,11 @@ guard(struct pg_tx *tx, const char *sql)
 			return -EACCES;
 		}
 		p = statement_end(p);
+		if (p == NULL) {
+			tx_set_error(tx, "not authorized: a dollar quote that "
+				     "never ends");
+			return -EACCES;
+		}
 		if (*p == ';')
 			p++;
 	}
@@ -2474,6 +2487,17 @@ pg_tx_exec(struct whr_tx *base, const char *sql)
 		? 0 : tx_fail(tx, res);
 	PQclear(res);
 	return rc;
+}
+
+/* Drop the server's prepared statement @p name; a failure only leaves
+ * it there (a transaction in error refuses it too). */
+static void
+deallocate(PGconn *conn, const char *name)
+{
+	char sql[96];
+
+	snprintf(sql, sizeof(sql), "DEALLOCATE %s", name);
+	PQclear(PQexec(conn, sql));
 }
 
 static struct whr_stmt *
@@ -2522,8 +2546,7 @@ pg_tx_prepare(struct whr_tx *base, const char *sql)
 	if (!result_ok(res)) {
 		tx_fail(tx, res);
 		PQclear(res);
-		free(st);
-		return NULL;
+		goto err;
 	}
 	st->n_params = PQnparams(res);
 	PQclear(res);
@@ -2532,11 +2555,16 @@ pg_tx_prepare(struct whr_tx *base, const char *sql)
 	if ((st->n_params > 0 && st->params == NULL) ||
 	    stmt_cache_add(&tx->cache, &tx->base, &st->base, sql) < 0) {
 		tx_set_error(tx, "out of memory");
-		free(st->params);
-		free(st);
-		return NULL;
+		goto err;
 	}
 	return &st->base;
+err:
+	/* The server's statement goes too, or the name would be taken
+	 * for the life of the connection. */
+	deallocate(tx->s->conn, st->name);
+	free(st->params);
+	free(st);
+	return NULL;
 }
 
 /* Parameter @p index to @p value (taken; NULL for NULL). */

@@ -450,37 +450,62 @@ whr_tx_exec(struct whr_tx *tx, const char *sql)
 WHR_EXPORT struct whr_stmt *
 whr_tx_prepare(struct whr_tx *tx, const char *sql)
 {
+	struct whr_stmt *st;
+
 	if (tx == NULL || sql == NULL) {
 		log_bug("whr_tx_prepare() needs a transaction and SQL");
 		return NULL;
 	}
-	return tx->backend->prepare(tx, sql);
+	st = tx->backend->prepare(tx, sql);
+	if (st != NULL)
+		st->stepped = false;
+	return st;
+}
+
+/* Whether parameters may be bound to @p st: not once it has run, which
+ * the two databases would take differently (SQLite refuses, PostgreSQL
+ * would run the old bindings); the same text prepared again is the
+ * same statement, reset. */
+static bool
+bindable(struct whr_stmt *st)
+{
+	if (st == NULL)
+		return false;
+	if (st->stepped) {
+		store_tx_set_error(st->tx, "the statement has run: prepare "
+				   "it again to run it again");
+		return false;
+	}
+	return true;
 }
 
 WHR_EXPORT int
 whr_stmt_bind_null(struct whr_stmt *st, int index)
 {
-	return st != NULL ? st->tx->backend->bind_null(st, index) : -EINVAL;
+	return bindable(st) ? st->tx->backend->bind_null(st, index) : -EINVAL;
 }
 
 WHR_EXPORT int
 whr_stmt_bind_int(struct whr_stmt *st, int index, int64_t value)
 {
-	return st != NULL ? st->tx->backend->bind_int(st, index, value)
-			  : -EINVAL;
+	return bindable(st) ? st->tx->backend->bind_int(st, index, value)
+			    : -EINVAL;
 }
 
 WHR_EXPORT int
 whr_stmt_bind_text(struct whr_stmt *st, int index, const char *text)
 {
-	return st != NULL ? st->tx->backend->bind_text(st, index, text)
-			  : -EINVAL;
+	return bindable(st) ? st->tx->backend->bind_text(st, index, text)
+			    : -EINVAL;
 }
 
 WHR_EXPORT int
 whr_stmt_step(struct whr_stmt *st)
 {
-	return st != NULL ? st->tx->backend->step(st) : -EINVAL;
+	if (st == NULL)
+		return -EINVAL;
+	st->stepped = true;
+	return st->tx->backend->step(st);
 }
 
 WHR_EXPORT int

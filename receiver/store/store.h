@@ -597,6 +597,7 @@ void store_tx_set_error(struct whr_tx *tx, const char *fmt, ...)
 struct whr_stmt {
 	struct whr_tx *tx;
 	char *sql;		/* the key, the cache's own */
+	bool stepped;		/* run since it was prepared: no more binds */
 	size_t hash;
 	struct whr_stmt *next_in_bucket;
 };

@@ -24,8 +24,7 @@ def completed(course=None):
 
 class InboxExample(unittest.TestCase):
     def setUp(self):
-        self.data = DataDir()
-        self.addCleanup(self.data.cleanup)
+        self.data = DataDir.for_test(self)
 
     def counts(self):
         return dict(self.data.query('SELECT course, n FROM completions'))

@@ -538,12 +538,8 @@ class KillNine(unittest.TestCase):
 class Selection(unittest.TestCase):
 
     def tables(self, data):
-        db = sqlite3.connect('file:%s/inbox.sqlite?mode=ro' % data, uri=True)
-        try:
-            return {r[0] for r in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            db.close()
+        return {r[0] for r in w.inbox_query(
+            data, "SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     def test_no_enrollments_turns_it_off(self):
         t = Tracker('--no-enrollments')

@@ -297,7 +297,10 @@ def latest_rows():
     return [e for e in ENROLLMENTS if last[(e[0], e[1])] is e]
 
 
-class FilledByHand(unittest.TestCase):
+class FilledStoreTestCase(unittest.TestCase):
+    """Tests that read one data folder (`dir`) whose store (`db`) fill()
+    wrote, made once for the class."""
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix='whr-enr-')
@@ -310,6 +313,8 @@ class FilledByHand(unittest.TestCase):
     def tearDownClass(cls):
         cls.tmp.cleanup()
 
+
+class FilledByHand(FilledStoreTestCase):
     def args(self, *more):
         return ['--data-dir', self.dir, *more]
 
@@ -598,18 +603,7 @@ class FilledByHand(unittest.TestCase):
 
 # ---- errors ------------------------------------------------------------------
 
-class Errors(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix='whr-enr-')
-        cls.dir = os.path.join(cls.tmp.name, 'data')
-        os.mkdir(cls.dir)
-        fill(os.path.join(cls.dir, store_file()))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
+class Errors(FilledStoreTestCase):
     def fails(self, args, status, message, env=None):
         rc, out, err = enrollments(args, env)
         self.assertEqual(rc, status, '%s: %s' % (args, err))
@@ -825,11 +819,7 @@ class ThroughTheServer(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
-            cls.tmp.cleanup()
+        w.stop_and_clean(cls.srv, cls.tmp)
 
     def args(self, *more):
         return ['--data-dir', self.dir, *more]

@@ -9,7 +9,6 @@ import os
 import shlex
 import signal
 import socket
-import sqlite3
 import stat
 import sys
 import tempfile
@@ -61,12 +60,7 @@ class Setup:
         return w.Server(self.args(*more), env=dict(ENV, **(env or {})))
 
     def query(self, sql, *args):
-        db = sqlite3.connect('file:%s/inbox.sqlite?mode=ro' % self.data,
-                             uri=True, timeout=10)
-        try:
-            return db.execute(sql, args).fetchall()
-        finally:
-            db.close()
+        return w.inbox_query(self.data, sql, *args)
 
     def inbox(self, *args):
         rc, out, err = w.run_whr(['inbox', '--data-dir', self.data, *args])
@@ -152,15 +146,6 @@ def kill(pid):
         pass
 
 
-def wait_until(what, predicate, timeout=10):
-    deadline = time.monotonic() + w.slow(timeout)
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError('still not true after %.1f s: %s'
-                                 % (w.slow(timeout), what))
-        time.sleep(0.02)
-
-
 def outcome(shown, index=0):
     note = shown['notifications'][index]
     o, = note['outcomes']
@@ -202,7 +187,7 @@ class Done(unittest.TestCase):
             s.wait_states(done=4)
             # Every child reaped, no descriptor left behind.
             self.assertEqual(children(srv.pid), [])
-            wait_until('whr has %d descriptors again (%d now)'
+            w.wait_until('whr has %d descriptors again (%d now)'
                        % (base_fds, fd_count(srv.pid)),
                        lambda: fd_count(srv.pid) == base_fds)
             shown = s.show('e1' * 16)
@@ -279,7 +264,7 @@ class Done(unittest.TestCase):
                       s.probe(out, 'orphan', pidfile)) as srv:
             body = w.delivery(notifications=[{'Action': 'a'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
-            wait_until('the orphan started', lambda: os.path.exists(pidfile))
+            w.wait_until('the orphan started', lambda: os.path.exists(pidfile))
             with open(pidfile) as f:
                 orphan = int(f.read())
             self.addCleanup(kill, orphan)
@@ -421,7 +406,7 @@ class TimeLimit(unittest.TestCase):
             s.post_each(srv.port, pids)
             running = {}
             for action, path in pids.items():
-                wait_until('%s started' % action,
+                w.wait_until('%s started' % action,
                            lambda: os.path.exists(path))
                 with open(path) as f:
                     running[action] = [int(p) for p in f.read().split()]
@@ -429,7 +414,7 @@ class TimeLimit(unittest.TestCase):
             elapsed = time.monotonic() - start
             for action, procs in running.items():
                 for pid in procs:
-                    wait_until('%s process %d gone' % (action, pid),
+                    w.wait_until('%s process %d gone' % (action, pid),
                                lambda: gone(pid))
             self.assertEqual(children(srv.pid), [])
             shown = {action: outcome(s.show('%032x' % (i + 1)))
@@ -475,7 +460,7 @@ class TimeLimit(unittest.TestCase):
         with s.server('--shutdown-timeout', '2s', '--retry-delay', '10ms',
                       '--handler', handler) as srv:
             s.post_each(srv.port, ['Hang'])
-            wait_until('Hang started', lambda: os.path.exists(pids))
+            w.wait_until('Hang started', lambda: os.path.exists(pids))
         os.unlink(pids)
         busy = socket.socket()
         self.addCleanup(busy.close)
@@ -499,11 +484,11 @@ class TimeLimit(unittest.TestCase):
                 except (OSError, ValueError):
                     pass
             return found
-        wait_until('no command left', lambda: left() == [])
+        w.wait_until('no command left', lambda: left() == [])
         if os.path.exists(pids):
             with open(pids) as f:
                 for pid in [int(p) for p in f.read().split()]:
-                    wait_until('process %d gone' % pid, lambda: gone(pid))
+                    w.wait_until('process %d gone' % pid, lambda: gone(pid))
 
     def test_stop_cuts_running_commands_short(self):
         # whr stops while two commands hang (one ignores SIGTERM): they are
@@ -523,7 +508,7 @@ class TimeLimit(unittest.TestCase):
             s.post_each(srv.port, pids)
             running = []
             for action, path in pids.items():
-                wait_until('%s started' % action,
+                w.wait_until('%s started' % action,
                            lambda: os.path.exists(path))
                 with open(path) as f:
                     running += [int(p) for p in f.read().split()]

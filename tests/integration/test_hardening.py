@@ -8,7 +8,6 @@ import json
 import os
 import shlex
 import socket
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -26,24 +25,6 @@ PEEK = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                     'exec-commands', 'peek.py')
 NOBODY = 65534
 DB_FILES = ('inbox.sqlite', 'inbox.sqlite-wal', 'inbox.sqlite-shm')
-
-
-def query(data, sql, *args):
-    db = sqlite3.connect('file:%s/inbox.sqlite?mode=ro' % data, uri=True,
-                         timeout=10)
-    try:
-        return db.execute(sql, args).fetchall()
-    finally:
-        db.close()
-
-
-def wait_until(what, check, timeout=10):
-    deadline = time.monotonic() + w.slow(timeout)
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError('not within %.0f s: %s'
-                                 % (w.slow(timeout), what))
-        time.sleep(0.02)
 
 
 def one_line_reason(test, r, *words):
@@ -90,7 +71,7 @@ class SecretsOutOfReach(unittest.TestCase):
         cls.srv = w.Server(['--no-enrollments', '--data-dir', cls.data,
                             '--handler', 'exec:*=' + command],
                            env=env, program=program)
-        try:
+        with w.cleaned_up_on_error(cls.srv, cls.tmp):
             cls.pid = cls.srv.pid
             with open('/proc/%d/status' % cls.pid) as f:
                 uids = [l for l in f if l.startswith('Uid:')][0].split()
@@ -110,18 +91,10 @@ class SecretsOutOfReach(unittest.TestCase):
                 cls.rec = json.load(f)
             cls.proc_owner_after = os.stat('/proc/%d/environ' %
                                             cls.pid).st_uid
-        except BaseException:
-            cls.srv.cleanup()
-            cls.tmp.cleanup()
-            raise
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
-            cls.tmp.cleanup()
+        w.stop_and_clean(cls.srv, cls.tmp)
 
     def test_the_command_is_whrs_child_and_user(self):
         # The premise of the others: the command's parent is whr, and it
@@ -229,11 +202,12 @@ class Ids(w.ServerTestCase):
         """The stored Ids, in arrival order; bytes that are not UTF-8
         (as a lone surrogate became) decoded with surrogateescape."""
         return [None if i is None else i.decode('utf-8', 'surrogateescape')
-                for (i,) in query(self.data, 'SELECT CAST(delivery_id AS '
-                                  'BLOB) FROM deliveries ORDER BY seq')]
+                for (i,) in w.inbox_query(
+                    self.data, 'SELECT CAST(delivery_id AS BLOB)'
+                    ' FROM deliveries ORDER BY seq')]
 
     def count(self):
-        (n,), = query(self.data, 'SELECT count(*) FROM deliveries')
+        (n,), = w.inbox_query(self.data, 'SELECT count(*) FROM deliveries')
         return n
 
     def test_a_lone_surrogate_anywhere_is_refused(self):
@@ -288,11 +262,11 @@ class Ids(w.ServerTestCase):
             self.assertEqual(r.status, 200, r)
         self.assertEqual(self.count(), before + 3,
                          'a delivery with an empty Id was deduplicated')
-        rows = query(self.data, 'SELECT delivery_id FROM deliveries'
-                     ' ORDER BY seq DESC LIMIT 3')
+        rows = w.inbox_query(self.data, 'SELECT delivery_id FROM'
+                             ' deliveries ORDER BY seq DESC LIMIT 3')
         self.assertEqual(rows, [(None,)] * 3,
                          'stored as an Id, not as a delivery without one')
-        wait_until('the three handled', lambda: query(
+        w.wait_until('the three handled', lambda: w.inbox_query(
             self.data, "SELECT count(*) FROM notifications"
             " WHERE action = 'EmptyId' AND state = 'done'") == [(3,)])
         self.srv.wait_log(r'delivery without an Id accepted', since=mark,

@@ -19,19 +19,10 @@ def healthcheck(*args, env=None):
     return w.run_whr(['healthcheck', *args], env=env)
 
 
-class AgainstWhr(unittest.TestCase):
+class AgainstWhr(w.ServerTestCase):
     """A real whr serve: ready is 0."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = w.Server(env={'MS_WebHookReceiverSecret_Custom': SECRET})
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
+    server_env = {'MS_WebHookReceiverSecret_Custom': SECRET}
 
     def one_line(self, out):
         self.assertEqual(out.count('\n'), 1, out)

@@ -5,7 +5,6 @@ The `whr inbox` tool is in test_inbox_tool.py."""
 
 import json
 import os
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -34,19 +33,27 @@ class DataDir:
         self.path = os.path.join(self.tmp.name, 'data')
         self.record = os.path.join(self.tmp.name, 'record.txt')
 
+    @classmethod
+    def for_test(cls, test):
+        """A new one, removed when @test ends."""
+        data = cls()
+        test.addCleanup(data.cleanup)
+        return data
+
     def args(self, *more):
         return ['--data-dir', self.path, *more]
 
     def env(self, **more):
         return dict(ENV, WHR_RECORD=self.record, **more)
 
-    def db(self):
-        return sqlite3.connect('file:%s/inbox.sqlite?mode=ro'
-                               % self.path, uri=True, timeout=10)
+    def recorder(self, *args, env=None):
+        """The recorder on this folder, with @args and @env (env() when
+        not given): not yet stopped, a context manager."""
+        return w.Server(self.args(*args), program='recorder',
+                        env=env if env is not None else self.env())
 
     def query(self, sql, *args):
-        with self.db() as db:
-            return db.execute(sql, args).fetchall()
+        return w.inbox_query(self.path, sql, *args)
 
     def inbox(self, *args, expect=0):
         rc, out, err = w.run_whr(['inbox', '--data-dir', self.path, *args])
@@ -82,13 +89,11 @@ def calls(records):
 
 class Duplicates(unittest.TestCase):
     def setUp(self):
-        self.data = DataDir()
-        self.addCleanup(self.data.cleanup)
+        self.data = DataDir.for_test(self)
 
     def test_resend_is_acknowledged_and_not_handled_again(self):
         # vectors/README.md: v2 is v1 sent again (same Id, Attempt 2).
-        with w.Server(self.data.args(), program='recorder',
-                      env=self.data.env()) as srv:
+        with self.data.recorder() as srv:
             mark = srv.mark()
             r = w.post(srv.port, w.vector('v1'), signature=w.V1_SIGNATURE)
             self.assertEqual(r.status, 200, r)
@@ -117,8 +122,7 @@ class Duplicates(unittest.TestCase):
 
     def test_same_delivery_at_once_on_many_connections(self):
         body = w.delivery(notifications=[{'Action': 'a1'}])
-        with w.Server(self.data.args(), program='recorder',
-                      env=self.data.env()) as srv:
+        with self.data.recorder() as srv:
             conns = [w.Connection(srv.port) for _ in range(32)]
             request = w.build_request(
                 'POST', WEBHOOK, body,
@@ -148,12 +152,10 @@ class Duplicates(unittest.TestCase):
 
     def test_survives_a_restart(self):
         body = w.delivery(notifications=[{'Action': 'a1'}])
-        with w.Server(self.data.args(), program='recorder',
-                      env=self.data.env()) as srv:
+        with self.data.recorder() as srv:
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             srv.records(3)
-        with w.Server(self.data.args(), program='recorder',
-                      env=self.data.env()) as srv:
+        with self.data.recorder() as srv:
             mark = srv.mark()
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             self.assertIn('duplicate=true', srv.request_line(mark))
@@ -161,8 +163,7 @@ class Duplicates(unittest.TestCase):
 
     def test_deliveries_without_id_are_all_kept(self):
         body = w.delivery(id=None, notifications=[{'Action': 'a1'}])
-        with w.Server(self.data.args(), program='recorder',
-                      env=self.data.env()) as srv:
+        with self.data.recorder() as srv:
             for _ in range(2):
                 self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
                                  200)
@@ -171,13 +172,11 @@ class Duplicates(unittest.TestCase):
 
 class RetriesAndDeadWork(unittest.TestCase):
     def setUp(self):
-        self.data = DataDir()
-        self.addCleanup(self.data.cleanup)
+        self.data = DataDir.for_test(self)
 
     def test_retries_are_recorded(self):
         env = self.data.env(WHR_RECORD_RETRIES='2')
-        with w.Server(self.data.args('--retry-delay', '20ms'),
-                      program='recorder', env=env) as srv:
+        with self.data.recorder('--retry-delay', '20ms', env=env) as srv:
             body = w.delivery(id='ab' * 16,
                               notifications=[{'Action': 'RetryMe'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
@@ -194,9 +193,8 @@ class RetriesAndDeadWork(unittest.TestCase):
                                     'all2': ('done', 1)})
 
     def test_retries_run_out(self):
-        with w.Server(self.data.args('--retry-delay', '20ms',
-                                     '--retry-max-age', '200ms'),
-                      program='recorder', env=self.data.env()) as srv:
+        with self.data.recorder('--retry-delay', '20ms',
+                                '--retry-max-age', '200ms') as srv:
             body = w.delivery(id='cd' * 16,
                               notifications=[{'Action': 'RetryMe'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
@@ -206,8 +204,7 @@ class RetriesAndDeadWork(unittest.TestCase):
         self.assertRegex(error, r'^retries ran out .*retry: recorder asks')
 
     def test_dead_then_replayed(self):
-        with w.Server(self.data.args(), program='recorder',
-                      env=self.data.env()) as srv:
+        with self.data.recorder() as srv:
             body = w.delivery(id='ef' * 16, notifications=[
                 {'Action': 'a1'}, {'Action': 'RejectMe'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
@@ -240,15 +237,14 @@ class RetriesAndDeadWork(unittest.TestCase):
         # kill -9 while a handler is in the middle of a notification.
         env = self.data.env(WHR_RECORD_SLEEP_MS='3000')
         body = w.delivery(id='99' * 16, notifications=[{'Action': 'a1'}])
-        srv = w.Server(self.data.args(), program='recorder', env=env)
+        srv = self.data.recorder(env=env)
         try:
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             srv.records(2)          # a1, then "all" sleeps
             srv.kill()
         finally:
             srv.cleanup()
-        with w.Server(self.data.args(), program='recorder',
-                      env=self.data.env()) as srv:
+        with self.data.recorder() as srv:
             self.data.wait_states(done=1)
             recs = srv.records(5)
         # a1 ran twice (its outcome was not written), then all, all2.
@@ -257,8 +253,7 @@ class RetriesAndDeadWork(unittest.TestCase):
 
     def test_handler_timeout_is_reported(self):
         env = self.data.env(WHR_RECORD_SLEEP_MS='1500')
-        with w.Server(self.data.args('--handler-timeout', '200ms'),
-                      program='recorder', env=env) as srv:
+        with self.data.recorder('--handler-timeout', '200ms', env=env) as srv:
             body = w.delivery(notifications=[{'Action': 'a1'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             srv.wait_log(r'warn +handler all has been running for \d+ s on '
@@ -268,8 +263,7 @@ class RetriesAndDeadWork(unittest.TestCase):
 
 class Ordering(unittest.TestCase):
     def setUp(self):
-        self.data = DataDir()
-        self.addCleanup(self.data.cleanup)
+        self.data = DataDir.for_test(self)
 
     def test_one_learner_and_course_in_order_under_parallel_workers(self):
         # 4 workers, handlers that take a while: the notifications about
@@ -283,8 +277,7 @@ class Ordering(unittest.TestCase):
                      enrollment('course-2', 'ana', 'bo', n=i)]
             bodies.append(w.delivery(id='%032x' % (i + 1),
                                      notifications=notes))
-        with w.Server(self.data.args('--workers', '4'), program='recorder',
-                      env=env) as srv:
+        with self.data.recorder('--workers', '4', env=env) as srv:
             start = time.monotonic()
             for body in bodies:
                 self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
@@ -310,8 +303,7 @@ class Ordering(unittest.TestCase):
         env = self.data.env(WHR_RECORD_SLEEP_MS='10')
         notes = [{'Action': 'CoursePublished', 'Id': 'c', 'n': i}
                  for i in range(6)]
-        with w.Server(self.data.args('--workers', '4'), program='recorder',
-                      env=env) as srv:
+        with self.data.recorder('--workers', '4', env=env) as srv:
             body = w.delivery(notifications=notes)
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             recs = srv.records(12)
@@ -321,10 +313,8 @@ class Ordering(unittest.TestCase):
 
 class Retention(unittest.TestCase):
     def test_finished_deliveries_are_purged(self):
-        data = DataDir()
-        self.addCleanup(data.cleanup)
-        with w.Server(data.args('--retain', '1s'), program='recorder',
-                      env=data.env()) as srv:
+        data = DataDir.for_test(self)
+        with data.recorder('--retain', '1s') as srv:
             body = w.delivery(notifications=[{'Action': 'a1'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             data.wait_states(done=1)
@@ -345,8 +335,7 @@ class WorkWindow(unittest.TestCase):
     PAD = 'x' * 10000           # ~10 KB a notification
 
     def setUp(self):
-        self.data = DataDir()
-        self.addCleanup(self.data.cleanup)
+        self.data = DataDir.for_test(self)
         self.release = os.path.join(self.data.tmp.name, 'release')
         self.jsonl = os.path.join(self.data.tmp.name, 'seen.jsonl')
         # Whatever happens, no command is left waiting (a killed server

@@ -15,9 +15,8 @@ from test_inbox import DataDir, ENV  # noqa: E402
 
 class SchemaVersion(unittest.TestCase):
     def test_newer_schema_stops_start_up(self):
-        data = DataDir()
-        self.addCleanup(data.cleanup)
-        with w.Server(data.args(), program='recorder', env=data.env()):
+        data = DataDir.for_test(self)
+        with data.recorder():
             pass
         with sqlite3.connect(os.path.join(data.path, 'inbox.sqlite')) as db:
             db.execute('PRAGMA user_version = 99')
@@ -32,8 +31,7 @@ class OneServerPerFolder(unittest.TestCase):
         # Two servers on one folder would both run its work: the second
         # says why and stops; the first goes on; once it is gone (even
         # killed) the folder is free.
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         first = w.Server(data.args(), env=ENV)
         try:
             rc, out, err = w.run_whr(['serve', '--listen', '127.0.0.1:0',
@@ -54,8 +52,7 @@ class OneServerPerFolder(unittest.TestCase):
 
 class Readiness(unittest.TestCase):
     def test_readyz(self):
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         with w.Server(data.args(), env=ENV) as srv:
             r = w.request('GET', '/readyz', port=srv.port)
             self.assertEqual((r.status, r.body), (200, b'ready\n'))
@@ -73,15 +70,14 @@ class HandlerTables(unittest.TestCase):
                       V1_SECRET)
 
     def test_told_once_then_the_inbox_opens(self):
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         # Fails at start and at the next attempts, one a second: time to
         # see the 503s before it opens.
         fails = min(10, max(3, round(w.slow(3))))
         env = data.env(WHR_RECORD_TX='1',
                        WHR_RECORD_TX_SETUP_FAIL=str(fails))
         why = 'handler tx could not prepare its tables'
-        with w.Server(data.args(), program='recorder', env=env) as srv:
+        with data.recorder(env=env) as srv:
             r = self.post(srv)
             self.assertEqual(r.status, 503, r)
             self.assertEqual(r.header('Retry-After'), '30')

@@ -21,8 +21,7 @@ class InboxTool(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.data = DataDir()
-        with w.Server(cls.data.args(), program='recorder',
-                      env=cls.data.env()) as srv:
+        with cls.data.recorder() as srv:
             for i, action in enumerate(['a1', 'RejectMe', 'CourseEnrollment']):
                 body = w.delivery(id='%032d' % i,
                                   notifications=[{'Action': action}])
@@ -241,10 +240,8 @@ class InboxTool(unittest.TestCase):
 
 class InboxPurge(unittest.TestCase):
     def test_purge_finished_only(self):
-        data = DataDir()
-        self.addCleanup(data.cleanup)
-        with w.Server(data.args('--retry-delay', '1h'), program='recorder',
-                      env=data.env()) as srv:
+        data = DataDir.for_test(self)
+        with data.recorder('--retry-delay', '1h') as srv:
             for action in ('a1', 'RetryMe'):
                 body = w.delivery(notifications=[{'Action': action}])
                 self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
@@ -261,8 +258,7 @@ class InboxPurge(unittest.TestCase):
         # More than one transaction's worth (500 deliveries): all of them
         # go, a batch at a time, so the server never waits for the lock
         # for long.
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         total = 520 if w.wrapped() else 1020
         with w.Server(data.args('--handler', 'noop', '--no-enrollments'),
                       env=data.env()) as srv:
@@ -310,11 +306,9 @@ class InboxReplay(unittest.TestCase):
         # A notification still pending or retrying is the server's: it
         # holds it in memory and would write its own outcome over a
         # replay. Replay takes finished ones only, and says so.
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         did = 'ab' * 16
-        with w.Server(data.args('--retry-delay', '1h'), program='recorder',
-                      env=data.env()) as srv:
+        with data.recorder('--retry-delay', '1h') as srv:
             body = w.delivery(id=did, notifications=[
                 {'Action': 'a1'}, {'Action': 'RetryMe'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
@@ -361,14 +355,12 @@ class InboxReplay(unittest.TestCase):
         # whole budget again when replayed: its retries count from the
         # replay, not from when the delivery came, so one more failure
         # does not end it at once.
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         did = 'cd' * 16
         # Longer than the server takes to notice a replay (up to 1 s).
         max_age = w.slow(1.5)
-        with w.Server(data.args('--retry-delay', '20ms', '--retry-max-age',
-                                '%dms' % (max_age * 1000)),
-                      program='recorder', env=data.env()) as srv:
+        with data.recorder('--retry-delay', '20ms', '--retry-max-age',
+                           '%dms' % (max_age * 1000)) as srv:
             body = w.delivery(id=did, notifications=[{'Action': 'RetryMe'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             data.wait_states(dead=1)
@@ -392,11 +384,9 @@ class InboxSchema(unittest.TestCase):
         # An inbox made by a whr of schema version 1 (before retry_from):
         # the tool reads it, changes it only once whr serve has brought
         # it to version 2, and nothing stored is lost on the way.
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         did = 'ef' * 16
-        with w.Server(data.args(), program='recorder',
-                      env=data.env()) as srv:
+        with data.recorder() as srv:
             body = w.delivery(id=did, notifications=[{'Action': 'RejectMe'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
             data.wait_states(dead=1)
@@ -415,8 +405,7 @@ class InboxSchema(unittest.TestCase):
                          'this whr serve once, which brings it to version '
                          '2, then try again\n' % path)
 
-        with w.Server(data.args(), program='recorder',
-                      env=data.env()) as srv:
+        with data.recorder() as srv:
             srv.wait_log(r'info +inbox %s: schema version 1, migrating to 2'
                          % path)
             before = len(srv.records())

@@ -14,13 +14,11 @@ from test_inbox import DataDir, calls, enrollment  # noqa: E402
 
 class ExactlyOnce(unittest.TestCase):
     def setUp(self):
-        self.data = DataDir()
-        self.addCleanup(self.data.cleanup)
+        self.data = DataDir.for_test(self)
 
     def test_transactional_handler_applies_once(self):
         env = self.data.env(WHR_RECORD_TX='1')
-        with w.Server(self.data.args('--retry-delay', '20ms'),
-                      program='recorder', env=env) as srv:
+        with self.data.recorder('--retry-delay', '20ms', env=env) as srv:
             body = w.delivery(id='7' * 32, notifications=[
                 {'Action': 'a1'}, {'Action': 'TxRetry'}])
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
@@ -43,8 +41,7 @@ class DeliveryTransaction(unittest.TestCase):
     shares its learner and course: then it waits its turn."""
 
     def setUp(self):
-        self.data = DataDir()
-        self.addCleanup(self.data.cleanup)
+        self.data = DataDir.for_test(self)
 
     def applied(self, delivery):
         return self.data.query('SELECT idx, applied FROM recorder_applied'
@@ -55,8 +52,7 @@ class DeliveryTransaction(unittest.TestCase):
         # could not be applied by the time of the 200.
         env = self.data.env(WHR_RECORD_TX='first', WHR_RECORD_SLEEP_MS='200')
         ids = ['%032x' % (0xa00 + i) for i in range(5)]
-        with w.Server(self.data.args('--workers', '1'), program='recorder',
-                      env=env) as srv:
+        with self.data.recorder('--workers', '1', env=env) as srv:
             body = w.delivery(notifications=[
                 enrollment('course-9', 'busy-%d' % i, action='Busy')
                 for i in range(3)])
@@ -84,8 +80,7 @@ class DeliveryTransaction(unittest.TestCase):
         env = self.data.env(WHR_RECORD_TX='first')
         delay = '%ds' % max(2, w.slow(2))
         first, same, other = ('%032x' % n for n in (0xb1, 0xb2, 0xb3))
-        with w.Server(self.data.args('--retry-delay', delay),
-                      program='recorder', env=env) as srv:
+        with self.data.recorder('--retry-delay', delay, env=env) as srv:
             # tx asks to retry TxRetry's first run: it stays open.
             body = w.delivery(id=first, notifications=[
                 enrollment('course-1', 'ana', action='TxRetry')])
@@ -128,11 +123,10 @@ class TransactionGuard(unittest.TestCase):
         # tx runs in the transaction that stores the delivery; its
         # COMMIT, ROLLBACK, RELEASE of whr's savepoint and BEGIN are all
         # refused, so the delivery and its done mark commit together.
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         did = '%032x' % 0xc0
         env = data.env(WHR_RECORD_TX='first', WHR_RECORD_TX_SETUP_COMMIT='1')
-        with w.Server(data.args(), program='recorder', env=env) as srv:
+        with data.recorder(env=env) as srv:
             # Its db_setup is held to the same.
             srv.wait_log(r'recorder: setup COMMIT: not authorized')
             body = w.delivery(id=did, notifications=[
@@ -152,13 +146,11 @@ class TransactionGuard(unittest.TestCase):
         # On its first run tx makes SQLite roll the transaction back
         # (ON CONFLICT ROLLBACK), then writes: that write must not commit
         # on its own. The batch fails (503); the resend applies it once.
-        data = DataDir()
-        self.addCleanup(data.cleanup)
+        data = DataDir.for_test(self)
         did = '%032x' % 0xc1
         body = w.delivery(id=did, notifications=[
             enrollment('course-1', 'ana', action='TxAbort')])
-        with w.Server(data.args(), program='recorder',
-                      env=data.env(WHR_RECORD_TX='first')) as srv:
+        with data.recorder(env=data.env(WHR_RECORD_TX='first')) as srv:
             r = w.post(srv.port, body, V1_SECRET)
             self.assertEqual(r.status, 503, r)
             self.assertIn(b'the transaction ended while handler tx ran',

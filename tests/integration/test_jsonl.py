@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -96,12 +95,7 @@ class Files:
                 '--handler', 'jsonl:' + (path or self.path), *more]
 
     def query(self, sql, *args):
-        db = sqlite3.connect('file:%s/inbox.sqlite?mode=ro' % self.data,
-                             uri=True, timeout=10)
-        try:
-            return db.execute(sql, args).fetchall()
-        finally:
-            db.close()
+        return w.inbox_query(self.data, sql, *args)
 
     def cleanup(self):
         self.tmp.cleanup()
@@ -117,11 +111,7 @@ class Lines(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
-            cls.files.cleanup()
+        w.stop_and_clean(cls.srv, cls.files)
 
     def setUp(self):
         self.seen = len(read_lines(self.files.path))

@@ -1,11 +1,11 @@
 """Start, graceful shutdown on SIGTERM and SIGINT, and failures to
 listen."""
 
+import contextlib
 import errno
 import os
 import re
 import signal
-import sqlite3
 import sys
 import tempfile
 import time
@@ -27,6 +27,17 @@ def head_and_half(body=None):
                                                                body))])
     cut = len(req) - len(body) // 2
     return req[:cut], req[cut:]
+
+
+@contextlib.contextmanager
+def half_sent(srv):
+    """A connection to @srv on which head_and_half()'s first part is sent
+    and read by whr: (the connection, the rest to send)."""
+    sent, rest = head_and_half()
+    with w.Connection(srv.port) as c:
+        c.send(sent)
+        w.wait_server_read(c)
+        yield c, rest
 
 
 class Shutdown(unittest.TestCase):
@@ -63,10 +74,7 @@ class Shutdown(unittest.TestCase):
 
     def finish_after_signal(self, sig):
         with w.Server(['--shutdown-timeout', '20s'], env=ENV) as srv:
-            sent, rest = head_and_half()
-            with w.Connection(srv.port) as c:
-                c.send(sent)
-                w.wait_server_read(c)
+            with half_sent(srv) as (c, rest):
                 mark = srv.mark()
                 srv.send_signal(sig)
                 srv.wait_log(r'shutting down', since=mark)
@@ -113,10 +121,7 @@ class Shutdown(unittest.TestCase):
 
     def test_shutdown_timeout_ends_a_request_that_never_completes(self):
         with w.Server(['--shutdown-timeout', '300ms'], env=ENV) as srv:
-            sent, rest = head_and_half()
-            with w.Connection(srv.port) as c:
-                c.send(sent)
-                w.wait_server_read(c)
+            with half_sent(srv) as (c, _):
                 start = time.monotonic()
                 srv.send_signal(signal.SIGTERM)
                 status = srv.wait_exit(w.slow(10))
@@ -172,10 +177,8 @@ class HandlersLeftRunning(unittest.TestCase):
         return dict(ENV, WHR_RECORD=self.record, **more)
 
     def state(self):
-        with sqlite3.connect('file:%s/inbox.sqlite?mode=ro' % self.data,
-                             uri=True, timeout=10) as db:
-            return [r[0] for r in db.execute(
-                'SELECT state FROM notifications ORDER BY id')]
+        return [r[0] for r in w.inbox_query(
+            self.data, 'SELECT state FROM notifications ORDER BY id')]
 
     def stop_left_running(self, srv, handler, exit_within):
         """SIGTERM while @handler blocks: status 1, in time, logged."""

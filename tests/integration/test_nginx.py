@@ -18,17 +18,14 @@ import json
 import os
 import re
 import shutil
-import socket
 import ssl
-import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import whrtest as w  # noqa: E402
-from toolstest import make_certificates  # noqa: E402
+from toolstest import NginxProcess  # noqa: E402
 
 SECRET = '0123456789abcdef0123456789abcdef-nginx'
 SECRET2 = 'tenant2-secret-0123456789abcdef-nginx'
@@ -52,20 +49,6 @@ def missing():
 WHY_NOT = missing()
 
 
-def write_conf(d, error_log, http, level='info', connections=64):
-    """nginx.conf in folder @d for a test's own nginx: one worker, its
-    pid and temporary files in @d, errors to @error_log at @level, and
-    @http (lines) inside http {}. Returns its path."""
-    temp = ''.join('    %s_temp_path %s/%s;\n' % (k, d, k) for k in
-                   ('client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'))
-    conf = os.path.join(d, 'nginx.conf')
-    with open(conf, 'w') as f:
-        f.write('worker_processes 1;\npid %s/nginx.pid;\nerror_log %s %s;\n'
-                'events { worker_connections %d; }\nhttp {\n%s%s}\n'
-                % (d, error_log, level, connections, temp, http))
-    return conf
-
-
 def deploy_file(*parts):
     root = os.environ.get('WHR_SOURCE_ROOT')
     if not root:
@@ -83,7 +66,7 @@ def replace_once(text, old, new):
     return text.replace(old, new)
 
 
-class Nginx:
+class Nginx(NginxProcess):
     """nginx with whr-site.conf on 127.0.0.1:port, in front of whr on
     127.0.0.1:@upstream_port; and on 127.0.0.1:greedy_port a server of
     the test's own that includes whr-locations.conf and sends everything
@@ -91,15 +74,11 @@ class Nginx:
     whr's operational endpoints in."""
 
     def __init__(self, upstream_port):
-        self.tmp = tempfile.TemporaryDirectory(prefix='whr-nginx-')
-        d = self.tmp.name
+        super().__init__()
+        d = self.dir
         os.chmod(d, 0o755)     # nginx's workers run as nobody
-        self.proc = None
-        make_certificates(d)
-        self.cacert = os.path.join(d, 'ca.pem')
         self.port = w.free_port()
         self.greedy_port = w.free_port()
-        self.error_log = os.path.join(d, 'error.log')
         with open(deploy_file('nginx', 'whr-site.conf')) as f:
             site = f.read()
         for old, new in (
@@ -127,38 +106,10 @@ class Nginx:
     }
 }
 ''' % (self.greedy_port, d, d, deploy_file('nginx', 'whr-locations.conf')))
-        conf = write_conf(d, self.error_log, '''    access_log %s/access.log;
+        self.start('''    access_log %s/access.log;
     include %s/whr-site.conf;
-    include %s/greedy.conf;
-''' % (d, d, d))
-        self.proc = subprocess.Popen(
-            [nginx_path(), '-p', d, '-c', conf, '-e', self.error_log,
-             '-g', 'daemon off;'], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_ready(self):
-        deadline = time.monotonic() + 10
-        for port in (self.port, self.greedy_port):
-            while True:
-                if self.proc.poll() is not None:
-                    raise AssertionError('nginx exited (%d): %s'
-                                         % (self.proc.returncode,
-                                            self.proc.stderr.read().decode(
-                                                'utf-8', 'replace')))
-                try:
-                    socket.create_connection(('127.0.0.1', port),
-                                             0.2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise AssertionError('nginx did not listen on %d '
-                                             'within 10 s' % port)
-                    time.sleep(0.02)
+    include %s/greedy.conf;''' % (d, d, d), 'info',
+                   (self.port, self.greedy_port), program=nginx_path())
 
     def url(self, path=w.WEBHOOK):
         return 'https://127.0.0.1:%d%s' % (self.port, path)
@@ -166,18 +117,6 @@ class Nginx:
     def log(self):
         with open(self.error_log, errors='replace') as f:
             return f.read()
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc is not None and self.proc.stderr is not None:
-            self.proc.stderr.close()
-        self.tmp.cleanup()
 
 
 class TLSConnection(w.Connection):
@@ -229,12 +168,8 @@ class ThroughNginx(unittest.TestCase):
             ['--data-dir', cls.data.name],
             env={'MS_WebHookReceiverSecret_Custom':
                  '%s, tenant2=%s' % (SECRET, SECRET2)})
-        try:
+        with w.cleaned_up_on_error(cls.srv, cls.data):
             cls.nginx = Nginx(cls.srv.port)
-        except BaseException:
-            cls.srv.cleanup()
-            cls.data.cleanup()
-            raise
 
     @classmethod
     def tearDownClass(cls):
@@ -242,10 +177,8 @@ class ThroughNginx(unittest.TestCase):
             return
         try:
             cls.nginx.stop()
-            cls.srv.stop()
         finally:
-            cls.srv.cleanup()
-            cls.data.cleanup()
+            w.stop_and_clean(cls.srv, cls.data)
 
     def setUp(self):
         if WHY_NOT is not None:

@@ -209,22 +209,15 @@ class HTTPS(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.srv = w.Server(env={'MS_WebHookReceiverSecret_Custom': SECRET})
-        try:
+        with w.cleaned_up_on_error(cls.srv):
             cls.tls = t.NginxTLS(cls.srv.port)
-        except BaseException:
-            cls.srv.kill()
-            cls.srv.cleanup()
-            raise
 
     @classmethod
     def tearDownClass(cls):
         try:
             cls.tls.stop()
         finally:
-            try:
-                cls.srv.stop()
-            finally:
-                cls.srv.cleanup()
+            w.stop_and_clean(cls.srv)
 
     def test_trusted_ca_passes(self):
         for host in ('localhost', '127.0.0.1'):

@@ -377,16 +377,22 @@ class RequestLog(unittest.TestCase):
 class ExpectContinue(w.ServerTestCase):
     server_env = SECRETS_ENV
 
+    def head_then_continue(self, c, signature, body):
+        """Send a POST's head alone, with Expect: 100-continue; whr must
+        answer 100 before the body comes."""
+        c.send(w.build_request('POST', WEBHOOK, b'', [
+            ('Content-Type', w.JSON_TYPE),
+            ('ms-signature', signature),
+            ('Expect', '100-continue'),
+            ('Content-Length', str(len(body)))]))
+        r = c.read_response('POST', skip_continue=False)
+        self.assertEqual(r.status, 100, r)
+        return r
+
     def test_100_continue_before_the_body(self):
         body = w.vector('v1')
         with w.Connection(self.srv.port) as c:
-            c.send(w.build_request('POST', WEBHOOK, b'', [
-                ('Content-Type', w.JSON_TYPE),
-                ('ms-signature', w.V1_SIGNATURE),
-                ('Expect', '100-continue'),
-                ('Content-Length', str(len(body)))]))
-            r = c.read_response('POST', skip_continue=False)
-            self.assertEqual(r.status, 100, r)
+            r = self.head_then_continue(c, w.V1_SIGNATURE, body)
             self.assertEqual(r.version, 'HTTP/1.1')
             c.send(body)
             r = c.read_response('POST')
@@ -399,13 +405,7 @@ class ExpectContinue(w.ServerTestCase):
     def test_100_continue_then_a_bad_signature(self):
         body = w.vector('v1')
         with w.Connection(self.srv.port) as c:
-            c.send(w.build_request('POST', WEBHOOK, b'', [
-                ('Content-Type', w.JSON_TYPE),
-                ('ms-signature', w.V2_SIGNATURE),
-                ('Expect', '100-continue'),
-                ('Content-Length', str(len(body)))]))
-            r = c.read_response('POST', skip_continue=False)
-            self.assertEqual(r.status, 100, r)
+            self.head_then_continue(c, w.V2_SIGNATURE, body)
             c.send(body)
             self.assertEqual(c.read_response('POST').status, 400)
 

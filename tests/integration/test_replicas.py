@@ -35,7 +35,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import whrtest as w  # noqa: E402
 from whrtest import V1_SECRET, postgres  # noqa: E402
-from test_nginx import deploy_file, nginx_path, write_conf  # noqa: E402
+from test_nginx import deploy_file, nginx_path  # noqa: E402
+from toolstest import NginxProcess  # noqa: E402
 
 SECRETS = {'MS_WebHookReceiverSecret_Custom': V1_SECRET}
 DELIVERIES = int(os.environ.get('WHR_TEST_REPLICA_DELIVERIES', '10000'))
@@ -184,15 +185,14 @@ def send_all(port, items, threads, on_ack=None, attempts=None):
 
 # ---- three replicas behind nginx --------------------------------------------
 
-class Nginx:
+class Nginx(NginxProcess):
     """nginx on 127.0.0.1 (plain HTTP: the test's load, not TLS) with the
     upstream of whr-replicas-site.conf, its servers the replicas, around
     whr-locations.conf."""
 
     def __init__(self, ports):
-        self.tmp = tempfile.TemporaryDirectory(prefix='whr-nginx-')
-        d = self.tmp.name
-        os.chmod(d, 0o755)
+        super().__init__()
+        os.chmod(self.dir, 0o755)
         self.port = w.free_port()
         with open(deploy_file('nginx', 'whr-replicas-site.conf')) as f:
             site = f.read()
@@ -203,39 +203,15 @@ class Nginx:
             if upstream.count(old) != 1:
                 raise AssertionError('whr-replicas-site.conf: no %r' % old)
             upstream = upstream.replace(old, 'server 127.0.0.1:%d ' % port)
-        self.error_log = os.path.join(d, 'error.log')
-        conf = write_conf(d, self.error_log, '''    access_log off;
+        self.start('''    access_log off;
 %s
     server {
         listen 127.0.0.1:%d;
         keepalive_requests 100000;
         include %s;
-    }
-''' % (upstream, self.port, deploy_file('nginx', 'whr-locations.conf')),
-                          level='warn', connections=256)
-        self.proc = subprocess.Popen(
-            [nginx_path(), '-p', d, '-c', conf, '-e', self.error_log,
-             '-g', 'daemon off;'], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError('nginx exited: %s' % self.proc.stderr
-                                     .read().decode('utf-8', 'replace'))
-            try:
-                w.Connection(self.port, timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError('nginx did not listen')
-                time.sleep(0.02)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc.stderr.close()
-        self.tmp.cleanup()
+    }''' % (upstream, self.port, deploy_file('nginx', 'whr-locations.conf')),
+                   'warn', (self.port,), program=nginx_path(),
+                   connections=256)
 
 
 class Replicas(unittest.TestCase):

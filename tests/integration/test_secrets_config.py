@@ -179,6 +179,20 @@ class PreviousSecrets(unittest.TestCase):
                 self.assertEqual(status(srv.port, SB, WEBHOOK + '/tenant2'),
                                  200)
 
+    def test_empty_previous_secrets_file_is_no_previous_secret(self):
+        # The state between two rotations: whr register names the file
+        # before it has a secret to put there.
+        with tempfile.TemporaryDirectory(prefix='whr-prev-') as tmp:
+            path = os.path.join(tmp, 'previous')
+            current = os.path.join(tmp, 'secrets')
+            open(path, 'w').close()
+            with open(current, 'w') as f:
+                f.write(SA + '\n')
+            with w.Server(['--secrets-file', current,
+                           '--previous-secrets-file', path]) as srv:
+                self.assertEqual(status(srv.port, SA), 200)
+                self.assertEqual(status(srv.port, PREV), 400)
+
     def test_previous_secret_without_a_current_one_is_a_startup_error(self):
         env = {MS: SA, 'WHR_PREVIOUS_SECRETS': 'tenant9=' + PREV}
         rc, out, err = w.run_whr(['--listen', '127.0.0.1:0'], env,
@@ -296,6 +310,17 @@ class StartupErrors(unittest.TestCase):
         with self.subTest('value missing'):
             self.assert_config_error({MS: SA}, '--max-body',
                                      args=['--max-body'])
+
+    def test_a_body_budget_too_small_for_the_largest_body(self):
+        """One slow upload of the largest size must not hold the whole
+        budget: it must hold twice --max-body and a small body more."""
+        err = self.assert_config_error(
+            {MS: SA}, '--max-body-memory is too small for --max-body',
+            'give at least 33693696 bytes', args=['--max-body', '16MiB'])
+        self.assertEqual(len(w.program_lines(err)), 1, err)
+        with w.Server(env={MS: SA}, args=['--max-body', '16MiB',
+                                          '--max-body-memory', '33MiB']):
+            pass
 
     def test_bad_environment_values_name_the_variable(self):
         for var, value in [('WHR_MAX_BODY', 'huge'),

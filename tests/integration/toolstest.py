@@ -33,35 +33,12 @@ ACTIONS = ('CourseEnrollment', 'CourseUnenrollment', 'CourseStarted',
 
 # ---- running the tools ----------------------------------------------------
 
-def _given_secrets(args, env):
-    found = set()
-    args = list(args)
-    for i, a in enumerate(args):
-        if a == '--secret' and i + 1 < len(args):
-            found.add(args[i + 1])
-        elif a.startswith('--secret='):
-            found.add(a[len('--secret='):])
-        elif a == '--secret-file' and i + 1 < len(args):
-            try:
-                with open(args[i + 1], encoding='utf-8') as f:
-                    found.add(f.read().strip('\r\n'))
-            except OSError:
-                pass
-    if env and env.get('WHR_SECRET'):
-        found.add(env['WHR_SECRET'])
-    return {s for s in found if len(s) >= 8}
-
-
 def run_tool(args, env=None, timeout=20):
     """Run `whr ARGS` (args[0] is 'send' or 'probe'); returns (status,
-    stdout, stderr). Fails when a secret given to it is in its output."""
-    status, out, err = w.run_whr(list(args), env=env, timeout=timeout)
-    for s in _given_secrets(args, env):
-        if s in out or s in err:
-            raise AssertionError('the secret (%d chars) appears in the '
-                                 'output of whr %s:\n%s\n%s'
-                                 % (len(s), args[0], out, err))
-    return status, out, err
+    stdout, stderr). Fails when a secret given to it is in its output:
+    run_whr checks for every secret secrets_of() finds, the tools' own
+    (--secret, --secret-file, WHR_SECRET) among them."""
+    return w.run_whr(list(args), env=env, timeout=timeout)
 
 
 def closed_port():
@@ -71,7 +48,21 @@ def closed_port():
 
 # ---- a scripted HTTP server -----------------------------------------------
 
-class Request:
+class Stoppable:
+    """A helper that runs until stop(), usable in a with block."""
+
+    def stop(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+class Request(w.HeaderList):
     """One request as received: its raw head, its body, when it came."""
 
     def __init__(self, head, body, at):
@@ -85,15 +76,6 @@ class Request:
             if line:
                 k, _, v = line.partition(':')
                 self.headers.append((k, v.strip()))
-
-    def header(self, name):
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                return v
-        return None
-
-    def header_all(self, name):
-        return [v for k, v in self.headers if k.lower() == name.lower()]
 
     @property
     def query(self):
@@ -126,7 +108,7 @@ HANG = ('hang',)        # read the request, never answer
 CLOSE = ('close',)      # read the request, close without answering
 
 
-class Scripted:
+class Scripted(Stoppable):
     """A tiny HTTP/1.1 server on 127.0.0.1 answering from a script: the
     n-th request gets script[n], the last entry repeating. Entries:
     reply(...), echo(...), HANG, CLOSE. With continue_100, a request
@@ -263,13 +245,6 @@ class Scripted:
                 pass
         self.acceptor.join(5)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
 
 # ---- nginx as a TLS proxy -------------------------------------------------
 
@@ -301,34 +276,25 @@ def make_certificates(directory):
                   '-out', name + '.pem', '-extfile', ext], directory)
 
 
-class NginxTLS:
-    """nginx terminating TLS in front of 127.0.0.1:@upstream_port, on two
-    ports: `port` with a certificate for localhost and 127.0.0.1, and
-    `other_port` with one for other.example; both signed by `cacert`.
-    Stop it with stop() (or use it as a context manager)."""
+class NginxProcess(Stoppable):
+    """nginx run from a throwaway folder (`dir`) that holds the test CA's
+    certificates (`cacert`, good.pem, other.pem): what NginxTLS and
+    test_nginx's Nginx share. A subclass writes its servers, then calls
+    start()."""
 
-    def __init__(self, upstream_port):
-        self.nginx = shutil.which('nginx') or '/usr/sbin/nginx'
+    def __init__(self):
         self.tmp = tempfile.TemporaryDirectory(prefix='whr-nginx-')
-        d = self.tmp.name
+        self.dir = self.tmp.name
         self.proc = None
-        make_certificates(d)
-        self.cacert = os.path.join(d, 'ca.pem')
-        self.port = w.free_port()
-        self.other_port = w.free_port()
-        servers = ''
-        for port, name in ((self.port, 'good'), (self.other_port, 'other')):
-            servers += '''
-    server {
-        listen 127.0.0.1:%d ssl;
-        ssl_certificate %s/%s.pem;
-        ssl_certificate_key %s/%s.key;
-        location / {
-            proxy_pass http://127.0.0.1:%d;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }''' % (port, d, name, d, name, upstream_port)
+        self.error_log = os.path.join(self.dir, 'error.log')
+        make_certificates(self.dir)
+        self.cacert = os.path.join(self.dir, 'ca.pem')
+
+    def start(self, http, log_level, ports, program=None, connections=64):
+        """Run nginx (@program, or the one on PATH) with @http inside its
+        http block, logging at @log_level, @connections per worker, until
+        it listens on each of @ports; stopped again when it does not."""
+        d = self.dir
         temp = ''.join('    %s_temp_path %s/%s;\n' % (k, d, k) for k in
                        ('client_body', 'proxy', 'fastcgi', 'uwsgi',
                         'scgi'))
@@ -336,28 +302,26 @@ class NginxTLS:
         with open(conf, 'w') as f:
             f.write('''worker_processes 1;
 pid %s/nginx.pid;
-error_log %s/error.log warn;
-events { worker_connections 64; }
+error_log %s %s;
+events { worker_connections %d; }
 http {
-    access_log off;
-    client_body_buffer_size 1m;
-    proxy_max_temp_file_size 0;
 %s%s
 }
-''' % (d, d, temp, servers))
+''' % (d, self.error_log, log_level, connections, temp, http))
         self.proc = subprocess.Popen(
-            [self.nginx, '-p', d, '-c', conf, '-e', d + '/error.log',
+            [program or shutil.which('nginx') or '/usr/sbin/nginx',
+             '-p', d, '-c', conf, '-e', self.error_log,
              '-g', 'daemon off;'], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            self._wait_ready()
+            self._wait_ready(ports)
         except BaseException:
             self.stop()
             raise
 
-    def _wait_ready(self):
+    def _wait_ready(self, ports):
         deadline = time.monotonic() + 10
-        for port in (self.port, self.other_port):
+        for port in ports:
             while True:
                 if self.proc.poll() is not None:
                     raise AssertionError('nginx exited (%d): %s'
@@ -374,10 +338,6 @@ http {
                                              'within 10 s' % port)
                     time.sleep(0.02)
 
-    def url(self, path=w.WEBHOOK, host='localhost', other=False):
-        return 'https://%s:%d%s' % (host, self.other_port if other else
-                                    self.port, path)
-
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -390,9 +350,36 @@ http {
             self.proc.stderr.close()
         self.tmp.cleanup()
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.stop()
-        return False
+class NginxTLS(NginxProcess):
+    """nginx terminating TLS in front of 127.0.0.1:@upstream_port, on two
+    ports: `port` with a certificate for localhost and 127.0.0.1, and
+    `other_port` with one for other.example; both signed by `cacert`.
+    Stop it with stop() (or use it as a context manager)."""
+
+    def __init__(self, upstream_port):
+        super().__init__()
+        d = self.dir
+        self.port = w.free_port()
+        self.other_port = w.free_port()
+        servers = ''
+        for port, name in ((self.port, 'good'), (self.other_port, 'other')):
+            servers += '''
+    server {
+        listen 127.0.0.1:%d ssl;
+        ssl_certificate %s/%s.pem;
+        ssl_certificate_key %s/%s.key;
+        location / {
+            proxy_pass http://127.0.0.1:%d;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }''' % (port, d, name, d, name, upstream_port)
+        self.start('''    access_log off;
+    client_body_buffer_size 1m;
+    proxy_max_temp_file_size 0;
+%s''' % servers, 'warn', (self.port, self.other_port))
+
+    def url(self, path=w.WEBHOOK, host='localhost', other=False):
+        return 'https://%s:%d%s' % (host, self.other_port if other else
+                                    self.port, path)

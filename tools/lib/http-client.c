@@ -1,103 +1,97 @@
 /*
- * The tools' HTTP client: one connection per request, on bufferevents
- * (bufferevent_openssl for https), any number in flight on one loop.
+ * The tools' HTTP client: libcurl's multi interface on a libevent loop
+ * (curl tells which sockets to watch and when to wake it; the loop calls
+ * it back), any number of requests in flight, one connection each.
  *
- * Why not evhttp's client (evhttp_make_request): the tools exist to say
- * precisely why a delivery failed, and evhttp's request error callback
- * gets EVREQ_HTTP_EOF or EVREQ_HTTP_TIMEOUT for nearly everything: a
- * refused connection, a reset, a handshake that failed on an expired
- * certificate and a server that closed without answering look alike, and
- * the socket error and the certificate verify result are gone by then.
- * evhttp also writes the body with the headers, so `Expect:
- * 100-continue` cannot wait for the interim answer as .NET does, and its
- * timeout is per read or write, not for the whole request as .NET's
- * HttpClient.Timeout is. So this file opens the connection by hand: names
- * resolved by the system resolver, a non-blocking connect() to each
- * address in turn (its SO_ERROR read directly, so that a refusal is told
- * from a timeout or an unreachable network), then TLS in a
- * bufferevent_openssl on the connected socket, with the certificate
- * checked against the system store or --cacert, the host name checked,
- * and SNI (SSL_get_verify_result() after a failed handshake). It then
- * sends the request, with the deadline and the wait for 100 Continue,
- * and feeds the answer to http-response.c.
+ * What libcurl is made to do, and why:
+ * - the request is the one http_request_head() writes, nothing more:
+ *   every header of the head goes to CURLOPT_HTTPHEADER in its order,
+ *   Host and Content-Length included (curl then adds neither; Host is
+ *   removed first, else curl would move it to the top), and the headers
+ *   curl would add are removed ("Accept:", "Expect:", "Content-Type:");
+ *   no User-Agent is set; the body goes as it is
+ *   (CURLOPT_POSTFIELDS with its size); HTTP/1.1, no proxy unless asked;
+ * - `Expect: 100-continue` in the head makes curl hold the body back for
+ *   HTTP_CONTINUE_WAIT_US, as .NET Framework does;
+ * - CURLOPT_TIMEOUT_MS bounds the whole request, name resolution
+ *   included, as .NET's HttpClient.Timeout does;
+ * - the host name is checked by OpenSSL itself during the handshake
+ *   (X509_VERIFY_PARAM_set1_host, set in CURLOPT_SSL_CTX_FUNCTION), so
+ *   that CURLINFO_SSL_VERIFYRESULT names a mismatch as it names an
+ *   untrusted issuer or an expired certificate;
+ * - the cause of a failure comes from CURLINFO_OS_ERRNO (a refusal told
+ *   from an unreachable network), CURLINFO_SSL_VERIFYRESULT, and the
+ *   phase the request had reached, followed through CURLOPT_DEBUGFUNCTION
+ *   (the head and body bytes sent, the answer's first bytes) and
+ *   CURLOPT_OPENSOCKETFUNCTION (the addresses tried).
  */
 #include "lib/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
+#include <curl/curl.h>
 #include <event2/event.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
-#include "lib/http-response.h"
+#include "lib/utf8.h"
 
-/* ---- requests in flight -------------------------------------------- */
-
-struct dns_entry {
-	struct dns_entry *next;
+struct dns_failure {			/* why a name did not resolve */
+	SLIST_ENTRY(dns_failure) link;
 	char *host;
-	int port;
-	int error;			/* getaddrinfo's; 0: resolved */
-	int sys_errno;			/* for EAI_SYSTEM */
-	struct addrinfo *addrs;
+	char reason[128];
 };
 
 struct exchange {
+	LIST_ENTRY(exchange) link;
 	struct http_client *client;
-	struct exchange *prev;
-	struct exchange *next;
+	CURL *easy;
+	struct curl_slist *headers;
 	http_done_fn done;
 	void *userdata;
 
-	char *host;
+	char *url;
+	char *host;			/* for the certificate check */
 	int port;
 	bool https;
 	char *body;
 	size_t body_len;
-	bool expect_continue;
-	bool body_pending;		/* held back for 100 Continue */
-	struct timespec t0;
-
-	enum http_phase phase;
-	struct event *step;		/* deferred: begin, then deliver */
-	struct event *deadline;
-	struct event *continue_wait;
-	struct event *connecting;	/* EV_WRITE on fd while connecting */
-	int fd;
-	const struct addrinfo *next_addr;
-	bool refused;
-	struct bufferevent *bev;
-	struct http_parser *parser;
+	bool head_sent;			/* the request head went */
+	uint64_t body_out;		/* body bytes sent */
+	bool answered;			/* a byte of an answer came */
+	bool in_head;			/* between a status line and its
+					 * blank line */
+	char tried[160];		/* the addresses tried, "a, b" */
+	char errbuf[CURL_ERROR_SIZE];
 	struct http_result res;
-	bool ended;
 };
 
 struct http_client {
 	struct event_base *base;
+	CURLM *multi;
+	struct event *timer;
 	int64_t timeout_us;
 	char *cacert;
 	bool insecure;
-	SSL_CTX *ssl_ctx;
-	struct dns_entry *dns;
-	struct exchange *active;
+	bool env_proxy;
+	LIST_HEAD(, exchange) active;
+	SLIST_HEAD(, dns_failure) dns_failures;
 };
+
+/* curl_global_init() once for the clients of the process. */
+static int curl_users;
 
 static void
 format_duration(char *out, size_t size, int64_t us)
@@ -110,139 +104,408 @@ format_duration(char *out, size_t size, int64_t us)
 		snprintf(out, size, "%.1f s", (double)us / 1e6);
 }
 
-static int64_t
-elapsed_us(const struct timespec *t0)
+static void
+append(char *out, size_t size, const char *text)
 {
-	struct timespec now;
+	size_t n = strlen(out);
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)(now.tv_sec - t0->tv_sec) * 1000000 +
-	       (now.tv_nsec - t0->tv_nsec) / 1000;
+	if (n + 1 < size)
+		snprintf(out + n, size - n, "%s", text);
 }
 
-/* ---- the end of an exchange ----------------------------------------- */
+/* ---- results and display -------------------------------------------- */
 
-/* Record the outcome (the detail, unless @p fmt is NULL and a detail is
- * already written), close everything, and deliver it from the loop. Once
- * only. */
-static void exchange_end(struct exchange *x, enum http_error error,
-			 const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-release(struct exchange *x)
+const char *
+http_result_header(const struct http_result *r, const char *name)
 {
-	if (x->bev != NULL) {
-		bufferevent_free(x->bev);	/* closes fd, frees SSL */
-		x->bev = NULL;
+	size_t i;
+
+	for (i = 0; i < r->n_headers; i++) {
+		if (strcasecmp(r->headers[i].name, name) == 0)
+			return r->headers[i].value;
 	}
-	if (x->connecting != NULL) {
-		event_free(x->connecting);
-		x->connecting = NULL;
+	return NULL;
+}
+
+const char *
+http_error_name(enum http_error error)
+{
+	switch (error) {
+	case HTTP_OK:		return "ok";
+	case HTTP_ERR_DNS:	return "DNS failure";
+	case HTTP_ERR_REFUSED:	return "connection refused";
+	case HTTP_ERR_CONNECT:	return "connection failed";
+	case HTTP_ERR_TIMEOUT:	return "timeout";
+	case HTTP_ERR_TLS:	return "TLS error";
+	case HTTP_ERR_CLOSED:	return "connection closed";
+	case HTTP_ERR_PROTOCOL:	return "not an HTTP response";
+	case HTTP_ERR_INTERNAL:	return "internal error";
 	}
-	if (x->fd >= 0) {
-		close(x->fd);
-		x->fd = -1;
-	}
-	if (x->deadline != NULL) {
-		event_free(x->deadline);
-		x->deadline = NULL;
-	}
-	if (x->continue_wait != NULL) {
-		event_free(x->continue_wait);
-		x->continue_wait = NULL;
-	}
+	return "error";
 }
 
 static void
-exchange_free(struct exchange *x)
+free_headers(struct http_result *r)
 {
-	struct http_client *c = x->client;
+	size_t i;
 
-	release(x);
-	if (x->step != NULL)
-		event_free(x->step);
-	if (x->prev != NULL)
-		x->prev->next = x->next;
-	else
-		c->active = x->next;
-	if (x->next != NULL)
-		x->next->prev = x->prev;
-	http_parser_free(x->parser);
-	http_result_finish(&x->res);
-	free(x->host);
-	free(x->body);
-	free(x);
+	for (i = 0; i < r->n_headers; i++) {
+		free(r->headers[i].name);
+		free(r->headers[i].value);
+	}
+	free(r->headers);
+	r->headers = NULL;
+	r->n_headers = 0;
 }
 
-static void
-exchange_end(struct exchange *x, enum http_error error, const char *fmt, ...)
+void
+http_result_finish(struct http_result *r)
 {
-	va_list ap;
+	free_headers(r);
+	free(r->reason);
+	free(r->body);
+	free(r->request_head);
+	memset(r, 0, sizeof(*r));
+}
 
-	if (x->ended)
+void
+http_escape(char *out, size_t out_size, const void *data, size_t len,
+	    size_t max, bool quote)
+{
+	const unsigned char *s = data;
+	size_t n = 0;
+	size_t i = 0;
+
+	if (out_size == 0)
 		return;
-	x->ended = true;
-	x->res.error = error;
-	x->res.phase = error == HTTP_OK ? HTTP_PHASE_DONE : x->phase;
-	x->res.elapsed_us = elapsed_us(&x->t0);
-	if (fmt != NULL) {
-		va_start(ap, fmt);
-		vsnprintf(x->res.detail, sizeof(x->res.detail), fmt, ap);
-		va_end(ap);
+	while (i < len && i < max) {
+		char piece[8];
+		size_t plen;
+		size_t u = s[i] >= 0x80 ? utf8_next(s + i, len - i, NULL) : 0;
+
+		if (u > 0) {
+			if (i + u > max)
+				break;
+			memcpy(piece, s + i, u);
+			plen = u;
+		} else if (s[i] == '\r') {
+			plen = (size_t)snprintf(piece, sizeof(piece), "\\r");
+		} else if (s[i] == '\n') {
+			plen = (size_t)snprintf(piece, sizeof(piece), "\\n");
+		} else if (s[i] == '\t') {
+			plen = (size_t)snprintf(piece, sizeof(piece), "\\t");
+		} else if (s[i] == '\\' || (quote && s[i] == '"')) {
+			plen = (size_t)snprintf(piece, sizeof(piece), "\\%c",
+						s[i]);
+		} else if (s[i] < 0x20 || s[i] >= 0x7f) {
+			plen = (size_t)snprintf(piece, sizeof(piece),
+						"\\x%02x", s[i]);
+		} else {
+			piece[0] = (char)s[i];
+			plen = 1;
+		}
+		if (n + plen + 4 > out_size)
+			break;
+		memcpy(out + n, piece, plen);
+		n += plen;
+		i += u > 0 ? u : 1;
 	}
-	release(x);
-	event_active(x->step, EV_TIMEOUT, 1);
+	if (i < len && n + 4 <= out_size) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = '\0';
 }
 
-/* ---- TLS ------------------------------------------------------------ */
+/* ---- the answer, as curl hands it over ------------------------------ */
+
+static bool
+digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* "HTTP/1.1 200 OK": a new head starts (a 1xx before it is interim). */
+static int
+status_line(struct http_result *r, const char *line)
+{
+	if (strncmp(line, "HTTP/", 5) != 0 || !digit(line[5]) ||
+	    line[6] != '.' || !digit(line[7]) || line[8] != ' ' ||
+	    !digit(line[9]) || !digit(line[10]) || !digit(line[11]) ||
+	    (line[12] != ' ' && line[12] != '\0'))
+		return -EINVAL;
+	memcpy(r->version, line, 8);
+	r->version[8] = '\0';
+	r->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 +
+		    (line[11] - '0');
+	free_headers(r);
+	free(r->reason);
+	r->reason = strdup(line[12] == ' ' ? line + 13 : "");
+	return r->reason != NULL ? 0 : -ENOMEM;
+}
+
+static int
+header_line(struct http_result *r, char *line)
+{
+	struct http_response_header *grown;
+	char *colon;
+	char *value;
+	size_t end;
+
+	if ((line[0] == ' ' || line[0] == '\t') && r->n_headers > 0) {
+		/* obs-fold: a continuation of the previous value */
+		char *prev = r->headers[r->n_headers - 1].value;
+		char *joined = NULL;
+
+		if (asprintf(&joined, "%s %s", prev,
+			     line + strspn(line, " \t")) < 0)
+			return -ENOMEM;
+		free(prev);
+		r->headers[r->n_headers - 1].value = joined;
+		return 0;
+	}
+	colon = strchr(line, ':');
+	if (colon == NULL || colon == line)
+		return 0;	/* curl let it through: nothing to keep */
+	*colon = '\0';
+	value = colon + 1 + strspn(colon + 1, " \t");
+	end = strlen(value);
+	while (end > 0 && (value[end - 1] == ' ' || value[end - 1] == '\t'))
+		value[--end] = '\0';
+	grown = realloc(r->headers, (r->n_headers + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return -ENOMEM;
+	r->headers = grown;
+	grown[r->n_headers].name = strdup(line);
+	grown[r->n_headers].value = strdup(value);
+	r->n_headers++;
+	if (grown[r->n_headers - 1].name == NULL ||
+	    grown[r->n_headers - 1].value == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+/* CURLOPT_HEADERFUNCTION: each line of each head, interim ones too. */
+static size_t
+on_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct exchange *x = arg;
+	struct http_result *r = &x->res;
+	size_t len = size * n;
+	char *line;
+	int rc = 0;
+
+	x->answered = true;
+	line = strndup(data, len);
+	if (line == NULL)
+		return 0;
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
+		line[--len] = '\0';
+	if (!x->in_head) {
+		rc = status_line(r, line);
+		x->in_head = rc == 0;
+	} else if (len > 0) {
+		rc = header_line(r, line);
+	} else {
+		/* the end of a head */
+		x->in_head = false;
+		if (r->status >= 100 && r->status < 200) {
+			r->interim_status = r->status;
+			r->status = 0;
+			free_headers(r);
+		} else if (r->body == NULL) {
+			r->body = calloc(1, 1);
+			rc = r->body != NULL ? 0 : -ENOMEM;
+		}
+	}
+	free(line);
+	/* a first line that is not a status line (-EINVAL): curl judges
+	 * the answer itself */
+	return rc == -ENOMEM ? 0 : size * n;
+}
+
+/* CURLOPT_WRITEFUNCTION: the body; the first HTTP_BODY_KEEP bytes kept. */
+static size_t
+on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct exchange *x = arg;
+	struct http_result *r = &x->res;
+	size_t len = size * n;
+	size_t keep = 0;
+
+	if (r->body_len < HTTP_BODY_KEEP) {
+		char *grown;
+
+		keep = HTTP_BODY_KEEP - r->body_len;
+		keep = keep < len ? keep : len;
+		grown = realloc(r->body, r->body_len + keep + 1);
+		if (grown == NULL)
+			return 0;
+		r->body = grown;
+		memcpy(r->body + r->body_len, data, keep);
+		r->body_len += keep;
+		r->body[r->body_len] = '\0';
+	}
+	r->body_total += len;
+	return len;
+}
+
+/* The head as sent, an Authorization value hidden. */
+static void
+keep_request_head(struct exchange *x, const char *data, size_t len)
+{
+	static const char *const hidden[] = { "Authorization:",
+					      "Proxy-Authorization:" };
+	char *head = malloc(len + 64);
+	size_t n = 0;
+	size_t i = 0;
+
+	if (head == NULL)
+		return;
+	while (i < len) {
+		const char *eol = memchr(data + i, '\n', len - i);
+		size_t line = eol != NULL ? (size_t)(eol - data - i) + 1 :
+			      len - i;
+		size_t k;
+
+		for (k = 0; k < 2; k++) {
+			if (line > strlen(hidden[k]) &&
+			    strncasecmp(data + i, hidden[k],
+					strlen(hidden[k])) == 0)
+				break;
+		}
+		if (k < 2 && n + strlen(hidden[k]) + 16 <= len + 64) {
+			n += (size_t)sprintf(head + n, "%s (not shown)\r\n",
+					     hidden[k]);
+		} else {
+			memcpy(head + n, data + i, line);
+			n += line;
+		}
+		i += line;
+	}
+	head[n] = '\0';
+	free(x->res.request_head);
+	x->res.request_head = head;
+}
+
+/* CURLOPT_DEBUGFUNCTION (with CURLOPT_VERBOSE, which then writes
+ * nothing itself): where the request is. */
+static int
+on_debug(CURL *easy, curl_infotype type, char *data, size_t len, void *arg)
+{
+	struct exchange *x = arg;
+
+	switch (type) {
+	case CURLINFO_HEADER_OUT:
+		if (!x->head_sent)
+			keep_request_head(x, data, len);
+		x->head_sent = true;
+		break;
+	case CURLINFO_DATA_OUT:
+		x->body_out += len;
+		x->res.body_sent = true;
+		break;
+	case CURLINFO_HEADER_IN:
+	case CURLINFO_DATA_IN:
+		x->answered = true;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* ---- connecting ------------------------------------------------------ */
+
+static void
+peer_name(char *out, size_t size, const struct sockaddr *sa)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const void *raw;
+	int port;
+
+	if (sa->sa_family == AF_INET6) {
+		raw = &((const struct sockaddr_in6 *)(const void *)sa)->
+		      sin6_addr;
+		port = ntohs(((const struct sockaddr_in6 *)(const void *)sa)->
+			     sin6_port);
+	} else {
+		raw = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+		port = ntohs(((const struct sockaddr_in *)(const void *)sa)->
+			     sin_port);
+	}
+	if (inet_ntop(sa->sa_family, raw, addr, sizeof(addr)) == NULL)
+		snprintf(addr, sizeof(addr), "?");
+	snprintf(out, size, sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
+		 addr, port);
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: note the address, open the socket. */
+static curl_socket_t
+on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct exchange *x = arg;
+	char name[64];
+
+	peer_name(name, sizeof(name), &a->addr);
+	if (strstr(x->tried, name) == NULL) {
+		if (x->tried[0] != '\0')
+			append(x->tried, sizeof(x->tried), ", ");
+		append(x->tried, sizeof(x->tried), name);
+	}
+	snprintf(x->res.peer, sizeof(x->res.peer), "%s", name);
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* CURLOPT_SSL_CTX_FUNCTION: the identity to check is the URL's host, a
+ * name or an IP address (as SSL_set1_host() takes it), checked by
+ * OpenSSL while it verifies the chain. */
+static CURLcode
+on_ssl_ctx(CURL *easy, void *ssl_ctx, void *arg)
+{
+	struct exchange *x = arg;
+	SSL_CTX *ctx = ssl_ctx;
+	X509_VERIFY_PARAM *param = SSL_CTX_get0_param(ctx);
+
+	/* a peer that closes without close_notify ends the connection
+	 * (bodies are framed by their length) */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (x->client->insecure)
+		return CURLE_OK;
+	if (X509_VERIFY_PARAM_set1_ip_asc(param, x->host) == 1)
+		return CURLE_OK;
+	return X509_VERIFY_PARAM_set1_host(param, x->host, 0) == 1 ?
+	       CURLE_OK : CURLE_OUT_OF_MEMORY;
+}
 
 int
 http_client_tls_init(struct http_client *c, char *err, size_t err_size)
 {
-	SSL_CTX *ctx;
+	X509_STORE *store;
 	FILE *f;
+	int ok;
 
-	if (c->ssl_ctx != NULL)
+	if (c->cacert == NULL || c->insecure)
 		return 0;
-	if (c->cacert != NULL && !c->insecure) {
-		f = fopen(c->cacert, "r");
-		if (f == NULL) {
-			snprintf(err, err_size, "cannot read %s: %s",
-				 c->cacert, strerror(errno));
-			return -EINVAL;
-		}
-		fclose(f);
-	}
-	ctx = SSL_CTX_new(TLS_client_method());
-	if (ctx == NULL) {
-		snprintf(err, err_size, "cannot set up TLS: %s",
-			 ERR_reason_error_string(ERR_get_error()));
+	f = fopen(c->cacert, "r");
+	if (f == NULL) {
+		snprintf(err, err_size, "cannot read %s: %s", c->cacert,
+			 strerror(errno));
 		return -EINVAL;
 	}
-	/* .NET's floor; a peer that closes without close_notify simply
-	 * ends the connection (bodies are framed by their length). */
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	SSL_CTX_set_verify(ctx, c->insecure ? SSL_VERIFY_NONE :
-			   SSL_VERIFY_PEER, NULL);
-	if (!c->insecure &&
-	    (c->cacert != NULL ?
-	     SSL_CTX_load_verify_locations(ctx, c->cacert, NULL) :
-	     SSL_CTX_set_default_verify_paths(ctx)) != 1) {
-		unsigned long e = ERR_get_error();
-
-		snprintf(err, err_size, "cannot load CA certificates%s%s: %s",
-			 c->cacert != NULL ? " from " : "",
-			 c->cacert != NULL ? c->cacert : "",
-			 e != 0 ? ERR_reason_error_string(e) : "unknown");
-		ERR_clear_error();
-		SSL_CTX_free(ctx);
+	fclose(f);
+	store = X509_STORE_new();
+	ok = store != NULL && X509_STORE_load_file(store, c->cacert) == 1;
+	X509_STORE_free(store);
+	if (!ok) {
+		snprintf(err, err_size, "cannot load CA certificates from %s: "
+			 "no PEM certificate in it", c->cacert);
 		return -EINVAL;
 	}
-	c->ssl_ctx = ctx;
 	return 0;
 }
+
+/* ---- what went wrong ------------------------------------------------- */
 
 static const char *
 verify_hint(long v)
@@ -264,513 +527,621 @@ verify_hint(long v)
 	}
 }
 
-/* TLS failed (in the handshake or later): end with the most specific
- * reason (the certificate check, OpenSSL's, @p sys_error). */
-static void
-exchange_tls_failed(struct exchange *x, int sys_error)
+/* The reason OpenSSL gave, without curl's and OpenSSL's prefixes:
+ * "OpenSSL/3.0.x: error:0A00010B:SSL routines::wrong version number"
+ * is "wrong version number". */
+static const char *
+tls_reason(const char *errbuf)
 {
-	SSL *ssl = bufferevent_openssl_get_ssl(x->bev);
-	unsigned long e;
-	unsigned long first = 0;
-	long v = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
-	const char *when = x->phase == HTTP_PHASE_TLS ?
-			   "TLS handshake with" : "TLS connection to";
-	char reason[160];
+	const char *e = strstr(errbuf, "error:");
+	const char *p;
+	int colons = 0;
 
-	/* the first error OpenSSL can name (libevent may add others) */
-	while ((e = bufferevent_get_openssl_error(x->bev)) != 0) {
-		if (first == 0 && ERR_reason_error_string(e) != NULL)
-			first = e;
+	if (e == NULL)
+		return errbuf[0] != '\0' ? errbuf : "the handshake failed";
+	for (p = e; *p != '\0'; p++) {
+		if (*p == ':' && ++colons == 4)
+			return p[1] != '\0' ? p + 1 : errbuf;
 	}
-	if (x->phase == HTTP_PHASE_TLS)
-		x->res.verify_result = v;
-	if (v != X509_V_OK && x->phase == HTTP_PHASE_TLS) {
-		exchange_end(x, HTTP_ERR_TLS, "%s %s failed: certificate "
-			     "verify failed: %s%s", when, x->res.peer,
-			     X509_verify_cert_error_string(v),
-			     verify_hint(v));
-		return;
-	}
-	if (first != 0) {
-		snprintf(reason, sizeof(reason), "%s%s",
-			 ERR_reason_error_string(first),
-			 ERR_GET_REASON(first) == SSL_R_WRONG_VERSION_NUMBER ?
-			 " (is it plain HTTP, not HTTPS?)" : "");
-	} else if (sys_error != 0) {
-		snprintf(reason, sizeof(reason), "%s", strerror(sys_error));
-	} else {
-		snprintf(reason, sizeof(reason), "the server closed the "
-			 "connection");
-	}
-	exchange_end(x, x->phase == HTTP_PHASE_TLS ? HTTP_ERR_TLS :
-		     HTTP_ERR_CLOSED, "%s %s failed: %s", when, x->res.peer,
-		     reason);
+	return errbuf;
 }
 
-/* ---- sending and reading -------------------------------------------- */
-
-static void
-send_body(struct exchange *x)
+/* The phase a failed request had reached. */
+static enum http_phase
+phase_of(struct exchange *x)
 {
-	x->body_pending = false;
-	x->res.body_sent = true;
-	if (x->continue_wait != NULL)
-		event_del(x->continue_wait);
-	if (x->body_len > 0 && bufferevent_write(x->bev, x->body,
-						 x->body_len) < 0)
-		exchange_end(x, HTTP_ERR_INTERNAL, "out of memory");
+	curl_off_t connected = 0;
+	curl_off_t tls = 0;
+
+	curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connected);
+	curl_easy_getinfo(x->easy, CURLINFO_APPCONNECT_TIME_T, &tls);
+	if (x->answered)
+		return HTTP_PHASE_READ;
+	if (x->head_sent && x->body_out >= x->body_len)
+		return HTTP_PHASE_WAIT;
+	if (x->head_sent)
+		return HTTP_PHASE_SEND;
+	if (x->tried[0] == '\0')
+		return HTTP_PHASE_RESOLVE;
+	if (connected == 0)
+		return HTTP_PHASE_CONNECT;
+	if (x->https && tls == 0)
+		return HTTP_PHASE_TLS;
+	return HTTP_PHASE_SEND;
 }
 
-static void
-on_continue_wait(evutil_socket_t fd, short what, void *arg)
+/* Why @p host does not resolve, as getaddrinfo() says: curl only says
+ * that it does not. Asked again, once per name and client. */
+static const char *
+dns_reason(struct http_client *c, const char *host, int port)
 {
-	struct exchange *x = arg;
-
-	if (x->body_pending)
-		send_body(x);
-}
-
-static void
-send_request(struct exchange *x)
-{
-	struct timeval wait = { 0, HTTP_CONTINUE_WAIT_US };
-
-	x->phase = HTTP_PHASE_SEND;
-	if (bufferevent_write(x->bev, x->res.request_head,
-			      strlen(x->res.request_head)) < 0) {
-		exchange_end(x, HTTP_ERR_INTERNAL, "out of memory");
-		return;
-	}
-	if (!x->expect_continue || x->body_len == 0) {
-		send_body(x);
-		return;
-	}
-	x->body_pending = true;
-	x->continue_wait = evtimer_new(x->client->base, on_continue_wait, x);
-	if (x->continue_wait == NULL || evtimer_add(x->continue_wait,
-						    &wait) < 0)
-		exchange_end(x, HTTP_ERR_INTERNAL, "out of memory");
-}
-
-static void
-on_read(struct bufferevent *bev, void *arg)
-{
-	struct exchange *x = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-
-	for (;;) {
-		switch (http_parser_feed(x->parser, in)) {
-		case HTTP_PARSE_INTERIM:
-			if (x->res.interim_status == 100 && x->body_pending)
-				send_body(x);
-			if (x->ended)
-				return;
-			continue;
-		case HTTP_PARSE_MORE:
-			if (http_parser_started(x->parser))
-				x->phase = HTTP_PHASE_READ;
-			return;
-		case HTTP_PARSE_DONE:
-			/* an answer before the body was asked for: the body
-			 * is never sent (body_sent stays false) */
-			x->body_pending = false;
-			exchange_end(x, HTTP_OK, NULL);
-			return;
-		case HTTP_PARSE_ERROR:
-			exchange_end(x, HTTP_ERR_PROTOCOL, NULL);
-			return;
-		}
-	}
-}
-
-static void
-on_write(struct bufferevent *bev, void *arg)
-{
-	struct exchange *x = arg;
-
-	if (x->phase == HTTP_PHASE_SEND && !x->body_pending)
-		x->phase = HTTP_PHASE_WAIT;
-}
-
-static void
-on_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct exchange *x = arg;
-	int sys_error = EVUTIL_SOCKET_ERROR();
-	const char *when;
-
-	if (what & BEV_EVENT_CONNECTED) {
-		SSL *ssl = bufferevent_openssl_get_ssl(bev);
-
-		x->res.verify_result = ssl != NULL ?
-				       SSL_get_verify_result(ssl) : -1;
-		send_request(x);
-		return;
-	}
-	if (x->https && (x->phase == HTTP_PHASE_TLS ||
-			 (what & BEV_EVENT_ERROR))) {
-		on_read(bev, x);	/* whatever came before */
-		if (!x->ended)
-			exchange_tls_failed(x, (what & BEV_EVENT_ERROR) ?
-					    sys_error : 0);
-		return;
-	}
-	if ((what & BEV_EVENT_ERROR) && (what & BEV_EVENT_WRITING) &&
-	    !(what & BEV_EVENT_READING)) {
-		/* The server stopped reading (it may have answered 413 and
-		 * closed): its answer, if any, is still to be read. */
-		x->body_pending = false;
-		return;
-	}
-	on_read(bev, x);
-	if (x->ended)
-		return;
-	if (what & BEV_EVENT_EOF) {
-		if (http_parser_eof(x->parser) == HTTP_PARSE_DONE)
-			exchange_end(x, HTTP_OK, NULL);
-		else
-			exchange_end(x, HTTP_ERR_CLOSED, NULL);
-		return;
-	}
-	when = x->phase == HTTP_PHASE_SEND ? "while sending the request" :
-	       x->phase == HTTP_PHASE_WAIT ? "before answering" :
-					     "while answering";
-	exchange_end(x, HTTP_ERR_CLOSED, "the connection to %s failed %s: "
-		     "%s", x->res.peer, when, strerror(sys_error));
-}
-
-/* x->bev is connected (TLS still to shake hands): take over its
- * callbacks and, over plain TCP, send the request. */
-static void
-exchange_ready(struct exchange *x)
-{
-	bufferevent_setcb(x->bev, on_read, on_write, on_event, x);
-	bufferevent_enable(x->bev, EV_READ | EV_WRITE);
-	if (!x->https)
-		send_request(x);
-}
-
-static void connect_next(struct exchange *x);
-
-/* ---- resolving ------------------------------------------------------ */
-
-/* getaddrinfo, not evdns: /etc/hosts, nsswitch and search domains then
- * give the answer curl and the sender's own OS would. Each answer (or
- * failure) is kept for the client's life, one run of a tool, so that
- * --concurrency does not resolve per request. The price: --timeout does
- * not bound a slow resolver (glibc's own timeouts apply). */
-
-static const struct dns_entry *
-resolve(struct http_client *c, const char *host, int port)
-{
-	struct addrinfo hints;
-	struct dns_entry *e;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *addrs = NULL;
+	struct dns_failure *f;
 	char service[8];
+	int rc;
 
-	for (e = c->dns; e != NULL; e = e->next) {
-		if (e->port == port && strcmp(e->host, host) == 0)
-			return e;
+	SLIST_FOREACH(f, &c->dns_failures, link) {
+		if (strcmp(f->host, host) == 0)
+			return f->reason;
 	}
-	e = calloc(1, sizeof(*e));
-	if (e == NULL || (e->host = strdup(host)) == NULL) {
-		free(e);
-		return NULL;
+	f = calloc(1, sizeof(*f));
+	if (f == NULL || (f->host = strdup(host)) == NULL) {
+		free(f);
+		return "out of memory";
 	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	hints.ai_flags = AI_NUMERICSERV;
 	snprintf(service, sizeof(service), "%d", port);
-	e->port = port;
-	e->error = getaddrinfo(host, service, &hints, &e->addrs);
-	e->sys_errno = errno;
-	e->next = c->dns;
-	c->dns = e;
-	return e;
-}
-
-/* Resolve, connect, and wrap in TLS for https; then exchange_ready(), or
- * exchange_end() with the reason. */
-static void
-exchange_connect(struct exchange *x)
-{
-	const struct dns_entry *e = resolve(x->client, x->host, x->port);
-
-	if (e == NULL) {
-		exchange_end(x, HTTP_ERR_INTERNAL, "out of memory");
-	} else if (e->error != 0) {
-		exchange_end(x, HTTP_ERR_DNS, "DNS: cannot resolve '%s': %s",
-			     x->host, e->error == EAI_SYSTEM ?
-			     strerror(e->sys_errno) : gai_strerror(e->error));
+	rc = getaddrinfo(host, service, &hints, &addrs);
+	if (rc == 0) {
+		freeaddrinfo(addrs);
+		snprintf(f->reason, sizeof(f->reason), "no answer in time");
 	} else {
-		x->next_addr = e->addrs;
-		connect_next(x);
+		snprintf(f->reason, sizeof(f->reason), "%s", rc == EAI_SYSTEM ?
+			 strerror(errno) : gai_strerror(rc));
 	}
-}
-
-/* ---- connecting ------------------------------------------------------ */
-
-static bool
-is_ip_literal(const char *host)
-{
-	unsigned char buf[sizeof(struct in6_addr)];
-
-	return inet_pton(AF_INET, host, buf) == 1 ||
-	       inet_pton(AF_INET6, host, buf) == 1;
+	SLIST_INSERT_HEAD(&c->dns_failures, f, link);
+	return f->reason;
 }
 
 static void
-connected(struct exchange *x)
-{
-	struct event_base *base = x->client->base;
-	char err[256];
-	SSL *ssl;
+set_detail(struct exchange *x, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
-	if (x->connecting != NULL) {
-		event_free(x->connecting);
-		x->connecting = NULL;
-	}
-	if (!x->https) {
-		x->bev = bufferevent_socket_new(base, x->fd,
-						BEV_OPT_CLOSE_ON_FREE);
-	} else {
-		if (http_client_tls_init(x->client, err, sizeof(err)) < 0) {
-			exchange_end(x, HTTP_ERR_TLS, "%s", err);
-			return;
-		}
-		ssl = SSL_new(x->client->ssl_ctx);
-		if (ssl == NULL) {
-			exchange_end(x, HTTP_ERR_INTERNAL, "out of memory");
-			return;
-		}
-		/* SNI for names only (RFC 6066); the identity checked is
-		 * the URL's host, a name or an IP address */
-		if (!is_ip_literal(x->host))
-			SSL_set_tlsext_host_name(ssl, x->host);
-		if (!x->client->insecure)
-			SSL_set1_host(ssl, x->host);
-		/* On failure (out of memory) libevent may have freed ssl
-		 * or not: leaking it is the safe side. */
-		x->bev = bufferevent_openssl_socket_new(base, x->fd, ssl,
-			BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-		x->phase = HTTP_PHASE_TLS;
-	}
-	if (x->bev == NULL) {
-		exchange_end(x, HTTP_ERR_INTERNAL, "out of memory");
-		return;
-	}
-	x->fd = -1;	/* the bufferevent's now */
-	exchange_ready(x);
+static void
+set_detail(struct exchange *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(x->res.detail, sizeof(x->res.detail), fmt, ap);
+	va_end(ap);
 }
 
 static void
-connect_failed(struct exchange *x, int error)
+timed_out(struct exchange *x)
 {
-	size_t n = strlen(x->res.detail);
-	char *d = x->res.detail + n;
-	size_t room = sizeof(x->res.detail) - n;
-
-	if (error == ECONNREFUSED && (n == 0 || x->refused)) {
-		snprintf(d, room, "%s%s", n == 0 ?
-			 "connection refused by " : ", ", x->res.peer);
-	} else {
-		snprintf(d, room, "%scannot connect to %s: %s",
-			 n == 0 ? "" : "; ", x->res.peer, strerror(error));
-	}
-	x->refused = x->refused || error == ECONNREFUSED;
-	close(x->fd);
-	x->fd = -1;
-}
-
-static void
-on_connecting(evutil_socket_t fd, short what, void *arg)
-{
-	struct exchange *x = arg;
-	int error = 0;
-	socklen_t len = sizeof(error);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
-		error = errno;
-	if (error == 0) {
-		connected(x);
-		return;
-	}
-	event_free(x->connecting);
-	x->connecting = NULL;
-	connect_failed(x, error);
-	connect_next(x);
-}
-
-static void
-peer_name(char *out, size_t size, const struct sockaddr *sa)
-{
-	char addr[INET6_ADDRSTRLEN];
-	const void *raw;
-	int port;
-
-	if (sa->sa_family == AF_INET6) {
-		raw = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	} else {
-		raw = &((const struct sockaddr_in *)sa)->sin_addr;
-		port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
-	}
-	if (inet_ntop(sa->sa_family, raw, addr, sizeof(addr)) == NULL)
-		snprintf(addr, sizeof(addr), "?");
-	snprintf(out, size, sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
-		 addr, port);
-}
-
-static void
-connect_next(struct exchange *x)
-{
-	const struct addrinfo *ai;
-	int one = 1;
-
-	x->phase = HTTP_PHASE_CONNECT;
-	while ((ai = x->next_addr) != NULL) {
-		x->next_addr = ai->ai_next;
-		peer_name(x->res.peer, sizeof(x->res.peer), ai->ai_addr);
-		x->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK |
-			       SOCK_CLOEXEC, IPPROTO_TCP);
-		if (x->fd < 0) {
-			exchange_end(x, HTTP_ERR_INTERNAL, "no socket: %s",
-				     strerror(errno));
-			return;
-		}
-		/* no Nagle: the head and the body (or TLS records) must not
-		 * wait for the peer's delayed ACK */
-		setsockopt(x->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (connect(x->fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-			connected(x);
-			return;
-		}
-		if (errno == EINPROGRESS) {
-			x->connecting = event_new(x->client->base, x->fd,
-						  EV_WRITE, on_connecting, x);
-			if (x->connecting == NULL ||
-			    event_add(x->connecting, NULL) < 0)
-				exchange_end(x, HTTP_ERR_INTERNAL,
-					     "out of memory");
-			return;
-		}
-		connect_failed(x, errno);
-	}
-	exchange_end(x, x->refused ? HTTP_ERR_REFUSED : HTTP_ERR_CONNECT,
-		     NULL);
-}
-
-/* Forget the resolved names. */
-static void
-forget_names(struct http_client *c)
-{
-	struct dns_entry *e;
-
-	while ((e = c->dns) != NULL) {
-		c->dns = e->next;
-		if (e->addrs != NULL)
-			freeaddrinfo(e->addrs);
-		free(e->host);
-		free(e);
-	}
-}
-
-/* ---- a request, start to end --------------------------------------- */
-
-static void
-on_step(evutil_socket_t fd, short what, void *arg)
-{
-	struct exchange *x = arg;
-
-	if (!x->ended) {
-		exchange_connect(x);
-		return;
-	}
-	x->done(&x->res, x->userdata);
-	exchange_free(x);
-}
-
-static void
-on_deadline(evutil_socket_t fd, short what, void *arg)
-{
-	struct exchange *x = arg;
 	char t[32];
 
 	format_duration(t, sizeof(t), x->client->timeout_us);
-	switch (x->phase) {
+	switch (x->res.phase) {
 	case HTTP_PHASE_RESOLVE:
 	case HTTP_PHASE_CONNECT:
-		exchange_end(x, HTTP_ERR_TIMEOUT, "timeout: no connection to "
-			     "%s within %s", x->res.peer, t);
+		set_detail(x, "timeout: no connection to %s within %s",
+			   x->res.peer, t);
 		break;
 	case HTTP_PHASE_TLS:
-		exchange_end(x, HTTP_ERR_TIMEOUT, "timeout: the TLS handshake "
-			     "with %s did not finish within %s", x->res.peer,
-			     t);
+		set_detail(x, "timeout: the TLS handshake with %s did not "
+			   "finish within %s", x->res.peer, t);
 		break;
 	case HTTP_PHASE_SEND:
-		exchange_end(x, HTTP_ERR_TIMEOUT, "timeout: the request could "
-			     "not be sent to %s within %s", x->res.peer, t);
+		set_detail(x, "timeout: the request could not be sent to %s "
+			   "within %s", x->res.peer, t);
 		break;
 	case HTTP_PHASE_WAIT:
-		exchange_end(x, HTTP_ERR_TIMEOUT, "timeout: no answer from %s "
-			     "within %s (the request was sent)", x->res.peer,
-			     t);
+		set_detail(x, "timeout: no answer from %s within %s (the "
+			   "request was sent)", x->res.peer, t);
 		break;
 	default:
-		exchange_end(x, HTTP_ERR_TIMEOUT, "timeout: the answer from %s "
-			     "was not complete within %s (%llu body bytes "
-			     "came)", x->res.peer, t,
-			     (unsigned long long)x->res.body_total);
+		set_detail(x, "timeout: the answer from %s was not complete "
+			   "within %s (%llu body bytes came)", x->res.peer, t,
+			   (unsigned long long)x->res.body_total);
 		break;
 	}
+}
+
+static void
+tls_failed(struct exchange *x, CURLcode code)
+{
+	long v = X509_V_OK;
+
+	curl_easy_getinfo(x->easy, CURLINFO_SSL_VERIFYRESULT, &v);
+	if (x->res.phase > HTTP_PHASE_TLS) {
+		x->res.error = HTTP_ERR_CLOSED;
+		set_detail(x, "TLS connection to %s failed: %s", x->res.peer,
+			   tls_reason(x->errbuf));
+		return;
+	}
+	x->res.error = HTTP_ERR_TLS;
+	x->res.phase = HTTP_PHASE_TLS;
+	x->res.verify_result = v;
+	if (code == CURLE_PEER_FAILED_VERIFICATION && v != X509_V_OK) {
+		set_detail(x, "TLS handshake with %s failed: certificate "
+			   "verify failed: %s%s", x->res.peer,
+			   X509_verify_cert_error_string(v), verify_hint(v));
+		return;
+	}
+	set_detail(x, "TLS handshake with %s failed: %s%s", x->res.peer,
+		   tls_reason(x->errbuf),
+		   strstr(x->errbuf, "wrong version number") != NULL ?
+		   " (is it plain HTTP, not HTTPS?)" : "");
+}
+
+static void
+connect_failed(struct exchange *x, long os_errno)
+{
+	const char *where = x->tried[0] != '\0' ? x->tried : x->res.peer;
+
+	if (os_errno == ECONNREFUSED) {
+		x->res.error = HTTP_ERR_REFUSED;
+		set_detail(x, "connection refused by %s", where);
+	} else {
+		x->res.error = HTTP_ERR_CONNECT;
+		set_detail(x, "cannot connect to %s: %s", where,
+			   os_errno != 0 ? strerror((int)os_errno) :
+			   x->errbuf[0] != '\0' ? x->errbuf :
+			   "no reason given");
+	}
+}
+
+static void
+closed(struct exchange *x, long os_errno)
+{
+	struct http_result *r = &x->res;
+	curl_off_t length = -1;
+	const char *when;
+
+	x->res.error = HTTP_ERR_CLOSED;
+	curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+			  &length);
+	if (os_errno != 0 && os_errno != EPIPE) {
+		when = r->phase == HTTP_PHASE_SEND ?
+		       "while sending the request" :
+		       r->phase == HTTP_PHASE_WAIT ? "before answering" :
+						     "while answering";
+		set_detail(x, "the connection to %s failed %s: %s", r->peer,
+			   when, strerror((int)os_errno));
+	} else if (!x->answered || (r->status == 0 && !x->in_head &&
+				    r->interim_status == 0)) {
+		set_detail(x, "the server closed the connection without "
+			   "answering");
+	} else if (r->status == 0 || x->in_head) {
+		set_detail(x, "the server closed the connection in the middle "
+			   "of the response headers");
+	} else if (length >= 0) {
+		set_detail(x, "the server closed the connection after %llu of "
+			   "%llu body bytes",
+			   (unsigned long long)r->body_total,
+			   (unsigned long long)length);
+	} else {
+		set_detail(x, "the server closed the connection in the middle "
+			   "of a chunked body (%llu bytes received)",
+			   (unsigned long long)r->body_total);
+	}
+}
+
+/* What came is not HTTP/1.x: curl took it for HTTP/0.9 (a body without
+ * a head), which says what it starts with. */
+static void
+not_http(struct exchange *x)
+{
+	struct http_result *r = &x->res;
+	size_t len = r->body != NULL ? strcspn(r->body, "\r\n") : 0;
+	char shown[96];
+
+	r->phase = HTTP_PHASE_READ;
+	if (r->body_len == 0) {
+		r->error = HTTP_ERR_CLOSED;
+		set_detail(x, "the server closed the connection without "
+			   "answering");
+		return;
+	}
+	r->error = HTTP_ERR_PROTOCOL;
+	http_escape(shown, sizeof(shown), r->body, len < r->body_len ? len :
+		    r->body_len, 60, true);
+	set_detail(x, "the answer is not HTTP/1.x; it starts with: \"%s\"",
+		   shown);
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+	r->body_total = 0;
+}
+
+/* Fill x->res from curl's outcome @p code. */
+static void
+classify(struct exchange *x, CURLcode code)
+{
+	struct http_result *r = &x->res;
+	curl_off_t us = 0;
+	long os_errno = 0;
+	char *ip = NULL;
+	long port = 0;
+
+	curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &us);
+	curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
+	if (curl_easy_getinfo(x->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK &&
+	    ip != NULL && ip[0] != '\0' &&
+	    curl_easy_getinfo(x->easy, CURLINFO_PRIMARY_PORT, &port) ==
+	    CURLE_OK && port > 0)
+		snprintf(r->peer, sizeof(r->peer), strchr(ip, ':') != NULL ?
+			 "[%s]:%ld" : "%s:%ld", ip, port);
+	r->elapsed_us = (int64_t)us;
+	if (x->https && x->head_sent)
+		curl_easy_getinfo(x->easy, CURLINFO_SSL_VERIFYRESULT,
+				  &r->verify_result);
+	if (code == CURLE_OK && x->in_head) {
+		/* curl takes a head cut short by the end of the connection
+		 * for a whole one */
+		code = CURLE_PARTIAL_FILE;
+	} else if (code == CURLE_OK && r->status == 0 &&
+		   r->interim_status == 0) {
+		/* HTTP/0.9 is allowed only to show what came instead */
+		not_http(x);
+		return;
+	}
+	if (code == CURLE_OK && r->status >= 200) {
+		r->error = HTTP_OK;
+		r->phase = HTTP_PHASE_DONE;
+		if (r->body == NULL && (r->body = calloc(1, 1)) == NULL)
+			code = CURLE_OUT_OF_MEMORY;
+		else
+			return;
+	}
+	r->phase = phase_of(x);
+	switch (code) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+		r->error = HTTP_ERR_DNS;
+		set_detail(x, "DNS: cannot resolve '%s': %s", x->host,
+			   dns_reason(x->client, x->host, x->port));
+		break;
+	case CURLE_COULDNT_CONNECT:
+		connect_failed(x, os_errno);
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		r->error = HTTP_ERR_TIMEOUT;
+		timed_out(x);
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+		tls_failed(x, code);
+		break;
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+		closed(x, os_errno);
+		break;
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_BAD_CONTENT_ENCODING:
+	case CURLE_HTTP2:
+	case CURLE_OK:		/* a 1xx and nothing after it */
+		r->error = HTTP_ERR_PROTOCOL;
+		set_detail(x, "the answer is not HTTP/1.x: %s",
+			   x->errbuf[0] != '\0' ? x->errbuf :
+			   "no final status");
+		break;
+	case CURLE_OUT_OF_MEMORY:
+		r->error = HTTP_ERR_INTERNAL;
+		set_detail(x, "out of memory");
+		break;
+	default:
+		r->error = HTTP_ERR_INTERNAL;
+		set_detail(x, "%s%s%s", curl_easy_strerror(code),
+			   x->errbuf[0] != '\0' ? ": " : "", x->errbuf);
+		break;
+	}
+}
+
+/* ---- requests in flight -------------------------------------------- */
+
+static void
+exchange_free(struct exchange *x)
+{
+	if (x->easy != NULL) {
+		curl_multi_remove_handle(x->client->multi, x->easy);
+		curl_easy_cleanup(x->easy);
+	}
+	LIST_REMOVE(x, link);
+	curl_slist_free_all(x->headers);
+	http_result_finish(&x->res);
+	free(x->url);
+	free(x->host);
+	free(x->body);
+	free(x);
+}
+
+/* Deliver what curl finished. */
+static void
+check_done(struct http_client *c)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+		struct exchange *x = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+				  (char **)&x);
+		classify(x, msg->data.result);
+		x->done(&x->res, x->userdata);
+		exchange_free(x);
+	}
+}
+
+static void
+on_socket_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_client *c = arg;
+	int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
+		     ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+	int running;
+
+	curl_multi_socket_action(c->multi, fd, action, &running);
+	check_done(c);
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_client *c = arg;
+	int running;
+
+	curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(c);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch @p s as curl asks. */
+static int
+on_socket(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
+{
+	struct http_client *c = arg;
+	struct event *ev = sockp;
+	short kind = EV_PERSIST;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (ev != NULL)
+			event_free(ev);
+		curl_multi_assign(c->multi, s, NULL);
+		return 0;
+	}
+	if (what & CURL_POLL_IN)
+		kind |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		kind |= EV_WRITE;
+	if (ev == NULL) {
+		ev = event_new(c->base, s, kind, on_socket_event, c);
+		if (ev == NULL)
+			return -1;
+		curl_multi_assign(c->multi, s, ev);
+	} else {
+		event_del(ev);
+		event_assign(ev, c->base, s, kind, on_socket_event, c);
+	}
+	return event_add(ev, NULL) == 0 ? 0 : -1;
+}
+
+/* CURLMOPT_TIMERFUNCTION: wake curl up after @p ms (-1: never). */
+static int
+on_timer_change(CURLM *multi, long ms, void *arg)
+{
+	struct http_client *c = arg;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (ms < 0)
+		return evtimer_del(c->timer) == 0 ? 0 : -1;
+	return evtimer_add(c->timer, &tv) == 0 ? 0 : -1;
+}
+
+/* The URL curl fetches: scheme, host and port of the origin, and the
+ * canonical path and query of the request line. */
+static char *
+request_url(const struct http_request *req)
+{
+	const char *query = req->query != NULL ? req->query : req->url->query;
+	char *url = NULL;
+
+	if (asprintf(&url, "%s%s%s%s", req->url->origin, req->url->path,
+		     query != NULL && query[0] != '\0' ? "?" : "",
+		     query != NULL ? query : "") < 0)
+		return NULL;
+	return url;
+}
+
+/* The head's header lines, in order, and the removal of those curl
+ * would add: the whole request is then the head. */
+static struct curl_slist *
+header_list(const char *head, const struct http_request *req)
+{
+	static const char *const curl_adds[] = { "Accept", "Expect",
+						 "Content-Type" };
+	/* curl moves a Host header of the list to the top of the head,
+	 * unless the list first removes it: ours then goes in its place */
+	struct curl_slist *list = curl_slist_append(NULL, "Host:");
+	struct curl_slist *grown;
+	const char *line = strstr(head, "\r\n");
+	size_t i;
+
+	if (list == NULL)
+		return NULL;
+	while (line != NULL && line[2] != '\r' && line[2] != '\0') {
+		const char *end = strstr(line + 2, "\r\n");
+		char *copy = strndup(line + 2, end != NULL ?
+				     (size_t)(end - line - 2) : strlen(line));
+
+		grown = copy != NULL ? curl_slist_append(list, copy) : NULL;
+		free(copy);
+		if (grown == NULL)
+			goto nomem;
+		list = grown;
+		line = end;
+	}
+	for (i = 0; i < sizeof(curl_adds) / sizeof(curl_adds[0]); i++) {
+		char removal[32];
+
+		if (http_headers_have(req->headers, req->n_headers,
+				      curl_adds[i]) ||
+		    (i == 1 && req->expect_continue))
+			continue;
+		snprintf(removal, sizeof(removal), "%s:", curl_adds[i]);
+		grown = curl_slist_append(list, removal);
+		if (grown == NULL)
+			goto nomem;
+		list = grown;
+	}
+	return list;
+nomem:
+	curl_slist_free_all(list);
+	return NULL;
+}
+
+/* Set the transfer up; false when out of memory. */
+static bool
+setup(struct exchange *x, const struct http_request *req)
+{
+	struct http_client *c = x->client;
+	CURL *e = x->easy;
+	long ms = (long)((c->timeout_us + 999) / 1000);
+	bool ok = true;
+
+	ok &= curl_easy_setopt(e, CURLOPT_PRIVATE, x) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_URL, x->url) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") ==
+	      CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+			       (long)CURL_HTTP_VERSION_1_1) == CURLE_OK;
+	/* an answer that is not HTTP then arrives as a body, to be shown */
+	ok &= curl_easy_setopt(e, CURLOPT_HTTP09_ALLOWED, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms > 0 ? ms : 1L) ==
+	      CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_EXPECT_100_TIMEOUT_MS,
+			       (long)(HTTP_CONTINUE_WAIT_US / 1000)) ==
+	      CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) ==
+	      CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_HEADERDATA, x) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_WRITEDATA, x) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_VERBOSE, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug) ==
+	      CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_DEBUGDATA, x) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION,
+			       on_open_socket) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x) == CURLE_OK;
+	if (!c->env_proxy)
+		ok &= curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK;
+
+	/* TLS: 1.2 at least (.NET's floor), the system store or --cacert
+	 * alone, the host checked by OpenSSL (on_ssl_ctx) */
+	ok &= curl_easy_setopt(e, CURLOPT_SSLVERSION,
+			       (long)CURL_SSLVERSION_TLSv1_2) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) ==
+	      CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, x) == CURLE_OK;
+	if (c->insecure) {
+		ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) ==
+		      CURLE_OK;
+		ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L) ==
+		      CURLE_OK;
+	} else if (c->cacert != NULL) {
+		ok &= curl_easy_setopt(e, CURLOPT_CAINFO, c->cacert) ==
+		      CURLE_OK;
+		ok &= curl_easy_setopt(e, CURLOPT_CAPATH, NULL) == CURLE_OK;
+	}
+
+	if (req->user != NULL) {
+		ok &= curl_easy_setopt(e, CURLOPT_HTTPAUTH,
+				       (long)CURLAUTH_BASIC) == CURLE_OK;
+		ok &= curl_easy_setopt(e, CURLOPT_USERNAME, req->user) ==
+		      CURLE_OK;
+		ok &= curl_easy_setopt(e, CURLOPT_PASSWORD,
+				       req->password != NULL ? req->password :
+				       "") == CURLE_OK;
+	}
+
+	if (strcmp(req->method, "HEAD") == 0) {
+		ok &= curl_easy_setopt(e, CURLOPT_NOBODY, 1L) == CURLE_OK;
+	} else if (strcmp(req->method, "GET") == 0 && req->body_len == 0) {
+		ok &= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+	} else if (strcmp(req->method, "POST") == 0 || req->body_len > 0) {
+		/* the body as it is, of its own length (it may hold NULs) */
+		ok &= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+				       (curl_off_t)x->body_len) == CURLE_OK;
+		ok &= curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body) ==
+		      CURLE_OK;
+	}
+	if (strcmp(req->method, "GET") != 0 &&
+	    strcmp(req->method, "POST") != 0 &&
+	    strcmp(req->method, "HEAD") != 0)
+		ok &= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method) ==
+		      CURLE_OK;
+	return ok;
 }
 
 int
 http_client_start(struct http_client *c, const struct http_request *req,
 		  http_done_fn done, void *userdata)
 {
-	struct timeval tv = { (time_t)(c->timeout_us / 1000000),
-			      (suseconds_t)(c->timeout_us % 1000000) };
 	struct exchange *x = calloc(1, sizeof(*x));
 
 	if (x == NULL)
 		return -ENOMEM;
 	x->client = c;
-	x->fd = -1;
 	x->done = done;
 	x->userdata = userdata;
-	x->next = c->active;
-	if (c->active != NULL)
-		c->active->prev = x;
-	c->active = x;
-	clock_gettime(CLOCK_MONOTONIC, &x->t0);
+	LIST_INSERT_HEAD(&c->active, x, link);
 	x->https = req->url->https;
 	x->port = req->url->port;
-	x->expect_continue = req->expect_continue;
 	x->res.verify_result = -1;
 	x->host = strdup(req->url->host);
+	x->url = request_url(req);
 	x->res.request_head = http_request_head(req, NULL);
 	x->body = malloc(req->body_len + 1);
-	x->parser = http_parser_new(&x->res, strcmp(req->method,
-						    "HEAD") == 0);
-	x->step = event_new(c->base, -1, 0, on_step, x);
-	x->deadline = evtimer_new(c->base, on_deadline, x);
-	if (x->host == NULL || x->res.request_head == NULL ||
-	    x->body == NULL || x->parser == NULL || x->step == NULL ||
-	    x->deadline == NULL || evtimer_add(x->deadline, &tv) < 0) {
-		exchange_free(x);
-		return -ENOMEM;
-	}
+	x->headers = x->res.request_head != NULL ?
+		     header_list(x->res.request_head, req) : NULL;
+	x->easy = curl_easy_init();
+	if (x->host == NULL || x->url == NULL || x->res.request_head == NULL ||
+	    x->body == NULL || x->headers == NULL || x->easy == NULL)
+		goto nomem;
 	if (req->body_len > 0)
 		memcpy(x->body, req->body, req->body_len);
+	x->body[req->body_len] = '\0';
 	x->body_len = req->body_len;
 	snprintf(x->res.peer, sizeof(x->res.peer),
 		 strchr(x->host, ':') != NULL ? "[%s]:%d" : "%s:%d", x->host,
 		 x->port);
-	event_active(x->step, EV_TIMEOUT, 1);
+	if (!setup(x, req) ||
+	    curl_multi_add_handle(c->multi, x->easy) != CURLM_OK)
+		goto nomem;
 	return 0;
+nomem:
+	exchange_free(x);
+	return -ENOMEM;
 }
 
 /* ---- the client ----------------------------------------------------- */
@@ -778,32 +1149,63 @@ http_client_start(struct http_client *c, const struct http_request *req,
 struct http_client *
 http_client_new(struct event_base *base, const struct http_client_options *o)
 {
-	struct http_client *c = calloc(1, sizeof(*c));
+	struct http_client *c;
 
-	if (c == NULL)
+	if (curl_users == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		if (curl_users == 0)
+			curl_global_cleanup();
+		return NULL;
+	}
+	curl_users++;	/* http_client_free() counts it down */
 	c->base = base;
 	c->timeout_us = o->timeout_us;
 	c->insecure = o->insecure;
-	if (o->cacert != NULL && (c->cacert = strdup(o->cacert)) == NULL) {
-		free(c);
-		return NULL;
-	}
+	c->env_proxy = o->env_proxy;
+	LIST_INIT(&c->active);
+	SLIST_INIT(&c->dns_failures);
+	if (o->cacert != NULL && (c->cacert = strdup(o->cacert)) == NULL)
+		goto err;
+	c->multi = curl_multi_init();
+	c->timer = evtimer_new(base, on_timer, c);
+	if (c->multi == NULL || c->timer == NULL ||
+	    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket) !=
+	    CURLM_OK ||
+	    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) != CURLM_OK ||
+	    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION,
+			      on_timer_change) != CURLM_OK ||
+	    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) != CURLM_OK)
+		goto err;
 	return c;
+err:
+	http_client_free(c);
+	return NULL;
 }
 
 void
 http_client_free(struct http_client *c)
 {
+	struct dns_failure *f;
+
 	if (c == NULL)
 		return;
-	while (c->active != NULL)
-		exchange_free(c->active);
-	forget_names(c);
-	if (c->ssl_ctx != NULL)
-		SSL_CTX_free(c->ssl_ctx);
+	while (!LIST_EMPTY(&c->active))
+		exchange_free(LIST_FIRST(&c->active));
+	if (c->multi != NULL)
+		curl_multi_cleanup(c->multi);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	while ((f = SLIST_FIRST(&c->dns_failures)) != NULL) {
+		SLIST_REMOVE_HEAD(&c->dns_failures, link);
+		free(f->host);
+		free(f);
+	}
 	free(c->cacert);
 	free(c);
+	if (--curl_users == 0)
+		curl_global_cleanup();
 }
 
 struct run_state {

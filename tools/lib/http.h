@@ -1,12 +1,13 @@
 /*
- * A small HTTP/1.1 client for the whr tools (send, probe), on libevent
- * bufferevents with OpenSSL for https. One request per connection, any
- * number of requests in flight on one event loop, redirects never
- * followed, and every failure classified (see enum http_error).
+ * The HTTP/1.1 client of the whr tools (send, probe, healthcheck,
+ * register): libcurl's multi interface driven by a libevent loop. The
+ * request goes out exactly as built here (its headers in order, nothing
+ * of libcurl's own), one request per connection, any number in flight on
+ * one event loop, redirects never followed, and every failure classified
+ * (see enum http_error) with its cause.
  *
- * The module's files: http-client.c (connections, requests in flight, the
- * client), http-url.c (URLs and request heads), http-response.c (reading
- * a response, results and escaping them for display).
+ * The module's files: http-url.c (URLs and request heads), http-client.c
+ * (the client on libcurl, results, escaping them for display).
  */
 #ifndef WHR_TOOLS_HTTP_H
 #define WHR_TOOLS_HTTP_H
@@ -68,13 +69,17 @@ struct http_request {
 	size_t body_len;
 	bool expect_continue;		/* Expect: 100-continue, and wait
 					 * for it before the body */
+	const char *user;		/* HTTP Basic auth when not NULL,
+					 * with @password; the Authorization
+					 * header is never kept in a result */
+	const char *password;
 };
 
 /* The request line and headers exactly as they are sent: @p req's
  * headers in order, then Host (unless @p req has one), Content-Length
  * (for a body or a POST, unless given) and Expect; the blank line
- * included. Malloc'd, NUL-terminated, length in *len; NULL when out of
- * memory. */
+ * included (without Authorization: the client adds it for @p req->user).
+ * Malloc'd, NUL-terminated, length in *len; NULL when out of memory. */
 char *http_request_head(const struct http_request *req, size_t *len);
 
 /* ---- results -------------------------------------------------------- */
@@ -116,7 +121,9 @@ struct http_result {
 	char peer[64];			/* "127.0.0.1:8080" (connected) */
 	int64_t elapsed_us;		/* from start to the end */
 
-	char *request_head;		/* sent: http_request_head() */
+	char *request_head;		/* as sent (http_request_head() until
+					 * it is), an Authorization value
+					 * replaced by "(not shown)" */
 	bool body_sent;			/* false: answered before the
 					 * body went (Expect) */
 
@@ -156,6 +163,9 @@ struct http_client_options {
 	const char *cacert;		/* PEM file of trusted CAs; NULL: the
 					 * system store */
 	bool insecure;			/* no certificate checks */
+	bool env_proxy;			/* through the proxy of the usual
+					 * variables (https_proxy...); else
+					 * never through a proxy */
 };
 
 struct http_client;
@@ -171,9 +181,10 @@ struct http_client *http_client_new(struct event_base *base,
 /* Cancel requests in flight (their callbacks are not called), free. */
 void http_client_free(struct http_client *c);
 
-/* Load the TLS settings now (the first https request does it otherwise),
- * so that a bad --cacert is reported as such. 0 or -EINVAL with a
- * reason in @p err. */
+/* Check the TLS settings now (a request would fail on them otherwise),
+ * so that a bad --cacert is reported as such: a file that cannot be
+ * read, or that holds no certificate. 0 or -EINVAL with a reason in
+ * @p err. */
 int http_client_tls_init(struct http_client *c, char *err, size_t err_size);
 
 /* Start a request; @p req and everything it points to is copied.

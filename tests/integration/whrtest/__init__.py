@@ -29,6 +29,7 @@ from .environment import (  # noqa: F401
     skip_if_wrapped,
     slow,
     timing_bound,
+    wait_until,
     whr_bin,
     wrapped)
 from .bodies import (  # noqa: F401
@@ -61,6 +62,7 @@ from .records import (  # noqa: F401
 from .http import (  # noqa: F401
     Closed,
     Connection,
+    HeaderList,
     Response,
     build_request,
     get,
@@ -80,10 +82,13 @@ from .server import (  # noqa: F401
     Server,
     ServerError,
     ServerTestCase,
+    cleaned_up_on_error,
     command,
     main,
     program_path,
-    run_whr)
+    run_whr,
+    stop_and_clean)
 from .checks import (  # noqa: F401
     assert_error_body,
+    inbox_query,
     log_fields)

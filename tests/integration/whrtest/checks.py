@@ -1,7 +1,9 @@
-"""Assertions shared by the tests: log fields, error bodies."""
+"""Assertions shared by the tests: log fields, error bodies, the rows of
+an inbox."""
 
 import json
 import re
+import sqlite3
 
 from .bodies import mac_hex
 from .secrecy import SENT_MACS
@@ -34,3 +36,14 @@ def assert_error_body(test, r, secrets=(), body=b''):
         test.assertNotIn(m, low)
     test.assertIsNone(re.search(r'[0-9a-f]{40,}', low),
                       'a long hex string in an error body: %r' % text)
+
+
+def inbox_query(data, sql, *args, timeout=10):
+    """The rows @sql gives in the inbox of data folder @data, opened
+    read-only (whr may be writing it) and closed again."""
+    db = sqlite3.connect('file:%s/inbox.sqlite?mode=ro' % data, uri=True,
+                         timeout=timeout)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()

@@ -2,6 +2,7 @@
 
 import os
 import shlex
+import time
 import unittest
 
 
@@ -53,6 +54,17 @@ SLOW = 20.0 if WRAPPER else 1.0
 def slow(seconds):
     """A wait of @seconds, longer under a wrapper."""
     return seconds * SLOW
+
+
+def wait_until(what, check, timeout=10):
+    """Poll @check until it is true; fail naming @what when it is not
+    within @timeout seconds (longer under a wrapper)."""
+    deadline = time.monotonic() + slow(timeout)
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError('not within %.1f s: %s'
+                                 % (slow(timeout), what))
+        time.sleep(0.02)
 
 
 def skip_if_wrapped(reason):

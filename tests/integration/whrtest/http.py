@@ -13,17 +13,9 @@ from .secrecy import _note_signature
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, 'IP_BIND_ADDRESS_NO_PORT', 24)
 
 
-class Response:
-    def __init__(self, version, status, reason, headers, body):
-        self.version = version
-        self.status = status
-        self.reason = reason
-        self.headers = headers          # [(name, value)] as received
-        self.body = body
-
-    def __iter__(self):
-        """status, headers, body = request(...)"""
-        return iter((self.status, self.headers, self.body))
+class HeaderList:
+    """Lookups in `headers`, a list of (name, value) as received, for a
+    response here and a request a test's own server received."""
 
     def header(self, name):
         """The first value of header @name (any case), or None."""
@@ -34,6 +26,19 @@ class Response:
 
     def header_all(self, name):
         return [v for k, v in self.headers if k.lower() == name.lower()]
+
+
+class Response(HeaderList):
+    def __init__(self, version, status, reason, headers, body):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers          # [(name, value)] as received
+        self.body = body
+
+    def __iter__(self):
+        """status, headers, body = request(...)"""
+        return iter((self.status, self.headers, self.body))
 
     def __repr__(self):
         return '<Response %d %r %r>' % (self.status, self.headers,

@@ -1,6 +1,7 @@
 """Running whr (or the recorder, or a documentation example) and checking
 its exit status and its log."""
 
+import contextlib
 import os
 import re
 import signal
@@ -318,6 +319,31 @@ def main():
     unittest.main(verbosity=2)
 
 
+@contextlib.contextmanager
+def cleaned_up_on_error(*things):
+    """For a setUpClass that made @things (anything with cleanup(): a
+    Server is killed by it): when the block raises, tearDownClass will not
+    run, so they are removed here before the error goes on."""
+    try:
+        yield
+    except BaseException:
+        for thing in things:
+            thing.cleanup()
+        raise
+
+
+def stop_and_clean(srv, *more):
+    """Stop a class's server (checking how it ended), then remove its
+    files and those of @more (anything with cleanup()) even when the stop
+    failed: the end of every tearDownClass that owns a server."""
+    try:
+        srv.stop()
+    finally:
+        srv.cleanup()
+        for m in more:
+            m.cleanup()
+
+
 class ServerTestCase(unittest.TestCase):
     """Tests that share one server, started once for the class; its exit
     status and log are checked when the class is done."""
@@ -333,7 +359,4 @@ class ServerTestCase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
+        stop_and_clean(cls.srv)
