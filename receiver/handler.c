@@ -133,7 +133,7 @@ handler_registry_check_db(const struct handler_registry *reg, enum whr_db db,
 			 "no tables)", e->name, db_name(db),
 			 some ? "another database only" : "no database",
 			 db_name(db));
-		return -EPROTO;
+		return -EINVAL;
 	}
 	return 0;
 }

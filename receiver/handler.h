@@ -39,8 +39,9 @@ int handler_registry_add_tx_setup(struct handler_registry *reg,
 				  whr_tx_setup_fn setup);
 
 /* Whether every transactional handler can run on @p db: one with table
- * setups for other databases only cannot. 0, or -EPROTO with @p why
- * naming the first that cannot. */
+ * setups for other databases only, or none, cannot on PostgreSQL (a
+ * configuration error). 0, or
+ * -EINVAL with @p why naming the first that cannot. */
 int handler_registry_check_db(const struct handler_registry *reg,
 			      enum whr_db db, char *why, size_t why_size);
 

@@ -11,6 +11,14 @@
  * that stores it, when nothing older with its keys is open: their writes
  * and done marks then go with the delivery in one commit, instead of a
  * second one after a worker has passed them back.
+ *
+ * On a shared store (several replicas on one PostgreSQL) none of that
+ * hand-off: work reaches dispatch only through claims, which it makes
+ * after each commit that may have made work eligible, when another
+ * replica says so (the store's listener), and every second; each run
+ * with transactional handlers to run commits in a transaction of its
+ * own; and a batch the database broke off for a deadlock with another
+ * replica is tried again at once.
  */
 #include "inbox.h"
 
@@ -34,6 +42,11 @@
 #define TICK_US 1000000			/* periodic work */
 #define PURGE_EVERY_US (10 * 1000000LL)
 #define PURGE_BATCH 200
+/* A batch broken off for a deadlock or a serialization failure with
+ * another replica (-EDEADLK) is tried this many times in all. */
+#define BATCH_TRIES 4
+/* On a shared store, dead work is counted this far apart. */
+#define RECOUNT_SHARED_US (60 * 1000000LL)
 
 STAILQ_HEAD(job_queue, ingest_job);
 
@@ -44,6 +57,7 @@ struct inbox {
 	const struct handler_registry *handlers;
 	bool any_transactional;		/* a handler is; fixed at start */
 	struct whr_store *store;	/* the store thread's */
+	bool shared;			/* it is shared: work by claims only */
 	int folder_fd;			/* flock()ed: one whr serve per folder */
 	struct dispatch *dispatch;
 
@@ -54,6 +68,7 @@ struct inbox {
 	struct job_queue in;		/* from the loop */
 	struct run_queue settled;	/* from the workers */
 	bool stopping;
+	bool claim_wanted;		/* another replica made work */
 
 	/* Answers for the loop: the store thread queues, the eventfd
 	 * wakes the loop, which runs the jobs' done callbacks. */
@@ -75,6 +90,7 @@ struct inbox {
 	 * store opens or another process changed it, followed in between. */
 	int64_t open, dead;
 	bool counted;
+	int64_t counted_at;		/* monotonic */
 	int64_t data_version;
 	int64_t last_tick_us;
 	int64_t last_purge_us;
@@ -404,8 +420,10 @@ static bool
 may_run_in_delivery(struct inbox *ib, struct batch *b,
 		    const struct ingest_notification *n)
 {
-	/* Deferred outcomes are older work whose keys may be free already. */
-	if (b->rc != 0 || !ib->any_transactional ||
+	/* Deferred outcomes are older work whose keys may be free already.
+	 * On a shared store, another replica may hold older work of the
+	 * keys: the claims' rule decides. */
+	if (b->rc != 0 || !ib->any_transactional || ib->shared ||
 	    !STAILQ_EMPTY(&ib->deferred))
 		return false;
 	return !batch_blocks(b, n->keys, n->n_keys) &&
@@ -465,6 +483,25 @@ drop_delivery_runs(struct job_queue *jobs)
 	}
 }
 
+/* On a shared store: whether @p run's claim is still this replica's
+ * (and stays so until the commit). A run another replica took over
+ * when its lease ran out is lost: nothing of it is written. */
+static bool
+own(struct inbox *ib, struct batch *b, struct run *run)
+{
+	int rc = whr_store_own(ib->store, run->w->id);
+
+	if (rc == -ESTALE) {
+		whr_log(WHR_LOG_WARN, "%s: its outcome is not written (the "
+			"other replica's run counts)",
+			whr_store_error(ib->store));
+		run->lost = true;
+		return false;
+	}
+	b->rc = rc;
+	return rc == 0;
+}
+
 /* Write deliveries and settled runs into the open transaction. */
 static void
 batch_add(struct inbox *ib, struct batch *b, struct job_queue *jobs,
@@ -486,6 +523,14 @@ batch_add(struct inbox *ib, struct batch *b, struct job_queue *jobs,
 		STAILQ_REMOVE_HEAD(runs, link);
 		STAILQ_INSERT_TAIL(&b->runs, run, link);
 		b->size++;
+		run->lost = false;
+		/* A transactional handler is to run: not on work another
+		 * replica took over. (The rest of a run is written only
+		 * where the notification is still this replica's, by the
+		 * store itself.) */
+		if (b->rc == 0 && ib->shared && run_has_next(run) &&
+		    run_next_is_transactional(run) && !own(ib, b, run))
+			continue;
 		if (b->rc == 0)
 			b->rc = batch_mark(b, run);
 		if (b->rc == 0)
@@ -520,8 +565,9 @@ after_commit(struct inbox *ib, struct batch *b)
 	STAILQ_FOREACH(job, &b->jobs, link) {
 		job->result = job->d.duplicate ? INGEST_DUPLICATE
 					       : INGEST_STORED;
-		for (i = 0; !job->d.duplicate && i < job->d.n_notifications;
-		     i++) {
+		/* Shared: the work is claimed, by this replica or another. */
+		for (i = 0; !job->d.duplicate && !ib->shared &&
+			    i < job->d.n_notifications; i++) {
 			struct ingest_notification *n =
 				&job->d.notifications[i];
 
@@ -540,21 +586,37 @@ after_commit(struct inbox *ib, struct batch *b)
 	}
 }
 
-/* Commit, durably; or fail the batch whole. */
+/* Commit, durably. */
+static void
+batch_commit(struct inbox *ib, struct batch *b)
+{
+	int64_t start = now_monotonic_us();
+
+	b->rc = whr_store_commit(ib->store);
+	if (b->rc == 0)
+		metrics_commit(ib->dc.metrics, b->size,
+			       now_monotonic_us() - start);
+}
+
+/* Undo a failed transaction in memory: its transactional handlers are to
+ * run again, the runs begun in its deliveries are dropped. */
+static void
+batch_undo(struct batch *b)
+{
+	undo_transactional(b->marks, b->n_marks);
+	free(b->marks);
+	b->marks = NULL;
+	b->n_marks = b->cap_marks = 0;
+	drop_delivery_runs(&b->jobs);
+}
+
+/* Answer a committed batch; or fail it whole. */
 static void
 batch_finish(struct inbox *ib, struct batch *b)
 {
 	char closed[sizeof(ib->why)];
 	const char *why;
 
-	if (b->rc == 0) {
-		int64_t start = now_monotonic_us();
-
-		b->rc = whr_store_commit(ib->store);
-		if (b->rc == 0)
-			metrics_commit(ib->dc.metrics, b->size,
-				       now_monotonic_us() - start);
-	}
 	if (b->rc == 0) {
 		free(b->marks);
 		after_commit(ib, b);
@@ -572,23 +634,78 @@ batch_finish(struct inbox *ib, struct batch *b)
 				       : whr_store_error(ib->store);
 		set_health(ib, false, why);
 	}
-	undo_transactional(b->marks, b->n_marks);
-	free(b->marks);
-	drop_delivery_runs(&b->jobs);
+	batch_undo(b);
 	fail_jobs(&b->jobs, why);
 	post_done(ib, &b->jobs);
 	/* Outcomes a failed batch could not write wait, in order. */
 	STAILQ_CONCAT(&ib->deferred, &b->runs);
 }
 
+/* One transaction. The database may break it off for a deadlock or a
+ * serialization failure with another replica (-EDEADLK): then it is
+ * rolled back and tried again at once, a few times, before its
+ * deliveries are answered 503. */
+static void
+batch_tries(struct inbox *ib, struct job_queue *jobs, struct run_queue *runs)
+{
+	struct batch b;
+	int tries = 1;
+
+	for (;;) {
+		batch_start(ib, &b, !STAILQ_EMPTY(jobs));
+		batch_add(ib, &b, jobs, runs);
+		if (b.rc == 0)
+			batch_commit(ib, &b);
+		if (b.rc != -EDEADLK || tries++ == BATCH_TRIES)
+			break;
+		whr_log(WHR_LOG_DEBUG, "batch tried again: %s",
+			whr_store_error(ib->store));
+		whr_store_rollback(ib->store);
+		batch_undo(&b);
+		STAILQ_CONCAT(jobs, &b.jobs);
+		STAILQ_CONCAT(runs, &b.runs);
+	}
+	batch_finish(ib, &b);
+}
+
+/* On a shared store, a run with transactional handlers to run commits
+ * in a transaction of its own: its locks on rows other replicas write
+ * too (the tracker's courses and learners) are held for one run, and
+ * taken in the order the handler takes them, never in the order a batch
+ * happened to hold runs in, which another replica's batch could hold
+ * the other way round (a deadlock). The rest goes in one transaction. */
 static void
 batch(struct inbox *ib, struct job_queue *jobs, struct run_queue *runs)
 {
-	struct batch b;
+	struct run_queue alone = STAILQ_HEAD_INITIALIZER(alone);
+	struct run_queue rest = STAILQ_HEAD_INITIALIZER(rest);
+	struct run *run;
 
-	batch_start(ib, &b, !STAILQ_EMPTY(jobs));
-	batch_add(ib, &b, jobs, runs);
-	batch_finish(ib, &b);
+	if (!ib->shared) {
+		batch_tries(ib, jobs, runs);
+		return;
+	}
+	while ((run = STAILQ_FIRST(runs)) != NULL) {
+		STAILQ_REMOVE_HEAD(runs, link);
+		if (run_has_next(run) && run_next_is_transactional(run))
+			STAILQ_INSERT_TAIL(&alone, run, link);
+		else
+			STAILQ_INSERT_TAIL(&rest, run, link);
+	}
+	if (!STAILQ_EMPTY(jobs) || !STAILQ_EMPTY(&rest))
+		batch_tries(ib, jobs, &rest);
+	while ((run = STAILQ_FIRST(&alone)) != NULL) {
+		struct run_queue one = STAILQ_HEAD_INITIALIZER(one);
+		struct job_queue none = STAILQ_HEAD_INITIALIZER(none);
+
+		STAILQ_REMOVE_HEAD(&alone, link);
+		STAILQ_INSERT_TAIL(&one, run, link);
+		/* After a failure, the rest wait behind it, in order. */
+		if (!STAILQ_EMPTY(&ib->deferred))
+			STAILQ_CONCAT(&ib->deferred, &one);
+		else
+			batch_tries(ib, &none, &one);
+	}
 }
 
 /* ---- periodic work ---------------------------------------------------------- */
@@ -645,17 +762,24 @@ retry_deferred(struct inbox *ib)
 static int open_store(struct inbox *ib);
 
 /* The gauges of /metrics: open and dead notifications (counted anew when
- * another process changed the store), and the oldest open one's age. */
+ * another process changed the store), and the oldest open one's age. On
+ * a shared store the other replicas change them all the time: open work
+ * and the oldest are read every second (an index has them), dead work is
+ * counted (a scan of every notification) a minute apart and this
+ * replica's own followed in between. */
 static void
 update_gauges(struct inbox *ib, bool changed)
 {
 	struct store_work *w = NULL;
+	struct store_gauges g;
 	int64_t oldest_at = 0;
+	int64_t now = now_monotonic_us();
 	int64_t id;
 
 	if (ib->dc.metrics == NULL)
 		return;
-	if (changed || !ib->counted) {
+	if (changed || !ib->counted ||
+	    (ib->shared && now - ib->counted_at >= RECOUNT_SHARED_US)) {
 		struct store_stats st;
 
 		if (whr_store_stats(ib->store, &st, NULL, NULL) == 0) {
@@ -663,12 +787,20 @@ update_gauges(struct inbox *ib, bool changed)
 				   st.notifications.retrying;
 			ib->dead = st.notifications.dead;
 			ib->counted = true;
+			ib->counted_at = now;
 		}
 	}
-	id = dispatch_oldest(ib->dispatch);
-	if (id > 0 && whr_store_load(ib->store, id, &w) == 0) {
-		oldest_at = w->received_at;
-		store_work_free(w);
+	if (ib->shared) {
+		if (whr_store_gauges(ib->store, &g) == 0) {
+			ib->open = g.open;
+			oldest_at = g.oldest_open_at;
+		}
+	} else {
+		id = dispatch_oldest(ib->dispatch);
+		if (id > 0 && whr_store_load(ib->store, id, &w) == 0) {
+			oldest_at = w->received_at;
+			store_work_free(w);
+		}
 	}
 	metrics_set_inbox(ib->dc.metrics, ib->open, ib->dead, oldest_at);
 }
@@ -695,6 +827,17 @@ tick(struct inbox *ib)
 		retry_deferred(ib);
 	else if (!inbox_ready(ib, NULL, 0))
 		probe(ib);
+	if (ib->shared) {
+		/* Keep this replica's claims, and claim what became due:
+		 * with nothing else to do, this is where a database gone
+		 * away is noticed (/readyz). */
+		if (dispatch_pick_up(ib->dispatch, ib->store, false) < 0 ||
+		    dispatch_refill(ib->dispatch, ib->store) < 0)
+			set_health(ib, false, whr_store_error(ib->store));
+		update_gauges(ib, false);
+		purge(ib, now);
+		return;
+	}
 	version = whr_store_data_version(ib->store);
 	dispatch_pick_up(ib->dispatch, ib->store, version != ib->data_version);
 	update_gauges(ib, version != ib->data_version);
@@ -715,9 +858,11 @@ store_main(void *arg)
 		struct run_queue runs = STAILQ_HEAD_INITIALIZER(runs);
 		bool stopping, work;
 
+		bool claim;
+
 		pthread_mutex_lock(&ib->lock);
 		while (STAILQ_EMPTY(&ib->in) && STAILQ_EMPTY(&ib->settled) &&
-		       !ib->stopping &&
+		       !ib->stopping && !ib->claim_wanted &&
 		       now_monotonic_us() - ib->last_tick_us < TICK_US) {
 			int64_t until = now_realtime_us() + TICK_US;
 			struct timespec ts = {
@@ -730,6 +875,8 @@ store_main(void *arg)
 		STAILQ_CONCAT(&jobs, &ib->in);
 		STAILQ_CONCAT(&runs, &ib->settled);
 		stopping = ib->stopping;
+		claim = ib->claim_wanted;
+		ib->claim_wanted = false;
 		pthread_mutex_unlock(&ib->lock);
 
 		/* Newer outcomes wait behind those a failed batch could
@@ -741,8 +888,12 @@ store_main(void *arg)
 		work = !STAILQ_EMPTY(&jobs) || !STAILQ_EMPTY(&runs);
 		/* Group commit: what arrived while the last commit was being
 		 * synced goes in the next one, all at once. */
-		if (work) {
-			batch(ib, &jobs, &runs);
+		/* After a commit, work may be eligible (a shared store:
+		 * claimed; SQLite: loaded while behind); and when another
+		 * replica said so. */
+		if (work || (claim && ib->store != NULL && !stopping)) {
+			if (work)
+				batch(ib, &jobs, &runs);
 			dispatch_refill(ib->dispatch, ib->store);
 		}
 		if (now_monotonic_us() - ib->last_tick_us >= TICK_US)
@@ -901,6 +1052,19 @@ lock_folder(struct inbox *ib, char *why, size_t why_size)
 	return 0;
 }
 
+/* The store's listener, on its own thread: another replica committed
+ * work that this one may claim. */
+static void
+wake_to_claim(void *arg)
+{
+	struct inbox *ib = arg;
+
+	pthread_mutex_lock(&ib->lock);
+	ib->claim_wanted = true;
+	pthread_cond_signal(&ib->cond);
+	pthread_mutex_unlock(&ib->lock);
+}
+
 /* Open the store and hand its open work to dispatch. -EPROTO when it can
  * never work (a newer schema, a handler's tables newer than it knows),
  * -EBUSY when another whr serve has the folder; another negative errno
@@ -935,7 +1099,10 @@ open_store(struct inbox *ib)
 		return rc;
 	}
 	ib->store = s;
-	if (!whr_store_shared(s))
+	ib->shared = whr_store_shared(s);
+	/* Ingest's answers are read after the commit (after_commit()). */
+	whr_store_pipeline(s, true);
+	if (!ib->shared)
 		sync_folder(ib->location);
 	rc = setup_handler_tables(ib, why, sizeof(why));
 	if (rc == 0) {
@@ -948,6 +1115,13 @@ open_store(struct inbox *ib)
 				 rc == -ENOMEM ? "out of memory"
 					       : whr_store_error(s));
 	}
+	/* Told when another replica made work. Without it (no thread,
+	 * say), the claims every second still find it. */
+	if (rc == 0 && ib->shared &&
+	    whr_store_listen(s, wake_to_claim, ib) < 0)
+		whr_log(WHR_LOG_WARN, "inbox %s: cannot listen for other "
+			"replicas' work: claiming every second only",
+			whr_store_name(s));
 	if (rc < 0) {
 		ib->store = NULL;
 		whr_store_close(s);
@@ -964,11 +1138,13 @@ open_store(struct inbox *ib)
 struct inbox *
 inbox_start(const struct inbox_config *config,
 	    const struct dispatch_config *dispatch,
-	    const struct handler_registry *handlers, struct event_base *base)
+	    const struct handler_registry *handlers, struct event_base *base,
+	    int *error)
 {
 	struct inbox *ib = calloc(1, sizeof(*ib));
-	int rc;
+	int rc = -ENOMEM;
 
+	*error = -ENOMEM;
 	if (ib == NULL)
 		return NULL;
 	ib->c = *config;
@@ -993,12 +1169,15 @@ inbox_start(const struct inbox_config *config,
 	if (ib->dispatch == NULL)
 		goto err;
 	/* A disk that cannot be written now may be later (a read-only or
-	 * full folder, a mount not there yet): run, answer 503, and try
-	 * again every second. A newer schema never works, and a folder in
-	 * use is most likely a mistake (a second start): stop. */
+	 * full folder, a mount not there yet, a database away): run, answer
+	 * 503, and try again every second. A newer schema never works, a
+	 * handler that cannot run on this database is a configuration
+	 * error, and a folder in use is most likely a mistake (a second
+	 * start): stop. */
 	rc = open_store(ib);
-	if (rc == -EPROTO || rc == -EBUSY)
+	if (rc == -EPROTO || rc == -EBUSY || rc == -EINVAL)
 		goto err;
+	rc = -ENOMEM;
 	ib->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ib->done_fd < 0)
 		goto err;
@@ -1010,6 +1189,7 @@ inbox_start(const struct inbox_config *config,
 	if (pthread_create(&ib->thread, NULL, store_main, ib) != 0)
 		goto err;
 	ib->thread_started = true;
+	*error = 0;
 	if (ib->store != NULL)
 		whr_log(WHR_LOG_INFO,
 			"inbox %s: %lld notification(s) to handle, %u worker(s)",
@@ -1023,6 +1203,7 @@ err:
 	 * and inbox_start() has no way to say that one is left running. A
 	 * handler that never returns blocks here; only a failure after the
 	 * workers started gets here with them running. */
+	*error = rc;
 	inbox_stop(ib, INT64_MAX / 2, NULL, 0);
 	return NULL;
 }
@@ -1058,6 +1239,11 @@ inbox_stop(struct inbox *ib, int64_t grace_us, char *running, size_t size)
 	if (ib->done_fd >= 0)
 		close(ib->done_fd);
 	ib->done_fd = -1;
+	/* A shared store: the work this replica claimed and did not run is
+	 * the others' at once, not when its leases run out. Not while a
+	 * handler is left running. */
+	if (ib->store != NULL && ib->shared && workers_gone)
+		whr_store_renew(ib->store, NULL, 0, 0);
 	whr_store_close(ib->store);
 	ib->store = NULL;
 	if (ib->folder_fd >= 0)

@@ -5,6 +5,9 @@
  * (group commit); only then does the loop answer 200. New work goes to
  * dispatch after each commit, and the runs dispatch hands back are
  * settled in the next batch, with the work of transactional handlers.
+ * On a shared store (PostgreSQL, several replicas) dispatch claims the
+ * work instead, after each commit, when another replica says it made
+ * some, and every second.
  *
  *   event loop --inbox_submit()--> store thread: a transaction per batch,
  *   synced; the answers go back to the loop (eventfd), the new work to
@@ -49,11 +52,16 @@ struct ingest_job {
 /* Open the store, prepare the handlers' tables, start dispatch with
  * @p dispatch's settings and the store thread. Completions come back on
  * @p base. NULL (logged) when the data folder or the database cannot be
- * used. */
+ * used, with *@p error: -EINVAL when a transactional handler cannot run
+ * on the database (a configuration error), -EPROTO for a schema or
+ * tables newer than this whr, -EBUSY for a data folder another whr
+ * serve uses, else -ENOMEM or -EIO. A store that cannot be opened now
+ * (a full disk, a database away) is no failure: the inbox answers 503
+ * and tries again every second. */
 struct inbox *inbox_start(const struct inbox_config *config,
 			  const struct dispatch_config *dispatch,
 			  const struct handler_registry *handlers,
-			  struct event_base *base);
+			  struct event_base *base, int *error);
 
 /* Stop dispatch, write what it finished, and close. A handler still
  * running after @p grace_us is left behind (see dispatch_stop(), which

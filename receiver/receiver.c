@@ -631,9 +631,10 @@ start_inbox(struct whr_receiver *r)
 		.work_window = c->work_window,
 		.metrics = r->metrics,
 	};
+	int rc;
 
-	r->inbox = inbox_start(&ic, &dc, &r->handlers, r->base);
-	return r->inbox != NULL ? 0 : -EIO;
+	r->inbox = inbox_start(&ic, &dc, &r->handlers, r->base, &rc);
+	return rc;
 }
 
 /* How long running handlers may still take: what is left of the

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store/store.h"
@@ -894,6 +895,7 @@ START_TEST(store_lease_takeover)
 						 sizeof(why));
 	struct ingest_delivery d;
 	struct ingest_notification n[2];
+	const int64_t held[] = { 1 };
 	char seen[256] = "";
 	int taken = 0;
 
@@ -914,9 +916,9 @@ START_TEST(store_lease_takeover)
 	ck_assert_int_eq(whr_store_begin(other), 0);
 	ck_assert_int_eq(whr_store_settle(other, 2, WORK_DONE, 0, NULL, 5), 0);
 	ck_assert_int_eq(whr_store_commit(other), 0);
-	ck_assert_int_eq(whr_store_renew(s, 200000), 1);
+	ck_assert_int_eq(whr_store_renew(s, held, 1, 200000), 1);
 	usleep(100000);
-	ck_assert_int_eq(whr_store_renew(s, 200000), 1);
+	ck_assert_int_eq(whr_store_renew(s, held, 1, 200000), 1);
 	usleep(100000);
 	ck_assert_int_eq(whr_store_claim(other, 0, -1, 60000000, collect_ids,
 					 seen), 0);
@@ -1093,6 +1095,229 @@ START_TEST(store_sync_commits)
 }
 END_TEST
 
+
+/* A claim is checked before a run is written: this process's while no
+ * other process claimed it, also after its lease ran out (and renewing
+ * extends it again); another's once another claimed it, and locked for
+ * the transaction that checked it. */
+START_TEST(store_own_claims)
+{
+	struct whr_store *s = fresh_store();
+	struct whr_store *other = whr_store_open(dir, STORE_SERVER, why,
+						 sizeof(why));
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+	char seen[256] = "";
+
+	ck_assert_ptr_nonnull(other);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "a", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(whr_store_claim(s, 0, -1, 100000, collect_ids, seen),
+			 0);
+	ck_assert_str_eq(seen, "1;2;");
+	usleep(150000);
+	/* Ran out, nobody took it: still ours, renewed. */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_own(s, 1), 0);
+	whr_store_rollback(s);
+	ck_assert_int_eq(whr_store_renew(s, NULL, 0, 60000000), 2);
+	seen[0] = '\0';
+	ck_assert_int_eq(whr_store_claim(other, 0, -1, 60000000, collect_ids,
+					 seen), 0);
+	ck_assert_str_eq(seen, "");
+	/* Ran out again and claimed by another replica (this process's
+	 * stores all claim as one: another process's claim, by hand). */
+	ck_assert_int_eq(whr_store_renew(s, NULL, 0, 0), 2);
+	ck_assert_int_eq(whr_tx_exec(whr_store_tx(other),
+		"UPDATE notifications SET lease_owner = 'elsewhere:1:2',"
+		" lease_until = 9000000000000000 WHERE id = 1"), 0);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_own(s, 1), -ESTALE);
+	ck_assert_int_eq(whr_store_own(s, 2), 0);
+	/* Checked, it stays ours until the commit: no claim takes it. */
+	seen[0] = '\0';
+	ck_assert_int_eq(whr_store_claim(other, 0, -1, 60000000, collect_ids,
+					 seen), 0);
+	ck_assert_str_eq(seen, "");
+	ck_assert_int_eq(whr_store_settle(s, 2, WORK_DONE, 0, NULL, 5), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	/* Settled: not open, so not ours either. */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_own(s, 2), -ESTALE);
+	whr_store_rollback(s);
+	whr_store_close(other);
+	remove_store(s);
+}
+END_TEST
+
+static void
+count_wake(void *arg)
+{
+	__atomic_add_fetch((int *)arg, 1, __ATOMIC_SEQ_CST);
+}
+
+static bool
+wait_wakes(int *wakes, int at_least)
+{
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		if (__atomic_load_n(wakes, __ATOMIC_SEQ_CST) >= at_least)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* A commit that stores work or finishes it tells the other replicas
+ * (NOTIFY, its payload this process); the listener wakes for others'
+ * notifications, not for this process's own. */
+START_TEST(store_notify_and_listen)
+{
+	struct whr_store *s = fresh_store();
+	const char *url = getenv("WHR_TEST_POSTGRES");
+	PGconn *watcher = PQconnectdb(url);
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+	PGnotify *note;
+	int wakes = 0;
+	int before;
+
+	ck_assert_int_eq(PQstatus(watcher), CONNECTION_OK);
+	PQclear(PQexec(watcher, "LISTEN whr_work"));
+	ck_assert_int_eq(whr_store_listen(s, count_wake, &wakes), 0);
+	/* Once as it connects: what was said before is not known. */
+	ck_assert(wait_wakes(&wakes, 1));
+
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "a", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	usleep(100000);
+	ck_assert_int_eq(PQconsumeInput(watcher), 1);
+	note = PQnotifies(watcher);
+	ck_assert_ptr_nonnull(note);
+	ck_assert_ptr_nonnull(strchr(note->extra, ':'));
+	PQfreemem(note);
+	/* Its own: no wake. A duplicate, or a retry: no notification. */
+	before = __atomic_load_n(&wakes, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert(d.duplicate);
+	ck_assert_int_eq(whr_store_settle(s, 1, WORK_RETRYING, 0, "r", 5), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	usleep(100000);
+	ck_assert_int_eq(PQconsumeInput(watcher), 1);
+	ck_assert_ptr_null(PQnotifies(watcher));
+	ck_assert_int_eq(__atomic_load_n(&wakes, __ATOMIC_SEQ_CST), before);
+	/* Another's: a wake. */
+	PQclear(PQexec(watcher, "NOTIFY whr_work, 'elsewhere:1:2'"));
+	ck_assert(wait_wakes(&wakes, before + 1));
+	PQfinish(watcher);
+	remove_store(s);
+}
+END_TEST
+
+/* The gauges a shared store's replicas read every second. */
+START_TEST(store_gauges)
+{
+	struct whr_store *s = fresh_store();
+	struct store_gauges g = { -1, -1 };
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+
+	ck_assert_int_eq(whr_store_gauges(s, &g), 0);
+	ck_assert_int_eq(g.open, 0);
+	ck_assert_int_eq(g.oldest_open_at, 0);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "a", 1);
+	d.received_at = 1000;
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	delivery(&d, n, "b", 1);
+	d.received_at = 2000;
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_settle(s, 1, WORK_DONE, 0, NULL, 5), 0);
+	ck_assert_int_eq(whr_store_settle(s, 2, WORK_DEAD, 0, "no", 5), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(whr_store_gauges(s, &g), 0);
+	ck_assert_int_eq(g.open, 2);
+	ck_assert_int_eq(g.oldest_open_at, 2000);
+	remove_store(s);
+}
+END_TEST
+
+struct locker {
+	const char *location;
+	int rc;
+	pthread_t thread;
+};
+
+/* Lock row b, then (after the test's handler waits on b) row a. */
+static void *
+lock_thread(void *arg)
+{
+	struct locker *k = arg;
+	struct whr_store *s = whr_store_open(k->location, STORE_SERVER, NULL,
+					     0);
+	struct whr_tx *tx;
+
+	k->rc = -EIO;
+	if (s == NULL)
+		return NULL;
+	tx = whr_store_tx(s);
+	if (whr_store_begin(s) == 0 &&
+	    whr_tx_exec(tx, "UPDATE t SET n = n + 1 WHERE k = 'b'") == 0) {
+		usleep(300000);
+		k->rc = whr_tx_exec(tx, "UPDATE t SET n = n + 1 WHERE k = 'a'");
+		if (k->rc == 0)
+			k->rc = whr_store_commit(s);
+	}
+	whr_store_rollback(s);
+	whr_store_close(s);
+	return NULL;
+}
+
+/* A handler's statement that the database breaks off for a deadlock
+ * with another replica ends its batch (-EDEADLK, tried again at once),
+ * not with a retry of the handler seconds later. */
+START_TEST(store_handler_deadlock)
+{
+	struct whr_store *s = fresh_store();
+	struct whr_tx *tx = whr_store_tx(s);
+	struct locker other = { .location = dir };
+	int rc;
+
+	ck_assert_int_eq(whr_tx_exec(tx, "CREATE TABLE t (k TEXT PRIMARY KEY,"
+				     " n INTEGER); INSERT INTO t VALUES"
+				     " ('a', 0), ('b', 0)"), 0);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_tx_exec(tx, "UPDATE t SET n = n + 1"
+				     " WHERE k = 'a'"), 0);
+	ck_assert_int_eq(pthread_create(&other.thread, NULL, lock_thread,
+					&other), 0);
+	usleep(100000);
+	ck_assert_int_eq(whr_store_handler_begin(s), 0);
+	rc = whr_tx_exec(tx, "UPDATE t SET n = n + 1 WHERE k = 'b'");
+	if (rc == -EDEADLK) {
+		ck_assert_int_eq(whr_store_handler_end(s, "h", true), -EDEADLK);
+		ck_assert_ptr_nonnull(strstr(whr_store_error(s), "handler h:"));
+		whr_store_rollback(s);
+		ck_assert_int_eq(pthread_join(other.thread, NULL), 0);
+		ck_assert_int_eq(other.rc, 0);
+	} else {
+		/* The other one was chosen: ours went through. */
+		ck_assert_int_eq(rc, 0);
+		ck_assert_int_eq(whr_store_handler_end(s, "h", true), 0);
+		ck_assert_int_eq(whr_store_commit(s), 0);
+		ck_assert_int_eq(pthread_join(other.thread, NULL), 0);
+		ck_assert_int_eq(other.rc, -EDEADLK);
+	}
+	remove_store(s);
+}
+END_TEST
+
 TEST_SUITE(store)
 {
 	ADD_BACKEND_TEST(s, "ingest_and_duplicates", store_ingest_and_duplicates);
@@ -1100,6 +1325,7 @@ TEST_SUITE(store)
 	ADD_BACKEND_TEST(s, "versions", store_versions);
 	ADD_BACKEND_TEST(s, "inspect", store_inspect);
 	ADD_BACKEND_TEST(s, "data_version", store_data_version);
+	ADD_BACKEND_TEST(s, "gauges", store_gauges);
 	if (!test_backend_postgresql()) {
 		ADD_TEST(s, "migrates_version_1", store_migrates_version_1);
 		ADD_TEST(s, "database_location", store_database_location);
@@ -1115,4 +1341,7 @@ TEST_SUITE(store)
 	ADD_BACKEND_TEST(s, "runs_on_compatible_schema",
 			 store_runs_on_compatible_schema);
 	ADD_BACKEND_TEST(s, "sync_commits", store_sync_commits);
+	ADD_BACKEND_TEST(s, "own_claims", store_own_claims);
+	ADD_BACKEND_TEST(s, "notify_and_listen", store_notify_and_listen);
+	ADD_BACKEND_TEST(s, "handler_deadlock", store_handler_deadlock);
 }

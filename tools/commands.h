@@ -15,6 +15,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_inbox(int argc, char **argv);
 int cmd_enrollments(int argc, char **argv);
 int cmd_healthcheck(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
 int cmd_register(int argc, char **argv);
 
 #endif /* WHR_TOOLS_COMMANDS_H */

@@ -95,6 +95,25 @@ data_dir_open(struct data_dir *d, bool write)
 	return 0;
 }
 
+int
+data_dir_open_database(struct data_dir *d)
+{
+	char why[8192 + 512];
+
+	if (environment_database(d) != 0)
+		return 1;
+	if (!whr_store_location_is_database(d->dir))
+		return tool_usage_error(d->prog, "no database: give --database "
+					"URL, or set WHR_DATABASE_FILE or "
+					"WHR_DATABASE");
+	d->store = whr_store_open(d->dir, STORE_SERVER, why, sizeof(why));
+	if (d->store == NULL) {
+		fprintf(stderr, "%s: %s\n", d->prog, why);
+		return 1;
+	}
+	return 0;
+}
+
 const char *
 data_dir_name(const struct data_dir *d)
 {

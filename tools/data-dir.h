@@ -44,6 +44,13 @@ int data_dir_database_option(struct data_dir *d, const char *arg);
  * 10 s for a writer's lock. */
 int data_dir_open(struct data_dir *d, bool write);
 
+/* Open the database (--database, else WHR_DATABASE_FILE's, else
+ * WHR_DATABASE) to write to it, making whr's tables there as whr serve
+ * would (whr migrate): 0; EXIT_USAGE after a message when no database
+ * was given (a data folder is not taken); 1 after a message when it
+ * cannot be opened. */
+int data_dir_open_database(struct data_dir *d);
+
 /* The folder's store file or the database (without its password), for
  * messages. */
 const char *data_dir_name(const struct data_dir *d);

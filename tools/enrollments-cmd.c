@@ -1,12 +1,13 @@
 /*
  * whr enrollments: what the enrollment tracker knows, read from a data
- * folder's inbox database (list, summary, history). This file reads the
- * command line and runs the command; see enrollments-cmd.h for the other
- * parts.
+ * folder's inbox database or a PostgreSQL database (list, summary,
+ * history). This file reads the command line and runs the command; see
+ * enrollments-cmd.h for the other parts.
  *
  * It opens the database read-only, as `whr inbox` does, so it is safe
- * while whr serve runs: each report is one SQL statement, and SQLite's
- * WAL gives it one consistent snapshot. It never writes.
+ * while whr serve runs: each report is one SQL statement, and one
+ * statement sees one consistent snapshot (SQLite's WAL, PostgreSQL's
+ * MVCC). It never writes.
  */
 #include "enrollments-cmd.h"
 
@@ -41,6 +42,11 @@ struct command {
 #define COMMON_HELP \
 	"  --data-dir DIR     the data folder (default: WHR_DATA_DIR,\n" \
 	"                     else ./whr-data)\n" \
+	"  --database URL     the PostgreSQL database whr serve --database\n" \
+	"                     uses (default: the URL in the file\n" \
+	"                     WHR_DATABASE_FILE names, else WHR_DATABASE);\n" \
+	"                     its password from PGPASSFILE or that file,\n" \
+	"                     never on the command line\n" \
 	"  --format FORMAT    table (for people, the default), csv (RFC\n" \
 	"                     4180: a header row, CRLF line ends) or json\n" \
 	"                     (an array of objects; times are ISO 8601\n" \
@@ -152,7 +158,8 @@ static const char help_all[] =
 	"\n"
 	"Who enrolled in, started and completed which course, as the\n"
 	"enrollment tracker of whr serve recorded it in the data folder's\n"
-	"inbox database. Read-only; safe while whr serve runs.\n"
+	"inbox database, or in the PostgreSQL database of --database.\n"
+	"Read-only; safe while whr serve runs.\n"
 	"\n"
 	"Commands:\n"
 	"  list      one row per enrollment (the default command)\n"
@@ -248,6 +255,7 @@ cmd_enrollments(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "data-dir", required_argument, NULL, 'd' },
+		{ "database", required_argument, NULL, 'D' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "course", required_argument, NULL, 'c' },
 		{ "learner", required_argument, NULL, 'l' },
@@ -278,6 +286,11 @@ cmd_enrollments(int argc, char **argv)
 		switch (c) {
 		case 'd':
 			rc = data_dir_option(&d, optarg);
+			if (rc != 0)
+				return rc;
+			break;
+		case 'D':
+			rc = data_dir_database_option(&d, optarg);
 			if (rc != 0)
 				return rc;
 			break;

@@ -1,5 +1,5 @@
 /*
- * whr enrollments: opening the data folder's database for the reports
+ * whr enrollments: opening the inbox's database for the reports
  * (see enrollments-cmd.h). data_dir_open() checks the inbox, read-only;
  * the tracker checks its own tables (enrollments_report_open()), and this
  * says what is wrong in the tool's words.
@@ -27,7 +27,9 @@ enrollments_open(struct data_dir *d)
 	case -ENOENT:
 		fprintf(stderr,
 			ENROLLMENTS_PROG ": no enrollment data in %s: was whr "
-			"serve run with --no-enrollments?\n", d->dir);
+			"serve run with --no-enrollments?\n",
+			whr_store_location_is_database(d->dir)
+				? data_dir_name(d) : d->dir);
 		break;
 	case -EPROTO:
 		fprintf(stderr,

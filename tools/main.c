@@ -31,6 +31,8 @@ static const struct command commands[] = {
 			 "(whr enrollments --help)", cmd_enrollments },
 	{ "healthcheck", "exit 0 when a running whr is ready (GET /readyz)",
 	  cmd_healthcheck },
+	{ "migrate", "move a data folder's inbox into PostgreSQL "
+		     "(whr migrate --help)", cmd_migrate },
 	{ "register", "subscribe to Learn365 events: create, list, rotate... "
 		      "(whr register --help)", cmd_register },
 };

@@ -138,6 +138,114 @@ static const char *const sqlite_statements[ST_COUNT] = {
 };
 
 
+/*
+ * The same on PostgreSQL (schema.c): $n placeholders, typed where the
+ * server cannot tell; coalesce(), greatest() and least() for ifnull()
+ * and SQLite's two-argument max() and min() (the same here: no NULL
+ * reaches them); ids found by their key columns, lowered in the C
+ * collation as SQLite's NOCASE compares; text ordered byte by byte, as
+ * SQLite orders it.
+ */
+#define KEY_IS(column, param) \
+	" " column "_key = lower(" param "::text COLLATE \"C\")"
+#define PAIR_IS KEY_IS("course", "$1") " AND" KEY_IS("learner", "$2")
+
+#define PG_NEWEST(t, c)							\
+	"  " c " = CASE WHEN excluded.updated_at >= " t ".updated_at"	\
+	"   THEN coalesce(excluded." c ", " t "." c ")"		\
+	"   ELSE coalesce(" t "." c ", excluded." c ") END,"
+
+/* Published or not, as the newest event that said it. */
+#define PG_IF_NEWLY_PUBLISHED(c)					\
+	"  " c " = CASE WHEN excluded.published IS NOT NULL AND"	\
+	"   (c.published_at IS NULL"					\
+	"    OR excluded.published_at >= c.published_at)"		\
+	"   THEN excluded." c " ELSE c." c " END,"
+
+static const char *const postgresql_statements[ST_COUNT] = {
+	[ST_COURSE] =
+	"INSERT INTO courses AS c (course_id, title, url, course_type,"
+	"  site_id, web_id, published, published_at, created_at, deleted_at,"
+	"  course_event_at, updated_at)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7,"
+	"  CASE WHEN $7::bigint IS NOT NULL THEN $8::bigint END,"
+	"  CASE WHEN $9::bigint = 1 THEN $8 END,"
+	"  CASE $10::bigint WHEN 1 THEN $8 END,"
+	"  CASE $10 WHEN 0 THEN $8 END, $8)"
+	" ON CONFLICT (course_key) DO UPDATE SET"
+	PG_NEWEST("c", "title") PG_NEWEST("c", "url")
+	PG_NEWEST("c", "course_type") PG_NEWEST("c", "site_id")
+	PG_NEWEST("c", "web_id")
+	PG_IF_NEWLY_PUBLISHED("published") PG_IF_NEWLY_PUBLISHED("published_at")
+	"  created_at = least(coalesce(c.created_at, excluded.created_at),"
+	"   coalesce(excluded.created_at, c.created_at)),"
+	"  deleted_at = CASE"
+	"   WHEN $10 = 1 AND excluded.updated_at >="
+	"    coalesce(c.course_event_at, excluded.updated_at)"
+	"    THEN greatest(coalesce(c.deleted_at, excluded.updated_at),"
+	"     excluded.updated_at)"
+	"   WHEN $10 = 0 AND excluded.updated_at > c.deleted_at THEN NULL"
+	"   ELSE c.deleted_at END,"
+	"  course_event_at = CASE WHEN $10 = 0"
+	"   THEN greatest(coalesce(c.course_event_at, excluded.updated_at),"
+	"    excluded.updated_at) ELSE c.course_event_at END,"
+	"  updated_at = greatest(c.updated_at, excluded.updated_at)",
+	[ST_COURSE_AT] =
+	"SELECT updated_at FROM courses WHERE" KEY_IS("course", "$1"),
+	[ST_LEARNER] =
+	"INSERT INTO learners AS l (learner_id, email, name, login_name,"
+	"  department, directory_object_id, updated_at)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7)"
+	" ON CONFLICT (learner_key) DO UPDATE SET"
+	PG_NEWEST("l", "email") PG_NEWEST("l", "name")
+	PG_NEWEST("l", "login_name") PG_NEWEST("l", "department")
+	PG_NEWEST("l", "directory_object_id")
+	"  updated_at = greatest(l.updated_at, excluded.updated_at)",
+	[ST_LATEST] =
+	"SELECT cycle, state, updated_at, approval_requested_at, enrolled_at,"
+	"  started_at, completed_at, unenrolled_at, enrollment_id, status,"
+	"  status_text"
+	" FROM enrollments WHERE" PAIR_IS
+	" ORDER BY cycle DESC LIMIT 1",
+	/* INSERT OR REPLACE: every column, the ids' spelling too. */
+	[ST_CYCLE_PUT] =
+	"INSERT INTO enrollments (course_id, learner_id, cycle,"
+	"  enrollment_id, state, status, status_text, approval_requested_at,"
+	"  enrolled_at, started_at, completed_at, unenrolled_at, updated_at)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+	" ON CONFLICT (course_key, learner_key, cycle) DO UPDATE SET"
+	"  course_id = excluded.course_id, learner_id = excluded.learner_id,"
+	"  enrollment_id = excluded.enrollment_id, state = excluded.state,"
+	"  status = excluded.status, status_text = excluded.status_text,"
+	"  approval_requested_at = excluded.approval_requested_at,"
+	"  enrolled_at = excluded.enrolled_at,"
+	"  started_at = excluded.started_at,"
+	"  completed_at = excluded.completed_at,"
+	"  unenrolled_at = excluded.unenrolled_at,"
+	"  updated_at = excluded.updated_at",
+	[ST_CYCLES_DROP] =
+	"DELETE FROM enrollments WHERE" PAIR_IS " AND cycle > $3::bigint",
+	[ST_EVENT_ADD] =
+	"INSERT INTO enrollment_events (course_id, learner_id, receiver_id,"
+	"  delivery_key, received_at, notification_index, delivery_id,"
+	"  action, step, event_at, enrollment_id, status, status_text,"
+	"  cycle, effect, user_index)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+	"  $14, $15, $16) ON CONFLICT DO NOTHING",
+	[ST_EVENTS_OF] =
+	"SELECT step, event_at, received_at, delivery_key, notification_index,"
+	"  receiver_id, enrollment_id, status, status_text, cycle, effect"
+	" FROM enrollment_events WHERE" PAIR_IS
+	"  AND step IS NOT NULL"
+	" ORDER BY event_at, step, received_at, delivery_key COLLATE \"C\","
+	"  notification_index, receiver_id COLLATE \"C\"",
+	[ST_EVENT_SET] =
+	"UPDATE enrollment_events SET cycle = $7::bigint, effect = $8::text"
+	" WHERE" PAIR_IS " AND receiver_id = $3::text"
+	"  AND delivery_key = $4::text AND received_at = $5::bigint"
+	"  AND notification_index = $6::bigint",
+};
+
 /* The statements for each database the tracker has tables for. */
 static const char *const *
 statements_of(enum whr_db db)
@@ -145,6 +253,8 @@ statements_of(enum whr_db db)
 	switch (db) {
 	case WHR_DB_SQLITE:
 		return sqlite_statements;
+	case WHR_DB_POSTGRESQL:
+		return postgresql_statements;
 	default:
 		return NULL;
 	}
@@ -764,11 +874,69 @@ decoded(struct whr_event *ev, int rc, const struct whr_lms365_course *course,
 	return WHR_DONE;
 }
 
+/* Ids compared as the tables key them: without regard to ASCII case. */
+static int
+compare_ids(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		int x = *a >= 'A' && *a <= 'Z' ? *a - 'A' + 'a' : *a;
+		int y = *b >= 'A' && *b <= 'Z' ? *b - 'A' + 'a' : *b;
+
+		if (x != y || x == '\0')
+			return (unsigned char)x - (unsigned char)y;
+	}
+}
+
+struct user_order {
+	const char *id;
+	size_t index;
+};
+
+/* By id, then by place in Users (the same learner twice: in order). */
+static int
+compare_users(const void *a, const void *b)
+{
+	const struct user_order *x = a;
+	const struct user_order *y = b;
+	int c = compare_ids(x->id, y->id);
+
+	if (c != 0)
+		return c;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * The learners of an event in the order their rows are written: by id.
+ * Several replicas sharing one PostgreSQL write the tracker's rows at
+ * once, each run in a transaction of its own; a run locks its course's
+ * row, then its learners' rows, until it commits. Taken in one order
+ * everywhere (one course, then learners by id), two runs can wait for
+ * each other only one way round, never both: no deadlock. Each learner's
+ * work is its own, so the order changes nothing else.
+ */
+static int
+order_users(const struct whr_lms365_enrollment *e, struct user_order **out)
+{
+	struct user_order *v = calloc(e->n_users ? e->n_users : 1,
+				      sizeof(*v));
+	size_t i;
+
+	if (v == NULL)
+		return -ENOMEM;
+	for (i = 0; i < e->n_users; i++)
+		v[i] = (struct user_order){ e->users[i].id, i };
+	if (e->n_users > 1)
+		qsort(v, e->n_users, sizeof(*v), compare_users);
+	*out = v;
+	return 0;
+}
+
 static enum whr_result
 on_enrollment(struct whr_tx *tx, struct whr_event *ev,
 	      enum whr_lms365_action action)
 {
 	struct whr_lms365_enrollment e;
+	struct user_order *order = NULL;
 	enum whr_result result;
 	struct step_event se;
 	size_t i;
@@ -796,17 +964,21 @@ on_enrollment(struct whr_tx *tx, struct whr_event *ev,
 			   se.at, false, -1);
 	if (rc < 0)
 		return failed(ev, "write the course", rc);
-	for (i = 0; i < e.n_users; i++) {
-		se.user = &e.users[i];
-		se.user_index = i;
+	rc = order_users(&e, &order);
+	if (rc < 0)
+		return failed(ev, "order the learners", rc);
+	result = WHR_DONE;
+	for (i = 0; i < e.n_users && result == WHR_DONE; i++) {
+		se.user_index = order[i].index;
+		se.user = &e.users[se.user_index];
 		rc = upsert_learner(tx, se.user, se.at);
 		if (rc < 0)
-			return failed(ev, "write the learner", rc);
-		rc = cycles_apply(tx, ev, &se);
-		if (rc < 0)
-			return failed(ev, "write the enrollment", rc);
+			result = failed(ev, "write the learner", rc);
+		else if ((rc = cycles_apply(tx, ev, &se)) < 0)
+			result = failed(ev, "write the enrollment", rc);
 	}
-	return WHR_DONE;
+	free(order);
+	return result;
 }
 
 static enum whr_result

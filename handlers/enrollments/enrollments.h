@@ -83,6 +83,21 @@ int enrollments_schema_setup(struct whr_tx *tx, void *userdata);
  * tracker has no tables for. */
 int enrollments_schema_read(struct whr_tx *tx, int *version);
 
+/* One of the tracker's tables as whr migrate copies it from a data
+ * folder (SQLite) into a database (PostgreSQL), where the setup made the
+ * tables: the rows @p read gives (SQLite's SQL), each written by @p write
+ * (PostgreSQL's, with $1 to $columns). */
+struct enrollments_table_copy {
+	const char *name;
+	const char *read;
+	const char *write;
+	int columns;
+};
+
+/* The tracker's tables of ENROLLMENTS_SCHEMA_VERSION, in an order to copy
+ * them in: how many, with *@p tables pointing to them (static). */
+size_t enrollments_copy_tables(const struct enrollments_table_copy **tables);
+
 /* ---- the reports (report.c) -------------------------------------------- */
 
 /*

@@ -7,6 +7,9 @@
  * On SQLite the reports match and order titles and e-mail addresses
  * through the SQL function whr_fold(), registered on the connection
  * (whr_tx_native()): the one place the tracker needs SQLite's own API.
+ * On PostgreSQL through lower(), which lowers beyond ASCII when the
+ * database's character type (LC_CTYPE) is a UTF-8 locale (C.UTF-8,
+ * en_US.UTF-8 ...), and ASCII only under the C locale.
  */
 #include "enrollments/enrollments.h"
 
@@ -34,6 +37,43 @@
 	" WHERE x.course_id = " e ".course_id" \
 	" AND x.learner_id = " e ".learner_id)"
 
+/* The summary's durations of the completed ones, and the one or two
+ * middle ones of each course: the same SQL for both databases, by
+ * course column @p key. */
+#define MIDDLES(key) \
+	" durations AS (SELECT " key "," \
+	"  completed_at - enrolled_at AS d," \
+	"  row_number() OVER (PARTITION BY " key \
+	"   ORDER BY completed_at - enrolled_at) AS rn," \
+	"  count(*) OVER (PARTITION BY " key ") AS n" \
+	"  FROM latest WHERE state = 'completed'" \
+	"  AND enrolled_at IS NOT NULL AND completed_at IS NOT NULL)," \
+	" middles AS (SELECT " key ", min(d) AS lo, max(d) AS hi," \
+	"  count(*) AS n" \
+	"  FROM durations WHERE rn IN ((n + 1) / 2, (n + 2) / 2)" \
+	"  GROUP BY " key "),"
+
+/* What the list, the history and the summary select, in both
+ * databases. */
+#define LIST_COLUMNS \
+	"SELECT coalesce(c.course_id, e.course_id), c.title," \
+	" coalesce(l.learner_id, e.learner_id), l.email, l.name," \
+	" e.state, e.cycle, e.approval_requested_at, e.enrolled_at," \
+	" e.started_at, e.completed_at, e.unenrolled_at, e.updated_at" \
+	" FROM enrollments e"
+#define HISTORY_COLUMNS \
+	"SELECT ev.event_at, ev.action," \
+	" coalesce(c.course_id, ev.course_id), c.title," \
+	" coalesce(l.learner_id, nullif(ev.learner_id, '')), l.email," \
+	" l.name, ev.cycle, ev.effect," \
+	" ev.delivery_id, nullif(ev.receiver_id, '')" \
+	" FROM enrollment_events ev"
+#define SUMMARY_COUNTS \
+	" coalesce(s.started, 0), coalesce(s.completed, 0)," \
+	" coalesce(s.unenrolled, 0), coalesce(s.awaiting, 0)," \
+	" m.lo, m.hi, m.n" \
+	" FROM ids i"
+
 /* The reports' statements for one database. Each takes ?1 to ?4, the
  * course, learner, since and until of the filter (NULL: any). */
 struct report_sql {
@@ -44,11 +84,7 @@ struct report_sql {
 
 static const struct report_sql sqlite_sql = {
 	.list =
-	"SELECT coalesce(c.course_id, e.course_id), c.title,"
-	" coalesce(l.learner_id, e.learner_id), l.email, l.name,"
-	" e.state, e.cycle, e.approval_requested_at, e.enrolled_at,"
-	" e.started_at, e.completed_at, e.unenrolled_at, e.updated_at"
-	" FROM enrollments e"
+	LIST_COLUMNS
 	" LEFT JOIN courses c ON c.course_id = e.course_id"
 	" LEFT JOIN learners l ON l.learner_id = e.learner_id"
 	" WHERE" COURSE_MATCH("e.course_id")
@@ -80,24 +116,11 @@ static const struct report_sql sqlite_sql = {
 	"  sum(state = 'unenrolled') AS unenrolled,"
 	"  sum(state = 'approval_requested') AS awaiting"
 	"  FROM latest GROUP BY course_id),"
-	" durations AS (SELECT course_id,"
-	"  completed_at - enrolled_at AS d,"
-	"  row_number() OVER (PARTITION BY course_id"
-	"   ORDER BY completed_at - enrolled_at) AS rn,"
-	"  count(*) OVER (PARTITION BY course_id) AS n"
-	"  FROM latest WHERE state = 'completed'"
-	"  AND enrolled_at IS NOT NULL AND completed_at IS NOT NULL),"
-	" middles AS (SELECT course_id, min(d) AS lo, max(d) AS hi,"
-	"  count(*) AS n"
-	"  FROM durations WHERE rn IN ((n + 1) / 2, (n + 2) / 2)"
-	"  GROUP BY course_id),"
+	MIDDLES("course_id")
 	" ids AS (SELECT course_id FROM courses"
 	"  UNION SELECT course_id FROM enrollments)"
 	" SELECT i.course_id, c.title, coalesce(s.enrolled, 0),"
-	" coalesce(s.started, 0), coalesce(s.completed, 0),"
-	" coalesce(s.unenrolled, 0), coalesce(s.awaiting, 0),"
-	" m.lo, m.hi, m.n"
-	" FROM ids i"
+	SUMMARY_COUNTS
 	" LEFT JOIN courses c ON c.course_id = i.course_id"
 	" LEFT JOIN counts s ON s.course_id = i.course_id"
 	" LEFT JOIN middles m ON m.course_id = i.course_id"
@@ -106,12 +129,7 @@ static const struct report_sql sqlite_sql = {
 	" ORDER BY whr_fold(c.title) NULLS LAST, c.title, i.course_id",
 
 	.history =
-	"SELECT ev.event_at, ev.action,"
-	" coalesce(c.course_id, ev.course_id), c.title,"
-	" coalesce(l.learner_id, nullif(ev.learner_id, '')), l.email, l.name,"
-	" ev.cycle, ev.effect,"
-	" ev.delivery_id, nullif(ev.receiver_id, '')"
-	" FROM enrollment_events ev"
+	HISTORY_COLUMNS
 	" LEFT JOIN courses c ON c.course_id = ev.course_id"
 	" LEFT JOIN learners l ON l.learner_id = ev.learner_id"
 	" WHERE" COURSE_MATCH("ev.course_id")
@@ -121,6 +139,85 @@ static const struct report_sql sqlite_sql = {
 	" ORDER BY ev.event_at, ev.step, ev.received_at,"
 	"  ev.notification_index, ev.user_index"
 	" LIMIT ?5",
+};
+
+/* ---- PostgreSQL ---------------------------------------------------------- */
+
+/* The same reports on the same tables (schema.c): ids matched and joined
+ * on their key columns (lowered as SQLite's NOCASE compares), text
+ * ordered byte by byte and NULLs first, as SQLite orders them. */
+#define PG_KEY_IS(key, param) \
+	" " key " = lower(" param " COLLATE \"C\")"
+#define PG_COURSE_MATCH(key) \
+	" ($1::text IS NULL OR" PG_KEY_IS(key, "$1") \
+	" OR lower(c.title) = lower($1))"
+#define PG_LEARNER_MATCH(key) \
+	" ($2::text IS NULL OR" PG_KEY_IS(key, "$2") \
+	" OR lower(l.email) = lower($2))"
+#define PG_LATEST(e) \
+	" " e ".cycle = (SELECT max(x.cycle) FROM enrollments x" \
+	" WHERE x.course_key = " e ".course_key" \
+	" AND x.learner_key = " e ".learner_key)"
+#define PG_WINDOW(column) \
+	" AND ($3::bigint IS NULL OR " column " >= $3)" \
+	" AND ($4::bigint IS NULL OR " column " < $4)"
+#define PG_BYTES " COLLATE \"C\""
+#define PG_STATE_COUNT(states) \
+	"  count(*) FILTER (WHERE state IN (" states "))"
+
+static const struct report_sql postgresql_sql = {
+	.list =
+	LIST_COLUMNS
+	" LEFT JOIN courses c ON c.course_key = e.course_key"
+	" LEFT JOIN learners l ON l.learner_key = e.learner_key"
+	" WHERE" PG_COURSE_MATCH("e.course_key")
+	" AND" PG_LEARNER_MATCH("e.learner_key")
+	PG_WINDOW("e.updated_at")
+	" AND ($5::text IS NULL OR e.state = $5)"
+	" AND ($6::bigint = 1 OR" PG_LATEST("e") ")"
+	" ORDER BY lower(c.title)" PG_BYTES " NULLS LAST,"
+	" c.title" PG_BYTES " NULLS FIRST, e.course_key" PG_BYTES ","
+	" lower(l.email)" PG_BYTES " NULLS LAST,"
+	" lower(l.name)" PG_BYTES " NULLS LAST,"
+	" e.learner_key" PG_BYTES ", e.cycle"
+	" LIMIT CASE WHEN $7::bigint < 0 THEN NULL ELSE $7 END",
+
+	.summary =
+	"WITH latest AS (SELECT e.course_key, e.state, e.enrolled_at,"
+	"  e.completed_at FROM enrollments e WHERE" PG_LATEST("e")
+	PG_WINDOW("e.updated_at") "),"
+	" counts AS (SELECT course_key,"
+	PG_STATE_COUNT("'enrolled', 'started', 'completed'") " AS enrolled,"
+	PG_STATE_COUNT("'started', 'completed'") " AS started,"
+	PG_STATE_COUNT("'completed'") " AS completed,"
+	PG_STATE_COUNT("'unenrolled'") " AS unenrolled,"
+	PG_STATE_COUNT("'approval_requested'") " AS awaiting"
+	"  FROM latest GROUP BY course_key),"
+	MIDDLES("course_key")
+	" ids AS (SELECT course_key FROM courses"
+	"  UNION SELECT course_key FROM enrollments)"
+	" SELECT coalesce(c.course_id, (SELECT min(x.course_id)"
+	"  FROM enrollments x WHERE x.course_key = i.course_key)),"
+	" c.title, coalesce(s.enrolled, 0),"
+	SUMMARY_COUNTS
+	" LEFT JOIN courses c ON c.course_key = i.course_key"
+	" LEFT JOIN counts s ON s.course_key = i.course_key"
+	" LEFT JOIN middles m ON m.course_key = i.course_key"
+	" WHERE" PG_COURSE_MATCH("i.course_key")
+	" AND $2::text IS NULL"
+	" ORDER BY lower(c.title)" PG_BYTES " NULLS LAST,"
+	" c.title" PG_BYTES " NULLS FIRST, i.course_key" PG_BYTES,
+
+	.history =
+	HISTORY_COLUMNS
+	" LEFT JOIN courses c ON c.course_key = ev.course_key"
+	" LEFT JOIN learners l ON l.learner_key = ev.learner_key"
+	" WHERE" PG_COURSE_MATCH("ev.course_key")
+	" AND" PG_LEARNER_MATCH("ev.learner_key")
+	PG_WINDOW("ev.event_at")
+	" ORDER BY ev.event_at, ev.step NULLS FIRST, ev.received_at,"
+	"  ev.notification_index, ev.user_index NULLS FIRST"
+	" LIMIT CASE WHEN $5::bigint < 0 THEN NULL ELSE $5 END",
 };
 
 /* whr_fold(TEXT): TEXT in lower case, to compare titles and e-mail
@@ -216,6 +313,8 @@ report_sql_of(enum whr_db db)
 	switch (db) {
 	case WHR_DB_SQLITE:
 		return &sqlite_sql;
+	case WHR_DB_POSTGRESQL:
+		return &postgresql_sql;
 	default:
 		return NULL;
 	}
@@ -237,6 +336,8 @@ enrollments_report_open(struct whr_tx *tx, int *version)
 	switch (whr_tx_db(tx)) {
 	case WHR_DB_SQLITE:
 		return sqlite_open(tx);
+	case WHR_DB_POSTGRESQL:
+		return 0;	/* lower() is the server's */
 	default:
 		return -EPROTONOSUPPORT;
 	}

@@ -1,7 +1,8 @@
 /*
  * The enrollment tracker's tables: created on the first start, migrated by
  * version (enrollments_meta), refused when newer than this binary. Their
- * SQL is written for each database the tracker supports: SQLite now.
+ * SQL is written for each database the tracker supports: SQLite and
+ * PostgreSQL.
  */
 #include "enrollments/enrollments.h"
 
@@ -88,6 +89,127 @@ static const char sqlite_v1[] =
 	") WITHOUT ROWID;"
 	"INSERT INTO enrollments_meta (key, value) VALUES ('schema_version', 1);";
 
+/*
+ * The same tables on PostgreSQL. Ids compare without regard to ASCII
+ * case, as SQLite's COLLATE NOCASE does: each table keys on a generated
+ * column, the id lowered in the C collation (ASCII only, whatever the
+ * database's locale), and the id as sent is kept beside it. Every key
+ * is a primary key, so the upserts' ON CONFLICT names it.
+ */
+#define PG_KEY(name) \
+	"  " name "_key TEXT GENERATED ALWAYS AS" \
+	" (lower(" name "_id COLLATE \"C\")) STORED,"
+
+static const char postgresql_v1[] =
+	"CREATE TABLE enrollments_meta ("
+	"  key TEXT PRIMARY KEY,"
+	"  value BIGINT NOT NULL"
+	");"
+	"CREATE TABLE courses ("
+	"  course_id TEXT NOT NULL,"
+	PG_KEY("course")
+	"  title TEXT,"
+	"  url TEXT,"
+	"  course_type TEXT,"
+	"  site_id TEXT,"
+	"  web_id TEXT,"
+	"  published BIGINT,"
+	"  published_at BIGINT,"
+	"  created_at BIGINT,"
+	"  deleted_at BIGINT,"
+	"  course_event_at BIGINT,"
+	"  updated_at BIGINT NOT NULL,"
+	"  PRIMARY KEY (course_key)"
+	");"
+	"CREATE TABLE learners ("
+	"  learner_id TEXT NOT NULL,"
+	PG_KEY("learner")
+	"  email TEXT,"
+	"  name TEXT,"
+	"  login_name TEXT,"
+	"  department TEXT,"
+	"  directory_object_id TEXT,"
+	"  updated_at BIGINT NOT NULL,"
+	"  PRIMARY KEY (learner_key)"
+	");"
+	"CREATE TABLE enrollments ("
+	"  course_id TEXT NOT NULL,"
+	PG_KEY("course")
+	"  learner_id TEXT NOT NULL,"
+	PG_KEY("learner")
+	"  cycle BIGINT NOT NULL,"
+	"  enrollment_id TEXT,"
+	"  state TEXT NOT NULL,"
+	"  status BIGINT,"
+	"  status_text TEXT,"
+	"  approval_requested_at BIGINT,"
+	"  enrolled_at BIGINT,"
+	"  started_at BIGINT,"
+	"  completed_at BIGINT,"
+	"  unenrolled_at BIGINT,"
+	"  updated_at BIGINT NOT NULL,"
+	"  PRIMARY KEY (course_key, learner_key, cycle)"
+	");"
+	"CREATE TABLE enrollment_events ("
+	"  course_id TEXT NOT NULL,"
+	PG_KEY("course")
+	"  learner_id TEXT NOT NULL,"
+	PG_KEY("learner")
+	"  receiver_id TEXT NOT NULL,"
+	"  delivery_key TEXT NOT NULL,"
+	"  received_at BIGINT NOT NULL,"
+	"  notification_index BIGINT NOT NULL,"
+	"  user_index BIGINT,"
+	"  delivery_id TEXT,"
+	"  action TEXT NOT NULL,"
+	"  step BIGINT,"
+	"  event_at BIGINT NOT NULL,"
+	"  enrollment_id TEXT,"
+	"  status BIGINT,"
+	"  status_text TEXT,"
+	"  cycle BIGINT,"
+	"  effect TEXT NOT NULL,"
+	"  PRIMARY KEY (course_key, learner_key, receiver_id, delivery_key,"
+	"   received_at, notification_index)"
+	");"
+	"INSERT INTO enrollments_meta (key, value) VALUES ('schema_version', 1);";
+
+/* From SQLite's tables to PostgreSQL's: every column but the keys
+ * PostgreSQL's generate. */
+#define COPY(table, columns, params, n) \
+	{ table, "SELECT " columns " FROM " table, \
+	  "INSERT INTO " table " (" columns ") VALUES (" params ")", n }
+
+static const struct enrollments_table_copy copies[] = {
+	COPY("courses",
+	     "course_id, title, url, course_type, site_id, web_id, published,"
+	     " published_at, created_at, deleted_at, course_event_at,"
+	     " updated_at",
+	     "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12", 12),
+	COPY("learners",
+	     "learner_id, email, name, login_name, department,"
+	     " directory_object_id, updated_at",
+	     "$1, $2, $3, $4, $5, $6, $7", 7),
+	COPY("enrollments",
+	     "course_id, learner_id, cycle, enrollment_id, state, status,"
+	     " status_text, approval_requested_at, enrolled_at, started_at,"
+	     " completed_at, unenrolled_at, updated_at",
+	     "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13", 13),
+	COPY("enrollment_events",
+	     "course_id, learner_id, receiver_id, delivery_key, received_at,"
+	     " notification_index, user_index, delivery_id, action, step,"
+	     " event_at, enrollment_id, status, status_text, cycle, effect",
+	     "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+	     " $15, $16", 16),
+};
+
+size_t
+enrollments_copy_tables(const struct enrollments_table_copy **tables)
+{
+	*tables = copies;
+	return sizeof(copies) / sizeof(copies[0]);
+}
+
 /* What the tables need of one database. */
 struct schema_sql {
 	const char *table_exists;	/* ?1 a table's name: a row if it is
@@ -106,12 +228,22 @@ static const struct schema_sql sqlite_sql = {
 	.create = sqlite_v1,
 };
 
+/* Found by search_path, as the tracker's statements find them. */
+static const struct schema_sql postgresql_sql = {
+	.table_exists = "SELECT 1 WHERE to_regclass($1::text) IS NOT NULL",
+	.version = "SELECT value FROM enrollments_meta"
+		   " WHERE key = 'schema_version'",
+	.create = postgresql_v1,
+};
+
 static const struct schema_sql *
 schema_of(enum whr_db db)
 {
 	switch (db) {
 	case WHR_DB_SQLITE:
 		return &sqlite_sql;
+	case WHR_DB_POSTGRESQL:
+		return &postgresql_sql;
 	default:
 		return NULL;
 	}
@@ -210,6 +342,11 @@ enrollments_schema_setup(struct whr_tx *tx, void *userdata)
 int
 enrollments_schema_register(struct whr_receiver *r, const char *handler)
 {
-	return whr_receiver_add_tx_setup(r, handler, WHR_DB_SQLITE,
-					 enrollments_schema_setup);
+	int rc = whr_receiver_add_tx_setup(r, handler, WHR_DB_SQLITE,
+					   enrollments_schema_setup);
+
+	if (rc == 0)
+		rc = whr_receiver_add_tx_setup(r, handler, WHR_DB_POSTGRESQL,
+					       enrollments_schema_setup);
+	return rc;
 }

@@ -116,8 +116,10 @@ int whr_receiver_configure(struct whr_receiver *r, int argc, char **argv);
  * @param r the receiver
  * @return 0 after a clean stop; -EBUSY when handlers were left running
  *         (above); -EINVAL (logged) when the configuration is incomplete,
- *         e.g. no secret; -EADDRINUSE or another negative errno when a
- *         socket cannot be opened
+ *         e.g. no secret, or a transactional handler cannot run on the
+ *         database given (its tables are set up for another database
+ *         only); -EADDRINUSE or another negative errno when a socket
+ *         cannot be opened
  */
 int whr_receiver_run(struct whr_receiver *r);
 

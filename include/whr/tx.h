@@ -240,9 +240,10 @@ typedef int (*whr_tx_setup_fn)(struct whr_tx *tx, void *userdata);
  * @p handler for database @p db. Call it once for each database the
  * handler supports, after whr_receiver_add_handler() and before
  * whr_receiver_run(). A transactional handler with setups for some
- * databases only stops the receiver from starting on another one
- * (whr_receiver_run() fails with -EPROTO, naming the handler): it never
- * runs without its tables, nor silently less than exactly once.
+ * databases only stops the receiver from starting on another one, a
+ * configuration error (whr_receiver_run() fails with -EINVAL, naming the
+ * handler): it never runs without its tables, nor silently less than
+ * exactly once.
  *
  * @param r the receiver, not running
  * @param handler the name of a handler registered with

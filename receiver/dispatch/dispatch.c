@@ -21,8 +21,20 @@
  * handler gets to notice and return (it is taking work, loading it or
  * handing a run back: moments). */
 #define STRAGGLER_US 1000000
-/* SQLite's claims need no lease (one whr serve per folder). */
-#define CLAIM_LEASE_US (60 * 1000000LL)
+/* A shared store's claims are leased this long, and renewed every
+ * second (dispatch_pick_up()): a replica that died has its work taken
+ * over this long after. SQLite's claims need no lease (one whr serve per
+ * folder). */
+#define CLAIM_LEASE_US (15 * 1000000LL)
+/* On a shared store, notifications claimed per worker at most: what a
+ * replica holds, the others cannot run, so it takes little ahead. */
+#define CLAIM_AHEAD_PER_WORKER 4
+/* A claim that found less than it asked for is not made again before
+ * this many times its own duration has passed: a claim's cost grows
+ * with the open work it must pass over (work blocked behind an older
+ * notification of its keys, retries not due), and then it must not
+ * take the store thread from the deliveries waiting for their commit. */
+#define CLAIM_GAP_FACTOR 4
 
 struct worker {
 	struct dispatch *d;
@@ -56,11 +68,16 @@ struct dispatch {
 	/* Set by dispatch_stop() when it gives up on some: from then on no
 	 * worker starts a handler, nor hands a run back. */
 	bool abandoned;
+	bool stopping;		/* dispatch_stop() began: no more claims */
 	struct worker *w;
 	unsigned n;
 
 	/* The store thread's. */
 	uint64_t rng;
+	bool shared;			/* work by claims only (dispatch_load) */
+	int64_t next_claim_us;		/* monotonic: no claim before */
+	int64_t *held;			/* the ids renew() renews */
+	size_t n_held;
 	/* The work window: while behind, every open notification with an
 	 * id up to loaded_through is in memory (or was replayed, for the
 	 * rescan to find), and those above it are in the store only. */
@@ -169,9 +186,18 @@ dispatch_settled(struct dispatch *d, struct run *run, int64_t now)
 {
 	int64_t id = run->w->id;
 
-	if (run_has_next(run)) {
+	if (run->lost) {
+		/* Another replica's now: forget it. */
+		sched_finish(d->sched, id);
+		run_free(run);
+	} else if (run_has_next(run)) {
 		/* The next handler is a worker's. */
 		sched_requeue(d->sched, id, now, run);
+	} else if (run->w->state == WORK_RETRYING && d->shared) {
+		/* The store hands it out again when it is due, to this
+		 * replica or another. */
+		sched_finish(d->sched, id);
+		run_free(run);
 	} else if (run->w->state == WORK_RETRYING) {
 		/* A retry reads its outcomes back from the store. */
 		sched_requeue(d->sched, id, run->w->next_at, NULL);
@@ -334,6 +360,36 @@ window_room(struct dispatch *d)
 	return open < d->c.work_window ? d->c.work_window - open : 0;
 }
 
+/* A shared store: claim eligible work, as much as the window and the
+ * workers take. 0 or a negative errno. */
+static int
+claim(struct dispatch *d, struct whr_store *s)
+{
+	struct load l = { .d = d, .through = INT64_MAX };
+	size_t ahead = (size_t)d->c.workers * CLAIM_AHEAD_PER_WORKER;
+	size_t held = sched_count(d->sched);
+	int64_t start = now_monotonic_us();
+	size_t asked;
+	bool stopping;
+	int rc;
+
+	pthread_mutex_lock(&d->lock);
+	stopping = d->stopping;
+	pthread_mutex_unlock(&d->lock);
+	l.room = window_room(d);
+	if (held >= ahead || l.room == 0 || stopping ||
+	    start < d->next_claim_us)
+		return 0;
+	if (l.room > ahead - held)
+		l.room = ahead - held;
+	asked = l.room;
+	rc = whr_store_claim(s, 0, (int64_t)asked, CLAIM_LEASE_US, load_one,
+			     &l);
+	d->next_claim_us = rc == 0 && (size_t)l.n < asked
+		? start + CLAIM_GAP_FACTOR * (now_monotonic_us() - start) : 0;
+	return rc;
+}
+
 int
 dispatch_load(struct dispatch *d, struct whr_store *s)
 {
@@ -343,6 +399,9 @@ dispatch_load(struct dispatch *d, struct whr_store *s)
 
 	d->rescan = false;
 	d->waiting = 0;
+	d->shared = whr_store_shared(s);
+	if (d->shared)
+		return claim(d, s);
 	l.room = window_room(d);
 	rc = whr_store_claim(s, 0, (int64_t)l.room, CLAIM_LEASE_US, load_one,
 			     &l);
@@ -433,9 +492,11 @@ rescan(struct dispatch *d, struct whr_store *s)
 		d->rescan = false;
 }
 
-void
+int
 dispatch_refill(struct dispatch *d, struct whr_store *s)
 {
+	if (s != NULL && d->shared)
+		return claim(d, s);
 	/* Said once as it falls behind, with what the batches since the
 	 * last refill left in the store. */
 	if (d->report_behind) {
@@ -444,16 +505,43 @@ dispatch_refill(struct dispatch *d, struct whr_store *s)
 	}
 	if (s != NULL)
 		refill(d, s);
+	return 0;
 }
 
-void
+/* A shared store: renew the leases of what this replica holds (claimed
+ * and not settled yet), and of nothing else. */
+static int
+renew(struct dispatch *d, struct whr_store *s)
+{
+	size_t n = sched_ids(d->sched, d->held, d->n_held);
+	int rc;
+
+	if (n > d->n_held) {
+		int64_t *grown = realloc(d->held, 2 * n * sizeof(*grown));
+
+		if (grown == NULL)
+			return -ENOMEM;
+		d->held = grown;
+		d->n_held = 2 * n;
+		n = sched_ids(d->sched, d->held, d->n_held);
+		if (n > d->n_held)
+			n = d->n_held;	/* more came meanwhile: next time */
+	}
+	rc = whr_store_renew(s, d->held, n, CLAIM_LEASE_US);
+	return rc < 0 ? rc : 0;
+}
+
+int
 dispatch_pick_up(struct dispatch *d, struct whr_store *s, bool changed)
 {
+	if (d->shared)
+		return renew(d, s);
 	if (changed) {
 		d->rescan = true;
 		d->rescan_after = 0;
 	}
 	rescan(d, s);
+	return 0;
 }
 
 /* ---- workers ------------------------------------------------------------- */
@@ -700,6 +788,7 @@ dispatch_stop(struct dispatch *d, int64_t grace_us, char *running,
 		return true;
 	sched_close(d->sched);
 	pthread_mutex_lock(&d->lock);
+	d->stopping = true;
 	all = wait_workers(d, deadline, false);
 	if (!all) {
 		/* No handler starts from now on; the workers that are not in
@@ -740,6 +829,7 @@ dispatch_free(struct dispatch *d)
 	if (d == NULL)
 		return;
 	sched_free(d->sched, (void (*)(void *))run_free);
+	free(d->held);
 	pthread_cond_destroy(&d->finished_cond);
 	pthread_mutex_destroy(&d->lock);
 	free(d->w);

@@ -21,6 +21,14 @@
  * the rest wait in the store and are loaded in arrival order as the
  * window empties (dispatch_refill(), on the store thread).
  *
+ * On a shared store (whr_store_shared(): several replicas on one
+ * PostgreSQL) nothing is offered: dispatch_load() and dispatch_refill()
+ * claim the work the store says is eligible, a few per worker, leased to
+ * this replica; dispatch_pick_up() renews the leases every second; a run
+ * settled retrying leaves memory (the store hands it out again when it
+ * is due, to any replica), and one whose claim another replica took over
+ * (its lease ran out: run->lost) is forgotten.
+ *
  * Threads: dispatch_offer(), dispatch_settled(), dispatch_load(),
  * dispatch_refill(), dispatch_outcome() and dispatch_may_run_now() are
  * the store thread's (one caller at a time); the settle callback runs on
@@ -85,6 +93,9 @@ struct run {
 	size_t n;
 	size_t next;		/* the next handler to consider */
 	STAILQ_ENTRY(run) link;	/* in the inbox's queues */
+	bool lost;		/* its claim is another replica's now
+				 * (whr_store_own()): nothing of it is
+				 * written, and dispatch forgets it */
 	char error[256];	/* why it is not done, when composed */
 };
 
@@ -169,13 +180,18 @@ void dispatch_settled(struct dispatch *d, struct run *run, int64_t now);
 void dispatch_release(struct dispatch *d, struct run *run);
 
 /* After each batch and each second, on the store thread: load waiting
- * work as the window empties (@p s NULL: the store is not open). */
-void dispatch_refill(struct dispatch *d, struct whr_store *s);
+ * work as the window empties (@p s NULL: the store is not open); on a
+ * shared store, claim what is eligible, also when another replica said
+ * it made some. 0, or a negative errno when a shared store could not be
+ * read (SQLite's failures are logged). */
+int dispatch_refill(struct dispatch *d, struct whr_store *s);
 
 /* Each second: queue open work another process made pending (whr inbox
  * replay), which no load handed out; @p changed says the store changed
- * since the last call. */
-void dispatch_pick_up(struct dispatch *d, struct whr_store *s, bool changed);
+ * since the last call. On a shared store, renew the leases of the work
+ * this replica holds instead (the next claim finds replayed work): 0, or
+ * a negative errno. */
+int dispatch_pick_up(struct dispatch *d, struct whr_store *s, bool changed);
 
 /* Each second: report handlers running longer than the timeout. */
 void dispatch_watch(struct dispatch *d);

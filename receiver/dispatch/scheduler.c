@@ -759,6 +759,25 @@ sched_min_id(struct sched *s)
 }
 
 size_t
+sched_ids(struct sched *s, int64_t *out, size_t max)
+{
+	size_t n = 0;
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->entries.n_buckets; i++) {
+		const struct entry *e = s->entries.buckets[i];
+
+		for (; e != NULL; e = e->next_in_bucket, n++) {
+			if (n < max)
+				out[n] = e->id;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+size_t
 sched_group_count(struct sched *s)
 {
 	size_t n;

@@ -68,6 +68,10 @@ size_t sched_count(struct sched *s);
 /* The smallest id queued, running or released; 0 when none. */
 int64_t sched_min_id(struct sched *s);
 
+/* The ids queued, running or released, the first @p max of them into
+ * @p out (in no order): how many there are. */
+size_t sched_ids(struct sched *s, int64_t *out, size_t max);
+
 /* Keys with a notification queued, running or released: for tests. */
 size_t sched_group_count(struct sched *s);
 

@@ -33,6 +33,7 @@ enum query {
 	Q_DEAD_IDS,
 	Q_DELIVERY_IDS,
 	Q_COUNT_OPEN,
+	Q_GAUGES,
 	Q_CHANGED,		/* raise whr_store_data_version(); NULL: the
 				 * database does */
 	Q_COUNT,
@@ -71,11 +72,15 @@ enum query {
 #define STATS \
 	"SELECT (SELECT count(*) FROM deliveries)," \
 	" (SELECT coalesce(sum(duplicates), 0) FROM deliveries)," \
-	" (SELECT min(d.received_at) FROM notifications n JOIN" \
-	"  deliveries d ON d.seq = n.delivery_seq" \
-	"  WHERE n.state IN " OPEN ")," \
+	" " OLDEST_OPEN "," \
 	" (SELECT min(received_at) FROM deliveries)," \
 	" (SELECT max(received_at) FROM deliveries)"
+
+/* The oldest open work's arrival, for the gauges and the stats. */
+#define OLDEST_OPEN \
+	"(SELECT min(d.received_at) FROM notifications n JOIN" \
+	"  deliveries d ON d.seq = n.delivery_seq" \
+	"  WHERE n.state IN " OPEN ")"
 
 /* Parameters are numbered the same in both; PostgreSQL is told the type
  * of one that could be anything (a NULL), and matches an Action without
@@ -136,6 +141,9 @@ static const char *const queries[][Q_COUNT] = {
 		[Q_COUNT_OPEN] =
 			"SELECT count(*) FROM notifications"
 			" WHERE delivery_seq = ?1 AND state IN " OPEN,
+		[Q_GAUGES] =
+			"SELECT (SELECT count(*) FROM notifications"
+			"  WHERE state IN " OPEN "), " OLDEST_OPEN,
 		/* PRAGMA data_version sees every other connection's
 		 * commit. */
 		[Q_CHANGED] = NULL,
@@ -179,12 +187,18 @@ static const char *const queries[][Q_COUNT] = {
 		[Q_FORGET_OUTCOMES] =
 			"DELETE FROM outcomes WHERE notification_id = $1"
 			" AND ($2::bigint = 1 OR result <> 'done')",
+		/* Open again: its ordering keys come back. */
 		[Q_MAKE_PENDING] =
-			"UPDATE notifications SET state = 'pending',"
-			" next_at = $2, error = NULL, updated_at = $2,"
-			" runs = 0, retry_from = $2, lease_owner = NULL,"
-			" lease_until = NULL"
-			" WHERE id = $1 AND state IN ('done', 'dead')",
+			"WITH p AS (UPDATE notifications SET state = 'pending',"
+			"  next_at = $2, error = NULL, updated_at = $2,"
+			"  runs = 0, retry_from = $2, lease_owner = NULL,"
+			"  lease_until = NULL"
+			"  WHERE id = $1 AND state IN ('done', 'dead')"
+			"  RETURNING id, keys)"
+			" INSERT INTO notification_keys (key, notification_id)"
+			" SELECT DISTINCT k, id FROM p,"
+			" unnest(string_to_array(keys, E'\\n')) AS k"
+			" ON CONFLICT DO NOTHING",
 		[Q_DEAD_IDS] =
 			"SELECT id FROM notifications WHERE state = 'dead'"
 			" AND ($1::text IS NULL OR lower(action) = lower($1))"
@@ -196,6 +210,10 @@ static const char *const queries[][Q_COUNT] = {
 		[Q_COUNT_OPEN] =
 			"SELECT count(*) FROM notifications"
 			" WHERE delivery_seq = $1 AND state IN " OPEN,
+		/* On the partial index of open work. */
+		[Q_GAUGES] =
+			"SELECT (SELECT count(*) FROM notifications"
+			"  WHERE state IN " OPEN "), " OLDEST_OPEN,
 		[Q_CHANGED] =
 			"UPDATE whr_meta SET value = value + 1"
 			" WHERE key = 'data_version'",
@@ -460,20 +478,36 @@ counts_row(struct whr_stmt *st, int c, struct store_counts *k)
 	k->done = whr_stmt_int(st, c + 4);
 }
 
+/* Query @p q on its first row: the statement, or NULL with *@p rc the
+ * errno (no row is a failure too). */
+static struct whr_stmt *
+first_row(struct whr_store *s, enum query q, int *rc)
+{
+	struct whr_stmt *st = prepare(s, q);
+
+	if (st == NULL) {
+		*rc = -EIO;
+		return NULL;
+	}
+	*rc = whr_stmt_step(st);
+	if (*rc <= 0) {
+		*rc = failed(s, *rc);
+		return NULL;
+	}
+	return st;
+}
+
 WHR_EXPORT int
 whr_store_stats(struct whr_store *s, struct store_stats *out,
 		int (*action)(const char *name, const struct store_counts *c,
 			      void *arg),
 		void *arg)
 {
-	struct whr_stmt *st = prepare(s, Q_STATS);
 	int rc;
+	struct whr_stmt *st = first_row(s, Q_STATS, &rc);
 
 	if (st == NULL)
-		return -EIO;
-	rc = whr_stmt_step(st);
-	if (rc <= 0)
-		return failed(s, rc);
+		return rc;
 	memset(out, 0, sizeof(*out));
 	out->deliveries = whr_stmt_int(st, 0);
 	out->duplicates = whr_stmt_int(st, 1);
@@ -485,12 +519,9 @@ whr_store_stats(struct whr_store *s, struct store_stats *out,
 	whr_stmt_run(st);
 	out->bytes = s->backend->bytes(s);
 
-	st = prepare(s, Q_COUNTS);
+	st = first_row(s, Q_COUNTS, &rc);
 	if (st == NULL)
-		return -EIO;
-	rc = whr_stmt_step(st);
-	if (rc <= 0)
-		return failed(s, rc);
+		return rc;
 	counts_row(st, 0, &out->notifications);
 	whr_stmt_run(st);
 	if (action == NULL)
@@ -510,6 +541,19 @@ whr_store_stats(struct whr_store *s, struct store_stats *out,
 		}
 	}
 	return rc < 0 ? failed(s, rc) : 0;
+}
+
+WHR_EXPORT int
+whr_store_gauges(struct whr_store *s, struct store_gauges *out)
+{
+	int rc;
+	struct whr_stmt *st = first_row(s, Q_GAUGES, &rc);
+
+	if (st == NULL)
+		return rc;
+	out->open = whr_stmt_int(st, 0);
+	out->oldest_open_at = whr_stmt_int(st, 1);
+	return whr_stmt_run(st);
 }
 
 /* ---- replay -------------------------------------------------------------- */

@@ -7,9 +7,11 @@
  * - a unique key on (receiver_id, delivery_id): two replicas storing the
  *   same delivery at once both succeed, one insert wins and the other's
  *   ON CONFLICT DO NOTHING waits for it, then counts a duplicate;
- * - notification_keys, the ordering keys of each notification, for the
- *   eligibility rule of claims (whr_store_claim(): only the oldest open
- *   notification of a key is ever handed out);
+ * - notification_keys, the ordering keys of each open notification (a
+ *   finished one's go as it is settled, a replayed one's come back), for
+ *   the eligibility rule of claims (whr_store_claim(): only the oldest
+ *   open notification of a key is ever handed out): one probe of its
+ *   index per key of a candidate, however long a key's history;
  * - leases on notifications (lease_owner, lease_until): a claim leases
  *   what it hands out, its owner renews, settling clears, and when a
  *   replica dies its work is claimed again once its leases ran out;
@@ -39,11 +41,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -61,7 +65,19 @@
  * dropped between handlers, never while one runs. */
 #define TX_CACHE_MAX 256
 #define HANDLER_SAVEPOINT "whr_handler"
-#define MAX_PARAMS 10
+#define MAX_PARAMS 14
+/* The channel replicas tell each other on that work may be claimed. */
+#define CHANNEL "whr_work"
+/* Reconnecting after the server went away: at once, then after 50 ms,
+ * doubling up to a second, so that whr is back within a second or two of
+ * the server's return without knocking on it in a loop meanwhile. */
+#define RECONNECT_MIN_US 50000
+#define RECONNECT_MAX_US 1000000
+/* How long a connection may take, and how long the server may leave a
+ * request unacknowledged (a failover that drops packets) before the
+ * connection counts as lost: the store thread is never stuck longer. */
+#define CONNECT_TIMEOUT_S "5"
+#define TCP_USER_TIMEOUT_MS "5000"
 
 #define OPEN "('pending', 'retrying')"
 
@@ -145,13 +161,12 @@ _Static_assert(ARRAY_LENGTH(migrations) == SCHEMA_VERSION,
 
 enum statement {
 	ST_INSERT_DELIVERY,
-	ST_COUNT_DUPLICATE,
-	ST_INSERT_NOTIFICATIONS,
 	ST_LOAD_WORK,
-	ST_LOAD_OUTCOMES,
 	ST_CLAIM,
 	ST_UNCLAIM,
 	ST_RENEW,
+	ST_RENEW_ALL,
+	ST_OWN,
 	ST_COUNT_OPEN_AFTER,
 	ST_RECORD_OUTCOME,
 	ST_SETTLE,
@@ -163,41 +178,58 @@ enum statement {
 };
 
 static const char *const statement_sql[ST_COUNT] = {
-	/* A copy stored already is looked for first, so that a duplicate
-	 * takes no number from the sequence (seqs stay SQLite's); two
-	 * replicas inserting at once meet at the unique key. */
+	/*
+	 * A delivery and its notifications, with their keys, in one
+	 * statement: the notifications' columns come as arrays, one
+	 * element each ($10 to $14; one without keys gets its delivery's,
+	 * d:SEQ). A copy stored already (committed, or earlier in this
+	 * transaction) is counted as a duplicate on it, and takes no
+	 * number from the sequence (seqs stay SQLite's). Two replicas
+	 * inserting at once meet at the unique key: the second waits for
+	 * the first, then counts itself on the first's row (ON CONFLICT DO
+	 * UPDATE sees it, committed after this statement began). A row per
+	 * notification, or one with NULLs: (seq, stored anew, idx, id).
+	 */
 	[ST_INSERT_DELIVERY] =
-		"INSERT INTO deliveries (receiver_id, delivery_id, attempt,"
-		" received_at, headers, body, properties_start,"
-		" properties_end, notifications)"
-		" SELECT $1::text, $2::text, $3::bigint, $4::bigint, $5::text,"
-		" $6::bytea, $7::bigint, $8::bigint, $9::bigint"
-		" WHERE $2 IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries"
-		"  WHERE receiver_id = $1 AND delivery_id = $2)"
-		" ON CONFLICT (receiver_id, delivery_id)"
-		" WHERE delivery_id IS NOT NULL DO NOTHING RETURNING seq",
-	[ST_COUNT_DUPLICATE] =
-		"UPDATE deliveries SET duplicates = duplicates + 1,"
-		" last_attempt = greatest(coalesce(last_attempt, attempt), $3),"
-		" last_duplicate_at = $4"
-		" WHERE receiver_id = $1 AND delivery_id = $2 RETURNING seq",
-	/* A delivery's notifications at once, from arrays (one element
-	 * each), with their keys: one round trip. */
-	[ST_INSERT_NOTIFICATIONS] =
-		"WITH input AS (SELECT * FROM unnest($2::bigint[], $3::text[],"
-		"  $4::bigint[], $5::bigint[], $6::text[])"
+		"WITH found AS (UPDATE deliveries SET"
+		"  duplicates = duplicates + 1,"
+		"  last_attempt = greatest(coalesce(last_attempt, attempt), $3),"
+		"  last_duplicate_at = $4"
+		"  WHERE $2::text IS NOT NULL AND receiver_id = $1"
+		"  AND delivery_id = $2 RETURNING seq),"
+		" d AS (INSERT INTO deliveries AS x (receiver_id, delivery_id,"
+		"  attempt, received_at, headers, body, properties_start,"
+		"  properties_end, notifications)"
+		"  SELECT $1::text, $2, $3::bigint, $4::bigint, $5::text,"
+		"  $6::bytea, $7::bigint, $8::bigint, $9::bigint"
+		"  WHERE NOT EXISTS (SELECT 1 FROM found)"
+		"  ON CONFLICT (receiver_id, delivery_id)"
+		"  WHERE delivery_id IS NOT NULL DO UPDATE SET"
+		"  duplicates = x.duplicates + 1,"
+		"  last_attempt = greatest(coalesce(x.last_attempt, x.attempt),"
+		"   excluded.attempt),"
+		"  last_duplicate_at = excluded.received_at"
+		"  RETURNING seq, xmax = 0 AS fresh),"
+		" input AS (SELECT * FROM unnest($10::bigint[], $11::text[],"
+		"  $12::bigint[], $13::bigint[], $14::text[])"
 		"  AS i (idx, action, json_start, json_end, keys)),"
 		" inserted AS (INSERT INTO notifications (delivery_seq, idx,"
 		"  action, json_start, json_end, keys, state, next_at,"
-		"  updated_at) SELECT $1, idx, action, json_start, json_end,"
-		"  keys, 'pending', $7, $7 FROM input ORDER BY idx"
+		"  updated_at) SELECT d.seq, idx, action, json_start, json_end,"
+		"  CASE WHEN keys = '' THEN 'd:' || d.seq ELSE keys END,"
+		"  'pending', $4, $4 FROM d, input WHERE d.fresh ORDER BY idx"
 		"  RETURNING id, idx, keys),"
 		" keyed AS (INSERT INTO notification_keys"
 		"  (key, notification_id)"
 		"  SELECT DISTINCT k, id FROM inserted,"
 		"  unnest(string_to_array(keys, E'\\n')) AS k)"
-		" SELECT idx, id FROM inserted",
-	/* Binary results: the JSON comes as the bytes stored. */
+		" SELECT seq, false, NULL::bigint, NULL::bigint FROM found"
+		" UNION ALL"
+		" SELECT d.seq, d.fresh, i.idx, i.id FROM d"
+		" LEFT JOIN inserted i ON true",
+	/* Binary results: the JSON comes as the bytes stored; a row per
+	 * outcome of earlier runs (handler, result, runs, reason), or one
+	 * with NULLs. */
 	[ST_LOAD_WORK] =
 		"SELECT n.delivery_seq, n.idx, d.notifications, d.receiver_id,"
 		" d.delivery_id, n.action, d.attempt, d.received_at,"
@@ -207,12 +239,12 @@ static const char *const statement_sql[ST_COUNT] = {
 		"  substring(d.body FROM (d.properties_start + 1)::int"
 		"  FOR (d.properties_end - d.properties_start)::int) END,"
 		" n.state, n.runs, n.keys, n.next_at,"
-		" coalesce(n.retry_from, d.received_at)"
+		" coalesce(n.retry_from, d.received_at),"
+		" o.handler, o.result, o.runs, o.reason"
 		" FROM notifications n JOIN deliveries d"
-		" ON d.seq = n.delivery_seq WHERE n.id = $1",
-	[ST_LOAD_OUTCOMES] =
-		"SELECT handler, result, runs, reason FROM outcomes"
-		" WHERE notification_id = $1",
+		" ON d.seq = n.delivery_seq"
+		" LEFT JOIN outcomes o ON o.notification_id = n.id"
+		" WHERE n.id = $1",
 	/*
 	 * Eligible work, leased: open, due ($2 is now), its lease run out
 	 * (or none), and no older open notification shares one of its
@@ -231,8 +263,7 @@ static const char *const statement_sql[ST_COUNT] = {
 		"  AND NOT EXISTS (SELECT 1 FROM notification_keys k"
 		"   JOIN notification_keys o ON o.key = k.key"
 		"   AND o.notification_id < k.notification_id"
-		"   JOIN notifications m ON m.id = o.notification_id"
-		"   WHERE k.notification_id = n.id AND m.state IN " OPEN ")"
+		"   WHERE k.notification_id = n.id)"
 		"  ORDER BY n.id LIMIT $3 FOR UPDATE OF n SKIP LOCKED),"
 		" leased AS (UPDATE notifications n SET lease_owner = $4,"
 		"  lease_until = $5 FROM eligible e WHERE n.id = e.id"
@@ -243,23 +274,49 @@ static const char *const statement_sql[ST_COUNT] = {
 		"UPDATE notifications"
 		" SET lease_owner = NULL, lease_until = NULL"
 		" WHERE id = ANY ($1::bigint[]) AND lease_owner = $2",
+	/* Leases still this process's, also one that ran out meanwhile (a
+	 * database away for longer than a lease) but that no other replica
+	 * claimed: it is still running here. */
 	[ST_RENEW] =
 		"UPDATE notifications SET lease_until = $2"
-		" WHERE lease_owner = $1 AND lease_until >= $3"
+		" WHERE id = ANY ($3::bigint[]) AND lease_owner = $1"
 		" AND state IN " OPEN,
+	[ST_RENEW_ALL] =
+		"UPDATE notifications SET lease_until = $2"
+		" WHERE lease_owner = $1 AND state IN " OPEN,
+	/* Locked until the transaction ends, so that no claim takes it
+	 * over meanwhile (claims skip locked rows). */
+	[ST_OWN] =
+		"SELECT (lease_owner IS NOT DISTINCT FROM $2"
+		" AND state IN " OPEN ")::int"
+		" FROM notifications WHERE id = $1 FOR UPDATE",
 	[ST_COUNT_OPEN_AFTER] =
 		"SELECT count(*) FROM notifications"
 		" WHERE id > $1 AND state IN " OPEN,
+	/*
+	 * An outcome and a state are written only while the notification
+	 * is not another replica's (its lease ran out and another claimed
+	 * it: that one's run counts). The outcome locks the row until the
+	 * commit, so that no claim takes it over in between. $6: this
+	 * process.
+	 */
 	[ST_RECORD_OUTCOME] =
-		"INSERT INTO outcomes (notification_id, handler, result, runs,"
-		" reason, updated_at) VALUES ($1, $2, $3, 1, $4, $5)"
+		"WITH own AS (SELECT id FROM notifications WHERE id = $1"
+		"  AND (lease_owner IS NULL OR lease_owner = $6) FOR UPDATE)"
+		" INSERT INTO outcomes (notification_id, handler, result, runs,"
+		" reason, updated_at) SELECT $1::bigint, $2::text, $3::text, 1,"
+		" $4::text, $5::bigint FROM own"
 		" ON CONFLICT (notification_id, handler) DO UPDATE SET"
 		" result = excluded.result, runs = outcomes.runs + 1,"
 		" reason = excluded.reason, updated_at = excluded.updated_at",
+	/* Finished: its keys go, the next of each may be claimed. */
 	[ST_SETTLE] =
-		"UPDATE notifications SET state = $2, runs = runs + 1,"
-		" next_at = $3, error = $4, updated_at = $5,"
-		" lease_owner = NULL, lease_until = NULL WHERE id = $1",
+		"WITH s AS (UPDATE notifications SET state = $2::text,"
+		"  runs = runs + 1, next_at = $3, error = $4, updated_at = $5,"
+		"  lease_owner = NULL, lease_until = NULL WHERE id = $1"
+		"  AND (lease_owner IS NULL OR lease_owner = $6) RETURNING id)"
+		" DELETE FROM notification_keys WHERE notification_id = $1"
+		" AND $2 IN ('done', 'dead') AND EXISTS (SELECT 1 FROM s)",
 	[ST_DATA_VERSION] =
 		"SELECT value FROM whr_meta WHERE key = 'data_version'",
 	/* Held until the transaction ends: another replica's purge finds
@@ -311,6 +368,15 @@ struct pg_tx {
 	unsigned next_name;
 };
 
+/* The LISTEN connection of whr_store_listen(), on a thread of its own. */
+struct pg_listener {
+	struct pg_store *s;
+	void (*fn)(void *arg);
+	void *arg;
+	pthread_t thread;
+	int stop_fd;		/* an eventfd: written to stop */
+};
+
 struct pg_store {
 	struct whr_store base;	/* first: the interface's view */
 	PGconn *conn;
@@ -319,15 +385,53 @@ struct pg_store {
 	bool synced;		/* the next transactions commit synchronously */
 	bool in_tx;		/* begun, not yet committed or rolled back */
 	bool in_handler;	/* a transactional handler runs */
+	bool handler_deadlock;	/* its failed statement was a deadlock or a
+				 * serialization failure */
+	bool notify;		/* the transaction made work others may
+				 * claim: NOTIFY at its commit */
+	bool read_only;		/* the server refused a write: a standby
+				 * now (a failover): connect anew */
+	/* Reconnecting: not before retry_at (monotonic), then backing off
+	 * up to RECONNECT_MAX_US while the server stays away. */
+	int64_t retry_at, backoff;
 	struct pg_tx tx;
+	/* Pipelining (whr_store_pipeline()): a transaction's writes are
+	 * sent as they come and answered all together, at the commit. */
+	bool pipelining;	/* allowed */
+	bool piped;		/* in libpq's pipeline mode now */
+	int piped_rc;		/* the first failure of what was sent */
+	struct pending *queue;	/* what was sent, its answers to come */
+	size_t n_queue, cap_queue;
+	struct pg_listener *listener;	/* NULL: none */
+	char *location;		/* as given, for the listener (wiped) */
 	char *password;		/* to mask; NULL: none given */
+	char *notify_sql;	/* NOTIFY whr_work, 'this process' */
+	char *notify_commit_sql;	/* the same and COMMIT, one round trip */
 	char name[512];		/* the URL without its password */
 };
+
+/* A statement sent in pipeline mode, whose answer is read later. */
+enum pending_kind {
+	PENDING_WRITE,		/* only its success matters */
+	PENDING_INGEST,		/* its rows fill in @p d */
+	PENDING_COMMIT,		/* COMMIT: answered COMMIT, or it failed */
+};
+
+struct pending {
+	enum pending_kind kind;
+	struct ingest_delivery *d;
+	const char *what;	/* for the error */
+};
+
+/* Statements sent before their answers are read: past this, the
+ * answers are read (the socket buffers must not fill both ways). */
+#define PIPELINE_MAX 256
 
 static const struct tx_backend tx_postgresql;
 static void tx_drop_cache(struct pg_tx *tx);
 static int reconnect(struct pg_store *s);
 static void pg_rollback(struct whr_store *store);
+static int drain(struct pg_store *s);
 
 /* The store's error, and the handle's (with the store's). */
 #define set_error(s, ...) store_set_error(&(s)->base, __VA_ARGS__)
@@ -418,6 +522,8 @@ store_fail(struct pg_store *s, const PGresult *res, const char *what)
 
 	clean_message(s, primary != NULL ? primary : PQerrorMessage(s->conn),
 		      s->base.cause, sizeof(s->base.cause));
+	if (state != NULL && strcmp(state, "25006") == 0)
+		s->read_only = true;
 	if (s->base.cause[0] == '\0')
 		snprintf(s->base.cause, sizeof(s->base.cause),
 			 "no answer from the server");
@@ -482,9 +588,20 @@ result_ok(const PGresult *res)
 static int
 connection(struct pg_store *s)
 {
-	if (PQstatus(s->conn) == CONNECTION_OK || s->in_tx)
+	if ((PQstatus(s->conn) == CONNECTION_OK && !s->read_only) ||
+	    s->in_tx)
 		return 0;
 	return reconnect(s);
+}
+
+/* Whether a statement that just failed did because the connection was
+ * lost, outside a transaction: made again, it is tried once more. (The
+ * server's first word after a restart is that it closed the
+ * connection: the statement after it works.) */
+static bool
+lost_between_transactions(struct pg_store *s)
+{
+	return !s->in_tx && PQstatus(s->conn) == CONNECTION_BAD;
 }
 
 /* Run statement @p which, prepared on first use and kept by the
@@ -495,16 +612,24 @@ run(struct pg_store *s, enum statement which, const struct params *p,
 {
 	char name[16];
 	PGresult *res;
+	int tries = 0;
 
+	snprintf(name, sizeof(name), "whr_%d", (int)which);
+	/* What was sent before is answered first, in order. */
+	*rc = drain(s);
+	if (*rc < 0)
+		return NULL;
+again:
 	*rc = connection(s);
 	if (*rc < 0)
 		return NULL;
-	snprintf(name, sizeof(name), "whr_%d", (int)which);
 	if (!s->prepared[which]) {
 		res = PQprepare(s->conn, name, statement_sql[which], 0, NULL);
 		if (!result_ok(res)) {
 			*rc = store_fail(s, res, "cannot prepare a statement");
 			PQclear(res);
+			if (lost_between_transactions(s) && tries++ == 0)
+				goto again;
 			return NULL;
 		}
 		PQclear(res);
@@ -517,6 +642,8 @@ run(struct pg_store *s, enum statement which, const struct params *p,
 	if (!result_ok(res)) {
 		*rc = store_fail(s, res, what);
 		PQclear(res);
+		if (lost_between_transactions(s) && tries++ == 0)
+			goto again;
 		return NULL;
 	}
 	*rc = 0;
@@ -555,13 +682,23 @@ static int
 exec(struct pg_store *s, const char *sql, const char *what)
 {
 	PGresult *res;
-	int rc = connection(s);
+	int tries = 0;
+	int rc = drain(s);
 
 	if (rc < 0)
 		return rc;
+again:
+	rc = connection(s);
+	if (rc < 0)
+		return rc;
 	res = PQexec(s->conn, sql);
-	if (!result_ok(res))
+	if (!result_ok(res)) {
 		rc = store_fail(s, res, what);
+		if (lost_between_transactions(s) && tries++ == 0) {
+			PQclear(res);
+			goto again;
+		}
+	}
 	PQclear(res);
 	return rc;
 }
@@ -910,34 +1047,77 @@ connected(struct pg_store *s)
 	if (s->mode == STORE_READER)
 		return exec(s, "SET default_transaction_read_only = on",
 			    "cannot open the database");
+	/* A claim wants the oldest open work in id order, the first few
+	 * of them: an index scan it stops early. Without statistics yet
+	 * (a new database), or with some from before a backlog, the
+	 * planner takes the open work to be a handful and prefers a
+	 * bitmap scan and a sort of all of it (milliseconds per thousand,
+	 * at every claim). The inbox's own statements never want a bitmap
+	 * scan; a handler's get them back (pg_handler_begin()). */
+	if (s->mode == STORE_SERVER)
+		return exec(s, "SET enable_bitmapscan = off",
+			    "cannot open the database");
 	return 0;
+}
+
+/* The settings of every connection: ours first, so that the location's
+ * own settings win; the encoding last, as every text whr reads and
+ * writes is UTF-8. Keepalives and the user timeout find a server gone
+ * without a word (a failover that drops packets) in seconds. */
+static const char *const connect_keys[] = {
+	"application_name", "connect_timeout", "keepalives",
+	"keepalives_idle", "keepalives_interval", "keepalives_count",
+	"tcp_user_timeout", "dbname", "client_encoding", NULL,
+};
+
+static void
+connect_values(const char *location, const char **values)
+{
+	const char *const ours[] = {
+		"whr", CONNECT_TIMEOUT_S, "1", "5", "2", "2",
+		TCP_USER_TIMEOUT_MS, location, "UTF8", NULL,
+	};
+
+	memcpy(values, ours, sizeof(ours));
+}
+
+/* The server's notices and warnings (a connection it ends as it shuts
+ * down says why): in whr's log, at debug, not on stderr as libpq would
+ * print them. */
+static void
+on_notice(void *arg, const char *message)
+{
+	struct pg_store *s = arg;
+	char clean[512];
+
+	if (s == NULL)
+		return;		/* the listener's: nothing to add */
+	clean_message(s, message, clean, sizeof(clean));
+	whr_log(WHR_LOG_DEBUG, "database %s: %s", s->name, clean);
 }
 
 static int
 connect_db(struct pg_store *s, const char *location)
 {
-	/* Ours first, so that the location's own settings win; the
-	 * encoding last: every text whr reads and writes is UTF-8. */
-	const char *const keys[] = {
-		"application_name", "connect_timeout", "dbname",
-		"client_encoding", NULL,
-	};
-	const char *const values[] = {
-		"whr", "10", location, "UTF8", NULL,
-	};
+	const char *values[ARRAY_LENGTH(connect_keys)];
 
-	s->conn = PQconnectdbParams(keys, values, 1);
+	connect_values(location, values);
+	s->conn = PQconnectdbParams(connect_keys, values, 1);
 	if (s->conn == NULL) {
 		set_error(s, "out of memory");
 		return -ENOMEM;
 	}
+	PQsetNoticeProcessor(s->conn, on_notice, s);
 	return connected(s);
 }
+
+static void stop_listener(struct pg_store *s);
 
 static int
 pg_open(const char *location, enum store_mode mode, struct whr_store **out)
 {
 	struct pg_store *s = calloc(1, sizeof(*s));
+	char *owner;
 	int rc;
 
 	if (s == NULL)
@@ -959,10 +1139,43 @@ pg_open(const char *location, enum store_mode mode, struct whr_store **out)
 				"host= or dbname=");
 		return -EINVAL;
 	}
+	s->location = strdup(location);
+	if (s->location == NULL) {
+		set_error(s, "out of memory");
+		return -ENOMEM;
+	}
 	rc = connect_db(s, location);
 	if (rc == 0)
 		rc = mode == STORE_SERVER ? migrate(s) : check_version(s);
+	if (rc == 0) {
+		/* Who notified is said, so that a replica's listener can
+		 * leave its own notifications aside. */
+		owner = PQescapeLiteral(s->conn, lease_owner,
+					strlen(lease_owner));
+		if (owner != NULL &&
+		    asprintf(&s->notify_sql, "NOTIFY " CHANNEL ", %s",
+			     owner) < 0)
+			s->notify_sql = NULL;
+		if (owner != NULL &&
+		    asprintf(&s->notify_commit_sql, "NOTIFY " CHANNEL
+			     ", %s; COMMIT", owner) < 0)
+			s->notify_commit_sql = NULL;
+		PQfreemem(owner);
+		if (s->notify_sql == NULL || s->notify_commit_sql == NULL) {
+			set_error(s, "out of memory");
+			rc = -ENOMEM;
+		}
+	}
 	return rc;
+}
+
+static void
+wipe(char *text)
+{
+	if (text != NULL) {
+		explicit_bzero(text, strlen(text));
+		free(text);
+	}
 }
 
 static void
@@ -970,37 +1183,444 @@ pg_close(struct whr_store *store)
 {
 	struct pg_store *s = pg(store);
 
+	stop_listener(s);
 	tx_drop_cache(&s->tx);
 	PQfinish(s->conn);
-	if (s->password != NULL) {
-		explicit_bzero(s->password, strlen(s->password));
-		free(s->password);
-	}
+	wipe(s->password);
+	wipe(s->location);
+	free(s->notify_sql);
+	free(s->notify_commit_sql);
+	free(s->queue);
 	free(s);
 }
 
-/* A connection lost (the server restarted, a failover): connect again,
- * once, now. Statements prepared on the old one are gone with it. */
+/* A connection lost (the server restarted, a failover): connect again
+ * now, unless the last attempt failed moments ago: then fail at once
+ * (the front answers 503) until it is time to try again, backing off up
+ * to a second. Statements prepared on the old connection are gone with
+ * it. */
 static int
 reconnect(struct pg_store *s)
 {
-	if (PQstatus(s->conn) == CONNECTION_OK)
+	int64_t now = now_monotonic_us();
+	int rc;
+
+	if (PQstatus(s->conn) == CONNECTION_OK && !s->read_only)
 		return 0;
+	if (now < s->retry_at) {
+		snprintf(s->base.error, sizeof(s->base.error),
+			 "cannot connect: %s", s->base.cause);
+		return -EIO;
+	}
 	tx_drop_cache(&s->tx);
 	memset(s->prepared, 0, sizeof(s->prepared));
+	/* A server that became a standby: a multi-host location
+	 * (target_session_attrs=read-write) finds the new primary. */
+	s->read_only = false;
 	PQreset(s->conn);
-	return connected(s);
+	rc = connected(s);
+	if (rc == 0) {
+		s->backoff = 0;
+		s->retry_at = 0;
+		return 0;
+	}
+	s->backoff = s->backoff == 0 ? RECONNECT_MIN_US
+		     : s->backoff >= RECONNECT_MAX_US / 2 ? RECONNECT_MAX_US
+		     : 2 * s->backoff;
+	s->retry_at = now_monotonic_us() + s->backoff;
+	return rc;
+}
+
+/* ---- listening -------------------------------------------------------- */
+
+/* Wait until @p fd is ready for @p events (POLLIN, POLLOUT), @p stop_fd
+ * is written to, or @p timeout_ms passes (-1: no limit). 1 ready, 0 the
+ * time passed, -1 stopped. */
+static int
+wait_fd(int fd, short events, int stop_fd, int timeout_ms)
+{
+	struct pollfd p[2] = {
+		{ .fd = stop_fd, .events = POLLIN },
+		{ .fd = fd, .events = events },
+	};
+	int n = poll(p, fd >= 0 ? 2 : 1, timeout_ms);
+
+	if (n < 0)
+		return 0;
+	if (p[0].revents != 0)
+		return -1;
+	return n > 0;
+}
+
+/* A connection for the listener, made without blocking its stop: NULL
+ * when it cannot be made now (or the listener stops). */
+static PGconn *
+listen_connect(struct pg_listener *l)
+{
+	const char *values[ARRAY_LENGTH(connect_keys)];
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	int64_t deadline = now_monotonic_us() + 5000000;
+	PGconn *c;
+	PGresult *res;
+
+	connect_values(l->s->location, values);
+	c = PQconnectStartParams(connect_keys, values, 1);
+	if (c != NULL)
+		PQsetNoticeProcessor(c, on_notice, NULL);
+	while (c != NULL && PQstatus(c) != CONNECTION_BAD &&
+	       st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+		int64_t left = deadline - now_monotonic_us();
+
+		if (left <= 0 ||
+		    wait_fd(PQsocket(c), st == PGRES_POLLING_READING ? POLLIN
+								     : POLLOUT,
+			    l->stop_fd, (int)(left / 1000) + 1) <= 0)
+			break;
+		st = PQconnectPoll(c);
+	}
+	if (c == NULL || st != PGRES_POLLING_OK) {
+		PQfinish(c);
+		return NULL;
+	}
+	res = PQexec(c, "LISTEN " CHANNEL);
+	if (!result_ok(res)) {
+		PQclear(res);
+		PQfinish(c);
+		return NULL;
+	}
+	PQclear(res);
+	return c;
+}
+
+/* Whether @p c has a notification from another process; false too when
+ * the connection is lost (then it is finished and *c NULL). */
+static bool
+notified(PGconn **c)
+{
+	PGnotify *n;
+	bool other = false;
+
+	if (!PQconsumeInput(*c)) {
+		PQfinish(*c);
+		*c = NULL;
+		return false;
+	}
+	while ((n = PQnotifies(*c)) != NULL) {
+		if (strcmp(n->extra, lease_owner) != 0)
+			other = true;
+		PQfreemem(n);
+	}
+	return other;
+}
+
+static void *
+listen_main(void *arg)
+{
+	struct pg_listener *l = arg;
+	int64_t backoff = 0;
+	PGconn *c = NULL;
+
+	thread_background();
+	for (;;) {
+		int ready;
+
+		if (c == NULL) {
+			c = listen_connect(l);
+			if (c == NULL) {
+				backoff = backoff == 0 ? RECONNECT_MIN_US
+					  : backoff >= RECONNECT_MAX_US / 2
+						  ? RECONNECT_MAX_US
+						  : 2 * backoff;
+				if (wait_fd(-1, 0, l->stop_fd,
+					    (int)(backoff / 1000)) < 0)
+					break;
+				continue;
+			}
+			backoff = 0;
+			/* What was said while it was away is lost: look. */
+			l->fn(l->arg);
+		}
+		ready = wait_fd(PQsocket(c), POLLIN, l->stop_fd, -1);
+		if (ready < 0)
+			break;
+		if (ready > 0 && notified(&c))
+			l->fn(l->arg);
+	}
+	PQfinish(c);
+	return NULL;
+}
+
+static void
+stop_listener(struct pg_store *s)
+{
+	struct pg_listener *l = s->listener;
+	uint64_t one = 1;
+
+	if (l == NULL)
+		return;
+	if (write(l->stop_fd, &one, sizeof(one)) != sizeof(one))
+		whr_log(WHR_LOG_ERROR, "cannot stop the database listener");
+	pthread_join(l->thread, NULL);
+	close(l->stop_fd);
+	free(l);
+	s->listener = NULL;
+}
+
+static int
+pg_listen(struct whr_store *store, void (*fn)(void *arg), void *arg)
+{
+	struct pg_store *s = pg(store);
+	struct pg_listener *l;
+
+	if (s->listener != NULL) {
+		log_bug("whr_store_listen() twice on one store");
+		return -EINVAL;
+	}
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return -ENOMEM;
+	*l = (struct pg_listener){ .s = s, .fn = fn, .arg = arg };
+	l->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (l->stop_fd < 0) {
+		free(l);
+		return -errno;
+	}
+	if (pthread_create(&l->thread, NULL, listen_main, l) != 0) {
+		close(l->stop_fd);
+		free(l);
+		return -EAGAIN;
+	}
+	s->listener = l;
+	return 0;
+}
+
+/* ---- pipelining --------------------------------------------------------- */
+
+/* Whether writes go out now and are answered at the commit. */
+static bool
+deferred(const struct pg_store *s)
+{
+	return s->pipelining && s->in_tx && !s->in_handler;
+}
+
+static int
+pipe_enter(struct pg_store *s)
+{
+	if (s->piped)
+		return 0;
+	if (PQenterPipelineMode(s->conn) != 1)
+		return store_fail(s, NULL, "cannot pipeline statements");
+	s->piped = true;
+	return 0;
+}
+
+static int
+queue_push(struct pg_store *s, enum pending_kind kind,
+	   struct ingest_delivery *d, const char *what)
+{
+	if (s->n_queue == s->cap_queue) {
+		size_t cap = s->cap_queue ? 2 * s->cap_queue : 64;
+		struct pending *grown = realloc(s->queue, cap * sizeof(*grown));
+
+		if (grown == NULL) {
+			set_error(s, "out of memory");
+			return -ENOMEM;
+		}
+		s->queue = grown;
+		s->cap_queue = cap;
+	}
+	s->queue[s->n_queue++] = (struct pending){ kind, d, what };
+	return 0;
+}
+
+/* After a statement was sent: a failure to send is the pipeline's, and
+ * past PIPELINE_MAX the answers are read now. */
+static int
+sent(struct pg_store *s, bool ok, enum pending_kind kind,
+     struct ingest_delivery *d, const char *what)
+{
+	int rc;
+
+	if (!ok) {
+		s->piped_rc = store_fail(s, NULL, what);
+		return s->piped_rc;
+	}
+	rc = queue_push(s, kind, d, what);
+	if (rc < 0) {
+		s->piped_rc = rc;
+		return rc;
+	}
+	return s->n_queue >= PIPELINE_MAX ? drain(s) : 0;
+}
+
+/* Send SQL without parameters (BEGIN, NOTIFY, COMMIT) down the pipe. */
+static int
+pipe_simple(struct pg_store *s, const char *sql, enum pending_kind kind,
+	    const char *what)
+{
+	int rc = s->piped_rc;
+
+	if (rc == 0)
+		rc = pipe_enter(s);
+	if (rc < 0)
+		return rc;
+	return sent(s, PQsendQueryParams(s->conn, sql, 0, NULL, NULL, NULL,
+					 NULL, 0) == 1, kind, NULL, what);
+}
+
+/* Send statement @p which (prepared at the transaction's begin). */
+static int
+pipe_prepared(struct pg_store *s, enum statement which,
+	      const struct params *p, enum pending_kind kind,
+	      struct ingest_delivery *d, const char *what)
+{
+	char name[16];
+	int rc = s->piped_rc;
+
+	if (rc == 0)
+		rc = pipe_enter(s);
+	if (rc < 0)
+		return rc;
+	snprintf(name, sizeof(name), "whr_%d", (int)which);
+	/* libpq copies the parameters out as it sends: they may go. */
+	return sent(s, PQsendQueryPrepared(s->conn, name, p->n, p->values,
+					   p->lengths, p->formats, 0) == 1,
+		    kind, d, what);
+}
+
+static void ingest_rows(const PGresult *res, struct ingest_delivery *d);
+
+/* One answer of the pipeline: 0 or the errno it means. */
+static int
+answer(struct pg_store *s, const struct pending *q, const PGresult *res)
+{
+	if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED)
+		return -EIO;	/* after the failure said before it */
+	if (!result_ok(res))
+		return store_fail(s, res, q->what);
+	if (q->kind == PENDING_INGEST)
+		ingest_rows(res, q->d);
+	if (q->kind == PENDING_COMMIT &&
+	    strcmp(PQcmdStatus((PGresult *)res), "COMMIT") != 0) {
+		set_error(s, "cannot commit: the transaction was rolled back "
+			  "after a statement failed");
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Read the answers to what was sent, in order, and leave pipeline mode:
+ * 0, or the first failure's errno (whr_store_error() says what). */
+static int
+drain(struct pg_store *s)
+{
+	PGresult *res;
+	size_t i = 0;
+	int rc = s->piped_rc;
+
+	if (!s->piped)
+		return 0;
+	if (PQpipelineSync(s->conn) != 1) {
+		if (rc == 0)
+			rc = store_fail(s, NULL, "cannot reach the database");
+		goto out;
+	}
+	for (i = 0; i < s->n_queue; i++) {
+		int r;
+
+		res = PQgetResult(s->conn);
+		if (res == NULL) {
+			if (rc == 0)
+				rc = store_fail(s, NULL, s->queue[i].what);
+			break;
+		}
+		r = answer(s, &s->queue[i], res);
+		if (rc == 0)
+			rc = r;
+		PQclear(res);
+		/* The end of this statement's answer. */
+		while ((res = PQgetResult(s->conn)) != NULL)
+			PQclear(res);
+		if (PQstatus(s->conn) != CONNECTION_OK)
+			break;
+	}
+	/* The sync point's own answer. */
+	if (i == s->n_queue && PQstatus(s->conn) == CONNECTION_OK)
+		PQclear(PQgetResult(s->conn));
+out:
+	s->n_queue = 0;
+	s->piped_rc = 0;
+	s->piped = false;
+	/* A lost connection leaves pipeline mode as it is made again. */
+	if (PQstatus(s->conn) == CONNECTION_OK && PQexitPipelineMode(s->conn) != 1
+	    && rc == 0)
+		rc = store_fail(s, NULL, "cannot leave pipeline mode");
+	return rc;
+}
+
+static void
+pg_pipeline(struct whr_store *store, bool on)
+{
+	pg(store)->pipelining = on;
 }
 
 /* ---- transactions ------------------------------------------------------ */
 
+/* The statements a pipelined transaction sends: prepared before it, as
+ * preparing is not done in pipeline mode. */
+static int
+prepare_pipelined(struct pg_store *s)
+{
+	static const enum statement piped[] = {
+		ST_INSERT_DELIVERY, ST_RECORD_OUTCOME, ST_SETTLE,
+	};
+	char name[16];
+	size_t i;
+
+	for (i = 0; i < ARRAY_LENGTH(piped); i++) {
+		PGresult *res;
+
+		if (s->prepared[piped[i]])
+			continue;
+		snprintf(name, sizeof(name), "whr_%d", (int)piped[i]);
+		res = PQprepare(s->conn, name, statement_sql[piped[i]], 0,
+				NULL);
+		if (!result_ok(res)) {
+			int rc = store_fail(s, res,
+					    "cannot prepare a statement");
+
+			PQclear(res);
+			return rc;
+		}
+		PQclear(res);
+		s->prepared[piped[i]] = true;
+	}
+	return 0;
+}
+
 static int
 pg_begin(struct pg_store *s)
 {
-	int rc = exec(s, s->synced ? "BEGIN"
-				   : "BEGIN; SET LOCAL synchronous_commit = off",
-		      "cannot begin a transaction");
+	int rc;
 
+	if (s->pipelining) {
+		/* BEGIN goes down the pipe with the writes after it. */
+		rc = connection(s);
+		if (rc == 0)
+			rc = prepare_pipelined(s);
+		if (rc == 0)
+			rc = pipe_simple(s, "BEGIN", PENDING_WRITE,
+					 "cannot begin a transaction");
+		if (rc == 0 && !s->synced)
+			rc = pipe_simple(s, "SET LOCAL synchronous_commit = off",
+					 PENDING_WRITE,
+					 "cannot begin a transaction");
+		s->in_tx = rc == 0;
+		return rc;
+	}
+	rc = exec(s, s->synced ? "BEGIN"
+			       : "BEGIN; SET LOCAL synchronous_commit = off",
+		  "cannot begin a transaction");
 	s->in_tx = rc == 0 || PQtransactionStatus(s->conn) != PQTRANS_IDLE;
 	return rc;
 }
@@ -1012,15 +1632,31 @@ pg_begin_store(struct whr_store *store)
 }
 
 /* A transaction an error ended commits nothing: COMMIT answers
- * ROLLBACK, which must not pass for a commit. */
+ * ROLLBACK, which must not pass for a commit. Pipelined, the NOTIFY
+ * and the COMMIT follow the writes down the pipe, and every answer
+ * comes back now. */
 static int
 pg_commit(struct whr_store *store)
 {
 	struct pg_store *s = pg(store);
-	PGresult *res = PQexec(s->conn, "COMMIT");
+	PGresult *res;
 	int rc = 0;
 
+	if (s->piped) {
+		if (s->notify)
+			rc = pipe_simple(s, s->notify_sql, PENDING_WRITE,
+					 "cannot notify");
+		if (rc == 0)
+			rc = pipe_simple(s, "COMMIT", PENDING_COMMIT,
+					 "cannot commit");
+		s->in_tx = false;
+		s->notify = false;
+		rc = drain(s);
+		return rc;
+	}
+	res = PQexec(s->conn, s->notify ? s->notify_commit_sql : "COMMIT");
 	s->in_tx = false;
+	s->notify = false;
 	if (!result_ok(res))
 		rc = store_fail(s, res, "cannot commit");
 	else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
@@ -1037,7 +1673,9 @@ pg_rollback(struct whr_store *store)
 {
 	struct pg_store *s = pg(store);
 
+	drain(s);
 	s->in_tx = false;
+	s->notify = false;
 	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
 		PQclear(PQexec(s->conn, "ROLLBACK"));
 }
@@ -1074,9 +1712,13 @@ static int
 pg_handler_begin(struct whr_store *store)
 {
 	struct pg_store *s = pg(store);
-	int rc = exec(s, "SAVEPOINT " HANDLER_SAVEPOINT,
+	int rc = exec(s, s->mode == STORE_SERVER
+			? "SAVEPOINT " HANDLER_SAVEPOINT
+			  "; SET LOCAL enable_bitmapscan = on"
+			: "SAVEPOINT " HANDLER_SAVEPOINT,
 		      "cannot start a savepoint");
 
+	s->handler_deadlock = false;
 	if (rc == 0)
 		s->in_handler = true;
 	return rc;
@@ -1108,7 +1750,12 @@ pg_handler_end(struct whr_store *store, const char *handler, bool keep)
 	}
 	rc = exec(s, "RELEASE " HANDLER_SAVEPOINT,
 		  "cannot release a savepoint");
-	if (rc == 0 && status == PQTRANS_INERROR && keep) {
+	if (rc == 0 && status == PQTRANS_INERROR && s->handler_deadlock) {
+		/* Another replica's transaction in the way: the batch is
+		 * tried again at once, not the handler later. */
+		set_error(s, "handler %s: %s", handler, s->tx.base.error);
+		rc = -EDEADLK;
+	} else if (rc == 0 && status == PQTRANS_INERROR && keep) {
 		set_error(s, "handler %s: a statement failed (%s), which undid "
 			  "its writes: on PostgreSQL a failed statement ends "
 			  "the handler's work", handler,
@@ -1123,24 +1770,8 @@ pg_handler_end(struct whr_store *store, const char *handler, bool keep)
 
 /* ---- ingest ------------------------------------------------------------ */
 
-static int
-count_duplicate(struct pg_store *s, struct ingest_delivery *d)
-{
-	struct params p = { 0 };
-	int64_t seq;
-
-	param_text(&p, d->receiver_id);
-	param_text(&p, d->delivery_id);
-	param_int(&p, d->attempt);
-	param_int(&p, d->received_at);
-	seq = query_int(s, ST_COUNT_DUPLICATE, &p, "cannot count a duplicate");
-	if (seq < 0)
-		return (int)seq;
-	d->seq = seq;
-	return 0;
-}
-
-/* The notifications' columns as array literals, in one block. */
+/* The notifications' columns as array literals, in one block; keys
+ * joined one a line, none as '' (the delivery's, made by the server). */
 static int
 notification_arrays(const struct ingest_delivery *d, struct text a[5])
 {
@@ -1151,7 +1782,8 @@ notification_arrays(const struct ingest_delivery *d, struct text a[5])
 		text_add(&a[k], "{", 1);
 	for (i = 0; i < d->n_notifications; i++) {
 		const struct ingest_notification *n = &d->notifications[i];
-		char *keys = store_join_keys(n->keys, n->n_keys, d->seq);
+		char *keys = n->n_keys > 0
+			? store_join_keys(n->keys, n->n_keys, 0) : strdup("");
 
 		if (keys == NULL)
 			return -ENOMEM;
@@ -1170,50 +1802,44 @@ notification_arrays(const struct ingest_delivery *d, struct text a[5])
 	return 0;
 }
 
-static int
-insert_notifications(struct pg_store *s, struct ingest_delivery *d)
+/* ST_INSERT_DELIVERY's rows into @p d: its seq, whether it is a
+ * duplicate, each notification's id. */
+static void
+ingest_rows(const PGresult *res, struct ingest_delivery *d)
 {
-	struct text a[5] = { { 0 } };
-	struct params p = { 0 };
-	PGresult *res = NULL;
-	int rc, k, row;
+	int row;
+	size_t i;
 
-	rc = notification_arrays(d, a);
-	if (rc < 0)
-		goto out;
-	param_int(&p, d->seq);
-	for (k = 0; k < 5; k++)
-		param_text(&p, a[k].p);
-	param_int(&p, d->received_at);
-	res = run(s, ST_INSERT_NOTIFICATIONS, &p, 0,
-		  "cannot store the notifications", &rc);
-	if (res == NULL)
-		goto out;
+	if (PQntuples(res) == 0)
+		return;
+	d->seq = column_int(res, 0, 0);
+	d->duplicate = strcmp(PQgetvalue(res, 0, 1), "t") != 0;
 	for (row = 0; row < PQntuples(res); row++) {
-		int64_t idx = column_int(res, row, 0);
-		size_t i;
+		int64_t idx = column_int(res, row, 2);
 
+		if (PQgetisnull(res, row, 3))
+			continue;
 		for (i = 0; i < d->n_notifications; i++) {
 			if ((int64_t)d->notifications[i].index == idx)
 				d->notifications[i].id =
-					column_int(res, row, 1);
+					column_int(res, row, 3);
 		}
 	}
-out:
-	PQclear(res);
-	for (k = 0; k < 5; k++)
-		free(a[k].p);
-	return rc;
 }
 
+/* Pipelined, what ingest says of @p d comes with the commit. */
 static int
 pg_ingest(struct whr_store *store, struct ingest_delivery *d)
 {
 	struct pg_store *s = pg(store);
+	struct text a[5] = { { 0 } };
 	struct params p = { 0 };
 	PGresult *res;
-	int rc;
+	int rc, k;
 
+	rc = notification_arrays(d, a);
+	if (rc < 0)
+		goto out;
 	param_text(&p, d->receiver_id);
 	param_text(&p, d->delivery_id);
 	param_int(&p, d->attempt);
@@ -1228,16 +1854,29 @@ pg_ingest(struct whr_store *store, struct ingest_delivery *d)
 		param_text(&p, NULL);
 	}
 	param_int(&p, (int64_t)d->n_notifications);
-	res = run(s, ST_INSERT_DELIVERY, &p, 0, "cannot store a delivery", &rc);
-	if (res == NULL)
-		return rc;
-	d->duplicate = PQntuples(res) == 0;
-	if (!d->duplicate)
-		d->seq = column_int(res, 0, 0);
+	for (k = 0; k < 5; k++)
+		param_text(&p, a[k].p);
+	d->duplicate = false;
+	if (deferred(s)) {
+		/* New work, the others are told; unless it turns out a
+		 * duplicate, which the pipeline says too late for that. */
+		if (d->n_notifications > 0)
+			s->notify = true;
+		rc = pipe_prepared(s, ST_INSERT_DELIVERY, &p, PENDING_INGEST,
+				   d, "cannot store a delivery");
+		goto out;
+	}
+	res = run(s, ST_INSERT_DELIVERY, &p, 0, "cannot store a delivery",
+		  &rc);
+	if (res != NULL)
+		ingest_rows(res, d);
+	if (res != NULL && !d->duplicate && d->n_notifications > 0)
+		s->notify = true;
 	PQclear(res);
-	if (d->duplicate)
-		return count_duplicate(s, d);
-	return d->n_notifications > 0 ? insert_notifications(s, d) : 0;
+out:
+	for (k = 0; k < 5; k++)
+		free(a[k].p);
+	return rc;
 }
 
 /* ---- work -------------------------------------------------------------- */
@@ -1311,15 +1950,53 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 }
 
 static int
-pg_renew(struct whr_store *store, int64_t lease_us)
+pg_renew(struct whr_store *store, const int64_t *ids, size_t n,
+	 int64_t lease_us)
 {
-	int64_t now = now_realtime_us();
+	struct text list = { 0 };
 	struct params p = { 0 };
+	size_t i;
+	int rc;
 
 	param_text(&p, lease_owner);
-	param_int(&p, now + lease_us);
-	param_int(&p, now);
-	return run_count(pg(store), ST_RENEW, &p, "cannot renew leases");
+	param_int(&p, now_realtime_us() + lease_us);
+	if (ids == NULL)
+		return run_count(pg(store), ST_RENEW_ALL, &p,
+				 "cannot renew leases");
+	if (n == 0)
+		return 0;
+	text_add(&list, "{", 1);
+	for (i = 0; i < n; i++)
+		array_int(&list, ids[i], i == 0);
+	text_add(&list, "}", 1);
+	if (list.oom)
+		rc = -ENOMEM;
+	else {
+		param_text(&p, list.p);
+		rc = run_count(pg(store), ST_RENEW, &p, "cannot renew leases");
+	}
+	free(list.p);
+	return rc;
+}
+
+static int
+pg_own(struct whr_store *store, int64_t id)
+{
+	struct params p = { 0 };
+	int64_t own;
+
+	param_int(&p, id);
+	param_text(&p, lease_owner);
+	own = query_int(pg(store), ST_OWN, &p, "cannot check a claim");
+	if (own < 0)
+		return (int)own;
+	if (own == 0) {
+		set_error(pg(store), "notification %lld is no longer this "
+			  "replica's: its lease ran out and another claimed "
+			  "it", (long long)id);
+		return -ESTALE;
+	}
+	return 0;
 }
 
 static int64_t
@@ -1332,32 +2009,27 @@ pg_count_open(struct whr_store *store, int64_t after)
 			 "cannot count pending work");
 }
 
+/* The outcomes in ST_LOAD_WORK's rows (binary): one a row, when its
+ * handler is not NULL. */
 static int
-load_outcomes(struct pg_store *s, struct store_work *w)
+outcomes_from_rows(const PGresult *res, struct store_work *w)
 {
-	struct params p = { 0 };
-	PGresult *res;
 	bool oom = false;
-	int row, rc;
+	int row;
 
-	param_int(&p, w->id);
-	res = run(s, ST_LOAD_OUTCOMES, &p, 0, "cannot load outcomes", &rc);
-	if (res == NULL)
-		return rc;
-	if (PQntuples(res) > 0) {
-		w->outcomes = calloc((size_t)PQntuples(res),
-				     sizeof(*w->outcomes));
-		oom = w->outcomes == NULL;
-	}
+	if (PQgetisnull(res, 0, 15))
+		return 0;	/* none yet */
+	w->outcomes = calloc((size_t)PQntuples(res), sizeof(*w->outcomes));
+	if (w->outcomes == NULL)
+		return -ENOMEM;
 	for (row = 0; !oom && row < PQntuples(res); row++) {
 		struct store_outcome *o = &w->outcomes[w->n_outcomes++];
 
-		o->handler = column_copy(res, row, 0, NULL, &oom);
-		o->result = store_result_from_name(PQgetvalue(res, row, 1));
-		o->runs = column_int(res, row, 2);
-		o->reason = column_copy(res, row, 3, NULL, &oom);
+		o->handler = column_copy(res, row, 15, NULL, &oom);
+		o->result = store_result_from_name(PQgetvalue(res, row, 16));
+		o->runs = column_int(res, row, 17);
+		o->reason = column_copy(res, row, 18, NULL, &oom);
 	}
-	PQclear(res);
 	return oom ? -ENOMEM : 0;
 }
 
@@ -1410,10 +2082,10 @@ pg_load(struct whr_store *store, int64_t id, struct store_work **out)
 	res = run(s, ST_LOAD_WORK, &p, 1, "cannot load work", &rc);
 	if (res != NULL) {
 		rc = PQntuples(res) == 0 ? -ENOENT : work_from_row(res, w);
+		if (rc == 0)
+			rc = outcomes_from_rows(res, w);
 		PQclear(res);
 	}
-	if (rc == 0)
-		rc = load_outcomes(s, w);
 	if (rc < 0) {
 		store_work_free(w);
 		return rc;
@@ -1433,6 +2105,11 @@ pg_record_outcome(struct whr_store *store, int64_t id, const char *handler,
 	param_text(&p, handler_result_name(result));
 	param_text(&p, reason);
 	param_int(&p, now);
+	param_text(&p, lease_owner);
+	if (deferred(pg(store)))
+		return pipe_prepared(pg(store), ST_RECORD_OUTCOME, &p,
+				     PENDING_WRITE, NULL,
+				     "cannot record an outcome");
 	return run_done(pg(store), ST_RECORD_OUTCOME, &p,
 			"cannot record an outcome");
 }
@@ -1448,6 +2125,13 @@ pg_settle(struct whr_store *store, int64_t id, enum work_state state,
 	param_int(&p, next_at);
 	param_text(&p, error);
 	param_int(&p, now);
+	param_text(&p, lease_owner);
+	/* Finished: the next work of its keys may be claimed now. */
+	if (state == WORK_DONE || state == WORK_DEAD)
+		pg(store)->notify = true;
+	if (deferred(pg(store)))
+		return pipe_prepared(pg(store), ST_SETTLE, &p, PENDING_WRITE,
+				     NULL, "cannot record a state");
 	return run_done(pg(store), ST_SETTLE, &p, "cannot record a state");
 }
 
@@ -1511,13 +2195,16 @@ tx_fail(struct pg_tx *tx, const PGresult *res)
 	const char *primary = res != NULL
 		? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	char msg[sizeof(tx->base.error)];
+	int rc = errno_of_state(state);
 
 	clean_message(tx->s, primary != NULL ? primary
 					     : PQerrorMessage(tx->s->conn),
 		      msg, sizeof(msg));
 	tx_set_error(tx, "%s",
 		     msg[0] != '\0' ? msg : "no answer from the server");
-	return errno_of_state(state);
+	if (rc == -EDEADLK && tx->s->in_handler)
+		tx->s->handler_deadlock = true;
+	return rc;
 }
 
 static void
@@ -1791,6 +2478,8 @@ pg_tx_exec(struct whr_tx *base, const char *sql)
 
 	tx->base.error[0] = '\0';
 	rc = guard(tx, sql);
+	if (rc == 0)
+		rc = drain(tx->s);
 	if (rc < 0)
 		return rc;
 	res = PQexec(tx->s->conn, sql);
@@ -1829,7 +2518,7 @@ pg_tx_prepare(struct whr_tx *base, const char *sql)
 		tx_set_error(tx, "no SQL statement");
 		return NULL;
 	}
-	if (guard(tx, sql) < 0)
+	if (guard(tx, sql) < 0 || drain(tx->s) < 0)
 		return NULL;
 	st = calloc(1, sizeof(*st));
 	if (st == NULL) {
@@ -1929,14 +2618,18 @@ pg_stmt_step(struct whr_stmt *base)
 	if (st->done)
 		return 0;
 	if (st->res == NULL) {
-		PGresult *res = PQexecPrepared(tx->s->conn, st->name,
+		int rc = drain(tx->s);
+		PGresult *res;
+
+		if (rc < 0)
+			return rc;
+		res = PQexecPrepared(tx->s->conn, st->name,
 					       st->n_params,
 					       (const char *const *)st->params,
 					       NULL, NULL, 0);
 
 		if (!result_ok(res)) {
-			int rc = tx_fail(tx, res);
-
+			rc = tx_fail(tx, res);
 			PQclear(res);
 			return rc;
 		}
@@ -2028,6 +2721,9 @@ const struct store_backend store_postgresql = {
 	.ingest = pg_ingest,
 	.claim = pg_claim,
 	.renew = pg_renew,
+	.own = pg_own,
+	.listen = pg_listen,
+	.pipeline = pg_pipeline,
 	.count_open = pg_count_open,
 	.load = pg_load,
 	.record_outcome = pg_record_outcome,

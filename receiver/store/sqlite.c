@@ -1154,7 +1154,8 @@ lite_settle(struct whr_store *store, int64_t id, enum work_state state,
 
 /* One whr serve per folder: its claims are not written down. */
 static int
-lite_renew(struct whr_store *store, int64_t lease_us)
+lite_renew(struct whr_store *store, const int64_t *ids, size_t n,
+	   int64_t lease_us)
 {
 	return 0;
 }

@@ -215,6 +215,13 @@ whr_store_probe(struct whr_store *s)
 	return s->backend->probe(s);
 }
 
+WHR_EXPORT void
+whr_store_pipeline(struct whr_store *s, bool on)
+{
+	if (s->backend->pipeline != NULL)
+		s->backend->pipeline(s, on);
+}
+
 WHR_EXPORT int
 whr_store_handler_begin(struct whr_store *s)
 {
@@ -242,9 +249,24 @@ whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 }
 
 WHR_EXPORT int
-whr_store_renew(struct whr_store *s, int64_t lease_us)
+whr_store_renew(struct whr_store *s, const int64_t *ids, size_t n,
+		int64_t lease_us)
 {
-	return s->backend->renew(s, lease_us);
+	return s->backend->renew(s, ids, n, lease_us);
+}
+
+WHR_EXPORT int
+whr_store_own(struct whr_store *s, int64_t id)
+{
+	return s->backend->own != NULL ? s->backend->own(s, id) : 0;
+}
+
+WHR_EXPORT int
+whr_store_listen(struct whr_store *s, void (*fn)(void *arg), void *arg)
+{
+	if (s->backend->listen == NULL)
+		return -ENOTSUP;
+	return s->backend->listen(s, fn, arg);
 }
 
 WHR_EXPORT int64_t

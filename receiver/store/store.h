@@ -130,6 +130,16 @@ int whr_store_sync_commits(struct whr_store *s, bool synced);
  * again, or to sync unsynced commits before the end. */
 int whr_store_probe(struct whr_store *s);
 
+/* Whether a transaction's writes (ingest, outcomes, states) may go to
+ * the database as they come, their answers read all together at the
+ * commit (PostgreSQL: pipelined, one round trip per transaction rather
+ * than per statement; off by default). Then what ingest says of a
+ * delivery (its seq, whether it is a duplicate, its work ids) is known
+ * only once whr_store_commit() returned, and a write's failure is that
+ * commit's. Anything else (a claim, a handler's statement) waits for
+ * the answers before it. SQLite: nothing changes. */
+void whr_store_pipeline(struct whr_store *s, bool on);
+
 /* Around a transactional handler's call (or its table setup), inside a
  * transaction: its writes go in a savepoint, and meanwhile nothing it
  * does can end the transaction. end keeps its writes when @p keep, else
@@ -219,9 +229,35 @@ int whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 		    int (*fn)(const struct store_claim *c, void *arg),
 		    void *arg);
 
-/* Extend every live lease of this process's claims to now + @p lease_us:
- * how many; or a negative errno. Nothing to do on SQLite (0). */
-int whr_store_renew(struct whr_store *s, int64_t lease_us);
+/* Extend the leases of this process's claims on work @p ids (@p n of
+ * them: what it holds) to now + @p lease_us, those still open and not
+ * claimed by another process since, also when a lease ran out meanwhile
+ * (the database was away): how many; or a negative errno. Only what the
+ * process holds: a claim whose answer was lost with the connection
+ * leased work the process never got, which others take once that lease
+ * runs out. @p ids NULL: every claim of this process's (a lease of 0
+ * then gives them all back, at a clean stop). Nothing to do on SQLite
+ * (0). */
+int whr_store_renew(struct whr_store *s, const int64_t *ids, size_t n,
+		    int64_t lease_us);
+
+/* Inside a transaction, before writing anything of a run of work @p id
+ * this process claimed: 0 when the claim is still this process's, which
+ * then stays so until the transaction ends (no other claim takes it
+ * meanwhile); -ESTALE when it is not (its lease ran out and another
+ * process claimed it, or it was settled already): nothing of the run
+ * may be written, the other process's run counts. SQLite: always 0. */
+int whr_store_own(struct whr_store *s, int64_t id);
+
+/* On a shared store: call @p fn (on a thread of the store's own, so it
+ * must only wake the caller's thread) whenever another process committed
+ * work that may be eligible to claim now (new work, or work finished,
+ * whose keys' next may go), and once whenever the store had to connect
+ * again (what it said meanwhile is lost). PostgreSQL: LISTEN on a
+ * connection of its own, made again with a backoff when it is lost; the
+ * commits that store deliveries or finish work NOTIFY. 0; -ENOTSUP on a
+ * store that is not shared. whr_store_close() stops it. */
+int whr_store_listen(struct whr_store *s, void (*fn)(void *arg), void *arg);
 
 /* How much open work has an id above @p after; or a negative errno. */
 int64_t whr_store_count_open(struct whr_store *s, int64_t after);
@@ -270,7 +306,9 @@ int whr_store_load(struct whr_store *s, int64_t id, struct store_work **out);
 
 /* Inside a transaction: one handler's outcome on work @p id, and the
  * work's new state after a run (settle marks its delivery finished when
- * it was the last open one). */
+ * it was the last open one). On a shared store neither writes anything
+ * on work another process claimed since (its lease ran out): that
+ * process's run counts; the outcome locks the work until the commit. */
 int whr_store_record_outcome(struct whr_store *s, int64_t id,
 			     const char *handler, enum whr_result result,
 			     const char *reason, int64_t now);
@@ -282,6 +320,17 @@ int whr_store_settle(struct whr_store *s, int64_t id, enum work_state state,
  * there that no claim handed out. SQLite: its data_version (any other
  * connection's commit); PostgreSQL: a counter that replays raise. */
 int64_t whr_store_data_version(struct whr_store *s);
+
+/* The inbox's gauges (/metrics) that are cheap enough to read every
+ * second on a shared store, where the other replicas change them too:
+ * open work (PostgreSQL has an index of it), and when the oldest open
+ * work arrived (0: none). */
+struct store_gauges {
+	int64_t open;
+	int64_t oldest_open_at;
+};
+
+int whr_store_gauges(struct whr_store *s, struct store_gauges *out);
 
 /* ---- retention -------------------------------------------------------- */
 
@@ -304,6 +353,38 @@ int whr_store_purge(struct whr_store *s, int64_t before, int limit);
  * negative errno; whr_store_error() says why; -ENOTSUP for a database
  * with backup tools of its own (PostgreSQL: pg_dump). */
 int whr_store_backup(struct whr_store *s, const char *dest, bool replace);
+
+/* ---- moving to another database: the whr migrate tool ------------------ */
+
+/* A table to copy: each row that @p read gives (SQL of @p from's
+ * database) is written by @p write (SQL of @p to's, with $1 to
+ * $columns), every column bound as text or NULL. */
+struct store_table_copy {
+	const char *name;	/* in @p to: it must be empty */
+	const char *read;
+	const char *write;
+	int columns;
+};
+
+struct store_copied {
+	int64_t deliveries, notifications, outcomes;
+	int64_t more;		/* rows of the other tables */
+};
+
+/* Inside @p to's open transaction: copy inbox @p from (a data folder's,
+ * SQLite) into @p to (a database, PostgreSQL): every delivery with its
+ * notifications (their states, runs, times and errors), their ordering
+ * keys and their handlers' outcomes, each with the number it had, so
+ * that whr inbox and a resend find them as before; new ones are
+ * numbered after them. Nothing is claimed. Then the @p n_more tables of
+ * @p more (a handler's: the tracker's, whose tables exist in @p to by
+ * then). @p from is read in one snapshot, all of it. 0, with @p copied
+ * the counts; -ENOTEMPTY when a table of @p to holds rows already;
+ * -ENOTSUP for another pair of databases; another negative errno when a
+ * side failed. whr_store_error(@p to) says why in every case. */
+int whr_store_copy(struct whr_store *from, struct whr_store *to,
+		   const struct store_table_copy *more, size_t n_more,
+		   struct store_copied *copied);
 
 /* ---- inspecting: the whr inbox tool ------------------------------------ */
 
@@ -441,6 +522,7 @@ struct store_backend {
 	void (*rollback)(struct whr_store *s);
 	int (*sync_commits)(struct whr_store *s, bool synced);
 	int (*probe)(struct whr_store *s);
+	void (*pipeline)(struct whr_store *s, bool on);	/* NULL: none */
 	int (*handler_begin)(struct whr_store *s);
 	int (*handler_end)(struct whr_store *s, const char *handler,
 			   bool keep);
@@ -449,7 +531,12 @@ struct store_backend {
 		     int64_t lease_us,
 		     int (*fn)(const struct store_claim *c, void *arg),
 		     void *arg);
-	int (*renew)(struct whr_store *s, int64_t lease_us);
+	int (*renew)(struct whr_store *s, const int64_t *ids, size_t n,
+		     int64_t lease_us);
+	/* NULL: claims are the process's until it exits (0). */
+	int (*own)(struct whr_store *s, int64_t id);
+	/* NULL: not a shared store (-ENOTSUP). */
+	int (*listen)(struct whr_store *s, void (*fn)(void *arg), void *arg);
 	int64_t (*count_open)(struct whr_store *s, int64_t after);
 	int (*load)(struct whr_store *s, int64_t id, struct store_work **out);
 	int (*record_outcome)(struct whr_store *s, int64_t id,

@@ -141,16 +141,78 @@ class Postgres(unittest.TestCase):
             self.assertNotIn(self.pg.password.encode(), environ)
             srv.stop()
 
-    def test_enrollment_tracker_refuses_postgresql(self):
-        # The tracker sets up its tables for SQLite only (for now): whr
-        # serve does not start, naming it; it never runs less than
-        # exactly once.
-        rc, out, err = w.run_whr(['serve', '--listen', '127.0.0.1:0'],
+    def test_retry_comes_back_when_due(self):
+        # A handler asks for a retry: the notification leaves the
+        # replica's memory and is claimed again once it is due.
+        self.pg.psql('CREATE DATABASE retries OWNER whr')
+        url_file = os.path.join(self.tmp.name, 'retries-url')
+        fd = os.open(url_file, os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write(self.pg.url(database='retries') + '\n')
+        marker = os.path.join(self.tmp.name, 'first-run')
+        command = ("sh -c 'test -e %s && exit 0; : > %s; exit 75'"
+                   % (marker, marker))
+        with w.Server(['--no-enrollments', '--handler',
+                       'exec:*=' + command, '--retry-delay', '1s'],
+                      env=dict(SECRETS, WHR_DATABASE_FILE=url_file),
+                      secrets=(self.pg.password,)) as srv:
+            body = w.delivery(id='retried', notifications=[{'Action': 'A'}])
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            deadline = time.monotonic() + w.slow(10)
+            while self.pg.psql("SELECT state || ' ' || runs FROM"
+                               " notifications", database='retries') \
+                    != 'done 2':
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.1)
+            srv.stop()
+
+    def test_sqlite_only_handler_refused(self):
+        # A transactional handler whose tables are set up for SQLite
+        # only: whr serve does not start on PostgreSQL (a configuration
+        # error, exit 2), naming it; it never runs less than exactly
+        # once.
+        rc, out, err = w.run_whr(['serve', '--listen', '127.0.0.1:0',
+                                  '--no-enrollments', '--plugin',
+                                  os.environ['WHR_TEST_SQLITE_ONLY_PLUGIN']],
                                  env=dict(SECRETS,
                                           WHR_DATABASE_FILE=self.url_file),
                                  timeout=30)
-        self.assertNotEqual(rc, 0)
-        self.assertIn('handler enrollments cannot run on PostgreSQL', err)
+        self.assertEqual(rc, 2, err)
+        self.assertIn('handler sqlite-only cannot run on PostgreSQL', err)
+        self.assertNotIn(self.pg.password, out + err)
+
+    def test_enrollment_tracker_runs(self):
+        # The tracker has its tables on PostgreSQL too: on by default,
+        # its event in the delivery's claim, readable by whr
+        # enrollments --database.
+        body = w.delivery(id='pg-enrollment', notifications=[{
+            'Action': 'CourseEnrollment',
+            'Course': {'Id': 'C-PG', 'Title': 'Postgres 101'},
+            'Users': [{'Id': 'U-1', 'Email': 'u1@example.com'}],
+            'TimeStamp': '2024-05-01T10:00:00Z'}])
+        # A database of its own: the other tests count deliveries.
+        self.pg.psql('CREATE DATABASE tracker OWNER whr')
+        url_file = os.path.join(self.tmp.name, 'tracker-url')
+        fd = os.open(url_file, os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write(self.pg.url(database='tracker') + '\n')
+        with w.Server([], env=dict(SECRETS, WHR_DATABASE_FILE=url_file),
+                      secrets=(self.pg.password,)) as srv:
+            self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)
+            deadline = time.monotonic() + w.slow(10)
+            while True:
+                rc, out, err = w.run_whr(
+                    ['enrollments', '--database',
+                     self.pg.url(False, database='tracker'),
+                     '--format', 'csv'],
+                    env={'PGPASSFILE': self.passfile}, timeout=30)
+                self.assertEqual(rc, 0, err)
+                if 'C-PG' in out or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            srv.stop()
+        self.assertIn('C-PG,Postgres 101,U-1,u1@example.com,,enrolled,1,',
+                      out)
 
 
 if __name__ == '__main__':

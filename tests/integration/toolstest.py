@@ -290,10 +290,10 @@ class NginxProcess(Stoppable):
         make_certificates(self.dir)
         self.cacert = os.path.join(self.dir, 'ca.pem')
 
-    def start(self, http, log_level, ports, program=None):
+    def start(self, http, log_level, ports, program=None, connections=64):
         """Run nginx (@program, or the one on PATH) with @http inside its
-        http block, logging at @log_level, until it listens on each of
-        @ports; stopped again when it does not."""
+        http block, logging at @log_level, @connections per worker, until
+        it listens on each of @ports; stopped again when it does not."""
         d = self.dir
         temp = ''.join('    %s_temp_path %s/%s;\n' % (k, d, k) for k in
                        ('client_body', 'proxy', 'fastcgi', 'uwsgi',
@@ -303,11 +303,11 @@ class NginxProcess(Stoppable):
             f.write('''worker_processes 1;
 pid %s/nginx.pid;
 error_log %s %s;
-events { worker_connections 64; }
+events { worker_connections %d; }
 http {
 %s%s
 }
-''' % (d, self.error_log, log_level, temp, http))
+''' % (d, self.error_log, log_level, connections, temp, http))
         self.proc = subprocess.Popen(
             [program or shutil.which('nginx') or '/usr/sbin/nginx',
              '-p', d, '-c', conf, '-e', self.error_log,

@@ -151,7 +151,7 @@ class Cluster:
         try:
             self._run([self._prog('initdb'), '-D', self.data, '-U',
                        'postgres', '--pwfile', pwfile, '-E', 'UTF8',
-                       '--no-locale', '--no-sync', '--auth-local=trust',
+                       '--locale=C.UTF-8', '--no-sync', '--auth-local=trust',
                        '--auth-host=scram-sha-256'])
             os.unlink(pwfile)
             self._start_server()
@@ -194,8 +194,16 @@ class Cluster:
     def restart(self, mode='fast'):
         """Stop the server and start it again on the same port (a
         restart as a failover looks to whr)."""
+        self.pause(mode)
+        self.resume()
+
+    def pause(self, mode='fast'):
+        """Stop the server (its connections end) until resume()."""
         self._run([self._prog('pg_ctl'), '-D', self.data, '-m', mode, '-w',
                    'stop'])
+
+    def resume(self):
+        """Start the server again, on the same port, with the same data."""
         options = ['-c', 'listen_addresses=127.0.0.1', '-p', str(self.port),
                    '-k', self.sockets]
         if not self.durable:
