@@ -47,6 +47,11 @@
 #define BATCH_TRIES 4
 /* On a shared store, dead work is counted this far apart. */
 #define RECOUNT_SHARED_US (60 * 1000000LL)
+/* A count on a shared store holds up the deliveries waiting for the
+ * store thread; with a large backlog it takes tens of milliseconds. It
+ * is read again only after this many times its own duration, so that it
+ * takes 2 % of the store thread at most, and never every tick. */
+#define COUNT_COST_FACTOR 50
 
 STAILQ_HEAD(job_queue, ingest_job);
 
@@ -91,6 +96,8 @@ struct inbox {
 	int64_t open, dead;
 	bool counted;
 	int64_t counted_at;		/* monotonic */
+	int64_t recount_at, regauge_at;	/* not before (shared store) */
+	int64_t oldest_at;		/* the last gauges' (shared store) */
 	int64_t data_version;
 	int64_t last_tick_us;
 	int64_t last_purge_us;
@@ -764,8 +771,9 @@ static int open_store(struct inbox *ib);
 /* The gauges of /metrics: open and dead notifications (counted anew when
  * another process changed the store), and the oldest open one's age. On
  * a shared store the other replicas change them all the time: open work
- * and the oldest are read every second (an index has them), dead work is
- * counted (a scan of every notification) a minute apart and this
+ * and the oldest are read every second (an index has them; less often
+ * when a large backlog makes the count slow), dead work is counted (a
+ * scan of every notification) a minute apart or more and this
  * replica's own followed in between. */
 static void
 update_gauges(struct inbox *ib, bool changed)
@@ -779,7 +787,8 @@ update_gauges(struct inbox *ib, bool changed)
 	if (ib->dc.metrics == NULL)
 		return;
 	if (changed || !ib->counted ||
-	    (ib->shared && now - ib->counted_at >= RECOUNT_SHARED_US)) {
+	    (ib->shared && now - ib->counted_at >= RECOUNT_SHARED_US &&
+	     now >= ib->recount_at)) {
 		struct store_stats st;
 
 		if (whr_store_stats(ib->store, &st, NULL, NULL) == 0) {
@@ -789,12 +798,22 @@ update_gauges(struct inbox *ib, bool changed)
 			ib->counted = true;
 			ib->counted_at = now;
 		}
+		ib->recount_at = now + COUNT_COST_FACTOR *
+					       (now_monotonic_us() - now);
 	}
 	if (ib->shared) {
-		if (whr_store_gauges(ib->store, &g) == 0) {
+		int64_t start = now_monotonic_us();
+
+		/* Between counts, the last one stands. */
+		if (start < ib->regauge_at) {
+			oldest_at = ib->oldest_at;
+		} else if (whr_store_gauges(ib->store, &g) == 0) {
 			ib->open = g.open;
-			oldest_at = g.oldest_open_at;
+			oldest_at = ib->oldest_at = g.oldest_open_at;
 		}
+		if (start >= ib->regauge_at)
+			ib->regauge_at = start + COUNT_COST_FACTOR *
+						 (now_monotonic_us() - start);
 	} else {
 		id = dispatch_oldest(ib->dispatch);
 		if (id > 0 && whr_store_load(ib->store, id, &w) == 0) {
