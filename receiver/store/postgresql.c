@@ -295,14 +295,16 @@ static const char *const statement_sql[ST_COUNT] = {
 		" WHERE id > $1 AND state IN " OPEN,
 	/*
 	 * An outcome and a state are written only while the notification
-	 * is not another replica's (its lease ran out and another claimed
-	 * it: that one's run counts). The outcome locks the row until the
-	 * commit, so that no claim takes it over in between. $6: this
-	 * process.
+	 * is open and not another replica's (its lease ran out and another
+	 * claimed it: that one's run counts; once that one settled it done
+	 * or dead, its lease is gone, and a late run here must not open it
+	 * again). The outcome locks the row until the commit, so that no
+	 * claim takes it over in between. $6: this process.
 	 */
 	[ST_RECORD_OUTCOME] =
 		"WITH own AS (SELECT id FROM notifications WHERE id = $1"
-		"  AND (lease_owner IS NULL OR lease_owner = $6) FOR UPDATE)"
+		"  AND (lease_owner IS NULL OR lease_owner = $6)"
+		"  AND state IN " OPEN " FOR UPDATE)"
 		" INSERT INTO outcomes (notification_id, handler, result, runs,"
 		" reason, updated_at) SELECT $1::bigint, $2::text, $3::text, 1,"
 		" $4::text, $5::bigint FROM own"
@@ -314,7 +316,8 @@ static const char *const statement_sql[ST_COUNT] = {
 		"WITH s AS (UPDATE notifications SET state = $2::text,"
 		"  runs = runs + 1, next_at = $3, error = $4, updated_at = $5,"
 		"  lease_owner = NULL, lease_until = NULL WHERE id = $1"
-		"  AND (lease_owner IS NULL OR lease_owner = $6) RETURNING id)"
+		"  AND (lease_owner IS NULL OR lease_owner = $6)"
+		"  AND state IN " OPEN " RETURNING id)"
 		" DELETE FROM notification_keys WHERE notification_id = $1"
 		" AND $2 IN ('done', 'dead') AND EXISTS (SELECT 1 FROM s)",
 	[ST_DATA_VERSION] =
