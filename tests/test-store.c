@@ -1366,6 +1366,50 @@ START_TEST(store_late_run_after_takeover)
 }
 END_TEST
 
+/* Two replicas storing work of one key at once: the younger commits
+ * first and is claimed; the older, committed after, must not run while
+ * the younger is leased (never two of a key at the same time). */
+START_TEST(store_key_never_twice_at_once)
+{
+	struct whr_store *s = fresh_store();
+	struct whr_store *other = whr_store_open(dir, STORE_SERVER, why,
+						 sizeof(why));
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+	char seen[256] = "";
+
+	ck_assert_ptr_nonnull(other);
+	/* s takes ids 1 and 2, other 3 and 4; other commits first. */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "a", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_begin(other), 0);
+	delivery(&d, n, "b", 1);
+	ck_assert_int_eq(whr_store_ingest(other, &d), 0);
+	ck_assert_int_eq(n[0].id, 3);
+	ck_assert_int_eq(whr_store_commit(other), 0);
+	ck_assert_int_eq(whr_store_claim(other, 0, -1, 60000000, collect_ids,
+					 seen), 0);
+	ck_assert_str_eq(seen, "3;4;");
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	/* 3 runs (leased): 1 shares its keys and waits; 2 does not. */
+	seen[0] = '\0';
+	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
+			 0);
+	ck_assert_str_eq(seen, "2;");
+	/* 3 finished: 1 is the oldest open of its keys, and free. */
+	ck_assert_int_eq(whr_store_begin(other), 0);
+	ck_assert_int_eq(whr_store_settle(other, 3, WORK_DONE, 0, NULL, 5), 0);
+	ck_assert_int_eq(whr_store_commit(other), 0);
+	seen[0] = '\0';
+	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
+			 0);
+	ck_assert_str_eq(seen, "1;");
+	whr_store_close(other);
+	remove_store(s);
+}
+END_TEST
+
 TEST_SUITE(store)
 {
 	ADD_BACKEND_TEST(s, "ingest_and_duplicates", store_ingest_and_duplicates);
@@ -1394,4 +1438,6 @@ TEST_SUITE(store)
 	ADD_BACKEND_TEST(s, "handler_deadlock", store_handler_deadlock);
 	ADD_BACKEND_TEST(s, "late_run_after_takeover",
 			 store_late_run_after_takeover);
+	ADD_BACKEND_TEST(s, "key_never_twice_at_once",
+			 store_key_never_twice_at_once);
 }

@@ -252,8 +252,12 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * the oldest open notification of a key is ever eligible, and a
 	 * claim leases it to one replica: so a key's work runs in arrival
 	 * order and never twice at once, across replicas, and retrying
-	 * work keeps the younger work of its keys waiting. $3 NULL: no
-	 * limit.
+	 * work keeps the younger work of its keys waiting. Nor while a
+	 * younger notification of one of its keys is leased: ids are
+	 * taken as rows are inserted, so another replica's younger work
+	 * may commit, and be claimed, before this older work commits
+	 * (two batches at once); it then waits for the younger one, so
+	 * that a key's work never runs twice at once. $3 NULL: no limit.
 	 */
 	[ST_CLAIM] =
 		"WITH eligible AS (SELECT n.id FROM notifications n"
@@ -263,6 +267,12 @@ static const char *const statement_sql[ST_COUNT] = {
 		"  AND NOT EXISTS (SELECT 1 FROM notification_keys k"
 		"   JOIN notification_keys o ON o.key = k.key"
 		"   AND o.notification_id < k.notification_id"
+		"   WHERE k.notification_id = n.id)"
+		"  AND NOT EXISTS (SELECT 1 FROM notification_keys k"
+		"   JOIN notification_keys y ON y.key = k.key"
+		"   AND y.notification_id > k.notification_id"
+		"   JOIN notifications m ON m.id = y.notification_id"
+		"   AND m.lease_until >= $2"
 		"   WHERE k.notification_id = n.id)"
 		"  ORDER BY n.id LIMIT $3 FOR UPDATE OF n SKIP LOCKED),"
 		" leased AS (UPDATE notifications n SET lease_owner = $4,"
