@@ -1318,6 +1318,98 @@ START_TEST(store_handler_deadlock)
 }
 END_TEST
 
+/* A run whose lease ran out, and that another replica claimed and
+ * finished meanwhile, writes nothing when it ends late: the finished
+ * notification is not opened again (without its keys), nor its
+ * outcomes overwritten. */
+START_TEST(store_late_run_after_takeover)
+{
+	struct whr_store *s = fresh_store();
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+	char seen[256] = "";
+
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "a", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
+			 0);
+	ck_assert_str_eq(seen, "1;2;");
+	/* Another replica took 1 over and settled it done (by hand: this
+	 * process's stores all claim as one). */
+	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s),
+		"INSERT INTO outcomes VALUES (1, 'h', 'done', 1, NULL, 7);"
+		" UPDATE notifications SET state = 'done', runs = 1,"
+		" lease_owner = NULL, lease_until = NULL WHERE id = 1;"
+		" DELETE FROM notification_keys WHERE notification_id = 1"), 0);
+	/* This replica's run of 1 ends now, asking for a retry. */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_record_outcome(s, 1, "h", WHR_RETRY,
+						  "late", 9), 0);
+	ck_assert_int_eq(whr_store_settle(s, 1, WORK_RETRYING, 0, "late", 9),
+			 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM notifications"
+				   " WHERE id = 1 AND state = 'done'"
+				   " AND runs = 1"), 1);
+	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM outcomes"
+				   " WHERE notification_id = 1"
+				   " AND result = 'done' AND runs = 1"), 1);
+	seen[0] = '\0';
+	ck_assert_int_eq(whr_store_renew(s, NULL, 0, 0), 1);
+	usleep(1000);
+	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
+			 0);
+	ck_assert_str_eq(seen, "2;");
+	remove_store(s);
+}
+END_TEST
+
+/* Two replicas storing work of one key at once: the younger commits
+ * first and is claimed; the older, committed after, must not run while
+ * the younger is leased (never two of a key at the same time). */
+START_TEST(store_key_never_twice_at_once)
+{
+	struct whr_store *s = fresh_store();
+	struct whr_store *other = whr_store_open(dir, STORE_SERVER, why,
+						 sizeof(why));
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+	char seen[256] = "";
+
+	ck_assert_ptr_nonnull(other);
+	/* s takes ids 1 and 2, other 3 and 4; other commits first. */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "a", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_begin(other), 0);
+	delivery(&d, n, "b", 1);
+	ck_assert_int_eq(whr_store_ingest(other, &d), 0);
+	ck_assert_int_eq(n[0].id, 3);
+	ck_assert_int_eq(whr_store_commit(other), 0);
+	ck_assert_int_eq(whr_store_claim(other, 0, -1, 60000000, collect_ids,
+					 seen), 0);
+	ck_assert_str_eq(seen, "3;4;");
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	/* 3 runs (leased): 1 shares its keys and waits; 2 does not. */
+	seen[0] = '\0';
+	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
+			 0);
+	ck_assert_str_eq(seen, "2;");
+	/* 3 finished: 1 is the oldest open of its keys, and free. */
+	ck_assert_int_eq(whr_store_begin(other), 0);
+	ck_assert_int_eq(whr_store_settle(other, 3, WORK_DONE, 0, NULL, 5), 0);
+	ck_assert_int_eq(whr_store_commit(other), 0);
+	seen[0] = '\0';
+	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
+			 0);
+	ck_assert_str_eq(seen, "1;");
+	whr_store_close(other);
+	remove_store(s);
+}
+END_TEST
+
 TEST_SUITE(store)
 {
 	ADD_BACKEND_TEST(s, "ingest_and_duplicates", store_ingest_and_duplicates);
@@ -1344,4 +1436,8 @@ TEST_SUITE(store)
 	ADD_BACKEND_TEST(s, "own_claims", store_own_claims);
 	ADD_BACKEND_TEST(s, "notify_and_listen", store_notify_and_listen);
 	ADD_BACKEND_TEST(s, "handler_deadlock", store_handler_deadlock);
+	ADD_BACKEND_TEST(s, "late_run_after_takeover",
+			 store_late_run_after_takeover);
+	ADD_BACKEND_TEST(s, "key_never_twice_at_once",
+			 store_key_never_twice_at_once);
 }

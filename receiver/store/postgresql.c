@@ -252,8 +252,12 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * the oldest open notification of a key is ever eligible, and a
 	 * claim leases it to one replica: so a key's work runs in arrival
 	 * order and never twice at once, across replicas, and retrying
-	 * work keeps the younger work of its keys waiting. $3 NULL: no
-	 * limit.
+	 * work keeps the younger work of its keys waiting. Nor while a
+	 * younger notification of one of its keys is leased: ids are
+	 * taken as rows are inserted, so another replica's younger work
+	 * may commit, and be claimed, before this older work commits
+	 * (two batches at once); it then waits for the younger one, so
+	 * that a key's work never runs twice at once. $3 NULL: no limit.
 	 */
 	[ST_CLAIM] =
 		"WITH eligible AS (SELECT n.id FROM notifications n"
@@ -263,6 +267,12 @@ static const char *const statement_sql[ST_COUNT] = {
 		"  AND NOT EXISTS (SELECT 1 FROM notification_keys k"
 		"   JOIN notification_keys o ON o.key = k.key"
 		"   AND o.notification_id < k.notification_id"
+		"   WHERE k.notification_id = n.id)"
+		"  AND NOT EXISTS (SELECT 1 FROM notification_keys k"
+		"   JOIN notification_keys y ON y.key = k.key"
+		"   AND y.notification_id > k.notification_id"
+		"   JOIN notifications m ON m.id = y.notification_id"
+		"   AND m.lease_until >= $2"
 		"   WHERE k.notification_id = n.id)"
 		"  ORDER BY n.id LIMIT $3 FOR UPDATE OF n SKIP LOCKED),"
 		" leased AS (UPDATE notifications n SET lease_owner = $4,"
@@ -295,14 +305,16 @@ static const char *const statement_sql[ST_COUNT] = {
 		" WHERE id > $1 AND state IN " OPEN,
 	/*
 	 * An outcome and a state are written only while the notification
-	 * is not another replica's (its lease ran out and another claimed
-	 * it: that one's run counts). The outcome locks the row until the
-	 * commit, so that no claim takes it over in between. $6: this
-	 * process.
+	 * is open and not another replica's (its lease ran out and another
+	 * claimed it: that one's run counts; once that one settled it done
+	 * or dead, its lease is gone, and a late run here must not open it
+	 * again). The outcome locks the row until the commit, so that no
+	 * claim takes it over in between. $6: this process.
 	 */
 	[ST_RECORD_OUTCOME] =
 		"WITH own AS (SELECT id FROM notifications WHERE id = $1"
-		"  AND (lease_owner IS NULL OR lease_owner = $6) FOR UPDATE)"
+		"  AND (lease_owner IS NULL OR lease_owner = $6)"
+		"  AND state IN " OPEN " FOR UPDATE)"
 		" INSERT INTO outcomes (notification_id, handler, result, runs,"
 		" reason, updated_at) SELECT $1::bigint, $2::text, $3::text, 1,"
 		" $4::text, $5::bigint FROM own"
@@ -314,7 +326,8 @@ static const char *const statement_sql[ST_COUNT] = {
 		"WITH s AS (UPDATE notifications SET state = $2::text,"
 		"  runs = runs + 1, next_at = $3, error = $4, updated_at = $5,"
 		"  lease_owner = NULL, lease_until = NULL WHERE id = $1"
-		"  AND (lease_owner IS NULL OR lease_owner = $6) RETURNING id)"
+		"  AND (lease_owner IS NULL OR lease_owner = $6)"
+		"  AND state IN " OPEN " RETURNING id)"
 		" DELETE FROM notification_keys WHERE notification_id = $1"
 		" AND $2 IN ('done', 'dead') AND EXISTS (SELECT 1 FROM s)",
 	[ST_DATA_VERSION] =
