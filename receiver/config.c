@@ -888,6 +888,14 @@ config_resolve(struct config *c)
 			c->max_body);
 		return -EINVAL;
 	}
+	if (c->database != NULL && c->pgpassword) {
+		whr_log(WHR_LOG_ERROR,
+			"PGPASSWORD is not taken: a password there stays in "
+			"whr's environment, which its handlers' commands can "
+			"read; put it in a password file (PGPASSFILE), or the "
+			"whole URL in a file given by --database-file");
+		return -EINVAL;
+	}
 	if (c->n_listen == 0) {
 		rc = add_listen(c, DEFAULT_LISTEN, strlen(DEFAULT_LISTEN),
 				"listen");
@@ -1047,8 +1055,17 @@ env_value(const struct option_spec *o, const char **value, const char **name)
 int
 config_from_environment(struct config *c)
 {
+	const char *pgpassword = getenv("PGPASSWORD");
 	size_t i;
 
+	/* libpq would read it at every connection, so it would have to
+	 * stay in the environment, where an exec handler's command reads
+	 * it (/proc/PID/environ): wiped, and refused with a database
+	 * (config_resolve()). */
+	if (pgpassword != NULL && *pgpassword != '\0') {
+		c->pgpassword = true;
+		scrub_variable("PGPASSWORD");
+	}
 	for (i = 0; i < ARRAY_LENGTH(options); i++) {
 		const struct option_spec *o = &options[i];
 		const char *value;

@@ -26,6 +26,7 @@ struct config {
 					 * password (wiped when freed);
 					 * NULL: SQLite in data_dir */
 	char *database_file;		/* where it was read from */
+	bool pgpassword;		/* PGPASSWORD was set (and wiped) */
 	size_t max_body;
 	size_t max_header_size;
 	size_t max_body_memory;		/* bodies in flight, all together */

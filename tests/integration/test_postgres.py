@@ -141,6 +141,27 @@ class Postgres(unittest.TestCase):
             self.assertNotIn(self.pg.password.encode(), environ)
             srv.stop()
 
+    def test_pgpassword_refused(self):
+        # libpq would read PGPASSWORD at each connection, so it would
+        # stay in whr's environment: refused with a database, wiped
+        # without one.
+        env = dict(SECRETS, PGPASSWORD=self.pg.password,
+                   WHR_DATABASE=self.pg.url(password=False))
+        rc, out, err = w.run_whr(['serve', '--no-enrollments'], env=env,
+                                 check_secrets=False)
+        self.assertEqual(rc, 2, err)
+        self.assertIn('PGPASSWORD is not taken', err)
+        self.assertIn('PGPASSFILE', err)
+        self.assertNotIn(self.pg.password, out + err)
+        env = dict(SECRETS, PGPASSWORD=self.pg.password)
+        with w.Server(['--no-enrollments', '--data-dir',
+                       os.path.join(self.tmp.name, 'pgpassword-data')],
+                      env=env, secrets=(self.pg.password,)) as srv:
+            with open('/proc/%d/environ' % srv.pid, 'rb') as f:
+                environ = f.read()
+            self.assertNotIn(self.pg.password.encode(), environ)
+            srv.stop()
+
     def test_retry_comes_back_when_due(self):
         # A handler asks for a retry: the notification leaves the
         # replica's memory and is claimed again once it is due.
