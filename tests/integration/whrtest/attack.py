@@ -119,7 +119,8 @@ def set_nofile(pid, limit):
 # ---- the attackers (this file as a program) ---------------------------------
 
 ATTACKS = {
-    'pipeline': 'GET /healthz back to back on each connection, never '
+    'pipeline': 'GET /healthz (or /metrics, every other connection) back '
+                'to back on each connection, never '
                 'reading an answer',
     'partial': 'a POST announcing 1,000,000 bytes, 940,000 of them sent, '
                'then nothing; half without ms-signature, half with one '
@@ -166,8 +167,12 @@ class Attacker:
             self.later(slot, 0.0)
         self.drips = collections.deque()
         self.open = 0
-        self.pipeline_chunk = (b'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
-                               * 2000)
+        # Every other connection asks for /metrics: its answers (4 KB)
+        # fill the kernel's buffers within a second, so that what whr
+        # does once it cannot write shows at once, on any machine.
+        self.pipeline_chunks = [
+            b'GET %s HTTP/1.1\r\nHost: x\r\n\r\n' % path * 2000
+            for path in (b'/healthz', b'/metrics')]
         self.partial_body = b'{"Id": "' + b'x' * (a.body_bytes - 8)
 
     # -- connections --
@@ -233,7 +238,8 @@ class Attacker:
         self.stats['max_open'] = max(self.stats['max_open'], self.open)
         kind = self.a.kind
         if kind == 'pipeline':
-            slot.payload = memoryview(self.pipeline_chunk)
+            slot.payload = memoryview(
+                self.pipeline_chunks[self.slots.index(slot) % 2])
             return                      # stays registered for writing
         if kind == 'partial':
             headers = [b'POST ' + WEBHOOK.encode() + b' HTTP/1.1',
