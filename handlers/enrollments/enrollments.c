@@ -59,6 +59,13 @@ enum statement {
 	"   THEN ifnull(excluded." c ", " c ")"			\
 	"   ELSE ifnull(" c ", excluded." c ") END,"
 
+/* Published or not, as the newest event that said it. */
+#define IF_NEWLY_PUBLISHED(c)						\
+	"  " c " = CASE WHEN excluded.published IS NOT NULL AND"	\
+	"   (published_at IS NULL"					\
+	"    OR excluded.published_at >= published_at)"		\
+	"   THEN excluded." c " ELSE " c " END,"
+
 static const char *const sqlite_statements[ST_COUNT] = {
 	/* ?7 published or NULL; ?9 1 for CourseCreated; ?10 NULL for an
 	 * enrollment event, 1 for CourseDeleted, 0 another course event. */
@@ -72,12 +79,7 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	" ON CONFLICT (course_id) DO UPDATE SET"
 	NEWEST("title") NEWEST("url") NEWEST("course_type")
 	NEWEST("site_id") NEWEST("web_id")
-	"  published = CASE WHEN excluded.published IS NOT NULL AND"
-	"   (published_at IS NULL OR excluded.published_at >= published_at)"
-	"   THEN excluded.published ELSE published END,"
-	"  published_at = CASE WHEN excluded.published IS NOT NULL AND"
-	"   (published_at IS NULL OR excluded.published_at >= published_at)"
-	"   THEN excluded.published_at ELSE published_at END,"
+	IF_NEWLY_PUBLISHED("published") IF_NEWLY_PUBLISHED("published_at")
 	"  created_at = min(ifnull(created_at, excluded.created_at),"
 	"   ifnull(excluded.created_at, created_at)),"
 	/* Deleted, unless a newer course event says otherwise. */
@@ -247,25 +249,20 @@ static const char *const postgresql_statements[ST_COUNT] = {
 };
 
 /* The statements for each database the tracker has tables for. */
-static const char *const *
-statements_of(enum whr_db db)
-{
-	switch (db) {
-	case WHR_DB_SQLITE:
-		return sqlite_statements;
-	case WHR_DB_POSTGRESQL:
-		return postgresql_statements;
-	default:
-		return NULL;
-	}
-}
+static const char *const *const statements_of[] = {
+	[WHR_DB_SQLITE] = sqlite_statements,
+	[WHR_DB_POSTGRESQL] = postgresql_statements,
+};
 
 /* Statement @p which, with no parameter bound; NULL when it cannot be
  * prepared (whr_tx_error() says why). */
 static struct whr_stmt *
 statement(struct whr_tx *tx, enum statement which)
 {
-	const char *const *sql = statements_of(whr_tx_db(tx));
+	size_t db = whr_tx_db(tx);
+	const char *const *sql = db < sizeof(statements_of) /
+					      sizeof(statements_of[0])
+					 ? statements_of[db] : NULL;
 
 	return sql != NULL ? whr_tx_prepare(tx, sql[which]) : NULL;
 }
