@@ -739,20 +739,35 @@ sched_count(struct sched *s)
 	return n;
 }
 
+/* Every entry, in no order: the one after @p e (NULL: the first), whose
+ * bucket is *@p bucket; NULL after the last. Under the lock. */
+static const struct entry *
+next_entry(const struct sched *s, const struct entry *e, size_t *bucket)
+{
+	if (e == NULL)
+		*bucket = 0;
+	else if (e->next_in_bucket != NULL)
+		return e->next_in_bucket;
+	else
+		++*bucket;
+	for (; *bucket < s->entries.n_buckets; ++*bucket) {
+		if (s->entries.buckets[*bucket] != NULL)
+			return s->entries.buckets[*bucket];
+	}
+	return NULL;
+}
+
 int64_t
 sched_min_id(struct sched *s)
 {
+	const struct entry *e;
 	int64_t min = 0;
 	size_t i;
 
 	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->entries.n_buckets; i++) {
-		const struct entry *e = s->entries.buckets[i];
-
-		for (; e != NULL; e = e->next_in_bucket) {
-			if (min == 0 || e->id < min)
-				min = e->id;
-		}
+	for (e = next_entry(s, NULL, &i); e != NULL; e = next_entry(s, e, &i)) {
+		if (min == 0 || e->id < min)
+			min = e->id;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return min;
@@ -761,17 +776,15 @@ sched_min_id(struct sched *s)
 size_t
 sched_ids(struct sched *s, int64_t *out, size_t max)
 {
+	const struct entry *e;
 	size_t n = 0;
 	size_t i;
 
 	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->entries.n_buckets; i++) {
-		const struct entry *e = s->entries.buckets[i];
-
-		for (; e != NULL; e = e->next_in_bucket, n++) {
-			if (n < max)
-				out[n] = e->id;
-		}
+	for (e = next_entry(s, NULL, &i); e != NULL; e = next_entry(s, e, &i)) {
+		if (n < max)
+			out[n] = e->id;
+		n++;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return n;
