@@ -728,15 +728,22 @@ sched_known(struct sched *s, int64_t id)
 	return known;
 }
 
-size_t
-sched_count(struct sched *s)
+/* How many items table @p t of @p s holds now. */
+static size_t
+locked_count(struct sched *s, const struct table *t)
 {
 	size_t n;
 
 	pthread_mutex_lock(&s->lock);
-	n = s->entries.n;
+	n = t->n;
 	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+size_t
+sched_count(struct sched *s)
+{
+	return locked_count(s, &s->entries);
 }
 
 /* Every entry, in no order: the one after @p e (NULL: the first), whose
@@ -793,12 +800,7 @@ sched_ids(struct sched *s, int64_t *out, size_t max)
 size_t
 sched_group_count(struct sched *s)
 {
-	size_t n;
-
-	pthread_mutex_lock(&s->lock);
-	n = s->groups.n;
-	pthread_mutex_unlock(&s->lock);
-	return n;
+	return locked_count(s, &s->groups);
 }
 
 void
