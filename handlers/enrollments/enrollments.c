@@ -68,6 +68,17 @@ enum statement {
 	"    OR excluded.published_at >= " t "published_at)"		\
 	"   THEN excluded." c " ELSE " t c " END,"
 
+/* The columns of a course or a learner that its newest event decides,
+ * the same on both databases. */
+#define COURSE_FIELDS(t)						\
+	NEWEST(t, "title") NEWEST(t, "url") NEWEST(t, "course_type")	\
+	NEWEST(t, "site_id") NEWEST(t, "web_id")			\
+	IF_NEWLY_PUBLISHED(t, "published")				\
+	IF_NEWLY_PUBLISHED(t, "published_at")
+#define LEARNER_FIELDS(t)						\
+	NEWEST(t, "email") NEWEST(t, "name") NEWEST(t, "login_name")	\
+	NEWEST(t, "department") NEWEST(t, "directory_object_id")
+
 static const char *const sqlite_statements[ST_COUNT] = {
 	/* ?7 published or NULL; ?9 1 for CourseCreated; ?10 NULL for an
 	 * enrollment event, 1 for CourseDeleted, 0 another course event. */
@@ -79,10 +90,7 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	"  END, CASE WHEN ?9 THEN ?8 END, CASE ?10 WHEN 1 THEN ?8 END,"
 	"  CASE ?10 WHEN 0 THEN ?8 END, ?8)"
 	" ON CONFLICT (course_id) DO UPDATE SET"
-	NEWEST("", "title") NEWEST("", "url") NEWEST("", "course_type")
-	NEWEST("", "site_id") NEWEST("", "web_id")
-	IF_NEWLY_PUBLISHED("", "published")
-	IF_NEWLY_PUBLISHED("", "published_at")
+	COURSE_FIELDS("")
 	"  created_at = min(ifnull(created_at, excluded.created_at),"
 	"   ifnull(excluded.created_at, created_at)),"
 	/* Deleted, unless a newer course event says otherwise. */
@@ -104,8 +112,7 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	"  department, directory_object_id, updated_at)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
 	" ON CONFLICT (learner_id) DO UPDATE SET"
-	NEWEST("", "email") NEWEST("", "name") NEWEST("", "login_name")
-	NEWEST("", "department") NEWEST("", "directory_object_id")
+	LEARNER_FIELDS("")
 	"  updated_at = max(updated_at, excluded.updated_at)",
 	[ST_LATEST] =
 	"SELECT cycle, state, updated_at, approval_requested_at, enrolled_at,"
@@ -165,11 +172,7 @@ static const char *const postgresql_statements[ST_COUNT] = {
 	"  CASE $10::bigint WHEN 1 THEN $8 END,"
 	"  CASE $10 WHEN 0 THEN $8 END, $8)"
 	" ON CONFLICT (course_key) DO UPDATE SET"
-	NEWEST("c.", "title") NEWEST("c.", "url")
-	NEWEST("c.", "course_type") NEWEST("c.", "site_id")
-	NEWEST("c.", "web_id")
-	IF_NEWLY_PUBLISHED("c.", "published")
-	IF_NEWLY_PUBLISHED("c.", "published_at")
+	COURSE_FIELDS("c.")
 	"  created_at = least(coalesce(c.created_at, excluded.created_at),"
 	"   coalesce(excluded.created_at, c.created_at)),"
 	"  deleted_at = CASE"
@@ -190,9 +193,7 @@ static const char *const postgresql_statements[ST_COUNT] = {
 	"  department, directory_object_id, updated_at)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7)"
 	" ON CONFLICT (learner_key) DO UPDATE SET"
-	NEWEST("l.", "email") NEWEST("l.", "name")
-	NEWEST("l.", "login_name") NEWEST("l.", "department")
-	NEWEST("l.", "directory_object_id")
+	LEARNER_FIELDS("l.")
 	"  updated_at = greatest(l.updated_at, excluded.updated_at)",
 	[ST_LATEST] =
 	"SELECT cycle, state, updated_at, approval_requested_at, enrolled_at,"
