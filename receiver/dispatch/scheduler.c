@@ -262,6 +262,16 @@ sched_unlink_entry(struct sched *s, struct entry *e)
 	s->entries.n--;
 }
 
+/* A new item of @p size bytes, zeroed, once table @p t has room for it;
+ * NULL when out of memory. */
+static void *
+table_new_item(struct table *t, bool groups, size_t size)
+{
+	if (sched_table_grow(t, groups) < 0)
+		return NULL;
+	return calloc(1, size);
+}
+
 static struct group *
 sched_find_group(struct sched *s, const char *key, size_t hash, bool create)
 {
@@ -275,9 +285,7 @@ sched_find_group(struct sched *s, const char *key, size_t hash, bool create)
 	}
 	if (g != NULL || !create)
 		return g;
-	if (sched_table_grow(&s->groups, true) < 0)
-		return NULL;
-	g = calloc(1, sizeof(*g));
+	g = table_new_item(&s->groups, true, sizeof(*g));
 	if (g == NULL)
 		return NULL;
 	g->key = strdup(key);
@@ -463,9 +471,7 @@ sched_add(struct sched *s, int64_t id, char *const *keys, size_t n_keys,
 		rc = 0;
 		goto out;
 	}
-	if (sched_table_grow(&s->entries, false) < 0)
-		goto out;
-	e = calloc(1, sizeof(*e));
+	e = table_new_item(&s->entries, false, sizeof(*e));
 	if (e == NULL)
 		goto out;
 	e->members = calloc(n_keys ? n_keys : 1, sizeof(*e->members));
