@@ -215,47 +215,22 @@ value_type(yajl_val v)
 	return WHR_VALUE_MISSING;
 }
 
-WHR_EXPORT const char *
-whr_event_receiver_id(const struct whr_event *ev)
-{
-	return ev->f.receiver_id;
-}
+/* whr_event_NAME(), the public getter of field NAME of the event's
+ * fields: a macro, as it defines a function. */
+#define FIELD_GETTER(type, name)					\
+	WHR_EXPORT type							\
+	whr_event_##name(const struct whr_event *ev)			\
+	{								\
+		return ev->f.name;					\
+	}
 
-WHR_EXPORT const char *
-whr_event_delivery_id(const struct whr_event *ev)
-{
-	return ev->f.delivery_id;
-}
-
-WHR_EXPORT int64_t
-whr_event_attempt(const struct whr_event *ev)
-{
-	return ev->f.attempt;
-}
-
-WHR_EXPORT const char *
-whr_event_action(const struct whr_event *ev)
-{
-	return ev->f.action;
-}
-
-WHR_EXPORT size_t
-whr_event_index(const struct whr_event *ev)
-{
-	return ev->f.index;
-}
-
-WHR_EXPORT size_t
-whr_event_count(const struct whr_event *ev)
-{
-	return ev->f.count;
-}
-
-WHR_EXPORT int64_t
-whr_event_received_at(const struct whr_event *ev)
-{
-	return ev->f.received_at;
-}
+FIELD_GETTER(const char *, receiver_id)
+FIELD_GETTER(const char *, delivery_id)
+FIELD_GETTER(int64_t, attempt)
+FIELD_GETTER(const char *, action)
+FIELD_GETTER(size_t, index)
+FIELD_GETTER(size_t, count)
+FIELD_GETTER(int64_t, received_at)
 
 WHR_EXPORT const char *
 whr_event_json(const struct whr_event *ev, size_t *len)

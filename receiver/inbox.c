@@ -268,6 +268,20 @@ undo_transactional(struct tx_mark *marks, size_t n)
 	}
 }
 
+/* Handler @p h's outcome of @p run, written once. */
+static int
+record_outcome(struct inbox *ib, const struct run *run,
+	       struct run_handler *h, int64_t now)
+{
+	int rc = whr_store_record_outcome(ib->store, run->w->id,
+					  h->entry->name, h->result,
+					  h->reason, now);
+
+	if (rc >= 0)
+		h->recorded = true;
+	return rc;
+}
+
 /* Run a run's consecutive transactional handlers, each in a savepoint
  * that is undone unless it says done. */
 static int
@@ -296,12 +310,9 @@ run_transactional(struct inbox *ib, struct run *run, int64_t now)
 		if (rc < 0)
 			return rc;
 		/* Its done mark in the same transaction as its writes. */
-		rc = whr_store_record_outcome(ib->store, run->w->id,
-					      h->entry->name, h->result,
-					      h->reason, now);
+		rc = record_outcome(ib, run, h, now);
 		if (rc < 0)
 			return rc;
-		h->recorded = true;
 	}
 	return 0;
 }
@@ -319,12 +330,9 @@ record_final(struct inbox *ib, struct run *run, int64_t now)
 
 		if (!h->ran || h->recorded)
 			continue;
-		rc = whr_store_record_outcome(ib->store, run->w->id,
-					      h->entry->name, h->result,
-					      h->reason, now);
+		rc = record_outcome(ib, run, h, now);
 		if (rc < 0)
 			return rc;
-		h->recorded = true;
 	}
 	run->w->state = dispatch_outcome(ib->dispatch, run, now,
 					 &run->w->next_at, &error);

@@ -335,40 +335,52 @@ log_message(enum whr_log_level level, const char *file, int lineno,
 	line_finish(&l, level);
 }
 
+/* The message @p fmt makes, with ": " and the text of errno @p err after
+ * it when @p err is not NULL, logged if anyone would see it. */
+static void log_va(enum whr_log_level level, const char *file, int line,
+		   const int *err, const char *fmt, va_list ap)
+	WHR_PRINTF(5, 0);
+
+static void
+log_va(enum whr_log_level level, const char *file, int line,
+       const int *err, const char *fmt, va_list ap)
+{
+	char msg[LINE_MAX_BYTES];
+	char text[128];
+	size_t n;
+
+	if (!log_enabled(level) && thread_capture == NULL)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (err != NULL) {
+		n = strlen(msg);
+		snprintf(msg + n, sizeof(msg) - n, ": %s",
+			 strerror_r(*err, text, sizeof(text)));
+	}
+	log_message(level, file, line, msg);
+}
+
 WHR_EXPORT void
 whr_log_at(enum whr_log_level level, const char *file, int line,
 	   const char *fmt, ...)
 {
-	char msg[LINE_MAX_BYTES];
 	va_list ap;
 
-	if (!log_enabled(level) && thread_capture == NULL)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_va(level, file, line, NULL, fmt, ap);
 	va_end(ap);
-	log_message(level, file, line, msg);
 }
 
 WHR_EXPORT void
 whr_log_errno_at(enum whr_log_level level, const char *file, int line,
 		 const char *fmt, ...)
 {
-	char msg[LINE_MAX_BYTES];
-	char err[128];
 	int saved = errno;
 	va_list ap;
-	size_t n;
 
-	if (!log_enabled(level) && thread_capture == NULL)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_va(level, file, line, &saved, fmt, ap);
 	va_end(ap);
-	n = strlen(msg);
-	snprintf(msg + n, sizeof(msg) - n, ": %s",
-		 strerror_r(saved, err, sizeof(err)));
-	log_message(level, file, line, msg);
 	errno = saved;
 }
 

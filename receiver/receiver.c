@@ -37,15 +37,11 @@
 /* How often the secrets files are looked at (see watch_secrets()). */
 #define SECRETS_POLL_S 1
 
-/* A SIGHUP callback (whr_receiver_on_hangup). */
-struct hangup_hook {
-	void (*fn)(void *userdata);
-	void *userdata;
-};
-
-/* A callback at the start of a stop (whr_receiver_on_stop). */
-struct stop_hook {
-	void (*fn)(int64_t grace_us, void *userdata);
+/* An application's callback: on SIGHUP (whr_receiver_on_hangup) or at
+ * the start of a stop (whr_receiver_on_stop); the other is NULL. */
+struct hook {
+	void (*hangup)(void *userdata);
+	void (*stop)(int64_t grace_us, void *userdata);
 	void *userdata;
 };
 
@@ -70,10 +66,9 @@ struct watched_file {
 struct whr_receiver {
 	struct config config;
 	struct handler_registry handlers;
-	struct hangup_hook *hangup_hooks;	/* whr_receiver_on_hangup() */
+	struct hook *hooks;		/* in the order they were added */
+	size_t n_hooks;
 	size_t n_hangup_hooks;
-	struct stop_hook *stop_hooks;		/* whr_receiver_on_stop() */
-	size_t n_stop_hooks;
 
 	/* Set while whr_receiver_run() runs. The front reads the secrets
 	 * through this pointer, which a reload sets to a new store. */
@@ -178,8 +173,7 @@ whr_receiver_free(struct whr_receiver *r)
 		return;
 	}
 	handler_registry_finish(&r->handlers);
-	free(r->hangup_hooks);
-	free(r->stop_hooks);
+	free(r->hooks);
 	config_finish(&r->config);
 	close(r->stop_fd);
 	free(r);
@@ -323,9 +317,11 @@ start_stopping(struct whr_receiver *r)
 	r->stopping = true;
 	r->drain_deadline_us = now_monotonic_us() +
 			       r->config.shutdown_timeout_us;
-	for (i = 0; i < r->n_stop_hooks; i++)
-		r->stop_hooks[i].fn(r->config.shutdown_timeout_us,
-				    r->stop_hooks[i].userdata);
+	for (i = 0; i < r->n_hooks; i++) {
+		if (r->hooks[i].stop != NULL)
+			r->hooks[i].stop(r->config.shutdown_timeout_us,
+					 r->hooks[i].userdata);
+	}
 }
 
 static void
@@ -550,8 +546,10 @@ on_hangup(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	whr_log(WHR_LOG_INFO, "SIGHUP: reopening files");
-	for (i = 0; i < r->n_hangup_hooks; i++)
-		r->hangup_hooks[i].fn(r->hangup_hooks[i].userdata);
+	for (i = 0; i < r->n_hooks; i++) {
+		if (r->hooks[i].hangup != NULL)
+			r->hooks[i].hangup(r->hooks[i].userdata);
+	}
 }
 
 WHR_EXPORT void
@@ -796,29 +794,38 @@ out:
 	return rc;
 }
 
+/* Add @p h, with a callback of the kind @p kind, for @p call: 0, -ENOMEM,
+ * or -EINVAL after a "BUG:" line. */
+static int
+add_hook(struct whr_receiver *r, const char *call, const char *kind,
+	 struct hook h)
+{
+	struct hook *grown;
+
+	if (r == NULL || (h.hangup == NULL && h.stop == NULL)) {
+		log_bug("%s() needs a receiver and a callback", call);
+		return -EINVAL;
+	}
+	if (r->running) {
+		log_bug("%s callbacks cannot be added while the receiver runs",
+			kind);
+		return -EINVAL;
+	}
+	grown = realloc(r->hooks, (r->n_hooks + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return -ENOMEM;
+	r->hooks = grown;
+	r->hooks[r->n_hooks++] = h;
+	r->n_hangup_hooks += h.hangup != NULL;
+	return 0;
+}
+
 WHR_EXPORT int
 whr_receiver_on_hangup(struct whr_receiver *r, void (*fn)(void *userdata),
 		       void *userdata)
 {
-	struct hangup_hook *grown;
-
-	if (r == NULL || fn == NULL) {
-		log_bug("whr_receiver_on_hangup() needs a receiver and a callback");
-		return -EINVAL;
-	}
-	if (r->running) {
-		log_bug("SIGHUP callbacks cannot be added while the receiver runs");
-		return -EINVAL;
-	}
-	grown = realloc(r->hangup_hooks,
-			(r->n_hangup_hooks + 1) * sizeof(*grown));
-	if (grown == NULL)
-		return -ENOMEM;
-	r->hangup_hooks = grown;
-	r->hangup_hooks[r->n_hangup_hooks].fn = fn;
-	r->hangup_hooks[r->n_hangup_hooks].userdata = userdata;
-	r->n_hangup_hooks++;
-	return 0;
+	return add_hook(r, "whr_receiver_on_hangup", "SIGHUP",
+			(struct hook){ .hangup = fn, .userdata = userdata });
 }
 
 WHR_EXPORT int
@@ -826,22 +833,6 @@ whr_receiver_on_stop(struct whr_receiver *r,
 		     void (*fn)(int64_t grace_us, void *userdata),
 		     void *userdata)
 {
-	struct stop_hook *grown;
-
-	if (r == NULL || fn == NULL) {
-		log_bug("whr_receiver_on_stop() needs a receiver and a callback");
-		return -EINVAL;
-	}
-	if (r->running) {
-		log_bug("stop callbacks cannot be added while the receiver runs");
-		return -EINVAL;
-	}
-	grown = realloc(r->stop_hooks, (r->n_stop_hooks + 1) * sizeof(*grown));
-	if (grown == NULL)
-		return -ENOMEM;
-	r->stop_hooks = grown;
-	r->stop_hooks[r->n_stop_hooks].fn = fn;
-	r->stop_hooks[r->n_stop_hooks].userdata = userdata;
-	r->n_stop_hooks++;
-	return 0;
+	return add_hook(r, "whr_receiver_on_stop", "stop",
+			(struct hook){ .stop = fn, .userdata = userdata });
 }

@@ -159,20 +159,23 @@ thread_background(void)
 #endif
 }
 
-int64_t
-now_realtime_us(void)
+static int64_t
+clock_us(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(clock, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+now_realtime_us(void)
+{
+	return clock_us(CLOCK_REALTIME);
 }
 
 int64_t
 now_monotonic_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return clock_us(CLOCK_MONOTONIC);
 }

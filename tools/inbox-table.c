@@ -254,3 +254,74 @@ json_raw(yajl_gen g, const char *key, const char *json)
 	gen_value(g, v);
 	yajl_tree_free(v);
 }
+
+/* ---- rows ----------------------------------------------------------------- */
+
+void
+json_cells(yajl_gen g, const struct cell *cells, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (cells[i].kind == CELL_TEXT)
+			json_text(g, cells[i].key, cells[i].text);
+		else if (cells[i].kind == CELL_INT)
+			json_int(g, cells[i].key, cells[i].value);
+		else
+			json_time(g, cells[i].key, 1, cells[i].value);
+	}
+}
+
+bool
+output_open(struct output *o, bool json, const char *const *titles)
+{
+	if (json)
+		o->json = json_begin();
+	else
+		o->table = table_new(titles);
+	return o->json != NULL || o->table != NULL;
+}
+
+int
+output_row(struct output *o, const struct cell *cells, size_t n)
+{
+	char text[ROW_CELLS_MAX][ISO_TIME_SIZE];
+	const char *row[ROW_CELLS_MAX];
+	size_t i;
+
+	if (o->json != NULL) {
+		yajl_gen_map_open(o->json);
+		json_cells(o->json, cells, n);
+		yajl_gen_map_close(o->json);
+		return 0;
+	}
+	if (n > ROW_CELLS_MAX)
+		return -1;
+	for (i = 0; i < n; i++) {
+		row[i] = text[i];
+		if (cells[i].kind == CELL_TEXT)
+			row[i] = cells[i].text != NULL ? cells[i].text
+						       : cells[i].none;
+		else if (cells[i].kind == CELL_INT)
+			snprintf(text[i], sizeof(text[i]), "%lld",
+				 (long long)cells[i].value);
+		else
+			iso_time(text[i], cells[i].value);
+	}
+	return table_add(o->table, row);
+}
+
+void
+output_close(struct output *o, bool ok)
+{
+	if (o->json != NULL) {
+		if (ok)
+			json_end(o->json);
+		else
+			yajl_gen_free(o->json);
+	} else {
+		if (ok)
+			table_print(o->table, stdout);
+		table_free(o->table);
+	}
+}

@@ -4,6 +4,8 @@
 #ifndef WHR_TOOLS_INBOX_TABLE_H
 #define WHR_TOOLS_INBOX_TABLE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -39,5 +41,43 @@ void json_int(yajl_gen g, const char *key, int64_t value);
 void json_time(yajl_gen g, const char *key, int has, int64_t us);
 /* A JSON document (text) as a value: parsed and written again. */
 void json_raw(yajl_gen g, const char *key, const char *json);
+
+/* One value of a row or an object, named once for both outputs. */
+enum cell_kind {
+	CELL_TEXT,		/* text; NULL: null, or the table's none */
+	CELL_INT,
+	CELL_TIME,		/* microseconds since the epoch */
+};
+
+struct cell {
+	const char *key;	/* its JSON name */
+	enum cell_kind kind;
+	const char *text;
+	int64_t value;
+	const char *none;	/* a table's NULL text; NULL: "-" */
+};
+
+#define ROW_CELLS_MAX 16
+
+/* @p n cells as members of the JSON object @p g has open. */
+void json_cells(yajl_gen g, const struct cell *cells, size_t n);
+
+/* Where rows go: a table for people, or JSON. */
+struct output {
+	struct table *table;
+	yajl_gen json;
+};
+
+/* A table with @p titles, or with @p json a JSON document (the caller
+ * opens what holds the rows): false when out of memory. */
+bool output_open(struct output *o, bool json, const char *const *titles);
+
+/* A row of @p n cells (at most ROW_CELLS_MAX, one per title): a JSON
+ * object, or a table row. 0, or -1 without memory. */
+int output_row(struct output *o, const struct cell *cells, size_t n);
+
+/* Print what @p o holds when @p ok (the table, or the JSON its caller
+ * closed), then free it. */
+void output_close(struct output *o, bool ok);
 
 #endif /* WHR_TOOLS_INBOX_TABLE_H */

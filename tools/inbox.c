@@ -85,12 +85,18 @@ usage(FILE *out)
 		DEFAULT_LIMIT);
 }
 
-/* --data-dir and --format: before the command word, and after it among
- * the command's own options. */
+/* --data-dir, --database and --format: before the command word, and
+ * after it among the command's own options, whose values are letters. */
+enum {
+	OPT_DATA_DIR = 256,
+	OPT_DATABASE,
+	OPT_FORMAT,
+};
+
 #define COMMON_OPTIONS \
-	{ "data-dir", required_argument, NULL, 'd' }, \
-	{ "database", required_argument, NULL, 'D' }, \
-	{ "format", required_argument, NULL, 'f' }
+	{ "data-dir", required_argument, NULL, OPT_DATA_DIR }, \
+	{ "database", required_argument, NULL, OPT_DATABASE }, \
+	{ "format", required_argument, NULL, OPT_FORMAT }
 
 /* getopt_long()'s @p c for a common option: 0, or EXIT_USAGE (after a
  * message). */
@@ -101,11 +107,11 @@ common_option(struct tool *t, int c)
 	int rc;
 
 	switch (c) {
-	case 'd':
+	case OPT_DATA_DIR:
 		return data_dir_option(&t->d, optarg);
-	case 'D':
+	case OPT_DATABASE:
 		return data_dir_database_option(&t->d, optarg);
-	case 'f':
+	case OPT_FORMAT:
 		rc = tool_format_option(PROGRAM, optarg, false, &format);
 		if (rc == 0)
 			t->json = format == REPORT_JSON;
@@ -113,6 +119,26 @@ common_option(struct tool *t, int c)
 	default:
 		return EXIT_USAGE;
 	}
+}
+
+/* The next of a command's own options (getopt_long()'s letter, '?' for
+ * an unknown one), taking the common ones on the way: -1 at the end, or
+ * with *rc EXIT_USAGE (after a message) on a bad common one. */
+static int
+next_option(struct tool *t, int argc, char **argv,
+	    const struct option *opts, int *rc)
+{
+	int c;
+
+	*rc = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c < OPT_DATA_DIR)
+			return c;
+		*rc = common_option(t, c);
+		if (*rc != 0)
+			return -1;
+	}
+	return -1;
 }
 
 static bool
@@ -130,6 +156,16 @@ state_name_valid(const char *name)
 	return false;
 }
 
+/* The inbox of a command that takes no arguments (list, stats), opened
+ * to read: 0, or the exit status. */
+static int
+open_to_read(struct tool *t, int argc, char **argv)
+{
+	if (optind != argc)
+		return fail_usage("unexpected argument '%s'", argv[optind]);
+	return data_dir_open(&t->d, false);
+}
+
 /* ---- list -------------------------------------------------------------- */
 
 static const char *const list_titles[] = {
@@ -137,74 +173,24 @@ static const char *const list_titles[] = {
 	"ACTION", "STATE", "RUNS", "ERROR", NULL,
 };
 
-/* Where the rows go: a table for people, or JSON. */
-struct output {
-	struct table *table;
-	yajl_gen json;
-};
-
-/* A table with @p titles, or with --format json a JSON document (the
- * caller opens what holds the rows): false when out of memory. */
-static bool
-output_open(struct output *o, const struct tool *t,
-	    const char *const *titles)
-{
-	if (t->json)
-		o->json = json_begin();
-	else
-		o->table = table_new(titles);
-	return o->json != NULL || o->table != NULL;
-}
-
-/* Print what @p o holds when @p ok (the table, or the JSON its caller
- * closed), then free it: the end of list and stats. */
-static void
-output_close(struct output *o, bool ok)
-{
-	if (o->json != NULL) {
-		if (ok)
-			json_end(o->json);
-		else
-			yajl_gen_free(o->json);
-	} else {
-		if (ok)
-			table_print(o->table, stdout);
-		table_free(o->table);
-	}
-}
-
 static int
 list_row(const struct store_notification *n, void *arg)
 {
-	struct output *o = arg;
-	char id[24], seq[24], received[ISO_TIME_SIZE], attempt[24], idx[24];
-	char runs[24];
+	const struct cell row[] = {
+		{ "notification", CELL_INT, .value = n->id },
+		{ "seq", CELL_INT, .value = n->seq },
+		{ "received", CELL_TIME, .value = n->received_at },
+		{ "receiver", CELL_TEXT, .text = n->receiver_id },
+		{ "id", CELL_TEXT, .text = n->delivery_id },
+		{ "attempt", CELL_INT, .value = n->attempt },
+		{ "index", CELL_INT, .value = n->index },
+		{ "action", CELL_TEXT, .text = n->action },
+		{ "state", CELL_TEXT, .text = n->state },
+		{ "runs", CELL_INT, .value = n->runs },
+		{ "error", CELL_TEXT, .text = n->error },
+	};
 
-	if (o->json != NULL) {
-		yajl_gen_map_open(o->json);
-		json_int(o->json, "notification", n->id);
-		json_int(o->json, "seq", n->seq);
-		json_time(o->json, "received", 1, n->received_at);
-		json_text(o->json, "receiver", n->receiver_id);
-		json_text(o->json, "id", n->delivery_id);
-		json_int(o->json, "attempt", n->attempt);
-		json_int(o->json, "index", n->index);
-		json_text(o->json, "action", n->action);
-		json_text(o->json, "state", n->state);
-		json_int(o->json, "runs", n->runs);
-		json_text(o->json, "error", n->error);
-		yajl_gen_map_close(o->json);
-		return 0;
-	}
-	snprintf(id, sizeof(id), "%lld", (long long)n->id);
-	snprintf(seq, sizeof(seq), "%lld", (long long)n->seq);
-	iso_time(received, n->received_at);
-	snprintf(attempt, sizeof(attempt), "%lld", (long long)n->attempt);
-	snprintf(idx, sizeof(idx), "%lld", (long long)n->index);
-	snprintf(runs, sizeof(runs), "%lld", (long long)n->runs);
-	return table_add(o->table, (const char *const[]){
-		id, seq, received, n->receiver_id, n->delivery_id, attempt,
-		idx, n->action, n->state, runs, n->error });
+	return output_row(arg, row, sizeof(row) / sizeof(row[0]));
 }
 
 static int
@@ -224,7 +210,7 @@ cmd_list(struct tool *t, int argc, char **argv)
 	long limit;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = next_option(t, argc, argv, opts, &rc)) != -1) {
 		switch (c) {
 		case 's':
 			if (!state_name_valid(optarg))
@@ -237,18 +223,14 @@ cmd_list(struct tool *t, int argc, char **argv)
 			f.action = optarg;
 			break;
 		case 'S':
+			f.has_since = true;
 			rc = time_arg_option(PROGRAM, "--since", optarg,
 					     &f.since);
-			if (rc != 0)
-				return rc;
-			f.has_since = true;
 			break;
 		case 'U':
+			f.has_until = true;
 			rc = time_arg_option(PROGRAM, "--until", optarg,
 					     &f.until);
-			if (rc != 0)
-				return rc;
-			f.has_until = true;
 			break;
 		case 'l':
 			limit = strtol(optarg, NULL, 10);
@@ -257,17 +239,17 @@ cmd_list(struct tool *t, int argc, char **argv)
 			f.limit = limit;
 			break;
 		default:
-			rc = common_option(t, c);
-			if (rc != 0)
-				return rc;
+			return EXIT_USAGE;
 		}
+		if (rc != 0)
+			return rc;
 	}
-	if (optind != argc)
-		return fail_usage("unexpected argument '%s'", argv[optind]);
-	rc = data_dir_open(&t->d, false);
 	if (rc != 0)
 		return rc;
-	if (!output_open(&o, t, list_titles))
+	rc = open_to_read(t, argc, argv);
+	if (rc != 0)
+		return rc;
+	if (!output_open(&o, t->json, list_titles))
 		return data_dir_error(&t->d, "cannot list: out of memory");
 	if (o.json != NULL)
 		yajl_gen_array_open(o.json);
@@ -401,14 +383,17 @@ show_notification_text(const struct store_notification *n,
 static int
 show_delivery_json(const struct store_delivery *d, void *arg)
 {
+	const struct cell head[] = {
+		{ "seq", CELL_INT, .value = d->seq },
+		{ "id", CELL_TEXT, .text = d->delivery_id },
+		{ "receiver", CELL_TEXT, .text = d->receiver_id },
+		{ "attempt", CELL_INT, .value = d->attempt },
+		{ "received", CELL_TIME, .value = d->received_at },
+		{ "duplicates", CELL_INT, .value = d->duplicates },
+	};
 	yajl_gen g = arg;
 
-	json_int(g, "seq", d->seq);
-	json_text(g, "id", d->delivery_id);
-	json_text(g, "receiver", d->receiver_id);
-	json_int(g, "attempt", d->attempt);
-	json_time(g, "received", 1, d->received_at);
-	json_int(g, "duplicates", d->duplicates);
+	json_cells(g, head, sizeof(head) / sizeof(head[0]));
 	json_key(g, "last_attempt");
 	if (d->has_last_attempt)
 		yajl_gen_integer(g, (long long)d->last_attempt);
@@ -427,26 +412,33 @@ show_notification_json(const struct store_notification *n,
 		       const struct store_outcome_row *o, size_t n_outcomes,
 		       void *arg)
 {
+	const struct cell head[] = {
+		{ "notification", CELL_INT, .value = n->id },
+		{ "index", CELL_INT, .value = n->index },
+		{ "action", CELL_TEXT, .text = n->action },
+		{ "state", CELL_TEXT, .text = n->state },
+		{ "runs", CELL_INT, .value = n->runs },
+		{ "next_at", CELL_TIME, .value = n->next_at },
+		{ "error", CELL_TEXT, .text = n->error },
+	};
 	yajl_gen g = arg;
 	size_t i;
 
 	yajl_gen_map_open(g);
-	json_int(g, "notification", n->id);
-	json_int(g, "index", n->index);
-	json_text(g, "action", n->action);
-	json_text(g, "state", n->state);
-	json_int(g, "runs", n->runs);
-	json_time(g, "next_at", 1, n->next_at);
-	json_text(g, "error", n->error);
+	json_cells(g, head, sizeof(head) / sizeof(head[0]));
 	json_key(g, "outcomes");
 	yajl_gen_array_open(g);
 	for (i = 0; i < n_outcomes; i++) {
+		const struct cell outcome[] = {
+			{ "handler", CELL_TEXT, .text = o[i].handler },
+			{ "result", CELL_TEXT, .text = o[i].result },
+			{ "runs", CELL_INT, .value = o[i].runs },
+			{ "reason", CELL_TEXT, .text = o[i].reason },
+			{ "at", CELL_TIME, .value = o[i].at },
+		};
+
 		yajl_gen_map_open(g);
-		json_text(g, "handler", o[i].handler);
-		json_text(g, "result", o[i].result);
-		json_int(g, "runs", o[i].runs);
-		json_text(g, "reason", o[i].reason);
-		json_time(g, "at", 1, o[i].at);
+		json_cells(g, outcome, sizeof(outcome) / sizeof(outcome[0]));
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
@@ -467,12 +459,13 @@ cmd_show(struct tool *t, int argc, char **argv)
 	yajl_gen g;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'r')
-			receiver = optarg;
-		else if ((rc = common_option(t, c)) != 0)
-			return rc;
+	while ((c = next_option(t, argc, argv, opts, &rc)) != -1) {
+		if (c != 'r')
+			return EXIT_USAGE;
+		receiver = optarg;
 	}
+	if (rc != 0)
+		return rc;
 	if (optind + 1 != argc)
 		return fail_usage("show needs one ID");
 	rc = data_dir_open(&t->d, false);
@@ -509,7 +502,7 @@ cmd_replay(struct tool *t, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "receiver", required_argument, NULL, 'r' },
 		{ "all-handlers", no_argument, NULL, 'A' },
-		{ "dead", no_argument, NULL, 'D' },
+		{ "dead", no_argument, NULL, 'x' },
 		{ "action", required_argument, NULL, 'a' },
 		COMMON_OPTIONS,
 		{ NULL, 0, NULL, 0 },
@@ -519,7 +512,7 @@ cmd_replay(struct tool *t, int argc, char **argv)
 	bool dead = false;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = next_option(t, argc, argv, opts, &rc)) != -1) {
 		switch (c) {
 		case 'r':
 			receiver = optarg;
@@ -527,18 +520,18 @@ cmd_replay(struct tool *t, int argc, char **argv)
 		case 'A':
 			r.all_handlers = true;
 			break;
-		case 'D':
+		case 'x':
 			dead = true;
 			break;
 		case 'a':
 			r.action = optarg;
 			break;
 		default:
-			rc = common_option(t, c);
-			if (rc != 0)
-				return rc;
+			return EXIT_USAGE;
 		}
 	}
+	if (rc != 0)
+		return rc;
 	if (dead ? optind != argc : optind + 1 != argc)
 		return fail_usage("replay needs one ID, or --dead");
 	rc = data_dir_open(&t->d, true);
@@ -615,17 +608,13 @@ cmd_purge(struct tool *t, int argc, char **argv)
 	int count = 0, n;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'd' || c == 'f') {
-			rc = common_option(t, c);
-			if (rc != 0)
-				return rc;
-			continue;
-		}
+	while ((c = next_option(t, argc, argv, opts, &rc)) != -1) {
 		if (c != 'o' || time_arg_parse_age(optarg, &age) < 0)
 			return fail_usage("purge needs --older-than AGE, e.g. 30d");
 		given = true;
 	}
+	if (rc != 0)
+		return rc;
 	if (!given || optind != argc)
 		return fail_usage("purge needs --older-than AGE, e.g. 30d");
 	before = time_arg_now_us() - age;
@@ -672,12 +661,13 @@ cmd_backup(struct tool *t, int argc, char **argv)
 	const char *dest;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'F')
-			force = true;
-		else if ((rc = common_option(t, c)) != 0)
-			return rc;
+	while ((c = next_option(t, argc, argv, opts, &rc)) != -1) {
+		if (c != 'F')
+			return EXIT_USAGE;
+		force = true;
 	}
+	if (rc != 0)
+		return rc;
 	if (optind + 1 != argc)
 		return fail_usage("backup needs one DEST, the file to write");
 	dest = argv[optind];
@@ -719,28 +709,16 @@ static const char *const stats_titles[] = {
 static int
 stats_action(const char *name, const struct store_counts *k, void *arg)
 {
-	struct output *o = arg;
-	char v[5][24];
+	const struct cell row[] = {
+		{ "action", CELL_TEXT, .text = name, .none = "(no Action)" },
+		{ "total", CELL_INT, .value = k->total },
+		{ "pending", CELL_INT, .value = k->pending },
+		{ "retrying", CELL_INT, .value = k->retrying },
+		{ "dead", CELL_INT, .value = k->dead },
+		{ "done", CELL_INT, .value = k->done },
+	};
 
-	if (o->json != NULL) {
-		yajl_gen_map_open(o->json);
-		json_text(o->json, "action", name);
-		json_int(o->json, "total", k->total);
-		json_int(o->json, "pending", k->pending);
-		json_int(o->json, "retrying", k->retrying);
-		json_int(o->json, "dead", k->dead);
-		json_int(o->json, "done", k->done);
-		yajl_gen_map_close(o->json);
-		return 0;
-	}
-	snprintf(v[0], sizeof(v[0]), "%lld", (long long)k->total);
-	snprintf(v[1], sizeof(v[1]), "%lld", (long long)k->pending);
-	snprintf(v[2], sizeof(v[2]), "%lld", (long long)k->retrying);
-	snprintf(v[3], sizeof(v[3]), "%lld", (long long)k->dead);
-	snprintf(v[4], sizeof(v[4]), "%lld", (long long)k->done);
-	return table_add(o->table, (const char *const[]){
-		name != NULL ? name : "(no Action)", v[0], v[1], v[2], v[3],
-		v[4] });
+	return output_row(arg, row, sizeof(row) / sizeof(row[0]));
 }
 
 static void
@@ -794,23 +772,20 @@ cmd_stats(struct tool *t, int argc, char **argv)
 	};
 	struct output o = { NULL, NULL };
 	struct store_stats s;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		rc = common_option(t, c);
-		if (rc != 0)
-			return rc;
-	}
-	if (optind != argc)
-		return fail_usage("unexpected argument '%s'", argv[optind]);
-	rc = data_dir_open(&t->d, false);
+	if (next_option(t, argc, argv, opts, &rc) != -1)
+		return EXIT_USAGE;	/* stats has no options of its own */
+	if (rc != 0)
+		return rc;
+	rc = open_to_read(t, argc, argv);
 	if (rc != 0)
 		return rc;
 	/* The totals first, then the table or array by Action. */
 	rc = whr_store_stats(t->d.store, &s, NULL, NULL);
 	if (rc < 0)
 		return data_dir_error(&t->d, "cannot count");
-	if (!output_open(&o, t, stats_titles))
+	if (!output_open(&o, t->json, stats_titles))
 		return data_dir_error(&t->d, "cannot count: out of memory");
 	if (o.json != NULL) {
 		yajl_gen_map_open(o.json);

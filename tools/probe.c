@@ -75,18 +75,6 @@ usage(void)
 
 /* ---- the echo ------------------------------------------------------- */
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool
 probe_has_noecho(const char *query)
 {
@@ -98,11 +86,11 @@ probe_has_noecho(const char *query)
 		size_t i = 0;
 
 		for (; i < name_len && n < sizeof(name); n++) {
-			if (query[i] == '%' && i + 2 < name_len &&
-			    hex_value(query[i + 1]) >= 0 &&
-			    hex_value(query[i + 2]) >= 0) {
-				name[n] = (char)(hex_value(query[i + 1]) * 16 +
-						 hex_value(query[i + 2]));
+			int byte = i + 2 < name_len
+					   ? http_percent_byte(query + i) : -1;
+
+			if (byte >= 0) {
+				name[n] = (char)byte;
 				i += 3;
 			} else {
 				name[n] = query[i] == '+' ? ' ' : query[i];

@@ -264,15 +264,6 @@ receiver_name(char *out, size_t size, const char *id)
 		snprintf(out, size, "receiver id '%s'", id);
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* The receiver id of @p url: --receiver-id, else the segment after
  * /custom at the end of its path (percent-decoded, lowercased), "" for
  * a path ending in /custom. Malloc'd, or NULL after a message. */
@@ -312,10 +303,10 @@ receiver_id(const struct reg *r, const struct http_url *url)
 	}
 	/* percent-decoded as whr serve decodes the path */
 	for (i = 0; id != NULL && id[i] != '\0'; i++) {
-		if (id[i] == '%' && hex_value(id[i + 1]) >= 0 &&
-		    hex_value(id[i + 2]) >= 0) {
-			id[n++] = (char)(hex_value(id[i + 1]) * 16 +
-					 hex_value(id[i + 2]));
+		int byte = http_percent_byte(id + i);
+
+		if (byte >= 0) {
+			id[n++] = (char)byte;
 			i += 2;
 		} else {
 			id[n++] = id[i];

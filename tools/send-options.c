@@ -5,10 +5,13 @@
 #include "send.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <whr/log.h>	/* WHR_PRINTF */
 
 #include "commands.h"
 
@@ -32,6 +35,23 @@ enum {
 	OPT_EXPECT_CONTINUE,
 	OPT_DRY_RUN,
 };
+
+/* A command line whr send refuses: the message, after "whr send: ", on
+ * stderr; -EINVAL. */
+static int refuse(const char *fmt, ...) WHR_PRINTF(1, 2);
+
+static int
+refuse(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("whr send: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -EINVAL;
+}
 
 static const struct tool_option options[] = {
 	{ "sample", 0, true, OPT_SAMPLE },
@@ -158,9 +178,8 @@ parse_delays(struct send_options *o, const char *list)
 		p += len + 1;
 	}
 bad:
-	fprintf(stderr, "whr send: --retry-delays: '%s' is not a list of "
-		"durations, e.g. 60,240 or 100ms,200ms\n", list);
-	return -EINVAL;
+	return refuse("--retry-delays: '%s' is not a list of durations, "
+		      "e.g. 60,240 or 100ms,200ms", list);
 }
 
 static int
@@ -170,11 +189,8 @@ read_file(struct send_options *o, const char *path)
 	char *grown;
 	size_t n;
 
-	if (f == NULL) {
-		fprintf(stderr, "whr send: cannot read %s: %s\n", path,
-			strerror(errno));
-		return -EINVAL;
-	}
+	if (f == NULL)
+		return refuse("cannot read %s: %s", path, strerror(errno));
 	o->file = path;
 	for (;;) {
 		grown = realloc(o->file_body, o->file_len + 65536);
@@ -187,9 +203,9 @@ read_file(struct send_options *o, const char *path)
 			break;
 	}
 	if (grown == NULL || ferror(f) || o->file_len > FILE_MAX) {
-		fprintf(stderr, "whr send: cannot read %s: %s\n", path,
-			grown == NULL ? "out of memory" : ferror(f) ?
-			strerror(errno) : "larger than 64 MiB");
+		refuse("cannot read %s: %s", path, grown == NULL
+		       ? "out of memory" : ferror(f) ? strerror(errno)
+						     : "larger than 64 MiB");
 		fclose(f);
 		return -EINVAL;
 	}
@@ -225,17 +241,13 @@ take(void *userdata, int id, const char *value)
 	case OPT_SET_JSON:
 		return send_set_member(o, value, id == OPT_SET_JSON);
 	case OPT_FILE:
-		if (o->file != NULL) {
-			fprintf(stderr, "whr send: one --file only\n");
-			return -EINVAL;
-		}
+		if (o->file != NULL)
+			return refuse("one --file only");
 		return read_file(o, value);
 	case OPT_ID:
-		if (!id_valid(value)) {
-			fprintf(stderr, "whr send: --id: letters, digits, - "
-				"and _ only, 1 to 64 of them\n");
-			return -EINVAL;
-		}
+		if (!id_valid(value))
+			return refuse("--id: letters, digits, - and _ only, "
+				      "1 to 64 of them");
 		o->id = value;
 		return 0;
 	case OPT_PROPERTIES:
@@ -247,11 +259,8 @@ take(void *userdata, int id, const char *value)
 		return 0;
 	case OPT_LINE_ENDS:
 		if (strcasecmp(value, "crlf") != 0 &&
-		    strcasecmp(value, "lf") != 0) {
-			fprintf(stderr, "whr send: --line-ends is crlf or "
-				"lf\n");
-			return -EINVAL;
-		}
+		    strcasecmp(value, "lf") != 0)
+			return refuse("--line-ends is crlf or lf");
 		o->line_ends = value;
 		return 0;
 	case OPT_RETRY_DELAYS:
@@ -267,13 +276,11 @@ take(void *userdata, int id, const char *value)
 	case OPT_CONCURRENCY:
 		if (tool_parse_long(value, 1, id == OPT_ATTEMPTS ? 100 :
 				    id == OPT_COUNT ? 100000000 : 1000,
-				    &n) < 0) {
-			fprintf(stderr, "whr send: --%s: '%s' is out of range "
-				"(see whr send --help)\n", id == OPT_ATTEMPTS ?
-				"attempts" : id == OPT_COUNT ? "count" :
-				"concurrency", value);
-			return -EINVAL;
-		}
+				    &n) < 0)
+			return refuse("--%s: '%s' is out of range (see whr "
+				      "send --help)", id == OPT_ATTEMPTS
+				      ? "attempts" : id == OPT_COUNT ? "count"
+				      : "concurrency", value);
 		*(id == OPT_ATTEMPTS ? &o->attempts : id == OPT_COUNT ?
 		  &o->count : &o->concurrency) = n;
 		return 0;
@@ -286,19 +293,15 @@ take(void *userdata, int id, const char *value)
 static int
 check(struct send_options *o)
 {
-	if (o->file == NULL && o->n_notes == 0) {
-		fprintf(stderr, "whr send: what to send? --sample ACTION, "
-			"--action ACTION [--data JSON] or --file FILE\n");
-		return -EINVAL;
-	}
+	if (o->file == NULL && o->n_notes == 0)
+		return refuse("what to send? --sample ACTION, --action ACTION "
+			      "[--data JSON] or --file FILE");
 	if (o->file != NULL && (o->n_notes > 0 || o->properties != NULL ||
 				o->id != NULL || o->compact ||
-				o->line_ends != NULL)) {
-		fprintf(stderr, "whr send: --file sends the file as it is: "
-			"--sample, --action, --properties, --id, --compact "
-			"and --line-ends do not go with it\n");
-		return -EINVAL;
-	}
+				o->line_ends != NULL))
+		return refuse("--file sends the file as it is: --sample, "
+			      "--action, --properties, --id, --compact and "
+			      "--line-ends do not go with it");
 	if (o->file != NULL && (o->count > 1 || o->attempts > 1))
 		fprintf(stderr, "whr send: warning: --file is sent as it is: "
 			"every request carries the same Id and Attempt\n");

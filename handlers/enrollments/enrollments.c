@@ -53,11 +53,31 @@ enum statement {
 };
 
 /* A field of a course or learner: the newer event's word wins, an older
- * one only fills in a gap. @c is the column, "excluded" the event. */
-#define NEWEST(c)							\
-	"  " c " = CASE WHEN excluded.updated_at >= updated_at"		\
-	"   THEN ifnull(excluded." c ", " c ")"			\
-	"   ELSE ifnull(" c ", excluded." c ") END,"
+ * one only fills in a gap. @c is the column, @t the table's name and a
+ * dot (PostgreSQL's upsert wants them; "" on SQLite), "excluded" the
+ * event. */
+#define NEWEST(t, c)							\
+	"  " c " = CASE WHEN excluded.updated_at >= " t "updated_at"	\
+	"   THEN coalesce(excluded." c ", " t c ")"			\
+	"   ELSE coalesce(" t c ", excluded." c ") END,"
+
+/* Published or not, as the newest event that said it. */
+#define IF_NEWLY_PUBLISHED(t, c)					\
+	"  " c " = CASE WHEN excluded.published IS NOT NULL AND"	\
+	"   (" t "published_at IS NULL"					\
+	"    OR excluded.published_at >= " t "published_at)"		\
+	"   THEN excluded." c " ELSE " t c " END,"
+
+/* The columns of a course or a learner that its newest event decides,
+ * the same on both databases. */
+#define COURSE_FIELDS(t)						\
+	NEWEST(t, "title") NEWEST(t, "url") NEWEST(t, "course_type")	\
+	NEWEST(t, "site_id") NEWEST(t, "web_id")			\
+	IF_NEWLY_PUBLISHED(t, "published")				\
+	IF_NEWLY_PUBLISHED(t, "published_at")
+#define LEARNER_FIELDS(t)						\
+	NEWEST(t, "email") NEWEST(t, "name") NEWEST(t, "login_name")	\
+	NEWEST(t, "department") NEWEST(t, "directory_object_id")
 
 static const char *const sqlite_statements[ST_COUNT] = {
 	/* ?7 published or NULL; ?9 1 for CourseCreated; ?10 NULL for an
@@ -70,14 +90,7 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	"  END, CASE WHEN ?9 THEN ?8 END, CASE ?10 WHEN 1 THEN ?8 END,"
 	"  CASE ?10 WHEN 0 THEN ?8 END, ?8)"
 	" ON CONFLICT (course_id) DO UPDATE SET"
-	NEWEST("title") NEWEST("url") NEWEST("course_type")
-	NEWEST("site_id") NEWEST("web_id")
-	"  published = CASE WHEN excluded.published IS NOT NULL AND"
-	"   (published_at IS NULL OR excluded.published_at >= published_at)"
-	"   THEN excluded.published ELSE published END,"
-	"  published_at = CASE WHEN excluded.published IS NOT NULL AND"
-	"   (published_at IS NULL OR excluded.published_at >= published_at)"
-	"   THEN excluded.published_at ELSE published_at END,"
+	COURSE_FIELDS("")
 	"  created_at = min(ifnull(created_at, excluded.created_at),"
 	"   ifnull(excluded.created_at, created_at)),"
 	/* Deleted, unless a newer course event says otherwise. */
@@ -99,8 +112,7 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	"  department, directory_object_id, updated_at)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
 	" ON CONFLICT (learner_id) DO UPDATE SET"
-	NEWEST("email") NEWEST("name") NEWEST("login_name")
-	NEWEST("department") NEWEST("directory_object_id")
+	LEARNER_FIELDS("")
 	"  updated_at = max(updated_at, excluded.updated_at)",
 	[ST_LATEST] =
 	"SELECT cycle, state, updated_at, approval_requested_at, enrolled_at,"
@@ -137,7 +149,6 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	"  AND notification_index = ?6",
 };
 
-
 /*
  * The same on PostgreSQL (schema.c): $n placeholders, typed where the
  * server cannot tell; coalesce(), greatest() and least() for ifnull()
@@ -150,18 +161,6 @@ static const char *const sqlite_statements[ST_COUNT] = {
 	" " column "_key = lower(" param "::text COLLATE \"C\")"
 #define PAIR_IS KEY_IS("course", "$1") " AND" KEY_IS("learner", "$2")
 
-#define PG_NEWEST(t, c)							\
-	"  " c " = CASE WHEN excluded.updated_at >= " t ".updated_at"	\
-	"   THEN coalesce(excluded." c ", " t "." c ")"		\
-	"   ELSE coalesce(" t "." c ", excluded." c ") END,"
-
-/* Published or not, as the newest event that said it. */
-#define PG_IF_NEWLY_PUBLISHED(c)					\
-	"  " c " = CASE WHEN excluded.published IS NOT NULL AND"	\
-	"   (c.published_at IS NULL"					\
-	"    OR excluded.published_at >= c.published_at)"		\
-	"   THEN excluded." c " ELSE c." c " END,"
-
 static const char *const postgresql_statements[ST_COUNT] = {
 	[ST_COURSE] =
 	"INSERT INTO courses AS c (course_id, title, url, course_type,"
@@ -173,10 +172,7 @@ static const char *const postgresql_statements[ST_COUNT] = {
 	"  CASE $10::bigint WHEN 1 THEN $8 END,"
 	"  CASE $10 WHEN 0 THEN $8 END, $8)"
 	" ON CONFLICT (course_key) DO UPDATE SET"
-	PG_NEWEST("c", "title") PG_NEWEST("c", "url")
-	PG_NEWEST("c", "course_type") PG_NEWEST("c", "site_id")
-	PG_NEWEST("c", "web_id")
-	PG_IF_NEWLY_PUBLISHED("published") PG_IF_NEWLY_PUBLISHED("published_at")
+	COURSE_FIELDS("c.")
 	"  created_at = least(coalesce(c.created_at, excluded.created_at),"
 	"   coalesce(excluded.created_at, c.created_at)),"
 	"  deleted_at = CASE"
@@ -197,9 +193,7 @@ static const char *const postgresql_statements[ST_COUNT] = {
 	"  department, directory_object_id, updated_at)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7)"
 	" ON CONFLICT (learner_key) DO UPDATE SET"
-	PG_NEWEST("l", "email") PG_NEWEST("l", "name")
-	PG_NEWEST("l", "login_name") PG_NEWEST("l", "department")
-	PG_NEWEST("l", "directory_object_id")
+	LEARNER_FIELDS("l.")
 	"  updated_at = greatest(l.updated_at, excluded.updated_at)",
 	[ST_LATEST] =
 	"SELECT cycle, state, updated_at, approval_requested_at, enrolled_at,"
@@ -247,25 +241,20 @@ static const char *const postgresql_statements[ST_COUNT] = {
 };
 
 /* The statements for each database the tracker has tables for. */
-static const char *const *
-statements_of(enum whr_db db)
-{
-	switch (db) {
-	case WHR_DB_SQLITE:
-		return sqlite_statements;
-	case WHR_DB_POSTGRESQL:
-		return postgresql_statements;
-	default:
-		return NULL;
-	}
-}
+static const char *const *const statements_of[] = {
+	[WHR_DB_SQLITE] = sqlite_statements,
+	[WHR_DB_POSTGRESQL] = postgresql_statements,
+};
 
 /* Statement @p which, with no parameter bound; NULL when it cannot be
  * prepared (whr_tx_error() says why). */
 static struct whr_stmt *
 statement(struct whr_tx *tx, enum statement which)
 {
-	const char *const *sql = statements_of(whr_tx_db(tx));
+	size_t db = whr_tx_db(tx);
+	const char *const *sql = db < sizeof(statements_of) /
+					      sizeof(statements_of[0])
+					 ? statements_of[db] : NULL;
 
 	return sql != NULL ? whr_tx_prepare(tx, sql[which]) : NULL;
 }

@@ -76,14 +76,15 @@
 
 /* The reports' statements for one database. Each takes ?1 to ?4, the
  * course, learner, since and until of the filter (NULL: any). */
-struct report_sql {
-	const char *list;	/* ?5 state, ?6 all cycles, ?7 limit */
-	const char *summary;
-	const char *history;	/* ?5 limit */
+enum report {
+	REPORT_LIST,		/* ?5 state, ?6 all cycles, ?7 limit */
+	REPORT_SUMMARY,
+	REPORT_HISTORY,		/* ?5 limit */
+	REPORTS,
 };
 
-static const struct report_sql sqlite_sql = {
-	.list =
+static const char *const sqlite_sql[REPORTS] = {
+	[REPORT_LIST] =
 	LIST_COLUMNS
 	" LEFT JOIN courses c ON c.course_id = e.course_id"
 	" LEFT JOIN learners l ON l.learner_id = e.learner_id"
@@ -103,7 +104,7 @@ static const struct report_sql sqlite_sql = {
 	 * when none of its enrollments is in the window. The median is
 	 * left to the caller as the one or two middle durations and their
 	 * count, so that it is computed as avg() would, in C. */
-	.summary =
+	[REPORT_SUMMARY] =
 	"WITH latest AS (SELECT e.course_id, e.state, e.enrolled_at,"
 	"  e.completed_at FROM enrollments e WHERE" LATEST("e")
 	"  AND (?3 IS NULL OR e.updated_at >= ?3)"
@@ -128,7 +129,7 @@ static const struct report_sql sqlite_sql = {
 	" AND ?2 IS NULL"
 	" ORDER BY whr_fold(c.title) NULLS LAST, c.title, i.course_id",
 
-	.history =
+	[REPORT_HISTORY] =
 	HISTORY_COLUMNS
 	" LEFT JOIN courses c ON c.course_id = ev.course_id"
 	" LEFT JOIN learners l ON l.learner_id = ev.learner_id"
@@ -165,8 +166,8 @@ static const struct report_sql sqlite_sql = {
 #define PG_STATE_COUNT(states) \
 	"  count(*) FILTER (WHERE state IN (" states "))"
 
-static const struct report_sql postgresql_sql = {
-	.list =
+static const char *const postgresql_sql[REPORTS] = {
+	[REPORT_LIST] =
 	LIST_COLUMNS
 	" LEFT JOIN courses c ON c.course_key = e.course_key"
 	" LEFT JOIN learners l ON l.learner_key = e.learner_key"
@@ -182,7 +183,7 @@ static const struct report_sql postgresql_sql = {
 	" e.learner_key" PG_BYTES ", e.cycle"
 	" LIMIT CASE WHEN $7::bigint < 0 THEN NULL ELSE $7 END",
 
-	.summary =
+	[REPORT_SUMMARY] =
 	"WITH latest AS (SELECT e.course_key, e.state, e.enrolled_at,"
 	"  e.completed_at FROM enrollments e WHERE" PG_LATEST("e")
 	PG_WINDOW("e.updated_at") "),"
@@ -208,7 +209,7 @@ static const struct report_sql postgresql_sql = {
 	" ORDER BY lower(c.title)" PG_BYTES " NULLS LAST,"
 	" c.title" PG_BYTES " NULLS FIRST, i.course_key" PG_BYTES,
 
-	.history =
+	[REPORT_HISTORY] =
 	HISTORY_COLUMNS
 	" LEFT JOIN courses c ON c.course_key = ev.course_key"
 	" LEFT JOIN learners l ON l.learner_key = ev.learner_key"
@@ -307,18 +308,10 @@ sqlite_open(struct whr_tx *tx)
 
 /* ---- the reports --------------------------------------------------------- */
 
-static const struct report_sql *
-report_sql_of(enum whr_db db)
-{
-	switch (db) {
-	case WHR_DB_SQLITE:
-		return &sqlite_sql;
-	case WHR_DB_POSTGRESQL:
-		return &postgresql_sql;
-	default:
-		return NULL;
-	}
-}
+static const char *const *const report_sql_of[] = {
+	[WHR_DB_SQLITE] = sqlite_sql,
+	[WHR_DB_POSTGRESQL] = postgresql_sql,
+};
 
 int
 enrollments_report_open(struct whr_tx *tx, int *version)
@@ -343,21 +336,29 @@ enrollments_report_open(struct whr_tx *tx, int *version)
 	}
 }
 
-/* @p sql with ?1 to ?4 bound to @p f's course, learner, since and until
- * (NULL when not given); NULL on failure (whr_tx_error() says why). */
-static struct whr_stmt *
+/* Report @p which in @p tx's database's SQL, into *@p st with ?1 to ?4
+ * bound to @p f's course, learner, since and until (NULL when not
+ * given): 0, -EPROTONOSUPPORT for a database the tracker has no tables
+ * for, or -EIO (whr_tx_error() says why). */
+static int
 prepare(struct whr_tx *tx, const struct enrollments_filter *f,
-	const char *sql)
+	enum report which, struct whr_stmt **st)
 {
-	struct whr_stmt *st = whr_tx_prepare(tx, sql);
+	size_t db = whr_tx_db(tx);
+	const char *const *sql = db < sizeof(report_sql_of) /
+					      sizeof(report_sql_of[0])
+					 ? report_sql_of[db] : NULL;
 
-	if (st == NULL ||
-	    (whr_stmt_bind_text(st, 1, f->course) |
-	     whr_stmt_bind_text(st, 2, f->learner) |
-	     (f->has_since ? whr_stmt_bind_int(st, 3, f->since) : 0) |
-	     (f->has_until ? whr_stmt_bind_int(st, 4, f->until) : 0)) < 0)
-		return NULL;
-	return st;
+	if (sql == NULL)
+		return -EPROTONOSUPPORT;
+	*st = whr_tx_prepare(tx, sql[which]);
+	if (*st == NULL ||
+	    (whr_stmt_bind_text(*st, 1, f->course) |
+	     whr_stmt_bind_text(*st, 2, f->learner) |
+	     (f->has_since ? whr_stmt_bind_int(*st, 3, f->since) : 0) |
+	     (f->has_until ? whr_stmt_bind_int(*st, 4, f->until) : 0)) < 0)
+		return -EIO;
+	return 0;
 }
 
 /* Step @p st to its end, @p row reading each row and handing it to the
@@ -368,8 +369,6 @@ each_row(struct whr_stmt *st, int (*row)(struct whr_stmt *st, void *call),
 {
 	int rc;
 
-	if (st == NULL)
-		return -EIO;
 	while ((rc = whr_stmt_step(st)) > 0) {
 		rc = row(st, call);
 		if (rc != 0)
@@ -410,19 +409,16 @@ enrollments_report_list(struct whr_tx *tx, const struct enrollments_filter *f,
 			int (*fn)(const struct enrollment_row *row, void *arg),
 			void *arg)
 {
-	const struct report_sql *sql = report_sql_of(whr_tx_db(tx));
 	struct list_call call = { fn, arg };
 	struct whr_stmt *st;
+	int rc = prepare(tx, f, REPORT_LIST, &st);
 
-	if (sql == NULL)
-		return -EPROTONOSUPPORT;
-	st = prepare(tx, f, sql->list);
-	if (st != NULL &&
+	if (rc == 0 &&
 	    (whr_stmt_bind_text(st, 5, f->state) |
 	     whr_stmt_bind_int(st, 6, f->all_cycles) |
 	     whr_stmt_bind_int(st, 7, f->limit > 0 ? f->limit : -1)) < 0)
-		return -EIO;
-	return each_row(st, list_row, &call);
+		rc = -EIO;
+	return rc < 0 ? rc : each_row(st, list_row, &call);
 }
 
 struct summary_call {
@@ -470,12 +466,11 @@ enrollments_report_summary(struct whr_tx *tx,
 				     void *arg),
 			   void *arg)
 {
-	const struct report_sql *sql = report_sql_of(whr_tx_db(tx));
 	struct summary_call call = { fn, arg };
+	struct whr_stmt *st;
+	int rc = prepare(tx, f, REPORT_SUMMARY, &st);
 
-	if (sql == NULL)
-		return -EPROTONOSUPPORT;
-	return each_row(prepare(tx, f, sql->summary), summary_row, &call);
+	return rc < 0 ? rc : each_row(st, summary_row, &call);
 }
 
 struct history_call {
@@ -511,15 +506,12 @@ enrollments_report_history(struct whr_tx *tx,
 				     void *arg),
 			   void *arg)
 {
-	const struct report_sql *sql = report_sql_of(whr_tx_db(tx));
 	struct history_call call = { fn, arg };
 	struct whr_stmt *st;
+	int rc = prepare(tx, f, REPORT_HISTORY, &st);
 
-	if (sql == NULL)
-		return -EPROTONOSUPPORT;
-	st = prepare(tx, f, sql->history);
-	if (st != NULL &&
+	if (rc == 0 &&
 	    whr_stmt_bind_int(st, 5, f->limit > 0 ? f->limit : -1) < 0)
-		return -EIO;
-	return each_row(st, history_row, &call);
+		rc = -EIO;
+	return rc < 0 ? rc : each_row(st, history_row, &call);
 }

@@ -236,17 +236,19 @@ static const struct schema_sql postgresql_sql = {
 	.create = postgresql_v1,
 };
 
+static const struct schema_sql *const schema_sqls[] = {
+	[WHR_DB_SQLITE] = &sqlite_sql,
+	[WHR_DB_POSTGRESQL] = &postgresql_sql,
+};
+
+/* The tables' SQL for @p tx's database; NULL for one without. */
 static const struct schema_sql *
-schema_of(enum whr_db db)
+schema_of(struct whr_tx *tx)
 {
-	switch (db) {
-	case WHR_DB_SQLITE:
-		return &sqlite_sql;
-	case WHR_DB_POSTGRESQL:
-		return &postgresql_sql;
-	default:
-		return NULL;
-	}
+	size_t db = whr_tx_db(tx);
+
+	return db < sizeof(schema_sqls) / sizeof(schema_sqls[0])
+		       ? schema_sqls[db] : NULL;
 }
 
 /* The one row of @p st's first column into @p value (@p missing when
@@ -290,7 +292,7 @@ schema_version(struct whr_tx *tx, const struct schema_sql *sql,
 int
 enrollments_schema_read(struct whr_tx *tx, int *version)
 {
-	const struct schema_sql *sql = schema_of(whr_tx_db(tx));
+	const struct schema_sql *sql = schema_of(tx);
 	int64_t v;
 	int rc;
 
@@ -308,7 +310,7 @@ enrollments_schema_read(struct whr_tx *tx, int *version)
 int
 enrollments_schema_setup(struct whr_tx *tx, void *userdata)
 {
-	const struct schema_sql *sql = schema_of(whr_tx_db(tx));
+	const struct schema_sql *sql = schema_of(tx);
 	int64_t version = 0;
 	int rc;
 

@@ -262,6 +262,16 @@ sched_unlink_entry(struct sched *s, struct entry *e)
 	s->entries.n--;
 }
 
+/* A new item of @p size bytes, zeroed, once table @p t has room for it;
+ * NULL when out of memory. */
+static void *
+table_new_item(struct table *t, bool groups, size_t size)
+{
+	if (sched_table_grow(t, groups) < 0)
+		return NULL;
+	return calloc(1, size);
+}
+
 static struct group *
 sched_find_group(struct sched *s, const char *key, size_t hash, bool create)
 {
@@ -275,9 +285,7 @@ sched_find_group(struct sched *s, const char *key, size_t hash, bool create)
 	}
 	if (g != NULL || !create)
 		return g;
-	if (sched_table_grow(&s->groups, true) < 0)
-		return NULL;
-	g = calloc(1, sizeof(*g));
+	g = table_new_item(&s->groups, true, sizeof(*g));
 	if (g == NULL)
 		return NULL;
 	g->key = strdup(key);
@@ -463,9 +471,7 @@ sched_add(struct sched *s, int64_t id, char *const *keys, size_t n_keys,
 		rc = 0;
 		goto out;
 	}
-	if (sched_table_grow(&s->entries, false) < 0)
-		goto out;
-	e = calloc(1, sizeof(*e));
+	e = table_new_item(&s->entries, false, sizeof(*e));
 	if (e == NULL)
 		goto out;
 	e->members = calloc(n_keys ? n_keys : 1, sizeof(*e->members));
@@ -728,31 +734,53 @@ sched_known(struct sched *s, int64_t id)
 	return known;
 }
 
-size_t
-sched_count(struct sched *s)
+/* How many items table @p t of @p s holds now. */
+static size_t
+locked_count(struct sched *s, const struct table *t)
 {
 	size_t n;
 
 	pthread_mutex_lock(&s->lock);
-	n = s->entries.n;
+	n = t->n;
 	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+size_t
+sched_count(struct sched *s)
+{
+	return locked_count(s, &s->entries);
+}
+
+/* Every entry, in no order: the one after @p e (NULL: the first), whose
+ * bucket is *@p bucket; NULL after the last. Under the lock. */
+static const struct entry *
+next_entry(const struct sched *s, const struct entry *e, size_t *bucket)
+{
+	if (e == NULL)
+		*bucket = 0;
+	else if (e->next_in_bucket != NULL)
+		return e->next_in_bucket;
+	else
+		++*bucket;
+	for (; *bucket < s->entries.n_buckets; ++*bucket) {
+		if (s->entries.buckets[*bucket] != NULL)
+			return s->entries.buckets[*bucket];
+	}
+	return NULL;
 }
 
 int64_t
 sched_min_id(struct sched *s)
 {
+	const struct entry *e;
 	int64_t min = 0;
 	size_t i;
 
 	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->entries.n_buckets; i++) {
-		const struct entry *e = s->entries.buckets[i];
-
-		for (; e != NULL; e = e->next_in_bucket) {
-			if (min == 0 || e->id < min)
-				min = e->id;
-		}
+	for (e = next_entry(s, NULL, &i); e != NULL; e = next_entry(s, e, &i)) {
+		if (min == 0 || e->id < min)
+			min = e->id;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return min;
@@ -761,17 +789,15 @@ sched_min_id(struct sched *s)
 size_t
 sched_ids(struct sched *s, int64_t *out, size_t max)
 {
+	const struct entry *e;
 	size_t n = 0;
 	size_t i;
 
 	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->entries.n_buckets; i++) {
-		const struct entry *e = s->entries.buckets[i];
-
-		for (; e != NULL; e = e->next_in_bucket, n++) {
-			if (n < max)
-				out[n] = e->id;
-		}
+	for (e = next_entry(s, NULL, &i); e != NULL; e = next_entry(s, e, &i)) {
+		if (n < max)
+			out[n] = e->id;
+		n++;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return n;
@@ -780,12 +806,7 @@ sched_ids(struct sched *s, int64_t *out, size_t max)
 size_t
 sched_group_count(struct sched *s)
 {
-	size_t n;
-
-	pthread_mutex_lock(&s->lock);
-	n = s->groups.n;
-	pthread_mutex_unlock(&s->lock);
-	return n;
+	return locked_count(s, &s->groups);
 }
 
 void

@@ -674,21 +674,6 @@ run_done(struct pg_store *s, enum statement which, const struct params *p,
 	return rc;
 }
 
-/* Run a statement that changes rows: how many, or a negative errno. */
-static int
-run_count(struct pg_store *s, enum statement which, const struct params *p,
-	  const char *what)
-{
-	int rc;
-	PGresult *res = run(s, which, p, 0, what, &rc);
-
-	if (res == NULL)
-		return rc;
-	rc = atoi(PQcmdTuples(res));
-	PQclear(res);
-	return rc;
-}
-
 /* SQL without parameters, by the simple protocol (several statements
  * may go in one round trip). */
 static int
@@ -761,10 +746,12 @@ column_copy(const PGresult *res, int row, int col, size_t *len, bool *oom)
 	return out;
 }
 
-/* The one integer @p which gives; -errno on a failure. */
+/* Run a statement for one number: with @p changes how many rows it
+ * changed, else its first row's first column (0 without rows); or a
+ * negative errno. */
 static int64_t
-query_int(struct pg_store *s, enum statement which, const struct params *p,
-	  const char *what)
+run_number(struct pg_store *s, enum statement which, const struct params *p,
+	   const char *what, bool changes)
 {
 	int rc;
 	PGresult *res = run(s, which, p, 0, what, &rc);
@@ -772,9 +759,28 @@ query_int(struct pg_store *s, enum statement which, const struct params *p,
 
 	if (res == NULL)
 		return rc;
-	v = PQntuples(res) > 0 ? column_int(res, 0, 0) : 0;
+	if (changes)
+		v = atoi(PQcmdTuples(res));
+	else
+		v = PQntuples(res) > 0 ? column_int(res, 0, 0) : 0;
 	PQclear(res);
 	return v;
+}
+
+/* Run a statement that changes rows: how many, or a negative errno. */
+static int
+run_count(struct pg_store *s, enum statement which, const struct params *p,
+	  const char *what)
+{
+	return (int)run_number(s, which, p, what, true);
+}
+
+/* The one integer @p which gives; -errno on a failure. */
+static int64_t
+query_int(struct pg_store *s, enum statement which, const struct params *p,
+	  const char *what)
+{
+	return run_number(s, which, p, what, false);
 }
 
 /* ---- text arrays -------------------------------------------------------- */
@@ -1136,10 +1142,7 @@ pg_open(const char *location, enum store_mode mode, struct whr_store **out)
 	if (s == NULL)
 		return -ENOMEM;
 	*out = &s->base;
-	s->base.backend = &store_postgresql;
-	s->tx.base.backend = &tx_postgresql;
-	s->tx.base.store = &s->base;
-	s->base.tx = &s->tx.base;
+	store_init(&s->base, &store_postgresql, &s->tx.base, &tx_postgresql);
 	s->tx.s = s;
 	s->mode = mode;
 	s->synced = true;
@@ -1937,20 +1940,10 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 	if (res == NULL)
 		return rc;
 	for (row = 0; row < PQntuples(res); row++) {
-		struct store_claim c = {
-			.id = column_int(res, row, 0),
-			.next_at = column_int(res, row, 2),
-		};
-		char **keys = NULL;
-		size_t n = 0;
-		int r = store_split_keys(PQgetvalue(res, row, 1), &keys, &n);
+		int r = store_offer_claim(column_int(res, row, 0),
+					  PQgetvalue(res, row, 1),
+					  column_int(res, row, 2), fn, arg);
 
-		if (r == 0) {
-			c.keys = keys;
-			c.n_keys = n;
-			r = fn(&c, arg);
-		}
-		store_free_keys(keys, n);
 		if (r != 0) {
 			/* Stopped: this one and the rest are not taken. */
 			unclaim(s, res, row);

@@ -705,10 +705,7 @@ lite_open(const char *location, enum store_mode mode, struct whr_store **out)
 	if (s == NULL)
 		return -ENOMEM;
 	*out = &s->base;
-	s->base.backend = &store_sqlite;
-	s->tx.base.backend = &tx_sqlite;
-	s->tx.base.store = &s->base;
-	s->base.tx = &s->tx.base;
+	store_init(&s->base, &store_sqlite, &s->tx.base, &tx_sqlite);
 	s->mode = mode;
 	s->tx.s = s;
 	if ((size_t)snprintf(s->path, sizeof(s->path), "%s/%s", location,
@@ -976,21 +973,10 @@ lite_claim(struct whr_store *store, int64_t after, int64_t limit,
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int64(st, 2, limit);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_claim c = {
-			.id = sqlite3_column_int64(st, 0),
-			.next_at = sqlite3_column_int64(st, 2),
-		};
-		char **keys = NULL;
-		size_t n = 0;
-		int r = store_split_keys(
-			(const char *)sqlite3_column_text(st, 1), &keys, &n);
+		int r = store_offer_claim(sqlite3_column_int64(st, 0),
+			(const char *)sqlite3_column_text(st, 1),
+			sqlite3_column_int64(st, 2), fn, arg);
 
-		if (r == 0) {
-			c.keys = keys;
-			c.n_keys = n;
-			r = fn(&c, arg);
-		}
-		store_free_keys(keys, n);
 		if (r != 0) {
 			sqlite3_reset(st);
 			sqlite3_clear_bindings(st);

@@ -642,6 +642,33 @@ store_free_keys(char **keys, size_t n)
 	free(keys);
 }
 
+void
+store_init(struct whr_store *s, const struct store_backend *backend,
+	   struct whr_tx *tx, const struct tx_backend *tx_backend)
+{
+	s->backend = backend;
+	s->tx = tx;
+	tx->backend = tx_backend;
+	tx->store = s;
+}
+
+int
+store_offer_claim(int64_t id, const char *keys, int64_t next_at,
+		  int (*fn)(const struct store_claim *c, void *arg),
+		  void *arg)
+{
+	struct store_claim c = { .id = id, .next_at = next_at };
+	char **split = NULL;
+	int rc = store_split_keys(keys, &split, &c.n_keys);
+
+	if (rc == 0) {
+		c.keys = split;
+		rc = fn(&c, arg);
+	}
+	store_free_keys(split, c.n_keys);
+	return rc;
+}
+
 enum whr_result
 store_result_from_name(const char *name)
 {

@@ -592,6 +592,11 @@ struct whr_tx {
 void store_tx_set_error(struct whr_tx *tx, const char *fmt, ...)
 	WHR_PRINTF(2, 3);
 
+/* A backend's new store @p s and its transaction handle @p tx, each
+ * tied to its table and to the other. */
+void store_init(struct whr_store *s, const struct store_backend *backend,
+		struct whr_tx *tx, const struct tx_backend *tx_backend);
+
 /* Statements are kept per handle, keyed by their SQL text: a backend's
  * statement begins with this, filled by stmt_cache_add(). */
 struct whr_stmt {
@@ -629,6 +634,13 @@ char *store_join_keys(char **keys, size_t n, int64_t seq);
 /* And back: 0 or -ENOMEM (*n says how many were made, to free). */
 int store_split_keys(const char *text, char ***keys, size_t *n);
 void store_free_keys(char **keys, size_t n);
+
+/* Hand a claim's row to @p fn (whr_store_claim()): work @p id, its keys
+ * as stored (one a line), due at @p next_at. What @p fn returned, or
+ * -ENOMEM. */
+int store_offer_claim(int64_t id, const char *keys, int64_t next_at,
+		      int (*fn)(const struct store_claim *c, void *arg),
+		      void *arg);
 
 /* An outcome's result from its stored name ("done", "retry", "reject"). */
 enum whr_result store_result_from_name(const char *name);

@@ -22,6 +22,26 @@ xstrdup(const char *s)
 	return s != NULL ? strdup(s) : NULL;
 }
 
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)(c | 0x20);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int
+http_percent_byte(const char *s)
+{
+	int hi, lo;
+
+	if (s[0] != '%' || (hi = hex_digit(s[1])) < 0 ||
+	    (lo = hex_digit(s[2])) < 0)
+		return -1;
+	return hi * 16 + lo;
+}
+
 /* Percent-encode what .NET escapes in a path or query: controls, space,
  * non-ASCII, and "<>\"^`{|}". The scheme and authority are kept. */
 static char *

@@ -47,6 +47,11 @@ int http_url_parse(const char *text, struct http_url *url, char *err,
 		   size_t err_size);
 void http_url_finish(struct http_url *url);
 
+/* The byte "%XX" at @p s stands for (hex digits in either case), or -1
+ * when @p s starts no such escape; nothing is read past a byte that
+ * does not fit. */
+int http_percent_byte(const char *s);
+
 /* ---- requests ------------------------------------------------------- */
 
 struct http_header {
