@@ -47,38 +47,31 @@ tracker_store(void)
  * take for one another: each must still get a statement of its own. */
 START_TEST(tracker_statements_by_text)
 {
-	static const struct {
-		const char *sql;
-		int64_t value;
-	} cases[] = {
-		{ "SELECT 1", 1 },
-		{ "SELECT 2", 2 },
-		{ "SELECT 10", 10 },
-		{ "SELECT 11", 11 },
-		{ "SELECT 12345678", 12345678 },
-		{ "SELECT 12345679", 12345679 },
-		{ "SELECT 1234567812345678", 1234567812345678 },
-		{ "SELECT 1234567912345678", 1234567912345678 },
-		{ "SELECT 1234567812345679", 1234567812345679 },
-		{ "SELECT  1", 1 },
-		{ "SELECT 1 ", 1 },
+	/* Each gives the number in it. */
+	static const char *const texts[] = {
+		"SELECT 1", "SELECT 2", "SELECT 10", "SELECT 11",
+		"SELECT 12345678", "SELECT 12345679",
+		"SELECT 1234567812345678", "SELECT 1234567912345678",
+		"SELECT 1234567812345679", "SELECT  1", "SELECT 1 ",
 	};
 	struct whr_store *s = test_store_fresh();
 	struct whr_tx *tx = whr_store_tx(s);
-	struct whr_stmt *st[sizeof(cases) / sizeof(cases[0])];
+	struct whr_stmt *st[sizeof(texts) / sizeof(texts[0])];
 	size_t i, j;
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		st[i] = whr_tx_prepare(tx, cases[i].sql);
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		st[i] = whr_tx_prepare(tx, texts[i]);
 		ck_assert_ptr_nonnull(st[i]);
 		for (j = 0; j < i; j++)
 			ck_assert_ptr_ne(st[i], st[j]);
 	}
 	/* Again, in the other order: the same statements, each its own. */
-	for (i = sizeof(cases) / sizeof(cases[0]); i-- > 0;) {
-		ck_assert_ptr_eq(whr_tx_prepare(tx, cases[i].sql), st[i]);
-		ck_assert_msg(test_query_int(tx, cases[i].sql) == cases[i].value,
-			      "%s", cases[i].sql);
+	for (i = sizeof(texts) / sizeof(texts[0]); i-- > 0;) {
+		ck_assert_ptr_eq(whr_tx_prepare(tx, texts[i]), st[i]);
+		ck_assert_msg(test_query_int(tx, texts[i]) ==
+				      strtoll(texts[i] + strlen("SELECT"), NULL,
+					      10),
+			      "%s", texts[i]);
 	}
 	test_store_discard(s);
 }
