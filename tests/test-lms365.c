@@ -290,16 +290,24 @@ END_TEST
 
 /* ---- missing, null, unknown ---- */
 
-/* A course of which the event said nothing (or only nulls). */
+/* A course of which the event said nothing (or only nulls): no member
+ * read. */
 static void
 assert_no_course(const struct whr_lms365_course *c)
 {
-	ck_assert_ptr_null(c->id);
-	ck_assert_ptr_null(c->title);
-	ck_assert_ptr_null(c->url);
-	ck_assert_ptr_null(c->course_type);
-	ck_assert_ptr_null(c->site_id);
-	ck_assert_ptr_null(c->web_id);
+	const struct {
+		const char *member;
+		const char *value;
+	} texts[] = {
+		{ "Id", c->id }, { "Title", c->title }, { "Url", c->url },
+		{ "CourseType", c->course_type }, { "SiteId", c->site_id },
+		{ "WebId", c->web_id },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		ck_assert_msg(texts[i].value == NULL, "Course.%s: '%s'",
+			      texts[i].member, texts[i].value);
 	ck_assert(!c->has_published);
 }
 
