@@ -166,49 +166,49 @@ END_TEST
 
 START_TEST(decode_bad_bodies)
 {
+	/* The bodies refused with each message (a part of it). */
 	static const struct {
-		const char *body;
 		const char *message;
-	} cases[] = {
-		{ "", "body is empty" },
-		{ " ", "not valid JSON" },
-		{ "[]", "not a JSON object" },
-		{ "\"x\"", "not a JSON object" },
-		{ "42", "not a JSON object" },
-		{ "null", "not a JSON object" },
-		{ "{", "not valid JSON" },
-		{ "{}x", "not valid JSON" },
-		{ "{} {}", "not valid JSON" },
-		{ "{\"a\":1,}", "not valid JSON" },
-		{ "{'a':1}", "not valid JSON" },
-		{ "{\"a\":\"\xff\"}", "not valid JSON" },
-		{ "{\"Notifications\":{}}", "Notifications must be an array" },
-		{ "{\"Notifications\":\"x\"}", "Notifications must be an array" },
-		{ "{\"Notifications\":1}", "Notifications must be an array" },
-		{ "{\"Notifications\":true}", "Notifications must be an array" },
-		{ "{\"Notifications\":[{},1]}", "Notifications[1] is not an object" },
-		{ "{\"Notifications\":[null]}", "Notifications[0] is not an object" },
-		{ "{\"Notifications\":[[]]}", "Notifications[0] is not an object" },
-		{ "{\"Notifications\":[\"a\"]}", "Notifications[0] is not an object" },
-		{ "{\"Notifications\":[{\"Action\":{}}]}", "Notifications[0].Action must be" },
-		{ "{\"Notifications\":[{},{\"Action\":[\"a\"]}]}", "Notifications[1].Action must be" },
+		const char *bodies[8];	/* NULL ends */
+	} refusals[] = {
+		{ "body is empty", { "" } },
+		{ "not valid JSON",
+		  { " ", "{", "{}x", "{} {}", "{\"a\":1,}", "{'a':1}",
+		    "{\"a\":\"\xff\"}" } },
+		{ "not a JSON object", { "[]", "\"x\"", "42", "null" } },
+		{ "Notifications must be an array",
+		  { "{\"Notifications\":{}}", "{\"Notifications\":\"x\"}",
+		    "{\"Notifications\":1}", "{\"Notifications\":true}" } },
+		{ "Notifications[1] is not an object",
+		  { "{\"Notifications\":[{},1]}" } },
+		{ "Notifications[0] is not an object",
+		  { "{\"Notifications\":[null]}", "{\"Notifications\":[[]]}",
+		    "{\"Notifications\":[\"a\"]}" } },
+		{ "Notifications[0].Action must be",
+		  { "{\"Notifications\":[{\"Action\":{}}]}" } },
+		{ "Notifications[1].Action must be",
+		  { "{\"Notifications\":[{},{\"Action\":[\"a\"]}]}" } },
 	};
-	size_t i;
+	size_t i, k;
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct envelope env;
+	for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+		for (k = 0; refusals[i].bodies[k] != NULL; k++) {
+			const char *body = refusals[i].bodies[k];
+			struct envelope env;
 
-		ck_assert_msg(decode(cases[i].body, &env) == -EBADMSG,
-			      "case %zu accepted", i);
-		ck_assert_msg(strstr(err, cases[i].message) != NULL,
-			      "case %zu: '%s' lacks '%s'", i, err,
-			      cases[i].message);
-		/* One line: the answer and the log add the newline. */
-		ck_assert_msg(strchr(err, '\n') == NULL &&
-				      err[strlen(err) - 1] != ' ',
-			      "case %zu: '%s' has a line break or ends in a space",
-			      i, err);
-		ck_assert_ptr_null(env.notifications);
+			ck_assert_msg(decode(body, &env) == -EBADMSG,
+				      "'%s' accepted", body);
+			ck_assert_msg(strstr(err, refusals[i].message) != NULL,
+				      "'%s': '%s' lacks '%s'", body, err,
+				      refusals[i].message);
+			/* One line: the answer and the log add the
+			 * newline. */
+			ck_assert_msg(strchr(err, '\n') == NULL &&
+					      err[strlen(err) - 1] != ' ',
+				      "'%s': '%s' has a line break or ends in "
+				      "a space", body, err);
+			ck_assert_ptr_null(env.notifications);
+		}
 	}
 }
 END_TEST
