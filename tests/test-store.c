@@ -45,7 +45,8 @@ open_again(enum store_mode mode)
 #define SEEN_SIZE 1024
 
 static int
-seen_add(char *seen, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+seen_add(char *seen, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static int
 seen_add(char *seen, const char *fmt, ...)
@@ -417,8 +418,8 @@ START_TEST(store_migrates_version_1)
 	/* A whr of version 1 on the same folder writes its number back (its
 	 * probe did): readers still work, and the next start takes the
 	 * step as made instead of failing on the column. */
-	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s), "PRAGMA user_version = 1"),
-			 0);
+	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s),
+				     "PRAGMA user_version = 1"), 0);
 	whr_store_close(s);
 	whr_store_close(open_again(STORE_WORKER));
 	s = open_again(STORE_SERVER);
@@ -637,7 +638,7 @@ struct replica {
 	int (*work)(struct whr_store *s, void *arg);	/* or NULL */
 	void *arg;
 	pthread_barrier_t *start;	/* or NULL */
-	int rc;			/* what work returned, or -EIO: not opened */
+	int rc;			/* work's result, or -EIO: not opened */
 	bool done;		/* atomic: it has closed the store */
 	pthread_t thread;
 };

@@ -83,7 +83,8 @@ START_TEST(tx_prepare_bind_step)
 	ck_assert_int_eq(whr_stmt_run(ins), 0);
 	ck_assert_int_eq(whr_stmt_changes(ins), 1);
 
-	sel = whr_tx_prepare(tx, test_sql("SELECT k, v, n FROM t WHERE n >= ?1 ORDER BY k"));
+	sel = whr_tx_prepare(tx, test_sql("SELECT k, v, n FROM t"
+					  " WHERE n >= ?1 ORDER BY k"));
 	ck_assert_ptr_nonnull(sel);
 	ck_assert_int_eq(whr_stmt_bind_int(sel, 1, INT64_C(1) << 41), 0);
 	ck_assert_int_eq(whr_stmt_step(sel), 1);
