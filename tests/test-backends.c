@@ -20,12 +20,6 @@ postgres_url(void)
 	return url != NULL && *url != '\0' ? url : NULL;
 }
 
-int
-test_backend_count(void)
-{
-	return 1;
-}
-
 bool
 test_backend_postgresql(void)
 {
@@ -33,9 +27,15 @@ test_backend_postgresql(void)
 }
 
 enum whr_db
-test_backend_db(int i)
+test_backend_db(void)
 {
 	return postgres_url() != NULL ? WHR_DB_POSTGRESQL : WHR_DB_SQLITE;
+}
+
+const char *
+test_by_db(const char *sqlite, const char *postgresql)
+{
+	return test_backend_db() == WHR_DB_SQLITE ? sqlite : postgresql;
 }
 
 /* Run @p sql on the test database, as the test's own client. */
@@ -56,13 +56,13 @@ admin(const char *sql)
 }
 
 const char *
-test_store_location(int i)
+test_store_location(void)
 {
 	static char location[2048];
 	static unsigned n;
 	char sql[128];
 
-	if (test_backend_db(i) == WHR_DB_SQLITE) {
+	if (test_backend_db() == WHR_DB_SQLITE) {
 		snprintf(location, sizeof(location), "/tmp/whr-store-XXXXXX");
 		ck_assert_ptr_nonnull(mkdtemp(location));
 		return location;
@@ -80,12 +80,12 @@ test_store_location(int i)
 }
 
 void
-test_store_remove(int i, const char *location)
+test_store_remove(const char *location)
 {
 	char cmd[4200];
 	const char *schema;
 
-	if (test_backend_db(i) == WHR_DB_SQLITE) {
+	if (test_backend_db() == WHR_DB_SQLITE) {
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", location);
 		ck_assert_int_eq(system(cmd), 0);
 		return;
@@ -98,7 +98,7 @@ test_store_remove(int i, const char *location)
 }
 
 const char *
-test_sql(int i, const char *sql)
+test_sql(const char *sql)
 {
 	static char ring[8][2048];
 	static unsigned next;
@@ -106,10 +106,8 @@ test_sql(int i, const char *sql)
 	size_t n = 0;
 
 	for (; *sql != '\0' && n + 1 < sizeof(ring[0]); sql++)
-		out[n++] = *sql == '?' && test_backend_db(i) ==
-						  WHR_DB_POSTGRESQL
-				   ? '$'
-				   : *sql;
+		out[n++] = *sql == '?' && test_backend_postgresql() ? '$'
+								    : *sql;
 	out[n] = '\0';
 	return out;
 }
@@ -117,13 +115,13 @@ test_sql(int i, const char *sql)
 static char fresh_location[2048];
 
 struct whr_store *
-test_store_fresh(int i)
+test_store_fresh(void)
 {
 	char why[8192];
 	struct whr_store *s;
 
 	snprintf(fresh_location, sizeof(fresh_location), "%s",
-		 test_store_location(i));
+		 test_store_location());
 	s = whr_store_open(fresh_location, STORE_SERVER, why, sizeof(why));
 	ck_assert_msg(s != NULL, "%s", why);
 	return s;
@@ -136,8 +134,43 @@ test_store_fresh_location(void)
 }
 
 void
-test_store_discard(int i, struct whr_store *s)
+test_store_discard(struct whr_store *s)
 {
 	whr_store_close(s);
-	test_store_remove(i, fresh_location);
+	test_store_remove(fresh_location);
+}
+
+/* Prepared and stepped to its one row: exactly one, so a query that
+ * matched more than it should fails. */
+static struct whr_stmt *
+one_row(struct whr_tx *tx, const char *sql)
+{
+	struct whr_stmt *st = whr_tx_prepare(tx, test_sql(sql));
+
+	ck_assert_msg(st != NULL, "%s: %s", sql, whr_tx_error(tx));
+	ck_assert_msg(whr_stmt_step(st) == 1, "%s: no row", sql);
+	return st;
+}
+
+int64_t
+test_query_int(struct whr_tx *tx, const char *sql)
+{
+	struct whr_stmt *st = one_row(tx, sql);
+	int64_t v = whr_stmt_int(st, 0);
+
+	ck_assert_msg(whr_stmt_step(st) == 0, "%s: more than one row", sql);
+	return v;
+}
+
+const char *
+test_query_text(struct whr_tx *tx, const char *sql)
+{
+	static char text[1024];
+	struct whr_stmt *st = one_row(tx, sql);
+	const char *v = whr_stmt_text(st, 0);
+
+	if (v != NULL)
+		snprintf(text, sizeof(text), "%s", v);
+	ck_assert_msg(whr_stmt_step(st) == 0, "%s: more than one row", sql);
+	return v != NULL ? text : NULL;
 }

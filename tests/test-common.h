@@ -39,6 +39,12 @@ Suite *test_suite(void);
 Suite *test_suite_of(const char *unit, const TTest *const *tests,
 		     size_t n);
 
+/* Add @p tests to @p s as test_suite_of() does, @p setup and
+ * @p teardown (either may be NULL) run around each in its own process
+ * (a checked fixture). */
+void test_cases_add_each(Suite *s, const char *unit, SFun setup,
+			 SFun teardown, const TTest *const *tests, size_t n);
+
 /* Add the tests @p tests to one TCase @p tcase_name of @p s. */
 void test_case_add(Suite *s, const char *tcase_name,
 		   const TTest *const *tests, size_t n);
@@ -52,6 +58,20 @@ void test_case_add(Suite *s, const char *tcase_name,
 		return test_suite_of(#name, tests_,                          \
 				     sizeof(tests_) / sizeof(tests_[0]));    \
 	}
+
+/* Inside TEST_SUITE, for a suite that adds some tests only on one
+ * backend: each test a TCase of its own, as in TEST_SUITE_OF. */
+#define ADD_EACH(suite, unit, ...)                                           \
+	ADD_EACH_WITH_FIXTURE(suite, unit, NULL, NULL, __VA_ARGS__)
+
+/* The same, each test between @p setup and @p teardown. */
+#define ADD_EACH_WITH_FIXTURE(suite, unit, setup, teardown, ...)             \
+	do {                                                                 \
+		const TTest *tests_[] = { __VA_ARGS__ };                     \
+		test_cases_add_each((suite), #unit, (setup), (teardown),     \
+				    tests_,                                  \
+				    sizeof(tests_) / sizeof(tests_[0]));     \
+	} while (0)
 
 /* Inside TEST_SUITE: several tests in one TCase named after the
  * behaviour they share. */

@@ -13,38 +13,62 @@
 
 #define S32 "0123456789abcdef0123456789abcdef"
 
-/* whr_parse_size() and whr_parse_duration(), the public parsers: a
- * failure leaves the result as it was. */
+/* whr_parse_size() and whr_parse_duration(), the public parsers: each
+ * text of @p good gives its value; each of @p bad is refused (-EINVAL),
+ * and a failure leaves the result as it was. */
+struct parsed {
+	const char *text;
+	int64_t value;
+};
+
+static void
+assert_parser(int (*parse)(const char *text, int64_t *v),
+	      const struct parsed *good, size_t n_good,
+	      const char *const *bad, size_t n_bad)
+{
+	int64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < n_good; i++) {
+		ck_assert_msg(parse(good[i].text, &v) == 0, "%s", good[i].text);
+		ck_assert_int_eq(v, good[i].value);
+	}
+	for (i = 0; i < n_bad; i++) {
+		v = 42;
+		ck_assert_msg(parse(bad[i], &v) == -EINVAL, "%s", bad[i]);
+		ck_assert_int_eq(v, 42);
+	}
+}
+
+/* whr_parse_size() through an int64_t, what it writes passed on. */
+static int
+parse_size(const char *text, int64_t *v)
+{
+	size_t size = (size_t)*v;
+	int rc = whr_parse_size(text, &size);
+
+	*v = (int64_t)size;
+	return rc;
+}
+
 START_TEST(config_sizes)
 {
-	static const struct {
-		const char *text;
-		size_t value;
-	} good[] = {
+	static const struct parsed good[] = {
 		{ "0", 0 }, { "1", 1 }, { "2048", 2048 }, { "1b", 1 },
 		{ "1k", 1024 }, { "1KiB", 1024 }, { "16kb", 16384 },
 		{ "1MiB", 1048576 }, { "2m", 2097152 }, { "1GiB", 1073741824 },
 		{ "1B", 1 }, { "1KB", 1024 }, { "1mib", 1048576 },
 		{ "3G", 3221225472U }, { "007k", 7168 },
 	};
-	static const char *bad[] = {
+	static const char *const bad[] = {
 		"", "k", "-1", "1.5MiB", "1 MiB", "1TiB", "1MiBs", "0x10",
 		"99999999999999999999", "18446744073709551615k",
 		" 1", "+1", "1 ", "1kk", "1ib", "1e3",
 	};
-	size_t i, v;
+	size_t v;
 
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		ck_assert_msg(whr_parse_size(good[i].text, &v) == 0, "%s",
-			      good[i].text);
-		ck_assert_uint_eq(v, good[i].value);
-	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		v = 42;
-		ck_assert_msg(whr_parse_size(bad[i], &v) == -EINVAL, "%s",
-			      bad[i]);
-		ck_assert_uint_eq(v, 42);
-	}
+	assert_parser(parse_size, good, sizeof(good) / sizeof(good[0]), bad,
+		      sizeof(bad) / sizeof(bad[0]));
 	ck_assert_int_eq(whr_parse_size(NULL, &v), -EINVAL);
 	ck_assert_int_eq(whr_parse_size("1", NULL), -EINVAL);
 }
@@ -52,10 +76,7 @@ END_TEST
 
 START_TEST(config_durations)
 {
-	static const struct {
-		const char *text;
-		int64_t us;
-	} good[] = {
+	static const struct parsed good[] = {
 		{ "30", 30000000 }, { "30s", 30000000 }, { "500ms", 500000 },
 		{ "2m", 120000000 }, { "1h", 3600000000LL }, { "0", 0 },
 		{ "1d", 86400000000LL }, { "7D", 604800000000LL },
@@ -63,25 +84,15 @@ START_TEST(config_durations)
 		{ "106751991d", 106751991 * 86400000000LL },
 		{ "9223372036854ms", 9223372036854000LL },
 	};
-	static const char *bad[] = {
+	static const char *const bad[] = {
 		"", "s", "-1s", "1.5s", "1 s", "10us", "1w",
 		"99999999999999999999h", "106751992d", "9223372036855s",
 		" 1s", "+1s", "1s ", "1sec", "1mss", "1e3",
 	};
-	size_t i;
 	int64_t v;
 
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		ck_assert_msg(whr_parse_duration(good[i].text, &v) == 0, "%s",
-			      good[i].text);
-		ck_assert_int_eq(v, good[i].us);
-	}
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		v = 42;
-		ck_assert_msg(whr_parse_duration(bad[i], &v) == -EINVAL, "%s",
-			      bad[i]);
-		ck_assert_int_eq(v, 42);
-	}
+	assert_parser(whr_parse_duration, good, sizeof(good) / sizeof(good[0]),
+		      bad, sizeof(bad) / sizeof(bad[0]));
 	ck_assert_int_eq(whr_parse_duration(NULL, &v), -EINVAL);
 	ck_assert_int_eq(whr_parse_duration("1s", NULL), -EINVAL);
 }

@@ -8,10 +8,20 @@
 #include "util.h"
 #include "test-common.h"
 
+/* Why the last decode failed. */
+static char err[200];
+
 static int
-decode(const char *body, struct envelope *env, char *err)
+decode(const char *body, struct envelope *env)
 {
-	return envelope_decode(body, strlen(body), 0, env, err, 200);
+	return envelope_decode(body, strlen(body), 0, env, err, sizeof(err));
+}
+
+/* Decode @p body, which must be taken. */
+static void
+decode_ok(const char *body, struct envelope *env)
+{
+	ck_assert_msg(decode(body, env) == 0, "%s: %s", body, err);
 }
 
 static void
@@ -52,7 +62,6 @@ START_TEST(decode_vector_v0)
 	size_t len;
 	char *body = test_read_file("vectors/v0.body.bin", &len);
 	struct envelope env;
-	char err[200];
 
 	ck_assert_int_eq(envelope_decode(body, len, 0, &env, err, sizeof(err)), 0);
 	ck_assert_str_eq(env.id, "1234567890");
@@ -83,9 +92,8 @@ START_TEST(decode_members)
 		"{\"x\":1},{\"Action\":null},{\"Action\":7.5},"
 		"{\"Action\":true},{\"Action\":false, \"Action\":\"Last\"}]}";
 	struct envelope env;
-	char err[200];
 
-	ck_assert_int_eq(decode(body, &env, err), 0);
+	decode_ok(body, &env);
 	ck_assert_str_eq(env.id, "abc");
 	ck_assert_int_eq(env.attempt, 3);
 	ck_assert_uint_eq(env.n_notifications, 6);
@@ -108,37 +116,35 @@ END_TEST
 START_TEST(decode_optional_members)
 {
 	struct envelope env;
-	char err[200];
 
 	/* Nothing required: no Id, Attempt, Properties or Notifications. */
-	ck_assert_int_eq(decode("{}", &env, err), 0);
+	decode_ok("{}", &env);
 	ck_assert_ptr_null(env.id);
 	ck_assert_int_eq(env.attempt, 0);
 	ck_assert(!env.has_properties);
 	ck_assert_uint_eq(env.n_notifications, 0);
 	envelope_finish(&env);
 
-	ck_assert_int_eq(decode("{\"Notifications\":null,\"Id\":12}", &env, err), 0);
+	decode_ok("{\"Notifications\":null,\"Id\":12}", &env);
 	ck_assert_str_eq(env.id, "12");
 	envelope_finish(&env);
 
 	/* Members are case-sensitive: these are unknown, hence ignored. */
-	ck_assert_int_eq(decode("{\"notifications\":5,\"id\":\"x\"}", &env, err), 0);
+	decode_ok("{\"notifications\":5,\"id\":\"x\"}", &env);
 	ck_assert_ptr_null(env.id);
 	envelope_finish(&env);
 
 	/* Wrong types of Id/Attempt/Properties read as absent. */
-	ck_assert_int_eq(decode("{\"Id\":{\"a\":1},\"Attempt\":\"2\","
-				"\"Properties\":[1]}", &env, err), 0);
+	decode_ok("{\"Id\":{\"a\":1},\"Attempt\":\"2\","
+		  "\"Properties\":[1]}", &env);
 	ck_assert_ptr_null(env.id);
 	ck_assert_int_eq(env.attempt, 0);
 	ck_assert(!env.has_properties);
 	envelope_finish(&env);
 
 	/* The last of two Notifications counts. */
-	ck_assert_int_eq(decode("{\"Notifications\":[{},{}],"
-				"\"Notifications\":[{\"Action\":\"b\"}]}",
-				&env, err), 0);
+	decode_ok("{\"Notifications\":[{},{}],"
+		  "\"Notifications\":[{\"Action\":\"b\"}]}", &env);
 	ck_assert_uint_eq(env.n_notifications, 1);
 	ck_assert_str_eq(env.notifications[0].action, "b");
 	envelope_finish(&env);
@@ -149,62 +155,60 @@ START_TEST(decode_bom)
 {
 	const char *body = "\xef\xbb\xbf{\"Notifications\":[{\"Action\":\"a\"}]}";
 	struct envelope env;
-	char err[200];
 
-	ck_assert_int_eq(decode(body, &env, err), 0);
+	decode_ok(body, &env);
 	ck_assert_uint_eq(env.json_start, 3);
 	assert_slice(body, &env.notifications[0], "{\"Action\":\"a\"}");
 	envelope_finish(&env);
-	ck_assert_int_eq(decode("\xef\xbb\xbf", &env, err), -EBADMSG);
+	ck_assert_int_eq(decode("\xef\xbb\xbf", &env), -EBADMSG);
 }
 END_TEST
 
 START_TEST(decode_bad_bodies)
 {
+	/* The bodies refused with each message (a part of it). */
 	static const struct {
-		const char *body;
 		const char *message;
-	} cases[] = {
-		{ "", "body is empty" },
-		{ " ", "not valid JSON" },
-		{ "[]", "not a JSON object" },
-		{ "\"x\"", "not a JSON object" },
-		{ "42", "not a JSON object" },
-		{ "null", "not a JSON object" },
-		{ "{", "not valid JSON" },
-		{ "{}x", "not valid JSON" },
-		{ "{} {}", "not valid JSON" },
-		{ "{\"a\":1,}", "not valid JSON" },
-		{ "{'a':1}", "not valid JSON" },
-		{ "{\"a\":\"\xff\"}", "not valid JSON" },
-		{ "{\"Notifications\":{}}", "Notifications must be an array" },
-		{ "{\"Notifications\":\"x\"}", "Notifications must be an array" },
-		{ "{\"Notifications\":1}", "Notifications must be an array" },
-		{ "{\"Notifications\":true}", "Notifications must be an array" },
-		{ "{\"Notifications\":[{},1]}", "Notifications[1] is not an object" },
-		{ "{\"Notifications\":[null]}", "Notifications[0] is not an object" },
-		{ "{\"Notifications\":[[]]}", "Notifications[0] is not an object" },
-		{ "{\"Notifications\":[\"a\"]}", "Notifications[0] is not an object" },
-		{ "{\"Notifications\":[{\"Action\":{}}]}", "Notifications[0].Action must be" },
-		{ "{\"Notifications\":[{},{\"Action\":[\"a\"]}]}", "Notifications[1].Action must be" },
+		const char *bodies[8];	/* NULL ends */
+	} refusals[] = {
+		{ "body is empty", { "" } },
+		{ "not valid JSON",
+		  { " ", "{", "{}x", "{} {}", "{\"a\":1,}", "{'a':1}",
+		    "{\"a\":\"\xff\"}" } },
+		{ "not a JSON object", { "[]", "\"x\"", "42", "null" } },
+		{ "Notifications must be an array",
+		  { "{\"Notifications\":{}}", "{\"Notifications\":\"x\"}",
+		    "{\"Notifications\":1}", "{\"Notifications\":true}" } },
+		{ "Notifications[1] is not an object",
+		  { "{\"Notifications\":[{},1]}" } },
+		{ "Notifications[0] is not an object",
+		  { "{\"Notifications\":[null]}", "{\"Notifications\":[[]]}",
+		    "{\"Notifications\":[\"a\"]}" } },
+		{ "Notifications[0].Action must be",
+		  { "{\"Notifications\":[{\"Action\":{}}]}" } },
+		{ "Notifications[1].Action must be",
+		  { "{\"Notifications\":[{},{\"Action\":[\"a\"]}]}" } },
 	};
-	size_t i;
+	size_t i, k;
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct envelope env;
-		char err[200];
+	for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+		for (k = 0; refusals[i].bodies[k] != NULL; k++) {
+			const char *body = refusals[i].bodies[k];
+			struct envelope env;
 
-		ck_assert_msg(decode(cases[i].body, &env, err) == -EBADMSG,
-			      "case %zu accepted", i);
-		ck_assert_msg(strstr(err, cases[i].message) != NULL,
-			      "case %zu: '%s' lacks '%s'", i, err,
-			      cases[i].message);
-		/* One line: the answer and the log add the newline. */
-		ck_assert_msg(strchr(err, '\n') == NULL &&
-				      err[strlen(err) - 1] != ' ',
-			      "case %zu: '%s' has a line break or ends in a space",
-			      i, err);
-		ck_assert_ptr_null(env.notifications);
+			ck_assert_msg(decode(body, &env) == -EBADMSG,
+				      "'%s' accepted", body);
+			ck_assert_msg(strstr(err, refusals[i].message) != NULL,
+				      "'%s': '%s' lacks '%s'", body, err,
+				      refusals[i].message);
+			/* One line: the answer and the log add the
+			 * newline. */
+			ck_assert_msg(strchr(err, '\n') == NULL &&
+					      err[strlen(err) - 1] != ' ',
+				      "'%s': '%s' has a line break or ends in "
+				      "a space", body, err);
+			ck_assert_ptr_null(env.notifications);
+		}
 	}
 }
 END_TEST
@@ -231,11 +235,10 @@ START_TEST(decode_surrogates)
 		{ "{\"Id\":\"\\u00e9\\\"\\u0041\"}", 0 },
 	};
 	struct envelope env;
-	char err[200];
 	size_t i;
 
 	for (i = 0; i < ARRAY_LENGTH(cases); i++) {
-		int rc = decode(cases[i].body, &env, err);
+		int rc = decode(cases[i].body, &env);
 
 		ck_assert_msg(rc == cases[i].rc, "%s: %d %s", cases[i].body,
 			      rc, err);
@@ -251,15 +254,14 @@ END_TEST
 START_TEST(decode_empty_id)
 {
 	struct envelope env;
-	char err[200];
 
-	ck_assert_int_eq(decode("{\"Id\":\"\"}", &env, err), 0);
+	decode_ok("{\"Id\":\"\"}", &env);
 	ck_assert_ptr_null(env.id);
 	envelope_finish(&env);
-	ck_assert_int_eq(decode("{\"Id\":\"a\",\"Id\":\"\"}", &env, err), 0);
+	decode_ok("{\"Id\":\"a\",\"Id\":\"\"}", &env);
 	ck_assert_ptr_null(env.id);
 	envelope_finish(&env);
-	ck_assert_int_eq(decode("{\"Id\":0}", &env, err), 0);
+	decode_ok("{\"Id\":0}", &env);
 	ck_assert_str_eq(env.id, "0");
 	envelope_finish(&env);
 }
@@ -271,7 +273,6 @@ START_TEST(decode_max_notifications)
 	static const char body[] =
 		"{\"Notifications\":[{\"Action\":\"a\"},{},{\"Action\":\"c\"}]}";
 	struct envelope env;
-	char err[200];
 
 	ck_assert_int_eq(envelope_decode(body, strlen(body), 3, &env, err,
 					 sizeof(err)), 0);
@@ -288,7 +289,6 @@ START_TEST(decode_depth)
 {
 	char body[400];
 	struct envelope env;
-	char err[200];
 	int depth;
 
 	/* DECODE_MAX_DEPTH levels pass; one more does not. */
@@ -306,10 +306,10 @@ START_TEST(decode_depth)
 		body[n++] = '}';
 		body[n] = '\0';
 		if (depth == DECODE_MAX_DEPTH) {
-			ck_assert_int_eq(decode(body, &env, err), 0);
+			decode_ok(body, &env);
 			envelope_finish(&env);
 		} else {
-			ck_assert_int_eq(decode(body, &env, err), -EBADMSG);
+			ck_assert_int_eq(decode(body, &env), -EBADMSG);
 			ck_assert_ptr_nonnull(strstr(err, "nested deeper"));
 		}
 	}
@@ -321,21 +321,20 @@ START_TEST(decode_action_with_nul)
 {
 	const char *body = "{\"Notifications\":[{\"Action\":\"a1\\u0000x\"}]}";
 	struct envelope env;
-	char err[200];
 
-	ck_assert_int_eq(decode(body, &env, err), 0);
+	decode_ok(body, &env);
 	ck_assert_str_eq(env.notifications[0].action, "a1\xef\xbf\xbdx");
 	envelope_finish(&env);
 
 	/* The same for an Id, which deduplication will compare. */
-	ck_assert_int_eq(decode("{\"Id\":\"a\\u0000x\"}", &env, err), 0);
+	decode_ok("{\"Id\":\"a\\u0000x\"}", &env);
 	ck_assert_str_eq(env.id, "a\xef\xbf\xbdx");
 	envelope_finish(&env);
 
 	/* A member name with U+0000 would read as another name in the
 	 * handlers' view: refused (found by fuzz-decode). */
 	ck_assert_int_eq(decode("{\"Notifications\":[{\"Action\\u0000\":0}]}",
-				&env, err), -EBADMSG);
+				&env), -EBADMSG);
 	ck_assert_ptr_nonnull(strstr(err, "U+0000"));
 }
 END_TEST
@@ -352,10 +351,9 @@ START_TEST(decode_ordering_members)
 		"{\"Users\":[{\"Id\":\"a\"}],\"Users\":[{\"Id\":\"b\"}],"
 		"\"Course\":{\"Id\":\"x\"},\"Course\":{\"Id\":\"y\"}}]}";
 	struct envelope env;
-	char err[200];
 	const struct notification *n;
 
-	ck_assert_int_eq(decode(body, &env, err), 0);
+	decode_ok(body, &env);
 	ck_assert_uint_eq(env.n_notifications, 3);
 	n = &env.notifications[0];
 	ck_assert_str_eq(n->course_id, "c1");

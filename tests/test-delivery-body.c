@@ -34,57 +34,66 @@ static const char *const v1_notes[] = {
 	"\"TimeStamp\":\"2024-05-01T10:15:30.123Z\"}",
 };
 
+/* Why the last call failed. */
+static char err[256];
+
+/* The body @p d makes (its length in @p len), which it must make; the
+ * caller frees it. */
+static char *
+body_of(const struct delivery *d, size_t *len)
+{
+	char *body = delivery_body(d, len, err, sizeof(err));
+
+	ck_assert_msg(body != NULL, "%s", err);
+	return body;
+}
+
+/* Why @p d makes no body. */
+static const char *
+refusal(const struct delivery *d)
+{
+	err[0] = '\0';
+	ck_assert_ptr_null(delivery_body(d, NULL, err, sizeof(err)));
+	return err;
+}
+
 static void
 assert_body(const struct delivery *d, const char *fixture)
 {
-	char err[256] = "";
 	size_t want_len, len = 0;
 	char *want = test_read_file(fixture, &want_len);
-	char *body = delivery_body(d, &len, err, sizeof(err));
+	char *body = body_of(d, &len);
 
-	ck_assert_msg(body != NULL, "%s", err);
 	ck_assert_msg(len == want_len && memcmp(body, want, len) == 0,
 		      "%s differs:\n%s", fixture, body);
 	free(body);
 	free(want);
 }
 
-START_TEST(delivery_body_v0)
+/* The test vectors, and the parts that make each. */
+static const struct {
+	const char *fixture;
+	struct delivery parts;
+} vectors[] = {
+	{ "vectors/v0.body.bin",
+	  { "1234567890", 1, "{\"p1\":\"pv1\"}", v0_notes, 2,
+	    JSON_STYLE_INDENTED_CRLF } },
+	{ "vectors/v1.body.bin",
+	  { "5f0c2a9e8b7d4c3e9a1b2c3d4e5f6071", 1, NULL, v1_notes, 1,
+	    JSON_STYLE_INDENTED_CRLF } },
+	{ "vectors/v2.body.bin",
+	  { "5f0c2a9e8b7d4c3e9a1b2c3d4e5f6071", 2, "{}", v1_notes, 1,
+	    JSON_STYLE_INDENTED_CRLF } },
+};
+
+START_TEST(delivery_body_vectors)
 {
-	struct delivery d = {
-		.id = "1234567890",
-		.attempt = 1,
-		.properties = "{\"p1\":\"pv1\"}",
-		.notifications = v0_notes,
-		.n_notifications = 2,
-		.style = JSON_STYLE_INDENTED_CRLF,
-	};
-
-	assert_body(&d, "vectors/v0.body.bin");
-}
-END_TEST
-
-START_TEST(delivery_body_v1_v2)
-{
-	struct delivery d = {
-		.id = "5f0c2a9e8b7d4c3e9a1b2c3d4e5f6071",
-		.attempt = 1,
-		.properties = NULL,
-		.notifications = v1_notes,
-		.n_notifications = 1,
-		.style = JSON_STYLE_INDENTED_CRLF,
-	};
-
-	assert_body(&d, "vectors/v1.body.bin");
-	d.attempt = 2;
-	d.properties = "{}";
-	assert_body(&d, "vectors/v2.body.bin");
+	assert_body(&vectors[_i].parts, vectors[_i].fixture);
 }
 END_TEST
 
 START_TEST(delivery_body_styles_and_id)
 {
-	char err[256] = "";
 	size_t len, i;
 	char *body;
 	struct delivery d = {
@@ -94,8 +103,7 @@ START_TEST(delivery_body_styles_and_id)
 		.style = JSON_STYLE_COMPACT,
 	};
 
-	body = delivery_body(&d, &len, err, sizeof(err));
-	ck_assert_msg(body != NULL, "%s", err);
+	body = body_of(&d, &len);
 	ck_assert_uint_eq(len, strlen(body));
 	ck_assert_int_eq(strncmp(body, "{\"Id\":\"", 7), 0);
 	for (i = 7; i < 39; i++)
@@ -108,8 +116,7 @@ START_TEST(delivery_body_styles_and_id)
 	d.id = "x";
 	d.style = JSON_STYLE_INDENTED_LF;
 	d.n_notifications = 0;
-	body = delivery_body(&d, &len, err, sizeof(err));
-	ck_assert_msg(body != NULL, "%s", err);
+	body = body_of(&d, &len);
 	ck_assert_str_eq(body, "{\n  \"Id\": \"x\",\n  \"Attempt\": 3,\n"
 			 "  \"Properties\": {},\n  \"Notifications\": []\n}");
 	free(body);
@@ -120,7 +127,6 @@ START_TEST(delivery_body_errors)
 {
 	static const char *const notes[] = { "{\"Action\":\"a\"}", "[1]",
 					     "{" };
-	char err[256] = "";
 	struct delivery d = {
 		.id = "x",
 		.attempt = 1,
@@ -129,29 +135,23 @@ START_TEST(delivery_body_errors)
 		.n_notifications = 1,
 	};
 
-	ck_assert_ptr_null(delivery_body(&d, NULL, err, sizeof(err)));
-	ck_assert_str_eq(err, "Properties is not a JSON object");
+	ck_assert_str_eq(refusal(&d), "Properties is not a JSON object");
 	d.properties = "{\"p\":";
-	ck_assert_ptr_null(delivery_body(&d, NULL, err, sizeof(err)));
-	ck_assert_msg(strncmp(err, "Properties: invalid JSON", 24) == 0, "%s",
-		      err);
+	ck_assert_msg(strncmp(refusal(&d), "Properties: invalid JSON", 24) == 0,
+		      "%s", err);
 	d.properties = NULL;
 	d.n_notifications = 2;
-	ck_assert_ptr_null(delivery_body(&d, NULL, err, sizeof(err)));
-	ck_assert_str_eq(err, "notification 2 is not a JSON object");
+	ck_assert_str_eq(refusal(&d), "notification 2 is not a JSON object");
 	d.notifications = notes + 1;
 	d.n_notifications = 2;
-	ck_assert_ptr_null(delivery_body(&d, NULL, err, sizeof(err)));
-	ck_assert_str_eq(err, "notification 1 is not a JSON object");
+	ck_assert_str_eq(refusal(&d), "notification 1 is not a JSON object");
 	d.notifications = notes + 2;
 	d.n_notifications = 1;
-	ck_assert_ptr_null(delivery_body(&d, NULL, err, sizeof(err)));
-	ck_assert_msg(strncmp(err, "notification 1: invalid JSON", 28) == 0,
-		      "%s", err);
+	ck_assert_msg(strncmp(refusal(&d), "notification 1: invalid JSON",
+			      28) == 0, "%s", err);
 	d.notifications = notes;
 	d.id = "\xff";
-	ck_assert_ptr_null(delivery_body(&d, NULL, err, sizeof(err)));
-	ck_assert_str_eq(err, "a string is not valid UTF-8");
+	ck_assert_str_eq(refusal(&d), "a string is not valid UTF-8");
 }
 END_TEST
 
@@ -197,7 +197,6 @@ member(const struct json_node *object, const char *name)
 START_TEST(samples_are_sender_bodies)
 {
 	const char *name = sample_names[_i];
-	char err[256] = "";
 	size_t len, body_len, i;
 	char *file = test_read_sample(name, &len);
 	struct json_node *root = json_tree_parse(file, len, err, sizeof(err));
@@ -233,8 +232,7 @@ START_TEST(samples_are_sender_bodies)
 	d.properties = props;
 	d.notifications = (const char *const *)parts;
 	d.n_notifications = notes->n_kids;
-	body = delivery_body(&d, &body_len, err, sizeof(err));
-	ck_assert_msg(body != NULL, "%s", err);
+	body = body_of(&d, &body_len);
 	ck_assert_msg(body_len == len && memcmp(body, file, len) == 0,
 		      "%s is not what the sender writes:\n%s", name, body);
 
@@ -254,7 +252,6 @@ START_TEST(samples_embedded)
 {
 	const char *name = sample_names[_i];
 	char lower[64];
-	char err[256] = "";
 	size_t len, count, i;
 	char *file = test_read_sample(name, &len);
 	const struct sample *s = sample_find(name);
@@ -300,8 +297,10 @@ TEST_SUITE(delivery_body)
 {
 	TCase *tc;
 
-	ADD_TEST(s, "delivery_body_v0", delivery_body_v0);
-	ADD_TEST(s, "delivery_body_v1_v2", delivery_body_v1_v2);
+	tc = tcase_create("delivery_body_vectors");
+	tcase_add_loop_test(tc, delivery_body_vectors, 0,
+			    sizeof(vectors) / sizeof(vectors[0]));
+	suite_add_tcase(s, tc);
 	ADD_TEST(s, "delivery_body_styles", delivery_body_styles_and_id);
 	ADD_TEST(s, "delivery_body_errors", delivery_body_errors);
 	ADD_TEST(s, "random_id", delivery_random_id_hex);

@@ -290,6 +290,27 @@ END_TEST
 
 /* ---- missing, null, unknown ---- */
 
+/* A course of which the event said nothing (or only nulls): no member
+ * read. */
+static void
+assert_no_course(const struct whr_lms365_course *c)
+{
+	const struct {
+		const char *member;
+		const char *value;
+	} texts[] = {
+		{ "Id", c->id }, { "Title", c->title }, { "Url", c->url },
+		{ "CourseType", c->course_type }, { "SiteId", c->site_id },
+		{ "WebId", c->web_id },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		ck_assert_msg(texts[i].value == NULL, "Course.%s: '%s'",
+			      texts[i].member, texts[i].value);
+	ck_assert(!c->has_published);
+}
+
 START_TEST(lms365_enrollment_missing)
 {
 	static const char *const cases[] = {
@@ -310,13 +331,7 @@ START_TEST(lms365_enrollment_missing)
 		ck_assert(!e.has_status);
 		ck_assert_int_eq(e.status, 0);
 		ck_assert_ptr_null(e.status_text);
-		ck_assert_ptr_null(e.course.id);
-		ck_assert_ptr_null(e.course.title);
-		ck_assert_ptr_null(e.course.url);
-		ck_assert_ptr_null(e.course.course_type);
-		ck_assert_ptr_null(e.course.site_id);
-		ck_assert_ptr_null(e.course.web_id);
-		ck_assert(!e.course.has_published);
+		assert_no_course(&e.course);
 		ck_assert_uint_eq(e.n_users, 0);
 		ck_assert_ptr_null(e.users);
 		ck_assert_ptr_null(e.timestamp.text);
@@ -399,13 +414,7 @@ START_TEST(lms365_course_missing)
 		memset(&c, 0xa5, sizeof(c));
 		ck_assert_int_eq(whr_lms365_course_decode(&ev, &c), 0);
 		ck_assert_int_eq(c.action, WHR_LMS365_COURSE_DELETED);
-		ck_assert_ptr_null(c.course.id);
-		ck_assert_ptr_null(c.course.title);
-		ck_assert_ptr_null(c.course.url);
-		ck_assert_ptr_null(c.course.course_type);
-		ck_assert_ptr_null(c.course.site_id);
-		ck_assert_ptr_null(c.course.web_id);
-		ck_assert(!c.course.has_published);
+		assert_no_course(&c.course);
 		ck_assert_ptr_null(c.timestamp.text);
 		ck_assert(!c.timestamp.valid);
 		event_finish(&ev);

@@ -77,22 +77,14 @@ Suite *
 test_suite_of(const char *unit, const TTest *const *tests, size_t n)
 {
 	Suite *s = suite_create(unit);
-	size_t len = strlen(unit);
-	size_t i;
 
-	for (i = 0; i < n; i++) {
-		const char *name = tests[i]->name;
-
-		if (strncmp(name, unit, len) == 0 && name[len] == '_')
-			name += len + 1;
-		test_case_add(s, name, &tests[i], 1);
-	}
+	test_cases_add_each(s, unit, NULL, NULL, tests, n);
 	return s;
 }
 
-void
-test_case_add(Suite *s, const char *tcase_name, const TTest *const *tests,
-	      size_t n)
+static TCase *
+tcase_of(Suite *s, const char *tcase_name, const TTest *const *tests,
+	 size_t n)
 {
 	TCase *tc = tcase_create(tcase_name);
 	size_t i;
@@ -100,6 +92,33 @@ test_case_add(Suite *s, const char *tcase_name, const TTest *const *tests,
 	for (i = 0; i < n; i++)
 		tcase_add_test(tc, tests[i]);
 	suite_add_tcase(s, tc);
+	return tc;
+}
+
+void
+test_cases_add_each(Suite *s, const char *unit, SFun setup, SFun teardown,
+		    const TTest *const *tests, size_t n)
+{
+	size_t len = strlen(unit);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *name = tests[i]->name;
+		TCase *tc;
+
+		if (strncmp(name, unit, len) == 0 && name[len] == '_')
+			name += len + 1;
+		tc = tcase_of(s, name, &tests[i], 1);
+		if (setup != NULL || teardown != NULL)
+			tcase_add_checked_fixture(tc, setup, teardown);
+	}
+}
+
+void
+test_case_add(Suite *s, const char *tcase_name, const TTest *const *tests,
+	      size_t n)
+{
+	tcase_of(s, tcase_name, tests, n);
 }
 
 static char *log_text;

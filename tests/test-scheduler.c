@@ -18,14 +18,21 @@ fake_clock(void *arg)
 	return fake_now;
 }
 
-static struct sched *
-new_sched(void)
-{
-	struct sched *s = sched_new(fake_clock, NULL);
+/* Each test's scheduler, on the fake clock at 1000 (the fixture). */
+static struct sched *sc;
 
-	ck_assert_ptr_nonnull(s);
+static void
+sched_setup(void)
+{
+	sc = sched_new(fake_clock, NULL);
+	ck_assert_ptr_nonnull(sc);
 	fake_now = 1000;
-	return s;
+}
+
+static void
+sched_teardown(void)
+{
+	sched_free(sc, NULL);
 }
 
 static void
@@ -40,6 +47,18 @@ add(struct sched *s, int64_t id, const char *k1, const char *k2,
 	ck_assert(taken);
 }
 
+/* Add notifications @p first, @p first + 1 ... with one key each, the
+ * keys given in that order, up to NULL. */
+static void
+add_in_order(struct sched *s, int64_t first, const char *const *keys)
+{
+	for (; *keys != NULL; keys++)
+		add(s, first++, *keys, NULL, 0);
+}
+
+#define ADD_IN_ORDER(s, first, ...)                                          \
+	add_in_order((s), (first), (const char *const[]){ __VA_ARGS__, NULL })
+
 /* The id a worker would take now, or -1. */
 static int64_t
 take(struct sched *s)
@@ -50,90 +69,81 @@ take(struct sched *s)
 	return sched_try_take(s, &id, &payload) == 0 ? id : -1;
 }
 
+/* What workers asking one after another would take now: @p want, in
+ * that order, and then nothing (-1 ends @p want). */
+static void
+takes(struct sched *s, const int64_t *want)
+{
+	size_t i;
+
+	for (i = 0;; i++) {
+		int64_t got = take(s);
+
+		ck_assert_msg(got == want[i], "take %zu: %lld, want %lld", i,
+			      (long long)got, (long long)want[i]);
+		if (want[i] == -1)
+			break;
+	}
+}
+
+#define TAKES(s, ...) takes((s), (const int64_t[]){ __VA_ARGS__, -1 })
+
 START_TEST(sched_one_key_in_order)
 {
-	struct sched *s = new_sched();
-
-	add(s, 1, "lc:c|u", NULL, 0);
-	add(s, 2, "lc:c|u", NULL, 0);
-	add(s, 3, "lc:c|u", NULL, 0);
-	ck_assert_int_eq(take(s), 1);
+	ADD_IN_ORDER(sc, 1, "lc:c|u", "lc:c|u", "lc:c|u");
 	/* Never two of one key at a time. */
-	ck_assert_int_eq(take(s), -1);
-	sched_finish(s, 1);
-	ck_assert_int_eq(take(s), 2);
-	ck_assert_int_eq(take(s), -1);
-	sched_finish(s, 2);
-	ck_assert_int_eq(take(s), 3);
-	sched_finish(s, 3);
-	ck_assert_uint_eq(sched_count(s), 0);
-	sched_free(s, NULL);
+	TAKES(sc, 1);
+	sched_finish(sc, 1);
+	TAKES(sc, 2);
+	sched_finish(sc, 2);
+	TAKES(sc, 3);
+	sched_finish(sc, 3);
+	ck_assert_uint_eq(sched_count(sc), 0);
 }
 END_TEST
 
 START_TEST(sched_unrelated_in_parallel)
 {
-	struct sched *s = new_sched();
-
-	add(s, 1, "a", NULL, 0);
-	add(s, 2, "b", NULL, 0);
-	add(s, 3, "a", NULL, 0);
-	add(s, 4, "c", NULL, 0);
+	ADD_IN_ORDER(sc, 1, "a", "b", "a", "c");
 	/* Oldest first among those that may run. */
-	ck_assert_int_eq(take(s), 1);
-	ck_assert_int_eq(take(s), 2);
-	ck_assert_int_eq(take(s), 4);
-	ck_assert_int_eq(take(s), -1);
-	sched_finish(s, 1);
-	ck_assert_int_eq(take(s), 3);
-	sched_free(s, NULL);
+	TAKES(sc, 1, 2, 4);
+	sched_finish(sc, 1);
+	TAKES(sc, 3);
 }
 END_TEST
 
 /* An event for two learners waits for both of their queues. */
 START_TEST(sched_several_keys)
 {
-	struct sched *s = new_sched();
-
-	add(s, 1, "u1", NULL, 0);
-	add(s, 2, "u2", NULL, 0);
-	add(s, 3, "u1", "u2", 0);
-	add(s, 4, "u2", NULL, 0);
-	ck_assert_int_eq(take(s), 1);
-	ck_assert_int_eq(take(s), 2);
-	ck_assert_int_eq(take(s), -1);
-	sched_finish(s, 1);
-	ck_assert_int_eq(take(s), -1);	/* still behind 2 on u2 */
-	sched_finish(s, 2);
-	ck_assert_int_eq(take(s), 3);
-	ck_assert_int_eq(take(s), -1);	/* 4 is behind 3 on u2 */
-	sched_finish(s, 3);
-	ck_assert_int_eq(take(s), 4);
-	sched_free(s, NULL);
+	ADD_IN_ORDER(sc, 1, "u1", "u2");
+	add(sc, 3, "u1", "u2", 0);
+	add(sc, 4, "u2", NULL, 0);
+	TAKES(sc, 1, 2);
+	sched_finish(sc, 1);
+	ck_assert_int_eq(take(sc), -1);	/* still behind 2 on u2 */
+	sched_finish(sc, 2);
+	TAKES(sc, 3);	/* 4 is behind 3 on u2 */
+	sched_finish(sc, 3);
+	TAKES(sc, 4);
 }
 END_TEST
 
 /* A retry keeps its place: the others of its key wait for it. */
 START_TEST(sched_retry_keeps_order)
 {
-	struct sched *s = new_sched();
-
-	add(s, 1, "k", NULL, 0);
-	add(s, 2, "k", NULL, 0);
-	add(s, 3, "other", NULL, 5000);
-	ck_assert_int_eq(take(s), 1);
-	sched_requeue(s, 1, 2000, NULL);
-	ck_assert_int_eq(take(s), -1);
+	ADD_IN_ORDER(sc, 1, "k", "k");
+	add(sc, 3, "other", NULL, 5000);
+	TAKES(sc, 1);
+	sched_requeue(sc, 1, 2000, NULL);
+	ck_assert_int_eq(take(sc), -1);
 	fake_now = 1999;
-	ck_assert_int_eq(take(s), -1);
+	ck_assert_int_eq(take(sc), -1);
 	fake_now = 2000;
-	ck_assert_int_eq(take(s), 1);
-	sched_finish(s, 1);
-	ck_assert_int_eq(take(s), 2);
-	ck_assert_int_eq(take(s), -1);
+	TAKES(sc, 1);
+	sched_finish(sc, 1);
+	TAKES(sc, 2);
 	fake_now = 5000;
-	ck_assert_int_eq(take(s), 3);
-	sched_free(s, NULL);
+	TAKES(sc, 3);
 }
 END_TEST
 
@@ -141,52 +151,45 @@ END_TEST
  * its key, but never ahead of one already running. */
 START_TEST(sched_late_old_notification)
 {
-	struct sched *s = new_sched();
-
-	add(s, 10, "k", NULL, 0);
-	add(s, 11, "k", NULL, 0);
-	ck_assert_int_eq(take(s), 10);
-	add(s, 5, "k", NULL, 0);
-	ck_assert_int_eq(take(s), -1);
-	sched_finish(s, 10);
-	ck_assert_int_eq(take(s), 5);
-	sched_finish(s, 5);
-	ck_assert_int_eq(take(s), 11);
-	sched_finish(s, 11);
+	ADD_IN_ORDER(sc, 10, "k", "k");
+	TAKES(sc, 10);
+	add(sc, 5, "k", NULL, 0);
+	ck_assert_int_eq(take(sc), -1);
+	sched_finish(sc, 10);
+	TAKES(sc, 5);
+	sched_finish(sc, 5);
+	TAKES(sc, 11);
+	sched_finish(sc, 11);
 
 	/* Nothing running: it goes first, and displaces the head. */
-	add(s, 20, "j", NULL, 0);
-	add(s, 15, "j", NULL, 0);
-	ck_assert_int_eq(take(s), 15);
-	ck_assert_int_eq(take(s), -1);
-	sched_free(s, NULL);
+	add(sc, 20, "j", NULL, 0);
+	add(sc, 15, "j", NULL, 0);
+	TAKES(sc, 15);
 }
 END_TEST
 
 START_TEST(sched_known_and_payload)
 {
-	struct sched *s = new_sched();
 	char *keys[] = { (char *)"k" };
 	int payload = 7;
 	void *got = NULL;
 	bool taken;
 	int64_t id;
 
-	ck_assert_int_eq(sched_add(s, 1, keys, 1, 0, &payload, &taken), 0);
+	ck_assert_int_eq(sched_add(sc, 1, keys, 1, 0, &payload, &taken), 0);
 	ck_assert(taken);
-	ck_assert(sched_known(s, 1));
+	ck_assert(sched_known(sc, 1));
 	/* Known already: not added twice, the payload stays the caller's. */
-	ck_assert_int_eq(sched_add(s, 1, keys, 1, 0, &payload, &taken), 0);
+	ck_assert_int_eq(sched_add(sc, 1, keys, 1, 0, &payload, &taken), 0);
 	ck_assert(!taken);
-	ck_assert_int_eq(sched_try_take(s, &id, &got), 0);
+	ck_assert_int_eq(sched_try_take(sc, &id, &got), 0);
 	ck_assert_ptr_eq(got, &payload);
-	sched_requeue(s, 1, 0, NULL);
-	ck_assert_int_eq(sched_try_take(s, &id, &got), 0);
+	sched_requeue(sc, 1, 0, NULL);
+	ck_assert_int_eq(sched_try_take(sc, &id, &got), 0);
 	ck_assert_ptr_null(got);
-	sched_close(s);
-	ck_assert_int_eq(sched_try_take(s, &id, &got), -ESHUTDOWN);
-	ck_assert_int_eq(sched_take(s, 1000000, &id, &got), -ESHUTDOWN);
-	sched_free(s, NULL);
+	sched_close(sc);
+	ck_assert_int_eq(sched_try_take(sc, &id, &got), -ESHUTDOWN);
+	ck_assert_int_eq(sched_take(sc, 1000000, &id, &got), -ESHUTDOWN);
 }
 END_TEST
 
@@ -194,7 +197,6 @@ END_TEST
  * interleaving of takes and finishes. */
 START_TEST(sched_many)
 {
-	struct sched *s = new_sched();
 	int64_t last_done[8];
 	int64_t running[64];
 	size_t n_running = 0;
@@ -207,10 +209,10 @@ START_TEST(sched_many)
 		char key[8];
 
 		snprintf(key, sizeof(key), "k%d", (int)(id % 8));
-		add(s, id, key, NULL, 0);
+		add(sc, id, key, NULL, 0);
 	}
 	while (done < 2000) {
-		int64_t t = take(s);
+		int64_t t = take(sc);
 
 		if (t > 0 && n_running < 64) {
 			running[n_running++] = t;
@@ -225,12 +227,11 @@ START_TEST(sched_many)
 			ck_assert_int_gt(f, last_done[f % 8]);
 			last_done[f % 8] = f;
 			running[pick] = running[--n_running];
-			sched_finish(s, f);
+			sched_finish(sc, f);
 			done++;
 		}
 	}
-	ck_assert_uint_eq(sched_count(s), 0);
-	sched_free(s, NULL);
+	ck_assert_uint_eq(sched_count(sc), 0);
 }
 END_TEST
 
@@ -247,63 +248,58 @@ busy(struct sched *s, const char *key)
  * transaction that stores it, until the outcome is written. */
 START_TEST(sched_released_holds_keys)
 {
-	struct sched *s = new_sched();
-
-	add(s, 1, "u1", "u2", 0);
-	ck_assert(!busy(s, "u3"));
-	ck_assert(busy(s, "u1"));
-	ck_assert_int_eq(take(s), 1);
-	sched_release(s, 1);
-	ck_assert(busy(s, "u1"));
-	ck_assert(busy(s, "u2"));
-	ck_assert(sched_known(s, 1));
+	add(sc, 1, "u1", "u2", 0);
+	ck_assert(!busy(sc, "u3"));
+	ck_assert(busy(sc, "u1"));
+	TAKES(sc, 1);
+	sched_release(sc, 1);
+	ck_assert(busy(sc, "u1"));
+	ck_assert(busy(sc, "u2"));
+	ck_assert(sched_known(sc, 1));
 
 	/* The next of a key runs at once; finishing it leaves the hold. */
-	add(s, 2, "u2", NULL, 0);
-	ck_assert_int_eq(take(s), 2);
-	sched_finish(s, 2);
-	ck_assert(busy(s, "u2"));
+	add(sc, 2, "u2", NULL, 0);
+	TAKES(sc, 2);
+	sched_finish(sc, 2);
+	ck_assert(busy(sc, "u2"));
 
 	/* A release twice, or of one not running, changes nothing. */
-	sched_release(s, 1);
-	sched_release(s, 99);
-	sched_finish(s, 1);
-	ck_assert(!busy(s, "u1"));
-	ck_assert(!busy(s, "u2"));
-	ck_assert(!sched_known(s, 1));
-	ck_assert_uint_eq(sched_count(s), 0);
+	sched_release(sc, 1);
+	sched_release(sc, 99);
+	sched_finish(sc, 1);
+	ck_assert(!busy(sc, "u1"));
+	ck_assert(!busy(sc, "u2"));
+	ck_assert(!sched_known(sc, 1));
+	ck_assert_uint_eq(sched_count(sc), 0);
 
 	/* A held group that empties and fills again keeps its order. */
-	add(s, 3, "u1", NULL, 0);
-	ck_assert_int_eq(take(s), 3);
-	sched_release(s, 3);
-	add(s, 4, "u1", NULL, 0);
-	add(s, 5, "u1", NULL, 0);
-	ck_assert_int_eq(take(s), 4);
-	ck_assert_int_eq(take(s), -1);
-	sched_release(s, 4);
-	ck_assert_int_eq(take(s), 5);
-	sched_finish(s, 4);
-	sched_finish(s, 3);
-	ck_assert(busy(s, "u1"));	/* 5 still runs */
-	sched_finish(s, 5);
-	ck_assert(!busy(s, "u1"));
+	add(sc, 3, "u1", NULL, 0);
+	TAKES(sc, 3);
+	sched_release(sc, 3);
+	ADD_IN_ORDER(sc, 4, "u1", "u1");
+	TAKES(sc, 4);
+	sched_release(sc, 4);
+	TAKES(sc, 5);
+	sched_finish(sc, 4);
+	sched_finish(sc, 3);
+	ck_assert(busy(sc, "u1"));	/* 5 still runs */
+	sched_finish(sc, 5);
+	ck_assert(!busy(sc, "u1"));
 	/* Every group is gone once nothing holds it. */
-	ck_assert_uint_eq(sched_group_count(s), 0);
+	ck_assert_uint_eq(sched_group_count(sc), 0);
 
 	/* A key given twice is held once. */
-	add(s, 6, "u1", "u1", 0);
-	ck_assert_int_eq(take(s), 6);
-	sched_release(s, 6);
-	ck_assert_uint_eq(sched_group_count(s), 1);
-	sched_finish(s, 6);
-	ck_assert_uint_eq(sched_group_count(s), 0);
+	add(sc, 6, "u1", "u1", 0);
+	TAKES(sc, 6);
+	sched_release(sc, 6);
+	ck_assert_uint_eq(sched_group_count(sc), 1);
+	sched_finish(sc, 6);
+	ck_assert_uint_eq(sched_group_count(sc), 0);
 
-	/* Freed while a group is held (valgrind and ASan check). */
-	add(s, 7, "u1", NULL, 0);
-	ck_assert_int_eq(take(s), 7);
-	sched_release(s, 7);
-	sched_free(s, NULL);
+	/* Left held: the fixture frees it so (valgrind and ASan check). */
+	add(sc, 7, "u1", NULL, 0);
+	TAKES(sc, 7);
+	sched_release(sc, 7);
 }
 END_TEST
 
@@ -326,13 +322,16 @@ START_TEST(sched_backoff)
 }
 END_TEST
 
-TEST_SUITE_OF(scheduler,
-	sched_one_key_in_order,
-	sched_unrelated_in_parallel,
-	sched_several_keys,
-	sched_retry_keeps_order,
-	sched_late_old_notification,
-	sched_known_and_payload,
-	sched_many,
-	sched_released_holds_keys,
-	sched_backoff)
+TEST_SUITE(scheduler)
+{
+	ADD_EACH_WITH_FIXTURE(s, scheduler, sched_setup, sched_teardown,
+			      sched_one_key_in_order,
+			      sched_unrelated_in_parallel,
+			      sched_several_keys,
+			      sched_retry_keeps_order,
+			      sched_late_old_notification,
+			      sched_known_and_payload,
+			      sched_many,
+			      sched_released_holds_keys);
+	ADD_EACH(s, scheduler, sched_backoff);
+}

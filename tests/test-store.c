@@ -7,65 +7,59 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
-#include <sqlite3.h>
 
 #include "store/store.h"
 #include "test-backends.h"
 #include "util.h"
 
-static char dir[2048];
 static char why[8192];
-
-static struct whr_store *
-fresh_store_on(int backend)
-{
-	struct whr_store *s;
-
-	snprintf(dir, sizeof(dir), "%s", test_store_location(backend));
-	s = whr_store_open(dir, STORE_SERVER, why, sizeof(why));
-	ck_assert_msg(s != NULL, "%s", why);
-	return s;
-}
-
-#define fresh_store() fresh_store_on(_i)
-
-static void
-remove_store_on(int backend, struct whr_store *s)
-{
-	whr_store_close(s);
-	test_store_remove(backend, dir);
-}
-
-#define remove_store(s) remove_store_on(_i, (s))
 
 /* The one integer @p sql (SQLite's dialect) gives, through the handle. */
 static int64_t
-query_int(int backend, struct whr_store *s, const char *sql)
+query_int(struct whr_store *s, const char *sql)
 {
-	struct whr_stmt *st = whr_tx_prepare(whr_store_tx(s),
-					     test_sql(backend, sql));
-	int64_t v;
-
-	ck_assert_msg(st != NULL, "%s: %s", sql, whr_tx_error(whr_store_tx(s)));
-	ck_assert_int_eq(whr_stmt_step(st), 1);
-	v = whr_stmt_int(st, 0);
-	ck_assert_int_eq(whr_stmt_run(st), 0);
-	return v;
+	return test_query_int(whr_store_tx(s), sql);
 }
 
-/* What differs by design: SQLite's claims hand out all open work (one
- * whr serve orders it in memory); a shared store's only what is
- * eligible, the oldest open work of each key. */
-static const char *
-by_db(int backend, const char *sqlite, const char *postgresql)
+/* Another connection to the test's store, as @p mode opens it (a
+ * server's: another replica). */
+static struct whr_store *
+open_again(enum store_mode mode)
 {
-	return test_backend_db(backend) == WHR_DB_SQLITE ? sqlite : postgresql;
+	struct whr_store *other = whr_store_open(test_store_fresh_location(),
+						 mode, why, sizeof(why));
+
+	ck_assert_msg(other != NULL, "%s", why);
+	return other;
+}
+
+/* What the inspecting and claiming callbacks saw, one item after another
+ * (the items end in ';'). */
+#define SEEN_SIZE 1024
+
+static int
+seen_add(char *seen, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int
+seen_add(char *seen, const char *fmt, ...)
+{
+	size_t len = strlen(seen);
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(seen + len, SEEN_SIZE - len, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(n >= 0 && (size_t)n < SEEN_SIZE - len, "seen: full");
+	return 0;
 }
 
 static const char body[] =
@@ -108,16 +102,44 @@ delivery(struct ingest_delivery *d, struct ingest_notification n[2],
 	};
 }
 
+/* Store delivery @p id in the caller's transaction. */
+static void
+ingest(struct whr_store *s, const char *id, int64_t attempt,
+       int64_t received_at)
+{
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+
+	delivery(&d, n, id, attempt);
+	d.received_at = received_at;
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+}
+
+/* Store delivery @p id (attempt 1, received at 1) in a transaction of
+ * its own: notifications 2n-1 and 2n of the nth. */
+static void
+ingest_committed(struct whr_store *s, const char *id)
+{
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ingest(s, id, 1, 1);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+}
+
+/* Settle notification @p id in a transaction of its own. */
+static void
+settle_committed(struct whr_store *s, int64_t id, enum work_state state,
+		 int64_t next_at, const char *error)
+{
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_settle(s, id, state, next_at, error, 5), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+}
+
 static int
 collect(const struct store_claim *c, void *arg)
 {
-	char *seen = arg;
-	char item[64];
-
-	snprintf(item, sizeof(item), "%lld:%zu:%s;", (long long)c->id,
-		 c->n_keys, c->keys[0]);
-	strcat(seen, item);
-	return 0;
+	return seen_add(arg, "%lld:%zu:%s;", (long long)c->id, c->n_keys,
+			c->keys[0]);
 }
 
 /* collect(), stopping (without failing) after two. */
@@ -132,13 +154,40 @@ collect_two(const struct store_claim *c, void *arg)
 	return collect(c, arg);
 }
 
+static int
+collect_ids(const struct store_claim *c, void *arg)
+{
+	return seen_add(arg, "%lld;", (long long)c->id);
+}
+
+/* What a claim of the open work after @p after (@p limit and
+ * @p lease_us as whr_store_claim takes them) handed to @p fn, as @p fn
+ * wrote it down. Borrowed until the next call. */
+static const char *
+claimed_by(struct whr_store *s, int64_t after, int64_t limit,
+	   int64_t lease_us, int (*fn)(const struct store_claim *, void *))
+{
+	static char seen[SEEN_SIZE];
+
+	seen[0] = '\0';
+	ck_assert_int_eq(whr_store_claim(s, after, limit, lease_us, fn, seen),
+			 0);
+	return seen;
+}
+
+/* The ids a claim of all open work leased for @p lease_us: "1;2;". */
+static const char *
+claimed(struct whr_store *s, int64_t lease_us)
+{
+	return claimed_by(s, 0, -1, lease_us, collect_ids);
+}
+
 START_TEST(store_ingest_and_duplicates)
 {
-	struct whr_store *s = fresh_store();
+	struct whr_store *s = test_store_fresh();
 	struct ingest_delivery d;
 	struct ingest_notification n[2];
 	struct store_work *w = NULL;
-	char seen[256] = "";
 
 	ck_assert_int_eq(whr_store_begin(s), 0);
 	delivery(&d, n, "d1", 1);
@@ -162,9 +211,9 @@ START_TEST(store_ingest_and_duplicates)
 	ck_assert_int_eq(whr_store_commit(s), 0);
 
 	/* The duplicate is counted on the original, with its Attempt. */
-	ck_assert_int_eq(query_int(_i, s, "SELECT duplicates FROM deliveries"
+	ck_assert_int_eq(query_int(s, "SELECT duplicates FROM deliveries"
 				   " WHERE seq = 1"), 1);
-	ck_assert_int_eq(query_int(_i, s, "SELECT last_attempt FROM deliveries"
+	ck_assert_int_eq(query_int(s, "SELECT last_attempt FROM deliveries"
 				   " WHERE seq = 1"), 3);
 
 	ck_assert_int_eq(whr_store_load(s, 1, &w), 0);
@@ -185,8 +234,7 @@ START_TEST(store_ingest_and_duplicates)
 	store_work_free(w);
 	ck_assert_int_eq(whr_store_load(s, 99, &w), -ENOENT);
 
-	ck_assert_int_eq(whr_store_claim(s, 0, -1, 0, collect, seen), 0);
-	ck_assert_str_eq(seen, by_db(_i,
+	ck_assert_str_eq(claimed_by(s, 0, -1, 0, collect), test_by_db(
 		"1:2:lc:c\x1fu1;2:1:d:1;3:2:lc:c\x1fu1;"
 		"4:1:d:2;5:2:lc:c\x1fu1;6:1:d:3;",
 		"1:2:lc:c\x1fu1;2:1:d:1;4:1:d:2;6:1:d:3;"));
@@ -197,34 +245,26 @@ START_TEST(store_ingest_and_duplicates)
 	ck_assert_int_eq(whr_store_settle(s, 3, WORK_DONE, 0, NULL, 5), 0);
 	ck_assert_int_eq(whr_store_settle(s, 5, WORK_RETRYING, 9, "r", 5), 0);
 	ck_assert_int_eq(whr_store_commit(s), 0);
-	seen[0] = '\0';
-	ck_assert_int_eq(whr_store_claim(s, 1, 3, 0, collect, seen), 0);
-	ck_assert_str_eq(seen, by_db(_i, "2:1:d:1;4:1:d:2;5:2:lc:c\x1fu1;",
-				     "2:1:d:1;4:1:d:2;6:1:d:3;"));
-	seen[0] = '\0';
-	ck_assert_int_eq(whr_store_claim(s, 5, 3, 0, collect, seen), 0);
-	ck_assert_str_eq(seen, "6:1:d:3;");
-	seen[0] = '\0';
-	ck_assert_int_eq(whr_store_claim(s, 0, -1, 0, collect_two, seen),
-			 0);
-	ck_assert_str_eq(seen, "1:2:lc:c\x1fu1;2:1:d:1;");
+	ck_assert_str_eq(claimed_by(s, 1, 3, 0, collect),
+			 test_by_db("2:1:d:1;4:1:d:2;5:2:lc:c\x1fu1;",
+				    "2:1:d:1;4:1:d:2;6:1:d:3;"));
+	ck_assert_str_eq(claimed_by(s, 5, 3, 0, collect), "6:1:d:3;");
+	ck_assert_str_eq(claimed_by(s, 0, -1, 0, collect_two),
+			 "1:2:lc:c\x1fu1;2:1:d:1;");
 	ck_assert_int_eq(whr_store_count_open(s, 0), 5);
 	ck_assert_int_eq(whr_store_count_open(s, 4), 2);
 	ck_assert_int_eq(whr_store_count_open(s, 6), 0);
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
 START_TEST(store_outcomes_and_finish)
 {
-	struct whr_store *s = fresh_store();
-	struct ingest_delivery d;
-	struct ingest_notification n[2];
+	struct whr_store *s = test_store_fresh();
 	struct store_work *w = NULL;
 
 	ck_assert_int_eq(whr_store_begin(s), 0);
-	delivery(&d, n, "d1", 1);
-	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ingest(s, "d1", 1, 1);
 	ck_assert_int_eq(whr_store_record_outcome(s, 1, "h1", WHR_DONE, NULL, 5), 0);
 	ck_assert_int_eq(whr_store_record_outcome(s, 1, "h2", WHR_RETRY, "later", 5), 0);
 	ck_assert_int_eq(whr_store_settle(s, 1, WORK_RETRYING, 99, "h2: later", 5), 0);
@@ -256,51 +296,47 @@ START_TEST(store_outcomes_and_finish)
 	ck_assert_int_eq(whr_store_purge(s, 8, 100), 0);
 	ck_assert_int_eq(whr_store_commit(s), 0);
 	ck_assert_int_eq(whr_store_load(s, 1, &w), -ENOENT);
-	ck_assert_int_eq(query_int(_i, s,
+	ck_assert_int_eq(query_int(s,
 		"SELECT (SELECT count(*) FROM outcomes) + (SELECT count(*) FROM"
 		" notifications) + (SELECT count(*) FROM deliveries)"), 0);
-	if (test_backend_db(_i) == WHR_DB_POSTGRESQL)
-		ck_assert_int_eq(query_int(_i, s, "SELECT count(*)"
+	if (test_backend_db() == WHR_DB_POSTGRESQL)
+		ck_assert_int_eq(query_int(s, "SELECT count(*)"
 					   " FROM notification_keys"), 0);
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
 START_TEST(store_versions)
 {
-	struct whr_store *s = fresh_store();
-	struct whr_store *r;
+	struct whr_store *s = test_store_fresh();
+	const char *dir = test_store_fresh_location();
 
 	/* Readers and tools open it; a second server open is fine too. */
-	r = whr_store_open(dir, STORE_WORKER, why, sizeof(why));
-	ck_assert_ptr_nonnull(r);
-	whr_store_close(r);
-	r = whr_store_open(dir, STORE_SERVER, why, sizeof(why));
-	ck_assert_ptr_nonnull(r);
-	whr_store_close(r);
+	whr_store_close(open_again(STORE_WORKER));
+	whr_store_close(open_again(STORE_SERVER));
 	/* A newer schema is refused, saying so. */
-	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s), by_db(_i,
+	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s), test_by_db(
 		"PRAGMA user_version = 9",
 		"UPDATE whr_meta SET value = 9 WHERE key IN"
 		" ('schema_version', 'schema_compatible')")), 0);
 	ck_assert_ptr_null(whr_store_open(dir, STORE_SERVER, why, sizeof(why)));
 	ck_assert_int_eq(errno, EPROTO);
-	ck_assert_ptr_nonnull(strstr(why, by_db(_i,
+	ck_assert_ptr_nonnull(strstr(why, test_by_db(
 		"schema version 9, newer than this whr knows (2)",
 		"schema version 9, newer than this whr knows (1)")));
 	ck_assert_ptr_null(whr_store_open(dir, STORE_WORKER, why, sizeof(why)));
 	ck_assert_int_eq(errno, EPROTO);
-	remove_store(s);
+	test_store_discard(s);
 
 	/* No inbox at all: a reader says so. */
-	if (test_backend_db(_i) == WHR_DB_SQLITE) {
+	if (test_backend_db() == WHR_DB_SQLITE) {
 		ck_assert_ptr_null(whr_store_open("/nonexistent/whr",
 						  STORE_WORKER, why,
 						  sizeof(why)));
 		ck_assert_int_eq(errno, EIO);
 		ck_assert_ptr_nonnull(strstr(why, "/nonexistent/whr/inbox.sqlite: cannot open"));
 	} else {
-		const char *empty = test_store_location(_i);
+		const char *empty = test_store_location();
 
 		ck_assert_ptr_null(whr_store_open(empty, STORE_WORKER, why,
 						  sizeof(why)));
@@ -309,7 +345,7 @@ START_TEST(store_versions)
 		ck_assert_ptr_null(whr_store_open(empty, STORE_READER, why,
 						  sizeof(why)));
 		ck_assert_int_eq(errno, ENOENT);
-		test_store_remove(_i, empty);
+		test_store_remove(empty);
 	}
 }
 END_TEST
@@ -318,20 +354,17 @@ END_TEST
  * told to replace it. */
 START_TEST(store_backup)
 {
-	struct whr_store *s = fresh_store_on(0);
-	struct ingest_notification n[2];
-	struct ingest_delivery d;
+	struct whr_store *s = test_store_fresh();
 	struct store_stats st;
 	struct whr_store *r;
-	char copy_dir[sizeof(dir) + 8], dest[sizeof(dir) + 32];
+	char copy_dir[2048 + 8], dest[2048 + 32];
 	struct stat sb;
 
-	delivery(&d, n, "d1", 1);
-	ck_assert_int_eq(whr_store_begin(s), 0);
-	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
-	ck_assert_int_eq(whr_store_commit(s), 0);
+	ingest_committed(s, "d1");
 
-	snprintf(copy_dir, sizeof(copy_dir), "%s/copy", dir);
+	snprintf(copy_dir, sizeof(copy_dir), "%s",
+		 test_store_fresh_location());
+	strcat(copy_dir, "/copy");
 	ck_assert_int_eq(mkdir(copy_dir, 0700), 0);
 	snprintf(dest, sizeof(dest), "%s/inbox.sqlite", copy_dir);
 	ck_assert_int_eq(whr_store_backup(s, dest, false), 0);
@@ -349,7 +382,7 @@ START_TEST(store_backup)
 	ck_assert_int_eq(whr_store_backup(s, dest, true), 0);
 	ck_assert_int_eq(whr_store_backup(s, "/nonexistent/whr/x", true),
 			 -ENOENT);
-	remove_store_on(0, s);
+	test_store_discard(s);
 }
 END_TEST
 
@@ -357,37 +390,27 @@ END_TEST
  * server opens it, keeping its rows: their retries count from arrival. */
 START_TEST(store_migrates_version_1)
 {
-	struct whr_store *s = fresh_store_on(0);
-	struct ingest_delivery d;
-	struct ingest_notification n[2];
+	struct whr_store *s = test_store_fresh();
+	const char *dir = test_store_fresh_location();
 	struct store_work *w = NULL;
-	sqlite3_stmt *st;
 
-	ck_assert_int_eq(whr_store_begin(s), 0);
-	delivery(&d, n, "d1", 1);
-	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
-	ck_assert_int_eq(whr_store_commit(s), 0);
+	ingest_committed(s, "d1");
 	/* What version 1 was: schema_v1 has not changed since. */
-	ck_assert_int_eq(sqlite3_exec(whr_tx_native(whr_store_tx(s)),
+	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s),
 		"ALTER TABLE notifications DROP COLUMN retry_from;"
-		"PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+		"PRAGMA user_version = 1"), 0);
 	whr_store_close(s);
 
 	/* A reader (a worker) waits for the server to migrate it. */
 	ck_assert_ptr_null(whr_store_open(dir, STORE_WORKER, why, sizeof(why)));
-	s = whr_store_open(dir, STORE_SERVER, why, sizeof(why));
-	ck_assert_ptr_nonnull(s);
-	ck_assert_int_eq(sqlite3_prepare_v2(whr_tx_native(whr_store_tx(s)),
-		"SELECT (SELECT user_version FROM pragma_user_version),"
-		" (SELECT count(*) FROM pragma_table_info('notifications')"
-		"  WHERE name = 'retry_from'),"
-		" (SELECT count(*) FROM notifications)", -1, &st, NULL),
-		SQLITE_OK);
-	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-	ck_assert_int_eq(sqlite3_column_int(st, 0), 2);
-	ck_assert_int_eq(sqlite3_column_int(st, 1), 1);
-	ck_assert_int_eq(sqlite3_column_int(st, 2), 2);
-	sqlite3_finalize(st);
+	s = open_again(STORE_SERVER);
+	ck_assert_int_eq(query_int(s, "SELECT user_version"
+				      " FROM pragma_user_version"), 2);
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM"
+				      " pragma_table_info('notifications')"
+				      " WHERE name = 'retry_from'"), 1);
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM notifications"),
+			 2);
 	ck_assert_int_eq(whr_store_load(s, 1, &w), 0);
 	ck_assert_int_eq(w->retry_from, 1);	/* received_at */
 	store_work_free(w);
@@ -395,23 +418,16 @@ START_TEST(store_migrates_version_1)
 	/* A whr of version 1 on the same folder writes its number back (its
 	 * probe did): readers still work, and the next start takes the
 	 * step as made instead of failing on the column. */
-	ck_assert_int_eq(sqlite3_exec(whr_tx_native(whr_store_tx(s)), "PRAGMA user_version = 1",
-				      NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s),
+				     "PRAGMA user_version = 1"), 0);
 	whr_store_close(s);
-	s = whr_store_open(dir, STORE_WORKER, why, sizeof(why));
-	ck_assert_msg(s != NULL, "%s", why);
-	whr_store_close(s);
-	s = whr_store_open(dir, STORE_SERVER, why, sizeof(why));
-	ck_assert_msg(s != NULL, "%s", why);
+	whr_store_close(open_again(STORE_WORKER));
+	s = open_again(STORE_SERVER);
 	/* Our own probe never lowers or raises the number. */
 	ck_assert_int_eq(whr_store_probe(s), 0);
-	ck_assert_int_eq(sqlite3_prepare_v2(whr_tx_native(whr_store_tx(s)),
-		"SELECT user_version FROM pragma_user_version", -1, &st, NULL),
-		SQLITE_OK);
-	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-	ck_assert_int_eq(sqlite3_column_int(st, 0), 2);
-	sqlite3_finalize(st);
-	remove_store(s);
+	ck_assert_int_eq(query_int(s, "SELECT user_version"
+				      " FROM pragma_user_version"), 2);
+	test_store_discard(s);
 }
 END_TEST
 
@@ -420,27 +436,28 @@ END_TEST
 static int
 list_ids(const struct store_notification *n, void *arg)
 {
-	char *seen = arg;
-	char item[96];
+	return seen_add(arg, "%lld:%s:%s;", (long long)n->id,
+			n->action != NULL ? n->action : "-", n->state);
+}
 
-	snprintf(item, sizeof(item), "%lld:%s:%s;", (long long)n->id,
-		 n->action != NULL ? n->action : "-", n->state);
-	strcat(seen, item);
-	return 0;
+/* The notifications whr inbox list would show with filter @p f. */
+static const char *
+listed(struct whr_store *tool, const struct store_filter *f)
+{
+	static char seen[SEEN_SIZE];
+
+	seen[0] = '\0';
+	ck_assert_int_eq(whr_store_list(tool, f, list_ids, seen), 0);
+	return seen;
 }
 
 static int
 show_delivery(const struct store_delivery *d, void *arg)
 {
-	char *seen = arg;
-	char item[256];
-
-	snprintf(item, sizeof(item), "seq %lld id %s dup %lld finished %d "
-		 "body %zu;", (long long)d->seq, d->delivery_id,
-		 (long long)d->duplicates, d->finished, d->body_len);
 	ck_assert_str_eq(d->body, body);
-	strcat(seen, item);
-	return 0;
+	return seen_add(arg, "seq %lld id %s dup %lld finished %d body %zu;",
+			(long long)d->seq, d->delivery_id,
+			(long long)d->duplicates, d->finished, d->body_len);
 }
 
 static int
@@ -448,54 +465,36 @@ show_notification(const struct store_notification *n,
 		  const struct store_outcome_row *o, size_t n_outcomes,
 		  void *arg)
 {
-	char *seen = arg;
-	char item[128];
 	size_t i;
 
-	snprintf(item, sizeof(item), "%lld:%s", (long long)n->id, n->state);
-	strcat(seen, item);
-	for (i = 0; i < n_outcomes; i++) {
-		snprintf(item, sizeof(item), " %s=%s", o[i].handler,
-			 o[i].result);
-		strcat(seen, item);
-	}
-	strcat(seen, ";");
-	return 0;
+	seen_add(arg, "%lld:%s", (long long)n->id, n->state);
+	for (i = 0; i < n_outcomes; i++)
+		seen_add(arg, " %s=%s", o[i].handler, o[i].result);
+	return seen_add(arg, ";");
 }
 
 static int
 count_action(const char *name, const struct store_counts *c, void *arg)
 {
-	char *seen = arg;
-	char item[96];
-
-	snprintf(item, sizeof(item), "%s:%lld/%lld;", name != NULL ? name : "-",
-		 (long long)c->total, (long long)c->dead);
-	strcat(seen, item);
-	return 0;
+	return seen_add(arg, "%s:%lld/%lld;", name != NULL ? name : "-",
+			(long long)c->total, (long long)c->dead);
 }
 
 START_TEST(store_inspect)
 {
-	struct whr_store *s = fresh_store();
+	struct whr_store *s = test_store_fresh();
 	struct whr_store *tool;
-	struct ingest_delivery d;
-	struct ingest_notification n[2];
 	struct store_filter f = { .state = NULL };
 	struct store_stats st;
 	struct store_replay r = { .seq = 0 };
-	char seen[1024] = "";
+	char seen[SEEN_SIZE] = "";
 	int64_t seq = 0;
 	int matches = 0;
 
 	ck_assert_int_eq(whr_store_begin(s), 0);
-	delivery(&d, n, "d1", 1);
-	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
-	delivery(&d, n, "d2", 1);
-	d.received_at = 50;
-	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
-	delivery(&d, n, "d1", 2);
-	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ingest(s, "d1", 1, 1);
+	ingest(s, "d2", 1, 50);
+	ingest(s, "d1", 2, 1);
 	ck_assert_int_eq(whr_store_record_outcome(s, 1, "h", WHR_DONE, NULL, 5),
 			 0);
 	ck_assert_int_eq(whr_store_settle(s, 1, WORK_DONE, 5, NULL, 5), 0);
@@ -504,20 +503,15 @@ START_TEST(store_inspect)
 	ck_assert_int_eq(whr_store_settle(s, 2, WORK_DEAD, 5, "h: no", 5), 0);
 	ck_assert_int_eq(whr_store_commit(s), 0);
 
-	tool = whr_store_open(dir, STORE_READER, why, sizeof(why));
-	ck_assert_msg(tool != NULL, "%s", why);
-	ck_assert_int_eq(whr_store_list(tool, &f, list_ids, seen), 0);
-	ck_assert_str_eq(seen, "4:B:pending;3:A:pending;2:B:dead;1:A:done;");
-	seen[0] = '\0';
+	tool = open_again(STORE_READER);
+	ck_assert_str_eq(listed(tool, &f),
+			 "4:B:pending;3:A:pending;2:B:dead;1:A:done;");
 	f.action = "b";
 	f.has_since = true;
 	f.since = 2;
-	ck_assert_int_eq(whr_store_list(tool, &f, list_ids, seen), 0);
-	ck_assert_str_eq(seen, "4:B:pending;");
-	seen[0] = '\0';
+	ck_assert_str_eq(listed(tool, &f), "4:B:pending;");
 	f = (struct store_filter){ .state = "dead", .limit = 1 };
-	ck_assert_int_eq(whr_store_list(tool, &f, list_ids, seen), 0);
-	ck_assert_str_eq(seen, "2:B:dead;");
+	ck_assert_str_eq(listed(tool, &f), "2:B:dead;");
 
 	ck_assert_int_eq(whr_store_find(tool, "d2", 0, NULL, &matches, &seq),
 			 0);
@@ -533,7 +527,6 @@ START_TEST(store_inspect)
 			 0);
 	ck_assert_int_eq(matches, 1);
 
-	seen[0] = '\0';
 	ck_assert_int_eq(whr_store_show(tool, 1, show_delivery,
 					show_notification, seen), 0);
 	ck_assert_str_eq(seen, "seq 1 id d1 dup 1 finished 1 body 92;"
@@ -560,8 +553,7 @@ START_TEST(store_inspect)
 
 	/* Replay: the dead notification again, its failed outcome
 	 * forgotten. */
-	tool = whr_store_open(dir, STORE_WRITER, why, sizeof(why));
-	ck_assert_msg(tool != NULL, "%s", why);
+	tool = open_again(STORE_WRITER);
 	r.now = 70;
 	ck_assert_int_eq(whr_store_replay(tool, &r), 0);
 	ck_assert_int_eq(r.replayed, 1);
@@ -570,12 +562,12 @@ START_TEST(store_inspect)
 	ck_assert_int_eq(r.replayed, 1);
 	ck_assert_int_eq(r.open, 1);
 	whr_store_close(tool);
-	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM notifications"
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM notifications"
 				   " WHERE state = 'pending'"), 4);
-	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM outcomes"), 0);
-	ck_assert_int_eq(query_int(_i, s, "SELECT retry_from FROM notifications"
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM outcomes"), 0);
+	ck_assert_int_eq(query_int(s, "SELECT retry_from FROM notifications"
 				   " WHERE id = 1"), 80);
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
@@ -583,36 +575,36 @@ END_TEST
  * watches; its own work does not need to. */
 START_TEST(store_data_version)
 {
-	struct whr_store *s = fresh_store();
+	struct whr_store *s = test_store_fresh();
 	struct whr_store *tool;
-	struct ingest_delivery d;
-	struct ingest_notification n[2];
 	struct store_replay r = { .seq = 0, .now = 9 };
 	int64_t before;
 
-	ck_assert_int_eq(whr_store_begin(s), 0);
-	delivery(&d, n, "d1", 1);
-	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
-	ck_assert_int_eq(whr_store_settle(s, 1, WORK_DEAD, 5, "x", 5), 0);
-	ck_assert_int_eq(whr_store_commit(s), 0);
+	ingest_committed(s, "d1");
+	settle_committed(s, 1, WORK_DEAD, 5, "x");
 	before = whr_store_data_version(s);
 	ck_assert_int_ge(before, 0);
-	tool = whr_store_open(dir, STORE_WRITER, why, sizeof(why));
-	ck_assert_msg(tool != NULL, "%s", why);
+	tool = open_again(STORE_WRITER);
 	ck_assert_int_eq(whr_store_replay(tool, &r), 0);
 	ck_assert_int_eq(r.replayed, 1);
 	whr_store_close(tool);
 	ck_assert_int_ne(whr_store_data_version(s), before);
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
 /* Which locations are databases, and that a database's password never
  * shows in a message (no server needed). */
+/* Opening @p location fails, and the message says no password. */
+static void
+refused(const char *location, enum store_mode mode)
+{
+	ck_assert_ptr_null(whr_store_open(location, mode, why, sizeof(why)));
+	ck_assert_ptr_null(strstr(why, "s3cr3t"));
+}
+
 START_TEST(store_database_location)
 {
-	struct whr_store *s;
-
 	ck_assert(whr_store_location_is_database("postgresql://h/db"));
 	ck_assert(whr_store_location_is_database("postgres://h/db"));
 	ck_assert(whr_store_location_is_database("host=h dbname=db"));
@@ -623,60 +615,81 @@ START_TEST(store_database_location)
 
 	/* Nobody listens on port 1: it cannot connect, and says where
 	 * without the password. */
-	s = whr_store_open("postgresql://whr:s3cr3t-pw@127.0.0.1:1/inbox",
-			   STORE_SERVER, why, sizeof(why));
-	ck_assert_ptr_null(s);
+	refused("postgresql://whr:s3cr3t-pw@127.0.0.1:1/inbox", STORE_SERVER);
 	ck_assert_int_eq(errno, EIO);
 	ck_assert_ptr_nonnull(strstr(why, "postgresql://whr@127.0.0.1:1/inbox"));
 	ck_assert_ptr_nonnull(strstr(why, "cannot connect"));
-	ck_assert_ptr_null(strstr(why, "s3cr3t"));
-	s = whr_store_open("host=127.0.0.1 port=1 password=s3cr3t-pw",
-			   STORE_READER, why, sizeof(why));
-	ck_assert_ptr_null(s);
-	ck_assert_ptr_null(strstr(why, "s3cr3t"));
+	refused("host=127.0.0.1 port=1 password=s3cr3t-pw", STORE_READER);
 	/* A location libpq cannot read: its message (which may quote the
 	 * password) is not passed on. */
-	s = whr_store_open("postgresql://whr:s3cr3t%zz@127.0.0.1/inbox",
-			   STORE_READER, why, sizeof(why));
-	ck_assert_ptr_null(s);
+	refused("postgresql://whr:s3cr3t%zz@127.0.0.1/inbox", STORE_READER);
 	ck_assert_int_eq(errno, EINVAL);
-	ck_assert_ptr_null(strstr(why, "s3cr3t"));
 	ck_assert_ptr_nonnull(strstr(why, "cannot read the database location"));
 }
 END_TEST
 
 /* ---- what a shared store promises (PostgreSQL only) --------------------- */
 
-struct ingester {
+/* Another replica, in a thread of its own: it opens @p location as a
+ * server (after @p start, when there is one), runs @p work on the store
+ * and closes it. */
+struct replica {
 	const char *location;
-	bool done;
-	int rc;
-	bool duplicate;
+	int (*work)(struct whr_store *s, void *arg);	/* or NULL */
+	void *arg;
+	pthread_barrier_t *start;	/* or NULL */
+	int rc;			/* work's result, or -EIO: not opened */
+	bool done;		/* atomic: it has closed the store */
 	pthread_t thread;
 };
 
 static void *
-ingest_thread(void *arg)
+replica_main(void *arg)
 {
-	struct ingester *g = arg;
-	struct whr_store *s = whr_store_open(g->location, STORE_SERVER, NULL,
-					     0);
+	struct replica *r = arg;
+	struct whr_store *s;
+
+	if (r->start != NULL)
+		pthread_barrier_wait(r->start);
+	s = whr_store_open(r->location, STORE_SERVER, NULL, 0);
+	r->rc = s == NULL ? -EIO : r->work != NULL ? r->work(s, r->arg) : 0;
+	whr_store_close(s);
+	__atomic_store_n(&r->done, true, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void
+replica_start(struct replica *r)
+{
+	ck_assert_int_eq(pthread_create(&r->thread, NULL, replica_main, r),
+			 0);
+}
+
+/* What the replica's work returned, once it has ended. */
+static int
+replica_join(struct replica *r)
+{
+	ck_assert_int_eq(pthread_join(r->thread, NULL), 0);
+	return r->rc;
+}
+
+/* The test delivery "same", attempt 2; whether it was a duplicate goes
+ * to the bool @p arg. */
+static int
+ingest_same(struct whr_store *s, void *arg)
+{
 	struct ingest_delivery d;
 	struct ingest_notification n[2];
+	int rc;
 
-	g->rc = -EIO;
-	if (s != NULL) {
-		delivery(&d, n, "same", 2);
-		g->rc = whr_store_begin(s);
-		if (g->rc == 0)
-			g->rc = whr_store_ingest(s, &d);
-		if (g->rc == 0)
-			g->rc = whr_store_commit(s);
-		g->duplicate = d.duplicate;
-		whr_store_close(s);
-	}
-	__atomic_store_n(&g->done, true, __ATOMIC_SEQ_CST);
-	return NULL;
+	delivery(&d, n, "same", 2);
+	rc = whr_store_begin(s);
+	if (rc == 0)
+		rc = whr_store_ingest(s, &d);
+	if (rc == 0)
+		rc = whr_store_commit(s);
+	*(bool *)arg = d.duplicate;
+	return rc;
 }
 
 /* Two replicas store the same delivery at the same moment: the second
@@ -684,8 +697,13 @@ ingest_thread(void *arg)
  * succeed (both answer 200), and it is stored once. */
 START_TEST(store_concurrent_ingest)
 {
-	struct whr_store *s = fresh_store();
-	struct ingester other = { .location = dir };
+	struct whr_store *s = test_store_fresh();
+	bool duplicate = false;
+	struct replica other = {
+		.location = test_store_fresh_location(),
+		.work = ingest_same,
+		.arg = &duplicate,
+	};
 	struct ingest_delivery d;
 	struct ingest_notification n[2];
 	int i;
@@ -694,73 +712,66 @@ START_TEST(store_concurrent_ingest)
 	delivery(&d, n, "same", 1);
 	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
 	ck_assert(!d.duplicate);
-	ck_assert_int_eq(pthread_create(&other.thread, NULL, ingest_thread,
-					&other), 0);
+	replica_start(&other);
 	/* The other one is waiting on our row (or has not got there). */
 	for (i = 0; i < 30; i++) {
 		usleep(10000);
 		ck_assert(!__atomic_load_n(&other.done, __ATOMIC_SEQ_CST));
 	}
 	ck_assert_int_eq(whr_store_commit(s), 0);
-	ck_assert_int_eq(pthread_join(other.thread, NULL), 0);
-	ck_assert_int_eq(other.rc, 0);
-	ck_assert(other.duplicate);
-	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM deliveries"), 1);
-	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM notifications"),
+	ck_assert_int_eq(replica_join(&other), 0);
+	ck_assert(duplicate);
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM deliveries"), 1);
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM notifications"),
 			 2);
-	ck_assert_int_eq(query_int(_i, s, "SELECT duplicates FROM deliveries"),
+	ck_assert_int_eq(query_int(s, "SELECT duplicates FROM deliveries"),
 			 1);
-	ck_assert_int_eq(query_int(_i, s, "SELECT last_attempt FROM deliveries"),
+	ck_assert_int_eq(query_int(s, "SELECT last_attempt FROM deliveries"),
 			 2);
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
 #define CLAIM_WORK 300
 
-struct claimer {
-	const char *location;
+/* The ids one replica claimed. */
+struct claims {
 	int64_t ids[CLAIM_WORK];
 	size_t n;
-	int rc;
-	pthread_t thread;
 };
 
 static int
 claim_one(const struct store_claim *c, void *arg)
 {
-	struct claimer *k = arg;
+	struct claims *k = arg;
 
 	ck_assert_uint_lt(k->n, CLAIM_WORK);
 	k->ids[k->n++] = c->id;
 	return 0;
 }
 
-static void *
-claim_thread(void *arg)
+/* Claim a few at a time until a claim finds nothing more. */
+static int
+claim_all(struct whr_store *s, void *arg)
 {
-	struct claimer *k = arg;
-	struct whr_store *s = whr_store_open(k->location, STORE_SERVER, NULL,
-					     0);
+	struct claims *k = arg;
 	size_t before;
+	int rc;
 
-	k->rc = s != NULL ? 0 : -EIO;
 	do {
 		before = k->n;
-		if (k->rc == 0)
-			k->rc = whr_store_claim(s, 0, 7, 60 * 1000000LL,
-						claim_one, k);
-	} while (k->rc == 0 && k->n > before);
-	whr_store_close(s);
-	return NULL;
+		rc = whr_store_claim(s, 0, 7, 60 * 1000000LL, claim_one, k);
+	} while (rc == 0 && k->n > before);
+	return rc;
 }
 
 /* Two replicas claiming at once never get the same work, and between
  * them get all of it. */
 START_TEST(store_concurrent_claims)
 {
-	struct whr_store *s = fresh_store();
-	static struct claimer k[2];
+	struct whr_store *s = test_store_fresh();
+	static struct claims k[2];
+	static struct replica r[2];
 	static char *keys[CLAIM_WORK];
 	static char key_text[CLAIM_WORK][16];
 	static struct ingest_notification many[CLAIM_WORK];
@@ -787,13 +798,15 @@ START_TEST(store_concurrent_claims)
 
 	for (i = 0; i < 2; i++) {
 		memset(&k[i], 0, sizeof(k[i]));
-		k[i].location = dir;
-		ck_assert_int_eq(pthread_create(&k[i].thread, NULL,
-						claim_thread, &k[i]), 0);
+		r[i] = (struct replica){
+			.location = test_store_fresh_location(),
+			.work = claim_all,
+			.arg = &k[i],
+		};
+		replica_start(&r[i]);
 	}
 	for (i = 0; i < 2; i++) {
-		ck_assert_int_eq(pthread_join(k[i].thread, NULL), 0);
-		ck_assert_int_eq(k[i].rc, 0);
+		ck_assert_int_eq(replica_join(&r[i]), 0);
 		for (j = 0; j < k[i].n; j++) {
 			ck_assert_int_ge(k[i].ids[j], 1);
 			ck_assert_int_le(k[i].ids[j], CLAIM_WORK);
@@ -804,76 +817,41 @@ START_TEST(store_concurrent_claims)
 		}
 	}
 	ck_assert_uint_eq(k[0].n + k[1].n, CLAIM_WORK);
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
-
-static int
-collect_ids(const struct store_claim *c, void *arg)
-{
-	char *seen = arg;
-	char item[32];
-
-	snprintf(item, sizeof(item), "%lld;", (long long)c->id);
-	strcat(seen, item);
-	return 0;
-}
 
 /* What a claim hands out: the oldest open work of each key (retrying
  * work too keeps younger work of its keys waiting), when it is due and
  * not leased. */
 START_TEST(store_claim_eligible)
 {
-	struct whr_store *s = fresh_store();
-	struct ingest_delivery d;
-	struct ingest_notification n[2];
-	char seen[256] = "";
+	struct whr_store *s = test_store_fresh();
 	int64_t now = 1700000000000000LL;
 
 	/* 1 (u1, u2), 2 (d:1); 3 (u1, u2), 4 (d:2) */
 	ck_assert_int_eq(whr_store_begin(s), 0);
-	delivery(&d, n, "a", 1);
-	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
-	delivery(&d, n, "b", 1);
-	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ingest(s, "a", 1, 1);
+	ingest(s, "b", 1, 1);
 	ck_assert_int_eq(whr_store_commit(s), 0);
 
-	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
-			 0);
-	ck_assert_str_eq(seen, "1;2;4;");
+	ck_assert_str_eq(claimed(s, 60000000), "1;2;4;");
 	/* Leased: not again. */
-	seen[0] = '\0';
-	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
-			 0);
-	ck_assert_str_eq(seen, "");
+	ck_assert_str_eq(claimed(s, 60000000), "");
 
 	/* 1 retries later: still open, so 3 (its keys) waits; and 1 is
 	 * not due. Settling cleared its lease. */
-	ck_assert_int_eq(whr_store_begin(s), 0);
-	ck_assert_int_eq(whr_store_settle(s, 1, WORK_RETRYING, now * 2, "r",
-					  5), 0);
-	ck_assert_int_eq(whr_store_commit(s), 0);
-	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
-			 0);
-	ck_assert_str_eq(seen, "");
+	settle_committed(s, 1, WORK_RETRYING, now * 2, "r");
+	ck_assert_str_eq(claimed(s, 60000000), "");
 	/* Due now: 1 again, never 3. */
-	ck_assert_int_eq(whr_store_begin(s), 0);
-	ck_assert_int_eq(whr_store_settle(s, 1, WORK_RETRYING, 0, "r", 5), 0);
-	ck_assert_int_eq(whr_store_commit(s), 0);
-	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
-			 0);
-	ck_assert_str_eq(seen, "1;");
+	settle_committed(s, 1, WORK_RETRYING, 0, "r");
+	ck_assert_str_eq(claimed(s, 60000000), "1;");
 	/* 1 done: 3 is the oldest open of its keys now. */
-	ck_assert_int_eq(whr_store_begin(s), 0);
-	ck_assert_int_eq(whr_store_settle(s, 1, WORK_DONE, 0, NULL, 5), 0);
-	ck_assert_int_eq(whr_store_commit(s), 0);
-	seen[0] = '\0';
-	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
-			 0);
-	ck_assert_str_eq(seen, "3;");
-	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM notifications"
+	settle_committed(s, 1, WORK_DONE, 0, NULL);
+	ck_assert_str_eq(claimed(s, 60000000), "3;");
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM notifications"
 				   " WHERE lease_owner IS NOT NULL"), 3);
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
@@ -890,106 +868,64 @@ take_one(const struct store_claim *c, void *arg)
  * is not; settling ends it. */
 START_TEST(store_lease_takeover)
 {
-	struct whr_store *s = fresh_store();
-	struct whr_store *other = whr_store_open(dir, STORE_SERVER, why,
-						 sizeof(why));
-	struct ingest_delivery d;
-	struct ingest_notification n[2];
+	struct whr_store *s = test_store_fresh();
+	struct whr_store *other = open_again(STORE_SERVER);
 	const int64_t held[] = { 1 };
-	char seen[256] = "";
 	int taken = 0;
 
-	ck_assert_ptr_nonnull(other);
-	ck_assert_int_eq(whr_store_begin(s), 0);
-	delivery(&d, n, "a", 1);
-	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
-	ck_assert_int_eq(whr_store_commit(s), 0);
+	ingest_committed(s, "a");
 
 	ck_assert_int_eq(whr_store_claim(s, 0, -1, 200000, take_one, &taken),
 			 0);
 	ck_assert_int_eq(taken, 2);
 	/* 2 was given back; 1 is leased. */
-	ck_assert_int_eq(whr_store_claim(other, 0, -1, 60000000, collect_ids,
-					 seen), 0);
-	ck_assert_str_eq(seen, "2;");
-	seen[0] = '\0';
-	ck_assert_int_eq(whr_store_begin(other), 0);
-	ck_assert_int_eq(whr_store_settle(other, 2, WORK_DONE, 0, NULL, 5), 0);
-	ck_assert_int_eq(whr_store_commit(other), 0);
+	ck_assert_str_eq(claimed(other, 60000000), "2;");
+	settle_committed(other, 2, WORK_DONE, 0, NULL);
 	ck_assert_int_eq(whr_store_renew(s, held, 1, 200000), 1);
 	usleep(100000);
 	ck_assert_int_eq(whr_store_renew(s, held, 1, 200000), 1);
 	usleep(100000);
-	ck_assert_int_eq(whr_store_claim(other, 0, -1, 60000000, collect_ids,
-					 seen), 0);
-	ck_assert_str_eq(seen, "");
+	ck_assert_str_eq(claimed(other, 60000000), "");
 	/* Its owner died: once the lease ran out, another takes it. */
 	usleep(250000);
-	ck_assert_int_eq(whr_store_claim(other, 0, -1, 60000000, collect_ids,
-					 seen), 0);
-	ck_assert_str_eq(seen, "1;");
-	ck_assert_int_eq(whr_store_begin(other), 0);
-	ck_assert_int_eq(whr_store_settle(other, 1, WORK_DONE, 0, NULL, 5), 0);
-	ck_assert_int_eq(whr_store_commit(other), 0);
-	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM notifications"
+	ck_assert_str_eq(claimed(other, 60000000), "1;");
+	settle_committed(other, 1, WORK_DONE, 0, NULL);
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM notifications"
 				   " WHERE id = 1 AND lease_owner IS NULL"
 				   " AND lease_until IS NULL"), 1);
 	whr_store_close(other);
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
-
-struct opener {
-	const char *location;
-	pthread_barrier_t *start;
-	bool opened;
-	pthread_t thread;
-};
-
-static void *
-open_thread(void *arg)
-{
-	struct opener *o = arg;
-	char err[1024];
-	struct whr_store *s;
-
-	pthread_barrier_wait(o->start);
-	s = whr_store_open(o->location, STORE_SERVER, err, sizeof(err));
-	o->opened = s != NULL;
-	whr_store_close(s);
-	return NULL;
-}
 
 /* Replicas starting at the same moment on an empty database: the
  * migration runs once, and every one of them opens. */
 START_TEST(store_migrations_once)
 {
-	const char *location = test_store_location(_i);
+	char location[2048];
 	pthread_barrier_t start;
-	struct opener o[3];
+	struct replica o[3];
 	const char *log;
 	const char *p;
 	int created = 0;
 	size_t i;
 
-	snprintf(dir, sizeof(dir), "%s", location);
+	snprintf(location, sizeof(location), "%s", test_store_location());
 	test_log_clear();
 	pthread_barrier_init(&start, NULL, ARRAY_LENGTH(o));
 	for (i = 0; i < ARRAY_LENGTH(o); i++) {
-		o[i] = (struct opener){ .location = dir, .start = &start };
-		ck_assert_int_eq(pthread_create(&o[i].thread, NULL, open_thread,
-						&o[i]), 0);
+		o[i] = (struct replica){ .location = location,
+					 .start = &start };
+		replica_start(&o[i]);
 	}
-	for (i = 0; i < ARRAY_LENGTH(o); i++) {
-		ck_assert_int_eq(pthread_join(o[i].thread, NULL), 0);
-		ck_assert(o[i].opened);
-	}
+	for (i = 0; i < ARRAY_LENGTH(o); i++)
+		ck_assert_int_eq(replica_join(&o[i]), 0);
 	pthread_barrier_destroy(&start);
 	log = test_log_text();
 	for (p = log; (p = strstr(p, "created inbox")) != NULL; p++)
 		created++;
 	ck_assert_msg(created == 1, "%s", log);
-	test_store_remove(_i, dir);
+	test_store_remove(location);
 }
 END_TEST
 
@@ -997,22 +933,16 @@ END_TEST
  * nothing, at once. */
 START_TEST(store_purge_one_at_a_time)
 {
-	struct whr_store *s = fresh_store();
-	struct whr_store *other = whr_store_open(dir, STORE_SERVER, why,
-						 sizeof(why));
-	struct ingest_delivery d;
-	struct ingest_notification n[2];
+	struct whr_store *s = test_store_fresh();
+	struct whr_store *other = open_again(STORE_SERVER);
+	int64_t id;
 
-	ck_assert_ptr_nonnull(other);
 	ck_assert_int_eq(whr_store_begin(s), 0);
-	delivery(&d, n, "a", 1);
-	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
-	delivery(&d, n, "b", 1);
-	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
-	ck_assert_int_eq(whr_store_settle(s, 1, WORK_DONE, 0, NULL, 5), 0);
-	ck_assert_int_eq(whr_store_settle(s, 2, WORK_DONE, 0, NULL, 5), 0);
-	ck_assert_int_eq(whr_store_settle(s, 3, WORK_DONE, 0, NULL, 5), 0);
-	ck_assert_int_eq(whr_store_settle(s, 4, WORK_DONE, 0, NULL, 5), 0);
+	ingest(s, "a", 1, 1);
+	ingest(s, "b", 1, 1);
+	for (id = 1; id <= 4; id++)
+		ck_assert_int_eq(whr_store_settle(s, id, WORK_DONE, 0, NULL, 5),
+				 0);
 	ck_assert_int_eq(whr_store_commit(s), 0);
 
 	ck_assert_int_eq(whr_store_begin(s), 0);
@@ -1024,11 +954,11 @@ START_TEST(store_purge_one_at_a_time)
 	ck_assert_int_eq(whr_store_begin(other), 0);
 	ck_assert_int_eq(whr_store_purge(other, 100, 10), 1);
 	ck_assert_int_eq(whr_store_commit(other), 0);
-	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM deliveries"), 0);
-	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM"
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM deliveries"), 0);
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM"
 				   " notification_keys"), 0);
 	whr_store_close(other);
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
@@ -1037,64 +967,63 @@ END_TEST
  * the version. */
 START_TEST(store_runs_on_compatible_schema)
 {
-	struct whr_store *s = fresh_store();
-	struct whr_store *r;
+	struct whr_store *s = test_store_fresh();
 
 	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s),
 		"UPDATE whr_meta SET value = CASE key WHEN 'schema_version'"
 		" THEN 2 ELSE 1 END WHERE key IN ('schema_version',"
 		" 'schema_compatible')"), 0);
-	r = whr_store_open(dir, STORE_SERVER, why, sizeof(why));
-	ck_assert_msg(r != NULL, "%s", why);
-	whr_store_close(r);
-	r = whr_store_open(dir, STORE_WORKER, why, sizeof(why));
-	ck_assert_msg(r != NULL, "%s", why);
-	whr_store_close(r);
-	ck_assert_int_eq(query_int(_i, s, "SELECT value FROM whr_meta"
+	whr_store_close(open_again(STORE_SERVER));
+	whr_store_close(open_again(STORE_WORKER));
+	ck_assert_int_eq(query_int(s, "SELECT value FROM whr_meta"
 				   " WHERE key = 'schema_version'"), 2);
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
 static const char *
-setting(int backend, struct whr_store *s, const char *name)
+synchronous_commit(struct whr_store *s)
 {
-	static char value[64];
-	struct whr_stmt *st = whr_tx_prepare(whr_store_tx(s),
-		test_sql(backend, "SELECT current_setting(?1)"));
-
-	ck_assert_ptr_nonnull(st);
-	ck_assert_int_eq(whr_stmt_bind_text(st, 1, name), 0);
-	ck_assert_int_eq(whr_stmt_step(st), 1);
-	snprintf(value, sizeof(value), "%s", whr_stmt_text(st, 0));
-	ck_assert_int_eq(whr_stmt_run(st), 0);
-	return value;
+	return test_query_text(whr_store_tx(s),
+			       "SELECT current_setting('synchronous_commit')");
 }
 
 /* Batches nobody is answered for commit without waiting for the disk;
  * the others, and the probe, wait. */
 START_TEST(store_sync_commits)
 {
-	struct whr_store *s = fresh_store();
+	struct whr_store *s = test_store_fresh();
 
 	ck_assert_int_eq(whr_store_sync_commits(s, false), 0);
 	ck_assert_int_eq(whr_store_begin(s), 0);
-	ck_assert_str_eq(setting(_i, s, "synchronous_commit"), "off");
+	ck_assert_str_eq(synchronous_commit(s), "off");
 	ck_assert_int_eq(whr_store_commit(s), 0);
-	ck_assert_str_eq(setting(_i, s, "synchronous_commit"), "on");
+	ck_assert_str_eq(synchronous_commit(s), "on");
 	ck_assert_int_eq(whr_store_sync_commits(s, true), 0);
 	ck_assert_int_eq(whr_store_begin(s), 0);
-	ck_assert_str_eq(setting(_i, s, "synchronous_commit"), "on");
+	ck_assert_str_eq(synchronous_commit(s), "on");
 	ck_assert_int_eq(whr_store_commit(s), 0);
 	ck_assert_int_eq(whr_store_sync_commits(s, false), 0);
 	ck_assert_int_eq(whr_store_probe(s), 0);
 	ck_assert_int_eq(whr_store_begin(s), 0);
-	ck_assert_str_eq(setting(_i, s, "synchronous_commit"), "on");
+	ck_assert_str_eq(synchronous_commit(s), "on");
 	whr_store_rollback(s);
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
+/* Whether notification @p id is still this process's to write, checked
+ * in a transaction of its own. */
+static int
+own_alone(struct whr_store *s, int64_t id)
+{
+	int rc;
+
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	rc = whr_store_own(s, id);
+	whr_store_rollback(s);
+	return rc;
+}
 
 /* A claim is checked before a run is written: this process's while no
  * other process claimed it, also after its lease ran out (and renewing
@@ -1102,31 +1031,16 @@ END_TEST
  * the transaction that checked it. */
 START_TEST(store_own_claims)
 {
-	struct whr_store *s = fresh_store();
-	struct whr_store *other = whr_store_open(dir, STORE_SERVER, why,
-						 sizeof(why));
-	struct ingest_delivery d;
-	struct ingest_notification n[2];
-	char seen[256] = "";
+	struct whr_store *s = test_store_fresh();
+	struct whr_store *other = open_again(STORE_SERVER);
 
-	ck_assert_ptr_nonnull(other);
-	ck_assert_int_eq(whr_store_begin(s), 0);
-	delivery(&d, n, "a", 1);
-	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
-	ck_assert_int_eq(whr_store_commit(s), 0);
-	ck_assert_int_eq(whr_store_claim(s, 0, -1, 100000, collect_ids, seen),
-			 0);
-	ck_assert_str_eq(seen, "1;2;");
+	ingest_committed(s, "a");
+	ck_assert_str_eq(claimed(s, 100000), "1;2;");
 	usleep(150000);
 	/* Ran out, nobody took it: still ours, renewed. */
-	ck_assert_int_eq(whr_store_begin(s), 0);
-	ck_assert_int_eq(whr_store_own(s, 1), 0);
-	whr_store_rollback(s);
+	ck_assert_int_eq(own_alone(s, 1), 0);
 	ck_assert_int_eq(whr_store_renew(s, NULL, 0, 60000000), 2);
-	seen[0] = '\0';
-	ck_assert_int_eq(whr_store_claim(other, 0, -1, 60000000, collect_ids,
-					 seen), 0);
-	ck_assert_str_eq(seen, "");
+	ck_assert_str_eq(claimed(other, 60000000), "");
 	/* Ran out again and claimed by another replica (this process's
 	 * stores all claim as one: another process's claim, by hand). */
 	ck_assert_int_eq(whr_store_renew(s, NULL, 0, 0), 2);
@@ -1137,18 +1051,13 @@ START_TEST(store_own_claims)
 	ck_assert_int_eq(whr_store_own(s, 1), -ESTALE);
 	ck_assert_int_eq(whr_store_own(s, 2), 0);
 	/* Checked, it stays ours until the commit: no claim takes it. */
-	seen[0] = '\0';
-	ck_assert_int_eq(whr_store_claim(other, 0, -1, 60000000, collect_ids,
-					 seen), 0);
-	ck_assert_str_eq(seen, "");
+	ck_assert_str_eq(claimed(other, 60000000), "");
 	ck_assert_int_eq(whr_store_settle(s, 2, WORK_DONE, 0, NULL, 5), 0);
 	ck_assert_int_eq(whr_store_commit(s), 0);
 	/* Settled: not open, so not ours either. */
-	ck_assert_int_eq(whr_store_begin(s), 0);
-	ck_assert_int_eq(whr_store_own(s, 2), -ESTALE);
-	whr_store_rollback(s);
+	ck_assert_int_eq(own_alone(s, 2), -ESTALE);
 	whr_store_close(other);
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
@@ -1176,7 +1085,7 @@ wait_wakes(int *wakes, int at_least)
  * notifications, not for this process's own. */
 START_TEST(store_notify_and_listen)
 {
-	struct whr_store *s = fresh_store();
+	struct whr_store *s = test_store_fresh();
 	const char *url = getenv("WHR_TEST_POSTGRES");
 	PGconn *watcher = PQconnectdb(url);
 	struct ingest_delivery d;
@@ -1216,67 +1125,48 @@ START_TEST(store_notify_and_listen)
 	PQclear(PQexec(watcher, "NOTIFY whr_work, 'elsewhere:1:2'"));
 	ck_assert(wait_wakes(&wakes, before + 1));
 	PQfinish(watcher);
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
 /* The gauges a shared store's replicas read every second. */
 START_TEST(store_gauges)
 {
-	struct whr_store *s = fresh_store();
+	struct whr_store *s = test_store_fresh();
 	struct store_gauges g = { -1, -1 };
-	struct ingest_delivery d;
-	struct ingest_notification n[2];
 
 	ck_assert_int_eq(whr_store_gauges(s, &g), 0);
 	ck_assert_int_eq(g.open, 0);
 	ck_assert_int_eq(g.oldest_open_at, 0);
 	ck_assert_int_eq(whr_store_begin(s), 0);
-	delivery(&d, n, "a", 1);
-	d.received_at = 1000;
-	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
-	delivery(&d, n, "b", 1);
-	d.received_at = 2000;
-	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ingest(s, "a", 1, 1000);
+	ingest(s, "b", 1, 2000);
 	ck_assert_int_eq(whr_store_settle(s, 1, WORK_DONE, 0, NULL, 5), 0);
 	ck_assert_int_eq(whr_store_settle(s, 2, WORK_DEAD, 0, "no", 5), 0);
 	ck_assert_int_eq(whr_store_commit(s), 0);
 	ck_assert_int_eq(whr_store_gauges(s, &g), 0);
 	ck_assert_int_eq(g.open, 2);
 	ck_assert_int_eq(g.oldest_open_at, 2000);
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
-struct locker {
-	const char *location;
-	int rc;
-	pthread_t thread;
-};
-
 /* Lock row b, then (after the test's handler waits on b) row a. */
-static void *
-lock_thread(void *arg)
+static int
+lock_b_then_a(struct whr_store *s, void *arg)
 {
-	struct locker *k = arg;
-	struct whr_store *s = whr_store_open(k->location, STORE_SERVER, NULL,
-					     0);
-	struct whr_tx *tx;
+	struct whr_tx *tx = whr_store_tx(s);
+	int rc = -EIO;
 
-	k->rc = -EIO;
-	if (s == NULL)
-		return NULL;
-	tx = whr_store_tx(s);
 	if (whr_store_begin(s) == 0 &&
 	    whr_tx_exec(tx, "UPDATE t SET n = n + 1 WHERE k = 'b'") == 0) {
 		usleep(300000);
-		k->rc = whr_tx_exec(tx, "UPDATE t SET n = n + 1 WHERE k = 'a'");
-		if (k->rc == 0)
-			k->rc = whr_store_commit(s);
+		rc = whr_tx_exec(tx, "UPDATE t SET n = n + 1 WHERE k = 'a'");
+		if (rc == 0)
+			rc = whr_store_commit(s);
 	}
 	whr_store_rollback(s);
-	whr_store_close(s);
-	return NULL;
+	return rc;
 }
 
 /* A handler's statement that the database breaks off for a deadlock
@@ -1284,9 +1174,12 @@ lock_thread(void *arg)
  * not with a retry of the handler seconds later. */
 START_TEST(store_handler_deadlock)
 {
-	struct whr_store *s = fresh_store();
+	struct whr_store *s = test_store_fresh();
 	struct whr_tx *tx = whr_store_tx(s);
-	struct locker other = { .location = dir };
+	struct replica other = {
+		.location = test_store_fresh_location(),
+		.work = lock_b_then_a,
+	};
 	int rc;
 
 	ck_assert_int_eq(whr_tx_exec(tx, "CREATE TABLE t (k TEXT PRIMARY KEY,"
@@ -1295,8 +1188,7 @@ START_TEST(store_handler_deadlock)
 	ck_assert_int_eq(whr_store_begin(s), 0);
 	ck_assert_int_eq(whr_tx_exec(tx, "UPDATE t SET n = n + 1"
 				     " WHERE k = 'a'"), 0);
-	ck_assert_int_eq(pthread_create(&other.thread, NULL, lock_thread,
-					&other), 0);
+	replica_start(&other);
 	usleep(100000);
 	ck_assert_int_eq(whr_store_handler_begin(s), 0);
 	rc = whr_tx_exec(tx, "UPDATE t SET n = n + 1 WHERE k = 'b'");
@@ -1304,17 +1196,15 @@ START_TEST(store_handler_deadlock)
 		ck_assert_int_eq(whr_store_handler_end(s, "h", true), -EDEADLK);
 		ck_assert_ptr_nonnull(strstr(whr_store_error(s), "handler h:"));
 		whr_store_rollback(s);
-		ck_assert_int_eq(pthread_join(other.thread, NULL), 0);
-		ck_assert_int_eq(other.rc, 0);
+		ck_assert_int_eq(replica_join(&other), 0);
 	} else {
 		/* The other one was chosen: ours went through. */
 		ck_assert_int_eq(rc, 0);
 		ck_assert_int_eq(whr_store_handler_end(s, "h", true), 0);
 		ck_assert_int_eq(whr_store_commit(s), 0);
-		ck_assert_int_eq(pthread_join(other.thread, NULL), 0);
-		ck_assert_int_eq(other.rc, -EDEADLK);
+		ck_assert_int_eq(replica_join(&other), -EDEADLK);
 	}
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
@@ -1324,18 +1214,10 @@ END_TEST
  * outcomes overwritten. */
 START_TEST(store_late_run_after_takeover)
 {
-	struct whr_store *s = fresh_store();
-	struct ingest_delivery d;
-	struct ingest_notification n[2];
-	char seen[256] = "";
+	struct whr_store *s = test_store_fresh();
 
-	ck_assert_int_eq(whr_store_begin(s), 0);
-	delivery(&d, n, "a", 1);
-	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
-	ck_assert_int_eq(whr_store_commit(s), 0);
-	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
-			 0);
-	ck_assert_str_eq(seen, "1;2;");
+	ingest_committed(s, "a");
+	ck_assert_str_eq(claimed(s, 60000000), "1;2;");
 	/* Another replica took 1 over and settled it done (by hand: this
 	 * process's stores all claim as one). */
 	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s),
@@ -1350,19 +1232,16 @@ START_TEST(store_late_run_after_takeover)
 	ck_assert_int_eq(whr_store_settle(s, 1, WORK_RETRYING, 0, "late", 9),
 			 0);
 	ck_assert_int_eq(whr_store_commit(s), 0);
-	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM notifications"
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM notifications"
 				   " WHERE id = 1 AND state = 'done'"
 				   " AND runs = 1"), 1);
-	ck_assert_int_eq(query_int(_i, s, "SELECT count(*) FROM outcomes"
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM outcomes"
 				   " WHERE notification_id = 1"
 				   " AND result = 'done' AND runs = 1"), 1);
-	seen[0] = '\0';
 	ck_assert_int_eq(whr_store_renew(s, NULL, 0, 0), 1);
 	usleep(1000);
-	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
-			 0);
-	ck_assert_str_eq(seen, "2;");
-	remove_store(s);
+	ck_assert_str_eq(claimed(s, 60000000), "2;");
+	test_store_discard(s);
 }
 END_TEST
 
@@ -1371,14 +1250,11 @@ END_TEST
  * the younger is leased (never two of a key at the same time). */
 START_TEST(store_key_never_twice_at_once)
 {
-	struct whr_store *s = fresh_store();
-	struct whr_store *other = whr_store_open(dir, STORE_SERVER, why,
-						 sizeof(why));
+	struct whr_store *s = test_store_fresh();
+	struct whr_store *other = open_again(STORE_SERVER);
 	struct ingest_delivery d;
 	struct ingest_notification n[2];
-	char seen[256] = "";
 
-	ck_assert_ptr_nonnull(other);
 	/* s takes ids 1 and 2, other 3 and 4; other commits first. */
 	ck_assert_int_eq(whr_store_begin(s), 0);
 	delivery(&d, n, "a", 1);
@@ -1388,56 +1264,46 @@ START_TEST(store_key_never_twice_at_once)
 	ck_assert_int_eq(whr_store_ingest(other, &d), 0);
 	ck_assert_int_eq(n[0].id, 3);
 	ck_assert_int_eq(whr_store_commit(other), 0);
-	ck_assert_int_eq(whr_store_claim(other, 0, -1, 60000000, collect_ids,
-					 seen), 0);
-	ck_assert_str_eq(seen, "3;4;");
+	ck_assert_str_eq(claimed(other, 60000000), "3;4;");
 	ck_assert_int_eq(whr_store_commit(s), 0);
 	/* 3 runs (leased): 1 shares its keys and waits; 2 does not. */
-	seen[0] = '\0';
-	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
-			 0);
-	ck_assert_str_eq(seen, "2;");
+	ck_assert_str_eq(claimed(s, 60000000), "2;");
 	/* 3 finished: 1 is the oldest open of its keys, and free. */
-	ck_assert_int_eq(whr_store_begin(other), 0);
-	ck_assert_int_eq(whr_store_settle(other, 3, WORK_DONE, 0, NULL, 5), 0);
-	ck_assert_int_eq(whr_store_commit(other), 0);
-	seen[0] = '\0';
-	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, collect_ids, seen),
-			 0);
-	ck_assert_str_eq(seen, "1;");
+	settle_committed(other, 3, WORK_DONE, 0, NULL);
+	ck_assert_str_eq(claimed(s, 60000000), "1;");
 	whr_store_close(other);
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
 TEST_SUITE(store)
 {
-	ADD_BACKEND_TEST(s, "ingest_and_duplicates", store_ingest_and_duplicates);
-	ADD_BACKEND_TEST(s, "outcomes_and_finish", store_outcomes_and_finish);
-	ADD_BACKEND_TEST(s, "versions", store_versions);
-	ADD_BACKEND_TEST(s, "inspect", store_inspect);
-	ADD_BACKEND_TEST(s, "data_version", store_data_version);
-	ADD_BACKEND_TEST(s, "gauges", store_gauges);
+	ADD_EACH(s, store,
+		 store_ingest_and_duplicates,
+		 store_outcomes_and_finish,
+		 store_versions,
+		 store_inspect,
+		 store_data_version,
+		 store_gauges);
 	if (!test_backend_postgresql()) {
-		ADD_TEST(s, "migrates_version_1", store_migrates_version_1);
-		ADD_TEST(s, "database_location", store_database_location);
-		ADD_TEST(s, "backup", store_backup);
+		ADD_EACH(s, store,
+			 store_migrates_version_1,
+			 store_database_location,
+			 store_backup);
 		return;
 	}
-	ADD_BACKEND_TEST(s, "concurrent_ingest", store_concurrent_ingest);
-	ADD_BACKEND_TEST(s, "concurrent_claims", store_concurrent_claims);
-	ADD_BACKEND_TEST(s, "claim_eligible", store_claim_eligible);
-	ADD_BACKEND_TEST(s, "lease_takeover", store_lease_takeover);
-	ADD_BACKEND_TEST(s, "migrations_once", store_migrations_once);
-	ADD_BACKEND_TEST(s, "purge_one_at_a_time", store_purge_one_at_a_time);
-	ADD_BACKEND_TEST(s, "runs_on_compatible_schema",
-			 store_runs_on_compatible_schema);
-	ADD_BACKEND_TEST(s, "sync_commits", store_sync_commits);
-	ADD_BACKEND_TEST(s, "own_claims", store_own_claims);
-	ADD_BACKEND_TEST(s, "notify_and_listen", store_notify_and_listen);
-	ADD_BACKEND_TEST(s, "handler_deadlock", store_handler_deadlock);
-	ADD_BACKEND_TEST(s, "late_run_after_takeover",
-			 store_late_run_after_takeover);
-	ADD_BACKEND_TEST(s, "key_never_twice_at_once",
-			 store_key_never_twice_at_once);
+	ADD_EACH(s, store,
+		 store_concurrent_ingest,
+		 store_concurrent_claims,
+		 store_claim_eligible,
+		 store_lease_takeover,
+		 store_migrations_once,
+		 store_purge_one_at_a_time,
+		 store_runs_on_compatible_schema,
+		 store_sync_commits,
+		 store_own_claims,
+		 store_notify_and_listen,
+		 store_handler_deadlock,
+		 store_late_run_after_takeover,
+		 store_key_never_twice_at_once);
 }

@@ -14,28 +14,7 @@
 
 #include "enrollments/enrollments.h"
 #include "store/store.h"
-#include "test-common.h"
-
-static char dir[64];
-
-static struct whr_store *
-fresh_store(void)
-{
-	char why[512];
-	struct whr_store *s;
-
-	test_folder_new(dir, sizeof(dir), "tracker");
-	s = whr_store_open(dir, STORE_SERVER, why, sizeof(why));
-	ck_assert_msg(s != NULL, "%s", why);
-	return s;
-}
-
-static void
-remove_store(struct whr_store *s)
-{
-	whr_store_close(s);
-	test_folder_remove(dir);
-}
+#include "test-backends.h"
 
 /* Run @p sql (several statements) in a transaction of its own. */
 static void
@@ -53,7 +32,7 @@ exec_committed(struct whr_store *s, const char *sql)
 static struct whr_store *
 tracker_store(void)
 {
-	struct whr_store *s = fresh_store();
+	struct whr_store *s = test_store_fresh();
 	struct whr_tx *tx = whr_store_tx(s);
 
 	ck_assert_int_eq(whr_store_begin(s), 0);
@@ -62,60 +41,39 @@ tracker_store(void)
 	return s;
 }
 
-/* The one integer row of @p sql. */
-static int64_t
-query_int(struct whr_tx *tx, const char *sql)
-{
-	struct whr_stmt *st = whr_tx_prepare(tx, sql);
-	int64_t v;
-
-	ck_assert_msg(st != NULL, "%s: %s", sql, whr_tx_error(tx));
-	ck_assert_int_eq(whr_stmt_step(st), 1);
-	v = whr_stmt_int(st, 0);
-	ck_assert_int_eq(whr_stmt_step(st), 0);
-	return v;
-}
-
 /* ---- the statement cache --------------------------------------------- */
 
 /* Texts that a hash of a few of their bytes, or of their length, would
  * take for one another: each must still get a statement of its own. */
 START_TEST(tracker_statements_by_text)
 {
-	static const struct {
-		const char *sql;
-		int64_t value;
-	} cases[] = {
-		{ "SELECT 1", 1 },
-		{ "SELECT 2", 2 },
-		{ "SELECT 10", 10 },
-		{ "SELECT 11", 11 },
-		{ "SELECT 12345678", 12345678 },
-		{ "SELECT 12345679", 12345679 },
-		{ "SELECT 1234567812345678", 1234567812345678 },
-		{ "SELECT 1234567912345678", 1234567912345678 },
-		{ "SELECT 1234567812345679", 1234567812345679 },
-		{ "SELECT  1", 1 },
-		{ "SELECT 1 ", 1 },
+	/* Each gives the number in it. */
+	static const char *const texts[] = {
+		"SELECT 1", "SELECT 2", "SELECT 10", "SELECT 11",
+		"SELECT 12345678", "SELECT 12345679",
+		"SELECT 1234567812345678", "SELECT 1234567912345678",
+		"SELECT 1234567812345679", "SELECT  1", "SELECT 1 ",
 	};
-	struct whr_store *s = fresh_store();
+	struct whr_store *s = test_store_fresh();
 	struct whr_tx *tx = whr_store_tx(s);
-	struct whr_stmt *st[sizeof(cases) / sizeof(cases[0])];
+	struct whr_stmt *st[sizeof(texts) / sizeof(texts[0])];
 	size_t i, j;
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		st[i] = whr_tx_prepare(tx, cases[i].sql);
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		st[i] = whr_tx_prepare(tx, texts[i]);
 		ck_assert_ptr_nonnull(st[i]);
 		for (j = 0; j < i; j++)
 			ck_assert_ptr_ne(st[i], st[j]);
 	}
 	/* Again, in the other order: the same statements, each its own. */
-	for (i = sizeof(cases) / sizeof(cases[0]); i-- > 0;) {
-		ck_assert_ptr_eq(whr_tx_prepare(tx, cases[i].sql), st[i]);
-		ck_assert_msg(query_int(tx, cases[i].sql) == cases[i].value,
-			      "%s", cases[i].sql);
+	for (i = sizeof(texts) / sizeof(texts[0]); i-- > 0;) {
+		ck_assert_ptr_eq(whr_tx_prepare(tx, texts[i]), st[i]);
+		ck_assert_msg(test_query_int(tx, texts[i]) ==
+				      strtoll(texts[i] + strlen("SELECT"), NULL,
+					      10),
+			      "%s", texts[i]);
 	}
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
@@ -124,7 +82,7 @@ END_TEST
  * the text again must unbind and reset it. */
 START_TEST(tracker_prepare_resets_and_unbinds)
 {
-	struct whr_store *s = fresh_store();
+	struct whr_store *s = test_store_fresh();
 	struct whr_tx *tx = whr_store_tx(s);
 	struct whr_stmt *st;
 
@@ -154,7 +112,7 @@ START_TEST(tracker_prepare_resets_and_unbinds)
 	/* Run to its end: done, and done it stays. */
 	ck_assert_int_eq(whr_stmt_run(st), 0);
 	ck_assert_int_eq(whr_stmt_step(st), 0);
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
@@ -163,7 +121,7 @@ END_TEST
 START_TEST(tracker_bind_failures)
 {
 	static const int bad[] = { 0, -1, 3, 1000 };
-	struct whr_store *s = fresh_store();
+	struct whr_store *s = test_store_fresh();
 	struct whr_tx *tx = whr_store_tx(s);
 	struct whr_stmt *st;
 	size_t i;
@@ -182,7 +140,7 @@ START_TEST(tracker_bind_failures)
 	ck_assert_int_eq(whr_stmt_bind_text(st, 2, NULL), 0);
 	ck_assert_ptr_null(whr_tx_prepare(tx, "SELECT nonsense FROM"));
 	ck_assert_str_ne(whr_tx_error(tx), "");
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
@@ -216,7 +174,7 @@ START_TEST(tracker_schema_versions)
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct whr_store *s = cases[i].sql == NULL ? tracker_store()
-							   : fresh_store();
+							   : test_store_fresh();
 		struct whr_tx *tx = whr_store_tx(s);
 		int version = -42;
 
@@ -235,7 +193,7 @@ START_TEST(tracker_schema_versions)
 		ck_assert_int_eq(enrollments_schema_setup(tx, NULL),
 				 cases[i].setup);
 		whr_store_rollback(s);
-		remove_store(s);
+		test_store_discard(s);
 	}
 }
 END_TEST
@@ -279,7 +237,7 @@ START_TEST(tracker_fold)
 	st = whr_tx_prepare(tx, "SELECT whr_fold(NULL)");
 	ck_assert_int_eq(whr_stmt_step(st), 1);
 	ck_assert(whr_stmt_is_null(st, 0));
-	remove_store(s);
+	test_store_discard(s);
 }
 END_TEST
 
@@ -398,7 +356,7 @@ START_TEST(tracker_summary_as_sql)
 			" FROM enrollments)",
 			sum.row.has_completion_rate, sum.row.completion_rate,
 			i);
-		remove_store(s);
+		test_store_discard(s);
 	}
 }
 END_TEST

@@ -15,29 +15,40 @@
 #include "store/store.h"
 #include "test-backends.h"
 
-#define fresh_store() test_store_fresh(_i)
-#define remove_store(s) test_store_discard(_i, (s))
+/* Each test's store and its handle (the fixture). */
+static struct whr_store *store;
+static struct whr_tx *tx;
 
-/* SQL written for SQLite, in this backend's dialect. */
-#define SQL(text) test_sql(_i, (text))
-
-static const char *
-by_db(int backend, const char *sqlite, const char *postgresql)
+static void
+store_setup(void)
 {
-	return test_backend_db(backend) == WHR_DB_SQLITE ? sqlite : postgresql;
+	store = test_store_fresh();
+	tx = whr_store_tx(store);
+}
+
+static void
+store_teardown(void)
+{
+	test_store_discard(store);
+}
+
+/* The inbox's transaction begun, and a handler's guard in it. */
+static void
+in_handler(void)
+{
+	ck_assert_int_eq(whr_store_begin(store), 0);
+	ck_assert_int_eq(whr_store_handler_begin(store), 0);
 }
 
 START_TEST(tx_prepare_bind_step)
 {
-	struct whr_store *s = fresh_store();
-	struct whr_tx *tx = whr_store_tx(s);
 	struct whr_stmt *ins, *sel;
 	char insert[64];
 	int i;
 
 	snprintf(insert, sizeof(insert), "%s",
-		 SQL("INSERT INTO t (k, v, n) VALUES (?1, ?2, ?3)"));
-	ck_assert_int_eq(whr_tx_db(tx), test_backend_db(_i));
+		 test_sql("INSERT INTO t (k, v, n) VALUES (?1, ?2, ?3)"));
+	ck_assert_int_eq(whr_tx_db(tx), test_backend_db());
 	ck_assert_ptr_nonnull(whr_tx_native(tx));
 	ck_assert_str_eq(whr_tx_error(tx), "");
 	ck_assert_int_eq(whr_tx_exec(tx, "CREATE TABLE t (k TEXT PRIMARY KEY,"
@@ -72,7 +83,8 @@ START_TEST(tx_prepare_bind_step)
 	ck_assert_int_eq(whr_stmt_run(ins), 0);
 	ck_assert_int_eq(whr_stmt_changes(ins), 1);
 
-	sel = whr_tx_prepare(tx, SQL("SELECT k, v, n FROM t WHERE n >= ?1 ORDER BY k"));
+	sel = whr_tx_prepare(tx, test_sql("SELECT k, v, n FROM t"
+					  " WHERE n >= ?1 ORDER BY k"));
 	ck_assert_ptr_nonnull(sel);
 	ck_assert_int_eq(whr_stmt_bind_int(sel, 1, INT64_C(1) << 41), 0);
 	ck_assert_int_eq(whr_stmt_step(sel), 1);
@@ -85,14 +97,11 @@ START_TEST(tx_prepare_bind_step)
 	ck_assert(!whr_stmt_is_null(sel, 1));
 	ck_assert(whr_stmt_is_null(sel, 7));	/* no such column */
 	ck_assert_int_eq(whr_stmt_step(sel), 0);
-	remove_store(s);
 }
 END_TEST
 
 START_TEST(tx_errors)
 {
-	struct whr_store *s = fresh_store();
-	struct whr_tx *tx = whr_store_tx(s);
 	struct whr_stmt *st;
 
 	ck_assert_int_eq(whr_tx_exec(tx, "CREATE TABLE u (k TEXT PRIMARY KEY)"),
@@ -106,17 +115,17 @@ START_TEST(tx_errors)
 	ck_assert_ptr_null(whr_tx_prepare(tx, "  "));
 	ck_assert_ptr_nonnull(whr_tx_prepare(tx, "SELECT 1;"));
 	/* A parameter the statement does not have. */
-	st = whr_tx_prepare(tx, SQL("INSERT INTO u (k) VALUES (?1)"));
+	st = whr_tx_prepare(tx, test_sql("INSERT INTO u (k) VALUES (?1)"));
 	ck_assert_int_eq(whr_stmt_bind_text(st, 2, "x"), -EINVAL);
 	/* A unique key violated is -EEXIST; the statement is usable after. */
 	ck_assert_int_eq(whr_stmt_bind_text(st, 1, "a"), 0);
 	ck_assert_int_eq(whr_stmt_run(st), 0);
-	st = whr_tx_prepare(tx, SQL("INSERT INTO u (k) VALUES (?1)"));
+	st = whr_tx_prepare(tx, test_sql("INSERT INTO u (k) VALUES (?1)"));
 	ck_assert_int_eq(whr_stmt_bind_text(st, 1, "a"), 0);
 	ck_assert_int_eq(whr_stmt_run(st), -EEXIST);
 	ck_assert_ptr_nonnull(strstr(whr_tx_error(tx),
-				     by_db(_i, "UNIQUE", "unique")));
-	st = whr_tx_prepare(tx, SQL("INSERT INTO u (k) VALUES (?1)"));
+				     test_by_db("UNIQUE", "unique")));
+	st = whr_tx_prepare(tx, test_sql("INSERT INTO u (k) VALUES (?1)"));
 	ck_assert_int_eq(whr_stmt_bind_text(st, 1, "b"), 0);
 	ck_assert_int_eq(whr_stmt_run(st), 0);
 	ck_assert_str_eq(whr_tx_error(tx), "");
@@ -125,7 +134,6 @@ START_TEST(tx_errors)
 	/* NULL arguments are misuse, not crashes. */
 	ck_assert_ptr_null(whr_tx_prepare(NULL, "SELECT 1"));
 	ck_assert_int_eq(whr_stmt_step(NULL), -EINVAL);
-	remove_store(s);
 }
 END_TEST
 
@@ -135,34 +143,25 @@ END_TEST
  * undone. */
 START_TEST(tx_guard)
 {
-	struct whr_store *s = fresh_store();
-	struct whr_tx *tx = whr_store_tx(s);
-	struct whr_stmt *st;
-
 	ck_assert_int_eq(whr_tx_exec(tx, "CREATE TABLE g (k TEXT)"), 0);
-	ck_assert_int_eq(whr_store_begin(s), 0);
-
-	ck_assert_int_eq(whr_store_handler_begin(s), 0);
+	in_handler();
 	ck_assert_int_eq(whr_tx_exec(tx, "INSERT INTO g VALUES ('kept')"), 0);
 	ck_assert_int_eq(whr_tx_exec(tx, "COMMIT"), -EACCES);
 	ck_assert_int_eq(whr_tx_exec(tx, "ROLLBACK"), -EACCES);
 	ck_assert_int_eq(whr_tx_exec(tx, "BEGIN"), -EACCES);
 	/* Savepoints of its own are fine. */
 	ck_assert_int_eq(whr_tx_exec(tx, "SAVEPOINT mine; RELEASE mine"), 0);
-	ck_assert_int_eq(whr_store_handler_end(s, "h1", true), 0);
+	ck_assert_int_eq(whr_store_handler_end(store, "h1", true), 0);
 
-	ck_assert_int_eq(whr_store_handler_begin(s), 0);
+	ck_assert_int_eq(whr_store_handler_begin(store), 0);
 	ck_assert_int_eq(whr_tx_exec(tx, "INSERT INTO g VALUES ('undone')"),
 			 0);
-	ck_assert_int_eq(whr_store_handler_end(s, "h2", false), 0);
-	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(whr_store_handler_end(store, "h2", false), 0);
+	ck_assert_int_eq(whr_store_commit(store), 0);
 
-	st = whr_tx_prepare(tx, by_db(_i, "SELECT group_concat(k) FROM g",
-				      "SELECT string_agg(k, ',') FROM g"));
-	ck_assert_int_eq(whr_stmt_step(st), 1);
-	ck_assert_str_eq(whr_stmt_text(st, 0), "kept");
-	ck_assert_int_eq(whr_stmt_run(st), 0);
-	remove_store(s);
+	ck_assert_str_eq(test_query_text(tx, test_by_db(
+		"SELECT group_concat(k) FROM g",
+		"SELECT string_agg(k, ',') FROM g")), "kept");
 }
 END_TEST
 
@@ -170,13 +169,10 @@ END_TEST
  * are dropped between handlers, and the handle still works. */
 START_TEST(tx_cache_bound)
 {
-	struct whr_store *s = fresh_store();
-	struct whr_tx *tx = whr_store_tx(s);
 	char sql[64];
 	int i;
 
-	ck_assert_int_eq(whr_store_begin(s), 0);
-	ck_assert_int_eq(whr_store_handler_begin(s), 0);
+	in_handler();
 	for (i = 0; i < 600; i++) {
 		struct whr_stmt *st;
 
@@ -186,10 +182,9 @@ START_TEST(tx_cache_bound)
 		ck_assert_int_eq(whr_stmt_step(st), 1);
 		ck_assert_int_eq(whr_stmt_int(st, 0), i);
 	}
-	ck_assert_int_eq(whr_store_handler_end(s, "h", true), 0);
-	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(whr_store_handler_end(store, "h", true), 0);
+	ck_assert_int_eq(whr_store_commit(store), 0);
 	ck_assert_ptr_nonnull(whr_tx_prepare(tx, "SELECT 1"));
-	remove_store(s);
 }
 END_TEST
 
@@ -199,34 +194,26 @@ END_TEST
  * its writes. The transaction goes on. */
 START_TEST(tx_failed_statement_in_handler)
 {
-	struct whr_store *s = fresh_store();
-	struct whr_tx *tx = whr_store_tx(s);
-	struct whr_stmt *st;
-
 	ck_assert_int_eq(whr_tx_exec(tx, "CREATE TABLE f (k TEXT PRIMARY KEY)"),
 			 0);
-	ck_assert_int_eq(whr_store_begin(s), 0);
-	ck_assert_int_eq(whr_store_handler_begin(s), 0);
+	in_handler();
 	ck_assert_int_eq(whr_tx_exec(tx, "INSERT INTO f VALUES ('a')"), 0);
 	ck_assert_int_eq(whr_tx_exec(tx, "INSERT INTO f VALUES ('a')"),
 			 -EEXIST);
 	ck_assert_int_eq(whr_tx_exec(tx, "INSERT INTO f VALUES ('b')"), -EIO);
-	ck_assert_int_eq(whr_store_handler_end(s, "h1", true), -EAGAIN);
-	ck_assert_ptr_nonnull(strstr(whr_store_error(s), "handler h1"));
+	ck_assert_int_eq(whr_store_handler_end(store, "h1", true), -EAGAIN);
+	ck_assert_ptr_nonnull(strstr(whr_store_error(store), "handler h1"));
 	/* The next handler and the commit go on. */
-	ck_assert_int_eq(whr_store_handler_begin(s), 0);
+	ck_assert_int_eq(whr_store_handler_begin(store), 0);
 	ck_assert_int_eq(whr_tx_exec(tx, "INSERT INTO f VALUES ('c')"), 0);
-	ck_assert_int_eq(whr_store_handler_end(s, "h2", true), 0);
+	ck_assert_int_eq(whr_store_handler_end(store, "h2", true), 0);
 	/* One that failed and says so: nothing to tell. */
-	ck_assert_int_eq(whr_store_handler_begin(s), 0);
+	ck_assert_int_eq(whr_store_handler_begin(store), 0);
 	ck_assert_ptr_null(whr_tx_prepare(tx, "SELEKT"));
-	ck_assert_int_eq(whr_store_handler_end(s, "h3", false), 0);
-	ck_assert_int_eq(whr_store_commit(s), 0);
-	st = whr_tx_prepare(tx, "SELECT string_agg(k, ',') FROM f");
-	ck_assert_int_eq(whr_stmt_step(st), 1);
-	ck_assert_str_eq(whr_stmt_text(st, 0), "c");
-	ck_assert_int_eq(whr_stmt_run(st), 0);
-	remove_store(s);
+	ck_assert_int_eq(whr_store_handler_end(store, "h3", false), 0);
+	ck_assert_int_eq(whr_store_commit(store), 0);
+	ck_assert_str_eq(test_query_text(tx, "SELECT string_agg(k, ',')"
+					     " FROM f"), "c");
 }
 END_TEST
 
@@ -258,12 +245,9 @@ START_TEST(tx_guard_text)
 		"SELECT E'\\';COMMIT'",
 		"SELECT 1 AS a$b$",
 	};
-	struct whr_store *s = fresh_store();
-	struct whr_tx *tx = whr_store_tx(s);
 	size_t i;
 
-	ck_assert_int_eq(whr_store_begin(s), 0);
-	ck_assert_int_eq(whr_store_handler_begin(s), 0);
+	in_handler();
 	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		ck_assert_msg(whr_tx_exec(tx, refused[i]) == -EACCES, "%s: %s",
 			      refused[i], whr_tx_error(tx));
@@ -272,27 +256,24 @@ START_TEST(tx_guard_text)
 	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		ck_assert_msg(whr_tx_exec(tx, allowed[i]) == 0, "%s: %s",
 			      allowed[i], whr_tx_error(tx));
-	ck_assert_int_eq(whr_store_handler_end(s, "h", true), 0);
+	ck_assert_int_eq(whr_store_handler_end(store, "h", true), 0);
 
-	ck_assert_int_eq(whr_store_handler_begin(s), 0);
+	ck_assert_int_eq(whr_store_handler_begin(store), 0);
 	PQclear(PQexec(whr_tx_native(tx), "COMMIT"));
-	ck_assert_int_eq(whr_store_handler_end(s, "rogue", true), -EIO);
-	ck_assert_ptr_nonnull(strstr(whr_store_error(s),
+	ck_assert_int_eq(whr_store_handler_end(store, "rogue", true), -EIO);
+	ck_assert_ptr_nonnull(strstr(whr_store_error(store),
 				     "the transaction ended while handler rogue ran"));
-	whr_store_rollback(s);
-	remove_store(s);
+	whr_store_rollback(store);
 }
 END_TEST
 
 TEST_SUITE(tx)
 {
-	ADD_BACKEND_TEST(s, "prepare_bind_step", tx_prepare_bind_step);
-	ADD_BACKEND_TEST(s, "errors", tx_errors);
-	ADD_BACKEND_TEST(s, "guard", tx_guard);
-	ADD_BACKEND_TEST(s, "cache_bound", tx_cache_bound);
-	if (test_backend_postgresql()) {
-		ADD_BACKEND_TEST(s, "failed_statement_in_handler",
-				 tx_failed_statement_in_handler);
-		ADD_BACKEND_TEST(s, "guard_text", tx_guard_text);
-	}
+	ADD_EACH_WITH_FIXTURE(s, tx, store_setup, store_teardown,
+			      tx_prepare_bind_step, tx_errors, tx_guard,
+			      tx_cache_bound);
+	if (test_backend_postgresql())
+		ADD_EACH_WITH_FIXTURE(s, tx, store_setup, store_teardown,
+				      tx_failed_statement_in_handler,
+				      tx_guard_text);
 }

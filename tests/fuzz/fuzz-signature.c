@@ -55,7 +55,9 @@ hex_value(char c)
 }
 
 /* The model: split on '=', trim, drop empty parts; exactly two, the
- * first "sha256" in any case, the second an even run of hex digits. */
+ * first "sha256" in any case, the second an even run of hex digits.
+ * Written apart from the library's splitting (strchr, trim_span): one
+ * pass that notes each part's first and last non-blank character. */
 static enum signature_status
 model_parse(const char *value, unsigned char mac[SIGNATURE_BYTES],
 	    size_t *decoded_len)
@@ -63,30 +65,28 @@ model_parse(const char *value, unsigned char mac[SIGNATURE_BYTES],
 	const char *part[2] = { NULL, NULL };
 	size_t plen[2] = { 0, 0 };
 	size_t n = 0;
-	const char *s = value;
+	size_t first = 0, last = 0;
+	bool in_part = false;
 	size_t i;
 
-	for (;;) {
-		size_t len = strcspn(s, "=");
-		const char *p = s;
-		size_t l = len;
+	for (i = 0;; i++) {
+		char c = value[i];
 
-		while (l > 0 && fuzz_is_space(*p)) {
-			p++;
-			l--;
-		}
-		while (l > 0 && fuzz_is_space(p[l - 1]))
-			l--;
-		if (l > 0) {
-			if (n < 2) {
-				part[n] = p;
-				plen[n] = l;
+		if (c == '=' || c == '\0') {
+			if (in_part && n < 2) {
+				part[n] = value + first;
+				plen[n] = last - first + 1;
 			}
-			n++;
+			n += in_part;
+			in_part = false;
+			if (c == '\0')
+				break;
+		} else if (!fuzz_is_space(c)) {
+			if (!in_part)
+				first = i;
+			in_part = true;
+			last = i;
 		}
-		if (s[len] == '\0')
-			break;
-		s += len + 1;
 	}
 	if (n != 2 || plen[0] != 6 || strncasecmp(part[0], "sha256", 6) != 0)
 		return SIGNATURE_MALFORMED;

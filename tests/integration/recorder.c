@@ -77,7 +77,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,112 +134,49 @@ static const struct handler_spec specs[] = {
 
 #define N_SPECS (sizeof(specs) / sizeof(specs[0]))
 
-/* ---- a line being built ---------------------------------------------- */
-
-struct line {
-	char *buf;
-	size_t len;
-	size_t cap;
-	bool failed;
-};
-
-static void
-line_add(struct line *l, const char *s, size_t n)
-{
-	if (l->failed)
-		return;
-	if (l->len + n + 1 > l->cap) {
-		size_t cap = l->cap ? l->cap : 256;
-		char *grown;
-
-		while (l->len + n + 1 > cap)
-			cap *= 2;
-		grown = realloc(l->buf, cap);
-		if (grown == NULL) {
-			l->failed = true;
-			return;
-		}
-		l->buf = grown;
-		l->cap = cap;
-	}
-	memcpy(l->buf + l->len, s, n);
-	l->len += n;
-	l->buf[l->len] = '\0';
-}
-
-static void
-line_printf(struct line *l, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-line_printf(struct line *l, const char *fmt, ...)
-{
-	char tmp[64];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		l->failed = true;
-		return;
-	}
-	line_add(l, tmp, (size_t)n);
-}
-
-static void
-line_sep(struct line *l)
-{
-	line_add(l, "|", 1);
-}
+/* ---- a line being built ----------------------------------------------
+ * In a memory stream (open_memstream), written out in one write(2) by
+ * record_line(). */
 
 /* @p n bytes of @p s, escaped; NULL is written as (none). */
 static void
-line_text_n(struct line *l, const char *s, size_t n)
+put_text_n(FILE *f, const char *s, size_t n)
 {
 	size_t i;
 
 	if (s == NULL) {
-		line_add(l, "(none)", 6);
+		fputs("(none)", f);
 		return;
 	}
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c == '\\')
-			line_add(l, "\\\\", 2);
+			fputs("\\\\", f);
 		else if (c == '\n')
-			line_add(l, "\\n", 2);
+			fputs("\\n", f);
 		else if (c == '\r')
-			line_add(l, "\\r", 2);
+			fputs("\\r", f);
 		else if (c == '|' || c < 0x20 || c == 0x7f)
-			line_printf(l, "\\x%02x", c);
+			fprintf(f, "\\x%02x", c);
 		else
-			line_add(l, s + i, 1);
+			fputc(c, f);
 	}
 }
 
 static void
-line_text(struct line *l, const char *s)
+put_text(FILE *f, const char *s)
 {
-	line_text_n(l, s, s != NULL ? strlen(s) : 0);
+	put_text_n(f, s, s != NULL ? strlen(s) : 0);
 }
 
 static void
-line_hex(struct line *l, const char *s, size_t n)
+put_hex(FILE *f, const char *s, size_t n)
 {
-	static const char digits[] = "0123456789abcdef";
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		char pair[2] = {
-			digits[(unsigned char)s[i] >> 4],
-			digits[(unsigned char)s[i] & 0x0f],
-		};
-
-		line_add(l, pair, 2);
-	}
+	for (i = 0; i < n; i++)
+		fprintf(f, "%02x", (unsigned char)s[i]);
 }
 
 static const char *
@@ -268,116 +204,129 @@ type_name(enum whr_value_type type)
 }
 
 static void
-line_integer(struct line *l, const struct whr_event *ev, const char *path)
+put_integer(FILE *f, const struct whr_event *ev, const char *path)
 {
 	int64_t v = 0;
 	int rc = whr_event_integer(ev, path, &v);
 
 	if (rc < 0)
-		line_printf(l, "err:%d", rc);
+		fprintf(f, "err:%d", rc);
 	else
-		line_printf(l, "%" PRId64, v);
+		fprintf(f, "%" PRId64, v);
 }
 
 static void
-line_bool(struct line *l, const struct whr_event *ev, const char *path)
+put_bool(FILE *f, const struct whr_event *ev, const char *path)
 {
 	bool v = false;
 	int rc = whr_event_bool(ev, path, &v);
 
 	if (rc < 0)
-		line_printf(l, "err:%d", rc);
+		fprintf(f, "err:%d", rc);
 	else
-		line_add(l, v ? "true" : "false", v ? 4 : 5);
+		fputs(v ? "true" : "false", f);
 }
 
 /* TYPE=VALUE for one path of $WHR_RECORD_PATHS. */
 static void
-line_path(struct line *l, const struct whr_event *ev, const char *path)
+put_path(FILE *f, const struct whr_event *ev, const char *path)
 {
 	enum whr_value_type type = whr_event_type(ev, path);
 
-	line_add(l, type_name(type), strlen(type_name(type)));
-	line_add(l, "=", 1);
+	fprintf(f, "%s=", type_name(type));
 	switch (type) {
 	case WHR_VALUE_STRING:
-		line_text(l, whr_event_string(ev, path));
+		put_text(f, whr_event_string(ev, path));
 		break;
 	case WHR_VALUE_INTEGER:
-		line_integer(l, ev, path);
+		put_integer(f, ev, path);
 		break;
 	case WHR_VALUE_BOOL:
-		line_bool(l, ev, path);
+		put_bool(f, ev, path);
 		break;
 	case WHR_VALUE_ARRAY:
-		line_printf(l, "%zu", whr_event_array_length(ev, path));
+		fprintf(f, "%zu", whr_event_array_length(ev, path));
 		break;
 	default:
 		break;
 	}
 }
 
+/* A text field and the separator after it. */
+static void
+put_field(FILE *f, const char *s)
+{
+	put_text(f, s);
+	fputc('|', f);
+}
+
+/* Append @p len bytes of @p text (whole lines) to the record file, in one
+ * write(2), so that lines from several threads never mix. */
+static void
+record_line(struct recorder *rec, const char *text, size_t len)
+{
+	ssize_t n;
+
+	if (rec->fd < 0)
+		return;
+	pthread_mutex_lock(&rec->lock);
+	n = write(rec->fd, text, len);
+	pthread_mutex_unlock(&rec->lock);
+	if (n < 0 || (size_t)n != len)
+		whr_log_errno(WHR_LOG_ERROR, "recorder: cannot write");
+}
+
 static void
 record_event(struct recorder *rec, const char *name,
 	     const struct whr_event *ev)
 {
-	struct line l = { 0 };
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
 	size_t json_len = 0;
 	size_t props_len = 0;
 	const char *json = whr_event_json(ev, &json_len);
 	const char *props = whr_event_properties_json(ev, &props_len);
+	bool failed;
 	size_t i;
 
-	line_text(&l, name);
-	line_sep(&l);
-	line_text(&l, whr_event_action(ev));
-	line_sep(&l);
-	line_printf(&l, "%zu|%zu|", whr_event_index(ev), whr_event_count(ev));
-	line_text(&l, whr_event_delivery_id(ev));
-	line_sep(&l);
-	line_printf(&l, "%" PRId64 "|", whr_event_attempt(ev));
-	line_text(&l, whr_event_receiver_id(ev));
-	line_sep(&l);
-	line_text(&l, whr_event_string(ev, "Course.Id"));
-	line_sep(&l);
-	line_text(&l, whr_event_string(ev, "Users[0].Email"));
-	line_sep(&l);
-	line_printf(&l, "%zu|", whr_event_array_length(ev, "Users"));
-	line_text(&l, whr_event_property(ev, "p1"));
-	line_sep(&l);
-	line_text_n(&l, json, json_len < 40 ? json_len : 40);
-	line_sep(&l);
-	line_text(&l, type_name(whr_event_type(ev, "Action")));
-	line_sep(&l);
-	line_text(&l, type_name(whr_event_type(ev, "Course")));
-	line_sep(&l);
-	line_integer(&l, ev, "EnrollmentStatus");
-	line_sep(&l);
-	line_bool(&l, ev, "Course.Published");
-	line_sep(&l);
-	line_printf(&l, "%" PRId64 "|%zu|", whr_event_received_at(ev),
-		    json_len);
-	line_hex(&l, json, json_len);
-	line_sep(&l);
-	line_hex(&l, props, props_len);
-	for (i = 0; i < rec->n_paths; i++) {
-		line_sep(&l);
-		line_path(&l, ev, rec->paths[i]);
-	}
-	line_add(&l, "\n", 1);
-
-	if (l.failed) {
+	if (f == NULL) {
 		whr_log(WHR_LOG_ERROR, "recorder: out of memory for a line");
-	} else if (rec->fd >= 0) {
-		ssize_t n;
-
-		pthread_mutex_lock(&rec->lock);
-		n = write(rec->fd, l.buf, l.len);
-		pthread_mutex_unlock(&rec->lock);
-		if (n < 0 || (size_t)n != l.len)
-			whr_log_errno(WHR_LOG_ERROR, "recorder: cannot write");
+		return;
 	}
-	free(l.buf);
+	put_field(f, name);
+	put_field(f, whr_event_action(ev));
+	fprintf(f, "%zu|%zu|", whr_event_index(ev), whr_event_count(ev));
+	put_field(f, whr_event_delivery_id(ev));
+	fprintf(f, "%" PRId64 "|", whr_event_attempt(ev));
+	put_field(f, whr_event_receiver_id(ev));
+	put_field(f, whr_event_string(ev, "Course.Id"));
+	put_field(f, whr_event_string(ev, "Users[0].Email"));
+	fprintf(f, "%zu|", whr_event_array_length(ev, "Users"));
+	put_field(f, whr_event_property(ev, "p1"));
+	put_text_n(f, json, json_len < 40 ? json_len : 40);
+	fputc('|', f);
+	put_field(f, type_name(whr_event_type(ev, "Action")));
+	put_field(f, type_name(whr_event_type(ev, "Course")));
+	put_integer(f, ev, "EnrollmentStatus");
+	fputc('|', f);
+	put_bool(f, ev, "Course.Published");
+	fprintf(f, "|%" PRId64 "|%zu|", whr_event_received_at(ev), json_len);
+	put_hex(f, json, json_len);
+	fputc('|', f);
+	put_hex(f, props, props_len);
+	for (i = 0; i < rec->n_paths; i++) {
+		fputc('|', f);
+		put_path(f, ev, rec->paths[i]);
+	}
+	fputc('\n', f);
+
+	failed = ferror(f) != 0;
+	if (fclose(f) != 0 || failed)
+		whr_log(WHR_LOG_ERROR, "recorder: out of memory for a line");
+	else
+		record_line(rec, text, len);
+	free(text);
 }
 
 /* ---- handlers -------------------------------------------------------- */
@@ -611,15 +560,9 @@ on_destroy(void *userdata)
 {
 	const struct slot *s = userdata;
 	char line[64];
-	int n;
+	int n = snprintf(line, sizeof(line), "destroy|%s\n", s->spec->name);
 
-	if (s->rec->fd < 0)
-		return;
-	n = snprintf(line, sizeof(line), "destroy|%s\n", s->spec->name);
-	pthread_mutex_lock(&s->rec->lock);
-	if (write(s->rec->fd, line, (size_t)n) != n)
-		whr_log_errno(WHR_LOG_ERROR, "recorder: cannot write");
-	pthread_mutex_unlock(&s->rec->lock);
+	record_line(s->rec, line, (size_t)n);
 }
 
 /* ---- set-up ---------------------------------------------------------- */
@@ -679,36 +622,23 @@ recorder_close(struct recorder *rec)
 	pthread_mutex_destroy(&rec->lock);
 }
 
-int
-main(int argc, char **argv)
+/* The receiver (rec->r), with the handlers of the table (slots[i] the
+ * userdata of specs[i]) and, as $WHR_RECORD_TX says, the transactional
+ * ones; 0, or -1 having said why. */
+static int
+recorder_receiver(struct recorder *rec, struct slot *slots)
 {
-	/* Static: a handler left running at shutdown may use them until
-	 * the process exits, after main() returned. */
-	static struct slot slots[N_SPECS];
-	static struct recorder rec;
-	struct whr_receiver *r = NULL;
-	const char *tx_env;
-	int status = 0;
+	const char *tx_env = getenv("WHR_RECORD_TX");
+	bool tx_first = tx_env != NULL && strcmp(tx_env, "first") == 0;
 	size_t i;
-	int rc;
 
-	if (recorder_open(&rec) < 0) {
-		status = 1;
-		goto out;
-	}
-	r = whr_receiver_new();
-	if (r == NULL) {
+	rec->r = whr_receiver_new();
+	if (rec->r == NULL) {
 		fprintf(stderr, "recorder: cannot create a receiver\n");
-		status = 1;
-		goto out;
+		return -1;
 	}
-	rec.r = r;
-	tx_env = getenv("WHR_RECORD_TX");
-	if (tx_env != NULL && strcmp(tx_env, "first") == 0 &&
-	    add_tx_handler(r, &rec) < 0) {
-		status = 1;
-		goto out;
-	}
+	if (tx_first && add_tx_handler(rec->r, rec) < 0)
+		return -1;
 	for (i = 0; i < N_SPECS; i++) {
 		struct whr_handler h = {
 			.name = specs[i].name,
@@ -718,32 +648,43 @@ main(int argc, char **argv)
 			.destroy = on_destroy,
 		};
 
-		slots[i].rec = &rec;
+		slots[i].rec = rec;
 		slots[i].spec = &specs[i];
-		if (whr_receiver_add_handler(r, &h) < 0) {
+		if (whr_receiver_add_handler(rec->r, &h) < 0) {
 			fprintf(stderr, "recorder: cannot add handler %s\n",
 				specs[i].name);
-			status = 1;
-			goto out;
+			return -1;
 		}
 	}
+	if (tx_env != NULL && !tx_first && add_tx_handler(rec->r, rec) < 0)
+		return -1;
+	return 0;
+}
 
-	if (tx_env != NULL && strcmp(tx_env, "first") != 0 &&
-	    add_tx_handler(r, &rec) < 0) {
+int
+main(int argc, char **argv)
+{
+	/* Static: a handler left running at shutdown may use them until
+	 * the process exits, after main() returned. */
+	static struct slot slots[N_SPECS];
+	static struct recorder rec;
+	int status = 0;
+	int rc;
+
+	if (recorder_open(&rec) < 0 || recorder_receiver(&rec, slots) < 0) {
 		status = 1;
 		goto out;
 	}
-
-	rc = whr_receiver_configure(r, argc - 1, argv + 1);
-	if (rc == 1)
-		goto out;	/* --help or --version */
-	if (rc < 0) {
-		status = 2;
+	/* 1: --help or --version, done; negative: a configuration error,
+	 * logged. */
+	rc = whr_receiver_configure(rec.r, argc - 1, argv + 1);
+	if (rc != 0) {
+		status = rc < 0 ? 2 : 0;
 		goto out;
 	}
 	whr_log(WHR_LOG_INFO, "recorder: %zu handlers, libwhr %s", N_SPECS,
 		whr_version());
-	rc = whr_receiver_run(r);
+	rc = whr_receiver_run(rec.r);
 	/* As whr serve: an incomplete configuration (no secret) is a
 	 * configuration error; anything else (a port in use) a failure. */
 	if (rc == -EINVAL)
@@ -752,10 +693,10 @@ main(int argc, char **argv)
 		status = 1;
 	if (rc == -EBUSY) {
 		if (getenv("WHR_RECORD_AGAIN") != NULL)
-			try_again(r);
+			try_again(rec.r);
 		/* Handlers still run: whr_receiver_free() keeps them and
 		 * their userdata, which is ours, so ours stays too. */
-		whr_receiver_free(r);
+		whr_receiver_free(rec.r);
 		if (getenv("WHR_RECORD_EXIT_DELAY_MS") != NULL)
 			usleep((useconds_t)atoi(
 				getenv("WHR_RECORD_EXIT_DELAY_MS")) * 1000);
@@ -763,7 +704,7 @@ main(int argc, char **argv)
 	}
 
 out:
-	whr_receiver_free(r);
+	whr_receiver_free(rec.r);
 	recorder_close(&rec);
 	return status;
 }

@@ -11,7 +11,6 @@
 static int
 setup(struct whr_tx *tx, void *userdata)
 {
-	(void)userdata;
 	return whr_tx_exec(tx, "CREATE TABLE IF NOT EXISTS sqlite_only"
 			   " (id INTEGER PRIMARY KEY)");
 }
@@ -19,21 +18,20 @@ setup(struct whr_tx *tx, void *userdata)
 static enum whr_result
 on_any(struct whr_event *ev, void *userdata)
 {
-	(void)ev;
-	(void)userdata;
 	return WHR_DONE;
 }
+
+static const struct whr_handler sqlite_only = {
+	.name = "sqlite-only",
+	.action = "*",
+	.fn = on_any,
+	.flags = WHR_HANDLER_TRANSACTIONAL,
+};
 
 static int
 sqlite_only_init(struct whr_receiver *r)
 {
-	struct whr_handler h = {
-		.name = "sqlite-only",
-		.action = "*",
-		.fn = on_any,
-		.flags = WHR_HANDLER_TRANSACTIONAL,
-	};
-	int rc = whr_receiver_add_handler(r, &h);
+	int rc = whr_receiver_add_handler(r, &sqlite_only);
 
 	if (rc == 0)
 		rc = whr_receiver_add_tx_setup(r, "sqlite-only", WHR_DB_SQLITE,

@@ -33,16 +33,16 @@ on_any(struct whr_event *ev, void *userdata)
 	return WHR_DONE;
 }
 
+static const struct whr_handler stuck = {
+	.name = "stuck",
+	.action = "*",
+	.fn = on_any,
+};
+
 static int
 stuck_init(struct whr_receiver *r)
 {
-	struct whr_handler h = {
-		.name = "stuck",
-		.action = "*",
-		.fn = on_any,
-	};
-
-	return whr_receiver_add_handler(r, &h);
+	return whr_receiver_add_handler(r, &stuck);
 }
 
 WHR_PLUGIN_DEFINE("stuck", "1.0.0", stuck_init);

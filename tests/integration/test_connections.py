@@ -263,22 +263,16 @@ class Deadlines(unittest.TestCase):
 
 class FullTable(unittest.TestCase):
     def test_an_idle_connection_makes_room(self):
-        with w.Server(['--max-connections', '2'], env=ENV) as srv:
-            a = w.Connection(srv.port)
-            b = w.Connection(srv.port)
-            try:
-                self.assertEqual(a.request('GET', '/healthz').status, 200)
-                srv.wait_log(r'max-connections \(2\) reached')
-                start = time.monotonic()
-                with w.Connection(srv.port, source=OTHER) as c:
-                    r = c.request('GET', '/healthz')
-                    self.assertEqual(r.status, 200, r)
-                self.assertLess(time.monotonic() - start, w.timing_bound(3))
-                # b, idle longest, went.
-                self.assertIsNotNone(b.wait_closed(w.slow(5)))
-            finally:
-                a.close()
-                b.close()
+        with w.with_both_connections_taken(ENV) as (srv, a, b):
+            self.assertEqual(a.request('GET', '/healthz').status, 200)
+            srv.wait_log(r'max-connections \(2\) reached')
+            start = time.monotonic()
+            with w.Connection(srv.port, source=OTHER) as c:
+                r = c.request('GET', '/healthz')
+                self.assertEqual(r.status, 200, r)
+            self.assertLess(time.monotonic() - start, w.timing_bound(3))
+            # b, idle longest, went.
+            self.assertIsNotNone(b.wait_closed(w.slow(5)))
 
 
 class Descriptors(unittest.TestCase):

@@ -10,7 +10,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import whrtest as w  # noqa: E402
 from whrtest import V1_SECRET  # noqa: E402
-from test_inbox import DataDir  # noqa: E402
+from test_inbox import DataDirTestCase  # noqa: E402
 
 ENV = {'MS_WebHookReceiverSecret_Custom': V1_SECRET}
 
@@ -22,10 +22,7 @@ def completed(course=None):
     return n
 
 
-class InboxExample(unittest.TestCase):
-    def setUp(self):
-        self.data = DataDir.for_test(self)
-
+class InboxExample(DataDirTestCase):
     def counts(self):
         return dict(self.data.query('SELECT course, n FROM completions'))
 

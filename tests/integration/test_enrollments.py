@@ -74,6 +74,13 @@ class Tracker:
             raise AssertionError('status %d: %r' % (r.status, r.body))
         return json.loads(body)['Id'] if id is not None else None
 
+    def events(self, *steps):
+        """Send each (Action, TimeStamp) as a delivery of its own, in that
+        order, then settle()."""
+        for action, at in steps:
+            self.send(event(action, at))
+        self.settle()
+
     def query(self, sql, *args):
         db = sqlite3.connect('file:%s/inbox.sqlite?mode=ro' % self.data,
                              uri=True, timeout=10)
@@ -224,8 +231,7 @@ class Lifecycle(TrackerTestCase):
                  ('CourseCompleted', '2024-05-09T17:45:10.123456Z',
                   'completed', 'completed_at')]
         for action, at, state, column in steps:
-            self.t.send(event(action, at))
-            self.t.settle()
+            self.t.events((action, at))
             row, = self.t.enrollments()
             self.assertEqual(row['state'], state)
             self.assertEqual(row[column], us(at))
@@ -237,14 +243,14 @@ class Lifecycle(TrackerTestCase):
                          ['applied'] * 4)
 
     def test_out_of_order_never_moves_backwards(self):
-        self.t.send(event('CourseEnrollment', '2024-05-01T10:00:00Z'))
-        self.t.send(event('CourseCompleted', '2024-05-03T10:00:00Z'))
-        self.t.settle()
-        # A retried CourseStarted (a new delivery) after the completion.
-        self.t.send(event('CourseStarted', '2024-05-02T10:00:00Z'))
-        # And a copy of the enrollment, older than what we know.
-        self.t.send(event('CourseEnrollment', '2024-05-01T10:00:00Z'))
-        self.t.settle()
+        self.t.events(
+            ('CourseEnrollment', '2024-05-01T10:00:00Z'),
+            ('CourseCompleted', '2024-05-03T10:00:00Z'))
+        self.t.events(
+            # A retried CourseStarted (a new delivery) after the completion.
+            ('CourseStarted', '2024-05-02T10:00:00Z'),
+            # And a copy of the enrollment, older than what we know.
+            ('CourseEnrollment', '2024-05-01T10:00:00Z'))
         row, = self.t.enrollments()
         self.assertEqual(row['state'], 'completed')
         self.assertEqual(row['started_at'], us('2024-05-02T10:00:00Z'))
@@ -275,15 +281,14 @@ class Lifecycle(TrackerTestCase):
         self.assertEqual((note['runs'], note['state']), (1, 'done'))
 
     def test_unenroll_and_reenroll_keep_history(self):
-        self.t.send(event('CourseEnrollment', '2024-05-01T10:00:00Z'))
-        self.t.send(event('CourseStarted', '2024-05-02T10:00:00Z'))
-        self.t.send(event('CourseUnenrollment', '2024-05-03T10:00:00Z'))
-        self.t.settle()
+        self.t.events(
+            ('CourseEnrollment', '2024-05-01T10:00:00Z'),
+            ('CourseStarted', '2024-05-02T10:00:00Z'),
+            ('CourseUnenrollment', '2024-05-03T10:00:00Z'))
         row, = self.t.enrollments()
         self.assertEqual(row['state'], 'unenrolled')
         self.assertEqual(row['unenrolled_at'], us('2024-05-03T10:00:00Z'))
-        self.t.send(event('CourseEnrollment', '2024-06-01T10:00:00Z'))
-        self.t.settle()
+        self.t.events(('CourseEnrollment', '2024-06-01T10:00:00Z'))
         old, new = self.t.enrollments()
         self.assertEqual((old['cycle'], old['state']), (1, 'unenrolled'))
         self.assertEqual(old['started_at'], us('2024-05-02T10:00:00Z'))
@@ -292,8 +297,7 @@ class Lifecycle(TrackerTestCase):
         self.assertIsNone(new['started_at'])
         # A late event of the first cycle goes to the first cycle, and
         # being the earlier start, dates it.
-        self.t.send(event('CourseStarted', '2024-05-02T09:00:00Z'))
-        self.t.settle()
+        self.t.events(('CourseStarted', '2024-05-02T09:00:00Z'))
         old, new = self.t.enrollments()
         self.assertEqual(new['state'], 'enrolled')
         self.assertEqual(old['started_at'], us('2024-05-02T09:00:00Z'))
@@ -303,14 +307,13 @@ class Lifecycle(TrackerTestCase):
                           (2, 'applied'), (1, 'applied')])
 
     def test_a_late_unenrollment_goes_where_its_time_puts_it(self):
-        self.t.send(event('CourseEnrollment', '2024-05-01T10:00:00Z'))
-        self.t.send(event('CourseStarted', '2024-05-05T10:00:00Z'))
-        self.t.settle()
+        self.t.events(
+            ('CourseEnrollment', '2024-05-01T10:00:00Z'),
+            ('CourseStarted', '2024-05-05T10:00:00Z'))
         row, = self.t.enrollments()
         self.assertEqual(row['state'], 'started')
         # Unenrolled on the 4th, started again on the 5th: two cycles.
-        self.t.send(event('CourseUnenrollment', '2024-05-04T10:00:00Z'))
-        self.t.settle()
+        self.t.events(('CourseUnenrollment', '2024-05-04T10:00:00Z'))
         old, new = self.t.enrollments()
         self.assertEqual((old['state'], old['unenrolled_at']),
                          ('unenrolled', us('2024-05-04T10:00:00Z')))

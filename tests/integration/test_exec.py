@@ -556,14 +556,11 @@ class TimeLimit(unittest.TestCase):
 
 
 class StartupErrors(unittest.TestCase):
-    def serve(self, *args):
-        rc, out, err = w.run_whr(['serve', '--no-enrollments', *args],
-                                 env=ENV)
-        return rc, err
+    def refused(self, *args):
+        return w.serve_refused('--no-enrollments', *args, env=ENV)
 
     def test_program_not_found(self):
-        rc, err = self.serve('--handler', 'exec:*=nope-no-such-program -v')
-        self.assertEqual(rc, 2, err)
+        err = self.refused('--handler', 'exec:*=nope-no-such-program -v')
         self.assertIn("handler exec: cannot run 'nope-no-such-program': "
                       'No such file or directory', err)
 
@@ -578,8 +575,7 @@ class StartupErrors(unittest.TestCase):
                                  (os.path.join(tmp, 'none'),
                                   'No such file or directory')):
                 with self.subTest(program=program):
-                    rc, err = self.serve('--handler', 'exec:*=' + program)
-                    self.assertEqual(rc, 2, err)
+                    err = self.refused('--handler', 'exec:*=' + program)
                     self.assertIn("handler exec: cannot run '%s': %s"
                                   % (program, why), err)
 
@@ -598,8 +594,7 @@ class StartupErrors(unittest.TestCase):
         ]
         for spec, message in cases:
             with self.subTest(spec=spec):
-                rc, err = self.serve('--handler', spec)
-                self.assertEqual(rc, 2, err)
+                err = self.refused('--handler', spec)
                 self.assertIn('handler exec: ' + message, err)
 
     def test_bad_settings(self):
@@ -613,8 +608,7 @@ class StartupErrors(unittest.TestCase):
         ]
         for args, message in cases:
             with self.subTest(args=args):
-                rc, err = self.serve('--handler', 'exec:*=true', *args)
-                self.assertEqual(rc, 2, err)
+                err = self.refused('--handler', 'exec:*=true', *args)
                 self.assertIn(message, err)
 
 

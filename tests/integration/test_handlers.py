@@ -58,26 +58,32 @@ class Dispatch(w.ServerTestCase):
         self.assertEqual(r.status, 200, r)
         return self.new_records(expect)
 
+    def assertFields(self, rec, **want):
+        """@rec says what @want says, field by field."""
+        self.assertEqual({k: getattr(rec, k) for k in want}, want)
+
+    def assertSpan(self, rec, body, span):
+        """@rec's JSON is the bytes of @body at @span, and its length
+        is theirs."""
+        start, end = span
+        self.assertEqual(rec.json, body[start:end])
+        self.assertEqual(int(rec.json_len), end - start)
+
     def test_v0_order(self):
         recs = self.delivered(w.vector('v0'), 6, secret=None,
                               signature=w.V0_SIGNATURE, path=WEBHOOK + '/v0')
         self.assertEqual(calls(recs), [('a1', 0), ('all', 0), ('all2', 0),
                                        ('a1', 1), ('all', 1), ('all2', 1)])
         for rec in recs:
-            self.assertEqual(rec.action, 'a1')
-            self.assertEqual(rec.count, '2')
-            self.assertEqual(rec.delivery, '1234567890')
-            self.assertEqual(rec.attempt, '1')
-            self.assertEqual(rec.receiver, 'v0')
-            self.assertEqual(rec.p1, 'pv1')
-            self.assertEqual(rec.properties, b'{\r\n    "p1": "pv1"\r\n  }')
+            self.assertFields(rec, action='a1', count='2',
+                              delivery='1234567890', attempt='1',
+                              receiver='v0', p1='pv1',
+                              properties=b'{\r\n    "p1": "pv1"\r\n  }')
         body = w.vector('v0')
         spans = w.notification_spans(body)
         self.assertEqual(len(spans), 2)
         for rec in recs:
-            start, end = spans[int(rec.index)]
-            self.assertEqual(rec.json, body[start:end])
-            self.assertEqual(int(rec.json_len), end - start)
+            self.assertSpan(rec, body, spans[int(rec.index)])
 
     def test_mixed_actions_in_order(self):
         notes = [
@@ -165,36 +171,23 @@ class Dispatch(w.ServerTestCase):
         for rec in recs:
             i = int(rec.index)
             with self.subTest(handler=rec.handler, index=i):
-                self.assertEqual(rec.delivery,
-                                 '5f0c2a9e8b7d4c3e9a1b2c3d4e5f6071')
-                self.assertEqual(rec.attempt, '3')
-                self.assertEqual(rec.receiver, 'tenant-abc')
-                self.assertEqual(rec.count, '2')
-                self.assertEqual(rec.p1, 'v\u00e9 | x')
-                self.assertEqual(rec.properties, props)
+                self.assertFields(
+                    rec, delivery='5f0c2a9e8b7d4c3e9a1b2c3d4e5f6071',
+                    attempt='3', receiver='tenant-abc', count='2',
+                    p1='v\u00e9 | x', properties=props)
+                self.assertSpan(rec, body, spans[i])
                 start, end = spans[i]
-                self.assertEqual(rec.json, body[start:end])
-                self.assertEqual(int(rec.json_len), end - start)
                 self.assertEqual(rec.json40.encode('utf-8'),
                                  body[start:min(end, start + 40)])
-        first = recs[0]
-        self.assertEqual(first.action, 'CourseEnrollment')
-        self.assertEqual(first.course_id,
-                         'c0ffee00-0000-4abc-9def-0123456789ab')
-        self.assertEqual(first.email, 'ana@contoso.com')
-        self.assertEqual(first.users, '3')
-        self.assertEqual(first.action_type, 'string')
-        self.assertEqual(first.course_type, 'object')
-        self.assertEqual(first.status_int, '2')
-        self.assertEqual(first.published, 'false')
-        other = recs[3]
-        self.assertEqual(other.action, 'Other')
-        self.assertEqual(other.course_id, NONE)
-        self.assertEqual(other.email, NONE)
-        self.assertEqual(other.users, '0')
-        self.assertEqual(other.course_type, 'missing')
-        self.assertEqual(other.status_int, 'err:-2')     # -ENOENT
-        self.assertEqual(other.published, 'err:-2')
+        self.assertFields(recs[0], action='CourseEnrollment',
+                          course_id='c0ffee00-0000-4abc-9def-0123456789ab',
+                          email='ana@contoso.com', users='3',
+                          action_type='string', course_type='object',
+                          status_int='2', published='false')
+        self.assertFields(recs[3], action='Other', course_id=NONE,
+                          email=NONE, users='0', course_type='missing',
+                          status_int='err:-2',     # -ENOENT
+                          published='err:-2')
 
     def test_v1_vector(self):
         recs = self.delivered(w.vector('v1'), 3, secret=None,
@@ -204,16 +197,12 @@ class Dispatch(w.ServerTestCase):
         body = w.vector('v1')
         (start, end), = w.notification_spans(body)
         for rec in recs:
-            self.assertEqual(rec.json, body[start:end])
-            self.assertEqual(rec.receiver, '')
-            self.assertEqual(rec.p1, NONE)
-            self.assertEqual(rec.properties, b'{}')
-            self.assertEqual(rec.course_id,
-                             'c0ffee00-1234-4abc-9def-0123456789ab')
-            self.assertEqual(rec.email, 'alex@contoso.com')
-            self.assertEqual(rec.users, '1')
-            self.assertEqual(rec.status_int, '0')
-            self.assertEqual(rec.published, 'true')
+            self.assertFields(
+                rec, json=body[start:end], receiver='', p1=NONE,
+                properties=b'{}',
+                course_id='c0ffee00-1234-4abc-9def-0123456789ab',
+                email='alex@contoso.com', users='1', status_int='0',
+                published='true')
 
     def test_no_id_no_attempt_no_properties(self):
         body = (b'{"Notifications": [{"Action": "a1"}], '
@@ -221,11 +210,9 @@ class Dispatch(w.ServerTestCase):
         recs = self.delivered(body, 3)
         self.assertEqual(calls(recs), [('a1', 0), ('all', 0), ('all2', 0)])
         for rec in recs:
-            self.assertEqual(rec.delivery, NONE)
-            self.assertEqual(rec.attempt, '0')
-            self.assertEqual(rec.properties, b'{}')
-            self.assertEqual(rec.p1, NONE)
-            self.assertEqual(rec.json, b'{"Action": "a1"}')
+            self.assertFields(rec, delivery=NONE, attempt='0',
+                              properties=b'{}', p1=NONE,
+                              json=b'{"Action": "a1"}')
 
     def test_byte_order_mark_keeps_offsets(self):
         body = b'\xef\xbb\xbf' + w.delivery(notifications=[ENROLLMENT])

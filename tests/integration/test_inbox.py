@@ -87,10 +87,14 @@ def calls(records):
             if r.handler != 'destroy']
 
 
-class Duplicates(unittest.TestCase):
+class DataDirTestCase(unittest.TestCase):
+    """A test with a DataDir of its own (self.data), removed after it."""
+
     def setUp(self):
         self.data = DataDir.for_test(self)
 
+
+class Duplicates(DataDirTestCase):
     def test_resend_is_acknowledged_and_not_handled_again(self):
         # vectors/README.md: v2 is v1 sent again (same Id, Attempt 2).
         with self.data.recorder() as srv:
@@ -136,12 +140,7 @@ class Duplicates(unittest.TestCase):
                 c.send(request)
                 statuses.append(c.read_response('POST').status)
 
-            threads = [threading.Thread(target=send, args=(c,))
-                       for c in conns]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            w.in_threads(send, [(c,) for c in conns])
             for c in conns:
                 c.close()
             self.assertEqual(statuses, [200] * len(conns))
@@ -170,10 +169,7 @@ class Duplicates(unittest.TestCase):
             self.assertEqual(len(srv.records(6)), 6)
 
 
-class RetriesAndDeadWork(unittest.TestCase):
-    def setUp(self):
-        self.data = DataDir.for_test(self)
-
+class RetriesAndDeadWork(DataDirTestCase):
     def test_retries_are_recorded(self):
         env = self.data.env(WHR_RECORD_RETRIES='2')
         with self.data.recorder('--retry-delay', '20ms', env=env) as srv:
@@ -261,10 +257,7 @@ class RetriesAndDeadWork(unittest.TestCase):
             self.data.wait_states(done=1)
 
 
-class Ordering(unittest.TestCase):
-    def setUp(self):
-        self.data = DataDir.for_test(self)
-
+class Ordering(DataDirTestCase):
     def test_one_learner_and_course_in_order_under_parallel_workers(self):
         # 4 workers, handlers that take a while: the notifications about
         # one learner in one course come out in arrival order, one at a
@@ -326,7 +319,7 @@ class Retention(unittest.TestCase):
                              [(0,)])
 
 
-class WorkWindow(unittest.TestCase):
+class WorkWindow(DataDirTestCase):
     """--work-window: at most that many open notifications in memory; the
     rest wait in the store and come in, in arrival order, as it empties.
     whr serve with two handlers: an exec command that waits until a file
@@ -335,7 +328,7 @@ class WorkWindow(unittest.TestCase):
     PAD = 'x' * 10000           # ~10 KB a notification
 
     def setUp(self):
-        self.data = DataDir.for_test(self)
+        super().setUp()
         self.release = os.path.join(self.data.tmp.name, 'release')
         self.jsonl = os.path.join(self.data.tmp.name, 'seen.jsonl')
         # Whatever happens, no command is left waiting (a killed server
@@ -385,13 +378,8 @@ class WorkWindow(unittest.TestCase):
                     with lock:
                         statuses.append(status)
 
-        threads = [threading.Thread(target=send,
-                                    args=(bodies[k::connections],))
-                   for k in range(connections)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        w.in_threads(send, [(bodies[k::connections],)
+                            for k in range(connections)])
         self.assertEqual(statuses, [200] * len(bodies))
 
     def seen(self):

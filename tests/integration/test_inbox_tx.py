@@ -9,13 +9,11 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import whrtest as w  # noqa: E402
 from whrtest import V1_SECRET  # noqa: E402
-from test_inbox import DataDir, calls, enrollment  # noqa: E402
+from test_inbox import (DataDir, DataDirTestCase, calls,  # noqa: E402
+                        enrollment)
 
 
-class ExactlyOnce(unittest.TestCase):
-    def setUp(self):
-        self.data = DataDir.for_test(self)
-
+class ExactlyOnce(DataDirTestCase):
     def test_transactional_handler_applies_once(self):
         env = self.data.env(WHR_RECORD_TX='1')
         with self.data.recorder('--retry-delay', '20ms', env=env) as srv:
@@ -35,13 +33,10 @@ class ExactlyOnce(unittest.TestCase):
         self.assertEqual(outcomes, {0: 1, 1: 2})
 
 
-class DeliveryTransaction(unittest.TestCase):
+class DeliveryTransaction(DataDirTestCase):
     """A new notification whose first handler is transactional runs it
     in the transaction that stores the delivery, unless older open work
     shares its learner and course: then it waits its turn."""
-
-    def setUp(self):
-        self.data = DataDir.for_test(self)
 
     def applied(self, delivery):
         return self.data.query('SELECT idx, applied FROM recorder_applied'

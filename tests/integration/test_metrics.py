@@ -134,6 +134,12 @@ class Page:
         not moved yet are left out)."""
         return self.samples.get((name, frozenset(labels.items())), 0.0)
 
+    def handler_duration(self, part, handler, **labels):
+        """A series of whr_handler_duration_seconds (@part: count, sum
+        or bucket) for @handler."""
+        return self.value('whr_handler_duration_seconds_' + part,
+                          handler=handler, **labels)
+
     def series(self, name):
         """The label sets of @name's series."""
         return [dict(l) for n, l in self.samples if n == name]
@@ -343,12 +349,9 @@ class Handlers(unittest.TestCase):
                                         handler='retry', outcome='retry'),
                              1)
             self.assertNotIn('MadeUp', page.text)
+            self.assertEqual(page.handler_duration('count', 'all'), 34)
             self.assertEqual(
-                page.value('whr_handler_duration_seconds_count',
-                           handler='all'), 34)
-            self.assertEqual(
-                page.value('whr_handler_duration_seconds_bucket',
-                           handler='a1', le='+Inf'), 1)
+                page.handler_duration('bucket', 'a1', le='+Inf'), 1)
             self.assertGreaterEqual(
                 page.value('whr_commit_batch_size_count')
                 - before.value('whr_commit_batch_size_count'), 2)
@@ -378,12 +381,9 @@ class Handlers(unittest.TestCase):
                 lambda p: p.value('whr_inbox_open_notifications') == 0 and
                 p.value('whr_inbox_oldest_open_seconds') == 0,
                 timeout=10, what='no open notification')
-            self.assertGreaterEqual(
-                page.value('whr_handler_duration_seconds_sum',
-                           handler='all'), 3)
-            self.assertEqual(
-                page.value('whr_handler_duration_seconds_bucket',
-                           handler='all', le='1'), 0)
+            self.assertGreaterEqual(page.handler_duration('sum', 'all'), 3)
+            self.assertEqual(page.handler_duration('bucket', 'all', le='1'),
+                             0)
 
 
 _ADMIN = re.compile(r'listening on (\[[0-9A-Fa-f:.]+\]|[0-9.]+):(\d+) '

@@ -10,7 +10,6 @@ without PostgreSQL, except under CI=true."""
 import json
 import os
 import sys
-import tempfile
 import time
 import unittest
 
@@ -22,15 +21,12 @@ import test_enrollments_cli as enr  # noqa: E402
 SECRETS = {'MS_WebHookReceiverSecret_Custom': V1_SECRET}
 
 
-class Migrate(unittest.TestCase):
+class Migrate(postgres.ClusterTestCase):
+    tmp_prefix = 'whr-migrate-'
+
     @classmethod
     def setUpClass(cls):
-        postgres.require()
-        cls.pg = postgres.Cluster().start()
-        cls.addClassCleanup(cls.pg.stop)
-        cls.tmp = tempfile.TemporaryDirectory(prefix='whr-migrate-')
-        cls.addClassCleanup(cls.tmp.cleanup)
-        cls.passfile = cls.pg.passfile(cls.tmp.name)
+        super().setUpClass()
         cls.data = os.path.join(cls.tmp.name, 'data')
         # A folder's inbox: the tracker's events, a notification that
         # fails for good (dead) and one whose handler is left to retry,
@@ -144,10 +140,8 @@ class Migrate(unittest.TestCase):
 
         # whr serve on the database: a resend of the folder's delivery
         # is a duplicate, and a new one is numbered after the old ones.
-        url_file = os.path.join(self.tmp.name, 'moved-url')
-        fd = os.open(url_file, os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(fd, 'w') as f:
-            f.write(self.pg.url(database='moved') + '\n')
+        url_file = self.pg.url_file(self.tmp.name, 'moved-url',
+                                    database='moved')
         with w.Server([], env=dict(enr.ENV, WHR_DATABASE_FILE=url_file),
                       secrets=(self.pg.password,)) as srv:
             body = w.delivery(id=self.ids[1], attempt=3, notifications=[

@@ -8,7 +8,6 @@ skipped without PostgreSQL, except under CI=true."""
 import json
 import os
 import sys
-import tempfile
 import time
 import unittest
 
@@ -20,22 +19,8 @@ from whrtest import postgres  # noqa: E402
 SECRETS = {'MS_WebHookReceiverSecret_Custom': V1_SECRET}
 
 
-class Postgres(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        postgres.require()
-        cls.pg = postgres.Cluster().start()
-        cls.tmp = tempfile.TemporaryDirectory(prefix='whr-pg-test-')
-        cls.url_file = os.path.join(cls.tmp.name, 'database-url')
-        fd = os.open(cls.url_file, os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(fd, 'w') as f:
-            f.write(cls.pg.url() + '\n')
-        cls.passfile = cls.pg.passfile(cls.tmp.name)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pg.stop()
-        cls.tmp.cleanup()
+class Postgres(postgres.ClusterTestCase):
+    tmp_prefix = 'whr-pg-test-'
 
     def inbox(self, *args, env=None, expect=0):
         rc, out, err = w.run_whr(['inbox', *args], env=env, timeout=30)
@@ -166,10 +151,8 @@ class Postgres(unittest.TestCase):
         # A handler asks for a retry: the notification leaves the
         # replica's memory and is claimed again once it is due.
         self.pg.psql('CREATE DATABASE retries OWNER whr')
-        url_file = os.path.join(self.tmp.name, 'retries-url')
-        fd = os.open(url_file, os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(fd, 'w') as f:
-            f.write(self.pg.url(database='retries') + '\n')
+        url_file = self.pg.url_file(self.tmp.name, 'retries-url',
+                                    database='retries')
         marker = os.path.join(self.tmp.name, 'first-run')
         command = ("sh -c 'test -e %s && exit 0; : > %s; exit 75'"
                    % (marker, marker))
@@ -213,10 +196,8 @@ class Postgres(unittest.TestCase):
             'TimeStamp': '2024-05-01T10:00:00Z'}])
         # A database of its own: the other tests count deliveries.
         self.pg.psql('CREATE DATABASE tracker OWNER whr')
-        url_file = os.path.join(self.tmp.name, 'tracker-url')
-        fd = os.open(url_file, os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(fd, 'w') as f:
-            f.write(self.pg.url(database='tracker') + '\n')
+        url_file = self.pg.url_file(self.tmp.name, 'tracker-url',
+                                    database='tracker')
         with w.Server([], env=dict(SECRETS, WHR_DATABASE_FILE=url_file),
                       secrets=(self.pg.password,)) as srv:
             self.assertEqual(w.post(srv.port, body, V1_SECRET).status, 200)

@@ -27,7 +27,6 @@ import random
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
@@ -56,13 +55,6 @@ def require_nginx():
         raise AssertionError('CI=true and nginx is not installed')
     raise unittest.SkipTest('nginx is not installed '
                             '(scripts/install-deps --test)')
-
-
-def write_private(path, text):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, 'w') as f:
-        f.write(text)
-    return path
 
 
 # ---- the events -------------------------------------------------------------
@@ -172,12 +164,7 @@ def send_all(port, items, threads, on_ack=None, attempts=None):
         finally:
             client.close()
 
-    pool = [threading.Thread(target=run, daemon=True)
-            for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    w.in_threads(run, [()] * threads, daemon=True)
     if errors:
         raise AssertionError('unexpected answers: %r' % errors[:5])
     return seen
@@ -214,18 +201,14 @@ class Nginx(NginxProcess):
                    connections=256)
 
 
-class Replicas(unittest.TestCase):
+class Replicas(postgres.ClusterTestCase):
+    tmp_prefix = 'whr-replicas-'
+
     @classmethod
     def setUpClass(cls):
         postgres.require()
         require_nginx()
-        cls.pg = postgres.Cluster().start()
-        cls.addClassCleanup(cls.pg.stop)
-        cls.tmp = tempfile.TemporaryDirectory(prefix='whr-replicas-')
-        cls.addClassCleanup(cls.tmp.cleanup)
-        cls.url_file = write_private(os.path.join(cls.tmp.name, 'url'),
-                                     cls.pg.url() + '\n')
-        cls.passfile = cls.pg.passfile(cls.tmp.name)
+        super().setUpClass()
 
     def replica(self, port=0):
         return w.Server(['--trusted-proxy', '127.0.0.1', '--workers', '2'],
@@ -303,22 +286,12 @@ class Replicas(unittest.TestCase):
                         r = client.post(body)
                         client.close()
                         got[k] = r.status if r is not None else None
-                    ts = [threading.Thread(target=one, args=(k,))
-                          for k in (0, 1)]
-                    for t in ts:
-                        t.start()
-                    for t in ts:
-                        t.join()
+                    w.in_threads(one, [(0,), (1,)])
                     self.assertEqual(got, [200, 200], did)
                     with lock:
                         acked.add(did)
                         attempts[did] = 2
-            lanes = [threading.Thread(target=pair_lane, args=(lane,))
-                     for lane in (0, 1)]
-            for t in lanes:
-                t.start()
-            for t in lanes:
-                t.join()
+            w.in_threads(pair_lane, [(0,), (1,)])
             seen = send_all(nginx.port, [items[i] for i in range(DELIVERIES)
                                          if i not in pairs], 8, on_ack,
                             attempts)
@@ -392,16 +365,8 @@ class Replicas(unittest.TestCase):
 
 # ---- the database away --------------------------------------------------------
 
-class DatabaseAway(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        postgres.require()
-        cls.pg = postgres.Cluster().start()
-        cls.addClassCleanup(cls.pg.stop)
-        cls.tmp = tempfile.TemporaryDirectory(prefix='whr-pg-away-')
-        cls.addClassCleanup(cls.tmp.cleanup)
-        cls.url_file = write_private(os.path.join(cls.tmp.name, 'url'),
-                                     cls.pg.url() + '\n')
+class DatabaseAway(postgres.ClusterTestCase):
+    tmp_prefix = 'whr-pg-away-'
 
     def test_stopped_and_started_under_load(self):
         answers = []            # (when, Id, status, Retry-After)

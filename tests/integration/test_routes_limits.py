@@ -428,28 +428,22 @@ class Framing(unittest.TestCase):
 
 class MaxConnections(unittest.TestCase):
     def test_third_connection_waits_for_a_free_slot(self):
-        with w.Server(['--max-connections', '2'], env=ENV) as srv:
-            a = w.Connection(srv.port)
-            b = w.Connection(srv.port)
-            try:
-                srv.wait_log(r'max-connections \(2\) reached')
-                c = w.Connection(srv.port)
-                c.send(w.build_request('GET', WEBHOOK + '?echo=third'))
-                self.assertFalse(c.readable_within(0.5),
-                                 'served beyond max-connections')
-                # The two first ones still work.
-                self.assertEqual(a.request('GET', WEBHOOK + '?echo=a').body,
-                                 b'a')
-                self.assertEqual(
-                    srv.log().count('max-connections (2) reached'), 1,
-                    'one warning while at the limit')
-                a.close()
-                r = c.read_response()
-                self.assertEqual((r.status, r.body), (200, b'third'))
-                c.close()
-            finally:
-                a.close()
-                b.close()
+        with w.with_both_connections_taken(ENV) as (srv, a, b):
+            srv.wait_log(r'max-connections \(2\) reached')
+            c = w.Connection(srv.port)
+            c.send(w.build_request('GET', WEBHOOK + '?echo=third'))
+            self.assertFalse(c.readable_within(0.5),
+                             'served beyond max-connections')
+            # The two first ones still work.
+            self.assertEqual(a.request('GET', WEBHOOK + '?echo=a').body,
+                             b'a')
+            self.assertEqual(
+                srv.log().count('max-connections (2) reached'), 1,
+                'one warning while at the limit')
+            a.close()
+            r = c.read_response()
+            self.assertEqual((r.status, r.body), (200, b'third'))
+            c.close()
 
 
     def test_every_way_a_connection_ends_frees_its_slot(self):

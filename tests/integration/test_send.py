@@ -428,14 +428,10 @@ class Usage(unittest.TestCase):
         self.usage([u, *s, '--set', 'A=b'], 'put it after --sample')
         self.usage([u, *s, '--action', 'a', '--set-json', 'A={'],
                    'not valid JSON')
-        self.usage([u, *s, '--action', 'a', '--attempts', '0'],
-                   '--attempts')
-        self.usage([u, *s, '--action', 'a', '--retry-delays', '1x'],
-                   '--retry-delays')
-        self.usage([u, *s, '--action', 'a', '--timeout', 'soon'],
-                   '--timeout')
-        self.usage([u, *s, '--action', 'a', '--line-ends', 'cr'],
-                   '--line-ends')
+        # A bad value: the message names the option.
+        for option, value in (('--attempts', '0'), ('--retry-delays', '1x'),
+                              ('--timeout', 'soon'), ('--line-ends', 'cr')):
+            self.usage([u, *s, '--action', 'a', option, value], option)
         self.usage([u, *s, '--action', 'a', '-H', 'Content-Length: 1'],
                    'whr sets Content-Length itself')
         self.usage([u, *s, '--action', 'a', '-H', 'no colon'],

@@ -24,18 +24,18 @@ on_destroy(void *userdata)
 	whr_log(WHR_LOG_INFO, "init-fails: destroyed");
 }
 
+static const struct whr_handler init_fails_handler = {
+	.name = "init-fails",
+	.action = "*",
+	.fn = on_any,
+	.destroy = on_destroy,
+};
+
 static int
 init_fails(struct whr_receiver *r)
 {
-	struct whr_handler h = {
-		.name = "init-fails",
-		.action = "*",
-		.fn = on_any,
-		.destroy = on_destroy,
-	};
-	int rc;
+	int rc = whr_receiver_add_handler(r, &init_fails_handler);
 
-	rc = whr_receiver_add_handler(r, &h);
 	if (rc < 0)
 		return rc;
 	whr_log(WHR_LOG_ERROR, "init-fails: no configuration");

@@ -70,6 +70,7 @@ from .http import (  # noqa: F401
     request)
 from .load import (  # noqa: F401
     Sender,
+    in_threads,
     kill_under_load)
 from .sockets import (  # noqa: F401
     ephemeral_range,
@@ -87,7 +88,9 @@ from .server import (  # noqa: F401
     main,
     program_path,
     run_whr,
-    stop_and_clean)
+    serve_refused,
+    stop_and_clean,
+    with_both_connections_taken)
 from .checks import (  # noqa: F401
     assert_error_body,
     inbox_query,

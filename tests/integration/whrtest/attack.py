@@ -260,24 +260,30 @@ class Attacker:
 
     # -- traffic --
 
-    def write(self, slot, now):
+    def send(self, slot, data, now):
+        """Send what of @data the socket takes now, counted: whether it
+        took some (not when it would block, nor when the connection was
+        lost, and dropped)."""
         try:
-            if self.a.kind == 'pipeline':
-                # Whole requests, back to back: go on from where the
-                # last send stopped, so none is cut in two.
-                k = slot.sent % len(slot.payload)
-                n = slot.sock.send(slot.payload[k:])
-                slot.sent += n
-                self.stats['bytes_sent'] += n
-                return
-            n = slot.sock.send(slot.payload[slot.sent:slot.sent + 262144])
+            n = slot.sock.send(data)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             self.lost(slot, now)
-            return
+            return False
         slot.sent += n
         self.stats['bytes_sent'] += n
+        return True
+
+    def write(self, slot, now):
+        if self.a.kind == 'pipeline':
+            # Whole requests, back to back: go on from where the last
+            # send stopped, so none is cut in two.
+            self.send(slot, slot.payload[slot.sent % len(slot.payload):], now)
+            return
+        if not self.send(slot, slot.payload[slot.sent:slot.sent + 262144],
+                         now):
+            return
         if slot.sent >= len(slot.payload):
             # The whole 0.94 MB is out: now wait, reading what comes.
             slot.state = 'waiting'
@@ -317,15 +323,7 @@ class Attacker:
             i = slot.sent
             byte = (slot.payload[i:i + 1] if i < len(slot.payload)
                     else b'a')
-            try:
-                n = slot.sock.send(byte)
-            except BlockingIOError:
-                continue
-            except OSError:
-                self.lost(slot, now)
-                continue
-            slot.sent += n
-            self.stats['bytes_sent'] += n
+            self.send(slot, byte, now)
 
     def run(self):
         deadline = time.monotonic() + self.a.duration

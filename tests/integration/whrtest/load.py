@@ -11,6 +11,17 @@ from .environment import slow
 from .http import Closed, post
 
 
+def in_threads(target, arg_lists, daemon=False):
+    """Call @target with each of @arg_lists (tuples), each call in a
+    thread of its own, all at once; return when every one has ended."""
+    threads = [threading.Thread(target=target, args=args, daemon=daemon)
+               for args in arg_lists]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 class Sender(threading.Thread):
     """Sends its deliveries until each got a 200, as the real sender
     would retry them (same Id, Attempt + 1), and now and then resends

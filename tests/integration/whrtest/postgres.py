@@ -77,6 +77,14 @@ def require(test=None):
     raise unittest.SkipTest(why)
 
 
+def write_private(path, text):
+    """@text in the file @path, readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        f.write(text)
+    return path
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(('127.0.0.1', 0))
@@ -228,12 +236,15 @@ class Cluster:
 
     def passfile(self, folder):
         """A PGPASSFILE for url(password=False), in @folder (0600)."""
-        path = os.path.join(folder, 'pgpass')
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, 'w') as f:
-            f.write('127.0.0.1:%d:%s:%s:%s\n' % (
-                self.port, '*', self.user, self.password))
-        return path
+        return write_private(os.path.join(folder, 'pgpass'),
+                             '127.0.0.1:%d:%s:%s:%s\n' % (
+                                 self.port, '*', self.user, self.password))
+
+    def url_file(self, folder, name='url', database=None):
+        """A WHR_DATABASE_FILE: @database's URL, password and all, in
+        the file @name in @folder (0600)."""
+        return write_private(os.path.join(folder, name),
+                             self.url(database=database) + '\n')
 
     def psql(self, sql, database='postgres'):
         """Run @sql as the superuser; its output, unaligned, one row a
@@ -250,6 +261,26 @@ class Cluster:
                 return f.read()
         except OSError:
             return ''
+
+
+class ClusterTestCase(unittest.TestCase):
+    """A test class with a cluster of its own. Its setUpClass skips
+    without PostgreSQL (fails under CI=true), then gives the class the
+    cluster (cls.pg) and a temporary folder named after tmp_prefix
+    (cls.tmp), both removed after it, and in the folder a
+    WHR_DATABASE_FILE for the cluster's database (cls.url_file) and a
+    PGPASSFILE (cls.passfile)."""
+    tmp_prefix = 'whr-pg-'
+
+    @classmethod
+    def setUpClass(cls):
+        require()
+        cls.pg = Cluster().start()
+        cls.addClassCleanup(cls.pg.stop)
+        cls.tmp = tempfile.TemporaryDirectory(prefix=cls.tmp_prefix)
+        cls.addClassCleanup(cls.tmp.cleanup)
+        cls.url_file = cls.pg.url_file(cls.tmp.name)
+        cls.passfile = cls.pg.passfile(cls.tmp.name)
 
 
 def main(argv):

@@ -15,6 +15,7 @@ from .environment import (WRAPPER, _required_env, minimal_env, recorder_bin,
                           slow, whr_bin)
 from .secrecy import assert_nothing_secret, program_lines, secrets_of
 from .records import Record
+from .http import Connection
 
 
 def program_path(program):
@@ -342,6 +343,30 @@ def stop_and_clean(srv, *more):
         srv.cleanup()
         for m in more:
             m.cleanup()
+
+
+def serve_refused(*args, env=None):
+    """whr serve @args, which must refuse to start with a configuration
+    error (exit status 2): what it said on stderr."""
+    rc, _, err = run_whr(['serve', *args], env=env)
+    if rc != 2:
+        raise AssertionError('whr serve %s: exit status %d, not 2:\n%s'
+                             % (' '.join(args), rc, err))
+    return err
+
+
+@contextlib.contextmanager
+def with_both_connections_taken(env):
+    """whr serve with room for two connections (--max-connections 2),
+    and two connections to it: (srv, a, b), a and b closed after."""
+    with Server(['--max-connections', '2'], env=env) as srv:
+        a = Connection(srv.port)
+        b = Connection(srv.port)
+        try:
+            yield srv, a, b
+        finally:
+            a.close()
+            b.close()
 
 
 class ServerTestCase(unittest.TestCase):
