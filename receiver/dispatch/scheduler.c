@@ -608,14 +608,24 @@ sched_take(struct sched *s, int64_t timeout_us, int64_t *id, void **payload)
 	return rc;
 }
 
-void
-sched_requeue(struct sched *s, int64_t id, int64_t next_at, void *payload)
+/* Lock the scheduler and find @p id's entry if it is running: NULL when
+ * it is not (or not known). The caller unlocks. */
+static struct entry *
+lock_running(struct sched *s, int64_t id)
 {
 	struct entry *e;
 
 	pthread_mutex_lock(&s->lock);
 	e = sched_find_entry(s, id);
-	if (e != NULL && e->state == ENTRY_RUNNING) {
+	return e != NULL && e->state == ENTRY_RUNNING ? e : NULL;
+}
+
+void
+sched_requeue(struct sched *s, int64_t id, int64_t next_at, void *payload)
+{
+	struct entry *e = lock_running(s, id);
+
+	if (e != NULL) {
 		e->next_at = next_at;
 		e->payload = payload;
 		e->state = ENTRY_WAITING;
@@ -652,11 +662,9 @@ leave_groups(struct sched *s, struct entry *e)
 void
 sched_release(struct sched *s, int64_t id)
 {
-	struct entry *e;
+	struct entry *e = lock_running(s, id);
 
-	pthread_mutex_lock(&s->lock);
-	e = sched_find_entry(s, id);
-	if (e != NULL && e->state == ENTRY_RUNNING) {
+	if (e != NULL) {
 		size_t i;
 
 		/* Its groups stay, held, so that sched_keys_busy() still
