@@ -19,7 +19,6 @@
 #include "builtin.h"
 #include "commands.h"
 #include "plugin.h"
-#include "tool-common.h"
 
 static void
 usage(void)
@@ -94,6 +93,21 @@ parse_seconds(const char *text, double *out)
 	return 0;
 }
 
+static int
+parse_count(const char *text, unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' ||
+	    v == 0 || v > 4096)
+		return -1;
+	*out = (unsigned int)v;
+	return 0;
+}
+
 struct serve_options {
 	struct builtin_settings settings;
 	bool enrollments;	/* the default tracker */
@@ -111,7 +125,6 @@ take_settings(struct serve_options *o, int argc, char **argv)
 	for (i = 0; i < argc; i++) {
 		const char *value;
 		bool missing;
-		long count;
 
 		if (take_option(argc, argv, &i, "--exec-timeout", true, &value,
 				&missing)) {
@@ -124,13 +137,12 @@ take_settings(struct serve_options *o, int argc, char **argv)
 			}
 		} else if (take_option(argc, argv, &i, "--exec-max-running",
 				       true, &value, &missing)) {
-			if (missing || tool_parse_long(value, 1, 4096,
-						       &count) < 0) {
+			if (missing || parse_count(value,
+					&o->settings.exec_max_running) < 0) {
 				fprintf(stderr, "whr serve: --exec-max-running "
 						"needs a count from 1 to 4096\n");
 				return -1;
 			}
-			o->settings.exec_max_running = (unsigned int)count;
 		} else if (take_option(argc, argv, &i, "--no-enrollments",
 				       false, &value, &missing)) {
 			o->enrollments = false;

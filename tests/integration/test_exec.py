@@ -611,6 +611,20 @@ class StartupErrors(unittest.TestCase):
                 err = self.refused('--handler', 'exec:*=true', *args)
                 self.assertIn(message, err)
 
+    def test_count_forms_taken(self):
+        # --exec-max-running has always taken what strtoul() reads ("+4",
+        # " 4"): the count passes, and start-up goes on to the next
+        # check (no secret here).
+        with tempfile.TemporaryDirectory(prefix='whr-exec-') as tmp:
+            for count in ('4', '+4', ' 4', '0004'):
+                with self.subTest(count=count):
+                    err = w.serve_refused(
+                        '--no-enrollments', '--data-dir', tmp,
+                        '--handler', 'exec:*=true',
+                        '--exec-max-running', count, env={})
+                    self.assertNotIn('--exec-max-running', err)
+                    self.assertIn('no receiver secret is configured', err)
+
 
 class SpawnFailure(unittest.TestCase):
     def test_program_gone_at_run_time_is_retried(self):

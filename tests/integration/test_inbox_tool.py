@@ -112,6 +112,19 @@ class InboxTool(unittest.TestCase):
                                 ['--format', 'json', 'stats', '--data-dir',
                                  d]))
         self.assertEqual(stats['deliveries'], 3)
+        # --database too: nobody listens on port 1, so both ways end in
+        # the same connection error (before e8094d8, replay read it as
+        # --dead and purge as a bad option).
+        url = 'postgresql://whr@127.0.0.1:1/inbox'
+        for cmd, *more in [('stats',), ('list',), ('show', '#1'),
+                           ('replay', '#1'), ('backup', '/nonexistent/x'),
+                           ('purge', '--older-than', '3650d')]:
+            with self.subTest(cmd=cmd, database=True):
+                before = w.run_whr(['inbox', '--database', url, cmd, *more])
+                after = w.run_whr(['inbox', cmd, *more, '--database', url])
+                self.assertEqual(after, before)
+                self.assertEqual(before[0], 1, before)
+                self.assertIn('cannot connect', before[2])
         # After the command, the last one given counts, as before it.
         rc, out, err = w.run_whr(['inbox', '--data-dir', '/nonexistent',
                                   'stats', '--data-dir', d])
