@@ -7,6 +7,7 @@
  * --handler and --plugin alike. The enrollment tracker comes first unless
  * --no-enrollments is given, or `--handler enrollments` puts it elsewhere.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "builtin.h"
 #include "commands.h"
 #include "plugin.h"
+#include "tool-common.h"
 
 static void
 usage(void)
@@ -93,16 +95,19 @@ parse_seconds(const char *text, double *out)
 	return 0;
 }
 
+/* A count from 1 to 4096, with the leading blanks and '+' that
+ * strtoul() took when whr serve read its counts with it: configurations
+ * written then still start. */
 static int
 parse_count(const char *text, unsigned int *out)
 {
-	char *end;
-	unsigned long v;
+	long v;
 
-	errno = 0;
-	v = strtoul(text, &end, 10);
-	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' ||
-	    v == 0 || v > 4096)
+	while (isspace((unsigned char)*text))
+		text++;
+	if (*text == '+')
+		text++;
+	if (tool_parse_long(text, 1, 4096, &v) < 0)
 		return -1;
 	*out = (unsigned int)v;
 	return 0;
