@@ -547,8 +547,12 @@ WHR_EXPORT int
 whr_store_gauges(struct whr_store *s, struct store_gauges *out)
 {
 	int rc;
-	struct whr_stmt *st = first_row(s, Q_GAUGES, &rc);
+	struct whr_stmt *st;
 
+	if (s->backend->counted_gauges != NULL &&
+	    s->backend->counted_gauges(s, out) == 0)
+		return 0;
+	st = first_row(s, Q_GAUGES, &rc);
 	if (st == NULL)
 		return rc;
 	out->open = whr_stmt_int(st, 0);
@@ -687,4 +691,10 @@ whr_store_replay(struct whr_store *s, struct store_replay *r)
 		whr_store_rollback(s);
 	}
 	return rc;
+}
+
+const char *
+store_gauges_sql(enum whr_db db)
+{
+	return queries[db][Q_GAUGES];
 }

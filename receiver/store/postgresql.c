@@ -78,6 +78,13 @@
  * connection counts as lost: the store thread is never stuck longer. */
 #define CONNECT_TIMEOUT_S "5"
 #define TCP_USER_TIMEOUT_MS "5000"
+/* The gauges of /metrics are counted every second on the listener's
+ * connection, or after 50 times the last count's duration when a
+ * backlog makes counting slow; a count older than GAUGES_STALE_US (the
+ * listener lost its connection) is not used. */
+#define GAUGES_EVERY_US 1000000
+#define GAUGES_COST_FACTOR 50
+#define GAUGES_STALE_US (30 * 1000000LL)
 
 #define OPEN "('pending', 'retrying')"
 
@@ -388,6 +395,12 @@ struct pg_listener {
 	void *arg;
 	pthread_t thread;
 	int stop_fd;		/* an eventfd: written to stop */
+	/* The gauges, counted on the listener's connection (see
+	 * count_gauges()); the lock guards them against pg_gauges(). */
+	pthread_mutex_t lock;
+	struct store_gauges gauges;
+	int64_t counted_at;	/* monotonic; 0: never */
+	int64_t count_at;	/* the next count, not before */
 };
 
 struct pg_store {
@@ -1329,11 +1342,61 @@ notified(PGconn **c)
 	return other;
 }
 
+/* Count the gauges on the listener's connection @p c, when due: with a
+ * backlog of tens of thousands a count takes tens of milliseconds,
+ * which the inbox's connection would spend between two commits, holding
+ * up every delivery waiting for one. */
+static void
+count_gauges(struct pg_listener *l, PGconn **c)
+{
+	int64_t start = now_monotonic_us();
+	int64_t took;
+	PGresult *res;
+
+	if (start < l->count_at)
+		return;
+	res = PQexec(*c, store_gauges_sql(WHR_DB_POSTGRESQL));
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+	    PQnfields(res) == 2) {
+		pthread_mutex_lock(&l->lock);
+		l->gauges.open = column_int(res, 0, 0);
+		l->gauges.oldest_open_at = column_int(res, 0, 1);
+		l->counted_at = now_monotonic_us();
+		pthread_mutex_unlock(&l->lock);
+	} else if (PQstatus(*c) == CONNECTION_BAD) {
+		PQfinish(*c);
+		*c = NULL;
+	}
+	PQclear(res);
+	took = now_monotonic_us() - start;
+	l->count_at = start + (GAUGES_COST_FACTOR * took > GAUGES_EVERY_US
+				       ? GAUGES_COST_FACTOR * took
+				       : GAUGES_EVERY_US);
+}
+
+static int
+pg_counted_gauges(struct whr_store *store, struct store_gauges *out)
+{
+	struct pg_listener *l = pg(store)->listener;
+	int rc = -EAGAIN;
+
+	if (l == NULL)
+		return rc;
+	pthread_mutex_lock(&l->lock);
+	if (l->counted_at != 0 &&
+	    now_monotonic_us() - l->counted_at < GAUGES_STALE_US) {
+		*out = l->gauges;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return rc;
+}
+
 static void *
 listen_main(void *arg)
 {
 	struct pg_listener *l = arg;
-	int64_t backoff = 0;
+	int64_t backoff = 0, wait_ms;
 	PGconn *c = NULL;
 
 	thread_background();
@@ -1356,7 +1419,13 @@ listen_main(void *arg)
 			/* What was said while it was away is lost: look. */
 			l->fn(l->arg);
 		}
-		ready = wait_fd(PQsocket(c), POLLIN, l->stop_fd, -1);
+		count_gauges(l, &c);
+		if (c == NULL)
+			continue;
+		/* Until the next count (count_gauges() set it ahead). */
+		wait_ms = (l->count_at - now_monotonic_us()) / 1000 + 1;
+		ready = wait_fd(PQsocket(c), POLLIN, l->stop_fd,
+				wait_ms > 0 ? (int)wait_ms : 0);
 		if (ready < 0)
 			break;
 		if (ready > 0 && notified(&c))
@@ -1378,6 +1447,7 @@ stop_listener(struct pg_store *s)
 		whr_log(WHR_LOG_ERROR, "cannot stop the database listener");
 	pthread_join(l->thread, NULL);
 	close(l->stop_fd);
+	pthread_mutex_destroy(&l->lock);
 	free(l);
 	s->listener = NULL;
 }
@@ -1401,7 +1471,9 @@ pg_listen(struct whr_store *store, void (*fn)(void *arg), void *arg)
 		free(l);
 		return -errno;
 	}
+	pthread_mutex_init(&l->lock, NULL);
 	if (pthread_create(&l->thread, NULL, listen_main, l) != 0) {
+		pthread_mutex_destroy(&l->lock);
 		close(l->stop_fd);
 		free(l);
 		return -EAGAIN;
@@ -2729,6 +2801,7 @@ const struct store_backend store_postgresql = {
 	.renew = pg_renew,
 	.own = pg_own,
 	.listen = pg_listen,
+	.counted_gauges = pg_counted_gauges,
 	.pipeline = pg_pipeline,
 	.count_open = pg_count_open,
 	.load = pg_load,

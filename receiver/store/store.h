@@ -324,7 +324,10 @@ int64_t whr_store_data_version(struct whr_store *s);
 /* The inbox's gauges (/metrics) that are cheap enough to read every
  * second on a shared store, where the other replicas change them too:
  * open work (PostgreSQL has an index of it), and when the oldest open
- * work arrived (0: none). */
+ * work arrived (0: none). On PostgreSQL, once whr_store_listen() runs,
+ * its thread counts them on its own connection and this returns the last
+ * count: with a backlog a count takes tens of milliseconds, which the
+ * store's own connection must not spend between commits. */
 struct store_gauges {
 	int64_t open;
 	int64_t oldest_open_at;
@@ -537,6 +540,9 @@ struct store_backend {
 	int (*own)(struct whr_store *s, int64_t id);
 	/* NULL: not a shared store (-ENOTSUP). */
 	int (*listen)(struct whr_store *s, void (*fn)(void *arg), void *arg);
+	/* The gauges as counted elsewhere (the listener's thread), or
+	 * -EAGAIN: none yet, read them here. NULL: always read here. */
+	int (*counted_gauges)(struct whr_store *s, struct store_gauges *out);
 	int64_t (*count_open)(struct whr_store *s, int64_t after);
 	int (*load)(struct whr_store *s, int64_t id, struct store_work **out);
 	int (*record_outcome)(struct whr_store *s, int64_t id,
@@ -559,6 +565,10 @@ struct whr_store {
 	char cause[1024];		/* whr_store_cause(): the database's
 					 * own message */
 };
+
+/* The query of whr_store_gauges() in @p db's dialect: open work, and
+ * when the oldest arrived, in one row (store/inspect.c). */
+const char *store_gauges_sql(enum whr_db db);
 
 /* Set the store's error (its cause none of the database's). */
 void store_set_error(struct whr_store *s, const char *fmt, ...)

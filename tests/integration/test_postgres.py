@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import whrtest as w  # noqa: E402
 from whrtest import V1_SECRET  # noqa: E402
 from whrtest import postgres  # noqa: E402
+from test_metrics import wait_for  # noqa: E402
 
 SECRETS = {'MS_WebHookReceiverSecret_Custom': V1_SECRET}
 
@@ -169,6 +170,34 @@ class Postgres(postgres.ClusterTestCase):
                 self.assertLess(time.monotonic(), deadline)
                 time.sleep(0.1)
             srv.stop()
+
+    def test_gauges_count_every_replicas_work(self):
+        # /metrics' gauges count the open work in the database, whichever
+        # replica stored it: two replicas, each storing one delivery
+        # whose handler asks to retry in an hour; each page shows both.
+        self.pg.psql('CREATE DATABASE gauges OWNER whr')
+        url_file = self.pg.url_file(self.tmp.name, 'gauges-url',
+                                    database='gauges')
+        args = ['--no-enrollments', '--handler', "exec:*=sh -c 'exit 75'",
+                '--retry-delay', '1h']
+        env = dict(SECRETS, WHR_DATABASE_FILE=url_file)
+        with w.Server(args, env=env, secrets=(self.pg.password,)) as a, \
+                w.Server(args, env=env, secrets=(self.pg.password,)) as b:
+            for srv, id in ((a, 'on-a'), (b, 'on-b')):
+                body = w.delivery(id=id, notifications=[{'Action': 'A'}])
+                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
+                                 200)
+            for srv in (a, b):
+                page = wait_for(
+                    srv.port,
+                    lambda p: p.value('whr_inbox_open_notifications') == 2
+                    and p.value('whr_inbox_oldest_open_seconds') >= 1,
+                    timeout=10, what='both replicas\' open work')
+                self.assertEqual(page.value('whr_deliveries_total',
+                                            receiver='', result='stored'),
+                                 1)
+            b.stop()
+            a.stop()
 
     def test_sqlite_only_handler_refused(self):
         # A transactional handler whose tables are set up for SQLite
