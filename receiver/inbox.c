@@ -1092,6 +1092,17 @@ wake_to_claim(void *arg)
 	pthread_mutex_unlock(&ib->lock);
 }
 
+/* The store's listener, on its own thread: the work whose leases it
+ * renews, so that a transactional handler holding the store thread for
+ * longer than a lease does not let them run out. */
+static size_t
+held_work(void *arg, int64_t *ids, size_t max)
+{
+	struct inbox *ib = arg;
+
+	return dispatch_held(ib->dispatch, ids, max);
+}
+
 /* Open the store and hand its open work to dispatch. -EPROTO when it can
  * never work (a newer schema, a handler's tables newer than it knows),
  * -EBUSY when another whr serve has the folder; another negative errno
@@ -1145,9 +1156,11 @@ open_store(struct inbox *ib)
 	/* Told when another replica made work. Without it (no thread,
 	 * say), the claims every second still find it. */
 	if (rc == 0 && ib->shared &&
-	    whr_store_listen(s, wake_to_claim, ib) < 0)
+	    (whr_store_listen(s, wake_to_claim, ib) < 0 ||
+	     whr_store_keep_leases(s, held_work, ib, DISPATCH_LEASE_US) < 0))
 		whr_log(WHR_LOG_WARN, "inbox %s: cannot listen for other "
-			"replicas' work: claiming every second only",
+			"replicas' work: claiming every second only, leases "
+			"renewed by the inbox's thread only",
 			whr_store_name(s));
 	if (rc < 0) {
 		ib->store = NULL;

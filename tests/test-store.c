@@ -1245,6 +1245,55 @@ START_TEST(store_late_run_after_takeover)
 }
 END_TEST
 
+/* The ids whr_store_keep_leases() renews, set by the test as it goes. */
+struct kept {
+	int n;
+	int64_t ids[2];
+};
+
+static size_t
+kept_ids(void *arg, int64_t *ids, size_t max)
+{
+	struct kept *k = arg;
+	int n = __atomic_load_n(&k->n, __ATOMIC_SEQ_CST);
+	int i;
+
+	for (i = 0; i < n && (size_t)i < max; i++)
+		ids[i] = k->ids[i];
+	return (size_t)n;
+}
+
+/* Leases kept from the listener's connection: renewed while the
+ * store's own connection is in a transaction holding one of them locked
+ * (as a transactional handler's does), which is passed over, not waited
+ * for; given up, they run out and another replica takes them over. */
+START_TEST(store_leases_kept_from_the_listener)
+{
+	struct whr_store *s = test_store_fresh();
+	struct whr_store *other = open_again(STORE_SERVER);
+	struct kept k = { 2, { 1, 2 } };
+	int wakes = 0;
+
+	ingest_committed(s, "a");
+	ck_assert_str_eq(claimed(s, 400000), "1;2;");
+	ck_assert_int_eq(whr_store_keep_leases(s, kept_ids, &k, 400000),
+			 -EINVAL);
+	ck_assert_int_eq(whr_store_listen(s, count_wake, &wakes), 0);
+	ck_assert_int_eq(whr_store_keep_leases(s, kept_ids, &k, 400000), 0);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_own(s, 1), 0);
+	/* Two and a half leases: 2 renewed meanwhile, 1 locked. */
+	usleep(1000000);
+	ck_assert_str_eq(claimed(other, 60000000), "");
+	whr_store_rollback(s);
+	__atomic_store_n(&k.n, 0, __ATOMIC_SEQ_CST);
+	usleep(700000);
+	ck_assert_str_eq(claimed(other, 60000000), "1;2;");
+	whr_store_close(other);
+	test_store_discard(s);
+}
+END_TEST
+
 /* Two replicas storing work of one key at once: the younger commits
  * first and is claimed; the older, committed after, must not run while
  * the younger is leased (never two of a key at the same time). */
@@ -1305,5 +1354,6 @@ TEST_SUITE(store)
 		 store_notify_and_listen,
 		 store_handler_deadlock,
 		 store_late_run_after_takeover,
-		 store_key_never_twice_at_once);
+		 store_key_never_twice_at_once,
+		 store_leases_kept_from_the_listener);
 }

@@ -22,10 +22,11 @@
  * handing a run back: moments). */
 #define STRAGGLER_US 1000000
 /* A shared store's claims are leased this long, and renewed every
- * second (dispatch_pick_up()): a replica that died has its work taken
- * over this long after. SQLite's claims need no lease (one whr serve per
+ * second (dispatch_pick_up(), and from the store's listener: see
+ * dispatch_held()): a replica that died has its work taken over this
+ * long after. SQLite's claims need no lease (one whr serve per
  * folder). */
-#define CLAIM_LEASE_US (15 * 1000000LL)
+#define CLAIM_LEASE_US DISPATCH_LEASE_US
 /* On a shared store, notifications claimed per worker at most: what a
  * replica holds, the others cannot run, so it takes little ahead. */
 #define CLAIM_AHEAD_PER_WORKER 4
@@ -529,6 +530,12 @@ renew(struct dispatch *d, struct whr_store *s)
 	}
 	rc = whr_store_renew(s, d->held, n, CLAIM_LEASE_US);
 	return rc < 0 ? rc : 0;
+}
+
+size_t
+dispatch_held(struct dispatch *d, int64_t *ids, size_t max)
+{
+	return sched_ids(d->sched, ids, max);
 }
 
 int

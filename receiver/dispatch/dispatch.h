@@ -193,6 +193,13 @@ int dispatch_refill(struct dispatch *d, struct whr_store *s);
  * a negative errno. */
 int dispatch_pick_up(struct dispatch *d, struct whr_store *s, bool changed);
 
+/* What this replica holds of a shared store's work (claimed, not
+ * settled): at most @p max ids into @p ids; how many there are. Safe on
+ * any thread: for whr_store_keep_leases(), with the lease its claims
+ * take, DISPATCH_LEASE_US. */
+size_t dispatch_held(struct dispatch *d, int64_t *ids, size_t max);
+#define DISPATCH_LEASE_US (15 * 1000000LL)
+
 /* Each second: report handlers running longer than the timeout. */
 void dispatch_watch(struct dispatch *d);
 

@@ -85,6 +85,9 @@
 #define GAUGES_EVERY_US 1000000
 #define GAUGES_COST_FACTOR 50
 #define GAUGES_STALE_US (30 * 1000000LL)
+/* Leases kept from the listener (whr_store_keep_leases()) are renewed
+ * this often, or at a quarter of the lease when that is shorter. */
+#define RENEW_EVERY_US 1000000
 
 #define OPEN "('pending', 'retrying')"
 
@@ -401,6 +404,14 @@ struct pg_listener {
 	struct store_gauges gauges;
 	int64_t counted_at;	/* monotonic; 0: never */
 	int64_t count_at;	/* the next count, not before */
+	/* Leases renewed from here (whr_store_keep_leases()); held NULL:
+	 * none. Set under the lock; the rest is the thread's own. */
+	size_t (*held)(void *arg, int64_t *ids, size_t max);
+	void *held_arg;
+	int64_t lease_us;
+	int64_t renew_at;	/* monotonic: the next renewal */
+	int64_t *ids;
+	size_t cap_ids;
 };
 
 struct pg_store {
@@ -1374,6 +1385,86 @@ count_gauges(struct pg_listener *l, PGconn **c)
 				       : GAUGES_EVERY_US);
 }
 
+/* The leases of what whr_store_keep_leases()'s caller holds, renewed on
+ * the listener's connection, when due. Rows a transaction holds locked
+ * are passed over, never waited for: the inbox's own transaction (a
+ * handler's, maybe long) holds the row it is writing, which no claim can
+ * take meanwhile either. */
+static void
+renew_leases(struct pg_listener *l, PGconn **c)
+{
+	static const char sql[] =
+		"UPDATE notifications SET lease_until = $2 WHERE id IN"
+		" (SELECT id FROM notifications WHERE id = ANY ($3::bigint[])"
+		" AND lease_owner = $1 AND state IN " OPEN
+		" FOR UPDATE SKIP LOCKED)";
+	size_t (*held)(void *arg, int64_t *ids, size_t max);
+	void *arg;
+	int64_t lease_us, now = now_monotonic_us();
+	struct text list = { 0 };
+	struct params p = { 0 };
+	size_t n, i;
+	PGresult *res;
+
+	if (now < l->renew_at)
+		return;
+	pthread_mutex_lock(&l->lock);
+	held = l->held;
+	arg = l->held_arg;
+	lease_us = l->lease_us;
+	pthread_mutex_unlock(&l->lock);
+	/* Without a caller yet, a look again a second later. */
+	l->renew_at = now + (held != NULL && lease_us / 4 < RENEW_EVERY_US
+				     ? lease_us / 4
+				     : RENEW_EVERY_US);
+	if (held == NULL)
+		return;
+	while ((n = held(arg, l->ids, l->cap_ids)) > l->cap_ids) {
+		int64_t *grown = realloc(l->ids, 2 * n * sizeof(*grown));
+
+		if (grown == NULL)
+			return;
+		l->ids = grown;
+		l->cap_ids = 2 * n;
+	}
+	if (n == 0)
+		return;
+	text_add(&list, "{", 1);
+	for (i = 0; i < n; i++)
+		array_int(&list, l->ids[i], i == 0);
+	text_add(&list, "}", 1);
+	if (!list.oom) {
+		param_text(&p, lease_owner);
+		param_int(&p, now_realtime_us() + lease_us);
+		param_text(&p, list.p);
+		res = PQexecParams(*c, sql, p.n, NULL, p.values, p.lengths,
+				   p.formats, 0);
+		if (!result_ok(res) && PQstatus(*c) == CONNECTION_BAD) {
+			PQfinish(*c);
+			*c = NULL;
+		}
+		PQclear(res);
+	}
+	free(list.p);
+}
+
+static int
+pg_keep_leases(struct whr_store *store,
+	       size_t (*held)(void *arg, int64_t *ids, size_t max), void *arg,
+	       int64_t lease_us)
+{
+	struct pg_listener *l = pg(store)->listener;
+
+	if (l == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&l->lock);
+	l->held = held;
+	l->held_arg = arg;
+	l->lease_us = lease_us;
+	pthread_mutex_unlock(&l->lock);
+	return 0;
+}
+
 static int
 pg_counted_gauges(struct whr_store *store, struct store_gauges *out)
 {
@@ -1420,10 +1511,14 @@ listen_main(void *arg)
 			l->fn(l->arg);
 		}
 		count_gauges(l, &c);
+		if (c != NULL)
+			renew_leases(l, &c);
 		if (c == NULL)
 			continue;
-		/* Until the next count (count_gauges() set it ahead). */
-		wait_ms = (l->count_at - now_monotonic_us()) / 1000 + 1;
+		/* Until the next count or renewal (both set ahead now). */
+		wait_ms = ((l->renew_at < l->count_at ? l->renew_at
+						      : l->count_at) -
+			   now_monotonic_us()) / 1000 + 1;
 		ready = wait_fd(PQsocket(c), POLLIN, l->stop_fd,
 				wait_ms > 0 ? (int)wait_ms : 0);
 		if (ready < 0)
@@ -1448,6 +1543,7 @@ stop_listener(struct pg_store *s)
 	pthread_join(l->thread, NULL);
 	close(l->stop_fd);
 	pthread_mutex_destroy(&l->lock);
+	free(l->ids);
 	free(l);
 	s->listener = NULL;
 }
@@ -2801,6 +2897,7 @@ const struct store_backend store_postgresql = {
 	.renew = pg_renew,
 	.own = pg_own,
 	.listen = pg_listen,
+	.keep_leases = pg_keep_leases,
 	.counted_gauges = pg_counted_gauges,
 	.pipeline = pg_pipeline,
 	.count_open = pg_count_open,

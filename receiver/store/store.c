@@ -269,6 +269,16 @@ whr_store_listen(struct whr_store *s, void (*fn)(void *arg), void *arg)
 	return s->backend->listen(s, fn, arg);
 }
 
+WHR_EXPORT int
+whr_store_keep_leases(struct whr_store *s,
+		      size_t (*held)(void *arg, int64_t *ids, size_t max),
+		      void *arg, int64_t lease_us)
+{
+	if (s->backend->keep_leases == NULL)
+		return -ENOTSUP;
+	return s->backend->keep_leases(s, held, arg, lease_us);
+}
+
 WHR_EXPORT int64_t
 whr_store_count_open(struct whr_store *s, int64_t after)
 {

@@ -259,6 +259,20 @@ int whr_store_own(struct whr_store *s, int64_t id);
  * store that is not shared. whr_store_close() stops it. */
 int whr_store_listen(struct whr_store *s, void (*fn)(void *arg), void *arg);
 
+/* On a shared store whose listener runs (whr_store_listen()): renew the
+ * leases of the work @p held lists, as whr_store_renew() does, from the
+ * listener's thread and connection, every second (a quarter of
+ * @p lease_us when that is shorter), passing over rows a transaction
+ * holds locked. The store's own connection may be held for longer than a
+ * lease by a transactional handler, and renewing there would wait for
+ * it. @p held is called on the listener's thread: it writes at most
+ * @p max ids into @p ids and returns how many there are (more than
+ * @p max: it is called again with room). 0; -ENOTSUP on a store that is
+ * not shared, -EINVAL without a listener. */
+int whr_store_keep_leases(struct whr_store *s,
+			  size_t (*held)(void *arg, int64_t *ids, size_t max),
+			  void *arg, int64_t lease_us);
+
 /* How much open work has an id above @p after; or a negative errno. */
 int64_t whr_store_count_open(struct whr_store *s, int64_t after);
 
@@ -540,6 +554,10 @@ struct store_backend {
 	int (*own)(struct whr_store *s, int64_t id);
 	/* NULL: not a shared store (-ENOTSUP). */
 	int (*listen)(struct whr_store *s, void (*fn)(void *arg), void *arg);
+	/* NULL: not a shared store (-ENOTSUP). */
+	int (*keep_leases)(struct whr_store *s,
+			   size_t (*held)(void *arg, int64_t *ids, size_t max),
+			   void *arg, int64_t lease_us);
 	/* The gauges as counted elsewhere (the listener's thread), or
 	 * -EAGAIN: none yet, read them here. NULL: always read here. */
 	int (*counted_gauges)(struct whr_store *s, struct store_gauges *out);
