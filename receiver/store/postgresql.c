@@ -1513,6 +1513,10 @@ listen_main(void *arg)
 		count_gauges(l, &c);
 		if (c != NULL)
 			renew_leases(l, &c);
+		/* What came while they ran was read with their answers: libpq
+		 * holds it, the socket no longer says so. */
+		if (c != NULL && notified(&c))
+			l->fn(l->arg);
 		if (c == NULL)
 			continue;
 		/* Until the next count or renewal (both set ahead now). */
