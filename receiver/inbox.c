@@ -47,10 +47,11 @@
 #define BATCH_TRIES 4
 /* On a shared store, dead work is counted this far apart. */
 #define RECOUNT_SHARED_US (60 * 1000000LL)
-/* A count on a shared store holds up the deliveries waiting for the
- * store thread; with a large backlog it takes tens of milliseconds. It
- * is read again only after this many times its own duration, so that it
- * takes 2 % of the store thread at most, and never every tick. */
+/* Counting dead work on a shared store holds up the deliveries waiting
+ * for the store thread; with a large table it takes tens of
+ * milliseconds. It is made again only after this many times its own
+ * duration, so that it takes 2 % of the store thread at most. (Open work
+ * the store counts on a connection of its own: whr_store_gauges().) */
 #define COUNT_COST_FACTOR 50
 
 STAILQ_HEAD(job_queue, ingest_job);
@@ -96,8 +97,7 @@ struct inbox {
 	int64_t open, dead;
 	bool counted;
 	int64_t counted_at;		/* monotonic */
-	int64_t recount_at, regauge_at;	/* not before (shared store) */
-	int64_t oldest_at;		/* the last gauges' (shared store) */
+	int64_t recount_at;		/* not before (shared store) */
 	int64_t data_version;
 	int64_t last_tick_us;
 	int64_t last_purge_us;
@@ -779,9 +779,9 @@ static int open_store(struct inbox *ib);
 /* The gauges of /metrics: open and dead notifications (counted anew when
  * another process changed the store), and the oldest open one's age. On
  * a shared store the other replicas change them all the time: open work
- * and the oldest are read every second (an index has them; less often
- * when a large backlog makes the count slow), dead work is counted (a
- * scan of every notification) a minute apart or more and this
+ * and the oldest are read every second (as the store last counted them),
+ * dead work is counted (a scan of every notification) a minute apart or
+ * more and this
  * replica's own followed in between. */
 static void
 update_gauges(struct inbox *ib, bool changed)
@@ -810,18 +810,10 @@ update_gauges(struct inbox *ib, bool changed)
 					       (now_monotonic_us() - now);
 	}
 	if (ib->shared) {
-		int64_t start = now_monotonic_us();
-
-		/* Between counts, the last one stands. */
-		if (start < ib->regauge_at) {
-			oldest_at = ib->oldest_at;
-		} else if (whr_store_gauges(ib->store, &g) == 0) {
+		if (whr_store_gauges(ib->store, &g) == 0) {
 			ib->open = g.open;
-			oldest_at = ib->oldest_at = g.oldest_open_at;
+			oldest_at = g.oldest_open_at;
 		}
-		if (start >= ib->regauge_at)
-			ib->regauge_at = start + COUNT_COST_FACTOR *
-						 (now_monotonic_us() - start);
 	} else {
 		id = dispatch_oldest(ib->dispatch);
 		if (id > 0 && whr_store_load(ib->store, id, &w) == 0) {

@@ -869,6 +869,18 @@ array_int(struct text *t, int64_t v, bool first)
 	text_add(t, buf, strlen(buf));
 }
 
+/* @p n ids as an array literal, {1,2,3}, for a bigint[] parameter. */
+static void
+ids_array(struct text *t, const int64_t *ids, size_t n)
+{
+	size_t i;
+
+	text_add(t, "{", 1);
+	for (i = 0; i < n; i++)
+		array_int(t, ids[i], i == 0);
+	text_add(t, "}", 1);
+}
+
 /* ---- schema versions ----------------------------------------------------- */
 
 /* The schema's version and the oldest one that runs on it: 0 and 0 when
@@ -1403,7 +1415,7 @@ renew_leases(struct pg_listener *l, PGconn **c)
 	int64_t lease_us, now = now_monotonic_us();
 	struct text list = { 0 };
 	struct params p = { 0 };
-	size_t n, i;
+	size_t n;
 	PGresult *res;
 
 	if (now < l->renew_at)
@@ -1429,10 +1441,7 @@ renew_leases(struct pg_listener *l, PGconn **c)
 	}
 	if (n == 0)
 		return;
-	text_add(&list, "{", 1);
-	for (i = 0; i < n; i++)
-		array_int(&list, l->ids[i], i == 0);
-	text_add(&list, "}", 1);
+	ids_array(&list, l->ids, n);
 	if (!list.oom) {
 		param_text(&p, lease_owner);
 		param_int(&p, now_realtime_us() + lease_us);
@@ -2133,7 +2142,6 @@ pg_renew(struct whr_store *store, const int64_t *ids, size_t n,
 {
 	struct text list = { 0 };
 	struct params p = { 0 };
-	size_t i;
 	int rc;
 
 	param_text(&p, lease_owner);
@@ -2143,10 +2151,7 @@ pg_renew(struct whr_store *store, const int64_t *ids, size_t n,
 				 "cannot renew leases");
 	if (n == 0)
 		return 0;
-	text_add(&list, "{", 1);
-	for (i = 0; i < n; i++)
-		array_int(&list, ids[i], i == 0);
-	text_add(&list, "}", 1);
+	ids_array(&list, ids, n);
 	if (list.oom)
 		rc = -ENOMEM;
 	else {
