@@ -41,6 +41,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -65,7 +66,7 @@
  * dropped between handlers, never while one runs. */
 #define TX_CACHE_MAX 256
 #define HANDLER_SAVEPOINT "whr_handler"
-#define MAX_PARAMS 14
+#define MAX_PARAMS 17
 /* The channel replicas tell each other on that work may be claimed. */
 #define CHANNEL "whr_work"
 /* Reconnecting after the server went away: at once, then after 50 ms,
@@ -170,7 +171,7 @@ _Static_assert(ARRAY_LENGTH(migrations) == SCHEMA_VERSION,
 /* ---- the inbox's statements ------------------------------------------- */
 
 enum statement {
-	ST_INSERT_DELIVERY,
+	ST_INGEST,
 	ST_LOAD_WORK,
 	ST_CLAIM,
 	ST_UNCLAIM,
@@ -178,7 +179,7 @@ enum statement {
 	ST_RENEW_ALL,
 	ST_OWN,
 	ST_COUNT_OPEN_AFTER,
-	ST_RECORD_OUTCOME,
+	ST_RECORD_OUTCOMES,
 	ST_SETTLE,
 	ST_DATA_VERSION,
 	ST_PURGE_LOCK,
@@ -189,54 +190,83 @@ enum statement {
 
 static const char *const statement_sql[ST_COUNT] = {
 	/*
-	 * A delivery and its notifications, with their keys, in one
-	 * statement: the notifications' columns come as arrays, one
-	 * element each ($10 to $14; one without keys gets its delivery's,
-	 * d:SEQ). A copy stored already (committed, or earlier in this
-	 * transaction) is counted as a duplicate on it, and takes no
-	 * number from the sequence (seqs stay SQLite's). Two replicas
-	 * inserting at once meet at the unique key: the second waits for
-	 * the first, then counts itself on the first's row (ON CONFLICT DO
-	 * UPDATE sees it, committed after this statement began). A row per
-	 * notification, or one with NULLs: (seq, stored anew, idx, id).
+	 * Deliveries and their notifications, with their keys, in one
+	 * statement, the columns as arrays: one element a delivery ($1 to
+	 * $10; the bodies one after another in $11) or a notification ($12
+	 * to $17, $12 its delivery's place; one without keys gets its
+	 * delivery's, d:SEQ). No two of the deliveries share a key: ON
+	 * CONFLICT DO UPDATE touches a row once a statement, so the caller
+	 * sends a second copy in a statement of its own. A copy stored
+	 * already (committed, or earlier in this transaction) is counted as
+	 * a duplicate on it, and takes no number from the sequence (seqs
+	 * stay SQLite's). Two replicas inserting at once meet at the unique
+	 * key: the second waits for the first, then counts itself on the
+	 * first's row (ON CONFLICT DO UPDATE sees it, committed after this
+	 * statement began). New deliveries take their numbers first, in
+	 * order, which tells their rows apart (one without an Id has no
+	 * other key). A row per notification, or one with NULLs per
+	 * delivery: (place, seq, stored anew, idx, id).
 	 */
-	[ST_INSERT_DELIVERY] =
-		"WITH found AS (UPDATE deliveries SET"
-		"  duplicates = duplicates + 1,"
-		"  last_attempt = greatest(coalesce(last_attempt, attempt), $3),"
-		"  last_duplicate_at = $4"
-		"  WHERE $2::text IS NOT NULL AND receiver_id = $1"
-		"  AND delivery_id = $2 RETURNING seq),"
-		" d AS (INSERT INTO deliveries AS x (receiver_id, delivery_id,"
-		"  attempt, received_at, headers, body, properties_start,"
-		"  properties_end, notifications)"
-		"  SELECT $1::text, $2, $3::bigint, $4::bigint, $5::text,"
-		"  $6::bytea, $7::bigint, $8::bigint, $9::bigint"
-		"  WHERE NOT EXISTS (SELECT 1 FROM found)"
+	[ST_INGEST] =
+		"WITH input AS (SELECT * FROM unnest($1::text[], $2::text[],"
+		"  $3::bigint[], $4::bigint[], $5::text[], $6::bigint[],"
+		"  $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])"
+		"  WITH ORDINALITY AS i (receiver_id, delivery_id, attempt,"
+		"  received_at, headers, body_start, body_len, properties_start,"
+		"  properties_end, notifications, place)),"
+		" found AS (UPDATE deliveries x SET"
+		"  duplicates = x.duplicates + 1,"
+		"  last_attempt = greatest(coalesce(x.last_attempt, x.attempt),"
+		"   i.attempt),"
+		"  last_duplicate_at = i.received_at FROM input i"
+		"  WHERE x.receiver_id = ANY ($1::text[])"
+		"  AND x.delivery_id = ANY ($2::text[])"
+		"  AND x.delivery_id IS NOT NULL"
+		"  AND x.receiver_id = i.receiver_id"
+		"  AND x.delivery_id = i.delivery_id RETURNING i.place, x.seq),"
+		" fresh AS (SELECT i.*, nextval('deliveries_seq_seq') AS seq"
+		"  FROM input i WHERE NOT EXISTS (SELECT 1 FROM found f"
+		"  WHERE f.place = i.place) ORDER BY i.place),"
+		" d AS (INSERT INTO deliveries AS x (seq, receiver_id,"
+		"  delivery_id, attempt, received_at, headers, body,"
+		"  properties_start, properties_end, notifications)"
+		"  SELECT seq, receiver_id, delivery_id, attempt, received_at,"
+		"  headers,"
+		"  substring($11::bytea FROM (body_start + 1)::int"
+		"   FOR body_len::int),"
+		"  properties_start, properties_end, notifications FROM fresh"
 		"  ON CONFLICT (receiver_id, delivery_id)"
 		"  WHERE delivery_id IS NOT NULL DO UPDATE SET"
 		"  duplicates = x.duplicates + 1,"
 		"  last_attempt = greatest(coalesce(x.last_attempt, x.attempt),"
 		"   excluded.attempt),"
 		"  last_duplicate_at = excluded.received_at"
-		"  RETURNING seq, xmax = 0 AS fresh),"
-		" input AS (SELECT * FROM unnest($10::bigint[], $11::text[],"
-		"  $12::bigint[], $13::bigint[], $14::text[])"
-		"  AS i (idx, action, json_start, json_end, keys)),"
+		"  RETURNING seq, receiver_id, delivery_id, xmax = 0 AS anew),"
+		" placed AS (SELECT f.place, d.seq, true AS anew, f.received_at"
+		"  FROM d JOIN fresh f ON f.seq = d.seq WHERE d.anew"
+		"  UNION ALL SELECT f.place, d.seq, false, f.received_at"
+		"  FROM d JOIN fresh f ON f.receiver_id = d.receiver_id"
+		"  AND f.delivery_id = d.delivery_id WHERE NOT d.anew),"
+		" input_n AS (SELECT * FROM unnest($12::bigint[],"
+		"  $13::bigint[], $14::text[], $15::bigint[], $16::bigint[],"
+		"  $17::text[]) AS n (place, idx, action, json_start, json_end,"
+		"  keys)),"
 		" inserted AS (INSERT INTO notifications (delivery_seq, idx,"
 		"  action, json_start, json_end, keys, state, next_at,"
-		"  updated_at) SELECT d.seq, idx, action, json_start, json_end,"
-		"  CASE WHEN keys = '' THEN 'd:' || d.seq ELSE keys END,"
-		"  'pending', $4, $4 FROM d, input WHERE d.fresh ORDER BY idx"
-		"  RETURNING id, idx, keys),"
+		"  updated_at) SELECT p.seq, n.idx, n.action, n.json_start,"
+		"  n.json_end,"
+		"  CASE WHEN n.keys = '' THEN 'd:' || p.seq ELSE n.keys END,"
+		"  'pending', p.received_at, p.received_at FROM input_n n"
+		"  JOIN placed p ON p.place = n.place WHERE p.anew"
+		"  ORDER BY n.place, n.idx RETURNING id, delivery_seq, idx, keys),"
 		" keyed AS (INSERT INTO notification_keys"
 		"  (key, notification_id)"
 		"  SELECT DISTINCT k, id FROM inserted,"
 		"  unnest(string_to_array(keys, E'\\n')) AS k)"
-		" SELECT seq, false, NULL::bigint, NULL::bigint FROM found"
+		" SELECT place, seq, false, NULL::bigint, NULL::bigint FROM found"
 		" UNION ALL"
-		" SELECT d.seq, d.fresh, i.idx, i.id FROM d"
-		" LEFT JOIN inserted i ON true",
+		" SELECT p.place, p.seq, p.anew, i.idx, i.id FROM placed p"
+		" LEFT JOIN inserted i ON i.delivery_seq = p.seq",
 	/* Binary results: the JSON comes as the bytes stored; a row per
 	 * outcome of earlier runs (handler, result, runs, reason), or one
 	 * with NULLs. */
@@ -268,22 +298,32 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * may commit, and be claimed, before this older work commits
 	 * (two batches at once); it then waits for the younger one, so
 	 * that a key's work never runs twice at once. $3 NULL: no limit.
+	 * Both rules are asked of each candidate in id order until the
+	 * limit, key by key from its own keys (an open notification's keys
+	 * column holds its notification_keys rows), each key a lookup in
+	 * the key's index: written as NOT EXISTS or as joins, the
+	 * planner's statistics of a queue (none on a new database, stale
+	 * by nature) let it choose to read every key of the table instead,
+	 * tens of milliseconds at every claim with a backlog, and a
+	 * prepared plan keeps that choice.
 	 */
 	[ST_CLAIM] =
 		"WITH eligible AS (SELECT n.id FROM notifications n"
 		"  WHERE n.state IN " OPEN " AND n.id > $1"
 		"  AND n.next_at <= $2"
 		"  AND (n.lease_until IS NULL OR n.lease_until < $2)"
-		"  AND NOT EXISTS (SELECT 1 FROM notification_keys k"
-		"   JOIN notification_keys o ON o.key = k.key"
-		"   AND o.notification_id < k.notification_id"
-		"   WHERE k.notification_id = n.id)"
-		"  AND NOT EXISTS (SELECT 1 FROM notification_keys k"
-		"   JOIN notification_keys y ON y.key = k.key"
-		"   AND y.notification_id > k.notification_id"
-		"   JOIN notifications m ON m.id = y.notification_id"
-		"   AND m.lease_until >= $2"
-		"   WHERE k.notification_id = n.id)"
+		"  AND (SELECT o.notification_id"
+		"   FROM unnest(string_to_array(n.keys, E'\\n')) AS k (key),"
+		"   LATERAL (SELECT notification_id FROM notification_keys"
+		"    WHERE key = k.key AND notification_id < n.id LIMIT 1) o"
+		"   LIMIT 1) IS NULL"
+		"  AND (SELECT y.notification_id"
+		"   FROM unnest(string_to_array(n.keys, E'\\n')) AS k (key),"
+		"   LATERAL (SELECT y.notification_id FROM notification_keys y"
+		"    JOIN notifications m ON m.id = y.notification_id"
+		"    WHERE y.key = k.key AND y.notification_id > n.id"
+		"    AND m.lease_until >= $2 LIMIT 1) y"
+		"   LIMIT 1) IS NULL"
 		"  ORDER BY n.id LIMIT $3 FOR UPDATE OF n SKIP LOCKED),"
 		" leased AS (UPDATE notifications n SET lease_owner = $4,"
 		"  lease_until = $5 FROM eligible e WHERE n.id = e.id"
@@ -314,32 +354,44 @@ static const char *const statement_sql[ST_COUNT] = {
 		"SELECT count(*) FROM notifications"
 		" WHERE id > $1 AND state IN " OPEN,
 	/*
-	 * An outcome and a state are written only while the notification
+	 * Outcomes, as arrays (one element an outcome; no two of one
+	 * notification and handler), written only while the notification
 	 * is open and not another replica's (its lease ran out and another
 	 * claimed it: that one's run counts; once that one settled it done
 	 * or dead, its lease is gone, and a late run here must not open it
 	 * again). The outcome locks the row until the commit, so that no
 	 * claim takes it over in between. $6: this process.
 	 */
-	[ST_RECORD_OUTCOME] =
-		"WITH own AS (SELECT id FROM notifications WHERE id = $1"
+	[ST_RECORD_OUTCOMES] =
+		"WITH input AS (SELECT * FROM unnest($1::bigint[], $2::text[],"
+		"  $3::text[], $4::text[], $5::bigint[])"
+		"  AS i (id, handler, result, reason, at)),"
+		" own AS (SELECT id FROM notifications"
+		"  WHERE id = ANY ($1::bigint[])"
 		"  AND (lease_owner IS NULL OR lease_owner = $6)"
-		"  AND state IN " OPEN " FOR UPDATE)"
+		"  AND state IN " OPEN " ORDER BY id FOR UPDATE)"
 		" INSERT INTO outcomes (notification_id, handler, result, runs,"
-		" reason, updated_at) SELECT $1::bigint, $2::text, $3::text, 1,"
-		" $4::text, $5::bigint FROM own"
+		" reason, updated_at) SELECT i.id, i.handler, i.result, 1,"
+		" i.reason, i.at FROM input i JOIN own USING (id)"
 		" ON CONFLICT (notification_id, handler) DO UPDATE SET"
 		" result = excluded.result, runs = outcomes.runs + 1,"
 		" reason = excluded.reason, updated_at = excluded.updated_at",
-	/* Finished: its keys go, the next of each may be claimed. */
+	/* States, as arrays (one element a notification, none twice), by
+	 * the same rule. Finished: its keys go, the next of each may be
+	 * claimed. */
 	[ST_SETTLE] =
-		"WITH s AS (UPDATE notifications SET state = $2::text,"
-		"  runs = runs + 1, next_at = $3, error = $4, updated_at = $5,"
-		"  lease_owner = NULL, lease_until = NULL WHERE id = $1"
-		"  AND (lease_owner IS NULL OR lease_owner = $6)"
-		"  AND state IN " OPEN " RETURNING id)"
-		" DELETE FROM notification_keys WHERE notification_id = $1"
-		" AND $2 IN ('done', 'dead') AND EXISTS (SELECT 1 FROM s)",
+		"WITH input AS (SELECT * FROM unnest($1::bigint[], $2::text[],"
+		"  $3::bigint[], $4::text[], $5::bigint[])"
+		"  AS i (id, state, next_at, error, at)),"
+		" s AS (UPDATE notifications n SET state = i.state,"
+		"  runs = n.runs + 1, next_at = i.next_at, error = i.error,"
+		"  updated_at = i.at, lease_owner = NULL, lease_until = NULL"
+		"  FROM input i WHERE n.id = ANY ($1::bigint[]) AND n.id = i.id"
+		"  AND (n.lease_owner IS NULL OR n.lease_owner = $6)"
+		"  AND n.state IN " OPEN " RETURNING n.id, i.state)"
+		" DELETE FROM notification_keys k USING s"
+		" WHERE k.notification_id = ANY ($1::bigint[])"
+		" AND k.notification_id = s.id AND s.state IN ('done', 'dead')",
 	[ST_DATA_VERSION] =
 		"SELECT value FROM whr_meta WHERE key = 'data_version'",
 	/* Held until the transaction ends: another replica's purge finds
@@ -370,6 +422,14 @@ static const char *const statement_sql[ST_COUNT] = {
 };
 
 /* ---- the connection --------------------------------------------------- */
+
+/* A growing string. */
+struct text {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
 
 /* A statement of the transaction handle: one per distinct SQL text,
  * prepared on the server under its own name. */
@@ -414,6 +474,33 @@ struct pg_listener {
 	size_t cap_ids;
 };
 
+/* An outcome or a state gathered: its notification, and an outcome's
+ * handler (a copy). */
+struct gathered_run {
+	int64_t id;
+	char *handler;
+};
+
+/*
+ * Pipelined writes gathered into one statement each, their columns as
+ * arrays: a statement costs the server about as much as the rows it
+ * writes. Sent before anything else goes down the pipe, at the latest
+ * at the commit (send_gathered()); what is gathered refers to nothing
+ * the caller may free before the commit (the deliveries stay its own
+ * until then, whr_store_pipeline()).
+ */
+struct gathered {
+	struct ingest_delivery **deliveries;	/* ST_INGEST's */
+	size_t n_deliveries, cap_deliveries;
+	size_t body_bytes;
+	struct text outcomes[5];	/* ST_RECORD_OUTCOMES' arrays */
+	struct gathered_run *outcome_runs;
+	size_t n_outcomes, cap_outcomes;
+	struct text states[5];		/* ST_SETTLE's arrays */
+	int64_t *settled;
+	size_t n_settled, cap_settled;
+};
+
 struct pg_store {
 	struct whr_store base;	/* first: the interface's view */
 	PGconn *conn;
@@ -439,6 +526,7 @@ struct pg_store {
 	int piped_rc;		/* the first failure of what was sent */
 	struct pending *queue;	/* what was sent, its answers to come */
 	size_t n_queue, cap_queue;
+	struct gathered gathered;
 	struct pg_listener *listener;	/* NULL: none */
 	char *location;		/* as given, for the listener (wiped) */
 	char *password;		/* to mask; NULL: none given */
@@ -450,13 +538,15 @@ struct pg_store {
 /* A statement sent in pipeline mode, whose answer is read later. */
 enum pending_kind {
 	PENDING_WRITE,		/* only its success matters */
-	PENDING_INGEST,		/* its rows fill in @p d */
+	PENDING_INGEST,		/* its rows fill in @p deliveries */
 	PENDING_COMMIT,		/* COMMIT: answered COMMIT, or it failed */
 };
 
 struct pending {
 	enum pending_kind kind;
-	struct ingest_delivery *d;
+	struct ingest_delivery **deliveries;	/* PENDING_INGEST's, its
+						 * own array */
+	size_t n_deliveries;
 	const char *what;	/* for the error */
 };
 
@@ -464,8 +554,15 @@ struct pending {
  * answers are read (the socket buffers must not fill both ways). */
 #define PIPELINE_MAX 256
 
+/* Pipelined deliveries gathered into one statement: at most this many,
+ * or this many bytes of bodies (a larger body goes alone). */
+#define GATHER_MAX 256
+#define GATHER_BYTES_MAX (8 << 20)
+
 static const struct tx_backend tx_postgresql;
 static void tx_drop_cache(struct pg_tx *tx);
+static void gathered_clear(struct gathered *g);
+static void gathered_free(struct gathered *g);
 static int reconnect(struct pg_store *s);
 static void pg_rollback(struct whr_store *store);
 static int drain(struct pg_store *s);
@@ -809,13 +906,6 @@ query_int(struct pg_store *s, enum statement which, const struct params *p,
 
 /* ---- text arrays -------------------------------------------------------- */
 
-/* A growing string. */
-struct text {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
 static void
 text_add(struct text *t, const char *s, size_t n)
 {
@@ -840,13 +930,13 @@ text_add(struct text *t, const char *s, size_t n)
 	t->p[t->len] = '\0';
 }
 
-/* One element of an array literal: NULL, or quoted with \ before " and
- * \ (PostgreSQL's rule for array text). */
+/* The next element of an array literal: NULL, or quoted with \ before "
+ * and \ (PostgreSQL's rule for array text). The literal is opened by
+ * its first element, and closed by array_close(). */
 static void
-array_text(struct text *t, const char *v, bool first)
+elem_text(struct text *t, const char *v)
 {
-	if (!first)
-		text_add(t, ",", 1);
+	text_add(t, t->len == 0 ? "{" : ",", 1);
 	if (v == NULL) {
 		text_add(t, "NULL", 4);
 		return;
@@ -861,12 +951,21 @@ array_text(struct text *t, const char *v, bool first)
 }
 
 static void
-array_int(struct text *t, int64_t v, bool first)
+elem_int(struct text *t, int64_t v)
 {
 	char buf[24];
 
-	snprintf(buf, sizeof(buf), "%s%" PRId64, first ? "" : ",", v);
+	snprintf(buf, sizeof(buf), "%s%" PRId64, t->len == 0 ? "{" : ",", v);
 	text_add(t, buf, strlen(buf));
+}
+
+/* The end of an array literal; {} when it has no elements. */
+static void
+array_close(struct text *t)
+{
+	if (t->len == 0)
+		text_add(t, "{", 1);
+	text_add(t, "}", 1);
 }
 
 /* @p n ids as an array literal, {1,2,3}, for a bigint[] parameter. */
@@ -875,10 +974,9 @@ ids_array(struct text *t, const int64_t *ids, size_t n)
 {
 	size_t i;
 
-	text_add(t, "{", 1);
 	for (i = 0; i < n; i++)
-		array_int(t, ids[i], i == 0);
-	text_add(t, "}", 1);
+		elem_int(t, ids[i]);
+	array_close(t);
 }
 
 /* ---- schema versions ----------------------------------------------------- */
@@ -1098,21 +1196,29 @@ connected(struct pg_store *s)
 			 "cannot connect: %s", s->base.cause);
 		return -EIO;
 	}
-	/* Readers (whr inbox list, show, stats) never write. */
+	/* Readers (whr inbox list, show, stats) never write. Every
+	 * statement of whr's is short: compiling one (JIT, which the
+	 * planner's estimate for a claim over a backlog asks for) costs
+	 * a hundred milliseconds, a thousand times what it saves. */
 	if (s->mode == STORE_READER)
-		return exec(s, "SET default_transaction_read_only = on",
-			    "cannot open the database");
+		return exec(s, "SET default_transaction_read_only = on;"
+			    " SET jit = off", "cannot open the database");
 	/* A claim wants the oldest open work in id order, the first few
 	 * of them: an index scan it stops early. Without statistics yet
 	 * (a new database), or with some from before a backlog, the
 	 * planner takes the open work to be a handful and prefers a
 	 * bitmap scan and a sort of all of it (milliseconds per thousand,
-	 * at every claim). The inbox's own statements never want a bitmap
-	 * scan; a handler's get them back (pg_handler_begin()). */
+	 * at every claim). Nor, checking the keys of each candidate,
+	 * does it want a scan of every key (the plan a claim prepared
+	 * on a new database keeps: 5 ms at every claim with a backlog of
+	 * a thousand). The inbox's own statements never want a bitmap scan
+	 * or a sequential scan; a handler's get them back
+	 * (pg_handler_begin()). */
 	if (s->mode == STORE_SERVER)
-		return exec(s, "SET enable_bitmapscan = off",
+		return exec(s, "SET enable_bitmapscan = off;"
+			    " SET enable_seqscan = off; SET jit = off",
 			    "cannot open the database");
-	return 0;
+	return exec(s, "SET jit = off", "cannot open the database");
 }
 
 /* The settings of every connection: ours first, so that the location's
@@ -1243,6 +1349,7 @@ pg_close(struct whr_store *store)
 	free(s->notify_sql);
 	free(s->notify_commit_sql);
 	free(s->queue);
+	gathered_free(&s->gathered);
 	free(s);
 }
 
@@ -1334,7 +1441,8 @@ listen_connect(struct pg_listener *l)
 		PQfinish(c);
 		return NULL;
 	}
-	res = PQexec(c, "LISTEN " CHANNEL);
+	/* Its counts are short statements too (connected()). */
+	res = PQexec(c, "LISTEN " CHANNEL "; SET jit = off");
 	if (!result_ok(res)) {
 		PQclear(res);
 		PQfinish(c);
@@ -1611,43 +1719,54 @@ pipe_enter(struct pg_store *s)
 	return 0;
 }
 
+/* Queue what was sent; @p deliveries (PENDING_INGEST's) become the
+ * queue's, also when this fails. */
 static int
 queue_push(struct pg_store *s, enum pending_kind kind,
-	   struct ingest_delivery *d, const char *what)
+	   struct ingest_delivery **deliveries, size_t n_deliveries,
+	   const char *what)
 {
 	if (s->n_queue == s->cap_queue) {
 		size_t cap = s->cap_queue ? 2 * s->cap_queue : 64;
 		struct pending *grown = realloc(s->queue, cap * sizeof(*grown));
 
 		if (grown == NULL) {
+			free(deliveries);
 			set_error(s, "out of memory");
 			return -ENOMEM;
 		}
 		s->queue = grown;
 		s->cap_queue = cap;
 	}
-	s->queue[s->n_queue++] = (struct pending){ kind, d, what };
+	s->queue[s->n_queue++] = (struct pending){
+		kind, deliveries, n_deliveries, what
+	};
 	return 0;
 }
 
+static int read_answers(struct pg_store *s);
+
 /* After a statement was sent: a failure to send is the pipeline's, and
- * past PIPELINE_MAX the answers are read now. */
+ * past PIPELINE_MAX the answers are read now. @p deliveries as
+ * queue_push()'s. */
 static int
 sent(struct pg_store *s, bool ok, enum pending_kind kind,
-     struct ingest_delivery *d, const char *what)
+     struct ingest_delivery **deliveries, size_t n_deliveries,
+     const char *what)
 {
 	int rc;
 
 	if (!ok) {
+		free(deliveries);
 		s->piped_rc = store_fail(s, NULL, what);
 		return s->piped_rc;
 	}
-	rc = queue_push(s, kind, d, what);
+	rc = queue_push(s, kind, deliveries, n_deliveries, what);
 	if (rc < 0) {
 		s->piped_rc = rc;
 		return rc;
 	}
-	return s->n_queue >= PIPELINE_MAX ? drain(s) : 0;
+	return s->n_queue >= PIPELINE_MAX ? read_answers(s) : 0;
 }
 
 /* Send SQL without parameters (BEGIN, NOTIFY, COMMIT) down the pipe. */
@@ -1662,30 +1781,35 @@ pipe_simple(struct pg_store *s, const char *sql, enum pending_kind kind,
 	if (rc < 0)
 		return rc;
 	return sent(s, PQsendQueryParams(s->conn, sql, 0, NULL, NULL, NULL,
-					 NULL, 0) == 1, kind, NULL, what);
+					 NULL, 0) == 1, kind, NULL, 0, what);
 }
 
-/* Send statement @p which (prepared at the transaction's begin). */
+/* Send statement @p which (prepared at the transaction's begin).
+ * @p deliveries as queue_push()'s. */
 static int
 pipe_prepared(struct pg_store *s, enum statement which,
 	      const struct params *p, enum pending_kind kind,
-	      struct ingest_delivery *d, const char *what)
+	      struct ingest_delivery **deliveries, size_t n_deliveries,
+	      const char *what)
 {
 	char name[16];
 	int rc = s->piped_rc;
 
 	if (rc == 0)
 		rc = pipe_enter(s);
-	if (rc < 0)
+	if (rc < 0) {
+		free(deliveries);
 		return rc;
+	}
 	snprintf(name, sizeof(name), "whr_%d", (int)which);
 	/* libpq copies the parameters out as it sends: they may go. */
 	return sent(s, PQsendQueryPrepared(s->conn, name, p->n, p->values,
 					   p->lengths, p->formats, 0) == 1,
-		    kind, d, what);
+		    kind, deliveries, n_deliveries, what);
 }
 
-static void ingest_rows(const PGresult *res, struct ingest_delivery *d);
+static void ingest_rows(const PGresult *res,
+			struct ingest_delivery *const *deliveries, size_t n);
 
 /* One answer of the pipeline: 0 or the errno it means. */
 static int
@@ -1696,7 +1820,7 @@ answer(struct pg_store *s, const struct pending *q, const PGresult *res)
 	if (!result_ok(res))
 		return store_fail(s, res, q->what);
 	if (q->kind == PENDING_INGEST)
-		ingest_rows(res, q->d);
+		ingest_rows(res, q->deliveries, q->n_deliveries);
 	if (q->kind == PENDING_COMMIT &&
 	    strcmp(PQcmdStatus((PGresult *)res), "COMMIT") != 0) {
 		set_error(s, "cannot commit: the transaction was rolled back "
@@ -1709,7 +1833,7 @@ answer(struct pg_store *s, const struct pending *q, const PGresult *res)
 /* Read the answers to what was sent, in order, and leave pipeline mode:
  * 0, or the first failure's errno (whr_store_error() says what). */
 static int
-drain(struct pg_store *s)
+read_answers(struct pg_store *s)
 {
 	PGresult *res;
 	size_t i = 0;
@@ -1745,6 +1869,8 @@ drain(struct pg_store *s)
 	if (i == s->n_queue && PQstatus(s->conn) == CONNECTION_OK)
 		PQclear(PQgetResult(s->conn));
 out:
+	for (i = 0; i < s->n_queue; i++)
+		free(s->queue[i].deliveries);
 	s->n_queue = 0;
 	s->piped_rc = 0;
 	s->piped = false;
@@ -1753,6 +1879,19 @@ out:
 	    && rc == 0)
 		rc = store_fail(s, NULL, "cannot leave pipeline mode");
 	return rc;
+}
+
+static int send_gathered(struct pg_store *s);
+
+/* Send what was gathered, read every answer and leave pipeline mode: 0,
+ * or the first failure's errno. */
+static int
+drain(struct pg_store *s)
+{
+	int rc = send_gathered(s);
+	int r = read_answers(s);
+
+	return rc < 0 ? rc : r;
 }
 
 static void
@@ -1769,7 +1908,7 @@ static int
 prepare_pipelined(struct pg_store *s)
 {
 	static const enum statement piped[] = {
-		ST_INSERT_DELIVERY, ST_RECORD_OUTCOME, ST_SETTLE,
+		ST_INGEST, ST_RECORD_OUTCOMES, ST_SETTLE,
 	};
 	char name[16];
 	size_t i;
@@ -1837,9 +1976,21 @@ pg_commit(struct whr_store *store)
 {
 	struct pg_store *s = pg(store);
 	PGresult *res;
-	int rc = 0;
+	int rc;
 
+	rc = send_gathered(s);
+	if (rc < 0) {
+		/* Not all of it went: none of it may be committed. */
+		read_answers(s);
+		s->in_tx = false;
+		s->notify = false;
+		if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+			PQclear(PQexec(s->conn, "ROLLBACK"));
+		return rc;
+	}
 	if (s->piped) {
+		int answered;
+
 		if (s->notify)
 			rc = pipe_simple(s, s->notify_sql, PENDING_WRITE,
 					 "cannot notify");
@@ -1848,8 +1999,8 @@ pg_commit(struct whr_store *store)
 					 "cannot commit");
 		s->in_tx = false;
 		s->notify = false;
-		rc = drain(s);
-		return rc;
+		answered = read_answers(s);
+		return rc < 0 ? rc : answered;
 	}
 	res = PQexec(s->conn, s->notify ? s->notify_commit_sql : "COMMIT");
 	s->in_tx = false;
@@ -1870,6 +2021,7 @@ pg_rollback(struct whr_store *store)
 {
 	struct pg_store *s = pg(store);
 
+	gathered_clear(&s->gathered);
 	drain(s);
 	s->in_tx = false;
 	s->notify = false;
@@ -1912,6 +2064,7 @@ pg_handler_begin(struct whr_store *store)
 	int rc = exec(s, s->mode == STORE_SERVER
 			? "SAVEPOINT " HANDLER_SAVEPOINT
 			  "; SET LOCAL enable_bitmapscan = on"
+			  "; SET LOCAL enable_seqscan = on"
 			: "SAVEPOINT " HANDLER_SAVEPOINT,
 		      "cannot start a savepoint");
 
@@ -1965,114 +2118,429 @@ pg_handler_end(struct whr_store *store, const char *handler, bool keep)
 	return rc;
 }
 
-/* ---- ingest ------------------------------------------------------------ */
+/* ---- ingest, outcomes and states, gathered ------------------------------- */
 
-/* The notifications' columns as array literals, in one block; keys
- * joined one a line, none as '' (the delivery's, made by the server). */
-static int
-notification_arrays(const struct ingest_delivery *d, struct text a[5])
+/* Forget what was gathered (sent, or rolled back). */
+static void
+gathered_clear(struct gathered *g)
 {
 	size_t i;
 	int k;
 
-	for (k = 0; k < 5; k++)
-		text_add(&a[k], "{", 1);
-	for (i = 0; i < d->n_notifications; i++) {
-		const struct ingest_notification *n = &d->notifications[i];
-		char *keys = n->n_keys > 0
-			? store_join_keys(n->keys, n->n_keys, 0) : strdup("");
-
-		if (keys == NULL)
-			return -ENOMEM;
-		array_int(&a[0], (int64_t)n->index, i == 0);
-		array_text(&a[1], n->action, i == 0);
-		array_int(&a[2], (int64_t)n->json_start, i == 0);
-		array_int(&a[3], (int64_t)n->json_end, i == 0);
-		array_text(&a[4], keys, i == 0);
-		free(keys);
-	}
+	g->n_deliveries = 0;
+	g->body_bytes = 0;
+	for (i = 0; i < g->n_outcomes; i++)
+		free(g->outcome_runs[i].handler);
+	g->n_outcomes = 0;
+	g->n_settled = 0;
 	for (k = 0; k < 5; k++) {
-		text_add(&a[k], "}", 1);
+		g->outcomes[k].len = 0;
+		g->outcomes[k].oom = false;
+		g->states[k].len = 0;
+		g->states[k].oom = false;
+	}
+}
+
+static void
+gathered_free(struct gathered *g)
+{
+	int k;
+
+	gathered_clear(g);
+	free(g->deliveries);
+	free(g->outcome_runs);
+	free(g->settled);
+	for (k = 0; k < 5; k++) {
+		free(g->outcomes[k].p);
+		free(g->states[k].p);
+	}
+}
+
+/* Room for one more of @p size bytes in *@p array (@p n of @p *cap). */
+static bool
+grow(void **array, size_t n, size_t *cap, size_t size)
+{
+	size_t want = *cap ? 2 * *cap : 32;
+	void *grown;
+
+	if (n < *cap)
+		return true;
+	grown = realloc(*array, want * size);
+	if (grown == NULL)
+		return false;
+	*array = grown;
+	*cap = want;
+	return true;
+}
+
+#define INGEST_ARRAYS 16
+
+/* ST_INGEST's parameters for @p n deliveries: the arrays in @p a, the
+ * bodies one after another in @p bodies (kept until it was sent). Keys
+ * joined one a line, none as '' (the delivery's, made by the server). */
+static int
+ingest_params(struct ingest_delivery *const *ds, size_t n,
+	      struct text a[INGEST_ARRAYS], struct text *bodies,
+	      struct params *p)
+{
+	size_t i, j;
+	int k;
+
+	for (i = 0; i < n; i++) {
+		struct ingest_delivery *d = ds[i];
+
+		d->duplicate = false;
+		elem_text(&a[0], d->receiver_id);
+		elem_text(&a[1], d->delivery_id);
+		elem_int(&a[2], d->attempt);
+		elem_int(&a[3], d->received_at);
+		elem_text(&a[4], d->headers_json);
+		elem_int(&a[5], (int64_t)bodies->len);
+		elem_int(&a[6], (int64_t)d->body_len);
+		if (d->body_len > 0)
+			text_add(bodies, d->body, d->body_len);
+		if (d->has_properties) {
+			elem_int(&a[7], (int64_t)d->properties_start);
+			elem_int(&a[8], (int64_t)d->properties_end);
+		} else {
+			elem_text(&a[7], NULL);
+			elem_text(&a[8], NULL);
+		}
+		elem_int(&a[9], (int64_t)d->n_notifications);
+		for (j = 0; j < d->n_notifications; j++) {
+			const struct ingest_notification *nt =
+				&d->notifications[j];
+			char *keys = nt->n_keys > 0
+				? store_join_keys(nt->keys, nt->n_keys, 0)
+				: strdup("");
+
+			if (keys == NULL)
+				return -ENOMEM;
+			elem_int(&a[10], (int64_t)i + 1);
+			elem_int(&a[11], (int64_t)nt->index);
+			elem_text(&a[12], nt->action);
+			elem_int(&a[13], (int64_t)nt->json_start);
+			elem_int(&a[14], (int64_t)nt->json_end);
+			elem_text(&a[15], keys);
+			free(keys);
+		}
+	}
+	for (k = 0; k < INGEST_ARRAYS; k++) {
+		array_close(&a[k]);
 		if (a[k].oom)
 			return -ENOMEM;
 	}
+	if (bodies->oom || bodies->len > INT_MAX)
+		return -ENOMEM;
+	for (k = 0; k < 10; k++)
+		param_text(p, a[k].p);
+	param_bytes(p, bodies->p != NULL ? bodies->p : "", bodies->len);
+	for (k = 10; k < INGEST_ARRAYS; k++)
+		param_text(p, a[k].p);
 	return 0;
 }
 
-/* ST_INSERT_DELIVERY's rows into @p d: its seq, whether it is a
+/* ST_INGEST's rows into the deliveries: each one's seq, whether it is a
  * duplicate, each notification's id. */
 static void
-ingest_rows(const PGresult *res, struct ingest_delivery *d)
+ingest_rows(const PGresult *res, struct ingest_delivery *const *ds,
+	    size_t n)
 {
 	int row;
 	size_t i;
 
-	if (PQntuples(res) == 0)
-		return;
-	d->seq = column_int(res, 0, 0);
-	d->duplicate = strcmp(PQgetvalue(res, 0, 1), "t") != 0;
 	for (row = 0; row < PQntuples(res); row++) {
-		int64_t idx = column_int(res, row, 2);
+		int64_t place = column_int(res, row, 0);
+		struct ingest_delivery *d;
+		int64_t idx;
 
-		if (PQgetisnull(res, row, 3))
+		if (place < 1 || (uint64_t)place > n)
 			continue;
+		d = ds[place - 1];
+		d->seq = column_int(res, row, 1);
+		d->duplicate = strcmp(PQgetvalue(res, row, 2), "t") != 0;
+		if (PQgetisnull(res, row, 4))
+			continue;
+		idx = column_int(res, row, 3);
 		for (i = 0; i < d->n_notifications; i++) {
 			if ((int64_t)d->notifications[i].index == idx)
 				d->notifications[i].id =
-					column_int(res, row, 3);
+					column_int(res, row, 4);
 		}
 	}
 }
 
-/* Pipelined, what ingest says of @p d comes with the commit. */
+/* Store deliveries @p ds: pipelined, the array becomes the pipeline's
+ * and what ingest says of them comes with the commit; else now. */
 static int
-pg_ingest(struct whr_store *store, struct ingest_delivery *d)
+ingest(struct pg_store *s, struct ingest_delivery **ds, size_t n,
+       bool piped)
 {
-	struct pg_store *s = pg(store);
-	struct text a[5] = { { 0 } };
+	struct text a[INGEST_ARRAYS] = { { 0 } };
+	struct text bodies = { 0 };
 	struct params p = { 0 };
 	PGresult *res;
 	int rc, k;
 
-	rc = notification_arrays(d, a);
-	if (rc < 0)
-		goto out;
-	param_text(&p, d->receiver_id);
-	param_text(&p, d->delivery_id);
-	param_int(&p, d->attempt);
-	param_int(&p, d->received_at);
-	param_text(&p, d->headers_json);
-	param_bytes(&p, d->body, d->body_len);
-	if (d->has_properties) {
-		param_int(&p, (int64_t)d->properties_start);
-		param_int(&p, (int64_t)d->properties_end);
+	rc = ingest_params(ds, n, a, &bodies, &p);
+	if (rc < 0) {
+		set_error(s, "out of memory");
+		if (piped)
+			free(ds);
+	} else if (piped) {
+		rc = pipe_prepared(s, ST_INGEST, &p, PENDING_INGEST, ds, n,
+				   "cannot store a delivery");
 	} else {
-		param_text(&p, NULL);
-		param_text(&p, NULL);
+		res = run(s, ST_INGEST, &p, 0, "cannot store a delivery",
+			  &rc);
+		if (res != NULL)
+			ingest_rows(res, ds, n);
+		PQclear(res);
 	}
-	param_int(&p, (int64_t)d->n_notifications);
-	for (k = 0; k < 5; k++)
-		param_text(&p, a[k].p);
-	d->duplicate = false;
-	if (deferred(s)) {
-		/* New work, the others are told; unless it turns out a
-		 * duplicate, which the pipeline says too late for that. */
-		if (d->n_notifications > 0)
+	for (k = 0; k < INGEST_ARRAYS; k++)
+		free(a[k].p);
+	free(bodies.p);
+	return rc;
+}
+
+/* Whether @p d has the key of a delivery gathered (the same statement
+ * must not store both). */
+static bool
+key_gathered(const struct gathered *g, const struct ingest_delivery *d)
+{
+	size_t i;
+
+	if (d->delivery_id == NULL)
+		return false;
+	for (i = 0; i < g->n_deliveries; i++) {
+		const struct ingest_delivery *o = g->deliveries[i];
+
+		if (o->delivery_id != NULL &&
+		    strcmp(o->delivery_id, d->delivery_id) == 0 &&
+		    strcmp(o->receiver_id, d->receiver_id) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int
+pg_ingest(struct whr_store *store, struct ingest_delivery *d)
+{
+	struct pg_store *s = pg(store);
+	struct gathered *g = &s->gathered;
+	int rc = 0;
+
+	if (!deferred(s)) {
+		rc = ingest(s, &d, 1, false);
+		if (rc == 0 && !d->duplicate && d->n_notifications > 0)
 			s->notify = true;
-		rc = pipe_prepared(s, ST_INSERT_DELIVERY, &p, PENDING_INGEST,
-				   d, "cannot store a delivery");
-		goto out;
+		return rc;
 	}
-	res = run(s, ST_INSERT_DELIVERY, &p, 0, "cannot store a delivery",
-		  &rc);
-	if (res != NULL)
-		ingest_rows(res, d);
-	if (res != NULL && !d->duplicate && d->n_notifications > 0)
+	/* New work, the others are told; unless it turns out a duplicate,
+	 * which the pipeline says too late for that. */
+	if (d->n_notifications > 0)
 		s->notify = true;
-	PQclear(res);
-out:
+	if (g->n_deliveries >= GATHER_MAX ||
+	    (g->n_deliveries > 0 &&
+	     g->body_bytes + d->body_len > GATHER_BYTES_MAX) ||
+	    key_gathered(g, d))
+		rc = send_gathered(s);
+	if (rc < 0)
+		return rc;
+	if (!grow((void **)&g->deliveries, g->n_deliveries,
+		  &g->cap_deliveries, sizeof(*g->deliveries))) {
+		set_error(s, "out of memory");
+		return -ENOMEM;
+	}
+	g->deliveries[g->n_deliveries++] = d;
+	g->body_bytes += d->body_len;
+	return 0;
+}
+
+/* ST_RECORD_OUTCOMES' and ST_SETTLE's parameters: their arrays (@p a,
+ * closed here) and this process. */
+static int
+run_params(struct pg_store *s, struct text a[5], struct params *p)
+{
+	int k;
+
+	for (k = 0; k < 5; k++) {
+		array_close(&a[k]);
+		if (a[k].oom) {
+			set_error(s, "out of memory");
+			return -ENOMEM;
+		}
+		param_text(p, a[k].p);
+	}
+	param_text(p, lease_owner);
+	return 0;
+}
+
+static void
+outcome_elems(struct text a[5], int64_t id, const char *handler,
+	      enum whr_result result, const char *reason, int64_t now)
+{
+	elem_int(&a[0], id);
+	elem_text(&a[1], handler);
+	elem_text(&a[2], handler_result_name(result));
+	elem_text(&a[3], reason);
+	elem_int(&a[4], now);
+}
+
+static void
+state_elems(struct text a[5], int64_t id, enum work_state state,
+	    int64_t next_at, const char *error, int64_t now)
+{
+	elem_int(&a[0], id);
+	elem_text(&a[1], work_state_name(state));
+	elem_int(&a[2], next_at);
+	elem_text(&a[3], error);
+	elem_int(&a[4], now);
+}
+
+/* Run @p which (ST_RECORD_OUTCOMES or ST_SETTLE) on arrays @p a now. */
+static int
+run_now(struct pg_store *s, enum statement which, struct text a[5],
+	const char *what)
+{
+	struct params p = { 0 };
+	int rc = run_params(s, a, &p);
+	int k;
+
+	if (rc == 0)
+		rc = run_done(s, which, &p, what);
 	for (k = 0; k < 5; k++)
 		free(a[k].p);
+	return rc;
+}
+
+static bool
+settle_gathered(const struct gathered *g, int64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < g->n_settled; i++) {
+		if (g->settled[i] == id)
+			return true;
+	}
+	return false;
+}
+
+static bool
+outcome_gathered(const struct gathered *g, int64_t id, const char *handler)
+{
+	size_t i;
+
+	for (i = 0; i < g->n_outcomes; i++) {
+		if (g->outcome_runs[i].id == id &&
+		    strcmp(g->outcome_runs[i].handler, handler) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Gathered, an outcome goes before the states: one of a notification
+ * settled already, or a second of a handler, sends what was gathered
+ * first, so that each is written in the order it came. */
+static int
+pg_record_outcome(struct whr_store *store, int64_t id, const char *handler,
+		  enum whr_result result, const char *reason, int64_t now)
+{
+	struct pg_store *s = pg(store);
+	struct gathered *g = &s->gathered;
+	struct gathered_run *r;
+	int rc = 0;
+
+	if (!deferred(s)) {
+		struct text a[5] = { { 0 } };
+
+		outcome_elems(a, id, handler, result, reason, now);
+		return run_now(s, ST_RECORD_OUTCOMES, a,
+			       "cannot record an outcome");
+	}
+	if (settle_gathered(g, id) || outcome_gathered(g, id, handler))
+		rc = send_gathered(s);
+	if (rc < 0)
+		return rc;
+	if (!grow((void **)&g->outcome_runs, g->n_outcomes, &g->cap_outcomes,
+		  sizeof(*g->outcome_runs))) {
+		set_error(s, "out of memory");
+		return -ENOMEM;
+	}
+	r = &g->outcome_runs[g->n_outcomes];
+	r->id = id;
+	r->handler = strdup(handler);
+	if (r->handler == NULL) {
+		set_error(s, "out of memory");
+		return -ENOMEM;
+	}
+	g->n_outcomes++;
+	outcome_elems(g->outcomes, id, handler, result, reason, now);
+	return 0;
+}
+
+static int
+pg_settle(struct whr_store *store, int64_t id, enum work_state state,
+	  int64_t next_at, const char *error, int64_t now)
+{
+	struct pg_store *s = pg(store);
+	struct gathered *g = &s->gathered;
+	int rc = 0;
+
+	/* Finished: the next work of its keys may be claimed now. */
+	if (state == WORK_DONE || state == WORK_DEAD)
+		s->notify = true;
+	if (!deferred(s)) {
+		struct text a[5] = { { 0 } };
+
+		state_elems(a, id, state, next_at, error, now);
+		return run_now(s, ST_SETTLE, a, "cannot record a state");
+	}
+	if (settle_gathered(g, id))
+		rc = send_gathered(s);
+	if (rc < 0)
+		return rc;
+	if (!grow((void **)&g->settled, g->n_settled, &g->cap_settled,
+		  sizeof(*g->settled))) {
+		set_error(s, "out of memory");
+		return -ENOMEM;
+	}
+	g->settled[g->n_settled++] = id;
+	state_elems(g->states, id, state, next_at, error, now);
+	return 0;
+}
+
+/* Send what was gathered down the pipe, in the order that keeps each
+ * write after those it follows: the deliveries (no run refers to them
+ * before the commit), the outcomes, then the states. */
+static int
+send_gathered(struct pg_store *s)
+{
+	struct gathered *g = &s->gathered;
+	struct params p = { 0 };
+	int rc = 0;
+
+	if (g->n_deliveries > 0) {
+		/* The array goes with the statement; a new one gathers. */
+		struct ingest_delivery **ds = g->deliveries;
+		size_t n = g->n_deliveries;
+
+		g->deliveries = NULL;
+		g->n_deliveries = g->cap_deliveries = 0;
+		rc = ingest(s, ds, n, true);
+	}
+	if (rc == 0 && g->n_outcomes > 0)
+		rc = run_params(s, g->outcomes, &p);
+	if (rc == 0 && g->n_outcomes > 0)
+		rc = pipe_prepared(s, ST_RECORD_OUTCOMES, &p, PENDING_WRITE,
+				   NULL, 0, "cannot record an outcome");
+	p.n = 0;
+	if (rc == 0 && g->n_settled > 0)
+		rc = run_params(s, g->states, &p);
+	if (rc == 0 && g->n_settled > 0)
+		rc = pipe_prepared(s, ST_SETTLE, &p, PENDING_WRITE, NULL, 0,
+				   "cannot record a state");
+	gathered_clear(g);
 	return rc;
 }
 
@@ -2086,10 +2554,9 @@ unclaim(struct pg_store *s, const PGresult *res, int from)
 	struct params p = { 0 };
 	int row;
 
-	text_add(&ids, "{", 1);
 	for (row = from; row < PQntuples(res); row++)
-		array_int(&ids, column_int(res, row, 0), row == from);
-	text_add(&ids, "}", 1);
+		elem_int(&ids, column_int(res, row, 0));
+	array_close(&ids);
 	if (!ids.oom) {
 		param_text(&p, ids.p);
 		param_text(&p, lease_owner);
@@ -2275,47 +2742,6 @@ pg_load(struct whr_store *store, int64_t id, struct store_work **out)
 	}
 	*out = w;
 	return 0;
-}
-
-static int
-pg_record_outcome(struct whr_store *store, int64_t id, const char *handler,
-		  enum whr_result result, const char *reason, int64_t now)
-{
-	struct params p = { 0 };
-
-	param_int(&p, id);
-	param_text(&p, handler);
-	param_text(&p, handler_result_name(result));
-	param_text(&p, reason);
-	param_int(&p, now);
-	param_text(&p, lease_owner);
-	if (deferred(pg(store)))
-		return pipe_prepared(pg(store), ST_RECORD_OUTCOME, &p,
-				     PENDING_WRITE, NULL,
-				     "cannot record an outcome");
-	return run_done(pg(store), ST_RECORD_OUTCOME, &p,
-			"cannot record an outcome");
-}
-
-static int
-pg_settle(struct whr_store *store, int64_t id, enum work_state state,
-	  int64_t next_at, const char *error, int64_t now)
-{
-	struct params p = { 0 };
-
-	param_int(&p, id);
-	param_text(&p, work_state_name(state));
-	param_int(&p, next_at);
-	param_text(&p, error);
-	param_int(&p, now);
-	param_text(&p, lease_owner);
-	/* Finished: the next work of its keys may be claimed now. */
-	if (state == WORK_DONE || state == WORK_DEAD)
-		pg(store)->notify = true;
-	if (deferred(pg(store)))
-		return pipe_prepared(pg(store), ST_SETTLE, &p, PENDING_WRITE,
-				     NULL, "cannot record a state");
-	return run_done(pg(store), ST_SETTLE, &p, "cannot record a state");
 }
 
 static int64_t
