@@ -330,7 +330,7 @@ struct load {
 };
 
 static int
-load_one(const struct store_claim *c, void *arg)
+load_one(struct store_claim *c, void *arg)
 {
 	struct load *l = arg;
 	bool taken = false;
