@@ -136,7 +136,7 @@ settle_committed(struct whr_store *s, int64_t id, enum work_state state,
 }
 
 static int
-collect(const struct store_claim *c, void *arg)
+collect(struct store_claim *c, void *arg)
 {
 	return seen_add(arg, "%lld:%zu:%s;", (long long)c->id, c->n_keys,
 			c->keys[0]);
@@ -144,7 +144,7 @@ collect(const struct store_claim *c, void *arg)
 
 /* collect(), stopping (without failing) after two. */
 static int
-collect_two(const struct store_claim *c, void *arg)
+collect_two(struct store_claim *c, void *arg)
 {
 	char *seen = arg;
 
@@ -155,7 +155,7 @@ collect_two(const struct store_claim *c, void *arg)
 }
 
 static int
-collect_ids(const struct store_claim *c, void *arg)
+collect_ids(struct store_claim *c, void *arg)
 {
 	return seen_add(arg, "%lld;", (long long)c->id);
 }
@@ -165,7 +165,7 @@ collect_ids(const struct store_claim *c, void *arg)
  * wrote it down. Borrowed until the next call. */
 static const char *
 claimed_by(struct whr_store *s, int64_t after, int64_t limit,
-	   int64_t lease_us, int (*fn)(const struct store_claim *, void *))
+	   int64_t lease_us, int (*fn)(struct store_claim *, void *))
 {
 	static char seen[SEEN_SIZE];
 
@@ -741,7 +741,7 @@ struct claims {
 };
 
 static int
-claim_one(const struct store_claim *c, void *arg)
+claim_one(struct store_claim *c, void *arg)
 {
 	struct claims *k = arg;
 
@@ -855,9 +855,204 @@ START_TEST(store_claim_eligible)
 }
 END_TEST
 
+/* The work claims handed out, taken from them. */
+struct taken_work {
+	struct store_work *w[8];
+	int64_t ids[8];
+	size_t n;
+};
+
+static int
+take_work(struct store_claim *c, void *arg)
+{
+	struct taken_work *t = arg;
+
+	ck_assert_uint_lt(t->n, ARRAY_LENGTH(t->w));
+	t->ids[t->n] = c->id;
+	t->w[t->n++] = c->work;
+	c->work = NULL;
+	return 0;
+}
+
+static void
+taken_work_free(struct taken_work *t)
+{
+	while (t->n > 0)
+		store_work_free(t->w[--t->n]);
+}
+
+/* Outcome @p handler of @p w, which must be there. */
+static const struct store_outcome *
+outcome_of(const struct store_work *w, const char *handler)
+{
+	size_t i;
+
+	for (i = 0; i < w->n_outcomes; i++) {
+		if (strcmp(w->outcomes[i].handler, handler) == 0)
+			return &w->outcomes[i];
+	}
+	ck_abort_msg("no outcome of %s on %lld", handler, (long long)w->id);
+	return NULL;
+}
+
+/* @p w, as a claim brought it, is what whr_store_load() gives. */
+static void
+assert_loads_the_same(struct whr_store *s, const struct store_work *w)
+{
+	struct store_work *l = NULL;
+	size_t i;
+
+	ck_assert_int_eq(whr_store_load(s, w->id, &l), 0);
+	ck_assert_int_eq(w->delivery_seq, l->delivery_seq);
+	ck_assert_uint_eq(w->index, l->index);
+	ck_assert_uint_eq(w->count, l->count);
+	ck_assert_str_eq(w->receiver_id, l->receiver_id);
+	ck_assert_pstr_eq(w->delivery_id, l->delivery_id);
+	ck_assert_pstr_eq(w->action, l->action);
+	ck_assert_int_eq(w->attempt, l->attempt);
+	ck_assert_int_eq(w->received_at, l->received_at);
+	ck_assert_int_eq(w->retry_from, l->retry_from);
+	ck_assert_uint_eq(w->json_len, l->json_len);
+	ck_assert_mem_eq(w->json, l->json, w->json_len + 1);
+	ck_assert_uint_eq(w->properties_len, l->properties_len);
+	ck_assert_pstr_eq(w->properties, l->properties);
+	ck_assert_int_eq(w->state, l->state);
+	ck_assert_int_eq(w->runs, l->runs);
+	ck_assert_int_eq(w->next_at, l->next_at);
+	ck_assert_uint_eq(w->n_keys, l->n_keys);
+	for (i = 0; i < w->n_keys; i++)
+		ck_assert_str_eq(w->keys[i], l->keys[i]);
+	ck_assert_uint_eq(w->n_outcomes, l->n_outcomes);
+	for (i = 0; i < w->n_outcomes; i++) {
+		const struct store_outcome *o =
+			outcome_of(l, w->outcomes[i].handler);
+
+		ck_assert_int_eq(w->outcomes[i].result, o->result);
+		ck_assert_int_eq(w->outcomes[i].runs, o->runs);
+		ck_assert_pstr_eq(w->outcomes[i].reason, o->reason);
+	}
+	store_work_free(l);
+}
+
+/* A shared store's claim brings the work itself, as a load would read
+ * it, so that no worker loads it: its JSON, its delivery's properties
+ * (or none), the outcomes of its earlier runs, one piece of work however
+ * many outcomes it has. SQLite's claims bring none. */
+START_TEST(store_claim_brings_work)
+{
+	struct whr_store *s = test_store_fresh();
+	struct taken_work t = { 0 };
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+	const struct store_outcome *o;
+	size_t i;
+
+	/* 1 (u1, u2), 2 (d:1) of "a"; 3 (u1, u2), 4 (d:2) of "b", which
+	 * has no properties. 1 ran once: h1 done, h2 asked for a retry,
+	 * due now; 2 ran once: h1 rejected it, h2 asked for a retry. */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ingest(s, "a", 1, 1);
+	delivery(&d, n, "b", 2);
+	d.received_at = 3;
+	d.has_properties = false;
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_record_outcome(s, 1, "h1", WHR_DONE, NULL,
+						  5), 0);
+	ck_assert_int_eq(whr_store_record_outcome(s, 1, "h2", WHR_RETRY,
+						  "later", 5), 0);
+	ck_assert_int_eq(whr_store_settle(s, 1, WORK_RETRYING, 0, "h2: later",
+					  5), 0);
+	ck_assert_int_eq(whr_store_record_outcome(s, 2, "h1", WHR_REJECT,
+						  "no", 5), 0);
+	ck_assert_int_eq(whr_store_record_outcome(s, 2, "h2", WHR_RETRY,
+						  NULL, 5), 0);
+	ck_assert_int_eq(whr_store_settle(s, 2, WORK_RETRYING, 0, "h2", 5),
+			 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+
+	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, take_work, &t),
+			 0);
+	if (!test_backend_postgresql()) {
+		ck_assert_uint_eq(t.n, 4);
+		for (i = 0; i < t.n; i++)
+			ck_assert_ptr_null(t.w[i]);
+		test_store_discard(s);
+		return;
+	}
+	/* 3 waits for 1, which shares its keys. */
+	ck_assert_uint_eq(t.n, 3);
+	ck_assert_int_eq(t.ids[0], 1);
+	ck_assert_int_eq(t.ids[1], 2);
+	ck_assert_int_eq(t.ids[2], 4);
+	for (i = 0; i < t.n; i++) {
+		ck_assert_ptr_nonnull(t.w[i]);
+		ck_assert_int_eq(t.w[i]->id, t.ids[i]);
+		assert_loads_the_same(s, t.w[i]);
+	}
+
+	ck_assert_str_eq(t.w[0]->json, "{\"Action\":\"A\"}");
+	ck_assert_uint_eq(t.w[0]->json_len, 14);
+	ck_assert_str_eq(t.w[0]->action, "A");
+	ck_assert_str_eq(t.w[0]->properties, "{\"p\":1}");
+	ck_assert_uint_eq(t.w[0]->properties_len, 7);
+	ck_assert_str_eq(t.w[0]->receiver_id, "tenant");
+	ck_assert_str_eq(t.w[0]->delivery_id, "a");
+	ck_assert_int_eq(t.w[0]->state, WORK_RETRYING);
+	ck_assert_int_eq(t.w[0]->runs, 1);
+	ck_assert_uint_eq(t.w[0]->n_keys, 2);
+	ck_assert_str_eq(t.w[0]->keys[1], "lc:c\x1fu2");
+	ck_assert_uint_eq(t.w[0]->n_outcomes, 2);
+	o = outcome_of(t.w[0], "h1");
+	ck_assert_int_eq(o->result, WHR_DONE);
+	ck_assert_ptr_null(o->reason);
+	o = outcome_of(t.w[0], "h2");
+	ck_assert_int_eq(o->result, WHR_RETRY);
+	ck_assert_str_eq(o->reason, "later");
+
+	ck_assert_str_eq(t.w[1]->json, "{\"Action\":\"B\"}");
+	ck_assert_str_eq(t.w[1]->action, "B");
+	ck_assert_uint_eq(t.w[1]->n_keys, 1);
+	ck_assert_str_eq(t.w[1]->keys[0], "d:1");
+	ck_assert_uint_eq(t.w[1]->n_outcomes, 2);
+	o = outcome_of(t.w[1], "h1");
+	ck_assert_int_eq(o->result, WHR_REJECT);
+	ck_assert_str_eq(o->reason, "no");
+
+	ck_assert_str_eq(t.w[2]->delivery_id, "b");
+	ck_assert_int_eq(t.w[2]->delivery_seq, 2);
+	ck_assert_uint_eq(t.w[2]->index, 1);
+	ck_assert_int_eq(t.w[2]->attempt, 2);
+	ck_assert_int_eq(t.w[2]->retry_from, 3);
+	ck_assert_ptr_null(t.w[2]->properties);
+	ck_assert_uint_eq(t.w[2]->properties_len, 0);
+	ck_assert_uint_eq(t.w[2]->n_outcomes, 0);
+	ck_assert_int_eq(t.w[2]->state, WORK_PENDING);
+	taken_work_free(&t);
+
+	/* 1 done: 3 comes, with its work. Its lease of 0 runs out at once:
+	 * the next claim takes it over without its work, which another
+	 * replica may have written outcomes of under that lease (a worker
+	 * loads it). */
+	settle_committed(s, 1, WORK_DONE, 0, NULL);
+	ck_assert_int_eq(whr_store_claim(s, 0, -1, 0, take_work, &t), 0);
+	ck_assert_uint_eq(t.n, 1);
+	ck_assert_int_eq(t.ids[0], 3);
+	ck_assert_ptr_nonnull(t.w[0]);
+	taken_work_free(&t);
+	usleep(1000);
+	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, take_work, &t),
+			 0);
+	ck_assert_uint_eq(t.n, 1);
+	ck_assert_int_eq(t.ids[0], 3);
+	ck_assert_ptr_null(t.w[0]);
+	taken_work_free(&t);
+	test_store_discard(s);
+}
+END_TEST
+
 /* A stopped claim leases only what its caller took. */
 static int
-take_one(const struct store_claim *c, void *arg)
+take_one(struct store_claim *c, void *arg)
 {
 	int *taken = arg;
 
@@ -1333,7 +1528,8 @@ TEST_SUITE(store)
 		 store_versions,
 		 store_inspect,
 		 store_data_version,
-		 store_gauges);
+		 store_gauges,
+		 store_claim_brings_work);
 	if (!test_backend_postgresql()) {
 		ADD_EACH(s, store,
 			 store_migrates_version_1,

@@ -318,8 +318,9 @@ dispatch_offer(struct dispatch *d, const struct ingest_delivery *del, size_t i,
 		run_free(run);
 }
 
-/* Open work read from the store into the scheduler, without the work
- * itself (a worker loads it). */
+/* Open work read from the store into the scheduler: with its run when
+ * the claim brought the work (a shared store's), else without (a worker
+ * loads it). */
 struct load {
 	struct dispatch *d;
 	size_t room;		/* notifications the window still takes */
@@ -330,9 +331,10 @@ struct load {
 };
 
 static int
-load_one(const struct store_claim *c, void *arg)
+load_one(struct store_claim *c, void *arg)
 {
 	struct load *l = arg;
+	struct run *run = NULL;
 	bool taken = false;
 	int rc;
 
@@ -342,8 +344,16 @@ load_one(const struct store_claim *c, void *arg)
 		l->full = true;
 		return 1;
 	}
+	if (c->work != NULL) {
+		/* Taken; NULL when out of memory (then freed): a worker
+		 * loads it. */
+		run = run_new(l->d->reg, c->work);
+		c->work = NULL;
+	}
 	rc = sched_add(l->d->sched, c->id, c->keys, c->n_keys, c->next_at,
-		       NULL, &taken);
+		       run, &taken);
+	if (!taken)
+		run_free(run);
 	if (rc < 0)
 		return rc;
 	l->last = c->id;
@@ -597,8 +607,9 @@ call_handlers(struct worker *w, struct run *run, int64_t id)
 }
 
 /* Build the run for a notification taken without its work (after a
- * restart, or a replay by whr inbox). NULL with *gone when it was purged
- * meanwhile; NULL alone when it could not be read now. */
+ * restart, a replay by whr inbox, or a shared store's claim that did not
+ * bring it). NULL with *gone when it was purged meanwhile; NULL alone
+ * when it could not be read now. */
 static struct run *
 load_run(struct worker *w, int64_t id, bool *gone)
 {

@@ -188,6 +188,45 @@ enum statement {
 	ST_COUNT,
 };
 
+/* A piece of work's columns, as ST_LOAD_WORK and ST_CLAIM return them
+ * (notifications n, deliveries d, outcomes o), in enum work_column's
+ * order. */
+#define WORK_COLUMNS \
+	"n.delivery_seq, n.idx, d.notifications, d.receiver_id," \
+	" d.delivery_id, n.action, d.attempt, d.received_at," \
+	" substring(d.body FROM (n.json_start + 1)::int" \
+	"  FOR (n.json_end - n.json_start)::int)," \
+	" CASE WHEN d.properties_start IS NULL THEN NULL ELSE" \
+	"  substring(d.body FROM (d.properties_start + 1)::int" \
+	"  FOR (d.properties_end - d.properties_start)::int) END," \
+	" n.state, n.runs, n.keys, n.next_at," \
+	" coalesce(n.retry_from, d.received_at)," \
+	" o.handler, o.result, o.runs, o.reason, n.id"
+
+enum work_column {
+	WC_SEQ,
+	WC_INDEX,
+	WC_COUNT,
+	WC_RECEIVER_ID,
+	WC_DELIVERY_ID,
+	WC_ACTION,
+	WC_ATTEMPT,
+	WC_RECEIVED_AT,
+	WC_JSON,
+	WC_PROPERTIES,
+	WC_STATE,
+	WC_RUNS,
+	WC_KEYS,
+	WC_NEXT_AT,
+	WC_RETRY_FROM,
+	WC_HANDLER,		/* the outcome's, NULL: none */
+	WC_RESULT,
+	WC_OUTCOME_RUNS,
+	WC_REASON,
+	WC_ID,
+	WC_TAKEN_OVER,		/* ST_CLAIM's only */
+};
+
 static const char *const statement_sql[ST_COUNT] = {
 	/*
 	 * Deliveries and their notifications, with their keys, in one
@@ -267,20 +306,10 @@ static const char *const statement_sql[ST_COUNT] = {
 		" UNION ALL"
 		" SELECT p.place, p.seq, p.anew, i.idx, i.id FROM placed p"
 		" LEFT JOIN inserted i ON i.delivery_seq = p.seq",
-	/* Binary results: the JSON comes as the bytes stored; a row per
-	 * outcome of earlier runs (handler, result, runs, reason), or one
-	 * with NULLs. */
+	/* Binary results (WORK_COLUMNS): the JSON comes as the bytes
+	 * stored; a row per outcome of earlier runs, or one with NULLs. */
 	[ST_LOAD_WORK] =
-		"SELECT n.delivery_seq, n.idx, d.notifications, d.receiver_id,"
-		" d.delivery_id, n.action, d.attempt, d.received_at,"
-		" substring(d.body FROM (n.json_start + 1)::int"
-		"  FOR (n.json_end - n.json_start)::int),"
-		" CASE WHEN d.properties_start IS NULL THEN NULL ELSE"
-		"  substring(d.body FROM (d.properties_start + 1)::int"
-		"  FOR (d.properties_end - d.properties_start)::int) END,"
-		" n.state, n.runs, n.keys, n.next_at,"
-		" coalesce(n.retry_from, d.received_at),"
-		" o.handler, o.result, o.runs, o.reason"
+		"SELECT " WORK_COLUMNS
 		" FROM notifications n JOIN deliveries d"
 		" ON d.seq = n.delivery_seq"
 		" LEFT JOIN outcomes o ON o.notification_id = n.id"
@@ -306,9 +335,21 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * by nature) let it choose to read every key of the table instead,
 	 * tens of milliseconds at every claim with a backlog, and a
 	 * prepared plan keeps that choice.
+	 *
+	 * With the work itself, as ST_LOAD_WORK gives it (binary, a row
+	 * per outcome, a notification's rows together), so that no worker
+	 * loads it: one round trip rather than one per notification. The
+	 * work is good to run only where no other claim held it (its lease
+	 * owner NULL in the row as locked, its newest version: new work,
+	 * or work settled or given back). A lease that ran out may have
+	 * had outcomes committed under it after this statement's snapshot
+	 * was taken (a transactional handler's, on a row only locked, not
+	 * changed), which the join below would not see: that work is
+	 * loaded afresh (taken_over), after this claim.
 	 */
 	[ST_CLAIM] =
-		"WITH eligible AS (SELECT n.id FROM notifications n"
+		"WITH eligible AS (SELECT n.id,"
+		"  n.lease_owner IS NOT NULL AS taken_over FROM notifications n"
 		"  WHERE n.state IN " OPEN " AND n.id > $1"
 		"  AND n.next_at <= $2"
 		"  AND (n.lease_until IS NULL OR n.lease_until < $2)"
@@ -327,8 +368,11 @@ static const char *const statement_sql[ST_COUNT] = {
 		"  ORDER BY n.id LIMIT $3 FOR UPDATE OF n SKIP LOCKED),"
 		" leased AS (UPDATE notifications n SET lease_owner = $4,"
 		"  lease_until = $5 FROM eligible e WHERE n.id = e.id"
-		"  RETURNING n.id, n.keys, n.next_at)"
-		" SELECT id, keys, next_at FROM leased ORDER BY id",
+		"  RETURNING n.*, e.taken_over)"
+		" SELECT " WORK_COLUMNS ", n.taken_over"
+		" FROM leased n JOIN deliveries d ON d.seq = n.delivery_seq"
+		" LEFT JOIN outcomes o ON o.notification_id = n.id"
+		" ORDER BY n.id",
 	/* What a claim's caller did not take. */
 	[ST_UNCLAIM] =
 		"UPDATE notifications"
@@ -2546,6 +2590,91 @@ send_gathered(struct pg_store *s)
 
 /* ---- work -------------------------------------------------------------- */
 
+/* The outcomes in rows @p first to @p first + @p n - 1 of a result of
+ * WORK_COLUMNS (binary), one piece of work's: one a row, when its
+ * handler is not NULL. */
+static int
+outcomes_from_rows(const PGresult *res, int first, int n,
+		   struct store_work *w)
+{
+	bool oom = false;
+	int row;
+
+	if (PQgetisnull(res, first, WC_HANDLER))
+		return 0;	/* none yet */
+	w->outcomes = calloc((size_t)n, sizeof(*w->outcomes));
+	if (w->outcomes == NULL)
+		return -ENOMEM;
+	for (row = first; !oom && row < first + n; row++) {
+		struct store_outcome *o = &w->outcomes[w->n_outcomes++];
+
+		o->handler = column_copy(res, row, WC_HANDLER, NULL, &oom);
+		o->result = store_result_from_name(PQgetvalue(res, row,
+							      WC_RESULT));
+		o->runs = column_int(res, row, WC_OUTCOME_RUNS);
+		o->reason = column_copy(res, row, WC_REASON, NULL, &oom);
+	}
+	return oom ? -ENOMEM : 0;
+}
+
+/* Row @p row of a result of WORK_COLUMNS (binary) into @p w, its
+ * outcomes aside. */
+static int
+work_from_row(const PGresult *res, int row, struct store_work *w)
+{
+	enum work_state state = WORK_PENDING;
+	bool oom = false;
+	char *text;
+
+	w->id = column_int(res, row, WC_ID);
+	w->delivery_seq = column_int(res, row, WC_SEQ);
+	w->index = (size_t)column_int(res, row, WC_INDEX);
+	w->count = (size_t)column_int(res, row, WC_COUNT);
+	w->receiver_id = column_copy(res, row, WC_RECEIVER_ID, NULL, &oom);
+	w->delivery_id = column_copy(res, row, WC_DELIVERY_ID, NULL, &oom);
+	w->action = column_copy(res, row, WC_ACTION, NULL, &oom);
+	w->attempt = column_int(res, row, WC_ATTEMPT);
+	w->received_at = column_int(res, row, WC_RECEIVED_AT);
+	w->json = column_copy(res, row, WC_JSON, &w->json_len, &oom);
+	w->properties = column_copy(res, row, WC_PROPERTIES,
+				    &w->properties_len, &oom);
+	text = column_copy(res, row, WC_STATE, NULL, &oom);
+	work_state_from_name(text, &state);
+	free(text);
+	w->state = state;
+	w->runs = column_int(res, row, WC_RUNS);
+	w->next_at = column_int(res, row, WC_NEXT_AT);
+	w->retry_from = column_int(res, row, WC_RETRY_FROM);
+	text = column_copy(res, row, WC_KEYS, NULL, &oom);
+	if (text != NULL && store_split_keys(text, &w->keys, &w->n_keys) < 0)
+		oom = true;
+	free(text);
+	return oom || w->receiver_id == NULL || w->json == NULL ? -ENOMEM : 0;
+}
+
+/* The piece of work in rows @p first to @p first + @p n - 1 of a result
+ * of WORK_COLUMNS (binary): 0 with *out the caller's (store_work_free()),
+ * or -ENOMEM. */
+static int
+work_from_rows(const PGresult *res, int first, int n,
+	       struct store_work **out)
+{
+	struct store_work *w = calloc(1, sizeof(*w));
+	int rc;
+
+	if (w == NULL)
+		return -ENOMEM;
+	rc = work_from_row(res, first, w);
+	if (rc == 0)
+		rc = outcomes_from_rows(res, first, n, w);
+	if (rc < 0) {
+		store_work_free(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
 /* Give back the leases of rows @p from on of a claim's result. */
 static void
 unclaim(struct pg_store *s, const PGresult *res, int from)
@@ -2555,7 +2684,7 @@ unclaim(struct pg_store *s, const PGresult *res, int from)
 	int row;
 
 	for (row = from; row < PQntuples(res); row++)
-		elem_int(&ids, column_int(res, row, 0));
+		elem_int(&ids, column_int(res, row, WC_ID));
 	array_close(&ids);
 	if (!ids.oom) {
 		param_text(&p, ids.p);
@@ -2568,13 +2697,13 @@ unclaim(struct pg_store *s, const PGresult *res, int from)
 static int
 pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 	 int64_t lease_us,
-	 int (*fn)(const struct store_claim *c, void *arg), void *arg)
+	 int (*fn)(struct store_claim *c, void *arg), void *arg)
 {
 	struct pg_store *s = pg(store);
 	int64_t now = now_realtime_us();
 	struct params p = { 0 };
 	PGresult *res;
-	int row, rc;
+	int row, n, rc;
 
 	param_int(&p, after);
 	param_int(&p, now);
@@ -2584,14 +2713,24 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 		param_text(&p, NULL);
 	param_text(&p, lease_owner);
 	param_int(&p, now + (lease_us > 0 ? lease_us : 0));
-	res = run(s, ST_CLAIM, &p, 0, "cannot claim work", &rc);
+	res = run(s, ST_CLAIM, &p, 1, "cannot claim work", &rc);
 	if (res == NULL)
 		return rc;
-	for (row = 0; row < PQntuples(res); row++) {
-		int r = store_offer_claim(column_int(res, row, 0),
-					  PQgetvalue(res, row, 1),
-					  column_int(res, row, 2), fn, arg);
+	/* A notification's rows (one per outcome) come together. */
+	for (row = 0; row < PQntuples(res); row += n) {
+		int64_t id = column_int(res, row, WC_ID);
+		struct store_work *work = NULL;
+		int r;
 
+		for (n = 1; row + n < PQntuples(res) &&
+			    column_int(res, row + n, WC_ID) == id; n++)
+			;
+		/* Out of memory: offered without it, a worker loads it. */
+		if (column_int(res, row, WC_TAKEN_OVER) == 0)
+			work_from_rows(res, row, n, &work);
+		r = store_offer_claim(id, PQgetvalue(res, row, WC_KEYS),
+				      column_int(res, row, WC_NEXT_AT), work,
+				      fn, arg);
 		if (r != 0) {
 			/* Stopped: this one and the rest are not taken. */
 			unclaim(s, res, row);
@@ -2659,89 +2798,21 @@ pg_count_open(struct whr_store *store, int64_t after)
 			 "cannot count pending work");
 }
 
-/* The outcomes in ST_LOAD_WORK's rows (binary): one a row, when its
- * handler is not NULL. */
-static int
-outcomes_from_rows(const PGresult *res, struct store_work *w)
-{
-	bool oom = false;
-	int row;
-
-	if (PQgetisnull(res, 0, 15))
-		return 0;	/* none yet */
-	w->outcomes = calloc((size_t)PQntuples(res), sizeof(*w->outcomes));
-	if (w->outcomes == NULL)
-		return -ENOMEM;
-	for (row = 0; !oom && row < PQntuples(res); row++) {
-		struct store_outcome *o = &w->outcomes[w->n_outcomes++];
-
-		o->handler = column_copy(res, row, 15, NULL, &oom);
-		o->result = store_result_from_name(PQgetvalue(res, row, 16));
-		o->runs = column_int(res, row, 17);
-		o->reason = column_copy(res, row, 18, NULL, &oom);
-	}
-	return oom ? -ENOMEM : 0;
-}
-
-/* The columns of ST_LOAD_WORK (binary) into @p w. */
-static int
-work_from_row(const PGresult *res, struct store_work *w)
-{
-	enum work_state state = WORK_PENDING;
-	bool oom = false;
-	char *text;
-
-	w->delivery_seq = column_int(res, 0, 0);
-	w->index = (size_t)column_int(res, 0, 1);
-	w->count = (size_t)column_int(res, 0, 2);
-	w->receiver_id = column_copy(res, 0, 3, NULL, &oom);
-	w->delivery_id = column_copy(res, 0, 4, NULL, &oom);
-	w->action = column_copy(res, 0, 5, NULL, &oom);
-	w->attempt = column_int(res, 0, 6);
-	w->received_at = column_int(res, 0, 7);
-	w->json = column_copy(res, 0, 8, &w->json_len, &oom);
-	w->properties = column_copy(res, 0, 9, &w->properties_len, &oom);
-	text = column_copy(res, 0, 10, NULL, &oom);
-	work_state_from_name(text, &state);
-	free(text);
-	w->state = state;
-	w->runs = column_int(res, 0, 11);
-	w->next_at = column_int(res, 0, 13);
-	w->retry_from = column_int(res, 0, 14);
-	text = column_copy(res, 0, 12, NULL, &oom);
-	if (text != NULL && store_split_keys(text, &w->keys, &w->n_keys) < 0)
-		oom = true;
-	free(text);
-	return oom || w->receiver_id == NULL || w->json == NULL ? -ENOMEM : 0;
-}
-
 static int
 pg_load(struct whr_store *store, int64_t id, struct store_work **out)
 {
-	struct pg_store *s = pg(store);
 	struct params p = { 0 };
-	struct store_work *w;
 	PGresult *res;
 	int rc;
 
-	w = calloc(1, sizeof(*w));
-	if (w == NULL)
-		return -ENOMEM;
-	w->id = id;
 	param_int(&p, id);
-	res = run(s, ST_LOAD_WORK, &p, 1, "cannot load work", &rc);
-	if (res != NULL) {
-		rc = PQntuples(res) == 0 ? -ENOENT : work_from_row(res, w);
-		if (rc == 0)
-			rc = outcomes_from_rows(res, w);
-		PQclear(res);
-	}
-	if (rc < 0) {
-		store_work_free(w);
+	res = run(pg(store), ST_LOAD_WORK, &p, 1, "cannot load work", &rc);
+	if (res == NULL)
 		return rc;
-	}
-	*out = w;
-	return 0;
+	rc = PQntuples(res) == 0
+		? -ENOENT : work_from_rows(res, 0, PQntuples(res), out);
+	PQclear(res);
+	return rc;
 }
 
 static int64_t

@@ -960,7 +960,7 @@ column_copy(sqlite3_stmt *st, int i, size_t *len)
 static int
 lite_claim(struct whr_store *store, int64_t after, int64_t limit,
 	   int64_t lease_us,
-	   int (*fn)(const struct store_claim *c, void *arg), void *arg)
+	   int (*fn)(struct store_claim *c, void *arg), void *arg)
 {
 	struct lite_store *s = lite(store);
 	sqlite3_stmt *st = statement(s, ST_OPEN_AFTER);
@@ -975,7 +975,7 @@ lite_claim(struct whr_store *store, int64_t after, int64_t limit,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int r = store_offer_claim(sqlite3_column_int64(st, 0),
 			(const char *)sqlite3_column_text(st, 1),
-			sqlite3_column_int64(st, 2), fn, arg);
+			sqlite3_column_int64(st, 2), NULL, fn, arg);
 
 		if (r != 0) {
 			sqlite3_reset(st);

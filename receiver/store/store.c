@@ -243,7 +243,7 @@ whr_store_ingest(struct whr_store *s, struct ingest_delivery *d)
 WHR_EXPORT int
 whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 		int64_t lease_us,
-		int (*fn)(const struct store_claim *c, void *arg), void *arg)
+		int (*fn)(struct store_claim *c, void *arg), void *arg)
 {
 	return s->backend->claim(s, after, limit, lease_us, fn, arg);
 }
@@ -664,10 +664,11 @@ store_init(struct whr_store *s, const struct store_backend *backend,
 
 int
 store_offer_claim(int64_t id, const char *keys, int64_t next_at,
-		  int (*fn)(const struct store_claim *c, void *arg),
+		  struct store_work *work,
+		  int (*fn)(struct store_claim *c, void *arg),
 		  void *arg)
 {
-	struct store_claim c = { .id = id, .next_at = next_at };
+	struct store_claim c = { .id = id, .next_at = next_at, .work = work };
 	char **split = NULL;
 	int rc = store_split_keys(keys, &split, &c.n_keys);
 
@@ -675,6 +676,8 @@ store_offer_claim(int64_t id, const char *keys, int64_t next_at,
 		c.keys = split;
 		rc = fn(&c, arg);
 	}
+	/* Not taken. */
+	store_work_free(c.work);
 	store_free_keys(split, c.n_keys);
 	return rc;
 }

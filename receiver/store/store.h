@@ -203,12 +203,20 @@ const char *work_state_name(enum work_state state);
 int work_state_from_name(const char *name, enum work_state *state);
 
 /* Open work, as a claim hands it out: enough to order it (its keys, its
- * time), not the work itself. Borrowed during the callback. */
+ * time), and perhaps the work itself. Borrowed during the callback, but
+ * for @p work, which the callback may take. */
 struct store_claim {
 	int64_t id;
 	char *const *keys;
 	size_t n_keys;
 	int64_t next_at;	/* microseconds since the epoch */
+	/* The work as whr_store_load() would give it now, or NULL: to be
+	 * loaded (SQLite's claims; on PostgreSQL, work taken over from a
+	 * claim whose lease ran out, or out of memory). The callback takes
+	 * it by setting this to NULL, and frees it with store_work_free()
+	 * then; what is left here when it returns (whatever it returned)
+	 * the store frees. */
+	struct store_work *work;
 };
 
 /* Claim up to @p limit pieces of open work (pending or retrying) with an
@@ -223,10 +231,11 @@ struct store_claim {
  * (next_at up to now), not leased by a live claim, and with no older open
  * work sharing one of its keys; each is leased to this process until
  * now + @p lease_us (a lease of 0 ends at once: the next claim may take
- * it again), which whr_store_renew() extends and settling ends. */
+ * it again), which whr_store_renew() extends and settling ends; its work
+ * comes with it (store_claim.work), read in the same statement. */
 int whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 		    int64_t lease_us,
-		    int (*fn)(const struct store_claim *c, void *arg),
+		    int (*fn)(struct store_claim *c, void *arg),
 		    void *arg);
 
 /* Extend the leases of this process's claims on work @p ids (@p n of
@@ -546,7 +555,7 @@ struct store_backend {
 	int (*ingest)(struct whr_store *s, struct ingest_delivery *d);
 	int (*claim)(struct whr_store *s, int64_t after, int64_t limit,
 		     int64_t lease_us,
-		     int (*fn)(const struct store_claim *c, void *arg),
+		     int (*fn)(struct store_claim *c, void *arg),
 		     void *arg);
 	int (*renew)(struct whr_store *s, const int64_t *ids, size_t n,
 		     int64_t lease_us);
@@ -664,10 +673,13 @@ int store_split_keys(const char *text, char ***keys, size_t *n);
 void store_free_keys(char **keys, size_t n);
 
 /* Hand a claim's row to @p fn (whr_store_claim()): work @p id, its keys
- * as stored (one a line), due at @p next_at. What @p fn returned, or
- * -ENOMEM. */
+ * as stored (one a line), due at @p next_at, with @p work (may be NULL),
+ * which this takes in every case: @p fn may take it in turn (struct
+ * store_claim), else it is freed here. What @p fn returned, or -ENOMEM
+ * (@p fn not called). */
 int store_offer_claim(int64_t id, const char *keys, int64_t next_at,
-		      int (*fn)(const struct store_claim *c, void *arg),
+		      struct store_work *work,
+		      int (*fn)(struct store_claim *c, void *arg),
 		      void *arg);
 
 /* An outcome's result from its stored name ("done", "retry", "reject"). */
