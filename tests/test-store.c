@@ -306,6 +306,125 @@ START_TEST(store_outcomes_and_finish)
 }
 END_TEST
 
+/* Outcome @p handler of @p w, which must be there. */
+static const struct store_outcome *
+outcome_of(const struct store_work *w, const char *handler)
+{
+	size_t i;
+
+	for (i = 0; i < w->n_outcomes; i++) {
+		if (strcmp(w->outcomes[i].handler, handler) == 0)
+			return &w->outcomes[i];
+	}
+	ck_abort_msg("no outcome of %s on %lld", handler, (long long)w->id);
+	return NULL;
+}
+
+/* Pipelined (the inbox's transactions; on PostgreSQL what ingest says
+ * comes with the commit, several deliveries gathered into one
+ * statement): every delivery gets its own answer, a second copy in the
+ * same transaction counts as a duplicate, one without notifications or
+ * with another receiver's Id does not; outcomes and states of several
+ * runs, a second write about a notification after the first. */
+START_TEST(store_pipelined_batch)
+{
+	struct whr_store *s = test_store_fresh();
+	struct ingest_delivery d[5];
+	struct ingest_notification n[5][2];
+	struct store_work *w = NULL;
+	int i;
+
+	delivery(&d[0], n[0], "d1", 1);
+	delivery(&d[1], n[1], NULL, 1);
+	delivery(&d[2], n[2], "d1", 4);
+	delivery(&d[3], n[3], "d2", 1);
+	d[3].n_notifications = 0;
+	delivery(&d[4], n[4], "d2", 1);
+	d[4].receiver_id = "other";
+	d[4].received_at = 2;
+	whr_store_pipeline(s, true);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	for (i = 0; i < 5; i++)
+		ck_assert_int_eq(whr_store_ingest(s, &d[i]), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+
+	ck_assert(!d[0].duplicate);
+	ck_assert_int_eq(d[0].seq, 1);
+	ck_assert_int_eq(n[0][0].id, 1);
+	ck_assert_int_eq(n[0][1].id, 2);
+	ck_assert(!d[1].duplicate);
+	ck_assert_int_eq(d[1].seq, 2);
+	ck_assert_int_eq(n[1][0].id, 3);
+	ck_assert_int_eq(n[1][1].id, 4);
+	ck_assert(d[2].duplicate);
+	ck_assert_int_eq(d[2].seq, 1);
+	ck_assert(!d[3].duplicate);
+	ck_assert_int_eq(d[3].seq, 3);
+	ck_assert(!d[4].duplicate);
+	ck_assert_int_eq(d[4].seq, 4);
+	ck_assert_int_eq(n[4][0].id, 5);
+	ck_assert_int_eq(n[4][1].id, 6);
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM deliveries"), 4);
+	ck_assert_int_eq(query_int(s, "SELECT duplicates * 10 + last_attempt"
+				   " FROM deliveries WHERE seq = 1"), 14);
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM notifications"), 6);
+	ck_assert_int_eq(whr_store_load(s, 6, &w), 0);
+	ck_assert_str_eq(w->receiver_id, "other");
+	ck_assert_str_eq(w->delivery_id, "d2");
+	ck_assert_str_eq(w->json, "{\"Action\":\"B\"}");
+	ck_assert_str_eq(w->properties, "{\"p\":1}");
+	ck_assert_int_eq(w->received_at, 2);
+	ck_assert_uint_eq(w->n_keys, 1);
+	ck_assert_str_eq(w->keys[0], "d:4");
+	store_work_free(w);
+
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_record_outcome(s, 1, "h1", WHR_RETRY,
+						  "later", 5), 0);
+	ck_assert_int_eq(whr_store_settle(s, 1, WORK_RETRYING, 99,
+					  "h1: later", 5), 0);
+	ck_assert_int_eq(whr_store_record_outcome(s, 1, "h1", WHR_DONE,
+						  NULL, 6), 0);
+	ck_assert_int_eq(whr_store_settle(s, 1, WORK_DONE, 6, NULL, 6), 0);
+	ck_assert_int_eq(whr_store_record_outcome(s, 3, "h1", WHR_DONE,
+						  NULL, 6), 0);
+	ck_assert_int_eq(whr_store_record_outcome(s, 3, "h2", WHR_REJECT,
+						  "no \"quotes\\\"", 6), 0);
+	ck_assert_int_eq(whr_store_settle(s, 3, WORK_DEAD, 6,
+					  "h2: no \"quotes\\\"", 6), 0);
+	ck_assert_int_eq(whr_store_settle(s, 5, WORK_RETRYING, 77, NULL, 6),
+			 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+
+	ck_assert_int_eq(whr_store_load(s, 1, &w), 0);
+	ck_assert_int_eq(w->state, WORK_DONE);
+	ck_assert_int_eq(w->runs, 2);
+	ck_assert_uint_eq(w->n_outcomes, 1);
+	ck_assert_int_eq(outcome_of(w, "h1")->result, WHR_DONE);
+	ck_assert_int_eq(outcome_of(w, "h1")->runs, 2);
+	store_work_free(w);
+	ck_assert_int_eq(whr_store_load(s, 3, &w), 0);
+	ck_assert_int_eq(w->state, WORK_DEAD);
+	ck_assert_int_eq(w->runs, 1);
+	ck_assert_int_eq(outcome_of(w, "h1")->result, WHR_DONE);
+	ck_assert_int_eq(outcome_of(w, "h1")->runs, 1);
+	ck_assert_int_eq(outcome_of(w, "h2")->result, WHR_REJECT);
+	ck_assert_str_eq(outcome_of(w, "h2")->reason, "no \"quotes\\\"");
+	store_work_free(w);
+	ck_assert_int_eq(whr_store_load(s, 5, &w), 0);
+	ck_assert_int_eq(w->state, WORK_RETRYING);
+	ck_assert_int_eq(w->next_at, 77);
+	store_work_free(w);
+	/* Finished work's keys are gone; open work keeps its own. */
+	if (test_backend_db() == WHR_DB_POSTGRESQL)
+		ck_assert_int_eq(query_int(s, "SELECT count(*) FROM"
+			" notification_keys WHERE notification_id IN (1, 3)"),
+			0);
+	ck_assert_int_eq(whr_store_count_open(s, 0), 4);
+	test_store_discard(s);
+}
+END_TEST
+
 START_TEST(store_versions)
 {
 	struct whr_store *s = test_store_fresh();
@@ -879,20 +998,6 @@ taken_work_free(struct taken_work *t)
 {
 	while (t->n > 0)
 		store_work_free(t->w[--t->n]);
-}
-
-/* Outcome @p handler of @p w, which must be there. */
-static const struct store_outcome *
-outcome_of(const struct store_work *w, const char *handler)
-{
-	size_t i;
-
-	for (i = 0; i < w->n_outcomes; i++) {
-		if (strcmp(w->outcomes[i].handler, handler) == 0)
-			return &w->outcomes[i];
-	}
-	ck_abort_msg("no outcome of %s on %lld", handler, (long long)w->id);
-	return NULL;
 }
 
 /* @p w, as a claim brought it, is what whr_store_load() gives. */
@@ -1525,6 +1630,7 @@ TEST_SUITE(store)
 	ADD_EACH(s, store,
 		 store_ingest_and_duplicates,
 		 store_outcomes_and_finish,
+		 store_pipelined_batch,
 		 store_versions,
 		 store_inspect,
 		 store_data_version,
