@@ -102,6 +102,34 @@ delivery(struct ingest_delivery *d, struct ingest_notification n[2],
 	};
 }
 
+/* Another body: other bytes at other offsets, to tell the bodies of
+ * one statement apart. */
+static const char body_other[] =
+	"{\"Id\":\"x\",\"Properties\":{\"q\":22},\"Attempt\":1,"
+	"\"Notifications\":[{\"Action\":\"C\"},{\"Action\":\"D\"}]}";
+
+/* delivery(), with body_other and its actions C and D. */
+static void
+delivery_other(struct ingest_delivery *d, struct ingest_notification n[2],
+	       const char *id)
+{
+	const char *c = strstr(body_other, "{\"Action\":\"C\"}");
+	const char *e = strstr(body_other, "{\"Action\":\"D\"}");
+	const char *p = strstr(body_other, "{\"q\"");
+
+	delivery(d, n, id, 1);
+	d->body = body_other;
+	d->body_len = strlen(body_other);
+	d->properties_start = (size_t)(p - body_other);
+	d->properties_end = d->properties_start + 8;
+	n[0].action = "C";
+	n[0].json_start = (size_t)(c - body_other);
+	n[0].json_end = n[0].json_start + 14;
+	n[1].action = "D";
+	n[1].json_start = (size_t)(e - body_other);
+	n[1].json_end = n[1].json_start + 14;
+}
+
 /* Store delivery @p id in the caller's transaction. */
 static void
 ingest(struct whr_store *s, const char *id, int64_t attempt,
@@ -335,11 +363,11 @@ START_TEST(store_pipelined_batch)
 	int i;
 
 	delivery(&d[0], n[0], "d1", 1);
-	delivery(&d[1], n[1], NULL, 1);
+	delivery_other(&d[1], n[1], NULL);
 	delivery(&d[2], n[2], "d1", 4);
 	delivery(&d[3], n[3], "d2", 1);
 	d[3].n_notifications = 0;
-	delivery(&d[4], n[4], "d2", 1);
+	delivery_other(&d[4], n[4], "d2");
 	d[4].receiver_id = "other";
 	d[4].received_at = 2;
 	whr_store_pipeline(s, true);
@@ -368,11 +396,23 @@ START_TEST(store_pipelined_batch)
 	ck_assert_int_eq(query_int(s, "SELECT duplicates * 10 + last_attempt"
 				   " FROM deliveries WHERE seq = 1"), 14);
 	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM notifications"), 6);
+	/* Each its own body, however many went in one statement. */
+	ck_assert_int_eq(whr_store_load(s, 2, &w), 0);
+	ck_assert_str_eq(w->json, "{\"Action\":\"B\"}");
+	ck_assert_str_eq(w->properties, "{\"p\":1}");
+	store_work_free(w);
+	ck_assert_int_eq(whr_store_load(s, 3, &w), 0);
+	ck_assert_ptr_null(w->delivery_id);
+	ck_assert_str_eq(w->action, "C");
+	ck_assert_str_eq(w->json, "{\"Action\":\"C\"}");
+	ck_assert_str_eq(w->properties, "{\"q\":22}");
+	store_work_free(w);
 	ck_assert_int_eq(whr_store_load(s, 6, &w), 0);
 	ck_assert_str_eq(w->receiver_id, "other");
 	ck_assert_str_eq(w->delivery_id, "d2");
-	ck_assert_str_eq(w->json, "{\"Action\":\"B\"}");
-	ck_assert_str_eq(w->properties, "{\"p\":1}");
+	ck_assert_str_eq(w->action, "D");
+	ck_assert_str_eq(w->json, "{\"Action\":\"D\"}");
+	ck_assert_str_eq(w->properties, "{\"q\":22}");
 	ck_assert_int_eq(w->received_at, 2);
 	ck_assert_uint_eq(w->n_keys, 1);
 	ck_assert_str_eq(w->keys[0], "d:4");
@@ -792,37 +832,48 @@ replica_join(struct replica *r)
 	return r->rc;
 }
 
-/* The test delivery "same", attempt 2; whether it was a duplicate goes
- * to the bool @p arg. */
+/* What the other replica's batch of store_concurrent_ingest said. */
+struct same_batch {
+	struct ingest_delivery d[3];
+	struct ingest_notification n[3][2];
+};
+
+/* The test delivery "same", attempt 2, pipelined between a new one
+ * without an Id (body_other) and a new one with ("fresh"): one
+ * statement whose rows are a duplicate the conflict found and new ones.
+ * What ingest said goes to the struct same_batch @p arg. */
 static int
 ingest_same(struct whr_store *s, void *arg)
 {
-	struct ingest_delivery d;
-	struct ingest_notification n[2];
-	int rc;
+	struct same_batch *b = arg;
+	int rc, i;
 
-	delivery(&d, n, "same", 2);
+	delivery_other(&b->d[0], b->n[0], NULL);
+	delivery(&b->d[1], b->n[1], "same", 2);
+	delivery(&b->d[2], b->n[2], "fresh", 1);
+	whr_store_pipeline(s, true);
 	rc = whr_store_begin(s);
-	if (rc == 0)
-		rc = whr_store_ingest(s, &d);
+	for (i = 0; rc == 0 && i < 3; i++)
+		rc = whr_store_ingest(s, &b->d[i]);
 	if (rc == 0)
 		rc = whr_store_commit(s);
-	*(bool *)arg = d.duplicate;
 	return rc;
 }
 
 /* Two replicas store the same delivery at the same moment: the second
  * insert waits for the first's commit, and counts a duplicate; both
- * succeed (both answer 200), and it is stored once. */
+ * succeed (both answer 200), and it is stored once. The new deliveries
+ * of the second's statement get their own rows and work. */
 START_TEST(store_concurrent_ingest)
 {
 	struct whr_store *s = test_store_fresh();
-	bool duplicate = false;
+	struct same_batch b;
 	struct replica other = {
 		.location = test_store_fresh_location(),
 		.work = ingest_same,
-		.arg = &duplicate,
+		.arg = &b,
 	};
+	struct store_work *w = NULL;
 	struct ingest_delivery d;
 	struct ingest_notification n[2];
 	int i;
@@ -839,14 +890,29 @@ START_TEST(store_concurrent_ingest)
 	}
 	ck_assert_int_eq(whr_store_commit(s), 0);
 	ck_assert_int_eq(replica_join(&other), 0);
-	ck_assert(duplicate);
-	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM deliveries"), 1);
+	ck_assert(b.d[1].duplicate);
+	ck_assert_int_eq(b.d[1].seq, d.seq);
+	ck_assert(!b.d[0].duplicate);
+	ck_assert(!b.d[2].duplicate);
+	ck_assert_int_gt(b.d[0].seq, d.seq);
+	ck_assert_int_gt(b.d[2].seq, b.d[0].seq);
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM deliveries"), 3);
 	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM notifications"),
-			 2);
-	ck_assert_int_eq(query_int(s, "SELECT duplicates FROM deliveries"),
-			 1);
-	ck_assert_int_eq(query_int(s, "SELECT last_attempt FROM deliveries"),
-			 2);
+			 6);
+	ck_assert_int_eq(query_int(s, "SELECT duplicates FROM deliveries"
+				   " WHERE delivery_id = 'same'"), 1);
+	ck_assert_int_eq(query_int(s, "SELECT last_attempt FROM deliveries"
+				   " WHERE delivery_id = 'same'"), 2);
+	ck_assert_int_eq(whr_store_load(s, b.n[0][1].id, &w), 0);
+	ck_assert_int_eq(w->delivery_seq, b.d[0].seq);
+	ck_assert_str_eq(w->json, "{\"Action\":\"D\"}");
+	store_work_free(w);
+	ck_assert_int_eq(whr_store_load(s, b.n[2][0].id, &w), 0);
+	ck_assert_int_eq(w->delivery_seq, b.d[2].seq);
+	ck_assert_str_eq(w->delivery_id, "fresh");
+	ck_assert_str_eq(w->json, "{\"Action\":\"A\"}");
+	store_work_free(w);
+	ck_assert_int_gt(b.n[2][0].id, b.n[0][1].id);
 	test_store_discard(s);
 }
 END_TEST
@@ -1042,7 +1108,9 @@ assert_loads_the_same(struct whr_store *s, const struct store_work *w)
 /* A shared store's claim brings the work itself, as a load would read
  * it, so that no worker loads it: its JSON, its delivery's properties
  * (or none), the outcomes of its earlier runs, one piece of work however
- * many outcomes it has. SQLite's claims bring none. */
+ * many outcomes it has. Not retrying work, whose outcomes another
+ * replica may have written since the claim's snapshot: a worker loads
+ * it. SQLite's claims bring none. */
 START_TEST(store_claim_brings_work)
 {
 	struct whr_store *s = test_store_fresh();
@@ -1074,6 +1142,9 @@ START_TEST(store_claim_brings_work)
 	ck_assert_int_eq(whr_store_settle(s, 2, WORK_RETRYING, 0, "h2", 5),
 			 0);
 	ck_assert_int_eq(whr_store_commit(s), 0);
+	/* 2 pending again with its outcomes, as a replay leaves it. */
+	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s), "UPDATE notifications"
+				     " SET state = 'pending' WHERE id = 2"), 0);
 
 	ck_assert_int_eq(whr_store_claim(s, 0, -1, 60000000, take_work, &t),
 			 0);
@@ -1089,39 +1160,31 @@ START_TEST(store_claim_brings_work)
 	ck_assert_int_eq(t.ids[0], 1);
 	ck_assert_int_eq(t.ids[1], 2);
 	ck_assert_int_eq(t.ids[2], 4);
-	for (i = 0; i < t.n; i++) {
+	ck_assert_ptr_null(t.w[0]);	/* retrying */
+	for (i = 1; i < t.n; i++) {
 		ck_assert_ptr_nonnull(t.w[i]);
 		ck_assert_int_eq(t.w[i]->id, t.ids[i]);
 		assert_loads_the_same(s, t.w[i]);
 	}
 
-	ck_assert_str_eq(t.w[0]->json, "{\"Action\":\"A\"}");
-	ck_assert_uint_eq(t.w[0]->json_len, 14);
-	ck_assert_str_eq(t.w[0]->action, "A");
-	ck_assert_str_eq(t.w[0]->properties, "{\"p\":1}");
-	ck_assert_uint_eq(t.w[0]->properties_len, 7);
-	ck_assert_str_eq(t.w[0]->receiver_id, "tenant");
-	ck_assert_str_eq(t.w[0]->delivery_id, "a");
-	ck_assert_int_eq(t.w[0]->state, WORK_RETRYING);
-	ck_assert_int_eq(t.w[0]->runs, 1);
-	ck_assert_uint_eq(t.w[0]->n_keys, 2);
-	ck_assert_str_eq(t.w[0]->keys[1], "lc:c\x1fu2");
-	ck_assert_uint_eq(t.w[0]->n_outcomes, 2);
-	o = outcome_of(t.w[0], "h1");
-	ck_assert_int_eq(o->result, WHR_DONE);
-	ck_assert_ptr_null(o->reason);
-	o = outcome_of(t.w[0], "h2");
-	ck_assert_int_eq(o->result, WHR_RETRY);
-	ck_assert_str_eq(o->reason, "later");
-
 	ck_assert_str_eq(t.w[1]->json, "{\"Action\":\"B\"}");
+	ck_assert_uint_eq(t.w[1]->json_len, 14);
 	ck_assert_str_eq(t.w[1]->action, "B");
+	ck_assert_str_eq(t.w[1]->properties, "{\"p\":1}");
+	ck_assert_uint_eq(t.w[1]->properties_len, 7);
+	ck_assert_str_eq(t.w[1]->receiver_id, "tenant");
+	ck_assert_str_eq(t.w[1]->delivery_id, "a");
+	ck_assert_int_eq(t.w[1]->state, WORK_PENDING);
+	ck_assert_int_eq(t.w[1]->runs, 1);
 	ck_assert_uint_eq(t.w[1]->n_keys, 1);
 	ck_assert_str_eq(t.w[1]->keys[0], "d:1");
 	ck_assert_uint_eq(t.w[1]->n_outcomes, 2);
 	o = outcome_of(t.w[1], "h1");
 	ck_assert_int_eq(o->result, WHR_REJECT);
 	ck_assert_str_eq(o->reason, "no");
+	o = outcome_of(t.w[1], "h2");
+	ck_assert_int_eq(o->result, WHR_RETRY);
+	ck_assert_ptr_null(o->reason);
 
 	ck_assert_str_eq(t.w[2]->delivery_id, "b");
 	ck_assert_int_eq(t.w[2]->delivery_seq, 2);

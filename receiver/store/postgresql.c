@@ -241,10 +241,13 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * stay SQLite's). Two replicas inserting at once meet at the unique
 	 * key: the second waits for the first, then counts itself on the
 	 * first's row (ON CONFLICT DO UPDATE sees it, committed after this
-	 * statement began). New deliveries take their numbers first, in
-	 * order, which tells their rows apart (one without an Id has no
-	 * other key). A row per notification, or one with NULLs per
-	 * delivery: (place, seq, stored anew, idx, id).
+	 * statement began): its row is told by its key (kept). The new ones
+	 * take their numbers as they are inserted, in place order, so the
+	 * nth of them is the nth smallest seq (one without an Id has no
+	 * other key; taking the numbers here, nextval(), would want a
+	 * right on the sequence that inserting does not). A row per
+	 * notification, or one with NULLs per delivery: (place, seq,
+	 * stored anew, idx, id).
 	 */
 	[ST_INGEST] =
 		"WITH input AS (SELECT * FROM unnest($1::text[], $2::text[],"
@@ -263,17 +266,16 @@ static const char *const statement_sql[ST_COUNT] = {
 		"  AND x.delivery_id IS NOT NULL"
 		"  AND x.receiver_id = i.receiver_id"
 		"  AND x.delivery_id = i.delivery_id RETURNING i.place, x.seq),"
-		" fresh AS (SELECT i.*, nextval('deliveries_seq_seq') AS seq"
-		"  FROM input i WHERE NOT EXISTS (SELECT 1 FROM found f"
-		"  WHERE f.place = i.place) ORDER BY i.place),"
-		" d AS (INSERT INTO deliveries AS x (seq, receiver_id,"
-		"  delivery_id, attempt, received_at, headers, body,"
-		"  properties_start, properties_end, notifications)"
-		"  SELECT seq, receiver_id, delivery_id, attempt, received_at,"
-		"  headers,"
+		" fresh AS (SELECT i.* FROM input i WHERE NOT EXISTS"
+		"  (SELECT 1 FROM found f WHERE f.place = i.place)),"
+		" d AS (INSERT INTO deliveries AS x (receiver_id, delivery_id,"
+		"  attempt, received_at, headers, body, properties_start,"
+		"  properties_end, notifications)"
+		"  SELECT receiver_id, delivery_id, attempt, received_at, headers,"
 		"  substring($11::bytea FROM (body_start + 1)::int"
 		"   FOR body_len::int),"
 		"  properties_start, properties_end, notifications FROM fresh"
+		"  ORDER BY place"
 		"  ON CONFLICT (receiver_id, delivery_id)"
 		"  WHERE delivery_id IS NOT NULL DO UPDATE SET"
 		"  duplicates = x.duplicates + 1,"
@@ -281,11 +283,17 @@ static const char *const statement_sql[ST_COUNT] = {
 		"   excluded.attempt),"
 		"  last_duplicate_at = excluded.received_at"
 		"  RETURNING seq, receiver_id, delivery_id, xmax = 0 AS anew),"
-		" placed AS (SELECT f.place, d.seq, true AS anew, f.received_at"
-		"  FROM d JOIN fresh f ON f.seq = d.seq WHERE d.anew"
-		"  UNION ALL SELECT f.place, d.seq, false, f.received_at"
-		"  FROM d JOIN fresh f ON f.receiver_id = d.receiver_id"
+		" kept AS (SELECT f.place, d.seq, f.received_at FROM d"
+		"  JOIN fresh f ON f.receiver_id = d.receiver_id"
 		"  AND f.delivery_id = d.delivery_id WHERE NOT d.anew),"
+		" placed AS (SELECT place, seq, false AS anew, received_at"
+		"  FROM kept UNION ALL"
+		"  SELECT f.place, a.seq, true, f.received_at"
+		"  FROM (SELECT seq, row_number() OVER (ORDER BY seq) AS r"
+		"  FROM d WHERE anew) a"
+		"  JOIN (SELECT place, received_at,"
+		"  row_number() OVER (ORDER BY place) AS r FROM fresh"
+		"  WHERE place NOT IN (SELECT place FROM kept)) f ON f.r = a.r),"
 		" input_n AS (SELECT * FROM unnest($12::bigint[],"
 		"  $13::bigint[], $14::text[], $15::bigint[], $16::bigint[],"
 		"  $17::text[]) AS n (place, idx, action, json_start, json_end,"
@@ -339,17 +347,21 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * With the work itself, as ST_LOAD_WORK gives it (binary, a row
 	 * per outcome, a notification's rows together), so that no worker
 	 * loads it: one round trip rather than one per notification. The
-	 * work is good to run only where no other claim held it (its lease
-	 * owner NULL in the row as locked, its newest version: new work,
-	 * or work settled or given back). A lease that ran out may have
-	 * had outcomes committed under it after this statement's snapshot
-	 * was taken (a transactional handler's, on a row only locked, not
-	 * changed), which the join below would not see: that work is
-	 * loaded afresh (taken_over), after this claim.
+	 * outcomes joined are those of this statement's snapshot, and the
+	 * row locked may be newer: so the work is good to run only where
+	 * no run can have written outcomes the snapshot misses: pending
+	 * work (new, or replayed) that no other claim held (its lease owner
+	 * NULL in the row as locked). A lease that ran out may
+	 * have had outcomes committed under it after the snapshot (a
+	 * transactional handler's, on a row only locked, not changed), and
+	 * another replica may have settled the row as retrying between the
+	 * snapshot and the lock: that work (taken_over) is loaded afresh,
+	 * after this claim.
 	 */
 	[ST_CLAIM] =
 		"WITH eligible AS (SELECT n.id,"
-		"  n.lease_owner IS NOT NULL AS taken_over FROM notifications n"
+		"  n.lease_owner IS NOT NULL OR n.state = 'retrying'"
+		"  AS taken_over FROM notifications n"
 		"  WHERE n.state IN " OPEN " AND n.id > $1"
 		"  AND n.next_at <= $2"
 		"  AND (n.lease_until IS NULL OR n.lease_until < $2)"
@@ -1763,53 +1775,45 @@ pipe_enter(struct pg_store *s)
 	return 0;
 }
 
-/* Queue what was sent; @p deliveries (PENDING_INGEST's) become the
- * queue's, also when this fails. */
+/* Room in the queue for one more statement, made before it is sent:
+ * one sent and not queued would leave its answer unread, and the
+ * answers after it matched to the wrong statements. */
 static int
-queue_push(struct pg_store *s, enum pending_kind kind,
-	   struct ingest_delivery **deliveries, size_t n_deliveries,
-	   const char *what)
+queue_reserve(struct pg_store *s)
 {
 	if (s->n_queue == s->cap_queue) {
 		size_t cap = s->cap_queue ? 2 * s->cap_queue : 64;
 		struct pending *grown = realloc(s->queue, cap * sizeof(*grown));
 
 		if (grown == NULL) {
-			free(deliveries);
 			set_error(s, "out of memory");
 			return -ENOMEM;
 		}
 		s->queue = grown;
 		s->cap_queue = cap;
 	}
-	s->queue[s->n_queue++] = (struct pending){
-		kind, deliveries, n_deliveries, what
-	};
 	return 0;
 }
 
 static int read_answers(struct pg_store *s);
 
-/* After a statement was sent: a failure to send is the pipeline's, and
- * past PIPELINE_MAX the answers are read now. @p deliveries as
- * queue_push()'s. */
+/* After a statement was sent (queue_reserve() first): a failure to
+ * send is the pipeline's, and past PIPELINE_MAX the answers are read
+ * now. @p deliveries (PENDING_INGEST's) become the queue's, or are
+ * freed. */
 static int
 sent(struct pg_store *s, bool ok, enum pending_kind kind,
      struct ingest_delivery **deliveries, size_t n_deliveries,
      const char *what)
 {
-	int rc;
-
 	if (!ok) {
 		free(deliveries);
 		s->piped_rc = store_fail(s, NULL, what);
 		return s->piped_rc;
 	}
-	rc = queue_push(s, kind, deliveries, n_deliveries, what);
-	if (rc < 0) {
-		s->piped_rc = rc;
-		return rc;
-	}
+	s->queue[s->n_queue++] = (struct pending){
+		kind, deliveries, n_deliveries, what
+	};
 	return s->n_queue >= PIPELINE_MAX ? read_answers(s) : 0;
 }
 
@@ -1822,6 +1826,8 @@ pipe_simple(struct pg_store *s, const char *sql, enum pending_kind kind,
 
 	if (rc == 0)
 		rc = pipe_enter(s);
+	if (rc == 0)
+		rc = queue_reserve(s);
 	if (rc < 0)
 		return rc;
 	return sent(s, PQsendQueryParams(s->conn, sql, 0, NULL, NULL, NULL,
@@ -1829,7 +1835,7 @@ pipe_simple(struct pg_store *s, const char *sql, enum pending_kind kind,
 }
 
 /* Send statement @p which (prepared at the transaction's begin).
- * @p deliveries as queue_push()'s. */
+ * @p deliveries as sent()'s. */
 static int
 pipe_prepared(struct pg_store *s, enum statement which,
 	      const struct params *p, enum pending_kind kind,
@@ -1841,6 +1847,8 @@ pipe_prepared(struct pg_store *s, enum statement which,
 
 	if (rc == 0)
 		rc = pipe_enter(s);
+	if (rc == 0)
+		rc = queue_reserve(s);
 	if (rc < 0) {
 		free(deliveries);
 		return rc;
@@ -2044,7 +2052,14 @@ pg_commit(struct whr_store *store)
 		s->in_tx = false;
 		s->notify = false;
 		answered = read_answers(s);
-		return rc < 0 ? rc : answered;
+		if (rc == 0)
+			rc = answered;
+		/* COMMIT not sent, or a statement before it failed: the
+		 * transaction is still open (or aborted) on the server. */
+		if (rc < 0 && PQstatus(s->conn) == CONNECTION_OK &&
+		    PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+			PQclear(PQexec(s->conn, "ROLLBACK"));
+		return rc;
 	}
 	res = PQexec(s->conn, s->notify ? s->notify_commit_sql : "COMMIT");
 	s->in_tx = false;

@@ -131,13 +131,18 @@ int whr_store_sync_commits(struct whr_store *s, bool synced);
 int whr_store_probe(struct whr_store *s);
 
 /* Whether a transaction's writes (ingest, outcomes, states) may go to
- * the database as they come, their answers read all together at the
- * commit (PostgreSQL: pipelined, one round trip per transaction rather
- * than per statement; off by default). Then what ingest says of a
- * delivery (its seq, whether it is a duplicate, its work ids) is known
- * only once whr_store_commit() returned, and a write's failure is that
- * commit's. Anything else (a claim, a handler's statement) waits for
- * the answers before it. SQLite: nothing changes. */
+ * the database later, their answers read all together at the commit
+ * (PostgreSQL: gathered into one statement of each kind and pipelined,
+ * one round trip per transaction rather than one per statement; off by
+ * default). Then what ingest says of a delivery (its seq, whether it is
+ * a duplicate, its work ids) is known only once whr_store_commit()
+ * returned; the delivery given to whr_store_ingest() (its strings, body
+ * and notifications) is read as late as the commit, so it must stay
+ * until the transaction ends; and a write's failure may be told by any
+ * later call of the transaction (a write, whr_store_own(), the commit).
+ * Anything else (a claim, a handler's statement) sends what was
+ * gathered and waits for the answers before it. SQLite: nothing
+ * changes. */
 void whr_store_pipeline(struct whr_store *s, bool on);
 
 /* Around a transactional handler's call (or its table setup), inside a
