@@ -1775,22 +1775,33 @@ pipe_enter(struct pg_store *s)
 	return 0;
 }
 
+/* Room for one more of @p size bytes in *@p array (@p n of @p *cap). */
+static bool
+grow(void **array, size_t n, size_t *cap, size_t size)
+{
+	size_t want = *cap ? 2 * *cap : 32;
+	void *grown;
+
+	if (n < *cap)
+		return true;
+	grown = realloc(*array, want * size);
+	if (grown == NULL)
+		return false;
+	*array = grown;
+	*cap = want;
+	return true;
+}
+
 /* Room in the queue for one more statement, made before it is sent:
  * one sent and not queued would leave its answer unread, and the
  * answers after it matched to the wrong statements. */
 static int
 queue_reserve(struct pg_store *s)
 {
-	if (s->n_queue == s->cap_queue) {
-		size_t cap = s->cap_queue ? 2 * s->cap_queue : 64;
-		struct pending *grown = realloc(s->queue, cap * sizeof(*grown));
-
-		if (grown == NULL) {
-			set_error(s, "out of memory");
-			return -ENOMEM;
-		}
-		s->queue = grown;
-		s->cap_queue = cap;
+	if (!grow((void **)&s->queue, s->n_queue, &s->cap_queue,
+		  sizeof(*s->queue))) {
+		set_error(s, "out of memory");
+		return -ENOMEM;
 	}
 	return 0;
 }
@@ -2033,11 +2044,7 @@ pg_commit(struct whr_store *store)
 	rc = send_gathered(s);
 	if (rc < 0) {
 		/* Not all of it went: none of it may be committed. */
-		read_answers(s);
-		s->in_tx = false;
-		s->notify = false;
-		if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
-			PQclear(PQexec(s->conn, "ROLLBACK"));
+		pg_rollback(store);
 		return rc;
 	}
 	if (s->piped) {
@@ -2056,9 +2063,8 @@ pg_commit(struct whr_store *store)
 			rc = answered;
 		/* COMMIT not sent, or a statement before it failed: the
 		 * transaction is still open (or aborted) on the server. */
-		if (rc < 0 && PQstatus(s->conn) == CONNECTION_OK &&
-		    PQtransactionStatus(s->conn) != PQTRANS_IDLE)
-			PQclear(PQexec(s->conn, "ROLLBACK"));
+		if (rc < 0)
+			pg_rollback(store);
 		return rc;
 	}
 	res = PQexec(s->conn, s->notify ? s->notify_commit_sql : "COMMIT");
@@ -2213,23 +2219,6 @@ gathered_free(struct gathered *g)
 		free(g->outcomes[k].p);
 		free(g->states[k].p);
 	}
-}
-
-/* Room for one more of @p size bytes in *@p array (@p n of @p *cap). */
-static bool
-grow(void **array, size_t n, size_t *cap, size_t size)
-{
-	size_t want = *cap ? 2 * *cap : 32;
-	void *grown;
-
-	if (n < *cap)
-		return true;
-	grown = realloc(*array, want * size);
-	if (grown == NULL)
-		return false;
-	*array = grown;
-	*cap = want;
-	return true;
 }
 
 #define INGEST_ARRAYS 16
