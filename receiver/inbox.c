@@ -659,9 +659,11 @@ batch_finish(struct inbox *ib, struct batch *b)
 /* One transaction. The database may break it off for a deadlock or a
  * serialization failure with another replica (-EDEADLK): then it is
  * rolled back and tried again at once, a few times, before its
- * deliveries are answered 503. */
+ * deliveries are answered 503. @p claim: on a shared store, it claims
+ * the work eligible as it commits too (dispatch_claim_at_commit()). */
 static void
-batch_tries(struct inbox *ib, struct job_queue *jobs, struct run_queue *runs)
+batch_tries(struct inbox *ib, struct job_queue *jobs, struct run_queue *runs,
+	    bool claim)
 {
 	struct batch b;
 	int tries = 1;
@@ -669,6 +671,9 @@ batch_tries(struct inbox *ib, struct job_queue *jobs, struct run_queue *runs)
 	for (;;) {
 		batch_start(ib, &b, !STAILQ_EMPTY(jobs));
 		batch_add(ib, &b, jobs, runs);
+		if (b.rc == 0 && claim)
+			b.rc = dispatch_claim_at_commit(ib->dispatch, ib->store,
+							&b.runs);
 		if (b.rc == 0)
 			batch_commit(ib, &b);
 		if (b.rc != -EDEADLK || tries++ == BATCH_TRIES)
@@ -681,6 +686,8 @@ batch_tries(struct inbox *ib, struct job_queue *jobs, struct run_queue *runs)
 		STAILQ_CONCAT(runs, &b.runs);
 	}
 	batch_finish(ib, &b);
+	if (claim)
+		dispatch_take_claimed(ib->dispatch, ib->store, b.rc == 0);
 }
 
 /* On a shared store, a run with transactional handlers to run commits
@@ -695,9 +702,10 @@ batch(struct inbox *ib, struct job_queue *jobs, struct run_queue *runs)
 	struct run_queue alone = STAILQ_HEAD_INITIALIZER(alone);
 	struct run_queue rest = STAILQ_HEAD_INITIALIZER(rest);
 	struct run *run;
+	bool claim = true;	/* with the first commit of the round */
 
 	if (!ib->shared) {
-		batch_tries(ib, jobs, runs);
+		batch_tries(ib, jobs, runs, false);
 		return;
 	}
 	while ((run = STAILQ_FIRST(runs)) != NULL) {
@@ -707,8 +715,10 @@ batch(struct inbox *ib, struct job_queue *jobs, struct run_queue *runs)
 		else
 			STAILQ_INSERT_TAIL(&rest, run, link);
 	}
-	if (!STAILQ_EMPTY(jobs) || !STAILQ_EMPTY(&rest))
-		batch_tries(ib, jobs, &rest);
+	if (!STAILQ_EMPTY(jobs) || !STAILQ_EMPTY(&rest)) {
+		batch_tries(ib, jobs, &rest, claim);
+		claim = false;
+	}
 	while ((run = STAILQ_FIRST(&alone)) != NULL) {
 		struct run_queue one = STAILQ_HEAD_INITIALIZER(one);
 		struct job_queue none = STAILQ_HEAD_INITIALIZER(none);
@@ -718,8 +728,10 @@ batch(struct inbox *ib, struct job_queue *jobs, struct run_queue *runs)
 		/* After a failure, the rest wait behind it, in order. */
 		if (!STAILQ_EMPTY(&ib->deferred))
 			STAILQ_CONCAT(&ib->deferred, &one);
-		else
-			batch_tries(ib, &none, &one);
+		else {
+			batch_tries(ib, &none, &one, claim);
+			claim = false;
+		}
 	}
 }
 

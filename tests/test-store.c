@@ -1218,6 +1218,100 @@ START_TEST(store_claim_brings_work)
 }
 END_TEST
 
+/* A claim made in a transaction (a shared store's) sees the
+ * transaction's own writes, hands out nothing before the commit, leases
+ * nothing when the transaction does not commit, and makes the commit
+ * synchronous; piped or not. SQLite's claims hold no lease: -ENOTSUP. */
+static void
+claim_at_commit(bool piped)
+{
+	struct whr_store *s = test_store_fresh();
+	struct whr_store *other = open_again(STORE_SERVER);
+	struct taken_work t = { 0 };
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+
+	if (!test_backend_postgresql()) {
+		whr_store_pipeline(s, piped);
+		ck_assert_int_eq(whr_store_begin(s), 0);
+		ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000),
+				 -ENOTSUP);
+		ck_assert_int_eq(whr_store_commit(s), 0);
+		ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), 0);
+		ck_assert_uint_eq(t.n, 0);
+		whr_store_close(other);
+		test_store_discard(s);
+		return;
+	}
+	/* Not in a transaction. */
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000), -EINVAL);
+
+	/* 1 (u1, u2) and 2 (d:1), not piped (ingest() lends a delivery
+	 * of its stack). Rolled back: nothing was leased. */
+	ingest_committed(s, "a");
+	whr_store_pipeline(s, piped);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000), 0);
+	whr_store_rollback(s);
+	ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), 0);
+	ck_assert_uint_eq(t.n, 0);
+	ck_assert_str_eq(claimed(other, 0), "1;2;");
+	usleep(1000);	/* those leases of 0 run out */
+
+	/* With a new delivery, 3 (u1, u2, behind 1) and 4 (d:2), in a
+	 * transaction that would not have waited for the disk: the claim
+	 * sees 4, whose work it brings; 1 and 2, whose leases ran out,
+	 * come to be loaded afresh. Nothing before the commit. */
+	ck_assert_int_eq(whr_store_sync_commits(s, false), 0);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "b", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000), 0);
+	ck_assert_int_eq(query_int(s, "SELECT (current_setting("
+				   "'synchronous_commit') = 'on')::int"), 1);
+	ck_assert_str_eq(claimed(other, 60000000), "");
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), 0);
+	ck_assert_uint_eq(t.n, 3);
+	ck_assert_int_eq(t.ids[0], 1);
+	ck_assert_int_eq(t.ids[1], 2);
+	ck_assert_int_eq(t.ids[2], 4);
+	ck_assert_ptr_null(t.w[0]);
+	ck_assert_ptr_null(t.w[1]);
+	ck_assert_ptr_nonnull(t.w[2]);
+	assert_loads_the_same(s, t.w[2]);
+	taken_work_free(&t);
+	/* Taken once; leased to s. */
+	ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), 0);
+	ck_assert_uint_eq(t.n, 0);
+	ck_assert_str_eq(claimed(other, 60000000), "");
+
+	/* A failed statement fails the claim with its transaction. */
+	settle_committed(s, 1, WORK_DONE, 0, NULL);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000), 0);
+	ck_assert_int_lt(whr_tx_exec(whr_store_tx(s), "SELECT 1/0"), 0);
+	ck_assert_int_lt(whr_store_commit(s), 0);
+	whr_store_rollback(s);
+	ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), 0);
+	ck_assert_uint_eq(t.n, 0);
+	ck_assert_str_eq(claimed(other, 60000000), "3;");
+	whr_store_close(other);
+	test_store_discard(s);
+}
+
+START_TEST(store_claim_at_commit)
+{
+	claim_at_commit(false);
+}
+END_TEST
+
+START_TEST(store_claim_at_commit_piped)
+{
+	claim_at_commit(true);
+}
+END_TEST
+
 /* A stopped claim leases only what its caller took. */
 static int
 take_one(struct store_claim *c, void *arg)
@@ -1698,7 +1792,9 @@ TEST_SUITE(store)
 		 store_inspect,
 		 store_data_version,
 		 store_gauges,
-		 store_claim_brings_work);
+		 store_claim_brings_work,
+		 store_claim_at_commit,
+		 store_claim_at_commit_piped);
 	if (!test_backend_postgresql()) {
 		ADD_EACH(s, store,
 			 store_migrates_version_1,

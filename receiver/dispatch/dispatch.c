@@ -77,6 +77,12 @@ struct dispatch {
 	uint64_t rng;
 	bool shared;			/* work by claims only (dispatch_load) */
 	int64_t next_claim_us;		/* monotonic: no claim before */
+	/* A claim sent in the transaction about to commit
+	 * (dispatch_claim_at_commit()): what it asked for (0: none sent)
+	 * and when (monotonic). */
+	size_t claim_asked;
+	int64_t claim_sent_us;
+	bool claimed;			/* one committed since the last refill */
 	int64_t *held;			/* the ids renew() renews */
 	size_t n_held;
 	/* The work window: while behind, every open notification with an
@@ -187,6 +193,7 @@ dispatch_settled(struct dispatch *d, struct run *run, int64_t now)
 {
 	int64_t id = run->w->id;
 
+	/* What leaves(), the claims' measure, says. */
 	if (run->lost) {
 		/* Another replica's now: forget it. */
 		sched_finish(d->sched, id);
@@ -371,34 +378,115 @@ window_room(struct dispatch *d)
 	return open < d->c.work_window ? d->c.work_window - open : 0;
 }
 
-/* A shared store: claim eligible work, as much as the window and the
- * workers take. 0 or a negative errno. */
-static int
-claim(struct dispatch *d, struct whr_store *s)
+/* A shared store: how much a claim asks for now (0: no claim), as much
+ * as the window and the workers take; @p finishing of the runs held
+ * leave the scheduler as the claim commits. */
+static size_t
+claim_size(struct dispatch *d, size_t finishing, int64_t now)
 {
-	struct load l = { .d = d, .through = INT64_MAX };
 	size_t ahead = (size_t)d->c.workers * CLAIM_AHEAD_PER_WORKER;
 	size_t held = sched_count(d->sched);
-	int64_t start = now_monotonic_us();
-	size_t asked;
+	size_t room;
 	bool stopping;
-	int rc;
 
 	pthread_mutex_lock(&d->lock);
 	stopping = d->stopping;
 	pthread_mutex_unlock(&d->lock);
-	l.room = window_room(d);
-	if (held >= ahead || l.room == 0 || stopping ||
-	    start < d->next_claim_us)
+	held = held > finishing ? held - finishing : 0;
+	room = held < d->c.work_window ? d->c.work_window - held : 0;
+	if (held >= ahead || room == 0 || stopping || now < d->next_claim_us)
 		return 0;
-	if (l.room > ahead - held)
-		l.room = ahead - held;
-	asked = l.room;
+	return room < ahead - held ? room : ahead - held;
+}
+
+/* After a claim sent at @p start that found @p n of the @p asked: one
+ * that found less is not made again for a while. */
+static void
+claim_gap(struct dispatch *d, int rc, int64_t n, size_t asked,
+	  int64_t start)
+{
+	d->next_claim_us = rc == 0 && (size_t)n < asked
+		? start + CLAIM_GAP_FACTOR * (now_monotonic_us() - start) : 0;
+}
+
+/* A shared store: claim eligible work, unless the last commit did.
+ * 0 or a negative errno. */
+static int
+claim(struct dispatch *d, struct whr_store *s)
+{
+	struct load l = { .d = d, .through = INT64_MAX };
+	int64_t start = now_monotonic_us();
+	size_t asked;
+	int rc;
+
+	if (d->claimed) {
+		d->claimed = false;
+		return 0;
+	}
+	asked = claim_size(d, 0, start);
+	if (asked == 0)
+		return 0;
+	l.room = asked;
 	rc = whr_store_claim(s, 0, (int64_t)asked, CLAIM_LEASE_US, load_one,
 			     &l);
-	d->next_claim_us = rc == 0 && (size_t)l.n < asked
-		? start + CLAIM_GAP_FACTOR * (now_monotonic_us() - start) : 0;
+	claim_gap(d, rc, l.n, asked, start);
 	return rc;
+}
+
+/* Whether dispatch_settled() takes @p run out of the scheduler. */
+static bool
+leaves(const struct dispatch *d, struct run *run)
+{
+	return run->lost || (!run_has_next(run) &&
+			     (d->shared || run->w->state != WORK_RETRYING));
+}
+
+int
+dispatch_claim_at_commit(struct dispatch *d, struct whr_store *s,
+			 const struct run_queue *settling)
+{
+	int64_t start = now_monotonic_us();
+	size_t asked, finishing = 0;
+	struct run *run;
+	int rc;
+
+	d->claim_asked = 0;
+	if (!d->shared || d->claimed)
+		return 0;
+	STAILQ_FOREACH(run, settling, link)
+		finishing += leaves(d, run);
+	asked = claim_size(d, finishing, start);
+	if (asked == 0)
+		return 0;
+	rc = whr_store_claim_at_commit(s, (int64_t)asked, CLAIM_LEASE_US);
+	if (rc == 0) {
+		d->claim_asked = asked;
+		d->claim_sent_us = start;
+	}
+	return rc;
+}
+
+void
+dispatch_take_claimed(struct dispatch *d, struct whr_store *s,
+		      bool committed)
+{
+	struct load l = { .d = d, .through = INT64_MAX };
+	int rc;
+
+	if (d->claim_asked == 0)
+		return;
+	if (committed) {
+		/* The window's room now, with the batch's runs settled. */
+		l.room = window_room(d);
+		rc = whr_store_take_claimed(s, load_one, &l);
+		if (rc < 0)
+			whr_log(WHR_LOG_WARN, "cannot take the work claimed: %s",
+				rc == -ENOMEM ? "out of memory"
+					      : whr_store_error(s));
+		claim_gap(d, rc, l.n, d->claim_asked, d->claim_sent_us);
+		d->claimed = true;
+	}
+	d->claim_asked = 0;
 }
 
 int

@@ -181,10 +181,27 @@ void dispatch_release(struct dispatch *d, struct run *run);
 
 /* After each batch and each second, on the store thread: load waiting
  * work as the window empties (@p s NULL: the store is not open); on a
- * shared store, claim what is eligible, also when another replica said
- * it made some. 0, or a negative errno when a shared store could not be
+ * shared store, claim what is eligible (unless the last commit did),
+ * also when another replica said it made some. 0, or a negative errno when a shared store could not be
  * read (SQLite's failures are logged). */
 int dispatch_refill(struct dispatch *d, struct whr_store *s);
+
+/* On a shared store, inside the transaction a batch is about to commit
+ * (whr_store_claim_at_commit()): claim what is eligible then, as
+ * dispatch_refill() would after the commit, so that the claim waits for
+ * no commit of its own; the transaction settles @p settling (their
+ * room is counted free). Nothing when the last commit claimed already
+ * (its refill has not come yet), or on a store that is not shared. 0,
+ * or a negative errno: the transaction failed with it. */
+int dispatch_claim_at_commit(struct dispatch *d, struct whr_store *s,
+			     const struct run_queue *settling);
+
+/* After that transaction ended, and after its runs were settled
+ * (dispatch_settled()): queue what the claim found when @p committed;
+ * forget it when not (nothing was leased). The next dispatch_refill()
+ * claims nothing more. */
+void dispatch_take_claimed(struct dispatch *d, struct whr_store *s,
+			   bool committed);
 
 /* Each second: queue open work another process made pending (whr inbox
  * replay), which no load handed out; @p changed says the store changed

@@ -583,6 +583,10 @@ struct pg_store {
 	struct pending *queue;	/* what was sent, its answers to come */
 	size_t n_queue, cap_queue;
 	struct gathered gathered;
+	/* A claim made in the transaction (pg_claim_at_commit()): its
+	 * answer, kept from the commit to pg_take_claimed(); NULL: none,
+	 * or the transaction did not commit. */
+	PGresult *claimed;
 	struct pg_listener *listener;	/* NULL: none */
 	char *location;		/* as given, for the listener (wiped) */
 	char *password;		/* to mask; NULL: none given */
@@ -596,6 +600,7 @@ enum pending_kind {
 	PENDING_WRITE,		/* only its success matters */
 	PENDING_INGEST,		/* its rows fill in @p deliveries */
 	PENDING_COMMIT,		/* COMMIT: answered COMMIT, or it failed */
+	PENDING_CLAIM,		/* ST_CLAIM: its answer becomes claimed */
 };
 
 struct pending {
@@ -1406,6 +1411,7 @@ pg_close(struct whr_store *store)
 	free(s->notify_commit_sql);
 	free(s->queue);
 	gathered_free(&s->gathered);
+	PQclear(s->claimed);
 	free(s);
 }
 
@@ -1865,9 +1871,11 @@ pipe_prepared(struct pg_store *s, enum statement which,
 		return rc;
 	}
 	snprintf(name, sizeof(name), "whr_%d", (int)which);
-	/* libpq copies the parameters out as it sends: they may go. */
+	/* libpq copies the parameters out as it sends: they may go. A
+	 * claim's rows are read as run() reads them: binary. */
 	return sent(s, PQsendQueryPrepared(s->conn, name, p->n, p->values,
-					   p->lengths, p->formats, 0) == 1,
+					   p->lengths, p->formats,
+					   kind == PENDING_CLAIM) == 1,
 		    kind, deliveries, n_deliveries, what);
 }
 
@@ -1921,7 +1929,11 @@ read_answers(struct pg_store *s)
 		r = answer(s, &s->queue[i], res);
 		if (rc == 0)
 			rc = r;
-		PQclear(res);
+		if (r == 0 && s->queue[i].kind == PENDING_CLAIM) {
+			PQclear(s->claimed);
+			s->claimed = res;	/* the commit decides */
+		} else
+			PQclear(res);
 		/* The end of this statement's answer. */
 		while ((res = PQgetResult(s->conn)) != NULL)
 			PQclear(res);
@@ -1971,7 +1983,7 @@ static int
 prepare_pipelined(struct pg_store *s)
 {
 	static const enum statement piped[] = {
-		ST_INGEST, ST_RECORD_OUTCOMES, ST_SETTLE,
+		ST_INGEST, ST_RECORD_OUTCOMES, ST_SETTLE, ST_CLAIM,
 	};
 	char name[16];
 	size_t i;
@@ -2001,6 +2013,10 @@ static int
 pg_begin(struct pg_store *s)
 {
 	int rc;
+
+	/* Not taken after its commit: its leases run out. */
+	PQclear(s->claimed);
+	s->claimed = NULL;
 
 	if (s->pipelining) {
 		/* BEGIN goes down the pipe with the writes after it. */
@@ -2078,6 +2094,11 @@ pg_commit(struct whr_store *store)
 		rc = -EIO;
 	}
 	PQclear(res);
+	if (rc < 0) {
+		/* Or not known to: no lease of it may be counted on. */
+		PQclear(s->claimed);
+		s->claimed = NULL;
+	}
 	return rc;
 }
 
@@ -2088,6 +2109,8 @@ pg_rollback(struct whr_store *store)
 
 	gathered_clear(&s->gathered);
 	drain(s);
+	PQclear(s->claimed);
+	s->claimed = NULL;
 	s->in_tx = false;
 	s->notify = false;
 	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
@@ -2698,28 +2721,31 @@ unclaim(struct pg_store *s, const PGresult *res, int from)
 	free(ids.p);
 }
 
-static int
-pg_claim(struct whr_store *store, int64_t after, int64_t limit,
-	 int64_t lease_us,
-	 int (*fn)(struct store_claim *c, void *arg), void *arg)
+/* ST_CLAIM's parameters. */
+static void
+claim_params(struct params *p, int64_t after, int64_t limit,
+	     int64_t lease_us)
 {
-	struct pg_store *s = pg(store);
 	int64_t now = now_realtime_us();
-	struct params p = { 0 };
-	PGresult *res;
-	int row, n, rc;
 
-	param_int(&p, after);
-	param_int(&p, now);
+	param_int(p, after);
+	param_int(p, now);
 	if (limit >= 0)
-		param_int(&p, limit);
+		param_int(p, limit);
 	else
-		param_text(&p, NULL);
-	param_text(&p, lease_owner);
-	param_int(&p, now + (lease_us > 0 ? lease_us : 0));
-	res = run(s, ST_CLAIM, &p, 1, "cannot claim work", &rc);
-	if (res == NULL)
-		return rc;
+		param_text(p, NULL);
+	param_text(p, lease_owner);
+	param_int(p, now + (lease_us > 0 ? lease_us : 0));
+}
+
+/* Hand the rows of claim @p res (taken) to @p fn, one a notification;
+ * give back what @p fn did not take. */
+static int
+offer_claimed(struct pg_store *s, PGresult *res,
+	      int (*fn)(struct store_claim *c, void *arg), void *arg)
+{
+	int row, n;
+
 	/* A notification's rows (one per outcome) come together. */
 	for (row = 0; row < PQntuples(res); row += n) {
 		int64_t id = column_int(res, row, WC_ID);
@@ -2744,6 +2770,74 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 	}
 	PQclear(res);
 	return 0;
+}
+
+static int
+pg_claim(struct whr_store *store, int64_t after, int64_t limit,
+	 int64_t lease_us,
+	 int (*fn)(struct store_claim *c, void *arg), void *arg)
+{
+	struct pg_store *s = pg(store);
+	struct params p = { 0 };
+	PGresult *res;
+	int rc;
+
+	claim_params(&p, after, limit, lease_us);
+	res = run(s, ST_CLAIM, &p, 1, "cannot claim work", &rc);
+	if (res == NULL)
+		return rc;
+	return offer_claimed(s, res, fn, arg);
+}
+
+/* The claim goes after the transaction's own writes, so that it sees
+ * them (new work, keys finished), and is answered with them at the
+ * commit, which must then reach the disk before the leases count: a
+ * lease lost to a crash of the database would let two replicas run one
+ * notification. */
+static int
+pg_claim_at_commit(struct whr_store *store, int64_t limit, int64_t lease_us)
+{
+	struct pg_store *s = pg(store);
+	struct params p = { 0 };
+	PGresult *res;
+	int rc = 0;
+
+	if (!s->in_tx) {
+		set_error(s, "cannot claim at a commit outside a transaction");
+		return -EINVAL;
+	}
+	PQclear(s->claimed);
+	s->claimed = NULL;
+	if (deferred(s)) {
+		rc = send_gathered(s);
+		if (rc == 0 && !s->synced)
+			rc = pipe_simple(s, "SET LOCAL synchronous_commit = on",
+					 PENDING_WRITE, "cannot claim work");
+		claim_params(&p, 0, limit, lease_us);
+		return rc < 0 ? rc : pipe_prepared(s, ST_CLAIM, &p,
+						   PENDING_CLAIM, NULL, 0,
+						   "cannot claim work");
+	}
+	if (!s->synced)
+		rc = exec(s, "SET LOCAL synchronous_commit = on",
+			  "cannot claim work");
+	if (rc < 0)
+		return rc;
+	claim_params(&p, 0, limit, lease_us);
+	res = run(s, ST_CLAIM, &p, 1, "cannot claim work", &rc);
+	s->claimed = res;
+	return rc;
+}
+
+static int
+pg_take_claimed(struct whr_store *store,
+		int (*fn)(struct store_claim *c, void *arg), void *arg)
+{
+	struct pg_store *s = pg(store);
+	PGresult *res = s->claimed;
+
+	s->claimed = NULL;
+	return res != NULL ? offer_claimed(s, res, fn, arg) : 0;
 }
 
 static int
@@ -3404,6 +3498,8 @@ const struct store_backend store_postgresql = {
 	.handler_end = pg_handler_end,
 	.ingest = pg_ingest,
 	.claim = pg_claim,
+	.claim_at_commit = pg_claim_at_commit,
+	.take_claimed = pg_take_claimed,
 	.renew = pg_renew,
 	.own = pg_own,
 	.listen = pg_listen,

@@ -249,6 +249,25 @@ whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 }
 
 WHR_EXPORT int
+whr_store_claim_at_commit(struct whr_store *s, int64_t limit,
+			  int64_t lease_us)
+{
+	if (s->backend->claim_at_commit == NULL) {
+		store_set_error(s, "this store is not shared: its claims hold no lease");
+		return -ENOTSUP;
+	}
+	return s->backend->claim_at_commit(s, limit, lease_us);
+}
+
+WHR_EXPORT int
+whr_store_take_claimed(struct whr_store *s,
+		       int (*fn)(struct store_claim *c, void *arg), void *arg)
+{
+	return s->backend->take_claimed != NULL
+		? s->backend->take_claimed(s, fn, arg) : 0;
+}
+
+WHR_EXPORT int
 whr_store_renew(struct whr_store *s, const int64_t *ids, size_t n,
 		int64_t lease_us)
 {

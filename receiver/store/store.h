@@ -243,6 +243,30 @@ int whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 		    int (*fn)(struct store_claim *c, void *arg),
 		    void *arg);
 
+/* On a shared store, inside a transaction (whr_store_begin()): claim up
+ * to @p limit pieces of eligible work as whr_store_claim() does (from
+ * the first), in that transaction, after its writes so far, whose new
+ * work and finished keys it sees. The transaction then commits
+ * synchronously: the leases are on disk with its writes, and the claim
+ * waits for no commit of its own. Pipelined, the claim is answered at
+ * the commit with the rest. Nothing is handed out before the commit
+ * succeeded, when whr_store_take_claimed() does it; a transaction that
+ * does not commit leases nothing. A claim that fails fails the
+ * transaction. 0, or a negative errno; -ENOTSUP on a store that is not
+ * shared: claim after the commit there. */
+int whr_store_claim_at_commit(struct whr_store *s, int64_t limit,
+			      int64_t lease_us);
+
+/* After the commit of a transaction that claimed
+ * (whr_store_claim_at_commit()): call @p fn with what it claimed, as
+ * whr_store_claim() does (the leases hold from the commit; what @p fn
+ * stops at is given back). 0 also when the transaction claimed nothing
+ * or did not commit. Call it before the next transaction begins, which
+ * forgets what was not taken: its leases then run out, unrun. */
+int whr_store_take_claimed(struct whr_store *s,
+			   int (*fn)(struct store_claim *c, void *arg),
+			   void *arg);
+
 /* Extend the leases of this process's claims on work @p ids (@p n of
  * them: what it holds) to now + @p lease_us, those still open and not
  * claimed by another process since, also when a lease ran out meanwhile
@@ -562,6 +586,13 @@ struct store_backend {
 		     int64_t lease_us,
 		     int (*fn)(struct store_claim *c, void *arg),
 		     void *arg);
+	/* NULL: not a shared store (-ENOTSUP). */
+	int (*claim_at_commit)(struct whr_store *s, int64_t limit,
+			       int64_t lease_us);
+	/* NULL with claim_at_commit (0). */
+	int (*take_claimed)(struct whr_store *s,
+			    int (*fn)(struct store_claim *c, void *arg),
+			    void *arg);
 	int (*renew)(struct whr_store *s, const int64_t *ids, size_t n,
 		     int64_t lease_us);
 	/* NULL: claims are the process's until it exits (0). */
