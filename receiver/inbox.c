@@ -887,15 +887,19 @@ store_main(void *arg)
 	for (;;) {
 		struct job_queue jobs = STAILQ_HEAD_INITIALIZER(jobs);
 		struct run_queue runs = STAILQ_HEAD_INITIALIZER(runs);
-		bool stopping, work;
-
-		bool claim;
+		/* A claim put off: its time wakes this thread too. */
+		int64_t due = ib->shared && ib->store != NULL
+			? dispatch_claim_due(ib->dispatch) : 0;
+		bool stopping, work, claim;
 
 		pthread_mutex_lock(&ib->lock);
 		while (STAILQ_EMPTY(&ib->in) && STAILQ_EMPTY(&ib->settled) &&
 		       !ib->stopping && !ib->claim_wanted &&
-		       now_monotonic_us() - ib->last_tick_us < TICK_US) {
-			int64_t until = now_realtime_us() + TICK_US;
+		       now_monotonic_us() - ib->last_tick_us < TICK_US &&
+		       (due == 0 || now_monotonic_us() < due)) {
+			int64_t left = due - now_monotonic_us();
+			int64_t until = now_realtime_us() +
+				(due != 0 && left < TICK_US ? left : TICK_US);
 			struct timespec ts = {
 				.tv_sec = (time_t)(until / 1000000),
 				.tv_nsec = (long)(until % 1000000) * 1000,
@@ -906,7 +910,8 @@ store_main(void *arg)
 		STAILQ_CONCAT(&jobs, &ib->in);
 		STAILQ_CONCAT(&runs, &ib->settled);
 		stopping = ib->stopping;
-		claim = ib->claim_wanted;
+		claim = ib->claim_wanted ||
+			(due != 0 && now_monotonic_us() >= due);
 		ib->claim_wanted = false;
 		pthread_mutex_unlock(&ib->lock);
 

@@ -83,6 +83,8 @@ struct dispatch {
 	size_t claim_asked;
 	int64_t claim_sent_us;
 	bool claimed;			/* one committed since the last refill */
+	bool claim_put_off;		/* the last one wanted waits for
+					 * next_claim_us */
 	int64_t *held;			/* the ids renew() renews */
 	size_t n_held;
 	/* The work window: while behind, every open notification with an
@@ -394,8 +396,13 @@ claim_size(struct dispatch *d, size_t finishing, int64_t now)
 	pthread_mutex_unlock(&d->lock);
 	held = held > finishing ? held - finishing : 0;
 	room = held < d->c.work_window ? d->c.work_window - held : 0;
-	if (held >= ahead || room == 0 || stopping || now < d->next_claim_us)
+	d->claim_put_off = false;
+	if (held >= ahead || room == 0 || stopping)
 		return 0;
+	if (now < d->next_claim_us) {
+		d->claim_put_off = true;
+		return 0;
+	}
 	return room < ahead - held ? room : ahead - held;
 }
 
@@ -439,6 +446,12 @@ leaves(const struct dispatch *d, struct run *run)
 {
 	return run->lost || (!run_has_next(run) &&
 			     (d->shared || run->w->state != WORK_RETRYING));
+}
+
+int64_t
+dispatch_claim_due(const struct dispatch *d)
+{
+	return d->claim_put_off ? d->next_claim_us : 0;
 }
 
 int

@@ -196,6 +196,12 @@ int dispatch_refill(struct dispatch *d, struct whr_store *s);
 int dispatch_claim_at_commit(struct dispatch *d, struct whr_store *s,
 			     const struct run_queue *settling);
 
+/* On a shared store: when (monotonic) a claim put off is due, one
+ * wanted while the last claim's pause (after it found less than it
+ * asked for) lasted; 0: none is. Call dispatch_refill() then, so that
+ * work committed meanwhile waits no longer. */
+int64_t dispatch_claim_due(const struct dispatch *d);
+
 /* After that transaction ended, and after its runs were settled
  * (dispatch_settled()): queue what the claim found when @p committed;
  * forget it when not (nothing was leased). The next dispatch_refill()
