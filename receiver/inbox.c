@@ -660,25 +660,38 @@ batch_finish(struct inbox *ib, struct batch *b)
  * serialization failure with another replica (-EDEADLK): then it is
  * rolled back and tried again at once, a few times, before its
  * deliveries are answered 503. @p claim: on a shared store, it claims
- * the work eligible as it commits too (dispatch_claim_at_commit()). */
+ * the work eligible as it commits too (dispatch_claim_at_commit()); a
+ * transaction with a claim that fails for any reason is tried again at
+ * once without it, so that no claim (the slowest statement, with a
+ * backlog) ever costs deliveries their 200. */
 static void
 batch_tries(struct inbox *ib, struct job_queue *jobs, struct run_queue *runs,
 	    bool claim)
 {
 	struct batch b;
 	int tries = 1;
+	int claimed = 0;
 
 	for (;;) {
 		batch_start(ib, &b, !STAILQ_EMPTY(jobs));
 		batch_add(ib, &b, jobs, runs);
-		if (b.rc == 0 && claim)
-			b.rc = dispatch_claim_at_commit(ib->dispatch, ib->store,
-							&b.runs);
+		if (b.rc == 0 && claim) {
+			claimed = dispatch_claim_at_commit(ib->dispatch,
+							   ib->store, &b.runs);
+			b.rc = claimed < 0 ? claimed : 0;
+		}
 		if (b.rc == 0)
 			batch_commit(ib, &b);
-		if (b.rc != -EDEADLK || tries++ == BATCH_TRIES)
+		if (b.rc == 0 || b.rc == -ENODEV)
 			break;
-		whr_log(WHR_LOG_DEBUG, "batch tried again: %s",
+		if (claimed != 0) {
+			dispatch_take_claimed(ib->dispatch, ib->store, false);
+			claim = false;
+			claimed = 0;
+		} else if (b.rc != -EDEADLK || tries++ == BATCH_TRIES)
+			break;
+		whr_log(WHR_LOG_DEBUG, "batch tried again%s: %s",
+			claim ? "" : " without its claim",
 			whr_store_error(ib->store));
 		whr_store_rollback(ib->store);
 		batch_undo(&b);
@@ -686,7 +699,7 @@ batch_tries(struct inbox *ib, struct job_queue *jobs, struct run_queue *runs,
 		STAILQ_CONCAT(runs, &b.runs);
 	}
 	batch_finish(ib, &b);
-	if (claim)
+	if (claimed > 0)
 		dispatch_take_claimed(ib->dispatch, ib->store, b.rc == 0);
 }
 
@@ -702,7 +715,6 @@ batch(struct inbox *ib, struct job_queue *jobs, struct run_queue *runs)
 	struct run_queue alone = STAILQ_HEAD_INITIALIZER(alone);
 	struct run_queue rest = STAILQ_HEAD_INITIALIZER(rest);
 	struct run *run;
-	bool claim = true;	/* with the first commit of the round */
 
 	if (!ib->shared) {
 		batch_tries(ib, jobs, runs, false);
@@ -715,10 +727,14 @@ batch(struct inbox *ib, struct job_queue *jobs, struct run_queue *runs)
 		else
 			STAILQ_INSERT_TAIL(&rest, run, link);
 	}
-	if (!STAILQ_EMPTY(jobs) || !STAILQ_EMPTY(&rest)) {
-		batch_tries(ib, jobs, &rest, claim);
-		claim = false;
-	}
+	/* The claim goes in the commit that stores deliveries, synced
+	 * anyway, when no transactional run commits after it (and may
+	 * finish work whose keys' next is then eligible): else the refill
+	 * claims after the round, as after a round of outcomes only, whose
+	 * commit need not wait for the disk. */
+	if (!STAILQ_EMPTY(jobs) || !STAILQ_EMPTY(&rest))
+		batch_tries(ib, jobs, &rest,
+			    !STAILQ_EMPTY(jobs) && STAILQ_EMPTY(&alone));
 	while ((run = STAILQ_FIRST(&alone)) != NULL) {
 		struct run_queue one = STAILQ_HEAD_INITIALIZER(one);
 		struct job_queue none = STAILQ_HEAD_INITIALIZER(none);
@@ -728,10 +744,8 @@ batch(struct inbox *ib, struct job_queue *jobs, struct run_queue *runs)
 		/* After a failure, the rest wait behind it, in order. */
 		if (!STAILQ_EMPTY(&ib->deferred))
 			STAILQ_CONCAT(&ib->deferred, &one);
-		else {
-			batch_tries(ib, &none, &one, claim);
-			claim = false;
-		}
+		else
+			batch_tries(ib, &none, &one, false);
 	}
 }
 
@@ -925,8 +939,9 @@ store_main(void *arg)
 		/* Group commit: what arrived while the last commit was being
 		 * synced goes in the next one, all at once. */
 		/* After a commit, work may be eligible (a shared store:
-		 * claimed; SQLite: loaded while behind); and when another
-		 * replica said so. */
+		 * claimed, unless the commit claimed it; SQLite: loaded
+		 * while behind); and when another replica said so, or a
+		 * claim put off is due. */
 		if (work || (claim && ib->store != NULL && !stopping)) {
 			if (work)
 				batch(ib, &jobs, &runs);

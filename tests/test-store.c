@@ -1221,15 +1221,16 @@ END_TEST
 /* A claim made in a transaction (a shared store's) sees the
  * transaction's own writes, hands out nothing before the commit, leases
  * nothing when the transaction does not commit, and makes the commit
- * synchronous; piped or not. SQLite's claims hold no lease: -ENOTSUP. */
+ * synchronous; piped (answered with the COMMIT) or not. SQLite's claims
+ * hold no lease: -ENOTSUP. */
 static void
 claim_at_commit(bool piped)
 {
 	struct whr_store *s = test_store_fresh();
 	struct whr_store *other = open_again(STORE_SERVER);
 	struct taken_work t = { 0 };
-	struct ingest_delivery d;
-	struct ingest_notification n[2];
+	struct ingest_delivery d, bad;
+	struct ingest_notification n[2], bad_n[2];
 
 	if (!test_backend_postgresql()) {
 		whr_store_pipeline(s, piped);
@@ -1267,9 +1268,15 @@ claim_at_commit(bool piped)
 	delivery(&d, n, "b", 1);
 	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
 	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000), 0);
-	ck_assert_int_eq(query_int(s, "SELECT (current_setting("
-				   "'synchronous_commit') = 'on')::int"), 1);
-	ck_assert_str_eq(claimed(other, 60000000), "");
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000), -EBUSY);
+	/* Not piped, it ran: its rows are locked until the commit. (Piped,
+	 * it goes to the server with the COMMIT.) */
+	if (!piped) {
+		ck_assert_int_eq(query_int(s, "SELECT (current_setting("
+					   "'synchronous_commit') = 'on')::int"),
+				 1);
+		ck_assert_str_eq(claimed(other, 60000000), "");
+	}
 	ck_assert_int_eq(whr_store_commit(s), 0);
 	ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), 0);
 	ck_assert_uint_eq(t.n, 3);
@@ -1286,16 +1293,31 @@ claim_at_commit(bool piped)
 	ck_assert_uint_eq(t.n, 0);
 	ck_assert_str_eq(claimed(other, 60000000), "");
 
-	/* A failed statement fails the claim with its transaction. */
+	/* A write after the claim fails (text that is not UTF-8): the
+	 * commit fails, and the claim with it, before any rollback. */
 	settle_committed(s, 1, WORK_DONE, 0, NULL);
 	ck_assert_int_eq(whr_store_begin(s), 0);
 	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000), 0);
-	ck_assert_int_lt(whr_tx_exec(whr_store_tx(s), "SELECT 1/0"), 0);
+	delivery(&bad, bad_n, "\xff\xfe", 1);
+	if (piped)
+		ck_assert_int_eq(whr_store_ingest(s, &bad), 0);
+	else
+		ck_assert_int_lt(whr_store_ingest(s, &bad), 0);
 	ck_assert_int_lt(whr_store_commit(s), 0);
-	whr_store_rollback(s);
 	ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), 0);
 	ck_assert_uint_eq(t.n, 0);
-	ck_assert_str_eq(claimed(other, 60000000), "3;");
+	whr_store_rollback(s);
+
+	/* Committed, and not taken before the next transaction: it is
+	 * forgotten, and its leases hold (until they run out). */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), 0);
+	ck_assert_uint_eq(t.n, 0);
+	whr_store_rollback(s);
+	ck_assert_str_eq(claimed(other, 60000000), "");
 	whr_store_close(other);
 	test_store_discard(s);
 }

@@ -407,12 +407,12 @@ claim_size(struct dispatch *d, size_t finishing, int64_t now)
 }
 
 /* After a claim sent at @p start that found @p n of the @p asked: one
- * that found less is not made again for a while. */
+ * that found less, or failed, is not made again for a while. */
 static void
 claim_gap(struct dispatch *d, int rc, int64_t n, size_t asked,
 	  int64_t start)
 {
-	d->next_claim_us = rc == 0 && (size_t)n < asked
+	d->next_claim_us = rc < 0 || (size_t)n < asked
 		? start + CLAIM_GAP_FACTOR * (now_monotonic_us() - start) : 0;
 }
 
@@ -471,12 +471,10 @@ dispatch_claim_at_commit(struct dispatch *d, struct whr_store *s,
 	asked = claim_size(d, finishing, start);
 	if (asked == 0)
 		return 0;
+	d->claim_asked = asked;
+	d->claim_sent_us = start;
 	rc = whr_store_claim_at_commit(s, (int64_t)asked, CLAIM_LEASE_US);
-	if (rc == 0) {
-		d->claim_asked = asked;
-		d->claim_sent_us = start;
-	}
-	return rc;
+	return rc < 0 ? rc : 1;
 }
 
 void
@@ -496,9 +494,10 @@ dispatch_take_claimed(struct dispatch *d, struct whr_store *s,
 			whr_log(WHR_LOG_WARN, "cannot take the work claimed: %s",
 				rc == -ENOMEM ? "out of memory"
 					      : whr_store_error(s));
-		claim_gap(d, rc, l.n, d->claim_asked, d->claim_sent_us);
-		d->claimed = true;
-	}
+		d->claimed = rc == 0;
+	} else
+		rc = -EIO;	/* perhaps the claim's failure: pause */
+	claim_gap(d, rc, l.n, d->claim_asked, d->claim_sent_us);
 	d->claim_asked = 0;
 }
 

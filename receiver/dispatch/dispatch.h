@@ -191,8 +191,9 @@ int dispatch_refill(struct dispatch *d, struct whr_store *s);
  * dispatch_refill() would after the commit, so that the claim waits for
  * no commit of its own; the transaction settles @p settling (their
  * room is counted free). Nothing when the last commit claimed already
- * (its refill has not come yet), or on a store that is not shared. 0,
- * or a negative errno: the transaction failed with it. */
+ * (its refill has not come yet), when the last claim's pause lasts, or
+ * on a store that is not shared. 1 when it claimed, 0 when not, or a
+ * negative errno: the transaction failed with it. */
 int dispatch_claim_at_commit(struct dispatch *d, struct whr_store *s,
 			     const struct run_queue *settling);
 
@@ -203,9 +204,9 @@ int dispatch_claim_at_commit(struct dispatch *d, struct whr_store *s,
 int64_t dispatch_claim_due(const struct dispatch *d);
 
 /* After that transaction ended, and after its runs were settled
- * (dispatch_settled()): queue what the claim found when @p committed;
- * forget it when not (nothing was leased). The next dispatch_refill()
- * claims nothing more. */
+ * (dispatch_settled()): queue what the claim found when @p committed,
+ * and the next dispatch_refill() claims nothing more; when not, nothing
+ * was leased, and claims pause a while (the claim may be what failed). */
 void dispatch_take_claimed(struct dispatch *d, struct whr_store *s,
 			   bool committed);
 

@@ -587,6 +587,7 @@ struct pg_store {
 	 * answer, kept from the commit to pg_take_claimed(); NULL: none,
 	 * or the transaction did not commit. */
 	PGresult *claimed;
+	bool claim_in_tx;	/* the transaction claimed already */
 	struct pg_listener *listener;	/* NULL: none */
 	char *location;		/* as given, for the listener (wiped) */
 	char *password;		/* to mask; NULL: none given */
@@ -2017,6 +2018,7 @@ pg_begin(struct pg_store *s)
 	/* Not taken after its commit: its leases run out. */
 	PQclear(s->claimed);
 	s->claimed = NULL;
+	s->claim_in_tx = false;
 
 	if (s->pipelining) {
 		/* BEGIN goes down the pipe with the writes after it. */
@@ -2806,8 +2808,11 @@ pg_claim_at_commit(struct whr_store *store, int64_t limit, int64_t lease_us)
 		set_error(s, "cannot claim at a commit outside a transaction");
 		return -EINVAL;
 	}
-	PQclear(s->claimed);
-	s->claimed = NULL;
+	if (s->claim_in_tx) {
+		set_error(s, "this transaction claimed already");
+		return -EBUSY;
+	}
+	s->claim_in_tx = true;
 	if (deferred(s)) {
 		rc = send_gathered(s);
 		if (rc == 0 && !s->synced)

@@ -246,14 +246,15 @@ int whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 /* On a shared store, inside a transaction (whr_store_begin()): claim up
  * to @p limit pieces of eligible work as whr_store_claim() does (from
  * the first), in that transaction, after its writes so far, whose new
- * work and finished keys it sees. The transaction then commits
- * synchronously: the leases are on disk with its writes, and the claim
- * waits for no commit of its own. Pipelined, the claim is answered at
- * the commit with the rest. Nothing is handed out before the commit
- * succeeded, when whr_store_take_claimed() does it; a transaction that
- * does not commit leases nothing. A claim that fails fails the
- * transaction. 0, or a negative errno; -ENOTSUP on a store that is not
- * shared: claim after the commit there. */
+ * work and finished keys it sees. The transaction then commits as a
+ * synced one does (whr_store_sync_commits(), made so if it was not): the
+ * leases reach the disk with its writes, and the claim waits for no
+ * commit of its own. Pipelined, the claim is answered at the commit with
+ * the rest. Nothing is handed out before the commit succeeded, when
+ * whr_store_take_claimed() does it; a transaction that does not commit
+ * leases nothing. A claim that fails fails the transaction. Once a
+ * transaction: -EBUSY for a second. 0, or a negative errno; -ENOTSUP on
+ * a store that is not shared: claim after the commit there. */
 int whr_store_claim_at_commit(struct whr_store *s, int64_t limit,
 			      int64_t lease_us);
 
