@@ -1247,16 +1247,36 @@ whr_store_location_has_password(const char *location)
 	return has;
 }
 
-/* A connection made (or made again): 0, or -EIO saying why. */
+/* A connection made (or made again): 0, or -EIO (-EROFS: a standby)
+ * saying why. */
 static int
 connected(struct pg_store *s)
 {
+	const char *standby;
+
 	if (PQstatus(s->conn) != CONNECTION_OK) {
 		clean_message(s, PQerrorMessage(s->conn), s->base.cause,
 			      sizeof(s->base.cause));
 		snprintf(s->base.error, sizeof(s->base.error),
 			 "cannot connect: %s", s->base.cause);
 		return -EIO;
+	}
+	/* A standby (a failover left the location on one) refuses every
+	 * write: no connection for a writer. Failing here, reconnect()
+	 * backs off as for a server away, where connecting again at each
+	 * refused write would take a connection per delivery. PostgreSQL
+	 * 14 and later say so as the connection is made; older servers at
+	 * the first write (store_fail(), read_only). */
+	standby = PQparameterStatus(s->conn, "in_hot_standby");
+	if (s->mode != STORE_READER && standby != NULL &&
+	    strcmp(standby, "on") == 0) {
+		s->read_only = true;
+		snprintf(s->base.cause, sizeof(s->base.cause),
+			 "the server is a standby, which refuses writes (give "
+			 "a location that reaches the primary)");
+		snprintf(s->base.error, sizeof(s->base.error),
+			 "cannot connect: %s", s->base.cause);
+		return -EROFS;
 	}
 	/* Readers (whr inbox list, show, stats) never write. Every
 	 * statement of whr's is short: compiling one (JIT, which the

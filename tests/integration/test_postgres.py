@@ -2,7 +2,9 @@
 cluster (whrtest/postgres.py): a delivery stored through --database and
 counted by whr inbox --database; the password only ever in PGPASSFILE or
 the WHR_DATABASE_FILE, never in a log, an error or the environment left
-to children; a command line with a password refused. Suite postgres:
+to children; a command line with a password refused; a location left on
+a standby by a failover refused, with a backoff, until the standby is
+promoted. Suite postgres:
 skipped without PostgreSQL, except under CI=true."""
 
 import json
@@ -101,6 +103,59 @@ class Postgres(postgres.ClusterTestCase):
             self.assertEqual(w.get(srv.port, '/readyz').status, 200)
             srv.stop()
         self.assertEqual(self.stats()['deliveries'] - before, acknowledged)
+
+    def test_standby_refused_until_promoted(self):
+        # A failover that leaves whr's location on a standby: whr does
+        # not write there (503, /readyz naming the standby) and connects
+        # again with a backoff, not once per delivery; whr inbox reads
+        # from it; once it is promoted, deliveries are stored again, and
+        # the one acknowledged before is there.
+        primary = postgres.Cluster().start()
+        self.addCleanup(primary.stop)
+        url_file = primary.url_file(self.tmp.name, name='failover-url')
+        env = dict(SECRETS, WHR_DATABASE_FILE=url_file)
+
+        def send(srv, n):
+            body = w.delivery(id='failover-%d' % n,
+                              notifications=[{'Action': 'A'}])
+            return w.post(srv.port, body, V1_SECRET).status
+        with w.Server(['--no-enrollments', '--handler', 'noop'], env=env,
+                      secrets=(primary.password,)) as srv:
+            self.assertEqual(send(srv, 0), 200)
+            standby = primary.standby()
+            self.addCleanup(standby.stop)
+            primary.pause()
+            standby.start_standby(primary.port,
+                                  ['-c', 'log_connections=on'])
+            statuses, n = [], 1
+            started = time.monotonic()
+            while time.monotonic() - started < 3:
+                statuses.append(send(srv, n))
+                n += 1
+                time.sleep(0.02)
+            self.assertEqual(set(statuses), {503}, statuses)
+            # A connection per delivery would be one per 503 here.
+            connections = standby.server_log().count(
+                'connection authorized: user=whr')
+            self.assertGreater(len(statuses), 60)
+            self.assertLess(connections, 30, standby.server_log())
+            ready = w.get(srv.port, '/readyz')
+            self.assertEqual(ready.status, 503)
+            self.assertIn('standby', ready.body.decode())
+            out, _ = self.inbox('stats', env={'WHR_DATABASE_FILE': url_file})
+            self.assertRegex(out, r'deliveries +1\b')
+
+            standby.promote()
+            deadline = time.monotonic() + w.slow(10)
+            while send(srv, n) != 200:
+                self.assertLess(time.monotonic(), deadline)
+                n += 1
+                time.sleep(0.1)
+            srv.stop()
+        self.assertEqual(standby.psql(
+            "SELECT string_agg(delivery_id, ' ' ORDER BY seq)"
+            " FROM deliveries", database='whr'),
+            'failover-0 failover-%d' % n)
 
     def test_password_never_shown(self):
         # A URL with its password on a command line: refused, unshown.

@@ -172,13 +172,13 @@ class Cluster:
             raise
         return self
 
-    def _start_server(self):
+    def _start_server(self, port=None, extra=()):
         last = None
-        for _ in range(3):
-            self.port = free_port()
+        for _ in range(1 if port else 3):
+            self.port = port or free_port()
             options = ['-c', 'listen_addresses=127.0.0.1',
                        '-p', str(self.port), '-k', self.sockets,
-                       '-c', 'max_connections=100']
+                       '-c', 'max_connections=100', *extra]
             if not self.durable:
                 options += ['-c', 'fsync=off',
                             '-c', 'full_page_writes=off']
@@ -218,6 +218,42 @@ class Cluster:
             options += ['-c', 'fsync=off', '-c', 'full_page_writes=off']
         self._run([self._prog('pg_ctl'), '-D', self.data, '-l',
                    self.log_path, '-w', '-o', ' '.join(options), 'start'])
+
+    def standby(self):
+        """A hot standby of this server as it is now, in a Cluster of its
+        own (not started: start_standby()): a base backup, with nothing
+        to stream from afterwards, as a failover may leave one."""
+        sb = Cluster(self.durable, self.database, self.user)
+        sb.password = self.password
+        sb.tmp = tempfile.mkdtemp(prefix='whr-pg-standby-')
+        os.makedirs(sb.sockets)
+        if os.geteuid() == 0:
+            pg = pwd.getpwnam('postgres')
+            for path in (sb.tmp, sb.sockets):
+                os.chown(path, pg.pw_uid, pg.pw_gid)
+        try:
+            self._run([self._prog('pg_basebackup'), '-h', self.sockets,
+                       '-p', str(self.port), '-U', 'postgres', '-D',
+                       sb.data, '-X', 'stream', '--checkpoint=fast',
+                       '--no-sync'])
+            sb._run(['touch', os.path.join(sb.data, 'standby.signal')])
+        except BaseException:
+            sb.stop()
+            raise
+        return sb
+
+    def start_standby(self, port, extra=()):
+        """Start a standby() on @port (the old primary's, say), with the
+        server options @extra."""
+        try:
+            self._start_server(port, extra)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def promote(self):
+        self._run([self._prog('pg_ctl'), '-D', self.data, '-w', 'promote'])
 
     def __enter__(self):
         return self.start()
