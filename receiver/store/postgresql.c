@@ -1247,13 +1247,35 @@ whr_store_location_has_password(const char *location)
 	return has;
 }
 
-/* A connection made (or made again): 0, or -EIO (-EROFS: a standby)
- * saying why. */
+/* Whether the server refuses writes: a standby (in recovery), or one
+ * whose transactions are read-only by default. PostgreSQL 14 and later
+ * say so as the connection is made; older servers, and a pool that
+ * passes their word on (pgbouncer), are asked. */
+static bool
+refuses_writes(struct pg_store *s)
+{
+	const char *standby = PQparameterStatus(s->conn, "in_hot_standby");
+	const char *ro = PQparameterStatus(s->conn,
+					   "default_transaction_read_only");
+	PGresult *res;
+	bool refuses;
+
+	if (standby != NULL && ro != NULL)
+		return strcmp(standby, "on") == 0 || strcmp(ro, "on") == 0;
+	res = PQexec(s->conn, "SELECT pg_is_in_recovery() OR"
+			      " current_setting('default_transaction_read_only')"
+			      "::boolean");
+	refuses = result_ok(res) && PQntuples(res) == 1 &&
+		  strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return refuses;
+}
+
+/* A connection made (or made again): 0, or -EIO (-EROFS: a server that
+ * refuses writes, to a writer) saying why. */
 static int
 connected(struct pg_store *s)
 {
-	const char *standby;
-
 	if (PQstatus(s->conn) != CONNECTION_OK) {
 		clean_message(s, PQerrorMessage(s->conn), s->base.cause,
 			      sizeof(s->base.cause));
@@ -1264,18 +1286,16 @@ connected(struct pg_store *s)
 	/* A standby (a failover left the location on one) refuses every
 	 * write: no connection for a writer. Failing here, reconnect()
 	 * backs off as for a server away, where connecting again at each
-	 * refused write would take a connection per delivery. PostgreSQL
-	 * 14 and later say so as the connection is made; older servers at
-	 * the first write (store_fail(), read_only). */
-	standby = PQparameterStatus(s->conn, "in_hot_standby");
-	if (s->mode != STORE_READER && standby != NULL &&
-	    strcmp(standby, "on") == 0) {
+	 * refused write would take a connection per delivery. Readers and
+	 * workers only read: a standby serves them. */
+	if ((s->mode == STORE_SERVER || s->mode == STORE_WRITER) &&
+	    refuses_writes(s)) {
 		s->read_only = true;
 		snprintf(s->base.cause, sizeof(s->base.cause),
-			 "the server is a standby, which refuses writes (give "
-			 "a location that reaches the primary)");
+			 "the server refuses writes: a standby, or read-only "
+			 "(give a location that reaches the primary)");
 		snprintf(s->base.error, sizeof(s->base.error),
-			 "cannot connect: %s", s->base.cause);
+			 "cannot write to %s: %s", s->name, s->base.cause);
 		return -EROFS;
 	}
 	/* Readers (whr inbox list, show, stats) never write. Every
