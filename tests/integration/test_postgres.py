@@ -150,17 +150,33 @@ class Postgres(postgres.ClusterTestCase):
             out, _ = self.inbox('stats', env={'WHR_DATABASE_FILE': url_file})
             self.assertRegex(out, r'deliveries +1\b')
 
-            standby.promote()
-            deadline = time.monotonic() + w.slow(10)
-            while send(srv, n) != 200:
-                self.assertLess(time.monotonic(), deadline)
+            # A whr started while the location reaches the standby
+            # listens, refuses deliveries saying why, and opens its
+            # inbox once the standby is promoted.
+            with w.Server(['--no-enrollments', '--handler', 'noop'],
+                          env=env, secrets=(primary.password,)) as late:
+                self.assertEqual(send(late, n), 503)
                 n += 1
-                time.sleep(0.1)
+                ready = w.get(late.port, '/readyz')
+                self.assertEqual(ready.status, 503)
+                self.assertIn('standby', ready.body.decode())
+
+                standby.promote()
+                stored = []
+                for server in (srv, late):
+                    deadline = time.monotonic() + w.slow(10)
+                    while send(server, n) != 200:
+                        self.assertLess(time.monotonic(), deadline)
+                        n += 1
+                        time.sleep(0.1)
+                    stored.append('failover-%d' % n)
+                    n += 1
+                late.stop()
             srv.stop()
         self.assertEqual(standby.psql(
             "SELECT string_agg(delivery_id, ' ' ORDER BY seq)"
             " FROM deliveries", database='whr'),
-            'failover-0 failover-%d' % n)
+            ' '.join(['failover-0'] + stored))
 
     def test_password_never_shown(self):
         # A URL with its password on a command line: refused, unshown.
