@@ -372,12 +372,20 @@ load_one(struct store_claim *c, void *arg)
 	return 0;
 }
 
+/* The window's room once @p leaving of the notifications in it left. */
 static size_t
-window_room(struct dispatch *d)
+window_room_after(struct dispatch *d, size_t leaving)
 {
 	size_t open = sched_count(d->sched);
 
+	open = open > leaving ? open - leaving : 0;
 	return open < d->c.work_window ? d->c.work_window - open : 0;
+}
+
+static size_t
+window_room(struct dispatch *d)
+{
+	return window_room_after(d, 0);
 }
 
 /* A shared store: how much a claim asks for now (0: no claim), as much
@@ -388,14 +396,13 @@ claim_size(struct dispatch *d, size_t finishing, int64_t now)
 {
 	size_t ahead = (size_t)d->c.workers * CLAIM_AHEAD_PER_WORKER;
 	size_t held = sched_count(d->sched);
-	size_t room;
+	size_t room = window_room_after(d, finishing);
 	bool stopping;
 
 	pthread_mutex_lock(&d->lock);
 	stopping = d->stopping;
 	pthread_mutex_unlock(&d->lock);
 	held = held > finishing ? held - finishing : 0;
-	room = held < d->c.work_window ? d->c.work_window - held : 0;
 	d->claim_put_off = false;
 	if (held >= ahead || room == 0 || stopping)
 		return 0;

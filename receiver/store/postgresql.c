@@ -2050,14 +2050,21 @@ prepare_pipelined(struct pg_store *s)
 	return 0;
 }
 
+/* A claim's answer that is not to be handed out. */
+static void
+forget_claimed(struct pg_store *s)
+{
+	PQclear(s->claimed);
+	s->claimed = NULL;
+}
+
 static int
 pg_begin(struct pg_store *s)
 {
 	int rc;
 
 	/* Not taken after its commit: its leases run out. */
-	PQclear(s->claimed);
-	s->claimed = NULL;
+	forget_claimed(s);
 	s->claim_in_tx = false;
 
 	if (s->pipelining) {
@@ -2138,8 +2145,7 @@ pg_commit(struct whr_store *store)
 	PQclear(res);
 	if (rc < 0) {
 		/* Or not known to: no lease of it may be counted on. */
-		PQclear(s->claimed);
-		s->claimed = NULL;
+		forget_claimed(s);
 	}
 	return rc;
 }
@@ -2151,8 +2157,7 @@ pg_rollback(struct whr_store *store)
 
 	gathered_clear(&s->gathered);
 	drain(s);
-	PQclear(s->claimed);
-	s->claimed = NULL;
+	forget_claimed(s);
 	s->in_tx = false;
 	s->notify = false;
 	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
