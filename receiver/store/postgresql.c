@@ -432,19 +432,29 @@ static const char *const statement_sql[ST_COUNT] = {
 		" ON CONFLICT (notification_id, handler) DO UPDATE SET"
 		" result = excluded.result, runs = outcomes.runs + 1,"
 		" reason = excluded.reason, updated_at = excluded.updated_at",
-	/* States, as arrays (one element a notification, none twice), by
+	/*
+	 * States, as arrays (one element a notification, none twice), by
 	 * the same rule. Finished: its keys go, the next of each may be
-	 * claimed. */
+	 * claimed. The rows are found and locked first (own), then matched
+	 * with the arrays by a hash join, and updated by their ids: the
+	 * planner, without statistics on a new table, chose to join the
+	 * arrays with the rows by reading the whole array again for each
+	 * row (2.8 ms for 120 states, against 0.5 ms).
+	 */
 	[ST_SETTLE] =
 		"WITH input AS (SELECT * FROM unnest($1::bigint[], $2::text[],"
 		"  $3::bigint[], $4::text[], $5::bigint[])"
 		"  AS i (id, state, next_at, error, at)),"
+		" own AS (SELECT id FROM notifications"
+		"  WHERE id = ANY ($1::bigint[])"
+		"  AND (lease_owner IS NULL OR lease_owner = $6)"
+		"  AND state IN " OPEN " ORDER BY id FOR UPDATE),"
+		" todo AS MATERIALIZED (SELECT i.* FROM input i"
+		"  JOIN own USING (id)),"
 		" s AS (UPDATE notifications n SET state = i.state,"
 		"  runs = n.runs + 1, next_at = i.next_at, error = i.error,"
 		"  updated_at = i.at, lease_owner = NULL, lease_until = NULL"
-		"  FROM input i WHERE n.id = ANY ($1::bigint[]) AND n.id = i.id"
-		"  AND (n.lease_owner IS NULL OR n.lease_owner = $6)"
-		"  AND n.state IN " OPEN " RETURNING n.id, i.state)"
+		"  FROM todo i WHERE n.id = i.id RETURNING n.id, i.state)"
 		" DELETE FROM notification_keys k USING s"
 		" WHERE k.notification_id = ANY ($1::bigint[])"
 		" AND k.notification_id = s.id AND s.state IN ('done', 'dead')",
