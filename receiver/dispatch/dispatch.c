@@ -27,9 +27,14 @@
  * long after. SQLite's claims need no lease (one whr serve per
  * folder). */
 #define CLAIM_LEASE_US DISPATCH_LEASE_US
-/* On a shared store, notifications claimed per worker at most: what a
- * replica holds, the others cannot run, so it takes little ahead. */
+/* On a shared store, notifications claimed ahead per worker: what a
+ * replica holds, the others cannot run, so it takes little ahead. But a
+ * claim comes once a round of the store thread (a commit), and workers
+ * that empty what they hold within a round (fast handlers) would wait
+ * for the next: so the amount doubles while they do, up to the most,
+ * and halves back to the least while they do not (see adapt_ahead()). */
 #define CLAIM_AHEAD_PER_WORKER 4
+#define CLAIM_AHEAD_MOST_PER_WORKER 64
 /* A claim that found less than it asked for is not made again before
  * this many times its own duration has passed: a claim's cost grows
  * with the open work it must pass over (work blocked behind an older
@@ -83,6 +88,8 @@ struct dispatch {
 	size_t claim_asked;
 	int64_t claim_sent_us;
 	bool claimed;			/* one committed since the last refill */
+	size_t claim_ahead;		/* what claims take ahead now */
+	bool claim_filled;		/* the last one found all it asked */
 	bool claim_put_off;		/* the last one wanted waits for
 					 * next_claim_us */
 	int64_t *held;			/* the ids renew() renews */
@@ -388,15 +395,37 @@ window_room(struct dispatch *d)
 	return window_room_after(d, 0);
 }
 
+/* What claims take ahead, with @p held runs still to finish as the
+ * next one is made: twice as much when the workers ran out of what the
+ * last claim brought and it brought all it asked for (they could have
+ * run more this round), half as much when they still hold half of it
+ * (they have enough). */
+static void
+adapt_ahead(struct dispatch *d, size_t held)
+{
+	size_t least = (size_t)d->c.workers * CLAIM_AHEAD_PER_WORKER;
+	size_t most = (size_t)d->c.workers * CLAIM_AHEAD_MOST_PER_WORKER;
+
+	if (d->claim_ahead < least)
+		d->claim_ahead = least;
+	if (held == 0 && d->claim_filled)
+		d->claim_ahead = d->claim_ahead < most / 2
+			? 2 * d->claim_ahead : most;
+	else if (held >= d->claim_ahead / 2)
+		d->claim_ahead = d->claim_ahead / 2 > least
+			? d->claim_ahead / 2 : least;
+	d->claim_filled = false;
+}
+
 /* A shared store: how much a claim asks for now (0: no claim), as much
  * as the window and the workers take; @p finishing of the runs held
  * leave the scheduler as the claim commits. */
 static size_t
 claim_size(struct dispatch *d, size_t finishing, int64_t now)
 {
-	size_t ahead = (size_t)d->c.workers * CLAIM_AHEAD_PER_WORKER;
 	size_t held = sched_count(d->sched);
 	size_t room = window_room_after(d, finishing);
+	size_t ahead;
 	bool stopping;
 
 	pthread_mutex_lock(&d->lock);
@@ -404,7 +433,11 @@ claim_size(struct dispatch *d, size_t finishing, int64_t now)
 	pthread_mutex_unlock(&d->lock);
 	held = held > finishing ? held - finishing : 0;
 	d->claim_put_off = false;
-	if (held >= ahead || room == 0 || stopping)
+	if (room == 0 || stopping)
+		return 0;
+	adapt_ahead(d, held);
+	ahead = d->claim_ahead;
+	if (held >= ahead)
 		return 0;
 	if (now < d->next_claim_us) {
 		d->claim_put_off = true;
@@ -419,8 +452,9 @@ static void
 claim_gap(struct dispatch *d, int rc, int64_t n, size_t asked,
 	  int64_t start)
 {
-	d->next_claim_us = rc < 0 || (size_t)n < asked
-		? start + CLAIM_GAP_FACTOR * (now_monotonic_us() - start) : 0;
+	d->claim_filled = rc >= 0 && (size_t)n >= asked;
+	d->next_claim_us = d->claim_filled
+		? 0 : start + CLAIM_GAP_FACTOR * (now_monotonic_us() - start);
 }
 
 /* A shared store: claim eligible work, unless the last commit did.

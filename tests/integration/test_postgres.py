@@ -275,6 +275,56 @@ class Postgres(postgres.ClusterTestCase):
             b.stop()
             a.stop()
 
+    def test_claims_grow_while_workers_run_dry(self):
+        # Fast handlers empty what a claim brings within a round of the
+        # store thread: the amount claimed doubles while they do. A
+        # backlog of 600 notifications, each a key of its own (made dead
+        # by a rejecting handler, then replayed), drains in a few dozen
+        # claims; at the least amount (4 a worker, 2 workers) it would
+        # take at least 75. Claims counted in the server's log.
+        self.pg.psql('CREATE DATABASE claims OWNER whr')
+        url_file = self.pg.url_file(self.tmp.name, 'claims-url',
+                                    database='claims')
+        env = dict(SECRETS, WHR_DATABASE_FILE=url_file)
+
+        def stats():
+            out, _ = self.inbox('--format', 'json', 'stats',
+                                env={'WHR_DATABASE_FILE': url_file})
+            return json.loads(out)['notifications']
+
+        def wait_until(state, n):
+            deadline = time.monotonic() + w.slow(60)
+            while stats()[state] < n:
+                self.assertLess(time.monotonic(), deadline, stats())
+                time.sleep(0.2)
+
+        n = 600
+        with w.Server(['--no-enrollments', '--handler', 'exec:*=false',
+                       '--workers', '2'],
+                      env=env, secrets=(self.pg.password,)) as srv:
+            for i in range(n):
+                body = w.delivery(id='claim-%d' % i,
+                                  notifications=[{'Action': 'A'}])
+                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
+                                 200)
+            wait_until('dead', n)
+            srv.stop()
+        self.inbox('replay', '--dead', env={'WHR_DATABASE_FILE': url_file})
+        self.assertEqual(stats()['pending'], n)
+        self.pg.psql("ALTER DATABASE claims SET log_statement = 'all'")
+        mark = len(self.pg.server_log())
+        try:
+            with w.Server(['--no-enrollments', '--handler', 'noop',
+                           '--workers', '2'],
+                          env=env, secrets=(self.pg.password,)) as srv:
+                wait_until('done', n)
+                srv.stop()
+        finally:
+            self.pg.psql('ALTER DATABASE claims RESET log_statement')
+        claims = self.pg.server_log()[mark:].count('WITH eligible AS')
+        self.assertGreater(claims, 0)
+        self.assertLess(claims, 40)
+
     def test_sqlite_only_handler_refused(self):
         # A transactional handler whose tables are set up for SQLite
         # only: whr serve does not start on PostgreSQL (a configuration
