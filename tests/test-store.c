@@ -1804,6 +1804,68 @@ START_TEST(store_key_never_twice_at_once)
 }
 END_TEST
 
+/* The same, with each replica claiming in the transaction that stores
+ * its work, before either commits: each sees only its own notification
+ * of the key, so the second claim must not be made beside the first.
+ * It finds the claim lock taken and claims nothing; once the first
+ * committed, a claim sees its lease and leaves the older one waiting.
+ * Piped or not, and by a claim of its own transaction too. */
+static void
+claims_one_key_at_a_time(bool piped)
+{
+	struct whr_store *s = test_store_fresh();
+	struct whr_store *other = open_again(STORE_SERVER);
+	struct taken_work t = { 0 };
+	struct ingest_delivery ds, dother;
+	struct ingest_notification ns[2], nother[2];
+	char want[64];
+
+	whr_store_pipeline(s, piped);
+	/* Each stores a notification of keys u1 and u2 and one of its
+	 * delivery's key (piped, s's go to the server at its commit);
+	 * other claims first, not piped: its claim runs now and holds the
+	 * lock until its commit. */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&ds, ns, "a", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &ds), 0);
+	ck_assert_int_eq(whr_store_begin(other), 0);
+	delivery(&dother, nother, "b", 1);
+	ck_assert_int_eq(whr_store_ingest(other, &dother), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(other, 8, 60000000), 0);
+	/* s, meanwhile: nothing, neither in its commit nor alone. */
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), 0);
+	ck_assert_uint_eq(t.n, 0);
+	ck_assert_str_eq(claimed(s, 60000000), "");
+	ck_assert_int_eq(whr_store_commit(other), 0);
+	ck_assert_int_eq(whr_store_take_claimed(other, take_work, &t), 0);
+	ck_assert_uint_eq(t.n, 2);
+	ck_assert_int_eq(t.ids[0], nother[0].id);
+	ck_assert_int_eq(t.ids[1], nother[1].id);
+	taken_work_free(&t);
+	/* other's runs: s's of the same keys waits; the other does not. */
+	snprintf(want, sizeof(want), "%lld;", (long long)ns[1].id);
+	ck_assert_str_eq(claimed(s, 60000000), want);
+	settle_committed(other, nother[0].id, WORK_DONE, 0, NULL);
+	snprintf(want, sizeof(want), "%lld;", (long long)ns[0].id);
+	ck_assert_str_eq(claimed(s, 60000000), want);
+	whr_store_close(other);
+	test_store_discard(s);
+}
+
+START_TEST(store_claims_one_key_at_a_time)
+{
+	claims_one_key_at_a_time(false);
+}
+END_TEST
+
+START_TEST(store_claims_one_key_at_a_time_piped)
+{
+	claims_one_key_at_a_time(true);
+}
+END_TEST
+
 TEST_SUITE(store)
 {
 	ADD_EACH(s, store,
@@ -1838,5 +1900,7 @@ TEST_SUITE(store)
 		 store_handler_deadlock,
 		 store_late_run_after_takeover,
 		 store_key_never_twice_at_once,
+		 store_claims_one_key_at_a_time,
+		 store_claims_one_key_at_a_time_piped,
 		 store_leases_kept_from_the_listener);
 }

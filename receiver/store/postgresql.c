@@ -62,6 +62,11 @@
 /* pg_advisory_xact_lock() keys: "whr" and a number. */
 #define MIGRATION_LOCK "2003333633"	/* 0x77687201 */
 #define PURGE_LOCK "2003333634"		/* 0x77687202 */
+#define CLAIM_LOCK "2003333635"		/* 0x77687203 */
+/* Taken before every claim: see ST_CLAIM_LOCK. */
+#define CLAIM_LOCK_SQL \
+	"SELECT set_config('whr.claiming'," \
+	" pg_try_advisory_xact_lock(" CLAIM_LOCK ")::text, true)"
 /* Statements a handle keeps; more (SQL built anew at each call) are
  * dropped between handlers, never while one runs. */
 #define TX_CACHE_MAX 256
@@ -173,6 +178,7 @@ _Static_assert(ARRAY_LENGTH(migrations) == SCHEMA_VERSION,
 enum statement {
 	ST_INGEST,
 	ST_LOAD_WORK,
+	ST_CLAIM_LOCK,
 	ST_CLAIM,
 	ST_UNCLAIM,
 	ST_RENEW,
@@ -357,12 +363,16 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * another replica may have settled the row as retrying between the
 	 * snapshot and the lock: that work (taken_over) is loaded afresh,
 	 * after this claim.
+	 *
+	 * Only in a transaction that holds the claim lock (ST_CLAIM_LOCK
+	 * said so): otherwise it claims nothing.
 	 */
 	[ST_CLAIM] =
 		"WITH eligible AS (SELECT n.id,"
 		"  n.lease_owner IS NOT NULL OR n.state = 'retrying'"
 		"  AS taken_over FROM notifications n"
-		"  WHERE n.state IN " OPEN " AND n.id > $1"
+		"  WHERE current_setting('whr.claiming', true) = 'true'"
+		"  AND n.state IN " OPEN " AND n.id > $1"
 		"  AND n.next_at <= $2"
 		"  AND (n.lease_until IS NULL OR n.lease_until < $2)"
 		"  AND (SELECT o.notification_id"
@@ -385,6 +395,20 @@ static const char *const statement_sql[ST_COUNT] = {
 		" FROM leased n JOIN deliveries d ON d.seq = n.delivery_seq"
 		" LEFT JOIN outcomes o ON o.notification_id = n.id"
 		" ORDER BY n.id",
+	/*
+	 * Claims one at a time, across replicas: the lock is held until
+	 * the transaction ends, and ST_CLAIM, a statement after it, sees
+	 * every claim made before (committed) with what that claim's
+	 * transaction stored. Without it, two replicas storing a
+	 * notification of one key each, at the same moment, and claiming
+	 * in the same transactions, each saw no other notification of the
+	 * key (the other's, not committed yet) and both leased theirs:
+	 * two runs of one key at once. Tried, not waited for: a replica
+	 * whose claim finds the lock taken claims nothing this time (its
+	 * deliveries never wait for another replica's commit), and
+	 * ST_CLAIM is told so by a setting of the transaction.
+	 */
+	[ST_CLAIM_LOCK] = CLAIM_LOCK_SQL,
 	/* What a claim's caller did not take. */
 	[ST_UNCLAIM] =
 		"UPDATE notifications"
@@ -2034,7 +2058,8 @@ static int
 prepare_pipelined(struct pg_store *s)
 {
 	static const enum statement piped[] = {
-		ST_INGEST, ST_RECORD_OUTCOMES, ST_SETTLE, ST_CLAIM,
+		ST_INGEST, ST_RECORD_OUTCOMES, ST_SETTLE, ST_CLAIM_LOCK,
+		ST_CLAIM,
 	};
 	char name[16];
 	size_t i;
@@ -2829,6 +2854,32 @@ offer_claimed(struct pg_store *s, PGresult *res,
 	return 0;
 }
 
+/* End the transaction pg_claim() made: committed, 0 once it is; or
+ * rolled back. On a connection made again meanwhile there is none. */
+static int
+end_own_claim(struct pg_store *s, bool commit)
+{
+	PGresult *res;
+	int rc = 0;
+
+	if (s->conn == NULL || PQtransactionStatus(s->conn) == PQTRANS_IDLE)
+		return 0;
+	res = PQexec(s->conn, commit ? "COMMIT" : "ROLLBACK");
+	if (commit && !result_ok(res))
+		rc = store_fail(s, res, "cannot claim work");
+	else if (commit && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+		set_error(s, "cannot claim work: the transaction was rolled "
+			  "back");
+		rc = -EIO;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Outside a transaction, a claim makes one of its own: the claim lock
+ * (ST_CLAIM_LOCK) lasts as long as one, and the leases count once it
+ * committed. A connection lost in between leaves a claim outside any
+ * transaction, which claims nothing (it holds no lock). */
 static int
 pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 	 int64_t lease_us,
@@ -2836,11 +2887,28 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 {
 	struct pg_store *s = pg(store);
 	struct params p = { 0 };
+	bool own_tx = !s->in_tx;
 	PGresult *res;
 	int rc;
 
+	rc = own_tx ? exec(s, "BEGIN; " CLAIM_LOCK_SQL, "cannot claim work")
+		    : run_done(s, ST_CLAIM_LOCK, NULL, "cannot claim work");
+	if (rc < 0) {
+		if (own_tx)
+			end_own_claim(s, false);
+		return rc;
+	}
 	claim_params(&p, after, limit, lease_us);
 	res = run(s, ST_CLAIM, &p, 1, "cannot claim work", &rc);
+	if (own_tx) {
+		int ended = end_own_claim(s, res != NULL);
+
+		if (res != NULL && ended < 0) {
+			PQclear(res);
+			res = NULL;
+			rc = ended;
+		}
+	}
 	if (res == NULL)
 		return rc;
 	return offer_claimed(s, res, fn, arg);
@@ -2873,6 +2941,9 @@ pg_claim_at_commit(struct whr_store *store, int64_t limit, int64_t lease_us)
 		if (rc == 0 && !s->synced)
 			rc = pipe_simple(s, "SET LOCAL synchronous_commit = on",
 					 PENDING_WRITE, "cannot claim work");
+		if (rc == 0)
+			rc = pipe_prepared(s, ST_CLAIM_LOCK, &p, PENDING_WRITE,
+					   NULL, 0, "cannot claim work");
 		claim_params(&p, 0, limit, lease_us);
 		return rc < 0 ? rc : pipe_prepared(s, ST_CLAIM, &p,
 						   PENDING_CLAIM, NULL, 0,
@@ -2881,6 +2952,8 @@ pg_claim_at_commit(struct whr_store *store, int64_t limit, int64_t lease_us)
 	if (!s->synced)
 		rc = exec(s, "SET LOCAL synchronous_commit = on",
 			  "cannot claim work");
+	if (rc == 0)
+		rc = run_done(s, ST_CLAIM_LOCK, NULL, "cannot claim work");
 	if (rc < 0)
 		return rc;
 	claim_params(&p, 0, limit, lease_us);
