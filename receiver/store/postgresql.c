@@ -85,11 +85,14 @@
 #define CONNECT_TIMEOUT_S "5"
 #define TCP_USER_TIMEOUT_MS "5000"
 /* The gauges of /metrics are counted every second on the listener's
- * connection, or after 50 times the last count's duration when a
- * backlog makes counting slow; a count older than GAUGES_STALE_US (the
- * listener lost its connection) is not used. */
+ * connection, or after 200 times the last count's duration when a
+ * backlog makes counting slow (tens of milliseconds of the database's
+ * time for each replica: at most 0.5 % of it), but at least every
+ * GAUGES_MOST_US; a count older than GAUGES_STALE_US (the listener lost
+ * its connection) is not used. */
 #define GAUGES_EVERY_US 1000000
-#define GAUGES_COST_FACTOR 50
+#define GAUGES_COST_FACTOR 200
+#define GAUGES_MOST_US (10 * 1000000LL)
 #define GAUGES_STALE_US (30 * 1000000LL)
 /* Leases kept from the listener (whr_store_keep_leases()) are renewed
  * this often, or at a quarter of the lease when that is shorter. */
@@ -1636,10 +1639,10 @@ count_gauges(struct pg_listener *l, PGconn **c)
 		*c = NULL;
 	}
 	PQclear(res);
-	took = now_monotonic_us() - start;
-	l->count_at = start + (GAUGES_COST_FACTOR * took > GAUGES_EVERY_US
-				       ? GAUGES_COST_FACTOR * took
-				       : GAUGES_EVERY_US);
+	took = GAUGES_COST_FACTOR * (now_monotonic_us() - start);
+	l->count_at = start + (took < GAUGES_EVERY_US	? GAUGES_EVERY_US
+			       : took > GAUGES_MOST_US	? GAUGES_MOST_US
+							: took);
 }
 
 /* The leases of what whr_store_keep_leases()'s caller holds, renewed on
