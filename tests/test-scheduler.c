@@ -322,6 +322,45 @@ START_TEST(sched_backoff)
 }
 END_TEST
 
+/* What a shared store's claims take ahead next (least 8, most 128). */
+START_TEST(claim_ahead_adapts)
+{
+	static const struct {
+		size_t ahead, held;
+		bool filled;
+		size_t next;
+	} cases[] = {
+		{ 0, 0, false, 8 },	/* at first: the least */
+		{ 8, 0, true, 16 },	/* ran out of all it brought */
+		{ 64, 0, true, 128 },
+		{ 128, 0, true, 128 },	/* no more than the most */
+		{ 100, 0, true, 128 },
+		{ 500, 0, true, 128 },	/* brought down to the most */
+		{ 64, 1, true, 64 },	/* still some held: as it is */
+		{ 64, 31, true, 64 },
+		{ 64, 32, true, 32 },	/* half held: half as much */
+		{ 64, 500, true, 32 },
+		{ 16, 8, true, 8 },
+		{ 8, 8, true, 8 },	/* no less than the least */
+		{ 64, 0, false, 32 },	/* found less: half as much */
+		{ 128, 3, false, 64 },
+		{ 8, 0, false, 8 },
+		{ 3, 0, true, 16 },	/* brought up to the least first */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_msg(claim_ahead_next(cases[i].ahead, cases[i].held,
+					       cases[i].filled, 8, 128) ==
+			      cases[i].next, "case %zu: %zu", i,
+			      claim_ahead_next(cases[i].ahead, cases[i].held,
+					       cases[i].filled, 8, 128));
+	/* A window smaller than the least: least and most alike. */
+	ck_assert_uint_eq(claim_ahead_next(100, 0, true, 100, 100), 100);
+	ck_assert_uint_eq(claim_ahead_next(100, 100, true, 100, 100), 100);
+}
+END_TEST
+
 TEST_SUITE(scheduler)
 {
 	ADD_EACH_WITH_FIXTURE(s, scheduler, sched_setup, sched_teardown,
@@ -333,5 +372,5 @@ TEST_SUITE(scheduler)
 			      sched_known_and_payload,
 			      sched_many,
 			      sched_released_holds_keys);
-	ADD_EACH(s, scheduler, sched_backoff);
+	ADD_EACH(s, scheduler, sched_backoff, claim_ahead_adapts);
 }

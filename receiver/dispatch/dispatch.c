@@ -27,12 +27,13 @@
  * long after. SQLite's claims need no lease (one whr serve per
  * folder). */
 #define CLAIM_LEASE_US DISPATCH_LEASE_US
-/* On a shared store, notifications claimed ahead per worker: what a
+/* On a shared store, notifications claimed ahead per worker, at the
+ * least and at the most (and never more than the window): what a
  * replica holds, the others cannot run, so it takes little ahead. But a
  * claim comes once a round of the store thread (a commit), and workers
  * that empty what they hold within a round (fast handlers) would wait
- * for the next: so the amount doubles while they do, up to the most,
- * and halves back to the least while they do not (see adapt_ahead()). */
+ * for the next: so the amount grows while they do (see
+ * claim_ahead_next()). */
 #define CLAIM_AHEAD_PER_WORKER 4
 #define CLAIM_AHEAD_MOST_PER_WORKER 64
 /* A claim that found less than it asked for is not made again before
@@ -89,6 +90,8 @@ struct dispatch {
 	int64_t claim_sent_us;
 	bool claimed;			/* one committed since the last refill */
 	size_t claim_ahead;		/* what claims take ahead now */
+	bool claim_answered;		/* one was answered since the amount
+					 * last changed */
 	bool claim_filled;		/* the last one found all it asked */
 	bool claim_put_off;		/* the last one wanted waits for
 					 * next_claim_us */
@@ -395,26 +398,41 @@ window_room(struct dispatch *d)
 	return window_room_after(d, 0);
 }
 
-/* What claims take ahead, with @p held runs still to finish as the
- * next one is made: twice as much when the workers ran out of what the
- * last claim brought and it brought all it asked for (they could have
- * run more this round), half as much when they still hold half of it
- * (they have enough). */
+size_t
+claim_ahead_next(size_t ahead, size_t held, bool filled, size_t least,
+		 size_t most)
+{
+	if (ahead < least)
+		ahead = least;
+	if (ahead > most)
+		ahead = most;
+	if (filled && held == 0)
+		return ahead < most / 2 ? 2 * ahead : most;
+	if (!filled || held >= ahead / 2)
+		return ahead / 2 > least ? ahead / 2 : least;
+	return ahead;
+}
+
+/* Once a claim was answered, what the next takes ahead, with @p held
+ * runs still to finish: between 4 and 64 a worker, and never more than
+ * the window, whose room bounds each claim (more than it could never
+ * be held, so never cut back). */
 static void
 adapt_ahead(struct dispatch *d, size_t held)
 {
+	size_t window = d->c.work_window;
 	size_t least = (size_t)d->c.workers * CLAIM_AHEAD_PER_WORKER;
 	size_t most = (size_t)d->c.workers * CLAIM_AHEAD_MOST_PER_WORKER;
 
-	if (d->claim_ahead < least)
-		d->claim_ahead = least;
-	if (held == 0 && d->claim_filled)
-		d->claim_ahead = d->claim_ahead < most / 2
-			? 2 * d->claim_ahead : most;
-	else if (held >= d->claim_ahead / 2)
-		d->claim_ahead = d->claim_ahead / 2 > least
-			? d->claim_ahead / 2 : least;
-	d->claim_filled = false;
+	if (most > window)
+		most = window;
+	if (least > most)
+		least = most;
+	if (d->claim_answered || d->claim_ahead == 0)
+		d->claim_ahead = claim_ahead_next(d->claim_ahead, held,
+						  d->claim_filled, least,
+						  most);
+	d->claim_answered = false;
 }
 
 /* A shared store: how much a claim asks for now (0: no claim), as much
@@ -453,6 +471,7 @@ claim_gap(struct dispatch *d, int rc, int64_t n, size_t asked,
 	  int64_t start)
 {
 	d->claim_filled = rc >= 0 && (size_t)n >= asked;
+	d->claim_answered = true;
 	d->next_claim_us = d->claim_filled
 		? 0 : start + CLAIM_GAP_FACTOR * (now_monotonic_us() - start);
 }

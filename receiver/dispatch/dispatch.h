@@ -23,7 +23,8 @@
  *
  * On a shared store (whr_store_shared(): several replicas on one
  * PostgreSQL) nothing is offered: dispatch_load() and dispatch_refill()
- * claim the work the store says is eligible, a few per worker, leased to
+ * claim the work the store says is eligible, a few per worker (more
+ * while the workers run out of it: claim_ahead_next()), leased to
  * this replica; dispatch_pick_up() renews the leases every second; a run
  * settled retrying leaves memory (the store hands it out again when it
  * is due, to any replica), and one whose claim another replica took over
@@ -72,6 +73,17 @@ struct dispatch_config {
  * @p random01 is uniform in [0, 1). */
 int64_t retry_delay(const struct retry_policy *p, int64_t run,
 		    double random01);
+
+/* On a shared store, what claims take ahead next, once a claim was
+ * answered: from @p ahead now (brought between @p least and @p most),
+ * twice as much when the workers ran out of what it brought (@p held
+ * runs left as the next claim is made: none) and it brought all it
+ * asked for (@p filled): they could have run more in a round; half as
+ * much when it brought less (the backlog is gone: a replica that dies
+ * leaves few leases) or they still hold half of it (they have enough:
+ * slow handlers leave the rest to the other replicas). */
+size_t claim_ahead_next(size_t ahead, size_t held, bool filled,
+			size_t least, size_t most);
 
 /* ---- runs ------------------------------------------------------------- */
 

@@ -287,15 +287,15 @@ class Postgres(postgres.ClusterTestCase):
                                     database='claims')
         env = dict(SECRETS, WHR_DATABASE_FILE=url_file)
 
-        def stats():
+        def counts():
             out, _ = self.inbox('--format', 'json', 'stats',
                                 env={'WHR_DATABASE_FILE': url_file})
             return json.loads(out)['notifications']
 
         def wait_until(state, n):
             deadline = time.monotonic() + w.slow(60)
-            while stats()[state] < n:
-                self.assertLess(time.monotonic(), deadline, stats())
+            while counts()[state] < n:
+                self.assertLess(time.monotonic(), deadline, counts())
                 time.sleep(0.2)
 
         n = 600
@@ -310,7 +310,7 @@ class Postgres(postgres.ClusterTestCase):
             wait_until('dead', n)
             srv.stop()
         self.inbox('replay', '--dead', env={'WHR_DATABASE_FILE': url_file})
-        self.assertEqual(stats()['pending'], n)
+        self.assertEqual(counts()['pending'], n)
         self.pg.psql("ALTER DATABASE claims SET log_statement = 'all'")
         mark = len(self.pg.server_log())
         try:
