@@ -12,9 +12,10 @@
  *   the eligibility rule of claims (whr_store_claim(): only the oldest
  *   open notification of a key is ever handed out): one probe of its
  *   index per key of a candidate, however long a key's history;
- * - leases on notifications (lease_owner, lease_until): a claim leases
- *   what it hands out, its owner renews, settling clears, and when a
- *   replica dies its work is claimed again once its leases ran out;
+ * - leases on notifications (lease_owner, lease_until, by the server's
+ *   clock): a claim leases what it hands out, its owner renews, settling
+ *   clears, and when a replica dies its work is claimed again once its
+ *   leases ran out;
  * - whr_meta: the schema version, the oldest version of whr that still
  *   runs on it (migrations add first and remove a release later), and a
  *   counter that whr inbox replay raises (whr_store_data_version()).
@@ -99,6 +100,13 @@
 #define RENEW_EVERY_US 1000000
 
 #define OPEN "('pending', 'retrying')"
+/* Leases are timed by the database server's clock, the one clock every
+ * replica shares: a replica whose clock runs ahead of the others' must
+ * not see their leases run out early (and take their work over while it
+ * runs). In microseconds, as whr's times; a subquery, counted once a
+ * statement. */
+#define DB_NOW_US \
+	"(SELECT (extract(epoch FROM statement_timestamp()) * 1000000)::bigint)"
 
 /* ---- schema ------------------------------------------------------------ */
 
@@ -377,7 +385,7 @@ static const char *const statement_sql[ST_COUNT] = {
 		"  WHERE current_setting('whr.claiming', true) = 'true'"
 		"  AND n.state IN " OPEN " AND n.id > $1"
 		"  AND n.next_at <= $2"
-		"  AND (n.lease_until IS NULL OR n.lease_until < $2)"
+		"  AND (n.lease_until IS NULL OR n.lease_until < " DB_NOW_US ")"
 		"  AND (SELECT o.notification_id"
 		"   FROM unnest(string_to_array(n.keys, E'\\n')) AS k (key),"
 		"   LATERAL (SELECT notification_id FROM notification_keys"
@@ -388,11 +396,12 @@ static const char *const statement_sql[ST_COUNT] = {
 		"   LATERAL (SELECT y.notification_id FROM notification_keys y"
 		"    JOIN notifications m ON m.id = y.notification_id"
 		"    WHERE y.key = k.key AND y.notification_id > n.id"
-		"    AND m.lease_until >= $2 LIMIT 1) y"
+		"    AND m.lease_until >= " DB_NOW_US " LIMIT 1) y"
 		"   LIMIT 1) IS NULL"
 		"  ORDER BY n.id LIMIT $3 FOR UPDATE OF n SKIP LOCKED),"
 		" leased AS (UPDATE notifications n SET lease_owner = $4,"
-		"  lease_until = $5 FROM eligible e WHERE n.id = e.id"
+		"  lease_until = " DB_NOW_US " + $5"
+		"  FROM eligible e WHERE n.id = e.id"
 		"  RETURNING n.*, e.taken_over)"
 		" SELECT " WORK_COLUMNS ", n.taken_over"
 		" FROM leased n JOIN deliveries d ON d.seq = n.delivery_seq"
@@ -421,11 +430,11 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * database away for longer than a lease) but that no other replica
 	 * claimed: it is still running here. */
 	[ST_RENEW] =
-		"UPDATE notifications SET lease_until = $2"
+		"UPDATE notifications SET lease_until = " DB_NOW_US " + $2"
 		" WHERE id = ANY ($3::bigint[]) AND lease_owner = $1"
 		" AND state IN " OPEN,
 	[ST_RENEW_ALL] =
-		"UPDATE notifications SET lease_until = $2"
+		"UPDATE notifications SET lease_until = " DB_NOW_US " + $2"
 		" WHERE lease_owner = $1 AND state IN " OPEN,
 	/* Locked until the transaction ends, so that no claim takes it
 	 * over meanwhile (claims skip locked rows). */
@@ -1656,7 +1665,8 @@ static void
 renew_leases(struct pg_listener *l, PGconn **c)
 {
 	static const char sql[] =
-		"UPDATE notifications SET lease_until = $2 WHERE id IN"
+		"UPDATE notifications SET lease_until = " DB_NOW_US " + $2"
+		" WHERE id IN"
 		" (SELECT id FROM notifications WHERE id = ANY ($3::bigint[])"
 		" AND lease_owner = $1 AND state IN " OPEN
 		" FOR UPDATE SKIP LOCKED)";
@@ -1694,7 +1704,7 @@ renew_leases(struct pg_listener *l, PGconn **c)
 	ids_array(&list, l->ids, n);
 	if (!list.oom) {
 		param_text(&p, lease_owner);
-		param_int(&p, now_realtime_us() + lease_us);
+		param_int(&p, lease_us);
 		param_text(&p, list.p);
 		res = PQexecParams(*c, sql, p.n, NULL, p.values, p.lengths,
 				   p.formats, 0);
@@ -2822,7 +2832,7 @@ claim_params(struct params *p, int64_t after, int64_t limit,
 	else
 		param_text(p, NULL);
 	param_text(p, lease_owner);
-	param_int(p, now + (lease_us > 0 ? lease_us : 0));
+	param_int(p, lease_us > 0 ? lease_us : 0);
 }
 
 /* Hand the rows of claim @p res (taken) to @p fn, one a notification;
@@ -2987,7 +2997,7 @@ pg_renew(struct whr_store *store, const int64_t *ids, size_t n,
 	int rc;
 
 	param_text(&p, lease_owner);
-	param_int(&p, now_realtime_us() + lease_us);
+	param_int(&p, lease_us);
 	if (ids == NULL)
 		return run_count(pg(store), ST_RENEW_ALL, &p,
 				 "cannot renew leases");

@@ -18,6 +18,7 @@ import whrtest as w  # noqa: E402
 from whrtest import V1_SECRET  # noqa: E402
 from whrtest import postgres  # noqa: E402
 from test_metrics import wait_for  # noqa: E402
+from test_jsonl import preloaded  # noqa: E402
 
 SECRETS = {'MS_WebHookReceiverSecret_Custom': V1_SECRET}
 
@@ -324,6 +325,54 @@ class Postgres(postgres.ClusterTestCase):
         claims = self.pg.server_log()[mark:].count('WITH eligible AS')
         self.assertGreater(claims, 0)
         self.assertLess(claims, 40)
+
+    def test_leases_timed_by_the_database_clock(self):
+        # A replica whose wall clock runs a minute ahead of the others'
+        # must not see their leases as run out, and take over work that
+        # is running: leases are timed by the database server's clock.
+        # One notification, whose handler runs 4 s on replica a; b
+        # starts, clock 60 s ahead, while it runs; the notification runs
+        # once.
+        self.pg.psql('CREATE DATABASE clocks OWNER whr')
+        url_file = self.pg.url_file(self.tmp.name, 'clocks-url',
+                                    database='clocks')
+        runs = os.path.join(self.tmp.name, 'clock-runs')
+        args = ['--no-enrollments', '--handler',
+                "exec:*=sh -c 'cat >/dev/null; echo run >> %s; sleep 4'"
+                % runs]
+        env = dict(SECRETS, WHR_DATABASE_FILE=url_file)
+        ahead = dict(env, LD_PRELOAD=preloaded(
+                         os.environ['WHR_TEST_CLOCK_OFFSET']),
+                     WHR_TEST_CLOCK_OFFSET_S='60')
+
+        def lines():
+            try:
+                with open(runs) as f:
+                    return f.read().split()
+            except FileNotFoundError:
+                return []
+
+        with w.Server(args, env=env, secrets=(self.pg.password,)) as a:
+            body = w.delivery(id='clocks-1', notifications=[{'Action': 'A'}])
+            self.assertEqual(w.post(a.port, body, V1_SECRET).status, 200)
+            deadline = time.monotonic() + w.slow(10)
+            while not lines():
+                self.assertLess(time.monotonic(), deadline, 'no run')
+                time.sleep(0.05)
+            with w.Server(args, env=ahead, secrets=(self.pg.password,)) as b:
+                # b's first claims (at its start, then every second)
+                # come while a's run holds the lease.
+                deadline = time.monotonic() + w.slow(15)
+                while True:
+                    out, _ = self.inbox('--format', 'json', 'stats',
+                                        env={'WHR_DATABASE_FILE': url_file})
+                    if json.loads(out)['notifications']['done'] == 1:
+                        break
+                    self.assertLess(time.monotonic(), deadline, out)
+                    time.sleep(0.2)
+                b.stop()
+            a.stop()
+        self.assertEqual(lines(), ['run'])
 
     def test_sqlite_only_handler_refused(self):
         # A transactional handler whose tables are set up for SQLite
