@@ -912,12 +912,9 @@ store_main(void *arg)
 		       now_monotonic_us() - ib->last_tick_us < TICK_US &&
 		       (due == 0 || now_monotonic_us() < due)) {
 			int64_t left = due - now_monotonic_us();
-			int64_t until = now_realtime_us() +
-				(due != 0 && left < TICK_US ? left : TICK_US);
-			struct timespec ts = {
-				.tv_sec = (time_t)(until / 1000000),
-				.tv_nsec = (long)(until % 1000000) * 1000,
-			};
+			struct timespec ts = monotonic_timespec(
+				now_monotonic_us() +
+				(due != 0 && left < TICK_US ? left : TICK_US));
 
 			pthread_cond_timedwait(&ib->cond, &ib->lock, &ts);
 		}
@@ -1223,7 +1220,7 @@ inbox_start(const struct inbox_config *config,
 	STAILQ_INIT(&ib->done);
 	STAILQ_INIT(&ib->deferred);
 	pthread_mutex_init(&ib->lock, NULL);
-	pthread_cond_init(&ib->cond, NULL);
+	cond_init_monotonic(&ib->cond);
 	ib->location = strdup(config->location);
 	if (ib->location == NULL)
 		goto err;

@@ -179,3 +179,29 @@ now_monotonic_us(void)
 {
 	return clock_us(CLOCK_MONOTONIC);
 }
+
+int
+cond_init_monotonic(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+	int rc = pthread_condattr_init(&attr);
+
+	if (rc != 0)
+		return rc;
+	rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (rc == 0)
+		rc = pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+	return rc;
+}
+
+struct timespec
+monotonic_timespec(int64_t at)
+{
+	if (at < 0)
+		at = 0;
+	return (struct timespec){
+		.tv_sec = (time_t)(at / 1000000),
+		.tv_nsec = (long)(at % 1000000) * 1000,
+	};
+}

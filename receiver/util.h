@@ -5,9 +5,11 @@
 #ifndef WHR_RECEIVER_UTIL_H
 #define WHR_RECEIVER_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <whr/log.h>
 
@@ -71,5 +73,14 @@ void thread_background(void);
 /* Microseconds since the Unix epoch, and on a monotonic clock. */
 int64_t now_realtime_us(void);
 int64_t now_monotonic_us(void);
+
+/* A condition variable whose timed waits run on the monotonic clock: a
+ * step of the wall clock (NTP, an operator, a container's host) neither
+ * stretches a wait nor ends it early. 0 or an errno. */
+int cond_init_monotonic(pthread_cond_t *cond);
+
+/* For pthread_cond_timedwait() on such a variable: @p at, microseconds
+ * on the monotonic clock (now_monotonic_us()). */
+struct timespec monotonic_timespec(int64_t at);
 
 #endif /* WHR_RECEIVER_UTIL_H */

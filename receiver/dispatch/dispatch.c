@@ -879,15 +879,12 @@ dispatch_watch(struct dispatch *d)
 }
 
 /* Wait on the lock until every worker returned, or @p deadline
- * (realtime, microseconds); @p idle_only: only for those not inside a
+ * (monotonic, microseconds); @p idle_only: only for those not inside a
  * handler. True when none is left to wait for. */
 static bool
 wait_workers(struct dispatch *d, int64_t deadline, bool idle_only)
 {
-	struct timespec ts = {
-		.tv_sec = (time_t)(deadline / 1000000),
-		.tv_nsec = (long)(deadline % 1000000) * 1000,
-	};
+	struct timespec ts = monotonic_timespec(deadline);
 	unsigned i;
 
 	for (;;) {
@@ -956,7 +953,7 @@ bool
 dispatch_stop(struct dispatch *d, int64_t grace_us, char *running,
 	      size_t size)
 {
-	int64_t deadline = now_realtime_us() + grace_us;
+	int64_t deadline = now_monotonic_us() + grace_us;
 	bool all;
 	unsigned i;
 
@@ -972,7 +969,7 @@ dispatch_stop(struct dispatch *d, int64_t grace_us, char *running,
 		/* No handler starts from now on; the workers that are not in
 		 * one return in a moment. */
 		d->abandoned = true;
-		wait_workers(d, now_realtime_us() + STRAGGLER_US, true);
+		wait_workers(d, now_monotonic_us() + STRAGGLER_US, true);
 		/* Zero: every one was idle, only slow to see the end. */
 		all = wait_workers(d, 0, false);
 	}
@@ -1032,7 +1029,7 @@ dispatch_start(const struct dispatch_config *config,
 	d->rng = (uint64_t)now_realtime_us() | 1;
 	d->loaded_through = INT64_MAX;
 	pthread_mutex_init(&d->lock, NULL);
-	pthread_cond_init(&d->finished_cond, NULL);
+	cond_init_monotonic(&d->finished_cond);
 	d->location = strdup(config->location);
 	d->c.location = d->location;
 	d->w = calloc(config->workers, sizeof(*d->w));

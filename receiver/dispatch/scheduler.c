@@ -403,7 +403,7 @@ sched_new(sched_clock_fn clock, void *clock_arg)
 	if (s == NULL)
 		return NULL;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
+	cond_init_monotonic(&s->cond);
 	s->clock = clock != NULL ? clock : realtime_clock;
 	s->clock_arg = clock_arg;
 	s->timed.by_time = true;
@@ -583,7 +583,6 @@ sched_take(struct sched *s, int64_t timeout_us, int64_t *id, void **payload)
 	for (;;) {
 		int64_t t, wait_us;
 		struct timespec ts;
-		int64_t until;
 
 		if (s->closed) {
 			rc = -ESHUTDOWN;
@@ -599,9 +598,8 @@ sched_take(struct sched *s, int64_t timeout_us, int64_t *id, void **payload)
 		wait_us = deadline - t;
 		if (s->timed.n > 0 && s->timed.v[0]->next_at - t < wait_us)
 			wait_us = s->timed.v[0]->next_at - t;
-		until = now_realtime_us() + (wait_us > 0 ? wait_us : 0);
-		ts.tv_sec = (time_t)(until / 1000000);
-		ts.tv_nsec = (long)(until % 1000000) * 1000;
+		ts = monotonic_timespec(now_monotonic_us() +
+					(wait_us > 0 ? wait_us : 0));
 		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
 	}
 	pthread_mutex_unlock(&s->lock);
