@@ -42,6 +42,11 @@
  * notification of its keys, retries not due), and then it must not
  * take the store thread from the deliveries waiting for their commit. */
 #define CLAIM_GAP_FACTOR 4
+/* A claim that found another replica's claim holding the claim lock
+ * (until that one's commit, a millisecond or a few) is tried again after
+ * this long, give or take half: it says nothing of the backlog, so
+ * neither the pause above nor the amount claimed ahead changes. */
+#define CLAIM_BUSY_US 2000
 
 struct worker {
 	struct dispatch *d;
@@ -465,11 +470,17 @@ claim_size(struct dispatch *d, size_t finishing, int64_t now)
 }
 
 /* After a claim sent at @p start that found @p n of the @p asked: one
- * that found less, or failed, is not made again for a while. */
+ * that found less, or failed, is not made again for a while; one that
+ * found the claim lock taken (-EAGAIN), soon. */
 static void
 claim_gap(struct dispatch *d, int rc, int64_t n, size_t asked,
 	  int64_t start)
 {
+	if (rc == -EAGAIN) {
+		d->next_claim_us = now_monotonic_us() + CLAIM_BUSY_US / 2 +
+			(int64_t)(random01(d) * CLAIM_BUSY_US);
+		return;
+	}
 	d->claim_filled = rc >= 0 && (size_t)n >= asked;
 	d->claim_answered = true;
 	d->next_claim_us = d->claim_filled
@@ -497,7 +508,7 @@ claim(struct dispatch *d, struct whr_store *s)
 	rc = whr_store_claim(s, 0, (int64_t)asked, CLAIM_LEASE_US, load_one,
 			     &l);
 	claim_gap(d, rc, l.n, asked, start);
-	return rc;
+	return rc == -EAGAIN ? 0 : rc;
 }
 
 /* Whether dispatch_settled() takes @p run out of the scheduler. */
@@ -550,7 +561,7 @@ dispatch_take_claimed(struct dispatch *d, struct whr_store *s,
 		/* The window's room now, with the batch's runs settled. */
 		l.room = window_room(d);
 		rc = whr_store_take_claimed(s, load_one, &l);
-		if (rc < 0)
+		if (rc < 0 && rc != -EAGAIN)
 			whr_log(WHR_LOG_WARN, "cannot take the work claimed: %s",
 				rc == -ENOMEM ? "out of memory"
 					      : whr_store_error(s));

@@ -87,10 +87,11 @@
 #define TCP_USER_TIMEOUT_MS "5000"
 /* The gauges of /metrics are counted every second on the listener's
  * connection, or after 200 times the last count's duration when a
- * backlog makes counting slow (tens of milliseconds of the database's
- * time for each replica: at most 0.5 % of it), but at least every
- * GAUGES_MOST_US; a count older than GAUGES_STALE_US (the listener lost
- * its connection) is not used. */
+ * backlog makes counting slow (0.5 % of the database's time for each
+ * replica, while a count takes up to 50 ms: tens of thousands open),
+ * but at least every GAUGES_MOST_US (a count of 100 ms then costs 1 %);
+ * a count older than GAUGES_STALE_US (the listener lost its connection)
+ * is not used. */
 #define GAUGES_EVERY_US 1000000
 #define GAUGES_COST_FACTOR 200
 #define GAUGES_MOST_US (10 * 1000000LL)
@@ -636,6 +637,7 @@ struct pg_store {
 	 * or the transaction did not commit. */
 	PGresult *claimed;
 	bool claim_in_tx;	/* the transaction claimed already */
+	bool claim_busy;	/* its claim found the claim lock taken */
 	struct pg_listener *listener;	/* NULL: none */
 	char *location;		/* as given, for the listener (wiped) */
 	char *password;		/* to mask; NULL: none given */
@@ -650,6 +652,7 @@ enum pending_kind {
 	PENDING_INGEST,		/* its rows fill in @p deliveries */
 	PENDING_COMMIT,		/* COMMIT: answered COMMIT, or it failed */
 	PENDING_CLAIM,		/* ST_CLAIM: its answer becomes claimed */
+	PENDING_CLAIM_LOCK,	/* ST_CLAIM_LOCK: "false" sets claim_busy */
 };
 
 struct pending {
@@ -1972,6 +1975,14 @@ pipe_prepared(struct pg_store *s, enum statement which,
 static void ingest_rows(const PGresult *res,
 			struct ingest_delivery *const *deliveries, size_t n);
 
+/* ST_CLAIM_LOCK's answer: whether this transaction holds the lock. */
+static bool
+lock_taken(const PGresult *res)
+{
+	return PQntuples(res) == 1 &&
+	       strcmp(PQgetvalue(res, 0, 0), "true") == 0;
+}
+
 /* One answer of the pipeline: 0 or the errno it means. */
 static int
 answer(struct pg_store *s, const struct pending *q, const PGresult *res)
@@ -1982,6 +1993,8 @@ answer(struct pg_store *s, const struct pending *q, const PGresult *res)
 		return store_fail(s, res, q->what);
 	if (q->kind == PENDING_INGEST)
 		ingest_rows(res, q->deliveries, q->n_deliveries);
+	if (q->kind == PENDING_CLAIM_LOCK)
+		s->claim_busy = !lock_taken(res);
 	if (q->kind == PENDING_COMMIT &&
 	    strcmp(PQcmdStatus((PGresult *)res), "COMMIT") != 0) {
 		set_error(s, "cannot commit: the transaction was rolled back "
@@ -2106,6 +2119,7 @@ forget_claimed(struct pg_store *s)
 {
 	PQclear(s->claimed);
 	s->claimed = NULL;
+	s->claim_busy = false;
 }
 
 static int
@@ -2891,10 +2905,29 @@ end_own_claim(struct pg_store *s, bool commit)
 	return rc;
 }
 
-/* Outside a transaction, a claim makes one of its own: the claim lock
- * (ST_CLAIM_LOCK) lasts as long as one, and the leases count once it
- * committed. A connection lost in between leaves a claim outside any
- * transaction, which claims nothing (it holds no lock). */
+/* Try the claim lock in the transaction open on @p s (ST_CLAIM_LOCK): 1
+ * when it holds it, 0 when another process's claim does, or a negative
+ * errno. */
+static int
+claim_lock(struct pg_store *s)
+{
+	PGresult *res;
+	int rc;
+
+	res = run(s, ST_CLAIM_LOCK, NULL, 0, "cannot claim work", &rc);
+	if (res == NULL)
+		return rc;
+	rc = lock_taken(res);
+	PQclear(res);
+	return rc;
+}
+
+/* Outside a transaction, a claim makes one of its own, synchronous (the
+ * leases must reach the disk before they count): the claim lock
+ * (ST_CLAIM_LOCK) lasts as long as it. A connection lost in between
+ * leaves a claim outside any transaction, which claims nothing (it
+ * holds no lock). -EAGAIN when another process's claim holds the
+ * lock. */
 static int
 pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 	 int64_t lease_us,
@@ -2903,18 +2936,19 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 	struct pg_store *s = pg(store);
 	struct params p = { 0 };
 	bool own_tx = !s->in_tx;
-	PGresult *res;
-	int rc;
+	PGresult *res = NULL;
+	int rc = 0;
 
-	rc = own_tx ? exec(s, "BEGIN; " CLAIM_LOCK_SQL, "cannot claim work")
-		    : run_done(s, ST_CLAIM_LOCK, NULL, "cannot claim work");
-	if (rc < 0) {
-		if (own_tx)
-			end_own_claim(s, false);
-		return rc;
-	}
-	claim_params(&p, after, limit, lease_us);
-	res = run(s, ST_CLAIM, &p, 1, "cannot claim work", &rc);
+	if (own_tx)
+		rc = exec(s, "BEGIN; SET LOCAL synchronous_commit = on",
+			  "cannot claim work");
+	if (rc == 0)
+		rc = claim_lock(s);
+	if (rc == 1) {
+		claim_params(&p, after, limit, lease_us);
+		res = run(s, ST_CLAIM, &p, 1, "cannot claim work", &rc);
+	} else if (rc == 0)
+		rc = -EAGAIN;
 	if (own_tx) {
 		int ended = end_own_claim(s, res != NULL);
 
@@ -2957,8 +2991,9 @@ pg_claim_at_commit(struct whr_store *store, int64_t limit, int64_t lease_us)
 			rc = pipe_simple(s, "SET LOCAL synchronous_commit = on",
 					 PENDING_WRITE, "cannot claim work");
 		if (rc == 0)
-			rc = pipe_prepared(s, ST_CLAIM_LOCK, &p, PENDING_WRITE,
-					   NULL, 0, "cannot claim work");
+			rc = pipe_prepared(s, ST_CLAIM_LOCK, &p,
+					   PENDING_CLAIM_LOCK, NULL, 0,
+					   "cannot claim work");
 		claim_params(&p, 0, limit, lease_us);
 		return rc < 0 ? rc : pipe_prepared(s, ST_CLAIM, &p,
 						   PENDING_CLAIM, NULL, 0,
@@ -2968,9 +3003,11 @@ pg_claim_at_commit(struct whr_store *store, int64_t limit, int64_t lease_us)
 		rc = exec(s, "SET LOCAL synchronous_commit = on",
 			  "cannot claim work");
 	if (rc == 0)
-		rc = run_done(s, ST_CLAIM_LOCK, NULL, "cannot claim work");
-	if (rc < 0)
+		rc = claim_lock(s);
+	if (rc <= 0) {
+		s->claim_busy = rc == 0;
 		return rc;
+	}
 	claim_params(&p, 0, limit, lease_us);
 	res = run(s, ST_CLAIM, &p, 1, "cannot claim work", &rc);
 	s->claimed = res;
@@ -2983,8 +3020,15 @@ pg_take_claimed(struct whr_store *store,
 {
 	struct pg_store *s = pg(store);
 	PGresult *res = s->claimed;
+	bool busy = s->claim_busy;
 
 	s->claimed = NULL;
+	s->claim_busy = false;
+	if (busy) {
+		/* Piped, ST_CLAIM ran all the same, and claimed nothing. */
+		PQclear(res);
+		return -EAGAIN;
+	}
 	return res != NULL ? offer_claimed(s, res, fn, arg) : 0;
 }
 

@@ -234,10 +234,14 @@ struct store_claim {
  * due or not, and dispatch orders them.
  * A shared store (PostgreSQL) hands out only *eligible* work: open, due
  * (next_at up to now), not leased by a live claim, and with no older open
- * work sharing one of its keys; each is leased to this process until
- * now + @p lease_us (a lease of 0 ends at once: the next claim may take
- * it again), which whr_store_renew() extends and settling ends; its work
- * comes with it (store_claim.work), read in the same statement. */
+ * work sharing one of its keys; each is leased to this process for
+ * @p lease_us, timed by the database server's clock (a lease of 0 ends
+ * at once: the next claim may take it again), which whr_store_renew()
+ * extends and settling ends; its work comes with it (store_claim.work),
+ * read in the same statement; next_at is compared with this process's
+ * clock. One process claims at a time: while another one's claim holds
+ * the claim lock (until its transaction ends), this one claims nothing
+ * and returns -EAGAIN at once. */
 int whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 		    int64_t lease_us,
 		    int (*fn)(struct store_claim *c, void *arg),
@@ -252,9 +256,11 @@ int whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
  * commit of its own. Pipelined, the claim is answered at the commit with
  * the rest. Nothing is handed out before the commit succeeded, when
  * whr_store_take_claimed() does it; a transaction that does not commit
- * leases nothing. A claim that fails fails the transaction. Once a
- * transaction: -EBUSY for a second. 0, or a negative errno; -ENOTSUP on
- * a store that is not shared: claim after the commit there. */
+ * leases nothing. A claim that fails fails the transaction; one that
+ * finds another process's claim holding the lock claims nothing (then
+ * whr_store_take_claimed() returns -EAGAIN). Once a transaction: -EBUSY
+ * for a second. 0, or a negative errno; -ENOTSUP on a store that is not
+ * shared: claim after the commit there. */
 int whr_store_claim_at_commit(struct whr_store *s, int64_t limit,
 			      int64_t lease_us);
 
@@ -262,14 +268,16 @@ int whr_store_claim_at_commit(struct whr_store *s, int64_t limit,
  * (whr_store_claim_at_commit()): call @p fn with what it claimed, as
  * whr_store_claim() does (the leases hold from the commit; what @p fn
  * stops at is given back). 0 also when the transaction claimed nothing
- * or did not commit. Call it before the next transaction begins, which
+ * or did not commit; -EAGAIN when its claim found another process's
+ * holding the claim lock. Call it before the next transaction begins, which
  * forgets what was not taken: its leases then run out, unrun. */
 int whr_store_take_claimed(struct whr_store *s,
 			   int (*fn)(struct store_claim *c, void *arg),
 			   void *arg);
 
 /* Extend the leases of this process's claims on work @p ids (@p n of
- * them: what it holds) to now + @p lease_us, those still open and not
+ * them: what it holds) to @p lease_us from now (the database server's
+ * clock), those still open and not
  * claimed by another process since, also when a lease ran out meanwhile
  * (the database was away): how many; or a negative errno. Only what the
  * process holds: a claim whose answer was lost with the connection
