@@ -330,18 +330,22 @@ class Postgres(postgres.ClusterTestCase):
         # A replica whose wall clock runs a minute ahead of the others'
         # must not see their leases as run out, and take over work that
         # is running: leases are timed by the database server's clock.
-        # One notification, whose handler runs 4 s on replica a; b
-        # starts, clock 60 s ahead, while it runs; the notification runs
-        # once.
+        # One notification, whose handler runs 8 s on replica a; b
+        # starts, clock 60 s ahead, while it runs, and claims (counted
+        # in the server's log, by b's connections); the notification
+        # runs once.
         self.pg.psql('CREATE DATABASE clocks OWNER whr')
         url_file = self.pg.url_file(self.tmp.name, 'clocks-url',
                                     database='clocks')
+        b_url_file = postgres.write_private(
+            os.path.join(self.tmp.name, 'clocks-url-b'),
+            self.pg.url(database='clocks') + '?application_name=whr-b\n')
         runs = os.path.join(self.tmp.name, 'clock-runs')
         args = ['--no-enrollments', '--handler',
-                "exec:*=sh -c 'cat >/dev/null; echo run >> %s; sleep 4'"
+                "exec:*=sh -c 'cat >/dev/null; echo run >> %s; sleep 8'"
                 % runs]
-        env = dict(SECRETS, WHR_DATABASE_FILE=url_file)
-        ahead = dict(env, LD_PRELOAD=preloaded(
+        ahead = dict(SECRETS, WHR_DATABASE_FILE=b_url_file,
+                     LD_PRELOAD=preloaded(
                          os.environ['WHR_TEST_CLOCK_OFFSET']),
                      WHR_TEST_CLOCK_OFFSET_S='60')
 
@@ -352,23 +356,43 @@ class Postgres(postgres.ClusterTestCase):
             except FileNotFoundError:
                 return []
 
-        with w.Server(args, env=env, secrets=(self.pg.password,)) as a:
+        def done():
+            out, _ = self.inbox('--format', 'json', 'stats',
+                                env={'WHR_DATABASE_FILE': url_file})
+            return json.loads(out)['notifications']['done']
+
+        self.pg.psql("ALTER DATABASE clocks SET log_statement = 'all'")
+        self.addCleanup(self.pg.psql,
+                        'ALTER DATABASE clocks RESET log_statement')
+        with w.Server(args, env=dict(SECRETS, WHR_DATABASE_FILE=url_file),
+                      secrets=(self.pg.password,)) as a:
             body = w.delivery(id='clocks-1', notifications=[{'Action': 'A'}])
             self.assertEqual(w.post(a.port, body, V1_SECRET).status, 200)
             deadline = time.monotonic() + w.slow(10)
             while not lines():
                 self.assertLess(time.monotonic(), deadline, 'no run')
                 time.sleep(0.05)
-            with w.Server(args, env=ahead, secrets=(self.pg.password,)) as b:
-                # b's first claims (at its start, then every second)
-                # come while a's run holds the lease.
-                deadline = time.monotonic() + w.slow(15)
-                while True:
-                    out, _ = self.inbox('--format', 'json', 'stats',
-                                        env={'WHR_DATABASE_FILE': url_file})
-                    if json.loads(out)['notifications']['done'] == 1:
-                        break
-                    self.assertLess(time.monotonic(), deadline, out)
+            with w.Server(args, env=ahead,
+                          secrets=(self.pg.password,)) as b:
+                deadline = time.monotonic() + w.slow(10)
+                while w.get(b.port, '/readyz').status != 200:
+                    self.assertLess(time.monotonic(), deadline, 'b ready')
+                    time.sleep(0.05)
+                pids = self.pg.psql(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE application_name = 'whr-b'").split()
+                self.assertTrue(pids)
+                time.sleep(2)   # b's claims: at its start, every second
+                claims = [line for line in
+                          self.pg.server_log().splitlines()
+                          if 'WITH eligible AS' in line and
+                          any('[%s]' % pid in line for pid in pids)]
+                # Still a's run: b claimed while a's lease held.
+                self.assertEqual(done(), 0)
+                self.assertTrue(claims, 'b made no claim')
+                deadline = time.monotonic() + w.slow(20)
+                while done() != 1:
+                    self.assertLess(time.monotonic(), deadline, lines())
                     time.sleep(0.2)
                 b.stop()
             a.stop()
