@@ -1220,7 +1220,8 @@ inbox_start(const struct inbox_config *config,
 	STAILQ_INIT(&ib->done);
 	STAILQ_INIT(&ib->deferred);
 	pthread_mutex_init(&ib->lock, NULL);
-	cond_init_monotonic(&ib->cond);
+	if (cond_init_monotonic(&ib->cond) != 0)
+		goto err;
 	ib->location = strdup(config->location);
 	if (ib->location == NULL)
 		goto err;

@@ -44,9 +44,11 @@
 #define CLAIM_GAP_FACTOR 4
 /* A claim that found another replica's claim holding the claim lock
  * (until that one's commit, a millisecond or a few) is tried again after
- * this long, give or take half: it says nothing of the backlog, so
- * neither the pause above nor the amount claimed ahead changes. */
+ * this long, give or take half, doubled while it finds it taken again,
+ * up to the most: it says nothing of the backlog, so neither the pause
+ * above nor the amount claimed ahead changes. */
 #define CLAIM_BUSY_US 2000
+#define CLAIM_BUSY_MOST_US 32000
 
 struct worker {
 	struct dispatch *d;
@@ -95,6 +97,9 @@ struct dispatch {
 	int64_t claim_sent_us;
 	bool claimed;			/* one committed since the last refill */
 	size_t claim_ahead;		/* what claims take ahead now */
+	int64_t claim_busy_us;		/* the wait after a claim that found
+					 * the lock taken (0: the last did
+					 * not) */
 	bool claim_answered;		/* one was answered since the amount
 					 * last changed */
 	bool claim_filled;		/* the last one found all it asked */
@@ -477,10 +482,17 @@ claim_gap(struct dispatch *d, int rc, int64_t n, size_t asked,
 	  int64_t start)
 {
 	if (rc == -EAGAIN) {
-		d->next_claim_us = now_monotonic_us() + CLAIM_BUSY_US / 2 +
-			(int64_t)(random01(d) * CLAIM_BUSY_US);
+		d->claim_busy_us = d->claim_busy_us == 0 ? CLAIM_BUSY_US
+			: d->claim_busy_us < CLAIM_BUSY_MOST_US / 2
+				? 2 * d->claim_busy_us : CLAIM_BUSY_MOST_US;
+		d->next_claim_us = now_monotonic_us() +
+			d->claim_busy_us / 2 +
+			(int64_t)(random01(d) * (double)d->claim_busy_us);
+		/* The store thread waits no longer (dispatch_claim_due()). */
+		d->claim_put_off = true;
 		return;
 	}
+	d->claim_busy_us = 0;
 	d->claim_filled = rc >= 0 && (size_t)n >= asked;
 	d->claim_answered = true;
 	d->next_claim_us = d->claim_filled
@@ -1029,6 +1041,7 @@ dispatch_start(const struct dispatch_config *config,
 	       void *arg)
 {
 	struct dispatch *d = calloc(1, sizeof(*d));
+	bool cond_ok;
 	unsigned i;
 
 	if (d == NULL)
@@ -1040,12 +1053,13 @@ dispatch_start(const struct dispatch_config *config,
 	d->rng = (uint64_t)now_realtime_us() | 1;
 	d->loaded_through = INT64_MAX;
 	pthread_mutex_init(&d->lock, NULL);
-	cond_init_monotonic(&d->finished_cond);
+	cond_ok = cond_init_monotonic(&d->finished_cond) == 0;
 	d->location = strdup(config->location);
 	d->c.location = d->location;
 	d->w = calloc(config->workers, sizeof(*d->w));
 	d->sched = sched_new(NULL, NULL);
-	if (d->location == NULL || d->w == NULL || d->sched == NULL) {
+	if (!cond_ok || d->location == NULL || d->w == NULL ||
+	    d->sched == NULL) {
 		dispatch_free(d);
 		return NULL;
 	}

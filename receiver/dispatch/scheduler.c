@@ -402,8 +402,11 @@ sched_new(sched_clock_fn clock, void *clock_arg)
 
 	if (s == NULL)
 		return NULL;
+	if (cond_init_monotonic(&s->cond) != 0) {
+		free(s);
+		return NULL;
+	}
 	pthread_mutex_init(&s->lock, NULL);
-	cond_init_monotonic(&s->cond);
 	s->clock = clock != NULL ? clock : realtime_clock;
 	s->clock_arg = clock_arg;
 	s->timed.by_time = true;

@@ -909,29 +909,39 @@ run_done(struct pg_store *s, enum statement which, const struct params *p,
 }
 
 /* SQL without parameters, by the simple protocol (several statements
- * may go in one round trip). */
-static int
-exec(struct pg_store *s, const char *sql, const char *what)
+ * may go in one round trip): the last one's result, or NULL and
+ * @p rc a negative errno. */
+static PGresult *
+exec_result(struct pg_store *s, const char *sql, const char *what, int *rc)
 {
 	PGresult *res;
 	int tries = 0;
-	int rc = drain(s);
 
-	if (rc < 0)
-		return rc;
+	*rc = drain(s);
+	if (*rc < 0)
+		return NULL;
 again:
-	rc = connection(s);
-	if (rc < 0)
-		return rc;
+	*rc = connection(s);
+	if (*rc < 0)
+		return NULL;
 	res = PQexec(s->conn, sql);
 	if (!result_ok(res)) {
-		rc = store_fail(s, res, what);
-		if (lost_between_transactions(s) && tries++ == 0) {
-			PQclear(res);
+		*rc = store_fail(s, res, what);
+		PQclear(res);
+		if (lost_between_transactions(s) && tries++ == 0)
 			goto again;
-		}
+		return NULL;
 	}
-	PQclear(res);
+	*rc = 0;
+	return res;
+}
+
+static int
+exec(struct pg_store *s, const char *sql, const char *what)
+{
+	int rc;
+
+	PQclear(exec_result(s, sql, what, &rc));
 	return rc;
 }
 
@@ -2939,10 +2949,16 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 	PGresult *res = NULL;
 	int rc = 0;
 
-	if (own_tx)
-		rc = exec(s, "BEGIN; SET LOCAL synchronous_commit = on",
-			  "cannot claim work");
-	if (rc == 0)
+	if (own_tx) {
+		/* One round trip, answered with the lock's. */
+		res = exec_result(s, "BEGIN; SET LOCAL synchronous_commit = on; "
+				  CLAIM_LOCK_SQL, "cannot claim work", &rc);
+		if (res != NULL) {
+			rc = lock_taken(res);
+			PQclear(res);
+			res = NULL;
+		}
+	} else
 		rc = claim_lock(s);
 	if (rc == 1) {
 		claim_params(&p, after, limit, lease_us);

@@ -9,6 +9,7 @@ skipped without PostgreSQL, except under CI=true."""
 
 import json
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -397,6 +398,61 @@ class Postgres(postgres.ClusterTestCase):
                 b.stop()
             a.stop()
         self.assertEqual(lines(), ['run'])
+
+    def test_claim_lock_held_elsewhere(self):
+        # While another session holds the claim lock (as another
+        # replica's claim does until its commit), whr claims nothing but
+        # goes on storing deliveries and stays ready: a claim that finds
+        # the lock taken is no failure. Released, the work is claimed
+        # and done at once, not left for later.
+        self.pg.psql('CREATE DATABASE held OWNER whr')
+        url_file = self.pg.url_file(self.tmp.name, 'held-url',
+                                    database='held')
+        argv = [self.pg._prog('psql'), '-h', self.pg.sockets, '-p',
+                str(self.pg.port), '-U', 'postgres', '-d', 'held', '-X',
+                '-A', '-t', '-q']
+        if os.geteuid() == 0:
+            argv = ['runuser', '-u', 'postgres', '--'] + argv
+        holder = subprocess.Popen(argv, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True,
+                                  cwd=self.pg.tmp)
+        self.addCleanup(holder.wait)
+        self.addCleanup(holder.stdin.close)
+
+        def done():
+            out, _ = self.inbox('--format', 'json', 'stats',
+                                env={'WHR_DATABASE_FILE': url_file})
+            return json.loads(out)['notifications']['done']
+
+        with w.Server(['--no-enrollments', '--handler', 'noop'],
+                      env=dict(SECRETS, WHR_DATABASE_FILE=url_file),
+                      secrets=(self.pg.password,)) as srv:
+            holder.stdin.write(
+                'SELECT pg_advisory_lock(2003333635);\n'
+                "SELECT 'held';\n")
+            holder.stdin.flush()
+            line = ''
+            while line != 'held':   # pg_advisory_lock's empty row first
+                line = holder.stdout.readline()
+                self.assertTrue(line, 'psql ended')
+                line = line.strip()
+            for i in range(5):
+                body = w.delivery(id='held-%d' % i,
+                                  notifications=[{'Action': 'A'}])
+                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
+                                 200)
+            time.sleep(1.5)     # a tick, and claims told the lock is taken
+            self.assertEqual(done(), 0)
+            self.assertEqual(w.get(srv.port, '/readyz').status, 200)
+            holder.stdin.write('SELECT pg_advisory_unlock(2003333635);\n')
+            holder.stdin.flush()
+            deadline = time.monotonic() + w.slow(3)
+            while done() < 5:
+                self.assertLess(time.monotonic(), deadline, done())
+                time.sleep(0.05)
+            log = srv.stop()
+        self.assertNotIn('cannot', log)
 
     def test_sqlite_only_handler_refused(self):
         # A transactional handler whose tables are set up for SQLite
