@@ -912,7 +912,8 @@ run_done(struct pg_store *s, enum statement which, const struct params *p,
  * may go in one round trip): the last one's result, or NULL and
  * @p rc a negative errno. */
 static PGresult *
-exec_result(struct pg_store *s, const char *sql, const char *what, int *rc)
+exec_last_result(struct pg_store *s, const char *sql, const char *what,
+		 int *rc)
 {
 	PGresult *res;
 	int tries = 0;
@@ -941,7 +942,7 @@ exec(struct pg_store *s, const char *sql, const char *what)
 {
 	int rc;
 
-	PQclear(exec_result(s, sql, what, &rc));
+	PQclear(exec_last_result(s, sql, what, &rc));
 	return rc;
 }
 
@@ -2951,8 +2952,10 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 
 	if (own_tx) {
 		/* One round trip, answered with the lock's. */
-		res = exec_result(s, "BEGIN; SET LOCAL synchronous_commit = on; "
-				  CLAIM_LOCK_SQL, "cannot claim work", &rc);
+		res = exec_last_result(s, "BEGIN;"
+				       " SET LOCAL synchronous_commit = on; "
+				       CLAIM_LOCK_SQL, "cannot claim work",
+				       &rc);
 		if (res != NULL) {
 			rc = lock_taken(res);
 			PQclear(res);
