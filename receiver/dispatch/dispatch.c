@@ -392,20 +392,17 @@ load_one(struct store_claim *c, void *arg)
 	return 0;
 }
 
-/* The window's room once @p leaving of the notifications in it left. */
+/* The window's room with @p open notifications in it. */
 static size_t
-window_room_after(struct dispatch *d, size_t leaving)
+window_room_with(const struct dispatch *d, size_t open)
 {
-	size_t open = sched_count(d->sched);
-
-	open = open > leaving ? open - leaving : 0;
 	return open < d->c.work_window ? d->c.work_window - open : 0;
 }
 
 static size_t
 window_room(struct dispatch *d)
 {
-	return window_room_after(d, 0);
+	return window_room_with(d, sched_count(d->sched));
 }
 
 size_t
@@ -452,14 +449,14 @@ static size_t
 claim_size(struct dispatch *d, size_t finishing, int64_t now)
 {
 	size_t held = sched_count(d->sched);
-	size_t room = window_room_after(d, finishing);
-	size_t ahead;
+	size_t room, ahead;
 	bool stopping;
 
 	pthread_mutex_lock(&d->lock);
 	stopping = d->stopping;
 	pthread_mutex_unlock(&d->lock);
 	held = held > finishing ? held - finishing : 0;
+	room = window_room_with(d, held);
 	d->claim_put_off = false;
 	if (room == 0 || stopping)
 		return 0;
@@ -483,8 +480,9 @@ claim_gap(struct dispatch *d, int rc, int64_t n, size_t asked,
 {
 	if (rc == -EAGAIN) {
 		d->claim_busy_us = d->claim_busy_us == 0 ? CLAIM_BUSY_US
-			: d->claim_busy_us < CLAIM_BUSY_MOST_US / 2
-				? 2 * d->claim_busy_us : CLAIM_BUSY_MOST_US;
+							 : 2 * d->claim_busy_us;
+		if (d->claim_busy_us > CLAIM_BUSY_MOST_US)
+			d->claim_busy_us = CLAIM_BUSY_MOST_US;
 		d->next_claim_us = now_monotonic_us() +
 			d->claim_busy_us / 2 +
 			(int64_t)(random01(d) * (double)d->claim_busy_us);

@@ -269,20 +269,19 @@ int whr_store_claim_at_commit(struct whr_store *s, int64_t limit,
  * whr_store_claim() does (the leases hold from the commit; what @p fn
  * stops at is given back). 0 also when the transaction claimed nothing
  * or did not commit; -EAGAIN when its claim found another process's
- * holding the claim lock. Call it before the next transaction begins, which
- * forgets what was not taken: its leases then run out, unrun. */
+ * holding the claim lock. Call it before the next transaction begins,
+ * which forgets what was not taken: its leases then run out, unrun. */
 int whr_store_take_claimed(struct whr_store *s,
 			   int (*fn)(struct store_claim *c, void *arg),
 			   void *arg);
 
 /* Extend the leases of this process's claims on work @p ids (@p n of
  * them: what it holds) to @p lease_us from now (the database server's
- * clock), those still open and not
- * claimed by another process since, also when a lease ran out meanwhile
- * (the database was away): how many; or a negative errno. Only what the
- * process holds: a claim whose answer was lost with the connection
- * leased work the process never got, which others take once that lease
- * runs out. @p ids NULL: every claim of this process's (a lease of 0
+ * clock), those still open and not claimed by another process since,
+ * also when a lease ran out meanwhile (the database was away): how many;
+ * or a negative errno. Only what the process holds: a claim whose answer
+ * was lost with the connection leased work the process never got, which
+ * others take once that lease runs out. @p ids NULL: every claim of this process's (a lease of 0
  * then gives them all back, at a clean stop). Nothing to do on SQLite
  * (0). */
 int whr_store_renew(struct whr_store *s, const int64_t *ids, size_t n,
