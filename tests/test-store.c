@@ -482,7 +482,7 @@ START_TEST(store_versions)
 	ck_assert_int_eq(errno, EPROTO);
 	ck_assert_ptr_nonnull(strstr(why, test_by_db(
 		"schema version 9, newer than this whr knows (2)",
-		"schema version 9, newer than this whr knows (1)")));
+		"schema version 9, newer than this whr knows (2)")));
 	ck_assert_ptr_null(whr_store_open(dir, STORE_WORKER, why, sizeof(why)));
 	ck_assert_int_eq(errno, EPROTO);
 	test_store_discard(s);
@@ -1459,12 +1459,39 @@ START_TEST(store_runs_on_compatible_schema)
 
 	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s),
 		"UPDATE whr_meta SET value = CASE key WHEN 'schema_version'"
-		" THEN 2 ELSE 1 END WHERE key IN ('schema_version',"
+		" THEN 3 ELSE 1 END WHERE key IN ('schema_version',"
 		" 'schema_compatible')"), 0);
 	whr_store_close(open_again(STORE_SERVER));
 	whr_store_close(open_again(STORE_WORKER));
 	ck_assert_int_eq(query_int(s, "SELECT value FROM whr_meta"
-				   " WHERE key = 'schema_version'"), 2);
+				   " WHERE key = 'schema_version'"), 3);
+	test_store_discard(s);
+}
+END_TEST
+
+/* Version 1 migrates to 2: the notifications' pages keep room for their
+ * leases' updates; a fresh inbox has it too. */
+START_TEST(store_migrates_to_fill_factor)
+{
+	static const char half_filled[] =
+		"SELECT count(*) FROM pg_class WHERE oid ="
+		" 'notifications'::regclass"
+		" AND 'fillfactor=50' = ANY (reloptions)";
+	struct whr_store *s = test_store_fresh();
+
+	ck_assert_int_eq(query_int(s, half_filled), 1);
+	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s),
+		"ALTER TABLE notifications RESET (fillfactor);"
+		" UPDATE whr_meta SET value = 1 WHERE key IN"
+		" ('schema_version', 'schema_compatible')"), 0);
+	ck_assert_int_eq(query_int(s, half_filled), 0);
+	test_log_clear();
+	whr_store_close(open_again(STORE_SERVER));
+	ck_assert_ptr_nonnull(strstr(test_log_text(),
+				     "schema version 1, migrated to 2"));
+	ck_assert_int_eq(query_int(s, half_filled), 1);
+	ck_assert_int_eq(query_int(s, "SELECT value FROM whr_meta"
+				   " WHERE key = 'schema_compatible'"), 1);
 	test_store_discard(s);
 }
 END_TEST
@@ -1906,6 +1933,7 @@ TEST_SUITE(store)
 		 store_migrations_once,
 		 store_purge_one_at_a_time,
 		 store_runs_on_compatible_schema,
+		 store_migrates_to_fill_factor,
 		 store_sync_commits,
 		 store_own_claims,
 		 store_notify_and_listen,

@@ -59,7 +59,7 @@
 #include "util.h"
 
 /* PostgreSQL's schema versions, numbered apart from SQLite's. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 /* pg_advisory_xact_lock() keys: "whr" and a number. */
 #define MIGRATION_LOCK "2003333633"	/* 0x77687201 */
 #define PURGE_LOCK "2003333634"		/* 0x77687202 */
@@ -169,6 +169,20 @@ static const char schema_v1[] =
 	" updated_at BIGINT NOT NULL,"
 	" PRIMARY KEY (notification_id, handler));";
 
+/*
+ * Version 2: room in the notifications' pages for their updates. A
+ * claim's lease changes no indexed column, so PostgreSQL can write the
+ * row's new version beside the old one without touching the indexes (a
+ * HOT update), but only with free space on the page: at the default
+ * fill factor, inserts fill every page, and each lease added an entry
+ * to each of the table's three indexes. Half a page is kept free; the
+ * table is no larger for it, the dead versions of HOT updates being
+ * pruned in place. Pages written before keep their fill. Version 1's
+ * whr runs on it unchanged.
+ */
+static const char schema_v2[] =
+	"ALTER TABLE notifications SET (fillfactor = 50);";
+
 /* The steps from each version to the next: migrations[v - 1] makes
  * version v. Each adds what its version needs and keeps what the
  * versions since @p compatible use, so that those whr still run on it
@@ -181,6 +195,7 @@ struct migration {
 
 static const struct migration migrations[] = {
 	{ schema_v1, 1 },
+	{ schema_v2, 1 },
 };
 _Static_assert(ARRAY_LENGTH(migrations) == SCHEMA_VERSION,
 	       "one migration step for each version");
