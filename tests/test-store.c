@@ -1840,6 +1840,44 @@ START_TEST(store_key_never_twice_at_once)
 }
 END_TEST
 
+/* A run longer than its lease (a transactional handler's, its row locked
+ * by its transaction, which renewals pass over): the older work of its
+ * keys, committed late, waits for it all the same. Once the run ends
+ * unsettled (its replica gone), its lease run out, it is taken over
+ * before that older work, which waits for it still. */
+START_TEST(store_key_waits_for_a_run_past_its_lease)
+{
+	struct whr_store *s = test_store_fresh();
+	struct whr_store *other = open_again(STORE_SERVER);
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+
+	/* s takes ids 1 and 2, other 3 and 4; other commits first. */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "a", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_begin(other), 0);
+	delivery(&d, n, "b", 1);
+	ck_assert_int_eq(whr_store_ingest(other, &d), 0);
+	ck_assert_int_eq(whr_store_commit(other), 0);
+	ck_assert_str_eq(claimed(other, 300000), "3;4;");
+	ck_assert_int_eq(whr_store_begin(other), 0);
+	ck_assert_int_eq(whr_store_own(other, 3), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	usleep(500000);
+	/* 3's lease ran out as it runs: 1, of its keys, waits; 4's lease
+	 * ran out too, and it is taken over. */
+	ck_assert_str_eq(claimed(s, 60000000), "2;4;");
+	/* The run ended with nothing written (its replica stopped). */
+	whr_store_rollback(other);
+	ck_assert_str_eq(claimed(s, 60000000), "3;");
+	settle_committed(s, 3, WORK_DONE, 0, NULL);
+	ck_assert_str_eq(claimed(s, 60000000), "1;");
+	whr_store_close(other);
+	test_store_discard(s);
+}
+END_TEST
+
 /* The same, with each replica claiming in the transaction that stores
  * its work, before either commits: each sees only its own notification
  * of the key, so the second claim must not be made beside the first.
@@ -1940,6 +1978,7 @@ TEST_SUITE(store)
 		 store_handler_deadlock,
 		 store_late_run_after_takeover,
 		 store_key_never_twice_at_once,
+		 store_key_waits_for_a_run_past_its_lease,
 		 store_claims_one_key_at_a_time,
 		 store_claims_one_key_at_a_time_piped,
 		 store_leases_kept_from_the_listener);

@@ -367,7 +367,13 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * taken as rows are inserted, so another replica's younger work
 	 * may commit, and be claimed, before this older work commits
 	 * (two batches at once); it then waits for the younger one, so
-	 * that a key's work never runs twice at once. $3 NULL: no limit.
+	 * that a key's work never runs twice at once. A lease counts
+	 * there until it is settled, given back or taken over, even run
+	 * out: a transactional handler's run holds its row locked, which
+	 * claims and renewals pass over, so a run longer than the lease
+	 * lets the lease run out while it runs. Work whose lease ran out
+	 * is taken over without the first rule: the older work waiting
+	 * for it must not keep it waiting in turn. $3 NULL: no limit.
 	 * Both rules are asked of each candidate in id order until the
 	 * limit, key by key from its own keys (an open notification's keys
 	 * column holds its notification_keys rows), each key a lookup in
@@ -402,17 +408,17 @@ static const char *const statement_sql[ST_COUNT] = {
 		"  AND n.state IN " OPEN " AND n.id > $1"
 		"  AND n.next_at <= $2"
 		"  AND (n.lease_until IS NULL OR n.lease_until < " DB_NOW_US ")"
-		"  AND (SELECT o.notification_id"
+		"  AND (n.lease_owner IS NOT NULL OR (SELECT o.notification_id"
 		"   FROM unnest(string_to_array(n.keys, E'\\n')) AS k (key),"
 		"   LATERAL (SELECT notification_id FROM notification_keys"
 		"    WHERE key = k.key AND notification_id < n.id LIMIT 1) o"
-		"   LIMIT 1) IS NULL"
+		"   LIMIT 1) IS NULL)"
 		"  AND (SELECT y.notification_id"
 		"   FROM unnest(string_to_array(n.keys, E'\\n')) AS k (key),"
 		"   LATERAL (SELECT y.notification_id FROM notification_keys y"
 		"    JOIN notifications m ON m.id = y.notification_id"
 		"    WHERE y.key = k.key AND y.notification_id > n.id"
-		"    AND m.lease_until >= " DB_NOW_US " LIMIT 1) y"
+		"    AND m.lease_owner IS NOT NULL LIMIT 1) y"
 		"   LIMIT 1) IS NULL"
 		"  ORDER BY n.id LIMIT $3 FOR UPDATE OF n SKIP LOCKED),"
 		" leased AS (UPDATE notifications n SET lease_owner = $4,"
