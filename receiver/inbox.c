@@ -580,7 +580,13 @@ after_commit(struct inbox *ib, struct batch *b)
 	STAILQ_FOREACH(job, &b->jobs, link) {
 		job->result = job->d.duplicate ? INGEST_DUPLICATE
 					       : INGEST_STORED;
-		/* Shared: the work is claimed, by this replica or another. */
+		/* Shared: the work is claimed, by this replica or another,
+		 * or leased to this one as it was stored. */
+		for (i = 0; !job->d.duplicate && ib->shared &&
+			    i < job->d.n_notifications; i++) {
+			if (job->d.notifications[i].leased)
+				dispatch_take_leased(ib->dispatch, &job->d, i);
+		}
 		for (i = 0; !job->d.duplicate && !ib->shared &&
 			    i < job->d.n_notifications; i++) {
 			struct ingest_notification *n =

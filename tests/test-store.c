@@ -1241,7 +1241,7 @@ claim_at_commit(bool piped)
 	if (!test_backend_postgresql()) {
 		whr_store_pipeline(s, piped);
 		ck_assert_int_eq(whr_store_begin(s), 0);
-		ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000),
+		ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 0, 60000000),
 				 -ENOTSUP);
 		ck_assert_int_eq(whr_store_commit(s), 0);
 		ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), 0);
@@ -1251,14 +1251,14 @@ claim_at_commit(bool piped)
 		return;
 	}
 	/* Not in a transaction. */
-	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000), -EINVAL);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 0, 60000000), -EINVAL);
 
 	/* 1 (u1, u2) and 2 (d:1), not piped (ingest() lends a delivery
 	 * of its stack). Rolled back: nothing was leased. */
 	ingest_committed(s, "a");
 	whr_store_pipeline(s, piped);
 	ck_assert_int_eq(whr_store_begin(s), 0);
-	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 0, 60000000), 0);
 	whr_store_rollback(s);
 	ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), 0);
 	ck_assert_uint_eq(t.n, 0);
@@ -1273,8 +1273,8 @@ claim_at_commit(bool piped)
 	ck_assert_int_eq(whr_store_begin(s), 0);
 	delivery(&d, n, "b", 1);
 	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
-	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000), 0);
-	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000), -EBUSY);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 0, 60000000), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 0, 60000000), -EBUSY);
 	/* Not piped, it ran: it holds the claim lock until the commit,
 	 * and another's claim is told so. (Piped, it goes to the server
 	 * with the COMMIT.) */
@@ -1306,7 +1306,7 @@ claim_at_commit(bool piped)
 	 * commit fails, and the claim with it, before any rollback. */
 	settle_committed(s, 1, WORK_DONE, 0, NULL);
 	ck_assert_int_eq(whr_store_begin(s), 0);
-	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 0, 60000000), 0);
 	delivery(&bad, bad_n, "\xff\xfe", 1);
 	if (piped)
 		ck_assert_int_eq(whr_store_ingest(s, &bad), 0);
@@ -1320,7 +1320,7 @@ claim_at_commit(bool piped)
 	/* Committed, and not taken before the next transaction: it is
 	 * forgotten, and its leases hold (until they run out). */
 	ck_assert_int_eq(whr_store_begin(s), 0);
-	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 0, 60000000), 0);
 	ck_assert_int_eq(whr_store_commit(s), 0);
 	ck_assert_int_eq(whr_store_begin(s), 0);
 	ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), 0);
@@ -1330,6 +1330,129 @@ claim_at_commit(bool piped)
 	whr_store_close(other);
 	test_store_discard(s);
 }
+
+/* The ids of the notifications leased now, in order ("" none). */
+static const char *
+leased_ids(struct whr_store *s)
+{
+	return test_query_text(whr_store_tx(s),
+		"SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '')"
+		" FROM notifications WHERE lease_owner IS NOT NULL");
+}
+
+/* Whether each notification of @p d was leased as it was stored, as
+ * "10" for two. */
+static const char *
+leased_flags(const struct ingest_delivery *d)
+{
+	static char flags[8];
+	size_t i;
+
+	for (i = 0; i < d->n_notifications && i < sizeof(flags) - 1; i++)
+		flags[i] = d->notifications[i].leased ? '1' : '0';
+	flags[i] = '\0';
+	return flags;
+}
+
+/* Pipelined, a claim at the commit leases the batch's new work as it is
+ * stored: the first open notification of each of its keys, up to the
+ * amount asked, and none while another's claim holds the claim lock, or
+ * not pipelined. The work leased so is not handed out again. */
+START_TEST(store_leases_new_work_as_stored)
+{
+	static char *u3[] = { (char *)"lc:c\x1fu3" };
+	static char *u4[] = { (char *)"lc:c\x1fu4" };
+	struct whr_store *s = test_store_fresh();
+	struct whr_store *other = open_again(STORE_SERVER);
+	struct taken_work t = { 0 };
+	struct ingest_delivery b, c, e, f, g, h;
+	struct ingest_notification nb[2], nc[2], ne[2], nf[2], ng[2], nh[2];
+
+	/* 1 (u1, u2) and 2 (d:1), open. */
+	ingest_committed(s, "a");
+	whr_store_pipeline(s, true);
+	/* 3 (u1, u2) behind 1; 4 (d:2), 5 (u3) and 6 (d:3) first of
+	 * their keys; 7 and 8 of one delivery without keys (d:4): 8
+	 * behind 7. */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&b, nb, "b", 1);
+	delivery(&c, nc, "c", 1);
+	nc[0].keys = u3;
+	nc[0].n_keys = 1;
+	delivery(&e, ne, "e", 1);
+	ne[0].keys = NULL;
+	ne[0].n_keys = 0;
+	ck_assert_int_eq(whr_store_ingest(s, &b), 0);
+	ck_assert_int_eq(whr_store_ingest(s, &c), 0);
+	ck_assert_int_eq(whr_store_ingest(s, &e), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 0, 8, 60000000), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(ne[1].id, 8);
+	ck_assert_str_eq(leased_flags(&b), "01");
+	ck_assert_str_eq(leased_flags(&c), "11");
+	ck_assert_str_eq(leased_flags(&e), "10");
+	ck_assert_str_eq(leased_ids(s), "4,5,6,7");
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM notifications"
+		" WHERE lease_owner IS NOT NULL AND lease_until"
+		" > (extract(epoch FROM now()) + 50) * 1000000"), 4);
+	/* Not handed out again, nor claimed by another. */
+	ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), 0);
+	ck_assert_uint_eq(t.n, 0);
+	ck_assert_str_eq(claimed(other, 60000000), "1;2;");
+
+	/* At most as many as asked: 9 (u4) and 10 (d:5), not 11 (u3,
+	 * behind 5), nor 12 (d:6, past the amount). */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&f, nf, "f", 1);
+	nf[0].keys = u4;
+	nf[0].n_keys = 1;
+	delivery(&g, ng, "g", 1);
+	ng[0].keys = u3;
+	ng[0].n_keys = 1;
+	ck_assert_int_eq(whr_store_ingest(s, &f), 0);
+	ck_assert_int_eq(whr_store_ingest(s, &g), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 0, 2, 60000000), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_str_eq(leased_flags(&f), "11");
+	ck_assert_str_eq(leased_flags(&g), "00");
+	ck_assert_int_eq(nf[0].id, 9);
+	ck_assert_int_eq(ng[1].id, 12);
+	ck_assert_str_eq(leased_ids(s), "1,2,4,5,6,7,9,10");
+
+	/* Another's claim holds the claim lock: nothing is leased, and
+	 * the caller is told. */
+	ck_assert_int_eq(whr_store_begin(other), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(other, 8, 0, 60000000), 0);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&h, nh, "h", 1);
+	nh[0].keys = NULL;
+	nh[0].n_keys = 0;
+	ck_assert_int_eq(whr_store_ingest(s, &h), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 0, 8, 60000000), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), -EAGAIN);
+	ck_assert_str_eq(leased_flags(&h), "00");
+	ck_assert_int_eq(whr_store_commit(other), 0);
+	ck_assert_int_eq(whr_store_take_claimed(other, take_work, &t), 0);
+	taken_work_free(&t);
+
+	/* Not pipelined, the deliveries were stored before the claim
+	 * lock: nothing is leased as it is stored. */
+	whr_store_pipeline(s, false);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&h, nh, "i", 1);
+	nh[0].keys = NULL;
+	nh[0].n_keys = 0;
+	ck_assert_int_eq(whr_store_ingest(s, &h), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 0, 8, 60000000), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), 0);
+	ck_assert_uint_eq(t.n, 0);
+	ck_assert_str_eq(leased_flags(&h), "00");
+	whr_store_close(other);
+	test_store_discard(s);
+}
+END_TEST
 
 START_TEST(store_claim_at_commit)
 {
@@ -1905,10 +2028,10 @@ claims_one_key_at_a_time(bool piped)
 	ck_assert_int_eq(whr_store_begin(other), 0);
 	delivery(&dother, nother, "b", 1);
 	ck_assert_int_eq(whr_store_ingest(other, &dother), 0);
-	ck_assert_int_eq(whr_store_claim_at_commit(other, 8, 60000000), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(other, 8, 0, 60000000), 0);
 	/* s, meanwhile: nothing, neither in its commit nor alone; it is
 	 * told the lock was taken. */
-	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 60000000), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 0, 60000000), 0);
 	ck_assert_int_eq(whr_store_commit(s), 0);
 	ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), -EAGAIN);
 	ck_assert_uint_eq(t.n, 0);
@@ -1979,6 +2102,7 @@ TEST_SUITE(store)
 		 store_late_run_after_takeover,
 		 store_key_never_twice_at_once,
 		 store_key_waits_for_a_run_past_its_lease,
+		 store_leases_new_work_as_stored,
 		 store_claims_one_key_at_a_time,
 		 store_claims_one_key_at_a_time_piped,
 		 store_leases_kept_from_the_listener);

@@ -94,6 +94,7 @@ struct dispatch {
 	 * (dispatch_claim_at_commit()): what it asked for (0: none sent)
 	 * and when (monotonic). */
 	size_t claim_asked;
+	bool claim_sent;		/* a claim, or new work leased */
 	int64_t claim_sent_us;
 	bool claimed;			/* one committed since the last refill */
 	size_t claim_ahead;		/* what claims take ahead now */
@@ -298,15 +299,38 @@ dispatch_may_run_now(struct dispatch *d, char *const *keys, size_t n_keys)
 	       !sched_keys_busy(d->sched, keys, n_keys);
 }
 
+/* A new notification's ordering keys: its own, or without a learner
+ * and course its delivery's (ordered within the delivery), as the store
+ * keeps them. */
+struct new_keys {
+	char *const *keys;
+	size_t n;
+	char *delivery_key;	/* points at text */
+	char text[32];
+};
+
+static void
+new_keys(const struct ingest_delivery *del, size_t i, struct new_keys *k)
+{
+	const struct ingest_notification *n = &del->notifications[i];
+
+	k->keys = n->keys;
+	k->n = n->n_keys;
+	if (k->n == 0) {
+		snprintf(k->text, sizeof(k->text), "d:%lld",
+			 (long long)del->seq);
+		k->delivery_key = k->text;
+		k->keys = &k->delivery_key;
+		k->n = 1;
+	}
+}
+
 void
 dispatch_offer(struct dispatch *d, const struct ingest_delivery *del, size_t i,
 	       struct run *run)
 {
 	const struct ingest_notification *n = &del->notifications[i];
-	char fallback[32];
-	char *delivery_key = fallback;
-	char *const *keys = n->keys;
-	size_t n_keys = n->n_keys;
+	struct new_keys k;
 	int64_t next_at = del->received_at;
 	bool fresh = run == NULL;
 	bool taken = false;
@@ -329,20 +353,35 @@ dispatch_offer(struct dispatch *d, const struct ingest_delivery *del, size_t i,
 		leave_in_store(d, n->id);
 		return;
 	}
-	/* No learner and course: ordered within the delivery. */
-	if (n_keys == 0) {
-		snprintf(fallback, sizeof(fallback), "d:%lld",
-			 (long long)del->seq);
-		keys = &delivery_key;
-		n_keys = 1;
-	}
+	new_keys(del, i, &k);
 	if (fresh)
-		run = run_from_delivery(d->reg, del, i, keys, n_keys);
-	if (sched_add(d->sched, n->id, keys, n_keys, next_at, run,
+		run = run_from_delivery(d->reg, del, i, k.keys, k.n);
+	if (sched_add(d->sched, n->id, k.keys, k.n, next_at, run,
 		      &taken) < 0) {
 		/* Out of memory: the refill loads it later. */
 		leave_in_store(d, n->id);
 	}
+	if (!taken)
+		run_free(run);
+}
+
+void
+dispatch_take_leased(struct dispatch *d, const struct ingest_delivery *del,
+		     size_t i)
+{
+	const struct ingest_notification *n = &del->notifications[i];
+	struct new_keys k;
+	struct run *run;
+	bool taken = false;
+
+	new_keys(del, i, &k);
+	run = run_from_delivery(d->reg, del, i, k.keys, k.n);
+	/* Out of memory: its lease runs out unrenewed, and a claim takes
+	 * it over. */
+	if (sched_add(d->sched, n->id, k.keys, k.n, del->received_at, run,
+		      &taken) < 0)
+		whr_log(WHR_LOG_WARN, "notification %lld left to a later "
+			"claim: out of memory", (long long)n->id);
 	if (!taken)
 		run_free(run);
 }
@@ -535,26 +574,54 @@ dispatch_claim_due(const struct dispatch *d)
 	return d->claim_put_off ? d->next_claim_us : 0;
 }
 
+/* How many of a commit's new notifications may be leased as they are
+ * stored, with @p finishing of the runs held leaving as it commits: as
+ * many as claims take ahead at most, while the last claim found less
+ * than it asked for. A claim that found all it asked for may have left
+ * older work waiting, which new work must not overtake: the claims
+ * then take both, in arrival order. */
+static size_t
+lease_new_size(struct dispatch *d, size_t finishing)
+{
+	size_t held = sched_count(d->sched);
+	size_t most = (size_t)d->c.workers * CLAIM_AHEAD_MOST_PER_WORKER;
+	bool stopping;
+
+	pthread_mutex_lock(&d->lock);
+	stopping = d->stopping;
+	pthread_mutex_unlock(&d->lock);
+	if (stopping || d->claim_filled)
+		return 0;
+	held = held > finishing ? held - finishing : 0;
+	if (most > d->c.work_window)
+		most = d->c.work_window;
+	return held < most ? most - held : 0;
+}
+
 int
 dispatch_claim_at_commit(struct dispatch *d, struct whr_store *s,
 			 const struct run_queue *settling)
 {
 	int64_t start = now_monotonic_us();
-	size_t asked, finishing = 0;
+	size_t asked, lease_new, finishing = 0;
 	struct run *run;
 	int rc;
 
 	d->claim_asked = 0;
-	if (!d->shared || d->claimed)
+	d->claim_sent = false;
+	if (!d->shared)
 		return 0;
 	STAILQ_FOREACH(run, settling, link)
 		finishing += leaves(d, run);
-	asked = claim_size(d, finishing, start);
-	if (asked == 0)
+	asked = d->claimed ? 0 : claim_size(d, finishing, start);
+	lease_new = lease_new_size(d, finishing);
+	if (asked == 0 && lease_new == 0)
 		return 0;
 	d->claim_asked = asked;
+	d->claim_sent = true;
 	d->claim_sent_us = start;
-	rc = whr_store_claim_at_commit(s, (int64_t)asked, CLAIM_LEASE_US);
+	rc = whr_store_claim_at_commit(s, (int64_t)asked, (int64_t)lease_new,
+				       CLAIM_LEASE_US);
 	return rc < 0 ? rc : 1;
 }
 
@@ -565,21 +632,25 @@ dispatch_take_claimed(struct dispatch *d, struct whr_store *s,
 	struct load l = { .d = d, .through = INT64_MAX };
 	int rc;
 
-	if (d->claim_asked == 0)
+	if (!d->claim_sent)
 		return;
 	if (committed) {
-		/* The window's room now, with the batch's runs settled. */
+		/* The window's room now, with the batch's runs settled and
+		 * its new work leased taken. */
 		l.room = window_room(d);
 		rc = whr_store_take_claimed(s, load_one, &l);
 		if (rc < 0 && rc != -EAGAIN)
 			whr_log(WHR_LOG_WARN, "cannot take the work claimed: %s",
 				rc == -ENOMEM ? "out of memory"
 					      : whr_store_error(s));
-		d->claimed = rc == 0;
+		d->claimed = rc == 0 && d->claim_asked > 0;
 	} else
 		rc = -EIO;	/* perhaps the claim's failure: pause */
-	claim_gap(d, rc, l.n, d->claim_asked, d->claim_sent_us);
+	/* Leasing new work only, it found what it found: no claim. */
+	if (d->claim_asked > 0 || rc < 0)
+		claim_gap(d, rc, l.n, d->claim_asked, d->claim_sent_us);
 	d->claim_asked = 0;
+	d->claim_sent = false;
 }
 
 int

@@ -25,7 +25,9 @@
  * PostgreSQL) nothing is offered: dispatch_load() and dispatch_refill()
  * claim the work the store says is eligible, a few per worker (more
  * while the workers run out of it: claim_ahead_next()), leased to
- * this replica; dispatch_pick_up() renews the leases every second; a run
+ * this replica; a batch's commit leases its own new work as it stores
+ * it, while no older work waits to be claimed, which the inbox hands
+ * over with dispatch_take_leased(); dispatch_pick_up() renews the leases every second; a run
  * settled retrying leaves memory (the store hands it out again when it
  * is due, to any replica), and one whose claim another replica took over
  * (its lease ran out: run->lost) is forgotten.
@@ -176,6 +178,12 @@ bool dispatch_may_run_now(struct dispatch *d, char *const *keys,
 void dispatch_offer(struct dispatch *d, const struct ingest_delivery *del,
 		    size_t i, struct run *run);
 
+/* On a shared store, a delivery's notification @p i was leased to this
+ * replica as its commit stored it (ingest_notification.leased): queue
+ * it, its work from the delivery in hand, as a claim's work. */
+void dispatch_take_leased(struct dispatch *d,
+			  const struct ingest_delivery *del, size_t i);
+
 /* What the notification of @p run becomes now that every handler had
  * its turn: done, dead (a rejection, or retries older than the retry
  * policy allows), or retrying at *next_at. *error (the run's; borrowed)
@@ -202,10 +210,14 @@ int dispatch_refill(struct dispatch *d, struct whr_store *s);
  * (whr_store_claim_at_commit()): claim what is eligible then, as
  * dispatch_refill() would after the commit, so that the claim waits for
  * no commit of its own; the transaction settles @p settling (their
- * room is counted free). Nothing when the last commit claimed already
- * (its refill has not come yet), when the last claim's pause lasts, or
- * on a store that is not shared. 1 when it claimed, 0 when not, or a
- * negative errno: the transaction failed with it. */
+ * room is counted free). No claim when the last commit claimed already
+ * (its refill has not come yet), or when the last claim's pause lasts.
+ * Besides, while the last claim found less than it asked for (no older
+ * work waits), the batch's deliveries lease their eligible new work as
+ * they are stored, up to what claims take ahead at most: after the
+ * commit, dispatch_take_leased() for each. Nothing on a store that is
+ * not shared. 1 when it claimed or leases, 0 when not, or a negative
+ * errno: the transaction failed with it. */
 int dispatch_claim_at_commit(struct dispatch *d, struct whr_store *s,
 			     const struct run_queue *settling);
 

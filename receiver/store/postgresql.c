@@ -72,7 +72,7 @@
  * dropped between handlers, never while one runs. */
 #define TX_CACHE_MAX 256
 #define HANDLER_SAVEPOINT "whr_handler"
-#define MAX_PARAMS 17
+#define MAX_PARAMS 20
 /* The channel replicas tell each other on that work may be claimed. */
 #define CHANNEL "whr_work"
 /* Reconnecting after the server went away: at once, then after 50 ms,
@@ -280,7 +280,15 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * other key; taking the numbers here, nextval(), would want a
 	 * right on the sequence that inserting does not). A row per
 	 * notification, or one with NULLs per delivery: (place, seq,
-	 * stored anew, idx, id).
+	 * stored anew, idx, id, leased).
+	 *
+	 * $18 to $20 lease new work to this process as it is stored (the
+	 * owner, NULL: none; the lease's length; at most how many), in a
+	 * transaction whose claim lock is held (ST_CLAIM_LOCK went first):
+	 * the work ST_CLAIM would find eligible, the first open
+	 * notification of each of its keys, none open in the table
+	 * (notification_keys holds open work's keys only) nor before it
+	 * in this statement. The newest work, it has no younger one.
 	 */
 	[ST_INGEST] =
 		"WITH input AS (SELECT * FROM unnest($1::text[], $2::text[],"
@@ -331,21 +339,41 @@ static const char *const statement_sql[ST_COUNT] = {
 		"  $13::bigint[], $14::text[], $15::bigint[], $16::bigint[],"
 		"  $17::text[]) AS n (place, idx, action, json_start, json_end,"
 		"  keys)),"
+		" new_n AS (SELECT n.place, n.idx, n.action, n.json_start,"
+		"  n.json_end, p.seq, p.received_at,"
+		"  CASE WHEN n.keys = '' THEN 'd:' || p.seq ELSE n.keys END"
+		"  AS keys FROM input_n n JOIN placed p ON p.place = n.place"
+		"  WHERE p.anew),"
+		" new_keys AS (SELECT n.place, n.idx, k.key,"
+		"  row_number() OVER (PARTITION BY k.key"
+		"   ORDER BY n.place, n.idx) AS nth"
+		"  FROM new_n n, unnest(string_to_array(n.keys, E'\\n'))"
+		"  AS k (key)"
+		"  WHERE $18::text IS NOT NULL"
+		"  AND current_setting('whr.claiming', true) = 'true'),"
+		" free AS (SELECT place, idx FROM new_keys k GROUP BY place, idx"
+		"  HAVING bool_and(nth = 1 AND (SELECT 1 FROM notification_keys x"
+		"   WHERE x.key = k.key LIMIT 1) IS NULL)"
+		"  ORDER BY place, idx LIMIT $20),"
 		" inserted AS (INSERT INTO notifications (delivery_seq, idx,"
 		"  action, json_start, json_end, keys, state, next_at,"
-		"  updated_at) SELECT p.seq, n.idx, n.action, n.json_start,"
-		"  n.json_end,"
-		"  CASE WHEN n.keys = '' THEN 'd:' || p.seq ELSE n.keys END,"
-		"  'pending', p.received_at, p.received_at FROM input_n n"
-		"  JOIN placed p ON p.place = n.place WHERE p.anew"
-		"  ORDER BY n.place, n.idx RETURNING id, delivery_seq, idx, keys),"
+		"  updated_at, lease_owner, lease_until)"
+		"  SELECT n.seq, n.idx, n.action, n.json_start, n.json_end,"
+		"  n.keys, 'pending', n.received_at, n.received_at,"
+		"  CASE WHEN f.place IS NOT NULL THEN $18::text END,"
+		"  CASE WHEN f.place IS NOT NULL THEN " DB_NOW_US " + $19 END"
+		"  FROM new_n n LEFT JOIN free f"
+		"  ON f.place = n.place AND f.idx = n.idx"
+		"  ORDER BY n.place, n.idx RETURNING id, delivery_seq, idx, keys,"
+		"  lease_owner IS NOT NULL AS leased),"
 		" keyed AS (INSERT INTO notification_keys"
 		"  (key, notification_id)"
 		"  SELECT DISTINCT k, id FROM inserted,"
 		"  unnest(string_to_array(keys, E'\\n')) AS k)"
-		" SELECT place, seq, false, NULL::bigint, NULL::bigint FROM found"
-		" UNION ALL"
-		" SELECT p.place, p.seq, p.anew, i.idx, i.id FROM placed p"
+		" SELECT place, seq, false, NULL::bigint, NULL::bigint, false"
+		" FROM found UNION ALL"
+		" SELECT p.place, p.seq, p.anew, i.idx, i.id,"
+		" coalesce(i.leased, false) FROM placed p"
 		" LEFT JOIN inserted i ON i.delivery_seq = p.seq",
 	/* Binary results (WORK_COLUMNS): the JSON comes as the bytes
 	 * stored; a row per outcome of earlier runs, or one with NULLs. */
@@ -657,6 +685,10 @@ struct pg_store {
 	 * or the transaction did not commit. */
 	PGresult *claimed;
 	bool claim_in_tx;	/* the transaction claimed already */
+	/* The new work the ingest statements sent now lease to this
+	 * process, at most (0: none), and for how long: set by
+	 * pg_claim_at_commit() while it sends them. */
+	int64_t lease_new, lease_new_us;
 	bool claim_busy;	/* its claim found the claim lock taken */
 	struct pg_listener *listener;	/* NULL: none */
 	char *location;		/* as given, for the listener (wiped) */
@@ -2394,7 +2426,7 @@ gathered_free(struct gathered *g)
 static int
 ingest_params(struct ingest_delivery *const *ds, size_t n,
 	      struct text a[INGEST_ARRAYS], struct text *bodies,
-	      struct params *p)
+	      int64_t lease_new, int64_t lease_us, struct params *p)
 {
 	size_t i, j;
 	int k;
@@ -2403,6 +2435,8 @@ ingest_params(struct ingest_delivery *const *ds, size_t n,
 		struct ingest_delivery *d = ds[i];
 
 		d->duplicate = false;
+		for (j = 0; j < d->n_notifications; j++)
+			d->notifications[j].leased = false;
 		elem_text(&a[0], d->receiver_id);
 		elem_text(&a[1], d->delivery_id);
 		elem_int(&a[2], d->attempt);
@@ -2450,11 +2484,14 @@ ingest_params(struct ingest_delivery *const *ds, size_t n,
 	param_bytes(p, bodies->p != NULL ? bodies->p : "", bodies->len);
 	for (k = 10; k < INGEST_ARRAYS; k++)
 		param_text(p, a[k].p);
+	param_text(p, lease_new > 0 ? lease_owner : NULL);
+	param_int(p, lease_us);
+	param_int(p, lease_new);
 	return 0;
 }
 
 /* ST_INGEST's rows into the deliveries: each one's seq, whether it is a
- * duplicate, each notification's id. */
+ * duplicate, each notification's id and whether it was leased. */
 static void
 ingest_rows(const PGresult *res, struct ingest_delivery *const *ds,
 	    size_t n)
@@ -2476,9 +2513,11 @@ ingest_rows(const PGresult *res, struct ingest_delivery *const *ds,
 			continue;
 		idx = column_int(res, row, 3);
 		for (i = 0; i < d->n_notifications; i++) {
-			if ((int64_t)d->notifications[i].index == idx)
-				d->notifications[i].id =
-					column_int(res, row, 4);
+			if ((int64_t)d->notifications[i].index != idx)
+				continue;
+			d->notifications[i].id = column_int(res, row, 4);
+			d->notifications[i].leased =
+				strcmp(PQgetvalue(res, row, 5), "t") == 0;
 		}
 	}
 }
@@ -2495,7 +2534,9 @@ ingest(struct pg_store *s, struct ingest_delivery **ds, size_t n,
 	PGresult *res;
 	int rc, k;
 
-	rc = ingest_params(ds, n, a, &bodies, &p);
+	/* Only pipelined: pg_claim_at_commit() took the claim lock. */
+	rc = ingest_params(ds, n, a, &bodies, piped ? s->lease_new : 0,
+			   s->lease_new_us, &p);
 	if (rc < 0) {
 		set_error(s, "out of memory");
 		if (piped)
@@ -3006,9 +3047,12 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
  * them (new work, keys finished), and is answered with them at the
  * commit, which must then reach the disk before the leases count: a
  * lease lost to a crash of the database would let two replicas run one
- * notification. */
+ * notification. Pipelined, the deliveries gathered go after the claim
+ * lock, and lease up to @p lease_new of their eligible notifications as
+ * they are stored (ST_INGEST): no update, nor reading the work back. */
 static int
-pg_claim_at_commit(struct whr_store *store, int64_t limit, int64_t lease_us)
+pg_claim_at_commit(struct whr_store *store, int64_t limit, int64_t lease_new,
+		   int64_t lease_us)
 {
 	struct pg_store *s = pg(store);
 	struct params p = { 0 };
@@ -3025,19 +3069,26 @@ pg_claim_at_commit(struct whr_store *store, int64_t limit, int64_t lease_us)
 	}
 	s->claim_in_tx = true;
 	if (deferred(s)) {
-		rc = send_gathered(s);
-		if (rc == 0 && !s->synced)
+		if (!s->synced)
 			rc = pipe_simple(s, "SET LOCAL synchronous_commit = on",
 					 PENDING_WRITE, "cannot claim work");
 		if (rc == 0)
 			rc = pipe_prepared(s, ST_CLAIM_LOCK, &p,
 					   PENDING_CLAIM_LOCK, NULL, 0,
 					   "cannot claim work");
+		s->lease_new = lease_new;
+		s->lease_new_us = lease_us;
+		if (rc == 0)
+			rc = send_gathered(s);
+		s->lease_new = 0;
+		if (rc < 0 || limit <= 0)
+			return rc;
 		claim_params(&p, 0, limit, lease_us);
-		return rc < 0 ? rc : pipe_prepared(s, ST_CLAIM, &p,
-						   PENDING_CLAIM, NULL, 0,
-						   "cannot claim work");
+		return pipe_prepared(s, ST_CLAIM, &p, PENDING_CLAIM, NULL, 0,
+				     "cannot claim work");
 	}
+	if (limit <= 0)
+		return 0;
 	if (!s->synced)
 		rc = exec(s, "SET LOCAL synchronous_commit = on",
 			  "cannot claim work");

@@ -250,13 +250,13 @@ whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 
 WHR_EXPORT int
 whr_store_claim_at_commit(struct whr_store *s, int64_t limit,
-			  int64_t lease_us)
+			  int64_t lease_new, int64_t lease_us)
 {
 	if (s->backend->claim_at_commit == NULL) {
 		store_set_error(s, "this store is not shared: its claims hold no lease");
 		return -ENOTSUP;
 	}
-	return s->backend->claim_at_commit(s, limit, lease_us);
+	return s->backend->claim_at_commit(s, limit, lease_new, lease_us);
 }
 
 WHR_EXPORT int

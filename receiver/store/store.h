@@ -168,6 +168,9 @@ struct ingest_notification {
 					 * is its key */
 	size_t n_keys;
 	int64_t id;			/* out: its work id */
+	bool leased;			/* out: leased to this process as it
+					 * was stored (a shared store's
+					 * whr_store_claim_at_commit()) */
 	struct run *run;		/* the inbox's: its handlers begun in
 					 * the delivery's own transaction */
 };
@@ -260,9 +263,18 @@ int whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
  * finds another process's claim holding the lock claims nothing (then
  * whr_store_take_claimed() returns -EAGAIN). Once a transaction: -EBUSY
  * for a second. 0, or a negative errno; -ENOTSUP on a store that is not
- * shared: claim after the commit there. */
+ * shared: claim after the commit there.
+ *
+ * Pipelined, the deliveries the transaction stored and that were not
+ * sent yet (gathered since the last ones sent) are sent now, after the
+ * claim lock, and lease up to @p lease_new of their new notifications to
+ * this process as they are stored: those eligible then, the first open
+ * one of each of their keys (the notification's leased says which, once
+ * the commit succeeded; none when the lock was taken). They are not
+ * handed out by whr_store_take_claimed(): the caller has their work in
+ * hand. @p limit 0: no claim besides. */
 int whr_store_claim_at_commit(struct whr_store *s, int64_t limit,
-			      int64_t lease_us);
+			      int64_t lease_new, int64_t lease_us);
 
 /* After the commit of a transaction that claimed
  * (whr_store_claim_at_commit()): call @p fn with what it claimed, as
@@ -596,7 +608,7 @@ struct store_backend {
 		     void *arg);
 	/* NULL: not a shared store (-ENOTSUP). */
 	int (*claim_at_commit)(struct whr_store *s, int64_t limit,
-			       int64_t lease_us);
+			       int64_t lease_new, int64_t lease_us);
 	/* NULL with claim_at_commit (0). */
 	int (*take_claimed)(struct whr_store *s,
 			    int (*fn)(struct store_claim *c, void *arg),
