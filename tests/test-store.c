@@ -1850,7 +1850,8 @@ END_TEST
  * finished meanwhile, writes nothing when it ends late: the finished
  * notification is not opened again (without its keys), nor its
  * outcomes overwritten. */
-START_TEST(store_late_run_after_takeover)
+static void
+late_run_after_takeover(bool piped)
 {
 	struct whr_store *s = test_store_fresh();
 
@@ -1864,6 +1865,7 @@ START_TEST(store_late_run_after_takeover)
 		" lease_owner = NULL, lease_until = NULL WHERE id = 1;"
 		" DELETE FROM notification_keys WHERE notification_id = 1"), 0);
 	/* This replica's run of 1 ends now, asking for a retry. */
+	whr_store_pipeline(s, piped);
 	ck_assert_int_eq(whr_store_begin(s), 0);
 	ck_assert_int_eq(whr_store_record_outcome(s, 1, "h", WHR_RETRY,
 						  "late", 9), 0);
@@ -1880,6 +1882,18 @@ START_TEST(store_late_run_after_takeover)
 	usleep(1000);
 	ck_assert_str_eq(claimed(s, 60000000), "2;");
 	test_store_discard(s);
+}
+
+START_TEST(store_late_run_after_takeover)
+{
+	late_run_after_takeover(false);
+}
+END_TEST
+
+/* Piped, outcomes and states go in one statement (ST_FINISH). */
+START_TEST(store_late_run_after_takeover_piped)
+{
+	late_run_after_takeover(true);
 }
 END_TEST
 
@@ -2100,6 +2114,7 @@ TEST_SUITE(store)
 		 store_notify_and_listen,
 		 store_handler_deadlock,
 		 store_late_run_after_takeover,
+		 store_late_run_after_takeover_piped,
 		 store_key_never_twice_at_once,
 		 store_key_waits_for_a_run_past_its_lease,
 		 store_leases_new_work_as_stored,
