@@ -1385,20 +1385,24 @@ START_TEST(store_leases_new_work_as_stored)
 	ck_assert_int_eq(whr_store_ingest(s, &b), 0);
 	ck_assert_int_eq(whr_store_ingest(s, &c), 0);
 	ck_assert_int_eq(whr_store_ingest(s, &e), 0);
-	ck_assert_int_eq(whr_store_claim_at_commit(s, 0, 8, 60000000), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 8, 8, 60000000), 0);
 	ck_assert_int_eq(whr_store_commit(s), 0);
 	ck_assert_int_eq(ne[1].id, 8);
 	ck_assert_str_eq(leased_flags(&b), "01");
 	ck_assert_str_eq(leased_flags(&c), "11");
 	ck_assert_str_eq(leased_flags(&e), "10");
-	ck_assert_str_eq(leased_ids(s), "4,5,6,7");
 	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM notifications"
 		" WHERE lease_owner IS NOT NULL AND lease_until"
-		" > (extract(epoch FROM now()) + 50) * 1000000"), 4);
-	/* Not handed out again, nor claimed by another. */
+		" > (extract(epoch FROM now()) + 50) * 1000000"), 6);
+	/* The claim after them found the older work, 1 and 2, but not
+	 * those again; another finds nothing (3 and 8 wait). */
 	ck_assert_int_eq(whr_store_take_claimed(s, take_work, &t), 0);
-	ck_assert_uint_eq(t.n, 0);
-	ck_assert_str_eq(claimed(other, 60000000), "1;2;");
+	ck_assert_uint_eq(t.n, 2);
+	ck_assert_int_eq(t.ids[0], 1);
+	ck_assert_int_eq(t.ids[1], 2);
+	taken_work_free(&t);
+	ck_assert_str_eq(leased_ids(s), "1,2,4,5,6,7");
+	ck_assert_str_eq(claimed(other, 60000000), "");
 
 	/* At most as many as asked: 9 (u4) and 10 (d:5), not 11 (u3,
 	 * behind 5), nor 12 (d:6, past the amount). */
@@ -2015,6 +2019,30 @@ START_TEST(store_key_waits_for_a_run_past_its_lease)
 }
 END_TEST
 
+/* A run that held its row locked past its lease (a transactional
+ * handler's, which renewals pass over) and goes on after its commit
+ * (handlers left) has its lease made whole by that commit: no other
+ * replica takes it over as it runs on. Its delivery's other
+ * notification, not renewed, is. */
+START_TEST(store_long_run_keeps_its_lease)
+{
+	struct whr_store *s = test_store_fresh();
+	struct whr_store *other = open_again(STORE_SERVER);
+
+	ingest_committed(s, "a");
+	ck_assert_str_eq(claimed(s, 400000), "1;2;");
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_own(s, 1), 0);
+	usleep(600000);
+	ck_assert_int_eq(whr_store_record_outcome(s, 1, "h", WHR_DONE, NULL,
+						  5), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_str_eq(claimed(other, 60000000), "2;");
+	whr_store_close(other);
+	test_store_discard(s);
+}
+END_TEST
+
 /* The same, with each replica claiming in the transaction that stores
  * its work, before either commits: each sees only its own notification
  * of the key, so the second claim must not be made beside the first.
@@ -2118,6 +2146,7 @@ TEST_SUITE(store)
 		 store_key_never_twice_at_once,
 		 store_key_waits_for_a_run_past_its_lease,
 		 store_leases_new_work_as_stored,
+		 store_long_run_keeps_its_lease,
 		 store_claims_one_key_at_a_time,
 		 store_claims_one_key_at_a_time_piped,
 		 store_leases_kept_from_the_listener);

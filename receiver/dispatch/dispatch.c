@@ -431,6 +431,14 @@ load_one(struct store_claim *c, void *arg)
 	return 0;
 }
 
+/* What a claim found: what @p l took, or more when it stopped for want
+ * of room (the rest was given back). */
+static int64_t
+found(const struct load *l)
+{
+	return l->full ? l->n + 1 : l->n;
+}
+
 /* The window's room with @p open notifications in it. */
 static size_t
 window_room_with(const struct dispatch *d, size_t open)
@@ -556,7 +564,7 @@ claim(struct dispatch *d, struct whr_store *s)
 	l.room = asked;
 	rc = whr_store_claim(s, 0, (int64_t)asked, CLAIM_LEASE_US, load_one,
 			     &l);
-	claim_gap(d, rc, l.n, asked, start);
+	claim_gap(d, rc, found(&l), asked, start);
 	return rc == -EAGAIN ? 0 : rc;
 }
 
@@ -615,6 +623,13 @@ dispatch_claim_at_commit(struct dispatch *d, struct whr_store *s,
 		finishing += leaves(d, run);
 	asked = d->claimed ? 0 : claim_size(d, finishing, start);
 	lease_new = lease_new_size(d, finishing);
+	/* Leasing new work goes with a claim, of one at least, so that
+	 * older work waiting to be claimed (a retry due, the next of a key
+	 * just finished) is found: that claim then fills, and leasing
+	 * stops. Not while claims are put off after one that came short:
+	 * nothing was waiting then. */
+	if (lease_new > 0 && asked == 0 && !d->claimed && !d->claim_put_off)
+		asked = 1;
 	if (asked == 0 && lease_new == 0)
 		return 0;
 	d->claim_asked = asked;
@@ -643,12 +658,14 @@ dispatch_take_claimed(struct dispatch *d, struct whr_store *s,
 			whr_log(WHR_LOG_WARN, "cannot take the work claimed: %s",
 				rc == -ENOMEM ? "out of memory"
 					      : whr_store_error(s));
-		d->claimed = rc == 0 && d->claim_asked > 0;
+		if (d->claim_asked > 0)
+			d->claimed = rc == 0;
 	} else
 		rc = -EIO;	/* perhaps the claim's failure: pause */
 	/* Leasing new work only, it found what it found: no claim. */
 	if (d->claim_asked > 0 || rc < 0)
-		claim_gap(d, rc, l.n, d->claim_asked, d->claim_sent_us);
+		claim_gap(d, rc, found(&l), d->claim_asked,
+			  d->claim_sent_us);
 	d->claim_asked = 0;
 	d->claim_sent = false;
 }

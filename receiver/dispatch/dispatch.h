@@ -27,8 +27,8 @@
  * while the workers run out of it: claim_ahead_next()), leased to
  * this replica; a batch's commit leases its own new work as it stores
  * it, while no older work waits to be claimed, which the inbox hands
- * over with dispatch_take_leased(); dispatch_pick_up() renews the leases every second; a run
- * settled retrying leaves memory (the store hands it out again when it
+ * over with dispatch_take_leased(); dispatch_pick_up() renews the
+ * leases every second; a run settled retrying leaves memory (the store hands it out again when it
  * is due, to any replica), and one whose claim another replica took over
  * (its lease ran out: run->lost) is forgotten.
  *
