@@ -224,7 +224,8 @@ START_TEST(store_ingest_and_duplicates)
 	ck_assert_int_eq(d.seq, 1);
 	ck_assert_int_eq(n[0].id, 1);
 	ck_assert_int_eq(n[1].id, 2);
-	/* Same receiver and Id, in the same transaction: a duplicate. */
+	/* Same receiver and Id, in the same transaction: a duplicate (on
+	 * PostgreSQL, it takes a seq all the same: the next skip one). */
 	delivery(&d, n, "d1", 3);
 	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
 	ck_assert(d.duplicate);
@@ -265,7 +266,7 @@ START_TEST(store_ingest_and_duplicates)
 	ck_assert_str_eq(claimed_by(s, 0, -1, 0, collect), test_by_db(
 		"1:2:lc:c\x1fu1;2:1:d:1;3:2:lc:c\x1fu1;"
 		"4:1:d:2;5:2:lc:c\x1fu1;6:1:d:3;",
-		"1:2:lc:c\x1fu1;2:1:d:1;4:1:d:2;6:1:d:3;"));
+		"1:2:lc:c\x1fu1;2:1:d:1;4:1:d:3;6:1:d:4;"));
 
 	/* The work window's reads: open rows above an id, in id order, at
 	 * most so many; finished ones are skipped, and counted out. */
@@ -275,8 +276,9 @@ START_TEST(store_ingest_and_duplicates)
 	ck_assert_int_eq(whr_store_commit(s), 0);
 	ck_assert_str_eq(claimed_by(s, 1, 3, 0, collect),
 			 test_by_db("2:1:d:1;4:1:d:2;5:2:lc:c\x1fu1;",
-				    "2:1:d:1;4:1:d:2;6:1:d:3;"));
-	ck_assert_str_eq(claimed_by(s, 5, 3, 0, collect), "6:1:d:3;");
+				    "2:1:d:1;4:1:d:3;6:1:d:4;"));
+	ck_assert_str_eq(claimed_by(s, 5, 3, 0, collect),
+			 test_by_db("6:1:d:3;", "6:1:d:4;"));
 	ck_assert_str_eq(claimed_by(s, 0, -1, 0, collect_two),
 			 "1:2:lc:c\x1fu1;2:1:d:1;");
 	ck_assert_int_eq(whr_store_count_open(s, 0), 5);
@@ -386,10 +388,11 @@ START_TEST(store_pipelined_batch)
 	ck_assert_int_eq(n[1][1].id, 4);
 	ck_assert(d[2].duplicate);
 	ck_assert_int_eq(d[2].seq, 1);
+	/* On PostgreSQL the duplicate took a number from the sequence. */
 	ck_assert(!d[3].duplicate);
-	ck_assert_int_eq(d[3].seq, 3);
+	ck_assert_int_eq(d[3].seq, test_backend_postgresql() ? 4 : 3);
 	ck_assert(!d[4].duplicate);
-	ck_assert_int_eq(d[4].seq, 4);
+	ck_assert_int_eq(d[4].seq, test_backend_postgresql() ? 5 : 4);
 	ck_assert_int_eq(n[4][0].id, 5);
 	ck_assert_int_eq(n[4][1].id, 6);
 	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM deliveries"), 4);
@@ -415,7 +418,7 @@ START_TEST(store_pipelined_batch)
 	ck_assert_str_eq(w->properties, "{\"q\":22}");
 	ck_assert_int_eq(w->received_at, 2);
 	ck_assert_uint_eq(w->n_keys, 1);
-	ck_assert_str_eq(w->keys[0], "d:4");
+	ck_assert_str_eq(w->keys[0], test_by_db("d:4", "d:5"));
 	store_work_free(w);
 
 	ck_assert_int_eq(whr_store_begin(s), 0);

@@ -312,17 +312,19 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * CONFLICT DO UPDATE touches a row once a statement, so the caller
 	 * sends a second copy in a statement of its own. A copy stored
 	 * already (committed, or earlier in this transaction) is counted as
-	 * a duplicate on it, and takes no number from the sequence (seqs
-	 * stay SQLite's). Two replicas inserting at once meet at the unique
-	 * key: the second waits for the first, then counts itself on the
-	 * first's row (ON CONFLICT DO UPDATE sees it, committed after this
-	 * statement began): its row is told by its key (kept). The new ones
-	 * take their numbers as they are inserted, in place order, so the
-	 * nth of them is the nth smallest seq (one without an Id has no
-	 * other key; taking the numbers here, nextval(), would want a
-	 * right on the sequence that inserting does not). A row per
-	 * notification, or one with NULLs per delivery: (place, seq,
-	 * stored anew, idx, id, leased).
+	 * a duplicate on it by ON CONFLICT DO UPDATE, its row told by its
+	 * key (kept). It takes a number from the sequence all the same, so
+	 * seqs skip where SQLite's do not, as they do after a rolled-back
+	 * transaction: looking the copies up first cost 3 us a delivery.
+	 * Two replicas inserting at once meet at the unique key: the
+	 * second waits for the first, then counts itself on the first's
+	 * row (ON CONFLICT DO UPDATE sees it, committed after this
+	 * statement began). The new ones take their numbers as they are
+	 * inserted, in place order, so the nth of them is the nth smallest
+	 * seq among them (one without an Id has no other key; taking the
+	 * numbers here, nextval(), would want a right on the sequence that
+	 * inserting does not). A row per notification, or one with NULLs
+	 * per delivery: (place, seq, stored anew, idx, id, leased).
 	 *
 	 * $18 to $20 lease new work to this process as it is stored (the
 	 * owner, NULL: none; the lease's length; at most how many), in a
@@ -339,25 +341,13 @@ static const char *const statement_sql[ST_COUNT] = {
 		"  WITH ORDINALITY AS i (receiver_id, delivery_id, attempt,"
 		"  received_at, headers, body_start, body_len, properties_start,"
 		"  properties_end, notifications, place)),"
-		" found AS (UPDATE deliveries x SET"
-		"  duplicates = x.duplicates + 1,"
-		"  last_attempt = greatest(coalesce(x.last_attempt, x.attempt),"
-		"   i.attempt),"
-		"  last_duplicate_at = i.received_at FROM input i"
-		"  WHERE x.receiver_id = ANY ($1::text[])"
-		"  AND x.delivery_id = ANY ($2::text[])"
-		"  AND x.delivery_id IS NOT NULL"
-		"  AND x.receiver_id = i.receiver_id"
-		"  AND x.delivery_id = i.delivery_id RETURNING i.place, x.seq),"
-		" fresh AS (SELECT i.* FROM input i WHERE NOT EXISTS"
-		"  (SELECT 1 FROM found f WHERE f.place = i.place)),"
 		" d AS (INSERT INTO deliveries AS x (receiver_id, delivery_id,"
 		"  attempt, received_at, headers, body, properties_start,"
 		"  properties_end, notifications)"
 		"  SELECT receiver_id, delivery_id, attempt, received_at, headers,"
 		"  substring($11::bytea FROM (body_start + 1)::int"
 		"   FOR body_len::int),"
-		"  properties_start, properties_end, notifications FROM fresh"
+		"  properties_start, properties_end, notifications FROM input"
 		"  ORDER BY place"
 		"  ON CONFLICT (receiver_id, delivery_id)"
 		"  WHERE delivery_id IS NOT NULL DO UPDATE SET"
@@ -367,7 +357,7 @@ static const char *const statement_sql[ST_COUNT] = {
 		"  last_duplicate_at = excluded.received_at"
 		"  RETURNING seq, receiver_id, delivery_id, xmax = 0 AS anew),"
 		" kept AS (SELECT f.place, d.seq, f.received_at FROM d"
-		"  JOIN fresh f ON f.receiver_id = d.receiver_id"
+		"  JOIN input f ON f.receiver_id = d.receiver_id"
 		"  AND f.delivery_id = d.delivery_id WHERE NOT d.anew),"
 		" placed AS (SELECT place, seq, false AS anew, received_at"
 		"  FROM kept UNION ALL"
@@ -375,7 +365,7 @@ static const char *const statement_sql[ST_COUNT] = {
 		"  FROM (SELECT seq, row_number() OVER (ORDER BY seq) AS r"
 		"  FROM d WHERE anew) a"
 		"  JOIN (SELECT place, received_at,"
-		"  row_number() OVER (ORDER BY place) AS r FROM fresh"
+		"  row_number() OVER (ORDER BY place) AS r FROM input"
 		"  WHERE place NOT IN (SELECT place FROM kept)) f ON f.r = a.r),"
 		" input_n AS (SELECT * FROM unnest($12::bigint[],"
 		"  $13::bigint[], $14::text[], $15::bigint[], $16::bigint[],"
@@ -412,8 +402,6 @@ static const char *const statement_sql[ST_COUNT] = {
 		"  (key, notification_id)"
 		"  SELECT DISTINCT k, id FROM inserted,"
 		"  unnest(string_to_array(keys, E'\\n')) AS k)"
-		" SELECT place, seq, false, NULL::bigint, NULL::bigint, false"
-		" FROM found UNION ALL"
 		" SELECT p.place, p.seq, p.anew, i.idx, i.id,"
 		" coalesce(i.leased, false) FROM placed p"
 		" LEFT JOIN inserted i ON i.delivery_seq = p.seq",
