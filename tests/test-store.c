@@ -2026,23 +2026,48 @@ END_TEST
  * handler's, which renewals pass over) and goes on after its commit
  * (handlers left) has its lease made whole by that commit: no other
  * replica takes it over as it runs on. Its delivery's other
- * notification, not renewed, is. */
-START_TEST(store_long_run_keeps_its_lease)
+ * notification, not renewed, is. One settled in its commit keeps no
+ * lease. Piped or not. */
+static void
+long_run_keeps_its_lease(bool piped)
 {
 	struct whr_store *s = test_store_fresh();
 	struct whr_store *other = open_again(STORE_SERVER);
 
 	ingest_committed(s, "a");
-	ck_assert_str_eq(claimed(s, 400000), "1;2;");
+	ingest_committed(s, "b");
+	whr_store_pipeline(s, piped);
+	ck_assert_str_eq(claimed(s, 400000), "1;2;4;");
 	ck_assert_int_eq(whr_store_begin(s), 0);
 	ck_assert_int_eq(whr_store_own(s, 1), 0);
 	usleep(600000);
 	ck_assert_int_eq(whr_store_record_outcome(s, 1, "h", WHR_DONE, NULL,
 						  5), 0);
 	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_own(s, 4), 0);
+	ck_assert_int_eq(whr_store_record_outcome(s, 4, "h", WHR_DONE, NULL,
+						  5), 0);
+	ck_assert_int_eq(whr_store_settle(s, 4, WORK_DONE, 0, NULL, 5), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM notifications"
+				   " WHERE id = 4 AND state = 'done'"
+				   " AND lease_owner IS NULL"), 1);
+	/* 3 waits behind 1 (u1, u2), never claimed. */
 	ck_assert_str_eq(claimed(other, 60000000), "2;");
 	whr_store_close(other);
 	test_store_discard(s);
+}
+
+START_TEST(store_long_run_keeps_its_lease)
+{
+	long_run_keeps_its_lease(false);
+}
+END_TEST
+
+START_TEST(store_long_run_keeps_its_lease_piped)
+{
+	long_run_keeps_its_lease(true);
 }
 END_TEST
 
@@ -2150,6 +2175,7 @@ TEST_SUITE(store)
 		 store_key_waits_for_a_run_past_its_lease,
 		 store_leases_new_work_as_stored,
 		 store_long_run_keeps_its_lease,
+		 store_long_run_keeps_its_lease_piped,
 		 store_claims_one_key_at_a_time,
 		 store_claims_one_key_at_a_time_piped,
 		 store_leases_kept_from_the_listener);

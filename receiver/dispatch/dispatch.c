@@ -95,6 +95,7 @@ struct dispatch {
 	 * and when (monotonic). */
 	size_t claim_asked;
 	bool claim_sent;		/* a claim, or new work leased */
+	bool claim_probe;		/* the claim sent is a probe of one */
 	int64_t claim_sent_us;
 	bool claimed;			/* one committed since the last refill */
 	size_t claim_ahead;		/* what claims take ahead now */
@@ -431,12 +432,12 @@ load_one(struct store_claim *c, void *arg)
 	return 0;
 }
 
-/* What a claim found: what @p l took, or more when it stopped for want
- * of room (the rest was given back). */
+/* What a claim found: what @p l took; all it could take when it
+ * stopped for want of room (the rest was given back). */
 static int64_t
 found(const struct load *l)
 {
-	return l->full ? l->n + 1 : l->n;
+	return l->full ? INT64_MAX : l->n;
 }
 
 /* The window's room with @p open notifications in it. */
@@ -538,7 +539,9 @@ claim_gap(struct dispatch *d, int rc, int64_t n, size_t asked,
 		return;
 	}
 	d->claim_busy_us = 0;
-	d->claim_filled = rc >= 0 && (size_t)n >= asked;
+	/* A failed one says nothing of what waits. */
+	if (rc >= 0)
+		d->claim_filled = (size_t)n >= asked;
 	d->claim_answered = true;
 	d->next_claim_us = d->claim_filled
 		? 0 : start + CLAIM_GAP_FACTOR * (now_monotonic_us() - start);
@@ -582,6 +585,15 @@ dispatch_claim_due(const struct dispatch *d)
 	return d->claim_put_off ? d->next_claim_us : 0;
 }
 
+/* The runs held once @p finishing of them leave. */
+static size_t
+held_after(struct dispatch *d, size_t finishing)
+{
+	size_t held = sched_count(d->sched);
+
+	return held > finishing ? held - finishing : 0;
+}
+
 /* How many of a commit's new notifications may be leased as they are
  * stored, with @p finishing of the runs held leaving as it commits: as
  * many as claims take ahead at most, while the last claim found less
@@ -591,7 +603,7 @@ dispatch_claim_due(const struct dispatch *d)
 static size_t
 lease_new_size(struct dispatch *d, size_t finishing)
 {
-	size_t held = sched_count(d->sched);
+	size_t held = held_after(d, finishing);
 	size_t most = (size_t)d->c.workers * CLAIM_AHEAD_MOST_PER_WORKER;
 	bool stopping;
 
@@ -600,7 +612,6 @@ lease_new_size(struct dispatch *d, size_t finishing)
 	pthread_mutex_unlock(&d->lock);
 	if (stopping || d->claim_filled)
 		return 0;
-	held = held > finishing ? held - finishing : 0;
 	if (most > d->c.work_window)
 		most = d->c.work_window;
 	return held < most ? most - held : 0;
@@ -611,7 +622,7 @@ dispatch_claim_at_commit(struct dispatch *d, struct whr_store *s,
 			 const struct run_queue *settling)
 {
 	int64_t start = now_monotonic_us();
-	size_t asked, lease_new, finishing = 0;
+	size_t asked, lease_new, room, finishing = 0;
 	struct run *run;
 	int rc;
 
@@ -623,13 +634,21 @@ dispatch_claim_at_commit(struct dispatch *d, struct whr_store *s,
 		finishing += leaves(d, run);
 	asked = d->claimed ? 0 : claim_size(d, finishing, start);
 	lease_new = lease_new_size(d, finishing);
-	/* Leasing new work goes with a claim, of one at least, so that
-	 * older work waiting to be claimed (a retry due, the next of a key
-	 * just finished) is found: that claim then fills, and leasing
-	 * stops. Not while claims are put off after one that came short:
-	 * nothing was waiting then. */
-	if (lease_new > 0 && asked == 0 && !d->claimed && !d->claim_put_off)
+	/* Leasing new work goes with a claim, of one at least (a probe),
+	 * so that older work waiting to be claimed (a retry due, the next
+	 * of a key just finished) is found: that claim then fills, and
+	 * leasing stops. Not while claims are put off after one that came
+	 * short (nothing was waiting then), nor while they wait for the
+	 * claim lock. */
+	d->claim_probe = lease_new > 0 && asked == 0 && !d->claimed &&
+			 !d->claim_put_off && start >= d->next_claim_us;
+	if (d->claim_probe)
 		asked = 1;
+	/* Room kept for what the claim brings: the work it finds is older
+	 * than the new work, which must not fill the window before it. */
+	room = window_room_with(d, held_after(d, finishing));
+	if (lease_new > (room > asked ? room - asked : 0))
+		lease_new = room > asked ? room - asked : 0;
 	if (asked == 0 && lease_new == 0)
 		return 0;
 	d->claim_asked = asked;
@@ -663,9 +682,16 @@ dispatch_take_claimed(struct dispatch *d, struct whr_store *s,
 	} else
 		rc = -EIO;	/* perhaps the claim's failure: pause */
 	/* Leasing new work only, it found what it found: no claim. */
-	if (d->claim_asked > 0 || rc < 0)
+	if (d->claim_asked > 0 || rc < 0) {
+		bool answered = d->claim_answered;
+
 		claim_gap(d, rc, found(&l), d->claim_asked,
 			  d->claim_sent_us);
+		/* A probe's answer changes what claims take ahead no more
+		 * than a claim not made would. */
+		if (d->claim_probe)
+			d->claim_answered = answered;
+	}
 	d->claim_asked = 0;
 	d->claim_sent = false;
 }

@@ -28,9 +28,10 @@
  * this replica; a batch's commit leases its own new work as it stores
  * it, while no older work waits to be claimed, which the inbox hands
  * over with dispatch_take_leased(); dispatch_pick_up() renews the
- * leases every second; a run settled retrying leaves memory (the store hands it out again when it
- * is due, to any replica), and one whose claim another replica took over
- * (its lease ran out: run->lost) is forgotten.
+ * leases every second; a run settled retrying leaves memory (the store
+ * hands it out again when it is due, to any replica), and one whose
+ * claim another replica took over (its lease ran out: run->lost) is
+ * forgotten.
  *
  * Threads: dispatch_offer(), dispatch_settled(), dispatch_load(),
  * dispatch_refill(), dispatch_outcome() and dispatch_may_run_now() are

@@ -708,9 +708,8 @@ struct pg_store {
 	 * pg_claim_at_commit() while it sends them. */
 	int64_t lease_new, lease_new_us;
 	int64_t lease_us;	/* the last claim's lease (0: none yet) */
-	/* The run the transaction writes (pg_own(), 0: none), and since
-	 * when its row is locked (monotonic). */
-	int64_t owned_id, owned_at;
+	/* The run the transaction writes (pg_own(), 0: none). */
+	int64_t owned_id;
 	bool claim_busy;	/* its claim found the claim lock taken */
 	struct pg_listener *listener;	/* NULL: none */
 	char *location;		/* as given, for the listener (wiped) */
@@ -2245,22 +2244,20 @@ pg_begin_store(struct whr_store *store)
 	return pg_begin(pg(store));
 }
 
-/* A run that held its row locked (pg_own()) past a renewal, which passes
- * over locked rows: its lease may have run out meanwhile, and at the
- * commit the row is free for another replica to take over while the
- * run goes on (its next handlers). So its lease is made whole in the
- * transaction (settled, it has none left to keep). */
+/* A run that holds its row locked (pg_own()) is passed over by the
+ * renewals, which skip locked rows: its lease may run out meanwhile (a
+ * long run, or one tried again after a deadlock or an outage), and at
+ * the commit the row would be free for another replica to take over
+ * while the run goes on (its next handlers). So its lease is made whole
+ * in the transaction, from the commit's time (settled, it has none left
+ * to keep, and nothing is changed). */
 static int
 keep_owned_lease(struct pg_store *s)
 {
-	int64_t every = s->lease_us / 4 < RENEW_EVERY_US ? s->lease_us / 4
-							 : RENEW_EVERY_US;
 	struct params p = { 0 };
 	char list[32];
 
-	/* The listener's renewals come this often (renew_leases()). */
-	if (s->owned_id <= 0 || s->lease_us <= 0 ||
-	    now_monotonic_us() - s->owned_at < every)
+	if (s->owned_id <= 0 || s->lease_us <= 0)
 		return 0;
 	snprintf(list, sizeof(list), "{%lld}", (long long)s->owned_id);
 	param_text(&p, lease_owner);
@@ -3240,7 +3237,6 @@ pg_own(struct whr_store *store, int64_t id)
 		return -ESTALE;
 	}
 	pg(store)->owned_id = id;
-	pg(store)->owned_at = now_monotonic_us();
 	return 0;
 }
 

@@ -327,6 +327,70 @@ class Postgres(postgres.ClusterTestCase):
         self.assertGreater(claims, 0)
         self.assertLess(claims, 40)
 
+    def test_new_work_waits_behind_older_work(self):
+        # A commit leases the new work it stores only while no older
+        # work waits to be claimed: new deliveries do not overtake a
+        # backlog, which claims hand out oldest first. A backlog of 300
+        # notifications, each a key of its own (made dead by a rejecting
+        # handler, then replayed); one worker, whose handler records the
+        # order it runs them in; 20 new deliveries posted as the backlog
+        # drains run after all of it.
+        self.pg.psql('CREATE DATABASE behind OWNER whr')
+        url_file = self.pg.url_file(self.tmp.name, 'behind-url',
+                                    database='behind')
+        env = dict(SECRETS, WHR_DATABASE_FILE=url_file)
+        runs = os.path.join(self.tmp.name, 'behind-runs')
+
+        def counts():
+            out, _ = self.inbox('--format', 'json', 'stats',
+                                env={'WHR_DATABASE_FILE': url_file})
+            return json.loads(out)['notifications']
+
+        def ran():
+            try:
+                with open(runs) as f:
+                    return f.read().split()
+            except FileNotFoundError:
+                return []
+
+        def wait_for(what, done):
+            deadline = time.monotonic() + w.slow(60)
+            while not done():
+                self.assertLess(time.monotonic(), deadline, what)
+                time.sleep(0.05)
+
+        n, fresh = 300, 20
+        with w.Server(['--no-enrollments', '--handler', 'exec:*=false',
+                       '--workers', '2'],
+                      env=env, secrets=(self.pg.password,)) as srv:
+            for i in range(n):
+                body = w.delivery(id='old-%03d' % i,
+                                  notifications=[{'Action': 'A'}])
+                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
+                                 200)
+            wait_for('dead', lambda: counts()['dead'] == n)
+            srv.stop()
+        self.inbox('replay', '--dead', env={'WHR_DATABASE_FILE': url_file})
+        handler = ("exec:*=sh -c 'cat >/dev/null;"
+                   " echo $WHR_DELIVERY_ID >> %s; sleep 0.005'" % runs)
+        with w.Server(['--no-enrollments', '--handler', handler,
+                       '--workers', '1'],
+                      env=env, secrets=(self.pg.password,)) as srv:
+            wait_for('the backlog running', lambda: len(ran()) >= 10)
+            for i in range(fresh):
+                body = w.delivery(id='new-%03d' % i,
+                                  notifications=[{'Action': 'A'}])
+                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
+                                 200)
+            self.assertLess(len(ran()), n, 'the backlog ran out first')
+            wait_for('all done', lambda: len(ran()) >= n + fresh)
+            srv.stop()
+        order = ran()
+        self.assertEqual(sorted(order),
+                         sorted(['old-%03d' % i for i in range(n)] +
+                                ['new-%03d' % i for i in range(fresh)]))
+        self.assertEqual(order[:n], ['old-%03d' % i for i in range(n)])
+
     def test_leases_timed_by_the_database_clock(self):
         # A replica whose wall clock runs a minute ahead of the others'
         # must not see their leases as run out, and take over work that
