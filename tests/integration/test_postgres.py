@@ -277,16 +277,14 @@ class Postgres(postgres.ClusterTestCase):
             b.stop()
             a.stop()
 
-    def test_claims_grow_while_workers_run_dry(self):
-        # Fast handlers empty what a claim brings within a round of the
-        # store thread: the amount claimed doubles while they do. A
-        # backlog of 600 notifications, each a key of its own (made dead
-        # by a rejecting handler, then replayed), drains in a few dozen
-        # claims; at the least amount (4 a worker, 2 workers) it would
-        # take at least 75. Claims counted in the server's log.
-        self.pg.psql('CREATE DATABASE claims OWNER whr')
-        url_file = self.pg.url_file(self.tmp.name, 'claims-url',
-                                    database='claims')
+    def backlog(self, database, prefix, n):
+        """A database of its own holding n pending notifications, each a
+        key of its own (made dead by a rejecting handler, then
+        replayed): the server's environment for it, and a function
+        that counts its notifications by state."""
+        self.pg.psql('CREATE DATABASE %s OWNER whr' % database)
+        url_file = self.pg.url_file(self.tmp.name, database + '-url',
+                                    database=database)
         env = dict(SECRETS, WHR_DATABASE_FILE=url_file)
 
         def counts():
@@ -294,25 +292,39 @@ class Postgres(postgres.ClusterTestCase):
                                 env={'WHR_DATABASE_FILE': url_file})
             return json.loads(out)['notifications']
 
+        with w.Server(['--no-enrollments', '--handler', 'exec:*=false',
+                       '--workers', '2'],
+                      env=env, secrets=(self.pg.password,)) as srv:
+            for i in range(n):
+                body = w.delivery(id='%s-%03d' % (prefix, i),
+                                  notifications=[{'Action': 'A'}])
+                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
+                                 200)
+            deadline = time.monotonic() + w.slow(60)
+            while counts()['dead'] < n:
+                self.assertLess(time.monotonic(), deadline, counts())
+                time.sleep(0.2)
+            srv.stop()
+        self.inbox('replay', '--dead', env={'WHR_DATABASE_FILE': url_file})
+        self.assertEqual(counts()['pending'], n)
+        return env, counts
+
+    def test_claims_grow_while_workers_run_dry(self):
+        # Fast handlers empty what a claim brings within a round of the
+        # store thread: the amount claimed doubles while they do. A
+        # backlog of 600 notifications, each a key of its own (made dead
+        # by a rejecting handler, then replayed), drains in a few dozen
+        # claims; at the least amount (4 a worker, 2 workers) it would
+        # take at least 75. Claims counted in the server's log.
+        n = 600
+        env, counts = self.backlog('claims', 'claim', n)
+
         def wait_until(state, n):
             deadline = time.monotonic() + w.slow(60)
             while counts()[state] < n:
                 self.assertLess(time.monotonic(), deadline, counts())
                 time.sleep(0.2)
 
-        n = 600
-        with w.Server(['--no-enrollments', '--handler', 'exec:*=false',
-                       '--workers', '2'],
-                      env=env, secrets=(self.pg.password,)) as srv:
-            for i in range(n):
-                body = w.delivery(id='claim-%d' % i,
-                                  notifications=[{'Action': 'A'}])
-                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
-                                 200)
-            wait_until('dead', n)
-            srv.stop()
-        self.inbox('replay', '--dead', env={'WHR_DATABASE_FILE': url_file})
-        self.assertEqual(counts()['pending'], n)
         self.pg.psql("ALTER DATABASE claims SET log_statement = 'all'")
         mark = len(self.pg.server_log())
         try:
@@ -335,16 +347,9 @@ class Postgres(postgres.ClusterTestCase):
         # handler, then replayed); one worker, whose handler records the
         # order it runs them in; 20 new deliveries posted as the backlog
         # drains run after all of it.
-        self.pg.psql('CREATE DATABASE behind OWNER whr')
-        url_file = self.pg.url_file(self.tmp.name, 'behind-url',
-                                    database='behind')
-        env = dict(SECRETS, WHR_DATABASE_FILE=url_file)
+        n, fresh = 300, 20
+        env, _ = self.backlog('behind', 'old', n)
         runs = os.path.join(self.tmp.name, 'behind-runs')
-
-        def counts():
-            out, _ = self.inbox('--format', 'json', 'stats',
-                                env={'WHR_DATABASE_FILE': url_file})
-            return json.loads(out)['notifications']
 
         def ran():
             try:
@@ -359,18 +364,6 @@ class Postgres(postgres.ClusterTestCase):
                 self.assertLess(time.monotonic(), deadline, what)
                 time.sleep(0.05)
 
-        n, fresh = 300, 20
-        with w.Server(['--no-enrollments', '--handler', 'exec:*=false',
-                       '--workers', '2'],
-                      env=env, secrets=(self.pg.password,)) as srv:
-            for i in range(n):
-                body = w.delivery(id='old-%03d' % i,
-                                  notifications=[{'Action': 'A'}])
-                self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
-                                 200)
-            wait_for('dead', lambda: counts()['dead'] == n)
-            srv.stop()
-        self.inbox('replay', '--dead', env={'WHR_DATABASE_FILE': url_file})
         handler = ("exec:*=sh -c 'cat >/dev/null;"
                    " echo $WHR_DELIVERY_ID >> %s; sleep 0.005'" % runs)
         with w.Server(['--no-enrollments', '--handler', handler,
