@@ -580,18 +580,19 @@ after_commit(struct inbox *ib, struct batch *b)
 	STAILQ_FOREACH(job, &b->jobs, link) {
 		job->result = job->d.duplicate ? INGEST_DUPLICATE
 					       : INGEST_STORED;
-		/* Shared: the work is claimed, by this replica or another,
-		 * or leased to this one as it was stored. */
-		for (i = 0; !job->d.duplicate && ib->shared &&
-			    i < job->d.n_notifications; i++) {
-			if (job->d.notifications[i].leased)
-				dispatch_take_leased(ib->dispatch, &job->d, i);
-		}
-		for (i = 0; !job->d.duplicate && !ib->shared &&
+		for (i = 0; !job->d.duplicate &&
 			    i < job->d.n_notifications; i++) {
 			struct ingest_notification *n =
 				&job->d.notifications[i];
 
+			/* Shared: the work is claimed, by this replica or
+			 * another, or leased to this one as it was stored. */
+			if (ib->shared) {
+				if (n->leased)
+					dispatch_take_leased(ib->dispatch,
+							     &job->d, i);
+				continue;
+			}
 			ib->open++;
 			if (n->run != NULL)
 				count_settled(ib, n->run);

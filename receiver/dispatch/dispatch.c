@@ -440,6 +440,36 @@ found(const struct load *l)
 	return l->full ? INT64_MAX : l->n;
 }
 
+/* The runs held once @p finishing of them leave. */
+static size_t
+held_after(struct dispatch *d, size_t finishing)
+{
+	size_t held = sched_count(d->sched);
+
+	return held > finishing ? held - finishing : 0;
+}
+
+/* Whether dispatch_stop() began (set on another thread). */
+static bool
+stopping(struct dispatch *d)
+{
+	bool began;
+
+	pthread_mutex_lock(&d->lock);
+	began = d->stopping;
+	pthread_mutex_unlock(&d->lock);
+	return began;
+}
+
+/* The most claims take ahead: 64 a worker, never above the window. */
+static size_t
+claim_ahead_most(const struct dispatch *d)
+{
+	size_t most = (size_t)d->c.workers * CLAIM_AHEAD_MOST_PER_WORKER;
+
+	return most < d->c.work_window ? most : d->c.work_window;
+}
+
 /* The window's room with @p open notifications in it. */
 static size_t
 window_room_with(const struct dispatch *d, size_t open)
@@ -475,12 +505,9 @@ claim_ahead_next(size_t ahead, size_t held, bool filled, size_t least,
 static void
 adapt_ahead(struct dispatch *d, size_t held)
 {
-	size_t window = d->c.work_window;
 	size_t least = (size_t)d->c.workers * CLAIM_AHEAD_PER_WORKER;
-	size_t most = (size_t)d->c.workers * CLAIM_AHEAD_MOST_PER_WORKER;
+	size_t most = claim_ahead_most(d);
 
-	if (most > window)
-		most = window;
 	if (least > most)
 		least = most;
 	if (d->claim_answered || d->claim_ahead == 0)
@@ -496,17 +523,12 @@ adapt_ahead(struct dispatch *d, size_t held)
 static size_t
 claim_size(struct dispatch *d, size_t finishing, int64_t now)
 {
-	size_t held = sched_count(d->sched);
-	size_t room, ahead;
-	bool stopping;
+	size_t held = held_after(d, finishing);
+	size_t room = window_room_with(d, held);
+	size_t ahead;
 
-	pthread_mutex_lock(&d->lock);
-	stopping = d->stopping;
-	pthread_mutex_unlock(&d->lock);
-	held = held > finishing ? held - finishing : 0;
-	room = window_room_with(d, held);
 	d->claim_put_off = false;
-	if (room == 0 || stopping)
+	if (room == 0 || stopping(d))
 		return 0;
 	adapt_ahead(d, held);
 	ahead = d->claim_ahead;
@@ -585,15 +607,6 @@ dispatch_claim_due(const struct dispatch *d)
 	return d->claim_put_off ? d->next_claim_us : 0;
 }
 
-/* The runs held once @p finishing of them leave. */
-static size_t
-held_after(struct dispatch *d, size_t finishing)
-{
-	size_t held = sched_count(d->sched);
-
-	return held > finishing ? held - finishing : 0;
-}
-
 /* How many of a commit's new notifications may be leased as they are
  * stored, with @p finishing of the runs held leaving as it commits: as
  * many as claims take ahead at most, while the last claim found less
@@ -604,16 +617,10 @@ static size_t
 lease_new_size(struct dispatch *d, size_t finishing)
 {
 	size_t held = held_after(d, finishing);
-	size_t most = (size_t)d->c.workers * CLAIM_AHEAD_MOST_PER_WORKER;
-	bool stopping;
+	size_t most = claim_ahead_most(d);
 
-	pthread_mutex_lock(&d->lock);
-	stopping = d->stopping;
-	pthread_mutex_unlock(&d->lock);
-	if (stopping || d->claim_filled)
+	if (d->claim_filled || stopping(d))
 		return 0;
-	if (most > d->c.work_window)
-		most = d->c.work_window;
 	return held < most ? most - held : 0;
 }
 
@@ -622,7 +629,7 @@ dispatch_claim_at_commit(struct dispatch *d, struct whr_store *s,
 			 const struct run_queue *settling)
 {
 	int64_t start = now_monotonic_us();
-	size_t asked, lease_new, room, finishing = 0;
+	size_t asked, lease_new, room, spare, finishing = 0;
 	struct run *run;
 	int rc;
 
@@ -647,8 +654,9 @@ dispatch_claim_at_commit(struct dispatch *d, struct whr_store *s,
 	/* Room kept for what the claim brings: the work it finds is older
 	 * than the new work, which must not fill the window before it. */
 	room = window_room_with(d, held_after(d, finishing));
-	if (lease_new > (room > asked ? room - asked : 0))
-		lease_new = room > asked ? room - asked : 0;
+	spare = room > asked ? room - asked : 0;
+	if (lease_new > spare)
+		lease_new = spare;
 	if (asked == 0 && lease_new == 0)
 		return 0;
 	d->claim_asked = asked;

@@ -704,9 +704,9 @@ struct pg_store {
 	PGresult *claimed;
 	bool claim_in_tx;	/* the transaction claimed already */
 	/* The new work the ingest statements sent now lease to this
-	 * process, at most (0: none), and for how long: set by
+	 * process, at most (0: none), for lease_us: set by
 	 * pg_claim_at_commit() while it sends them. */
-	int64_t lease_new, lease_new_us;
+	int64_t lease_new;
 	int64_t lease_us;	/* the last claim's lease (0: none yet) */
 	/* The run the transaction writes (pg_own(), 0: none). */
 	int64_t owned_id;
@@ -2585,7 +2585,7 @@ ingest(struct pg_store *s, struct ingest_delivery **ds, size_t n,
 
 	/* Only pipelined: pg_claim_at_commit() took the claim lock. */
 	rc = ingest_params(ds, n, a, &bodies, piped ? s->lease_new : 0,
-			   s->lease_new_us, &p);
+			   s->lease_us, &p);
 	if (rc < 0) {
 		set_error(s, "out of memory");
 		if (piped)
@@ -3148,7 +3148,6 @@ pg_claim_at_commit(struct whr_store *store, int64_t limit, int64_t lease_new,
 					   PENDING_CLAIM_LOCK, NULL, 0,
 					   "cannot claim work");
 		s->lease_new = lease_new;
-		s->lease_new_us = lease_us;
 		if (rc == 0)
 			rc = send_gathered(s);
 		s->lease_new = 0;
