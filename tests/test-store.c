@@ -2022,6 +2022,78 @@ START_TEST(store_key_waits_for_a_run_past_its_lease)
 }
 END_TEST
 
+/* A settle finds the keys of the work it finishes by looking each up,
+ * never by reading a key index through: entries of finished work pile
+ * up in the indexes between vacuums, and a plan prepared while the
+ * queue's statistics said it was empty (any index a page long) must
+ * not read them all at every settle. Counted in the blocks of the
+ * primary key index (key, id) the settle's transaction read. */
+START_TEST(store_settle_reads_only_its_keys)
+{
+	struct whr_store *s = test_store_fresh();
+	PGconn *c = PQconnectdb(test_store_fresh_location());
+	struct whr_store *other;
+	static struct ingest_delivery d[100];
+	static struct ingest_notification n[100][2];
+	static char ids[100][32];
+	char id[32], sql[128];
+	int64_t i, j, next = 1, blocks;
+
+	ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
+	/* Work came and went: the statistics say the queue is empty. */
+	ingest_committed(s, "first");
+	settle_committed(s, next++, WORK_DONE, 0, NULL);
+	settle_committed(s, next++, WORK_DONE, 0, NULL);
+	PQclear(PQexec(c, "ALTER TABLE notification_keys"
+			  " SET (autovacuum_enabled = false)"));
+	PQclear(PQexec(c, "VACUUM ANALYZE notification_keys"));
+	/* Another replica's settle, its plan made and kept now. */
+	other = open_again(STORE_SERVER);
+	for (i = 0; i < 8; i++) {
+		snprintf(id, sizeof(id), "plan-%lld", (long long)i);
+		ingest_committed(s, id);
+		settle_committed(other, next++, WORK_DONE, 0, NULL);
+		settle_committed(other, next++, WORK_DONE, 0, NULL);
+	}
+	/* 9,000 keys of finished work, not vacuumed away. Piped: the
+	 * deliveries are read at the commit. */
+	whr_store_pipeline(s, true);
+	for (i = 0; i < 30; i++) {
+		ck_assert_int_eq(whr_store_begin(s), 0);
+		for (j = 0; j < 100; j++) {
+			snprintf(ids[j], sizeof(ids[j]), "pile-%lld",
+				 (long long)(i * 100 + j));
+			delivery(&d[j], n[j], ids[j], 1);
+			ck_assert_int_eq(whr_store_ingest(s, &d[j]), 0);
+		}
+		ck_assert_int_eq(whr_store_commit(s), 0);
+		ck_assert_int_eq(whr_store_begin(s), 0);
+		for (j = 0; j < 200; j++)
+			ck_assert_int_eq(whr_store_settle(s, next++, WORK_DONE,
+							  0, NULL, 5), 0);
+		ck_assert_int_eq(whr_store_commit(s), 0);
+	}
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM notifications"
+				   " WHERE state = 'done'"), next - 1);
+	whr_store_pipeline(s, false);
+	ingest_committed(s, "last");
+	ck_assert_int_eq(whr_store_begin(other), 0);
+	ck_assert_int_eq(whr_store_settle(other, next, WORK_DONE, 0, NULL, 5),
+			 0);
+	blocks = query_int(other, "SELECT pg_stat_get_xact_blocks_fetched("
+				  "'notification_keys_pkey'::regclass)");
+	ck_assert_int_eq(whr_store_commit(other), 0);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM notification_keys"
+		 " WHERE notification_id = %lld", (long long)next);
+	ck_assert_int_eq(query_int(s, sql), 0);
+	ck_assert_msg(blocks <= 10, "the settle read %lld blocks of the keys'"
+		      " index", (long long)blocks);
+	PQfinish(c);
+	whr_store_close(other);
+	test_store_discard(s);
+}
+END_TEST
+
 /* A run that held its row locked past its lease (a transactional
  * handler's, which renewals pass over) and goes on after its commit
  * (handlers left) has its lease made whole by that commit: no other
@@ -2173,6 +2245,7 @@ TEST_SUITE(store)
 		 store_late_run_after_takeover_piped,
 		 store_key_never_twice_at_once,
 		 store_key_waits_for_a_run_past_its_lease,
+		 store_settle_reads_only_its_keys,
 		 store_leases_new_work_as_stored,
 		 store_long_run_keeps_its_lease,
 		 store_long_run_keeps_its_lease_piped,
