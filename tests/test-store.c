@@ -5,6 +5,7 @@
  * (PostgreSQL) promises: several connections ingesting and claiming at
  * once, keys and leases, migrations and purges one at a time.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -2094,6 +2095,54 @@ START_TEST(store_settle_reads_only_its_keys)
 }
 END_TEST
 
+/* libpq's PQpipelineSync, made to fail once when asked: the library's
+ * calls come here (it is linked into this program), and go on to
+ * libpq's. */
+static bool fail_next_sync;
+
+int
+PQpipelineSync(PGconn *conn)
+{
+	static int (*real)(PGconn *);
+
+	if (fail_next_sync) {
+		fail_next_sync = false;
+		return 0;
+	}
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "PQpipelineSync");
+	return real(conn);
+}
+
+/* A pipelined commit whose sync point could not be sent, on a
+ * connection still up, fails; its answers never read, the connection is
+ * made again before the next transaction, which commits. */
+START_TEST(store_pipeline_out_of_step_connects_again)
+{
+	struct whr_store *s = test_store_fresh();
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+
+	whr_store_pipeline(s, true);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "a", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	fail_next_sync = true;
+	ck_assert_int_lt(whr_store_commit(s), 0);
+	ck_assert_ptr_nonnull(strstr(whr_store_error(s),
+				     "cannot reach the database"));
+	whr_store_rollback(s);
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "b", 1);
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	whr_store_pipeline(s, false);
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM deliveries"
+				   " WHERE delivery_id = 'b'"), 1);
+	test_store_discard(s);
+}
+END_TEST
+
 /* A run that held its row locked past its lease (a transactional
  * handler's, which renewals pass over) and goes on after its commit
  * (handlers left) has its lease made whole by that commit: no other
@@ -2246,6 +2295,7 @@ TEST_SUITE(store)
 		 store_key_never_twice_at_once,
 		 store_key_waits_for_a_run_past_its_lease,
 		 store_settle_reads_only_its_keys,
+		 store_pipeline_out_of_step_connects_again,
 		 store_leases_new_work_as_stored,
 		 store_long_run_keeps_its_lease,
 		 store_long_run_keeps_its_lease_piped,

@@ -696,6 +696,9 @@ struct pg_store {
 				 * claim: NOTIFY at its commit */
 	bool read_only;		/* the server refused a write: a standby
 				 * now (a failover): connect anew */
+	bool out_of_step;	/* a pipeline's answers left unread on a
+				 * connection still up: they would meet
+				 * the next statements; connect anew */
 	/* Reconnecting: not before retry_at (monotonic), then backing off
 	 * up to RECONNECT_MAX_US while the server stays away. */
 	int64_t retry_at, backoff;
@@ -918,8 +921,8 @@ result_ok(const PGresult *res)
 static int
 connection(struct pg_store *s)
 {
-	if ((PQstatus(s->conn) == CONNECTION_OK && !s->read_only) ||
-	    s->in_tx)
+	if ((PQstatus(s->conn) == CONNECTION_OK && !s->read_only &&
+	     !s->out_of_step) || s->in_tx)
 		return 0;
 	return reconnect(s);
 }
@@ -1612,7 +1615,8 @@ reconnect(struct pg_store *s)
 	int64_t now = now_monotonic_us();
 	int rc;
 
-	if (PQstatus(s->conn) == CONNECTION_OK && !s->read_only)
+	if (PQstatus(s->conn) == CONNECTION_OK && !s->read_only &&
+	    !s->out_of_step)
 		return 0;
 	if (now < s->retry_at) {
 		snprintf(s->base.error, sizeof(s->base.error),
@@ -1624,6 +1628,7 @@ reconnect(struct pg_store *s)
 	/* A server that became a standby: a multi-host location
 	 * (target_session_attrs=read-write) finds the new primary. */
 	s->read_only = false;
+	s->out_of_step = false;
 	PQreset(s->conn);
 	rc = connected(s);
 	if (rc == 0) {
@@ -2146,10 +2151,15 @@ out:
 	s->n_queue = 0;
 	s->piped_rc = 0;
 	s->piped = false;
-	/* A lost connection leaves pipeline mode as it is made again. */
-	if (PQstatus(s->conn) == CONNECTION_OK && PQexitPipelineMode(s->conn) != 1
-	    && rc == 0)
-		rc = store_fail(s, NULL, "cannot leave pipeline mode");
+	/* A lost connection leaves pipeline mode as it is made again; one
+	 * still up with answers unread (no sync point, or fewer answers
+	 * than statements) is made again too, before the next statement. */
+	if (PQstatus(s->conn) == CONNECTION_OK &&
+	    PQexitPipelineMode(s->conn) != 1) {
+		s->out_of_step = true;
+		if (rc == 0)
+			rc = store_fail(s, NULL, "cannot leave pipeline mode");
+	}
 	return rc;
 }
 
@@ -2346,7 +2356,9 @@ pg_rollback(struct whr_store *store)
 	forget_claimed(s);
 	s->in_tx = false;
 	s->notify = false;
-	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+	/* Out of step, the connection is made again before the next
+	 * statement, which ends the transaction on the server. */
+	if (!s->out_of_step && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
 		PQclear(PQexec(s->conn, "ROLLBACK"));
 }
 
