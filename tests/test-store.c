@@ -2023,13 +2023,27 @@ START_TEST(store_key_waits_for_a_run_past_its_lease)
 }
 END_TEST
 
+/* The blocks of the keys' two indexes this connection's statements
+ * read since its statistics last went to the server: a difference
+ * within one transaction is what its statements read. */
+static int64_t
+keys_blocks_read(struct whr_store *s)
+{
+	return query_int(s, "SELECT pg_stat_get_xact_blocks_fetched("
+			    "'notification_keys_pkey'::regclass)"
+			    " + pg_stat_get_xact_blocks_fetched("
+			    "'notification_keys_notification'::regclass)");
+}
+
 /* A settle finds the keys of the work it finishes by looking each up,
- * never by reading a key index through: entries of finished work pile
- * up in the indexes between vacuums, and a plan prepared while the
- * queue's statistics said it was empty (any index a page long) must
- * not read them all at every settle. Counted in the blocks of the
- * primary key index (key, id) the settle's transaction read. */
-START_TEST(store_settle_reads_only_its_keys)
+ * and so does a claim those of its candidates, never by reading a key
+ * index through: entries of finished work pile up in the indexes
+ * between vacuums, and a plan prepared while the queue's statistics
+ * said it was empty (any index a page long) must not read them all at
+ * every settle or claim. Counted in the blocks of the keys' indexes
+ * each statement read, after 9,000 keys of finished work (their own
+ * keys, and two hot ones shared by every delivery). */
+START_TEST(store_settle_and_claim_read_only_their_keys)
 {
 	struct whr_store *s = test_store_fresh();
 	PGconn *c = PQconnectdb(test_store_fresh_location());
@@ -2037,8 +2051,11 @@ START_TEST(store_settle_reads_only_its_keys)
 	static struct ingest_delivery d[100];
 	static struct ingest_notification n[100][2];
 	static char ids[100][32];
+	static char key[100][2][32];
+	static char *keys[100][2];
 	char id[32], sql[128];
-	int64_t i, j, next = 1, blocks;
+	int64_t i, j, next = 1, before, blocks;
+	int k;
 
 	ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
 	/* Work came and went: the statistics say the queue is empty. */
@@ -2048,16 +2065,18 @@ START_TEST(store_settle_reads_only_its_keys)
 	PQclear(PQexec(c, "ALTER TABLE notification_keys"
 			  " SET (autovacuum_enabled = false)"));
 	PQclear(PQexec(c, "VACUUM ANALYZE notification_keys"));
-	/* Another replica's settle, its plan made and kept now. */
+	/* Another replica's claims and settles, their plans made and
+	 * kept now. */
 	other = open_again(STORE_SERVER);
 	for (i = 0; i < 8; i++) {
 		snprintf(id, sizeof(id), "plan-%lld", (long long)i);
 		ingest_committed(s, id);
+		claimed(other, 60000000);
 		settle_committed(other, next++, WORK_DONE, 0, NULL);
 		settle_committed(other, next++, WORK_DONE, 0, NULL);
 	}
-	/* 9,000 keys of finished work, not vacuumed away. Piped: the
-	 * deliveries are read at the commit. */
+	/* 9,000 keys of finished work, not vacuumed away, each of its
+	 * own. Piped: the deliveries are read at the commit. */
 	whr_store_pipeline(s, true);
 	for (i = 0; i < 30; i++) {
 		ck_assert_int_eq(whr_store_begin(s), 0);
@@ -2065,6 +2084,12 @@ START_TEST(store_settle_reads_only_its_keys)
 			snprintf(ids[j], sizeof(ids[j]), "pile-%lld",
 				 (long long)(i * 100 + j));
 			delivery(&d[j], n[j], ids[j], 1);
+			for (k = 0; k < 2; k++) {
+				snprintf(key[j][k], sizeof(key[j][k]),
+					 "k%d-%lld", k, (long long)(i * 100 + j));
+				keys[j][k] = key[j][k];
+			}
+			n[j][0].keys = keys[j];
 			ck_assert_int_eq(whr_store_ingest(s, &d[j]), 0);
 		}
 		ck_assert_int_eq(whr_store_commit(s), 0);
@@ -2079,16 +2104,28 @@ START_TEST(store_settle_reads_only_its_keys)
 	whr_store_pipeline(s, false);
 	ingest_committed(s, "last");
 	ck_assert_int_eq(whr_store_begin(other), 0);
+	before = keys_blocks_read(other);
 	ck_assert_int_eq(whr_store_settle(other, next, WORK_DONE, 0, NULL, 5),
 			 0);
-	blocks = query_int(other, "SELECT pg_stat_get_xact_blocks_fetched("
-				  "'notification_keys_pkey'::regclass)");
+	blocks = keys_blocks_read(other) - before;
 	ck_assert_int_eq(whr_store_commit(other), 0);
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM notification_keys"
 		 " WHERE notification_id = %lld", (long long)next);
 	ck_assert_int_eq(query_int(s, sql), 0);
 	ck_assert_msg(blocks <= 10, "the settle read %lld blocks of the keys'"
-		      " index", (long long)blocks);
+		      " indexes", (long long)blocks);
+	/* A claim looks each key of each candidate up (the older work
+	 * and the younger leased work of each). */
+	ingest_committed(s, "last-but-one");
+	ck_assert_int_eq(whr_store_begin(other), 0);
+	before = keys_blocks_read(other);
+	ck_assert_int_eq(whr_store_claim_at_commit(other, 8, 0, 60000000), 0);
+	blocks = keys_blocks_read(other) - before;
+	whr_store_rollback(other);
+	/* About 20, lookups of 4 keys: one read of the key index by the
+	 * id alone is as many. */
+	ck_assert_msg(blocks <= 40, "the claim read %lld blocks of the keys'"
+		      " indexes", (long long)blocks);
 	PQfinish(c);
 	whr_store_close(other);
 	test_store_discard(s);
@@ -2294,7 +2331,7 @@ TEST_SUITE(store)
 		 store_late_run_after_takeover_piped,
 		 store_key_never_twice_at_once,
 		 store_key_waits_for_a_run_past_its_lease,
-		 store_settle_reads_only_its_keys,
+		 store_settle_and_claim_read_only_their_keys,
 		 store_pipeline_out_of_step_connects_again,
 		 store_leases_new_work_as_stored,
 		 store_long_run_keeps_its_lease,
