@@ -290,14 +290,16 @@ enum work_column {
  * CTE kept apart: PostgreSQL 12 or later), and updated by their ids:
  * the planner, without statistics on a new table, chose to join the
  * arrays with the rows by reading the whole array again for each row
- * (2.8 ms for 120 states, against 0.5 ms). Each key row goes by its
- * whole primary key (the key, from the row's keys column, and the id)
- * found first, then by its place (ctid): asked by the id alone, the
- * planner could choose, and a prepared plan keep, to read the whole
- * primary key index, whose first column is the key, with the id as a
- * filter (its statistics, taken when the queue was empty, make any
- * index look a page long): the entries of finished work pile up there
- * between vacuums, and a round's settle took 4 ms rather than 0.6. */
+ * (2.8 ms for 120 states, against 0.5 ms). Each key row is looked up by
+ * its whole primary key (the key, from the row's keys column, and the
+ * id), each lookup a subquery of its own (its LIMIT keeps the planner
+ * from making them one join over the table), and deleted by its place
+ * (ctid): only the rows found are read. Asked by the id alone, the
+ * planner chose, and a prepared plan kept, to read the whole primary
+ * key index, whose first column is the key, with the id as a filter: a
+ * plan made while the table was small (a queue vacuumed empty), kept
+ * as the entries of finished work piled up between vacuums; a round's
+ * settle then took 4 ms rather than 0.6. */
 #define SETTLE_STATES(input) \
 	"todo AS MATERIALIZED (SELECT i.* FROM " input " i" \
 	" JOIN own USING (id))," \
@@ -306,10 +308,11 @@ enum work_column {
 	" updated_at = i.at, lease_owner = NULL, lease_until = NULL" \
 	" FROM todo i WHERE n.id = i.id RETURNING n.id, n.keys, i.state)" \
 	" DELETE FROM notification_keys WHERE ctid = ANY (ARRAY(" \
-	" SELECT k.ctid FROM s," \
-	" unnest(string_to_array(s.keys, E'\\n')) AS u (key)," \
-	" LATERAL (SELECT k.ctid FROM notification_keys k" \
-	" WHERE k.key = u.key AND k.notification_id = s.id LIMIT 1) k" \
+	" SELECT found.row_ctid FROM s," \
+	" unnest(string_to_array(s.keys, E'\\n')) AS finished_key (key)," \
+	" LATERAL (SELECT k.ctid AS row_ctid FROM notification_keys k" \
+	" WHERE k.key = finished_key.key AND k.notification_id = s.id" \
+	" LIMIT 1) found" \
 	" WHERE s.state IN ('done', 'dead')))"
 
 static const char *const statement_sql[ST_COUNT] = {
@@ -916,8 +919,9 @@ result_ok(const PGresult *res)
 }
 
 /* Outside a transaction, a lost connection (the server restarted, a
- * failover) is made again before the next statement, once. Inside one,
- * the statement fails, and with it the transaction. */
+ * failover), one on a server that refuses writes, or one out of step
+ * (answers left unread) is made again before the next statement, once.
+ * Inside one, the statement fails, and with it the transaction. */
 static int
 connection(struct pg_store *s)
 {
@@ -1604,7 +1608,8 @@ pg_close(struct whr_store *store)
 	free(s);
 }
 
-/* A connection lost (the server restarted, a failover): connect again
+/* A connection lost (the server restarted, a failover), refusing writes
+ * (a standby now) or out of step (answers left unread): connect again
  * now, unless the last attempt failed moments ago: then fail at once
  * (the front answers 503) until it is time to try again, backing off up
  * to a second. Statements prepared on the old connection are gone with
@@ -2356,9 +2361,12 @@ pg_rollback(struct whr_store *store)
 	forget_claimed(s);
 	s->in_tx = false;
 	s->notify = false;
-	/* Out of step, the connection is made again before the next
-	 * statement, which ends the transaction on the server. */
-	if (!s->out_of_step && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+	/* Out of step, the connection is made again now: that ends the
+	 * transaction on the server, which may hold locks (libpq sends a
+	 * long pipeline's statements before its sync point). */
+	if (s->out_of_step)
+		reconnect(s);
+	else if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
 		PQclear(PQexec(s->conn, "ROLLBACK"));
 }
 
@@ -2431,7 +2439,15 @@ pg_handler_end(struct whr_store *store, const char *handler, bool keep)
 		if (rc < 0)
 			return rc;
 	}
-	rc = exec(s, "RELEASE " HANDLER_SAVEPOINT,
+	/* Released, the savepoint keeps what SET LOCAL changed in it: the
+	 * inbox's statements after it (the run's outcomes and states)
+	 * must not be planned, and their plans kept, with the scans the
+	 * handler's got back. */
+	rc = exec(s, s->mode == STORE_SERVER
+			? "RELEASE " HANDLER_SAVEPOINT
+			  "; SET LOCAL enable_bitmapscan = off"
+			  "; SET LOCAL enable_seqscan = off"
+			: "RELEASE " HANDLER_SAVEPOINT,
 		  "cannot release a savepoint");
 	if (rc == 0 && status == PQTRANS_INERROR && s->handler_deadlock) {
 		/* Another replica's transaction in the way: the batch is
