@@ -2162,6 +2162,31 @@ START_TEST(store_settle_and_claim_read_only_their_keys)
 }
 END_TEST
 
+/* A transactional handler's statements may scan (the inbox's never
+ * do); whatever it set, the connection's settings are the inbox's again
+ * once it ended, its commit included: a SET of its own would otherwise
+ * outlive the transaction, and every claim after it plan with scans. */
+START_TEST(store_handler_settings_end_with_it)
+{
+	static const char scans[] =
+		"SELECT current_setting('enable_seqscan') || ' '"
+		" || current_setting('enable_bitmapscan')";
+	struct whr_store *s = test_store_fresh();
+
+	ck_assert_str_eq(test_query_text(whr_store_tx(s), scans), "off off");
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_handler_begin(s), 0);
+	ck_assert_str_eq(test_query_text(whr_store_tx(s), scans), "on on");
+	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s),
+				     "SET enable_seqscan = on"), 0);
+	ck_assert_int_eq(whr_store_handler_end(s, "h", true), 0);
+	ck_assert_str_eq(test_query_text(whr_store_tx(s), scans), "off off");
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_str_eq(test_query_text(whr_store_tx(s), scans), "off off");
+	test_store_discard(s);
+}
+END_TEST
+
 /* libpq's PQpipelineSync, made to fail once when asked: the library's
  * calls come here (it is linked into this program), and go on to
  * libpq's. */
@@ -2184,10 +2209,9 @@ PQpipelineSync(PGconn *conn)
 
 /* A pipelined commit whose sync point could not be sent, on a
  * connection still up, fails; its answers never read, the connection is
- * made again at its rollback (a session of its own on the server), and
- * the next transaction commits. (The statements went before the sync
- * point, COMMIT too: "a" may be stored, and answered 503: the sender's
- * resend is then a duplicate of it.) */
+ * made again as the failed commit rolls back, the statements libpq held
+ * never sent (their COMMIT would have stored "a", answered 503), and
+ * the next transaction commits. */
 START_TEST(store_pipeline_out_of_step_connects_again)
 {
 	struct whr_store *s = test_store_fresh();
@@ -2215,6 +2239,7 @@ START_TEST(store_pipeline_out_of_step_connects_again)
 		usleep(10000);
 	}
 	ck_assert_int_ne(query_int(s, "SELECT pg_backend_pid()"), session);
+	ck_assert_int_eq(query_int(s, "SELECT count(*) FROM deliveries"), 0);
 	ck_assert_int_eq(whr_store_begin(s), 0);
 	delivery(&d, n, "b", 1);
 	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
@@ -2380,6 +2405,7 @@ TEST_SUITE(store)
 		 store_key_waits_for_a_run_past_its_lease,
 		 store_settle_and_claim_read_only_their_keys,
 		 store_pipeline_out_of_step_connects_again,
+		 store_handler_settings_end_with_it,
 		 store_leases_new_work_as_stored,
 		 store_long_run_keeps_its_lease,
 		 store_long_run_keeps_its_lease_piped,

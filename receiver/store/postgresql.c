@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -1630,6 +1631,13 @@ reconnect(struct pg_store *s)
 	}
 	tx_drop_cache(&s->tx);
 	memset(s->prepared, 0, sizeof(s->prepared));
+	/* Out of step, libpq's buffer may still hold the transaction's
+	 * statements, COMMIT too: PQreset() would send them before it
+	 * says goodbye, and the server would commit what was reported
+	 * failed. Shut, the socket sends nothing more: the server finds
+	 * it closed, and rolls back what it had begun. */
+	if (s->out_of_step && PQsocket(s->conn) >= 0)
+		shutdown(PQsocket(s->conn), SHUT_RDWR);
 	/* A server that became a standby: a multi-host location
 	 * (target_session_attrs=read-write) finds the new primary. */
 	s->read_only = false;
@@ -2158,7 +2166,8 @@ out:
 	s->piped = false;
 	/* A lost connection leaves pipeline mode as it is made again; one
 	 * still up with answers unread (no sync point, or fewer answers
-	 * than statements) is made again too, before the next statement. */
+	 * than statements) is made again too: at the rollback that
+	 * follows (pg_rollback()), or else before the next statement. */
 	if (PQstatus(s->conn) == CONNECTION_OK &&
 	    PQexitPipelineMode(s->conn) != 1) {
 		s->out_of_step = true;
@@ -2363,10 +2372,17 @@ pg_rollback(struct whr_store *store)
 	s->notify = false;
 	/* Out of step, the connection is made again now: that ends the
 	 * transaction on the server, which may hold locks (libpq sends a
-	 * long pipeline's statements before its sync point). */
-	if (s->out_of_step)
+	 * long pipeline's statements before its sync point). The failure
+	 * being reported keeps its words, whatever the attempt says. */
+	if (s->out_of_step) {
+		char error[sizeof(s->base.error)], cause[sizeof(s->base.cause)];
+
+		memcpy(error, s->base.error, sizeof(error));
+		memcpy(cause, s->base.cause, sizeof(cause));
 		reconnect(s);
-	else if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+		memcpy(s->base.error, error, sizeof(error));
+		memcpy(s->base.cause, cause, sizeof(cause));
+	} else if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
 		PQclear(PQexec(s->conn, "ROLLBACK"));
 }
 
@@ -2442,11 +2458,13 @@ pg_handler_end(struct whr_store *store, const char *handler, bool keep)
 	/* Released, the savepoint keeps what SET LOCAL changed in it: the
 	 * inbox's statements after it (the run's outcomes and states)
 	 * must not be planned, and their plans kept, with the scans the
-	 * handler's got back. */
+	 * handler's got back. Set for the session, not the transaction: a
+	 * handler's own SET (or RESET) would outlive the commit, and the
+	 * claims after it would plan with them. */
 	rc = exec(s, s->mode == STORE_SERVER
 			? "RELEASE " HANDLER_SAVEPOINT
-			  "; SET LOCAL enable_bitmapscan = off"
-			  "; SET LOCAL enable_seqscan = off"
+			  "; SET enable_bitmapscan = off"
+			  "; SET enable_seqscan = off; SET jit = off"
 			: "RELEASE " HANDLER_SAVEPOINT,
 		  "cannot release a savepoint");
 	if (rc == 0 && status == PQTRANS_INERROR && s->handler_deadlock) {
@@ -3738,7 +3756,7 @@ err:
 
 /* Parameter @p index to @p value (taken; NULL for NULL). */
 static int
-bind(struct whr_stmt *base, int index, char *value, bool null)
+bind_value(struct whr_stmt *base, int index, char *value, bool null)
 {
 	struct pg_stmt *st = pst(base);
 
@@ -3759,7 +3777,7 @@ bind(struct whr_stmt *base, int index, char *value, bool null)
 static int
 pg_stmt_bind_null(struct whr_stmt *st, int index)
 {
-	return bind(st, index, NULL, true);
+	return bind_value(st, index, NULL, true);
 }
 
 static int
@@ -3768,13 +3786,13 @@ pg_stmt_bind_int(struct whr_stmt *st, int index, int64_t value)
 	char buf[24];
 
 	snprintf(buf, sizeof(buf), "%" PRId64, value);
-	return bind(st, index, strdup(buf), false);
+	return bind_value(st, index, strdup(buf), false);
 }
 
 static int
 pg_stmt_bind_text(struct whr_stmt *st, int index, const char *text)
 {
-	return bind(st, index, text != NULL ? strdup(text) : NULL,
+	return bind_value(st, index, text != NULL ? strdup(text) : NULL,
 		    text == NULL);
 }
 
