@@ -1424,6 +1424,12 @@ refuses_writes(struct pg_store *s)
 	return refuses;
 }
 
+/* A server's connection: the inbox's statements never want a bitmap
+ * scan or a sequential scan, nor JIT (why: connected()); set at
+ * connect, and again after a handler's savepoint. */
+#define SERVER_SETTINGS \
+	"SET enable_bitmapscan = off; SET enable_seqscan = off; SET jit = off"
+
 /* A connection made (or made again): 0, or -EIO (-EROFS: a server that
  * refuses writes, to a writer) saying why. */
 static int
@@ -1470,9 +1476,7 @@ connected(struct pg_store *s)
 	 * or a sequential scan; a handler's get them back
 	 * (pg_handler_begin()). */
 	if (s->mode == STORE_SERVER)
-		return exec(s, "SET enable_bitmapscan = off;"
-			    " SET enable_seqscan = off; SET jit = off",
-			    "cannot open the database");
+		return exec(s, SERVER_SETTINGS, "cannot open the database");
 	return exec(s, "SET jit = off", "cannot open the database");
 }
 
@@ -2462,9 +2466,7 @@ pg_handler_end(struct whr_store *store, const char *handler, bool keep)
 	 * handler's own SET (or RESET) would outlive the commit, and the
 	 * claims after it would plan with them. */
 	rc = exec(s, s->mode == STORE_SERVER
-			? "RELEASE " HANDLER_SAVEPOINT
-			  "; SET enable_bitmapscan = off"
-			  "; SET enable_seqscan = off; SET jit = off"
+			? "RELEASE " HANDLER_SAVEPOINT "; " SERVER_SETTINGS
 			: "RELEASE " HANDLER_SAVEPOINT,
 		  "cannot release a savepoint");
 	if (rc == 0 && status == PQTRANS_INERROR && s->handler_deadlock) {
@@ -2734,7 +2736,7 @@ array_params(struct pg_store *s, struct text a[5], struct params *p)
 }
 
 /* ST_RECORD_OUTCOMES' and ST_SETTLE's parameters: their arrays (@p a,
- * closed here) and this process; the last of ST_FINISH's. */
+ * closed here) and this process. */
 static int
 run_params(struct pg_store *s, struct text a[5], struct params *p)
 {
@@ -2898,25 +2900,28 @@ send_gathered(struct pg_store *s)
 		g->n_deliveries = g->cap_deliveries = 0;
 		rc = ingest(s, ds, n, true);
 	}
-	if (rc == 0 && g->n_outcomes > 0 && g->n_settled > 0) {
-		/* One statement for both. */
-		rc = array_params(s, g->outcomes, &p);
-		if (rc == 0)
-			rc = run_params(s, g->states, &p);
-		if (rc == 0)
-			rc = pipe_prepared(s, ST_FINISH, &p, PENDING_WRITE,
-					   NULL, 0, "cannot record a run");
-	} else if (rc == 0 && g->n_outcomes > 0) {
-		rc = run_params(s, g->outcomes, &p);
-		if (rc == 0)
-			rc = pipe_prepared(s, ST_RECORD_OUTCOMES, &p,
-					   PENDING_WRITE, NULL, 0,
-					   "cannot record an outcome");
-	} else if (rc == 0 && g->n_settled > 0) {
-		rc = run_params(s, g->states, &p);
-		if (rc == 0)
-			rc = pipe_prepared(s, ST_SETTLE, &p, PENDING_WRITE,
-					   NULL, 0, "cannot record a state");
+	if (rc == 0 && (g->n_outcomes > 0 || g->n_settled > 0)) {
+		/* Outcomes, states, or both in one statement (ST_FINISH):
+		 * the arrays of each there is, then this process. */
+		enum statement which = ST_FINISH;
+		const char *what = "cannot record a run";
+
+		if (g->n_settled == 0) {
+			which = ST_RECORD_OUTCOMES;
+			what = "cannot record an outcome";
+		} else if (g->n_outcomes == 0) {
+			which = ST_SETTLE;
+			what = "cannot record a state";
+		}
+		if (g->n_outcomes > 0)
+			rc = array_params(s, g->outcomes, &p);
+		if (rc == 0 && g->n_settled > 0)
+			rc = array_params(s, g->states, &p);
+		if (rc == 0) {
+			param_text(&p, lease_owner);
+			rc = pipe_prepared(s, which, &p, PENDING_WRITE, NULL, 0,
+					   what);
+		}
 	}
 	gathered_clear(g);
 	return rc;
@@ -3132,10 +3137,10 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 	struct pg_store *s = pg(store);
 	struct params p = { 0 };
 	bool own_tx = !s->in_tx;
-
-	s->lease_us = lease_us;
 	PGresult *res = NULL;
 	int rc = 0;
+
+	s->lease_us = lease_us;
 
 	if (own_tx) {
 		/* One round trip, answered with the lock's. */

@@ -25,6 +25,16 @@ from test_jsonl import preloaded  # noqa: E402
 SECRETS = {'MS_WebHookReceiverSecret_Custom': V1_SECRET}
 
 
+def recorded(path):
+    """The words a handler appended to @path, none while it has not
+    written yet."""
+    try:
+        with open(path) as f:
+            return f.read().split()
+    except FileNotFoundError:
+        return []
+
+
 class Postgres(postgres.ClusterTestCase):
     tmp_prefix = 'whr-pg-test-'
 
@@ -301,10 +311,9 @@ class Postgres(postgres.ClusterTestCase):
                                   notifications=[{'Action': 'A'}])
                 self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
                                  200)
-            deadline = time.monotonic() + w.slow(60)
-            while counts()['dead'] < n:
-                self.assertLess(time.monotonic(), deadline, counts())
-                time.sleep(0.2)
+            w.wait_until('%d notifications dead' % n,
+                         lambda: counts()['dead'] >= n, timeout=60,
+                         interval=0.2)
             srv.stop()
         self.inbox('replay', '--dead', env={'WHR_DATABASE_FILE': url_file})
         self.assertEqual(counts()['pending'], n)
@@ -322,20 +331,15 @@ class Postgres(postgres.ClusterTestCase):
         # what each round finished make it 30 or 60.)
         n = 600
         env, counts = self.backlog('claims', 'claim', n)
-
-        def wait_until(state, n):
-            deadline = time.monotonic() + w.slow(60)
-            while counts()[state] < n:
-                self.assertLess(time.monotonic(), deadline, counts())
-                time.sleep(0.2)
-
         self.pg.psql("ALTER DATABASE claims SET log_statement = 'all'")
         mark = len(self.pg.server_log())
         try:
             with w.Server(['--no-enrollments', '--handler', 'noop',
                            '--workers', '2'],
                           env=env, secrets=(self.pg.password,)) as srv:
-                wait_until('done', n)
+                w.wait_until('%d notifications done' % n,
+                             lambda: counts()['done'] >= n, timeout=60,
+                             interval=0.2)
                 srv.stop()
         finally:
             self.pg.psql('ALTER DATABASE claims RESET log_statement')
@@ -361,31 +365,23 @@ class Postgres(postgres.ClusterTestCase):
         runs = os.path.join(self.tmp.name, 'behind-runs')
 
         def ran():
-            try:
-                with open(runs) as f:
-                    return f.read().split()
-            except FileNotFoundError:
-                return []
-
-        def wait_for(what, done):
-            deadline = time.monotonic() + w.slow(60)
-            while not done():
-                self.assertLess(time.monotonic(), deadline, what)
-                time.sleep(0.05)
+            return recorded(runs)
 
         handler = ("exec:*=sh -c 'cat >/dev/null;"
                    " echo $WHR_DELIVERY_ID >> %s; sleep 0.005'" % runs)
         with w.Server(['--no-enrollments', '--handler', handler,
                        '--workers', '1'],
                       env=env, secrets=(self.pg.password,)) as srv:
-            wait_for('the backlog running', lambda: len(ran()) >= 10)
+            w.wait_until('the backlog running', lambda: len(ran()) >= 10,
+                         timeout=60, interval=0.05)
             for i in range(fresh):
                 body = w.delivery(id='new-%03d' % i,
                                   notifications=[{'Action': 'A'}])
                 self.assertEqual(w.post(srv.port, body, V1_SECRET).status,
                                  200)
             self.assertLess(len(ran()), n, 'the backlog ran out first')
-            wait_for('all done', lambda: len(ran()) >= n + fresh)
+            w.wait_until('all done', lambda: len(ran()) >= n + fresh,
+                         timeout=60, interval=0.05)
             srv.stop()
         order = ran()
         self.assertEqual(sorted(order),
@@ -417,11 +413,7 @@ class Postgres(postgres.ClusterTestCase):
                      WHR_TEST_CLOCK_OFFSET_S='60')
 
         def lines():
-            try:
-                with open(runs) as f:
-                    return f.read().split()
-            except FileNotFoundError:
-                return []
+            return recorded(runs)
 
         def done():
             out, _ = self.inbox('--format', 'json', 'stats',

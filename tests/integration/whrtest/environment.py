@@ -56,15 +56,16 @@ def slow(seconds):
     return seconds * SLOW
 
 
-def wait_until(what, check, timeout=10):
-    """Poll @check until it is true; fail naming @what when it is not
-    within @timeout seconds (longer under a wrapper)."""
+def wait_until(what, check, timeout=10, interval=0.02):
+    """Poll @check every @interval seconds (more for a costly check)
+    until it is true; fail naming @what when it is not within @timeout
+    seconds (longer under a wrapper)."""
     deadline = time.monotonic() + slow(timeout)
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError('not within %.1f s: %s'
                                  % (slow(timeout), what))
-        time.sleep(0.02)
+        time.sleep(interval)
 
 
 def skip_if_wrapped(reason):
