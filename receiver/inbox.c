@@ -705,9 +705,13 @@ batch_tries(struct inbox *ib, struct job_queue *jobs, struct run_queue *runs,
 		STAILQ_CONCAT(jobs, &b.jobs);
 		STAILQ_CONCAT(runs, &b.runs);
 	}
+	/* The commit's work (new, leased, claimed, next of its keys) goes
+	 * to the workers at once, after the deliveries' answers. */
+	dispatch_hold_wakes(ib->dispatch);
 	batch_finish(ib, &b);
 	if (claimed > 0)
 		dispatch_take_claimed(ib->dispatch, ib->store, b.rc == 0);
+	dispatch_release_wakes(ib->dispatch);
 }
 
 /* On a shared store, a run with transactional handlers to run commits

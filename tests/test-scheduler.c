@@ -4,7 +4,11 @@
  * (replayed) notification, released ones holding their keys, and the
  * retry backoff.
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "dispatch/dispatch.h"
 #include "dispatch/scheduler.h"
@@ -303,6 +307,102 @@ START_TEST(sched_released_holds_keys)
 }
 END_TEST
 
+/* A taker blocked in sched_take() on its own thread. */
+struct taker {
+	pthread_t thread;
+	pid_t tid;		/* set before it takes */
+	_Atomic int64_t took;	/* the id taken, 0 until then */
+};
+
+static void *
+taker_main(void *arg)
+{
+	struct taker *t = arg;
+	int64_t id;
+	void *payload;
+
+	__atomic_store_n(&t->tid, (pid_t)syscall(SYS_gettid),
+			 __ATOMIC_SEQ_CST);
+	if (sched_take(sc, 10 * 1000000LL, &id, &payload) == 0)
+		t->took = id;
+	return NULL;
+}
+
+/* Whether thread @p tid of this process sleeps (in sched_take()'s wait:
+ * the only place the taker sleeps). */
+static bool
+sleeping(pid_t tid)
+{
+	char path[64], line[512];
+	const char *state;
+	FILE *f;
+	bool yes = false;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	if (fgets(line, sizeof(line), f) != NULL &&
+	    (state = strrchr(line, ')')) != NULL)
+		yes = state[1] == ' ' && state[2] == 'S';
+	fclose(f);
+	return yes;
+}
+
+static void
+start_taker(struct taker *t)
+{
+	int i;
+
+	memset(t, 0, sizeof(*t));
+	ck_assert_int_eq(pthread_create(&t->thread, NULL, taker_main, t), 0);
+	for (i = 0; i < 10000; i++) {
+		pid_t tid = __atomic_load_n(&t->tid, __ATOMIC_SEQ_CST);
+
+		if (tid != 0 && sleeping(tid))
+			return;
+		usleep(1000);
+	}
+	ck_abort_msg("the taker never waited");
+}
+
+/* Held wake-ups: what the holding thread makes runnable wakes no
+ * waiting taker until the release, which wakes one per notification;
+ * holds nest. */
+START_TEST(sched_held_wakes_wait_for_the_release)
+{
+	struct taker a, b;
+
+	start_taker(&a);
+	start_taker(&b);
+	sched_hold_wakes(sc);
+	sched_hold_wakes(sc);
+	add(sc, 1, "u1", NULL, 0);
+	add(sc, 2, "u2", NULL, 0);
+	usleep(100 * 1000);
+	ck_assert_int_eq(a.took, 0);
+	ck_assert_int_eq(b.took, 0);
+	sched_release_wakes(sc);	/* still held once */
+	usleep(100 * 1000);
+	ck_assert_int_eq(a.took + b.took, 0);
+	sched_release_wakes(sc);
+	pthread_join(a.thread, NULL);
+	pthread_join(b.thread, NULL);
+	/* Each woken, each took one. */
+	ck_assert_int_eq(a.took + b.took, 3);
+	ck_assert_int_ne(a.took, b.took);
+
+	/* Not held: an add wakes a taker at once. */
+	start_taker(&a);
+	add(sc, 3, "u3", NULL, 0);
+	pthread_join(a.thread, NULL);
+	ck_assert_int_eq(a.took, 3);
+	sched_finish(sc, 1);
+	sched_finish(sc, 2);
+	sched_finish(sc, 3);
+}
+END_TEST
+
 START_TEST(sched_backoff)
 {
 	struct retry_policy c = {
@@ -371,6 +471,7 @@ TEST_SUITE(scheduler)
 			      sched_late_old_notification,
 			      sched_known_and_payload,
 			      sched_many,
-			      sched_released_holds_keys);
+			      sched_released_holds_keys,
+			      sched_held_wakes_wait_for_the_release);
 	ADD_EACH(s, scheduler, sched_backoff, claim_ahead_adapts);
 }

@@ -367,6 +367,18 @@ dispatch_offer(struct dispatch *d, const struct ingest_delivery *del, size_t i,
 }
 
 void
+dispatch_hold_wakes(struct dispatch *d)
+{
+	sched_hold_wakes(d->sched);
+}
+
+void
+dispatch_release_wakes(struct dispatch *d)
+{
+	sched_release_wakes(d->sched);
+}
+
+void
 dispatch_take_leased(struct dispatch *d, const struct ingest_delivery *del,
 		     size_t i)
 {
@@ -809,8 +821,14 @@ rescan(struct dispatch *d, struct whr_store *s)
 int
 dispatch_refill(struct dispatch *d, struct whr_store *s)
 {
-	if (s != NULL && d->shared)
-		return claim(d, s);
+	int rc = 0;
+
+	/* What it loads goes to the workers at once, at the end. */
+	sched_hold_wakes(d->sched);
+	if (s != NULL && d->shared) {
+		rc = claim(d, s);
+		goto out;
+	}
 	/* Said once as it falls behind, with what the batches since the
 	 * last refill left in the store. */
 	if (d->report_behind) {
@@ -819,7 +837,9 @@ dispatch_refill(struct dispatch *d, struct whr_store *s)
 	}
 	if (s != NULL)
 		refill(d, s);
-	return 0;
+out:
+	sched_release_wakes(d->sched);
+	return rc;
 }
 
 /* A shared store: renew the leases of what this replica holds (claimed

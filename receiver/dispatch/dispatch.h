@@ -172,6 +172,12 @@ int dispatch_load(struct dispatch *d, struct whr_store *s);
 bool dispatch_may_run_now(struct dispatch *d, char *const *keys,
 			  size_t n_keys);
 
+/* Around a hand-over of many notifications at once (a commit's): the
+ * workers are woken at the end, not one at a time (sched_hold_wakes()).
+ * From the thread that hands over. */
+void dispatch_hold_wakes(struct dispatch *d);
+void dispatch_release_wakes(struct dispatch *d);
+
 /* A delivery's notification @p i is committed: queue it (with @p run
  * when its handlers were begun in the delivery's own transaction, else
  * NULL), or leave it in the store while the window is full. Takes

@@ -85,6 +85,12 @@ struct sched {
 	struct heap timed;
 	struct heap ready;
 	bool closed;
+	/* sched_hold_wakes(): the thread holding, how deep, and the
+	 * wake-ups it owes. */
+	pthread_mutex_t hold;
+	pthread_t holder;
+	int held;
+	size_t wakes_owed;
 };
 
 /* ---- heaps and hash tables ------------------------------------------- */
@@ -367,7 +373,11 @@ place(struct sched *s, struct entry *e)
 	else if (want == ENTRY_TIMED && sched_heap_push(&s->timed, e) == 0)
 		e->state = ENTRY_TIMED;
 	/* One worker is enough for one notification. */
-	if (e->state != ENTRY_WAITING)
+	if (e->state == ENTRY_WAITING)
+		return;
+	if (s->held > 0 && pthread_equal(s->holder, pthread_self()))
+		s->wakes_owed++;
+	else
 		pthread_cond_signal(&s->cond);
 }
 
@@ -407,6 +417,7 @@ sched_new(sched_clock_fn clock, void *clock_arg)
 		return NULL;
 	}
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->hold, NULL);
 	s->clock = clock != NULL ? clock : realtime_clock;
 	s->clock_arg = clock_arg;
 	s->timed.by_time = true;
@@ -455,6 +466,7 @@ sched_free(struct sched *s, void (*free_payload)(void *payload))
 	free(s->timed.v);
 	free(s->ready.v);
 	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->hold);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -816,6 +828,42 @@ size_t
 sched_group_count(struct sched *s)
 {
 	return locked_count(s, &s->groups);
+}
+
+void
+sched_hold_wakes(struct sched *s)
+{
+	bool mine;
+
+	pthread_mutex_lock(&s->lock);
+	mine = s->held > 0 && pthread_equal(s->holder, pthread_self());
+	pthread_mutex_unlock(&s->lock);
+	if (!mine)
+		pthread_mutex_lock(&s->hold);
+	pthread_mutex_lock(&s->lock);
+	s->holder = pthread_self();
+	s->held++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+sched_release_wakes(struct sched *s)
+{
+	size_t owed = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->held > 0 && pthread_equal(s->holder, pthread_self()) &&
+	    --s->held == 0) {
+		owed = s->wakes_owed;
+		s->wakes_owed = 0;
+		pthread_mutex_unlock(&s->hold);
+	}
+	/* A taker woken takes on until nothing is runnable; one signal
+	 * wakes one taker at most, and costs next to nothing with none
+	 * left waiting. */
+	while (owed-- > 0)
+		pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
 }
 
 void

@@ -75,6 +75,17 @@ size_t sched_ids(struct sched *s, int64_t *out, size_t max);
 /* Keys with a notification queued, running or released: for tests. */
 size_t sched_group_count(struct sched *s);
 
+/* Hold wake-ups: until sched_release_wakes(), what the calling thread
+ * makes runnable wakes no taker, and the release then wakes one per
+ * notification made runnable meanwhile. For a thread that hands over
+ * many at once (a commit's work): woken one at a time, a taker on the
+ * same core preempted the thread handing over, ran one notification and
+ * slept again, two context switches a notification. Other threads'
+ * wake-ups are not held. Holds nest; one thread holds at a time (a
+ * second thread's hold waits for the first's release). */
+void sched_hold_wakes(struct sched *s);
+void sched_release_wakes(struct sched *s);
+
 /* Wake every waiting taker with -ESHUTDOWN; later takes fail too. */
 void sched_close(struct sched *s);
 
