@@ -1157,21 +1157,36 @@ elem_text(struct text *t, const char *v)
 		return;
 	}
 	text_add(t, "\"", 1);
-	for (; *v != '\0'; v++) {
-		if (*v == '"' || *v == '\\')
-			text_add(t, "\\", 1);
-		text_add(t, v, 1);
+	/* A run at a time up to the next character to escape. */
+	for (;;) {
+		size_t run = strcspn(v, "\"\\");
+
+		text_add(t, v, run);
+		v += run;
+		if (*v == '\0')
+			break;
+		text_add(t, "\\", 1);
+		text_add(t, v++, 1);
 	}
 	text_add(t, "\"", 1);
 }
 
+/* Tens of these a delivery: digits by hand rather than snprintf(). */
 static void
 elem_int(struct text *t, int64_t v)
 {
 	char buf[24];
+	char *p = buf + sizeof(buf);
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
 
-	snprintf(buf, sizeof(buf), "%s%" PRId64, t->len == 0 ? "{" : ",", v);
-	text_add(t, buf, strlen(buf));
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	*--p = t->len == 0 ? '{' : ',';
+	text_add(t, p, (size_t)(buf + sizeof(buf) - p));
 }
 
 /* The end of an array literal; {} when it has no elements. */
