@@ -13,6 +13,7 @@
 #include "dispatch/dispatch.h"
 #include "dispatch/scheduler.h"
 #include "test-common.h"
+#include "util.h"
 
 static int64_t fake_now;
 
@@ -366,12 +367,32 @@ start_taker(struct taker *t)
 	ck_abort_msg("the taker never waited");
 }
 
+/* Join @p t, which must have taken within 2 s (real time). */
+static void
+joined_soon(struct taker *t)
+{
+	int64_t start = now_monotonic_us();
+
+	pthread_join(t->thread, NULL);
+	ck_assert_msg(now_monotonic_us() - start < 2 * 1000000LL,
+		      "the taker was not woken: it took after its own wait");
+	ck_assert_int_ne(t->took, 0);
+}
+
+static void *
+add_4(void *arg)
+{
+	add(sc, 4, "u4", NULL, 0);
+	return NULL;
+}
+
 /* Held wake-ups: what the holding thread makes runnable wakes no
  * waiting taker until the release, which wakes one per notification;
  * holds nest. */
 START_TEST(sched_held_wakes_wait_for_the_release)
 {
 	struct taker a, b;
+	pthread_t adder;
 
 	start_taker(&a);
 	start_taker(&b);
@@ -386,20 +407,33 @@ START_TEST(sched_held_wakes_wait_for_the_release)
 	usleep(100 * 1000);
 	ck_assert_int_eq(a.took + b.took, 0);
 	sched_release_wakes(sc);
-	pthread_join(a.thread, NULL);
-	pthread_join(b.thread, NULL);
-	/* Each woken, each took one. */
+	/* Each woken by the release, each took one: well before the
+	 * takers' own wait runs out (10 s; check's timeout is off under
+	 * valgrind). */
+	joined_soon(&a);
+	joined_soon(&b);
 	ck_assert_int_eq(a.took + b.took, 3);
 	ck_assert_int_ne(a.took, b.took);
 
 	/* Not held: an add wakes a taker at once. */
 	start_taker(&a);
 	add(sc, 3, "u3", NULL, 0);
-	pthread_join(a.thread, NULL);
+	joined_soon(&a);
 	ck_assert_int_eq(a.took, 3);
+
+	/* Held by this thread: another thread's add wakes a taker at
+	 * once all the same. */
+	sched_hold_wakes(sc);
+	start_taker(&a);
+	ck_assert_int_eq(pthread_create(&adder, NULL, add_4, NULL), 0);
+	pthread_join(adder, NULL);
+	joined_soon(&a);
+	ck_assert_int_eq(a.took, 4);
+	sched_release_wakes(sc);
 	sched_finish(sc, 1);
 	sched_finish(sc, 2);
 	sched_finish(sc, 3);
+	sched_finish(sc, 4);
 }
 END_TEST
 

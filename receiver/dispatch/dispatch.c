@@ -821,13 +821,17 @@ rescan(struct dispatch *d, struct whr_store *s)
 int
 dispatch_refill(struct dispatch *d, struct whr_store *s)
 {
-	int rc = 0;
+	int rc;
 
-	/* What it loads goes to the workers at once, at the end. */
-	sched_hold_wakes(d->sched);
 	if (s != NULL && d->shared) {
+		/* What the claim brought goes to the workers at once, as
+		 * it was read in one answer. (SQLite's refill below reads
+		 * row after row from the disk: each wakes a worker as it
+		 * comes.) */
+		sched_hold_wakes(d->sched);
 		rc = claim(d, s);
-		goto out;
+		sched_release_wakes(d->sched);
+		return rc;
 	}
 	/* Said once as it falls behind, with what the batches since the
 	 * last refill left in the store. */
@@ -837,9 +841,7 @@ dispatch_refill(struct dispatch *d, struct whr_store *s)
 	}
 	if (s != NULL)
 		refill(d, s);
-out:
-	sched_release_wakes(d->sched);
-	return rc;
+	return 0;
 }
 
 /* A shared store: renew the leases of what this replica holds (claimed
