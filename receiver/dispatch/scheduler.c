@@ -85,13 +85,13 @@ struct sched {
 	struct heap timed;
 	struct heap ready;
 	bool closed;
-	/* sched_hold_wakes(): the thread holding, how deep, and the
-	 * wake-ups it owes. */
-	pthread_mutex_t hold;
-	pthread_t holder;
-	int held;
-	size_t wakes_owed;
 };
+
+/* sched_hold_wakes(): the scheduler this thread holds (one at a time),
+ * how deep, and the wake-ups it owes. A thread's own: no lock. */
+static __thread struct sched *held_sched;
+static __thread int held_depth;
+static __thread size_t wakes_owed;
 
 /* ---- heaps and hash tables ------------------------------------------- */
 
@@ -375,8 +375,8 @@ place(struct sched *s, struct entry *e)
 	/* One worker is enough for one notification. */
 	if (e->state == ENTRY_WAITING)
 		return;
-	if (s->held > 0 && pthread_equal(s->holder, pthread_self()))
-		s->wakes_owed++;
+	if (held_sched == s)
+		wakes_owed++;
 	else
 		pthread_cond_signal(&s->cond);
 }
@@ -417,7 +417,6 @@ sched_new(sched_clock_fn clock, void *clock_arg)
 		return NULL;
 	}
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_mutex_init(&s->hold, NULL);
 	s->clock = clock != NULL ? clock : realtime_clock;
 	s->clock_arg = clock_arg;
 	s->timed.by_time = true;
@@ -466,7 +465,6 @@ sched_free(struct sched *s, void (*free_payload)(void *payload))
 	free(s->timed.v);
 	free(s->ready.v);
 	pthread_cond_destroy(&s->cond);
-	pthread_mutex_destroy(&s->hold);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -833,37 +831,25 @@ sched_group_count(struct sched *s)
 void
 sched_hold_wakes(struct sched *s)
 {
-	bool mine;
-
-	pthread_mutex_lock(&s->lock);
-	mine = s->held > 0 && pthread_equal(s->holder, pthread_self());
-	pthread_mutex_unlock(&s->lock);
-	if (!mine)
-		pthread_mutex_lock(&s->hold);
-	pthread_mutex_lock(&s->lock);
-	s->holder = pthread_self();
-	s->held++;
-	pthread_mutex_unlock(&s->lock);
+	if (held_depth++ == 0)
+		held_sched = s;
 }
 
 void
 sched_release_wakes(struct sched *s)
 {
-	size_t owed = 0;
+	size_t owed;
 
-	pthread_mutex_lock(&s->lock);
-	if (s->held > 0 && pthread_equal(s->holder, pthread_self()) &&
-	    --s->held == 0) {
-		owed = s->wakes_owed;
-		s->wakes_owed = 0;
-		pthread_mutex_unlock(&s->hold);
-	}
+	if (held_sched != s || --held_depth > 0)
+		return;
+	held_sched = NULL;
+	owed = wakes_owed;
+	wakes_owed = 0;
 	/* A taker woken takes on until nothing is runnable; one signal
 	 * wakes one taker at most, and costs next to nothing with none
 	 * left waiting. */
 	while (owed-- > 0)
 		pthread_cond_signal(&s->cond);
-	pthread_mutex_unlock(&s->lock);
 }
 
 void

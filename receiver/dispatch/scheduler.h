@@ -81,8 +81,8 @@ size_t sched_group_count(struct sched *s);
  * many at once (a commit's work): woken one at a time, a taker on the
  * same core preempted the thread handing over, ran one notification and
  * slept again, two context switches a notification. Other threads'
- * wake-ups are not held. Holds nest; one thread holds at a time (a
- * second thread's hold waits for the first's release). */
+ * wake-ups are not held. Holds nest; a thread holds one scheduler at a
+ * time. */
 void sched_hold_wakes(struct sched *s);
 void sched_release_wakes(struct sched *s);
 
