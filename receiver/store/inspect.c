@@ -69,18 +69,32 @@ enum query {
 	" count(*) FILTER (WHERE state = 'dead')," \
 	" count(*) FILTER (WHERE state = 'done')"
 
-#define STATS \
+#define STATS(oldest_open) \
 	"SELECT (SELECT count(*) FROM deliveries)," \
 	" (SELECT coalesce(sum(duplicates), 0) FROM deliveries)," \
-	" " OLDEST_OPEN "," \
+	" " oldest_open "," \
 	" (SELECT min(received_at) FROM deliveries)," \
 	" (SELECT max(received_at) FROM deliveries)"
 
-/* The oldest open work's arrival, for the gauges and the stats. */
-#define OLDEST_OPEN \
+/* The oldest open work's arrival, for the gauges and the stats. On
+ * SQLite, through the partial index of open work. On PostgreSQL, where
+ * open work is found by its keys (postgresql.c, OPEN_IDS), that of the
+ * first open notification by id, one lookup in the keys' index: ids
+ * are taken as work is stored, so it is the oldest but for another
+ * replica's delivery stored at the same moment, milliseconds apart (a
+ * replayed notification keeps its id and its arrival). With the count of open
+ * work from the keys' index, the gauges take 20 to 30 ms with 100,000
+ * open, against 180 ms through the index of open work before schema
+ * version 3 (reading every open notification's arrival: 1.1 s). */
+#define SQLITE_OLDEST_OPEN \
 	"(SELECT min(d.received_at) FROM notifications n JOIN" \
 	"  deliveries d ON d.seq = n.delivery_seq" \
 	"  WHERE n.state IN " OPEN ")"
+#define PG_OLDEST_OPEN \
+	"(SELECT d.received_at FROM notifications n" \
+	"  JOIN deliveries d ON d.seq = n.delivery_seq" \
+	"  WHERE n.id = (SELECT min(notification_id)" \
+	"  FROM notification_keys))"
 
 /* Parameters are numbered the same in both; PostgreSQL is told the type
  * of one that could be anything (a NULL), and matches an Action without
@@ -115,7 +129,7 @@ static const char *const queries[][Q_COUNT] = {
 			"SELECT handler, result, runs, reason, updated_at"
 			" FROM outcomes WHERE notification_id = ?1"
 			" ORDER BY handler",
-		[Q_STATS] = STATS,
+		[Q_STATS] = STATS(SQLITE_OLDEST_OPEN),
 		[Q_COUNTS] =
 			"SELECT " SQLITE_COUNT_STATES " FROM notifications",
 		[Q_COUNTS_BY_ACTION] =
@@ -143,7 +157,7 @@ static const char *const queries[][Q_COUNT] = {
 			" WHERE delivery_seq = ?1 AND state IN " OPEN,
 		[Q_GAUGES] =
 			"SELECT (SELECT count(*) FROM notifications"
-			"  WHERE state IN " OPEN "), " OLDEST_OPEN,
+			"  WHERE state IN " OPEN "), " SQLITE_OLDEST_OPEN,
 		/* PRAGMA data_version sees every other connection's
 		 * commit. */
 		[Q_CHANGED] = NULL,
@@ -178,7 +192,7 @@ static const char *const queries[][Q_COUNT] = {
 			"SELECT handler, result, runs, reason, updated_at"
 			" FROM outcomes WHERE notification_id = $1"
 			" ORDER BY handler COLLATE \"C\"",
-		[Q_STATS] = STATS,
+		[Q_STATS] = STATS(PG_OLDEST_OPEN),
 		[Q_COUNTS] = "SELECT " PG_COUNT_STATES " FROM notifications",
 		[Q_COUNTS_BY_ACTION] =
 			"SELECT action, " PG_COUNT_STATES
@@ -210,10 +224,9 @@ static const char *const queries[][Q_COUNT] = {
 		[Q_COUNT_OPEN] =
 			"SELECT count(*) FROM notifications"
 			" WHERE delivery_seq = $1 AND state IN " OPEN,
-		/* On the partial index of open work. */
 		[Q_GAUGES] =
-			"SELECT (SELECT count(*) FROM notifications"
-			"  WHERE state IN " OPEN "), " OLDEST_OPEN,
+			"SELECT (SELECT count(DISTINCT notification_id)"
+			"  FROM notification_keys), " PG_OLDEST_OPEN,
 		[Q_CHANGED] =
 			"UPDATE whr_meta SET value = value + 1"
 			" WHERE key = 'data_version'",

@@ -395,7 +395,7 @@ int64_t whr_store_data_version(struct whr_store *s);
 
 /* The inbox's gauges (/metrics) that are cheap enough to read every
  * second on a shared store, where the other replicas change them too:
- * open work (PostgreSQL has an index of it), and when the oldest open
+ * open work (PostgreSQL finds it by its keys), and when the oldest open
  * work arrived (0: none). On PostgreSQL, once whr_store_listen() runs,
  * its thread counts them on its own connection and this returns the last
  * count: with a backlog a count takes tens of milliseconds, which the

@@ -344,7 +344,7 @@ class Postgres(postgres.ClusterTestCase):
         finally:
             self.pg.psql('ALTER DATABASE claims RESET log_statement')
         log = self.pg.server_log()[mark:]
-        claims = log.count('WITH eligible AS')
+        claims = log.count(' eligible AS (SELECT n.id,')
         asked = [int(n) for n in re.findall(
             r"parameters: \$1 = '\d+', \$2 = '\d+', \$3 = '(\d+)'", log)]
         self.assertGreater(claims, 0)
@@ -444,7 +444,7 @@ class Postgres(postgres.ClusterTestCase):
                 time.sleep(2)   # b's claims: at its start, every second
                 claims = [line for line in
                           self.pg.server_log().splitlines()
-                          if 'WITH eligible AS' in line and
+                          if ' eligible AS (SELECT n.id,' in line and
                           any('[%s]' % pid in line for pid in pids)]
                 # Still a's run: b claimed while a's lease held.
                 self.assertEqual(done(), 0)
