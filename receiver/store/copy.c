@@ -30,14 +30,17 @@ static const struct store_table_copy tables[] = {
 	  " $11, $12, $13)",
 	  13 },
 	/* With its ordering keys while it is open, as ingest writes
-	 * them. */
+	 * them: a keys column left empty (one key, itself empty) is its
+	 * delivery's, so that open work always has a keys row (claims find
+	 * open work by its keys). */
 	{ "notifications",
 	  "SELECT id, delivery_seq, idx, action, json_start, json_end, keys,"
 	  " state, runs, next_at, error, updated_at, retry_from"
 	  " FROM notifications ORDER BY id",
 	  "WITH n AS (INSERT INTO notifications (id, delivery_seq, idx,"
 	  " action, json_start, json_end, keys, state, runs, next_at, error,"
-	  " updated_at, retry_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+	  " updated_at, retry_from) VALUES ($1, $2, $3, $4, $5, $6,"
+	  " CASE WHEN $7::text = '' THEN 'd:' || $2::bigint ELSE $7 END, $8,"
 	  " $9, $10, $11, $12, $13) RETURNING id, keys, state)"
 	  " INSERT INTO notification_keys (key, notification_id)"
 	  " SELECT DISTINCT k, id FROM n,"

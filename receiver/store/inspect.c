@@ -77,15 +77,16 @@ enum query {
 	" (SELECT max(received_at) FROM deliveries)"
 
 /* The oldest open work's arrival, for the gauges and the stats. On
- * SQLite, through the partial index of open work. On PostgreSQL, where
- * open work is found by its keys (postgresql.c, OPEN_IDS), that of the
- * first open notification by id, one lookup in the keys' index: ids
- * are taken as work is stored, so it is the oldest but for another
- * replica's delivery stored at the same moment, milliseconds apart (a
- * replayed notification keeps its id and its arrival). With the count of open
- * work from the keys' index, the gauges take 20 to 30 ms with 100,000
- * open, against 180 ms through the index of open work before schema
- * version 3 (reading every open notification's arrival: 1.1 s). */
+ * SQLite, a read of the notifications (it has no index of state). On
+ * PostgreSQL, where open work is found by its keys (postgresql.c,
+ * OPEN_IDS), that of the first open notification by id, one lookup in
+ * the keys' index: ids are taken as work is stored, so it is the oldest
+ * but for another replica's delivery stored at the same moment, older
+ * by the time it took to store (a replayed notification keeps its id
+ * and its arrival). With the count of open work from the keys' index,
+ * the gauges take 20 to 30 ms with 100,000 open, against 180 ms through
+ * the index of open work before schema version 3 (reading every open
+ * notification's arrival: 1.1 s). */
 #define SQLITE_OLDEST_OPEN \
 	"(SELECT min(d.received_at) FROM notifications n JOIN" \
 	"  deliveries d ON d.seq = n.delivery_seq" \

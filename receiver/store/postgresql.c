@@ -12,8 +12,9 @@
  *   the eligibility rule of claims (whr_store_claim(): only the oldest
  *   open notification of a key is ever handed out): one probe of its
  *   index per key of a candidate, however long a key's history; and the
- *   way to open work (OPEN_IDS), so that settling work touches no index
- *   of notifications;
+ *   way to open work (OPEN_IDS, schema version 3), so that settling work
+ *   touches no index of notifications (once the index of open work of
+ *   older versions is gone);
  * - leases on notifications (lease_owner, lease_until, by the server's
  *   clock): a claim leases what it hands out, its owner renews, settling
  *   clears, and when a replica dies its work is claimed again once its
@@ -210,39 +211,48 @@ static const char schema_v2[] =
 	"ALTER TABLE notifications SET (fillfactor = 50);";
 
 /*
- * Version 3: open work is found by its keys (notification_keys holds
- * open work's keys only, and every notification has at least one), no
- * longer by the partial index notifications_open. Settling work changes
- * its state, a column of that index's predicate, so every settle wrote
- * the row's new version into each of the table's indexes; without it,
- * the settle is a HOT update, like a lease (ST_FINISH 24 to 27 us a
- * notification against 27 to 34, bench/README). Nothing changes in a
- * database migrated from version 2: version 2's whr claim through the
- * index, and run on it while replicas are upgraded one at a time;
- * the next version's migration drops it. A database created by this
- * version goes without it, compatible with this version on.
+ * Version 3: open work is found by its keys (notification_keys, OPEN_IDS)
+ * rather than by the partial index notifications_open. Settling work
+ * changes its state, a column of that index's predicate, so every settle
+ * wrote the row's new version into each of the table's indexes; without
+ * the index, the settle is a HOT update, like a lease (bench/README).
  *
- * What a database created by this version leaves out of the steps
- * before: what only older versions of whr use, which never run on it
- * (it is created compatible with this version only).
+ * A database migrated from version 2 keeps the index: version 2's whr
+ * claim through it, and run on it while replicas are upgraded one at a
+ * time; the next version drops it (DROP INDEX IF EXISTS: a database
+ * created by version 3 has none). The step makes sure of what version 3
+ * relies on, that every open notification has its keys: a keys column
+ * left empty (a copy from SQLite of work with one empty key; ingest
+ * writes d:SEQ there) gets d:SEQ, and open work without keys rows gets
+ * them. Ingest wrote both since version 1.
  */
-static const char schema_created_without[] =
-	"DROP INDEX notifications_open;";
+static const char schema_v3[] =
+	"UPDATE notifications SET keys = 'd:' || delivery_seq"
+	" WHERE keys = '';"
+	"INSERT INTO notification_keys (key, notification_id)"
+	" SELECT DISTINCT k, n.id FROM notifications n,"
+	" unnest(string_to_array(n.keys, E'\\n')) AS k"
+	" WHERE n.state IN " OPEN " AND NOT EXISTS (SELECT 1"
+	" FROM notification_keys x WHERE x.notification_id = n.id)"
+	" ON CONFLICT DO NOTHING;";
 
 /* The steps from each version to the next: migrations[v - 1] makes
  * version v. Each adds what its version needs and keeps what the
  * versions since @p compatible use, so that those whr still run on it
  * while replicas are upgraded one at a time; what they no longer need
- * goes in a later step. */
+ * goes in a later step. A database being created has no older whr on
+ * it: it goes without what only those use (@p created_without, run
+ * right after the step), and then runs only from that version on. */
 struct migration {
-	const char *sql;	/* NULL: nothing changes */
+	const char *sql;
 	int compatible;		/* the oldest version that runs on it */
+	const char *created_without;	/* NULL: nothing */
 };
 
 static const struct migration migrations[] = {
-	{ schema_v1, 1 },
-	{ schema_v2, 1 },
-	{ NULL, 2 },		/* version 3: schema_created_without */
+	{ schema_v1, 1, NULL },
+	{ schema_v2, 1, NULL },
+	{ schema_v3, 2, "DROP INDEX IF EXISTS notifications_open" },
 };
 _Static_assert(ARRAY_LENGTH(migrations) == SCHEMA_VERSION,
 	       "one migration step for each version");
@@ -494,8 +504,10 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * is taken over without the first rule: the older work waiting
 	 * for it must not keep it waiting in turn. $3 NULL: no limit.
 	 * Both rules are asked of each candidate in id order (the order
-	 * of OPEN_IDS, which the join with each candidate's row keeps: an
-	 * ORDER BY would read all open work first) until the limit, key
+	 * of OPEN_IDS, which the join with each candidate's row keeps, a
+	 * nested loop: sequential scans are off on the inbox's
+	 * connections, SERVER_SETTINGS; an ORDER BY would read all open
+	 * work first) until the limit, key
 	 * by key from its own keys (an open notification's keys column
 	 * holds its notification_keys rows), each key a lookup in
 	 * the key's index: written as NOT EXISTS or as joins, the
@@ -1318,6 +1330,7 @@ migrate(struct pg_store *s)
 {
 	int64_t version, compatible;
 	char sql[160];
+	int created_compatible = 0;
 	int v;
 	int rc;
 
@@ -1337,14 +1350,14 @@ migrate(struct pg_store *s)
 		goto err;
 	}
 	for (v = (int)version; v < SCHEMA_VERSION; v++) {
-		bool created = version == 0 && v + 1 == SCHEMA_VERSION;
+		const struct migration *m = &migrations[v];
 
-		if (migrations[v].sql != NULL)
-			rc = exec(s, migrations[v].sql,
-				  "cannot migrate the inbox");
-		if (rc == 0 && created)
-			rc = exec(s, schema_created_without,
+		rc = exec(s, m->sql, "cannot migrate the inbox");
+		if (rc == 0 && version == 0 && m->created_without != NULL) {
+			rc = exec(s, m->created_without,
 				  "cannot create the inbox");
+			created_compatible = v + 1;
+		}
 		if (rc < 0)
 			goto err;
 		snprintf(sql, sizeof(sql),
@@ -1352,8 +1365,8 @@ migrate(struct pg_store *s)
 			 " WHEN 'schema_version' THEN %d ELSE %d END"
 			 " WHERE key IN"
 			 " ('schema_version', 'schema_compatible')",
-			 v + 1, created ? SCHEMA_VERSION :
-			 migrations[v].compatible);
+			 v + 1, m->compatible > created_compatible ?
+			 m->compatible : created_compatible);
 		rc = exec(s, sql, "cannot record the schema version");
 		if (rc < 0)
 			goto err;

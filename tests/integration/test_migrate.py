@@ -9,6 +9,8 @@ without PostgreSQL, except under CI=true."""
 
 import json
 import os
+import shutil
+import sqlite3
 import sys
 import time
 import unittest
@@ -160,6 +162,39 @@ class Migrate(postgres.ClusterTestCase):
         self.assertEqual(self.pg.psql(
             "SELECT duplicates FROM deliveries WHERE delivery_id = '%s'"
             % self.ids[1], database='moved'), '1')
+
+    def test_open_work_with_an_empty_keys_column(self):
+        # A notification stored through the library with one key, an
+        # empty one, has an empty keys column in SQLite. Copied, it gets
+        # its delivery's key, as PostgreSQL's ingest gives it, so that
+        # claims (which find open work by its keys) run it.
+        folder = os.path.join(self.tmp.name, 'empty-key')
+        shutil.copytree(self.data, folder)
+        with sqlite3.connect(os.path.join(folder, 'inbox.sqlite')) as db:
+            nid, seq = db.execute(
+                "SELECT id, delivery_seq FROM notifications"
+                " WHERE state = 'retrying' ORDER BY id LIMIT 1").fetchone()
+            db.execute("UPDATE notifications SET keys = '', next_at = 0"
+                       " WHERE id = ?", (nid,))
+        self.pg.psql('CREATE DATABASE emptykey OWNER whr')
+        rc, out, err = w.run_whr(['migrate', '--data-dir', folder,
+                                  *self.database('emptykey')],
+                                 env=self.env(), timeout=60)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.pg.psql(
+            "SELECT n.keys || ' ' || k.key FROM notifications n"
+            " JOIN notification_keys k ON k.notification_id = n.id"
+            " WHERE n.id = %d" % nid, database='emptykey'),
+            'd:%d d:%d' % (seq, seq))
+        url_file = self.pg.url_file(self.tmp.name, 'emptykey-url',
+                                    database='emptykey')
+        with w.Server(['--no-enrollments', '--handler', 'noop'],
+                      env=dict(enr.ENV, WHR_DATABASE_FILE=url_file),
+                      secrets=(self.pg.password,)) as srv:
+            w.wait_until('notification %d done' % nid, lambda: self.pg.psql(
+                "SELECT state FROM notifications WHERE id = %d" % nid,
+                database='emptykey') == 'done', timeout=20)
+            srv.stop()
 
     def test_refuses_a_database_in_use(self):
         self.pg.psql('CREATE DATABASE used OWNER whr')
