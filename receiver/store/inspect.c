@@ -79,7 +79,7 @@ enum query {
 /* The oldest open work's arrival, for the gauges and the stats. On
  * SQLite, a read of the notifications (it has no index of state). On
  * PostgreSQL, where open work is found by its keys (postgresql.c,
- * OPEN_IDS), that of the first open notification by id, one lookup in
+ * OPEN_WORK), that of the first open notification by id, one lookup in
  * the keys' index: ids are taken as work is stored, so it is the oldest
  * but for another replica's delivery stored at the same moment, older
  * by the time it took to store (a replayed notification keeps its id
