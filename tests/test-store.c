@@ -1610,6 +1610,19 @@ static const char compatible[] =
 	"CREATE INDEX notifications_open ON notifications (id)" \
 	" WHERE state IN ('pending', 'retrying');"
 
+/* Run @p sql on inbox @p s (an older schema, made by hand), then open it
+ * as a server does: it migrates, logging @p logged (NULL: not looked
+ * at). */
+static void
+reopen_migrated(struct whr_store *s, const char *sql, const char *logged)
+{
+	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s), sql), 0);
+	test_log_clear();
+	whr_store_close(open_again(STORE_SERVER));
+	if (logged != NULL)
+		ck_assert_ptr_nonnull(strstr(test_log_text(), logged));
+}
+
 /* Version 1 migrates to 3: the notifications' pages keep room for their
  * leases' updates (version 2; a fresh inbox has it too), and the index
  * of open work stays for version 2's whr, which still runs on it. */
@@ -1622,15 +1635,10 @@ START_TEST(store_migrates_to_fill_factor)
 	struct whr_store *s = test_store_fresh();
 
 	ck_assert_int_eq(query_int(s, half_filled), 1);
-	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s),
-		"ALTER TABLE notifications RESET (fillfactor);" OPEN_INDEX
-		" UPDATE whr_meta SET value = 1 WHERE key IN"
-		" ('schema_version', 'schema_compatible')"), 0);
-	ck_assert_int_eq(query_int(s, half_filled), 0);
-	test_log_clear();
-	whr_store_close(open_again(STORE_SERVER));
-	ck_assert_ptr_nonnull(strstr(test_log_text(),
-				     "schema version 1, migrated to 3"));
+	reopen_migrated(s, "ALTER TABLE notifications RESET (fillfactor);"
+			OPEN_INDEX " UPDATE whr_meta SET value = 1 WHERE key IN"
+			" ('schema_version', 'schema_compatible')",
+			"schema version 1, migrated to 3");
 	ck_assert_int_eq(query_int(s, half_filled), 1);
 	ck_assert_int_eq(query_int(s, open_index), 1);
 	ck_assert_int_eq(query_int(s, compatible), 2);
@@ -1647,12 +1655,11 @@ START_TEST(store_migration_3_gives_open_work_its_keys)
 	struct store_gauges g;
 
 	ingest_committed(s, "a");	/* 1: keys u1 and u2; 2: d:1 */
-	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s), OPEN_INDEX
-		"UPDATE notifications SET keys = '' WHERE id = 2;"
-		" DELETE FROM notification_keys;"
-		" UPDATE whr_meta SET value = 2 WHERE key IN"
-		" ('schema_version', 'schema_compatible')"), 0);
-	whr_store_close(open_again(STORE_SERVER));
+	reopen_migrated(s, OPEN_INDEX
+			"UPDATE notifications SET keys = '' WHERE id = 2;"
+			" DELETE FROM notification_keys;"
+			" UPDATE whr_meta SET value = 2 WHERE key IN"
+			" ('schema_version', 'schema_compatible')", NULL);
 	ck_assert_str_eq(test_query_text(whr_store_tx(s),
 		"SELECT string_agg(notification_id || ':' || key, ' '"
 		" ORDER BY notification_id, key) FROM notification_keys"),
@@ -1718,13 +1725,9 @@ START_TEST(store_finds_open_work_by_its_keys)
 	test_store_discard(s);
 
 	s = test_store_fresh();
-	ck_assert_int_eq(whr_tx_exec(whr_store_tx(s), OPEN_INDEX
-		" UPDATE whr_meta SET value = 2 WHERE key IN"
-		" ('schema_version', 'schema_compatible')"), 0);
-	test_log_clear();
-	whr_store_close(open_again(STORE_SERVER));
-	ck_assert_ptr_nonnull(strstr(test_log_text(),
-				     "schema version 2, migrated to 3"));
+	reopen_migrated(s, OPEN_INDEX " UPDATE whr_meta SET value = 2"
+			" WHERE key IN ('schema_version', 'schema_compatible')",
+			"schema version 2, migrated to 3");
 	ck_assert_int_eq(query_int(s, open_index), 1);
 	ck_assert_int_eq(query_int(s, compatible), 2);
 	check_open_work(s);

@@ -483,9 +483,9 @@ static const char *const statement_sql[ST_COUNT] = {
 		" WHERE n.id = $1",
 	/*
 	 * Eligible work, leased: open (found by its keys, after id $1),
-	 * due ($2 is now), its lease run out
-	 * (or none), and no older open notification shares one of its
-	 * keys, in id order, skipping rows another claim has locked. Only
+	 * due ($2 is now), its lease run out (or none), and no older open
+	 * notification shares one of its keys, in id order, skipping rows
+	 * another claim has locked. Only
 	 * the oldest open notification of a key is ever eligible, and a
 	 * claim leases it to one replica: so a key's work runs in arrival
 	 * order and never twice at once, across replicas, and retrying
@@ -503,10 +503,9 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * is taken over without the first rule: the older work waiting
 	 * for it must not keep it waiting in turn. $3 NULL: no limit.
 	 * Both rules are asked of each candidate (OPEN_WORK) in id order
-	 * until the limit, key
-	 * by key from its own keys (an open notification's keys column
-	 * holds its notification_keys rows), each key a lookup in
-	 * the key's index: written as NOT EXISTS or as joins, the
+	 * until the limit, key by key from its own keys (an open
+	 * notification's keys column holds its notification_keys rows),
+	 * each key a lookup in the key's index: written as NOT EXISTS or as joins, the
 	 * planner's statistics of a queue (none on a new database, stale
 	 * by nature) let it choose to read every key of the table instead,
 	 * tens of milliseconds at every claim with a backlog, and a
