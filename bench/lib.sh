@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # bench_name, scratch, server_pin: the caller's
 # bench/lib.sh: what bench/run and bench/duel share, sourced by both: the
-# messages, free ports, CPU of process trees, and a PostgreSQL cluster of
-# their own. The caller sets bench_name (for messages), scratch (a folder
+# messages, free ports, CPU of process trees, starting and stopping a
+# server, and a PostgreSQL cluster of their own. The caller sets bench_name (for messages), scratch (a folder
 # of its own, removed at its exit), server_pin (the command that pins a
 # server, or nothing) and, optionally, results (where the cluster's log is
 # kept when it stops).
@@ -69,6 +69,51 @@ cpu_ticks() {
 		((total += fields[11] + fields[12])) || true
 	done
 	echo "$total"
+}
+
+# alive PID: running, not a zombie (kill -0 passes a child that exited
+# and was not waited for yet).
+alive() {
+	local stat
+
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+	stat=${stat##*) }
+	[[ ${stat%% *} != Z ]]
+}
+
+# wait_listening NAME PID PORT LOG: until PID accepts connections on
+# 127.0.0.1:PORT, for 10 s at most; dies with its log if it exits first.
+wait_listening() {
+	local name=$1 pid=$2 port=$3 log=$4 i
+
+	for ((i = 0; i < 100; i++)); do
+		if ! alive "$pid"; then
+			cat "$log" >&2
+			die "$name exited at startup (log above)"
+		fi
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	cat "$log" >&2
+	die "$name does not accept connections on 127.0.0.1:$port after 10 s"
+}
+
+# stop_pid PID: SIGTERM, then SIGKILL if it is still there after 5 s.
+stop_pid() {
+	local i
+
+	kill -TERM "$1" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		alive "$1" || break
+		sleep 0.1
+	done
+	if alive "$1"; then
+		note "server $1 ignores SIGTERM: SIGKILL"
+		kill -KILL "$1" 2>/dev/null || true
+	fi
+	wait "$1" 2>/dev/null || true
 }
 
 # ---------------------------------------------------------------- PostgreSQL

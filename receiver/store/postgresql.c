@@ -485,27 +485,26 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * Eligible work, leased: open (found by its keys, after id $1),
 	 * due ($2 is now), its lease run out (or none), and no older open
 	 * notification shares one of its keys, in id order, skipping rows
-	 * another claim has locked. Only
-	 * the oldest open notification of a key is ever eligible, and a
-	 * claim leases it to one replica: so a key's work runs in arrival
-	 * order and never twice at once, across replicas, and retrying
-	 * work keeps the younger work of its keys waiting. Nor while a
-	 * younger notification of one of its keys is leased: ids are
-	 * taken as rows are inserted, so another replica's younger work
-	 * may commit, and be claimed, before this older work commits
-	 * (two batches at once); it then waits for the younger one, so
-	 * that a key's work never runs twice at once. A lease counts
-	 * there until it is settled, given back (ST_UNCLAIM; a stop's
-	 * leases of 0 are taken over at once) or taken over, even run
-	 * out: a transactional handler's run holds its row locked, which
-	 * claims and renewals pass over, so a run longer than the lease
-	 * lets the lease run out while it runs. Work whose lease ran out
-	 * is taken over without the first rule: the older work waiting
-	 * for it must not keep it waiting in turn. $3 NULL: no limit.
-	 * Both rules are asked of each candidate (OPEN_WORK) in id order
-	 * until the limit, key by key from its own keys (an open
-	 * notification's keys column holds its notification_keys rows),
-	 * each key a lookup in the key's index: written as NOT EXISTS or as joins, the
+	 * another claim has locked. Only the oldest open notification of a
+	 * key is ever eligible, and a claim leases it to one replica: so a
+	 * key's work runs in arrival order and never twice at once, across
+	 * replicas, and retrying work keeps the younger work of its keys
+	 * waiting. Nor while a younger notification of one of its keys is
+	 * leased: ids are taken as rows are inserted, so another replica's
+	 * younger work may commit, and be claimed, before this older work
+	 * commits (two batches at once); it then waits for the younger
+	 * one, so that a key's work never runs twice at once. A lease
+	 * counts there until it is settled, given back (ST_UNCLAIM; a
+	 * stop's leases of 0 are taken over at once) or taken over, even
+	 * run out: a transactional handler's run holds its row locked,
+	 * which claims and renewals pass over, so a run longer than the
+	 * lease lets the lease run out while it runs. Work whose lease ran
+	 * out is taken over without the first rule: the older work waiting
+	 * for it must not keep it waiting in turn. $3 NULL: no limit. Both
+	 * rules are asked of each candidate (OPEN_WORK) in id order until
+	 * the limit, key by key from its own keys (an open notification's
+	 * keys column holds its notification_keys rows), each key a lookup
+	 * in the key's index: written as NOT EXISTS or as joins, the
 	 * planner's statistics of a queue (none on a new database, stale
 	 * by nature) let it choose to read every key of the table instead,
 	 * tens of milliseconds at every claim with a backlog, and a
