@@ -5,7 +5,8 @@
 # server, and a PostgreSQL cluster of their own. The caller sets bench_name (for messages), scratch (a folder
 # of its own, removed at its exit), server_pin (the command that pins a
 # server, or nothing) and, optionally, results (where the cluster's log is
-# kept when it stops).
+# kept when it stops) and pg_pin (the command that pins the cluster's
+# processes; by default server_pin's, beside the server).
 
 die() {
 	echo "$bench_name: error: $*" >&2
@@ -123,6 +124,7 @@ stop_pid() {
 # server refuse root). Durable as a production one: fsync and synchronous
 # commits on, as SQLite's inbox syncs every acknowledged delivery.
 pg_bin=
+pg_pin=()
 pg_port=
 pg_pid=
 as_pg=()
@@ -158,8 +160,11 @@ start_postgres() {
 	# back by a checkpoint during a run.
 	pg_options="-c listen_addresses=127.0.0.1 -p $pg_port -k $pg_data"
 	pg_options+=" -c min_wal_size=2GB -c max_wal_size=4GB ${BENCH_PG_OPTIONS:-}"
-	show "${server_pin[@]}" pg_ctl start -D "$pg_data/data" -o "$pg_options"
-	"${server_pin[@]}" "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_data/data" \
+	if ((${#pg_pin[@]} == 0)); then
+		pg_pin=("${server_pin[@]}")
+	fi
+	show "${pg_pin[@]}" pg_ctl start -D "$pg_data/data" -o "$pg_options"
+	"${pg_pin[@]}" "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_data/data" \
 		-l "$pg_data/server.log" -w -o "$pg_options" \
 		start >/dev/null || die "PostgreSQL did not start: $(tail -3 "$pg_data/server.log")"
 	pg_pid=$(head -1 "$pg_data/data/postmaster.pid")
