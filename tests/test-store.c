@@ -1366,11 +1366,16 @@ START_TEST(store_leases_new_work_as_stored)
 {
 	static char *u3[] = { (char *)"lc:c\x1fu3" };
 	static char *u4[] = { (char *)"lc:c\x1fu4" };
+	static char *u5[] = { (char *)"lc:c\x1fu5" };
+	static char *u5_twice[] = {
+		(char *)"lc:c\x1fu5", (char *)"lc:c\x1fu5"
+	};
 	struct whr_store *s = test_store_fresh();
 	struct whr_store *other = open_again(STORE_SERVER);
 	struct taken_work t = { 0 };
-	struct ingest_delivery b, c, e, f, g, h;
+	struct ingest_delivery b, c, e, f, g, h, j, k;
 	struct ingest_notification nb[2], nc[2], ne[2], nf[2], ng[2], nh[2];
+	struct ingest_notification nj[2], nk[2];
 
 	/* 1 (u1, u2) and 2 (d:1), open. */
 	ingest_committed(s, "a");
@@ -1426,6 +1431,25 @@ START_TEST(store_leases_new_work_as_stored)
 	ck_assert_int_eq(nf[0].id, 9);
 	ck_assert_int_eq(ng[1].id, 12);
 	ck_assert_str_eq(leased_ids(s), "1,2,4,5,6,7,9,10");
+
+	/* Of one batch's notifications of a key, the first only: 13 (u5,
+	 * named twice, not behind itself) and 14 (d:7), not 15 (u5,
+	 * behind 13); 16 (d:8). */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&j, nj, "j", 1);
+	nj[0].keys = u5_twice;
+	nj[0].n_keys = 2;
+	delivery(&k, nk, "k", 1);
+	nk[0].keys = u5;
+	nk[0].n_keys = 1;
+	ck_assert_int_eq(whr_store_ingest(s, &j), 0);
+	ck_assert_int_eq(whr_store_ingest(s, &k), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 0, 8, 60000000), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(nk[1].id, 16);
+	ck_assert_str_eq(leased_flags(&j), "11");
+	ck_assert_str_eq(leased_flags(&k), "01");
+	ck_assert_str_eq(leased_ids(s), "1,2,4,5,6,7,9,10,13,14,16");
 
 	/* Another's claim holds the claim lock: nothing is leased, and
 	 * the caller is told. */

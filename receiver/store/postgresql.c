@@ -76,7 +76,7 @@
  * dropped between handlers, never while one runs. */
 #define TX_CACHE_MAX 256
 #define HANDLER_SAVEPOINT "whr_handler"
-#define MAX_PARAMS 20
+#define MAX_PARAMS 21
 /* The channel replicas tell each other on that work may be claimed. */
 #define CHANNEL "whr_work"
 /* Reconnecting after the server went away: at once, then after 50 ms,
@@ -326,26 +326,44 @@ enum work_column {
 	"SELECT * FROM unnest(" ids "::bigint[], " states "::text[]," \
 	" " next_ats "::bigint[], " errors "::text[], " ats "::bigint[])" \
 	" AS i (id, state, next_at, error, at)"
-/* The rows of @p ids still open and not another process's (@p owner is
- * this one), locked. */
-#define OWN_ROWS(ids, owner, lock) \
+/* The notifications still open and not another process's (@p owner is
+ * this one): their own lock (@p lock, in id order) for those @p which
+ * picks out, or the lock their update takes. A notification updated
+ * here takes no lock before (the lock and the new version were two
+ * records in the WAL and two writes of the row, 1 % of a delivery's
+ * CPU, bench/README.md): the update checks the same, on the row's
+ * newest version when another transaction changed it meanwhile. */
+#define OPEN_AND_OURS(row, owner) \
+	"(" row "lease_owner IS NULL OR " row "lease_owner = " owner ")" \
+	" AND " row "state IN " OPEN
+#define OWN_ROWS(which, owner, lock) \
 	"own AS MATERIALIZED (SELECT id FROM notifications" \
-	" WHERE id = ANY (" ids ")" \
-	" AND (lease_owner IS NULL OR lease_owner = " owner ")" \
-	" AND state IN " OPEN " ORDER BY id " lock ")"
-#define RECORD_OUTCOMES(input) \
+	" WHERE " which " AND " OPEN_AND_OURS("", owner) \
+	" ORDER BY id " lock ")"
+/* The outcomes of @p input for the notifications in @p rows (locked or
+ * updated by this statement: the outcome keeps the row locked until
+ * the commit, so that no claim takes it over in between). */
+#define RECORD_OUTCOMES(input, rows) \
 	"INSERT INTO outcomes (notification_id, handler, result, runs," \
 	" reason, updated_at) SELECT i.id, i.handler, i.result, 1," \
-	" i.reason, i.at FROM " input " i JOIN own USING (id)" \
+	" i.reason, i.at FROM " input " i JOIN " rows " USING (id)" \
 	" ON CONFLICT (notification_id, handler) DO UPDATE SET" \
 	" result = excluded.result, runs = outcomes.runs + 1," \
 	" reason = excluded.reason, updated_at = excluded.updated_at"
-/* The states of @p input for the rows own found, and the keys of those
- * finished gone. The rows are matched with the arrays by a hash join (a
- * CTE kept apart: PostgreSQL 12 or later), and updated by their ids:
- * the planner, without statistics on a new table, chose to join the
- * arrays with the rows by reading the whole array again for each row
- * (2.8 ms for 120 states, against 0.5 ms). Each key row is looked up by
+/* The states of @p input for the notifications still open and not
+ * another process's, as the rows s. The arrays are read once, in id
+ * order (the order the rows are locked in), and each row is found by
+ * its id: the planner, without statistics on a new table, once chose
+ * to join the arrays with the rows by reading the whole array again
+ * for each row (2.8 ms for 120 states, against 0.5 ms). */
+#define SETTLED_ROWS(input, owner) \
+	"todo AS MATERIALIZED (SELECT * FROM " input " ORDER BY id)," \
+	" s AS (UPDATE notifications n SET state = i.state," \
+	" runs = n.runs + 1, next_at = i.next_at, error = i.error," \
+	" updated_at = i.at, lease_owner = NULL, lease_until = NULL" \
+	" FROM todo i WHERE n.id = i.id AND " OPEN_AND_OURS("n.", owner) \
+	" RETURNING n.id, n.keys, i.state)"
+/* The keys of the rows s finished, gone. Each key row is looked up by
  * its whole primary key (the key, from the row's keys column, and the
  * id), each lookup a subquery of its own (its LIMIT keeps the planner
  * from making them one join over the table), and deleted by its place
@@ -355,14 +373,8 @@ enum work_column {
  * plan made while the table was small (a queue vacuumed empty), kept
  * as the entries of finished work piled up between vacuums; a round's
  * settle then took 4 ms rather than 0.6. */
-#define SETTLE_STATES(input) \
-	"todo AS MATERIALIZED (SELECT i.* FROM " input " i" \
-	" JOIN own USING (id))," \
-	" s AS (UPDATE notifications n SET state = i.state," \
-	" runs = n.runs + 1, next_at = i.next_at, error = i.error," \
-	" updated_at = i.at, lease_owner = NULL, lease_until = NULL" \
-	" FROM todo i WHERE n.id = i.id RETURNING n.id, n.keys, i.state)" \
-	" DELETE FROM notification_keys WHERE ctid = ANY (ARRAY(" \
+#define FINISHED_KEYS_GONE \
+	"DELETE FROM notification_keys WHERE ctid = ANY (ARRAY(" \
 	" SELECT found.row_ctid FROM s," \
 	" unnest(string_to_array(s.keys, E'\\n')) AS finished_key (key)," \
 	" LATERAL (SELECT k.ctid AS row_ctid FROM notification_keys k" \
@@ -400,7 +412,10 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * the work ST_CLAIM would find eligible, the first open
 	 * notification of each of its keys, none open in the table
 	 * (notification_keys holds open work's keys only) nor before it
-	 * in this statement. The newest work, it has no younger one.
+	 * in this statement ($21, one a notification: the caller's
+	 * first_of_keys()). The newest work, it has no younger one. Each
+	 * key of a candidate is a lookup of its own (a subquery with its
+	 * LIMIT), as in ST_CLAIM.
 	 */
 	[ST_INGEST] =
 		"WITH input AS (SELECT * FROM unnest($1::text[], $2::text[],"
@@ -437,23 +452,19 @@ static const char *const statement_sql[ST_COUNT] = {
 		"  WHERE place NOT IN (SELECT place FROM kept)) f ON f.r = a.r),"
 		" input_n AS (SELECT * FROM unnest($12::bigint[],"
 		"  $13::bigint[], $14::text[], $15::bigint[], $16::bigint[],"
-		"  $17::text[]) AS n (place, idx, action, json_start, json_end,"
-		"  keys)),"
+		"  $17::text[], $21::boolean[]) AS n (place, idx, action,"
+		"  json_start, json_end, keys, first)),"
 		" new_n AS (SELECT n.place, n.idx, n.action, n.json_start,"
 		"  n.json_end, p.seq, p.received_at,"
 		"  CASE WHEN n.keys = '' THEN 'd:' || p.seq ELSE n.keys END"
-		"  AS keys FROM input_n n JOIN placed p ON p.place = n.place"
-		"  WHERE p.anew),"
-		" new_keys AS (SELECT n.place, n.idx, k.key,"
-		"  row_number() OVER (PARTITION BY k.key"
-		"   ORDER BY n.place, n.idx) AS nth"
-		"  FROM new_n n, unnest(string_to_array(n.keys, E'\\n'))"
-		"  AS k (key)"
-		"  WHERE $18::text IS NOT NULL"
-		"  AND current_setting('whr.claiming', true) = 'true'),"
-		" free AS (SELECT place, idx FROM new_keys k GROUP BY place, idx"
-		"  HAVING bool_and(nth = 1 AND (SELECT 1 FROM notification_keys x"
-		"   WHERE x.key = k.key LIMIT 1) IS NULL)"
+		"  AS keys, n.first FROM input_n n JOIN placed p"
+		"  ON p.place = n.place WHERE p.anew),"
+		" free AS (SELECT place, idx FROM new_n n WHERE n.first"
+		"  AND $18::text IS NOT NULL"
+		"  AND current_setting('whr.claiming', true) = 'true'"
+		"  AND (SELECT 1 FROM unnest(string_to_array(n.keys, E'\\n'))"
+		"   AS k (key) WHERE (SELECT 1 FROM notification_keys x"
+		"   WHERE x.key = k.key LIMIT 1) IS NOT NULL LIMIT 1) IS NULL"
 		"  ORDER BY place, idx LIMIT $20),"
 		" inserted AS (INSERT INTO notifications (delivery_seq, idx,"
 		"  action, json_start, json_end, keys, state, next_at,"
@@ -608,8 +619,8 @@ static const char *const statement_sql[ST_COUNT] = {
 	 */
 	[ST_RECORD_OUTCOMES] =
 		"WITH input AS (" OUTCOME_ARRAYS("$1", "$2", "$3", "$4", "$5")
-		"), " OWN_ROWS("$1::bigint[]", "$6", "FOR UPDATE")
-		" " RECORD_OUTCOMES("input"),
+		"), " OWN_ROWS("id = ANY ($1::bigint[])", "$6", "FOR UPDATE")
+		" " RECORD_OUTCOMES("input", "own"),
 	/*
 	 * States, as arrays (one element a notification, none twice), by
 	 * the same rule. Finished: its keys go, the next of each may be
@@ -617,23 +628,26 @@ static const char *const statement_sql[ST_COUNT] = {
 	 */
 	[ST_SETTLE] =
 		"WITH input AS (" STATE_ARRAYS("$1", "$2", "$3", "$4", "$5")
-		"), " OWN_ROWS("$1::bigint[]", "$6", "FOR NO KEY UPDATE")
-		", " SETTLE_STATES("input"),
+		"), " SETTLED_ROWS("input", "$6") " " FINISHED_KEYS_GONE,
 	/*
 	 * Both, in one statement: a round's outcomes ($1 to $5) and states
-	 * ($6 to $10), their rows found and locked once. The same as
-	 * ST_RECORD_OUTCOMES then ST_SETTLE: outcomes change no
-	 * notification, so both find the same rows theirs. $11: this
-	 * process.
+	 * ($6 to $10). A notification with a state is updated, and its
+	 * outcomes written only where it was; one with outcomes only is
+	 * locked for them. The same as ST_RECORD_OUTCOMES then ST_SETTLE:
+	 * outcomes change no notification, so both find the same rows
+	 * theirs. $11: this process.
 	 */
 	[ST_FINISH] =
 		"WITH outcome_input AS ("
 		OUTCOME_ARRAYS("$1", "$2", "$3", "$4", "$5") "),"
 		" state_input AS ("
 		STATE_ARRAYS("$6", "$7", "$8", "$9", "$10") "), "
-		OWN_ROWS("$1::bigint[] || $6::bigint[]", "$11", "FOR UPDATE")
-		", recorded AS (" RECORD_OUTCOMES("outcome_input") "), "
-		SETTLE_STATES("state_input"),
+		OWN_ROWS("id = ANY ($1::bigint[]) AND id <> ALL ($6::bigint[])",
+			 "$11", "FOR UPDATE")
+		", " SETTLED_ROWS("state_input", "$11")
+		", recorded AS (" RECORD_OUTCOMES("outcome_input",
+			"(SELECT id FROM own UNION ALL SELECT id FROM s) r")
+		") " FINISHED_KEYS_GONE,
 	[ST_DATA_VERSION] =
 		"SELECT value FROM whr_meta WHERE key = 'data_version'",
 	/* Held until the transaction ends: another replica's purge finds
@@ -2606,7 +2620,82 @@ gathered_free(struct gathered *g)
 	}
 }
 
-#define INGEST_ARRAYS 16
+/* ST_INGEST's arrays: $1 to $10, $12 to $17 and $21, in that order. */
+#define INGEST_ARRAYS 17
+
+/* One key of a notification, or none's (@p key NULL: its delivery's). */
+struct key_place {
+	const char *key;
+	size_t delivery, notification;	/* places in the statement */
+};
+
+static int
+key_place_cmp(const void *a, const void *b)
+{
+	const struct key_place *x = a, *y = b;
+	int c;
+
+	if ((x->key == NULL) != (y->key == NULL))
+		return x->key == NULL ? 1 : -1;
+	c = x->key != NULL ? strcmp(x->key, y->key)
+			   : (x->delivery > y->delivery) -
+				     (x->delivery < y->delivery);
+	if (c != 0)
+		return c;
+	return (x->notification > y->notification) -
+	       (x->notification < y->notification);
+}
+
+/* Which notifications of @p ds (@p first, one a notification in order) come first
+ * in them for each of their keys (one without keys: its delivery's):
+ * only those may be leased as they are stored (ST_INGEST), the others
+ * wait behind an older one of the same statement. Worked out here by a
+ * sort of the keys rather than by a window over them in the statement,
+ * the dearest part of it (bench/README.md). A notification of a copy
+ * stored already counts too: the next of its keys then waits for a
+ * claim. 0 or -ENOMEM. */
+static int
+first_of_keys(struct ingest_delivery *const *ds, size_t n, bool *first)
+{
+	struct key_place *all;
+	size_t i, j, k, m = 0, at = 0;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < ds[i]->n_notifications; j++)
+			m += ds[i]->notifications[j].n_keys > 0
+				? ds[i]->notifications[j].n_keys : 1;
+	all = calloc(m > 0 ? m : 1, sizeof(*all));
+	if (all == NULL)
+		return -ENOMEM;
+	m = 0;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < ds[i]->n_notifications; j++, at++) {
+			const struct ingest_notification *nt =
+				&ds[i]->notifications[j];
+
+			first[at] = true;
+			for (k = 0; k < (nt->n_keys > 0 ? nt->n_keys : 1); k++)
+				all[m++] = (struct key_place){
+					nt->n_keys > 0 ? nt->keys[k] : NULL,
+					i, at
+				};
+		}
+	}
+	qsort(all, m, sizeof(*all), key_place_cmp);
+	/* After the first of a key, every other notification of it (one
+	 * naming a key twice is not behind itself). */
+	for (k = 1; k < m; k++) {
+		const struct key_place *prev = &all[k - 1], *cur = &all[k];
+		bool same = cur->key != NULL
+			? prev->key != NULL && strcmp(prev->key, cur->key) == 0
+			: prev->key == NULL && prev->delivery == cur->delivery;
+
+		if (same && prev->notification != cur->notification)
+			first[cur->notification] = false;
+	}
+	free(all);
+	return 0;
+}
 
 /* ST_INGEST's parameters for @p n deliveries: the arrays in @p a, the
  * bodies one after another in @p bodies (kept until it was sent). Keys
@@ -2616,9 +2705,22 @@ ingest_params(struct ingest_delivery *const *ds, size_t n,
 	      struct text a[INGEST_ARRAYS], struct text *bodies,
 	      int64_t lease_new, int64_t lease_us, struct params *p)
 {
-	size_t i, j;
+	size_t i, j, n_notifications = 0, at = 0;
+	bool *first = NULL;
 	int k;
 
+	for (i = 0; i < n; i++)
+		n_notifications += ds[i]->n_notifications;
+	/* Leasing none: no notification need be told apart. */
+	if (lease_new > 0) {
+		first = calloc(n_notifications > 0 ? n_notifications : 1,
+			       sizeof(*first));
+		if (first == NULL ||
+		    first_of_keys(ds, n, first) < 0) {
+			free(first);
+			return -ENOMEM;
+		}
+	}
 	for (i = 0; i < n; i++) {
 		struct ingest_delivery *d = ds[i];
 
@@ -2642,24 +2744,28 @@ ingest_params(struct ingest_delivery *const *ds, size_t n,
 			elem_text(&a[8], NULL);
 		}
 		elem_int(&a[9], (int64_t)d->n_notifications);
-		for (j = 0; j < d->n_notifications; j++) {
+		for (j = 0; j < d->n_notifications; j++, at++) {
 			const struct ingest_notification *nt =
 				&d->notifications[j];
 			char *keys = nt->n_keys > 0
 				? store_join_keys(nt->keys, nt->n_keys, 0)
 				: strdup("");
 
-			if (keys == NULL)
+			if (keys == NULL) {
+				free(first);
 				return -ENOMEM;
+			}
 			elem_int(&a[10], (int64_t)i + 1);
 			elem_int(&a[11], (int64_t)nt->index);
 			elem_text(&a[12], nt->action);
 			elem_int(&a[13], (int64_t)nt->json_start);
 			elem_int(&a[14], (int64_t)nt->json_end);
 			elem_text(&a[15], keys);
+			elem_text(&a[16], first != NULL && first[at] ? "t" : "f");
 			free(keys);
 		}
 	}
+	free(first);
 	for (k = 0; k < INGEST_ARRAYS; k++) {
 		array_close(&a[k]);
 		if (a[k].oom)
@@ -2670,11 +2776,12 @@ ingest_params(struct ingest_delivery *const *ds, size_t n,
 	for (k = 0; k < 10; k++)
 		param_text(p, a[k].p);
 	param_bytes(p, bodies->p != NULL ? bodies->p : "", bodies->len);
-	for (k = 10; k < INGEST_ARRAYS; k++)
+	for (k = 10; k < 16; k++)
 		param_text(p, a[k].p);
 	param_text(p, lease_new > 0 ? lease_owner : NULL);
 	param_int(p, lease_us);
 	param_int(p, lease_new);
+	param_text(p, a[16].p);
 	return 0;
 }
 
