@@ -1367,6 +1367,8 @@ START_TEST(store_leases_new_work_as_stored)
 	static char *u3[] = { (char *)"lc:c\x1fu3" };
 	static char *u4[] = { (char *)"lc:c\x1fu4" };
 	static char *u5[] = { (char *)"lc:c\x1fu5" };
+	static char *ab_broken[] = { (char *)"lc:c\x1f" "a\nb" };
+	static char *ab_spaced[] = { (char *)"lc:c\x1f" "a b" };
 	static char *u5_twice[] = {
 		(char *)"lc:c\x1fu5", (char *)"lc:c\x1fu5"
 	};
@@ -1450,6 +1452,26 @@ START_TEST(store_leases_new_work_as_stored)
 	ck_assert_str_eq(leased_flags(&j), "11");
 	ck_assert_str_eq(leased_flags(&k), "01");
 	ck_assert_str_eq(leased_ids(s), "1,2,4,5,6,7,9,10,13,14,16");
+
+	/* Keys as stored: a line break in a key is stored as a space, so
+	 * 19 (a b) is behind 17 (a, line break, b); 18 and 20 (d:9,
+	 * d:10). */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&j, nj, "l", 1);
+	nj[0].keys = ab_broken;
+	nj[0].n_keys = 1;
+	delivery(&k, nk, "m", 1);
+	nk[0].keys = ab_spaced;
+	nk[0].n_keys = 1;
+	ck_assert_int_eq(whr_store_ingest(s, &j), 0);
+	ck_assert_int_eq(whr_store_ingest(s, &k), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 0, 8, 60000000), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	ck_assert_int_eq(nk[1].id, 20);
+	ck_assert_str_eq(leased_flags(&j), "11");
+	ck_assert_str_eq(leased_flags(&k), "01");
+	ck_assert_str_eq(leased_ids(s),
+			 "1,2,4,5,6,7,9,10,13,14,16,17,18,20");
 
 	/* Another's claim holds the claim lock: nothing is leased, and
 	 * the caller is told. */

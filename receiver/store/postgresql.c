@@ -633,9 +633,13 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * Both, in one statement: a round's outcomes ($1 to $5) and states
 	 * ($6 to $10). A notification with a state is updated, and its
 	 * outcomes written only where it was; one with outcomes only is
-	 * locked for them. The same as ST_RECORD_OUTCOMES then ST_SETTLE:
-	 * outcomes change no notification, so both find the same rows
-	 * theirs. $11: this process.
+	 * locked for them, after the others (not in one pass by id as
+	 * before: two transactions could then lock rows crosswise only if
+	 * both took the same rows for their own, open and leased to
+	 * neither, and a deadlock is tried again, -EDEADLK). The same as
+	 * ST_RECORD_OUTCOMES then ST_SETTLE: outcomes change no
+	 * notification, so both find the same rows theirs. $11: this
+	 * process.
 	 */
 	[ST_FINISH] =
 		"WITH outcome_input AS ("
@@ -2623,9 +2627,11 @@ gathered_free(struct gathered *g)
 /* ST_INGEST's arrays: $1 to $10, $12 to $17 and $21, in that order. */
 #define INGEST_ARRAYS 17
 
-/* One key of a notification, or none's (@p key NULL: its delivery's). */
+/* One key of a notification as stored, or none's (@p key NULL: its
+ * delivery's, d:SEQ). */
 struct key_place {
 	const char *key;
+	size_t len;
 	size_t delivery, notification;	/* places in the statement */
 };
 
@@ -2637,64 +2643,115 @@ key_place_cmp(const void *a, const void *b)
 
 	if ((x->key == NULL) != (y->key == NULL))
 		return x->key == NULL ? 1 : -1;
-	c = x->key != NULL ? strcmp(x->key, y->key)
-			   : (x->delivery > y->delivery) -
-				     (x->delivery < y->delivery);
+	if (x->key != NULL) {
+		c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+		if (c == 0)
+			c = (x->len > y->len) - (x->len < y->len);
+	} else
+		c = (x->delivery > y->delivery) - (x->delivery < y->delivery);
 	if (c != 0)
 		return c;
 	return (x->notification > y->notification) -
 	       (x->notification < y->notification);
 }
 
-/* Which notifications of @p ds (@p first, one a notification in order) come first
- * in them for each of their keys (one without keys: its delivery's):
- * only those may be leased as they are stored (ST_INGEST), the others
- * wait behind an older one of the same statement. Worked out here by a
- * sort of the keys rather than by a window over them in the statement,
- * the dearest part of it (bench/README.md). A notification of a copy
- * stored already counts too: the next of its keys then waits for a
- * claim. 0 or -ENOMEM. */
+static bool
+same_key(const struct key_place *x, const struct key_place *y)
+{
+	if (x->key == NULL || y->key == NULL)
+		return x->key == NULL && y->key == NULL &&
+		       x->delivery == y->delivery;
+	return x->len == y->len && memcmp(x->key, y->key, x->len) == 0;
+}
+
+/* Which notifications of @p ds come first in them for each of their
+ * keys, as the statement sees the keys: @p keys, one a notification in
+ * order, joined one a line as stored, '' for none (the delivery's
+ * then). Only those (@p first, the same order) may be leased as they
+ * are stored (ST_INGEST); the others wait behind an older one of the
+ * statement. Worked out here by a sort rather than by a window over
+ * the keys in the statement, the dearest part of it (bench/README.md).
+ * A notification of a copy stored already counts too: the next of its
+ * keys then waits for a claim. 0 or -ENOMEM. */
 static int
-first_of_keys(struct ingest_delivery *const *ds, size_t n, bool *first)
+first_of_keys(struct ingest_delivery *const *ds, size_t n,
+	      char *const *keys, bool *first)
 {
 	struct key_place *all;
 	size_t i, j, k, m = 0, at = 0;
+	const char *p;
 
-	for (i = 0; i < n; i++)
-		for (j = 0; j < ds[i]->n_notifications; j++)
-			m += ds[i]->notifications[j].n_keys > 0
-				? ds[i]->notifications[j].n_keys : 1;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < ds[i]->n_notifications; j++, at++) {
+			m++;
+			for (p = keys[at]; (p = strchr(p, '\n')) != NULL; p++)
+				m++;
+		}
+	}
 	all = calloc(m > 0 ? m : 1, sizeof(*all));
 	if (all == NULL)
 		return -ENOMEM;
 	m = 0;
+	at = 0;
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < ds[i]->n_notifications; j++, at++) {
-			const struct ingest_notification *nt =
-				&ds[i]->notifications[j];
-
 			first[at] = true;
-			for (k = 0; k < (nt->n_keys > 0 ? nt->n_keys : 1); k++)
+			if (keys[at][0] == '\0') {
 				all[m++] = (struct key_place){
-					nt->n_keys > 0 ? nt->keys[k] : NULL,
-					i, at
+					NULL, 0, i, at
 				};
+				continue;
+			}
+			for (p = keys[at];; p += k + 1) {
+				k = strcspn(p, "\n");
+				all[m++] = (struct key_place){ p, k, i, at };
+				if (p[k] == '\0')
+					break;
+			}
 		}
 	}
 	qsort(all, m, sizeof(*all), key_place_cmp);
 	/* After the first of a key, every other notification of it (one
 	 * naming a key twice is not behind itself). */
 	for (k = 1; k < m; k++) {
-		const struct key_place *prev = &all[k - 1], *cur = &all[k];
-		bool same = cur->key != NULL
-			? prev->key != NULL && strcmp(prev->key, cur->key) == 0
-			: prev->key == NULL && prev->delivery == cur->delivery;
-
-		if (same && prev->notification != cur->notification)
-			first[cur->notification] = false;
+		if (same_key(&all[k - 1], &all[k]) &&
+		    all[k - 1].notification != all[k].notification)
+			first[all[k].notification] = false;
 	}
 	free(all);
 	return 0;
+}
+
+/* The keys of each notification of @p ds, in order, as ST_INGEST takes
+ * them (joined one a line, none as ''): an array of @p n_notifications
+ * strings to free, or NULL. */
+static char **
+joined_keys(struct ingest_delivery *const *ds, size_t n,
+	    size_t n_notifications)
+{
+	char **keys = calloc(n_notifications > 0 ? n_notifications : 1,
+			     sizeof(*keys));
+	size_t i, j, at = 0;
+
+	if (keys == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < ds[i]->n_notifications; j++, at++) {
+			const struct ingest_notification *nt =
+				&ds[i]->notifications[j];
+
+			keys[at] = nt->n_keys > 0
+				? store_join_keys(nt->keys, nt->n_keys, 0)
+				: strdup("");
+			if (keys[at] == NULL) {
+				while (at > 0)
+					free(keys[--at]);
+				free(keys);
+				return NULL;
+			}
+		}
+	}
+	return keys;
 }
 
 /* ST_INGEST's parameters for @p n deliveries: the arrays in @p a, the
@@ -2706,20 +2763,23 @@ ingest_params(struct ingest_delivery *const *ds, size_t n,
 	      int64_t lease_new, int64_t lease_us, struct params *p)
 {
 	size_t i, j, n_notifications = 0, at = 0;
-	bool *first = NULL;
+	char **keys;
+	bool *first;
 	int k;
 
 	for (i = 0; i < n; i++)
 		n_notifications += ds[i]->n_notifications;
+	keys = joined_keys(ds, n, n_notifications);
+	first = calloc(n_notifications > 0 ? n_notifications : 1,
+		       sizeof(*first));
 	/* Leasing none: no notification need be told apart. */
-	if (lease_new > 0) {
-		first = calloc(n_notifications > 0 ? n_notifications : 1,
-			       sizeof(*first));
-		if (first == NULL ||
-		    first_of_keys(ds, n, first) < 0) {
-			free(first);
-			return -ENOMEM;
-		}
+	if (keys == NULL || first == NULL ||
+	    (lease_new > 0 && first_of_keys(ds, n, keys, first) < 0)) {
+		for (at = 0; keys != NULL && at < n_notifications; at++)
+			free(keys[at]);
+		free(keys);
+		free(first);
+		return -ENOMEM;
 	}
 	for (i = 0; i < n; i++) {
 		struct ingest_delivery *d = ds[i];
@@ -2747,24 +2807,18 @@ ingest_params(struct ingest_delivery *const *ds, size_t n,
 		for (j = 0; j < d->n_notifications; j++, at++) {
 			const struct ingest_notification *nt =
 				&d->notifications[j];
-			char *keys = nt->n_keys > 0
-				? store_join_keys(nt->keys, nt->n_keys, 0)
-				: strdup("");
 
-			if (keys == NULL) {
-				free(first);
-				return -ENOMEM;
-			}
 			elem_int(&a[10], (int64_t)i + 1);
 			elem_int(&a[11], (int64_t)nt->index);
 			elem_text(&a[12], nt->action);
 			elem_int(&a[13], (int64_t)nt->json_start);
 			elem_int(&a[14], (int64_t)nt->json_end);
-			elem_text(&a[15], keys);
-			elem_text(&a[16], first != NULL && first[at] ? "t" : "f");
-			free(keys);
+			elem_text(&a[15], keys[at]);
+			elem_text(&a[16], first[at] ? "t" : "f");
+			free(keys[at]);
 		}
 	}
+	free(keys);
 	free(first);
 	for (k = 0; k < INGEST_ARRAYS; k++) {
 		array_close(&a[k]);
