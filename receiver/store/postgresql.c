@@ -100,6 +100,12 @@
 #define GAUGES_COST_FACTOR 200
 #define GAUGES_MOST_US (10 * 1000000LL)
 #define GAUGES_STALE_US (30 * 1000000LL)
+/* The most open notifications a claim looks at (whr_store_claim()):
+ * 100,000 open and none eligible (a handler's service down an hour),
+ * each claim read them all, 180 ms, in the transaction that answers the
+ * round's deliveries; a window of 1,000 takes 1 to 2 ms (bench/README).
+ * A claim that finds nothing in it claims again from past its end. */
+#define CLAIM_WINDOW 1000
 /* Leases kept from the listener (whr_store_keep_leases()) are renewed
  * this often, or at a quarter of the lease when that is shorter. */
 #define RENEW_EVERY_US 1000000
@@ -292,6 +298,27 @@ enum statement {
 	" n.state, n.runs, n.keys, n.next_at," \
 	" coalesce(n.retry_from, d.received_at)," \
 	" o.handler, o.result, o.runs, o.reason, n.id"
+/* A claim's window: the first $6 rows of open work's keys by id after
+ * $1 (NULL: all of them), @p columns of them, read in id order from
+ * the keys' index by id. */
+#define WINDOW_KEYS(columns) \
+	"SELECT " columns " FROM notification_keys" \
+	" WHERE notification_id > $1 ORDER BY notification_id LIMIT $6"
+/* ST_CLAIM's last row: NULL in every column of WORK_COLUMNS and in
+ * taken_over (WC_ID NULL tells it), and the end of the claim's window
+ * (WC_WINDOW_END): the last id in it when it was full, NULL when it
+ * reached the last open work, and NULL too when the claim took all it
+ * could (the next one looks at the same window: it is not read twice
+ * then). */
+#define WINDOW_END_ROW \
+	"NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL," \
+	" NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL," \
+	" NULL, CASE WHEN $3::bigint IS NULL" \
+	" OR (SELECT count(*) FROM leased) < $3 THEN" \
+	" (SELECT CASE WHEN count(*) = $6 THEN max(notification_id) END" \
+	" FROM (" WINDOW_KEYS("notification_id") ") w) END"
+/* WC_ID's place in the claim's rows, counted from 1 as ORDER BY does. */
+#define WC_ID_POSITION "20"
 
 enum work_column {
 	WC_SEQ,
@@ -315,7 +342,10 @@ enum work_column {
 	WC_REASON,
 	WC_ID,
 	WC_TAKEN_OVER,		/* ST_CLAIM's only */
+	WC_WINDOW_END,		/* ST_CLAIM's last row's only */
 };
+_Static_assert(WC_ID == 19 && WC_WINDOW_END == 21,
+	       "WC_ID_POSITION and WINDOW_END_ROW follow the columns");
 
 /* Pieces of ST_RECORD_OUTCOMES, ST_SETTLE and ST_FINISH. */
 #define OUTCOME_ARRAYS(ids, handlers, results, reasons, ats) \
@@ -537,13 +567,22 @@ static const char *const statement_sql[ST_COUNT] = {
 	 *
 	 * Only in a transaction that holds the claim lock (ST_CLAIM_LOCK
 	 * said so): otherwise it claims nothing.
+	 *
+	 * The candidates are a window of open work: the first $6 open
+	 * notifications after $1 (NULL: all of them), read from the keys'
+	 * index by id alone, without the rows. The rules above are asked
+	 * of each whatever the window. Its end comes in a last row of its
+	 * own (WINDOW_END_ROW), NULL when it reached the last open work:
+	 * the next claim looks from there (claim_moved_on()).
 	 */
 	[ST_CLAIM] =
 		"WITH eligible AS (SELECT n.id,"
 		"  n.lease_owner IS NOT NULL OR n.state = 'retrying'"
-		"  AS taken_over FROM " OPEN_WORK("f", "n")
+		"  AS taken_over FROM (" WINDOW_KEYS("notification_id, key")
+		"  ) f JOIN notifications n ON n.id = f.notification_id"
+		"  AND f.key = split_part(n.keys, E'\\n', 1)"
 		"  WHERE current_setting('whr.claiming', true) = 'true'"
-		"  AND f.notification_id > $1 AND n.state IN " OPEN
+		"  AND n.state IN " OPEN
 		"  AND n.next_at <= $2"
 		"  AND (n.lease_until IS NULL OR n.lease_until < " DB_NOW_US ")"
 		"  AND (n.lease_owner IS NOT NULL OR (SELECT o.notification_id"
@@ -564,10 +603,11 @@ static const char *const statement_sql[ST_COUNT] = {
 		"  lease_until = " DB_NOW_US " + $5"
 		"  FROM eligible e WHERE n.id = e.id"
 		"  RETURNING n.*, e.taken_over)"
-		" SELECT " WORK_COLUMNS ", n.taken_over"
+		" SELECT " WORK_COLUMNS ", n.taken_over, NULL::bigint"
 		" FROM leased n JOIN deliveries d ON d.seq = n.delivery_seq"
 		" LEFT JOIN outcomes o ON o.notification_id = n.id"
-		" ORDER BY n.id",
+		" UNION ALL SELECT " WINDOW_END_ROW
+		" ORDER BY " WC_ID_POSITION " NULLS LAST",
 	/*
 	 * Claims one at a time, across replicas: the lock is held until
 	 * the transaction ends, and ST_CLAIM, a statement after it, sees
@@ -800,6 +840,11 @@ struct pg_store {
 	 * pg_claim_at_commit() while it sends them. */
 	int64_t lease_new;
 	int64_t lease_us;	/* the last claim's lease (0: none yet) */
+	/* Claims look at a window of open work (ST_CLAIM): at most
+	 * claim_window notifications (0: no bound) after claim_from, where
+	 * the last claim that did not fill stopped (0: the first); and the
+	 * limit of the claim sent last. */
+	int64_t claim_window, claim_from, claim_limit;
 	/* The run the transaction writes (pg_own(), 0: none). */
 	int64_t owned_id;
 	bool claim_busy;	/* its claim found the claim lock taken */
@@ -1646,6 +1691,7 @@ pg_open(const char *location, enum store_mode mode, struct whr_store **out)
 	s->tx.s = s;
 	s->mode = mode;
 	s->synced = true;
+	s->claim_window = CLAIM_WINDOW;
 	pthread_once(&lease_owner_once, make_lease_owner);
 	if (!describe_location(s, location)) {
 		snprintf(s->name, sizeof(s->name), "(a PostgreSQL database)");
@@ -3256,6 +3302,16 @@ work_from_rows(const PGresult *res, int first, int n,
 	return 0;
 }
 
+/* The rows of a claim's answer that are work: all but the last, which
+ * holds the end of its window. */
+static int
+claimed_rows(const PGresult *res)
+{
+	int n = PQntuples(res);
+
+	return n > 0 && PQgetisnull(res, n - 1, WC_ID) ? n - 1 : n;
+}
+
 /* Give back the leases of rows @p from on of a claim's result. */
 static void
 unclaim(struct pg_store *s, const PGresult *res, int from)
@@ -3264,7 +3320,7 @@ unclaim(struct pg_store *s, const PGresult *res, int from)
 	struct params p = { 0 };
 	int row;
 
-	for (row = from; row < PQntuples(res); row++)
+	for (row = from; row < claimed_rows(res); row++)
 		elem_int(&ids, column_int(res, row, WC_ID));
 	array_close(&ids);
 	if (!ids.oom) {
@@ -3275,14 +3331,15 @@ unclaim(struct pg_store *s, const PGresult *res, int from)
 	free(ids.p);
 }
 
-/* ST_CLAIM's parameters. */
+/* ST_CLAIM's parameters: its window from past @p after and where the
+ * last claim stopped. */
 static void
-claim_params(struct params *p, int64_t after, int64_t limit,
-	     int64_t lease_us)
+claim_params(struct pg_store *s, struct params *p, int64_t after,
+	     int64_t limit, int64_t lease_us)
 {
 	int64_t now = now_realtime_us();
 
-	param_int(p, after);
+	param_int(p, after > s->claim_from ? after : s->claim_from);
 	param_int(p, now);
 	if (limit >= 0)
 		param_int(p, limit);
@@ -3290,6 +3347,29 @@ claim_params(struct params *p, int64_t after, int64_t limit,
 		param_text(p, NULL);
 	param_text(p, lease_owner);
 	param_int(p, lease_us > 0 ? lease_us : 0);
+	if (s->claim_window > 0)
+		param_int(p, s->claim_window);
+	else
+		param_text(p, NULL);
+	s->claim_limit = limit;
+}
+
+/* Where the next claim looks, after one that handed out @p taken
+ * notifications (all it found unless @p stopped): on in the same window
+ * when it filled, as the work past what it took was not looked at;
+ * else past its window, or from the first when its window reached the
+ * last open work. */
+static void
+claim_moved_on(struct pg_store *s, const PGresult *res, int64_t taken,
+	       bool stopped)
+{
+	int n = PQntuples(res);
+
+	if (stopped || (s->claim_limit >= 0 && taken >= s->claim_limit))
+		return;
+	s->claim_from = n > 0 && PQgetisnull(res, n - 1, WC_ID) &&
+			!PQgetisnull(res, n - 1, WC_WINDOW_END)
+		? column_int(res, n - 1, WC_WINDOW_END) : 0;
 }
 
 /* Hand the rows of claim @p res (taken) to @p fn, one a notification;
@@ -3298,15 +3378,17 @@ static int
 offer_claimed(struct pg_store *s, PGresult *res,
 	      int (*fn)(struct store_claim *c, void *arg), void *arg)
 {
+	int rows = claimed_rows(res);
 	int row, n;
+	int64_t taken = 0;
 
 	/* A notification's rows (one per outcome) come together. */
-	for (row = 0; row < PQntuples(res); row += n) {
+	for (row = 0; row < rows; row += n) {
 		int64_t id = column_int(res, row, WC_ID);
 		struct store_work *work = NULL;
 		int r;
 
-		for (n = 1; row + n < PQntuples(res) &&
+		for (n = 1; row + n < rows &&
 			    column_int(res, row + n, WC_ID) == id; n++)
 			;
 		/* Out of memory: offered without it, a worker loads it. */
@@ -3317,11 +3399,14 @@ offer_claimed(struct pg_store *s, PGresult *res,
 				      fn, arg);
 		if (r != 0) {
 			/* Stopped: this one and the rest are not taken. */
+			claim_moved_on(s, res, taken, true);
 			unclaim(s, res, row);
 			PQclear(res);
 			return r < 0 ? r : 0;
 		}
+		taken++;
 	}
+	claim_moved_on(s, res, taken, false);
 	PQclear(res);
 	return 0;
 }
@@ -3398,7 +3483,7 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 	} else
 		rc = claim_lock(s);
 	if (rc == 1) {
-		claim_params(&p, after, limit, lease_us);
+		claim_params(s, &p, after, limit, lease_us);
 		res = run(s, ST_CLAIM, &p, 1, "cannot claim work", &rc);
 	} else if (rc == 0)
 		rc = -EAGAIN;
@@ -3414,6 +3499,15 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 	if (res == NULL)
 		return rc;
 	return offer_claimed(s, res, fn, arg);
+}
+
+static void
+pg_claim_window(struct whr_store *store, int64_t n)
+{
+	struct pg_store *s = pg(store);
+
+	s->claim_window = n > 0 ? n : 0;
+	s->claim_from = 0;
 }
 
 /* The claim goes after the transaction's own writes, so that it sees
@@ -3456,7 +3550,7 @@ pg_claim_at_commit(struct whr_store *store, int64_t limit, int64_t lease_new,
 		s->lease_new = 0;
 		if (rc < 0 || limit <= 0)
 			return rc;
-		claim_params(&p, 0, limit, lease_us);
+		claim_params(s, &p, 0, limit, lease_us);
 		return pipe_prepared(s, ST_CLAIM, &p, PENDING_CLAIM, NULL, 0,
 				     "cannot claim work");
 	}
@@ -3471,7 +3565,7 @@ pg_claim_at_commit(struct whr_store *store, int64_t limit, int64_t lease_new,
 		s->claim_busy = rc == 0;
 		return rc;
 	}
-	claim_params(&p, 0, limit, lease_us);
+	claim_params(s, &p, 0, limit, lease_us);
 	res = run(s, ST_CLAIM, &p, 1, "cannot claim work", &rc);
 	s->claimed = res;
 	return rc;
@@ -4156,6 +4250,7 @@ const struct store_backend store_postgresql = {
 	.claim = pg_claim,
 	.claim_at_commit = pg_claim_at_commit,
 	.take_claimed = pg_take_claimed,
+	.claim_window = pg_claim_window,
 	.renew = pg_renew,
 	.own = pg_own,
 	.listen = pg_listen,

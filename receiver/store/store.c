@@ -259,6 +259,13 @@ whr_store_claim_at_commit(struct whr_store *s, int64_t limit,
 	return s->backend->claim_at_commit(s, limit, lease_new, lease_us);
 }
 
+WHR_EXPORT void
+whr_store_claim_window(struct whr_store *s, int64_t n)
+{
+	if (s->backend->claim_window != NULL)
+		s->backend->claim_window(s, n);
+}
+
 WHR_EXPORT int
 whr_store_take_claimed(struct whr_store *s,
 		       int (*fn)(struct store_claim *c, void *arg), void *arg)

@@ -242,9 +242,15 @@ struct store_claim {
  * at once: the next claim may take it again), which whr_store_renew()
  * extends and settling ends; its work comes with it (store_claim.work),
  * read in the same statement; next_at is compared with this process's
- * clock. One process claims at a time: while another one's claim holds
- * the claim lock (until its transaction ends), this one claims nothing
- * and returns -EAGAIN at once. */
+ * clock. It looks at a window of open work (whr_store_claim_window()):
+ * past @p after and past where the last claim that did not fill looked
+ * up to, wrapping round to the first once a window reaches the last
+ * open work, so that eligible work past a long run of work that is not
+ * (retrying later, or waiting behind it) is found within a few claims,
+ * and a claim's cost does not grow with that run. One process claims at
+ * a time: while another one's claim holds the claim lock (until its
+ * transaction ends), this one claims nothing and returns -EAGAIN at
+ * once. */
 int whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 		    int64_t lease_us,
 		    int (*fn)(struct store_claim *c, void *arg),
@@ -286,6 +292,13 @@ int whr_store_claim_at_commit(struct whr_store *s, int64_t limit,
 int whr_store_take_claimed(struct whr_store *s,
 			   int (*fn)(struct store_claim *c, void *arg),
 			   void *arg);
+
+/* On a shared store, the most open notifications a claim looks at, from
+ * where the last one that did not fill stopped (0: no bound; a few
+ * thousand by default, so that a claim's cost does not grow with a
+ * backlog of work that is not eligible). Tests make it small. Nothing on
+ * SQLite. */
+void whr_store_claim_window(struct whr_store *s, int64_t n);
 
 /* Extend the leases of this process's claims on work @p ids (@p n of
  * them: what it holds) to @p lease_us from now (the database server's
@@ -613,6 +626,8 @@ struct store_backend {
 	int (*take_claimed)(struct whr_store *s,
 			    int (*fn)(struct store_claim *c, void *arg),
 			    void *arg);
+	/* NULL: claims look at all open work. */
+	void (*claim_window)(struct whr_store *s, int64_t n);
 	int (*renew)(struct whr_store *s, const int64_t *ids, size_t n,
 		     int64_t lease_us);
 	/* NULL: claims are the process's until it exits (0). */
