@@ -1416,6 +1416,37 @@ START_TEST(store_claim_window)
 }
 END_TEST
 
+/* A notification with more keys than a window holds rows is a
+ * candidate in the window its rows begin in, whichever of its keys'
+ * rows the window holds. */
+START_TEST(store_claim_window_many_keys)
+{
+	/* The first last in the keys' order (their rows are stored in
+	 * it, and a window of 2 held u10 and u11 only). */
+	static char *many[] = {
+		(char *)"lc:c\x1fu14", (char *)"lc:c\x1fu10",
+		(char *)"lc:c\x1fu11", (char *)"lc:c\x1fu12",
+		(char *)"lc:c\x1fu13",
+	};
+	struct whr_store *s = test_store_fresh();
+	struct ingest_delivery d;
+	struct ingest_notification n[2];
+
+	/* 1 (five keys' rows) and 2 (d:1). */
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	delivery(&d, n, "many", 1);
+	n[0].keys = many;
+	n[0].n_keys = 5;
+	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+	whr_store_claim_window(s, 2);
+	ck_assert_str_eq(claimed(s, 60000000), "1;");
+	ck_assert_str_eq(claimed(s, 60000000), "2;");
+	ck_assert_str_eq(claimed(s, 60000000), "");
+	test_store_discard(s);
+}
+END_TEST
+
 /* Pipelined, a claim at the commit leases the batch's new work as it is
  * stored: the first open notification of each of its keys, up to the
  * amount asked, and none while another's claim holds the claim lock, or
@@ -2648,6 +2679,7 @@ TEST_SUITE(store)
 		 store_handler_settings_end_with_it,
 		 store_leases_new_work_as_stored,
 		 store_claim_window,
+		 store_claim_window_many_keys,
 		 store_long_run_keeps_its_lease,
 		 store_long_run_keeps_its_lease_piped,
 		 store_claims_one_key_at_a_time,

@@ -300,7 +300,10 @@ enum statement {
 	" o.handler, o.result, o.runs, o.reason, n.id"
 /* A claim's window: the first $6 rows of open work's keys by id after
  * $1 (NULL: all of them), @p columns of them, read in id order from
- * the keys' index by id. */
+ * the keys' index by id. Each open notification has a row or more (one
+ * per key) there: the notifications of a window are its candidates,
+ * each once (the rows of one notification come together, and one cut
+ * off by the window's end was a candidate in it). */
 #define WINDOW_KEYS(columns) \
 	"SELECT " columns " FROM notification_keys" \
 	" WHERE notification_id > $1 ORDER BY notification_id LIMIT $6"
@@ -542,7 +545,7 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * lease lets the lease run out while it runs. Work whose lease ran
 	 * out is taken over without the first rule: the older work waiting
 	 * for it must not keep it waiting in turn. $3 NULL: no limit. Both
-	 * rules are asked of each candidate (OPEN_WORK) in id order until
+	 * rules are asked of each candidate (WINDOW_KEYS) in id order until
 	 * the limit, key by key from its own keys (an open notification's
 	 * keys column holds its notification_keys rows), each key a lookup
 	 * in the key's index: written as NOT EXISTS or as joins, the
@@ -568,20 +571,22 @@ static const char *const statement_sql[ST_COUNT] = {
 	 * Only in a transaction that holds the claim lock (ST_CLAIM_LOCK
 	 * said so): otherwise it claims nothing.
 	 *
-	 * The candidates are a window of open work: the first $6 open
-	 * notifications after $1 (NULL: all of them), read from the keys'
-	 * index by id alone, without the rows. The rules above are asked
-	 * of each whatever the window. Its end comes in a last row of its
-	 * own (WINDOW_END_ROW), NULL when it reached the last open work:
-	 * the next claim looks from there (claim_moved_on()).
+	 * The candidates are a window of open work (WINDOW_KEYS): the
+	 * notifications of the first $6 rows of keys after $1, read from
+	 * the keys' index by id alone, without the rows. The rules above
+	 * are asked of each whatever the window. Its end comes in a last
+	 * row of its own (WINDOW_END_ROW), NULL when it reached the last
+	 * open work: the next claim looks from there (claim_moved_on()).
 	 */
 	[ST_CLAIM] =
 		"WITH eligible AS (SELECT n.id,"
 		"  n.lease_owner IS NOT NULL OR n.state = 'retrying'"
-		"  AS taken_over FROM (" WINDOW_KEYS("notification_id, key")
-		"  ) f JOIN notifications n ON n.id = f.notification_id"
-		"  AND f.key = split_part(n.keys, E'\\n', 1)"
-		"  WHERE current_setting('whr.claiming', true) = 'true'"
+		"  AS taken_over FROM (SELECT notification_id,"
+		"  lag(notification_id) OVER (ORDER BY notification_id)"
+		"  AS previous FROM (" WINDOW_KEYS("notification_id") ") w) f"
+		"  JOIN notifications n ON n.id = f.notification_id"
+		"  WHERE f.previous IS DISTINCT FROM f.notification_id"
+		"  AND current_setting('whr.claiming', true) = 'true'"
 		"  AND n.state IN " OPEN
 		"  AND n.next_at <= $2"
 		"  AND (n.lease_until IS NULL OR n.lease_until < " DB_NOW_US ")"
