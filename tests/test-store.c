@@ -1386,14 +1386,18 @@ START_TEST(store_claim_window)
 	 * finds them all; a lease of 0 leaves them free. */
 	ck_assert_str_eq(claimed(other, 0), "4;6;8;");
 
-	whr_store_claim_window(s, 3);
-	/* Rows 1, 1, 2: nothing; 3, 3, 4; 5, 5, 6; 7, 7, 8; past the last
-	 * (the window not full): nothing, and round again. */
+	whr_store_claim_window(s, 3, 60000000);
+	/* Rows 1, 1, 2: nothing, with open work past the window; 3, 3, 4;
+	 * 5, 5, 6; 7, 7, 8; past the last (the window not full): nothing,
+	 * none left, and round again. */
+	ck_assert(!whr_store_claim_left(s));
 	ck_assert_str_eq(claimed(s, 0), "");
+	ck_assert(whr_store_claim_left(s));
 	ck_assert_str_eq(claimed(s, 0), "4;");
 	ck_assert_str_eq(claimed(s, 0), "6;");
 	ck_assert_str_eq(claimed(s, 0), "8;");
 	ck_assert_str_eq(claimed(s, 0), "");
+	ck_assert(!whr_store_claim_left(s));
 	ck_assert_str_eq(claimed(s, 0), "");
 	ck_assert_str_eq(claimed(s, 0), "4;");
 
@@ -1401,6 +1405,7 @@ START_TEST(store_claim_window)
 	 * window (4 is leased now: nothing else there), which then moves
 	 * on; at a commit as well. */
 	ck_assert_str_eq(claimed_by(s, 0, 1, 60000000, collect_ids), "6;");
+	ck_assert(!whr_store_claim_left(s));
 	ck_assert_str_eq(claimed_by(s, 0, 1, 60000000, collect_ids), "");
 	seen[0] = '\0';
 	ck_assert_int_eq(whr_store_begin(s), 0);
@@ -1412,6 +1417,39 @@ START_TEST(store_claim_window)
 	ck_assert_str_eq(claimed(s, 0), "");
 	ck_assert_str_eq(claimed(s, 0), "4;");
 	whr_store_close(other);
+	test_store_discard(s);
+}
+END_TEST
+
+/* Claims that take all they ask for stay in their window; once they
+ * have been away from the oldest open work for a while (5 s by
+ * default), they look there again, for work that became eligible
+ * behind them meanwhile. */
+START_TEST(store_claim_window_comes_back)
+{
+	struct whr_store *s = test_store_fresh();
+	int64_t later = now_realtime_us() + 3600000000LL;
+	int i;
+
+	/* As in store_claim_window: 4, 6 and 8 eligible. */
+	for (i = 1; i <= 4; i++) {
+		char id[8];
+
+		snprintf(id, sizeof(id), "w%d", i);
+		ingest_committed(s, id);
+	}
+	settle_committed(s, 1, WORK_RETRYING, later, "later");
+	settle_committed(s, 2, WORK_RETRYING, later, "later");
+	whr_store_claim_window(s, 3, 1000000);
+	ck_assert_str_eq(claimed(s, 60000000), "");
+	/* 2 comes due, below the window; the claims of one (leases of 0:
+	 * 4 each time) fill, and stay, for a second here. */
+	settle_committed(s, 2, WORK_RETRYING, 0, "due");
+	ck_assert_str_eq(claimed_by(s, 0, 1, 0, collect_ids), "4;");
+	ck_assert_str_eq(claimed_by(s, 0, 1, 0, collect_ids), "4;");
+	usleep(1100000);
+	ck_assert_str_eq(claimed_by(s, 0, 1, 0, collect_ids), "4;");
+	ck_assert_str_eq(claimed_by(s, 0, 1, 0, collect_ids), "2;");
 	test_store_discard(s);
 }
 END_TEST
@@ -1439,7 +1477,7 @@ START_TEST(store_claim_window_many_keys)
 	n[0].n_keys = 5;
 	ck_assert_int_eq(whr_store_ingest(s, &d), 0);
 	ck_assert_int_eq(whr_store_commit(s), 0);
-	whr_store_claim_window(s, 2);
+	whr_store_claim_window(s, 2, 60000000);
 	ck_assert_str_eq(claimed(s, 60000000), "1;");
 	ck_assert_str_eq(claimed(s, 60000000), "2;");
 	ck_assert_str_eq(claimed(s, 60000000), "");
@@ -2680,6 +2718,7 @@ TEST_SUITE(store)
 		 store_leases_new_work_as_stored,
 		 store_claim_window,
 		 store_claim_window_many_keys,
+		 store_claim_window_comes_back,
 		 store_long_run_keeps_its_lease,
 		 store_long_run_keeps_its_lease_piped,
 		 store_claims_one_key_at_a_time,

@@ -555,10 +555,13 @@ claim_size(struct dispatch *d, size_t finishing, int64_t now)
 
 /* After a claim sent at @p start that found @p n of the @p asked: one
  * that found less, or failed, is not made again for a while; one that
- * found the claim lock taken (-EAGAIN), soon. */
+ * found the claim lock taken (-EAGAIN), soon; one that found less in a
+ * window of the store's with open work past it unread
+ * (whr_store_claim_left()), again after that while, whatever else
+ * happens (the store thread wakes for it), to look there. */
 static void
-claim_gap(struct dispatch *d, int rc, int64_t n, size_t asked,
-	  int64_t start)
+claim_gap(struct dispatch *d, struct whr_store *s, int rc, int64_t n,
+	  size_t asked, int64_t start)
 {
 	if (rc == -EAGAIN) {
 		d->claim_busy_us = d->claim_busy_us == 0 ? CLAIM_BUSY_US
@@ -579,6 +582,8 @@ claim_gap(struct dispatch *d, int rc, int64_t n, size_t asked,
 	d->claim_answered = true;
 	d->next_claim_us = d->claim_filled
 		? 0 : start + CLAIM_GAP_FACTOR * (now_monotonic_us() - start);
+	if (rc >= 0 && !d->claim_filled && whr_store_claim_left(s))
+		d->claim_put_off = true;
 }
 
 /* A shared store: claim eligible work, unless the last commit did.
@@ -601,7 +606,7 @@ claim(struct dispatch *d, struct whr_store *s)
 	l.room = asked;
 	rc = whr_store_claim(s, 0, (int64_t)asked, CLAIM_LEASE_US, load_one,
 			     &l);
-	claim_gap(d, rc, found(&l), asked, start);
+	claim_gap(d, s, rc, found(&l), asked, start);
 	return rc == -EAGAIN ? 0 : rc;
 }
 
@@ -705,7 +710,7 @@ dispatch_take_claimed(struct dispatch *d, struct whr_store *s,
 	if (d->claim_asked > 0 || rc < 0) {
 		bool answered = d->claim_answered;
 
-		claim_gap(d, rc, found(&l), d->claim_asked,
+		claim_gap(d, s, rc, found(&l), d->claim_asked,
 			  d->claim_sent_us);
 		/* A probe's answer changes what claims take ahead no more
 		 * than a claim not made would. */
@@ -863,6 +868,10 @@ renew(struct dispatch *d, struct whr_store *s)
 		if (n > d->n_held)
 			n = d->n_held;	/* more came meanwhile: next time */
 	}
+	/* Holding none: nothing to renew (the store's ids NULL would
+	 * mean every lease of this process's, a walk of all open work). */
+	if (n == 0)
+		return 0;
 	rc = whr_store_renew(s, d->held, n, CLAIM_LEASE_US);
 	return rc < 0 ? rc : 0;
 }

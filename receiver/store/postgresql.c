@@ -100,12 +100,17 @@
 #define GAUGES_COST_FACTOR 200
 #define GAUGES_MOST_US (10 * 1000000LL)
 #define GAUGES_STALE_US (30 * 1000000LL)
-/* The most open notifications a claim looks at (whr_store_claim()):
- * 100,000 open and none eligible (a handler's service down an hour),
- * each claim read them all, 180 ms, in the transaction that answers the
- * round's deliveries; a window of 1,000 takes 1 to 2 ms (bench/README).
- * A claim that finds nothing in it claims again from past its end. */
+/* The rows of open work's keys a claim looks at, at most (a window,
+ * whr_store_claim()): with 100,000 open and none eligible (a handler's
+ * service down an hour), each claim read them all, 220 ms, in the
+ * transaction that answers the round's deliveries; a window of 1,000
+ * takes 1 to 3 ms (bench/README). The next claim looks past it. */
 #define CLAIM_WINDOW 1000
+/* While claims take all they ask for, they stay in their window, which
+ * moves on as its work finishes: older work that became eligible
+ * meanwhile (a retry come due, the next of a key) is looked at again
+ * once they have been away from the oldest this long. */
+#define CLAIM_AWAY_MOST_US (5 * 1000000LL)
 /* Leases kept from the listener (whr_store_keep_leases()) are renewed
  * this often, or at a quarter of the lease when that is shorter. */
 #define RENEW_EVERY_US 1000000
@@ -316,8 +321,8 @@ enum statement {
 #define WINDOW_END_ROW \
 	"NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL," \
 	" NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL," \
-	" NULL, CASE WHEN $3::bigint IS NULL" \
-	" OR (SELECT count(*) FROM leased) < $3 THEN" \
+	" NULL, CASE WHEN $6::bigint IS NOT NULL AND ($3::bigint IS NULL" \
+	" OR (SELECT count(*) FROM leased) < $3) THEN" \
 	" (SELECT CASE WHEN count(*) = $6 THEN max(notification_id) END" \
 	" FROM (" WINDOW_KEYS("notification_id") ") w) END"
 /* WC_ID's place in the claim's rows, counted from 1 as ORDER BY does. */
@@ -850,6 +855,10 @@ struct pg_store {
 	 * the last claim that did not fill stopped (0: the first); and the
 	 * limit of the claim sent last. */
 	int64_t claim_window, claim_from, claim_limit;
+	int64_t claim_away_us;	/* when claim_from left 0 (monotonic) */
+	int64_t claim_away_most_us;	/* CLAIM_AWAY_MOST_US */
+	bool claim_left;	/* the last claim's window left open work
+				 * unread (whr_store_claim_left()) */
 	/* The run the transaction writes (pg_own(), 0: none). */
 	int64_t owned_id;
 	bool claim_busy;	/* its claim found the claim lock taken */
@@ -1697,6 +1706,7 @@ pg_open(const char *location, enum store_mode mode, struct whr_store **out)
 	s->mode = mode;
 	s->synced = true;
 	s->claim_window = CLAIM_WINDOW;
+	s->claim_away_most_us = CLAIM_AWAY_MOST_US;
 	pthread_once(&lease_owner_once, make_lease_owner);
 	if (!describe_location(s, location)) {
 		snprintf(s->name, sizeof(s->name), "(a PostgreSQL database)");
@@ -3357,24 +3367,36 @@ claim_params(struct pg_store *s, struct params *p, int64_t after,
 	else
 		param_text(p, NULL);
 	s->claim_limit = limit;
+	s->claim_left = false;
 }
 
 /* Where the next claim looks, after one that handed out @p taken
  * notifications (all it found unless @p stopped): on in the same window
- * when it filled, as the work past what it took was not looked at;
- * else past its window, or from the first when its window reached the
- * last open work. */
+ * when it filled, as the work past what it took was not looked at (but
+ * from the oldest again once claims have been away from it for
+ * CLAIM_AWAY_MOST_US); else past its window, or from the oldest when
+ * its window reached the newest open work. */
 static void
 claim_moved_on(struct pg_store *s, const PGresult *res, int64_t taken,
 	       bool stopped)
 {
 	int n = PQntuples(res);
+	int64_t from = 0;
 
-	if (stopped || (s->claim_limit >= 0 && taken >= s->claim_limit))
+	s->claim_left = false;
+	if (stopped || (s->claim_limit >= 0 && taken >= s->claim_limit)) {
+		if (s->claim_from > 0 && now_monotonic_us() -
+		    s->claim_away_us >= s->claim_away_most_us)
+			s->claim_from = 0;
 		return;
-	s->claim_from = n > 0 && PQgetisnull(res, n - 1, WC_ID) &&
-			!PQgetisnull(res, n - 1, WC_WINDOW_END)
-		? column_int(res, n - 1, WC_WINDOW_END) : 0;
+	}
+	if (n > 0 && PQgetisnull(res, n - 1, WC_ID) &&
+	    !PQgetisnull(res, n - 1, WC_WINDOW_END))
+		from = column_int(res, n - 1, WC_WINDOW_END);
+	if (from > 0 && s->claim_from == 0)
+		s->claim_away_us = now_monotonic_us();
+	s->claim_from = from;
+	s->claim_left = from > 0;
 }
 
 /* Hand the rows of claim @p res (taken) to @p fn, one a notification;
@@ -3507,12 +3529,20 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 }
 
 static void
-pg_claim_window(struct whr_store *store, int64_t n)
+pg_claim_window(struct whr_store *store, int64_t rows, int64_t away_us)
 {
 	struct pg_store *s = pg(store);
 
-	s->claim_window = n > 0 ? n : 0;
+	s->claim_window = rows > 0 ? rows : 0;
+	s->claim_away_most_us = away_us > 0 ? away_us : 0;
 	s->claim_from = 0;
+	s->claim_left = false;
+}
+
+static bool
+pg_claim_left(struct whr_store *store)
+{
+	return pg(store)->claim_left;
 }
 
 /* The claim goes after the transaction's own writes, so that it sees
@@ -4256,6 +4286,7 @@ const struct store_backend store_postgresql = {
 	.claim_at_commit = pg_claim_at_commit,
 	.take_claimed = pg_take_claimed,
 	.claim_window = pg_claim_window,
+	.claim_left = pg_claim_left,
 	.renew = pg_renew,
 	.own = pg_own,
 	.listen = pg_listen,

@@ -260,10 +260,16 @@ whr_store_claim_at_commit(struct whr_store *s, int64_t limit,
 }
 
 WHR_EXPORT void
-whr_store_claim_window(struct whr_store *s, int64_t n)
+whr_store_claim_window(struct whr_store *s, int64_t rows, int64_t away_us)
 {
 	if (s->backend->claim_window != NULL)
-		s->backend->claim_window(s, n);
+		s->backend->claim_window(s, rows, away_us);
+}
+
+WHR_EXPORT bool
+whr_store_claim_left(struct whr_store *s)
+{
+	return s->backend->claim_left != NULL && s->backend->claim_left(s);
 }
 
 WHR_EXPORT int

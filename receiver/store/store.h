@@ -244,13 +244,13 @@ struct store_claim {
  * read in the same statement; next_at is compared with this process's
  * clock. It looks at a window of open work (whr_store_claim_window()):
  * past @p after and past where the last claim that did not fill looked
- * up to, wrapping round to the first once a window reaches the last
- * open work, so that eligible work past a long run of work that is not
- * (retrying later, or waiting behind it) is found within a few claims,
- * and a claim's cost does not grow with that run. One process claims at
- * a time: while another one's claim holds the claim lock (until its
- * transaction ends), this one claims nothing and returns -EAGAIN at
- * once. */
+ * up to, round to the first once a window reaches the last open work,
+ * so that eligible work past a long run of work that is not (retrying
+ * later, or waiting behind it) is found within a claim per window of
+ * that run, and a claim's cost does not grow with it. One process
+ * claims at a time: while another one's claim holds the claim lock
+ * (until its transaction ends), this one claims nothing and returns
+ * -EAGAIN at once. */
 int whr_store_claim(struct whr_store *s, int64_t after, int64_t limit,
 		    int64_t lease_us,
 		    int (*fn)(struct store_claim *c, void *arg),
@@ -293,12 +293,20 @@ int whr_store_take_claimed(struct whr_store *s,
 			   int (*fn)(struct store_claim *c, void *arg),
 			   void *arg);
 
-/* On a shared store, the most open notifications a claim looks at, from
- * where the last one that did not fill stopped (0: no bound; a few
- * thousand by default, so that a claim's cost does not grow with a
- * backlog of work that is not eligible). Tests make it small. Nothing on
- * SQLite. */
-void whr_store_claim_window(struct whr_store *s, int64_t n);
+/* On a shared store, the rows of open work's keys a claim looks at, at
+ * most (@p rows; 0: no bound; 1,000 by default, so that a claim's cost
+ * does not grow with a backlog of work that is not eligible), from where
+ * the last one that did not fill stopped; and how long claims that fill
+ * stay away from the oldest open work (@p away_us, 5 s by default).
+ * Tests make them small. Nothing on SQLite. */
+void whr_store_claim_window(struct whr_store *s, int64_t rows,
+			    int64_t away_us);
+
+/* Whether the last claim handed out (whr_store_claim(),
+ * whr_store_take_claimed()) took less than it asked for, and its window
+ * left open work past it unread: the next claim looks there, and may
+ * find eligible work though this one came short. */
+bool whr_store_claim_left(struct whr_store *s);
 
 /* Extend the leases of this process's claims on work @p ids (@p n of
  * them: what it holds) to @p lease_us from now (the database server's
@@ -627,7 +635,9 @@ struct store_backend {
 			    int (*fn)(struct store_claim *c, void *arg),
 			    void *arg);
 	/* NULL: claims look at all open work. */
-	void (*claim_window)(struct whr_store *s, int64_t n);
+	void (*claim_window)(struct whr_store *s, int64_t rows,
+			     int64_t away_us);
+	bool (*claim_left)(struct whr_store *s);	/* NULL: false */
 	int (*renew)(struct whr_store *s, const int64_t *ids, size_t n,
 		     int64_t lease_us);
 	/* NULL: claims are the process's until it exits (0). */
