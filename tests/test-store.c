@@ -1440,14 +1440,30 @@ START_TEST(store_claim_window_comes_back)
 	}
 	settle_committed(s, 1, WORK_RETRYING, later, "later");
 	settle_committed(s, 2, WORK_RETRYING, later, "later");
-	whr_store_claim_window(s, 3, 1000000);
+	whr_store_claim_window(s, 3, 400000);
 	ck_assert_str_eq(claimed(s, 60000000), "");
 	/* 2 comes due, below the window; the claims of one (leases of 0:
-	 * 4 each time) fill, and stay, for a second here. */
+	 * 4 each time) fill, and stay, for 0.4 s here. */
 	settle_committed(s, 2, WORK_RETRYING, 0, "due");
 	ck_assert_str_eq(claimed_by(s, 0, 1, 0, collect_ids), "4;");
 	ck_assert_str_eq(claimed_by(s, 0, 1, 0, collect_ids), "4;");
-	usleep(1100000);
+	usleep(500000);
+	ck_assert_str_eq(claimed_by(s, 0, 1, 0, collect_ids), "4;");
+	ck_assert_str_eq(claimed_by(s, 0, 1, 0, collect_ids), "2;");
+
+	/* Claims that took long to get there stay four times as long:
+	 * 0.15 s to get past 1 and 2 (2 waits an hour again), then 0.6 s
+	 * filling there. */
+	settle_committed(s, 2, WORK_RETRYING, later, "later");
+	whr_store_claim_window(s, 3, 0);
+	ck_assert_str_eq(claimed(s, 60000000), "");
+	usleep(150000);
+	settle_committed(s, 2, WORK_RETRYING, 0, "due");
+	ck_assert_str_eq(claimed_by(s, 0, 1, 0, collect_ids), "4;");
+	usleep(250000);
+	ck_assert_str_eq(claimed_by(s, 0, 1, 0, collect_ids), "4;");
+	ck_assert_str_eq(claimed_by(s, 0, 1, 0, collect_ids), "4;");
+	usleep(450000);
 	ck_assert_str_eq(claimed_by(s, 0, 1, 0, collect_ids), "4;");
 	ck_assert_str_eq(claimed_by(s, 0, 1, 0, collect_ids), "2;");
 	test_store_discard(s);

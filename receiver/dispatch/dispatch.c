@@ -105,8 +105,9 @@ struct dispatch {
 	bool claim_answered;		/* one was answered since the amount
 					 * last changed */
 	bool claim_filled;		/* the last one found all it asked */
-	bool claim_put_off;		/* the last one wanted waits for
-					 * next_claim_us */
+	bool claim_put_off;		/* the last one wanted, or the next
+					 * look past a window left unread,
+					 * waits for next_claim_us */
 	int64_t *held;			/* the ids renew() renews */
 	size_t n_held;
 	/* The work window: while behind, every open notification with an

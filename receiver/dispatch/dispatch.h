@@ -230,8 +230,10 @@ int dispatch_claim_at_commit(struct dispatch *d, struct whr_store *s,
 
 /* On a shared store: when (monotonic) a claim put off is due, one
  * wanted while the last claim's pause (after it found less than it
- * asked for) lasted; 0: none is. Call dispatch_refill() then, so that
- * work committed meanwhile waits no longer. */
+ * asked for) lasted, or the next look past a window that the last claim
+ * left unread (whr_store_claim_left()); 0: none is. Call
+ * dispatch_refill() then, so that work committed meanwhile waits no
+ * longer. */
 int64_t dispatch_claim_due(const struct dispatch *d);
 
 /* After that transaction ended, and after its runs were settled

@@ -109,7 +109,7 @@
 /* While claims take all they ask for, they stay in their window, which
  * moves on as its work finishes: older work that became eligible
  * meanwhile (a retry come due, the next of a key) is looked at again
- * once they have been away from the oldest this long. */
+ * once they have filled there this long (claim_moved_on()). */
 #define CLAIM_AWAY_MOST_US (5 * 1000000LL)
 /* Leases kept from the listener (whr_store_keep_leases()) are renewed
  * this often, or at a quarter of the lease when that is shorter. */
@@ -851,14 +851,18 @@ struct pg_store {
 	int64_t lease_new;
 	int64_t lease_us;	/* the last claim's lease (0: none yet) */
 	/* Claims look at a window of open work (ST_CLAIM): at most
-	 * claim_window notifications (0: no bound) after claim_from, where
-	 * the last claim that did not fill stopped (0: the first); and the
-	 * limit of the claim sent last. */
+	 * claim_window rows of keys (0: no bound) after claim_from, where
+	 * the last claim that did not fill stopped (0: the oldest), or
+	 * where claims fill, until they have filled there for long enough
+	 * (claim_moved_on()); and the limit of the claim sent last. */
 	int64_t claim_window, claim_from, claim_limit;
-	int64_t claim_away_us;	/* when claim_from left 0 (monotonic) */
+	int64_t claim_left_oldest_us;	/* when claim_from left 0 */
+	int64_t claim_filling_us;	/* since when claims fill there (0:
+					 * the last did not) */
 	int64_t claim_away_most_us;	/* CLAIM_AWAY_MOST_US */
-	bool claim_left;	/* the last claim's window left open work
-				 * unread (whr_store_claim_left()) */
+	bool claim_left;	/* the last claim came short, its window
+				 * short of the newest open work
+				 * (whr_store_claim_left()) */
 	/* The run the transaction writes (pg_own(), 0: none). */
 	int64_t owned_id;
 	bool claim_busy;	/* its claim found the claim lock taken */
@@ -3372,29 +3376,42 @@ claim_params(struct pg_store *s, struct params *p, int64_t after,
 
 /* Where the next claim looks, after one that handed out @p taken
  * notifications (all it found unless @p stopped): on in the same window
- * when it filled, as the work past what it took was not looked at (but
- * from the oldest again once claims have been away from it for
- * CLAIM_AWAY_MOST_US); else past its window, or from the oldest when
- * its window reached the newest open work. */
+ * when it filled, as the work past what it took was not looked at;
+ * else past its window, or from the oldest when its window reached the
+ * newest open work. Claims that fill away from the oldest go back to
+ * it once they have filled there for CLAIM_AWAY_MOST_US, or four times
+ * as long as they took to get there if longer (a long run of waiting
+ * work at the front is not swept again each time). */
 static void
 claim_moved_on(struct pg_store *s, const PGresult *res, int64_t taken,
 	       bool stopped)
 {
 	int n = PQntuples(res);
-	int64_t from = 0;
+	int64_t from = 0, now = now_monotonic_us();
 
 	s->claim_left = false;
 	if (stopped || (s->claim_limit >= 0 && taken >= s->claim_limit)) {
-		if (s->claim_from > 0 && now_monotonic_us() -
-		    s->claim_away_us >= s->claim_away_most_us)
+		int64_t most;
+
+		if (s->claim_from == 0)
+			return;
+		if (s->claim_filling_us == 0)
+			s->claim_filling_us = now;
+		most = 4 * (s->claim_filling_us - s->claim_left_oldest_us);
+		if (most < s->claim_away_most_us)
+			most = s->claim_away_most_us;
+		if (now - s->claim_filling_us >= most) {
 			s->claim_from = 0;
+			s->claim_filling_us = 0;
+		}
 		return;
 	}
+	s->claim_filling_us = 0;
 	if (n > 0 && PQgetisnull(res, n - 1, WC_ID) &&
 	    !PQgetisnull(res, n - 1, WC_WINDOW_END))
 		from = column_int(res, n - 1, WC_WINDOW_END);
 	if (from > 0 && s->claim_from == 0)
-		s->claim_away_us = now_monotonic_us();
+		s->claim_left_oldest_us = now;
 	s->claim_from = from;
 	s->claim_left = from > 0;
 }
@@ -3495,6 +3512,7 @@ pg_claim(struct whr_store *store, int64_t after, int64_t limit,
 	int rc = 0;
 
 	s->lease_us = lease_us;
+	s->claim_left = false;
 
 	if (own_tx) {
 		/* One round trip, answered with the lock's. */
@@ -3536,6 +3554,7 @@ pg_claim_window(struct whr_store *store, int64_t rows, int64_t away_us)
 	s->claim_window = rows > 0 ? rows : 0;
 	s->claim_away_most_us = away_us > 0 ? away_us : 0;
 	s->claim_from = 0;
+	s->claim_filling_us = 0;
 	s->claim_left = false;
 }
 
@@ -3571,6 +3590,7 @@ pg_claim_at_commit(struct whr_store *store, int64_t limit, int64_t lease_new,
 	}
 	s->claim_in_tx = true;
 	s->lease_us = lease_us;
+	s->claim_left = false;
 	if (deferred(s)) {
 		if (!s->synced)
 			rc = pipe_simple(s, "SET LOCAL synchronous_commit = on",

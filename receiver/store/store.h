@@ -247,7 +247,9 @@ struct store_claim {
  * up to, round to the first once a window reaches the last open work,
  * so that eligible work past a long run of work that is not (retrying
  * later, or waiting behind it) is found within a claim per window of
- * that run, and a claim's cost does not grow with it. One process
+ * that run, and a claim's cost does not grow with it; claims that take
+ * all they ask for stay where they are for a while, then look from the
+ * oldest again. One process
  * claims at a time: while another one's claim holds the claim lock
  * (until its transaction ends), this one claims nothing and returns
  * -EAGAIN at once. */
@@ -297,15 +299,17 @@ int whr_store_take_claimed(struct whr_store *s,
  * most (@p rows; 0: no bound; 1,000 by default, so that a claim's cost
  * does not grow with a backlog of work that is not eligible), from where
  * the last one that did not fill stopped; and how long claims that fill
- * stay away from the oldest open work (@p away_us, 5 s by default).
- * Tests make them small. Nothing on SQLite. */
+ * there stay before they look from the oldest open work again, at
+ * least (@p away_us, 5 s by default; 0: at once). Tests make them
+ * small. Nothing on SQLite. */
 void whr_store_claim_window(struct whr_store *s, int64_t rows,
 			    int64_t away_us);
 
-/* Whether the last claim handed out (whr_store_claim(),
- * whr_store_take_claimed()) took less than it asked for, and its window
- * left open work past it unread: the next claim looks there, and may
- * find eligible work though this one came short. */
+/* Whether the last claim (whr_store_claim(), whr_store_take_claimed())
+ * took less than it asked for with its window full, so that open work
+ * past it may be unread: the next claim looks there, and may find
+ * eligible work though this one came short. False after a claim that
+ * failed or found the claim lock taken. */
 bool whr_store_claim_left(struct whr_store *s);
 
 /* Extend the leases of this process's claims on work @p ids (@p n of
