@@ -1358,6 +1358,25 @@ leased_flags(const struct ingest_delivery *d)
 	return flags;
 }
 
+/* Four deliveries: 1, 3, 5, 7 (u1, u2: two keys' rows each) and 2, 4,
+ * 6, 8 (d:1 to d:4); 1 and 2 retry in an hour, and 3, 5 and 7 wait
+ * behind 1: 4, 6 and 8 are eligible. */
+static void
+four_waiting_behind_two(struct whr_store *s)
+{
+	int64_t later = now_realtime_us() + 3600000000LL;
+	int i;
+
+	for (i = 1; i <= 4; i++) {
+		char id[8];
+
+		snprintf(id, sizeof(id), "w%d", i);
+		ingest_committed(s, id);
+	}
+	settle_committed(s, 1, WORK_RETRYING, later, "later");
+	settle_committed(s, 2, WORK_RETRYING, later, "later");
+}
+
 /* A claim looks at a window of open work (here 3 keys' rows), from
  * where the last one that took less than it asked for looked up to,
  * round to the first once a window reaches the last open work: work
@@ -1367,21 +1386,9 @@ START_TEST(store_claim_window)
 {
 	struct whr_store *s = test_store_fresh();
 	struct whr_store *other = open_again(STORE_SERVER);
-	int64_t later = now_realtime_us() + 3600000000LL;
 	char seen[SEEN_SIZE];
-	int i;
 
-	/* 1, 3, 5, 7 (u1, u2: two keys' rows each) and 2, 4, 6, 8 (d:1
-	 * to d:4); 1 and 2 retry in an hour, and 3, 5 and 7 wait behind
-	 * 1. */
-	for (i = 1; i <= 4; i++) {
-		char id[8];
-
-		snprintf(id, sizeof(id), "w%d", i);
-		ingest_committed(s, id);
-	}
-	settle_committed(s, 1, WORK_RETRYING, later, "later");
-	settle_committed(s, 2, WORK_RETRYING, later, "later");
+	four_waiting_behind_two(s);
 	/* Without a window (the default is larger than the lot), one claim
 	 * finds them all; a lease of 0 leaves them free. */
 	ck_assert_str_eq(claimed(other, 0), "4;6;8;");
@@ -1422,24 +1429,15 @@ START_TEST(store_claim_window)
 END_TEST
 
 /* Claims that take all they ask for stay in their window; once they
- * have been away from the oldest open work for a while (5 s by
- * default), they look there again, for work that became eligible
- * behind them meanwhile. */
+ * have filled there for a while (5 s by default, or four times as long
+ * as getting there took), they look from the oldest open work again,
+ * for work that became eligible behind them meanwhile. */
 START_TEST(store_claim_window_comes_back)
 {
 	struct whr_store *s = test_store_fresh();
 	int64_t later = now_realtime_us() + 3600000000LL;
-	int i;
 
-	/* As in store_claim_window: 4, 6 and 8 eligible. */
-	for (i = 1; i <= 4; i++) {
-		char id[8];
-
-		snprintf(id, sizeof(id), "w%d", i);
-		ingest_committed(s, id);
-	}
-	settle_committed(s, 1, WORK_RETRYING, later, "later");
-	settle_committed(s, 2, WORK_RETRYING, later, "later");
+	four_waiting_behind_two(s);
 	whr_store_claim_window(s, 3, 400000);
 	ck_assert_str_eq(claimed(s, 60000000), "");
 	/* 2 comes due, below the window; the claims of one (leases of 0:
@@ -1501,6 +1499,29 @@ START_TEST(store_claim_window_many_keys)
 }
 END_TEST
 
+/* Delivery @p id as delivery() makes it, its first notification with
+ * @p keys. */
+static void
+keyed_delivery(struct ingest_delivery *d, struct ingest_notification n[2],
+	       const char *id, char **keys, size_t n_keys)
+{
+	delivery(d, n, id, 1);
+	n[0].keys = keys;
+	n[0].n_keys = n_keys;
+}
+
+/* Store @p a and @p b in one pipelined transaction whose claim at the
+ * commit leases new work as it is stored (up to 8), and commit. */
+static void
+ingest_pair_leasing(struct whr_store *s, struct ingest_delivery *a,
+		    struct ingest_delivery *b)
+{
+	ck_assert_int_eq(whr_store_begin(s), 0);
+	ck_assert_int_eq(whr_store_ingest(s, a), 0);
+	ck_assert_int_eq(whr_store_ingest(s, b), 0);
+	ck_assert_int_eq(whr_store_claim_at_commit(s, 0, 8, 60000000), 0);
+	ck_assert_int_eq(whr_store_commit(s), 0);
+}
 /* Pipelined, a claim at the commit leases the batch's new work as it is
  * stored: the first open notification of each of its keys, up to the
  * amount asked, and none while another's claim holds the claim lock, or
@@ -1580,17 +1601,9 @@ START_TEST(store_leases_new_work_as_stored)
 	/* Of one batch's notifications of a key, the first only: 13 (u5,
 	 * named twice, not behind itself) and 14 (d:7), not 15 (u5,
 	 * behind 13); 16 (d:8). */
-	ck_assert_int_eq(whr_store_begin(s), 0);
-	delivery(&j, nj, "j", 1);
-	nj[0].keys = u5_twice;
-	nj[0].n_keys = 2;
-	delivery(&k, nk, "k", 1);
-	nk[0].keys = u5;
-	nk[0].n_keys = 1;
-	ck_assert_int_eq(whr_store_ingest(s, &j), 0);
-	ck_assert_int_eq(whr_store_ingest(s, &k), 0);
-	ck_assert_int_eq(whr_store_claim_at_commit(s, 0, 8, 60000000), 0);
-	ck_assert_int_eq(whr_store_commit(s), 0);
+	keyed_delivery(&j, nj, "j", u5_twice, 2);
+	keyed_delivery(&k, nk, "k", u5, 1);
+	ingest_pair_leasing(s, &j, &k);
 	ck_assert_int_eq(nk[1].id, 16);
 	ck_assert_str_eq(leased_flags(&j), "11");
 	ck_assert_str_eq(leased_flags(&k), "01");
@@ -1599,17 +1612,9 @@ START_TEST(store_leases_new_work_as_stored)
 	/* Keys as stored: a line break in a key is stored as a space, so
 	 * 19 (a b) is behind 17 (a, line break, b); 18 and 20 (d:9,
 	 * d:10). */
-	ck_assert_int_eq(whr_store_begin(s), 0);
-	delivery(&j, nj, "l", 1);
-	nj[0].keys = ab_broken;
-	nj[0].n_keys = 1;
-	delivery(&k, nk, "m", 1);
-	nk[0].keys = ab_spaced;
-	nk[0].n_keys = 1;
-	ck_assert_int_eq(whr_store_ingest(s, &j), 0);
-	ck_assert_int_eq(whr_store_ingest(s, &k), 0);
-	ck_assert_int_eq(whr_store_claim_at_commit(s, 0, 8, 60000000), 0);
-	ck_assert_int_eq(whr_store_commit(s), 0);
+	keyed_delivery(&j, nj, "l", ab_broken, 1);
+	keyed_delivery(&k, nk, "m", ab_spaced, 1);
+	ingest_pair_leasing(s, &j, &k);
 	ck_assert_int_eq(nk[1].id, 20);
 	ck_assert_str_eq(leased_flags(&j), "11");
 	ck_assert_str_eq(leased_flags(&k), "01");
