@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # bench_name, scratch, server_pin: the caller's
-# bench/lib.sh: what bench/run and bench/duel share, sourced by both: the
-# messages, free ports, CPU of process trees, starting and stopping a
-# server, and a PostgreSQL cluster of their own. The caller sets bench_name (for messages), scratch (a folder
+# bench/lib.sh: what bench/run, bench/duel and bench/statements share,
+# sourced by each: the messages, free ports, CPU of process trees,
+# starting and stopping a server, wrk's results, and a PostgreSQL cluster
+# of their own. The caller sets bench_name (for messages), scratch (a folder
 # of its own, removed at its exit), server_pin (the command that pins a
 # server, or nothing) and, optionally, results (where the cluster's log is
 # kept when it stops) and pg_pin (the command that pins the cluster's
@@ -70,6 +71,27 @@ cpu_ticks() {
 		((total += fields[11] + fields[12])) || true
 	done
 	echo "$total"
+}
+
+# result FILE FIELD: a field of the BENCH_RESULT line signed-post.lua
+# prints at the end of a wrk run.
+result() {
+	sed -n "s/^BENCH_RESULT .*\<$2=\([^ ]*\).*/\1/p" "$1"
+}
+
+# wrk_clean FILE: dies unless the wrk run FILE holds answered requests,
+# all 2xx, without a socket error or a timeout.
+wrk_clean() {
+	local file=$1 errors
+
+	grep -q '^BENCH_RESULT ' "$file" ||
+		die "no BENCH_RESULT line in wrk's output ($file)"
+	(($(result "$file" requests) > 0)) || die "no requests answered (see $file)"
+	(($(result "$file" non2xx) == 0)) ||
+		die "answers that were not 2xx (see $file)"
+	errors=$(($(result "$file" connect_errors) + $(result "$file" read_errors) +
+		$(result "$file" write_errors) + $(result "$file" timeouts)))
+	((errors == 0)) || die "$errors socket errors and timeouts (see $file)"
 }
 
 # alive PID: running, not a zombie (kill -0 passes a child that exited
