@@ -182,6 +182,7 @@ class Scripted(Stoppable):
         with self.lock:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
+        active = True
         try:
             conn.settimeout(w.slow(10))
             req = self._read_request(conn)
@@ -192,12 +193,20 @@ class Scripted(Stoppable):
                 self.requests.append(req)
                 self.cond.notify_all()
             action = self.script[min(n, len(self.script) - 1)]
+            if action not in (HANG, CLOSE):
+                # Done before the client can have the answer: counted
+                # after it, a client that sends its next request at once
+                # overlapped this one here (max_active one too many).
+                with self.lock:
+                    self.active -= 1
+                active = False
             self._answer(conn, req, action)
         except OSError:
             pass
         finally:
-            with self.lock:
-                self.active -= 1
+            if active:
+                with self.lock:
+                    self.active -= 1
             conn.close()
 
     def _answer(self, conn, req, action):
